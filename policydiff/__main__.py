@@ -1,0 +1,3 @@
+from policydiff.cli import main
+
+raise SystemExit(main())

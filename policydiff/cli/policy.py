@@ -1,0 +1,5 @@
+"""CLI: the `policy` command group (placeholder until its issue lands)."""
+
+
+def register(sub) -> None:
+    return None

@@ -1,0 +1,114 @@
+"""Diagnostics, the error hierarchy and the exit codes of the command line.
+
+Every problem a user can act on is a `Diagnostic`: a stable snake_case `code` (OPA's
+codes where OPA has one), a lowercase message, the `Span` it concerns and an optional
+help line. Errors carry one or more diagnostics; `render` turns them into
+`file:line:col: code: message` with the source line and a caret.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+
+import msgspec
+
+from policydiff.source import NOWHERE, Span
+
+
+class ExitCode(enum.IntEnum):
+    """The documented exit codes (DESIGN.md, Commands)."""
+
+    OK = 0
+    BLOCKED = 1  # the check ran and found a blocking problem
+    BAD_INPUT = 2  # syntax, unreadable file, bad flag
+    INFRA = 3  # database or service unreachable
+
+
+class Diagnostic(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    message: str
+    span: Span = NOWHERE
+    help: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.span}: {self.code}: {self.message}"
+
+
+class PolicydiffError(Exception):
+    """Base of every error policydiff raises on purpose."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+    def __init__(self, diagnostics: Diagnostic | Iterable[Diagnostic]):
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics = sorted(diagnostics, key=lambda d: (d.span.file, d.span.line, d.span.col))
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+    @property
+    def diagnostic(self) -> Diagnostic:
+        return self.diagnostics[0]
+
+    @property
+    def code(self) -> str:
+        return self.diagnostic.code
+
+    @property
+    def span(self) -> Span:
+        return self.diagnostic.span
+
+    @classmethod
+    def at(cls, code: str, message: str, span: Span = NOWHERE, help: str | None = None):
+        return cls(Diagnostic(code=code, message=message, span=span, help=help))
+
+
+class PolicyError(PolicydiffError):
+    """A problem with a policy: parse, compile, type or evaluation error, or a construct
+    outside the supported subset (`code == "unsupported"`)."""
+
+
+class InputError(PolicydiffError):
+    """A problem with any other input file or flag: tenancy, classifications, data, request."""
+
+
+class InfraError(PolicydiffError):
+    """A service policydiff depends on failed: database unreachable, Neon API errors."""
+
+    exit_code = ExitCode.INFRA
+
+
+_DSN_PASSWORD = re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<post>@)", re.I)
+_KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.I)
+
+
+def redact(text: str) -> str:
+    """Hide passwords in DSNs (URL and key=value forms) wherever they appear in `text`."""
+    text = _DSN_PASSWORD.sub(lambda m: f"{m['pre']}***{m['post']}", text)
+    return _KV_PASSWORD.sub(lambda m: f"{m['pre']}***", text)
+
+
+def render(diag: Diagnostic, sources: Mapping[str, str] | None = None) -> str:
+    """`file:line:col: code: message`, then the source line with a caret under the span."""
+    out = [redact(str(diag))]
+    text = (sources or {}).get(diag.span.file)
+    if text is None and diag.span.line:
+        try:
+            with open(diag.span.file, encoding="utf-8") as f:
+                text = f.read()
+        except OSError:
+            text = None
+    if text is not None and diag.span.line:
+        lines = text.splitlines()
+        if 0 < diag.span.line <= len(lines):
+            src = lines[diag.span.line - 1]
+            col = max(diag.span.col, 1)
+            width = 1
+            if diag.span.end_line == diag.span.line and diag.span.end_col > col:
+                width = diag.span.end_col - col
+            out.append(f"  {src}")
+            out.append("  " + " " * (col - 1) + "^" * width)
+    if diag.help:
+        out.append(f"  help: {diag.help}")
+    return "\n".join(out)

@@ -1,0 +1,91 @@
+"""Results as data: the compare report and its parts (DESIGN.md, Reports).
+
+These Structs are what the library returns and what `policydiff.report` renders; the
+JSON form of `CompareReport` is the `policydiff.compare/1` contract, field for field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+Direction = Literal["v2_more_permissive", "v2_more_restrictive"]
+DIRECTIONS: tuple[str, ...] = ("v2_more_permissive", "v2_more_restrictive")
+Decision = Literal["allow", "deny", "mixed"]
+CLASSES: tuple[str, ...] = ("expected_tightening", "expected_loosening", "bug", "spec_gap")
+
+
+class PolicyInfo(msgspec.Struct, frozen=True, kw_only=True):
+    path: str
+    sha256: str
+    decision: str
+
+
+class Cell(msgspec.Struct, frozen=True, kw_only=True):
+    """One cell of the matrix and how each policy decides its requests
+    (`mixed`: some requests of the cell are allowed, others denied)."""
+
+    tenant: str
+    role: str
+    action: str
+    relation: str
+    v1: Decision
+    v2: Decision
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.tenant, self.role, self.action, self.relation)
+
+
+class Discrepancy(msgspec.Struct, frozen=True, kw_only=True):
+    """A (cell, direction) pair where v2 decides differently from v1, with a witness
+    request that shows it and the rules that decided the witness in each policy."""
+
+    tenant: str
+    role: str
+    action: str
+    relation: str
+    direction: Direction
+    v1: str
+    v2: str
+    witness: dict[str, Any]
+    v1_rules: tuple[str, ...] = ()
+    v2_rules: tuple[str, ...] = ()
+    classification: str | None = None
+    rule: str | None = None
+    attributes: dict[str, str] = {}  # other input classes, for `--dimension` comparisons
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.tenant, self.role, self.action, self.relation)
+
+
+class Summary(msgspec.Struct, frozen=True, kw_only=True):
+    cells: int
+    discrepancies: int
+    v2_more_permissive: int
+    v2_more_restrictive: int
+    unclassified: int
+    discrepancy_rate: float
+    complete: bool
+    by_class: dict[str, int] = {}
+    incomplete_reasons: tuple[str, ...] = ()  # names the rule when `complete` is false
+
+
+class Gate(msgspec.Struct, frozen=True, kw_only=True):
+    passed: bool
+    reasons: tuple[str, ...] = ()
+
+
+class CompareReport(msgspec.Struct, frozen=True, kw_only=True):
+    schema: str = "policydiff.compare/1"
+    v1: PolicyInfo
+    v2: PolicyInfo
+    summary: Summary
+    discrepancies: tuple[Discrepancy, ...] = ()
+    stale_rules: tuple[str, ...] = ()
+    gate: Gate
+    # Every cell with its verdicts; used by the JUnit and text renderers, left out of
+    # the JSON report (see `report.json`), which lists discrepancies only.
+    cells: tuple[Cell, ...] = ()

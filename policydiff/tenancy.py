@@ -1,0 +1,134 @@
+"""Tenancy facts: enterprises, teams, users, resources and actions.
+
+A tenancy is what a matrix is realised over (DESIGN.md, The tenancy file). It is read
+from a JSON or YAML file here, or from the database by `policydiff.db`; both produce the
+same `Tenancy` value. Decoding is strict: unknown fields and wrong types are errors that
+name the file and the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+
+from policydiff.errors import Diagnostic, InputError
+from policydiff.source import Span
+
+ROLES = ("admin", "team_admin", "developer", "viewer", "system")
+RELATIONS = ("own_team", "other_team", "enterprise", "other_enterprise")
+
+
+class Enterprise(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: str
+    teams: tuple[str, ...] = ()
+
+
+class User(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: str
+    enterprise: str
+    role: str
+    teams: tuple[str, ...] = ()
+
+
+class Resource(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: str
+    kind: str
+    enterprise: str
+    team: str | None = None
+
+
+class Tenancy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    enterprises: tuple[Enterprise, ...] = ()
+    users: tuple[User, ...] = ()
+    resources: tuple[Resource, ...] = ()
+    actions: tuple[str, ...] = ()
+
+    def requests(self) -> Iterator[tuple[User, str, Resource]]:
+        """Every (user, action, resource) triple the tenancy realises."""
+        for user in self.users:
+            for action in self.actions:
+                for resource in self.resources:
+                    yield user, action, resource
+
+
+def relation(user: User, resource: Resource) -> str:
+    """Where `resource` stands relative to `user` (DESIGN.md, The matrix)."""
+    if resource.enterprise != user.enterprise:
+        return "other_enterprise"
+    if resource.team is None:
+        return "enterprise"
+    return "own_team" if resource.team in user.teams else "other_team"
+
+
+def request_input(user: User, action: str, resource: Resource) -> dict:
+    """The `input` document of one request, in the runbook's request model."""
+    return {
+        "subject": {
+            "id": user.id,
+            "enterprise": user.enterprise,
+            "role": user.role,
+            "teams": list(user.teams),
+        },
+        "action": action,
+        "resource": {
+            "id": resource.id,
+            "kind": resource.kind,
+            "enterprise": resource.enterprise,
+            "team": resource.team,
+        },
+    }
+
+
+def decode_tenancy(data: bytes | str, name: str = "<tenancy>") -> Tenancy:
+    """Decode JSON or YAML text into a `Tenancy`, with errors naming `name` and the field."""
+    raw = data.encode() if isinstance(data, str) else data
+    is_yaml = name.endswith((".yaml", ".yml")) or not raw.lstrip().startswith(b"{")
+    try:
+        if is_yaml:
+            tenancy = msgspec.yaml.decode(raw, type=Tenancy)
+        else:
+            tenancy = msgspec.json.decode(raw, type=Tenancy)
+    except msgspec.ValidationError as e:
+        raise InputError(
+            Diagnostic(code="invalid_tenancy", message=str(e), span=Span(file=name))
+        ) from None
+    except msgspec.DecodeError as e:
+        raise InputError(
+            Diagnostic(code="tenancy_parse_error", message=str(e), span=Span(file=name))
+        ) from None
+    _check_integrity(tenancy, name)
+    return tenancy
+
+
+def load_tenancy(path: str | Path) -> Tenancy:
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise InputError.at("unreadable_file", f"cannot read tenancy: {e.strerror}", Span(file=str(path))) from None
+    return decode_tenancy(raw, str(path))
+
+
+def _check_integrity(t: Tenancy, name: str) -> None:
+    """References between facts must resolve, as the database's foreign keys demand."""
+    problems: list[Diagnostic] = []
+    teams = {team: e.id for e in t.enterprises for team in e.teams}
+    ents = {e.id for e in t.enterprises}
+
+    def bad(field: str, msg: str) -> None:
+        problems.append(Diagnostic(code="invalid_tenancy", message=f"{msg} - at `{field}`", span=Span(file=name)))
+
+    for i, u in enumerate(t.users):
+        if u.enterprise not in ents:
+            bad(f"$.users[{i}].enterprise", f"user `{u.id}` names unknown enterprise `{u.enterprise}`")
+        for team in u.teams:
+            if teams.get(team) != u.enterprise:
+                bad(f"$.users[{i}].teams", f"user `{u.id}` is in team `{team}` outside its enterprise")
+    for i, r in enumerate(t.resources):
+        if r.enterprise not in ents:
+            bad(f"$.resources[{i}].enterprise", f"resource `{r.id}` names unknown enterprise `{r.enterprise}`")
+        elif r.team is not None and teams.get(r.team) != r.enterprise:
+            bad(f"$.resources[{i}].team", f"resource `{r.id}` names team `{r.team}` outside its enterprise")
+    if problems:
+        raise InputError(problems)
