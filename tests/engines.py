@@ -1,0 +1,157 @@
+"""Independent Rego engines that policydiff's evaluator is checked against.
+
+`RegopyEngine` wraps rego-cpp (`regopy`), `OpaEngine` wraps real OPA running
+in-process (`opa_bindings`). Both take the modules and the data once, build one engine
+and reuse it for every evaluation; `evaluate(ref, input)` returns the JSON value of the
+document at `ref` (e.g. `data.rbac.v1.allow`) or `UNDEFINED`. A policy an engine cannot
+load or a query it fails raises `EngineError`, so tests can tell "refused" from
+"decided".
+
+Values are normalised the way OPA serialises them: sets become sorted arrays, so one
+engine's answer can be compared with another's by `==` after `normalize`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import opa_bindings
+import regopy
+
+
+class _Undefined:
+    """The marker for an undefined document (distinct from `false` and `null`)."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+
+UNDEFINED: Any = _Undefined()
+
+
+class EngineError(Exception):
+    """An engine refused a policy or failed a query."""
+
+
+def normalize(value: Any) -> Any:
+    """A canonical JSON form: sets and frozensets become sorted lists, tuples lists,
+    and integral floats ints (OPA and rego-cpp print `2.0` differently)."""
+    if value is UNDEFINED:
+        return value
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): normalize(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted((normalize(v) for v in value), key=_order)
+    if isinstance(value, (list, tuple)):
+        return [normalize(v) for v in value]
+    raise TypeError(f"not a JSON value: {value!r}")
+
+
+def _order(value: Any) -> tuple:
+    """OPA's sort order across types: null < bool < number < string < array < object."""
+    match value:
+        case None:
+            return (0, 0)
+        case bool():
+            return (1, value)
+        case int() | float():
+            return (2, value)
+        case str():
+            return (3, value)
+        case list():
+            return (4, [_order(v) for v in value])
+        case dict():
+            return (6, sorted((k, _order(v)) for k, v in value.items()))
+    raise TypeError(f"not a JSON value: {value!r}")
+
+
+def _ref_path(ref: str) -> str:
+    if not ref.startswith("data."):
+        raise ValueError(f"expected a `data.` reference, got {ref!r}")
+    return ref[len("data.") :]
+
+
+class RegopyEngine:
+    """rego-cpp, through `regopy.Interpreter`, built once per policy set."""
+
+    name = "regopy"
+
+    def __init__(self, modules: Mapping[str, str], data: Any = None):
+        self._rego = regopy.Interpreter()
+        try:
+            if data is not None:
+                self._rego.add_data_json(json.dumps(data))
+            for name, text in modules.items():
+                self._rego.add_module(name, text)
+        except regopy.RegoError as e:
+            raise EngineError(f"regopy: {e}") from None
+
+    def evaluate(self, ref: str, input: Any = None) -> Any:
+        _ref_path(ref)
+        try:
+            if input is not None:
+                self._rego.set_input_term(json.dumps(input))
+            # Bind the document to a variable: a bare ref that evaluates to `false`
+            # reads as "no result" in rego-cpp's output.
+            out = self._rego.query(f"x := {ref}")
+        except regopy.RegoError as e:
+            raise EngineError(f"regopy: {e}") from None
+        text = str(out)
+        if not out.ok():
+            raise EngineError(f"regopy: {text}")
+        if text == "undefined":
+            # Never call `binding()` here: on an undefined result rego-cpp aborts.
+            return UNDEFINED
+        results = json.loads(text)
+        if isinstance(results, list):  # one object per solution
+            if len(results) != 1:
+                raise EngineError(f"regopy: expected one result, got {text}")
+            results = results[0]
+        return normalize(results["bindings"]["x"])
+
+
+class OpaEngine:
+    """Real OPA (1.x, Rego v1 syntax), through `opa_bindings.OpaEngine`."""
+
+    name = "opa"
+
+    def __init__(self, modules: Mapping[str, str], data: Any = None):
+        self._opa = opa_bindings.OpaEngine()
+        try:
+            if data is not None:
+                self._opa.add_data(data)
+            for name, text in modules.items():
+                self._opa.add_policy(name, text)
+        except opa_bindings.OpaError as e:
+            raise EngineError(f"opa: {e}") from None
+
+    def evaluate(self, ref: str, input: Any = None) -> Any:
+        try:
+            return normalize(self._opa.eval_document(_ref_path(ref), input))
+        except opa_bindings.OpaUndefinedError:
+            return UNDEFINED
+        except opa_bindings.OpaError as e:
+            raise EngineError(f"opa: {e}") from None
+
+    def close(self) -> None:
+        self._opa.close()
+
+
+def decision(value: Any) -> bool:
+    """The runbook's reading of a decision: `true` allows, anything else denies."""
+    return value is True
