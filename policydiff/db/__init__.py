@@ -1,0 +1,59 @@
+"""The live database: schema, connections, seeding, verification, snapshots.
+
+This package is the only importer of psycopg and pgserver. Its public surface:
+
+- `connect(dsn=None, *, data_dir=None)`: a connection to the resolved database, migrated;
+- `resolve_dsn(dsn=None, *, data_dir=None)`: `--dsn`, else `DATABASE_URL`, else embedded;
+- `migrate(conn)`: apply the shipped migrations;
+- `load_tenancy(conn)`: the facts as the `Tenancy` a tenancy file gives;
+- `seed`, `generate`, `verify`, `retry` and the snapshot backends in `policydiff.db.snapshot`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+
+from policydiff.db.connection import (
+    APPLICATION_NAME,
+    DEFAULT_ATTEMPTS,
+    _resolve,
+    display,
+    is_pooled,
+    is_transient,
+    open_connection,
+    resolve_dsn,
+    retry,
+)
+from policydiff.db.facts import load_tenancy, normalized
+from policydiff.db.migrate import migrate
+from policydiff.db.seed import Scale, SeedEvent, SeedResult, generate, policy_actions, seed
+from policydiff.db.verify import VerifyReport, verify
+
+__all__ = [
+    "Scale", "SeedEvent", "SeedResult", "VerifyReport", "connect", "display", "generate",
+    "is_pooled", "is_transient", "load_tenancy", "migrate", "normalized", "policy_actions",
+    "resolve_dsn", "retry", "seed", "verify",
+]
+
+
+def connect(
+    dsn: str | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    autocommit: bool = False,
+    application_name: str = APPLICATION_NAME,
+    attempts: int = DEFAULT_ATTEMPTS,
+) -> psycopg.Connection:
+    """A connection to the database `dsn` resolves to (see `resolve_dsn`), with the
+    schema migrated. Unreachable: `InfraError` (exit 3) naming the redacted DSN."""
+    target, origin = _resolve(dsn, data_dir)
+    conn = open_connection(target, attempts=attempts, autocommit=autocommit,
+                           application_name=application_name, origin=origin)
+    try:
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn

@@ -1,0 +1,140 @@
+"""Where the database is and how to reach it.
+
+A DSN comes from `--dsn`, else `DATABASE_URL`, else the embedded server. Connections
+are Neon-ready: the DSN's own parameters (`sslmode`, `channel_binding`, …) are kept
+as given; on a pooled host (`-pooler` in the host name, i.e. PgBouncer in transaction
+mode) psycopg's server-side prepared statements are turned off, and nothing here issues
+a session-level `SET`. Transient failures (no route, connection reset, class 08,
+`57P01` admin shutdown, `57P03` still starting) are retried with bounded exponential
+backoff and full jitter. Every message that carries a DSN is redacted.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import psycopg
+from psycopg import conninfo
+
+from policydiff.db import embedded
+from policydiff.errors import InfraError, InputError, redact
+from policydiff.source import Span
+
+ENV_VAR = "DATABASE_URL"
+APPLICATION_NAME = "policydiff"
+DEFAULT_ATTEMPTS = 5
+TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+T = TypeVar("T")
+
+
+def resolve_dsn(dsn: str | None = None, *, data_dir: str | Path | None = None) -> str:
+    """The DSN to use: `dsn`, else `DATABASE_URL`, else the embedded server's (started
+    on demand)."""
+    return _resolve(dsn, data_dir)[0]
+
+
+def _resolve(dsn: str | None, data_dir: str | Path | None) -> tuple[str, str]:
+    """The DSN and where it came from, for diagnostics."""
+    if dsn:
+        return dsn, "--dsn"
+    if os.environ.get(ENV_VAR):
+        return os.environ[ENV_VAR], ENV_VAR
+    return embedded.embedded_dsn(data_dir), str(embedded.data_dir_path(data_dir))
+
+
+def is_pooled(dsn: str) -> bool:
+    """Whether the DSN names a pooled endpoint (Neon's `-pooler` hosts)."""
+    hosts = _params(dsn).get("host") or ""
+    return any("-pooler" in h for h in hosts.split(","))
+
+
+def _params(dsn: str) -> dict[str, str]:
+    try:
+        return {k: str(v) for k, v in conninfo.conninfo_to_dict(dsn).items()}
+    except psycopg.ProgrammingError as e:
+        raise InputError.at("invalid_dsn", redact(f"cannot parse the dsn: {e}"), Span(file="--dsn")) from None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying the operation that raised `exc` may succeed."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in TRANSIENT_SQLSTATES
+
+
+def retry(
+    operation: Callable[[], T],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    base: float = 0.2,
+    cap: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `operation`, retrying transient database errors up to `attempts` times in all,
+    sleeping a random time up to `base * 2**n` (at most `cap`) between tries."""
+    for attempt in range(attempts):
+        try:
+            return operation()
+        except psycopg.OperationalError as e:
+            if not is_transient(e) or attempt == attempts - 1:
+                raise
+            sleep(random.uniform(0, min(cap, base * 2**attempt)))
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def open_connection(
+    dsn: str,
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    autocommit: bool = False,
+    application_name: str = APPLICATION_NAME,
+    origin: str = "--dsn",
+) -> psycopg.Connection:
+    """Connect to `dsn` as given (no DSN resolution, no migration), retrying transient
+    failures; an unreachable database is an `InfraError` naming the redacted DSN."""
+    params = _params(dsn)
+    extra: dict[str, object] = {}
+    if "application_name" not in params:
+        extra["application_name"] = application_name
+    if "connect_timeout" not in params:
+        extra["connect_timeout"] = 10
+    if is_pooled(dsn):
+        extra["prepare_threshold"] = None
+
+    def attempt() -> psycopg.Connection:
+        return psycopg.connect(dsn, autocommit=autocommit, **extra)
+
+    try:
+        return retry(attempt, attempts=attempts)
+    except psycopg.OperationalError as e:
+        reason = " ".join(str(e).split())
+        raise InfraError.at(
+            "db_unreachable",
+            redact(f"cannot connect to `{display(dsn)}`: {reason}"),
+            Span(file=origin),
+        ) from None
+
+
+def display(dsn: str) -> str:
+    """The DSN as it may be shown, password hidden (URL and key=value forms alike)."""
+    return redact(dsn)
+
+
+def maintenance_dsn(dsn: str) -> str:
+    """The same server's maintenance database (`postgres`, or `template1` when `dsn`
+    already names `postgres`), where databases can be created and dropped."""
+    params = _params(dsn)
+    params["dbname"] = "template1" if params.get("dbname", "") == "postgres" else "postgres"
+    return conninfo.make_conninfo("", **params)
+
+
+def database_name(dsn: str) -> str:
+    params = _params(dsn)
+    return params.get("dbname") or params.get("user") or os.environ.get("PGDATABASE") or "postgres"

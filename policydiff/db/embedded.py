@@ -1,0 +1,91 @@
+"""The embedded PostgreSQL: what commands use when neither `--dsn` nor `DATABASE_URL` is set.
+
+`pgserver` owns the server process. Its data directory persists (by default
+`.policydiff/pgdata` under the working directory), so successive commands see the same
+data; every process that asks for it registers itself, and the server stops when the
+last one of them exits (`cleanup_mode="stop"`), unless a caller asks to keep it running
+(`policydiff db url`, so that psql can reach it afterwards). The facts live in their own
+database, `policydiff`, so that the maintenance database stays free for snapshots.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import warnings
+from pathlib import Path
+
+import psycopg
+
+from policydiff.errors import InfraError
+from policydiff.source import Span
+
+DEFAULT_DATA_DIR = Path(".policydiff") / "pgdata"
+DATABASE = "policydiff"
+
+logging.getLogger("pgserver").addHandler(logging.NullHandler())
+
+
+def data_dir_path(data_dir: str | Path | None) -> Path:
+    return Path(data_dir) if data_dir is not None else Path.cwd() / DEFAULT_DATA_DIR
+
+
+def embedded_dsn(data_dir: str | Path | None = None, *, keep_running: bool = False) -> str:
+    """Start (or join) the embedded server and return a URI for its `policydiff` database."""
+    server = _server(data_dir_path(data_dir), keep_running=keep_running)
+    _ensure_database(server.get_uri())
+    return server.get_uri(DATABASE)
+
+
+def stop(data_dir: str | Path | None = None) -> bool:
+    """Stop the embedded server of `data_dir` if one runs; True when one was stopped."""
+    path = data_dir_path(data_dir).resolve()
+    if not (path / "postmaster.pid").exists():
+        return False
+    pg_ctl = _pgserver().POSTGRES_BIN_PATH / "pg_ctl"
+    user = "pgserver" if os.geteuid() == 0 else None
+    result = subprocess.run(
+        [str(pg_ctl), "-D", str(path), "-w", "-m", "fast", "stop"],
+        capture_output=True, text=True, user=user, check=False,
+    )
+    return result.returncode == 0
+
+
+def _pgserver():
+    with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR on import
+        warnings.simplefilter("ignore")
+        import pgserver
+        from pgserver import _commands
+
+    return _commands
+
+
+def _server(path: Path, *, keep_running: bool):
+    _pgserver()
+    import pgserver
+
+    where = Span(file=str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pgserver.get_server(path, cleanup_mode=None if keep_running else "stop")
+    except (OSError, subprocess.SubprocessError, AssertionError, RuntimeError) as e:
+        log = path / "log"
+        raise InfraError.at(
+            "embedded_db_failed",
+            f"cannot start the embedded postgresql: {e}",
+            where,
+            help=f"see the server log `{log}`" if log.exists() else None,
+        ) from None
+
+
+def _ensure_database(maintenance_uri: str) -> None:
+    with psycopg.connect(maintenance_uri, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            except psycopg.errors.DuplicateDatabase:
+                pass  # another command created it first
