@@ -1,0 +1,493 @@
+"""Role tables: the static RBAC shape of many v1 systems, read from YAML or TOML and
+lowered into the common IR.
+
+A role table names roles, the roles each inherits from, and the actions each is granted
+within a scope (`team`, `enterprise` or `global`) of DESIGN.md's request model. `decode`
+reads one strictly (msgspec, unknown keys refused) while remembering the line of every
+key and value; `lower` turns it into an `ir.Module` of `allow` rules, one per role,
+inherited-or-own grant and action pattern, each node's span at the line of its grant so
+that compare's provenance points into the table. The format is docs/roletables.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from policydiff import ir
+from policydiff.errors import Diagnostic, PolicyError
+from policydiff.source import Source, Span
+
+SCOPES = ("team", "enterprise", "global")
+DECISION = "allow"
+
+Loc = tuple[str | int, ...]  # a position in the decoded document: keys and indices
+
+
+class Grant(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Actions (exact names or globs with `*` and `?`) allowed on resources in `scope`."""
+
+    actions: tuple[str, ...]
+    scope: str
+    description: str = ""
+
+
+class Role(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A role: the roles whose grants it also holds, and its own grants."""
+
+    inherits: tuple[str, ...] = ()
+    grants: tuple[Grant, ...] = ()
+    description: str = ""
+
+
+class RoleTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A whole table; `roles` keeps the order of the file."""
+
+    version: int
+    package: str
+    roles: dict[str, Role]
+    description: str = ""
+
+
+class _Head(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # Roles are converted one by one, so an error's path names the role: msgspec writes
+    # every dict key as `[...]`.
+    version: int
+    package: str
+    roles: dict[str, Any]
+    description: str = ""
+
+
+# ------------------------------------------------------------------------------ positions
+
+
+class _Where:
+    """The span of every value and mapping key of a decoded document, by path."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.values: dict[Loc, Span] = {}
+        self.keys: dict[Loc, Span] = {}
+
+    def at(self, path: Loc) -> Span:
+        """The span of the value at `path`, or of its nearest ancestor that has one."""
+        for n in range(len(path), -1, -1):
+            span = self.values.get(path[:n])
+            if span is not None:
+                return span
+        return Span(file=self.file)
+
+    def key(self, path: Loc) -> Span:
+        """The span of the key that names `path`, falling back to its value."""
+        return self.keys.get(path) or self.at(path)
+
+
+def _mark_span(node: yaml.Node, file: str) -> Span:
+    start, end = node.start_mark, node.end_mark
+    return Span(file=file, line=start.line + 1, col=start.column + 1,
+                end_line=end.line + 1, end_col=end.column + 1)
+
+
+def _dotted(path: Loc) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the table"
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def _invalid(message: str, span: Span, help: str | None = None) -> Diagnostic:
+    return Diagnostic(code="invalid_roletable", message=message, span=span, help=help)
+
+
+# --------------------------------------------------------------------------------- YAML
+
+
+def _read_yaml(source: Source) -> tuple[Any, _Where]:
+    try:
+        node = yaml.compose(source.text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        span = Span(file=source.name, line=mark.line + 1, col=mark.column + 1) if mark else Span(file=source.name)
+        raise PolicyError.at("roletable_parse_error", str(e.problem or e.context), span) from None
+    except yaml.YAMLError as e:
+        raise PolicyError.at("roletable_parse_error", str(e), Span(file=source.name)) from None
+    where = _Where(source.name)
+    if node is None:
+        return None, where
+    problems: list[Diagnostic] = []
+
+    def walk(n: yaml.Node, path: Loc) -> None:
+        where.values[path] = _mark_span(n, source.name)
+        if isinstance(n, yaml.MappingNode):
+            seen: dict[str, Span] = {}
+            for k, v in n.value:
+                key = k.value if isinstance(k, yaml.ScalarNode) else str(k.tag)
+                span = _mark_span(k, source.name)
+                if key in seen:
+                    what = "role" if path == ("roles",) else "key"
+                    problems.append(_invalid(f"duplicate {what} `{key}`", span,
+                                             f"first defined on line {seen[key].line}"))
+                    continue
+                seen[key] = span
+                where.keys[path + (key,)] = span
+                walk(v, path + (key,))
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                walk(item, path + (i,))
+
+    walk(node, ())
+    if problems:
+        raise PolicyError(problems)
+    try:
+        return yaml.SafeLoader("").construct_document(node), where
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        span = Span(file=source.name, line=mark.line + 1, col=mark.column + 1) if mark else Span(file=source.name)
+        raise PolicyError.at("roletable_parse_error", str(e.problem), span) from None
+
+
+# --------------------------------------------------------------------------------- TOML
+
+_TOML_ERROR_AT = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+_TOML_HEADER = re.compile(r"^\s*(?P<open>\[\[?)\s*(?P<keys>[^\]]+?)\s*\]\]?\s*(#.*)?$")
+_TOML_KEY = re.compile(r"^\s*(?P<keys>[A-Za-z0-9_\-\"'. ]+?)\s*=")
+_TOML_PART = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'[^']*'|[A-Za-z0-9_\-]+")
+
+
+def _toml_keys(text: str) -> tuple[str, ...]:
+    return tuple(p.strip("\"'") for p in _TOML_PART.findall(text))
+
+
+def _read_toml(source: Source) -> tuple[Any, _Where]:
+    try:
+        value = tomllib.loads(source.text)
+    except tomllib.TOMLDecodeError as e:
+        m = _TOML_ERROR_AT.match(str(e))
+        span = Span(file=source.name)
+        msg = str(e)
+        if m:
+            span = Span(file=source.name, line=int(m["line"]), col=int(m["col"]))
+            msg = m["msg"]
+        raise PolicyError.at("roletable_parse_error", msg[:1].lower() + msg[1:], span) from None
+    return value, _toml_where(source)
+
+
+def _toml_where(source: Source) -> _Where:
+    """Best-effort line index: table headers, array-of-table headers, `key =` lines and
+    the inline tables that open a line inside a multi-line array."""
+    where = _Where(source.name)
+    table: Loc = ()
+    counts: dict[Loc, int] = {}
+    array: Loc | None = None  # the path of a multi-line array being read
+    for number, line in enumerate(source.text.splitlines(), start=1):
+        span = Span(file=source.name, line=number, col=len(line) - len(line.lstrip()) + 1)
+        if array is not None:
+            stripped = line.strip()
+            if stripped.startswith("{"):
+                index = counts.get(array, 0)
+                counts[array] = index + 1
+                where.values.setdefault(array + (index,), span)
+            if stripped.startswith("]"):
+                array = None
+            continue
+        header = _TOML_HEADER.match(line)
+        if header and not line.lstrip().startswith("#"):
+            table = _toml_keys(header["keys"])
+            if header["open"] == "[[":
+                index = counts.get(table, 0)
+                counts[table] = index + 1
+                table = table + (index,)
+            where.values.setdefault(table, span)
+            where.keys.setdefault(table, span)
+            continue
+        key = _TOML_KEY.match(line)
+        if key and not line.lstrip().startswith("#"):
+            path = table + _toml_keys(key["keys"])
+            where.values.setdefault(path, span)
+            where.keys.setdefault(path, span)
+            rest = line[key.end():].split("#", 1)[0].strip()
+            if rest == "[" or (rest.startswith("[") and rest.count("[") > rest.count("]")):
+                array = path
+                if rest.startswith("[{") or rest.startswith("[ {"):
+                    counts[path] = 1
+                    where.values.setdefault(path + (0,), span)
+    return where
+
+
+# ------------------------------------------------------------------------------- decode
+
+_AT = re.compile(r"^(?P<msg>.*?) - at `(?P<path>[^`]*)`(?: in `(?P<inpath>[^`]*)`)?$", re.S)
+_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]*)`$")
+_MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]*)`$")
+
+
+def _fields_at(relative: Loc, top: type) -> tuple[str, ...]:
+    """The keys allowed where a struct decoded from `top` sits at `relative`."""
+    if top is _Head and not relative:
+        return RoleTable.__struct_fields__
+    if top is Role and not relative:
+        return Role.__struct_fields__
+    if top is Role and len(relative) == 2 and relative[0] == "grants":
+        return Grant.__struct_fields__
+    return ()
+
+
+def _validation(e: msgspec.ValidationError, base: Loc, top: type, where: _Where) -> Diagnostic:
+    """A msgspec error as a diagnostic at the key or value it concerns."""
+    m = _AT.match(str(e))
+    text, relative = str(e), ()
+    if m:
+        text = m["msg"]
+        steps = m["inpath"] or m["path"]
+        relative = tuple(s if s else int(i) for s, i in _STEP.findall(steps[1:]))
+    path = base + relative
+    if unknown := _UNKNOWN.match(text):
+        field = unknown["field"]
+        allowed = _fields_at(relative, top)
+        hint = _did_you_mean(field, allowed) or (
+            "allowed keys: " + ", ".join(f"`{f}`" for f in allowed) if allowed else None)
+        return _invalid(f"unknown key `{field}` in {_dotted(path)}", where.key(path + (field,)), hint)
+    if missing := _MISSING.match(text):
+        return _invalid(f"missing key `{missing['field']}` in {_dotted(path)}", where.key(path))
+    if m and m["inpath"]:
+        return _invalid(f"{text[:1].lower()}{text[1:]} as a key of {_dotted(path)}", where.at(path))
+    return _invalid(f"{text[:1].lower()}{text[1:]} at {_dotted(path)}", where.at(path))
+
+
+def _decode(source: Source) -> tuple[RoleTable, _Where]:
+    raw, where = _read_toml(source) if source.name.endswith(".toml") else _read_yaml(source)
+    if not isinstance(raw, dict):
+        raise PolicyError(_invalid("a role table is a mapping with `version`, `package` and `roles`",
+                                   where.at(())))
+    try:
+        head = msgspec.convert(raw, _Head)
+    except msgspec.ValidationError as e:
+        raise PolicyError(_validation(e, (), _Head, where)) from None
+    roles: dict[str, Role] = {}
+    problems: list[Diagnostic] = []
+    for name, body in head.roles.items():
+        try:
+            roles[name] = msgspec.convert({} if body is None else body, Role)
+        except msgspec.ValidationError as e:
+            problems.append(_validation(e, ("roles", name), Role, where))
+    if problems:
+        raise PolicyError(problems)
+    table = RoleTable(version=head.version, package=head.package, roles=roles,
+                      description=head.description)
+    _check(table, where)
+    return table, where
+
+
+# -------------------------------------------------------------------------------- check
+
+_PACKAGE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_GLOB_REFUSED = {"[": "character classes", "]": "character classes", "{": "alternatives",
+                 "}": "alternatives", "\\": "escapes"}
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    """Why `pattern` is not an action pattern of this format, or None when it is one."""
+    if not pattern:
+        return "is empty"
+    if any(c.isspace() for c in pattern):
+        return "contains whitespace"
+    for c, what in _GLOB_REFUSED.items():
+        if c in pattern:
+            return f"uses `{c}`: glob {what} are not supported"
+    if "**" in pattern:
+        return "uses `**`: `*` already matches any characters, `:` included"
+    return None
+
+
+def _check(table: RoleTable, where: _Where) -> None:
+    """Every semantic rule of the format; all problems are reported together."""
+    problems: list[Diagnostic] = []
+    if table.version != 1:
+        problems.append(_invalid(f"unsupported role table version `{table.version}`",
+                                 where.at(("version",)), "this policydiff reads version 1"))
+    if not _PACKAGE.match(table.package) or table.package.startswith("data."):
+        hint = "drop the leading `data.`" if table.package.startswith("data.") else (
+            "a dotted name such as `rbac.v1`")
+        problems.append(_invalid(f"bad package name `{table.package}`", where.at(("package",)), hint))
+    if not table.roles:
+        problems.append(_invalid("the table has no roles", where.at(("roles",))))
+    for name, role in table.roles.items():
+        base: Loc = ("roles", name)
+        if not name.strip():
+            problems.append(_invalid("a role name is empty", where.key(base)))
+        for i, parent in enumerate(role.inherits):
+            if parent not in table.roles:
+                problems.append(_invalid(
+                    f"role `{name}` inherits unknown role `{parent}`",
+                    where.at(base + ("inherits", i)), _did_you_mean(parent, table.roles)))
+        for g, grant in enumerate(role.grants):
+            at = base + ("grants", g)
+            if grant.scope not in SCOPES:
+                problems.append(_invalid(
+                    f"unknown scope `{grant.scope}` in a grant of role `{name}`",
+                    where.at(at + ("scope",)),
+                    _did_you_mean(grant.scope, SCOPES) or "one of `team`, `enterprise`, `global`"))
+            if not grant.actions:
+                problems.append(_invalid(f"a grant of role `{name}` has no actions",
+                                         where.at(at + ("actions",))))
+            for a, pattern in enumerate(grant.actions):
+                if why := _pattern_problem(pattern):
+                    problems.append(_invalid(
+                        f"bad action pattern `{pattern}` in role `{name}`: it {why}",
+                        where.at(at + ("actions", a)),
+                        "an action name, or a glob where `*` is any characters and `?` one"))
+    problems.extend(_cycles(table, where))
+    if problems:
+        raise PolicyError(problems)
+
+
+def _cycles(table: RoleTable, where: _Where) -> list[Diagnostic]:
+    """One diagnostic per inheritance cycle, at the `inherits` entry that closes it."""
+    problems: list[Diagnostic] = []
+    state: dict[str, str] = {}  # "open" while on the stack, "done" after
+    stack: list[str] = []
+    reported: set[frozenset[str]] = set()
+
+    def visit(name: str) -> None:
+        state[name] = "open"
+        stack.append(name)
+        for i, parent in enumerate(table.roles[name].inherits):
+            if parent not in table.roles:
+                continue
+            if state.get(parent) == "open":
+                cycle = stack[stack.index(parent):] + [parent]
+                if frozenset(cycle) not in reported:
+                    reported.add(frozenset(cycle))
+                    chain = " -> ".join(f"`{r}`" for r in cycle)
+                    problems.append(_invalid(f"role `{parent}` inherits itself: {chain}",
+                                             where.at(("roles", name, "inherits", i))))
+            elif parent not in state:
+                visit(parent)
+        stack.pop()
+        state[name] = "done"
+
+    for name in table.roles:
+        if name not in state:
+            visit(name)
+    return problems
+
+
+def closure(table: RoleTable) -> dict[str, tuple[str, ...]]:
+    """Each role with the roles whose grants it holds: itself first, then what it
+    inherits, depth first in file order. The table must have passed `decode`."""
+    out: dict[str, tuple[str, ...]] = {}
+    for name in table.roles:
+        seen: list[str] = []
+        todo = [name]
+        while todo:
+            role = todo.pop()
+            if role not in seen:
+                seen.append(role)
+                todo.extend(reversed(table.roles[role].inherits))
+        out[name] = tuple(seen)
+    return out
+
+
+# --------------------------------------------------------------------------------- lower
+
+
+def _input(*keys: str, span: Span) -> ir.Ref:
+    return ir.Ref(head=ir.Var(name="input", span=span),
+                  path=tuple(ir.Scalar(value=k, span=span) for k in keys), span=span)
+
+
+def _test(func: str, *args: ir.Term, span: Span) -> ir.Expr:
+    return ir.Expr(term=ir.Call(func=func, args=args, span=span), span=span)
+
+
+def _action_tests(pattern: str, span: Span) -> tuple[ir.Expr, ...]:
+    """`*` alone: no test, every action; a glob: `glob.match` without delimiters, so
+    `*` spans `:` too; any other pattern: equality."""
+    if pattern == "*":
+        return ()
+    if "*" in pattern or "?" in pattern:
+        return (_test("glob.match", ir.Scalar(value=pattern, span=span), ir.Scalar(value=None, span=span),
+                      _input("action", span=span), span=span),)
+    return (_test("equal", _input("action", span=span), ir.Scalar(value=pattern, span=span), span=span),)
+
+
+def _scope_tests(scope: str, span: Span) -> tuple[ir.Expr, ...]:
+    """`global`: nothing; `enterprise`: same enterprise; `team`: also a resource team,
+    not null, that is one of the subject's teams."""
+    if scope == "global":
+        return ()
+    same = _test("equal", _input("subject", "enterprise", span=span),
+                 _input("resource", "enterprise", span=span), span=span)
+    if scope == "enterprise":
+        return (same,)
+    team = _input("resource", "team", span=span)
+    not_null = _test("neq", team, ir.Scalar(value=None, span=span), span=span)
+    member = _test("internal.member_2", team, _input("subject", "teams", span=span), span=span)
+    return (same, not_null, member)
+
+
+def _lowered(table: RoleTable, where: _Where) -> ir.Module:
+    roles = closure(table)
+    rules: dict[ir.Rule, None] = {}  # insertion-ordered set; spans do not count in equality
+    for name, holders in roles.items():
+        for holder in holders:
+            for g, grant in enumerate(table.roles[holder].grants):
+                at: Loc = ("roles", holder, "grants", g)
+                span = where.at(at)
+                role_test = _test("equal", _input("subject", "role", span=span),
+                                  ir.Scalar(value=name, span=span), span=span)
+                for a, pattern in enumerate(grant.actions):
+                    action_span = where.at(at + ("actions", a))
+                    rule = ir.Rule(kind="complete", name=DECISION, span=span,
+                                   value=ir.Scalar(value=True, span=span),
+                                   body=(role_test, *_action_tests(pattern, action_span),
+                                         *_scope_tests(grant.scope, span)))
+                    rules.setdefault(rule)
+    package_span = where.at(("package",))
+    default = ir.Rule(kind="complete", name=DECISION, default=True, span=package_span,
+                      value=ir.Scalar(value=False, span=package_span))
+    return ir.Module(package=tuple(table.package.split(".")), rules=(default, *rules),
+                     origin="roletable", span=Span(file=where.file, line=1, col=1))
+
+
+def decode(source: Source) -> RoleTable:
+    """The validated role table in `source` (YAML, or TOML when its name ends `.toml`);
+    `PolicyError` (`roletable_parse_error`, `invalid_roletable`) naming line and role."""
+    return _decode(source)[0]
+
+
+def lower(source: Source) -> ir.Module:
+    """The role table in `source` as an IR module: `default allow := false`, then one
+    `allow` rule per role, grant it holds and action pattern (see docs/roletables.md)."""
+    return _lowered(*_decode(source))
+
+
+def load_table(path: str | Path) -> RoleTable:
+    return decode(_read(path))
+
+
+def load_module(path: str | Path) -> ir.Module:
+    """`lower` of the file at `path`; the dispatch target of `load_policy` for
+    `.yaml`, `.yml` and `.toml`."""
+    return lower(_read(path))
+
+
+def _read(path: str | Path) -> Source:
+    try:
+        return Source.read(path)
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+        raise PolicyError.at("unreadable_file", f"cannot read role table: {why}", Span(file=str(path))) from None
