@@ -1,0 +1,30 @@
+"""Rendering a compare report for people and for CI: text, json, markdown, sarif, junit.
+
+Each format is one module with a `render` function over a finished `CompareReport`
+(classified and gated); this package only dispatches. The rule file, when given, lets a
+renderer link each classification to the line of its rule and apply the file's idea of
+what blocks. `report.text` is the only importer of rich.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from policydiff.classify import RuleFile
+from policydiff.errors import InputError
+from policydiff.results import CompareReport
+
+FORMATS = ("text", "json", "markdown", "sarif", "junit")
+
+
+def render(report: CompareReport, fmt: str, *, rules: RuleFile | None = None,
+           width: int = 100, color: bool = False) -> str:
+    """The report in format `fmt`, as a string ending in a newline; `width` and `color`
+    (ANSI escapes, for a terminal) concern the text format only."""
+    if fmt not in FORMATS:
+        raise InputError.at("unknown_format", f"unknown report format `{fmt}`",
+                            help="formats are " + ", ".join(FORMATS))
+    module = importlib.import_module(f"policydiff.report.{fmt}")
+    if fmt == "text":
+        return module.render(report, rules=rules, width=width, color=color)
+    return module.render(report, rules=rules)
