@@ -155,3 +155,45 @@ class OpaEngine:
 def decision(value: Any) -> bool:
     """The runbook's reading of a decision: `true` allows, anything else denies."""
     return value is True
+
+
+class Refused(EngineError):
+    """policydiff declined a policy or a query; `code` is its diagnostic code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"policydiff: {code}: {message}")
+        self.code = code
+
+
+class PolicydiffEngine:
+    """policydiff's own evaluator, behind the same interface as the others.
+
+    A `PolicyError` from loading or evaluating becomes `Refused` with its code, so a
+    test can require that a refusal is an honest `unsupported` and not a crash."""
+
+    name = "policydiff"
+
+    def __init__(self, modules: Mapping[str, str], data: Any = None):
+        from policydiff import PolicyError, load_policy
+
+        self._error = PolicyError
+        if len(modules) != 1:
+            raise ValueError("policydiff's load_policy takes one module")
+        (text,) = modules.values()
+        try:
+            self.policy = load_policy(text, data=data)
+        except PolicyError as e:
+            raise Refused(e.code, str(e)) from None
+
+    def evaluate(self, ref: str, input: Any = None) -> Any:
+        try:
+            value = self.policy.evaluate(input, ref=ref)
+        except self._error as e:
+            raise Refused(e.code, str(e)) from None
+        return _from_policydiff(value)
+
+
+def _from_policydiff(value: Any) -> Any:
+    from policydiff import UNDEFINED as PD_UNDEFINED
+
+    return UNDEFINED if value is PD_UNDEFINED else normalize(value)

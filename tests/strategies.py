@@ -1,0 +1,301 @@
+"""Hypothesis strategies: requests in the runbook's model, and small Rego policies.
+
+`requests()` draws `input` documents shaped as DESIGN.md describes, over a few
+enterprises and teams so that every relation (own team, other team, enterprise-level,
+other enterprise) comes up often. `policies()` draws the source text of a small module
+in package `gen` from a grammar of rule and literal templates inside policydiff's
+subset; `policy_inputs()` draws inputs shaped like what those modules read.
+
+Generated modules are meant to be *valid* Rego: every template binds its own fresh
+variables, so an engine that rejects one has found a bug or a gap, not a typo.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from hypothesis import strategies as st
+
+ENTERPRISES = {
+    "ent-acme": ("acme-core", "acme-web", "acme-data"),
+    "ent-globex": ("globex-ops", "globex-web"),
+    "ent-initech": ("initech-tps",),
+}
+ROLES = ("admin", "team_admin", "developer", "viewer", "system")
+ACTIONS = (
+    "project:read",
+    "project:write",
+    "project:delete",
+    "project:export",
+    "billing:read",
+    "billing:write",
+    "team:manage",
+    "member:invite",
+    "audit:read",
+    "settings:write",
+)
+KINDS = ("project", "billing_account", "team", "audit_log", "enterprise")
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@st.composite
+def requests(draw, roles=ROLES + ("guest",), actions=ACTIONS + ("deploy:run",)) -> dict:
+    """One request: a subject of some enterprise, an action, a resource anywhere."""
+    ent = draw(st.sampled_from(sorted(ENTERPRISES)))
+    teams = draw(st.lists(st.sampled_from(ENTERPRISES[ent]), unique=True, max_size=3))
+    res_ent = draw(st.sampled_from(sorted(ENTERPRISES)) | st.just(ent))
+    res_team = draw(st.none() | st.sampled_from(ENTERPRISES[res_ent]))
+    n = draw(st.integers(0, 999))
+    return {
+        "subject": {
+            "id": f"u-{n}",
+            "enterprise": ent,
+            "role": draw(st.sampled_from(roles)),
+            "teams": teams,
+        },
+        "action": draw(st.sampled_from(actions)),
+        "resource": {
+            "id": f"r-{n}",
+            "kind": draw(st.sampled_from(KINDS)),
+            "enterprise": res_ent,
+            "team": res_team,
+        },
+    }
+
+
+def relation(req: dict) -> str:
+    """Where the resource of `req` stands relative to its subject (DESIGN.md)."""
+    s, r = req["subject"], req["resource"]
+    if r["enterprise"] != s["enterprise"]:
+        return "other_enterprise"
+    if r["team"] is None:
+        return "enterprise"
+    return "own_team" if r["team"] in s["teams"] else "other_team"
+
+
+# ------------------------------------------------------------------ generated policies
+
+# Constants the generated policies compare with; drawn from the same pools as the
+# inputs so that comparisons come out both ways.
+STRINGS = ("admin", "viewer", "project:read", "billing:write", "acme-web", "globex-ops", "project", "x")
+TEAM_PREFIXES = ("acme", "globex", "ini", "zzz")
+STRING_PATHS = (
+    "input.subject.role",
+    "input.action",
+    "input.resource.kind",
+    "input.resource.team",
+    "input.subject.enterprise",
+    "input.missing",
+)
+
+
+@dataclass
+class _Module:
+    """Names defined so far, so later rules only refer to earlier ones (no recursion)."""
+
+    booleans: list[str] = field(default_factory=list)
+    sets: list[str] = field(default_factory=list)
+    functions: list[str] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)
+    fresh: int = 0
+
+    def var(self, stem: str) -> str:
+        self.fresh += 1
+        return f"{stem}{self.fresh}"
+
+
+def _lit(s: str) -> str:
+    return json.dumps(s)
+
+
+def _str(draw) -> str:
+    return _lit(draw(st.sampled_from(STRINGS)))
+
+
+@st.composite
+def _literal(draw, mod: _Module) -> str:
+    """One body literal (possibly several lines binding a fresh variable)."""
+    path = draw(st.sampled_from(STRING_PATHS))
+    choices = [
+        "eq", "neq", "num", "in_set", "startswith", "split", "count", "some_in",
+        "every", "team_in", "lower", "object_get", "compr", "sprintf", "concat",
+        "set_ops", "not_eq",
+    ]
+    if mod.booleans:
+        choices += ["helper", "not_helper", "helper"]
+    if mod.sets:
+        choices += ["set_member", "not_set_member"]
+    if mod.functions:
+        choices += ["call"]
+    if mod.values:
+        choices += ["value_eq"]
+    kind = draw(st.sampled_from(choices))
+    match kind:
+        case "eq":
+            return f"{path} == {_str(draw)}"
+        case "neq":
+            return f"{path} != {_str(draw)}"
+        case "not_eq":
+            return f"not {path} == {_str(draw)}"
+        case "num":
+            op = draw(st.sampled_from(["<", "<=", ">", ">=", "==", "!="]))
+            return f"input.n {op} {draw(st.integers(-2, 12))}"
+        case "in_set":
+            items = draw(st.lists(st.sampled_from(STRINGS), min_size=1, max_size=3, unique=True))
+            neg = "not " if draw(st.booleans()) else ""
+            return f"{neg}{path} in {{{', '.join(map(_lit, items))}}}"
+        case "startswith":
+            fn = draw(st.sampled_from(["startswith", "endswith", "contains"]))
+            arg = draw(st.sampled_from(["project", ":read", "acme", "e", ":"]))
+            return f"{fn}({path}, {_lit(arg)})"
+        case "split":
+            v = mod.var("parts")
+            return f"{v} := split(input.action, \":\")\n\t{v}[0] == {_lit(draw(st.sampled_from(['project', 'billing', 'team'])))}"
+        case "count":
+            op = draw(st.sampled_from(["<", ">", "==", ">="]))
+            coll = draw(st.sampled_from(["input.subject.teams", "input.tags"]))
+            return f"count({coll}) {op} {draw(st.integers(0, 3))}"
+        case "some_in":
+            v = mod.var("t")
+            pre = draw(st.sampled_from(TEAM_PREFIXES))
+            return f"some {v} in input.subject.teams\n\tstartswith({v}, {_lit(pre)})"
+        case "every":
+            v = mod.var("t")
+            pre = draw(st.sampled_from(TEAM_PREFIXES))
+            return f"every {v} in input.subject.teams {{\n\t\tstartswith({v}, {_lit(pre)})\n\t}}"
+        case "team_in":
+            return "input.resource.team in input.subject.teams"
+        case "lower":
+            v = mod.var("low")
+            fn = draw(st.sampled_from(["lower", "upper"]))
+            return f"{v} := {fn}({path})\n\t{v} == {_lit(draw(st.sampled_from(['ADMIN', 'admin', 'project'])))}"
+        case "object_get":
+            key = draw(st.sampled_from(["team", "kind", "owner"]))
+            default = draw(st.sampled_from(["none", "project"]))
+            return f"object.get(input.resource, {_lit(key)}, {_lit(default)}) == {_str(draw)}"
+        case "compr":
+            v = mod.var("t")
+            pre = draw(st.sampled_from(TEAM_PREFIXES))
+            op = draw(st.sampled_from([">", "=="]))
+            form = draw(st.sampled_from(["[{v} | some {v} in input.subject.teams; startswith({v}, {p})]",
+                                         "{{{v} | some {v} in input.tags; {v} != {p}}}"]))
+            return f"count({form.format(v=v, p=_lit(pre))}) {op} {draw(st.integers(0, 2))}"
+        case "sprintf":
+            return f"sprintf(\"%s/%s\", [input.subject.enterprise, input.resource.kind]) == {_lit(draw(st.sampled_from(['ent-acme/project', 'ent-globex/team'])))}"
+        case "concat":
+            return f"concat(\":\", [input.resource.kind, \"read\"]) == input.action"
+        case "set_ops":
+            op = draw(st.sampled_from(["&", "|", "-"]))
+            items = draw(st.lists(st.sampled_from(["acme-web", "acme-core", "globex-ops"]), max_size=2, unique=True))
+            lit = "{" + ", ".join(map(_lit, items)) + "}" if items else "set()"
+            n = draw(st.integers(0, 2))
+            return f"count({{t | some t in input.subject.teams}} {op} {lit}) > {n}"
+        case "helper":
+            return draw(st.sampled_from(mod.booleans))
+        case "not_helper":
+            return f"not {draw(st.sampled_from(mod.booleans))}"
+        case "set_member":
+            return f"{_str(draw)} in {draw(st.sampled_from(mod.sets))}"
+        case "not_set_member":
+            return f"not {path} in {draw(st.sampled_from(mod.sets))}"
+        case "call":
+            return f"{draw(st.sampled_from(mod.functions))}({path})"
+        case "value_eq":
+            return f"{draw(st.sampled_from(mod.values))} == {_lit(draw(st.sampled_from(['a', 'b', 'c'])))}"
+    raise AssertionError(kind)
+
+
+@st.composite
+def _body(draw, mod: _Module, max_size: int = 3) -> str:
+    lits = draw(st.lists(_literal(mod), min_size=1, max_size=max_size))
+    return "\n\t".join(lits)
+
+
+@st.composite
+def _rule(draw, mod: _Module) -> None:
+    """Append one helper rule to `mod`: a boolean, a partial set, a function or a
+    complete value with an `else` chain."""
+    kind = draw(st.sampled_from(["boolean", "set", "function", "value"]))
+    match kind:
+        case "boolean":
+            name = mod.var("h")
+            for _ in range(draw(st.integers(1, 2))):
+                mod.rules.append(f"{name} if {{\n\t{draw(_body(mod))}\n}}")
+            if draw(st.booleans()):
+                mod.rules.append(f"default {name} := false")
+            mod.booleans.append(name)
+        case "set":
+            name = mod.var("s")
+            for _ in range(draw(st.integers(1, 2))):
+                form = draw(st.sampled_from(["team", "const", "path"]))
+                if form == "team":
+                    v = mod.var("t")
+                    mod.rules.append(
+                        f"{name} contains {v} if {{\n\tsome {v} in input.subject.teams\n\t{draw(_body(mod, 1))}\n}}"
+                    )
+                elif form == "const":
+                    mod.rules.append(f"{name} contains {_str(draw)} if {{\n\t{draw(_body(mod))}\n}}")
+                else:
+                    path = draw(st.sampled_from(STRING_PATHS))
+                    mod.rules.append(f"{name} contains {path} if {{\n\t{draw(_body(mod, 2))}\n}}")
+            mod.sets.append(name)
+        case "function":
+            name = mod.var("f")
+            arg = draw(st.sampled_from(STRINGS))
+            pre = draw(st.sampled_from(["project", "acme", "admin"]))
+            mod.rules.append(f"{name}(x) if x == {_lit(arg)}")
+            mod.rules.append(f"{name}(x) if startswith(x, {_lit(pre)})")
+            mod.functions.append(name)
+        case "value":
+            name = mod.var("v")
+            chain = f"{name} := \"a\" if {{\n\t{draw(_body(mod, 2))}\n}}"
+            if draw(st.booleans()):
+                chain += f" else := \"b\" if {{\n\t{draw(_body(mod, 2))}\n}}"
+            if draw(st.booleans()):
+                chain += " else := \"c\""
+            mod.rules.append(chain)
+            if draw(st.booleans()):
+                mod.rules.append(f"default {name} := \"z\"")
+            mod.values.append(name)
+
+
+@dataclass(frozen=True)
+class GeneratedPolicy:
+    source: str
+    refs: tuple[str, ...]  # every document worth comparing, `data.gen.allow` first
+
+
+@st.composite
+def policies(draw) -> GeneratedPolicy:
+    """A small module `package gen` with helpers and an `allow` decision."""
+    mod = _Module()
+    for _ in range(draw(st.integers(0, 4))):
+        draw(_rule(mod))
+    allow = [f"allow if {{\n\t{draw(_body(mod))}\n}}" for _ in range(draw(st.integers(1, 3)))]
+    header = ["package gen", "", "import rego.v1", ""]
+    if draw(st.booleans()):
+        header.append("default allow := false\n")
+    source = "\n".join(header + mod.rules + allow) + "\n"
+    refs = ("data.gen.allow",) + tuple(f"data.gen.{n}" for n in mod.booleans + mod.sets + mod.values)
+    return GeneratedPolicy(source=source, refs=refs)
+
+
+@st.composite
+def policy_inputs(draw) -> dict:
+    """An input for generated policies: a request plus the fields they also read
+    (`input.n`, `input.tags`); sometimes a field is missing or has another type."""
+    req = draw(requests())
+    req["n"] = draw(st.integers(-3, 15))
+    req["tags"] = draw(st.lists(st.sampled_from(["acme", "globex", "x"]), max_size=3))
+    mutation = draw(st.sampled_from(["none", "none", "none", "no_teams", "no_team_key", "n_string"]))
+    if mutation == "no_teams":
+        del req["subject"]["teams"]
+    elif mutation == "no_team_key":
+        del req["resource"]["team"]
+    elif mutation == "n_string":
+        req["n"] = "7"
+    return req
