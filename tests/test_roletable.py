@@ -283,3 +283,12 @@ def test_toml_table_with_arrays_of_tables_and_inline_grants():
     assert module.package == ("t", "toml") and module.origin == "roletable"
     lines = {(r.body[0].term.args[1].value, r.span.line) for r in module.rules if r.body}
     assert lines == {("viewer", 5), ("dev", 10), ("dev", 5)}
+
+
+def test_the_examples_in_the_format_document_decode():
+    doc = (ROOT / "docs" / "roletables.md").read_text()
+    blocks = re.findall(r"```(yaml|toml)\n(.*?)```", doc, re.S)
+    assert {kind for kind, _ in blocks} == {"yaml", "toml"}
+    for kind, text in blocks:
+        module = lower(Source(name=f"doc.{kind}", text=text))
+        assert module.package == ("rbac", "v1") and len(module.rules) > 1
