@@ -287,7 +287,7 @@ def test_toml_table_with_arrays_of_tables_and_inline_grants():
 
 def test_the_examples_in_the_format_document_decode():
     doc = (ROOT / "docs" / "roletables.md").read_text()
-    blocks = re.findall(r"```(yaml|toml)\n(.*?)```", doc, re.S)
+    blocks = re.findall(r"```(yaml|toml)\n(.*?)```", doc, re.DOTALL)
     assert {kind for kind, _ in blocks} == {"yaml", "toml"}
     for kind, text in blocks:
         module = lower(Source(name=f"doc.{kind}", text=text))

@@ -127,9 +127,14 @@ def _read_yaml(source: Source) -> tuple[Any, _Where]:
     if node is None:
         return None, where
     problems: list[Diagnostic] = []
+    open_nodes: set[int] = set()  # an alias may point back at its own ancestor
 
     def walk(n: yaml.Node, path: Loc) -> None:
         where.values[path] = _mark_span(n, source.name)
+        if id(n) in open_nodes:
+            problems.append(_invalid("a recursive alias cannot be a role table value", where.values[path]))
+            return
+        open_nodes.add(id(n))
         if isinstance(n, yaml.MappingNode):
             seen: dict[str, Span] = {}
             for k, v in n.value:
@@ -146,6 +151,7 @@ def _read_yaml(source: Source) -> tuple[Any, _Where]:
         elif isinstance(n, yaml.SequenceNode):
             for i, item in enumerate(n.value):
                 walk(item, path + (i,))
+        open_nodes.discard(id(n))
 
     walk(node, ())
     if problems:
@@ -220,7 +226,7 @@ def _toml_where(source: Source) -> _Where:
             rest = line[key.end():].split("#", 1)[0].strip()
             if rest == "[" or (rest.startswith("[") and rest.count("[") > rest.count("]")):
                 array = path
-                if rest.startswith("[{") or rest.startswith("[ {"):
+                if rest.startswith(("[{", "[ {")):
                     counts[path] = 1
                     where.values.setdefault(path + (0,), span)
     return where
@@ -228,7 +234,7 @@ def _toml_where(source: Source) -> _Where:
 
 # ------------------------------------------------------------------------------- decode
 
-_AT = re.compile(r"^(?P<msg>.*?) - at `(?P<path>[^`]*)`(?: in `(?P<inpath>[^`]*)`)?$", re.S)
+_AT = re.compile(r"^(?P<msg>.*?) - at `(?P<path>[^`]*)`(?: in `(?P<inpath>[^`]*)`)?$", re.DOTALL)
 _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]*)`$")
