@@ -114,15 +114,19 @@ def _invalid(message: str, span: Span, help: str | None = None) -> Diagnostic:
 # --------------------------------------------------------------------------------- YAML
 
 
+def _yaml_error(e: yaml.YAMLError, file: str) -> PolicyError:
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    span = Span(file=file, line=mark.line + 1, col=mark.column + 1) if mark else Span(file=file)
+    said = [getattr(e, "context", None), getattr(e, "problem", None)]
+    message = ", ".join(part for part in said if part) or str(e)
+    return PolicyError.at("roletable_parse_error", message, span)
+
+
 def _read_yaml(source: Source) -> tuple[Any, _Where]:
     try:
         node = yaml.compose(source.text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        span = Span(file=source.name, line=mark.line + 1, col=mark.column + 1) if mark else Span(file=source.name)
-        raise PolicyError.at("roletable_parse_error", str(e.problem or e.context), span) from None
     except yaml.YAMLError as e:
-        raise PolicyError.at("roletable_parse_error", str(e), Span(file=source.name)) from None
+        raise _yaml_error(e, source.name) from None
     where = _Where(source.name)
     if node is None:
         return None, where
@@ -158,10 +162,8 @@ def _read_yaml(source: Source) -> tuple[Any, _Where]:
         raise PolicyError(problems)
     try:
         return yaml.SafeLoader("").construct_document(node), where
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark
-        span = Span(file=source.name, line=mark.line + 1, col=mark.column + 1) if mark else Span(file=source.name)
-        raise PolicyError.at("roletable_parse_error", str(e.problem), span) from None
+    except yaml.YAMLError as e:  # e.g. a tag SafeLoader does not construct
+        raise _yaml_error(e, source.name) from None
 
 
 # --------------------------------------------------------------------------------- TOML
