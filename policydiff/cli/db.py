@@ -1,5 +1,231 @@
-"""CLI: the `db` command group (placeholder until its issue lands)."""
+"""CLI: the `db` command group — migrate, url, stop, seed, verify, dump, snapshots.
+
+Every subcommand takes `--dsn` (default `DATABASE_URL`, else the embedded server) and
+`--data-dir` (where the embedded server keeps its data). Handlers call
+`policydiff.db`, render with rich, and return an exit code; a failed verification is
+exit 1, bad input 2, an unreachable database 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import msgspec
+
+from policydiff.errors import Diagnostic, ExitCode, InputError, redact, render
+from policydiff.source import Span
 
 
 def register(sub) -> None:
-    return None
+    db = sub.add_parser("db", help="the live database: schema, seed, verify, snapshots")
+    dbsub = db.add_subparsers(dest="db_command", metavar="COMMAND", parser_class=type(db))
+    dbsub.required = True
+
+    def command(name: str, handler, help: str) -> argparse.ArgumentParser:
+        p = dbsub.add_parser(name, help=help)
+        p.add_argument("--dsn", help="database URL (default: DATABASE_URL, else the embedded server)")
+        p.add_argument("--data-dir", type=Path, help="the embedded server's data directory (default: .policydiff/pgdata)")
+        p.set_defaults(handler=_guarded(handler))
+        return p
+
+    command("migrate", _migrate, "apply the schema migrations")
+    command("url", _url, "start the database if it is embedded and print its URI (for psql)")
+    command("stop", _stop, "stop the embedded server")
+    p = command("seed", _seed, "write a test tenancy (default: the runbook's minimum)")
+    p.add_argument("--tenancy", type=Path, help="seed exactly this tenancy file (JSON or YAML)")
+    p.add_argument("--enterprises", type=int, help="number of enterprises")
+    p.add_argument("--teams-per-enterprise", type=int, help="teams in each enterprise")
+    p.add_argument("--users-per-team", type=int, help="users in each team (plus one admin and one system user per enterprise)")
+    p.add_argument("--resources-per-team", type=int, help="project resources in each team")
+    p = command("verify", _verify, "check the runbook's minimums and the facts' integrity")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p = command("dump", _dump, "write the facts as a tenancy file")
+    p.add_argument("--tenancy", type=Path, required=True, help="output file (.json, or .yaml/.yml for YAML)")
+    p = command("snapshot", _snapshot, "take a rollback point")
+    p.add_argument("name")
+    p = command("restore", _restore, "restore a rollback point")
+    p.add_argument("name")
+    p.add_argument("--force", action="store_true", help="restore even while replay workers are connected")
+    p = command("snapshots", _snapshots, "list the rollback points")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _guarded(handler):
+    """Database errors the library did not anticipate still end as exit 3, not a traceback."""
+
+    def run(args) -> ExitCode:
+        from policydiff.db import database_errors
+
+        with database_errors():
+            return handler(args)
+
+    return run
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _connect(args):
+    from policydiff import db
+
+    return db.connect(args.dsn, data_dir=args.data_dir)
+
+
+def _migrate(args) -> ExitCode:
+    from policydiff.db.migrate import applied
+
+    with _connect(args) as conn:  # connect migrates
+        names = applied(conn)
+    _console().print(f"schema at {names[-1] if names else 'nothing'} ({len(names)} migrations)")
+    return ExitCode.OK
+
+
+def _url(args) -> ExitCode:
+    from policydiff.db import embedded
+    from policydiff.db.connection import display, resolve_dsn
+
+    if args.dsn or _env_dsn():
+        print(display(resolve_dsn(args.dsn)))
+    else:
+        print(embedded.embedded_dsn(args.data_dir, keep_running=True))
+    return ExitCode.OK
+
+
+def _stop(args) -> ExitCode:
+    from policydiff.db import embedded
+
+    stopped = embedded.stop(args.data_dir)
+    _console(stderr=True).print("stopped" if stopped else "not running")
+    return ExitCode.OK
+
+
+def _env_dsn() -> str | None:
+    import os
+
+    return os.environ.get("DATABASE_URL") or None
+
+
+def _seed(args) -> ExitCode:
+    from policydiff import db
+    from policydiff.tenancy import load_tenancy
+
+    scale_flags = {
+        "enterprises": args.enterprises,
+        "teams_per_enterprise": args.teams_per_enterprise,
+        "users_per_team": args.users_per_team,
+        "resources_per_team": args.resources_per_team,
+    }
+    given = {k: v for k, v in scale_flags.items() if v is not None}
+    if args.tenancy and given:
+        raise InputError.at("conflicting_flags", "`--tenancy` cannot be combined with scale flags",
+                            Span(file="--tenancy"))
+    if args.tenancy:
+        tenancy = load_tenancy(args.tenancy)
+    else:
+        tenancy = db.generate(db.Scale(**given), db.policy_actions())
+    err = _console(stderr=True)
+    with _connect(args) as conn:
+        result = db.seed(conn, tenancy, lambda e: err.print(f"  {e.table}: {e.rows} rows"))
+    counts = ", ".join(f"{n} {t}" for t, n in result.counts.items())
+    _console().print(f"seeded {counts}")
+    return ExitCode.OK
+
+
+def _verify(args) -> ExitCode:
+    from policydiff import db
+
+    with _connect(args) as conn:
+        report = db.verify(conn)
+    if args.format == "json":
+        sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+    else:
+        _render_verify(report)
+    for problem in report.problems:
+        print(render(problem), file=sys.stderr)
+    return ExitCode.OK if report.passed else ExitCode.BLOCKED
+
+
+def _render_verify(report) -> None:
+    from rich.table import Table
+
+    from policydiff.tenancy import ROLES
+
+    extra_roles = sorted({r for e in report.enterprises for r in e.roles} - set(ROLES))
+    roles = [*ROLES, *extra_roles]
+    table = Table(title="facts per enterprise (users by role, resources in teams / at enterprise level)")
+    table.add_column("enterprise", no_wrap=True)
+    table.add_column("teams", justify="right")
+    for role in roles:
+        table.add_column(role, justify="right", no_wrap=True)
+    table.add_column("res/team", justify="right")
+    table.add_column("res/ent", justify="right")
+    for e in report.enterprises:
+        table.add_row(e.id, str(e.teams), *(str(e.roles.get(r, 0)) for r in roles),
+                      str(e.team_resources), str(e.enterprise_resources))
+    console = _console()
+    console.print(table)
+    totals = ", ".join(f"{n} {t}" for t, n in report.totals.items())
+    console.print(f"totals: {totals}")
+    console.print("verify: passed" if report.passed else f"verify: failed ({len(report.problems)} problems)")
+
+
+def _dump(args) -> ExitCode:
+    from policydiff import db
+
+    with _connect(args) as conn:
+        tenancy = db.load_tenancy(conn)
+    suffix = args.tenancy.suffix.lower()
+    data = msgspec.yaml.encode(tenancy) if suffix in (".yaml", ".yml") else msgspec.json.format(
+        msgspec.json.encode(tenancy), indent=2) + b"\n"
+    try:
+        args.tenancy.write_bytes(data)
+    except OSError as e:
+        raise InputError(Diagnostic(code="unwritable_file", message=f"cannot write tenancy: {e.strerror}",
+                                    span=Span(file=str(args.tenancy)))) from None
+    _console(stderr=True).print(
+        f"wrote {len(tenancy.enterprises)} enterprises, {len(tenancy.users)} users, "
+        f"{len(tenancy.resources)} resources, {len(tenancy.actions)} actions to {args.tenancy}")
+    return ExitCode.OK
+
+
+def _backend(args):
+    from policydiff.db import migrate, open_connection, resolve_dsn
+    from policydiff.db.snapshot import backend
+
+    dsn = resolve_dsn(args.dsn, data_dir=args.data_dir)
+    with open_connection(dsn) as conn:  # the schema is part of what a snapshot keeps
+        migrate(conn)
+    return backend(dsn)
+
+
+def _snapshot(args) -> ExitCode:
+    snap = _backend(args).create(args.name)
+    _console().print(f"snapshot `{snap.name}` taken of {snap.source} ({snap.backend}: {snap.location})")
+    return ExitCode.OK
+
+
+def _restore(args) -> ExitCode:
+    snap = _backend(args).restore(args.name, force=args.force)
+    _console().print(f"restored {snap.source} from snapshot `{snap.name}` taken {snap.created}")
+    return ExitCode.OK
+
+
+def _snapshots(args) -> ExitCode:
+    snaps = _backend(args).list()
+    if args.format == "json":
+        sys.stdout.write(msgspec.json.encode(snaps).decode() + "\n")
+        return ExitCode.OK
+    from rich.table import Table
+
+    table = Table(title="snapshots")
+    for col in ("name", "created", "backend", "location"):
+        table.add_column(col)
+    for s in snaps:
+        table.add_row(s.name, s.created, s.backend, redact(s.location))
+    _console().print(table)
+    return ExitCode.OK

@@ -19,6 +19,7 @@ from policydiff.db.connection import (
     APPLICATION_NAME,
     DEFAULT_ATTEMPTS,
     _resolve,
+    database_errors,
     display,
     is_pooled,
     is_transient,
@@ -32,9 +33,9 @@ from policydiff.db.seed import Scale, SeedEvent, SeedResult, generate, policy_ac
 from policydiff.db.verify import VerifyReport, verify
 
 __all__ = [
-    "Scale", "SeedEvent", "SeedResult", "VerifyReport", "connect", "display", "generate",
-    "is_pooled", "is_transient", "load_tenancy", "migrate", "normalized", "policy_actions",
-    "resolve_dsn", "retry", "seed", "verify",
+    "Scale", "SeedEvent", "SeedResult", "VerifyReport", "connect", "database_errors", "display",
+    "generate", "is_pooled", "is_transient", "load_tenancy", "migrate", "normalized",
+    "open_connection", "policy_actions", "resolve_dsn", "retry", "seed", "verify",
 ]
 
 
@@ -52,7 +53,8 @@ def connect(
     conn = open_connection(target, attempts=attempts, autocommit=autocommit,
                            application_name=application_name, origin=origin)
     try:
-        migrate(conn)
+        with database_errors():
+            migrate(conn)
     except BaseException:
         conn.close()
         raise

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -138,3 +139,15 @@ def maintenance_dsn(dsn: str) -> str:
 def database_name(dsn: str) -> str:
     params = _params(dsn)
     return params.get("dbname") or params.get("user") or os.environ.get("PGDATABASE") or "postgres"
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Turn a database error escaping the block into an `InfraError` (exit 3), with the
+    server's message and SQLSTATE, redacted."""
+    try:
+        yield
+    except psycopg.Error as e:
+        state = f" [{e.sqlstate}]" if e.sqlstate else ""
+        reason = " ".join(str(e).split())
+        raise InfraError.at("db_error", redact(f"database error{state}: {reason}")) from None

@@ -1,0 +1,219 @@
+"""Rollback points: snapshot the database, restore it, list what there is.
+
+Two backends with one interface (`create`, `restore`, `list`):
+
+- `TemplateSnapshots`, for plain PostgreSQL: a snapshot is a database created with the
+  source as TEMPLATE, marked by a comment (`policydiff snapshot {json}`) that names the
+  snapshot and its source, so `list` needs no registry table. A template may have no
+  other sessions, so the source is closed to new connections and its sessions are
+  terminated for the copy. Restore copies the snapshot to a new database, then swaps it
+  in by renaming, so a failure leaves the current database as it was; the snapshot
+  stays, to be restored again.
+- `NeonSnapshots` (when `NEON_API_KEY` and `NEON_PROJECT_ID` are set): a snapshot is a
+  child branch of the database's branch; restore is Neon's branch restore from it, the
+  state before being preserved under another branch name.
+
+Either way, restore refuses while replay workers (`application_name` starting with
+`policydiff-replay`) are connected, unless forced.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+import uuid
+from datetime import datetime, timezone
+from typing import Literal, Protocol
+
+import msgspec
+import psycopg
+from psycopg import sql
+
+from policydiff.db.connection import database_name, maintenance_dsn, open_connection
+from policydiff.errors import ExitCode, InfraError, InputError, PolicydiffError
+from policydiff.source import Span
+
+REPLAY_APPLICATION = "policydiff-replay"
+COMMENT_PREFIX = "policydiff snapshot "
+_SNAPSHOT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    backend: Literal["postgres", "neon"]
+    source: str  # the database (or Neon branch id) it was taken of
+    location: str  # the snapshot's database name (or Neon branch id)
+    created: str
+
+
+class RestoreRefused(PolicydiffError):
+    """Restoring now would pull the database from under running replay workers."""
+
+    exit_code = ExitCode.BLOCKED
+
+
+class Snapshots(Protocol):
+    def create(self, name: str) -> Snapshot: ...
+    def restore(self, name: str, *, force: bool = False) -> Snapshot: ...
+    def list(self) -> tuple[Snapshot, ...]: ...
+
+
+def backend(dsn: str) -> Snapshots:
+    """Neon branches when `NEON_API_KEY` and `NEON_PROJECT_ID` are set, else template
+    databases on `dsn`'s server."""
+    if os.environ.get("NEON_API_KEY") and os.environ.get("NEON_PROJECT_ID"):
+        from policydiff.db.neon import NeonClient, NeonSnapshots
+
+        return NeonSnapshots(NeonClient.from_env(), dsn)
+    return TemplateSnapshots(dsn)
+
+
+def check_name(name: str) -> str:
+    if not _SNAPSHOT_NAME.match(name):
+        raise InputError.at(
+            "invalid_snapshot_name",
+            f"snapshot name `{name}` must be 1-40 of a-z, 0-9, `_` and `-`, starting with a letter or digit",
+            Span(file="NAME"),
+        )
+    return name
+
+
+def replay_workers(conn: psycopg.Connection, dbname: str) -> list[str]:
+    """The application names of replay sessions connected to `dbname`."""
+    rows = conn.execute(
+        "SELECT application_name FROM pg_stat_activity WHERE datname = %s AND application_name LIKE %s"
+        " AND pid <> pg_backend_pid() ORDER BY application_name",
+        (dbname, REPLAY_APPLICATION + "%"),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def refuse_if_replaying(conn: psycopg.Connection, dbname: str, force: bool) -> None:
+    workers = replay_workers(conn, dbname)
+    if workers and not force:
+        raise RestoreRefused.at(
+            "replay_running",
+            f"{len(workers)} replay worker(s) are connected to `{dbname}` ({', '.join(sorted(set(workers)))})",
+            Span(file=dbname),
+            help="wait for the replay to finish, or pass --force to terminate them",
+        )
+
+
+def unknown_snapshot(name: str, known: list[str]) -> InputError:
+    close = difflib.get_close_matches(name, known, n=1)
+    return InputError.at(
+        "unknown_snapshot",
+        f"no snapshot `{name}`" + (f"; did you mean `{close[0]}`?" if close else ""),
+        Span(file="NAME"),
+        help=("snapshots: " + ", ".join(known)) if known else "`policydiff db snapshot NAME` takes one",
+    )
+
+
+class TemplateSnapshots:
+    """Snapshots as template copies of the database, on the same server."""
+
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+        self.source = database_name(dsn)
+        self._maintenance = maintenance_dsn(dsn)
+
+    def _connect(self) -> psycopg.Connection:
+        return open_connection(self._maintenance, autocommit=True, application_name="policydiff-snapshot")
+
+    def _database_for(self, name: str) -> str:
+        digest = hashlib.sha256(self.source.encode()).hexdigest()[:8]
+        return f"pdsnap_{digest}_{name}"
+
+    def list(self) -> tuple[Snapshot, ...]:
+        with self._connect() as conn:
+            return self._list(conn)
+
+    def _list(self, conn: psycopg.Connection) -> tuple[Snapshot, ...]:
+        rows = conn.execute(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
+            " WHERE shobj_description(oid, 'pg_database') LIKE %s",
+            (COMMENT_PREFIX + "%",),
+        ).fetchall()
+        found = []
+        for datname, comment in rows:
+            meta = json.loads(comment[len(COMMENT_PREFIX):])
+            if meta.get("source") == self.source:
+                found.append(Snapshot(name=meta["name"], backend="postgres", source=self.source,
+                                      location=datname, created=meta["created"]))
+        return tuple(sorted(found, key=lambda s: s.created))
+
+    def create(self, name: str) -> Snapshot:
+        check_name(name)
+        target = self._database_for(name)
+        with self._connect() as conn:
+            if any(s.name == name for s in self._list(conn)):
+                raise InputError.at("snapshot_exists", f"snapshot `{name}` exists", Span(file="NAME"),
+                                    help="choose another name")
+            with _closed(conn, self.source):
+                _sql(conn, "CREATE DATABASE {} TEMPLATE {}", target, self.source)
+            snap = Snapshot(name=name, backend="postgres", source=self.source, location=target,
+                            created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            meta = json.dumps({"name": name, "source": self.source, "created": snap.created})
+            _sql(conn, "COMMENT ON DATABASE {} IS {}", target, sql.Literal(COMMENT_PREFIX + meta))
+        return snap
+
+    def restore(self, name: str, *, force: bool = False) -> Snapshot:
+        with self._connect() as conn:
+            snaps = {s.name: s for s in self._list(conn)}
+            if name not in snaps:
+                raise unknown_snapshot(name, list(snaps))
+            snap = snaps[name]
+            refuse_if_replaying(conn, self.source, force)
+            incoming = f"pdrestore_{uuid.uuid4().hex[:12]}"
+            outgoing = f"pdold_{uuid.uuid4().hex[:12]}"
+            _sql(conn, "CREATE DATABASE {} TEMPLATE {}", incoming, snap.location)
+            try:
+                with _closed(conn, self.source):
+                    _sql(conn, "ALTER DATABASE {} RENAME TO {}", self.source, outgoing)
+            except BaseException:
+                _sql(conn, "DROP DATABASE IF EXISTS {}", incoming)
+                raise
+            _sql(conn, "ALTER DATABASE {} RENAME TO {}", incoming, self.source)
+            _sql(conn, "DROP DATABASE {} WITH (FORCE)", outgoing)
+        return snap
+
+
+class _closed:
+    """Close `dbname` to new connections and end its sessions, for as long as the
+    block runs (a template copy or a rename needs the database to itself)."""
+
+    def __init__(self, conn: psycopg.Connection, dbname: str):
+        self.conn, self.dbname = conn, dbname
+
+    def __enter__(self) -> None:
+        _sql(self.conn, "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false", self.dbname)
+        self.conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (self.dbname,),
+        )
+        # pg_terminate_backend only signals; wait until the sessions are really gone.
+        _sql(
+            self.conn,
+            "DO $$ BEGIN FOR i IN 1..200 LOOP"
+            " EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = {}"
+            " AND pid <> pg_backend_pid()); PERFORM pg_sleep(0.05); END LOOP; END $$",
+            sql.Literal(self.dbname),
+        )
+
+    def __exit__(self, *exc) -> None:
+        exists = self.conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.dbname,)).fetchone()
+        if exists:
+            _sql(self.conn, "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true", self.dbname)
+
+
+def _sql(conn: psycopg.Connection, statement: str, *names: str | sql.Composable) -> None:
+    """Run a statement whose `{}` are filled with identifiers (plain strings) or
+    composables; a failure is an `InfraError` with the server's message."""
+    parts = [sql.Identifier(n) if isinstance(n, str) else n for n in names]
+    try:
+        conn.execute(sql.SQL(statement).format(*parts))
+    except psycopg.Error as e:
+        raise InfraError.at("snapshot_failed", f"{e.diag.message_primary or e}", Span(file=conn.info.dbname)) from None
