@@ -14,11 +14,12 @@ engine's answer can be compared with another's by `==` after `normalize`.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 import opa_bindings
-import regopy
 
 
 class _Undefined:
@@ -87,42 +88,95 @@ def _ref_path(ref: str) -> str:
 
 
 class RegopyEngine:
-    """rego-cpp, through `regopy.Interpreter`, built once per policy set."""
+    """rego-cpp, through `regopy.Interpreter`, built once per policy set.
+
+    The interpreter runs in a child process (`python engines.py`): rego-cpp aborts or
+    segfaults on some inputs (e.g. `binding()` on an undefined result, or the OPAL
+    example policy), and a crash must fail one evaluation, not the test run. After a
+    crash every further evaluation raises `EngineError`.
+    """
 
     name = "regopy"
 
     def __init__(self, modules: Mapping[str, str], data: Any = None):
-        self._rego = regopy.Interpreter()
+        self._proc = subprocess.Popen(
+            [sys.executable, __file__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        reply = self._ask({"modules": dict(modules), "data": data})
+        if "error" in reply:
+            self.close()
+            raise EngineError(f"regopy: {reply['error']}")
+
+    def _ask(self, message: dict) -> dict:
+        if self._proc.poll() is not None:
+            raise EngineError(f"regopy: interpreter exited with {self._proc.returncode}")
         try:
-            if data is not None:
-                self._rego.add_data_json(json.dumps(data))
-            for name, text in modules.items():
-                self._rego.add_module(name, text)
-        except regopy.RegoError as e:
-            raise EngineError(f"regopy: {e}") from None
+            self._proc.stdin.write(json.dumps(message) + "\n")
+            self._proc.stdin.flush()
+            line = self._proc.stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        if not line:
+            raise EngineError(f"regopy: interpreter crashed ({self._proc.wait()})")
+        return json.loads(line)
 
     def evaluate(self, ref: str, input: Any = None) -> Any:
         _ref_path(ref)
+        reply = self._ask({"ref": ref, "input": input})
+        if "error" in reply:
+            raise EngineError(f"regopy: {reply['error']}")
+        return UNDEFINED if reply.get("undefined") else normalize(reply["value"])
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.stdin.close()
+            self._proc.wait()
+
+    def __del__(self):
         try:
-            if input is not None:
-                self._rego.set_input_term(json.dumps(input))
-            # Bind the document to a variable: a bare ref that evaluates to `false`
-            # reads as "no result" in rego-cpp's output.
-            out = self._rego.query(f"x := {ref}")
-        except regopy.RegoError as e:
-            raise EngineError(f"regopy: {e}") from None
-        text = str(out)
-        if not out.ok():
-            raise EngineError(f"regopy: {text}")
-        if text == "undefined":
-            # Never call `binding()` here: on an undefined result rego-cpp aborts.
-            return UNDEFINED
-        results = json.loads(text)
-        if isinstance(results, list):  # one object per solution
-            if len(results) != 1:
-                raise EngineError(f"regopy: expected one result, got {text}")
-            results = results[0]
-        return normalize(results["bindings"]["x"])
+            self.close()
+        except Exception:
+            pass
+
+
+def _regopy_serve(lines, write) -> None:
+    """The child side of `RegopyEngine`: one JSON request per line, one reply per line."""
+    import regopy
+
+    rego = regopy.Interpreter()
+    for line in lines:
+        msg = json.loads(line)
+        try:
+            if "modules" in msg:
+                if msg["data"] is not None:
+                    rego.add_data_json(json.dumps(msg["data"]))
+                for name, text in msg["modules"].items():
+                    rego.add_module(name, text)
+                reply: dict = {"ok": True}
+            else:
+                if msg["input"] is not None:
+                    rego.set_input_term(json.dumps(msg["input"]))
+                # Bind the document to a variable: a bare ref that evaluates to `false`
+                # reads as "no result" in rego-cpp's output.
+                out = rego.query(f"x := {msg['ref']}")
+                text = str(out)
+                if not out.ok():
+                    reply = {"error": text}
+                elif text == "undefined":
+                    # Never call `binding()` here: on an undefined result rego-cpp aborts.
+                    reply = {"undefined": True}
+                else:
+                    results = json.loads(text)
+                    if isinstance(results, list):  # one object per solution
+                        results = results[0] if len(results) == 1 else {"error": text}
+                    reply = {"value": results["bindings"]["x"]}
+        except (regopy.RegoError, ValueError, KeyError) as e:  # ValueError: unreadable error output
+            reply = {"error": f"{type(e).__name__}: {e}"}
+        write(json.dumps(reply) + "\n")
 
 
 class OpaEngine:
@@ -197,3 +251,11 @@ def _from_policydiff(value: Any) -> Any:
     from policydiff import UNDEFINED as PD_UNDEFINED
 
     return UNDEFINED if value is PD_UNDEFINED else normalize(value)
+
+
+if __name__ == "__main__":
+    def _write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    _regopy_serve(sys.stdin, _write)
