@@ -41,7 +41,7 @@ RULES = (
      ("The classification file puts this discrepancy in a class that blocks promotion "
      "(by default `bug`).")),
 )
-_PACKAGE = re.compile(r"^\s*package\s", re.MULTILINE)
+_PACKAGE = re.compile(r"^[ \t]*package\s", re.MULTILINE)
 
 
 def _package_line(path: str) -> int:

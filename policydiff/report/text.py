@@ -10,13 +10,13 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from policydiff.classify import RuleFile
-from policydiff.gate import BLOCKING_CLASS, UNCLASSIFIED, blocking
-from policydiff.gate import LOOSENING as LOOSENING_KIND
+from policydiff.gate import blocking
 from policydiff.results import Cell, CompareReport
 from policydiff.tenancy import RELATIONS
 
@@ -33,7 +33,7 @@ def _summary(report: CompareReport) -> Text:
     out.append(f"cells {s.cells} · discrepancies {s.discrepancies} (")
     out.append(f"v2 more permissive {s.v2_more_permissive}",
                style=LOOSENING if s.v2_more_permissive else "")
-    out.append(f", v2 more restrictive {s.v2_more_restrictive}) · unclassified {s.unclassified}"
+    out.append(f", v2 more restrictive {s.v2_more_restrictive})\nunclassified {s.unclassified}"
                f" · rate {s.discrepancy_rate * 100:.2f} % · "
                f"{'complete' if s.complete else 'INCOMPLETE'}\n")
     if s.by_class:
@@ -43,33 +43,29 @@ def _summary(report: CompareReport) -> Text:
     return out
 
 
-BLOCKS = {LOOSENING_KIND: "loosening", UNCLASSIFIED: "unclassified", BLOCKING_CLASS: "class"}
-
-
 def _discrepancies(report: CompareReport, rules: RuleFile | None) -> Table:
+    """Grouped by role, then action (each named once); `✗` marks what blocks the gate."""
     with_tenant = any(d.tenant not in ("*", "") for d in report.discrepancies)
-    table = Table(title="Discrepancies", title_justify="left")
-    for name in ("role", "action", "relation", *(("tenant",) if with_tenant else ())):
+    table = Table(title="Discrepancies (✗ blocks the gate)", title_justify="left",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for name in ("role", "action", "relation", *(("tenant",) if with_tenant else ()),
+                 "v1 → v2", "class"):
         table.add_column(name, no_wrap=True)
-    table.add_column("v1 → v2", no_wrap=True)
-    table.add_column("class", overflow="fold")
     table.add_column("rule", overflow="fold")
-    table.add_column("blocks", no_wrap=True)
     ordered = sorted(report.discrepancies,
                      key=lambda d: (d.role, d.action, d.direction, d.relation, d.tenant))
     previous: tuple[str, str] | None = None
     for i, d in enumerate(ordered):
         group = (d.role, d.action)
-        kind = blocking(d, rules)
+        mark = "✗ " if blocking(d, rules) else "  "
         table.add_row(
             d.role if previous is None or previous[0] != d.role else "",
             d.action if previous != group else "",
             d.relation,
             *((d.tenant,) if with_tenant else ()),
             f"{d.v1} → {d.v2}",
-            d.classification or "unclassified",
+            mark + (d.classification or "unclassified"),
             d.rule or "",
-            BLOCKS[kind] if kind else "",
             style=LOOSENING if d.direction == "v2_more_permissive" else None,
             end_section=i + 1 == len(ordered) or ordered[i + 1].role != d.role,
         )
@@ -101,7 +97,7 @@ def _matrix(report: CompareReport) -> Table:
     differs = {k for k, by_rel in groups.items()
                if any(c.v1 != c.v2 for cs in by_rel.values() for c in cs)}
     table = Table(title="Decisions by role and action (v1 → v2 where they differ)",
-                  title_justify="left")
+                  title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     table.add_column("role")
     table.add_column("action")
     for r in relations:
