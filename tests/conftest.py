@@ -48,18 +48,25 @@ class Server:
         params["dbname"] = dbname
         return conninfo.make_conninfo("", **params)
 
-    def create_database(self) -> str:
-        """A new migrated database; its name."""
-        if not self._template_ready:
+    def create_database(self, *, migrated: bool = True) -> str:
+        """A new database (migrated, or empty); its name."""
+        if migrated and not self._template_ready:
             self._make_template()
         name = f"pdtest_{uuid.uuid4().hex[:12]}"
+        template = f' TEMPLATE "{TEMPLATE}"' if migrated else ""
         with psycopg.connect(self.maintenance_dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+            conn.execute(f'CREATE DATABASE "{name}"{template}')
         return name
 
     def drop_database(self, name: str) -> None:
+        """Drop `name` and the snapshots taken of it."""
         with psycopg.connect(self.maintenance_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            snapshots = conn.execute(
+                "SELECT datname FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE %s",
+                (f'policydiff snapshot %"source": "{name}"%',),
+            ).fetchall()
+            for (db,) in [(name,), *snapshots]:
+                conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
     def _make_template(self) -> None:
         with psycopg.connect(self.maintenance_dsn, autocommit=True) as conn:

@@ -29,7 +29,8 @@ from policydiff.source import Span
 ENV_VAR = "DATABASE_URL"
 APPLICATION_NAME = "policydiff"
 DEFAULT_ATTEMPTS = 5
-TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+_TRANSIENT_FATAL = ("starting up", "shutting down", "terminating connection", "too many clients", "recovery mode")
 
 T = TypeVar("T")
 
@@ -63,11 +64,20 @@ def _params(dsn: str) -> dict[str, str]:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether retrying the operation that raised `exc` may succeed."""
+    """Whether retrying the operation that raised `exc` may succeed.
+
+    A failed connection attempt carries no SQLSTATE in psycopg, even when the server
+    answered: a `FATAL` answer (unknown database, bad password) is final unless it says
+    the server is starting, stopping or full; no answer at all is worth retrying."""
     if not isinstance(exc, psycopg.OperationalError):
         return False
     state = exc.sqlstate
-    return state is None or state.startswith("08") or state in TRANSIENT_SQLSTATES
+    if state is not None:
+        return state.startswith("08") or state in TRANSIENT_SQLSTATES
+    text = str(exc)
+    if "FATAL:" in text:
+        return any(phrase in text for phrase in _TRANSIENT_FATAL)
+    return True
 
 
 def retry(
