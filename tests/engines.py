@@ -254,8 +254,16 @@ def _from_policydiff(value: Any) -> Any:
 
 
 if __name__ == "__main__":
+    # rego-cpp prints diagnostics on file descriptor 1 itself; keep the protocol on a
+    # private copy of stdout and send everything else written to fd 1 to /dev/null.
+    import os
+
+    _replies = os.fdopen(os.dup(1), "w")
+    _null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(_null, 1)
+
     def _write(text: str) -> None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        _replies.write(text)
+        _replies.flush()
 
     _regopy_serve(sys.stdin, _write)

@@ -251,7 +251,7 @@ def _rule(draw, mod: _Module) -> None:
             mod.rules.append(f"{name}(x) if startswith(x, {_lit(pre)})")
             mod.functions.append(name)
         case "value":
-            name = mod.var("v")
+            name = mod.var("val")  # not `v1`: rego-cpp confuses it with `rego.v1`
             chain = f"{name} := \"a\" if {{\n\t{draw(_body(mod, 2))}\n}}"
             if draw(st.booleans()):
                 chain += f" else := \"b\" if {{\n\t{draw(_body(mod, 2))}\n}}"
