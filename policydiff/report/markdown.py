@@ -97,7 +97,12 @@ def render(report: CompareReport, *, rules: RuleFile | None = None) -> str:
         blocks = any(blocking_reason(d, rules) for d in ds)
         note = " — blocking" if cls in blocking else (" — blocking (loosening)" if blocks else "")
         out += [f"### `{cls}` ({len(ds)}){note}", ""]
-        out += _table(ds, rules, classified=True) + [""]
+        table = _table(ds, rules, classified=True)
+        if blocks:
+            out += table + [""]
+        else:  # explained and harmless: folded, so the comment leads with what blocks
+            out += [f"<details><summary>{len(ds)} classified by rule</summary>", "", *table, "",
+                    "</details>", ""]
     if report.stale_rules:
         links = []
         for rid in report.stale_rules:

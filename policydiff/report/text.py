@@ -1,6 +1,7 @@
 """The terminal report, drawn with rich and exported as plain text.
 
-A summary, then the discrepancies grouped by role and action (loosening in red), then —
+A summary, then the discrepancies grouped by role and action (loosening in red) with a
+witness request for each that blocks, then —
 when the report carries every cell — the decision matrix per role and action with the
 rows that differ first, and last the gate's verdict with its reasons.
 """
@@ -8,6 +9,7 @@ rows that differ first, and last the gate's verdict with its reasons.
 from __future__ import annotations
 
 import io
+import json
 from collections import defaultdict
 
 from rich import box
@@ -16,12 +18,13 @@ from rich.table import Table
 from rich.text import Text
 
 from policydiff.classify import RuleFile
-from policydiff.gate import blocking
+from policydiff.gate import blocking, cell_label
 from policydiff.results import Cell, CompareReport
 from policydiff.tenancy import RELATIONS
 
 LOOSENING = "bold red"
 TIGHTENING = "yellow"
+WITNESSES = 10  # witness requests printed for blocking discrepancies
 
 
 def _summary(report: CompareReport) -> Text:
@@ -129,7 +132,15 @@ def render(report: CompareReport, *, rules: RuleFile | None = None, width: int =
     console.print(_summary(report))
     if report.discrepancies:
         console.print(_discrepancies(report, rules))
+    witnesses = [d for d in report.discrepancies if blocking(d, rules)]
+    for d in witnesses[:WITNESSES]:
+        console.print(Text(f"✗ {cell_label(d)} ({d.direction}), witness: "
+                           + json.dumps(d.witness, separators=(", ", ": ")),
+                           style=LOOSENING if d.direction == "v2_more_permissive" else ""))
+    if len(witnesses) > WITNESSES:
+        console.print(f"  … and {len(witnesses) - WITNESSES} more blocking discrepancies")
     if report.cells:
+        console.print()
         console.print(_matrix(report))
     if report.stale_rules:
         console.print(Text("stale rules (match no discrepancy): " + ", ".join(report.stale_rules),
