@@ -95,8 +95,9 @@ def load_rules(path: str | Path, *, today: datetime.date | None = None) -> RuleF
 def parse_rules(text: str, name: str = "<classifications>", *,
                 today: datetime.date | None = None) -> RuleFile:
     """`load_rules` for a text already in hand, reported under `name`."""
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as e:
@@ -104,8 +105,11 @@ def parse_rules(text: str, name: str = "<classifications>", *,
         span = Span(file=name, line=mark.line + 1, col=mark.column + 1) if mark else Span(file=name)
         raise InputError.at("yaml_syntax_error", f"invalid YAML: {e.problem or e.context}",
                             span) from None
+    except yaml.YAMLError as e:  # e.g. a character YAML does not allow
+        raise InputError.at("yaml_syntax_error", f"invalid YAML: {e}", Span(file=name)) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     checker = _Checker(name, _positions(node, name), today or datetime.date.today())
     rule_file = checker.check(data)
     if checker.diagnostics:
@@ -161,7 +165,12 @@ def _positions(node: yaml.Node | None, name: str) -> dict[Path_, _Pos]:
     if node is None:
         return out
 
+    seen: set[int] = set()
+
     def walk(n: yaml.Node, path: Path_) -> None:
+        if id(n) in seen:  # an alias: its positions are those of its anchor
+            return
+        seen.add(id(n))
         if isinstance(n, yaml.MappingNode):
             for k, v in n.value:
                 key = k.value if isinstance(k, yaml.ScalarNode) else str(k.start_mark)

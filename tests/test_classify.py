@@ -292,6 +292,16 @@ def test_every_problem_is_reported_at_once(tmp_path):
     assert [d.span.line for d in diags] == sorted(d.span.line for d in diags)
 
 
+def test_recursive_and_odd_yaml_is_an_error_not_a_crash(tmp_path):
+    diags = errors(tmp_path, """\
+        version: 1
+        rules:
+          - &r {id: r, class: bug, match: &m {role: *m}, reason: x}
+        """)
+    assert "invalid_type" in {d.code for d in diags}
+    assert only(errors(tmp_path, "version: 1\x07\n"), "yaml_syntax_error")
+
+
 def test_unreadable_file(tmp_path):
     with pytest.raises(InputError) as info:
         load_rules(tmp_path / "missing.yaml")
