@@ -43,7 +43,7 @@ class NeonStandin:
                               "branch_id": main["id"], "type": "read_write", "current_state": "active"}
         self.endpoint_id = ep
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def base_url(self) -> str:

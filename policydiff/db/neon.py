@@ -43,7 +43,7 @@ class NeonClient:
         base_url: str = DEFAULT_HOST,
         *,
         attempts: int = 8,
-        poll_interval: float = 1.0,
+        poll_interval: float = 0.25,
         timeout: float = 600.0,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -135,10 +135,12 @@ class NeonClient:
         return answer["branch"]
 
     def wait(self, operations: Iterable[dict[str, Any]]) -> None:
-        """Poll each operation until it finished; a failed one is an `InfraError`."""
+        """Poll each operation until it finished, at growing intervals (up to 5 s); a
+        failed one is an `InfraError`."""
         deadline = time.monotonic() + self.timeout
         for op in operations:
             status = op.get("status")
+            polls = 0
             while status not in DONE:
                 if status in FAILED:
                     raise InfraError.at("neon_operation_failed",
@@ -147,7 +149,8 @@ class NeonClient:
                 if time.monotonic() > deadline:
                     raise InfraError.at("neon_timeout", f"neon operation `{op['id']}` still {status}",
                                         Span(file="NEON_PROJECT_ID"))
-                self.sleep(self.poll_interval)
+                self.sleep(min(5.0, self.poll_interval * 2**polls))
+                polls += 1
                 op = self.request("GET", f"/operations/{op['id']}")["operation"]
                 status = op.get("status")
 

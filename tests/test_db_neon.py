@@ -1,0 +1,112 @@
+"""The Neon snapshot backend, against the local stand-in of Neon's API v2 (the only
+stand-in allowed), with the replay-worker check on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from psycopg import conninfo
+
+from policydiff import db
+from policydiff.cli import main
+from policydiff.db.neon import BRANCH_PREFIX, NeonClient, NeonSnapshots
+from policydiff.db.snapshot import RestoreRefused, backend
+from policydiff.errors import InfraError
+from tests.neon_standin import NeonStandin
+
+
+@pytest.fixture
+def neon():
+    with NeonStandin() as standin:
+        yield standin
+
+
+@pytest.fixture
+def neon_dsn(debian_server, neon):
+    """A DSN whose host is the stand-in's endpoint (so the branch is found through the
+    API) while `hostaddr` reaches a real local server."""
+    name = debian_server.create_database()
+    base = debian_server.dsn_for(name)
+    port = conninfo.conninfo_to_dict(base)["port"]
+    host = neon.endpoints[neon.endpoint_id]["host"]
+    yield conninfo.make_conninfo(base, host=host, hostaddr="127.0.0.1", port=port, sslmode="disable")
+    debian_server.drop_database(name)
+
+
+@pytest.fixture
+def neon_env(monkeypatch, neon):
+    monkeypatch.setenv("NEON_API_KEY", neon.api_key)
+    monkeypatch.setenv("NEON_PROJECT_ID", neon.project_id)
+    monkeypatch.setenv("NEON_API_HOST", neon.base_url)
+    monkeypatch.delenv("NEON_BRANCH_ID", raising=False)
+
+
+def _client(neon: NeonStandin) -> NeonClient:
+    return NeonClient(neon.api_key, neon.project_id, neon.base_url, poll_interval=0, sleep=lambda s: None)
+
+
+def test_snapshot_is_a_child_branch_of_the_databases_branch(neon, neon_dsn):
+    snaps = NeonSnapshots(_client(neon), neon_dsn)
+    snap = snaps.create("before-replay")
+    branch = neon.branches[snap.location]
+    assert branch["name"] == BRANCH_PREFIX + "before-replay"
+    assert branch["parent_id"] == neon.main_branch_id == snap.source
+    # the branch was found through the DSN's endpoint, and the operation polled to the end
+    paths = [(m, p) for m, p, _ in neon.requests]
+    assert ("GET", f"/api/v2/projects/{neon.project_id}/endpoints/{neon.endpoint_id}") in paths
+    polls = [p for m, p in paths if "/operations/" in p]
+    assert len(polls) == neon.polls_until_done
+    assert all(op["status"] == "finished" for op in neon.operations.values())
+    assert [s.name for s in snaps.list()] == ["before-replay"]
+
+
+def test_restore_retries_a_locked_project_and_preserves_the_old_state(neon, neon_dsn):
+    snaps = NeonSnapshots(_client(neon), neon_dsn)
+    snap = snaps.create("s1")
+    neon.locked = 1  # a conflicting operation still runs: 423 first
+    neon.rate_limited = 1  # and one 429 with Retry-After
+    snaps.restore("s1")
+    restore_posts = [b for m, p, b in neon.requests if m == "POST" and p.endswith("/restore")]
+    assert len(restore_posts) == 2  # 423, then accepted
+    assert restore_posts[-1]["source_branch_id"] == snap.location
+    assert restore_posts[-1]["preserve_under_name"].startswith("policydiff-before-s1-")
+    assert neon.restores == [{"target": neon.main_branch_id, **restore_posts[-1]}]
+    preserved = [b for b in neon.branches.values() if b["name"] == restore_posts[-1]["preserve_under_name"]]
+    assert len(preserved) == 1
+
+
+def test_restore_refuses_while_replay_workers_are_connected(neon, neon_dsn):
+    snaps = NeonSnapshots(_client(neon), neon_dsn)
+    snaps.create("s1")
+    with db.open_connection(neon_dsn, application_name="policydiff-replay-1"):
+        with pytest.raises(RestoreRefused):
+            snaps.restore("s1")
+        assert neon.restores == []
+        snaps.restore("s1", force=True)
+    assert len(neon.restores) == 1
+
+
+def test_a_failed_operation_is_an_infra_error(neon, neon_dsn):
+    neon.fail_operations = True
+    with pytest.raises(InfraError) as err:
+        NeonSnapshots(_client(neon), neon_dsn).create("s1")
+    assert err.value.code == "neon_operation_failed" and "failed" in str(err.value)
+
+
+def test_a_rejected_key_is_an_infra_error_without_the_key(neon, neon_dsn):
+    client = NeonClient("wrong-key", neon.project_id, neon.base_url, sleep=lambda s: None)
+    with pytest.raises(InfraError) as err:
+        NeonSnapshots(client, neon_dsn).list()
+    assert "401" in str(err.value) and "wrong-key" not in str(err.value)
+
+
+def test_cli_uses_neon_when_configured(neon, neon_dsn, neon_env, capsys):
+    assert isinstance(backend(neon_dsn), NeonSnapshots)
+    assert main(["db", "snapshot", "nightly", "--dsn", neon_dsn]) == 0
+    capsys.readouterr()
+    assert main(["db", "snapshots", "--dsn", neon_dsn, "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(s["name"], s["backend"]) for s in listed] == [("nightly", "neon")]
+    assert main(["db", "restore", "nightly", "--dsn", neon_dsn]) == 0
+    assert len(neon.restores) == 1
