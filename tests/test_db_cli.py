@@ -1,0 +1,89 @@
+"""The `db` commands as a user runs them: separate processes, no database configured
+(the embedded server, shared by successive commands and stopped after the last), or
+`DATABASE_URL`; dump writes a tenancy file that reads back equal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from policydiff import db
+from policydiff.cli import main
+from policydiff.tenancy import load_tenancy
+
+
+def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NEON_API_KEY", "NEON_PROJECT_ID")}
+    return subprocess.run([sys.executable, "-m", "policydiff", *args], cwd=cwd, env={**base, **(env or {})},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_seed_and_verify_on_a_fresh_machine_use_the_embedded_server(tmp_path):
+    seeded = _run("db", "seed", cwd=tmp_path)
+    assert seeded.returncode == 0, seeded.stderr
+    data = tmp_path / ".policydiff" / "pgdata"
+    assert (data / "PG_VERSION").exists()
+    # the last command using the server stopped it; the next one starts it on the same data
+    assert not (data / "postmaster.pid").exists()
+    verified = _run("db", "verify", "--format", "json", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stderr
+    report = json.loads(verified.stdout)
+    assert report["passed"] and report["totals"]["enterprises"] >= 3
+    assert "Traceback" not in seeded.stderr + verified.stderr
+
+
+def test_url_keeps_the_embedded_server_for_psql_until_stopped(tmp_path):
+    data = tmp_path / "elsewhere"
+    url = _run("db", "url", "--data-dir", str(data), cwd=tmp_path)
+    assert url.returncode == 0, url.stderr
+    uri = url.stdout.strip()
+    try:
+        with psycopg.connect(uri) as conn:
+            assert conn.info.dbname == "policydiff"
+    finally:
+        assert _run("db", "stop", "--data-dir", str(data), cwd=tmp_path).returncode == 0
+    assert not (data / "postmaster.pid").exists()
+
+
+def test_seed_and_verify_against_database_url(fresh_dsn, tmp_path):
+    env = {"DATABASE_URL": fresh_dsn}
+    assert _run("db", "seed", "--enterprises", "5", "--users-per-team", "4", cwd=tmp_path, env=env).returncode == 0
+    assert _run("db", "verify", cwd=tmp_path, env=env).returncode == 0
+    assert not (tmp_path / ".policydiff").exists()  # no embedded server was needed
+    with psycopg.connect(fresh_dsn) as conn:
+        assert len(db.load_tenancy(conn).enterprises) == 5
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_dump_reads_back_equal(database, fresh_dsn, tmp_path, suffix, capsys):
+    db.seed(database, db.generate(db.Scale(enterprises=4, resources_per_team=2)))
+    out = tmp_path / f"tenancy{suffix}"
+    assert main(["db", "dump", "--tenancy", str(out), "--dsn", fresh_dsn]) == 0
+    assert load_tenancy(out) == db.load_tenancy(database)
+    # and what was dumped seeds the same facts again
+    database.execute("DELETE FROM policydiff.actions")
+    database.commit()
+    assert main(["db", "seed", "--tenancy", str(out), "--dsn", fresh_dsn]) == 0
+    assert db.load_tenancy(database) == load_tenancy(out)
+
+
+def test_bad_seed_input_exits_2(fresh_dsn, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"enterprises": [{"id": "e"}], "users": [
+        {"id": "u", "enterprise": "nowhere", "role": "admin"}]}))
+    assert main(["db", "seed", "--tenancy", str(bad), "--dsn", fresh_dsn]) == 2
+    assert "unknown enterprise `nowhere`" in capsys.readouterr().err
+    assert main(["db", "seed", "--tenancy", str(bad), "--enterprises", "3", "--dsn", fresh_dsn]) == 2
+    assert main(["db", "seed", "--enterprises", "0", "--dsn", fresh_dsn]) == 2
+    assert "--enterprises" in capsys.readouterr().err
+
+
+def test_migrate_command(fresh_dsn, capsys):
+    assert main(["db", "migrate", "--dsn", fresh_dsn]) == 0
+    assert "002_promotions_audit" in capsys.readouterr().out
