@@ -4,5 +4,16 @@ The library API (DESIGN.md): `load_policy`, `Policy`, `query`, `PolicyError`.
 """
 
 from policydiff.errors import ExitCode, InfraError, InputError, PolicyError, PolicydiffError
+from policydiff.policy import UNDEFINED, Policy, load_policy, query
 
-__all__ = ["ExitCode", "InfraError", "InputError", "PolicyError", "PolicydiffError"]
+__all__ = [
+    "UNDEFINED",
+    "ExitCode",
+    "InfraError",
+    "InputError",
+    "Policy",
+    "PolicyError",
+    "PolicydiffError",
+    "load_policy",
+    "query",
+]

@@ -1,0 +1,84 @@
+"""Compilation: IR modules to a program of Python closures.
+
+The passes run in the order `STAGES` names: `resolve` groups rules by path and resolves
+names, `plan` orders each body so its variables are bound before use (reporting unsafe
+variables), `closures` turns each ordered body into continuation-passing closures, and
+`rules` ties definitions into rule values, checks recursion and resolves `data`. The
+result, a `Program`, evaluates a decision without looking at the IR again.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any
+
+from policydiff import ir
+from policydiff.compile import closures, plan, resolve, rules
+from policydiff.compile.rules import Ctx, Program
+from policydiff.compile.values import UNDEFINED, freeze, thaw
+from policydiff.errors import PolicyError
+
+Stages = namedtuple("Stages", "resolve plan closures rules")
+STAGES = Stages(resolve.resolve, plan.order, closures.Compiler, rules.Program)
+
+__all__ = ["STAGES", "Ctx", "Program", "Query", "UNDEFINED", "compile_modules", "freeze", "thaw"]
+
+
+def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
+    """Resolve, plan and compile `modules` together with the base `data` document."""
+    groups, diags = resolve.resolve(list(modules))
+    if diags:
+        raise PolicyError(diags)
+    return rules.Program(groups, freeze(data if data is not None else {}))
+
+
+class Query:
+    """A compiled query body: one binding map per solution, as `opa eval` reports."""
+
+    def __init__(self, program: Program, body: tuple[ir.Literal, ...]):
+        fake = ir.Module(package=("$query",), rules=(ir.Rule(kind="complete", name="$q", body=body),))
+        groups = {path: r.group for path, r in program.rules.items()}
+        names = resolve._Names(fake, groups, diags := [])
+        rule = names.rule(fake.rules[0])
+        if diags:
+            raise PolicyError(diags)
+        for lit in rule.body:
+            _check_functions(lit, program)
+        frame = closures.Frame()
+        comp = closures.Compiler(program, frame, set())
+        shallow = plan.shallow_vars(rule.body)
+        self.names = sorted(v for v in shallow if not plan.is_wildcard(v))
+        slots = [(n, frame.slot(n)) for n in self.names]
+
+        def emit(env):
+            env[1].append({n: env[s] for n, s in slots})
+            return False
+
+        self.run, _ = comp.body(rule.body, set(), frozenset(shallow), emit, None)
+        self.size = frame.size
+
+    def solutions(self, ctx: Ctx) -> list[dict]:
+        env = [None] * self.size
+        env[0] = ctx
+        out = env[1] = []
+        self.run(env)
+        return out
+
+
+def _check_functions(lit, program: Program) -> None:
+    """Query calls to `data.*` functions must name compiled functions."""
+    for t in _calls(lit):
+        if t.func.startswith("data.") and tuple(t.func.split(".")[1:]) not in program.rules:
+            raise PolicyError.at("rego_type_error", f"undefined function `{t.func}`", t.span)
+
+
+def _calls(node):
+    if isinstance(node, ir.Call):
+        yield node
+    for f in getattr(node, "__struct_fields__", ()):
+        x = getattr(node, f)
+        xs = x if isinstance(x, tuple) else (x,)
+        for y in xs:
+            for z in (y if isinstance(y, tuple) else (y,)):
+                if isinstance(z, ir.Node):
+                    yield from _calls(z)

@@ -1,0 +1,496 @@
+"""The builtin functions of the subset, with OPA's names, arities and meaning.
+
+`BUILTINS` maps a name to `(arity, function)`; functions take and return evaluator
+values (see `values`). A builtin that cannot produce a value raises `BuiltinError`
+(`TypeError_` for operand types): OPA makes such an expression undefined, or an
+`eval_builtin_error` / `eval_type_error` when strict errors are asked for. Names not in
+the table are refused when a policy is loaded.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable
+from typing import Any
+
+from policydiff.compile.values import UNDEFINED, Obj, compare, equal, sort_key, type_name
+
+
+class BuiltinError(Exception):
+    code = "eval_builtin_error"
+
+
+class TypeError_(BuiltinError):
+    code = "eval_type_error"
+
+
+def _num(v: Any, name: str, pos: int) -> int | float:
+    if type(v) in (int, float):
+        return v
+    raise TypeError_(f"{name}: operand {pos} must be number but got {type_name(v)}")
+
+
+def _str(v: Any, name: str, pos: int) -> str:
+    if type(v) is str:
+        return v
+    raise TypeError_(f"{name}: operand {pos} must be string but got {type_name(v)}")
+
+
+def _coll(v: Any, name: str, pos: int, kinds=(tuple, frozenset, Obj)):
+    if type(v) in kinds:
+        return v
+    want = " or ".join(sorted(type_name(k()) for k in kinds))
+    raise TypeError_(f"{name}: operand {pos} must be one of {{{want}}} but got {type_name(v)}")
+
+
+def _set(v: Any, name: str, pos: int) -> frozenset:
+    if type(v) is frozenset:
+        return v
+    raise TypeError_(f"{name}: operand {pos} must be set but got {type_name(v)}")
+
+
+def _norm(x: int | float) -> int | float:
+    if type(x) is float and x.is_integer() and abs(x) < 2**63:
+        return int(x)
+    return x
+
+
+# ----------------------------------------------------------------------------- operators
+
+
+def _plus(a, b):
+    return _norm(_num(a, "plus", 1) + _num(b, "plus", 2))
+
+
+def _minus(a, b):
+    if type(a) is frozenset and type(b) is frozenset:
+        return a - b
+    return _norm(_num(a, "minus", 1) - _num(b, "minus", 2))
+
+
+def _mul(a, b):
+    return _norm(_num(a, "mul", 1) * _num(b, "mul", 2))
+
+
+def _div(a, b):
+    x, y = _num(a, "div", 1), _num(b, "div", 2)
+    if y == 0:
+        raise BuiltinError("div: divide by zero")
+    if type(x) is int and type(y) is int and x % y == 0:
+        return x // y
+    return _norm(x / y)
+
+
+def _rem(a, b):
+    x, y = _num(a, "rem", 1), _num(b, "rem", 2)
+    if type(x) is not int or type(y) is not int:
+        raise BuiltinError("rem: modulo on floating-point number")
+    if y == 0:
+        raise BuiltinError("rem: modulo by zero")
+    r = abs(x) % abs(y)  # Go's % keeps the sign of the dividend
+    return -r if x < 0 else r
+
+
+def _member(x, coll):
+    t = type(coll)
+    if t is frozenset:
+        if x not in coll:
+            return False
+        return type(x) is str or any(equal(x, e) for e in coll)  # `in` hashes true like 1
+    if t is tuple:
+        return any(equal(x, e) for e in coll)
+    if t is Obj:
+        return any(equal(x, e) for e in coll.values())
+    return False
+
+
+def _member_kv(k, v, coll):
+    t = type(coll)
+    if t is tuple:
+        return type(k) in (int, float) and type(k) is not bool and float(k).is_integer() \
+            and 0 <= k < len(coll) and equal(coll[int(k)], v)
+    if t is Obj:
+        return k in coll and equal(coll[k], v)
+    if t is frozenset:
+        return equal(k, v) and _member(k, coll)
+    return False
+
+
+# ---------------------------------------------------------------------------- aggregates
+
+
+def _count(x):
+    if type(x) is str:
+        return len(x)
+    return len(_coll(x, "count", 1))
+
+
+def _sum(x):
+    xs = _coll(x, "sum", 1, (tuple, frozenset))
+    return _norm(sum(_num(e, "sum", 1) for e in xs))
+
+
+def _product(x):
+    out = 1
+    for e in _coll(x, "product", 1, (tuple, frozenset)):
+        out *= _num(e, "product", 1)
+    return _norm(out)
+
+
+def _max(x):
+    xs = _coll(x, "max", 1, (tuple, frozenset))
+    return max(xs, key=sort_key) if xs else UNDEFINED
+
+
+def _min(x):
+    xs = _coll(x, "min", 1, (tuple, frozenset))
+    return min(xs, key=sort_key) if xs else UNDEFINED
+
+
+def _sort(x):
+    return tuple(sorted(_coll(x, "sort", 1, (tuple, frozenset)), key=sort_key))
+
+
+# ------------------------------------------------------------------------------- strings
+
+
+def _concat(sep, xs):
+    sep = _str(sep, "concat", 1)
+    return sep.join(_str(e, "concat", 2) for e in _coll(xs, "concat", 2, (tuple, frozenset)))
+
+
+def _format(v) -> str:
+    import json
+
+    from policydiff.compile.values import thaw
+
+    if type(v) is str:
+        return v
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return "null"
+    if type(v) is frozenset:
+        return "{" + ", ".join(_format_inner(e) for e in sorted(v, key=sort_key)) + "}" if v else "set()"
+    if type(v) in (tuple, Obj):
+        return json.dumps(thaw(v), separators=(",", ":"))
+    return _format_number(v)
+
+
+def _format_inner(v) -> str:
+    import json
+
+    return json.dumps(v) if type(v) is str else _format(v)
+
+
+def _format_number(v) -> str:
+    if type(v) is float:
+        return repr(int(v)) if v.is_integer() and abs(v) < 1e21 else repr(v)
+    return str(v)
+
+
+_VERB = re.compile(r"%(\[\d+\])?[-+# 0]*\d*(\.\d+)?([a-zA-Z%])")
+
+
+def _sprintf(fmt, args):
+    fmt = _str(fmt, "sprintf", 1)
+    args = _coll(args, "sprintf", 2, (tuple,))
+    it = iter(args)
+    out = []
+    pos = 0
+    for m in _VERB.finditer(fmt):
+        out.append(fmt[pos:m.start()])
+        pos = m.end()
+        verb = m.group(3)
+        if verb == "%":
+            out.append("%")
+            continue
+        try:
+            v = next(it)
+        except StopIteration:
+            out.append(f"%!{verb}(MISSING)")
+            continue
+        spec = m.group(0)
+        if verb in ("v", "s"):
+            out.append(_format(v))
+        elif verb == "d" and type(v) is int:
+            out.append(("%" + spec[1:-1] + "d") % v)
+        elif verb in ("f", "e", "g") and type(v) in (int, float):
+            out.append(("%" + spec[1:]) % v)
+        elif verb == "q" and type(v) is str:
+            import json
+
+            out.append(json.dumps(v))
+        elif verb in ("x", "X") and type(v) is int:
+            out.append(("%" + spec[1:]) % v)
+        elif verb == "t" and type(v) is bool:
+            out.append(_format(v))
+        else:
+            raise BuiltinError(f"sprintf: unsupported verb `%{verb}` for {type_name(v)}")
+    out.append(fmt[pos:])
+    return "".join(out)
+
+
+def _trim(s, cut):
+    return _str(s, "trim", 1).strip(_str(cut, "trim", 2))
+
+
+def _replace(s, old, new):
+    return _str(s, "replace", 1).replace(_str(old, "replace", 2), _str(new, "replace", 3))
+
+
+def _substring(s, start, length):
+    s = _str(s, "substring", 1)
+    start, length = _num(start, "substring", 2), _num(length, "substring", 3)
+    if start < 0:
+        raise BuiltinError("substring: negative offset")
+    return s[start:] if length < 0 else s[start:start + length]
+
+
+def _indexof(s, sub):
+    return _str(s, "indexof", 1).find(_str(sub, "indexof", 2))
+
+
+def _to_number(v):
+    t = type(v)
+    if t in (int, float):
+        return v
+    if v is None:
+        return 0
+    if t is bool:
+        return 1 if v else 0
+    if t is str:
+        try:
+            return int(v)
+        except ValueError:
+            try:
+                return _norm(float(v))
+            except ValueError:
+                raise BuiltinError(f"to_number: invalid syntax: {v!r}") from None
+    raise TypeError_(f"to_number: operand 1 must be one of {{boolean, null, number, string}} but got {type_name(v)}")
+
+
+# ------------------------------------------------------------------------ objects & sets
+
+
+def _object_get(obj, key, default):
+    t = type(obj)
+    if t is not Obj:
+        raise TypeError_(f"object.get: operand 1 must be object but got {type_name(obj)}")
+    if type(key) is tuple:
+        cur = obj
+        for k in key:
+            if type(cur) is Obj and k in cur:
+                cur = cur[k]
+            elif type(cur) is tuple and type(k) is int and 0 <= k < len(cur):
+                cur = cur[k]
+            elif type(cur) is frozenset and k in cur:
+                cur = k
+            else:
+                return default
+        return cur
+    return obj.get(key, default)
+
+
+def _object_keys(obj):
+    if type(obj) is not Obj:
+        raise TypeError_(f"object.keys: operand 1 must be object but got {type_name(obj)}")
+    return frozenset(obj)
+
+
+def _object_union(a, b):
+    if type(a) is not Obj or type(b) is not Obj:
+        raise TypeError_("object.union: operands must be objects")
+    out = Obj(a)
+    for k, v in b.items():
+        out[k] = _object_union(out[k], v) if type(out.get(k)) is Obj and type(v) is Obj else v
+    return out
+
+
+def _object_remove(obj, keys):
+    if type(obj) is not Obj:
+        raise TypeError_(f"object.remove: operand 1 must be object but got {type_name(obj)}")
+    drop = set(keys.values()) if type(keys) is Obj else set(_coll(keys, "object.remove", 2))
+    return Obj((k, v) for k, v in obj.items() if k not in drop)
+
+
+def _union(xs):
+    out: frozenset = frozenset()
+    for s in _set(xs, "union", 1):
+        out |= _set(s, "union", 1)
+    return out
+
+
+def _intersection(xs):
+    sets = [_set(s, "intersection", 1) for s in _set(xs, "intersection", 1)]
+    return frozenset.intersection(*sets) if sets else frozenset()
+
+
+def _array_concat(a, b):
+    return _coll(a, "array.concat", 1, (tuple,)) + _coll(b, "array.concat", 2, (tuple,))
+
+
+def _array_slice(a, i, j):
+    a = _coll(a, "array.slice", 1, (tuple,))
+    i, j = max(_num(i, "array.slice", 2), 0), min(_num(j, "array.slice", 3), len(a))
+    return a[i:j] if i < j else ()
+
+
+# -------------------------------------------------------------------------------- globs
+
+
+_GLOB_CACHE: dict[tuple, re.Pattern] = {}
+
+
+def _glob_match(pattern, delimiters, match):
+    pattern, match = _str(pattern, "glob.match", 1), _str(match, "glob.match", 3)
+    if delimiters is None:
+        delims: tuple = (".",)
+    else:
+        delims = tuple(_str(d, "glob.match", 2) for d in _coll(delimiters, "glob.match", 2, (tuple,))) or (".",)
+    key = (pattern, delims)
+    rx = _GLOB_CACHE.get(key)
+    if rx is None:
+        rx = _GLOB_CACHE[key] = _compile_glob(pattern, delims)
+    return rx.fullmatch(match) is not None
+
+
+def _compile_glob(pattern: str, delims: tuple[str, ...]) -> re.Pattern:
+    if any(c in pattern for c in "[{\\") or "!" in pattern:
+        raise BuiltinError(f"glob.match: pattern `{pattern}` uses classes or alternatives, which are not supported")
+    not_delim = "[^" + "".join(re.escape(d) for d in delims) + "]" if delims else "."
+    out = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        out.append(f"{not_delim}*" if c == "*" else not_delim if c == "?" else re.escape(c))
+        i += 1
+    return re.compile("".join(out), re.S)
+
+
+_REGEX_CACHE: dict[str, re.Pattern] = {}
+# RE2 and Python's `re` agree on plain patterns; refuse the constructs where they differ.
+_RE2_UNSAFE = re.compile(r"\(\?[^:i]|\\[ACGZzbBpPQE]|\[\[:|\\[0-9]|\(\?i\)|\\x\{")
+
+
+def _regex_match(pattern, value):
+    pattern, value = _str(pattern, "regex.match", 1), _str(value, "regex.match", 2)
+    rx = _REGEX_CACHE.get(pattern)
+    if rx is None:
+        if _RE2_UNSAFE.search(pattern):
+            raise BuiltinError(f"regex.match: pattern `{pattern}` uses constructs outside the supported subset")
+        try:
+            rx = _REGEX_CACHE[pattern] = re.compile(pattern)
+        except re.error as e:
+            raise BuiltinError(f"regex.match: {e}") from None
+    return rx.search(value) is not None
+
+
+def _graph_reachable(graph, initial):
+    if type(graph) is not Obj:
+        raise TypeError_(f"graph.reachable: operand 1 must be object but got {type_name(graph)}")
+    todo = list(_coll(initial, "graph.reachable", 2, (tuple, frozenset)))
+    seen: set = set()
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        edges = graph.get(n)
+        if type(edges) in (tuple, frozenset):
+            todo.extend(edges)
+    return frozenset(seen)
+
+
+def _is(kind: str) -> Callable[[Any], bool]:
+    def check(v):
+        return type_name(v) == kind
+
+    return check
+
+
+def _split(s, sep):
+    return tuple(_str(s, "split", 1).split(_str(sep, "split", 2)))
+
+
+def _eq(a, b):
+    return equal(a, b)
+
+
+BUILTINS: dict[str, tuple[int, Callable[..., Any]]] = {
+    "equal": (2, _eq),
+    "neq": (2, lambda a, b: not equal(a, b)),
+    "lt": (2, lambda a, b: compare(a, b) < 0),
+    "lte": (2, lambda a, b: compare(a, b) <= 0),
+    "gt": (2, lambda a, b: compare(a, b) > 0),
+    "gte": (2, lambda a, b: compare(a, b) >= 0),
+    "plus": (2, _plus),
+    "minus": (2, _minus),
+    "mul": (2, _mul),
+    "div": (2, _div),
+    "rem": (2, _rem),
+    "and": (2, lambda a, b: _set(a, "and", 1) & _set(b, "and", 2)),
+    "or": (2, lambda a, b: _set(a, "or", 1) | _set(b, "or", 2)),
+    "internal.member_2": (2, _member),
+    "internal.member_3": (3, _member_kv),
+    "count": (1, _count),
+    "sum": (1, _sum),
+    "product": (1, _product),
+    "max": (1, _max),
+    "min": (1, _min),
+    "sort": (1, _sort),
+    "abs": (1, lambda x: abs(_num(x, "abs", 1))),
+    "round": (1, lambda x: int(_num(x, "round", 1) + (0.5 if x >= 0 else -0.5))),
+    "floor": (1, lambda x: int(_num(x, "floor", 1) // 1)),
+    "ceil": (1, lambda x: -int(-_num(x, "ceil", 1) // 1)),
+    "startswith": (2, lambda s, p: _str(s, "startswith", 1).startswith(_str(p, "startswith", 2))),
+    "endswith": (2, lambda s, p: _str(s, "endswith", 1).endswith(_str(p, "endswith", 2))),
+    "contains": (2, lambda s, p: _str(p, "contains", 2) in _str(s, "contains", 1)),
+    "concat": (2, _concat),
+    "lower": (1, lambda s: _str(s, "lower", 1).lower()),
+    "upper": (1, lambda s: _str(s, "upper", 1).upper()),
+    "sprintf": (2, _sprintf),
+    "split": (2, _split),
+    "trim": (2, _trim),
+    "trim_space": (1, lambda s: _str(s, "trim_space", 1).strip()),
+    "trim_prefix": (2, lambda s, p: _str(s, "trim_prefix", 1).removeprefix(_str(p, "trim_prefix", 2))),
+    "trim_suffix": (2, lambda s, p: _str(s, "trim_suffix", 1).removesuffix(_str(p, "trim_suffix", 2))),
+    "trim_left": (2, lambda s, c: _str(s, "trim_left", 1).lstrip(_str(c, "trim_left", 2))),
+    "trim_right": (2, lambda s, c: _str(s, "trim_right", 1).rstrip(_str(c, "trim_right", 2))),
+    "replace": (3, _replace),
+    "substring": (3, _substring),
+    "indexof": (2, _indexof),
+    "format_int": (2, lambda n, b: format(int(_num(n, "format_int", 1)),
+                                          {2: "b", 8: "o", 10: "d", 16: "x"}[_num(b, "format_int", 2)])),
+    "to_number": (1, _to_number),
+    "object.get": (3, _object_get),
+    "object.keys": (1, _object_keys),
+    "object.union": (2, _object_union),
+    "object.remove": (2, _object_remove),
+    "union": (1, _union),
+    "intersection": (1, _intersection),
+    "array.concat": (2, _array_concat),
+    "array.slice": (3, _array_slice),
+    "glob.match": (3, _glob_match),
+    "regex.match": (2, _regex_match),
+    "graph.reachable": (2, _graph_reachable),
+    "is_string": (1, _is("string")),
+    "is_number": (1, _is("number")),
+    "is_boolean": (1, _is("boolean")),
+    "is_array": (1, _is("array")),
+    "is_set": (1, _is("set")),
+    "is_object": (1, _is("object")),
+    "is_null": (1, _is("null")),
+    "type_name": (1, type_name),
+}
+
+# Every other OPA builtin is refused at load time; these are named so the message can
+# say why (they depend on the world outside the policy, or on time).
+NONDETERMINISTIC_PREFIXES = ("http.", "net.", "rand.", "uuid.", "time.", "opa.", "io.", "crypto.")

@@ -1,0 +1,576 @@
+"""Closure compilation: ordered bodies to Python functions that evaluate them.
+
+Every rule definition runs in a frame, a list whose slot 0 holds the evaluation
+context and slot 1 the sink its head writes to; every other slot is a variable. The
+planner (`plan`) decides statically where each variable gets bound, so a closure never
+asks whether a slot is set: it reads what an earlier step wrote. A body is a chain of
+literal closures `run(env) -> stop`, each calling the next for every solution it finds
+(continuation passing); `True` means stop enumerating. Terms compile to plain functions
+`f(env) -> value`; references whose keys contain unbound variables are hoisted out of
+their literal into iteration steps that bind those variables first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from policydiff import ir
+from policydiff.compile import plan
+from policydiff.compile.builtins import BUILTINS, BuiltinError
+from policydiff.compile.values import UNDEFINED, Obj, equal, freeze
+from policydiff.errors import PolicyError
+
+Run = Callable[[list], bool]
+Fn = Callable[[list], Any]
+
+
+def _found(env) -> bool:
+    return True
+
+
+def items(v):
+    t = type(v)
+    if t is Obj:
+        return v.items()
+    if t is tuple:
+        return enumerate(v)
+    if t is frozenset:
+        return ((e, e) for e in v)
+    return ()
+
+
+def lookup(v, k):
+    t = type(v)
+    if t is Obj:
+        return v.get(k, UNDEFINED)
+    if t is tuple:
+        tk = type(k)
+        if tk is int:
+            return v[k] if 0 <= k < len(v) else UNDEFINED
+        if tk is float and k.is_integer() and 0 <= k < len(v):
+            return v[int(k)]
+        return UNDEFINED
+    if t is frozenset:
+        return k if k in v else UNDEFINED
+    return UNDEFINED
+
+
+class Frame:
+    """Slot allocation for one rule definition (or query)."""
+
+    def __init__(self):
+        self.slots: dict[str, int] = {}
+        self.size = 2
+
+    def slot(self, name: str) -> int:
+        s = self.slots.get(name)
+        if s is None:
+            s = self.slots[name] = self.size
+            self.size += 1
+        return s
+
+    def temp(self) -> int:
+        self.size += 1
+        return self.size - 1
+
+
+class Compiler:
+    """Compiles the bodies and terms of one frame. `program` resolves `data` references
+    and user functions (see `rules.Program`)."""
+
+    def __init__(self, program, frame: Frame, deps: set):
+        self.program = program
+        self.frame = frame
+        self.deps = deps
+
+    # ------------------------------------------------------------------------- bodies
+
+    def body(self, body, bound: set[str], outer: frozenset[str], final: Run, span=None) -> tuple[Run, set[str]]:
+        ordered, after, diags = plan.order(body, bound, outer, span)
+        if diags:
+            raise PolicyError(diags)
+        bounds = []
+        b = set(bound)
+        for lit in ordered:
+            bounds.append(set(b))
+            b |= plan.analyse(lit, b, outer).binds
+        run = final
+        for lit, bl in zip(reversed(ordered), reversed(bounds)):
+            run = self.literal(lit, bl, outer, run)
+        return run, after
+
+    def literal(self, lit: ir.Literal, bound: set[str], outer, nxt: Run) -> Run:
+        bound = set(bound)
+        match lit:
+            case ir.Expr(term=term, negated=False):
+                steps: list = []
+                f = self.term(self.hoist(term, bound, outer, steps), bound, outer)
+
+                def run(env):
+                    v = f(env)
+                    if v is UNDEFINED or v is False:
+                        return False
+                    return nxt(env)
+
+                return _wrap(steps, run)
+            case ir.Expr(term=term, negated=True):
+                if isinstance(term, ir.Call) and term.func == "internal.unify":
+                    inner = self.literal(ir.Unify(span=lit.span, lhs=term.args[0], rhs=term.args[1]),
+                                         bound, outer, _found)
+                else:
+                    inner = self.literal(ir.Expr(span=lit.span, term=term), bound, outer, _found)
+
+                def negation(env):
+                    if inner(env):
+                        return False
+                    return nxt(env)
+
+                return negation
+            case ir.Assign(lhs=lhs, rhs=rhs):
+                return self._match(lhs, rhs, bound, outer, nxt)
+            case ir.Unify(lhs=lhs, rhs=rhs):
+                n = plan.Needs()
+                plan.value(rhs, bound, n, outer)
+                if n.ok:
+                    plan.pattern(lhs, bound | n.binds, n, outer)
+                if n.ok:
+                    return self._match(lhs, rhs, bound, outer, nxt)
+                return self._match(rhs, lhs, bound, outer, nxt)
+            case ir.Some():
+                return nxt
+            case ir.SomeIn(key=key, value=value, collection=coll):
+                steps = []
+                cf = self.term(self.hoist(coll, bound, outer, steps), bound, outer)
+                km = self.matcher(key, bound, outer, steps) if key is not None else None
+                vm = self.matcher(value, bound, outer, steps)
+
+                def some_in(env):
+                    c = cf(env)
+                    t = type(c)
+                    if t is Obj or t is tuple or t is frozenset:
+                        for k, v in items(c):
+                            if (km is None or km(env, k)) and vm(env, v) and nxt(env):
+                                return True
+                    return False
+
+                return _wrap(steps, some_in)
+            case ir.Every(key=key, value=value, domain=domain, body=body):
+                steps = []
+                df = self.term(self.hoist(domain, bound, outer, steps), bound, outer)
+                ks = self.frame.slot(key) if key else None
+                vs = self.frame.slot(value)
+                inner_bound = bound | {value} | ({key} if key else set())
+                inner_outer = outer | plan.shallow_vars(body) | inner_bound
+                inner, _ = self.body(body, inner_bound, frozenset(inner_outer), _found, lit.span)
+
+                def every(env):
+                    d = df(env)
+                    t = type(d)
+                    if not (t is Obj or t is tuple or t is frozenset):
+                        return False
+                    for k, v in items(d):
+                        if ks is not None:
+                            env[ks] = k
+                        env[vs] = v
+                        if not inner(env):
+                            return False
+                    return nxt(env)
+
+                return _wrap(steps, every)
+        raise AssertionError(lit)
+
+    def _match(self, pat, val, bound, outer, nxt: Run) -> Run:
+        steps: list = []
+        vf = self.term(self.hoist(val, bound, outer, steps), bound, outer)
+        m = self.matcher(pat, bound, outer, steps)
+
+        def match(env):
+            v = vf(env)
+            if v is UNDEFINED or not m(env, v):
+                return False
+            return nxt(env)
+
+        return _wrap(steps, match)
+
+    def matcher(self, t, bound: set[str], outer, steps) -> Callable[[list, Any], bool]:
+        """A function matching a value against pattern `t`, binding its unbound vars."""
+        match t:
+            case ir.Var(name=name) if plan.is_local(name) and name not in bound:
+                bound.add(name)
+                s = self.frame.slot(name)
+
+                def bind(env, v):
+                    env[s] = v
+                    return True
+
+                return bind
+            case ir.Array(items=items_) if not plan.ground(t, bound, outer):
+                ms = [self.matcher(x, bound, outer, steps) for x in items_]
+                n = len(ms)
+
+                def array(env, v):
+                    if type(v) is not tuple or len(v) != n:
+                        return False
+                    for m, x in zip(ms, v):
+                        if not m(env, x):
+                            return False
+                    return True
+
+                return array
+            case ir.Object(items=pairs) if not plan.ground(t, bound, outer):
+                kfs = [self.term(self.hoist(k, bound, outer, steps), bound, outer) for k, _ in pairs]
+                vms = [self.matcher(v, bound, outer, steps) for _, v in pairs]
+                n = len(pairs)
+
+                def obj(env, v):
+                    if type(v) is not Obj or len(v) != n:
+                        return False
+                    for kf, m in zip(kfs, vms):
+                        x = v.get(kf(env), UNDEFINED)
+                        if x is UNDEFINED or not m(env, x):
+                            return False
+                    return True
+
+                return obj
+        f = self.term(self.hoist(t, bound, outer, steps), bound, outer)
+
+        def same(env, v):
+            return equal(f(env), v)
+
+        return same
+
+    # ------------------------------------------------------------------------ hoisting
+
+    def hoist(self, t, bound: set[str], outer, steps: list):
+        """Move references that must iterate out of `t` into `steps`; returns `t` with
+        each replaced by a temporary variable (bound by its step)."""
+        match t:
+            case ir.Ref(head=head, path=path):
+                head = self.hoist(head, bound, outer, steps)
+                keys = []
+                iterate = False
+                for k in path:
+                    if plan.ground(k, bound, outer):
+                        keys.append(self.hoist(k, bound, outer, steps))
+                    else:
+                        iterate = True
+                        keys.append(k)
+                ref = ir.Ref(span=t.span, head=head, path=tuple(keys))
+                if not iterate:
+                    return ref
+                name = f"$ref{self.frame.temp()}"
+                steps.append(self._iteration(ref, bound, outer, steps, name))
+                bound.add(name)
+                return ir.Var(span=t.span, name=name)
+            case ir.Call(args=args):
+                return ir.Call(span=t.span, func=t.func, args=tuple(self.hoist(a, bound, outer, steps) for a in args))
+            case ir.Array(items=xs):
+                return ir.Array(span=t.span, items=tuple(self.hoist(x, bound, outer, steps) for x in xs))
+            case ir.Set(items=xs):
+                return ir.Set(span=t.span, items=tuple(self.hoist(x, bound, outer, steps) for x in xs))
+            case ir.Object(items=pairs):
+                return ir.Object(span=t.span, items=tuple((self.hoist(k, bound, outer, steps),
+                                                           self.hoist(v, bound, outer, steps)) for k, v in pairs))
+        return t
+
+    def _iteration(self, ref: ir.Ref, bound: set[str], outer, steps, name: str):
+        """A step builder enumerating `ref`, binding the variables of its keys."""
+        root, rest = self.root(ref, bound, outer)
+        walkers: list = []
+        for k in rest:
+            if plan.ground(k, bound, outer):
+                walkers.append(("get", self.term(k, bound, outer)))
+            elif isinstance(k, ir.Var):
+                bound.add(k.name)
+                walkers.append(("each", self.frame.slot(k.name)))
+            else:
+                walkers.append(("match", self.matcher(k, bound, outer, steps)))
+        out = self.frame.slot(name)
+
+        def build(nxt: Run) -> Run:
+            def last(env, v):
+                env[out] = v
+                return nxt(env)
+
+            w = last
+            for kind, arg in reversed(walkers):
+                w = _walker(kind, arg, w)
+            first = w
+
+            def iterate(env):
+                v = root(env)
+                if v is UNDEFINED:
+                    return False
+                return first(env, v)
+
+            return iterate
+
+        return build
+
+    # --------------------------------------------------------------------------- terms
+
+    def term(self, t, bound: set[str], outer) -> Fn:
+        match t:
+            case ir.Scalar(value=v):
+                return _const(v)
+            case ir.Var(name=name):
+                if name == "input":
+                    return _input
+                if name == "data":
+                    return self.program.data_fn(("data",), self.deps)
+                s = self.frame.slot(name)
+                return lambda env: env[s]
+            case ir.Ref():
+                root, rest = self.root(t, bound, outer)
+                keys = [self.term(k, bound, outer) for k in rest]
+                return _path(root, keys, [k.value for k in rest if isinstance(k, ir.Scalar)]
+                             if all(isinstance(k, ir.Scalar) for k in rest) else None)
+            case ir.Array(items=xs):
+                fs = [self.term(x, bound, outer) for x in xs]
+                return _collection(fs, tuple)
+            case ir.Set(items=xs):
+                fs = [self.term(x, bound, outer) for x in xs]
+                return _collection(fs, frozenset)
+            case ir.Object(items=pairs):
+                kfs = [self.term(k, bound, outer) for k, _ in pairs]
+                vfs = [self.term(v, bound, outer) for _, v in pairs]
+                return _object(kfs, vfs)
+            case ir.Call():
+                return self.call(t, bound, outer)
+            case ir.ArrayCompr(term=head, body=body):
+                return self._compr(t, [head], body, bound, outer, lambda acc: tuple(acc))
+            case ir.SetCompr(term=head, body=body):
+                return self._compr(t, [head], body, bound, outer, frozenset)
+            case ir.ObjectCompr(key=k, value=v, body=body):
+                return self._compr(t, [k, v], body, bound, outer, _object_of_pairs(t))
+        raise AssertionError(t)
+
+    def _compr(self, t, heads, body, bound, outer, finish) -> Fn:
+        sink = self.frame.temp()
+        names = [f"$compr{self.frame.temp()}" for _ in heads]
+        extra = [ir.Unify(span=t.span, lhs=ir.Var(span=t.span, name=n), rhs=h) for n, h in zip(names, heads)]
+        inner_outer = frozenset(outer | plan.shallow_vars(body) | plan.term_vars(ir.Array(items=tuple(heads)), set()))
+        slots = [self.frame.slot(n) for n in names]
+        if len(slots) == 1:
+            (s,) = slots
+
+            def emit(env):
+                env[sink].append(env[s])
+                return False
+        else:
+            ks, vs = slots
+
+            def emit(env):
+                env[sink].append((env[ks], env[vs]))
+                return False
+
+        run, _ = self.body(tuple(body) + tuple(extra), set(bound), inner_outer, emit, t.span)
+
+        def comprehension(env):
+            acc: list = []
+            env[sink] = acc
+            run(env)
+            return finish(acc)
+
+        return comprehension
+
+    def call(self, t: ir.Call, bound, outer) -> Fn:
+        fs = [self.term(a, bound, outer) for a in t.args]
+        if t.func.startswith("data."):
+            return self.program.function_fn(t, fs, self.deps)
+        fn = BUILTINS[t.func][1]
+        span = t.span
+        name = t.func
+
+        def failed(env, e: Exception):
+            if env[0].strict:
+                code = getattr(e, "code", "eval_builtin_error")
+                raise PolicyError.at(code, f"{name}: {e}" if not str(e).startswith(name) else str(e), span)
+            return UNDEFINED
+
+        errors = (BuiltinError, TypeError, ValueError, KeyError, IndexError, OverflowError, ZeroDivisionError)
+        if len(fs) == 1:
+            (f0,) = fs
+
+            def call1(env):
+                a = f0(env)
+                if a is UNDEFINED:
+                    return UNDEFINED
+                try:
+                    return fn(a)
+                except errors as e:
+                    return failed(env, e)
+
+            return call1
+        if len(fs) == 2:
+            f0, f1 = fs
+
+            def call2(env):
+                a = f0(env)
+                if a is UNDEFINED:
+                    return UNDEFINED
+                b = f1(env)
+                if b is UNDEFINED:
+                    return UNDEFINED
+                try:
+                    return fn(a, b)
+                except errors as e:
+                    return failed(env, e)
+
+            return call2
+
+        def calln(env):
+            args = []
+            for f in fs:
+                a = f(env)
+                if a is UNDEFINED:
+                    return UNDEFINED
+                args.append(a)
+            try:
+                return fn(*args)
+            except errors as e:
+                return failed(env, e)
+
+        return calln
+
+    def root(self, ref: ir.Ref, bound, outer) -> tuple[Fn, tuple]:
+        """The function producing the value the deterministic prefix of `ref` names,
+        and the keys left to apply. `data` prefixes are resolved against the rules."""
+        head = ref.head
+        if isinstance(head, ir.Var) and head.name == "data":
+            return self.program.data_root(ref.path, self.deps, self)
+        return self.term(head, bound, outer), ref.path
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _wrap(steps, run: Run) -> Run:
+    for build in reversed(steps):
+        run = build(run)
+    return run
+
+
+def _const(v) -> Fn:
+    v = freeze(v)
+    return lambda env: v
+
+
+def _input(env):
+    return env[0].input
+
+
+def _walker(kind, arg, w):
+    if kind == "get":
+        kf = arg
+
+        def get(env, v):
+            c = lookup(v, kf(env))
+            if c is UNDEFINED:
+                return False
+            return w(env, c)
+
+        return get
+    if kind == "each":
+        s = arg
+
+        def each(env, v):
+            for k, c in items(v):
+                env[s] = k
+                if w(env, c):
+                    return True
+            return False
+
+        return each
+    m = arg
+
+    def match(env, v):
+        for k, c in items(v):
+            if m(env, k) and w(env, c):
+                return True
+        return False
+
+    return match
+
+
+def _path(root: Fn, keys: list[Fn], const_keys: list | None) -> Fn:
+    if not keys:
+        return root
+    if const_keys is not None and all(type(k) is str for k in const_keys):
+        if len(const_keys) == 1:
+            (k0,) = const_keys
+
+            def get1(env):
+                v = root(env)
+                if type(v) is Obj:
+                    return v.get(k0, UNDEFINED)
+                return UNDEFINED
+
+            return get1
+
+        def get_strs(env):
+            v = root(env)
+            for k in const_keys:
+                if type(v) is not Obj:
+                    return UNDEFINED
+                v = v.get(k, UNDEFINED)
+            return v
+
+        return get_strs
+
+    def get(env):
+        v = root(env)
+        for kf in keys:
+            if v is UNDEFINED:
+                return v
+            k = kf(env)
+            if k is UNDEFINED:
+                return k
+            v = lookup(v, k)
+        return v
+
+    return get
+
+
+def _collection(fs: list[Fn], kind) -> Fn:
+    def build(env):
+        out = []
+        for f in fs:
+            v = f(env)
+            if v is UNDEFINED:
+                return v
+            out.append(v)
+        return kind(out)
+
+    return build
+
+
+def _object(kfs: list[Fn], vfs: list[Fn]) -> Fn:
+    pairs = list(zip(kfs, vfs))
+
+    def build(env):
+        out = Obj()
+        for kf, vf in pairs:
+            k = kf(env)
+            if k is UNDEFINED:
+                return k
+            v = vf(env)
+            if v is UNDEFINED:
+                return v
+            out[k] = v
+        return out
+
+    return build
+
+
+def _object_of_pairs(t):
+    def finish(pairs):
+        out = Obj()
+        for k, v in pairs:
+            if k in out and not equal(out[k], v):
+                raise PolicyError.at("eval_conflict_error", "object keys must be unique", t.span)
+            out[k] = v
+        return out
+
+    return finish

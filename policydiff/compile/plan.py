@@ -1,0 +1,347 @@
+"""Safety and ordering: which variables each body literal binds, and in what order the
+literals of a body can run.
+
+Like OPA, a body is a conjunction whose literals may be written in any order; this pass
+puts them in an order in which every variable is bound before it is read (keeping the
+written order where it already works), and reports `rego_unsafe_var_error` for
+variables nothing can bind. The same analysis tells the closure compiler, for a given
+set of bound variables, which side of a `=` is the pattern and which references
+iterate.
+
+Variables are the resolved local names (`resolve` has turned rules, imports and the
+two roots into references); `input` and `data` are never local.
+"""
+
+from __future__ import annotations
+
+from policydiff import ir
+from policydiff.errors import Diagnostic
+
+ROOTS = frozenset({"input", "data"})
+
+
+def is_local(name: str) -> bool:
+    return name not in ROOTS
+
+
+def is_wildcard(name: str) -> bool:
+    return name.startswith("$")
+
+
+# ------------------------------------------------------------------------ free variables
+
+
+def term_vars(t: ir.Term | None, out: set[str]) -> set[str]:
+    """Every local variable in `t`, including inside comprehensions."""
+    match t:
+        case None | ir.Scalar():
+            pass
+        case ir.Var(name=name):
+            if is_local(name):
+                out.add(name)
+        case ir.Ref(head=head, path=path):
+            term_vars(head, out)
+            for k in path:
+                term_vars(k, out)
+        case ir.Call(args=items) | ir.Array(items=items) | ir.Set(items=items):
+            for x in items:
+                term_vars(x, out)
+        case ir.Object(items=items):
+            for k, v in items:
+                term_vars(k, out)
+                term_vars(v, out)
+        case ir.ArrayCompr(term=term, body=body) | ir.SetCompr(term=term, body=body):
+            term_vars(term, out)
+            body_vars(body, out)
+        case ir.ObjectCompr(key=key, value=value, body=body):
+            term_vars(key, out)
+            term_vars(value, out)
+            body_vars(body, out)
+    return out
+
+
+def body_vars(body, out: set[str]) -> set[str]:
+    for lit in body:
+        literal_vars(lit, out)
+    return out
+
+
+def literal_vars(lit: ir.Literal, out: set[str]) -> set[str]:
+    match lit:
+        case ir.Expr(term=t):
+            term_vars(t, out)
+        case ir.Assign(lhs=a, rhs=b) | ir.Unify(lhs=a, rhs=b):
+            term_vars(a, out)
+            term_vars(b, out)
+        case ir.Some(vars=vs):
+            out.update(vs)
+        case ir.SomeIn(key=k, value=v, collection=c):
+            term_vars(k, out)
+            term_vars(v, out)
+            term_vars(c, out)
+        case ir.Every(key=k, value=v, domain=d, body=b):
+            if k:
+                out.add(k)
+            out.add(v)
+            term_vars(d, out)
+            body_vars(b, out)
+    return out
+
+
+def shallow_vars(body) -> set[str]:
+    """Variables of a body outside its comprehensions and `every` bodies: the names a
+    nested body shares with it."""
+    out: set[str] = set()
+    for lit in body:
+        _shallow_lit(lit, out)
+    return out
+
+
+def _shallow_lit(lit, out):
+    match lit:
+        case ir.Expr(term=t):
+            _shallow(t, out)
+        case ir.Assign(lhs=a, rhs=b) | ir.Unify(lhs=a, rhs=b):
+            _shallow(a, out)
+            _shallow(b, out)
+        case ir.Some(vars=vs):
+            out.update(vs)
+        case ir.SomeIn(key=k, value=v, collection=c):
+            _shallow(k, out)
+            _shallow(v, out)
+            _shallow(c, out)
+        case ir.Every(domain=d):
+            _shallow(d, out)
+
+
+def _shallow(t, out):
+    match t:
+        case None | ir.Scalar():
+            pass
+        case ir.Var(name=name):
+            if is_local(name):
+                out.add(name)
+        case ir.Ref(head=head, path=path):
+            _shallow(head, out)
+            for k in path:
+                _shallow(k, out)
+        case ir.Call(args=items) | ir.Array(items=items) | ir.Set(items=items):
+            for x in items:
+                _shallow(x, out)
+        case ir.Object(items=items):
+            for k, v in items:
+                _shallow(k, out)
+                _shallow(v, out)
+
+
+def declared_in(body) -> set[str]:
+    """Names a nested body declares for itself (`some`, `:=`, `some … in`)."""
+    out: set[str] = set()
+    for lit in body:
+        match lit:
+            case ir.Some(vars=vs):
+                out.update(vs)
+            case ir.Assign(lhs=lhs):
+                term_vars(lhs, out)
+            case ir.SomeIn(key=k, value=v):
+                term_vars(k, out)
+                term_vars(v, out)
+    return out
+
+
+def captured(t, outer: frozenset[str]) -> set[str]:
+    """The variables a comprehension (or `every`) takes from the enclosing body."""
+    match t:
+        case ir.ArrayCompr(term=term, body=body) | ir.SetCompr(term=term, body=body):
+            free = term_vars(term, set())
+            body_vars(body, free)
+        case ir.ObjectCompr(key=key, value=value, body=body):
+            free = term_vars(key, set())
+            term_vars(value, free)
+            body_vars(body, free)
+        case ir.Every(key=k, value=v, domain=_, body=body):
+            free = body_vars(body, set())
+            free -= {k, v}
+        case _:
+            return set()
+    free -= declared_in(body)
+    return free & outer
+
+
+# ----------------------------------------------------------------- what a literal needs
+
+
+class Needs:
+    """The outcome of analysing a literal against a set of bound variables."""
+
+    __slots__ = ("missing", "binds")
+
+    def __init__(self):
+        self.missing: set[str] = set()
+        self.binds: set[str] = set()
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+
+def value(t, bound, n: Needs, outer: frozenset[str]) -> None:
+    """`t` must produce a value: its variables must be bound, except those in reference
+    keys, which iteration binds."""
+    match t:
+        case None | ir.Scalar():
+            pass
+        case ir.Var(name=name):
+            if is_local(name) and name not in bound and name not in n.binds:
+                n.missing.add(name)
+        case ir.Ref(head=head, path=path):
+            value(head, bound, n, outer)
+            for k in path:
+                pattern(k, bound, n, outer)
+        case ir.Call(args=items) | ir.Array(items=items) | ir.Set(items=items):
+            for x in items:
+                value(x, bound, n, outer)
+        case ir.Object(items=items):
+            for k, v in items:
+                value(k, bound, n, outer)
+                value(v, bound, n, outer)
+        case ir.ArrayCompr() | ir.SetCompr() | ir.ObjectCompr():
+            n.missing |= {v for v in captured(t, outer) if v not in bound and v not in n.binds}
+
+
+def pattern(t, bound, n: Needs, outer: frozenset[str]) -> None:
+    """`t` is matched against a value: unbound variables in it get bound."""
+    match t:
+        case ir.Var(name=name):
+            if is_local(name) and name not in bound:
+                n.binds.add(name)
+        case ir.Array(items=items):
+            for x in items:
+                pattern(x, bound, n, outer)
+        case ir.Object(items=items):
+            for k, v in items:
+                value(k, bound, n, outer)
+                pattern(v, bound, n, outer)
+        case _:
+            value(t, bound, n, outer)
+
+
+def ground(t, bound, outer) -> bool:
+    n = Needs()
+    value(t, bound, n, outer)
+    return n.ok and not n.binds
+
+
+def analyse(lit: ir.Literal, bound, outer: frozenset[str]) -> Needs:
+    n = Needs()
+    match lit:
+        case ir.Expr(term=t, negated=False):
+            value(t, bound, n, outer)
+        case ir.Expr(term=t, negated=True):
+            value(t, bound, n, outer)
+            if isinstance(t, ir.Call) and t.func == "internal.unify":
+                inner = analyse(ir.Unify(lhs=t.args[0], rhs=t.args[1]), bound, outer)
+                n.missing = set(inner.missing)
+                n.binds = set(inner.binds)
+            n.missing |= {v for v in n.binds if not is_wildcard(v)}
+            n.binds = set()
+        case ir.Assign(lhs=lhs, rhs=rhs):
+            value(rhs, bound, n, outer)
+            pattern(lhs, bound, n, outer)
+        case ir.Unify(lhs=lhs, rhs=rhs):
+            for a, b in ((lhs, rhs), (rhs, lhs)):
+                n = Needs()
+                value(b, bound, n, outer)
+                if n.ok:
+                    pattern(a, bound | n.binds, n, outer)
+                    if n.ok:
+                        return n
+            n = Needs()
+            value(lhs, bound, n, outer)
+            value(rhs, bound, n, outer)
+        case ir.Some():
+            pass
+        case ir.SomeIn(key=k, value=v, collection=c):
+            value(c, bound, n, outer)
+            if k is not None:
+                pattern(k, bound, n, outer)
+            pattern(v, bound | n.binds, n, outer)
+        case ir.Every(domain=d):
+            value(d, bound, n, outer)
+            n.missing |= {v for v in captured(lit, outer) if v not in bound}
+            n.binds = set()
+    return n
+
+
+# ------------------------------------------------------------------------------ ordering
+
+
+def split_unify(body) -> list[ir.Literal]:
+    """`[a, b] = [c, d]` is `a = c` and `b = d`: each half can then bind either way."""
+    out: list[ir.Literal] = []
+    for lit in body:
+        if (isinstance(lit, ir.Unify) and isinstance(lit.lhs, ir.Array) and isinstance(lit.rhs, ir.Array)
+                and len(lit.lhs.items) == len(lit.rhs.items)):
+            out.extend(split_unify([ir.Unify(span=lit.span, lhs=a, rhs=b)
+                                    for a, b in zip(lit.lhs.items, lit.rhs.items)]))
+        else:
+            out.append(lit)
+    return out
+
+
+def order(body, bound: set[str], outer: frozenset[str], file_span) -> tuple[list[ir.Literal], set[str], list[Diagnostic]]:
+    """Order `body` so every literal runs with its variables bound.
+
+    Returns the ordered literals, the variables bound after the body, and the unsafe
+    variable diagnostics (empty when the body is safe)."""
+    todo = split_unify(body)
+    done: list[ir.Literal] = []
+    bound = set(bound)
+    while todo:
+        for i, lit in enumerate(todo):
+            n = analyse(lit, bound, outer)
+            if n.ok:
+                done.append(lit)
+                bound |= n.binds
+                del todo[i]
+                break
+        else:
+            diags = []
+            seen: set[str] = set()
+            for lit in todo:
+                for v in sorted(analyse(lit, bound, outer).missing):
+                    if v not in seen:
+                        seen.add(v)
+                        shown = "_" if is_wildcard(v) else v
+                        diags.append(Diagnostic(code="rego_unsafe_var_error",
+                                                message=f"var `{shown}` is unsafe",
+                                                span=_var_span(lit, v) or lit.span or file_span))
+            return done + todo, bound, diags
+    return done, bound, []
+
+
+def _var_span(lit, name):
+    found = []
+
+    def walk(t):
+        if found or t is None:
+            return
+        if isinstance(t, ir.Var) and t.name == name:
+            found.append(t.span)
+            return
+        for f in getattr(t, "__struct_fields__", ()):
+            if f == "span":
+                continue
+            x = getattr(t, f)
+            if isinstance(x, tuple):
+                for y in x:
+                    if isinstance(y, tuple):
+                        for z in y:
+                            walk(z)
+                    elif isinstance(y, ir.Node):
+                        walk(y)
+            elif isinstance(x, ir.Node):
+                walk(x)
+
+    walk(lit)
+    return found[0] if found else None

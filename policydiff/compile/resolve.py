@@ -1,0 +1,276 @@
+"""Name resolution: the first pass over the IR of a whole policy.
+
+Groups the rules of every module by their full path (`data.<package>.<name>`), checks
+that the definitions of one name agree in kind and arity, and rewrites every rule so
+that later passes never look at names again: a variable that names a rule of the
+package or an import becomes a `data`/`input` reference, every `_` becomes a fresh
+variable, and function calls carry the full path of a user function or the name of a
+known builtin. Calls to anything else are refused as `unsupported`.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from policydiff import ir
+from policydiff.compile.builtins import BUILTINS, NONDETERMINISTIC_PREFIXES
+from policydiff.errors import Diagnostic
+
+ROOTS = ("input", "data")
+
+
+class Group:
+    """Every definition of one rule path, in source order."""
+
+    def __init__(self, path: tuple[str, ...], kind: str):
+        self.path = path
+        self.kind = kind
+        self.defs: list[ir.Rule] = []
+        self.default: ir.Rule | None = None
+        self.arity = -1
+
+    @property
+    def name(self) -> str:
+        return "data." + ".".join(self.path)
+
+
+def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], list[Diagnostic]]:
+    """Group and rewrite the rules of `modules`; returns the groups and any diagnostics."""
+    diags: list[Diagnostic] = []
+    groups: dict[tuple[str, ...], Group] = {}
+    for m in modules:
+        for r in m.rules:
+            path = m.package + (r.name,)
+            g = groups.get(path)
+            if g is None:
+                g = groups[path] = Group(path, r.kind)
+            if g.kind != r.kind:
+                diags.append(Diagnostic(code="rego_type_error",
+                                        message=f"conflicting rules `{g.name}` found", span=r.span))
+                continue
+            if r.kind == "function":
+                if g.arity not in (-1, len(r.args)):
+                    diags.append(Diagnostic(code="rego_type_error",
+                                            message=f"function `{g.name}` has arity {g.arity}, "
+                                                    f"this definition has {len(r.args)}", span=r.span))
+                    continue
+                g.arity = len(r.args)
+            if r.default:
+                if g.default is not None:
+                    diags.append(Diagnostic(code="rego_type_error",
+                                            message=f"multiple default rules `{g.name}` found",
+                                            span=r.span))
+                g.default = r
+            else:
+                g.defs.append(r)
+    for m in modules:
+        names = _Names(m, groups, diags)
+        rewritten: dict[int, ir.Rule] = {}
+        for r in m.rules:
+            rewritten[id(r)] = names.rule(r)
+        for g in groups.values():
+            g.defs = [rewritten.get(id(r), r) for r in g.defs]
+            if g.default is not None:
+                g.default = rewritten.get(id(g.default), g.default)
+    return groups, diags
+
+
+class _Names:
+    def __init__(self, module: ir.Module, groups: dict, diags: list[Diagnostic]):
+        self.package = module.package
+        self.diags = diags
+        self.groups = groups
+        self.local_rules = {p[-1] for p in groups if p[:-1] == module.package}
+        self.imports: dict[str, tuple[str, ...]] = {}
+        for imp in module.imports:
+            if imp.path[0] in ("rego", "future"):
+                continue
+            alias = imp.alias or imp.path[-1]
+            self.imports[alias] = imp.path
+        self.fresh = itertools.count()
+        self.declared: set[str] = set()
+
+    # ---- rules and bodies
+
+    def rule(self, r: ir.Rule) -> ir.Rule:
+        self.declared = set()
+        for a in r.args:
+            self.declared |= _pattern_vars(a)
+        _collect_declared(r.body, self.declared)
+        e = r.else_
+        while e is not None:
+            _collect_declared(e.body, self.declared)
+            e = e.else_
+        return self._rule(r)
+
+    def _rule(self, r: ir.Rule) -> ir.Rule:
+        return ir.Rule(
+            span=r.span, kind=r.kind, name=r.name, default=r.default,
+            body=self.body(r.body),
+            key=self.term(r.key) if r.key is not None else None,
+            value=self.term(r.value) if r.value is not None else None,
+            args=tuple(self.term(a) for a in r.args),
+            else_=self._rule(r.else_) if r.else_ is not None else None,
+        )
+
+    def body(self, body: tuple[ir.Literal, ...]) -> tuple[ir.Literal, ...]:
+        return tuple(self.literal(lit) for lit in body)
+
+    def literal(self, lit: ir.Literal) -> ir.Literal:
+        match lit:
+            case ir.Expr():
+                return ir.Expr(span=lit.span, term=self.term(lit.term), negated=lit.negated)
+            case ir.Assign():
+                return ir.Assign(span=lit.span, lhs=self.term(lit.lhs), rhs=self.term(lit.rhs))
+            case ir.Unify():
+                return ir.Unify(span=lit.span, lhs=self.term(lit.lhs), rhs=self.term(lit.rhs))
+            case ir.Some():
+                return lit
+            case ir.SomeIn():
+                return ir.SomeIn(span=lit.span, key=self.term(lit.key) if lit.key is not None else None,
+                                 value=self.term(lit.value), collection=self.term(lit.collection))
+            case ir.Every():
+                key = self._fresh() if lit.key == "_" else lit.key
+                value = self._fresh() if lit.value == "_" else lit.value
+                return ir.Every(span=lit.span, key=key, value=value, domain=self.term(lit.domain),
+                                body=self.body(lit.body))
+        raise AssertionError(lit)
+
+    # ---- terms
+
+    def _fresh(self) -> str:
+        return f"$_{next(self.fresh)}"
+
+    def term(self, t: ir.Term) -> ir.Term:
+        match t:
+            case ir.Scalar():
+                return t
+            case ir.Var(name=name):
+                if name == "_":
+                    return ir.Var(span=t.span, name=self._fresh())
+                if name in self.declared or name in ROOTS:
+                    return t
+                if name in self.imports:
+                    path = self.imports[name]
+                    return _ref(t.span, path)
+                if name in self.local_rules:
+                    return _ref(t.span, ("data",) + self.package + (name,))
+                return t
+            case ir.Ref():
+                head = self.term(t.head)
+                path = tuple(self.term(k) for k in t.path)
+                if isinstance(head, ir.Ref):
+                    return ir.Ref(span=t.span, head=head.head, path=head.path + path)
+                return ir.Ref(span=t.span, head=head, path=path)
+            case ir.Array():
+                return ir.Array(span=t.span, items=tuple(self.term(x) for x in t.items))
+            case ir.Set():
+                return ir.Set(span=t.span, items=tuple(self.term(x) for x in t.items))
+            case ir.Object():
+                return ir.Object(span=t.span, items=tuple((self.term(k), self.term(v)) for k, v in t.items))
+            case ir.ArrayCompr():
+                return ir.ArrayCompr(span=t.span, term=self.term(t.term), body=self.body(t.body))
+            case ir.SetCompr():
+                return ir.SetCompr(span=t.span, term=self.term(t.term), body=self.body(t.body))
+            case ir.ObjectCompr():
+                return ir.ObjectCompr(span=t.span, key=self.term(t.key), value=self.term(t.value),
+                                      body=self.body(t.body))
+            case ir.Call():
+                return ir.Call(span=t.span, func=self.function(t), args=tuple(self.term(a) for a in t.args))
+        raise AssertionError(t)
+
+    def function(self, call: ir.Call) -> str:
+        name = call.func
+        head, _, rest = name.partition(".")
+        if head in self.imports and head not in self.declared:
+            full = ".".join(self.imports[head]) + ("." + rest if rest else "")
+        elif name in self.local_rules:
+            full = "data." + ".".join(self.package + (name,))
+        else:
+            full = name
+        if full.startswith("data."):
+            path = tuple(full.split(".")[1:])
+            g = self.groups.get(path)
+            if g is None or g.kind != "function":
+                what = "undefined function" if g is None else "not a function"
+                self.diags.append(Diagnostic(code="rego_type_error", message=f"{what} `{full}`",
+                                             span=call.span))
+            elif g.arity != len(call.args):
+                self.diags.append(Diagnostic(code="rego_type_error",
+                                             message=f"`{full}` takes {g.arity} arguments, "
+                                                     f"{len(call.args)} given", span=call.span))
+            return full
+        if full in BUILTINS:
+            arity = BUILTINS[full][0]
+            if arity != len(call.args):
+                self.diags.append(Diagnostic(code="rego_type_error",
+                                             message=f"`{full}` takes {arity} arguments, "
+                                                     f"{len(call.args)} given", span=call.span))
+            return full
+        why = ("it depends on the world outside the policy"
+               if full.startswith(NONDETERMINISTIC_PREFIXES) else "it is outside the supported subset")
+        self.diags.append(Diagnostic(code="unsupported", message=f"builtin `{full}` is not supported",
+                                     span=call.span, help=f"policydiff cannot compare it: {why}"))
+        return full
+
+
+def _ref(span, path: tuple[str, ...]) -> ir.Term:
+    head = ir.Var(span=span, name=path[0])
+    if len(path) == 1:
+        return head
+    return ir.Ref(span=span, head=head, path=tuple(ir.Scalar(span=span, value=p) for p in path[1:]))
+
+
+def _pattern_vars(t: ir.Term) -> set[str]:
+    match t:
+        case ir.Var(name=name):
+            return {name}
+        case ir.Array(items=items):
+            return set().union(*(_pattern_vars(x) for x in items)) if items else set()
+        case ir.Object(items=items):
+            return set().union(*(_pattern_vars(v) for _, v in items)) if items else set()
+    return set()
+
+
+def _collect_declared(body, out: set[str]) -> None:
+    """Names declared by `some`, `:=`, `some … in` and `every`, in any nested body."""
+    for lit in body:
+        match lit:
+            case ir.Some(vars=vs):
+                out.update(vs)
+            case ir.Assign(lhs=lhs, rhs=rhs):
+                out |= _pattern_vars(lhs)
+                _declared_in_term(rhs, out)
+            case ir.SomeIn(key=key, value=value, collection=coll):
+                if key is not None:
+                    out |= _pattern_vars(key)
+                out |= _pattern_vars(value)
+                _declared_in_term(coll, out)
+            case ir.Every(key=key, value=value, domain=domain, body=inner):
+                if key:
+                    out.add(key)
+                out.add(value)
+                _declared_in_term(domain, out)
+                _collect_declared(inner, out)
+            case ir.Expr(term=term):
+                _declared_in_term(term, out)
+            case ir.Unify(lhs=lhs, rhs=rhs):
+                _declared_in_term(lhs, out)
+                _declared_in_term(rhs, out)
+
+
+def _declared_in_term(t, out: set[str]) -> None:
+    match t:
+        case ir.ArrayCompr(body=body) | ir.SetCompr(body=body) | ir.ObjectCompr(body=body):
+            _collect_declared(body, out)
+        case ir.Ref(head=head, path=path):
+            _declared_in_term(head, out)
+            for k in path:
+                _declared_in_term(k, out)
+        case ir.Call(args=args) | ir.Array(items=args) | ir.Set(items=args):
+            for a in args:
+                _declared_in_term(a, out)
+        case ir.Object(items=items):
+            for k, v in items:
+                _declared_in_term(k, out)
+                _declared_in_term(v, out)

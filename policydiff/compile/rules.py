@@ -1,0 +1,364 @@
+"""Rules as compiled programs: the `data` tree, rule values and function calls.
+
+A `Program` holds one `CompiledRule` per rule path. A complete rule's value is the one
+value all its defined bodies agree on (else `eval_conflict_error`), or its default, or
+undefined; a partial set rule's value is the set of every key any body produces; a
+partial object rule's the object of every key and value; a function's value for some
+arguments is a complete rule's for those arguments. Values are computed once per
+evaluation (`Ctx.cache`). References into `data` are resolved when compiling: to a
+rule, to the base data document, or to a package, whose value is built by merging its
+rules' values into the base data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policydiff import ir
+from policydiff.compile import plan
+from policydiff.compile.closures import Compiler, Frame, lookup
+from policydiff.compile.resolve import Group
+from policydiff.compile.values import UNDEFINED, Obj, equal
+from policydiff.errors import Diagnostic, PolicyError
+from policydiff.source import Span
+
+_MISS = object()
+
+
+class Ctx:
+    """One evaluation: the input, the values computed so far and the error mode."""
+
+    __slots__ = ("input", "cache", "strict", "prov")
+
+    def __init__(self, input: Any, strict: bool = False):
+        self.input = input
+        self.cache: dict = {}
+        self.strict = strict
+        self.prov: dict = {}
+
+
+class Definition:
+    """One body of a rule (one link of an else chain), compiled."""
+
+    __slots__ = ("run", "blank", "span", "params")
+
+    def __init__(self, run, size: int, span: Span, params):
+        self.run = run
+        self.blank = [None] * size
+        self.span = span
+        self.params = params
+
+
+class CompiledRule:
+    def __init__(self, group: Group):
+        self.group = group
+        self.kind = group.kind
+        self.name = group.name
+        self.chains: list[list[Definition]] = []
+        self.default: Definition | None = None
+        self.deps: set[CompiledRule] = set()
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other) -> bool:
+        return self is other
+
+    # ---- evaluation
+
+    def value(self, ctx: Ctx):
+        v = ctx.cache.get(self, _MISS)
+        if v is _MISS:
+            v = ctx.cache[self] = self._compute(ctx)
+        return v
+
+    @property
+    def value_fn(self):
+        def rule_value(env):
+            return self.value(env[0])
+
+        return rule_value
+
+    def _compute(self, ctx: Ctx):
+        kind = self.kind
+        spans = []
+        if kind == "complete":
+            result = UNDEFINED
+            for chain in self.chains:
+                v = _first_defined(chain, ctx, None, self, spans)
+                if v is UNDEFINED:
+                    continue
+                if result is UNDEFINED:
+                    result = v
+                elif not equal(result, v):
+                    raise self._conflict(chain[0].span)
+            if result is UNDEFINED and self.default is not None:
+                result = _first_defined([self.default], ctx, None, self, spans)
+        elif kind == "partial_set":
+            acc: set = set()
+            for chain in self.chains:
+                d = chain[0]
+                out = _run(d, ctx)
+                if out:
+                    acc.update(out)
+                    spans.append(d.span)
+            result = frozenset(acc)
+        else:
+            obj = Obj()
+            for chain in self.chains:
+                d = chain[0]
+                out = _run(d, ctx)
+                if out:
+                    spans.append(d.span)
+                for k, v in out:
+                    if k in obj and not equal(obj[k], v):
+                        raise PolicyError.at("eval_conflict_error",
+                                             f"object keys must be unique: `{self.name}` has conflicting values for a key",
+                                             d.span)
+                    obj[k] = v
+            result = obj
+        ctx.prov[self] = tuple(spans)
+        return result
+
+    def call(self, ctx: Ctx, args: list):
+        result = UNDEFINED
+        for chain in self.chains:
+            v = _first_defined(chain, ctx, args, self, None)
+            if v is UNDEFINED:
+                continue
+            if result is UNDEFINED:
+                result = v
+            elif not equal(result, v):
+                raise PolicyError.at("eval_conflict_error",
+                                     f"functions must not produce multiple outputs for same inputs: `{self.name}`",
+                                     chain[0].span)
+        if result is UNDEFINED and self.default is not None:
+            result = _first_defined([self.default], ctx, None, self, None)
+        return result
+
+    def _conflict(self, span: Span) -> PolicyError:
+        return PolicyError.at("eval_conflict_error",
+                              f"complete rules must not produce multiple outputs: `{self.name}`", span)
+
+
+def _run(d: Definition, ctx: Ctx, args=None) -> list:
+    env = d.blank.copy()
+    env[0] = ctx
+    out = env[1] = []
+    if args is not None and d.params is not None and not d.params(env, args):
+        return out
+    d.run(env)
+    return out
+
+
+def _first_defined(chain, ctx, args, rule: CompiledRule, spans):
+    for d in chain:
+        out = _run(d, ctx, args)
+        if out:
+            v = out[0]
+            for w in out[1:]:
+                if not equal(v, w):
+                    raise rule._conflict(d.span)
+            if spans is not None:
+                spans.append(d.span)
+            return v
+    return UNDEFINED
+
+
+# ------------------------------------------------------------------------------ program
+
+
+class Program:
+    """Every rule of a policy, compiled, and the base data document."""
+
+    def __init__(self, groups: dict[tuple[str, ...], Group], data: Obj):
+        self.data = data
+        self.rules = {path: CompiledRule(g) for path, g in groups.items()}
+        self.tree: dict = {}
+        for path, r in self.rules.items():
+            node = self.tree
+            for p in path[:-1]:
+                nxt = node.setdefault(p, {})
+                if not isinstance(nxt, dict):
+                    raise PolicyError.at("rego_type_error", f"package `{'.'.join(path[:-1])}` "
+                                         f"conflicts with rule `{nxt.name}`", r.group.defs[0].span
+                                         if r.group.defs else Span())
+                node = nxt
+            node[path[-1]] = r
+        diags: list[Diagnostic] = []
+        for r in self.rules.values():
+            try:
+                self._compile(r)
+            except PolicyError as e:
+                diags.extend(e.diagnostics)
+        if diags:
+            raise PolicyError(diags)
+        self._check_recursion()
+
+    def _compile(self, r: CompiledRule) -> None:
+        g = r.group
+        for rule in g.defs:
+            chain = []
+            link: ir.Rule | None = rule
+            while link is not None:
+                chain.append(self._definition(r, link))
+                link = link.else_
+            r.chains.append(chain)
+        if g.default is not None:
+            d = g.default
+            r.default = self._definition(r, ir.Rule(span=d.span, kind="complete", name=d.name, value=d.value))
+
+    def _definition(self, r: CompiledRule, rule: ir.Rule) -> Definition:
+        frame = Frame()
+        comp = Compiler(self, frame, r.deps)
+        bound: set[str] = set()
+        params = None
+        span = rule.span
+        if rule.kind == "function":
+            ms = [comp.matcher(a, bound, frozenset(), []) for a in rule.args]
+
+            def params(env, args, ms=ms):
+                for m, a in zip(ms, args):
+                    if not m(env, a):
+                        return False
+                return True
+
+        body = list(rule.body)
+        heads = []
+        if rule.kind in ("complete", "function", "partial_object"):
+            heads.append(("$hv", rule.value))
+        if rule.kind in ("partial_set", "partial_object"):
+            heads.append(("$hk", rule.key))
+        for name, t in heads:
+            body.append(ir.Unify(span=t.span, lhs=ir.Var(span=t.span, name=name), rhs=t))
+        outer = frozenset(plan.shallow_vars(body) | bound)
+        emit = self._emit(rule, frame, heads)
+        run, _ = comp.body(tuple(body), bound, outer, emit, span)
+        return Definition(run, frame.size, span, params)
+
+    def _emit(self, rule: ir.Rule, frame: Frame, heads):
+        if rule.kind == "partial_object":
+            ks, vs = frame.slot("$hk"), frame.slot("$hv")
+
+            def emit_pair(env):
+                env[1].append((env[ks], env[vs]))
+                return False
+
+            return emit_pair
+        s = frame.slot(heads[0][0])
+        if rule.kind == "partial_set":
+            def emit_key(env):
+                env[1].append(env[s])
+                return False
+
+            return emit_key
+        stop = not plan.term_vars(rule.value, set())
+
+        def emit_value(env):
+            env[1].append(env[s])
+            return stop
+
+        return emit_value
+
+    def _check_recursion(self) -> None:
+        state: dict[CompiledRule, int] = {}
+        stack: list[CompiledRule] = []
+
+        def visit(r: CompiledRule):
+            state[r] = 1
+            stack.append(r)
+            for d in r.deps:
+                s = state.get(d, 0)
+                if s == 1:
+                    cycle = stack[stack.index(d):] + [d]
+                    span = d.group.defs[0].span if d.group.defs else Span()
+                    raise PolicyError.at("rego_recursion_error",
+                                         "rule `" + d.name + "` is recursive: "
+                                         + " -> ".join(c.name for c in cycle), span)
+                if s == 0:
+                    visit(d)
+            stack.pop()
+            state[r] = 2
+
+        for r in self.rules.values():
+            if state.get(r, 0) == 0:
+                visit(r)
+
+    # ---- references into data
+
+    def data_root(self, path: tuple, deps: set, comp: Compiler):
+        node: Any = self.tree
+        for i, k in enumerate(path):
+            if not (isinstance(k, ir.Scalar) and isinstance(k.value, str)):
+                break
+            child = node.get(k.value)
+            if child is None:
+                base = self.data
+                for p in path[: i + 1]:
+                    base = lookup(base, p.value) if base is not UNDEFINED else base
+                return (lambda env, v=base: v), path[i + 1:]
+            if isinstance(child, CompiledRule):
+                if child.kind == "function":
+                    raise PolicyError.at("rego_type_error", f"function `{child.name}` used as a value",
+                                         k.span)
+                deps.add(child)
+                return child.value_fn, path[i + 1:]
+            node = child
+        else:
+            i = len(path)
+        prefix = tuple(k.value for k in path[:i])
+        return self._package_fn(node, prefix, deps), path[i:]
+
+    def data_fn(self, path, deps):
+        return self._package_fn(self.tree, (), deps)
+
+    def _package_fn(self, node: dict, prefix: tuple, deps: set):
+        rules = []
+
+        def collect(n):
+            for v in n.values():
+                if isinstance(v, CompiledRule):
+                    if v.kind != "function":
+                        rules.append(v)
+                else:
+                    collect(v)
+
+        collect(node)
+        deps.update(rules)
+        base = self.data
+        for p in prefix:
+            base = lookup(base, p) if base is not UNDEFINED else base
+
+        def package(env):
+            return _materialize(node, base, env[0])
+
+        return package
+
+    def function_fn(self, call: ir.Call, fs, deps):
+        r = self.rules[tuple(call.func.split(".")[1:])]
+        deps.add(r)
+
+        def user_function(env):
+            args = []
+            for f in fs:
+                a = f(env)
+                if a is UNDEFINED:
+                    return UNDEFINED
+                args.append(a)
+            return r.call(env[0], args)
+
+        return user_function
+
+
+def _materialize(node: dict, base, ctx: Ctx) -> Obj:
+    out = Obj(base) if type(base) is Obj else Obj()
+    for name, child in node.items():
+        if isinstance(child, CompiledRule):
+            if child.kind == "function":
+                continue
+            v = child.value(ctx)
+            if v is not UNDEFINED:
+                out[name] = v
+        else:
+            out[name] = _materialize(child, out.get(name, UNDEFINED), ctx)
+    return out

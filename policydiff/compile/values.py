@@ -1,0 +1,133 @@
+"""Rego values as the evaluator holds them, and their order.
+
+Inside the evaluator every value is hashable: arrays are tuples, sets frozensets,
+objects `Obj` (a dict that hashes by content), scalars plain Python. `freeze` converts
+JSON-like documents on the way in, `thaw` converts back at the API boundary (sets
+become lists sorted in OPA's order). `UNDEFINED` is the value of anything undefined.
+Equality and order follow OPA: 1 == 1.0, booleans are never numbers, and values of
+different types order null < boolean < number < string < array < object < set.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+
+class _Undefined:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNDEFINED: Any = _Undefined()
+
+
+class Obj(dict):
+    """An object value: a dict that can be a set member or an object key."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+
+def freeze(v: Any) -> Any:
+    t = type(v)
+    if t is str or t is int or t is float or t is bool or v is None:
+        return v
+    if t is dict or t is Obj:
+        return Obj((freeze(k), freeze(x)) for k, x in v.items())
+    if t is list or t is tuple:
+        return tuple(freeze(x) for x in v)
+    if t is set or t is frozenset:
+        return frozenset(freeze(x) for x in v)
+    if isinstance(v, bool):
+        return bool(v)
+    if isinstance(v, int):
+        return int(v)
+    if isinstance(v, float):
+        return float(v)
+    if isinstance(v, str):
+        return str(v)
+    if isinstance(v, dict):
+        return Obj((freeze(k), freeze(x)) for k, x in v.items())
+    if isinstance(v, (list, tuple)):
+        return tuple(freeze(x) for x in v)
+    raise TypeError(f"not a JSON value: {type(v).__name__}")
+
+
+def thaw(v: Any) -> Any:
+    t = type(v)
+    if t is tuple:
+        return [thaw(x) for x in v]
+    if t is frozenset:
+        return [thaw(x) for x in sorted(v, key=sort_key)]
+    if t is Obj:
+        return {_thaw_key(k): thaw(x) for k, x in v.items()}
+    return v
+
+
+def _thaw_key(k: Any) -> Any:
+    return k if type(k) is str else thaw(k) if type(k) in (int, float, bool) or k is None else _json_key(k)
+
+
+def _json_key(k: Any) -> str:
+    import json
+
+    return json.dumps(thaw(k), separators=(",", ":"), sort_keys=True)
+
+
+_RANK = {type(None): 0, bool: 1, int: 2, float: 2, str: 3, tuple: 4, Obj: 5, frozenset: 6}
+
+
+def type_name(v: Any) -> str:
+    return ("null", "boolean", "number", "string", "array", "object", "set")[_RANK[type(v)]]
+
+
+def equal(a: Any, b: Any) -> bool:
+    """OPA equality: by value, 1 == 1.0, but `true` is not `1`."""
+    ta, tb = type(a), type(b)
+    if ta is tb:
+        if ta is tuple:
+            return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b))
+        if ta is Obj:
+            return len(a) == len(b) and all(k in b and equal(x, b[k]) for k, x in a.items())
+        return a == b
+    if (ta is int and tb is float) or (ta is float and tb is int):
+        return a == b
+    return False
+
+
+def compare(a: Any, b: Any) -> int:
+    ra, rb = _RANK[type(a)], _RANK[type(b)]
+    if ra != rb:
+        return -1 if ra < rb else 1
+    if ra <= 3:
+        return 0 if a == b else (-1 if a < b else 1)
+    if ra == 4:
+        for x, y in zip(a, b):
+            c = compare(x, y)
+            if c:
+                return c
+        return (len(a) > len(b)) - (len(a) < len(b))
+    if ra == 5:
+        ka, kb = sorted(a, key=sort_key), sorted(b, key=sort_key)
+        for x, y in zip(ka, kb):
+            c = compare(x, y) or compare(a[x], b[y])
+            if c:
+                return c
+        return (len(ka) > len(kb)) - (len(ka) < len(kb))
+    return compare(tuple(sorted(a, key=sort_key)), tuple(sorted(b, key=sort_key)))
+
+
+sort_key = functools.cmp_to_key(compare)
+
+
+def truthy(v: Any) -> bool:
+    """An expression holds when its value is defined and not `false`."""
+    return v is not UNDEFINED and v is not False

@@ -1,0 +1,489 @@
+"""The Rego frontend: source text to `ir.Module`.
+
+Owns the lark parser (built once per process from `grammars/rego.lark`), the post-lexer
+that gives line breaks their meaning, the transformer that lowers the parse tree into
+the IR, and the mapping of lark's errors to `rego_parse_error` diagnostics. Constructs
+the grammar recognises but policydiff does not evaluate (`with`, ref heads) are refused
+here with code `unsupported`; everything else about meaning is left to `compile`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from policydiff import ir
+from policydiff.errors import Diagnostic, PolicyError
+from policydiff.source import Source, Span
+
+GRAMMAR = Path(__file__).resolve().parents[2] / "grammars" / "rego.lark"
+
+_BINOPS = {
+    "==": "equal", "!=": "neq", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte",
+    "+": "plus", "-": "minus", "*": "mul", "/": "div", "%": "rem", "&": "and", "|": "or",
+}
+
+
+class _LineBreaks:
+    """Post-lexer: retypes `[`, `(` and `-` that open a line, and `{` after `if`."""
+
+    always_accept = ()
+    _AT_LINE_START = {"LSQB": "_NL_LSQB", "LPAR": "_NL_LPAR", "MINUS": "_NL_MINUS"}
+
+    def process(self, stream):
+        prev = None
+        for tok in stream:
+            if prev is not None:
+                if tok.type in self._AT_LINE_START and tok.line > prev.end_line:
+                    tok.type = self._AT_LINE_START[tok.type]
+                elif tok.type == "LBRACE" and prev.type == "_IF":
+                    tok.type = "_IF_LBRACE"
+            prev = tok
+            yield tok
+
+
+@functools.cache
+def _parser() -> Lark:
+    return Lark(
+        GRAMMAR.read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="contextual",
+        postlex=_LineBreaks(),
+        start=["module", "query"],
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=False,
+    )
+
+
+def parse(source: Source) -> ir.Module:
+    """Parse and lower one Rego module; raises `PolicyError` with every diagnostic."""
+    tree = _run(source, "module")
+    lower = _Lower(source.name)
+    module = _transform(lower, tree)
+    if lower.diags:
+        raise PolicyError(lower.diags)
+    return module
+
+
+def parse_query(text: str, name: str = "<query>") -> tuple[ir.Literal, ...]:
+    """Parse a query: a body of literals, as `opa eval` takes it."""
+    source = Source(name=name, text=text)
+    tree = _run(source, "query")
+    lower = _Lower(name)
+    body = _transform(lower, tree)
+    if lower.diags:
+        raise PolicyError(lower.diags)
+    return body
+
+
+def _transform(lower: "_Lower", tree):
+    try:
+        return lower.transform(tree)
+    except VisitError as e:  # errors raised inside callbacks arrive wrapped
+        if isinstance(e.orig_exc, PolicyError):
+            raise e.orig_exc from None
+        raise
+
+
+# ------------------------------------------------------------------------- parse errors
+
+_EXAMPLES = {
+    "`if` keyword is required before a rule body": [
+        "package p\nallow { true }",
+        "package p\np[x] { x := 1 }",
+        "package p\nf(x) = y { y := x }",
+        "package p\np := 1 { true }",
+    ],
+    "`package` declaration is required first": ["allow if { true }", "import rego.v1"],
+    "rule bodies need `{ ... }` or a single expression after `if`": ["package p\nallow if"],
+    "use `==` to compare and `:=` to assign inside a body; `=` here is out of place": [
+        "package p\nallow if { x := 1 = 2 }",
+    ],
+}
+
+
+def _run(source: Source, start: str):
+    try:
+        return _parser().parse(source.text, start=start)
+    except UnexpectedInput as e:
+        raise PolicyError(_parse_diagnostic(source, e, start)) from None
+
+
+def _parse_diagnostic(source: Source, e: UnexpectedInput, start: str) -> Diagnostic:
+    line, col = getattr(e, "line", 0) or 0, getattr(e, "column", 0) or 0
+    width = 1
+    if isinstance(e, UnexpectedToken) and e.token is not None and e.token.type != "$END":
+        width = max(len(str(e.token)), 1)
+        what = f"unexpected `{e.token}`"
+    elif isinstance(e, UnexpectedCharacters):
+        what = f"unexpected character `{source.text[e.pos_in_stream]}`"
+    else:
+        what = "unexpected end of input"
+        lines = source.text.splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+    hint = None
+    if start == "module":
+        try:
+            hint = e.match_examples(lambda text: _parser().parse(text, start="module"), _EXAMPLES,
+                                    use_accepts=True)
+        except Exception:  # match_examples re-parses; any failure just means no hint
+            hint = None
+    if hint is None and isinstance(e, UnexpectedToken):
+        expected = sorted(_pretty(t) for t in e.accepts or e.expected)
+        if expected and len(expected) <= 6:
+            hint = "expected " + ", ".join(expected)
+    message = f"{what}: {hint}" if hint and hint.startswith("`") else what
+    help_ = None if message.endswith(hint or "\0") else hint
+    return Diagnostic(
+        code="rego_parse_error", message=message,
+        span=Span(file=source.name, line=line, col=col, end_line=line, end_col=col + width),
+        help=help_,
+    )
+
+
+def _pretty(terminal: str) -> str:
+    names = {"NAME": "a name", "STRING": "a string", "NUMBER": "a number", "_IF": "`if`",
+             "RBRACE": "`}`", "RSQB": "`]`", "RPAR": "`)`", "LBRACE": "`{`", "COMMA": "`,`"}
+    return names.get(terminal, f"`{terminal.lower().lstrip('_')}`")
+
+
+# ------------------------------------------------------------------------------ lowering
+
+
+def _span(file: str, meta) -> Span:
+    if getattr(meta, "empty", True):
+        return Span(file=file)
+    return Span(file=file, line=meta.line, col=meta.column, end_line=meta.end_line,
+                end_col=meta.end_column)
+
+
+def _tok_span(file: str, tok: Token) -> Span:
+    return Span(file=file, line=tok.line, col=tok.column, end_line=tok.end_line,
+                end_col=tok.end_column)
+
+
+@v_args(meta=True)
+class _Lower(Transformer):
+    """Parse tree to IR. Collects `unsupported` diagnostics instead of stopping."""
+
+    def __init__(self, file: str):
+        super().__init__(visit_tokens=False)
+        self.file = file
+        self.diags: list[Diagnostic] = []
+
+    def _sp(self, meta) -> Span:
+        return _span(self.file, meta)
+
+    def _unsupported(self, what: str, span: Span, help: str | None = None) -> None:
+        self.diags.append(Diagnostic(code="unsupported", message=f"{what} is not supported",
+                                     span=span, help=help))
+
+    # ---- module
+
+    def module(self, meta, children):
+        package, *rest = children
+        imports = tuple(c for c in rest if isinstance(c, ir.Import))
+        rules: list[ir.Rule] = [c for c in rest if isinstance(c, ir.Rule)]
+        return ir.Module(span=self._sp(meta), package=package, imports=imports, rules=tuple(rules))
+
+    def package(self, meta, children):
+        return children[0]
+
+    def path(self, meta, children):
+        return tuple(json.loads(t) if t.type == "STRING" else str(t) for t in children)
+
+    def import_(self, meta, children):
+        path = children[0]
+        alias = str(children[1]) if len(children) > 1 else None
+        span = self._sp(meta)
+        if path[0] not in ("data", "input", "rego", "future"):
+            self._unsupported(f"import of `{'.'.join(path)}`", span)
+        if path[0] == "future" and path[:2] != ("future", "keywords"):
+            self._unsupported(f"import of `{'.'.join(path)}`", span)
+        return ir.Import(span=span, path=path, alias=alias)
+
+    def query(self, meta, children):
+        return children[0]
+
+    # ---- rules
+
+    def default_rule(self, meta, children):
+        name, value = children
+        return ir.Rule(span=self._sp(meta), kind="complete", name=str(name), value=value, default=True)
+
+    def default_func(self, meta, children):
+        name, *rest = children
+        value = rest[-1]
+        args = rest[0] if len(rest) == 2 else ()
+        return ir.Rule(span=self._sp(meta), kind="function", name=str(name), args=args,
+                       value=value, default=True)
+
+    def plain_rule(self, meta, children):
+        head = children[0]
+        body: tuple[ir.Literal, ...] | None = None
+        elses = []
+        for c in children[1:]:
+            if isinstance(c, _Else):
+                elses.append(c)
+            else:
+                body = c
+        span = self._sp(meta)
+        kind, name, key, value, args = head
+        if elses and kind not in ("complete", "function"):
+            self._unsupported("`else` on a multi-value rule", elses[0].span)
+        if kind == "ref_head":
+            return None
+        else_rule = None
+        for e in reversed(elses):
+            else_rule = ir.Rule(span=e.span, kind=kind, name=name, args=args,
+                                value=e.value if e.value is not None else ir.Scalar(span=e.span, value=True),
+                                body=e.body or (), else_=else_rule)
+        return ir.Rule(span=span, kind=kind, name=name, body=body or (), key=key, value=value,
+                       args=args, else_=else_rule)
+
+    def __default__(self, data, children, meta):
+        raise NotImplementedError(f"no lowering for `{data}`")
+
+    def head_true(self, meta, children):
+        return ("complete", str(children[0]), None, ir.Scalar(span=self._sp(meta), value=True), ())
+
+    def head_value(self, meta, children):
+        return ("complete", str(children[0]), None, children[1], ())
+
+    def head_contains(self, meta, children):
+        return ("partial_set", str(children[0]), children[1], None, ())
+
+    def head_key_true(self, meta, children):
+        return ("partial_object", str(children[0]), children[1], ir.Scalar(span=self._sp(meta), value=True), ())
+
+    def head_key_value(self, meta, children):
+        return ("partial_object", str(children[0]), children[1], children[2], ())
+
+    def head_func_true(self, meta, children):
+        args = children[1] if len(children) > 1 else ()
+        return ("function", str(children[0]), None, ir.Scalar(span=self._sp(meta), value=True), args)
+
+    def head_func_value(self, meta, children):
+        args = children[1] if len(children) > 2 else ()
+        return ("function", str(children[0]), None, children[-1], args)
+
+    def head_ref(self, meta, children):
+        names = [str(c) for c in children if isinstance(c, Token)]
+        self._unsupported(f"rule head with a reference `{'.'.join(names)}`", self._sp(meta),
+                          "name the rule with a single identifier")
+        return ("ref_head", names[0], None, None, ())
+
+    def head_rest(self, meta, children):
+        return children
+
+    def args(self, meta, children):
+        return tuple(children)
+
+    def braced_body(self, meta, children):
+        return children[0]
+
+    def single_body(self, meta, children):
+        return (children[0],)
+
+    def body_without_if(self, meta, children):
+        self.diags.append(Diagnostic(code="rego_parse_error",
+                                     message="`if` keyword is required before a rule body",
+                                     span=self._sp(meta)))
+        return children[0]
+
+    def else_clause(self, meta, children):
+        value = None
+        body: tuple = ()
+        for c in children[1:]:
+            if isinstance(c, tuple):
+                body = c
+            else:
+                value = c
+        return _Else(self._sp(meta), value, body)
+
+    # ---- bodies
+
+    def body(self, meta, children):
+        return tuple(children)
+
+    def expr_literal(self, meta, children):
+        expr, *mods = children
+        self._with(mods)
+        if isinstance(expr, (ir.Assign, ir.Unify)):
+            return expr
+        return ir.Expr(span=self._sp(meta), term=expr)
+
+    def not_literal(self, meta, children):
+        _, expr, *mods = children
+        self._with(mods)
+        if isinstance(expr, ir.Assign):
+            self._unsupported("`:=` under `not`", expr.span)
+            return ir.Expr(span=self._sp(meta), term=expr.rhs, negated=True)
+        if isinstance(expr, ir.Unify):
+            term = ir.Call(span=expr.span, func="internal.unify", args=(expr.lhs, expr.rhs))
+            return ir.Expr(span=self._sp(meta), term=term, negated=True)
+        return ir.Expr(span=self._sp(meta), term=expr, negated=True)
+
+    def _with(self, mods):
+        for m in mods:
+            self._unsupported("`with` modifier", m, "test-only overrides have no place in a compared policy")
+
+    def with_mod(self, meta, children):
+        return self._sp(meta)
+
+    def some_decl(self, meta, children):
+        names = []
+        for t in children[1:]:
+            if isinstance(t, ir.Var):
+                names.append(t.name)
+            else:
+                self.diags.append(Diagnostic(code="rego_parse_error",
+                                             message="`some` declares variables: expected a name",
+                                             span=t.span))
+        return ir.Some(span=self._sp(meta), vars=tuple(names))
+
+    def some_in(self, meta, children):
+        terms = children[1:]
+        key = terms[0] if len(terms) == 3 else None
+        return ir.SomeIn(span=self._sp(meta), key=key, value=terms[-2], collection=terms[-1])
+
+    def every(self, meta, children):
+        terms = children[1:-1]
+        body = children[-1]
+        domain = terms[-1]
+        names = terms[:-1]
+        for t in names:
+            if not isinstance(t, ir.Var):
+                self.diags.append(Diagnostic(code="rego_parse_error",
+                                             message="`every` binds variables: expected a name",
+                                             span=t.span))
+        names = [t.name if isinstance(t, ir.Var) else "_" for t in names]
+        key = names[0] if len(names) == 2 else None
+        return ir.Every(span=self._sp(meta), key=key, value=names[-1], domain=domain, body=body)
+
+    def assign(self, meta, children):
+        return ir.Assign(span=self._sp(meta), lhs=children[0], rhs=children[1])
+
+    def unify(self, meta, children):
+        return ir.Unify(span=self._sp(meta), lhs=children[0], rhs=children[1])
+
+    # ---- terms
+
+    def member(self, meta, children):
+        return ir.Call(span=self._sp(meta), func="internal.member_2", args=(children[0], children[1]))
+
+    def member_kv(self, meta, children):
+        return ir.Call(span=self._sp(meta), func="internal.member_3", args=tuple(children))
+
+    def binop(self, meta, children):
+        lhs, op, rhs = children
+        return ir.Call(span=self._sp(meta), func=_BINOPS[str(op)], args=(lhs, rhs))
+
+    def negative(self, meta, children):
+        return ir.Scalar(span=self._sp(meta), value=-_number(children[-1]))
+
+    def dot(self, meta, children):
+        term, name = children
+        return self._extend(meta, term, ir.Scalar(span=_tok_span(self.file, name), value=str(name)))
+
+    def index(self, meta, children):
+        return self._extend(meta, children[0], children[1])
+
+    def _extend(self, meta, term, key):
+        if isinstance(term, ir.Ref):
+            return ir.Ref(span=self._sp(meta), head=term.head, path=term.path + (key,))
+        return ir.Ref(span=self._sp(meta), head=term, path=(key,))
+
+    def call(self, meta, children):
+        callee = children[0]
+        args = children[1] if len(children) > 1 else ()
+        span = self._sp(meta)
+        name = _dotted(callee)
+        if name is None:
+            self.diags.append(Diagnostic(code="rego_parse_error",
+                                         message="only named functions can be called", span=span))
+            return ir.Scalar(span=span, value=None)
+        if name == "set" and not args:
+            return ir.Set(span=span, items=())
+        return ir.Call(span=span, func=name, args=args)
+
+    def var(self, meta, children):
+        return ir.Var(span=self._sp(meta), name=str(children[0]))
+
+    def string(self, meta, children):
+        return ir.Scalar(span=self._sp(meta), value=json.loads(children[0]))
+
+    def raw_string(self, meta, children):
+        return ir.Scalar(span=self._sp(meta), value=str(children[0])[1:-1])
+
+    def number(self, meta, children):
+        return ir.Scalar(span=self._sp(meta), value=_number(children[0]))
+
+    def true(self, meta, children):
+        return ir.Scalar(span=self._sp(meta), value=True)
+
+    def false(self, meta, children):
+        return ir.Scalar(span=self._sp(meta), value=False)
+
+    def null(self, meta, children):
+        return ir.Scalar(span=self._sp(meta), value=None)
+
+    def array(self, meta, children):
+        return ir.Array(span=self._sp(meta), items=children[0] if children else ())
+
+    def empty_object(self, meta, children):
+        return ir.Object(span=self._sp(meta), items=())
+
+    def set(self, meta, children):
+        return ir.Set(span=self._sp(meta), items=children[0])
+
+    def object(self, meta, children):
+        return ir.Object(span=self._sp(meta), items=children[0])
+
+    def pairs(self, meta, children):
+        return tuple(children)
+
+    def pair(self, meta, children):
+        return (children[0], children[1])
+
+    def array_compr(self, meta, children):
+        return ir.ArrayCompr(span=self._sp(meta), term=children[0], body=children[1])
+
+    def set_compr(self, meta, children):
+        return ir.SetCompr(span=self._sp(meta), term=children[0], body=children[1])
+
+    def object_compr(self, meta, children):
+        return ir.ObjectCompr(span=self._sp(meta), key=children[0], value=children[1], body=children[2])
+
+
+class _Else:
+    __slots__ = ("span", "value", "body")
+
+    def __init__(self, span, value, body):
+        self.span, self.value, self.body = span, value, body
+
+
+def _number(tok: str) -> int | float:
+    text = str(tok)
+    if any(c in text for c in ".eE"):
+        f = float(text)
+        return int(f) if f.is_integer() and abs(f) < 2**53 and "e" not in text.lower() else f
+    return int(text)
+
+
+def _dotted(term) -> str | None:
+    if isinstance(term, ir.Var):
+        return term.name
+    if isinstance(term, ir.Ref) and isinstance(term.head, ir.Var):
+        parts = [term.head.name]
+        for k in term.path:
+            if not (isinstance(k, ir.Scalar) and isinstance(k.value, str)):
+                return None
+            parts.append(k.value)
+        return ".".join(parts)
+    return None

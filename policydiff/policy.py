@@ -1,0 +1,202 @@
+"""The policy API: load policies, evaluate decisions, run queries.
+
+`load_policy` reads Rego modules (and role tables, through their own frontend), data
+documents, and compiles them once; a `Policy` then answers `allows`, `evaluate` and
+`explain` for any input without touching the IR again. `query` runs an ad-hoc query
+over modules with OPA's result-set semantics.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from policydiff import ir
+from policydiff.compile import UNDEFINED, Ctx, Program, Query, compile_modules, freeze, thaw
+from policydiff.errors import InputError, PolicyError
+from policydiff.frontend import rego
+from policydiff.source import Span, Source
+
+__all__ = ["UNDEFINED", "Policy", "load_policy", "query"]
+
+_ROLE_TABLE_SUFFIXES = (".yaml", ".yml", ".toml")
+_DATA_SUFFIXES = (".json",)
+
+
+class Policy:
+    """A compiled policy and its decision rule."""
+
+    def __init__(self, modules: tuple[ir.Module, ...], program: Program, decision: str,
+                 sources: dict[str, str], data: dict):
+        self.modules = modules
+        self.program = program
+        self.decision = decision
+        self.sources = sources
+        self.data = data
+        self._decision_fn = self._compile_ref(decision)
+
+    def _compile_ref(self, ref: str):
+        q = _decision_query(self.program, ref)
+        return q
+
+    # ---- decisions
+
+    def evaluate(self, input: Any, ref: str | None = None) -> Any:
+        """The value of `ref` (default: the decision) for `input`, or `UNDEFINED`."""
+        value, _ = self._eval(input, ref)
+        return thaw(value) if value is not UNDEFINED else UNDEFINED
+
+    def allows(self, input: Any) -> bool:
+        """True only when the decision is exactly `true`; undefined means deny."""
+        value, _ = self._eval(input, None)
+        return value is True
+
+    def explain(self, input: Any, ref: str | None = None) -> tuple[Any, tuple[str, ...]]:
+        """The value and the `file:line` of the rule bodies that produced it."""
+        value, ctx = self._eval(input, ref)
+        rule = self.program.rules.get(_rule_path(ref or self.decision))
+        where: tuple[str, ...] = ()
+        if rule is not None:
+            where = tuple(s.where for s in ctx.prov.get(rule, ()))
+        return (thaw(value) if value is not UNDEFINED else UNDEFINED), where
+
+    def _eval(self, input: Any, ref: str | None):
+        ctx = Ctx(freeze(input) if input is not None else UNDEFINED)
+        fn = self._decision_fn if ref is None or ref == self.decision else _decision_query(self.program, ref)
+        env = [ctx, None]
+        return fn(env), ctx
+
+
+def _rule_path(ref: str) -> tuple[str, ...]:
+    parts = ref.split(".")
+    return tuple(parts[1:]) if parts[0] == "data" else tuple(parts)
+
+
+def _decision_query(program: Program, ref: str):
+    """A function of a frame returning the value of a `data.…` reference."""
+    try:
+        body = rego.parse_query(ref, name="<decision>")
+    except PolicyError:
+        raise InputError.at("bad_decision", f"`{ref}` is not a reference like `data.pkg.allow`") from None
+    if len(body) != 1 or not isinstance(body[0], ir.Expr) or not isinstance(body[0].term, ir.Ref) \
+            or not isinstance(body[0].term.head, ir.Var) or body[0].term.head.name != "data":
+        raise InputError.at("bad_decision", f"`{ref}` is not a reference like `data.pkg.allow`")
+    from policydiff.compile.closures import Compiler, Frame
+
+    comp = Compiler(program, Frame(), set())
+    root, rest = program.data_root(body[0].term.path, set(), comp)
+    if rest:
+        return comp.term(ir.Ref(head=ir.Var(name="data"), path=body[0].term.path), set(), frozenset())
+    return root
+
+
+# ------------------------------------------------------------------------------ loading
+
+
+def load_policy(path_or_text: str | Path | Sequence[str | Path | Mapping] | Mapping, *,
+                data: Mapping | None = None, decision: str | None = None) -> Policy:
+    """Load and compile one or more policies.
+
+    Each item is a path (`.rego`, a role table `.yaml`/`.yml`/`.toml`, or a `.json`
+    data document), Rego text, or a data document as a dict. The decision is
+    `data.<package of the first module>.allow` unless `decision` names another rule.
+    """
+    items = [path_or_text] if isinstance(path_or_text, (str, Path, Mapping)) else list(path_or_text)
+    modules: list[ir.Module] = []
+    sources: dict[str, str] = {}
+    merged: dict = {}
+    errors = []
+    for n, item in enumerate(items):
+        if isinstance(item, Mapping):
+            _merge(merged, dict(item))
+            continue
+        p = Path(item) if isinstance(item, Path) or _looks_like_path(item) else None
+        if p is None:
+            src = Source(name=f"<text{n}>" if len(items) > 1 else "<text>", text=str(item))
+        elif p.suffix in _ROLE_TABLE_SUFFIXES:
+            modules.append(_role_table(p))
+            continue
+        elif p.suffix in _DATA_SUFFIXES:
+            _merge(merged, _read_json(p))
+            continue
+        else:
+            try:
+                src = Source.read(p)
+            except OSError as e:
+                raise InputError.at("unreadable_file", f"cannot read policy: {e.strerror or e}",
+                                    Span(file=str(p))) from None
+        sources[src.name] = src.text
+        try:
+            modules.append(rego.parse(src))
+        except PolicyError as e:
+            errors.extend(e.diagnostics)
+    if errors:
+        raise PolicyError(errors)
+    if data:
+        _merge(merged, dict(data))
+    if not modules:
+        raise InputError.at("no_policy", "no policy module given")
+    program = compile_modules(modules, merged)
+    if decision is None:
+        decision = "data." + ".".join(modules[0].package + ("allow",))
+    return Policy(tuple(modules), program, decision, sources, merged)
+
+
+def _looks_like_path(s: str) -> bool:
+    if "\n" in s or "{" in s:
+        return False
+    return s.endswith((".rego",) + _ROLE_TABLE_SUFFIXES + _DATA_SUFFIXES) or Path(s).is_file()
+
+
+def _role_table(p: Path) -> ir.Module:
+    try:
+        roletable = importlib.import_module("policydiff.frontend.roletable")
+    except ModuleNotFoundError:
+        raise PolicyError.at("unsupported", "role tables need `policydiff.frontend.roletable`, "
+                             "which is not installed", Span(file=str(p))) from None
+    return roletable.load_module(p)
+
+
+def _read_json(p: Path) -> dict:
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError.at("unreadable_file", f"cannot read data: {e.strerror or e}", Span(file=str(p))) from None
+    except json.JSONDecodeError as e:
+        raise InputError.at("bad_json", e.msg, Span(file=str(p), line=e.lineno, col=e.colno)) from None
+    if not isinstance(doc, dict):
+        raise InputError.at("bad_data", "a data document must be an object", Span(file=str(p)))
+    return doc
+
+
+def _merge(into: dict, doc: dict) -> None:
+    for k, v in doc.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
+
+
+# -------------------------------------------------------------------------------- query
+
+
+def query(modules: list[str], query: str, *, input: Any = None, data: Mapping | None = None,
+          strict: bool = False) -> list[dict]:
+    """Evaluate `query` against `modules` (Rego texts): one binding map per solution,
+    `[]` when the query is undefined. `strict` turns builtin errors into errors."""
+    parsed = []
+    errors = []
+    for n, text in enumerate(modules):
+        try:
+            parsed.append(rego.parse(Source(name=f"module{n}.rego", text=text)))
+        except PolicyError as e:
+            errors.extend(e.diagnostics)
+    if errors:
+        raise PolicyError(errors)
+    program = compile_modules(parsed, dict(data or {}))
+    q = Query(program, rego.parse_query(query))
+    ctx = Ctx(freeze(input) if input is not None else UNDEFINED, strict=strict)
+    return [{k: thaw(v) for k, v in sol.items()} for sol in q.solutions(ctx)]
