@@ -1,0 +1,532 @@
+"""The matrix: dimensions, the value classes of every input path, and the cells.
+
+From an `Analysis` (what the policies compare each input path with) this module builds
+a `Space`: for every class of paths, the values that stand for all others — each
+constant, one string per realisable combination of string patterns, and fresh values
+that are equal or not to each other. Two requests that agree on which class every path
+falls in are decided alike by both policies, so one representative per combination
+decides every request of the combination, and a cell's verdict covers all its
+requests without sampling.
+
+`Space.representatives()` enumerates the combinations for the symbolic matrix
+(tenant `"*"`), with the relation realised by construction; `Space.signature()` gives
+the class combination of a concrete request, which `policydiff.graph` uses to group a
+tenancy's requests.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import itertools
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from policydiff.analysis import ELEM, Analysis, InputClass, Path, Pattern, Scalar
+from policydiff.errors import InputError
+
+ANY = "*"  # the tenant (or another dimension) when the matrix does not split on it
+OTHER = "(other)"  # the label of "any value the policies do not name"
+DIMENSIONS = ("tenant", "role", "action", "subject_enterprise", "subject_teams",
+              "resource_enterprise", "resource_team")
+MAX_COMBINATIONS = 2_000_000
+
+
+class Dimensions(msgspec.Struct, frozen=True, kw_only=True):
+    """Where each dimension of a cell lives in the input. `runbook` is DESIGN.md's
+    request model, whose shape and types are fixed; otherwise the shape is whatever
+    the policies read."""
+
+    tenant: Path | None = ("subject", "enterprise")
+    role: Path | None = ("subject", "role")
+    action: Path | None = ("action",)
+    subject_enterprise: Path | None = ("subject", "enterprise")
+    subject_teams: Path | None = ("subject", "teams")
+    resource_enterprise: Path | None = ("resource", "enterprise")
+    resource_team: Path | None = ("resource", "team")
+    runbook: bool = True
+    symbolic_tenant: bool = False  # split the symbolic matrix on the tenant's classes
+
+    @property
+    def relation_paths(self) -> tuple[Path | None, ...]:
+        return (self.subject_enterprise, self.resource_enterprise, self.resource_team,
+                self.subject_teams)
+
+    @property
+    def has_relation(self) -> bool:
+        return all(p is not None for p in self.relation_paths)
+
+
+RUNBOOK = Dimensions()
+
+# The request model's leaves and their types: "s" string, "n" string or null, "l" list of strings.
+_RUNBOOK_TYPES: dict[Path, str] = {
+    ("subject", "id"): "s", ("subject", "enterprise"): "s", ("subject", "role"): "s",
+    ("subject", "teams"): "l", ("subject", "teams", ELEM): "s", ("action",): "s",
+    ("resource", "id"): "s", ("resource", "kind"): "s", ("resource", "enterprise"): "s",
+    ("resource", "team"): "n",
+}
+
+
+def parse_path(text: str) -> Path:
+    """`input.user.role` (or `user.role`) -> ("user", "role")."""
+    parts = [p for p in re.split(r"\.|\[\"?|\"?\]", text.strip()) if p]
+    if parts and parts[0] == "input":
+        parts = parts[1:]
+    if not parts or any(not re.fullmatch(r"[\w:-]+", p) for p in parts):
+        raise InputError.at("bad_dimension", f"`{text}` is not an input path like `input.user.role`")
+    return tuple(parts)
+
+
+def dimensions(specs: Sequence[str]) -> Dimensions:
+    """`NAME=PATH` flags onto the request model. Naming any dimension leaves the
+    request model: dimensions not named are then not split on (`*`) unless they keep
+    their request-model path and a policy reads it (decided by the `Space`)."""
+    if not specs:
+        return RUNBOOK
+    fields: dict[str, Any] = {"runbook": False}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in DIMENSIONS:
+            raise InputError.at("bad_dimension", f"`{spec}`: expected NAME=PATH with NAME one of "
+                                + ", ".join(f"`{d}`" for d in DIMENSIONS))
+        fields[name] = parse_path(path)
+        if name == "tenant":
+            fields["symbolic_tenant"] = True
+    if "tenant" not in fields:
+        fields["tenant"] = None
+    return Dimensions(**fields)
+
+
+# ------------------------------------------------------------------------- patterns
+
+
+@functools.lru_cache(maxsize=1024)
+def _glob_regex(pattern: str, delimiters: tuple[str, ...] | None) -> re.Pattern:
+    """OPA's glob syntax: `*` any run without delimiters, `**` any run, `?` one
+    non-delimiter character, `[...]` a class, `{a,b}` alternatives."""
+    nd = "[^" + "".join(re.escape(d) for d in delimiters) + "]" if delimiters else "."
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append(nd + "*")
+            i += 1
+        elif c == "?":
+            out.append(nd)
+            i += 1
+        elif c == "[":
+            j = pattern.find("]", i + 1)
+            if j < 0:
+                out.append(re.escape(c))
+                i += 1
+            else:
+                body = pattern[i + 1:j]
+                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+                i = j + 1
+        elif c == "{":
+            j = pattern.find("}", i + 1)
+            if j < 0:
+                out.append(re.escape(c))
+                i += 1
+            else:
+                alts = pattern[i + 1:j].split(",")
+                out.append("(?:" + "|".join(re.escape(a) for a in alts) + ")")
+                i = j + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return re.compile("".join(out), re.S)
+
+
+def matches(p: Pattern, value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    match p.kind:
+        case "prefix":
+            return value.startswith(p.text)
+        case "suffix":
+            return value.endswith(p.text)
+        case "contains":
+            return p.text in value
+        case "glob":
+            delims = p.delimiters or (".",)
+            return _glob_regex(p.text, delims).fullmatch(value) is not None
+    return False
+
+
+def _instance(p: Pattern, filler: str) -> str:
+    """A string that matches `p`, built around `filler`."""
+    match p.kind:
+        case "prefix":
+            return p.text + filler
+        case "suffix":
+            return filler + p.text
+        case "contains":
+            return filler + p.text
+    text = re.sub(r"\[!?([^\]])[^\]]*\]", r"\1", p.text)
+    text = re.sub(r"\{([^,}]*)[^}]*\}", r"\1", text)
+    return text.replace("**", filler).replace("*", filler).replace("?", "x").replace("\\", "")
+
+
+# -------------------------------------------------------------------------- classes
+
+
+class _Template:
+    """A kind of fresh value: matches exactly the patterns in `sig`."""
+
+    __slots__ = ("make", "sig", "label")
+
+    def __init__(self, make, sig: tuple[bool, ...], label: str):
+        self.make, self.sig, self.label = make, sig, label
+
+
+class _Fresh:
+    """Fresh value number `index` of a template; `value` is its representative."""
+
+    __slots__ = ("template", "index", "value")
+
+    def __init__(self, template: _Template, index: int):
+        self.template, self.index = template, index
+        self.value = template.make(index)
+
+
+_OBJECT = object()  # a path that is also read as an object: build it from its fields
+
+
+def _templates(patterns: Sequence[Pattern], constants: frozenset) -> list[_Template]:
+    def fill(i: int) -> str:
+        return OTHER if i == 0 else f"(other-{i + 1})"
+
+    makers = [("", lambda i: fill(i))]
+    for p in patterns:
+        makers.append((p.text, lambda i, p=p: _instance(p, fill(i))))
+    prefixes = [p for p in patterns if p.kind == "prefix"]
+    suffixes = [p for p in patterns if p.kind == "suffix"]
+    for a, b in itertools.product(prefixes, suffixes):
+        makers.append((a.text + b.text, lambda i, a=a, b=b: a.text + fill(i) + b.text))
+    out: list[_Template] = []
+    seen: set[tuple[bool, ...]] = set()
+    for _, make in makers:
+        v0, v1 = make(0), make(1)
+        sig = tuple(matches(p, v0) for p in patterns)
+        if v0 in constants or v1 in constants or sig != tuple(matches(p, v1) for p in patterns):
+            continue
+        if sig not in seen:
+            seen.add(sig)
+            out.append(_Template(make, sig, make(0)))
+    return out
+
+
+class ClassSpace:
+    """One class of input paths with its constants and kinds of fresh values."""
+
+    def __init__(self, cls: InputClass, scalars: list[Path], collections: list[Path],
+                 objects: set[Path], types: Mapping[Path, str]):
+        self.cls = cls
+        self.scalars, self.collections, self.objects, self.types = scalars, collections, objects, types
+        self.constants = frozenset(_ckey(c) for c in cls.constants)
+        self.patterns = cls.patterns
+        self.templates = _templates(cls.patterns, frozenset(c for c in cls.constants))
+
+    def allowed(self, path: Path, value: Any) -> bool:
+        t = self.types.get(path)
+        if t is None:
+            return True
+        if t == "n":
+            return value is None or isinstance(value, str)
+        return isinstance(value, str)
+
+    def assignments(self) -> list[dict[Path, Any]]:
+        """Every combination of classes of this class's paths, one representative each."""
+        results: list[dict[Path, Any]] = []
+        consts = list(self.cls.constants)
+
+        def rec(i: int, current: dict[Path, Any], fresh: list[_Fresh]) -> None:
+            if i == len(self.scalars):
+                self._collections(current, fresh, results)
+                return
+            path = self.scalars[i]
+            options: list[Any] = [c for c in consts if self.allowed(path, c)]
+            if path in self.objects:
+                options.append(_OBJECT)
+            for v in options:
+                current[path] = v
+                rec(i + 1, current, fresh)
+            for f in fresh:
+                current[path] = f.value
+                rec(i + 1, current, fresh)
+            for t in self.templates:
+                f = _Fresh(t, len(fresh))
+                current[path] = f.value
+                rec(i + 1, current, fresh + [f])
+            current.pop(path, None)
+
+        rec(0, {}, [])
+        return results
+
+    def _collections(self, current: dict[Path, Any], fresh: list[_Fresh], out: list) -> None:
+        if not self.collections:
+            out.append(dict(current))
+            return
+        pool = list(self.cls.constants) + [f.value for f in fresh]
+        per_collection = []
+        for c in self.collections:
+            elem = c + (ELEM,)
+            members = [v for v in pool if self.allowed(elem, v)]
+            choices = []
+            extras: list[Any] = [None] + [_Fresh(t, len(fresh)).value for t in self.templates]
+            for r in range(len(members) + 1):
+                for subset in itertools.combinations(members, r):
+                    for extra in extras:
+                        choices.append(list(subset) + ([extra] if extra is not None else []))
+            per_collection.append(choices)
+        for combo in itertools.product(*per_collection):
+            a = dict(current)
+            for c, items in zip(self.collections, combo):
+                a[c] = items
+            out.append(a)
+
+    # ---- abstraction of concrete values (tenancy mode)
+
+    def describe(self, value: Any) -> str:
+        """A constant as itself; any other value by the patterns it matches."""
+        if isinstance(value, dict):
+            return "(object)"
+        if _ckey(value) in self.constants:
+            return _label(value)
+        sig = tuple(matches(p, value) for p in self.patterns)
+        return next((t.label for t in self.templates if t.sig == sig), OTHER)
+
+    def label(self, value: Any) -> Any:
+        """The class of one value: itself if a constant, else its pattern signature."""
+        if _ckey(value) in self.constants:
+            return ("c", _ckey(value))
+        return ("f", tuple(matches(p, value) for p in self.patterns), type(value).__name__)
+
+
+def _ckey(v: Any) -> Any:
+    return (type(v).__name__, v) if isinstance(v, (bool, int, float, str, type(None))) else ("x", repr(v))
+
+
+# ---------------------------------------------------------------------------- space
+
+
+class Space:
+    """The classes of every input path both policies read, and the cells they form."""
+
+    def __init__(self, analysis: Analysis, dims: Dimensions = RUNBOOK):
+        self.dims = dims
+        self.incomplete = list(analysis.incomplete)
+        classes = [list(c.paths) for c in analysis.classes]
+        info = {p: c for c in analysis.classes for p in c.paths}
+        read = set(info)
+        if dims.runbook:
+            # The request model always has every field; absent ones read nothing.
+            for p in _RUNBOOK_TYPES:
+                if p not in read:
+                    classes.append([p])
+                    info[p] = InputClass(paths=(p,))
+            read |= set(_RUNBOOK_TYPES)
+            self.types = dict(_RUNBOOK_TYPES)
+        else:
+            self.types = {}
+        self.read = read
+        self._analysed = {p for c in analysis.classes for p in c.paths}
+        # The relation's ingredients must meet in one class each so the relation can
+        # be realised by construction.
+        groups: list[tuple[Path, ...]] = []
+        if dims.has_relation and self._reads_relation():
+            groups = [(dims.subject_enterprise, dims.resource_enterprise),
+                      (dims.resource_team, dims.subject_teams + (ELEM,))]
+        merged = self._merge(analysis, groups)
+        self.classes: list[ClassSpace] = []
+        self.class_of: dict[Path, ClassSpace] = {}
+        all_paths = set(read) | {p for g in groups for p in g}
+        parents = {p[:i] for p in all_paths for i in range(len(p))}
+        for cls in merged:
+            scalars, collections, objects = [], [], set()
+            for p in cls.paths:
+                if p and p[-1] == ELEM:
+                    collections.append(p[:-1])
+                elif p not in parents:
+                    scalars.append(p)
+                elif len(cls.paths) > 1 or cls.constants or cls.patterns:
+                    scalars.append(p)  # read as a value and as an object
+                    objects.add(p)
+            if self.dims.runbook:  # paths outside the request model are absent from it
+                scalars = [p for p in scalars if p in _RUNBOOK_TYPES]
+                collections = [p for p in collections if p in _RUNBOOK_TYPES]
+            if not scalars and not collections:
+                continue
+            cs = ClassSpace(cls, sorted(scalars), sorted(collections), objects, self.types)
+            self.classes.append(cs)
+            for p in cls.paths:
+                self.class_of[p] = cs
+        for p in (dims.role, dims.action, dims.tenant if dims.symbolic_tenant else None):
+            if p is not None and p in self.class_of and p not in self.class_of[p].scalars:
+                self.incomplete.append(f"dimension `input.{'.'.join(p)}` is not a single value")
+
+    def _reads_relation(self) -> bool:
+        return self.dims.runbook or any(p in self.read for p in self.dims.relation_paths
+                                        if p is not None)
+
+    def _merge(self, analysis: Analysis, groups: list[tuple[Path, ...]]) -> list[InputClass]:
+        classes = {i: c for i, c in enumerate(analysis.classes)}
+        owner = {p: i for i, c in classes.items() for p in c.paths}
+        nxt = len(classes)
+        for g in groups:
+            for p in g:
+                if p not in owner:
+                    classes[nxt] = InputClass(paths=(p,))
+                    owner[p] = nxt
+                    nxt += 1
+        if self.dims.runbook:
+            for p in _RUNBOOK_TYPES:
+                if p not in owner:
+                    classes[nxt] = InputClass(paths=(p,))
+                    owner[p] = nxt
+                    nxt += 1
+        for g in groups:
+            ids = sorted({owner[p] for p in g})
+            if len(ids) < 2:
+                continue
+            parts = [classes.pop(i) for i in ids]
+            paths = tuple(sorted({p for c in parts for p in c.paths}))
+            consts = tuple(sorted({c for part in parts for c in part.constants}, key=lambda v: (type(v).__name__, str(v))))
+            pats = tuple(sorted({p for part in parts for p in part.patterns}))
+            classes[ids[0]] = InputClass(paths=paths, constants=consts, patterns=pats)
+            for p in paths:
+                owner[p] = ids[0]
+        if self.dims.runbook:  # null is a value of resource.team whatever the policies say
+            i = owner[("resource", "team")]
+            c = classes[i]
+            if None not in c.constants:
+                classes[i] = InputClass(paths=c.paths, constants=c.constants + (None,), patterns=c.patterns)
+        return list(classes.values())
+
+    # ---- cells
+
+    def combinations(self) -> int:
+        n = 1
+        for c in self.classes:
+            n *= max(1, len(c.assignments()))
+        return n
+
+    def representatives(self) -> Iterator[tuple[tuple[str, str, str, str], dict]]:
+        """Every class combination as (cell, representative input), relation realised."""
+        per_class = [c.assignments() for c in self.classes]
+        total = 1
+        for a in per_class:
+            total *= max(1, len(a))
+        if total > MAX_COMBINATIONS:
+            raise InputError.at("matrix_too_large",
+                                f"{total} class combinations exceed the limit of {MAX_COMBINATIONS}",
+                                help="compare with --tenancy, or name fewer paths with --dimension")
+        seen: set[bytes] = set()
+        for combo in itertools.product(*per_class):
+            values: dict[Path, Any] = {}
+            for part in combo:
+                values.update(part)
+            inp = build_input(values)
+            rel = self.relation(inp)
+            if rel is None:
+                continue
+            key = msgspec.json.encode(inp, order="sorted")
+            if key in seen:
+                continue
+            seen.add(key)
+            yield self.cell(inp, rel, values), inp
+
+    def cell(self, inp: dict, rel: str, values: Mapping[Path, Any]) -> tuple[str, str, str, str]:
+        d = self.dims
+        tenant = _label(values.get(d.tenant)) if d.symbolic_tenant and d.tenant else ANY
+        role = _label(values.get(d.role)) if d.role and d.role in self.read else ANY
+        action = _label(values.get(d.action)) if d.action and d.action in self.read else ANY
+        return (tenant, role, action, rel)
+
+    def relation(self, inp: Mapping) -> str | None:
+        """The relation a built input realises; None when no tenancy could realise it
+        (a team of another enterprise among the subject's teams)."""
+        d = self.dims
+        if not (d.has_relation and self._reads_relation()):
+            return ANY
+        se, re_ = get(inp, d.subject_enterprise), get(inp, d.resource_enterprise)
+        team, teams = get(inp, d.resource_team), get(inp, d.subject_teams)
+        teams = teams if isinstance(teams, list) else []
+        if se != re_:
+            return None if team is not None and team in teams else "other_enterprise"
+        if team is None:
+            return "enterprise"
+        return "own_team" if team in teams else "other_team"
+
+    def attributes_of(self, inp: Mapping) -> dict[str, str]:
+        """The class of every path of `inp` that is not a dimension, as reports show it."""
+        d = self.dims
+        skip = {d.role, d.action, d.tenant, *d.relation_paths}
+        read = self.analysis_paths
+        out = {}
+        for cs in self.classes:
+            for p in cs.scalars:
+                if p not in skip and p in read:
+                    out["input." + ".".join(p)] = cs.describe(get(inp, p))
+        return out
+
+    @functools.cached_property
+    def analysis_paths(self) -> frozenset[Path]:
+        return frozenset(self._analysed)
+
+
+def _label(v: Any) -> str:
+    if v is _OBJECT:
+        return "(object)"
+    if isinstance(v, str):
+        return v
+    return json.dumps(v)
+
+
+def get(doc: Any, path: Path | None) -> Any:
+    if path is None:
+        return None
+    for k in path:
+        if not isinstance(doc, Mapping) or k not in doc:
+            return None
+        doc = doc[k]
+    return doc
+
+
+def build_input(values: Mapping[Path, Any]) -> dict:
+    """The input document with each path at its value; paths under a path that holds
+    a plain value (not `_OBJECT`) are left out."""
+    root: dict = {}
+    for path in sorted(values, key=len):
+        v = values[path]
+        node = root
+        ok = True
+        for k in path[:-1]:
+            nxt = node.get(k)
+            if nxt is None:
+                nxt = node[k] = {}
+            if not isinstance(nxt, dict):
+                ok = False
+                break
+            node = nxt
+        if not ok:
+            continue
+        if v is _OBJECT:
+            node.setdefault(path[-1], {})
+        else:
+            node[path[-1]] = list(v) if isinstance(v, list) else v
+    return root
