@@ -13,13 +13,13 @@ import json
 import re
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class NeonStandin:
@@ -49,7 +49,7 @@ class NeonStandin:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/api/v2"
 
-    def __enter__(self) -> "NeonStandin":
+    def __enter__(self) -> NeonStandin:  # noqa: PYI034
         self._thread.start()
         return self
 

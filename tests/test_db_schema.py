@@ -58,7 +58,7 @@ def test_concurrent_migrators_do_not_race(empty_dsn):
             with psycopg.connect(empty_dsn) as conn:
                 barrier.wait()
                 results.append(migrate(conn))
-        except BaseException as e:  # surfaced below
+        except Exception as e:  # noqa: BLE001 - surfaced below
             errors.append(e)
 
     threads = [threading.Thread(target=run) for _ in range(n)]

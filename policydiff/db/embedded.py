@@ -55,7 +55,6 @@ def stop(data_dir: str | Path | None = None) -> bool:
 def _pgserver():
     with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR on import
         warnings.simplefilter("ignore")
-        import pgserver
         from pgserver import _commands
 
     return _commands

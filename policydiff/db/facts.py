@@ -50,9 +50,13 @@ def load_tenancy(conn: psycopg.Connection) -> Tenancy:
     return Tenancy(enterprises=enterprises, users=users, resources=resources, actions=actions)
 
 
+def _key(text: str) -> bytes:
+    return text.encode()  # byte order, as COLLATE "C"
+
+
 def normalized(tenancy: Tenancy) -> Tenancy:
     """`tenancy` with every list in the order `load_tenancy` returns, for comparisons."""
-    key = lambda s: s.encode()  # noqa: E731 - byte order, as COLLATE "C"
+    key = _key
     return Tenancy(
         enterprises=tuple(
             Enterprise(id=e.id, teams=tuple(sorted(e.teams, key=key)))

@@ -20,7 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from policydiff.db.connection import _params, open_connection
@@ -56,7 +56,7 @@ class NeonClient:
         self.sleep = sleep
 
     @classmethod
-    def from_env(cls) -> "NeonClient":
+    def from_env(cls) -> NeonClient:
         return cls(os.environ["NEON_API_KEY"], os.environ["NEON_PROJECT_ID"],
                    os.environ.get("NEON_API_HOST") or DEFAULT_HOST)
 
@@ -200,7 +200,7 @@ class NeonSnapshots:
             raise unknown_snapshot(name, list(snaps))
         with open_connection(self.dsn, autocommit=True, application_name="policydiff-snapshot") as conn:
             refuse_if_replaying(conn, conn.info.dbname, force)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.client.restore_branch(self.branch_id, snaps[name].location, f"policydiff-before-{name}-{stamp}")
         return snaps[name]
 

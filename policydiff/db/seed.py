@@ -63,8 +63,10 @@ def policy_actions(policy_dir: str | Path = "policies") -> tuple[str, ...]:
     return tuple(found)
 
 
-def generate(scale: Scale = Scale(), actions: tuple[str, ...] = DEFAULT_ACTIONS) -> Tenancy:
-    """A tenancy of the given scale; ids are zero-padded so they sort in creation order."""
+def generate(scale: Scale | None = None, actions: tuple[str, ...] = DEFAULT_ACTIONS) -> Tenancy:
+    """A tenancy of the given scale (default: the runbook's minimum); ids are zero-padded
+    so they sort in creation order."""
+    scale = scale or Scale()
     for field in Scale.__struct_fields__:
         if getattr(scale, field) < 1:
             flag = "--" + field.replace("_", "-")

@@ -25,7 +25,7 @@ import json
 import os
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 import msgspec
@@ -155,7 +155,7 @@ class TemplateSnapshots:
             with _closed(conn, self.source):
                 _sql(conn, "CREATE DATABASE {} TEMPLATE {}", target, self.source)
             snap = Snapshot(name=name, backend="postgres", source=self.source, location=target,
-                            created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                            created=datetime.now(UTC).isoformat(timespec="seconds"))
             meta = json.dumps({"name": name, "source": self.source, "created": snap.created})
             _sql(conn, "COMMENT ON DATABASE {} IS {}", target, sql.Literal(COMMENT_PREFIX + meta))
         return snap

@@ -41,35 +41,41 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
     problems: tuple[Diagnostic, ...] = ()
 
 
-# (code, table, query returning (id, detail) rows, message template)
-_INTEGRITY: tuple[tuple[str, str, str, str], ...] = (
-    ("orphan_team", "teams",
-     "SELECT t.id, t.enterprise_id FROM policydiff.teams t"
-     " LEFT JOIN policydiff.enterprises e ON e.id = t.enterprise_id WHERE e.id IS NULL",
-     "team `{0}` names missing enterprise `{1}`"),
-    ("orphan_user", "users",
-     "SELECT u.id, u.enterprise_id FROM policydiff.users u"
-     " LEFT JOIN policydiff.enterprises e ON e.id = u.enterprise_id WHERE e.id IS NULL",
-     "user `{0}` names missing enterprise `{1}`"),
-    ("orphan_member", "team_members",
-     "SELECT m.user_id, m.team_id FROM policydiff.team_members m"
-     " LEFT JOIN policydiff.users u ON u.id = m.user_id LEFT JOIN policydiff.teams t ON t.id = m.team_id"
-     " WHERE u.id IS NULL OR t.id IS NULL",
-     "membership of `{0}` in `{1}` names a missing user or team"),
-    ("member_outside_enterprise", "team_members",
-     "SELECT m.user_id, m.team_id FROM policydiff.team_members m"
-     " JOIN policydiff.users u ON u.id = m.user_id JOIN policydiff.teams t ON t.id = m.team_id"
-     " WHERE t.enterprise_id <> u.enterprise_id",
-     "user `{0}` is a member of team `{1}` of another enterprise"),
-    ("orphan_resource", "resources",
-     "SELECT r.id, r.enterprise_id FROM policydiff.resources r"
-     " LEFT JOIN policydiff.enterprises e ON e.id = r.enterprise_id WHERE e.id IS NULL",
-     "resource `{0}` names missing enterprise `{1}`"),
-    ("resource_team_outside_enterprise", "resources",
-     "SELECT r.id, r.team_id FROM policydiff.resources r"
-     " LEFT JOIN policydiff.teams t ON t.id = r.team_id"
-     " WHERE r.team_id IS NOT NULL AND (t.id IS NULL OR t.enterprise_id <> r.enterprise_id)",
-     "resource `{0}` names team `{1}`, which is not a team of its enterprise"),
+class _Check(msgspec.Struct, frozen=True):
+    code: str
+    table: str
+    query: str  # returns (id, detail) rows, one per violation
+    message: str  # formatted with the row
+
+
+_INTEGRITY = (
+    _Check("orphan_team", "teams", (
+        "SELECT t.id, t.enterprise_id FROM policydiff.teams t"
+        " LEFT JOIN policydiff.enterprises e ON e.id = t.enterprise_id WHERE e.id IS NULL"),
+        "team `{0}` names missing enterprise `{1}`"),
+    _Check("orphan_user", "users", (
+        "SELECT u.id, u.enterprise_id FROM policydiff.users u"
+        " LEFT JOIN policydiff.enterprises e ON e.id = u.enterprise_id WHERE e.id IS NULL"),
+        "user `{0}` names missing enterprise `{1}`"),
+    _Check("orphan_member", "team_members", (
+        "SELECT m.user_id, m.team_id FROM policydiff.team_members m"
+        " LEFT JOIN policydiff.users u ON u.id = m.user_id"
+        " LEFT JOIN policydiff.teams t ON t.id = m.team_id WHERE u.id IS NULL OR t.id IS NULL"),
+        "membership of `{0}` in `{1}` names a missing user or team"),
+    _Check("member_outside_enterprise", "team_members", (
+        "SELECT m.user_id, m.team_id FROM policydiff.team_members m"
+        " JOIN policydiff.users u ON u.id = m.user_id JOIN policydiff.teams t ON t.id = m.team_id"
+        " WHERE t.enterprise_id <> u.enterprise_id"),
+        "user `{0}` is a member of team `{1}` of another enterprise"),
+    _Check("orphan_resource", "resources", (
+        "SELECT r.id, r.enterprise_id FROM policydiff.resources r"
+        " LEFT JOIN policydiff.enterprises e ON e.id = r.enterprise_id WHERE e.id IS NULL"),
+        "resource `{0}` names missing enterprise `{1}`"),
+    _Check("resource_team_outside_enterprise", "resources", (
+        "SELECT r.id, r.team_id FROM policydiff.resources r"
+        " LEFT JOIN policydiff.teams t ON t.id = r.team_id"
+        " WHERE r.team_id IS NOT NULL AND (t.id IS NULL OR t.enterprise_id <> r.enterprise_id)"),
+        "resource `{0}` names team `{1}`, which is not a team of its enterprise"),
 )
 
 
@@ -135,11 +141,11 @@ def _minimums(totals: dict[str, int], roles: dict[str, int],
 
 def _integrity(conn: psycopg.Connection) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    for code, table, query, template in _INTEGRITY:
-        rows = sorted(conn.execute(query).fetchall(), key=lambda r: (r[0].encode(), str(r[1]).encode()))
-        span = Span(file=f"policydiff.{table}")
+    for check in _INTEGRITY:
+        rows = sorted(conn.execute(check.query).fetchall(), key=lambda r: (r[0].encode(), str(r[1]).encode()))
+        span = Span(file=f"policydiff.{check.table}")
         for row in rows[:MAX_EXAMPLES]:
-            out.append(Diagnostic(code=code, message=template.format(*row), span=span))
+            out.append(Diagnostic(code=check.code, message=check.message.format(*row), span=span))
         if len(rows) > MAX_EXAMPLES:
-            out.append(Diagnostic(code=code, message=f"and {len(rows) - MAX_EXAMPLES} more", span=span))
+            out.append(Diagnostic(code=check.code, message=f"and {len(rows) - MAX_EXAMPLES} more", span=span))
     return out
