@@ -505,16 +505,14 @@ def _path(root: Fn, keys: list[Fn], const_keys: list | None) -> Fn:
                 v = root(env)
                 if type(v) is Obj:
                     return v.get(k0, UNDEFINED)
-                return UNDEFINED
+                return lookup(v, k0)
 
             return get1
 
         def get_strs(env):
             v = root(env)
             for k in const_keys:
-                if type(v) is not Obj:
-                    return UNDEFINED
-                v = v.get(k, UNDEFINED)
+                v = v.get(k, UNDEFINED) if type(v) is Obj else lookup(v, k)
             return v
 
         return get_strs

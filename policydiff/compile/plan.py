@@ -284,9 +284,24 @@ def split_unify(body) -> list[ir.Literal]:
                 and len(lit.lhs.items) == len(lit.rhs.items)):
             out.extend(split_unify([ir.Unify(span=lit.span, lhs=a, rhs=b)
                                     for a, b in zip(lit.lhs.items, lit.rhs.items)]))
+        elif isinstance(lit, ir.Unify) and isinstance(lit.lhs, ir.Object) and isinstance(lit.rhs, ir.Object) \
+                and _const_keys(lit.lhs) is not None and _const_keys(lit.rhs) is not None \
+                and set(_const_keys(lit.lhs)) == set(_const_keys(lit.rhs)):
+            rhs = dict(zip(_const_keys(lit.rhs), (v for _, v in lit.rhs.items)))
+            out.extend(split_unify([ir.Unify(span=lit.span, lhs=v, rhs=rhs[k])
+                                    for k, (_, v) in zip(_const_keys(lit.lhs), lit.lhs.items)]))
         else:
             out.append(lit)
     return out
+
+
+def _const_keys(obj: ir.Object):
+    keys = []
+    for k, _ in obj.items:
+        if not isinstance(k, ir.Scalar) or isinstance(k.value, (bool, float)):
+            return None
+        keys.append(k.value)
+    return keys if len(set(keys)) == len(keys) else None
 
 
 def order(body, bound: set[str], outer: frozenset[str], file_span) -> tuple[list[ir.Literal], set[str], list[Diagnostic]]:

@@ -118,6 +118,15 @@ class _Names:
 
     def literal(self, lit: ir.Literal) -> ir.Literal:
         match lit:
+            case ir.Expr(term=ir.Call(func=func, args=args), negated=negated) \
+                    if self._arity(func) == len(args) - 1:
+                # `f(x, y)` with one argument more than `f` takes: the last is its output
+                call = ir.Call(span=lit.term.span, func=func, args=args[:-1])
+                out, value = self.term(args[-1]), self.term(call)
+                if negated:
+                    unify = ir.Call(span=lit.term.span, func="internal.unify", args=(out, value))
+                    return ir.Expr(span=lit.span, term=unify, negated=True)
+                return ir.Unify(span=lit.span, lhs=out, rhs=value)
             case ir.Expr():
                 return ir.Expr(span=lit.span, term=self.term(lit.term), negated=lit.negated)
             case ir.Assign():
@@ -179,15 +188,23 @@ class _Names:
                 return ir.Call(span=t.span, func=self.function(t), args=tuple(self.term(a) for a in t.args))
         raise AssertionError(t)
 
-    def function(self, call: ir.Call) -> str:
-        name = call.func
+    def _full_name(self, name: str) -> str:
         head, _, rest = name.partition(".")
         if head in self.imports and head not in self.declared:
-            full = ".".join(self.imports[head]) + ("." + rest if rest else "")
-        elif name in self.local_rules:
-            full = "data." + ".".join(self.package + (name,))
-        else:
-            full = name
+            return ".".join(self.imports[head]) + ("." + rest if rest else "")
+        if name in self.local_rules:
+            return "data." + ".".join(self.package + (name,))
+        return name
+
+    def _arity(self, name: str) -> int | None:
+        full = self._full_name(name)
+        if full.startswith("data."):
+            g = self.groups.get(tuple(full.split(".")[1:]))
+            return g.arity if g is not None and g.kind == "function" else None
+        return BUILTINS[full][0] if full in BUILTINS else None
+
+    def function(self, call: ir.Call) -> str:
+        full = self._full_name(call.func)
         if full.startswith("data."):
             path = tuple(full.split(".")[1:])
             g = self.groups.get(path)

@@ -289,14 +289,15 @@ class Program:
     def data_root(self, path: tuple, deps: set, comp: Compiler):
         node: Any = self.tree
         for i, k in enumerate(path):
-            if not (isinstance(k, ir.Scalar) and isinstance(k.value, str)):
+            if not isinstance(k, ir.Scalar):
+                break
+            if not isinstance(k.value, str):
+                if isinstance(k.value, (int, float)) and not isinstance(k.value, bool):
+                    return self._base_root(path, i)
                 break
             child = node.get(k.value)
             if child is None:
-                base = self.data
-                for p in path[: i + 1]:
-                    base = lookup(base, p.value) if base is not UNDEFINED else base
-                return (lambda env, v=base: v), path[i + 1:]
+                return self._base_root(path, i)
             if isinstance(child, CompiledRule):
                 if child.kind == "function":
                     raise PolicyError.at("rego_type_error", f"function `{child.name}` used as a value",
@@ -308,6 +309,26 @@ class Program:
             i = len(path)
         prefix = tuple(k.value for k in path[:i])
         return self._package_fn(node, prefix, deps), path[i:]
+
+    def _base_root(self, path: tuple, i: int):
+        """A reference that leaves the rules at key `i` reads the base document; its
+        constant keys are looked up now. Stored documents have string keys, so a number
+        key reads the key of the same text (OPA's storage paths)."""
+        base = self.data
+        j = 0
+        for j, k in enumerate(path):
+            if not isinstance(k, ir.Scalar):
+                break
+            key = k.value
+            if type(base) is Obj and isinstance(key, (int, float)) and not isinstance(key, bool):
+                key = _number_text(key)
+            base = lookup(base, key)
+            if base is UNDEFINED:
+                j += 1
+                break
+        else:
+            j = len(path)
+        return (lambda env, v=base: v), path[j:] if base is not UNDEFINED else ()
 
     def data_fn(self, path, deps):
         return self._package_fn(self.tree, (), deps)
@@ -348,6 +369,10 @@ class Program:
             return r.call(env[0], args)
 
         return user_function
+
+
+def _number_text(n) -> str:
+    return str(int(n)) if isinstance(n, float) and n.is_integer() else str(n)
 
 
 def _materialize(node: dict, base, ctx: Ctx) -> Obj:

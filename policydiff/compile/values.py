@@ -72,11 +72,11 @@ def thaw(v: Any) -> Any:
     return v
 
 
-def _thaw_key(k: Any) -> Any:
-    return k if type(k) is str else thaw(k) if type(k) in (int, float, bool) or k is None else _json_key(k)
-
-
-def _json_key(k: Any) -> str:
+def _thaw_key(k: Any) -> str:
+    """JSON object keys are strings: other keys are written as their JSON text, as OPA
+    does when it serialises an object with non-string keys."""
+    if type(k) is str:
+        return k
     import json
 
     return json.dumps(thaw(k), separators=(",", ":"), sort_keys=True)

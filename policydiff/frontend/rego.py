@@ -223,6 +223,11 @@ class _Lower(Transformer):
         return ir.Rule(span=self._sp(meta), kind="function", name=str(name), args=args,
                        value=value, default=True)
 
+    def default_ref(self, meta, children):
+        names = [str(c) for c in children if isinstance(c, Token)]
+        self._unsupported(f"rule head with a reference `{'.'.join(names)}`", self._sp(meta),
+                          "name the rule with a single identifier")
+
     def plain_rule(self, meta, children):
         head = children[0]
         body: tuple[ir.Literal, ...] | None = None
@@ -331,12 +336,18 @@ class _Lower(Transformer):
 
     def _with(self, mods):
         for m in mods:
-            self._unsupported("`with` modifier", m, "test-only overrides have no place in a compared policy")
+            self._unsupported("`with` modifier", m.span, "test-only overrides have no place in a compared policy")
 
     def with_mod(self, meta, children):
-        return self._sp(meta)
+        return _With(self._sp(meta))
+
+    def _strip_with(self, children):
+        mods = [c for c in children if isinstance(c, _With)]
+        self._with(mods)
+        return [c for c in children if not isinstance(c, _With)]
 
     def some_decl(self, meta, children):
+        children = self._strip_with(children)
         names = []
         for t in children[1:]:
             if isinstance(t, ir.Var):
@@ -348,11 +359,13 @@ class _Lower(Transformer):
         return ir.Some(span=self._sp(meta), vars=tuple(names))
 
     def some_in(self, meta, children):
+        children = self._strip_with(children)
         terms = children[1:]
         key = terms[0] if len(terms) == 3 else None
         return ir.SomeIn(span=self._sp(meta), key=key, value=terms[-2], collection=terms[-1])
 
     def every(self, meta, children):
+        children = self._strip_with(children)
         terms = children[1:-1]
         body = children[-1]
         domain = terms[-1]
@@ -459,6 +472,13 @@ class _Lower(Transformer):
 
     def object_compr(self, meta, children):
         return ir.ObjectCompr(span=self._sp(meta), key=children[0], value=children[1], body=children[2])
+
+
+class _With:
+    __slots__ = ("span",)
+
+    def __init__(self, span):
+        self.span = span
 
 
 class _Else:
