@@ -3,7 +3,10 @@ so re-seeding replaces and a failed seed changes nothing; the facts read back eq
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections import Counter
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -143,3 +146,25 @@ def test_facts_round_trip(database, tenancy):
     assert decode_tenancy(msgspec.json.encode(back), "back.json") == back
     counts = Counter(u.role for u in tenancy.users)
     assert db.verify(database).roles == {**dict.fromkeys(ROLES, 0), **counts}
+
+
+@pytest.mark.parametrize("variables", [{}, {"enterprises": 12, "teams": 3, "users_per_team": 2}])
+def test_examples_seed_sql_writes_what_db_seed_writes(fresh_dsn, variables):
+    """examples/seed.sql, for psql users, gives the same facts as the generator."""
+    script = Path(__file__).parent.parent / "examples" / "seed.sql"
+    psql = shutil.which("psql") or str(Path(pgserver_bin()) / "psql")
+    flags = [arg for k, v in variables.items() for arg in ("-v", f"{k}={v}")]
+    run = subprocess.run([psql, "-X", "-q", *flags, "-f", str(script), fresh_dsn],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    scale = db.Scale(enterprises=variables.get("enterprises", 3),
+                     teams_per_enterprise=variables.get("teams", 2),
+                     users_per_team=variables.get("users_per_team", 3))
+    with psycopg.connect(fresh_dsn) as conn:
+        assert db.load_tenancy(conn) == db.normalized(db.generate(scale))
+
+
+def pgserver_bin() -> str:
+    from policydiff.db.embedded import _pgserver
+
+    return str(_pgserver().POSTGRES_BIN_PATH)
