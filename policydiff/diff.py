@@ -48,12 +48,6 @@ class _Verdicts:
         elif a1 and not a2 and self.tightening is None:
             self.tightening = witness
 
-    def merge(self, other: "_Verdicts") -> None:
-        self.v1 |= other.v1
-        self.v2 |= other.v2
-        self.loosening = self.loosening if self.loosening is not None else other.loosening
-        self.tightening = self.tightening if self.tightening is not None else other.tightening
-
 
 def _decision(seen: set[bool]) -> str:
     if seen == {True}:
@@ -102,15 +96,17 @@ def diff(v1: Any, v2: Any, *, tenancy: Tenancy | None = None, dims: Dimensions =
                              "realises requests of the request model only")
     space = Space(analyze_policies(v1, v2), dims)
     decide = _Decider(v1, v2)
-    if tenancy is None:
-        cells = _symbolic(space, decide)
-    else:
-        cells = _tenancy(space, tenancy, decide)
-    return _report(space, cells, decide,
+    rows = _symbolic(space, decide) if tenancy is None else _tenancy(space, tenancy, decide)
+    return _report(space, rows, decide,
                    v1_info or policy_info(v1), v2_info or policy_info(v2))
 
 
-def _symbolic(space: Space, decide: _Decider) -> dict[CellKey, _Verdicts]:
+# A row of the matrix: the cell, each policy's verdict, and a witness (input, class
+# key) for each direction that differs.
+Row = tuple[CellKey, str, str, Any, Any]
+
+
+def _symbolic(space: Space, decide: _Decider) -> list[Row]:
     cells: dict[CellKey, _Verdicts] = {}
     for key, inp in space.representatives():
         a1, a2 = decide(inp)
@@ -118,41 +114,49 @@ def _symbolic(space: Space, decide: _Decider) -> dict[CellKey, _Verdicts]:
         if st is None:
             st = cells[key] = _Verdicts()
         st.add(a1, a2, (inp, None))
-    return cells
+    return [(k, _decision(st.v1), _decision(st.v2), st.loosening, st.tightening)
+            for k, st in cells.items()]
 
 
-def _tenancy(space: Space, tenancy: Tenancy, decide: _Decider) -> dict[CellKey, _Verdicts]:
+def _tenancy(space: Space, tenancy: Tenancy, decide: _Decider) -> list[Row]:
     from policydiff.graph import realise
 
     real = realise(space, tenancy)
     by_element: dict[tuple, tuple[bool, bool]] = {}
-    templates: dict[frozenset, dict[tuple[str, str, str], _Verdicts]] = {}
-    cells: dict[CellKey, _Verdicts] = {}
+    row_cache: dict[tuple, list[tuple[str, str, Any, Any]]] = {}
+    rows: list[Row] = []
     for t in real.tenants:
-        template = templates.get(t.elements)
-        if template is None:
-            template = templates[t.elements] = {}
-            for e in t.elements:
-                for action in real.actions:
-                    k = (e, action)
-                    if k not in by_element:
-                        u, r = t.pairs[e]
-                        by_element[k] = decide(request_input(u, action, r))
-                    a1, a2 = by_element[k]
-                    st = template.get((e.role, action, e.relation))
-                    if st is None:
-                        st = template[(e.role, action, e.relation)] = _Verdicts()
-                    st.add(a1, a2, (e, action))
-        for (role, action, rel), st in template.items():
-            # Witnesses are the tenant's own requests of the element that showed the direction.
-            own = _Verdicts()
-            own.v1, own.v2 = st.v1, st.v2
-            if st.loosening is not None:
-                own.loosening = _pair_request(t, *st.loosening)
-            if st.tightening is not None:
-                own.tightening = _pair_request(t, *st.tightening)
-            cells[(t.tenant, role, action, rel)] = own
-    return cells
+        groups: dict[tuple[str, str], list] = {}
+        for e in t.elements:
+            groups.setdefault((e.role, e.relation), []).append(e)
+        for (role, rel), elems in groups.items():
+            # Tenants whose pairs of this role and relation fall in the same classes
+            # share the verdicts: computed once, stamped per tenant.
+            ck = (role, rel, frozenset(elems))
+            verdicts = row_cache.get(ck)
+            if verdicts is None:
+                verdicts = row_cache[ck] = _verdicts(t, elems, real.actions, by_element, decide)
+            for action, (d1, d2, loose, tight) in zip(real.actions, verdicts):
+                rows.append(((t.tenant, role, action, rel), d1, d2,
+                             _pair_request(t, loose, action) if loose is not None else None,
+                             _pair_request(t, tight, action) if tight is not None else None))
+    return rows
+
+
+def _verdicts(t: Any, elems: list, actions: tuple[str, ...], by_element: dict,
+              decide: _Decider) -> list[tuple[str, str, Any, Any]]:
+    out = []
+    for action in actions:
+        st = _Verdicts()
+        for e in elems:
+            k = (e, action)
+            if k not in by_element:
+                u, r = t.pairs[e]
+                by_element[k] = decide(request_input(u, action, r))
+            a1, a2 = by_element[k]
+            st.add(a1, a2, e)
+        out.append((_decision(st.v1), _decision(st.v2), st.loosening, st.tightening))
+    return out
 
 
 def _pair_request(t: Any, element: Any, action: str) -> tuple[dict, Any]:
@@ -160,30 +164,29 @@ def _pair_request(t: Any, element: Any, action: str) -> tuple[dict, Any]:
     return request_input(u, action, r), (element, action)
 
 
-def _report(space: Space, cells: dict[CellKey, _Verdicts], decide: _Decider,
+def _report(space: Space, rows: list[Row], decide: _Decider,
             v1_info: PolicyInfo, v2_info: PolicyInfo) -> CompareReport:
+    rows.sort(key=lambda row: row[0])
     out_cells = []
     discrepancies: list[Discrepancy] = []
     rules_cache: dict[Any, tuple] = {}
     discrepant = 0
-    for key in sorted(cells):
-        st = cells[key]
+    for key, d1, d2, loose, tight in rows:
         tenant, role, action, rel = key
-        out_cells.append(Cell(tenant=tenant, role=role, action=action, relation=rel,
-                              v1=_decision(st.v1), v2=_decision(st.v2)))
-        found = False
-        for direction, w, (d1, d2) in (("v2_more_permissive", st.loosening, ("deny", "allow")),
-                                       ("v2_more_restrictive", st.tightening, ("allow", "deny"))):
+        out_cells.append(Cell(tenant=tenant, role=role, action=action, relation=rel, v1=d1, v2=d2))
+        if loose is None and tight is None:
+            continue
+        discrepant += 1
+        for direction, w, (w1, w2) in (("v2_more_permissive", loose, ("deny", "allow")),
+                                       ("v2_more_restrictive", tight, ("allow", "deny"))):
             if w is None:
                 continue
-            found = True
             inp, class_key = w
             r1, r2 = _explained(decide, inp, class_key, rules_cache)
             discrepancies.append(Discrepancy(
                 tenant=tenant, role=role, action=action, relation=rel, direction=direction,
-                v1=d1, v2=d2, witness=inp, v1_rules=r1, v2_rules=r2,
+                v1=w1, v2=w2, witness=inp, v1_rules=r1, v2_rules=r2,
                 attributes=space.attributes_of(inp)))
-        discrepant += found
     n = len(discrepancies)
     loosening = sum(d.direction == "v2_more_permissive" for d in discrepancies)
     summary = Summary(

@@ -174,7 +174,8 @@ def realise(space: Space, tenancy: Tenancy, g: nx.DiGraph | None = None) -> Real
         lst = reps[rsig[r.id]]
         if len(lst) < 3 and all(x.enterprise != r.enterprise for x in lst):
             lst.append(r)
-    index = sides.resource_index(tenancy.resources)
+    rvals = {r.id: sides.values("resource", _resource_doc(r)) for r in tenancy.resources}
+    index = sides.resource_index(tenancy.resources, rvals)
     enterprises = [g.nodes[n]["id"] for n, d in g.nodes(data=True) if d.get("kind") == "enterprise"]
     out = []
     for ent in enterprises:
@@ -185,8 +186,9 @@ def realise(space: Space, tenancy: Tenancy, g: nx.DiGraph | None = None) -> Real
         counts: Counter = Counter()
         for u in by_ent_users.get(ent, []):
             usig = sides.user(u)
+            uvals = sides.values("subject", _user_doc(u))
             candidates = {r.id: r for r in own}
-            for r in sides.meeting(u, index):
+            for r in sides.meeting(uvals, index):
                 candidates.setdefault(r.id, r)
             rest = Counter(global_counts)
             rest.subtract(own_counts)
@@ -194,7 +196,7 @@ def realise(space: Space, tenancy: Tenancy, g: nx.DiGraph | None = None) -> Real
                 if r.enterprise != ent:
                     rest[rsig[r.id]] -= 1
                 rel = _relation(u, r)
-                e = Element(u.role, usig, rsig[r.id], sides.cross(u, r), rel)
+                e = Element(u.role, usig, rsig[r.id], sides.cross(uvals, rvals[r.id]), rel)
                 elements.add(e)
                 pairs.setdefault(e, (u, r))
                 counts[(u.role, rel)] += 1
@@ -279,7 +281,8 @@ class _SideSigs:
     def resource(self, r: Resource) -> tuple:
         return self._sig("resource", _resource_doc(r))
 
-    def _values(self, side: str, doc: Mapping) -> list[tuple[int, Path_, Any]]:
+    def values(self, side: str, doc: Mapping) -> list[tuple[int, Path_, Any]]:
+        """The non-constant values of `doc` in classes both halves share."""
         vals = []
         for i in self.spanning:
             cs = self.classes[i]
@@ -295,27 +298,22 @@ class _SideSigs:
                             vals.append((i, p + (ELEM,), v))
         return vals
 
-    def resource_index(self, resources: Iterable[Resource]) -> dict[tuple[int, Any], list[Resource]]:
+    def resource_index(self, resources: Iterable[Resource], rvals) -> dict[tuple[int, Any], list[Resource]]:
         index: dict[tuple[int, Any], list[Resource]] = defaultdict(list)
-        if not self.spanning:
-            return index
         for r in resources:
-            for i, _, v in self._values("resource", _resource_doc(r)):
+            for i, _, v in rvals[r.id]:
                 index[(i, _hashable(v))].append(r)
         return index
 
-    def meeting(self, u: User, index) -> list[Resource]:
+    def meeting(self, uvals, index) -> list[Resource]:
         out: list[Resource] = []
-        for i, _, v in self._values("subject", _user_doc(u)):
+        for i, _, v in uvals:
             out.extend(index.get((i, _hashable(v)), ()))
         return out
 
-    def cross(self, u: User, r: Resource) -> tuple:
-        if not self.spanning:
-            return ()
-        uv = self._values("subject", _user_doc(u))
-        rv = self._values("resource", _resource_doc(r))
-        return tuple(sorted((pu, pr) for i, pu, a in uv for j, pr, b in rv if i == j and a == b))
+    def cross(self, uvals, rvals) -> tuple:
+        """Which subject and resource paths hold the same non-constant value."""
+        return tuple(sorted({(pu, pr) for i, pu, a in uvals for j, pr, b in rvals if i == j and a == b}))
 
 
 Path_ = tuple[str, ...]

@@ -240,6 +240,7 @@ class ClassSpace:
         self.constants = frozenset(_ckey(c) for c in cls.constants)
         self.patterns = cls.patterns
         self.templates = _templates(cls.patterns, frozenset(c for c in cls.constants))
+        self._labels: dict[Any, Any] = {}
 
     def allowed(self, path: Path, value: Any) -> bool:
         t = self.types.get(path)
@@ -312,9 +313,21 @@ class ClassSpace:
 
     def label(self, value: Any) -> Any:
         """The class of one value: itself if a constant, else its pattern signature."""
-        if _ckey(value) in self.constants:
-            return ("c", _ckey(value))
-        return ("f", tuple(matches(p, value) for p in self.patterns), type(value).__name__)
+        ck = (value.__class__, value)  # True == 1, yet they are different values
+        try:
+            return self._labels[ck]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable: a list or an object
+            return ("x", type(value).__name__)
+        k = _ckey(value)
+        if k in self.constants:
+            lab: Any = ("c", k)
+        else:
+            lab = ("f", tuple(matches(p, value) for p in self.patterns), type(value).__name__)
+        if len(self._labels) < 100_000:
+            self._labels[ck] = lab
+        return lab
 
 
 def _ckey(v: Any) -> Any:
