@@ -31,8 +31,9 @@ def register(sub) -> None:
     p.add_argument("--decision", metavar="REF", help="decision rule of both policies")
     p.add_argument("--v1-decision", metavar="REF", help="decision rule of V1")
     p.add_argument("--v2-decision", metavar="REF", help="decision rule of V2")
-    p.add_argument("--data", metavar="FILE", action="append", default=[],
-                   help="data document (JSON) for both policies; repeatable")
+    p.add_argument("--data", metavar="[REF=]FILE", action="append", default=[],
+                   help="data document (JSON) for both policies, at the root of `data` or at "
+                   "REF (e.g. roles=roles.json for data.roles); repeatable")
     p.add_argument("--classifications", metavar="FILE", help="classification rule file")
     p.add_argument("--strict", action="store_true", help="stale rules fail the gate")
     p.add_argument("--format", default="text",
@@ -57,8 +58,9 @@ def run(args: argparse.Namespace) -> ExitCode:
     tenancy = _tenancy(args)
     v1_decision = args.v1_decision or args.decision
     v2_decision = args.v2_decision or args.decision
-    v1 = load_policy([v1_path, *args.data], decision=v1_decision)
-    v2 = load_policy([v2_path, *args.data], decision=v2_decision)
+    data = [_data(spec) for spec in args.data]
+    v1 = load_policy([v1_path, *data], decision=v1_decision)
+    v2 = load_policy([v2_path, *data], decision=v2_decision)
     shown_v1 = _shown(v1_path, base_dir)
     report = diff(v1, v2, tenancy=tenancy, dims=dims,
                   v1_info=policy_info(v1, shown_v1), v2_info=policy_info(v2, v2_path))
@@ -112,6 +114,31 @@ def _relabel(report, base_dir: str):
                                        v2_rules=tuple(r.replace(prefix, "") for r in d.v2_rules))
                for d in report.discrepancies)
     return msgspec.structs.replace(report, discrepancies=ds)
+
+
+def _data(spec: str):
+    """`FILE`, or `REF=FILE` to mount the document at `data.REF`."""
+    ref, sep, path = spec.partition("=")
+    if not sep:
+        return spec
+    import json
+
+    from policydiff.source import Span
+
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError.at("unreadable_file", f"cannot read data: {e.strerror}", Span(file=path)) from None
+    except json.JSONDecodeError as e:
+        raise InputError.at("bad_json", e.msg, Span(file=path, line=e.lineno, col=e.colno)) from None
+    keys = [k for k in ref.split(".") if k]
+    if keys[:1] == ["data"]:
+        keys = keys[1:]
+    if not keys:
+        raise InputError.at("bad_data", f"`{ref}` is not a data reference like `roles`")
+    for k in reversed(keys):
+        doc = {k: doc}
+    return doc
 
 
 def _tenancy(args):
