@@ -298,7 +298,7 @@ class _Walker:
                     _find(s).patterns.add(Pattern(kind=kind, text=v, delimiters=delims))
         reasons = []
         for why, span, nodes in self.checks:
-            if any(_find(n).paths for n in nodes):
+            if any(_reads_input(n) for n in nodes):
                 reasons.append(f"{span.where}: {why}")
         classes = {}
         seen: set[int] = set()
@@ -318,6 +318,21 @@ class _Walker:
                                   patterns=tuple(sorted(r.patterns))))
         out.sort(key=lambda c: c.paths)
         return Analysis(classes=tuple(out), incomplete=tuple(sorted(set(reasons))))
+
+
+def _reads_input(n: _Node) -> bool:
+    """Whether a value holds input anywhere inside it (an array of input paths, ...)."""
+    seen: set[int] = set()
+    stack = [n]
+    while stack:
+        r = _find(stack.pop())
+        if id(r) in seen:
+            continue
+        seen.add(id(r))
+        if r.paths:
+            return True
+        stack.extend(r.children.values())
+    return False
 
 
 def _acyclic(paths: set[Path]) -> set[Path]:

@@ -72,6 +72,23 @@ def _add_role_table(g: nx.DiGraph, path: str | FsPath) -> None:
                            source=str(path))
 
 
+def add_policy_roles(g: nx.DiGraph, policy: Any, name: str) -> None:
+    """The roles and actions a (Rego) policy compares the request with, as nodes
+    marked with the policy that names them."""
+    from policydiff.analysis import analyze_policies
+
+    analysis = analyze_policies(policy)
+    for path, kind in ((("subject", "role"), "role"), (("action",), "action")):
+        cls = analysis.class_of(path)
+        for value in cls.constants if cls else ():
+            if isinstance(value, str):
+                node = f"{kind}:{value}"
+                g.add_node(node, kind=kind, id=value)
+                g.nodes[node].setdefault("policies", [])
+                if name not in g.nodes[node]["policies"]:
+                    g.nodes[node]["policies"].append(name)
+
+
 def role_closure(g: nx.DiGraph, role: str) -> tuple[str, ...]:
     """`role` and every role it inherits from, transitively."""
     node = f"role:{role}"

@@ -1,0 +1,172 @@
+"""The analysis (what each input path is compared with) and the class space built on it."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from policydiff import load_policy
+from policydiff.analysis import ELEM, Pattern, analyze_policies
+from policydiff.matrix import OTHER, Space, dimensions, matches, parse_path
+from policydiff.errors import InputError
+
+
+def _policy(body: str, data: dict | None = None):
+    return load_policy("package t\n\nimport rego.v1\n\n" + body, data=data)
+
+
+def _classes(*policies):
+    a = analyze_policies(*policies)
+    return a, {p: c for c in a.classes for p in c.paths}
+
+
+def test_constants_follow_helpers_functions_and_local_variables():
+    p = _policy(
+        """
+is_ops if input.subject.role in {"ops", "sre"}
+
+kind_ok(k) if k == "project"
+
+allow if {
+    is_ops
+    r := input.resource
+    kind_ok(r.kind)
+    act := input.action
+    act != "delete"
+}
+"""
+    )
+    a, by_path = _classes(p)
+    assert set(by_path[("subject", "role")].constants) >= {"ops", "sre"}
+    assert "project" in by_path[("resource", "kind")].constants
+    assert "delete" in by_path[("action",)].constants
+    assert "ops" not in by_path[("action",)].constants
+    assert a.incomplete == ()
+
+
+def test_data_keys_become_constants_of_the_path_that_indexes_them():
+    p = _policy(
+        "allow if input.action in data.grants[input.subject.role]",
+        data={"grants": {"admin": ["a:write", "a:read"], "viewer": ["a:read"]}},
+    )
+    _, by_path = _classes(p)
+    assert set(by_path[("subject", "role")].constants) >= {"admin", "viewer"}
+    assert set(by_path[("action",)].constants) >= {"a:write", "a:read"}
+
+
+def test_path_to_path_equality_and_membership_share_a_class():
+    p = _policy(
+        """
+allow if {
+    input.subject.enterprise == input.resource.enterprise
+    input.resource.team in input.subject.teams
+}
+"""
+    )
+    _, by_path = _classes(p)
+    assert by_path[("subject", "enterprise")] is by_path[("resource", "enterprise")]
+    assert by_path[("resource", "team")] is by_path[("subject", "teams", ELEM)]
+    assert by_path[("resource", "team")] is not by_path[("subject", "enterprise")]
+
+
+def test_string_patterns_are_recorded():
+    p = _policy(
+        """
+allow if startswith(input.action, "project:")
+allow if glob.match("billing:*", [":"], input.action)
+"""
+    )
+    _, by_path = _classes(p)
+    pats = set(by_path[("action",)].patterns)
+    assert Pattern(kind="prefix", text="project:") in pats
+    assert Pattern(kind="glob", text="billing:*", delimiters=(":",)) in pats
+
+
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        ('allow if regex.match("^a.*", input.action)', "regex.match"),
+        ('allow if sprintf("%s", [input.action]) == "x"', "sprintf"),
+        ("allow if count(input.subject.teams) > 1", "count"),
+        ('allow if lower(input.subject.role) == "admin"', "lower"),
+    ],
+)
+def test_uses_the_classes_cannot_capture_make_the_analysis_incomplete(body, why):
+    a = analyze_policies(_policy(body))
+    assert a.incomplete, body
+    assert any(why in r for r in a.incomplete)
+    assert all(":" in r.split(" ")[0] for r in a.incomplete)  # file:line first
+
+
+def test_reading_input_only_through_equality_is_complete():
+    a = analyze_policies(_policy('allow if input.subject.role == "admin"'))
+    assert a.incomplete == ()
+
+
+def test_glob_matching_follows_opa_delimiters():
+    g = Pattern(kind="glob", text="project:*", delimiters=(":",))
+    assert matches(g, "project:read")
+    assert not matches(g, "project:read:all")
+    assert matches(Pattern(kind="glob", text="*.github.com", delimiters=()), "api.github.com")
+    assert not matches(Pattern(kind="glob", text="*.github.com", delimiters=()), "a.b.github.com")
+    assert matches(Pattern(kind="glob", text="api.**.com", delimiters=()), "api.a.b.com")
+
+
+def test_pattern_classes_get_representatives_that_match_and_that_do_not():
+    p = _policy('allow if glob.match("project:*", [":"], input.action)')
+    space = Space(analyze_policies(p))
+    actions = {cell[2] for cell, _ in space.representatives()}
+    assert OTHER in actions
+    matching = [a for a in actions if a != OTHER]
+    assert matching and all(a.startswith("project:") for a in matching)
+    # and the policy really tells them apart
+    decisions = {p.allows(inp) for cell, inp in space.representatives() if cell[2] in matching}
+    assert decisions == {True}
+
+
+def test_every_runbook_cell_exists_and_its_representatives_realise_its_relation():
+    p1 = load_policy("policies/rbac_v1.rego")
+    p2 = load_policy("policies/rbac_v2.rego")
+    space = Space(analyze_policies(p1, p2))
+    reps = list(space.representatives())
+    cells = {cell for cell, _ in reps}
+    roles = {c[1] for c in cells}
+    actions = {c[2] for c in cells}
+    assert {"admin", "team_admin", "developer", "viewer", "system", OTHER} <= roles
+    assert {"project:read", "billing:read", OTHER} <= actions
+    assert cells == set(itertools.product(["*"], roles, actions,
+                                          ["own_team", "other_team", "enterprise", "other_enterprise"]))
+    for (_, role, action, rel), inp in reps:
+        s, r = inp["subject"], inp["resource"]
+        assert s["role"] == role and inp["action"] == action
+        same = s["enterprise"] == r["enterprise"]
+        assert rel == ("other_enterprise" if not same else "enterprise" if r["team"] is None
+                       else "own_team" if r["team"] in s["teams"] else "other_team")
+
+
+def test_dimension_flags_parse_and_reject_bad_names():
+    d = dimensions(["role=input.user.role", "tenant=input.tenant"])
+    assert d.role == ("user", "role") and d.tenant == ("tenant",) and not d.runbook
+    assert parse_path('input.a["b"]') == ("a", "b")
+    with pytest.raises(InputError) as e:
+        dimensions(["colour=input.x"])
+    assert e.value.code == "bad_dimension"
+    with pytest.raises(InputError):
+        dimensions(["role"])
+
+
+def test_a_path_read_as_value_and_as_object_gets_both_shapes():
+    p = _policy(
+        """
+t := object.get(input, ["tenant", "name"], input.tenant)
+
+allow if t == "acme"
+"""
+    )
+    space = Space(analyze_policies(p), dimensions(["tenant=input.tenant"]))
+    shapes = {type(inp.get("tenant")).__name__ for _, inp in space.representatives()}
+    assert shapes == {"dict", "str"}
+    allowed = [inp for _, inp in space.representatives() if p.allows(inp)]
+    assert {"tenant": "acme"} in [{"tenant": i["tenant"]} for i in allowed]
+    assert {"tenant": {"name": "acme"}} in [{"tenant": i["tenant"]} for i in allowed]
