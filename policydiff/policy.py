@@ -51,20 +51,19 @@ class Policy:
 
     def allows(self, input: Any) -> bool:
         """True only when the decision is exactly `true`; undefined means deny."""
-        value, _ = self._eval(input, None)
-        return value is True
+        return self._decision_fn([Ctx(input if input is not None else UNDEFINED), None]) is True
 
     def explain(self, input: Any, ref: str | None = None) -> tuple[Any, tuple[str, ...]]:
         """The value and the `file:line` of the rule bodies that produced it."""
-        value, ctx = self._eval(input, ref)
+        value, ctx = self._eval(input, ref, explain=True)
         rule = self.program.rules.get(_rule_path(ref or self.decision))
         where: tuple[str, ...] = ()
         if rule is not None:
             where = tuple(s.where for s in ctx.prov.get(rule, ()))
         return (thaw(value) if value is not UNDEFINED else UNDEFINED), where
 
-    def _eval(self, input: Any, ref: str | None):
-        ctx = Ctx(freeze(input) if input is not None else UNDEFINED)
+    def _eval(self, input: Any, ref: str | None, explain: bool = False):
+        ctx = Ctx(input if input is not None else UNDEFINED, explain=explain)
         fn = self._decision_fn if ref is None or ref == self.decision else _decision_query(self.program, ref)
         env = [ctx, None]
         return fn(env), ctx
@@ -198,5 +197,5 @@ def query(modules: list[str], query: str, *, input: Any = None, data: Mapping | 
         raise PolicyError(errors)
     program = compile_modules(parsed, dict(data or {}))
     q = Query(program, rego.parse_query(query))
-    ctx = Ctx(freeze(input) if input is not None else UNDEFINED, strict=strict)
+    ctx = Ctx(input if input is not None else UNDEFINED, strict=strict)
     return [{k: thaw(v) for k, v in sol.items()} for sol in q.solutions(ctx)]

@@ -79,10 +79,11 @@ class Compiler:
     """Compiles the bodies and terms of one frame. `program` resolves `data` references
     and user functions (see `rules.Program`)."""
 
-    def __init__(self, program, frame: Frame, deps: set):
+    def __init__(self, program, frame: Frame, deps: set, owner=None):
         self.program = program
         self.frame = frame
         self.deps = deps
+        self.owner = owner  # the rule being compiled, told when it reads `input`
 
     # ------------------------------------------------------------------------- bodies
 
@@ -105,7 +106,10 @@ class Compiler:
         match lit:
             case ir.Expr(term=term, negated=False):
                 steps: list = []
-                f = self.term(self.hoist(term, bound, outer, steps), bound, outer)
+                term = self.hoist(term, bound, outer, steps)
+                if isinstance(term, ir.Call) and term.func in ("equal", "neq"):
+                    return _wrap(steps, self._comparison(term, bound, outer, nxt))
+                f = self.term(term, bound, outer)
 
                 def run(env):
                     v = f(env)
@@ -179,6 +183,25 @@ class Compiler:
 
                 return _wrap(steps, every)
         raise AssertionError(lit)
+
+    def _comparison(self, t: ir.Call, bound, outer, nxt: Run) -> Run:
+        """`a == b` / `a != b` as a body literal: the commonest test in a policy."""
+        a, b = (self.term(x, bound, outer) for x in t.args)
+        want = t.func == "equal"
+
+        def compare(env):
+            x = a(env)
+            if x is UNDEFINED:
+                return False
+            y = b(env)
+            if y is UNDEFINED:
+                return False
+            same = (x == y) if type(x) is str else equal(x, y)
+            if same is want:
+                return nxt(env)
+            return False
+
+        return compare
 
     def _match(self, pat, val, bound, outer, nxt: Run) -> Run:
         steps: list = []
@@ -311,11 +334,16 @@ class Compiler:
     # --------------------------------------------------------------------------- terms
 
     def term(self, t, bound: set[str], outer) -> Fn:
+        c = _literal(t)
+        if c is not _NOT_LITERAL:
+            return lambda env: c
         match t:
             case ir.Scalar(value=v):
                 return _const(v)
             case ir.Var(name=name):
                 if name == "input":
+                    if self.owner is not None:
+                        self.owner.uses_input = True
                     return _input
                 if name == "data":
                     return self.program.data_fn(("data",), self.deps)
@@ -445,6 +473,30 @@ class Compiler:
 
 # ------------------------------------------------------------------------------ helpers
 
+_NOT_LITERAL = object()
+
+
+def _literal(t):
+    """The value of a term made of constants only, computed once; else _NOT_LITERAL."""
+    match t:
+        case ir.Scalar(value=v):
+            return v
+        case ir.Array(items=xs) | ir.Set(items=xs):
+            vs = [_literal(x) for x in xs]
+            if any(v is _NOT_LITERAL for v in vs):
+                return _NOT_LITERAL
+            return tuple(vs) if isinstance(t, ir.Array) else frozenset(vs)
+        case ir.Object(items=pairs):
+            out = Obj()
+            for k, v in pairs:
+                kv, vv = _literal(k), _literal(v)
+                if kv is _NOT_LITERAL or vv is _NOT_LITERAL:
+                    return _NOT_LITERAL
+                out[kv] = vv
+            return out
+    return _NOT_LITERAL
+
+
 
 def _wrap(steps, run: Run) -> Run:
     for build in reversed(steps):
@@ -459,6 +511,47 @@ def _const(v) -> Fn:
 
 def _input(env):
     return env[0].input
+
+
+def _input_path(keys: tuple[str, ...]) -> Fn:
+    """`input.a.b…`: read from the input as given, freezing only the value reached, so
+    a request is never converted whole just to read three strings from it."""
+
+    def slow(env):
+        v = env[0].input
+        for k in keys:
+            v = v.get(k, UNDEFINED) if type(v) is Obj else lookup(v, k)
+        return v
+
+    def settle(v):
+        t = type(v)
+        if t is str or t is bool or t is int or t is float or v is None:
+            return v
+        return freeze(v)
+
+    if len(keys) == 1:
+        (k0,) = keys
+
+        def input1(env):
+            v = env[0].raw
+            if type(v) is not dict:
+                return slow(env)
+            x = v.get(k0, UNDEFINED)
+            return x if x is UNDEFINED else settle(x)
+
+        return input1
+
+    def input_n(env):
+        v = env[0].raw
+        for k in keys:
+            if type(v) is not dict:
+                return slow(env)
+            v = v.get(k, UNDEFINED)
+            if v is UNDEFINED:
+                return v
+        return settle(v)
+
+    return input_n
 
 
 def _walker(kind, arg, w):
@@ -498,6 +591,8 @@ def _path(root: Fn, keys: list[Fn], const_keys: list | None) -> Fn:
     if not keys:
         return root
     if const_keys is not None and all(type(k) is str for k in const_keys):
+        if root is _input:
+            return _input_path(tuple(const_keys))
         if len(const_keys) == 1:
             (k0,) = const_keys
 
@@ -508,6 +603,16 @@ def _path(root: Fn, keys: list[Fn], const_keys: list | None) -> Fn:
                 return lookup(v, k0)
 
             return get1
+
+        if len(const_keys) == 2:
+            k0, k1 = const_keys
+
+            def get2(env):
+                v = root(env)
+                v = v.get(k0, UNDEFINED) if type(v) is Obj else lookup(v, k0)
+                return v.get(k1, UNDEFINED) if type(v) is Obj else lookup(v, k1)
+
+            return get2
 
         def get_strs(env):
             v = root(env)

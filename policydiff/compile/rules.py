@@ -16,9 +16,9 @@ from typing import Any
 
 from policydiff import ir
 from policydiff.compile import plan
-from policydiff.compile.closures import Compiler, Frame, lookup
+from policydiff.compile.closures import _NOT_LITERAL, Compiler, Frame, _literal, lookup
 from policydiff.compile.resolve import Group
-from policydiff.compile.values import UNDEFINED, Obj, equal
+from policydiff.compile.values import UNDEFINED, Obj, equal, freeze
 from policydiff.errors import Diagnostic, PolicyError
 from policydiff.source import Span
 
@@ -28,13 +28,23 @@ _MISS = object()
 class Ctx:
     """One evaluation: the input, the values computed so far and the error mode."""
 
-    __slots__ = ("input", "cache", "strict", "prov")
+    __slots__ = ("raw", "_input", "cache", "strict", "prov", "explain")
 
-    def __init__(self, input: Any, strict: bool = False):
-        self.input = input
+    def __init__(self, input: Any = UNDEFINED, strict: bool = False, explain: bool = False):
+        self.raw = input  # as the caller gave it; frozen only where it is read whole
+        self._input: Any = _MISS
         self.cache: dict = {}
         self.strict = strict
         self.prov: dict = {}
+        self.explain = explain  # evaluate every body, to report all that produced the value
+
+
+    @property
+    def input(self) -> Any:
+        v = self._input
+        if v is _MISS:
+            v = self._input = UNDEFINED if self.raw is UNDEFINED else freeze(self.raw)
+        return v
 
 
 class Definition:
@@ -58,15 +68,24 @@ class CompiledRule:
         self.default: Definition | None = None
         self.deps: set[CompiledRule] = set()
 
-    def __hash__(self) -> int:
-        return id(self)
-
-    def __eq__(self, other) -> bool:
-        return self is other
+        self.uniform: Any = _MISS  # the one constant value every body yields, if so
+        self.flat: list[Definition] = []
+        self.uses_input = False
+        self.static = False  # set by Program: the value cannot depend on the input
+        self._static_value: Any = _MISS
+        self._static_prov: tuple = ()
 
     # ---- evaluation
 
     def value(self, ctx: Ctx):
+        if self.static and not ctx.strict:
+            v = self._static_value
+            if v is _MISS:
+                v = self._static_value = self._compute(ctx)
+                self._static_prov = ctx.prov.get(self, ())
+            else:
+                ctx.prov[self] = self._static_prov
+            return v
         v = ctx.cache.get(self, _MISS)
         if v is _MISS:
             v = ctx.cache[self] = self._compute(ctx)
@@ -82,6 +101,21 @@ class CompiledRule:
     def _compute(self, ctx: Ctx):
         kind = self.kind
         spans = []
+        if self.uniform is not _MISS and not ctx.explain:
+            # every body yields the same constant (`allow if …`): the first that holds
+            # decides, and no later one can conflict with it
+            for d in self.flat:
+                env = d.blank.copy()
+                env[0] = ctx
+                if d.run(env):  # a constant head stops at its first solution
+                    ctx.prov[self] = (d.span,)
+                    return self.uniform
+            if self.default is None:
+                ctx.prov[self] = ()
+                return UNDEFINED
+            result = _first_defined([self.default], ctx, None, self, spans)
+            ctx.prov[self] = tuple(spans)
+            return result
         if kind == "complete":
             result = UNDEFINED
             for chain in self.chains:
@@ -153,7 +187,11 @@ def _run(d: Definition, ctx: Ctx, args=None) -> list:
 
 def _first_defined(chain, ctx, args, rule: CompiledRule, spans):
     for d in chain:
-        out = _run(d, ctx, args)
+        env = d.blank.copy()
+        env[0] = ctx
+        out = env[1] = []
+        if args is None or d.params is None or d.params(env, args):
+            d.run(env)
         if out:
             v = out[0]
             for w in out[1:]:
@@ -194,6 +232,20 @@ class Program:
         if diags:
             raise PolicyError(diags)
         self._check_recursion()
+        self._mark_static()
+
+    def _mark_static(self) -> None:
+        """A rule that reads no input, directly or through the rules it uses, has one
+        value per program: it is computed once, not once per evaluation."""
+        memo: dict[CompiledRule, bool] = {}
+
+        def static(r: CompiledRule) -> bool:
+            if r not in memo:
+                memo[r] = not r.uses_input and all(static(d) for d in r.deps)
+            return memo[r]
+
+        for r in self.rules.values():
+            r.static = static(r) and r.kind != "function"
 
     def _compile(self, r: CompiledRule) -> None:
         g = r.group
@@ -207,10 +259,17 @@ class Program:
         if g.default is not None:
             d = g.default
             r.default = self._definition(r, ir.Rule(span=d.span, kind="complete", name=d.name, value=d.value))
+        if r.kind == "complete" and g.defs and all(len(c) == 1 for c in r.chains):
+            values = {_literal(rule.value) for rule in g.defs}
+            if len(values) == 1 and _NOT_LITERAL not in values:
+                (v,) = values
+                if type(v) in (bool, str) or v is None:  # hashable, and never equal across types
+                    r.uniform = v
+                    r.flat = [c[0] for c in r.chains]
 
     def _definition(self, r: CompiledRule, rule: ir.Rule) -> Definition:
         frame = Frame()
-        comp = Compiler(self, frame, r.deps)
+        comp = Compiler(self, frame, r.deps, owner=r)
         bound: set[str] = set()
         params = None
         span = rule.span
@@ -255,7 +314,9 @@ class Program:
         stop = not plan.term_vars(rule.value, set())
 
         def emit_value(env):
-            env[1].append(env[s])
+            out = env[1]
+            if out is not None:  # None when only whether a body holds is asked
+                out.append(env[s])
             return stop
 
         return emit_value

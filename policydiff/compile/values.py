@@ -37,14 +37,23 @@ class Obj(dict):
 
 
 def freeze(v: Any) -> Any:
+    """A JSON-like document as the evaluator holds it (runs once per request: keep it
+    lean)."""
     t = type(v)
-    if t is str or t is int or t is float or t is bool or v is None:
+    if t is str or t is bool or t is int or t is float or v is None:
         return v
-    if t is dict or t is Obj:
-        return Obj((freeze(k), freeze(x)) for k, x in v.items())
+    if t is dict:
+        o = Obj(v)  # keys of a dict are hashable already; only values need freezing
+        for k, x in v.items():
+            tx = type(x)
+            if tx is dict or tx is list or tx is tuple or tx is set:
+                o[k] = freeze(x)
+        return o
     if t is list or t is tuple:
-        return tuple(freeze(x) for x in v)
-    if t is set or t is frozenset:
+        return tuple([x if type(x) is str else freeze(x) for x in v])
+    if t is Obj or t is frozenset:
+        return v
+    if t is set:
         return frozenset(freeze(x) for x in v)
     if isinstance(v, bool):
         return bool(v)
@@ -55,9 +64,9 @@ def freeze(v: Any) -> Any:
     if isinstance(v, str):
         return str(v)
     if isinstance(v, dict):
-        return Obj((freeze(k), freeze(x)) for k, x in v.items())
+        return freeze(dict(v))
     if isinstance(v, (list, tuple)):
-        return tuple(freeze(x) for x in v)
+        return freeze(list(v))
     raise TypeError(f"not a JSON value: {type(v).__name__}")
 
 
