@@ -31,10 +31,15 @@ def data_dir_path(data_dir: str | Path | None) -> Path:
     return Path(data_dir) if data_dir is not None else Path.cwd() / DEFAULT_DATA_DIR
 
 
+_ready: set[str] = set()  # maintenance URIs whose `policydiff` database exists
+
+
 def embedded_dsn(data_dir: str | Path | None = None, *, keep_running: bool = False) -> str:
     """Start (or join) the embedded server and return a URI for its `policydiff` database."""
     server = _server(data_dir_path(data_dir), keep_running=keep_running)
-    _ensure_database(server.get_uri())
+    if server.get_uri() not in _ready:
+        _ensure_database(server.get_uri())
+        _ready.add(server.get_uri())
     return server.get_uri(DATABASE)
 
 
