@@ -186,8 +186,22 @@ class Compiler:
 
     def _comparison(self, t: ir.Call, bound, outer, nxt: Run) -> Run:
         """`a == b` / `a != b` as a body literal: the commonest test in a policy."""
-        a, b = (self.term(x, bound, outer) for x in t.args)
         want = t.func == "equal"
+        lhs, rhs = t.args
+        if _literal(lhs) is not _NOT_LITERAL:
+            lhs, rhs = rhs, lhs
+        c = _literal(rhs)
+        if type(c) is str:  # `input.x == "admin"`: one call less per test
+            a = self.term(lhs, bound, outer)
+
+            def compare_str(env):
+                x = a(env)
+                if (x == c and type(x) is str) is want and x is not UNDEFINED:
+                    return nxt(env)
+                return False
+
+            return compare_str
+        a, b = self.term(lhs, bound, outer), self.term(rhs, bound, outer)
 
         def compare(env):
             x = a(env)
@@ -540,6 +554,25 @@ def _input_path(keys: tuple[str, ...]) -> Fn:
             return x if x is UNDEFINED else settle(x)
 
         return input1
+
+    if len(keys) == 2:
+        k0, k1 = keys
+
+        def input2(env):
+            v = env[0].raw
+            if type(v) is dict:
+                v = v.get(k0, UNDEFINED)
+                if type(v) is dict:
+                    x = v.get(k1, UNDEFINED)
+                    t = type(x)
+                    if t is str or x is UNDEFINED or x is None or t is bool or t is int or t is float:
+                        return x
+                    return freeze(x)
+                if v is UNDEFINED:
+                    return v
+            return slow(env)
+
+        return input2
 
     def input_n(env):
         v = env[0].raw

@@ -68,6 +68,7 @@ class CompiledRule:
         self.default: Definition | None = None
         self.deps: set[CompiledRule] = set()
 
+        self.default_const: Any = _MISS  # a default whose value is a constant
         self.uniform: Any = _MISS  # the one constant value every body yields, if so
         self.flat: list[Definition] = []
         self.uses_input = False
@@ -113,6 +114,9 @@ class CompiledRule:
             if self.default is None:
                 ctx.prov[self] = ()
                 return UNDEFINED
+            if self.default_const is not _MISS:
+                ctx.prov[self] = (self.default.span,)
+                return self.default_const
             result = _first_defined([self.default], ctx, None, self, spans)
             ctx.prov[self] = tuple(spans)
             return result
@@ -259,6 +263,9 @@ class Program:
         if g.default is not None:
             d = g.default
             r.default = self._definition(r, ir.Rule(span=d.span, kind="complete", name=d.name, value=d.value))
+            c = _literal(d.value)
+            if c is not _NOT_LITERAL:
+                r.default_const = c
         if r.kind == "complete" and g.defs and all(len(c) == 1 for c in r.chains):
             values = {_literal(rule.value) for rule in g.defs}
             if len(values) == 1 and _NOT_LITERAL not in values:
@@ -284,12 +291,16 @@ class Program:
 
         body = list(rule.body)
         heads = []
-        if rule.kind in ("complete", "function", "partial_object"):
+        const = _literal(rule.value) if rule.kind in ("complete", "function") else _NOT_LITERAL
+        if const is not _NOT_LITERAL:
+            heads.append(("$const", const))
+        elif rule.kind in ("complete", "function", "partial_object"):
             heads.append(("$hv", rule.value))
         if rule.kind in ("partial_set", "partial_object"):
             heads.append(("$hk", rule.key))
         for name, t in heads:
-            body.append(ir.Unify(span=t.span, lhs=ir.Var(span=t.span, name=name), rhs=t))
+            if name != "$const":
+                body.append(ir.Unify(span=t.span, lhs=ir.Var(span=t.span, name=name), rhs=t))
         outer = frozenset(plan.shallow_vars(body) | bound)
         emit = self._emit(rule, frame, heads)
         run, _ = comp.body(tuple(body), bound, outer, emit, span)
@@ -304,6 +315,16 @@ class Program:
                 return False
 
             return emit_pair
+        if heads[0][0] == "$const":
+            value = heads[0][1]
+
+            def emit_const(env):
+                out = env[1]
+                if out is not None:  # None when only whether a body holds is asked
+                    out.append(value)
+                return True
+
+            return emit_const
         s = frame.slot(heads[0][0])
         if rule.kind == "partial_set":
             def emit_key(env):
