@@ -283,8 +283,9 @@ class _Walker:
                 if rule.value is not None:
                     self.g.union(self.g.elem(node), scope.flow(rule.value))
 
-    def check(self, why: str, span: Span, *nodes: _Node) -> None:
-        self.checks.append((why, span, list(nodes)))
+    def check(self, why: str, span: Span, *nodes: _Node, deep: bool = True) -> None:
+        """Incomplete if any of `nodes` holds input (`deep`: anywhere inside it)."""
+        self.checks.append((why, span, list(nodes), deep))
 
     def result(self, others: Sequence["_Walker"] = ()) -> Analysis:
         for w in others:
@@ -292,13 +293,13 @@ class _Walker:
             self.deferred_patterns.extend(w.deferred_patterns)
         for kind, s, arg, delims, span in self.deferred_patterns:
             if _find(arg).paths:
-                self.checks.append((f"`{kind}` with an argument read from input", span, [arg]))
+                self.checks.append((f"`{kind}` with an argument read from input", span, [arg], False))
             for t, v in _find(arg).consts:
                 if t is str:
                     _find(s).patterns.add(Pattern(kind=kind, text=v, delimiters=delims))
         reasons = []
-        for why, span, nodes in self.checks:
-            if any(_reads_input(n) for n in nodes):
+        for why, span, nodes, deep in self.checks:
+            if any(_reads_input(n) if deep else bool(_find(n).paths) for n in nodes):
                 reasons.append(f"{span.where}: {why}")
         classes = {}
         seen: set[int] = set()
@@ -331,7 +332,9 @@ def _reads_input(n: _Node) -> bool:
         seen.add(id(r))
         if r.paths:
             return True
-        stack.extend(r.children.values())
+        # Keys are left out: looking a document up by an input value reads the input
+        # through equality, which the classes capture.
+        stack.extend(c for label, c in r.children.items() if label[0] != "k")
     return False
 
 
@@ -397,7 +400,7 @@ class _Scope:
                     k = self.declare(key)
                     self.g.union(k, self.g.keys(c))
                     if key != "_":
-                        self.w.check("iterates the keys of an input collection", lit.span, c)
+                        self.w.check("iterates the keys of an input collection", lit.span, c, deep=False)
                 self.body(body)
             case _:
                 raise AssertionError(f"unknown literal {lit!r}")
@@ -406,7 +409,7 @@ class _Scope:
         k = self.flow(key)
         self.g.union(k, self.g.keys(coll))
         if not (isinstance(key, ir.Var) and key.name == "_"):
-            self.w.check("iterates the keys of an input collection", span, coll)
+            self.w.check("iterates the keys of an input collection", span, coll, deep=False)
 
     def _declare_pattern(self, t: ir.Term) -> None:
         match t:
@@ -513,11 +516,11 @@ class _Scope:
                 continue
             key = self.flow(k)
             if isinstance(k, ir.Scalar):  # a number: an array index
-                self.w.check("indexes an input array by position", span, n)
+                self.w.check("indexes an input array by position", span, n, deep=False)
             g.union(key, g.keys(n))
             if not (isinstance(k, ir.Var) and k.name == "_"):
                 if isinstance(k, (ir.Var, ir.Ref, ir.Call)):
-                    self.w.check("looks up input by a computed key", span, n)
+                    self.w.check("looks up input by a computed key", span, n, deep=False)
             n = g.elem(n)
         return n
 
@@ -562,7 +565,7 @@ class _Scope:
                         n = g.field(n, i.value)
                 case _:
                     g.union(self.flow(key), g.keys(n))
-                    self.w.check("looks up input by a computed key", span, n)
+                    self.w.check("looks up input by a computed key", span, n, deep=False)
                     n = g.elem(n)
             return g.union(n, self.flow(default))
         if f == "object.keys":
