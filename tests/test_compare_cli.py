@@ -1,0 +1,150 @@
+"""`policydiff compare` end to end: flags, formats, exit codes, other input shapes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from policydiff.cli import main
+from policydiff.tenancy import Enterprise, Resource, Tenancy, User
+
+V1, V2 = "policies/rbac_v1.rego", "policies/rbac_v2.rego"
+RULES = "classifications/rbac_v2.yaml"
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real-policies"
+
+
+def _json(capsys, argv) -> tuple[int, dict]:
+    code = main(argv + ["--format", "json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_unclassified_tightenings_block_and_classified_ones_pass(capsys):
+    code, report = _json(capsys, ["compare", V1, V2])
+    assert code == 1
+    assert report["summary"]["unclassified"] == report["summary"]["discrepancies"] > 0
+    code, report = _json(capsys, ["compare", V1, V2, "--classifications", RULES])
+    assert report["summary"]["unclassified"] == 0
+    assert code == (0 if report["gate"]["passed"] else 1)
+    assert report["v1"]["path"] == V1 and report["v2"]["decision"] == "data.rbac.v2.allow"
+
+
+def test_a_leak_across_enterprises_is_blocked_and_named(capsys):
+    code, report = _json(capsys, ["compare", V1, "examples/unsafe/rbac_v2.rego", "--classifications", RULES])
+    assert code == 1
+    leaks = [d for d in report["discrepancies"] if d["direction"] == "v2_more_permissive"]
+    assert leaks and all(d["relation"] == "other_enterprise" for d in leaks)
+    w = leaks[0]["witness"]
+    assert w["subject"]["enterprise"] != w["resource"]["enterprise"]
+    assert any("examples/unsafe/rbac_v2.rego" in r for r in leaks[0]["v2_rules"])
+
+
+def test_same_policy_passes(capsys):
+    code, report = _json(capsys, ["compare", V1, V1])
+    assert code == 0 and report["summary"]["discrepancies"] == 0
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "sarif", "junit"])
+def test_every_format_renders(tmp_path, capsys, fmt):
+    out = tmp_path / f"report.{fmt}"
+    code = main(["compare", V1, V2, "--format", fmt, "--output", str(out)])
+    assert code == 1
+    assert capsys.readouterr().out == ""
+    text = out.read_text()
+    assert "billing:read" in text
+    if fmt == "sarif":
+        assert json.loads(text)["version"] == "2.1.0"
+    if fmt == "junit":
+        assert ET.fromstring(text).iter("testcase")
+
+
+def test_tenancy_file(tmp_path, capsys):
+    tenancy = Tenancy(
+        enterprises=(Enterprise(id="acme", teams=("web",)), Enterprise(id="globex", teams=())),
+        users=(User(id="u1", enterprise="acme", role="viewer", teams=("web",)),
+               User(id="u2", enterprise="globex", role="admin")),
+        resources=(Resource(id="b1", kind="billing", enterprise="acme", team=None),
+                   Resource(id="g1", kind="project", enterprise="globex", team=None)),
+        actions=("billing:read", "project:read"),
+    )
+    path = tmp_path / "tenancy.json"
+    path.write_bytes(msgspec.json.encode(tenancy))
+    code, report = _json(capsys, ["compare", V1, V2, "--tenancy", str(path)])
+    assert code == 1
+    keys = {(d["tenant"], d["role"], d["action"], d["relation"]) for d in report["discrepancies"]}
+    assert keys == {("acme", "viewer", "billing:read", "enterprise")}
+    assert report["discrepancies"][0]["witness"]["resource"]["id"] == "b1"
+
+
+def test_bad_input_exits_2(tmp_path, capsys):
+    assert main(["compare", V1, str(tmp_path / "missing.rego")]) == 2
+    bad = tmp_path / "bad.rego"
+    bad.write_text("package x\n\nallow if {\n")
+    assert main(["compare", V1, str(bad)]) == 2
+    assert "bad.rego:" in capsys.readouterr().err
+    assert main(["compare", V1, V2, "--dimension", "colour=input.x"]) == 2
+    assert main(["compare", V1]) == 2
+    with pytest.raises(SystemExit) as e:
+        main(["compare", V1, V2, "--format", "pdf"])
+    assert e.value.code == 2
+
+
+def test_unreachable_database_exits_3(capsys):
+    assert main(["compare", V1, V2, "--dsn", "postgresql://app:hunter2@127.0.0.1:1/x"]) == 3
+    err = capsys.readouterr().err
+    assert "hunter2" not in err and "***" in err
+
+
+def test_decision_flags(tmp_path, capsys):
+    a, b = tmp_path / "a.rego", tmp_path / "b.rego"
+    a.write_text('package a\n\nimport rego.v1\n\npermit if input.subject.role == "admin"\n')
+    b.write_text('package b\n\nimport rego.v1\n\nok if input.subject.role in {"admin", "viewer"}\n')
+    code, report = _json(capsys, ["compare", str(a), str(b), "--v1-decision", "data.a.permit",
+                                  "--v2-decision", "data.b.ok"])
+    assert code == 1
+    assert {(d["role"], d["direction"]) for d in report["discrepancies"]} == {("viewer", "v2_more_permissive")}
+    code, report = _json(capsys, ["compare", V1, V1, "--decision", "data.rbac.v1.same_enterprise"])
+    assert code == 0 and report["v1"]["decision"] == "data.rbac.v1.same_enterprise"
+
+
+def test_other_input_shapes_with_dimensions_and_data(tmp_path, capsys):
+    # The current tickethub policy minus its `response.*` ref-head rules, which the
+    # subset does not accept; the decision rule `allow` is untouched.
+    new = tmp_path / "tickets.rego"
+    text = (REAL / "styra-demo-tickethub__tickets.rego").read_text()
+    new.write_text("\n".join(line for line in text.splitlines() if not line.startswith("response.")))
+    old = REAL / "styra-demo-tickethub__tickets@85c76bf.rego"
+    data = REAL / "styra-demo-tickethub__roles-data.json"
+    code, report = _json(capsys, ["compare", str(old), str(new), "--data", f"roles={data}",
+                                  "--dimension", "tenant=input.tenant", "--dimension", "action=input.action"])
+    assert code == 1
+    assert report["summary"]["complete"]
+    ds = report["discrepancies"]
+    # the new version also reads the tenant from input.tenant.name: more permissive there
+    assert ds and all(d["direction"] == "v2_more_permissive" for d in ds)
+    assert all(isinstance(d["witness"]["tenant"], dict) for d in ds)
+    assert all("input.user" in d["attributes"] for d in ds)
+    assert {d["action"] for d in ds} >= {"get", "list", "resolve"}
+
+
+def test_git_base_compares_with_the_committed_version(tmp_path, capsys, monkeypatch):
+    repo = tmp_path / "repo"
+    (repo / "policies").mkdir(parents=True)
+    shutil.copy(V1, repo / "policies" / "rbac.rego")
+    run = lambda *a: subprocess.run(["git", *a], cwd=repo, check=True, capture_output=True)
+    run("init", "-q")
+    run("-c", "user.name=t", "-c", "user.email=t@x", "add", ".")
+    run("-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "v1")
+    text = Path(V1).read_text().replace('"project:read", "billing:read"', '"project:read"')
+    (repo / "policies" / "rbac.rego").write_text(text)
+    monkeypatch.chdir(repo)
+    code, report = _json(capsys, ["compare", "policies/rbac.rego", "--git-base", "HEAD"])
+    assert code == 1
+    assert {d["action"] for d in report["discrepancies"]} == {"billing:read"}
+    assert report["v1"]["path"].startswith("policies/rbac.rego@HEAD")
+    assert all("/tmp" not in r for d in report["discrepancies"] for r in d["v1_rules"])
