@@ -50,7 +50,7 @@ def _discrepancies(report: CompareReport, rules: RuleFile | None) -> Table:
     """Grouped by role, then action (each named once); `✗` marks what blocks the gate."""
     with_tenant = any(d.tenant not in ("*", "") for d in report.discrepancies)
     table = Table(title="Discrepancies (✗ blocks the gate)", title_justify="left",
-                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+                  box=box.SIMPLE_HEAD, show_edge=False, padding=0)
     for name in ("role", "action", "relation", *(("tenant",) if with_tenant else ()),
                  "v1 → v2", "class"):
         table.add_column(name, no_wrap=True)
@@ -100,7 +100,7 @@ def _matrix(report: CompareReport) -> Table:
     differs = {k for k, by_rel in groups.items()
                if any(c.v1 != c.v2 for cs in by_rel.values() for c in cs)}
     table = Table(title="Decisions by role and action (v1 → v2 where they differ)",
-                  title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+                  title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=0)
     table.add_column("role")
     table.add_column("action")
     for r in relations:
