@@ -97,8 +97,9 @@ def gate(report: CompareReport, rules: RuleFile | None, *, strict: bool = False)
     unclassified = [d for d in ds if d.classification is None]
     if unclassified:
         where = rules.path or "the classification file"
-        reasons.append(f"{_plural(len(unclassified), 'discrepancy', 'discrepancies')} no rule "
-                       f"in {where} classifies: {_cells(unclassified)}")
+        n = len(unclassified)
+        reasons.append(f"{_plural(n, 'unclassified discrepancy', 'unclassified discrepancies')} "
+                       f"(no rule in {where} matches): {_cells(unclassified)}")
     for cls in rules.blocking:
         hit = [d for d in ds if d.classification == cls]
         if hit:

@@ -55,7 +55,7 @@ def test_unclassified_blocks_and_is_named():
             rules(LOOSE, allow_loosening="true"))
     assert not g.passed
     (reason,) = g.reasons
-    assert "1 discrepancy no rule" in reason and "viewer billing:read on own_team" in reason
+    assert "1 unclassified discrepancy (no rule" in reason and "viewer billing:read on own_team" in reason
     assert "classifications/t.yaml" in reason
 
 
