@@ -10,11 +10,14 @@ here with code `unsupported`; everything else about meaning is left to `compile`
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import os
+import threading
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from policydiff import ir
 from policydiff.errors import Diagnostic, PolicyError
@@ -46,48 +49,59 @@ class _LineBreaks:
             yield tok
 
 
+_LOCK = threading.RLock()  # one embedded transformer per process: parses take turns
+
+
 @functools.cache
 def _parser() -> Lark:
+    # The transformer runs inside the LALR parser (no parse tree is built, and lark's
+    # position propagation, which costs as much as parsing, is off): `_Inline` gives
+    # each IR node the span its children cover.
     return Lark(
         GRAMMAR.read_text(encoding="utf-8"),
         parser="lalr",
         lexer="contextual",
         postlex=_LineBreaks(),
         start=["module", "query"],
-        propagate_positions=True,
         maybe_placeholders=False,
-        cache=False,
+        transformer=_Inline(_LOWER),
+        cache=_cache_file(),
     )
+
+
+def _cache_file() -> str | bool:
+    """Lark's analysed tables, kept between processes (the CLI starts fresh each time)."""
+    import tempfile
+
+    try:
+        import lark
+
+        d = Path(tempfile.gettempdir()) / f"policydiff-{os.getuid() if hasattr(os, 'getuid') else 0}"
+        d.mkdir(mode=0o700, exist_ok=True)
+        digest = hashlib.sha256(GRAMMAR.read_bytes() + lark.__version__.encode()).hexdigest()[:16]
+        return str(d / f"rego-{digest}.lark-cache")
+    except OSError:
+        return False
 
 
 def parse(source: Source) -> ir.Module:
     """Parse and lower one Rego module; raises `PolicyError` with every diagnostic."""
-    tree = _run(source, "module")
-    lower = _Lower(source.name)
-    module = _transform(lower, tree)
-    if lower.diags:
-        raise PolicyError(lower.diags)
-    return module
+    return _lower(source, "module")
 
 
 def parse_query(text: str, name: str = "<query>") -> tuple[ir.Literal, ...]:
     """Parse a query: a body of literals, as `opa eval` takes it."""
-    source = Source(name=name, text=text)
-    tree = _run(source, "query")
-    lower = _Lower(name)
-    body = _transform(lower, tree)
-    if lower.diags:
-        raise PolicyError(lower.diags)
-    return body
+    return _lower(Source(name=name, text=text), "query")
 
 
-def _transform(lower: "_Lower", tree):
-    try:
-        return lower.transform(tree)
-    except VisitError as e:  # errors raised inside callbacks arrive wrapped
-        if isinstance(e.orig_exc, PolicyError):
-            raise e.orig_exc from None
-        raise
+def _lower(source: Source, start: str):
+    with _LOCK:
+        _LOWER.reset(source.name)
+        result = _run(source, start)
+        diags = list(_LOWER.diags)
+    if diags:
+        raise PolicyError(diags)
+    return result
 
 
 # ------------------------------------------------------------------------- parse errors
@@ -155,8 +169,77 @@ def _pretty(terminal: str) -> str:
 # ------------------------------------------------------------------------------ lowering
 
 
+class _Meta:
+    __slots__ = ("line", "column", "end_line", "end_column", "empty")
+
+
+def _first(c):
+    t = type(c)
+    if t is Token:
+        return c.line, c.column
+    if t is tuple or t is list:
+        for x in c:
+            p = _first(x)
+            if p is not None:
+                return p
+        return None
+    sp = getattr(c, "span", None)
+    if sp is not None and sp.line:
+        return sp.line, sp.col
+    return None
+
+
+def _last(c):
+    t = type(c)
+    if t is Token:
+        return c.end_line, c.end_column
+    if t is tuple or t is list:
+        for x in reversed(c):
+            p = _last(x)
+            if p is not None:
+                return p
+        return None
+    sp = getattr(c, "span", None)
+    if sp is not None and sp.line:
+        return sp.end_line, sp.end_col
+    return None
+
+
+def _meta(children) -> _Meta:
+    m = _Meta()
+    first = _first(children)
+    m.empty = first is None
+    if first is not None:
+        m.line, m.column = first
+        m.end_line, m.end_column = _last(children)
+    return m
+
+
+class _Inline:
+    """Lark's embedded-transformer interface over `_Lower`: callback `name(children)`
+    calls `_Lower.name(meta, children)` with the positions the children span. Rules
+    without a method (lark's own `__x_star` helpers) stay trees for lark to splice."""
+
+    def __init__(self, lower: "_Lower"):
+        self._lower = lower
+
+    def __getattr__(self, name: str):
+        method = getattr(type(self._lower), name, None)
+        if method is None or name.startswith("_"):
+            raise AttributeError(name)
+        lower = self._lower
+
+        def callback(children):
+            return method(lower, _meta(children), children)
+
+        return callback
+
+    def __default__(self, data, children, meta):
+        return Tree(data, children)
+
+
 def _span(file: str, meta) -> Span:
-    if getattr(meta, "empty", True):
+    if meta.empty:
         return Span(file=file)
     return Span(file=file, line=meta.line, col=meta.column, end_line=meta.end_line,
                 end_col=meta.end_column)
@@ -167,12 +250,14 @@ def _tok_span(file: str, tok: Token) -> Span:
                 end_col=tok.end_column)
 
 
-@v_args(meta=True)
-class _Lower(Transformer):
-    """Parse tree to IR. Collects `unsupported` diagnostics instead of stopping."""
+class _Lower:
+    """Grammar rules to IR, called by the parser as it reduces. Collects diagnostics
+    (`unsupported` constructs, a missing `if`) instead of stopping at the first."""
 
-    def __init__(self, file: str):
-        super().__init__(visit_tokens=False)
+    def __init__(self):
+        self.reset("<input>")
+
+    def reset(self, file: str) -> None:
         self.file = file
         self.diags: list[Diagnostic] = []
 
@@ -251,9 +336,6 @@ class _Lower(Transformer):
         return ir.Rule(span=span, kind=kind, name=name, body=body or (), key=key, value=value,
                        args=args, else_=else_rule)
 
-    def __default__(self, data, children, meta):
-        raise NotImplementedError(f"no lowering for `{data}`")
-
     def head_true(self, meta, children):
         return ("complete", str(children[0]), None, ir.Scalar(span=self._sp(meta), value=True), ())
 
@@ -296,10 +378,12 @@ class _Lower(Transformer):
         return (children[0],)
 
     def body_without_if(self, meta, children):
+        brace = children[0]
         self.diags.append(Diagnostic(code="rego_parse_error",
                                      message="`if` keyword is required before a rule body",
-                                     span=self._sp(meta)))
-        return children[0]
+                                     span=_tok_span(self.file, brace),
+                                     help="Rego v1 writes `name if { … }`"))
+        return children[1]
 
     def else_clause(self, meta, children):
         value = None
@@ -472,6 +556,9 @@ class _Lower(Transformer):
 
     def object_compr(self, meta, children):
         return ir.ObjectCompr(span=self._sp(meta), key=children[0], value=children[1], body=children[2])
+
+
+_LOWER = _Lower()
 
 
 class _With:
