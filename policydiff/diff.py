@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from policydiff.analysis import analyze_policies
-from policydiff.errors import PolicyError
+from policydiff.errors import InputError
 from policydiff.matrix import RUNBOOK, Dimensions, Space
 from policydiff.results import Cell, CompareReport, Discrepancy, Gate, PolicyInfo, Summary
 from policydiff.tenancy import Tenancy, request_input
@@ -92,8 +92,8 @@ def diff(v1: Any, v2: Any, *, tenancy: Tenancy | None = None, dims: Dimensions =
          v1_info: PolicyInfo | None = None, v2_info: PolicyInfo | None = None) -> CompareReport:
     """Compare two loaded policies (`policydiff.Policy`) over the matrix."""
     if tenancy is not None and not dims.runbook:
-        raise PolicyError.at("bad_dimension", "`--dimension` needs the symbolic matrix: a tenancy "
-                             "realises requests of the request model only")
+        raise InputError.at("bad_dimension", "`--dimension` needs the symbolic matrix: a tenancy "
+                            "realises requests of the request model only")
     space = Space(analyze_policies(v1, v2), dims)
     decide = _Decider(v1, v2)
     rows = _symbolic(space, decide) if tenancy is None else _tenancy(space, tenancy, decide)

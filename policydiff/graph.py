@@ -22,6 +22,7 @@ import msgspec
 import networkx as nx
 
 from policydiff.analysis import ELEM
+from policydiff.errors import PolicyError
 from policydiff.matrix import ClassSpace, Space
 from policydiff.tenancy import Resource, Tenancy, User
 
@@ -197,7 +198,8 @@ def realise(space: Space, tenancy: Tenancy, g: nx.DiGraph | None = None) -> Real
     out = []
     for ent in enterprises:
         own = by_ent_res.get(ent, [])
-        own_counts = Counter(rsig[r.id] for r in own)
+        others = Counter(global_counts)
+        others.subtract(Counter(rsig[r.id] for r in own))
         elements: set[Element] = set()
         pairs: dict[Element, tuple[User, Resource]] = {}
         counts: Counter = Counter()
@@ -207,11 +209,13 @@ def realise(space: Space, tenancy: Tenancy, g: nx.DiGraph | None = None) -> Real
             candidates = {r.id: r for r in own}
             for r in sides.meeting(uvals, index):
                 candidates.setdefault(r.id, r)
-            rest = Counter(global_counts)
-            rest.subtract(own_counts)
-            for r in candidates.values():
-                if r.enterprise != ent:
+            rest = others
+            foreign = [r for r in candidates.values() if r.enterprise != ent]
+            if foreign:  # resources of other enterprises whose values meet this user's
+                rest = Counter(others)
+                for r in foreign:
                     rest[rsig[r.id]] -= 1
+            for r in candidates.values():
                 rel = _relation(u, r)
                 e = Element(u.role, usig, rsig[r.id], sides.cross(uvals, rvals[r.id]), rel)
                 elements.add(e)
@@ -260,15 +264,24 @@ class _SideSigs:
             if len(sides & {"subject", "resource"}) == 2:
                 self.spanning.append(i)
             if "action" in sides and len(sides) > 1:
-                raise ValueError("action compared with subject or resource paths")
+                raise PolicyError.at(
+                    "unsupported", "the policies compare `input.action` with subject or resource "
+                    "attributes, which the tenancy matrix does not group",
+                    help="compare without a tenancy: the symbolic matrix covers these requests")
+        self.layouts = {side: self._layout(side) for side in ("subject", "resource")}
 
-    def _sig(self, side: str, doc: Mapping) -> tuple:
+    def _layout(self, side: str) -> list[tuple[ClassSpace, list, list]]:
         out = []
         for cs in self.classes:
             scalars = [p for p in cs.scalars if p[0] == side]
             colls = [p for p in cs.collections if p[0] == side]
-            if not scalars and not colls:
-                continue
+            if scalars or colls:
+                out.append((cs, scalars, colls))
+        return out
+
+    def _sig(self, side: str, doc: Mapping) -> tuple:
+        out = []
+        for cs, scalars, colls in self.layouts[side]:
             fresh: dict[Any, int] = {}
             part = []
             for p in scalars:
