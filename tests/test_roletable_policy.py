@@ -145,3 +145,23 @@ def test_random_tables_evaluate_as_the_format_says(table):
     for user, action, resource in RANDOM_TENANCY.requests():
         request = request_input(user, action, resource)
         assert policy.allows(request) is reading(table, user, action, resource), request
+
+
+def test_check_and_eval_read_role_tables(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\npackage: t\nroles:\n  dev:\n    grants: [{actions: [x], scope: tem}]\n")
+    assert main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"{bad}:5:") and "invalid_roletable" in err[0]
+    assert err[2].strip() == "^^^" and err[1][err[2].index("^"):].startswith("tem}")
+    assert "did you mean `team`?" in err[3]
+    assert main(["check", V1_TOML]) == 0
+    capsys.readouterr()
+    request = request_input(User(id="u", enterprise="e", role="viewer"), "billing:read",
+                            Resource(id="r", kind="enterprise", enterprise="e", team=None))
+    (tmp_path / "in.json").write_text(json.dumps(request))
+    assert main(["eval", V1_YAML, "--input", str(tmp_path / "in.json"), "--explain"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["result"] is True
+    [where] = out["rules"]
+    assert "billing:read" in Path(V1_YAML).read_text().splitlines()[int(where.rsplit(":", 1)[1]) - 1]
