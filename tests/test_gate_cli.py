@@ -46,6 +46,29 @@ def test_example_policies_pass_with_the_shipped_rules(capsys, tmp_path, fmt):
         assert ET.fromstring(text).get("failures") == "0"
 
 
+def test_shipped_rules_pass_over_the_seeded_tenancy(capsys, tmp_path):
+    import msgspec
+
+    from policydiff.db.seed import generate
+
+    facts = generate()
+    tenancy = tmp_path / "tenancy.json"
+    tenancy.write_bytes(msgspec.json.encode(facts))
+    code, out, err = compare(capsys, V1, V2, "--classifications", RULES, "--tenancy",
+                             str(tenancy), "--format", "json")
+    assert code == 0, err
+    summary = json.loads(out)["summary"]
+    assert summary["discrepancies"] > 0 and summary["unclassified"] == 0
+    code, out, _ = compare(capsys, V1, UNSAFE, "--classifications", RULES, "--tenancy",
+                           str(tenancy), "--format", "json")
+    assert code == 1
+    leaked = {d["tenant"] for d in json.loads(out)["discrepancies"]
+              if d["direction"] == "v2_more_permissive"}
+    # every enterprise with a viewer-derived role can now read another one's projects
+    assert leaked == {u.enterprise for u in facts.users
+                      if u.role in ("viewer", "developer", "team_admin")}
+
+
 def test_strict_passes_too(capsys):
     code, _, err = compare(capsys, V1, V2, "--classifications", RULES, "--strict",
                            "--format", "json")
@@ -104,7 +127,7 @@ def test_bad_rule_file_is_exit_2_with_location(capsys, tmp_path):
     rules = tmp_path / "rules.yaml"
     rules.write_text("version: 1\nrules:\n  - id: r\n    class: expected_tigthening\n"
                      "    match: {role: viewer}\n    reason: x\n")
-    code, out, err = compare(capsys, V1, V2, "--classifications", str(rules))
+    code, _, err = compare(capsys, V1, V2, "--classifications", str(rules))
     assert code == 2
     assert f"{rules}:4:" in err and "unknown_class" in err
     assert "did you mean `expected_tightening`?" in err
