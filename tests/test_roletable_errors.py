@@ -3,10 +3,15 @@ the code, the line and the role or key, and underlines the offending text."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from policydiff.errors import ExitCode, PolicyError, render
-from policydiff.frontend.roletable import decode, load_module
+from policydiff.frontend.roletable import decode, load_module, lower
 from policydiff.source import Source
 
 HEAD = "version: 1\npackage: t\nroles:\n"
@@ -118,3 +123,39 @@ def test_unreadable_file(tmp_path):
     with pytest.raises(PolicyError) as info:
         load_module(tmp_path / "missing.yaml")
     assert info.value.code == "unreadable_file" and "missing.yaml" in str(info.value.span)
+
+
+_V1 = (Path(__file__).resolve().parent.parent / "policies" / "rbac_v1.yaml").read_text()
+_V1_TOML = (Path(__file__).resolve().parent.parent / "policies" / "rbac_v1.toml").read_text()
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(
+        ["team", "*", "a:b", "", "viewer", "inherits", "grants", "actions", "scope", "[x"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["version", "package", "roles", "viewer", "grants", "actions", "scope",
+                         "inherits", "description", "x"]), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_any_document_decodes_or_fails_with_a_diagnostic(data):
+    """Random edits of a good table, and random documents, never escape as anything
+    but a `PolicyError` with a code of the format."""
+    kind = data.draw(st.sampled_from(["edit-yaml", "edit-toml", "document"]))
+    if kind == "document":
+        doc = data.draw(st.fixed_dictionaries({"version": st.just(1), "package": st.just("p")},
+                                              optional={"roles": _JSONISH}) | _JSONISH)
+        name, text = "t.yaml", yaml.safe_dump(doc)
+    else:
+        name, text = ("t.yaml", _V1) if kind == "edit-yaml" else ("t.toml", _V1_TOML)
+        for _ in range(data.draw(st.integers(1, 3))):
+            at = data.draw(st.integers(0, len(text)))
+            cut = data.draw(st.integers(0, 4))
+            text = text[:at] + data.draw(st.sampled_from(["", ":", "-", " ", "\n", "[", "{", "x", "*"])) + text[at + cut:]
+    try:
+        module = lower(Source(name=name, text=text))
+    except PolicyError as e:
+        assert e.code in {"roletable_parse_error", "invalid_roletable"}
+        assert all(d.span.file == name for d in e.diagnostics)
+        return
+    assert module.origin == "roletable" and module.rules[0].default
