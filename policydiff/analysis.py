@@ -47,6 +47,9 @@ class InputClass(msgspec.Struct, frozen=True, kw_only=True):
     paths: tuple[Path, ...]
     constants: tuple[Scalar, ...] = ()
     patterns: tuple[Pattern, ...] = ()
+    # False when the policies only test membership in these paths (`x in coll`):
+    # then elements equal to no value of the class cannot change a decision.
+    whole: bool = True
 
 
 class Analysis(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,7 +71,7 @@ class Analysis(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Node:
-    __slots__ = ("parent", "children", "consts", "patterns", "paths", "collapsed")
+    __slots__ = ("parent", "children", "consts", "patterns", "paths", "collapsed", "whole")
 
     def __init__(self) -> None:
         self.parent: _Node | None = None
@@ -77,6 +80,7 @@ class _Node:
         self.patterns: set[Pattern] = set()
         self.paths: set[Path] = set()
         self.collapsed = False
+        self.whole = False  # used as a whole value, not only as the right of `x in coll`
 
 
 def _find(n: _Node) -> _Node:
@@ -110,6 +114,7 @@ class _Graph:
         rb.parent = ra
         ra.consts |= rb.consts
         ra.patterns |= rb.patterns
+        ra.whole = ra.whole or rb.whole
         new_a, new_b = ra.paths - rb.paths, rb.paths - ra.paths
         ra.paths |= rb.paths
         collapsed = ra.collapsed or rb.collapsed
@@ -316,7 +321,7 @@ class _Walker:
         for r in classes.values():
             consts = sorted((v for _, v in r.consts), key=_const_order)
             out.append(InputClass(paths=tuple(sorted(_acyclic(r.paths))), constants=tuple(consts),
-                                  patterns=tuple(sorted(r.patterns))))
+                                  patterns=tuple(sorted(r.patterns)), whole=r.whole))
         out.sort(key=lambda c: c.paths)
         return Analysis(classes=tuple(out), incomplete=tuple(sorted(set(reasons))))
 
@@ -457,6 +462,12 @@ class _Scope:
         return self._walk_path(self.w.data, path)
 
     def flow(self, t: ir.Term) -> _Node:
+        """The node of `t`'s value, marked as used whole."""
+        n = self._flow(t)
+        _find(n).whole = True
+        return n
+
+    def _flow(self, t: ir.Term) -> _Node:
         g = self.g
         match t:
             case ir.Scalar(value=v):
@@ -515,6 +526,7 @@ class _Scope:
                 n = g.field(n, k.value)
                 continue
             key = self.flow(k)
+            _find(n).whole = True  # `coll[_] != x` sees elements that `x in coll` cannot
             if isinstance(k, ir.Scalar):  # a number: an array index
                 self.w.check("indexes an input array by position", span, n, deep=False)
             g.union(key, g.keys(n))
@@ -537,7 +549,7 @@ class _Scope:
             g.union(self.flow(t.args[0]), self.flow(t.args[1]))
             return g.node(True, False)
         if f == "internal.member_2":
-            g.union(self.flow(t.args[0]), g.elem(self.flow(t.args[1])))
+            g.union(self.flow(t.args[0]), g.elem(self._flow(t.args[1])))
             return g.node(True, False)
         if f == "internal.member_3":
             c = self.flow(t.args[2])

@@ -234,8 +234,9 @@ class ClassSpace:
     """One class of input paths with its constants and kinds of fresh values."""
 
     def __init__(self, cls: InputClass, scalars: list[Path], collections: list[Path],
-                 objects: set[Path], types: Mapping[Path, str]):
+                 objects: set[Path], types: Mapping[Path, str], whole: set[Path]):
         self.cls = cls
+        self.whole = whole
         self.scalars, self.collections, self.objects, self.types = scalars, collections, objects, types
         self.constants = frozenset(_ckey(c) for c in cls.constants)
         self.patterns = cls.patterns
@@ -288,7 +289,9 @@ class ClassSpace:
             elem = c + (ELEM,)
             members = [v for v in pool if self.allowed(elem, v)]
             choices = []
-            extras: list[Any] = [None] + [_Fresh(t, len(fresh)).value for t in self.templates]
+            extras: list[Any] = [None]
+            if c in self.whole:  # elements equal to no value of the class matter
+                extras += [_Fresh(t, len(fresh)).value for t in self.templates]
             for r in range(len(members) + 1):
                 for subset in itertools.combinations(members, r):
                     for extra in extras:
@@ -384,7 +387,8 @@ class Space:
                 collections = [p for p in collections if p in _RUNBOOK_TYPES]
             if not scalars and not collections:
                 continue
-            cs = ClassSpace(cls, sorted(scalars), sorted(collections), objects, self.types)
+            whole = {c for c in collections if c not in info or info[c].whole}
+            cs = ClassSpace(cls, sorted(scalars), sorted(collections), objects, self.types, whole)
             self.classes.append(cs)
             for p in cls.paths:
                 self.class_of[p] = cs

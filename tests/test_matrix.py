@@ -170,3 +170,15 @@ allow if t == "acme"
     allowed = [inp for _, inp in space.representatives() if p.allows(inp)]
     assert {"tenant": "acme"} in [{"tenant": i["tenant"]} for i in allowed]
     assert {"tenant": {"name": "acme"}} in [{"tenant": i["tenant"]} for i in allowed]
+
+
+def _team_lists(body: str) -> set[int]:
+    space = Space(analyze_policies(_policy(body)))
+    return {len(inp["subject"]["teams"]) for _, inp in space.representatives()}
+
+
+def test_elements_beyond_the_class_values_only_when_the_collection_is_iterated():
+    # membership alone: a team list holds at most the resource's team
+    assert _team_lists("allow if input.resource.team in input.subject.teams") == {0, 1}
+    # `some t in teams; t != team` is true with any other team: those lists are needed
+    assert _team_lists("allow if {\n some t in input.subject.teams\n t != input.resource.team\n}") == {0, 1, 2}

@@ -56,6 +56,9 @@ _RELATIONS = [
     "input.resource.team == null",
     "input.resource.team != null",
     "some t in input.subject.teams\n\tt == input.resource.team",
+    "some t in input.subject.teams\n\tt != input.resource.team",
+    "input.subject.teams[_] != input.resource.team",
+    "every t in input.subject.teams {\n\t\tt == input.resource.team\n\t}",
 ]
 
 
