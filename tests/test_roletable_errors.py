@@ -104,6 +104,12 @@ def test_yaml_syntax_error_has_a_position():
     assert code == "roletable_parse_error" and line >= 4
 
 
+@pytest.mark.parametrize("actions", ["[*]", "[a, '*:x', *:read]", "[*read]"])
+def test_unquoted_star_is_explained(actions):
+    [(code, line, _, _, help)] = _errors(HEAD + f"  a:\n    grants: [{{actions: {actions}, scope: team}}]\n")
+    assert code == "roletable_parse_error" and line == 5 and "quote" in help
+
+
 def test_toml_errors():
     [(code, line, text, _, _)] = _errors(
         'version = 1\npackage = "t"\n[roles.a]\ngrants = [{ actions = ["x"], scope = team }]\n',

@@ -119,7 +119,10 @@ def _yaml_error(e: yaml.YAMLError, file: str) -> PolicyError:
     span = Span(file=file, line=mark.line + 1, col=mark.column + 1) if mark else Span(file=file)
     said = [getattr(e, "context", None), getattr(e, "problem", None)]
     message = ", ".join(part for part in said if part) or str(e)
-    return PolicyError.at("roletable_parse_error", message, span)
+    # `*` opens an alias in YAML, so an unquoted `[*]` or `*:read` fails to parse
+    alias = "alias" in message
+    help = 'quote patterns that start with `*`, as in `["*"]`: YAML reads `*name` as an alias'
+    return PolicyError.at("roletable_parse_error", message, span, help if alias else None)
 
 
 def _read_yaml(source: Source) -> tuple[Any, _Where]:
