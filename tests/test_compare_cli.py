@@ -148,3 +148,18 @@ def test_git_base_compares_with_the_committed_version(tmp_path, capsys, monkeypa
     assert {d["action"] for d in report["discrepancies"]} == {"billing:read"}
     assert report["v1"]["path"].startswith("policies/rbac.rego@HEAD")
     assert all("/tmp" not in r for d in report["discrepancies"] for r in d["v1_rules"])
+
+
+def test_tenancy_from_the_database_matches_the_same_tenancy_file(fresh_dsn, tmp_path, capsys):
+    assert main(["db", "seed", "--dsn", fresh_dsn]) == 0
+    dumped = tmp_path / "tenancy.json"
+    assert main(["db", "dump", "--dsn", fresh_dsn, "--tenancy", str(dumped)]) == 0
+    capsys.readouterr()
+    code_db, from_db = _json(capsys, ["compare", V1, V2, "--dsn", fresh_dsn])
+    code_file, from_file = _json(capsys, ["compare", V1, V2, "--tenancy", str(dumped)])
+    assert code_db == code_file == 1
+    assert from_db["summary"] == from_file["summary"]
+    assert from_db["summary"]["cells"] > 0
+    assert {d["tenant"] for d in from_db["discrepancies"]} == {
+        e["id"] for e in json.loads(dumped.read_text())["enterprises"]}
+    assert from_db["discrepancies"] == from_file["discrepancies"]

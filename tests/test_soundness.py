@@ -19,7 +19,7 @@ from engines import RegopyEngine
 from policydiff import load_policy
 from policydiff.analysis import analyze_policies
 from policydiff.diff import diff
-from policydiff.matrix import ANY, Space
+from policydiff.matrix import ANY, Space, dimensions
 from policydiff.tenancy import Enterprise, Resource, Tenancy, User, relation, request_input
 
 ROLES = ("admin", "team_admin", "developer", "viewer", "system", "guest")
@@ -194,3 +194,42 @@ def test_brute_force_with_regopy_finds_exactly_the_reported_cells(examples):
                        "v2_more_permissive" if d2 else "v2_more_restrictive"))
     report = diff(*examples, tenancy=tenancy)
     assert found and {(d.key, d.direction) for d in report.discrepancies} == found
+
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real-policies"
+
+
+@pytest.fixture(scope="module")
+def tickethub(tmp_path_factory):
+    """Two versions of a real policy reading another input shape; the newer one minus
+    its `response.*` ref-head rules, which the subset does not accept."""
+    new = tmp_path_factory.mktemp("tickethub") / "tickets.rego"
+    text = (REAL / "styra-demo-tickethub__tickets.rego").read_text()
+    new.write_text("\n".join(line for line in text.splitlines() if not line.startswith("response.")))
+    import json
+
+    data = {"roles": json.loads((REAL / "styra-demo-tickethub__roles-data.json").read_text())}
+    p1 = load_policy(str(REAL / "styra-demo-tickethub__tickets@85c76bf.rego"), data=data)
+    p2 = load_policy(str(new), data=data)
+    dims = dimensions(["tenant=input.tenant", "action=input.action"])
+    report = diff(p1, p2, dims=dims)
+    return p1, p2, Space(analyze_policies(p1, p2), dims), report
+
+
+_NAMES = st.sampled_from(["acmecorp", "hooli", "initech", "", "admin"])
+
+
+@SETTINGS
+@given(tenant=st.one_of(_NAMES, st.fixed_dictionaries({"name": _NAMES})),
+       user=st.sampled_from(["alice", "bob", "ceasar", "dylan", "eve", "acmecorp"]),
+       action=st.sampled_from(["get", "list", "resolve", "delete", "admin", "x"]))
+def test_requests_of_another_shape_land_in_cells_whose_verdict_holds(tickethub, tenant, user, action):
+    p1, p2, space, report = tickethub
+    verdicts = {c.key: (c.v1, c.v2) for c in report.cells}
+    inp = {"tenant": tenant, "user": user, "action": action}
+    key = (space.class_of[("tenant",)].describe(tenant), ANY, space.class_of[("action",)].describe(action), ANY)
+    assert key in verdicts, key
+    for verdict, decided in zip(verdicts[key], (p1.allows(inp), p2.allows(inp))):
+        assert verdict == "mixed" or (verdict == "allow") == decided, (key, inp)
+    if (p1.allows(inp), p2.allows(inp)) == (False, True):
+        assert (key, "v2_more_permissive") in {(d.key, d.direction) for d in report.discrepancies}
