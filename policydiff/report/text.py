@@ -1,9 +1,9 @@
 """The terminal report, drawn with rich and exported as plain text.
 
-A summary, then the discrepancies grouped by role and action (loosening in red) with a
-witness request for each that blocks, then —
-when the report carries every cell — the decision matrix per role and action with the
-rows that differ first, and last the gate's verdict with its reasons.
+A summary; the discrepancies grouped by role and action (loosening in red), with a
+witness request for each one that blocks; when the report carries every cell, the
+decision matrix per role and action with the rows that differ first; last the gate's
+verdict with its reasons.
 """
 
 from __future__ import annotations
