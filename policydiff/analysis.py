@@ -71,7 +71,7 @@ class Analysis(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Node:
-    __slots__ = ("parent", "children", "consts", "patterns", "paths", "collapsed", "whole")
+    __slots__ = ("children", "collapsed", "computed", "consts", "parent", "paths", "patterns", "whole")
 
     def __init__(self) -> None:
         self.parent: _Node | None = None
@@ -81,6 +81,7 @@ class _Node:
         self.paths: set[Path] = set()
         self.collapsed = False
         self.whole = False  # used as a whole value, not only as the right of `x in coll`
+        self.computed: str | None = None  # "file:line: `f`": a builtin result of unknown value
 
 
 def _find(n: _Node) -> _Node:
@@ -115,6 +116,7 @@ class _Graph:
         ra.consts |= rb.consts
         ra.patterns |= rb.patterns
         ra.whole = ra.whole or rb.whole
+        ra.computed = ra.computed or rb.computed
         new_a, new_b = ra.paths - rb.paths, rb.paths - ra.paths
         ra.paths |= rb.paths
         collapsed = ra.collapsed or rb.collapsed
@@ -202,7 +204,7 @@ _ORDERING = {"lt", "lte", "gt", "gte"}
 
 class _Walker:
     def __init__(self, modules: Sequence[ir.Module], data: Mapping[str, Any] | None,
-                 shared: "_Walker | None" = None) -> None:
+                 shared: _Walker | None = None) -> None:
         self.g = shared.g if shared else _Graph()
         if shared:
             self.input = shared.input
@@ -292,16 +294,16 @@ class _Walker:
         """Incomplete if any of `nodes` holds input (`deep`: anywhere inside it)."""
         self.checks.append((why, span, list(nodes), deep))
 
-    def result(self, others: Sequence["_Walker"] = ()) -> Analysis:
+    def result(self, others: Sequence[_Walker] = ()) -> Analysis:
         for w in others:
             self.checks.extend(w.checks)
             self.deferred_patterns.extend(w.deferred_patterns)
         for kind, s, arg, delims, span in self.deferred_patterns:
-            if _find(arg).paths:
-                self.checks.append((f"`{kind}` with an argument read from input", span, [arg], False))
-            for t, v in _find(arg).consts:
-                if t is str:
-                    _find(s).patterns.add(Pattern(kind=kind, text=v, delimiters=delims))
+            texts = [v for t, v in _find(arg).consts if t is str]
+            if _find(arg).paths or _find(arg).computed or not texts:
+                self.checks.append((f"`{kind}` with a pattern computed at evaluation", span, [s], False))
+            for v in texts:
+                _find(s).patterns.add(Pattern(kind=kind, text=v, delimiters=delims))
         reasons = []
         for why, span, nodes, deep in self.checks:
             if any(_reads_input(n) if deep else bool(_find(n).paths) for n in nodes):
@@ -316,6 +318,8 @@ class _Walker:
             seen.add(id(r))
             if r.paths:
                 classes[id(r)] = r
+                if r.computed:  # compared with a value no constant stands for
+                    reasons.append(f"{r.computed} compared with input")
             stack.extend(r.children.values())
         out = []
         for r in classes.values():
@@ -484,7 +488,6 @@ class _Scope:
             case ir.Object(items=items):
                 n = g.node()
                 for k, v in items:
-                    _find(g.keys(n))
                     g.union(g.keys(n), self.flow(k))
                     if isinstance(k, ir.Scalar):
                         g.union(g.field(n, k.value), self.flow(v))
@@ -530,9 +533,8 @@ class _Scope:
             if isinstance(k, ir.Scalar):  # a number: an array index
                 self.w.check("indexes an input array by position", span, n, deep=False)
             g.union(key, g.keys(n))
-            if not (isinstance(k, ir.Var) and k.name == "_"):
-                if isinstance(k, (ir.Var, ir.Ref, ir.Call)):
-                    self.w.check("looks up input by a computed key", span, n, deep=False)
+            if isinstance(k, (ir.Var, ir.Ref, ir.Call)) and not (isinstance(k, ir.Var) and k.name == "_"):
+                self.w.check("looks up input by a computed key", span, n, deep=False)
             n = g.elem(n)
         return n
 
@@ -593,7 +595,9 @@ class _Scope:
         args = [self.flow(a) for a in t.args]
         what = "ordering comparison" if f in _ORDERING else f"`{f}`"
         self.w.check(f"{what} on a value read from input", span, *args)
-        return g.node()
+        out = g.node()
+        out.computed = f"{span.where}: the result of `{f}`"
+        return out
 
     def _pattern(self, t: ir.Call) -> _Node:
         g = self.g

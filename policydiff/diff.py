@@ -32,7 +32,7 @@ CellKey = tuple[str, str, str, str]
 class _Verdicts:
     """What one cell has seen: the decisions of each policy and a witness per direction."""
 
-    __slots__ = ("v1", "v2", "loosening", "tightening")
+    __slots__ = ("loosening", "tightening", "v1", "v2")
 
     def __init__(self) -> None:
         self.v1: set[bool] = set()

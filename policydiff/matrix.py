@@ -16,7 +16,6 @@ tenancy's requests.
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import itertools
 import json
@@ -26,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from policydiff.analysis import ELEM, Analysis, InputClass, Path, Pattern, Scalar
+from policydiff.analysis import ELEM, Analysis, InputClass, Path, Pattern
 from policydiff.errors import InputError
 
 ANY = "*"  # the tenant (or another dimension) when the matrix does not split on it
@@ -148,7 +147,7 @@ def _glob_regex(pattern: str, delimiters: tuple[str, ...] | None) -> re.Pattern:
         else:
             out.append(re.escape(c))
             i += 1
-    return re.compile("".join(out), re.S)
+    return re.compile("".join(out), re.DOTALL)
 
 
 def matches(p: Pattern, value: Any) -> bool:
@@ -187,7 +186,7 @@ def _instance(p: Pattern, filler: str) -> str:
 class _Template:
     """A kind of fresh value: matches exactly the patterns in `sig`."""
 
-    __slots__ = ("make", "sig", "label")
+    __slots__ = ("label", "make", "sig")
 
     def __init__(self, make, sig: tuple[bool, ...], label: str):
         self.make, self.sig, self.label = make, sig, label
@@ -196,7 +195,7 @@ class _Template:
 class _Fresh:
     """Fresh value number `index` of a template; `value` is its representative."""
 
-    __slots__ = ("template", "index", "value")
+    __slots__ = ("index", "template", "value")
 
     def __init__(self, template: _Template, index: int):
         self.template, self.index = template, index
@@ -206,28 +205,65 @@ class _Fresh:
 _OBJECT = object()  # a path that is also read as an object: build it from its fields
 
 
-def _templates(patterns: Sequence[Pattern], constants: frozenset) -> list[_Template]:
-    def fill(i: int) -> str:
-        return OTHER if i == 0 else f"(other-{i + 1})"
+_FILL = "\x00"  # where a fresh value's distinguishing text goes in a candidate shape
 
-    makers = [("", lambda i: fill(i))]
+
+def _fill(i: int) -> str:
+    return OTHER if i == 0 else f"(other-{i + 1})"
+
+
+def _shapes(patterns: Sequence[Pattern]) -> list[str]:
+    """Candidate strings for the pattern classes: each pattern filled, pairs of
+    patterns nested in each other, and the patterns' literal fragments joined by the
+    delimiters they use, with and without a fresh filler."""
+    seps = {"", ":", ".", "/"} | {d for p in patterns for d in p.delimiters}
+    words: set[str] = set()
     for p in patterns:
-        makers.append((p.text, lambda i, p=p: _instance(p, fill(i))))
-    prefixes = [p for p in patterns if p.kind == "prefix"]
-    suffixes = [p for p in patterns if p.kind == "suffix"]
-    for a, b in itertools.product(prefixes, suffixes):
-        makers.append((a.text + b.text, lambda i, a=a, b=b: a.text + fill(i) + b.text))
-    out: list[_Template] = []
-    seen: set[tuple[bool, ...]] = set()
-    for _, make in makers:
-        v0, v1 = make(0), make(1)
-        sig = tuple(matches(p, v0) for p in patterns)
-        if v0 in constants or v1 in constants or sig != tuple(matches(p, v1) for p in patterns):
+        text = re.sub(r"\[[^\]]*\]|\{[^}]*\}|\*+|\?", "\x01", p.text) if p.kind == "glob" else p.text
+        for frag in text.split("\x01"):
+            words.add(frag)
+            for d in seps - {""}:
+                words.update(frag.split(d))
+    words = {w for w in words if w and len(w) <= 64}
+    shapes = [_FILL] + [_instance(p, _FILL) for p in patterns]
+    for a, b in itertools.permutations(patterns, 2):
+        shapes.append(_instance(a, _instance(b, _FILL)))
+        shapes.append(a.text + _FILL + b.text)
+    for w in sorted(words):
+        for sep in sorted(seps):
+            shapes += [w + sep + _FILL, _FILL + sep + w]
+    for w1, w2 in itertools.product(sorted(words), repeat=2):
+        for sep in sorted(seps):
+            shapes += [w1 + sep + w2, w1 + sep + _FILL + sep + w2]
+    return shapes
+
+
+def _templates(patterns: Sequence[Pattern], constants: frozenset) -> tuple[list[_Template], list[str]]:
+    """Kinds of fresh values, one per combination of patterns the candidates realise,
+    and the strings that are alone in their combination (`project:read` is the only
+    string matching both `project:*` and `*:read` with `:` delimiters)."""
+
+    def sig(v: str) -> tuple[bool, ...]:
+        return tuple(matches(p, v) for p in patterns)
+
+    templates: dict[tuple[bool, ...], _Template] = {}
+    fixed: dict[tuple[bool, ...], str] = {}
+    for shape in _shapes(patterns) if patterns else [_FILL]:
+        v0 = shape.replace(_FILL, _fill(0))
+        s0 = sig(v0)
+        if s0 in templates or v0 in constants:
             continue
-        if sig not in seen:
-            seen.add(sig)
-            out.append(_Template(make, sig, make(0)))
-    return out
+        variants = [shape] if _FILL in shape else []
+        variants += [shape[:k] + _FILL + shape[k:] for k in range(len(shape) + 1)] if _FILL not in shape else []
+        for v in variants:
+            a, b = v.replace(_FILL, _fill(0)), v.replace(_FILL, _fill(1))
+            if sig(a) == s0 and sig(b) == s0 and a not in constants and b not in constants:
+                templates[s0] = _Template(lambda i, v=v: v.replace(_FILL, _fill(i)), s0, a)
+                fixed.pop(s0, None)
+                break
+        else:
+            fixed.setdefault(s0, v0)
+    return list(templates.values()), [v for s_, v in fixed.items() if s_ not in templates]
 
 
 class ClassSpace:
@@ -240,7 +276,7 @@ class ClassSpace:
         self.scalars, self.collections, self.objects, self.types = scalars, collections, objects, types
         self.constants = frozenset(_ckey(c) for c in cls.constants)
         self.patterns = cls.patterns
-        self.templates = _templates(cls.patterns, frozenset(c for c in cls.constants))
+        self.templates, self.fixed = _templates(cls.patterns, frozenset(c for c in cls.constants))
         self._labels: dict[Any, Any] = {}
 
     def allowed(self, path: Path, value: Any) -> bool:
@@ -254,7 +290,7 @@ class ClassSpace:
     def assignments(self) -> list[dict[Path, Any]]:
         """Every combination of classes of this class's paths, one representative each."""
         results: list[dict[Path, Any]] = []
-        consts = list(self.cls.constants)
+        consts = list(self.cls.constants) + self.fixed
 
         def rec(i: int, current: dict[Path, Any], fresh: list[_Fresh]) -> None:
             if i == len(self.scalars):
@@ -283,7 +319,7 @@ class ClassSpace:
         if not self.collections:
             out.append(dict(current))
             return
-        pool = list(self.cls.constants) + [f.value for f in fresh]
+        pool = list(self.cls.constants) + self.fixed + [f.value for f in fresh]
         per_collection = []
         for c in self.collections:
             elem = c + (ELEM,)
@@ -312,7 +348,10 @@ class ClassSpace:
         if _ckey(value) in self.constants:
             return _label(value)
         sig = tuple(matches(p, value) for p in self.patterns)
-        return next((t.label for t in self.templates if t.sig == sig), OTHER)
+        label = next((t.label for t in self.templates if t.sig == sig), None)
+        if label is None:
+            label = next((v for v in self.fixed if tuple(matches(p, v) for p in self.patterns) == sig), OTHER)
+        return label
 
     def label(self, value: Any) -> Any:
         """The class of one value: itself if a constant, else its pattern signature."""

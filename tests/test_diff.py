@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from engines import RegopyEngine
+
 from policydiff import load_policy
 from policydiff.diff import diff, discrepancy_rate
 from policydiff.matrix import OTHER

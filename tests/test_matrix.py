@@ -8,8 +8,8 @@ import pytest
 
 from policydiff import load_policy
 from policydiff.analysis import ELEM, Pattern, analyze_policies
-from policydiff.matrix import OTHER, Space, dimensions, matches, parse_path
 from policydiff.errors import InputError
+from policydiff.matrix import OTHER, Space, dimensions, matches, parse_path
 
 
 def _policy(body: str, data: dict | None = None):
@@ -90,6 +90,8 @@ allow if glob.match("billing:*", [":"], input.action)
         ('allow if sprintf("%s", [input.action]) == "x"', "sprintf"),
         ("allow if count(input.subject.teams) > 1", "count"),
         ('allow if lower(input.subject.role) == "admin"', "lower"),
+        ('allow if input.action == concat(":", ["project", "read"])', "concat"),
+        ('allow if startswith(input.action, concat("", ["pro", "ject"]))', "prefix"),
     ],
 )
 def test_uses_the_classes_cannot_capture_make_the_analysis_incomplete(body, why):
@@ -182,3 +184,14 @@ def test_elements_beyond_the_class_values_only_when_the_collection_is_iterated()
     assert _team_lists("allow if input.resource.team in input.subject.teams") == {0, 1}
     # `some t in teams; t != team` is true with any other team: those lists are needed
     assert _team_lists("allow if {\n some t in input.subject.teams\n t != input.resource.team\n}") == {0, 1, 2}
+
+
+def test_strings_matching_several_patterns_get_a_class_of_their_own():
+    v1 = _policy('allow if startswith(input.action, "project:")')
+    v2 = _policy('allow if glob.match("*:read", [":"], input.action)')
+    space = Space(analyze_policies(v1, v2))
+    decided = {(v1.allows(inp), v2.allows(inp)) for _, inp in space.representatives()}
+    assert decided == {(False, False), (True, False), (False, True), (True, True)}
+    action = space.class_of[("action",)]
+    assert action.describe("project:read") == "project:read"  # the only string in both
+    assert action.describe("project:write") != action.describe("audit:read")

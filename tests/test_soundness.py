@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from engines import RegopyEngine
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from engines import RegopyEngine
 from policydiff import load_policy
 from policydiff.analysis import analyze_policies
 from policydiff.diff import diff
@@ -161,7 +161,7 @@ def test_example_policies_agree_with_every_request(examples, tenancy):
     _check(*examples, tenancy)
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=60)
 @given(v1=rego_policies(), v2=rego_policies(), tenancy=tenancies(max_enterprises=2))
 def test_random_policy_pairs_agree_with_every_request(v1, v2, tenancy):
     p1 = load_policy(v1, data=DATA)
