@@ -119,6 +119,13 @@ class Compiler:
 
                 return _wrap(steps, run)
             case ir.Expr(term=term, negated=True):
+                # OPA evaluates the references and calls nested in a negated expression
+                # before the negation (its compiler moves them out): when one of them is
+                # undefined, the body fails instead of the negation holding.
+                hoisted: list[tuple[str, ir.Term]] = []
+                term = _hoist_negated(term, hoisted, self.frame)
+                outside = [(self.frame.slot(n), self.term(t, bound, outer)) for n, t in hoisted]
+                bound |= {n for n, _ in hoisted}
                 if isinstance(term, ir.Call) and term.func == "internal.unify":
                     inner = self.literal(ir.Unify(span=lit.span, lhs=term.args[0], rhs=term.args[1]),
                                          bound, outer, _found)
@@ -126,6 +133,11 @@ class Compiler:
                     inner = self.literal(ir.Expr(span=lit.span, term=term), bound, outer, _found)
 
                 def negation(env):
+                    for s, f in outside:
+                        v = f(env)
+                        if v is UNDEFINED:
+                            return False
+                        env[s] = v
                     if inner(env):
                         return False
                     return nxt(env)
@@ -486,6 +498,48 @@ class Compiler:
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+def _hoist_negated(t, out: list, frame: Frame):
+    """`t` (the term of a negated expression) with what OPA evaluates outside the
+    negation replaced by temporaries, appended to `out` as `(name, term)`: references
+    and calls that are operands of calls (but not the operands of `==` and `=`, which
+    OPA unifies), anything nested in composite operands, and reference keys."""
+
+    def take(x):
+        name = f"$not{frame.temp()}"
+        out.append((name, x))
+        return ir.Var(span=x.span, name=name)
+
+    def inside(x):  # a term nested somewhere: refs and calls move out
+        match x:
+            case ir.Ref() | ir.Call():
+                return take(x)
+            case ir.Array(items=xs):
+                return ir.Array(span=x.span, items=tuple(inside(i) for i in xs))
+            case ir.Set(items=xs):
+                return ir.Set(span=x.span, items=tuple(inside(i) for i in xs))
+            case ir.Object(items=pairs):
+                return ir.Object(span=x.span, items=tuple((inside(k), inside(v)) for k, v in pairs))
+        return x
+
+    def keys(x):  # a reference that stays: only what its keys nest moves out
+        if isinstance(x, ir.Ref):
+            return ir.Ref(span=x.span, head=x.head, path=tuple(inside(k) for k in x.path))
+        return x
+
+    def composite(x):
+        return inside(x) if isinstance(x, (ir.Array, ir.Set, ir.Object)) else x
+
+    match t:
+        case ir.Ref():
+            return keys(t)
+        case ir.Call(func="equal" | "internal.unify", args=args):
+            return ir.Call(span=t.span, func=t.func,
+                           args=tuple(keys(a) if isinstance(a, ir.Ref) else inside(a) for a in args))
+        case ir.Call(args=args):
+            return ir.Call(span=t.span, func=t.func, args=tuple(inside(a) for a in args))
+    return composite(t)
 
 _NOT_LITERAL = object()
 

@@ -243,7 +243,7 @@ def analyse(lit: ir.Literal, bound, outer: frozenset[str]) -> Needs:
                 inner = analyse(ir.Unify(lhs=t.args[0], rhs=t.args[1]), bound, outer)
                 n.missing = set(inner.missing)
                 n.binds = set(inner.binds)
-            n.missing |= {v for v in n.binds if not is_wildcard(v)}
+            n.missing |= n.binds  # as OPA: a negation binds nothing, not even `_`
             n.binds = set()
         case ir.Assign(lhs=lhs, rhs=rhs):
             value(rhs, bound, n, outer)

@@ -40,7 +40,7 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
     groups: dict[tuple[str, ...], Group] = {}
     for m in modules:
         for r in m.rules:
-            path = m.package + (r.name,)
+            path = m.package + tuple(r.name.split("."))  # `a.b.c` for a ref head
             g = groups.get(path)
             if g is None:
                 g = groups[path] = Group(path, r.kind)
@@ -63,8 +63,11 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
                 g.default = r
             else:
                 g.defs.append(r)
+    heads: dict[tuple[str, ...], set[str]] = {}
     for m in modules:
-        names = _Names(m, groups, diags)
+        heads.setdefault(m.package, set()).update(r.name.split(".")[0] for r in m.rules)
+    for m in modules:
+        names = _Names(m, groups, diags, heads[m.package])
         rewritten: dict[int, ir.Rule] = {}
         for r in m.rules:
             rewritten[id(r)] = names.rule(r)
@@ -76,11 +79,12 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
 
 
 class _Names:
-    def __init__(self, module: ir.Module, groups: dict, diags: list[Diagnostic]):
+    def __init__(self, module: ir.Module, groups: dict, diags: list[Diagnostic],
+                 local_rules: set[str] | None = None):
         self.package = module.package
         self.diags = diags
         self.groups = groups
-        self.local_rules = {p[-1] for p in groups if p[:-1] == module.package}
+        self.local_rules = local_rules if local_rules is not None else {r.name.split(".")[0] for r in module.rules}
         self.imports: dict[str, tuple[str, ...]] = {}
         for imp in module.imports:
             if imp.path[0] in ("rego", "future"):
@@ -192,8 +196,8 @@ class _Names:
         head, _, rest = name.partition(".")
         if head in self.imports and head not in self.declared:
             return ".".join(self.imports[head]) + ("." + rest if rest else "")
-        if name in self.local_rules:
-            return "data." + ".".join(self.package + (name,))
+        if head in self.local_rules and head not in self.declared:
+            return "data." + ".".join(self.package) + "." + name
         return name
 
     def _arity(self, name: str) -> int | None:

@@ -226,6 +226,9 @@ class Program:
                                          f"conflicts with rule `{nxt.name}`", r.group.defs[0].span
                                          if r.group.defs else Span())
                 node = nxt
+            if isinstance(node.get(path[-1]), dict):
+                raise PolicyError.at("rego_type_error", f"rule `{r.name}` conflicts with the rules below it",
+                                     r.group.defs[0].span if r.group.defs else Span())
             node[path[-1]] = r
         diags: list[Diagnostic] = []
         for r in self.rules.values():

@@ -309,9 +309,16 @@ class _Lower:
                        value=value, default=True)
 
     def default_ref(self, meta, children):
+        *names, value = children
+        return ir.Rule(span=self._sp(meta), kind="complete", name=".".join(map(str, names)), value=value,
+                       default=True)
+
+    def default_ref_func(self, meta, children):
         names = [str(c) for c in children if isinstance(c, Token)]
-        self._unsupported(f"rule head with a reference `{'.'.join(names)}`", self._sp(meta),
-                          "name the rule with a single identifier")
+        rest = [c for c in children if not isinstance(c, Token)]
+        args = rest[0] if len(rest) == 2 else ()
+        return ir.Rule(span=self._sp(meta), kind="function", name=".".join(names), args=args,
+                       value=rest[-1], default=True)
 
     def plain_rule(self, meta, children):
         head = children[0]
@@ -326,8 +333,6 @@ class _Lower:
         kind, name, key, value, args = head
         if elses and kind not in ("complete", "function"):
             self._unsupported("`else` on a multi-value rule", elses[0].span)
-        if kind == "ref_head":
-            return None
         else_rule = None
         for e in reversed(elses):
             else_rule = ir.Rule(span=e.span, kind=kind, name=name, args=args,
@@ -360,13 +365,32 @@ class _Lower:
         return ("function", str(children[0]), None, children[-1], args)
 
     def head_ref(self, meta, children):
-        names = [str(c) for c in children if isinstance(c, Token)]
-        self._unsupported(f"rule head with a reference `{'.'.join(names)}`", self._sp(meta),
-                          "name the rule with a single identifier")
-        return ("ref_head", names[0], None, None, ())
+        names = ".".join(str(c) for c in children if isinstance(c, Token))
+        rest = [c for c in children if not isinstance(c, Token)]
+        if not rest:
+            return ("complete", names, None, ir.Scalar(span=self._sp(meta), value=True), ())
+        kind, key, value, args = rest[0]
+        if value is None and kind != "partial_set":
+            value = ir.Scalar(span=self._sp(meta), value=True)
+        return (kind, names, key, value, args)
 
-    def head_rest(self, meta, children):
-        return children
+    def rest_value(self, meta, children):
+        return ("complete", None, children[0], ())
+
+    def rest_contains(self, meta, children):
+        return ("partial_set", children[0], None, ())
+
+    def rest_key(self, meta, children):
+        return ("partial_object", children[0], None, ())
+
+    def rest_key_value(self, meta, children):
+        return ("partial_object", children[0], children[1], ())
+
+    def rest_func(self, meta, children):
+        return ("function", None, None, children[0] if children else ())
+
+    def rest_func_value(self, meta, children):
+        return ("function", None, children[-1], children[0] if len(children) == 2 else ())
 
     def args(self, meta, children):
         return tuple(children)
