@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_report_builders import disc, report
+from test_report_builders import disc, discrepancies, report, rule_files
 
-from policydiff.classify import MATCH_KEYS, classify, glob_problem, load_rules, parse_rules
+from policydiff.classify import classify, glob_problem, load_rules, parse_rules
 from policydiff.errors import ExitCode, InputError
-from policydiff.results import CLASSES, DIRECTIONS
 
 TODAY = datetime.date(2026, 11, 27)
 
@@ -361,30 +360,6 @@ def test_without_rules_everything_is_unclassified():
     assert [d.classification for d in out.discrepancies] == [None]
     assert out.summary.by_class == {} and out.summary.unclassified == 1
     assert out.stale_rules == ()
-
-
-words = st.sampled_from(["viewer", "admin", "billing:read", "project:x", "ent-a", "own_team",
-                         "other_team", "enterprise"])
-globs = st.one_of(words, st.sampled_from(["*", "billing:*", "*_team", "?iewer", "[ab]*"]))
-
-
-@st.composite
-def rule_files(draw):
-    lines = ["version: 1", "rules:"]
-    for i in range(draw(st.integers(0, 6))):
-        keys = draw(st.lists(st.sampled_from(MATCH_KEYS), min_size=1, max_size=3, unique=True))
-        match = ", ".join(
-            f"{k}: \"{draw(st.sampled_from(DIRECTIONS) if k == 'direction' else st.sampled_from(['*', '*_team', 'own_team', 'enterprise']) if k == 'relation' else globs)}\""
-            for k in keys)
-        lines.append(f"  - {{id: r{i}, class: {draw(st.sampled_from(CLASSES))}, "
-                     f"match: {{{match}}}, reason: x}}")
-    return parse_rules("\n".join(lines) + "\n", "gen.yaml", today=TODAY)
-
-
-discrepancies = st.builds(
-    disc, role=words, action=words,
-    relation=st.sampled_from(["own_team", "other_team", "enterprise", "other_enterprise"]),
-    direction=st.sampled_from(DIRECTIONS), tenant=st.sampled_from(["*", "ent-a", "ent-b"]))
 
 
 @settings(max_examples=60, deadline=None)

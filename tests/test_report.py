@@ -11,7 +11,9 @@ from pathlib import Path
 import jsonschema
 import msgspec
 import pytest
-from test_report_builders import disc, report
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_report_builders import disc, discrepancies, report, rule_files
 
 from policydiff.classify import classify, parse_rules
 from policydiff.errors import InputError
@@ -284,3 +286,32 @@ def test_junit_rate_failure_shows_in_the_gate_case():
     failing = [c.get("name") for c in root.iter("testcase") if c.find("failure") is not None]
     assert failing == ["gate"]
     assert "discrepancy rate" in root.find(".//testcase[@name='gate']/failure").text
+
+
+# -- every format agrees with the gate ------------------------------------------------------
+
+def _unique(ds):
+    seen, out = set(), []
+    for d in ds:
+        if (d.key, d.direction) not in seen:
+            seen.add((d.key, d.direction))
+            out.append(d)
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(rule_files(), st.lists(discrepancies, max_size=8).map(_unique),
+       st.sampled_from([False, True]), st.integers(1, 400))
+def test_formats_agree_with_the_gate(rules, ds, strict, cells):
+    r = gate(classify(report(*ds, cells=max(cells, len(ds))), rules), rules, strict=strict)
+    blocks = [d for d in r.discrepancies if blocking(d, rules)]
+    rate_ok = not ds or r.summary.discrepancy_rate < rules.max_discrepancy_rate
+    assert r.gate.passed == (not blocks and rate_ok and not (strict and r.stale_rules))
+    sarif = json.loads(render(r, "sarif", rules=rules))["runs"][0]["results"]
+    assert len(sarif) == len(blocks)
+    junit = ET.fromstring(render(r, "junit", rules=rules))
+    failing = [c for c in junit.iter("testcase") if c.find("failure") is not None]
+    assert len(failing) == len(blocks) + (not r.gate.passed)
+    md = render(r, "markdown", rules=rules)
+    assert md.startswith("## ✅" if r.gate.passed else "## ❌")
+    assert ("gate: PASSED" if r.gate.passed else "gate: BLOCKED") in render(r, "text", rules=rules)

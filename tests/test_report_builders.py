@@ -1,4 +1,5 @@
-"""Hand-built compare reports for the classify, gate and report tests (no tests here).
+"""Hand-built compare reports and hypothesis strategies for the classify, gate and
+report tests (no tests here).
 
 They stand in for the compare engine's output: classification empty, `by_class` empty,
 every discrepancy unclassified and the gate decided by "no discrepancy" only.
@@ -6,7 +7,21 @@ every discrepancy unclassified and the gate decided by "no discrepancy" only.
 
 from __future__ import annotations
 
-from policydiff.results import Cell, CompareReport, Discrepancy, Gate, PolicyInfo, Summary
+import datetime
+
+from hypothesis import strategies as st
+
+from policydiff.classify import MATCH_KEYS, parse_rules
+from policydiff.results import (
+    CLASSES,
+    DIRECTIONS,
+    Cell,
+    CompareReport,
+    Discrepancy,
+    Gate,
+    PolicyInfo,
+    Summary,
+)
 
 FLIP = {"v2_more_restrictive": ("allow", "deny"), "v2_more_permissive": ("deny", "allow")}
 
@@ -43,3 +58,29 @@ def report(*ds: Discrepancy, cells: int | None = None, extra_cells: tuple[Cell, 
         gate=Gate(passed=not ds),
         cells=(*keyed.values(), *extra_cells) if extra_cells else (),
     )
+
+
+# -- hypothesis strategies --------------------------------------------------------------
+
+words = st.sampled_from(["viewer", "admin", "billing:read", "project:x", "ent-a", "own_team",
+                         "other_team", "enterprise"])
+globs = st.one_of(words, st.sampled_from(["*", "billing:*", "*_team", "?iewer", "[ab]*"]))
+
+
+@st.composite
+def rule_files(draw):
+    lines = ["version: 1", "rules:"]
+    for i in range(draw(st.integers(0, 6))):
+        keys = draw(st.lists(st.sampled_from(MATCH_KEYS), min_size=1, max_size=3, unique=True))
+        match = ", ".join(
+            f"{k}: \"{draw(st.sampled_from(DIRECTIONS) if k == 'direction' else st.sampled_from(['*', '*_team', 'own_team', 'enterprise']) if k == 'relation' else globs)}\""
+            for k in keys)
+        lines.append(f"  - {{id: r{i}, class: {draw(st.sampled_from(CLASSES))}, "
+                     f"match: {{{match}}}, reason: x}}")
+    return parse_rules("\n".join(lines) + "\n", "gen.yaml", today=datetime.date(2026, 11, 27))
+
+
+discrepancies = st.builds(
+    disc, role=words, action=words,
+    relation=st.sampled_from(["own_team", "other_team", "enterprise", "other_enterprise"]),
+    direction=st.sampled_from(DIRECTIONS), tenant=st.sampled_from(["*", "ent-a", "ent-b"]))
