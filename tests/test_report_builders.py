@@ -67,16 +67,25 @@ words = st.sampled_from(["viewer", "admin", "billing:read", "project:x", "ent-a"
 globs = st.one_of(words, st.sampled_from(["*", "billing:*", "*_team", "?iewer", "[ab]*"]))
 
 
+GLOBS = {"direction": st.sampled_from(DIRECTIONS),
+         "relation": st.sampled_from(["*", "*_team", "own_team", "enterprise"])}
+
+
 @st.composite
 def rule_files(draw):
-    lines = ["version: 1", "rules:"]
+    """Valid rule files: a random header and up to six rules over `words` and globs."""
+    lines = [
+        "version: 1",
+        f"allow_loosening: {draw(st.sampled_from(['false', 'true']))}",
+        f"blocking: [{', '.join(draw(st.lists(st.sampled_from(CLASSES), unique=True)))}]",
+        f"max_discrepancy_rate: {draw(st.sampled_from([0.01, 0.05, 0.5, 1]))}",
+        "rules:",
+    ]
     for i in range(draw(st.integers(0, 6))):
         keys = draw(st.lists(st.sampled_from(MATCH_KEYS), min_size=1, max_size=3, unique=True))
-        match = ", ".join(
-            f"{k}: \"{draw(st.sampled_from(DIRECTIONS) if k == 'direction' else st.sampled_from(['*', '*_team', 'own_team', 'enterprise']) if k == 'relation' else globs)}\""
-            for k in keys)
-        lines.append(f"  - {{id: r{i}, class: {draw(st.sampled_from(CLASSES))}, "
-                     f"match: {{{match}}}, reason: x}}")
+        match = ", ".join(f'{k}: "{draw(GLOBS.get(k, globs))}"' for k in keys)
+        cls = draw(st.sampled_from(CLASSES))
+        lines.append(f"  - {{id: r{i}, class: {cls}, match: {{{match}}}, reason: x}}")
     return parse_rules("\n".join(lines) + "\n", "gen.yaml", today=datetime.date(2026, 11, 27))
 
 
