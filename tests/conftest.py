@@ -127,6 +127,17 @@ def _version(dsn: str) -> int:
         return conn.info.server_version
 
 
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A scratch directory for an embedded server's data, outside pytest's own temporary
+    root: as root, pgserver runs postgres as another user that must traverse the path,
+    and pytest resets its root to mode 0700 whenever another session starts."""
+    path = Path(tempfile.mkdtemp(prefix="policydiff-work-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def embedded_server() -> Iterator[Server]:
     with warnings.catch_warnings():

@@ -24,30 +24,30 @@ def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_seed_and_verify_on_a_fresh_machine_use_the_embedded_server(tmp_path):
-    seeded = _run("db", "seed", cwd=tmp_path)
+def test_seed_and_verify_on_a_fresh_machine_use_the_embedded_server(workdir):
+    seeded = _run("db", "seed", cwd=workdir)
     assert seeded.returncode == 0, seeded.stderr
-    data = tmp_path / ".policydiff" / "pgdata"
+    data = workdir / ".policydiff" / "pgdata"
     assert (data / "PG_VERSION").exists()
     # the last command using the server stopped it; the next one starts it on the same data
     assert not (data / "postmaster.pid").exists()
-    verified = _run("db", "verify", "--format", "json", cwd=tmp_path)
+    verified = _run("db", "verify", "--format", "json", cwd=workdir)
     assert verified.returncode == 0, verified.stderr
     report = json.loads(verified.stdout)
     assert report["passed"] and report["totals"]["enterprises"] >= 3
     assert "Traceback" not in seeded.stderr + verified.stderr
 
 
-def test_url_keeps_the_embedded_server_for_psql_until_stopped(tmp_path):
-    data = tmp_path / "elsewhere"
-    url = _run("db", "url", "--data-dir", str(data), cwd=tmp_path)
+def test_url_keeps_the_embedded_server_for_psql_until_stopped(workdir):
+    data = workdir / "elsewhere"
+    url = _run("db", "url", "--data-dir", str(data), cwd=workdir)
     assert url.returncode == 0, url.stderr
     uri = url.stdout.strip()
     try:
         with psycopg.connect(uri) as conn:
             assert conn.info.dbname == "policydiff"
     finally:
-        assert _run("db", "stop", "--data-dir", str(data), cwd=tmp_path).returncode == 0
+        assert _run("db", "stop", "--data-dir", str(data), cwd=workdir).returncode == 0
     assert not (data / "postmaster.pid").exists()
 
 

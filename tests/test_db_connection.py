@@ -108,12 +108,12 @@ def test_pooled_host_disables_prepared_statements_and_keeps_dsn_parameters(debia
         debian_server.drop_database(name)
 
 
-def test_dsn_precedence(monkeypatch, fresh_dsn, tmp_path):
+def test_dsn_precedence(monkeypatch, fresh_dsn, workdir):
     monkeypatch.setenv("DATABASE_URL", fresh_dsn)
     assert db.resolve_dsn("postgresql://explicit/db") == "postgresql://explicit/db"
     assert db.resolve_dsn() == fresh_dsn
     monkeypatch.delenv("DATABASE_URL")
-    data_dir = tmp_path / "pgdata"
+    data_dir = workdir / "pgdata"
     try:
         embedded_dsn = db.resolve_dsn(data_dir=data_dir)
         assert conninfo.conninfo_to_dict(embedded_dsn)["dbname"] == "policydiff"
@@ -123,3 +123,14 @@ def test_dsn_precedence(monkeypatch, fresh_dsn, tmp_path):
         assert (data_dir / "PG_VERSION").exists()
     finally:
         assert embedded.stop(data_dir)
+
+
+def test_library_calls_turn_database_failures_into_infra_errors(fresh_dsn):
+    conn = db.connect(fresh_dsn)
+    with psycopg.connect(fresh_dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+    for call in (db.load_tenancy, db.verify, lambda c: db.seed(c, db.generate())):
+        with pytest.raises(InfraError) as err:
+            call(conn)
+        assert err.value.exit_code == ExitCode.INFRA and err.value.code == "db_error"
+    conn.close()

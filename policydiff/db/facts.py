@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 
 import psycopg
 
+from policydiff.db.connection import database_errors
 from policydiff.tenancy import Enterprise, Resource, Tenancy, User
 
 FACT_TABLES = ("team_members", "resources", "users", "teams", "enterprises", "actions")
@@ -20,8 +21,10 @@ FACT_TABLES = ("team_members", "resources", "users", "teams", "enterprises", "ac
 Progress = Callable[[str, int], None]  # (table, rows written)
 
 
+@database_errors()
 def load_tenancy(conn: psycopg.Connection) -> Tenancy:
-    """The facts of `conn`'s database as a `Tenancy`."""
+    """The facts of `conn`'s database as a `Tenancy`; a database failure is an
+    `InfraError`."""
     c = 'COLLATE "C"'
     with conn.transaction():
         teams: dict[str, list[str]] = defaultdict(list)

@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 import psycopg
 
+from policydiff.db.connection import database_errors
 from policydiff.db.facts import replace_facts
 from policydiff.errors import InputError
 from policydiff.source import Span
@@ -105,15 +106,16 @@ def seed(conn: psycopg.Connection, tenancy: Tenancy, observer: Observer | None =
         if observer is not None:
             observer(SeedEvent(table=table, rows=rows))
 
-    try:
-        with conn.transaction():
-            replace_facts(conn, tenancy, progress)
-    except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as e:
-        diag = e.diag
-        where = f"table `{diag.table_name}`" if diag.table_name else "the facts"
-        detail = (diag.message_detail or str(e)).strip()
-        raise InputError.at(
-            "seed_rejected",
-            f"the database rejected {where}: {diag.message_primary or e} ({detail}); nothing was changed",
-        ) from None
+    with database_errors():
+        try:
+            with conn.transaction():
+                replace_facts(conn, tenancy, progress)
+        except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as e:
+            diag = e.diag
+            where = f"table `{diag.table_name}`" if diag.table_name else "the facts"
+            detail = (diag.message_detail or str(e)).strip()
+            raise InputError.at(
+                "seed_rejected",
+                f"the database rejected {where}: {diag.message_primary or e} ({detail}); nothing was changed",
+            ) from None
     return SeedResult(counts=counts)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import msgspec
 import psycopg
 
+from policydiff.db.connection import database_errors
 from policydiff.errors import Diagnostic
 from policydiff.source import Span
 from policydiff.tenancy import ROLES
@@ -79,6 +80,7 @@ _INTEGRITY = (
 )
 
 
+@database_errors()
 def verify(conn: psycopg.Connection) -> VerifyReport:
     """Check the runbook's minimums and the facts' integrity; count what is there."""
     with conn.transaction():
