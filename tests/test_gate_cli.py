@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import string
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
-from policydiff.cli import build_parser, main
+from policydiff.cli import main
 from policydiff.report import FORMATS
 
 ROOT = Path(__file__).parent.parent
@@ -176,8 +178,9 @@ def test_git_base_names_a_missing_file(capsys, tmp_path, monkeypatch):
     assert "policies/new.rego" in err and "HEAD" in err
 
 
-def ci_commands() -> list[tuple[str, list[str]]]:
-    """Every `policydiff compare …` the shipped CI examples and hook run."""
+def ci_commands(env: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """Every `policydiff compare …` the shipped CI examples and hook run, with `env`'s
+    values for their variables."""
     found = []
     actions = yaml.safe_load((ROOT / "examples" / "github-actions.yml").read_text())
     for step in actions["jobs"]["compare"]["steps"]:
@@ -190,15 +193,49 @@ def ci_commands() -> list[tuple[str, list[str]]]:
     found.append((".pre-commit-hooks.yaml", hook["entry"] + " policies/rbac_v2.rego"))
     out = []
     for where, cmd in found:
-        argv = shlex.split(cmd[cmd.index("policydiff compare"):].split(" || ")[0])
-        out.append((where, [a.replace("$", "") for a in argv[1:]]))
+        cmd = string.Template(cmd[cmd.index("policydiff compare"):]).safe_substitute(env)
+        out.append((where, shlex.split(cmd)[1:]))
     return out
 
 
-def test_ci_examples_use_real_flags():
-    commands = ci_commands()
-    assert len(commands) == 4
-    parser = build_parser()
+CI_ENV = {"BASE": "HEAD", "POLICY": "policies/rbac_v2.rego",
+          "RULES": "classifications/rbac_v2.yaml", "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main"}
+
+
+@pytest.mark.parametrize("new, expected", [(V2, 0), (UNSAFE, 1)])
+def test_ci_examples_run_as_written(capsys, tmp_path, monkeypatch, new, expected):
+    """In a repository whose committed v2 is the safe one, run each CI command as the
+    examples write it; the working tree holds `new`."""
+    repo = tmp_path / "repo"
+    (repo / "policies").mkdir(parents=True)
+    (repo / "classifications").mkdir()
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+    git("init", "-q", "-b", "main")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    shutil.copy(V2, repo / "policies" / "rbac_v2.rego")
+    shutil.copy(RULES, repo / "classifications" / "rbac_v2.yaml")
+    git("add", ".")
+    git("commit", "-q", "-m", "v2")
+    git("update-ref", "refs/remotes/origin/main", "HEAD")  # what `git fetch origin main` leaves
+    shutil.copy(new, repo / "policies" / "rbac_v2.rego")
+    monkeypatch.chdir(repo)
+    commands = ci_commands(CI_ENV)
+    assert [where for where, _ in commands] == ["github-actions.yml", "github-actions.yml",
+                                                "gitlab-ci.yml", ".pre-commit-hooks.yaml"]
     for where, argv in commands:
-        args = parser.parse_args(argv)
-        assert args.command == "compare", where
+        code = main(argv)
+        _, err = capsys.readouterr()
+        # against its own committed version, the safe v2 has no discrepancy at all
+        assert code == expected, (where, err)
+        if "--output" not in argv:
+            continue
+        report = (repo / argv[argv.index("--output") + 1]).read_text()
+        if expected:
+            assert "project:read on other_enterprise" in report, where
+        if argv[argv.index("--format") + 1] == "sarif":
+            schema = json.loads((ROOT / "tests" / "schemas" / "sarif-schema-2.1.0.json").read_text())
+            jsonschema.validators.validator_for(schema)(schema).validate(json.loads(report))
