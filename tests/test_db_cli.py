@@ -15,6 +15,7 @@ import pytest
 
 from policydiff import db
 from policydiff.cli import main
+from policydiff.db import embedded
 from policydiff.tenancy import load_tenancy
 
 
@@ -36,6 +37,34 @@ def test_seed_and_verify_on_a_fresh_machine_use_the_embedded_server(workdir):
     report = json.loads(verified.stdout)
     assert report["passed"] and report["totals"]["enterprises"] >= 3
     assert "Traceback" not in seeded.stderr + verified.stderr
+
+
+def test_snapshot_and_restore_on_the_embedded_server(workdir):
+    data = workdir / ".policydiff" / "pgdata"
+    for command in (("db", "seed"), ("db", "snapshot", "before")):
+        done = _run(*command, cwd=workdir)
+        assert done.returncode == 0, done.stderr
+    try:
+        with db.connect(data_dir=data) as conn:
+            seeded = db.load_tenancy(conn)
+            conn.execute("DELETE FROM policydiff.users")
+            conn.commit()
+        restored = _run("db", "restore", "before", cwd=workdir)
+        assert restored.returncode == 0, restored.stderr
+        with db.connect(data_dir=data) as conn:
+            assert db.load_tenancy(conn) == seeded
+    finally:
+        embedded.stop(data)
+
+
+def test_a_killed_command_does_not_keep_the_server_running(workdir):
+    data = workdir / ".policydiff" / "pgdata"
+    assert _run("db", "migrate", cwd=workdir).returncode == 0
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    (data / ".handle_pids.json").write_text(f"[{int(dead.stdout)}]")  # never unregistered
+    assert _run("db", "verify", cwd=workdir).returncode == 1  # empty: minimums unmet
+    assert not (data / "postmaster.pid").exists()
 
 
 def test_url_keeps_the_embedded_server_for_psql_until_stopped(workdir):

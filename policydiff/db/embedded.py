@@ -10,6 +10,7 @@ database, `policydiff`, so that the maintenance database stays free for snapshot
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -65,13 +66,39 @@ def _pgserver():
     return _commands
 
 
+def _forget_dead_handles(path: Path) -> None:
+    """pgserver stops the server when the last registered process exits; a process that
+    was killed never unregisters, and the server would then run forever. Drop them."""
+    handles = path / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if _alive(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _server(path: Path, *, keep_running: bool):
     _pgserver()
     import pgserver
+    from pgserver.postgres_server import PostgresServer
 
     where = Span(file=str(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        with PostgresServer._lock:  # the lock pgserver itself takes around the list
+            _forget_dead_handles(path.resolve())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return pgserver.get_server(path, cleanup_mode=None if keep_running else "stop")
