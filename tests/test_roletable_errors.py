@@ -90,6 +90,13 @@ def test_problems_are_reported_together_in_order():
     assert [(line, text) for _, line, text, _, _ in errors] == [(1, "2"), (2, "data.x"), (4, "al")]
 
 
+def test_other_project_files_are_named():
+    [(_, _, _, _, help)] = _errors('{"enterprises": [], "users": [], "actions": []}\n')
+    assert "tenancy file" in help
+    [(_, _, _, _, help)] = _errors("version: 1\nblocking: [bug]\nrules: []\n")
+    assert "classification file" in help
+
+
 def test_wrong_types_and_missing_keys():
     [(_, line, text, message, _)] = _errors(HEAD + "  a: {grants: [{actions: [1], scope: team}]}\n")
     assert (line, text) == (4, "1") and "expected `str`, got `int`" in message

@@ -278,6 +278,12 @@ def _validation(e: msgspec.ValidationError, base: Loc, top: type, where: _Where)
     return _invalid(f"{text[:1].lower()}{text[1:]} at {_dotted(path)}", where.at(path))
 
 
+# Other YAML files of a policydiff project, recognised so that a mix-up is named.
+_OTHER_FILES = ((frozenset({"enterprises", "users", "resources"}), "a tenancy file (`--tenancy`)"),
+                (frozenset({"rules", "blocking", "allow_loosening"}),
+                 "a classification file (`--classifications`)"))
+
+
 def _decode(source: Source) -> tuple[RoleTable, _Where]:
     raw, where = _read_toml(source) if source.name.endswith(".toml") else _read_yaml(source)
     if not isinstance(raw, dict):
@@ -286,7 +292,11 @@ def _decode(source: Source) -> tuple[RoleTable, _Where]:
     try:
         head = msgspec.convert(raw, _Head)
     except msgspec.ValidationError as e:
-        raise PolicyError(_validation(e, (), _Head, where)) from None
+        diag = _validation(e, (), _Head, where)
+        for keys, what in _OTHER_FILES:
+            if "roles" not in raw and keys & raw.keys():
+                diag = msgspec.structs.replace(diag, help=f"this looks like {what}, not a role table")
+        raise PolicyError(diag) from None
     roles: dict[str, Role] = {}
     problems: list[Diagnostic] = []
     for name, body in head.roles.items():
