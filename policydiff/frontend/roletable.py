@@ -408,7 +408,8 @@ def _cycles(table: RoleTable, where: _Where) -> list[Diagnostic]:
 
 def closure(table: RoleTable) -> dict[str, tuple[str, ...]]:
     """Each role with the roles whose grants it holds: itself first, then what it
-    inherits, depth first in file order. The table must have passed `decode`."""
+    inherits, depth first in `inherits` order. The table must have passed `decode`
+    (no unknown roles, no cycles)."""
     out: dict[str, tuple[str, ...]] = {}
     for name in table.roles:
         seen: list[str] = []
@@ -497,6 +498,7 @@ def lower(source: Source) -> ir.Module:
 
 
 def load_table(path: str | Path) -> RoleTable:
+    """`decode` of the file at `path`: the table itself, for the permission graph."""
     return decode(_read(path))
 
 
