@@ -107,7 +107,8 @@ def load_policy(path_or_text: str | Path | Sequence[str | Path | Mapping] | Mapp
     modules: list[ir.Module] = []
     sources: dict[str, str] = {}
     merged: dict = {}
-    errors = []
+    errors: list = []
+    fatal = False
     for n, item in enumerate(items):
         if isinstance(item, Mapping):
             _merge(merged, dict(item))
@@ -128,20 +129,33 @@ def load_policy(path_or_text: str | Path | Sequence[str | Path | Mapping] | Mapp
                 raise InputError.at("unreadable_file", f"cannot read policy: {e.strerror or e}",
                                     Span(file=str(p))) from None
         sources[src.name] = src.text
-        try:
-            modules.append(rego.parse(src))
-        except PolicyError as e:
-            errors.extend(e.diagnostics)
-    if errors:
-        raise PolicyError(errors)
+        module, diags = rego.parse_collecting(src)
+        errors.extend(diags)
+        if module is None:
+            fatal = True
+        else:
+            modules.append(module)
     if data:
         _merge(merged, dict(data))
-    if not modules:
+    if not modules and not errors:
         raise InputError.at("no_policy", "no policy module given")
-    program = compile_modules(modules, merged)
+    program = _compile(modules, merged, errors, fatal)
     if decision is None:
         decision = "data." + ".".join(modules[0].package + ("allow",))
     return Policy(tuple(modules), program, decision, sources, merged)
+
+
+def _compile(modules, data, errors: list, fatal: bool) -> Program:
+    """Compile unless a module did not parse; raise everything found, sorted."""
+    if fatal:
+        raise PolicyError(errors)
+    try:
+        program = compile_modules(modules, data)
+    except PolicyError as e:
+        raise PolicyError(errors + e.diagnostics) from None
+    if errors:
+        raise PolicyError(errors)
+    return program
 
 
 def _looks_like_path(s: str) -> bool:
@@ -187,15 +201,16 @@ def query(modules: list[str], query: str, *, input: Any = None, data: Mapping | 
     """Evaluate `query` against `modules` (Rego texts): one binding map per solution,
     `[]` when the query is undefined. `strict` turns builtin errors into errors."""
     parsed = []
-    errors = []
+    errors: list = []
+    fatal = False
     for n, text in enumerate(modules):
-        try:
-            parsed.append(rego.parse(Source(name=f"module{n}.rego", text=text)))
-        except PolicyError as e:
-            errors.extend(e.diagnostics)
-    if errors:
-        raise PolicyError(errors)
-    program = compile_modules(parsed, dict(data or {}))
+        module, diags = rego.parse_collecting(Source(name=f"module{n}.rego", text=text))
+        errors.extend(diags)
+        if module is None:
+            fatal = True
+        else:
+            parsed.append(module)
+    program = _compile(parsed, dict(data or {}), errors, fatal)
     q = Query(program, rego.parse_query(query))
     ctx = Ctx(input if input is not None else UNDEFINED, strict=strict)
     return [{k: thaw(v) for k, v in sol.items()} for sol in q.solutions(ctx)]

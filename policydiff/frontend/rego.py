@@ -89,6 +89,20 @@ def parse(source: Source) -> ir.Module:
     return _lower(source, "module")
 
 
+def parse_collecting(source: Source) -> tuple[ir.Module | None, list[Diagnostic]]:
+    """Parse one module, returning its diagnostics instead of raising them, so that a
+    caller can go on to report what later passes find as well. The module is `None`
+    when the text does not parse; otherwise the constructs the diagnostics name are
+    left out of it."""
+    with _LOCK:
+        _LOWER.reset(source.name)
+        try:
+            module = _run(source, "module")
+        except PolicyError as e:
+            return None, list(e.diagnostics)
+        return module, list(_LOWER.diags)
+
+
 def parse_query(text: str, name: str = "<query>") -> tuple[ir.Literal, ...]:
     """Parse a query: a body of literals, as `opa eval` takes it."""
     return _lower(Source(name=name, text=text), "query")
@@ -331,6 +345,7 @@ class _Lower:
                 body = c
         span = self._sp(meta)
         kind, name, key, value, args = head
+        name = str(name)  # a token until here, so that the rule's span starts at its name
         if elses and kind not in ("complete", "function"):
             self._unsupported("`else` on a multi-value rule", elses[0].span)
         else_rule = None
@@ -342,30 +357,31 @@ class _Lower:
                        args=args, else_=else_rule)
 
     def head_true(self, meta, children):
-        return ("complete", str(children[0]), None, ir.Scalar(span=self._sp(meta), value=True), ())
+        return ("complete", children[0], None, ir.Scalar(span=self._sp(meta), value=True), ())
 
     def head_value(self, meta, children):
-        return ("complete", str(children[0]), None, children[1], ())
+        return ("complete", children[0], None, children[1], ())
 
     def head_contains(self, meta, children):
-        return ("partial_set", str(children[0]), children[1], None, ())
+        return ("partial_set", children[0], children[1], None, ())
 
     def head_key_true(self, meta, children):
-        return ("partial_object", str(children[0]), children[1], ir.Scalar(span=self._sp(meta), value=True), ())
+        return ("partial_object", children[0], children[1], ir.Scalar(span=self._sp(meta), value=True), ())
 
     def head_key_value(self, meta, children):
-        return ("partial_object", str(children[0]), children[1], children[2], ())
+        return ("partial_object", children[0], children[1], children[2], ())
 
     def head_func_true(self, meta, children):
         args = children[1] if len(children) > 1 else ()
-        return ("function", str(children[0]), None, ir.Scalar(span=self._sp(meta), value=True), args)
+        return ("function", children[0], None, ir.Scalar(span=self._sp(meta), value=True), args)
 
     def head_func_value(self, meta, children):
         args = children[1] if len(children) > 2 else ()
-        return ("function", str(children[0]), None, children[-1], args)
+        return ("function", children[0], None, children[-1], args)
 
     def head_ref(self, meta, children):
-        names = ".".join(str(c) for c in children if isinstance(c, Token))
+        tokens = [c for c in children if isinstance(c, Token)]
+        names = Token.new_borrow_pos("NAME", ".".join(tokens), tokens[0])
         rest = [c for c in children if not isinstance(c, Token)]
         if not rest:
             return ("complete", names, None, ir.Scalar(span=self._sp(meta), value=True), ())
@@ -522,7 +538,7 @@ class _Lower:
 
     def call(self, meta, children):
         callee = children[0]
-        args = children[1] if len(children) > 1 else ()
+        args = children[1] if len(children) > 2 else ()  # the last child is `)`, kept for the span
         span = self._sp(meta)
         name = _dotted(callee)
         if name is None:
