@@ -114,6 +114,9 @@ def _invalid(message: str, span: Span, help: str | None = None) -> Diagnostic:
 # --------------------------------------------------------------------------------- YAML
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it: 30x faster
+
+
 def _yaml_error(e: yaml.YAMLError, file: str) -> PolicyError:
     mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
     span = Span(file=file, line=mark.line + 1, col=mark.column + 1) if mark else Span(file=file)
@@ -127,7 +130,7 @@ def _yaml_error(e: yaml.YAMLError, file: str) -> PolicyError:
 
 def _read_yaml(source: Source) -> tuple[Any, _Where]:
     try:
-        node = yaml.compose(source.text, Loader=yaml.SafeLoader)
+        node = yaml.compose(source.text, Loader=_LOADER)
     except yaml.YAMLError as e:
         raise _yaml_error(e, source.name) from None
     where = _Where(source.name)
