@@ -6,7 +6,12 @@ This package is the only importer of psycopg and pgserver. Its public surface:
 - `resolve_dsn(dsn=None, *, data_dir=None)`: `--dsn`, else `DATABASE_URL`, else embedded;
 - `migrate(conn)`: apply the shipped migrations;
 - `load_tenancy(conn)`: the facts as the `Tenancy` a tenancy file gives;
-- `seed`, `generate`, `verify`, `retry` and the snapshot backends in `policydiff.db.snapshot`.
+- `open_connection(dsn, ...)`, `connect_kwargs(dsn)`: a connection to a DSN as given (no
+  resolution, no migration), and the Neon-ready settings for pools;
+- `retry(operation)`, `is_transient(exc)`, `database_errors()`: bounded retries of
+  transient failures, and database errors as `InfraError`;
+- `display(dsn)`: the DSN with its password hidden, for messages and reports;
+- `seed`, `generate`, `verify`, and the snapshot backends in `policydiff.db.snapshot`.
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ import psycopg
 from policydiff.db.connection import (
     APPLICATION_NAME,
     DEFAULT_ATTEMPTS,
-    _resolve,
+    connect_kwargs,
     database_errors,
     display,
     is_pooled,
     is_transient,
+    locate,
     open_connection,
     resolve_dsn,
     retry,
@@ -33,9 +39,10 @@ from policydiff.db.seed import Scale, SeedEvent, SeedResult, generate, policy_ac
 from policydiff.db.verify import VerifyReport, verify
 
 __all__ = [
-    "Scale", "SeedEvent", "SeedResult", "VerifyReport", "connect", "database_errors", "display",
-    "generate", "is_pooled", "is_transient", "load_tenancy", "migrate", "normalized",
-    "open_connection", "policy_actions", "resolve_dsn", "retry", "seed", "verify",
+    "Scale", "SeedEvent", "SeedResult", "VerifyReport", "connect", "connect_kwargs",
+    "database_errors", "display", "generate", "is_pooled", "is_transient", "load_tenancy",
+    "locate", "migrate", "normalized", "open_connection", "policy_actions", "resolve_dsn",
+    "retry", "seed", "verify",
 ]
 
 
@@ -49,7 +56,7 @@ def connect(
 ) -> psycopg.Connection:
     """A connection to the database `dsn` resolves to (see `resolve_dsn`), with the
     schema migrated. Unreachable: `InfraError` (exit 3) naming the redacted DSN."""
-    target, origin = _resolve(dsn, data_dir)
+    target, origin = locate(dsn, data_dir=data_dir)
     conn = open_connection(target, attempts=attempts, autocommit=autocommit,
                            application_name=application_name, origin=origin)
     try:

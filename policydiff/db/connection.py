@@ -38,10 +38,10 @@ T = TypeVar("T")
 def resolve_dsn(dsn: str | None = None, *, data_dir: str | Path | None = None) -> str:
     """The DSN to use: `dsn`, else `DATABASE_URL`, else the embedded server's (started
     on demand)."""
-    return _resolve(dsn, data_dir)[0]
+    return locate(dsn, data_dir=data_dir)[0]
 
 
-def _resolve(dsn: str | None, data_dir: str | Path | None) -> tuple[str, str]:
+def locate(dsn: str | None = None, *, data_dir: str | Path | None = None) -> tuple[str, str]:
     """The DSN and where it came from, for diagnostics."""
     if dsn:
         return dsn, "--dsn"
@@ -100,6 +100,21 @@ def retry(
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
+def connect_kwargs(dsn: str, *, application_name: str = APPLICATION_NAME) -> dict[str, object]:
+    """The keyword arguments every connection to `dsn` gets (also for a psycopg-pool
+    `ConnectionPool(dsn, kwargs=...)`): an application name and a connect timeout unless
+    the DSN sets them, and no server-side prepared statements on a pooled host."""
+    params = _params(dsn)
+    extra: dict[str, object] = {}
+    if "application_name" not in params:
+        extra["application_name"] = application_name
+    if "connect_timeout" not in params:
+        extra["connect_timeout"] = 10
+    if is_pooled(dsn):
+        extra["prepare_threshold"] = None
+    return extra
+
+
 def open_connection(
     dsn: str,
     *,
@@ -110,14 +125,7 @@ def open_connection(
 ) -> psycopg.Connection:
     """Connect to `dsn` as given (no DSN resolution, no migration), retrying transient
     failures; an unreachable database is an `InfraError` naming the redacted DSN."""
-    params = _params(dsn)
-    extra: dict[str, object] = {}
-    if "application_name" not in params:
-        extra["application_name"] = application_name
-    if "connect_timeout" not in params:
-        extra["connect_timeout"] = 10
-    if is_pooled(dsn):
-        extra["prepare_threshold"] = None
+    extra = connect_kwargs(dsn, application_name=application_name)
 
     def attempt() -> psycopg.Connection:
         return psycopg.connect(dsn, autocommit=autocommit, **extra)
