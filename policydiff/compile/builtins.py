@@ -161,34 +161,37 @@ def _concat(sep, xs):
 
 
 def _format(v) -> str:
-    import json
+    """A value as OPA's `%v` writes it: strings bare at the top, composites in Rego
+    syntax with members and keys in OPA's order."""
+    return v if type(v) is str else _term(v)
 
-    from policydiff.compile.values import thaw
 
-    if type(v) is str:
-        return v
+def _term(v) -> str:
+    t = type(v)
+    if t is str:
+        import json
+
+        return json.dumps(v, ensure_ascii=False)
     if v is True:
         return "true"
     if v is False:
         return "false"
     if v is None:
         return "null"
-    if type(v) is frozenset:
-        return "{" + ", ".join(_format_inner(e) for e in sorted(v, key=sort_key)) + "}" if v else "set()"
-    if type(v) in (tuple, Obj):
-        return json.dumps(thaw(v), separators=(",", ":"))
+    if t is tuple:
+        return "[" + ", ".join(_term(e) for e in v) + "]"
+    if t is frozenset:
+        return "{" + ", ".join(_term(e) for e in sorted(v, key=sort_key)) + "}" if v else "set()"
+    if t is Obj:
+        return "{" + ", ".join(f"{_term(k)}: {_term(v[k])}" for k in sorted(v, key=sort_key)) + "}"
     return _format_number(v)
-
-
-def _format_inner(v) -> str:
-    import json
-
-    return json.dumps(v) if type(v) is str else _format(v)
 
 
 def _format_number(v) -> str:
     if type(v) is float:
-        return repr(int(v)) if v.is_integer() and abs(v) < 1e21 else repr(v)
+        if v.is_integer() and abs(v) < 1e21:
+            return str(int(v))
+        return repr(v).replace("e+", "e")
     return str(v)
 
 
@@ -216,14 +219,12 @@ def _sprintf(fmt, args):
         spec = m.group(0)
         if verb in ("v", "s"):
             out.append(_format(v))
-        elif verb == "d" and type(v) is int:
-            out.append(("%" + spec[1:-1] + "d") % v)
+        elif verb == "d" and (type(v) is int or (type(v) is float and v.is_integer())):
+            out.append(("%" + spec[1:-1] + "d") % int(v))
         elif verb in ("f", "e", "g") and type(v) in (int, float):
             out.append(("%" + spec[1:]) % v)
         elif verb == "q" and type(v) is str:
-            import json
-
-            out.append(json.dumps(v))
+            out.append(_term(v))
         elif verb in ("x", "X") and type(v) is int:
             out.append(("%" + spec[1:]) % v)
         elif verb == "t" and type(v) is bool:
@@ -342,54 +343,123 @@ def _array_slice(a, i, j):
 # -------------------------------------------------------------------------------- globs
 
 
+class Unsupported(BuiltinError):
+    """The arguments ask for something the subset does not evaluate faithfully: the
+    evaluation stops with `unsupported` rather than guess."""
+
+    code = "unsupported"
+
+
 _GLOB_CACHE: dict[tuple, re.Pattern] = {}
 
 
 def _glob_match(pattern, delimiters, match):
     pattern, match = _str(pattern, "glob.match", 1), _str(match, "glob.match", 3)
     if delimiters is None:
-        delims: tuple = (".",)
+        delims: tuple = ()  # null: `*` crosses everything
     else:
         delims = tuple(_str(d, "glob.match", 2) for d in _coll(delimiters, "glob.match", 2, (tuple,))) or (".",)
     key = (pattern, delims)
     rx = _GLOB_CACHE.get(key)
     if rx is None:
-        rx = _GLOB_CACHE[key] = _compile_glob(pattern, delims)
+        rx = _GLOB_CACHE[key] = glob_regex(pattern, delims)
     return rx.fullmatch(match) is not None
 
 
-def _compile_glob(pattern: str, delims: tuple[str, ...]) -> re.Pattern:
-    if any(c in pattern for c in "[{\\") or "!" in pattern:
-        raise BuiltinError(f"glob.match: pattern `{pattern}` uses classes or alternatives, which are not supported")
-    not_delim = "[^" + "".join(re.escape(d) for d in delims) + "]" if delims else "."
-    out = []
-    i = 0
-    while i < len(pattern):
+def glob_regex(pattern: str, delims: tuple[str, ...]) -> re.Pattern:
+    """OPA's glob syntax (gobwas/glob) as a Python regex: `*` any run of non-delimiter
+    characters, `**` any run, `?` one non-delimiter, `[a-z]` / `[!a-z]` classes,
+    `{a,b}` alternatives (not nested), `\\x` a literal `x`."""
+    if len(delims) == 1 and len(delims[0]) == 1:
+        other = "[^" + re.escape(delims[0]) + "]"
+    elif delims:
+        other = "(?:(?!" + "|".join(re.escape(d) for d in delims) + ").)"
+    else:
+        other = "."
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    depth = 0
+    while i < n:
         c = pattern[i]
-        if pattern.startswith("**", i):
+        if c == "\\" and i + 1 < n:
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+        elif pattern.startswith("**", i):
             out.append(".*")
             i += 2
-            continue
-        out.append(f"{not_delim}*" if c == "*" else not_delim if c == "?" else re.escape(c))
-        i += 1
+        elif c == "*":
+            out.append(other + "*")
+            i += 1
+        elif c == "?":
+            out.append(other)
+            i += 1
+        elif c == "[":
+            end = pattern.find("]", i + 2)
+            if end < 0:
+                raise Unsupported(f"glob.match: unterminated class in `{pattern}`")
+            body = pattern[i + 1:end]
+            neg = body.startswith("!")
+            body = body[1:] if neg else body
+            parts = []
+            j = 0
+            while j < len(body):
+                if j + 2 < len(body) and body[j + 1] == "-":
+                    parts.append(re.escape(body[j]) + "-" + re.escape(body[j + 2]))
+                    j += 3
+                else:
+                    parts.append(re.escape(body[j]))
+                    j += 1
+            out.append("[" + ("^" if neg else "") + "".join(parts) + "]")
+            i = end + 1
+        elif c == "{":
+            if depth:
+                raise Unsupported(f"glob.match: nested alternatives in `{pattern}`")
+            depth += 1
+            out.append("(?:")
+            i += 1
+        elif c == "," and depth:
+            out.append("|")
+            i += 1
+        elif c == "}" and depth:
+            depth -= 1
+            out.append(")")
+            i += 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    if depth:
+        raise Unsupported(f"glob.match: unterminated alternatives in `{pattern}`")
     return re.compile("".join(out), re.S)
 
 
 _REGEX_CACHE: dict[str, re.Pattern] = {}
-# RE2 and Python's `re` agree on plain patterns; refuse the constructs where they differ.
-_RE2_UNSAFE = re.compile(r"\(\?[^:i]|\\[ACGZzbBpPQE]|\[\[:|\\[0-9]|\(\?i\)|\\x\{")
+# RE2 (OPA) and Python's `re` agree on plain patterns. Refused: what RE2 lacks and Python
+# has (backreferences, lookaround, atomic groups), what they spell differently (POSIX
+# classes, \\Q…\\E, \\p{…}, \\z/\\Z, named groups without P, \\x{…}).
+_RE2_UNSAFE = re.compile(r"\\[1-9]|\(\?[=!<>]|\(\?P=|\[\[:|\\[QEpPCzZGX]|\\x\{")
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why `pattern` cannot be evaluated as OPA would, or None."""
+    if _RE2_UNSAFE.search(pattern):
+        return f"pattern `{pattern}` uses a construct RE2 and Python read differently"
+    return None
 
 
 def _regex_match(pattern, value):
     pattern, value = _str(pattern, "regex.match", 1), _str(value, "regex.match", 2)
     rx = _REGEX_CACHE.get(pattern)
     if rx is None:
-        if _RE2_UNSAFE.search(pattern):
-            raise BuiltinError(f"regex.match: pattern `{pattern}` uses constructs outside the supported subset")
+        problem = regex_problem(pattern)
+        if problem:
+            raise Unsupported(f"regex.match: {problem}")
         try:
-            rx = _REGEX_CACHE[pattern] = re.compile(pattern)
+            # ASCII: RE2's \\d \\w \\s are ASCII-only
+            rx = _REGEX_CACHE[pattern] = re.compile(pattern, re.ASCII)
         except re.error as e:
             raise BuiltinError(f"regex.match: {e}") from None
+    if "$" in pattern and "\n" in value:  # Python's `$` also matches before a final newline
+        raise Unsupported("regex.match: `$` against a value with a newline")
     return rx.search(value) is not None
 
 

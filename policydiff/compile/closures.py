@@ -17,8 +17,8 @@ from typing import Any
 
 from policydiff import ir
 from policydiff.compile import plan
-from policydiff.compile.builtins import BUILTINS, BuiltinError
-from policydiff.compile.values import UNDEFINED, Obj, equal, freeze
+from policydiff.compile.builtins import BUILTINS, BuiltinError, Unsupported
+from policydiff.compile.values import UNDEFINED, Conflated, Obj, equal, freeze, set_of
 from policydiff.errors import PolicyError
 
 Run = Callable[[list], bool]
@@ -88,6 +88,9 @@ class Compiler:
     # ------------------------------------------------------------------------- bodies
 
     def body(self, body, bound: set[str], outer: frozenset[str], final: Run, span=None) -> tuple[Run, set[str]]:
+        diags = plan.redeclarations(body, bound)
+        if diags:
+            raise PolicyError(diags)
         ordered, after, diags = plan.order(body, bound, outer, span)
         if diags:
             raise PolicyError(diags)
@@ -395,7 +398,7 @@ class Compiler:
             case ir.ArrayCompr(term=head, body=body):
                 return self._compr(t, [head], body, bound, outer, lambda acc: tuple(acc))
             case ir.SetCompr(term=head, body=body):
-                return self._compr(t, [head], body, bound, outer, frozenset)
+                return self._compr(t, [head], body, bound, outer, _set_of)
             case ir.ObjectCompr(key=k, value=v, body=body):
                 return self._compr(t, [k, v], body, bound, outer, _object_of_pairs(t))
         raise AssertionError(t)
@@ -438,6 +441,8 @@ class Compiler:
         name = t.func
 
         def failed(env, e: Exception):
+            if isinstance(e, Unsupported):
+                raise PolicyError.at("unsupported", str(e), span)
             if env[0].strict:
                 code = getattr(e, "code", "eval_builtin_error")
                 raise PolicyError.at(code, f"{name}: {e}" if not str(e).startswith(name) else str(e), span)
@@ -553,7 +558,7 @@ def _literal(t):
             vs = [_literal(x) for x in xs]
             if any(v is _NOT_LITERAL for v in vs):
                 return _NOT_LITERAL
-            return tuple(vs) if isinstance(t, ir.Array) else frozenset(vs)
+            return tuple(vs) if isinstance(t, ir.Array) else _set_of(vs)
         case ir.Object(items=pairs):
             out = Obj()
             for k, v in pairs:
@@ -724,6 +729,9 @@ def _path(root: Fn, keys: list[Fn], const_keys: list | None) -> Fn:
 
 
 def _collection(fs: list[Fn], kind) -> Fn:
+    if kind is frozenset:
+        kind = _set_of
+
     def build(env):
         out = []
         for f in fs:
@@ -734,6 +742,13 @@ def _collection(fs: list[Fn], kind) -> Fn:
         return kind(out)
 
     return build
+
+
+def _set_of(items: list) -> frozenset:
+    try:
+        return set_of(items)
+    except Conflated as e:
+        raise PolicyError.at("unsupported", str(e)) from None
 
 
 def _object(kfs: list[Fn], vfs: list[Fn]) -> Fn:

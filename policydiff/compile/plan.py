@@ -304,6 +304,29 @@ def _const_keys(obj: ir.Object):
     return keys if len(set(keys)) == len(keys) else None
 
 
+def redeclarations(body, before: set[str]) -> list[Diagnostic]:
+    """`x := …` declares `x`: OPA rejects it when `x` already appears earlier in the same
+    body (or is an argument), since the author meant two different variables."""
+    seen = set(before)
+    assigned: set[str] = set()
+    declared: set[str] = set()
+    diags = []
+    for lit in body:
+        if isinstance(lit, ir.Some):
+            declared.update(lit.vars)
+        if isinstance(lit, ir.Assign):
+            for v in sorted(term_vars(lit.lhs, set())):
+                if is_wildcard(v):
+                    continue
+                if v in seen:
+                    how = "assigned" if v in assigned else "declared" if v in declared else "referenced"
+                    diags.append(Diagnostic(code="rego_compile_error", message=f"var `{v}` {how} above",
+                                            span=_var_span(lit, v) or lit.span))
+                assigned.add(v)
+        _shallow_lit(lit, seen)
+    return diags
+
+
 def order(body, bound: set[str], outer: frozenset[str], file_span) -> tuple[list[ir.Literal], set[str], list[Diagnostic]]:
     """Order `body` so every literal runs with its variables bound.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 
 from policydiff import ir
-from policydiff.compile.builtins import BUILTINS, NONDETERMINISTIC_PREFIXES
+from policydiff.compile.builtins import BUILTINS, NONDETERMINISTIC_PREFIXES, Unsupported, glob_regex, regex_problem
 from policydiff.errors import Diagnostic
 
 ROOTS = ("input", "data")
@@ -207,6 +207,11 @@ class _Names:
             return g.arity if g is not None and g.kind == "function" else None
         return BUILTINS[full][0] if full in BUILTINS else None
 
+    def _constant_pattern(self, func: str, call: ir.Call) -> None:
+        problem = _pattern_problem(func, call)
+        if problem:
+            self.diags.append(Diagnostic(code="unsupported", message=problem, span=call.span))
+
     def function(self, call: ir.Call) -> str:
         full = self._full_name(call.func)
         if full.startswith("data."):
@@ -227,12 +232,28 @@ class _Names:
                 self.diags.append(Diagnostic(code="rego_type_error",
                                              message=f"`{full}` takes {arity} arguments, "
                                                      f"{len(call.args)} given", span=call.span))
+            self._constant_pattern(full, call)
             return full
         why = ("it depends on the world outside the policy"
                if full.startswith(NONDETERMINISTIC_PREFIXES) else "it is outside the supported subset")
         self.diags.append(Diagnostic(code="unsupported", message=f"builtin `{full}` is not supported",
                                      span=call.span, help=f"policydiff cannot compare it: {why}"))
         return full
+
+
+def _pattern_problem(func: str, call: ir.Call) -> str | None:
+    """For a pattern given as a constant, what makes it unsupported, found at load."""
+    if not call.args or not isinstance(call.args[0], ir.Scalar) or not isinstance(call.args[0].value, str):
+        return None
+    pattern = call.args[0].value
+    if func == "regex.match":
+        return regex_problem(pattern)
+    if func == "glob.match":
+        try:
+            glob_regex(pattern, (".",))
+        except Unsupported as e:
+            return str(e)
+    return None
 
 
 def _ref(span, path: tuple[str, ...]) -> ir.Term:

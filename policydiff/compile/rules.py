@@ -16,7 +16,7 @@ from typing import Any
 
 from policydiff import ir
 from policydiff.compile import plan
-from policydiff.compile.closures import _NOT_LITERAL, Compiler, Frame, _literal, lookup
+from policydiff.compile.closures import _NOT_LITERAL, Compiler, Frame, _literal, _set_of, lookup
 from policydiff.compile.resolve import Group
 from policydiff.compile.values import UNDEFINED, Obj, equal, freeze
 from policydiff.errors import Diagnostic, PolicyError
@@ -133,14 +133,14 @@ class CompiledRule:
             if result is UNDEFINED and self.default is not None:
                 result = _first_defined([self.default], ctx, None, self, spans)
         elif kind == "partial_set":
-            acc: set = set()
+            acc: list = []
             for chain in self.chains:
                 d = chain[0]
                 out = _run(d, ctx)
                 if out:
-                    acc.update(out)
+                    acc.extend(out)
                     spans.append(d.span)
-            result = frozenset(acc)
+            result = _set_of(acc)
         else:
             obj = Obj()
             for chain in self.chains:

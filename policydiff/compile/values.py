@@ -137,6 +137,23 @@ def compare(a: Any, b: Any) -> int:
 sort_key = functools.cmp_to_key(compare)
 
 
+class Conflated(Exception):
+    """A set or object would merge `true` with 1 (or `false` with 0): Python's equality
+    conflates them where OPA's does not, so the evaluator refuses rather than miscount."""
+
+
+def set_of(items: list) -> frozenset:
+    s = frozenset(items)
+    if len(s) != len(items) and _bool_meets_number(items):
+        raise Conflated("a set holding both a boolean and the number 0 or 1 is not supported")
+    return s
+
+
+def _bool_meets_number(items) -> bool:
+    bools = {x for x in items if type(x) is bool}
+    return any(type(x) in (int, float) and x in bools for x in items)
+
+
 def truthy(v: Any) -> bool:
     """An expression holds when its value is defined and not `false`."""
     return v is not UNDEFINED and v is not False
