@@ -27,9 +27,13 @@ __all__ = ["STAGES", "Ctx", "Program", "Query", "UNDEFINED", "compile_modules", 
 def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
     """Resolve, plan and compile `modules` together with the base `data` document."""
     groups, diags = resolve.resolve(list(modules))
+    try:  # go on after resolution errors: the user gets every diagnostic at once
+        program = rules.Program(groups, freeze(data if data is not None else {}))
+    except PolicyError as e:
+        raise PolicyError(diags + e.diagnostics) from None
     if diags:
         raise PolicyError(diags)
-    return rules.Program(groups, freeze(data if data is not None else {}))
+    return program
 
 
 class Query:

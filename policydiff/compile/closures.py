@@ -436,8 +436,10 @@ class Compiler:
         fs = [self.term(a, bound, outer) for a in t.args]
         if t.func.startswith("data."):
             return self.program.function_fn(t, fs, self.deps)
-        fn = BUILTINS[t.func][1]
         span = t.span
+        if t.func not in BUILTINS:  # already reported by `resolve`; never evaluated
+            return lambda env: UNDEFINED
+        fn = BUILTINS[t.func][1]
         name = t.func
 
         def failed(env, e: Exception):

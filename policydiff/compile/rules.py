@@ -441,7 +441,9 @@ class Program:
         return package
 
     def function_fn(self, call: ir.Call, fs, deps):
-        r = self.rules[tuple(call.func.split(".")[1:])]
+        r = self.rules.get(tuple(call.func.split(".")[1:]))
+        if r is None or r.kind != "function":  # already reported by `resolve`
+            return lambda env: UNDEFINED
         deps.add(r)
 
         def user_function(env):

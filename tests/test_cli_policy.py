@@ -1,0 +1,117 @@
+"""`policydiff check` and `policydiff eval` through `policydiff.cli.main`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from policydiff.cli import main
+
+POLICY = """package rbac.v2
+
+import rego.v1
+
+default allow := false
+
+allow if input.subject.role == "admin"
+
+allow if {
+	input.subject.role == "developer"
+	input.resource.team in input.subject.teams
+}
+"""
+
+
+@pytest.fixture
+def files(tmp_path):
+    policy = tmp_path / "rbac.rego"
+    policy.write_text(POLICY)
+    request = tmp_path / "req.json"
+    request.write_text(json.dumps({"subject": {"role": "developer", "teams": ["web"]},
+                                   "resource": {"team": "web"}}))
+    return tmp_path, policy, request
+
+
+def test_check_prints_one_ok_line_per_file(files, capsys):
+    tmp, policy, _ = files
+    lib = tmp / "lib.rego"
+    lib.write_text("package lib\nimport rego.v1\nx := 1\n")
+    assert main(["check", str(policy), str(lib)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"{policy}: ok (3 rules)", f"{lib}: ok (1 rule)"]
+
+
+def test_check_reports_every_diagnostic_with_the_source_line(files, capsys):
+    tmp, policy, _ = files
+    bad = tmp / "bad.rego"
+    bad.write_text("package bad\nimport rego.v1\nallow if http.send({})\ndeny if { y == 1 }\n")
+    assert main(["check", str(policy), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:3:10: unsupported: builtin `http.send` is not supported" in err
+    assert "  allow if http.send({})\n           ^^^^^^^^^^^^^" in err
+    assert "rego_unsafe_var_error: var `y` is unsafe" in err
+    assert "Traceback" not in err
+
+
+def test_check_names_a_syntax_error_and_a_missing_file(files, capsys):
+    tmp, _, _ = files
+    bad = tmp / "v0.rego"
+    bad.write_text("package v0\nallow { true }\n")
+    assert main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "rego_parse_error: `if` keyword is required before a rule body" in err
+    assert "allow { true }" in err
+    assert main(["check", str(tmp / "missing.rego")]) == 2
+    assert "cannot read policy" in capsys.readouterr().err
+
+
+def test_eval_prints_the_decision_as_json(files, capsys):
+    _, policy, request = files
+    assert main(["eval", str(policy), "--input", str(request)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == {"decision": "data.rbac.v2.allow", "defined": True, "result": True}
+
+
+def test_eval_explain_lists_the_rules_that_decided(files, capsys):
+    _, policy, request = files
+    assert main(["eval", str(policy), "--input", str(request), "--explain"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["result"] is True and out["rules"] == [f"{policy}:9"]
+    request.write_text(json.dumps({"subject": {"role": "viewer"}}))
+    assert main(["eval", str(policy), "--input", str(request), "--explain"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["result"] is False and out["rules"] == [f"{policy}:5"]
+
+
+def test_eval_with_data_and_another_decision(files, capsys):
+    tmp, _, request = files
+    policy = tmp / "teams.rego"
+    policy.write_text("package t\nimport rego.v1\nmine contains t if some t in data.teams[input.subject.role]\n")
+    data = tmp / "data.yaml"
+    data.write_text("teams:\n  developer: [web, core]\n")
+    assert main(["eval", str(policy), "--input", str(request), "--data", str(data),
+                 "--decision", "data.t.mine"]) == 0
+    assert json.loads(capsys.readouterr().out)["result"] == ["core", "web"]
+    assert main(["eval", str(policy), "--input", str(request), "--decision", "data.t.nothing"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"decision": "data.t.nothing", "defined": False}
+
+
+def test_eval_rejects_bad_input_files(files, capsys):
+    tmp, policy, _ = files
+    broken = tmp / "broken.json"
+    broken.write_text('{"subject": ')
+    assert main(["eval", str(policy), "--input", str(broken)]) == 2
+    assert f"{broken}:1:13: bad_json" in capsys.readouterr().err
+    assert main(["eval", str(policy), "--input", str(tmp / "nope.json")]) == 2
+    assert "unreadable_file" in capsys.readouterr().err
+    assert main(["eval", str(policy), "--input", str(broken), "--decision", "not a ref"]) == 2
+
+
+def test_eval_reports_evaluation_errors_without_a_traceback(files, capsys):
+    tmp, _, request = files
+    policy = tmp / "conflict.rego"
+    policy.write_text("package c\nimport rego.v1\nallow := 1\nallow := 2 if input.subject\n")
+    assert main(["eval", str(policy), "--input", str(request)]) == 2
+    err = capsys.readouterr().err
+    assert "eval_conflict_error" in err and "Traceback" not in err
