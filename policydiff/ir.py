@@ -160,7 +160,9 @@ class Rule(Node, tag="rule"):
 
     `complete`: `name := value if body` (value `true` when omitted); `partial_set`:
     `name contains key if body`; `partial_object`: `name[key] := value if body`;
-    `function`: `name(args) := value if body`. `default` rules hold their value when
+    `function`: `name(args) := value if body`. A rule written with a reference head
+    (`a.b.c := v`) has the dotted `name` "a.b.c" and lives at `data.<package>.a.b.c`.
+    `default` rules hold their value when
     no other rule of the same name is defined. `else_` is the next rule of an else
     chain, tried only when this one's body is undefined.
     """
