@@ -145,6 +145,11 @@ def embedded_server() -> Iterator[Server]:
         import pgserver
     base = Path(tempfile.mkdtemp(prefix="policydiff-embedded-"))
     srv = pgserver.get_server(base / "pgdata", cleanup_mode="delete")
+    with psycopg.connect(srv.get_uri(), autocommit=True) as conn:
+        # throwaway data: durability only costs time here
+        conn.execute("ALTER SYSTEM SET fsync = off")
+        conn.execute("ALTER SYSTEM SET synchronous_commit = off")
+        conn.execute("SELECT pg_reload_conf()")
     yield Server("embedded", srv.get_uri())
     srv.cleanup()
     shutil.rmtree(base, ignore_errors=True)
