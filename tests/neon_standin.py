@@ -32,6 +32,7 @@ class NeonStandin:
         self.requests: list[tuple[str, str, dict | None]] = []
         self.locked = 0  # answer 423 to this many mutating requests
         self.rate_limited = 0  # answer 429 to this many requests
+        self.bad_gateway: dict[str, int] = {}  # answer 502 to this many requests, by method
         self.polls_until_done = 2
         self.fail_operations = False
         self.restores: list[dict] = []
@@ -89,6 +90,9 @@ class NeonStandin:
         if not path.startswith(prefix):
             return 404, {"code": "", "message": "project not found"}, {}
         rest = path[len(prefix):]
+        if self.bad_gateway.get(method):
+            self.bad_gateway[method] -= 1
+            return 502, {"code": "", "message": "bad gateway"}, {}
         if self.rate_limited:
             self.rate_limited -= 1
             return 429, {"code": "", "message": "too many requests"}, {"Retry-After": "0"}

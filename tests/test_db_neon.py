@@ -110,3 +110,15 @@ def test_cli_uses_neon_when_configured(neon, neon_dsn, neon_env, capsys):
     assert [(s["name"], s["backend"]) for s in listed] == [("nightly", "neon")]
     assert main(["db", "restore", "nightly", "--dsn", neon_dsn]) == 0
     assert len(neon.restores) == 1
+
+
+def test_server_errors_repeat_reads_but_never_a_post(neon, neon_dsn):
+    snaps = NeonSnapshots(_client(neon), neon_dsn)
+    neon.bad_gateway = {"GET": 1}
+    assert snaps.list() == ()  # the GET was repeated after the 502
+    neon.bad_gateway = {"POST": 1}
+    with pytest.raises(InfraError) as err:
+        snaps.create("s1")
+    assert "502" in str(err.value)
+    posts = [p for m, p, _ in neon.requests if m == "POST"]
+    assert len(posts) == 1  # a 5xx may hide a created branch: not repeated

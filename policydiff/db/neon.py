@@ -30,7 +30,11 @@ from policydiff.source import Span
 
 DEFAULT_HOST = "https://console.neon.tech/api/v2"
 BRANCH_PREFIX = "policydiff-snapshot-"
-RETRY_STATUSES = frozenset({423, 429, 500, 502, 503, 504})
+# 423 (a conflicting operation runs) and 429 (rate limit) mean the request was not
+# carried out, so any request may be repeated; a 5xx may hide a half-done POST, so only
+# reads are repeated after one.
+RETRY_ALWAYS = frozenset({423, 429})
+RETRY_READS = frozenset({500, 502, 503, 504})
 DONE = frozenset({"finished", "skipped"})
 FAILED = frozenset({"failed", "error", "cancelled"})
 
@@ -78,12 +82,13 @@ class NeonClient:
                     raw = resp.read()
                     return json.loads(raw) if raw else {}
             except urllib.error.HTTPError as e:
-                if e.code in RETRY_STATUSES and attempt < self.attempts - 1:
+                retryable = e.code in RETRY_ALWAYS or (method == "GET" and e.code in RETRY_READS)
+                if retryable and attempt < self.attempts - 1:
                     self.sleep(self._delay(attempt, e.headers.get("Retry-After")))
                     continue
                 raise self._error(method, path, e.code, e.read()) from None
             except (urllib.error.URLError, OSError) as e:
-                if attempt < self.attempts - 1:
+                if method == "GET" and attempt < self.attempts - 1:
                     self.sleep(self._delay(attempt, None))
                     continue
                 reason = getattr(e, "reason", e)
