@@ -25,6 +25,7 @@ from policydiff.source import Source, Span
 
 GRAMMAR = Path(__file__).resolve().parents[2] / "grammars" / "rego.lark"
 
+_PRECEDENCE = {"IN": 1, "RELOP": 2, "OR": 3, "AND": 4, "PLUS": 5, "MINUS": 5, "MULOP": 6}
 _BINOPS = {
     "==": "equal", "!=": "neq", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte",
     "+": "plus", "-": "minus", "*": "mul", "/": "div", "%": "rem", "&": "and", "|": "or",
@@ -274,6 +275,8 @@ class _Lower:
     def reset(self, file: str) -> None:
         self.file = file
         self.diags: list[Diagnostic] = []
+        self._chains = 0
+        self._in_chain: dict[int, int] = {}  # id of an `in` call -> the chain that wrote it
 
     def _sp(self, meta) -> Span:
         return _span(self.file, meta)
@@ -411,6 +414,8 @@ class _Lower:
     def args(self, meta, children):
         return tuple(children)
 
+    items = args
+
     def braced_body(self, meta, children):
         return children[0]
 
@@ -470,10 +475,18 @@ class _Lower:
         self._with(mods)
         return [c for c in children if not isinstance(c, _With)]
 
-    def some_decl(self, meta, children):
+    def some_lit(self, meta, children):
+        """`some x, y` declares; `some v in xs` / `some k, v in xs` iterates (the last
+        chain then has `in` on top)."""
         children = self._strip_with(children)
+        terms = children[1:]
+        last = terms[-1]
+        if len(terms) <= 2 and self._top_in(last):
+            key = terms[0] if len(terms) == 2 else None
+            value, coll = last.args
+            return ir.SomeIn(span=self._sp(meta), key=key, value=value, collection=coll)
         names = []
-        for t in children[1:]:
+        for t in terms:
             if isinstance(t, ir.Var):
                 names.append(t.name)
             else:
@@ -482,18 +495,17 @@ class _Lower:
                                              span=t.span))
         return ir.Some(span=self._sp(meta), vars=tuple(names))
 
-    def some_in(self, meta, children):
-        children = self._strip_with(children)
-        terms = children[1:]
-        key = terms[0] if len(terms) == 3 else None
-        return ir.SomeIn(span=self._sp(meta), key=key, value=terms[-2], collection=terms[-1])
-
     def every(self, meta, children):
         children = self._strip_with(children)
         terms = children[1:-1]
         body = children[-1]
-        domain = terms[-1]
-        names = terms[:-1]
+        last = terms[-1]
+        if not self._top_in(last):
+            self.diags.append(Diagnostic(code="rego_parse_error",
+                                         message="`every` needs `x in domain`", span=last.span))
+            return ir.Some(span=self._sp(meta), vars=())
+        value, domain = last.args
+        names = terms[:-1] + [value]
         for t in names:
             if not isinstance(t, ir.Var):
                 self.diags.append(Diagnostic(code="rego_parse_error",
@@ -511,15 +523,63 @@ class _Lower:
 
     # ---- terms
 
-    def member(self, meta, children):
-        return ir.Call(span=self._sp(meta), func="internal.member_2", args=(children[0], children[1]))
+    def in_expr(self, meta, children):
+        """A chain `a op b op c …`, grouped by OPA's precedence (all left-associative)."""
+        operands = [children[0]]
+        ops: list[Token] = []
+        chain = self._chains = self._chains + 1
+        for i in range(1, len(children), 2):
+            op = children[i]
+            prec = _PRECEDENCE[op.type]
+            while ops and _PRECEDENCE[ops[-1].type] >= prec:
+                self._reduce(operands, ops.pop(), chain)
+            ops.append(op)
+            operands.append(children[i + 1])
+        while ops:
+            self._reduce(operands, ops.pop(), chain)
+        return operands[0]
 
-    def member_kv(self, meta, children):
-        return ir.Call(span=self._sp(meta), func="internal.member_3", args=tuple(children))
+    item = in_expr
 
-    def binop(self, meta, children):
-        lhs, op, rhs = children
-        return ir.Call(span=self._sp(meta), func=_BINOPS[str(op)], args=(lhs, rhs))
+    def _reduce(self, operands: list, op: Token, chain: int) -> None:
+        rhs = operands.pop()
+        lhs = operands.pop()
+        func = "internal.member_2" if op.type == "IN" else _BINOPS[str(op)]
+        start, end = lhs.span, rhs.span
+        span = Span(file=self.file, line=start.line, col=start.col, end_line=end.end_line,
+                    end_col=end.end_col) if start.line and end.line else (start if start.line else end)
+        call = ir.Call(span=span, func=func, args=(lhs, rhs))
+        if op.type == "IN":
+            self._in_chain[id(call)] = chain
+        operands.append(call)
+
+    def _top_in(self, t) -> bool:
+        """Whether `t` is an `in` its own chain wrote (not one inside parentheses)."""
+        return isinstance(t, ir.Call) and t.func == "internal.member_2" and id(t) in self._in_chain
+
+    def kv_in(self, meta, children):
+        """`k, v in xs in ys…`: the innermost `in` of the second chain takes the key."""
+        key, rest = children
+        if not self._top_in(rest):
+            self.diags.append(Diagnostic(code="rego_parse_error",
+                                         message="expected `key, value in collection`", span=self._sp(meta)))
+            return rest
+        chain = self._in_chain[id(rest)]
+        spine = [rest]
+        while True:
+            left = spine[-1].args[0]
+            if isinstance(left, ir.Call) and left.func == "internal.member_2" \
+                    and self._in_chain.get(id(left)) == chain:
+                spine.append(left)
+            else:
+                break
+        inner = spine.pop()
+        value, coll = inner.args
+        term = ir.Call(span=self._sp(meta), func="internal.member_3", args=(key, value, coll))
+        while spine:
+            outer = spine.pop()
+            term = ir.Call(span=outer.span, func="internal.member_2", args=(term, outer.args[1]))
+        return term
 
     def negative(self, meta, children):
         return ir.Scalar(span=self._sp(meta), value=-_number(children[-1]))
