@@ -88,6 +88,13 @@ class Compiler:
     # ------------------------------------------------------------------------- bodies
 
     def body(self, body, bound: set[str], outer: frozenset[str], final: Run, span=None) -> tuple[Run, set[str]]:
+        if not plan.body_vars(body, set()):
+            # no variables (the common `input.x == "y"`, `rule_ref`): nothing to order,
+            # bind or iterate
+            run = final
+            for lit in reversed(body):
+                run = self.literal(lit, bound, outer, run, ground=True)
+            return run, set(bound)
         diags = plan.redeclarations(body, bound)
         if diags:
             raise PolicyError(diags)
@@ -104,12 +111,13 @@ class Compiler:
             run = self.literal(lit, bl, outer, run)
         return run, after
 
-    def literal(self, lit: ir.Literal, bound: set[str], outer, nxt: Run) -> Run:
+    def literal(self, lit: ir.Literal, bound: set[str], outer, nxt: Run, ground: bool = False) -> Run:
         bound = set(bound)
         match lit:
             case ir.Expr(term=term, negated=False):
                 steps: list = []
-                term = self.hoist(term, bound, outer, steps)
+                if not ground:
+                    term = self.hoist(term, bound, outer, steps)
                 if isinstance(term, ir.Call) and term.func in ("equal", "neq"):
                     return _wrap(steps, self._comparison(term, bound, outer, nxt))
                 f = self.term(term, bound, outer)
