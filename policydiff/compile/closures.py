@@ -172,16 +172,31 @@ class Compiler:
                 km = self.matcher(key, bound, outer, steps) if key is not None else None
                 vm = self.matcher(value, bound, outer, steps)
 
-                def some_in(env):
+                if km is None:
+                    def some_in(env):  # members only: no keys to pair them with
+                        c = cf(env)
+                        t = type(c)
+                        if t is Obj:
+                            c = c.values()
+                        elif t is not tuple and t is not frozenset:
+                            return False
+                        for v in c:
+                            if vm(env, v) and nxt(env):
+                                return True
+                        return False
+
+                    return _wrap(steps, some_in)
+
+                def some_kv_in(env):
                     c = cf(env)
                     t = type(c)
                     if t is Obj or t is tuple or t is frozenset:
                         for k, v in items(c):
-                            if (km is None or km(env, k)) and vm(env, v) and nxt(env):
+                            if km(env, k) and vm(env, v) and nxt(env):
                                 return True
                     return False
 
-                return _wrap(steps, some_in)
+                return _wrap(steps, some_kv_in)
             case ir.Every(key=key, value=value, domain=domain, body=body):
                 steps = []
                 df = self.term(self.hoist(domain, bound, outer, steps), bound, outer)
@@ -293,6 +308,13 @@ class Compiler:
                     return True
 
                 return obj
+        c = _literal(t)
+        if type(c) is str:  # `f("admin")`: a constant argument
+
+            def same_str(env, v):
+                return v == c
+
+            return same_str
         f = self.term(self.hoist(t, bound, outer, steps), bound, outer)
 
         def same(env, v):

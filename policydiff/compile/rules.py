@@ -159,6 +159,27 @@ class CompiledRule:
         return result
 
     def call(self, ctx: Ctx, args: list):
+        for a in args:
+            t = type(a)
+            if not (t is str or t is int or t is bool or a is None or t is float):
+                return self._call(ctx, args)
+        key = (self, *args)  # scalar arguments: the value is remembered for this evaluation
+        v = ctx.cache.get(key, _MISS)
+        if v is _MISS:
+            v = ctx.cache[key] = self._call(ctx, args)
+        return v
+
+    def _call(self, ctx: Ctx, args: list):
+        if self.uniform is not _MISS:
+            # every clause yields the same constant: the first that holds decides
+            for d in self.flat:
+                env = d.blank.copy()
+                env[0] = ctx
+                if d.params(env, args) and d.run(env):
+                    return self.uniform
+            if self.default is None:
+                return UNDEFINED
+            return _first_defined([self.default], ctx, None, self, None)
         result = UNDEFINED
         for chain in self.chains:
             v = _first_defined(chain, ctx, args, self, None)
@@ -269,7 +290,7 @@ class Program:
             c = _literal(d.value)
             if c is not _NOT_LITERAL:
                 r.default_const = c
-        if r.kind == "complete" and g.defs and all(len(c) == 1 for c in r.chains):
+        if r.kind in ("complete", "function") and g.defs and all(len(c) == 1 for c in r.chains):
             values = {_literal(rule.value) for rule in g.defs}
             if len(values) == 1 and _NOT_LITERAL not in values:
                 (v,) = values
@@ -286,11 +307,7 @@ class Program:
         if rule.kind == "function":
             ms = [comp.matcher(a, bound, frozenset(), []) for a in rule.args]
 
-            def params(env, args, ms=ms):
-                for m, a in zip(ms, args):
-                    if not m(env, a):
-                        return False
-                return True
+            params = _params(ms)
 
         body = list(rule.body)
         heads = []
@@ -446,6 +463,25 @@ class Program:
             return lambda env: UNDEFINED
         deps.add(r)
 
+        if len(fs) == 1:
+            (f0,) = fs
+
+            def user_function1(env):
+                a = f0(env)
+                if a is UNDEFINED:
+                    return a
+                t = type(a)
+                if t is str or t is int or t is bool or a is None:  # remembered per evaluation
+                    cache = env[0].cache
+                    key = (r, a)
+                    v = cache.get(key, _MISS)
+                    if v is _MISS:
+                        v = cache[key] = r._call(env[0], [a])
+                    return v
+                return r._call(env[0], [a])
+
+            return user_function1
+
         def user_function(env):
             args = []
             for f in fs:
@@ -456,6 +492,24 @@ class Program:
             return r.call(env[0], args)
 
         return user_function
+
+
+def _params(ms):
+    """Match a call's arguments against a function's parameter patterns."""
+    if len(ms) == 1:
+        (m0,) = ms
+        return lambda env, args: m0(env, args[0])
+    if len(ms) == 2:
+        m0, m1 = ms
+        return lambda env, args: m0(env, args[0]) and m1(env, args[1])
+
+    def params(env, args):
+        for m, a in zip(ms, args):
+            if not m(env, a):
+                return False
+        return True
+
+    return params
 
 
 def _number_text(n) -> str:
