@@ -163,7 +163,9 @@ class CompiledRule:
             t = type(a)
             if not (t is str or t is int or t is bool or a is None or t is float):
                 return self._call(ctx, args)
-        key = (self, *args)  # scalar arguments: the value is remembered for this evaluation
+        # scalar arguments: the value is remembered for this evaluation (keyed with the
+        # types, since Python takes `true` for 1)
+        key = (self, tuple(map(type, args)), *args)
         v = ctx.cache.get(key, _MISS)
         if v is _MISS:
             v = ctx.cache[key] = self._call(ctx, args)
@@ -473,7 +475,7 @@ class Program:
                 t = type(a)
                 if t is str or t is int or t is bool or a is None:  # remembered per evaluation
                     cache = env[0].cache
-                    key = (r, a)
+                    key = (r, t, a)  # the type too: `true` and 1 are equal keys in Python
                     v = cache.get(key, _MISS)
                     if v is _MISS:
                         v = cache[key] = r._call(env[0], [a])
