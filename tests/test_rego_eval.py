@@ -100,6 +100,13 @@ def test_numbers_compare_by_value_but_booleans_are_not_numbers():
     assert q("x := {1, 1.0, 2}; n := count(x)") == [{"x": [1, 2], "n": 2}]
 
 
+def test_true_is_never_taken_for_one():
+    assert q('x := {1: "a"}[true]') == []
+    assert q("x := {1, 2}[true]") == []
+    modules = ["package t\nimport rego.v1\nf(x) := \"bool\" if is_boolean(x)\nf(x) := \"num\" if is_number(x)\n"]
+    assert q("a := data.t.f(true); b := data.t.f(1)", modules) == [{"a": "bool", "b": "num"}]
+
+
 def test_sets_are_unordered_and_sorted_on_the_way_out():
     assert q("{3, 1} == {1, 3}") == [{}]
     assert q("x := {\"b\", \"a\", \"b\"}") == [{"x": ["a", "b"]}]

@@ -43,7 +43,10 @@ def items(v):
 def lookup(v, k):
     t = type(v)
     if t is Obj:
-        return v.get(k, UNDEFINED)
+        r = v.get(k, UNDEFINED)
+        if r is not UNDEFINED and type(k) is bool and not _has_bool_key(v, k):
+            return UNDEFINED  # Python found 1 for `true`
+        return r
     if t is tuple:
         tk = type(k)
         if tk is int:
@@ -52,8 +55,14 @@ def lookup(v, k):
             return v[int(k)]
         return UNDEFINED
     if t is frozenset:
-        return k if k in v else UNDEFINED
+        if k not in v or (type(k) is bool and not _has_bool_key(v, k)):
+            return UNDEFINED
+        return k
     return UNDEFINED
+
+
+def _has_bool_key(coll, k: bool) -> bool:
+    return any(x is k for x in coll)
 
 
 class Frame:
