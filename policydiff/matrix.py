@@ -385,15 +385,10 @@ class Space:
     def __init__(self, analysis: Analysis, dims: Dimensions = RUNBOOK):
         self.dims = dims
         self.incomplete = list(analysis.incomplete)
-        classes = [list(c.paths) for c in analysis.classes]
         info = {p: c for c in analysis.classes for p in c.paths}
         read = set(info)
         if dims.runbook:
-            # The request model always has every field; absent ones read nothing.
-            for p in _RUNBOOK_TYPES:
-                if p not in read:
-                    classes.append([p])
-                    info[p] = InputClass(paths=(p,))
+            # The request model always has every field, read or not.
             read |= set(_RUNBOOK_TYPES)
             self.types = dict(_RUNBOOK_TYPES)
         else:
@@ -461,7 +456,7 @@ class Space:
                 continue
             parts = [classes.pop(i) for i in ids]
             paths = tuple(sorted({p for c in parts for p in c.paths}))
-            consts = tuple(sorted({c for part in parts for c in part.constants}, key=lambda v: (type(v).__name__, str(v))))
+            consts = tuple({_ckey(c): c for part in parts for c in part.constants}.values())
             pats = tuple(sorted({p for part in parts for p in part.patterns}))
             classes[ids[0]] = InputClass(paths=paths, constants=consts, patterns=pats)
             for p in paths:
@@ -474,12 +469,6 @@ class Space:
         return list(classes.values())
 
     # ---- cells
-
-    def combinations(self) -> int:
-        n = 1
-        for c in self.classes:
-            n *= max(1, len(c.assignments()))
-        return n
 
     def representatives(self) -> Iterator[tuple[tuple[str, str, str, str], dict]]:
         """Every class combination as (cell, representative input), relation realised."""
