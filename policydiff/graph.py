@@ -238,6 +238,16 @@ def realise(space: Space, tenancy: Tenancy, g: nx.DiGraph | None = None) -> Real
     return Realisation(tenants=out, actions=tuple(tenancy.actions), requests=total)
 
 
+def request_counts(real: Realisation) -> dict[tuple[str, str, str, str], int]:
+    """How many requests each cell (tenant, role, action, relation) holds."""
+    out = {}
+    for t in real.tenants:
+        for (role, rel), n in t.counts.items():
+            for action in real.actions:
+                out[(t.tenant, role, action, rel)] = n
+    return out
+
+
 def _relation(u: User, r: Resource) -> str:
     if r.enterprise != u.enterprise:
         return "other_enterprise"

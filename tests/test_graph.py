@@ -10,7 +10,15 @@ import networkx as nx
 from policydiff import load_policy
 from policydiff.analysis import analyze_policies
 from policydiff.cli import main
-from policydiff.graph import permission_graph, realise, role_closure, role_grants, to_dot, to_json
+from policydiff.graph import (
+    permission_graph,
+    realise,
+    request_counts,
+    role_closure,
+    role_grants,
+    to_dot,
+    to_json,
+)
 from policydiff.matrix import Space
 from policydiff.tenancy import Enterprise, Resource, Tenancy, User, relation
 
@@ -91,6 +99,9 @@ def test_realisation_counts_every_request_once():
             expected[k] = expected.get(k, 0) + 1
     assert counted == expected
     assert real.requests == len(list(TENANCY.requests()))
+    per_cell = request_counts(real)
+    assert sum(per_cell.values()) == real.requests
+    assert per_cell[("acme", "developer", "project:read", "own_team")] == 1
     # every element's concrete pair really has the element's role and relation
     for t in real.tenants:
         for e in t.elements:
