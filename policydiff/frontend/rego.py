@@ -393,6 +393,12 @@ class _Lower:
             value = ir.Scalar(span=self._sp(meta), value=True)
         return (kind, names, key, value, args)
 
+    def head_ref_var(self, meta, children):
+        name = children[0]
+        self._unsupported("rule head with a variable inside its reference", self._sp(meta),
+                          "write the rule as `name[key] := value` or with constant path parts")
+        return ("complete", name, None, ir.Scalar(span=self._sp(meta), value=True), ())
+
     def rest_value(self, meta, children):
         return ("complete", None, children[0], ())
 
