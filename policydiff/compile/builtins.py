@@ -9,7 +9,7 @@ the table are refused when a policy is loaded.
 
 from __future__ import annotations
 
-import fnmatch
+import operator
 import re
 from collections.abc import Callable
 from typing import Any
@@ -59,18 +59,27 @@ def _norm(x: int | float) -> int | float:
 # ----------------------------------------------------------------------------- operators
 
 
+def _exact(op, x, y):
+    """OPA computes with decimals, not binary floats: 0.1 + 0.2 is 0.3."""
+    if type(x) is int and type(y) is int:
+        return op(x, y)
+    from decimal import Decimal
+
+    return _norm(float(op(Decimal(repr(x)), Decimal(repr(y)))))
+
+
 def _plus(a, b):
-    return _norm(_num(a, "plus", 1) + _num(b, "plus", 2))
+    return _exact(operator.add, _num(a, "plus", 1), _num(b, "plus", 2))
 
 
 def _minus(a, b):
     if type(a) is frozenset and type(b) is frozenset:
         return a - b
-    return _norm(_num(a, "minus", 1) - _num(b, "minus", 2))
+    return _exact(operator.sub, _num(a, "minus", 1), _num(b, "minus", 2))
 
 
 def _mul(a, b):
-    return _norm(_num(a, "mul", 1) * _num(b, "mul", 2))
+    return _exact(operator.mul, _num(a, "mul", 1), _num(b, "mul", 2))
 
 
 def _div(a, b):
@@ -157,7 +166,8 @@ def _sort(x):
 
 def _concat(sep, xs):
     sep = _str(sep, "concat", 1)
-    return sep.join(_str(e, "concat", 2) for e in _coll(xs, "concat", 2, (tuple, frozenset)))
+    xs = _coll(xs, "concat", 2, (tuple, frozenset))
+    return sep.join(_str(e, "concat", 2) for e in (sorted(xs, key=sort_key) if type(xs) is frozenset else xs))
 
 
 def _format(v) -> str:
@@ -191,7 +201,7 @@ def _format_number(v) -> str:
     if type(v) is float:
         if v.is_integer() and abs(v) < 1e21:
             return str(int(v))
-        return repr(v).replace("e+", "e")
+        return repr(v)
     return str(v)
 
 
@@ -218,7 +228,8 @@ def _sprintf(fmt, args):
             continue
         spec = m.group(0)
         if verb in ("v", "s"):
-            out.append(_format(v))
+            text = _format(v)
+            out.append(("%" + spec[1:-1] + "s") % text if len(spec) > 2 else text)
         elif verb == "d" and (type(v) is int or (type(v) is float and v.is_integer())):
             out.append(("%" + spec[1:-1] + "d") % int(v))
         elif verb in ("f", "e", "g") and type(v) in (int, float):
@@ -255,6 +266,9 @@ def _indexof(s, sub):
     return _str(s, "indexof", 1).find(_str(sub, "indexof", 2))
 
 
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
 def _to_number(v):
     t = type(v)
     if t in (int, float):
@@ -264,13 +278,12 @@ def _to_number(v):
     if t is bool:
         return 1 if v else 0
     if t is str:
+        if not _NUMBER.fullmatch(v):  # Python would also take "1_000", " 1", "inf"
+            raise BuiltinError(f"to_number: invalid syntax: {v!r}")
         try:
             return int(v)
         except ValueError:
-            try:
-                return _norm(float(v))
-            except ValueError:
-                raise BuiltinError(f"to_number: invalid syntax: {v!r}") from None
+            return _norm(float(v))
     raise TypeError_(f"to_number: operand 1 must be one of {{boolean, null, number, string}} but got {type_name(v)}")
 
 
@@ -487,7 +500,20 @@ def _is(kind: str) -> Callable[[Any], bool]:
 
 
 def _split(s, sep):
-    return tuple(_str(s, "split", 1).split(_str(sep, "split", 2)))
+    s, sep = _str(s, "split", 1), _str(sep, "split", 2)
+    return tuple(s) if sep == "" else tuple(s.split(sep))  # Go splits "" into characters
+
+
+def _case(s: str, upper: bool) -> str:
+    """Go maps case one character at a time: `ß` stays `ß` where Python writes `SS`."""
+    out = []
+    for c in s:
+        m = c.upper() if upper else c.lower()
+        out.append(m if len(m) == 1 else _GO_CASE.get(c, c))
+    return "".join(out)
+
+
+_GO_CASE = {"İ": "i"}
 
 
 def _eq(a, b):
@@ -524,8 +550,8 @@ BUILTINS: dict[str, tuple[int, Callable[..., Any]]] = {
     "endswith": (2, lambda s, p: _str(s, "endswith", 1).endswith(_str(p, "endswith", 2))),
     "contains": (2, lambda s, p: _str(p, "contains", 2) in _str(s, "contains", 1)),
     "concat": (2, _concat),
-    "lower": (1, lambda s: _str(s, "lower", 1).lower()),
-    "upper": (1, lambda s: _str(s, "upper", 1).upper()),
+    "lower": (1, lambda s: _case(_str(s, "lower", 1), False)),
+    "upper": (1, lambda s: _case(_str(s, "upper", 1), True)),
     "sprintf": (2, _sprintf),
     "split": (2, _split),
     "trim": (2, _trim),

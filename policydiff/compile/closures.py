@@ -18,7 +18,7 @@ from typing import Any
 from policydiff import ir
 from policydiff.compile import plan
 from policydiff.compile.builtins import BUILTINS, BuiltinError, Unsupported
-from policydiff.compile.values import UNDEFINED, Conflated, Obj, equal, freeze, set_of
+from policydiff.compile.values import UNDEFINED, Conflated, Obj, equal, freeze, set_of, sort_key
 from policydiff.errors import PolicyError
 
 Run = Callable[[list], bool]
@@ -30,14 +30,37 @@ def _found(env) -> bool:
 
 
 def items(v):
+    """The (key, value) pairs of a collection in OPA's order: objects by key, sets by
+    member (the order array comprehensions and query results show)."""
     t = type(v)
     if t is Obj:
-        return v.items()
+        return [(k, v[k]) for k in ordered(v)] if len(v) > 1 else v.items()
     if t is tuple:
         return enumerate(v)
     if t is frozenset:
-        return ((e, e) for e in v)
+        return [(e, e) for e in ordered(v)]
     return ()
+
+
+def members(v):
+    """The values of a collection in OPA's order."""
+    t = type(v)
+    if t is Obj:
+        return [v[k] for k in ordered(v)] if len(v) > 1 else v.values()
+    if t is tuple:
+        return v
+    if t is frozenset:
+        return ordered(v)
+    return ()
+
+
+def ordered(keys) -> list:
+    ks = list(keys)
+    if all(type(k) is str for k in ks):
+        ks.sort()
+    else:
+        ks.sort(key=sort_key)
+    return ks
 
 
 def lookup(v, k):
@@ -185,10 +208,10 @@ class Compiler:
                     def some_in(env):  # members only: no keys to pair them with
                         c = cf(env)
                         t = type(c)
-                        if t is Obj:
-                            c = c.values()
-                        elif t is not tuple and t is not frozenset:
-                            return False
+                        if t is not tuple:
+                            if t is not Obj and t is not frozenset:
+                                return False
+                            c = members(c)
                         for v in c:
                             if vm(env, v) and nxt(env):
                                 return True

@@ -77,7 +77,8 @@ def thaw(v: Any) -> Any:
     if t is frozenset:
         return [thaw(x) for x in sorted(v, key=sort_key)]
     if t is Obj:
-        return {_thaw_key(k): thaw(x) for k, x in v.items()}
+        keys = sorted(v) if all(type(k) is str for k in v) else sorted(v, key=sort_key)
+        return {_thaw_key(k): thaw(v[k]) for k in keys}
     return v
 
 
