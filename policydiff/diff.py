@@ -15,7 +15,7 @@ The report comes out unclassified, with the plain gate "passed iff no discrepanc
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -211,8 +211,3 @@ def _explained(decide: _Decider, witness: dict, class_key: Any, cache: dict) -> 
     if key not in cache:
         cache[key] = decide.rules(witness)
     return cache[key]
-
-
-def cells_with(report: CompareReport, direction: str) -> Iterable[CellKey]:
-    """The cells of `report` that differ in `direction`."""
-    return (d.key for d in report.discrepancies if d.direction == direction)
