@@ -121,6 +121,21 @@ def test_ordering_across_types_follows_opa():
         assert q(f"{hi} < {lo}") == [], (lo, hi)
 
 
+def test_collections_iterate_in_opas_order():
+    # objects by key and sets by member, whatever order the input was written in
+    assert q("x := [v | some v in input.o]", input={"o": {"b": 2, "a": 1}}) == [{"x": [1, 2]}]
+    assert q("x := [k | input.o[k]]", input={"o": {"b": 2, "a": 1}}) == [{"x": ["a", "b"]}]
+    assert q('x := concat("/", {"b", "a", "c"})') == [{"x": "a/b/c"}]
+    assert q("x := [m | some m in {3, 1, 2}]") == [{"x": [1, 2, 3]}]
+
+
+def test_arithmetic_is_decimal_and_strings_follow_go():
+    assert q("x := 0.1 + 0.2") == [{"x": 0.3}]
+    assert q('x := upper("straße")') == [{"x": "STRAßE"}]
+    assert q('x := split("abc", "")') == [{"x": ["a", "b", "c"]}]
+    assert q('x := to_number("1_000")') == []
+
+
 def test_objects_with_non_string_keys_print_their_keys_as_json():
     assert q("x := {1: \"a\", [1]: \"b\"}") == [{"x": {"1": "a", "[1]": "b"}}]
 
