@@ -127,7 +127,7 @@ class Compiler:
             for lit in reversed(body):
                 run = self.literal(lit, bound, outer, run, ground=True)
             return run, set(bound)
-        diags = plan.redeclarations(body, bound)
+        diags = plan.redeclarations(body, bound) + plan.unused_declarations(body)
         if diags:
             raise PolicyError(diags)
         ordered, after, diags = plan.order(body, bound, outer, span)

@@ -327,6 +327,29 @@ def redeclarations(body, before: set[str]) -> list[Diagnostic]:
     return diags
 
 
+def unused_declarations(body) -> list[Diagnostic]:
+    """`some x` and `every k, v` declare variables that must be used (OPA's
+    `declared var x unused`): an unused one is usually a misspelling."""
+    diags = []
+    for i, lit in enumerate(body):
+        match lit:
+            case ir.Some(vars=vs):
+                used: set[str] = set()
+                for j, other in enumerate(body):
+                    if j != i:
+                        literal_vars(other, used)
+                missing = [v for v in vs if v not in used and not is_wildcard(v)]
+            case ir.Every(key=k, value=v, body=inner):
+                used = body_vars(inner, set())
+                missing = [x for x in (k, v) if x and x not in used and not is_wildcard(x)]
+            case _:
+                continue
+        for v in missing:
+            diags.append(Diagnostic(code="rego_compile_error", message=f"declared var `{v}` unused",
+                                    span=lit.span))
+    return diags
+
+
 def order(body, bound: set[str], outer: frozenset[str], file_span) -> tuple[list[ir.Literal], set[str], list[Diagnostic]]:
     """Order `body` so every literal runs with its variables bound.
 
