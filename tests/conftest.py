@@ -106,7 +106,7 @@ class DebianCluster:
     def _run(self, *args: str) -> None:
         cmd = [str(self.bindir / args[0]), *args[1:]]
         if self.user:
-            cmd = ["runuser", "-u", self.user, "--", *cmd]
+            cmd = [shutil.which("runuser") or "/usr/sbin/runuser", "-u", self.user, "--", *cmd]
         subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=self.base)
 
     def start(self) -> str:

@@ -168,3 +168,15 @@ def pgserver_bin() -> str:
     from policydiff.db.embedded import _pgserver
 
     return str(_pgserver().POSTGRES_BIN_PATH)
+
+
+def test_request_input_from_the_database_matches_the_tenancy(database):
+    """The facts one request reads live are those the tenancy model gives for it."""
+    from policydiff.tenancy import request_input
+
+    tenancy = db.normalized(db.generate(db.Scale(enterprises=3, users_per_team=2)))
+    db.seed(database, tenancy)
+    triples = list(tenancy.requests())
+    for user, action, resource in triples[:: max(1, len(triples) // 200)]:
+        assert db.request_input(database, user.id, action, resource.id) == request_input(user, action, resource)
+    assert db.request_input(database, "nobody", "project:read", tenancy.resources[0].id) is None

@@ -6,6 +6,7 @@ This package is the only importer of psycopg and pgserver. Its public surface:
 - `resolve_dsn(dsn=None, *, data_dir=None)`: `--dsn`, else `DATABASE_URL`, else embedded;
 - `migrate(conn)`: apply the shipped migrations;
 - `load_tenancy(conn)`: the facts as the `Tenancy` a tenancy file gives;
+- `request_input(conn, user_id, action, resource_id)`: one request's `input`, facts read live;
 - `open_connection(dsn, ...)`, `connect_kwargs(dsn)`: a connection to a DSN as given (no
   resolution, no migration), and the Neon-ready settings for pools;
 - `retry(operation)`, `is_transient(exc)`, `database_errors()`: bounded retries of
@@ -33,7 +34,7 @@ from policydiff.db.connection import (
     resolve_dsn,
     retry,
 )
-from policydiff.db.facts import load_tenancy, normalized
+from policydiff.db.facts import load_tenancy, normalized, request_input
 from policydiff.db.migrate import migrate
 from policydiff.db.seed import Scale, SeedEvent, SeedResult, generate, policy_actions, seed
 from policydiff.db.verify import VerifyReport, verify
@@ -41,8 +42,8 @@ from policydiff.db.verify import VerifyReport, verify
 __all__ = [
     "Scale", "SeedEvent", "SeedResult", "VerifyReport", "connect", "connect_kwargs",
     "database_errors", "display", "generate", "is_pooled", "is_transient", "load_tenancy",
-    "locate", "migrate", "normalized", "open_connection", "policy_actions", "resolve_dsn",
-    "retry", "seed", "verify",
+    "locate", "migrate", "normalized", "open_connection", "policy_actions", "request_input",
+    "resolve_dsn", "retry", "seed", "verify",
 ]
 
 

@@ -57,6 +57,33 @@ def _key(text: str) -> bytes:
     return text.encode()  # byte order, as COLLATE "C"
 
 
+_REQUEST = """
+SELECT u.enterprise_id, u.role,
+       coalesce((SELECT array_agg(m.team_id ORDER BY m.team_id COLLATE "C")
+                 FROM policydiff.team_members m WHERE m.user_id = u.id), '{}'),
+       r.kind, r.enterprise_id, r.team_id
+FROM policydiff.users u, policydiff.resources r
+WHERE u.id = %s AND r.id = %s
+"""
+
+
+@database_errors()
+def request_input(conn: psycopg.Connection, user_id: str, action: str, resource_id: str) -> dict | None:
+    """The `input` document of one request with its facts read from the database, in one
+    round trip (what a shadow authorizer does per request); None when the user or the
+    resource does not exist. Equal to `policydiff.tenancy.request_input` on the same
+    facts, the subject's teams in id order."""
+    row = conn.execute(_REQUEST, (user_id, resource_id)).fetchone()
+    if row is None:
+        return None
+    enterprise, role, teams, kind, res_enterprise, res_team = row
+    return {
+        "subject": {"id": user_id, "enterprise": enterprise, "role": role, "teams": list(teams)},
+        "action": action,
+        "resource": {"id": resource_id, "kind": kind, "enterprise": res_enterprise, "team": res_team},
+    }
+
+
 def normalized(tenancy: Tenancy) -> Tenancy:
     """`tenancy` with every list in the order `load_tenancy` returns, for comparisons."""
     key = _key
