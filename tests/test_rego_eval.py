@@ -230,7 +230,9 @@ def test_an_empty_partial_set_is_defined_so_not_fails():
 @pytest.mark.parametrize(
     "expr, want",
     [
-        ('sprintf("%v-%s-%d", ["a", 1, 2])', "a-1-2"),
+        ('sprintf("%v-%s-%d", ["a", 1, 2])', "a-%!s(int64=1)-2"),  # Go's fmt: %s of a number
+        ('sprintf("%v|%d|%v", [1234567.5, "7", 0.25])', "1.2345675e+06|%!d(string=7)|0.25"),
+        ('sprintf("%v", [1, 2])', "1%!(EXTRA int64=2)"),
         ('sprintf("%v", [{"a": [1, true, null]}])', '{"a": [1, true, null]}'),
         ('sprintf("%v %d %.1f", [{"b", 1}, 2.0, 0.25])', "{1, \"b\"} 2 0.2"),
         ('concat(",", ["a", "b"])', "a,b"),
@@ -245,6 +247,7 @@ def test_an_empty_partial_set_is_defined_so_not_fails():
         ("intersection({{1, 2}, {2, 3}})", [2]),
         ("array.concat([1], [2])", [1, 2]),
         ('graph.reachable({"a": ["b"], "b": ["c"], "c": [], "d": ["a"]}, ["a"])', ["a", "b", "c"]),
+        ('graph.reachable({"a": ["b", "x"], "b": []}, ["a", "y"])', ["a", "b"]),  # only the graph's nodes
         ('glob.match("project:*", [":"], "project:read")', True),
         ('glob.match("project:*", [":"], "project:read:x")', False),
         ('glob.match("a.**", [], "a.b.c")', True),

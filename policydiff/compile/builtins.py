@@ -209,41 +209,91 @@ _VERB = re.compile(r"%(\[\d+\])?[-+# 0]*\d*(\.\d+)?([a-zA-Z%])")
 
 
 def _sprintf(fmt, args):
+    """Go's fmt as OPA feeds it: integral numbers are int64, others float64, strings
+    strings, and every other value its Rego text as a string. A verb of the wrong type
+    prints Go's `%!verb(type=value)`; verbs whose Go output is not reproduced here
+    (`%x` of a float, `%q` of a number, `%b`, `%c`, ...) stop with `unsupported`."""
     fmt = _str(fmt, "sprintf", 1)
-    args = _coll(args, "sprintf", 2, (tuple,))
-    it = iter(args)
+    args = [_go_value(a) for a in _coll(args, "sprintf", 2, (tuple,))]
     out = []
     pos = 0
+    n = 0
     for m in _VERB.finditer(fmt):
         out.append(fmt[pos:m.start()])
         pos = m.end()
-        verb = m.group(3)
+        verb, spec = m.group(3), m.group(0)
+        if m.group(1):
+            raise Unsupported("sprintf: explicit argument indexes are not supported")
         if verb == "%":
             out.append("%")
             continue
-        try:
-            v = next(it)
-        except StopIteration:
+        if n >= len(args):
             out.append(f"%!{verb}(MISSING)")
             continue
-        spec = m.group(0)
-        if verb in ("v", "s"):
-            text = _format(v)
-            out.append(("%" + spec[1:-1] + "s") % text if len(spec) > 2 else text)
-        elif verb == "d" and (type(v) is int or (type(v) is float and v.is_integer())):
-            out.append(("%" + spec[1:-1] + "d") % int(v))
-        elif verb in ("f", "e", "g") and type(v) in (int, float):
+        kind, v = args[n]
+        n += 1
+        flags = spec[1:-1]
+        if verb == "v" or (verb == "s" and kind == "string") or (verb == "d" and kind == "int64"):
+            text = _go_text(kind, v)
+            out.append(("%" + flags + ("d" if kind == "int64" and "0" in flags else "s"))
+                       % (v if kind == "int64" and "0" in flags else text) if flags else text)
+        elif verb in "feEgG" and kind == "float64":
             out.append(("%" + spec[1:]) % v)
-        elif verb == "q" and type(v) is str:
+        elif verb in "xX" and kind in ("int64", "string"):
+            out.append(("%" + spec[1:]) % v if kind == "int64"
+                       else v.encode().hex() if verb == "x" else v.encode().hex().upper())
+        elif verb == "q" and kind == "string" and v.isascii() and v.isprintable():
             out.append(_term(v))
-        elif verb in ("x", "X") and type(v) is int:
-            out.append(("%" + spec[1:]) % v)
-        elif verb == "t" and type(v) is bool:
-            out.append(_format(v))
+        elif verb in "sdfeEgGxXqt" and not (verb in "xXq"):
+            out.append(f"%!{verb}({kind}={_go_text(kind, v)})")
         else:
-            raise BuiltinError(f"sprintf: unsupported verb `%{verb}` for {type_name(v)}")
+            raise Unsupported(f"sprintf: `{spec}` of a {kind} is not reproduced exactly")
     out.append(fmt[pos:])
+    if n < len(args):
+        out.append("%!(EXTRA " + ", ".join(f"{k}={_go_text(k, v)}" for k, v in args[n:]) + ")")
     return "".join(out)
+
+
+def _go_value(v) -> tuple[str, Any]:
+    t = type(v)
+    if t is int:
+        return ("int64", v) if -2**63 <= v < 2**63 else ("string", str(v))  # beyond int64: its digits
+    if t is float:
+        if v.is_integer() and abs(v) < 2**63:
+            return "int64", int(v)
+        return "float64", v
+    if t is str:
+        return "string", v
+    return "string", _term(v)
+
+
+def _go_text(kind: str, v) -> str:
+    if kind != "float64":
+        return str(v)
+    # Go's %v of a float64: its shortest digits, in exponent form when the exponent is
+    # below -4 or at least 6 (`1.2345675e+06`), else in positional form
+    digits, exp = _shortest(v)
+    sign = "-" if v < 0 else ""
+    if exp < -4 or exp >= 6:
+        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{mant}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if exp < 0:
+        return f"{sign}0.{'0' * (-exp - 1)}{digits}"
+    whole, frac = digits[: exp + 1].ljust(exp + 1, "0"), digits[exp + 1:]
+    return f"{sign}{whole}{'.' + frac if frac else ''}"
+
+
+def _shortest(v: float) -> tuple[str, int]:
+    """The shortest decimal digits that read back as `v`, and the exponent of the first."""
+    r = repr(abs(v))
+    if "e" in r:
+        mant, _, exp = r.partition("e")
+        return mant.replace(".", "").rstrip("0") or "0", int(exp)
+    whole, _, frac = r.partition(".")
+    if whole != "0":
+        return (whole + frac).rstrip("0") or "0", len(whole) - 1
+    stripped = frac.lstrip("0")
+    return stripped.rstrip("0") or "0", -(len(frac) - len(stripped)) - 1
 
 
 def _trim(s, cut):
@@ -483,10 +533,10 @@ def _graph_reachable(graph, initial):
     seen: set = set()
     while todo:
         n = todo.pop()
-        if n in seen:
+        if n in seen or n not in graph:  # OPA reaches only the graph's own nodes
             continue
         seen.add(n)
-        edges = graph.get(n)
+        edges = graph[n]
         if type(edges) in (tuple, frozenset):
             todo.extend(edges)
     return frozenset(seen)
