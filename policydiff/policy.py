@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from policydiff import ir
-from policydiff.compile import UNDEFINED, Ctx, Program, Query, compile_modules, freeze, thaw
+from policydiff.compile import UNDEFINED, Ctx, Program, Query, compile_modules, thaw
+from policydiff.compile.closures import Compiler, Frame
 from policydiff.errors import InputError, PolicyError
 from policydiff.frontend import rego
 from policydiff.source import Span, Source
@@ -36,11 +37,15 @@ class Policy:
         self.decision = decision
         self.sources = sources
         self.data = data
-        self._decision_fn = self._compile_ref(decision)
+        self._refs: dict[str, Any] = {}
+        self._decision_fn = self._ref_fn(decision)
 
-    def _compile_ref(self, ref: str):
-        q = _decision_query(self.program, ref)
-        return q
+    def _ref_fn(self, ref: str):
+        """The compiled reference (compiled once per policy and reference)."""
+        fn = self._refs.get(ref)
+        if fn is None:
+            fn = self._refs[ref] = _decision_query(self.program, ref)
+        return fn
 
     # ---- decisions
 
@@ -64,7 +69,7 @@ class Policy:
 
     def _eval(self, input: Any, ref: str | None, explain: bool = False):
         ctx = Ctx(input if input is not None else UNDEFINED, explain=explain)
-        fn = self._decision_fn if ref is None or ref == self.decision else _decision_query(self.program, ref)
+        fn = self._decision_fn if ref is None else self._ref_fn(ref)
         env = [ctx, None]
         return fn(env), ctx
 
@@ -81,10 +86,9 @@ def _decision_query(program: Program, ref: str):
     except PolicyError:
         raise InputError.at("bad_decision", f"`{ref}` is not a reference like `data.pkg.allow`") from None
     if len(body) != 1 or not isinstance(body[0], ir.Expr) or not isinstance(body[0].term, ir.Ref) \
-            or not isinstance(body[0].term.head, ir.Var) or body[0].term.head.name != "data":
+            or not isinstance(body[0].term.head, ir.Var) or body[0].term.head.name != "data" \
+            or not all(isinstance(k, ir.Scalar) for k in body[0].term.path):
         raise InputError.at("bad_decision", f"`{ref}` is not a reference like `data.pkg.allow`")
-    from policydiff.compile.closures import Compiler, Frame
-
     comp = Compiler(program, Frame(), set())
     root, rest = program.data_root(body[0].term.path, set(), comp)
     if rest:
