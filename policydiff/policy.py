@@ -19,7 +19,7 @@ from policydiff.compile import UNDEFINED, Ctx, Program, Query, compile_modules, 
 from policydiff.compile.closures import Compiler, Frame
 from policydiff.errors import InputError, PolicyError
 from policydiff.frontend import rego
-from policydiff.source import Span, Source
+from policydiff.source import Source, Span
 
 __all__ = ["UNDEFINED", "Policy", "load_policy", "query"]
 

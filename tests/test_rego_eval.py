@@ -3,6 +3,8 @@ partial rules, value semantics, iteration, comprehensions, negation, builtins.""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -116,7 +118,7 @@ def test_sets_are_unordered_and_sorted_on_the_way_out():
 def test_ordering_across_types_follows_opa():
     # null < boolean < number < string < array < object < set
     chain = ["null", "false", "true", "-1", "0.5", "1", '"a"', '"b"', "[]", "[1]", "{}", '{"a": 1}', "set()", "{1}"]
-    for lo, hi in zip(chain, chain[1:]):
+    for lo, hi in itertools.pairwise(chain):
         assert q(f"{lo} < {hi}") == [{}], (lo, hi)
         assert q(f"{hi} < {lo}") == [], (lo, hi)
 
@@ -162,8 +164,8 @@ def test_every_holds_for_all_members_and_for_an_empty_domain():
 
 
 def test_comprehensions_capture_outer_variables():
-    modules = ["package t\nimport rego.v1\np := [y | some y in input.ys; y > input.min]\n"
-               "q := {k: n | some k, v in input.o; n := count(v)}\n"]
+    modules = [("package t\nimport rego.v1\np := [y | some y in input.ys; y > input.min]\n"
+                "q := {k: n | some k, v in input.o; n := count(v)}\n")]
     got = q("x := data.t.p; o := data.t.q", modules, input={"ys": [1, 5, 7], "min": 4, "o": {"a": [1, 2]}})
     assert got == [{"x": [5, 7], "o": {"a": 2}}]
 

@@ -90,7 +90,7 @@ def test_comprehensions_sets_objects_and_literals():
     (lit,) = parse_query('x := [{"a": [y | y := z[_]], "s": {1, 2}, "e": {}, "t": set()}]')
     obj = lit.rhs.items[0]
     assert isinstance(obj, ir.Object)
-    values = dict((k.value, v) for k, v in obj.items)
+    values = {k.value: v for k, v in obj.items}
     assert isinstance(values["a"], ir.ArrayCompr)
     assert values["s"] == ir.Set(items=(ir.Scalar(value=1), ir.Scalar(value=2)))
     assert values["e"] == ir.Object(items=()) and values["t"] == ir.Set(items=())

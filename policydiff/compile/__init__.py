@@ -21,7 +21,7 @@ from policydiff.errors import PolicyError
 Stages = namedtuple("Stages", "resolve plan closures rules")
 STAGES = Stages(resolve.resolve, plan.order, closures.Compiler, rules.Program)
 
-__all__ = ["STAGES", "Ctx", "Program", "Query", "UNDEFINED", "compile_modules", "freeze", "thaw"]
+__all__ = ["STAGES", "UNDEFINED", "Ctx", "Program", "Query", "compile_modules", "freeze", "thaw"]
 
 
 def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:

@@ -50,7 +50,7 @@ def _set(v: Any, name: str, pos: int) -> frozenset:
     raise TypeError_(f"{name}: operand {pos} must be set but got {type_name(v)}")
 
 
-def _norm(x: int | float) -> int | float:
+def _norm(x: float) -> int | float:
     if type(x) is float and x.is_integer() and abs(x) < 2**63:
         return int(x)
     return x
@@ -347,9 +347,7 @@ def _object_get(obj, key, default):
     if type(key) is tuple:
         cur = obj
         for k in key:
-            if type(cur) is Obj and k in cur:
-                cur = cur[k]
-            elif type(cur) is tuple and type(k) is int and 0 <= k < len(cur):
+            if type(cur) is Obj and k in cur or type(cur) is tuple and type(k) is int and 0 <= k < len(cur):
                 cur = cur[k]
             elif type(cur) is frozenset and k in cur:
                 cur = k
@@ -492,7 +490,7 @@ def glob_regex(pattern: str, delims: tuple[str, ...]) -> re.Pattern:
             i += 1
     if depth:
         raise Unsupported(f"glob.match: unterminated alternatives in `{pattern}`")
-    return re.compile("".join(out), re.S)
+    return re.compile("".join(out), re.DOTALL)
 
 
 _REGEX_CACHE: dict[str, re.Pattern] = {}

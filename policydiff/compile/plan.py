@@ -174,7 +174,7 @@ def captured(t, outer: frozenset[str]) -> set[str]:
 class Needs:
     """The outcome of analysing a literal against a set of bound variables."""
 
-    __slots__ = ("missing", "binds")
+    __slots__ = ("binds", "missing")
 
     def __init__(self):
         self.missing: set[str] = set()

@@ -13,7 +13,13 @@ from __future__ import annotations
 import itertools
 
 from policydiff import ir
-from policydiff.compile.builtins import BUILTINS, NONDETERMINISTIC_PREFIXES, Unsupported, glob_regex, regex_problem
+from policydiff.compile.builtins import (
+    BUILTINS,
+    NONDETERMINISTIC_PREFIXES,
+    Unsupported,
+    glob_regex,
+    regex_problem,
+)
 from policydiff.errors import Diagnostic
 
 ROOTS = ("input", "data")

@@ -28,7 +28,7 @@ _MISS = object()
 class Ctx:
     """One evaluation: the input, the values computed so far and the error mode."""
 
-    __slots__ = ("raw", "_input", "cache", "strict", "prov", "explain")
+    __slots__ = ("_input", "cache", "explain", "prov", "raw", "strict")
 
     def __init__(self, input: Any = UNDEFINED, strict: bool = False, explain: bool = False):
         self.raw = input  # as the caller gave it; frozen only where it is read whole
@@ -50,7 +50,7 @@ class Ctx:
 class Definition:
     """One body of a rule (one link of an else chain), compiled."""
 
-    __slots__ = ("run", "blank", "span", "params")
+    __slots__ = ("blank", "params", "run", "span")
 
     def __init__(self, run, size: int, span: Span, params):
         self.run = run

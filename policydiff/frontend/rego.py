@@ -1,42 +1,36 @@
 """The Rego frontend: source text to `ir.Module`.
 
 Owns the lark parser (built once per process from `grammars/rego.lark`), the post-lexer
-that gives line breaks their meaning, the transformer that lowers the parse tree into
-the IR, and the mapping of lark's errors to `rego_parse_error` diagnostics. Constructs
-the grammar recognises but policydiff does not evaluate (`with`, ref heads) are refused
-here with code `unsupported`; everything else about meaning is left to `compile`.
+that gives line breaks their meaning, and the mapping of lark's errors to
+`rego_parse_error` diagnostics with hints for common mistakes. The lowering of grammar
+rules to IR lives in `lower`; everything about meaning is left to `compile`.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 import threading
 from pathlib import Path
+from typing import ClassVar
 
-from lark import Lark, Token, Tree
+from lark import Lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from policydiff import ir
 from policydiff.errors import Diagnostic, PolicyError
+from policydiff.frontend.lower import Inline, Lower
 from policydiff.source import Source, Span
 
 GRAMMAR = Path(__file__).resolve().parents[2] / "grammars" / "rego.lark"
-
-_PRECEDENCE = {"IN": 1, "RELOP": 2, "OR": 3, "AND": 4, "PLUS": 5, "MINUS": 5, "MULOP": 6}
-_BINOPS = {
-    "==": "equal", "!=": "neq", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte",
-    "+": "plus", "-": "minus", "*": "mul", "/": "div", "%": "rem", "&": "and", "|": "or",
-}
 
 
 class _LineBreaks:
     """Post-lexer: retypes `[`, `(` and `-` that open a line, and `{` after `if`."""
 
     always_accept = ()
-    _AT_LINE_START = {"LSQB": "_NL_LSQB", "LPAR": "_NL_LPAR", "MINUS": "_NL_MINUS"}
+    _AT_LINE_START: ClassVar[dict[str, str]] = {"LSQB": "_NL_LSQB", "LPAR": "_NL_LPAR", "MINUS": "_NL_MINUS"}
 
     def process(self, stream):
         prev = None
@@ -56,7 +50,7 @@ _LOCK = threading.RLock()  # one embedded transformer per process: parses take t
 @functools.cache
 def _parser() -> Lark:
     # The transformer runs inside the LALR parser (no parse tree is built, and lark's
-    # position propagation, which costs as much as parsing, is off): `_Inline` gives
+    # position propagation, which costs as much as parsing, is off): `Inline` gives
     # each IR node the span its children cover.
     return Lark(
         GRAMMAR.read_text(encoding="utf-8"),
@@ -65,7 +59,7 @@ def _parser() -> Lark:
         postlex=_LineBreaks(),
         start=["module", "query"],
         maybe_placeholders=False,
-        transformer=_Inline(_LOWER),
+        transformer=Inline(_LOWER),
         cache=_cache_file(),
     )
 
@@ -160,7 +154,7 @@ def _parse_diagnostic(source: Source, e: UnexpectedInput, start: str) -> Diagnos
         try:
             hint = e.match_examples(lambda text: _parser().parse(text, start="module"), _EXAMPLES,
                                     use_accepts=True)
-        except Exception:  # match_examples re-parses; any failure just means no hint
+        except (UnexpectedInput, PolicyError, ValueError):  # no example fits: no hint
             hint = None
     if hint is None and isinstance(e, UnexpectedToken):
         expected = sorted(_pretty(t) for t in e.accepts or e.expected)
@@ -181,522 +175,4 @@ def _pretty(terminal: str) -> str:
     return names.get(terminal, f"`{terminal.lower().lstrip('_')}`")
 
 
-# ------------------------------------------------------------------------------ lowering
-
-
-class _Meta:
-    __slots__ = ("line", "column", "end_line", "end_column", "empty")
-
-
-def _first(c):
-    t = type(c)
-    if t is Token:
-        return c.line, c.column
-    if t is tuple or t is list:
-        for x in c:
-            p = _first(x)
-            if p is not None:
-                return p
-        return None
-    sp = getattr(c, "span", None)
-    if sp is not None and sp.line:
-        return sp.line, sp.col
-    return None
-
-
-def _last(c):
-    t = type(c)
-    if t is Token:
-        return c.end_line, c.end_column
-    if t is tuple or t is list:
-        for x in reversed(c):
-            p = _last(x)
-            if p is not None:
-                return p
-        return None
-    sp = getattr(c, "span", None)
-    if sp is not None and sp.line:
-        return sp.end_line, sp.end_col
-    return None
-
-
-def _meta(children) -> _Meta:
-    m = _Meta()
-    first = _first(children)
-    m.empty = first is None
-    if first is not None:
-        m.line, m.column = first
-        m.end_line, m.end_column = _last(children)
-    return m
-
-
-class _Inline:
-    """Lark's embedded-transformer interface over `_Lower`: callback `name(children)`
-    calls `_Lower.name(meta, children)` with the positions the children span. Rules
-    without a method (lark's own `__x_star` helpers) stay trees for lark to splice."""
-
-    def __init__(self, lower: "_Lower"):
-        self._lower = lower
-
-    def __getattr__(self, name: str):
-        method = getattr(type(self._lower), name, None)
-        if method is None or name.startswith("_"):
-            raise AttributeError(name)
-        lower = self._lower
-
-        def callback(children):
-            return method(lower, _meta(children), children)
-
-        return callback
-
-    def __default__(self, data, children, meta):
-        return Tree(data, children)
-
-
-def _span(file: str, meta) -> Span:
-    if meta.empty:
-        return Span(file=file)
-    return Span(file=file, line=meta.line, col=meta.column, end_line=meta.end_line,
-                end_col=meta.end_column)
-
-
-def _tok_span(file: str, tok: Token) -> Span:
-    return Span(file=file, line=tok.line, col=tok.column, end_line=tok.end_line,
-                end_col=tok.end_column)
-
-
-class _Lower:
-    """Grammar rules to IR, called by the parser as it reduces. Collects diagnostics
-    (`unsupported` constructs, a missing `if`) instead of stopping at the first."""
-
-    def __init__(self):
-        self.reset("<input>")
-
-    def reset(self, file: str) -> None:
-        self.file = file
-        self.diags: list[Diagnostic] = []
-        self._chains = 0
-        self._in_chain: dict[int, int] = {}  # id of an `in` call -> the chain that wrote it
-
-    def _sp(self, meta) -> Span:
-        return _span(self.file, meta)
-
-    def _unsupported(self, what: str, span: Span, help: str | None = None) -> None:
-        self.diags.append(Diagnostic(code="unsupported", message=f"{what} is not supported",
-                                     span=span, help=help))
-
-    # ---- module
-
-    def module(self, meta, children):
-        package, *rest = children
-        imports = tuple(c for c in rest if isinstance(c, ir.Import))
-        rules: list[ir.Rule] = [c for c in rest if isinstance(c, ir.Rule)]
-        return ir.Module(span=self._sp(meta), package=package, imports=imports, rules=tuple(rules))
-
-    def package(self, meta, children):
-        return children[0]
-
-    def path(self, meta, children):
-        return tuple(json.loads(t) if t.type == "STRING" else str(t) for t in children)
-
-    def import_(self, meta, children):
-        path = children[0]
-        alias = str(children[1]) if len(children) > 1 else None
-        span = self._sp(meta)
-        if path[0] not in ("data", "input", "rego", "future"):
-            self._unsupported(f"import of `{'.'.join(path)}`", span)
-        if path[0] == "future" and path[:2] != ("future", "keywords"):
-            self._unsupported(f"import of `{'.'.join(path)}`", span)
-        return ir.Import(span=span, path=path, alias=alias)
-
-    def query(self, meta, children):
-        return children[0]
-
-    # ---- rules
-
-    def default_rule(self, meta, children):
-        name, value = children
-        return ir.Rule(span=self._sp(meta), kind="complete", name=str(name), value=value, default=True)
-
-    def default_func(self, meta, children):
-        name, *rest = children
-        value = rest[-1]
-        args = rest[0] if len(rest) == 2 else ()
-        return ir.Rule(span=self._sp(meta), kind="function", name=str(name), args=args,
-                       value=value, default=True)
-
-    def default_ref(self, meta, children):
-        *names, value = children
-        return ir.Rule(span=self._sp(meta), kind="complete", name=".".join(map(str, names)), value=value,
-                       default=True)
-
-    def default_ref_func(self, meta, children):
-        names = [str(c) for c in children if isinstance(c, Token)]
-        rest = [c for c in children if not isinstance(c, Token)]
-        args = rest[0] if len(rest) == 2 else ()
-        return ir.Rule(span=self._sp(meta), kind="function", name=".".join(names), args=args,
-                       value=rest[-1], default=True)
-
-    def plain_rule(self, meta, children):
-        head = children[0]
-        body: tuple[ir.Literal, ...] | None = None
-        elses = []
-        for c in children[1:]:
-            if isinstance(c, _Else):
-                elses.append(c)
-            else:
-                body = c
-        span = self._sp(meta)
-        kind, name, key, value, args = head
-        name = str(name)  # a token until here, so that the rule's span starts at its name
-        if elses and kind not in ("complete", "function"):
-            self._unsupported("`else` on a multi-value rule", elses[0].span)
-        else_rule = None
-        for e in reversed(elses):
-            else_rule = ir.Rule(span=e.span, kind=kind, name=name, args=args,
-                                value=e.value if e.value is not None else ir.Scalar(span=e.span, value=True),
-                                body=e.body or (), else_=else_rule)
-        return ir.Rule(span=span, kind=kind, name=name, body=body or (), key=key, value=value,
-                       args=args, else_=else_rule)
-
-    def head_true(self, meta, children):
-        return ("complete", children[0], None, ir.Scalar(span=self._sp(meta), value=True), ())
-
-    def head_value(self, meta, children):
-        return ("complete", children[0], None, children[1], ())
-
-    def head_contains(self, meta, children):
-        return ("partial_set", children[0], children[1], None, ())
-
-    def head_key_true(self, meta, children):
-        return ("partial_object", children[0], children[1], ir.Scalar(span=self._sp(meta), value=True), ())
-
-    def head_key_value(self, meta, children):
-        return ("partial_object", children[0], children[1], children[2], ())
-
-    def head_func_true(self, meta, children):
-        args = children[1] if len(children) > 1 else ()
-        return ("function", children[0], None, ir.Scalar(span=self._sp(meta), value=True), args)
-
-    def head_func_value(self, meta, children):
-        args = children[1] if len(children) > 2 else ()
-        return ("function", children[0], None, children[-1], args)
-
-    def head_ref(self, meta, children):
-        tokens = [c for c in children if isinstance(c, Token)]
-        names = Token.new_borrow_pos("NAME", ".".join(tokens), tokens[0])
-        rest = [c for c in children if not isinstance(c, Token)]
-        if not rest:
-            return ("complete", names, None, ir.Scalar(span=self._sp(meta), value=True), ())
-        kind, key, value, args = rest[0]
-        if value is None and kind != "partial_set":
-            value = ir.Scalar(span=self._sp(meta), value=True)
-        return (kind, names, key, value, args)
-
-    def head_ref_var(self, meta, children):
-        name = children[0]
-        self._unsupported("rule head with a variable inside its reference", self._sp(meta),
-                          "write the rule as `name[key] := value` or with constant path parts")
-        return ("complete", name, None, ir.Scalar(span=self._sp(meta), value=True), ())
-
-    def rest_value(self, meta, children):
-        return ("complete", None, children[0], ())
-
-    def rest_contains(self, meta, children):
-        return ("partial_set", children[0], None, ())
-
-    def rest_key(self, meta, children):
-        return ("partial_object", children[0], None, ())
-
-    def rest_key_value(self, meta, children):
-        return ("partial_object", children[0], children[1], ())
-
-    def rest_func(self, meta, children):
-        return ("function", None, None, children[0] if children else ())
-
-    def rest_func_value(self, meta, children):
-        return ("function", None, children[-1], children[0] if len(children) == 2 else ())
-
-    def args(self, meta, children):
-        return tuple(children)
-
-    items = args
-
-    def braced_body(self, meta, children):
-        return children[0]
-
-    def single_body(self, meta, children):
-        return (children[0],)
-
-    def body_without_if(self, meta, children):
-        brace = children[0]
-        self.diags.append(Diagnostic(code="rego_parse_error",
-                                     message="`if` keyword is required before a rule body",
-                                     span=_tok_span(self.file, brace),
-                                     help="Rego v1 writes `name if { … }`"))
-        return children[1]
-
-    def else_clause(self, meta, children):
-        value = None
-        body: tuple = ()
-        for c in children[1:]:
-            if isinstance(c, tuple):
-                body = c
-            else:
-                value = c
-        return _Else(self._sp(meta), value, body)
-
-    # ---- bodies
-
-    def body(self, meta, children):
-        return tuple(children)
-
-    def expr_literal(self, meta, children):
-        expr, *mods = children
-        self._with(mods)
-        if isinstance(expr, (ir.Assign, ir.Unify)):
-            return expr
-        return ir.Expr(span=self._sp(meta), term=expr)
-
-    def not_literal(self, meta, children):
-        _, expr, *mods = children
-        self._with(mods)
-        if isinstance(expr, ir.Assign):
-            self._unsupported("`:=` under `not`", expr.span)
-            return ir.Expr(span=self._sp(meta), term=expr.rhs, negated=True)
-        if isinstance(expr, ir.Unify):
-            term = ir.Call(span=expr.span, func="internal.unify", args=(expr.lhs, expr.rhs))
-            return ir.Expr(span=self._sp(meta), term=term, negated=True)
-        return ir.Expr(span=self._sp(meta), term=expr, negated=True)
-
-    def _with(self, mods):
-        for m in mods:
-            self._unsupported("`with` modifier", m.span, "test-only overrides have no place in a compared policy")
-
-    def with_mod(self, meta, children):
-        return _With(self._sp(meta))
-
-    def _strip_with(self, children):
-        mods = [c for c in children if isinstance(c, _With)]
-        self._with(mods)
-        return [c for c in children if not isinstance(c, _With)]
-
-    def some_lit(self, meta, children):
-        """`some x, y` declares; `some v in xs` / `some k, v in xs` iterates (the last
-        chain then has `in` on top)."""
-        children = self._strip_with(children)
-        terms = children[1:]
-        last = terms[-1]
-        if len(terms) <= 2 and self._top_in(last):
-            key = terms[0] if len(terms) == 2 else None
-            value, coll = last.args
-            return ir.SomeIn(span=self._sp(meta), key=key, value=value, collection=coll)
-        names = []
-        for t in terms:
-            if isinstance(t, ir.Var):
-                names.append(t.name)
-            else:
-                self.diags.append(Diagnostic(code="rego_parse_error",
-                                             message="`some` declares variables: expected a name",
-                                             span=t.span))
-        return ir.Some(span=self._sp(meta), vars=tuple(names))
-
-    def every(self, meta, children):
-        children = self._strip_with(children)
-        terms = children[1:-1]
-        body = children[-1]
-        last = terms[-1]
-        if not self._top_in(last):
-            self.diags.append(Diagnostic(code="rego_parse_error",
-                                         message="`every` needs `x in domain`", span=last.span))
-            return ir.Some(span=self._sp(meta), vars=())
-        value, domain = last.args
-        names = terms[:-1] + [value]
-        for t in names:
-            if not isinstance(t, ir.Var):
-                self.diags.append(Diagnostic(code="rego_parse_error",
-                                             message="`every` binds variables: expected a name",
-                                             span=t.span))
-        names = [t.name if isinstance(t, ir.Var) else "_" for t in names]
-        key = names[0] if len(names) == 2 else None
-        return ir.Every(span=self._sp(meta), key=key, value=names[-1], domain=domain, body=body)
-
-    def assign(self, meta, children):
-        return ir.Assign(span=self._sp(meta), lhs=children[0], rhs=children[1])
-
-    def unify(self, meta, children):
-        return ir.Unify(span=self._sp(meta), lhs=children[0], rhs=children[1])
-
-    # ---- terms
-
-    def in_expr(self, meta, children):
-        """A chain `a op b op c …`, grouped by OPA's precedence (all left-associative)."""
-        operands = [children[0]]
-        ops: list[Token] = []
-        chain = self._chains = self._chains + 1
-        for i in range(1, len(children), 2):
-            op = children[i]
-            prec = _PRECEDENCE[op.type]
-            while ops and _PRECEDENCE[ops[-1].type] >= prec:
-                self._reduce(operands, ops.pop(), chain)
-            ops.append(op)
-            operands.append(children[i + 1])
-        while ops:
-            self._reduce(operands, ops.pop(), chain)
-        return operands[0]
-
-    item = in_expr
-
-    def _reduce(self, operands: list, op: Token, chain: int) -> None:
-        rhs = operands.pop()
-        lhs = operands.pop()
-        func = "internal.member_2" if op.type == "IN" else _BINOPS[str(op)]
-        start, end = lhs.span, rhs.span
-        span = Span(file=self.file, line=start.line, col=start.col, end_line=end.end_line,
-                    end_col=end.end_col) if start.line and end.line else (start if start.line else end)
-        call = ir.Call(span=span, func=func, args=(lhs, rhs))
-        if op.type == "IN":
-            self._in_chain[id(call)] = chain
-        operands.append(call)
-
-    def _top_in(self, t) -> bool:
-        """Whether `t` is an `in` its own chain wrote (not one inside parentheses)."""
-        return isinstance(t, ir.Call) and t.func == "internal.member_2" and id(t) in self._in_chain
-
-    def kv_in(self, meta, children):
-        """`k, v in xs in ys…`: the innermost `in` of the second chain takes the key."""
-        key, rest = children
-        if not self._top_in(rest):
-            self.diags.append(Diagnostic(code="rego_parse_error",
-                                         message="expected `key, value in collection`", span=self._sp(meta)))
-            return rest
-        chain = self._in_chain[id(rest)]
-        spine = [rest]
-        while True:
-            left = spine[-1].args[0]
-            if isinstance(left, ir.Call) and left.func == "internal.member_2" \
-                    and self._in_chain.get(id(left)) == chain:
-                spine.append(left)
-            else:
-                break
-        inner = spine.pop()
-        value, coll = inner.args
-        term = ir.Call(span=self._sp(meta), func="internal.member_3", args=(key, value, coll))
-        while spine:
-            outer = spine.pop()
-            term = ir.Call(span=outer.span, func="internal.member_2", args=(term, outer.args[1]))
-        return term
-
-    def negative(self, meta, children):
-        return ir.Scalar(span=self._sp(meta), value=-_number(children[-1]))
-
-    def dot(self, meta, children):
-        term, name = children
-        return self._extend(meta, term, ir.Scalar(span=_tok_span(self.file, name), value=str(name)))
-
-    def index(self, meta, children):
-        return self._extend(meta, children[0], children[1])
-
-    def _extend(self, meta, term, key):
-        if isinstance(term, ir.Ref):
-            return ir.Ref(span=self._sp(meta), head=term.head, path=term.path + (key,))
-        return ir.Ref(span=self._sp(meta), head=term, path=(key,))
-
-    def call(self, meta, children):
-        callee = children[0]
-        args = children[1] if len(children) > 2 else ()  # the last child is `)`, kept for the span
-        span = self._sp(meta)
-        name = _dotted(callee)
-        if name is None:
-            self.diags.append(Diagnostic(code="rego_parse_error",
-                                         message="only named functions can be called", span=span))
-            return ir.Scalar(span=span, value=None)
-        if name == "set" and not args:
-            return ir.Set(span=span, items=())
-        return ir.Call(span=span, func=name, args=args)
-
-    def var(self, meta, children):
-        return ir.Var(span=self._sp(meta), name=str(children[0]))
-
-    def string(self, meta, children):
-        return ir.Scalar(span=self._sp(meta), value=json.loads(children[0]))
-
-    def raw_string(self, meta, children):
-        return ir.Scalar(span=self._sp(meta), value=str(children[0])[1:-1])
-
-    def number(self, meta, children):
-        return ir.Scalar(span=self._sp(meta), value=_number(children[0]))
-
-    def true(self, meta, children):
-        return ir.Scalar(span=self._sp(meta), value=True)
-
-    def false(self, meta, children):
-        return ir.Scalar(span=self._sp(meta), value=False)
-
-    def null(self, meta, children):
-        return ir.Scalar(span=self._sp(meta), value=None)
-
-    def array(self, meta, children):
-        return ir.Array(span=self._sp(meta), items=children[0] if children else ())
-
-    def empty_object(self, meta, children):
-        return ir.Object(span=self._sp(meta), items=())
-
-    def set(self, meta, children):
-        return ir.Set(span=self._sp(meta), items=children[0])
-
-    def object(self, meta, children):
-        return ir.Object(span=self._sp(meta), items=children[0])
-
-    def pairs(self, meta, children):
-        return tuple(children)
-
-    def pair(self, meta, children):
-        return (children[0], children[1])
-
-    def array_compr(self, meta, children):
-        return ir.ArrayCompr(span=self._sp(meta), term=children[0], body=children[1])
-
-    def set_compr(self, meta, children):
-        return ir.SetCompr(span=self._sp(meta), term=children[0], body=children[1])
-
-    def object_compr(self, meta, children):
-        return ir.ObjectCompr(span=self._sp(meta), key=children[0], value=children[1], body=children[2])
-
-
-_LOWER = _Lower()
-
-
-class _With:
-    __slots__ = ("span",)
-
-    def __init__(self, span):
-        self.span = span
-
-
-class _Else:
-    __slots__ = ("span", "value", "body")
-
-    def __init__(self, span, value, body):
-        self.span, self.value, self.body = span, value, body
-
-
-def _number(tok: str) -> int | float:
-    text = str(tok)
-    if any(c in text for c in ".eE"):
-        f = float(text)
-        return int(f) if f.is_integer() and abs(f) < 2**53 and "e" not in text.lower() else f
-    return int(text)
-
-
-def _dotted(term) -> str | None:
-    if isinstance(term, ir.Var):
-        return term.name
-    if isinstance(term, ir.Ref) and isinstance(term.head, ir.Var):
-        parts = [term.head.name]
-        for k in term.path:
-            if not (isinstance(k, ir.Scalar) and isinstance(k.value, str)):
-                return None
-            parts.append(k.value)
-        return ".".join(parts)
-    return None
+_LOWER = Lower()
