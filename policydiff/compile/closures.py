@@ -17,8 +17,17 @@ from typing import Any
 
 from policydiff import ir
 from policydiff.compile import plan
+from policydiff.compile.access import input_root, items, members, path, walker
+from policydiff.compile.build import (
+    NOT_LITERAL,
+    checked_set,
+    collection,
+    literal,
+    object_of,
+    object_of_pairs,
+)
 from policydiff.compile.builtins import BUILTINS, BuiltinError, Unsupported
-from policydiff.compile.values import UNDEFINED, Conflated, Obj, equal, freeze, set_of, sort_key
+from policydiff.compile.values import UNDEFINED, Obj, equal, freeze
 from policydiff.errors import PolicyError
 
 Run = Callable[[list], bool]
@@ -27,65 +36,6 @@ Fn = Callable[[list], Any]
 
 def _found(env) -> bool:
     return True
-
-
-def items(v):
-    """The (key, value) pairs of a collection in OPA's order: objects by key, sets by
-    member (the order array comprehensions and query results show)."""
-    t = type(v)
-    if t is Obj:
-        return [(k, v[k]) for k in ordered(v)] if len(v) > 1 else v.items()
-    if t is tuple:
-        return enumerate(v)
-    if t is frozenset:
-        return [(e, e) for e in ordered(v)]
-    return ()
-
-
-def members(v):
-    """The values of a collection in OPA's order."""
-    t = type(v)
-    if t is Obj:
-        return [v[k] for k in ordered(v)] if len(v) > 1 else v.values()
-    if t is tuple:
-        return v
-    if t is frozenset:
-        return ordered(v)
-    return ()
-
-
-def ordered(keys) -> list:
-    ks = list(keys)
-    if all(type(k) is str for k in ks):
-        ks.sort()
-    else:
-        ks.sort(key=sort_key)
-    return ks
-
-
-def lookup(v, k):
-    t = type(v)
-    if t is Obj:
-        r = v.get(k, UNDEFINED)
-        if r is not UNDEFINED and type(k) is bool and not _has_bool_key(v, k):
-            return UNDEFINED  # Python found 1 for `true`
-        return r
-    if t is tuple:
-        tk = type(k)
-        if tk is int:
-            return v[k] if 0 <= k < len(v) else UNDEFINED
-        if tk is float and k.is_integer() and 0 <= k < len(v):
-            return v[int(k)]
-        return UNDEFINED
-    if t is frozenset:
-        if k not in v or (type(k) is bool and not _has_bool_key(v, k)):
-            return UNDEFINED
-        return k
-    return UNDEFINED
-
-
-def _has_bool_key(coll, k: bool) -> bool:
-    return any(x is k for x in coll)
 
 
 class Frame:
@@ -166,7 +116,7 @@ class Compiler:
                 # before the negation (its compiler moves them out): when one of them is
                 # undefined, the body fails instead of the negation holding.
                 hoisted: list[tuple[str, ir.Term]] = []
-                term = _hoist_negated(term, hoisted, self.frame)
+                term = plan.hoist_negated(term, hoisted, lambda: f"$not{self.frame.temp()}")
                 outside = [(self.frame.slot(n), self.term(t, bound, outer)) for n, t in hoisted]
                 bound |= {n for n, _ in hoisted}
                 if isinstance(term, ir.Call) and term.func == "internal.unify":
@@ -258,9 +208,9 @@ class Compiler:
         """`a == b` / `a != b` as a body literal: the commonest test in a policy."""
         want = t.func == "equal"
         lhs, rhs = t.args
-        if _literal(lhs) is not _NOT_LITERAL:
+        if literal(lhs) is not NOT_LITERAL:
             lhs, rhs = rhs, lhs
-        c = _literal(rhs)
+        c = literal(rhs)
         if type(c) is str:  # `input.x == "admin"`: one call less per test
             a = self.term(lhs, bound, outer)
 
@@ -340,7 +290,7 @@ class Compiler:
                     return True
 
                 return obj
-        c = _literal(t)
+        c = literal(t)
         if type(c) is str:  # `f("admin")`: a constant argument
 
             def same_str(env, v):
@@ -409,7 +359,7 @@ class Compiler:
 
             w = last
             for kind, arg in reversed(walkers):
-                w = _walker(kind, arg, w)
+                w = walker(kind, arg, w)
             first = w
 
             def iterate(env):
@@ -425,8 +375,8 @@ class Compiler:
     # --------------------------------------------------------------------------- terms
 
     def term(self, t, bound: set[str], outer) -> Fn:
-        c = _literal(t)
-        if c is not _NOT_LITERAL:
+        c = literal(t)
+        if c is not NOT_LITERAL:
             return lambda env: c
         match t:
             case ir.Scalar(value=v):
@@ -435,7 +385,7 @@ class Compiler:
                 if name == "input":
                     if self.owner is not None:
                         self.owner.uses_input = True
-                    return _input
+                    return input_root
                 if name == "data":
                     return self.program.data_fn(("data",), self.deps)
                 s = self.frame.slot(name)
@@ -443,26 +393,26 @@ class Compiler:
             case ir.Ref():
                 root, rest = self.root(t, bound, outer)
                 keys = [self.term(k, bound, outer) for k in rest]
-                return _path(root, keys, [k.value for k in rest if isinstance(k, ir.Scalar)]
+                return path(root, keys, [k.value for k in rest if isinstance(k, ir.Scalar)]
                              if all(isinstance(k, ir.Scalar) for k in rest) else None)
             case ir.Array(items=xs):
                 fs = [self.term(x, bound, outer) for x in xs]
-                return _collection(fs, tuple)
+                return collection(fs, tuple)
             case ir.Set(items=xs):
                 fs = [self.term(x, bound, outer) for x in xs]
-                return _collection(fs, frozenset)
+                return collection(fs, frozenset)
             case ir.Object(items=pairs):
                 kfs = [self.term(k, bound, outer) for k, _ in pairs]
                 vfs = [self.term(v, bound, outer) for _, v in pairs]
-                return _object(kfs, vfs)
+                return object_of(kfs, vfs)
             case ir.Call():
                 return self.call(t, bound, outer)
             case ir.ArrayCompr(term=head, body=body):
                 return self._compr(t, [head], body, bound, outer, lambda acc: tuple(acc))
             case ir.SetCompr(term=head, body=body):
-                return self._compr(t, [head], body, bound, outer, _set_of)
+                return self._compr(t, [head], body, bound, outer, checked_set)
             case ir.ObjectCompr(key=k, value=v, body=body):
-                return self._compr(t, [k, v], body, bound, outer, _object_of_pairs(t))
+                return self._compr(t, [k, v], body, bound, outer, object_of_pairs(t))
         raise AssertionError(t)
 
     def _compr(self, t, heads, body, bound, outer, finish) -> Fn:
@@ -569,72 +519,6 @@ class Compiler:
 # ------------------------------------------------------------------------------ helpers
 
 
-def _hoist_negated(t, out: list, frame: Frame):
-    """`t` (the term of a negated expression) with what OPA evaluates outside the
-    negation replaced by temporaries, appended to `out` as `(name, term)`: references
-    and calls that are operands of calls (but not the operands of `==` and `=`, which
-    OPA unifies), anything nested in composite operands, and reference keys."""
-
-    def take(x):
-        name = f"$not{frame.temp()}"
-        out.append((name, x))
-        return ir.Var(span=x.span, name=name)
-
-    def inside(x):  # a term nested somewhere: refs and calls move out
-        match x:
-            case ir.Ref() | ir.Call():
-                return take(x)
-            case ir.Array(items=xs):
-                return ir.Array(span=x.span, items=tuple(inside(i) for i in xs))
-            case ir.Set(items=xs):
-                return ir.Set(span=x.span, items=tuple(inside(i) for i in xs))
-            case ir.Object(items=pairs):
-                return ir.Object(span=x.span, items=tuple((inside(k), inside(v)) for k, v in pairs))
-        return x
-
-    def keys(x):  # a reference that stays: only what its keys nest moves out
-        if isinstance(x, ir.Ref):
-            return ir.Ref(span=x.span, head=x.head, path=tuple(inside(k) for k in x.path))
-        return x
-
-    def composite(x):
-        return inside(x) if isinstance(x, (ir.Array, ir.Set, ir.Object)) else x
-
-    match t:
-        case ir.Ref():
-            return keys(t)
-        case ir.Call(func="equal" | "internal.unify", args=args):
-            return ir.Call(span=t.span, func=t.func,
-                           args=tuple(keys(a) if isinstance(a, ir.Ref) else inside(a) for a in args))
-        case ir.Call(args=args):
-            return ir.Call(span=t.span, func=t.func, args=tuple(inside(a) for a in args))
-    return composite(t)
-
-_NOT_LITERAL = object()
-
-
-def _literal(t):
-    """The value of a term made of constants only, computed once; else _NOT_LITERAL."""
-    match t:
-        case ir.Scalar(value=v):
-            return v
-        case ir.Array(items=xs) | ir.Set(items=xs):
-            vs = [_literal(x) for x in xs]
-            if any(v is _NOT_LITERAL for v in vs):
-                return _NOT_LITERAL
-            return tuple(vs) if isinstance(t, ir.Array) else _set_of(vs)
-        case ir.Object(items=pairs):
-            out = Obj()
-            for k, v in pairs:
-                kv, vv = _literal(k), _literal(v)
-                if kv is _NOT_LITERAL or vv is _NOT_LITERAL:
-                    return _NOT_LITERAL
-                out[kv] = vv
-            return out
-    return _NOT_LITERAL
-
-
-
 def _wrap(steps, run: Run) -> Run:
     for build in reversed(steps):
         run = build(run)
@@ -644,202 +528,3 @@ def _wrap(steps, run: Run) -> Run:
 def _const(v) -> Fn:
     v = freeze(v)
     return lambda env: v
-
-
-def _input(env):
-    return env[0].input
-
-
-def _input_path(keys: tuple[str, ...]) -> Fn:
-    """`input.a.b…`: read from the input as given, freezing only the value reached, so
-    a request is never converted whole just to read three strings from it."""
-
-    def slow(env):
-        v = env[0].input
-        for k in keys:
-            v = v.get(k, UNDEFINED) if type(v) is Obj else lookup(v, k)
-        return v
-
-    def settle(v):
-        t = type(v)
-        if t is str or t is bool or t is int or t is float or v is None:
-            return v
-        return freeze(v)
-
-    if len(keys) == 1:
-        (k0,) = keys
-
-        def input1(env):
-            v = env[0].raw
-            if type(v) is not dict:
-                return slow(env)
-            x = v.get(k0, UNDEFINED)
-            return x if x is UNDEFINED else settle(x)
-
-        return input1
-
-    if len(keys) == 2:
-        k0, k1 = keys
-
-        def input2(env):
-            v = env[0].raw
-            if type(v) is dict:
-                v = v.get(k0, UNDEFINED)
-                if type(v) is dict:
-                    x = v.get(k1, UNDEFINED)
-                    t = type(x)
-                    if t is str or x is UNDEFINED or x is None or t is bool or t is int or t is float:
-                        return x
-                    return freeze(x)
-                if v is UNDEFINED:
-                    return v
-            return slow(env)
-
-        return input2
-
-    def input_n(env):
-        v = env[0].raw
-        for k in keys:
-            if type(v) is not dict:
-                return slow(env)
-            v = v.get(k, UNDEFINED)
-            if v is UNDEFINED:
-                return v
-        return settle(v)
-
-    return input_n
-
-
-def _walker(kind, arg, w):
-    if kind == "get":
-        kf = arg
-
-        def get(env, v):
-            c = lookup(v, kf(env))
-            if c is UNDEFINED:
-                return False
-            return w(env, c)
-
-        return get
-    if kind == "each":
-        s = arg
-
-        def each(env, v):
-            for k, c in items(v):
-                env[s] = k
-                if w(env, c):
-                    return True
-            return False
-
-        return each
-    m = arg
-
-    def match(env, v):
-        for k, c in items(v):
-            if m(env, k) and w(env, c):
-                return True
-        return False
-
-    return match
-
-
-def _path(root: Fn, keys: list[Fn], const_keys: list | None) -> Fn:
-    if not keys:
-        return root
-    if const_keys is not None and all(type(k) is str for k in const_keys):
-        if root is _input:
-            return _input_path(tuple(const_keys))
-        if len(const_keys) == 1:
-            (k0,) = const_keys
-
-            def get1(env):
-                v = root(env)
-                if type(v) is Obj:
-                    return v.get(k0, UNDEFINED)
-                return lookup(v, k0)
-
-            return get1
-
-        if len(const_keys) == 2:
-            k0, k1 = const_keys
-
-            def get2(env):
-                v = root(env)
-                v = v.get(k0, UNDEFINED) if type(v) is Obj else lookup(v, k0)
-                return v.get(k1, UNDEFINED) if type(v) is Obj else lookup(v, k1)
-
-            return get2
-
-        def get_strs(env):
-            v = root(env)
-            for k in const_keys:
-                v = v.get(k, UNDEFINED) if type(v) is Obj else lookup(v, k)
-            return v
-
-        return get_strs
-
-    def get(env):
-        v = root(env)
-        for kf in keys:
-            if v is UNDEFINED:
-                return v
-            k = kf(env)
-            if k is UNDEFINED:
-                return k
-            v = lookup(v, k)
-        return v
-
-    return get
-
-
-def _collection(fs: list[Fn], kind) -> Fn:
-    if kind is frozenset:
-        kind = _set_of
-
-    def build(env):
-        out = []
-        for f in fs:
-            v = f(env)
-            if v is UNDEFINED:
-                return v
-            out.append(v)
-        return kind(out)
-
-    return build
-
-
-def _set_of(items: list) -> frozenset:
-    try:
-        return set_of(items)
-    except Conflated as e:
-        raise PolicyError.at("unsupported", str(e)) from None
-
-
-def _object(kfs: list[Fn], vfs: list[Fn]) -> Fn:
-    pairs = list(zip(kfs, vfs))
-
-    def build(env):
-        out = Obj()
-        for kf, vf in pairs:
-            k = kf(env)
-            if k is UNDEFINED:
-                return k
-            v = vf(env)
-            if v is UNDEFINED:
-                return v
-            out[k] = v
-        return out
-
-    return build
-
-
-def _object_of_pairs(t):
-    def finish(pairs):
-        out = Obj()
-        for k, v in pairs:
-            if k in out and not equal(out[k], v):
-                raise PolicyError.at("eval_conflict_error", "object keys must be unique", t.span)
-            out[k] = v
-        return out
-
-    return finish

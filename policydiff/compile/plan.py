@@ -406,3 +406,49 @@ def _var_span(lit, name):
 
     walk(lit)
     return found[0] if found else None
+
+
+# ------------------------------------------------------------------------------ negation
+
+
+def hoist_negated(t, out: list, fresh) -> ir.Term:
+    """`t` (the term of a negated expression) with what OPA evaluates outside the
+    negation replaced by variables named by `fresh()`, appended to `out` as
+    `(name, term)`: references
+    and calls that are operands of calls (but not the operands of `==` and `=`, which
+    OPA unifies), anything nested in composite operands, and reference keys."""
+
+    def take(x):
+        name = fresh()
+        out.append((name, x))
+        return ir.Var(span=x.span, name=name)
+
+    def inside(x):  # a term nested somewhere: refs and calls move out
+        match x:
+            case ir.Ref() | ir.Call():
+                return take(x)
+            case ir.Array(items=xs):
+                return ir.Array(span=x.span, items=tuple(inside(i) for i in xs))
+            case ir.Set(items=xs):
+                return ir.Set(span=x.span, items=tuple(inside(i) for i in xs))
+            case ir.Object(items=pairs):
+                return ir.Object(span=x.span, items=tuple((inside(k), inside(v)) for k, v in pairs))
+        return x
+
+    def keys(x):  # a reference that stays: only what its keys nest moves out
+        if isinstance(x, ir.Ref):
+            return ir.Ref(span=x.span, head=x.head, path=tuple(inside(k) for k in x.path))
+        return x
+
+    def composite(x):
+        return inside(x) if isinstance(x, (ir.Array, ir.Set, ir.Object)) else x
+
+    match t:
+        case ir.Ref():
+            return keys(t)
+        case ir.Call(func="equal" | "internal.unify", args=args):
+            return ir.Call(span=t.span, func=t.func,
+                           args=tuple(keys(a) if isinstance(a, ir.Ref) else inside(a) for a in args))
+        case ir.Call(args=args):
+            return ir.Call(span=t.span, func=t.func, args=tuple(inside(a) for a in args))
+    return composite(t)

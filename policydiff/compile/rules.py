@@ -16,7 +16,9 @@ from typing import Any
 
 from policydiff import ir
 from policydiff.compile import plan
-from policydiff.compile.closures import _NOT_LITERAL, Compiler, Frame, _literal, _set_of, lookup
+from policydiff.compile.access import lookup
+from policydiff.compile.build import NOT_LITERAL, checked_set, literal
+from policydiff.compile.closures import Compiler, Frame
 from policydiff.compile.resolve import Group
 from policydiff.compile.values import UNDEFINED, Obj, equal, freeze
 from policydiff.errors import Diagnostic, PolicyError
@@ -140,7 +142,7 @@ class CompiledRule:
                 if out:
                     acc.extend(out)
                     spans.append(d.span)
-            result = _set_of(acc)
+            result = checked_set(acc)
         else:
             obj = Obj()
             for chain in self.chains:
@@ -289,12 +291,12 @@ class Program:
         if g.default is not None:
             d = g.default
             r.default = self._definition(r, ir.Rule(span=d.span, kind="complete", name=d.name, value=d.value))
-            c = _literal(d.value)
-            if c is not _NOT_LITERAL:
+            c = literal(d.value)
+            if c is not NOT_LITERAL:
                 r.default_const = c
         if r.kind in ("complete", "function") and g.defs and all(len(c) == 1 for c in r.chains):
-            values = {_literal(rule.value) for rule in g.defs}
-            if len(values) == 1 and _NOT_LITERAL not in values:
+            values = {literal(rule.value) for rule in g.defs}
+            if len(values) == 1 and NOT_LITERAL not in values:
                 (v,) = values
                 if type(v) in (bool, str) or v is None:  # hashable, and never equal across types
                     r.uniform = v
@@ -313,8 +315,8 @@ class Program:
 
         body = list(rule.body)
         heads = []
-        const = _literal(rule.value) if rule.kind in ("complete", "function") else _NOT_LITERAL
-        if const is not _NOT_LITERAL:
+        const = literal(rule.value) if rule.kind in ("complete", "function") else NOT_LITERAL
+        if const is not NOT_LITERAL:
             heads.append(("$const", const))
         elif rule.kind in ("complete", "function", "partial_object"):
             heads.append(("$hv", rule.value))
@@ -483,6 +485,29 @@ class Program:
                 return r._call(env[0], [a])
 
             return user_function1
+
+        if len(fs) == 2:
+            f0, f1 = fs
+
+            def user_function2(env):
+                a = f0(env)
+                if a is UNDEFINED:
+                    return a
+                b = f1(env)
+                if b is UNDEFINED:
+                    return b
+                ta, tb = type(a), type(b)
+                if (ta is str or ta is int or ta is bool or a is None) and \
+                        (tb is str or tb is int or tb is bool or b is None):
+                    cache = env[0].cache
+                    key = (r, ta, a, tb, b)
+                    v = cache.get(key, _MISS)
+                    if v is _MISS:
+                        v = cache[key] = r._call(env[0], [a, b])
+                    return v
+                return r._call(env[0], [a, b])
+
+            return user_function2
 
         def user_function(env):
             args = []

@@ -1,0 +1,225 @@
+"""Reading values: lookups, iteration in OPA's order, and compiled reference paths.
+
+These are the run-time pieces the closures are made of. Objects iterate by key and
+sets by member, in OPA's order (the order array comprehensions and query results
+show); a lookup never takes `true` for 1. References into `input` read the request as
+the caller gave it and freeze only the value they reach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from policydiff.compile.values import UNDEFINED, Obj, freeze, sort_key
+
+Fn = Callable[[list], Any]
+
+
+def items(v):
+    """The (key, value) pairs of a collection in OPA's order: objects by key, sets by
+    member (the order array comprehensions and query results show)."""
+    t = type(v)
+    if t is Obj:
+        return [(k, v[k]) for k in ordered(v)] if len(v) > 1 else v.items()
+    if t is tuple:
+        return enumerate(v)
+    if t is frozenset:
+        return [(e, e) for e in ordered(v)]
+    return ()
+
+
+def members(v):
+    """The values of a collection in OPA's order."""
+    t = type(v)
+    if t is Obj:
+        return [v[k] for k in ordered(v)] if len(v) > 1 else v.values()
+    if t is tuple:
+        return v
+    if t is frozenset:
+        return ordered(v)
+    return ()
+
+
+def ordered(keys) -> list:
+    ks = list(keys)
+    if len(ks) > 1:
+        if type(ks[0]) is str:
+            try:
+                ks.sort()  # all strings: Python's order is OPA's
+                return ks
+            except TypeError:  # not all strings
+                pass
+        ks.sort(key=sort_key)
+    return ks
+
+
+def lookup(v, k):
+    t = type(v)
+    if t is Obj:
+        r = v.get(k, UNDEFINED)
+        if r is not UNDEFINED and type(k) is bool and not _has_bool_key(v, k):
+            return UNDEFINED  # Python found 1 for `true`
+        return r
+    if t is tuple:
+        tk = type(k)
+        if tk is int:
+            return v[k] if 0 <= k < len(v) else UNDEFINED
+        if tk is float and k.is_integer() and 0 <= k < len(v):
+            return v[int(k)]
+        return UNDEFINED
+    if t is frozenset:
+        if k not in v or (type(k) is bool and not _has_bool_key(v, k)):
+            return UNDEFINED
+        return k
+    return UNDEFINED
+
+
+def _has_bool_key(coll, k: bool) -> bool:
+    return any(x is k for x in coll)
+
+
+def input_root(env):
+    return env[0].input
+
+
+def input_path(keys: tuple[str, ...]) -> Fn:
+    """`input.a.b…`: read from the input as given, freezing only the value reached, so
+    a request is never converted whole just to read three strings from it."""
+
+    def slow(env):
+        v = env[0].input
+        for k in keys:
+            v = v.get(k, UNDEFINED) if type(v) is Obj else lookup(v, k)
+        return v
+
+    def settle(v):
+        t = type(v)
+        if t is str or t is bool or t is int or t is float or v is None:
+            return v
+        return freeze(v)
+
+    if len(keys) == 1:
+        (k0,) = keys
+
+        def input1(env):
+            v = env[0].raw
+            if type(v) is not dict:
+                return slow(env)
+            x = v.get(k0, UNDEFINED)
+            return x if x is UNDEFINED else settle(x)
+
+        return input1
+
+    if len(keys) == 2:
+        k0, k1 = keys
+
+        def input2(env):
+            v = env[0].raw
+            if type(v) is dict:
+                v = v.get(k0, UNDEFINED)
+                if type(v) is dict:
+                    x = v.get(k1, UNDEFINED)
+                    t = type(x)
+                    if t is str or x is UNDEFINED or x is None or t is bool or t is int or t is float:
+                        return x
+                    return freeze(x)
+                if v is UNDEFINED:
+                    return v
+            return slow(env)
+
+        return input2
+
+    def input_n(env):
+        v = env[0].raw
+        for k in keys:
+            if type(v) is not dict:
+                return slow(env)
+            v = v.get(k, UNDEFINED)
+            if v is UNDEFINED:
+                return v
+        return settle(v)
+
+    return input_n
+
+
+def walker(kind, arg, w):
+    if kind == "get":
+        kf = arg
+
+        def get(env, v):
+            c = lookup(v, kf(env))
+            if c is UNDEFINED:
+                return False
+            return w(env, c)
+
+        return get
+    if kind == "each":
+        s = arg
+
+        def each(env, v):
+            for k, c in items(v):
+                env[s] = k
+                if w(env, c):
+                    return True
+            return False
+
+        return each
+    m = arg
+
+    def match(env, v):
+        for k, c in items(v):
+            if m(env, k) and w(env, c):
+                return True
+        return False
+
+    return match
+
+
+def path(root: Fn, keys: list[Fn], const_keys: list | None) -> Fn:
+    if not keys:
+        return root
+    if const_keys is not None and all(type(k) is str for k in const_keys):
+        if root is input_root:
+            return input_path(tuple(const_keys))
+        if len(const_keys) == 1:
+            (k0,) = const_keys
+
+            def get1(env):
+                v = root(env)
+                if type(v) is Obj:
+                    return v.get(k0, UNDEFINED)
+                return lookup(v, k0)
+
+            return get1
+
+        if len(const_keys) == 2:
+            k0, k1 = const_keys
+
+            def get2(env):
+                v = root(env)
+                v = v.get(k0, UNDEFINED) if type(v) is Obj else lookup(v, k0)
+                return v.get(k1, UNDEFINED) if type(v) is Obj else lookup(v, k1)
+
+            return get2
+
+        def get_strs(env):
+            v = root(env)
+            for k in const_keys:
+                v = v.get(k, UNDEFINED) if type(v) is Obj else lookup(v, k)
+            return v
+
+        return get_strs
+
+    def get(env):
+        v = root(env)
+        for kf in keys:
+            if v is UNDEFINED:
+                return v
+            k = kf(env)
+            if k is UNDEFINED:
+                return k
+            v = lookup(v, k)
+        return v
+
+    return get

@@ -1,0 +1,94 @@
+"""Building values: constants, and the arrays, sets and objects terms construct.
+
+A term made of constants only is evaluated once, when compiling (`literal`). Sets and
+object keys that would merge `true` with 1, which Python's equality conflates, are
+refused rather than miscounted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from policydiff import ir
+from policydiff.compile.values import UNDEFINED, Conflated, Obj, equal, set_of
+from policydiff.errors import PolicyError
+
+Fn = Callable[[list], Any]
+
+
+NOT_LITERAL = object()
+
+
+def literal(t):
+    """The value of a term made of constants only, computed once; else NOT_LITERAL."""
+    match t:
+        case ir.Scalar(value=v):
+            return v
+        case ir.Array(items=xs) | ir.Set(items=xs):
+            vs = [literal(x) for x in xs]
+            if any(v is NOT_LITERAL for v in vs):
+                return NOT_LITERAL
+            return tuple(vs) if isinstance(t, ir.Array) else checked_set(vs)
+        case ir.Object(items=pairs):
+            out = Obj()
+            for k, v in pairs:
+                kv, vv = literal(k), literal(v)
+                if kv is NOT_LITERAL or vv is NOT_LITERAL:
+                    return NOT_LITERAL
+                out[kv] = vv
+            return out
+    return NOT_LITERAL
+
+
+def collection(fs: list[Fn], kind) -> Fn:
+    if kind is frozenset:
+        kind = checked_set
+
+    def build(env):
+        out = []
+        for f in fs:
+            v = f(env)
+            if v is UNDEFINED:
+                return v
+            out.append(v)
+        return kind(out)
+
+    return build
+
+
+def checked_set(items: list) -> frozenset:
+    try:
+        return set_of(items)
+    except Conflated as e:
+        raise PolicyError.at("unsupported", str(e)) from None
+
+
+def object_of(kfs: list[Fn], vfs: list[Fn]) -> Fn:
+    pairs = list(zip(kfs, vfs))
+
+    def build(env):
+        out = Obj()
+        for kf, vf in pairs:
+            k = kf(env)
+            if k is UNDEFINED:
+                return k
+            v = vf(env)
+            if v is UNDEFINED:
+                return v
+            out[k] = v
+        return out
+
+    return build
+
+
+def object_of_pairs(t):
+    def finish(pairs):
+        out = Obj()
+        for k, v in pairs:
+            if k in out and not equal(out[k], v):
+                raise PolicyError.at("eval_conflict_error", "object keys must be unique", t.span)
+            out[k] = v
+        return out
+
+    return finish
