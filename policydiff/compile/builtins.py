@@ -266,6 +266,13 @@ def _graph_reachable(graph, initial):
     return frozenset(seen)
 
 
+def _range(a, b):
+    a, b = num(a, "numbers.range", 1), num(b, "numbers.range", 2)
+    if type(a) is not int or type(b) is not int:
+        raise BuiltinError("numbers.range: operands must be integers")
+    return tuple(range(a, b + 1)) if a <= b else tuple(range(a, b - 1, -1))
+
+
 def _is(kind: str) -> Callable[[Any], bool]:
     def check(v):
         return type_name(v) == kind
@@ -347,6 +354,7 @@ BUILTINS: dict[str, tuple[int, Callable[..., Any]]] = {
     "union": (1, _union),
     "intersection": (1, _intersection),
     "array.concat": (2, _array_concat),
+    "numbers.range": (2, _range),
     "array.slice": (3, _array_slice),
     "glob.match": (3, glob_match),
     "regex.match": (2, regex_match),

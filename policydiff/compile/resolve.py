@@ -219,6 +219,8 @@ class _Names:
             self.diags.append(Diagnostic(code="unsupported", message=problem, span=call.span))
 
     def function(self, call: ir.Call) -> str:
+        if call.func == "internal.unify":  # `not a = b`, as the frontend writes it
+            return call.func
         full = self._full_name(call.func)
         if full.startswith("data."):
             path = tuple(full.split(".")[1:])
