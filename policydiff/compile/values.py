@@ -153,8 +153,3 @@ def set_of(items: list) -> frozenset:
 def _bool_meets_number(items) -> bool:
     bools = {x for x in items if type(x) is bool}
     return any(type(x) in (int, float) and x in bools for x in items)
-
-
-def truthy(v: Any) -> bool:
-    """An expression holds when its value is defined and not `false`."""
-    return v is not UNDEFINED and v is not False

@@ -115,13 +115,8 @@ def _lower(source: Source, start: str):
 
 # ------------------------------------------------------------------------- parse errors
 
+# Common mistakes and the hint each gets (a missing `if` is caught by the grammar itself).
 _EXAMPLES = {
-    "`if` keyword is required before a rule body": [
-        "package p\nallow { true }",
-        "package p\np[x] { x := 1 }",
-        "package p\nf(x) = y { y := x }",
-        "package p\np := 1 { true }",
-    ],
     "`package` declaration is required first": ["allow if { true }", "import rego.v1"],
     "rule bodies need `{ ... }` or a single expression after `if`": ["package p\nallow if"],
     "use `==` to compare and `:=` to assign inside a body; `=` here is out of place": [
