@@ -68,7 +68,7 @@ allow if {
 }
 
 # The subject's role and every role it inherits, transitively. An unknown role
-# is reachable from itself only and has no grants, so it is denied.
+# is not a node of the graph, so it reaches nothing and is denied.
 subject_roles := graph.reachable(role_graph, {input.subject.role})
 
 role_graph := {name: r.inherits | some name, r in roles}

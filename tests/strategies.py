@@ -99,6 +99,8 @@ class _Module:
     booleans: list[str] = field(default_factory=list)
     sets: list[str] = field(default_factory=list)
     functions: list[str] = field(default_factory=list)
+    functions_of_value: list[str] = field(default_factory=list)
+    computed: list[str] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
     fresh: int = 0
@@ -123,7 +125,8 @@ def _literal(draw, mod: _Module) -> str:
     choices = [
         "eq", "neq", "num", "in_set", "startswith", "split", "count", "some_in",
         "every", "team_in", "lower", "object_get", "compr", "sprintf", "concat",
-        "set_ops", "not_eq",
+        "set_ops", "not_eq", "arith", "index", "some_decl", "destructure", "some_kv",
+        "obj_compr", "unify", "data_grant", "data_every",
     ]
     if mod.booleans:
         choices += ["helper", "not_helper", "helper"]
@@ -133,6 +136,8 @@ def _literal(draw, mod: _Module) -> str:
         choices += ["call"]
     if mod.values:
         choices += ["value_eq"]
+    if mod.functions_of_value:
+        choices += ["value_call"]
     kind = draw(st.sampled_from(choices))
     match kind:
         case "eq":
@@ -146,8 +151,9 @@ def _literal(draw, mod: _Module) -> str:
             return f"input.n {op} {draw(st.integers(-2, 12))}"
         case "in_set":
             items = draw(st.lists(st.sampled_from(STRINGS), min_size=1, max_size=3, unique=True))
-            neg = "not " if draw(st.booleans()) else ""
-            return f"{neg}{path} in {{{', '.join(map(_lit, items))}}}"
+            if draw(st.booleans()):
+                return f"not {path} in {{{', '.join(map(_lit, items))}}}"
+            return f"{path} in {{{', '.join(map(_lit, items))}}}"
         case "startswith":
             fn = draw(st.sampled_from(["startswith", "endswith", "contains"]))
             arg = draw(st.sampled_from(["project", ":read", "acme", "e", ":"]))
@@ -194,6 +200,33 @@ def _literal(draw, mod: _Module) -> str:
             lit = "{" + ", ".join(map(_lit, items)) + "}" if items else "set()"
             n = draw(st.integers(0, 2))
             return f"count({{t | some t in input.subject.teams}} {op} {lit}) > {n}"
+        case "arith":
+            form = draw(st.sampled_from(["input.n + {k} > {m}", "input.n % {k} == 0", "input.n * 2 - {k} < {m}"]))
+            return form.format(k=draw(st.integers(1, 3)), m=draw(st.integers(0, 12)))
+        case "index":
+            return f"input.subject.teams[{draw(st.integers(0, 1))}] == {_lit(draw(st.sampled_from(['acme-web', 'acme-core', 'globex-ops'])))}"
+        case "some_decl":
+            i = mod.var("i")
+            team = draw(st.sampled_from(["acme-web", "acme-data", "globex-web"]))
+            return f"some {i}\n\tinput.subject.teams[{i}] == {_lit(team)}"
+        case "destructure":
+            a, b = mod.var("dom"), mod.var("verb")
+            verb = draw(st.sampled_from(["read", "write", "manage"]))
+            return f"[{a}, {b}] := split(input.action, \":\")\n\t{b} == {_lit(verb)}\n\t{a} != \"\""
+        case "some_kv":
+            k, v = mod.var("k"), mod.var("v")
+            key = draw(st.sampled_from(["kind", "team", "owner"]))
+            return f"some {k}, {v} in input.resource\n\t{k} == {_lit(key)}\n\t{v} == {_str(draw)}"
+        case "obj_compr":
+            k, v = mod.var("k"), mod.var("v")
+            return f"count({{{k}: {v} | some {k}, {v} in input.resource; {v} != null}}) > {draw(st.integers(2, 4))}"
+        case "unify":
+            return f"{path} = {_str(draw)}"
+        case "data_grant":
+            return "input.action in data.grants[input.subject.role]"
+        case "data_every":
+            v = mod.var("g")
+            return f"every {v} in data.grants[input.subject.role] {{\n\t\tstartswith({v}, \"project:\")\n\t}}"
         case "helper":
             return draw(st.sampled_from(mod.booleans))
         case "not_helper":
@@ -204,8 +237,11 @@ def _literal(draw, mod: _Module) -> str:
             return f"not {path} in {draw(st.sampled_from(mod.sets))}"
         case "call":
             return f"{draw(st.sampled_from(mod.functions))}({path})"
+        case "value_call":
+            f = draw(st.sampled_from(mod.functions_of_value))
+            return f"{f}({path}) == {_lit(draw(st.sampled_from(['project:read:z', 'none', 'admin/z'])))}"
         case "value_eq":
-            return f"{draw(st.sampled_from(mod.values))} == {_lit(draw(st.sampled_from(['a', 'b', 'c'])))}"
+            return f"{draw(st.sampled_from(mod.values))} == {json.dumps(draw(st.sampled_from(['a', 'b', 'z', 1])))}"
     raise AssertionError(kind)
 
 
@@ -219,7 +255,9 @@ def _body(draw, mod: _Module, max_size: int = 3) -> str:
 def _rule(draw, mod: _Module) -> None:
     """Append one helper rule to `mod`: a boolean, a partial set, a function or a
     complete value with an `else` chain."""
-    kind = draw(st.sampled_from(["boolean", "set", "function", "value"]))
+    kind = draw(st.sampled_from(
+        ["boolean", "set", "function", "value", "object", "value_function", "computed", "conflict"]
+    ))
     match kind:
         case "boolean":
             name = mod.var("h")
@@ -250,6 +288,27 @@ def _rule(draw, mod: _Module) -> None:
             mod.rules.append(f"{name}(x) if x == {_lit(arg)}")
             mod.rules.append(f"{name}(x) if startswith(x, {_lit(pre)})")
             mod.functions.append(name)
+        case "object":
+            name, t = mod.var("obj"), mod.var("t")
+            mod.rules.append(
+                f"{name}[{t}] := count({t}) if {{\n\tsome {t} in input.subject.teams\n\t{draw(_body(mod, 1))}\n}}"
+            )
+            mod.values.append(f"{name}[input.resource.team]")
+        case "value_function":
+            name = mod.var("g")
+            sep = draw(st.sampled_from(["/", ":"]))
+            mod.rules.append(f"{name}(x) := y if {{\n\tis_string(x)\n\ty := concat({_lit(sep)}, [x, \"z\"])\n}} else := \"none\"")
+            mod.functions_of_value.append(name)
+        case "computed":
+            name = mod.var("c")
+            mod.rules.append(f"{name} := {draw(st.sampled_from(COMPUTED))}")
+            mod.computed.append(name)
+        case "conflict":
+            # Two complete definitions: OPA fails with a conflict when both hold.
+            name = mod.var("val")
+            for value in draw(st.lists(st.sampled_from(["a", "b"]), min_size=2, max_size=2)):
+                mod.rules.append(f"{name} := {_lit(value)} if {{\n\t{draw(_body(mod, 1))}\n}}")
+            mod.values.append(name)
         case "value":
             name = mod.var("val")  # not `v1`: rego-cpp confuses it with `rego.v1`
             chain = f"{name} := \"a\" if {{\n\t{draw(_body(mod, 2))}\n}}"
@@ -261,6 +320,61 @@ def _rule(draw, mod: _Module) -> None:
             if draw(st.booleans()):
                 mod.rules.append(f"default {name} := \"z\"")
             mod.values.append(name)
+
+
+# Value expressions for computed rules: builtins whose output formats, orders or types
+# engines tend to get subtly different.
+COMPUTED = (
+    'sprintf("%v/%d", [input.subject.teams, count(input.tags)])',
+    'sprintf("%v-%v", [input.n, input.resource.team])',
+    'sprintf("%v", [input.n / 4])',
+    'sprintf("%d", [count(input.tags)])',
+    'sprintf("%v", [{"n": input.n, "tags": {t | some t in input.tags}}])',
+    'concat(",", {t | some t in input.tags})',
+    'concat("-", input.subject.teams)',
+    "input.n / 4",
+    "input.n * 1.5",
+    "input.n % 3",
+    "input.n - 10",
+    '{t | some t in input.subject.teams} | {"x"}',
+    "{t | some t in input.subject.teams} & {t | some t in input.tags}",
+    "{t | some t in input.tags} - {\"x\"}",
+    '[x | some x in input.tags; x != "x"]',
+    "{k: v | some k, v in input.resource; v != null}",
+    "graph.reachable(data.graph, {input.subject.role})",
+    "graph.reachable(data.graph, {r | some r, _ in data.graph; r == input.subject.role})",
+    'graph.reachable(data.graph, {"team_admin", input.subject.role} & {"viewer", "system"})',
+    'object.get(input, ["resource", "team"], "none")',
+    'object.get(input.resource, "owner", {"default": true})',
+    'split(input.action, ":")',
+    'upper(concat("-", input.subject.teams))',
+    "count(input.subject.teams) + count(input.tags)",
+    "input.tags[count(input.tags) - 1]",
+    '{"role": input.subject.role, "n": input.n}',
+    '[input.n, input.subject.role] == [4, "admin"]',
+    '{input.subject.role: count(input.subject.teams)}',
+    "[t | some t in input.subject.teams][0]",
+    '{input.n, 1, "1", 1.0, true, null, [1], {"a": 1}}',
+    'count({[1, 2], [1, 2.0]})',
+    '{"b": 1, "a": [3, 1]} == {"a": [3, 1], "b": 1.0}',
+)
+
+# The data document every generated policy is evaluated with (`data.grants`).
+DATA = {
+    "grants": {
+        "admin": ["project:read", "project:write", "billing:write"],
+        "viewer": ["project:read"],
+        "developer": ["project:read", "project:write", "project:export"],
+        "system": [],
+    },
+    "graph": {
+        "admin": ["team_admin"],
+        "team_admin": ["developer"],
+        "developer": ["viewer"],
+        "viewer": [],
+        "system": [],
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -280,7 +394,8 @@ def policies(draw) -> GeneratedPolicy:
     if draw(st.booleans()):
         header.append("default allow := false\n")
     source = "\n".join(header + mod.rules + allow) + "\n"
-    refs = ("data.gen.allow",) + tuple(f"data.gen.{n}" for n in mod.booleans + mod.sets + mod.values)
+    names = mod.booleans + mod.sets + [v.split("[")[0] for v in mod.values] + mod.computed
+    refs = ("data.gen.allow",) + tuple(f"data.gen.{n}" for n in names)
     return GeneratedPolicy(source=source, refs=refs)
 
 
