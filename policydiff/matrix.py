@@ -32,7 +32,7 @@ ANY = "*"  # the tenant (or another dimension) when the matrix does not split on
 OTHER = "(other)"  # the label of "any value the policies do not name"
 DIMENSIONS = ("tenant", "role", "action", "subject_enterprise", "subject_teams",
               "resource_enterprise", "resource_team")
-MAX_COMBINATIONS = 2_000_000
+MAX_COMBINATIONS = 250_000  # about half a minute of evaluation
 
 
 class Dimensions(msgspec.Struct, frozen=True, kw_only=True):
@@ -295,6 +295,9 @@ class ClassSpace:
         def rec(i: int, current: dict[Path, Any], fresh: list[_Fresh]) -> None:
             if i == len(self.scalars):
                 self._collections(current, fresh, results)
+                if len(results) > MAX_COMBINATIONS:
+                    raise _too_large(f"more than {MAX_COMBINATIONS} for the class of "
+                                     + ", ".join(f"`input.{'.'.join(p)}`" for p in self.cls.paths[:3]))
                 return
             path = self.scalars[i]
             options: list[Any] = [c for c in consts if self.allowed(path, c)]
@@ -324,6 +327,8 @@ class ClassSpace:
         for c in self.collections:
             elem = c + (ELEM,)
             members = [v for v in pool if self.allowed(elem, v)]
+            if 2 ** len(members) > MAX_COMBINATIONS:
+                raise _too_large(f"{len(members)} values may be members of `input.{'.'.join(c)}`")
             choices = []
             extras: list[Any] = [None]
             if c in self.whole:  # elements equal to no value of the class matter
@@ -477,10 +482,9 @@ class Space:
         for a in per_class:
             total *= max(1, len(a))
         if total > MAX_COMBINATIONS:
-            raise InputError.at("matrix_too_large",
-                                f"{total} class combinations exceed the limit of {MAX_COMBINATIONS}",
-                                help="compare with --tenancy, or name fewer paths with --dimension")
-        seen: set[bytes] = set()
+            raise _too_large(f"{total} class combinations exceed the limit of {MAX_COMBINATIONS}")
+        # Only a path read both as a value and as an object builds the same input twice.
+        seen: set[bytes] | None = set() if any(c.objects for c in self.classes) else None
         for combo in itertools.product(*per_class):
             values: dict[Path, Any] = {}
             for part in combo:
@@ -489,10 +493,11 @@ class Space:
             rel = self.relation(inp)
             if rel is None:
                 continue
-            key = msgspec.json.encode(inp, order="sorted")
-            if key in seen:
-                continue
-            seen.add(key)
+            if seen is not None:
+                key = msgspec.json.encode(inp, order="sorted")
+                if key in seen:
+                    continue
+                seen.add(key)
             yield self.cell(inp, rel, values), inp
 
     def cell(self, inp: dict, rel: str, values: Mapping[Path, Any]) -> tuple[str, str, str, str]:
@@ -532,6 +537,11 @@ class Space:
     @functools.cached_property
     def analysis_paths(self) -> frozenset[Path]:
         return frozenset(self._analysed)
+
+
+def _too_large(why: str) -> InputError:
+    return InputError.at("matrix_too_large", f"the symbolic matrix is too large: {why}",
+                         help="compare with --tenancy, or split the policies' comparisons")
 
 
 def _label(v: Any) -> str:

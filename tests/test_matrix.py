@@ -195,3 +195,11 @@ def test_strings_matching_several_patterns_get_a_class_of_their_own():
     action = space.class_of[("action",)]
     assert action.describe("project:read") == "project:read"  # the only string in both
     assert action.describe("project:write") != action.describe("audit:read")
+
+
+def test_a_matrix_too_large_to_enumerate_is_refused_before_it_is_built():
+    roles = ", ".join(f'"r{i}"' for i in range(24))
+    p = _policy(f"allow if {{\n input.subject.role in {{{roles}}}\n input.subject.role in input.subject.teams\n}}")
+    with pytest.raises(InputError) as e:
+        list(Space(analyze_policies(p)).representatives())
+    assert e.value.code == "matrix_too_large"
