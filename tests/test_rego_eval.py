@@ -163,6 +163,12 @@ def test_every_holds_for_all_members_and_for_an_empty_domain():
     assert q('every k, v in {"a": 1} { k == "a"; v == 1 }') == [{}]
 
 
+def test_every_domain_variables_are_bound_outside_the_every():
+    modules = ["package t\nimport rego.v1\np contains k if { every x in input.o[k] { x < input.m[k] } }\n"]
+    got = q("v := data.t.p", modules, input={"o": {"a": [1, 2], "b": [0, 3]}, "m": {"a": 5, "b": 1}})
+    assert got == [{"v": ["a"]}]
+
+
 def test_comprehensions_capture_outer_variables():
     modules = [("package t\nimport rego.v1\np := [y | some y in input.ys; y > input.min]\n"
                 "q := {k: n | some k, v in input.o; n := count(v)}\n")]

@@ -267,9 +267,10 @@ def analyse(lit: ir.Literal, bound, outer: frozenset[str]) -> Needs:
                 pattern(k, bound, n, outer)
             pattern(v, bound | n.binds, n, outer)
         case ir.Every(domain=d):
+            # the domain's iteration variables are bound outside the `every` (OPA
+            # evaluates the domain first), and the body may read them
             value(d, bound, n, outer)
-            n.missing |= {v for v in captured(lit, outer) if v not in bound}
-            n.binds = set()
+            n.missing |= {v for v in captured(lit, outer) if v not in bound and v not in n.binds}
     return n
 
 
