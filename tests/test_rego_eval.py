@@ -169,6 +169,15 @@ def test_every_domain_variables_are_bound_outside_the_every():
     assert got == [{"v": ["a"]}]
 
 
+def test_nested_bodies_have_their_own_declarations():
+    # `some`/`:=` in a comprehension, and `every`'s variables, shadow the enclosing ones
+    assert q("x := 5; z := [x | some x in [1, 2]]") == [{"x": 5, "z": [1, 2]}]
+    assert q("x := 5; z := [x | x := 7]") == [{"x": 5, "z": [7]}]
+    assert q("x := 5; every x in [1, 2] { x > 0 }") == [{"x": 5}]
+    # what a declaration reads is still the enclosing variable
+    assert q("x := [1, 2]; z := [x | some x in x]") == [{"x": [1, 2], "z": [1, 2]}]
+
+
 def test_comprehensions_capture_outer_variables():
     modules = [("package t\nimport rego.v1\np := [y | some y in input.ys; y > input.min]\n"
                 "q := {k: n | some k, v in input.o; n := count(v)}\n")]

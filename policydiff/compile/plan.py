@@ -28,6 +28,11 @@ def is_wildcard(name: str) -> bool:
     return name.startswith("$")
 
 
+def display(name: str) -> str:
+    """A variable as the author wrote it (`_`, `x`), not as resolution renamed it."""
+    return "_" if is_wildcard(name) else name.split("~")[0]
+
+
 # ------------------------------------------------------------------------ free variables
 
 
@@ -236,7 +241,14 @@ def analyse(lit: ir.Literal, bound, outer: frozenset[str]) -> Needs:
     n = Needs()
     match lit:
         case ir.Expr(term=t, negated=False):
+            # a variable one operand's iteration binds is bound for every operand
+            # (`k[0] == input.o[k]`): the iterations run before the expression
             value(t, bound, n, outer)
+            if n.missing and n.binds:
+                binds = n.binds
+                n = Needs()
+                value(t, bound | binds, n, outer)
+                n.binds |= binds
         case ir.Expr(term=t, negated=True):
             value(t, bound, n, outer)
             if isinstance(t, ir.Call) and t.func == "internal.unify":
@@ -306,26 +318,59 @@ def _const_keys(obj: ir.Object):
 
 
 def redeclarations(body, before: set[str]) -> list[Diagnostic]:
-    """`x := …` declares `x`: OPA rejects it when `x` already appears earlier in the same
-    body (or is an argument), since the author meant two different variables."""
+    """`x := …` and `some x …` declare `x`: OPA rejects the declaration when
+    `x` already appears earlier in the same body (or is an argument), since the author
+    meant two different variables."""
     seen = set(before)
     assigned: set[str] = set()
     declared: set[str] = set()
     diags = []
     for lit in body:
-        if isinstance(lit, ir.Some):
-            declared.update(lit.vars)
+        names: set[str] = set()
+        match lit:
+            case ir.Assign(lhs=lhs):
+                term_vars(lhs, names)
+            case ir.SomeIn(key=k, value=v):
+                term_vars(k, names)
+                term_vars(v, names)
+            case ir.Some(vars=vs):
+                names.update(vs)
+        for v in sorted(names):
+            if is_wildcard(v):
+                continue
+            if v in seen:
+                how = "assigned" if v in assigned else "declared" if v in declared else "referenced"
+                diags.append(Diagnostic(code="rego_compile_error", message=f"var `{display(v)}` {how} above",
+                                        span=_var_span(lit, v) or lit.span))
         if isinstance(lit, ir.Assign):
-            for v in sorted(term_vars(lit.lhs, set())):
-                if is_wildcard(v):
-                    continue
-                if v in seen:
-                    how = "assigned" if v in assigned else "declared" if v in declared else "referenced"
-                    diags.append(Diagnostic(code="rego_compile_error", message=f"var `{v}` {how} above",
-                                            span=_var_span(lit, v) or lit.span))
-                assigned.add(v)
-        _shallow_lit(lit, seen)
+            assigned |= names
+        else:
+            declared |= names
+        if isinstance(lit, ir.Every):  # its variables and body are its own scope
+            _shallow(lit.domain, seen)
+        else:
+            _visible(lit, seen)
     return diags
+
+
+def _visible(lit, out: set[str]) -> None:
+    """The variables of `lit` an enclosing body shares: its own, and those its
+    comprehensions read without declaring them."""
+    _shallow_lit(lit, out)
+    for t in _comprehensions(lit):
+        out |= captured(t, frozenset(term_vars(t, set())))
+
+
+def _comprehensions(node):
+    if isinstance(node, (ir.ArrayCompr, ir.SetCompr, ir.ObjectCompr)):
+        yield node
+        return
+    for f in getattr(node, "__struct_fields__", ()):
+        x = getattr(node, f)
+        for y in (x if isinstance(x, tuple) else (x,)):
+            for z in (y if isinstance(y, tuple) else (y,)):
+                if isinstance(z, ir.Node) and not isinstance(z, ir.Every):
+                    yield from _comprehensions(z)
 
 
 def unused_declarations(body) -> list[Diagnostic]:
@@ -346,7 +391,7 @@ def unused_declarations(body) -> list[Diagnostic]:
             case _:
                 continue
         for v in missing:
-            diags.append(Diagnostic(code="rego_compile_error", message=f"declared var `{v}` unused",
+            diags.append(Diagnostic(code="rego_compile_error", message=f"declared var `{display(v)}` unused",
                                     span=lit.span))
     return diags
 
@@ -374,7 +419,7 @@ def order(body, bound: set[str], outer: frozenset[str], file_span) -> tuple[list
                 for v in sorted(analyse(lit, bound, outer).missing):
                     if v not in seen:
                         seen.add(v)
-                        shown = "_" if is_wildcard(v) else v
+                        shown = display(v)
                         diags.append(Diagnostic(code="rego_unsafe_var_error",
                                                 message=f"var `{shown}` is unsafe",
                                                 span=_var_span(lit, v) or lit.span or file_span))

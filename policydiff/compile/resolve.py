@@ -10,6 +10,7 @@ known builtin. Calls to anything else are refused as `unsupported`.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 from policydiff import ir
@@ -99,6 +100,7 @@ class _Names:
             self.imports[alias] = imp.path
         self.fresh = itertools.count()
         self.declared: set[str] = set()
+        self.renames: dict[str, str] = {}
 
     # ---- rules and bodies
 
@@ -106,10 +108,10 @@ class _Names:
         self.declared = set()
         for a in r.args:
             self.declared |= _pattern_vars(a)
-        _collect_declared(r.body, self.declared)
+        self.declared |= _declared_here(r.body)  # nested bodies get their own scope
         e = r.else_
         while e is not None:
-            _collect_declared(e.body, self.declared)
+            self.declared |= _declared_here(e.body)
             e = e.else_
         return self._rule(r)
 
@@ -144,15 +146,18 @@ class _Names:
             case ir.Unify():
                 return ir.Unify(span=lit.span, lhs=self.term(lit.lhs), rhs=self.term(lit.rhs))
             case ir.Some():
-                return lit
+                return ir.Some(span=lit.span, vars=tuple(self.renames.get(v, v) for v in lit.vars))
             case ir.SomeIn():
                 return ir.SomeIn(span=lit.span, key=self.term(lit.key) if lit.key is not None else None,
                                  value=self.term(lit.value), collection=self.term(lit.collection))
             case ir.Every():
-                key = self._fresh() if lit.key == "_" else lit.key
-                value = self._fresh() if lit.value == "_" else lit.value
-                return ir.Every(span=lit.span, key=key, value=value, domain=self.term(lit.domain),
-                                body=self.body(lit.body))
+                domain = self.term(lit.domain)
+                with self._scope():
+                    self._declare({v for v in (lit.key, lit.value) if v and v != "_"})
+                    key = self._fresh() if lit.key == "_" else self.renames.get(lit.key, lit.key)
+                    value = self._fresh() if lit.value == "_" else self.renames[lit.value]
+                    body = self.nested_body(lit.body)
+                return ir.Every(span=lit.span, key=key, value=value, domain=domain, body=body)
         raise AssertionError(lit)
 
     # ---- terms
@@ -160,11 +165,52 @@ class _Names:
     def _fresh(self) -> str:
         return f"$_{next(self.fresh)}"
 
+    @contextlib.contextmanager
+    def _scope(self):
+        """A nested body (comprehension, `every`): the variables it declares are its
+        own, so they get names no enclosing variable has (`x~3`), as OPA's scoping;
+        they are forgotten when the body ends."""
+        saved = self.renames
+        self.renames = dict(saved)
+        try:
+            yield
+        finally:
+            self.renames = saved
+
+    def _declare(self, names) -> None:
+        for v in names:
+            if v != "_":
+                self.renames[v] = f"{v}~{next(self.fresh)}"
+
+    def nested_body(self, body: tuple[ir.Literal, ...]) -> tuple[ir.Literal, ...]:
+        """A nested body, in order: a declaration takes effect from its literal on
+        (what `x := …` or `some x in …` reads is still the enclosing `x`)."""
+        out = []
+        for lit in body:
+            match lit:
+                case ir.Assign(lhs=lhs, rhs=rhs):
+                    rhs = self.term(rhs)
+                    self._declare(_pattern_vars(lhs))
+                    out.append(ir.Assign(span=lit.span, lhs=self.term(lhs), rhs=rhs))
+                case ir.SomeIn(key=key, value=value, collection=coll):
+                    coll = self.term(coll)
+                    self._declare((_pattern_vars(key) if key is not None else set()) | _pattern_vars(value))
+                    out.append(ir.SomeIn(span=lit.span, key=self.term(key) if key is not None else None,
+                                         value=self.term(value), collection=coll))
+                case ir.Some(vars=vs):
+                    self._declare(vs)
+                    out.append(self.literal(lit))
+                case _:
+                    out.append(self.literal(lit))
+        return tuple(out)
+
     def term(self, t: ir.Term) -> ir.Term:
         match t:
             case ir.Scalar():
                 return t
             case ir.Var(name=name):
+                if name in self.renames:
+                    return ir.Var(span=t.span, name=self.renames[name])
                 if name == "_":
                     return ir.Var(span=t.span, name=self._fresh())
                 if name in self.declared or name in ROOTS:
@@ -188,12 +234,18 @@ class _Names:
             case ir.Object():
                 return ir.Object(span=t.span, items=tuple((self.term(k), self.term(v)) for k, v in t.items))
             case ir.ArrayCompr():
-                return ir.ArrayCompr(span=t.span, term=self.term(t.term), body=self.body(t.body))
+                with self._scope():  # the body first: the head reads what it declares
+                    body = self.nested_body(t.body)
+                    return ir.ArrayCompr(span=t.span, term=self.term(t.term), body=body)
             case ir.SetCompr():
-                return ir.SetCompr(span=t.span, term=self.term(t.term), body=self.body(t.body))
+                with self._scope():
+                    body = self.nested_body(t.body)
+                    return ir.SetCompr(span=t.span, term=self.term(t.term), body=body)
             case ir.ObjectCompr():
-                return ir.ObjectCompr(span=t.span, key=self.term(t.key), value=self.term(t.value),
-                                      body=self.body(t.body))
+                with self._scope():
+                    body = self.nested_body(t.body)
+                    return ir.ObjectCompr(span=t.span, key=self.term(t.key), value=self.term(t.value),
+                                          body=body)
             case ir.Call():
                 return ir.Call(span=t.span, func=self.function(t), args=tuple(self.term(a) for a in t.args))
         raise AssertionError(t)
@@ -282,45 +334,18 @@ def _pattern_vars(t: ir.Term) -> set[str]:
     return set()
 
 
-def _collect_declared(body, out: set[str]) -> None:
-    """Names declared by `some`, `:=`, `some … in` and `every`, in any nested body."""
+def _declared_here(body) -> set[str]:
+    """The names a body's own literals declare (`some`, `some … in`, `:=`)."""
+    out: set[str] = set()
     for lit in body:
         match lit:
             case ir.Some(vars=vs):
                 out.update(vs)
-            case ir.Assign(lhs=lhs, rhs=rhs):
+            case ir.Assign(lhs=lhs):
                 out |= _pattern_vars(lhs)
-                _declared_in_term(rhs, out)
-            case ir.SomeIn(key=key, value=value, collection=coll):
+            case ir.SomeIn(key=key, value=value):
                 if key is not None:
                     out |= _pattern_vars(key)
                 out |= _pattern_vars(value)
-                _declared_in_term(coll, out)
-            case ir.Every(key=key, value=value, domain=domain, body=inner):
-                if key:
-                    out.add(key)
-                out.add(value)
-                _declared_in_term(domain, out)
-                _collect_declared(inner, out)
-            case ir.Expr(term=term):
-                _declared_in_term(term, out)
-            case ir.Unify(lhs=lhs, rhs=rhs):
-                _declared_in_term(lhs, out)
-                _declared_in_term(rhs, out)
-
-
-def _declared_in_term(t, out: set[str]) -> None:
-    match t:
-        case ir.ArrayCompr(body=body) | ir.SetCompr(body=body) | ir.ObjectCompr(body=body):
-            _collect_declared(body, out)
-        case ir.Ref(head=head, path=path):
-            _declared_in_term(head, out)
-            for k in path:
-                _declared_in_term(k, out)
-        case ir.Call(args=args) | ir.Array(items=args) | ir.Set(items=args):
-            for a in args:
-                _declared_in_term(a, out)
-        case ir.Object(items=items):
-            for k, v in items:
-                _declared_in_term(k, out)
-                _declared_in_term(v, out)
+    out.discard("_")
+    return out

@@ -441,6 +441,10 @@ class Lower:
     def _extend(self, meta, term, key):
         if isinstance(term, ir.Ref):
             return ir.Ref(span=self._sp(meta), head=term.head, path=term.path + (key,))
+        if isinstance(term, ir.Scalar):  # as OPA: `"abc"[0]`, `1.x` are not references
+            kind = "null" if term.value is None else type(term.value).__name__.replace("str", "string")
+            self.diags.append(Diagnostic(code="rego_parse_error",
+                                         message=f"illegal ref (head cannot be {kind})", span=term.span))
         return ir.Ref(span=self._sp(meta), head=term, path=(key,))
 
     def call(self, meta, children):
