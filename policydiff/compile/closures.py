@@ -13,7 +13,7 @@ their literal into iteration steps that bind those variables first.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 from policydiff import ir
 from policydiff.compile import plan
@@ -202,7 +202,7 @@ class Compiler:
                     return nxt(env)
 
                 return _wrap(steps, every)
-        raise AssertionError(lit)
+        assert_never(lit)
 
     def _comparison(self, t: ir.Call, bound, outer, nxt: Run) -> Run:
         """`a == b` / `a != b` as a body literal: the commonest test in a policy."""
@@ -413,7 +413,7 @@ class Compiler:
                 return self._compr(t, [head], body, bound, outer, checked_set)
             case ir.ObjectCompr(key=k, value=v, body=body):
                 return self._compr(t, [k, v], body, bound, outer, object_of_pairs(t))
-        raise AssertionError(t)
+        assert_never(t)
 
     def _compr(self, t, heads, body, bound, outer, finish) -> Fn:
         sink = self.frame.temp()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from typing import assert_never
 
 from policydiff import ir
 from policydiff.compile.builtins import (
@@ -158,7 +159,7 @@ class _Names:
                     value = self._fresh() if lit.value == "_" else self.renames[lit.value]
                     body = self.nested_body(lit.body)
                 return ir.Every(span=lit.span, key=key, value=value, domain=domain, body=body)
-        raise AssertionError(lit)
+        assert_never(lit)
 
     # ---- terms
 
@@ -248,7 +249,7 @@ class _Names:
                                           body=body)
             case ir.Call():
                 return ir.Call(span=t.span, func=self.function(t), args=tuple(self.term(a) for a in t.args))
-        raise AssertionError(t)
+        assert_never(t)
 
     def _full_name(self, name: str) -> str:
         head, _, rest = name.partition(".")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from policydiff.errors import InputError
+
 
 class _Undefined:
     __slots__ = ()
@@ -67,7 +69,7 @@ def freeze(v: Any) -> Any:
         return freeze(dict(v))
     if isinstance(v, (list, tuple)):
         return freeze(list(v))
-    raise TypeError(f"not a JSON value: {type(v).__name__}")
+    raise InputError.at("bad_input", f"not a JSON value: a `{type(v).__name__}` in the input or data")
 
 
 def thaw(v: Any) -> Any:
