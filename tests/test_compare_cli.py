@@ -163,3 +163,23 @@ def test_tenancy_from_the_database_matches_the_same_tenancy_file(fresh_dsn, tmp_
     assert {d["tenant"] for d in from_db["discrepancies"]} == {
         e["id"] for e in json.loads(dumped.read_text())["enterprises"]}
     assert from_db["discrepancies"] == from_file["discrepancies"]
+
+
+def test_real_policy_with_data_driven_roles(tmp_path, capsys):
+    # OPAL's pet-store RBAC reads roles and locations from data; widening its country
+    # check must show exactly the requests of the user outside the US.
+    policy = REAL / "opal-example-policy-repo__rbac.rego"
+    data = json.loads((REAL / "opal-example-policy-repo__data.json").read_text())
+    data["users"]["eve"]["location"]["country"] = "CA"
+    data_file = tmp_path / "data.json"
+    data_file.write_text(json.dumps(data))
+    wider = tmp_path / "rbac.rego"
+    wider.write_text(policy.read_text().replace('country == "US"', 'country in {"US", "CA"}'))
+    code, report = _json(capsys, ["compare", str(policy), str(wider), "--data", str(data_file),
+                                  "--dimension", "action=input.action"])
+    assert code == 1 and report["summary"]["complete"]
+    ds = report["discrepancies"]
+    assert ds and all(d["direction"] == "v2_more_permissive" for d in ds)
+    assert {d["witness"]["user"] for d in ds} == {"eve"}
+    granted = {p["action"] for p in data["role_permissions"]["customer"]}
+    assert {d["action"] for d in ds} == granted
