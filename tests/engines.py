@@ -191,6 +191,9 @@ class OpaEngine:
                 self._opa.add_data(data)
             for name, text in modules.items():
                 self._opa.add_policy(name, text)
+            # OPA compiles (and type-checks) lazily, on the first query: do it now, so
+            # that a module OPA rejects is refused here and not at some evaluation.
+            self._opa.eval_query("true")
         except opa_bindings.OpaError as e:
             raise EngineError(f"opa: {e}") from None
 
@@ -222,35 +225,46 @@ class Refused(EngineError):
 class PolicydiffEngine:
     """policydiff's own evaluator, behind the same interface as the others.
 
-    A `PolicyError` from loading or evaluating becomes `Refused` with its code, so a
-    test can require that a refusal is an honest `unsupported` and not a crash."""
+    One module goes through `load_policy` and `Policy.evaluate`; several (a policy
+    that calls into another package) through `query`. A `PolicyError` from loading or
+    evaluating becomes `Refused` with its code, so a test can require that a refusal
+    is an honest `unsupported` and not a crash."""
 
     name = "policydiff"
 
     def __init__(self, modules: Mapping[str, str], data: Any = None):
-        from policydiff import PolicyError, load_policy
+        import policydiff
 
-        self._error = PolicyError
-        if len(modules) != 1:
-            raise ValueError("policydiff's load_policy takes one module")
-        (text,) = modules.values()
+        self._pd = policydiff
+        self._modules = list(modules.values())
+        self._data = data
+        self.policy = None
         try:
-            self.policy = load_policy(text, data=data)
-        except PolicyError as e:
+            if len(self._modules) == 1:
+                self.policy = policydiff.load_policy(self._modules[0], data=data)
+            else:
+                policydiff.query(self._modules, "true", data=data)
+        except policydiff.PolicyError as e:
             raise Refused(e.code, str(e)) from None
 
     def evaluate(self, ref: str, input: Any = None) -> Any:
         try:
-            value = self.policy.evaluate(input, ref=ref)
-        except self._error as e:
+            if self.policy is not None:
+                value = self.policy.evaluate(input, ref=ref)
+            else:
+                rows = self._pd.query(self._modules, f"x := {ref}", input=input, data=self._data)
+                value = rows[0]["x"] if rows else _policydiff_undefined()
+        except self._pd.PolicyError as e:
             raise Refused(e.code, str(e)) from None
-        return _from_policydiff(value)
+        return UNDEFINED if value is _policydiff_undefined() else normalize(value)
 
 
-def _from_policydiff(value: Any) -> Any:
-    from policydiff import UNDEFINED as PD_UNDEFINED
-
-    return UNDEFINED if value is PD_UNDEFINED else normalize(value)
+def _policydiff_undefined() -> Any:
+    try:
+        from policydiff import UNDEFINED as undefined
+    except ImportError:
+        from policydiff.compile import UNDEFINED as undefined
+    return undefined
 
 
 if __name__ == "__main__":

@@ -80,9 +80,17 @@ def test_generated_policies_agree_with_opa(policy, inputs):
         for ref in policy.refs:
             try:
                 expected = opa.evaluate(ref, inp)
-            except EngineError:
+            except EngineError as e:
+                # OPA failed (a conflict, a type error): policydiff must fail too, not answer.
                 event("opa: evaluation error")
-                continue
+                try:
+                    got = ours.evaluate(ref, inp)
+                except Refused:
+                    continue
+                if "eval_type_error" in str(e):
+                    event("known departure: OPA type error, policydiff answers")  # pinned below
+                    continue
+                pytest.fail(f"{ref}: policydiff {got!r}, OPA failed: {e}\n{policy.source}\ninput: {inp}")
             try:
                 got = ours.evaluate(ref, inp)
             except Refused as e:
@@ -117,12 +125,45 @@ EDGE_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(EDGE_CASES))
+# Still open: expected failures until policydiff follows OPA (a fix shows as XPASS).
+OPEN = pytest.mark.xfail(strict=True, reason="policydiff departs from OPA here")
+OPEN_EDGE_CASES = {
+    # Exact arithmetic beyond a single sum: OPA says true and 0.3.
+    "decimal-division-chain": ("c := 1 / 3 * 3 == 1", {}),
+    "decimal-sum-builtin": ("c := sum([0.1, 0.2])", {}),
+}
+
+
+@pytest.mark.parametrize(
+    "case", sorted(EDGE_CASES) + [pytest.param(c, marks=OPEN) for c in sorted(OPEN_EDGE_CASES)]
+)
 def test_edge_case_decides_as_opa(case):
-    rule, inp = EDGE_CASES[case]
+    rule, inp = EDGE_CASES.get(case) or OPEN_EDGE_CASES[case]
     modules = {"edge.rego": f"package edge\n\nimport rego.v1\n\n{rule}\n"}
     expected = OpaEngine(modules).evaluate("data.edge.c", inp)
     assert PolicydiffEngine(modules).evaluate("data.edge.c", inp) == expected
+
+
+# Open departures: OPA halts with `eval_type_error` when a builtin gets an operand of
+# the wrong type at run time; policydiff makes the expression undefined, so under `not`
+# it even allows. Expected failures until policydiff follows OPA (then XPASS fails).
+TYPE_ERRORS = {
+    "startswith-null": ('allow if startswith(input.team, "a")', {"team": None}),
+    "not-startswith-null": ('allow if not startswith(input.team, "a")', {"team": None}),
+    "divide-string": ("allow if input.n / 4 > 1", {"n": "7"}),
+    "not-plus-string": ("allow if not input.n + 1 > 0", {"n": "7"}),
+}
+
+
+@pytest.mark.xfail(strict=True, reason="policydiff: runtime type errors are undefined, OPA fails")
+@pytest.mark.parametrize("case", sorted(TYPE_ERRORS))
+def test_runtime_type_error_fails_as_in_opa(case):
+    rule, inp = TYPE_ERRORS[case]
+    modules = {"typ.rego": f"package typ\n\nimport rego.v1\n\n{rule}\n"}
+    with pytest.raises(EngineError, match="eval_type_error"):
+        OpaEngine(modules).evaluate("data.typ.allow", inp)
+    with pytest.raises(Refused):
+        PolicydiffEngine(modules).evaluate("data.typ.allow", inp)
 
 
 # OPA's compiler moves reference arguments of a call out of a negation, so that
