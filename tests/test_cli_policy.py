@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,15 @@ def test_check_prints_one_ok_line_per_file(files, capsys):
     assert main(["check", str(policy), str(lib)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == [f"{policy}: ok (3 rules)", f"{lib}: ok (1 rule)"]
+
+
+def test_check_takes_role_tables_one_by_one_and_rego_together(capsys):
+    # the v1 role table and the v1 Rego policy share a package: each is a whole policy
+    policies = Path(__file__).resolve().parents[1] / "policies"
+    paths = [str(policies / "rbac_v1.yaml"), str(policies / "rbac_v1.rego"), str(policies / "rbac_v2.rego")]
+    assert main(["check", *paths]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(": ok (")[0] for line in out] == paths
 
 
 def test_check_reports_every_diagnostic_with_the_source_line(files, capsys):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from policydiff.errors import ExitCode, InputError
+from policydiff.errors import ExitCode, InputError, PolicyError
 from policydiff.policy import UNDEFINED, load_policy
 from policydiff.source import Span
 
@@ -31,10 +31,23 @@ def register(sub) -> None:
 
 
 def run_check(args) -> ExitCode:
-    policy = load_policy([Path(p) for p in args.policies])
+    """Rego files are checked together, as `opa check` does (so imports between them
+    resolve); each role table on its own, since a table is a whole policy."""
+    tables = [p for p in args.policies if Path(p).suffix in (".yaml", ".yml", ".toml")]
+    rego = [p for p in args.policies if p not in tables]
+    groups = ([rego] if rego else []) + [[t] for t in tables]
     rules: dict[str, int] = {}
-    for m in policy.modules:
-        rules[m.span.file] = rules.get(m.span.file, 0) + len(m.rules)
+    errors = []
+    for group in groups:
+        try:
+            policy = load_policy([Path(p) for p in group])
+        except PolicyError as e:
+            errors.extend(e.diagnostics)
+            continue
+        for m in policy.modules:
+            rules[m.span.file] = rules.get(m.span.file, 0) + len(m.rules)
+    if errors:
+        raise PolicyError(errors)
     for p in args.policies:
         n = rules.get(str(Path(p)), rules.get(p, 0))
         print(f"{p}: ok ({n} rule{'s' if n != 1 else ''})")
