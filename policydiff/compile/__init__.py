@@ -5,6 +5,10 @@ names, `plan` orders each body so its variables are bound before use (reporting 
 variables), `closures` turns each ordered body into continuation-passing closures, and
 `rules` ties definitions into rule values, checks recursion and resolves `data`. The
 result, a `Program`, evaluates a decision without looking at the IR again.
+
+The closures are built from `access` (lookups, iteration order, reference paths) and
+`build` (constants and constructed values); `values` is the value model, `builtins`
+(with `operands`, `formatting`, `patterns`) the builtin functions.
 """
 
 from __future__ import annotations
