@@ -526,7 +526,7 @@ class _Scope:
             n = self.flow(head)
         for k in path:
             if isinstance(k, ir.Scalar) and isinstance(k.value, str):
-                n = g.field(n, k.value)
+                n = self._field(n, k.value)
                 continue
             key = self.flow(k)
             _find(n).whole = True  # `coll[_] != x` sees elements that `x in coll` cannot
@@ -537,6 +537,13 @@ class _Scope:
                 self.w.check("looks up input by a computed key", span, n, deep=False)
             n = g.elem(n)
         return n
+
+    def _field(self, n: _Node, key: Scalar) -> _Node:
+        """`n.key`; a document whose keys may come from input (`obj[input.x] := ...`)
+        is then looked up by a constant those keys are compared with."""
+        if not _find(n).paths:
+            self.g.union(self.g.keys(n), self.g.node(key))
+        return self.g.field(n, key)
 
     def call(self, t: ir.Call) -> _Node:
         g, f, span = self.g, t.func, t.span
@@ -573,10 +580,10 @@ class _Scope:
             n = self.flow(obj)
             match key:
                 case ir.Scalar(value=v):
-                    n = g.field(n, v)
+                    n = self._field(n, v)
                 case ir.Array(items=items) if all(isinstance(i, ir.Scalar) for i in items):
                     for i in items:
-                        n = g.field(n, i.value)
+                        n = self._field(n, i.value)
                 case _:
                     g.union(self.flow(key), g.keys(n))
                     self.w.check("looks up input by a computed key", span, n, deep=False)

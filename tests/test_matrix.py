@@ -203,3 +203,15 @@ def test_a_matrix_too_large_to_enumerate_is_refused_before_it_is_built():
     with pytest.raises(InputError) as e:
         list(Space(analyze_policies(p)).representatives())
     assert e.value.code == "matrix_too_large"
+
+
+def test_constant_lookups_into_documents_keyed_by_input():
+    p = _policy(
+        """
+granted[input.subject.role] := true if input.action == "read"
+
+allow if granted.admin
+"""
+    )
+    _, by_path = _classes(p)
+    assert "admin" in by_path[("subject", "role")].constants
