@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from policydiff.analysis import analyze_policies
-from policydiff.errors import InputError
+from policydiff.errors import InputError, PolicyError
 from policydiff.matrix import RUNBOOK, Dimensions, Space
 from policydiff.results import Cell, CompareReport, Discrepancy, Gate, PolicyInfo, Summary
 from policydiff.tenancy import Tenancy, request_input
@@ -80,7 +80,12 @@ class _Decider:
 
 
 def _allows(policy: Any, inp: dict) -> bool:
-    return bool(policy.allows(inp))
+    try:
+        return bool(policy.allows(inp))
+    except PolicyError as e:  # name the request: the error is the policy's, on real input
+        d = e.diagnostic
+        raise PolicyError(msgspec.structs.replace(
+            d, help=f"while deciding {msgspec.json.encode(inp).decode()}")) from None
 
 
 def _rules(policy: Any, inp: dict) -> tuple[str, ...]:

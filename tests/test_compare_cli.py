@@ -183,3 +183,12 @@ def test_real_policy_with_data_driven_roles(tmp_path, capsys):
     assert {d["witness"]["user"] for d in ds} == {"eve"}
     granted = {p["action"] for p in data["role_permissions"]["customer"]}
     assert {d["action"] for d in ds} == granted
+
+
+def test_an_evaluation_error_names_the_request(tmp_path, capsys):
+    bad = tmp_path / "conflict.rego"
+    bad.write_text('package c\n\nimport rego.v1\n\nx := 1 if input.subject.role == "admin"\n\n'
+                   'x := 2 if input.action == "project:read"\n\nallow if x == 1\n')
+    assert main(["compare", str(bad), V1]) == 2
+    err = capsys.readouterr().err
+    assert "eval_conflict_error" in err and "while deciding" in err and '"role":"admin"' in err
