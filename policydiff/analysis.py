@@ -18,7 +18,7 @@ regular expressions, ...) are recorded as `incomplete` reasons naming the rule.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, assert_never
 
 import msgspec
 
@@ -412,7 +412,7 @@ class _Scope:
                         self.w.check("iterates the keys of an input collection", lit.span, c, deep=False)
                 self.body(body)
             case _:
-                raise AssertionError(f"unknown literal {lit!r}")
+                assert_never(lit)
 
     def _keys_of(self, coll: _Node, key: ir.Term, span: Span) -> None:
         k = self.flow(key)
@@ -509,7 +509,8 @@ class _Scope:
                 return n
             case ir.Call():
                 return self.call(t)
-        raise AssertionError(f"unknown term {t!r}")
+            case _:
+                assert_never(t)
 
     def _ref(self, head: ir.Term, path: tuple[ir.Term, ...], span: Span) -> _Node:
         g = self.g
