@@ -126,7 +126,7 @@ def _literal(draw, mod: _Module) -> str:
         "eq", "neq", "num", "in_set", "startswith", "split", "count", "some_in",
         "every", "team_in", "lower", "object_get", "compr", "sprintf", "concat",
         "set_ops", "not_eq", "arith", "index", "some_decl", "destructure", "some_kv",
-        "obj_compr", "unify", "data_grant", "data_every",
+        "obj_compr", "unify", "data_grant", "data_every", "builtin", "with",
     ]
     if mod.booleans:
         choices += ["helper", "not_helper", "helper"]
@@ -227,6 +227,15 @@ def _literal(draw, mod: _Module) -> str:
         case "data_every":
             v = mod.var("g")
             return f"every {v} in data.grants[input.subject.role] {{\n\t\tstartswith({v}, \"project:\")\n\t}}"
+        case "builtin":
+            # Builtins beyond DESIGN.md's common list: policydiff either evaluates them
+            # as OPA does or refuses them as `unsupported`.
+            return draw(st.sampled_from(EXTRA_BUILTINS)).replace("PATH", path)
+        case "with":
+            # `with` is outside the subset: policydiff must refuse it, never ignore it.
+            if not mod.booleans:
+                return "true with input.subject.role as \"admin\""
+            return f"{draw(st.sampled_from(mod.booleans))} with input.subject.role as {_str(draw)}"
         case "helper":
             return draw(st.sampled_from(mod.booleans))
         case "not_helper":
@@ -357,6 +366,27 @@ COMPUTED = (
     '{input.n, 1, "1", 1.0, true, null, [1], {"a": 1}}',
     'count({[1, 2], [1, 2.0]})',
     '{"b": 1, "a": [3, 1]} == {"a": [3, 1], "b": 1.0}',
+)
+
+EXTRA_BUILTINS = (
+    'regex.match("^proj[a-z]*:", PATH)',
+    'glob.match("project:*", [":"], input.action)',
+    'net.cidr_contains("10.0.0.0/8", "10.1.2.3")',
+    'strings.reverse(PATH) != ""',
+    'base64.encode(PATH) != ""',
+    'json.marshal([PATH, input.n]) != ""',
+    'trim_prefix(PATH, "project:") == "read"',
+    'indexof(PATH, ":") > 0',
+    'substring(PATH, 0, 3) == "pro"',
+    'replace(PATH, "-", ":") == "acme:web"',
+    'to_number(input.n) > 5',
+    'array.concat(input.tags, ["z"])[0] == "acme"',
+    'is_string(PATH)',
+    'object.keys(input.resource) == {"id", "kind", "enterprise", "team"}',
+    'sort(input.tags)[0] == "acme"',
+    'max([input.n, 3]) == 3',
+    'abs(input.n - 5) < 2',
+    'time.now_ns() > 0',
 )
 
 # The data document every generated policy is evaluated with (`data.grants`).
