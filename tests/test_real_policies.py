@@ -160,4 +160,4 @@ def test_v0_policies_are_rejected_as_opa_1_rejects_them(name):
         OpaEngine(modules)
     with pytest.raises(Refused) as refused:
         PolicydiffEngine(modules)
-    assert refused.value.code != "internal"
+    assert refused.value.code == "rego_parse_error"
