@@ -52,13 +52,20 @@ class Ctx:
 class Definition:
     """One body of a rule (one link of an else chain), compiled."""
 
-    __slots__ = ("blank", "params", "run", "span")
+    __slots__ = ("blank", "guards", "params", "run", "span")
 
-    def __init__(self, run, size: int, span: Span, params):
+    def __init__(self, run, size: int, span: Span, params, guards=()):
         self.run = run
         self.blank = [None] * size
         self.span = span
         self.params = params
+        self.guards = guards  # (index, string) of constant string parameters: a cheap first test
+
+    def admits(self, args) -> bool:
+        for i, c in self.guards:
+            if args[i] != c:
+                return False
+        return True
 
 
 class CompiledRule:
@@ -177,6 +184,8 @@ class CompiledRule:
         if self.uniform is not _MISS:
             # every clause yields the same constant: the first that holds decides
             for d in self.flat:
+                if d.guards and not d.admits(args):
+                    continue
                 env = d.blank.copy()
                 env[0] = ctx
                 if d.params(env, args) and d.run(env):
@@ -216,6 +225,8 @@ def _run(d: Definition, ctx: Ctx, args=None) -> list:
 
 def _first_defined(chain, ctx, args, rule: CompiledRule, spans):
     for d in chain:
+        if args is not None and d.guards and not d.admits(args):
+            continue
         env = d.blank.copy()
         env[0] = ctx
         out = env[1] = []
@@ -328,7 +339,8 @@ class Program:
         outer = frozenset(plan.shallow_vars(body) | bound)
         emit = self._emit(rule, frame, heads)
         run, _ = comp.body(tuple(body), bound, outer, emit, span)
-        return Definition(run, frame.size, span, params)
+        guards = tuple((i, c) for i, c in ((i, literal(a)) for i, a in enumerate(rule.args)) if type(c) is str)
+        return Definition(run, frame.size, span, params, guards)
 
     def _emit(self, rule: ir.Rule, frame: Frame, heads):
         if rule.kind == "partial_object":
