@@ -208,8 +208,14 @@ _OBJECT = object()  # a path that is also read as an object: build it from its f
 _FILL = "\x00"  # where a fresh value's distinguishing text goes in a candidate shape
 
 
-def _fill(i: int) -> str:
-    return OTHER if i == 0 else f"(other-{i + 1})"
+def _stem(paths: Sequence[Path]) -> str:
+    """A name for the fresh values of a class, from its first path: `team-1`."""
+    for p in sorted(paths, key=len):
+        names = [k for k in p if k != ELEM]
+        if names:
+            name = names[-1]
+            return name[:-1] if p[-1] == ELEM and name.endswith("s") else name
+    return "value"
 
 
 def _shapes(patterns: Sequence[Pattern]) -> list[str]:
@@ -238,13 +244,17 @@ def _shapes(patterns: Sequence[Pattern]) -> list[str]:
     return shapes
 
 
-def _templates(patterns: Sequence[Pattern], constants: frozenset) -> tuple[list[_Template], list[str]]:
+def _templates(patterns: Sequence[Pattern], constants: frozenset,
+               stem: str = "value") -> tuple[list[_Template], list[str]]:
     """Kinds of fresh values, one per combination of patterns the candidates realise,
     and the strings that are alone in their combination (`project:read` is the only
     string matching both `project:*` and `*:read` with `:` delimiters)."""
 
     def sig(v: str) -> tuple[bool, ...]:
         return tuple(matches(p, v) for p in patterns)
+
+    def _fill(i: int) -> str:
+        return f"{stem}-{i + 1}"
 
     templates: dict[tuple[bool, ...], _Template] = {}
     fixed: dict[tuple[bool, ...], str] = {}
@@ -258,7 +268,8 @@ def _templates(patterns: Sequence[Pattern], constants: frozenset) -> tuple[list[
         for v in variants:
             a, b = v.replace(_FILL, _fill(0)), v.replace(_FILL, _fill(1))
             if sig(a) == s0 and sig(b) == s0 and a not in constants and b not in constants:
-                templates[s0] = _Template(lambda i, v=v: v.replace(_FILL, _fill(i)), s0, a)
+                templates[s0] = _Template(lambda i, v=v: v.replace(_FILL, _fill(i)), s0,
+                                          v.replace(_FILL, OTHER))
                 fixed.pop(s0, None)
                 break
         else:
@@ -276,7 +287,8 @@ class ClassSpace:
         self.scalars, self.collections, self.objects, self.types = scalars, collections, objects, types
         self.constants = frozenset(_ckey(c) for c in cls.constants)
         self.patterns = cls.patterns
-        self.templates, self.fixed = _templates(cls.patterns, frozenset(c for c in cls.constants))
+        self.templates, self.fixed = _templates(cls.patterns, frozenset(c for c in cls.constants),
+                                                _stem(scalars + [c + (ELEM,) for c in collections]))
         self._labels: dict[Any, Any] = {}
 
     def allowed(self, path: Path, value: Any) -> bool:
@@ -502,10 +514,17 @@ class Space:
 
     def cell(self, inp: dict, rel: str, values: Mapping[Path, Any]) -> tuple[str, str, str, str]:
         d = self.dims
-        tenant = _label(values.get(d.tenant)) if d.symbolic_tenant and d.tenant else ANY
-        role = _label(values.get(d.role)) if d.role and d.role in self.read else ANY
-        action = _label(values.get(d.action)) if d.action and d.action in self.read else ANY
+        tenant = self._class_label(d.tenant, values) if d.symbolic_tenant and d.tenant else ANY
+        role = self._class_label(d.role, values) if d.role and d.role in self.read else ANY
+        action = self._class_label(d.action, values) if d.action and d.action in self.read else ANY
         return (tenant, role, action, rel)
+
+    def _class_label(self, path: Path, values: Mapping[Path, Any]) -> str:
+        v = values.get(path)
+        cs = self.class_of.get(path)
+        if v is _OBJECT or cs is None:
+            return _label(v)
+        return cs.describe(v)
 
     def relation(self, inp: Mapping) -> str | None:
         """The relation a built input realises; None when no tenancy could realise it

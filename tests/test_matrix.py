@@ -141,7 +141,8 @@ def test_every_runbook_cell_exists_and_its_representatives_realise_its_relation(
                                           ["own_team", "other_team", "enterprise", "other_enterprise"]))
     for (_, role, action, rel), inp in reps:
         s, r = inp["subject"], inp["resource"]
-        assert s["role"] == role and inp["action"] == action
+        assert space.class_of[("subject", "role")].describe(s["role"]) == role
+        assert space.class_of[("action",)].describe(inp["action"]) == action
         same = s["enterprise"] == r["enterprise"]
         assert rel == ("other_enterprise" if not same else "enterprise" if r["team"] is None
                        else "own_team" if r["team"] in s["teams"] else "other_team")
