@@ -131,6 +131,10 @@ OPEN_EDGE_CASES = {
     # Exact arithmetic beyond a single sum: OPA says true and 0.3.
     "decimal-division-chain": ("c := 1 / 3 * 3 == 1", {}),
     "decimal-sum-builtin": ("c := sum([0.1, 0.2])", {}),
+    "decimal-no-overflow": ("c := 1.5e300 * 1e10 > 1e309", {}),
+    # OPA keeps a number's literal form: `2.0` prints as 2.0, and a key 1.0 stays "1.0".
+    "sprintf-keeps-2.0": ('c := sprintf("%v", [[1.5, 2.0]])', {}),
+    "object-key-1.0": ('c := {1.0: "x"}', {}),
 }
 
 
@@ -142,6 +146,25 @@ def test_edge_case_decides_as_opa(case):
     modules = {"edge.rego": f"package edge\n\nimport rego.v1\n\n{rule}\n"}
     expected = OpaEngine(modules).evaluate("data.edge.c", inp)
     assert PolicydiffEngine(modules).evaluate("data.edge.c", inp) == expected
+
+
+# Open departure: OPA's type checker rejects these modules before any evaluation;
+# policydiff loads them and answers.
+TYPE_CHECKER = {
+    "iterate-a-string": "c := [v | some v in \"abc\"]",
+    "object-get-on-a-string": 'c := object.get("x", "a", "d")',
+    "array-index-by-float": "c := [1, 2, 3][1.0]",
+}
+
+
+@pytest.mark.xfail(strict=True, reason="policydiff has no static type check")
+@pytest.mark.parametrize("case", sorted(TYPE_CHECKER))
+def test_module_opa_type_checker_rejects_is_refused(case):
+    modules = {"typ.rego": f"package typ\n\nimport rego.v1\n\n{TYPE_CHECKER[case]}\n"}
+    with pytest.raises(EngineError, match="rego_type_error"):
+        OpaEngine(modules)
+    with pytest.raises(Refused):
+        PolicydiffEngine(modules).evaluate("data.typ.c", {})
 
 
 # Open departures: OPA halts with `eval_type_error` when a builtin gets an operand of
