@@ -165,6 +165,7 @@ def _indexof(s, sub):
     return string(s, "indexof", 1).find(string(sub, "indexof", 2))
 
 
+_JSON_NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -179,6 +180,8 @@ def _to_number(v):
     if t is str:
         if not _NUMBER.fullmatch(v):  # Python would also take "1_000", " 1", "inf"
             raise BuiltinError(f"to_number: invalid syntax: {v!r}")
+        if not _JSON_NUMBER.fullmatch(v):  # Go reads ".5", "+5"; OPA then keeps the odd text
+            raise Unsupported(f"to_number: `{v}` is not written as JSON writes numbers")
         try:
             return int(v)
         except ValueError:

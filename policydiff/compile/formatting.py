@@ -74,9 +74,13 @@ def sprintf(fmt, args):
         n += 1
         flags = spec[1:-1]
         if verb == "v" or (verb == "s" and kind == "string") or (verb == "d" and kind == "int64"):
-            text = _go_text(kind, v)
-            out.append(("%" + flags + ("d" if kind == "int64" and "0" in flags else "s"))
-                       % (v if kind == "int64" and "0" in flags else text) if flags else text)
+            if not flags:
+                out.append(_go_text(kind, v))
+            elif kind == "int64":
+                out.append(("%" + flags + "d") % v)
+            else:
+                out.append(("%" + flags.replace("+", "").replace(" ", "").replace("0", "") + "s")
+                           % _go_text(kind, v))
         elif verb in "feEgG" and kind == "float64":
             out.append(("%" + spec[1:]) % v)
         elif verb in "xX" and kind in ("int64", "string"):
