@@ -62,7 +62,8 @@ class Dimensions(msgspec.Struct, frozen=True, kw_only=True):
 
 RUNBOOK = Dimensions()
 
-# The request model's leaves and their types: "s" string, "n" string or null, "l" list of strings.
+# The request model's leaves and their types: "s" string, "n" string or null, "l" list
+# of strings; "x" (any value but null) is used for team lists of other shapes.
 _RUNBOOK_TYPES: dict[Path, str] = {
     ("subject", "id"): "s", ("subject", "enterprise"): "s", ("subject", "role"): "s",
     ("subject", "teams"): "l", ("subject", "teams", ELEM): "s", ("action",): "s",
@@ -297,6 +298,8 @@ class ClassSpace:
             return True
         if t == "n":
             return value is None or isinstance(value, str)
+        if t == "x":
+            return value is not None
         return isinstance(value, str)
 
     def assignments(self) -> list[dict[Path, Any]]:
@@ -418,6 +421,8 @@ class Space:
         if dims.has_relation and self._reads_relation():
             groups = [(dims.subject_enterprise, dims.resource_enterprise),
                       (dims.resource_team, dims.subject_teams + (ELEM,))]
+        if groups:  # a team list names teams: null is never among them
+            self.types.setdefault(dims.subject_teams + (ELEM,), "x")
         merged = self._merge(analysis, groups)
         self.classes: list[ClassSpace] = []
         self.class_of: dict[Path, ClassSpace] = {}
@@ -478,11 +483,12 @@ class Space:
             classes[ids[0]] = InputClass(paths=paths, constants=consts, patterns=pats)
             for p in paths:
                 owner[p] = ids[0]
-        if self.dims.runbook:  # null is a value of resource.team whatever the policies say
-            i = owner[("resource", "team")]
+        team = self.dims.resource_team
+        if groups and team is not None:  # a null team is the `enterprise` relation
+            i = owner[team]
             c = classes[i]
-            if None not in c.constants:
-                classes[i] = InputClass(paths=c.paths, constants=c.constants + (None,), patterns=c.patterns)
+            if not any(v is None for v in c.constants):
+                classes[i] = msgspec.structs.replace(c, constants=c.constants + (None,))
         return list(classes.values())
 
     # ---- cells

@@ -192,3 +192,23 @@ def test_an_evaluation_error_names_the_request(tmp_path, capsys):
     assert main(["compare", str(bad), V1]) == 2
     err = capsys.readouterr().err
     assert "eval_conflict_error" in err and "while deciding" in err and '"role":"admin"' in err
+
+
+def test_relation_dimensions_on_another_shape(tmp_path, capsys):
+    v1, v2 = tmp_path / "v1.rego", tmp_path / "v2.rego"
+    v1.write_text('package d1\n\nimport rego.v1\n\nallow if {\n\tinput.user.org == input.doc.org\n'
+                  '\tinput.op == "read"\n}\n')
+    v2.write_text('package d2\n\nimport rego.v1\n\nallow if {\n\tinput.user.org == input.doc.org\n'
+                  '\tinput.op in {"read", "list"}\n\tinput.doc.folder in input.user.folders\n}\n')
+    dims = ["action=input.op", "subject_enterprise=input.user.org", "resource_enterprise=input.doc.org",
+            "resource_team=input.doc.folder", "subject_teams=input.user.folders"]
+    code, report = _json(capsys, ["compare", str(v1), str(v2)] + [f"--dimension={d}" for d in dims])
+    assert code == 1
+    found = {(d["action"], d["relation"], d["direction"]) for d in report["discrepancies"]}
+    assert found == {("list", "own_team", "v2_more_permissive"),
+                     ("read", "other_team", "v2_more_restrictive"),
+                     ("read", "enterprise", "v2_more_restrictive")}
+    for d in report["discrepancies"]:
+        w = d["witness"]
+        assert w["user"]["org"] == w["doc"]["org"]
+        assert (w["doc"]["folder"] is None) == (d["relation"] == "enterprise")
