@@ -508,29 +508,32 @@ class Space:
             for part in combo:
                 values.update(part)
             inp = build_input(values)
-            rel = self.relation(inp)
-            if rel is None:
+            key = self.cell_of(inp)
+            if key is None:
                 continue
             if seen is not None:
-                key = msgspec.json.encode(inp, order="sorted")
-                if key in seen:
+                encoded = msgspec.json.encode(inp, order="sorted")
+                if encoded in seen:
                     continue
-                seen.add(key)
-            yield self.cell(inp, rel, values), inp
+                seen.add(encoded)
+            yield key, inp
 
-    def cell(self, inp: dict, rel: str, values: Mapping[Path, Any]) -> tuple[str, str, str, str]:
+    def cell_of(self, inp: Mapping) -> tuple[str, str, str, str] | None:
+        """The symbolic cell of any input: the class labels of its dimensions, and its
+        relation; None when no tenancy could realise it."""
+        rel = self.relation(inp)
+        if rel is None:
+            return None
         d = self.dims
-        tenant = self._class_label(d.tenant, values) if d.symbolic_tenant and d.tenant else ANY
-        role = self._class_label(d.role, values) if d.role and d.role in self.read else ANY
-        action = self._class_label(d.action, values) if d.action and d.action in self.read else ANY
+        tenant = self._class_label(d.tenant, inp) if d.symbolic_tenant and d.tenant else ANY
+        role = self._class_label(d.role, inp) if d.role and d.role in self.read else ANY
+        action = self._class_label(d.action, inp) if d.action and d.action in self.read else ANY
         return (tenant, role, action, rel)
 
-    def _class_label(self, path: Path, values: Mapping[Path, Any]) -> str:
-        v = values.get(path)
+    def _class_label(self, path: Path, inp: Mapping) -> str:
+        v = get(inp, path)
         cs = self.class_of.get(path)
-        if v is _OBJECT or cs is None:
-            return _label(v)
-        return cs.describe(v)
+        return cs.describe(v) if cs is not None else _label(v)
 
     def relation(self, inp: Mapping) -> str | None:
         """The relation a built input realises; None when no tenancy could realise it

@@ -164,14 +164,17 @@ def _check(p1, p2, tenancy: Tenancy) -> None:
     # every concrete request lands in a symbolic cell whose verdict allows its decisions
     symbolic = diff(p1, p2)
     verdicts = {c.key: (c.v1, c.v2) for c in symbolic.cells}
+    found = {(d.key, d.direction) for d in symbolic.discrepancies}
     space = Space(analyze_policies(p1, p2))
-    role_cls, action_cls = space.class_of[("subject", "role")], space.class_of[("action",)]
     for u, a, r in tenancy.requests():
         inp = request_input(u, a, r)
-        key = (ANY, role_cls.describe(u.role), action_cls.describe(a), relation(u, r))
-        assert key in verdicts, key
-        for verdict, decided in zip(verdicts[key], (p1.allows(inp), p2.allows(inp))):
+        key = space.cell_of(inp)
+        assert key == (ANY, key[1], key[2], relation(u, r)) and key in verdicts, key
+        d1, d2 = p1.allows(inp), p2.allows(inp)
+        for verdict, decided in zip(verdicts[key], (d1, d2)):
             assert verdict == "mixed" or (verdict == "allow") == decided, (key, inp)
+        if d1 != d2:
+            assert (key, "v2_more_permissive" if d2 else "v2_more_restrictive") in found
 
 
 @pytest.fixture(scope="module")
@@ -260,3 +263,50 @@ def test_requests_of_another_shape_land_in_cells_whose_verdict_holds(tickethub, 
         assert verdict == "mixed" or (verdict == "allow") == decided, (key, inp)
     if (p1.allows(inp), p2.allows(inp)) == (False, True):
         assert (key, "v2_more_permissive") in {(d.key, d.direction) for d in report.discrepancies}
+
+
+# The same random policies over another input shape, compared through --dimension.
+_RESHAPE = [("input.subject.teams", "input.user.folders"), ("input.subject.", "input.user."),
+            ("input.resource.team", "input.doc.folder"), ("input.resource.", "input.doc."),
+            ("input.action", "input.op")]
+_DIMS = ["role=input.user.role", "action=input.op", "subject_enterprise=input.user.enterprise",
+         "resource_enterprise=input.doc.enterprise", "resource_team=input.doc.folder",
+         "subject_teams=input.user.folders"]
+
+
+def _reshaped(text: str) -> str:
+    for old, new in _RESHAPE:
+        text = text.replace(old, new)
+    return text
+
+
+def _reshape(inp: dict) -> dict:
+    s, r = inp["subject"], inp["resource"]
+    return {"user": {"id": s["id"], "enterprise": s["enterprise"], "role": s["role"], "folders": s["teams"]},
+            "doc": {"id": r["id"], "kind": r["kind"], "enterprise": r["enterprise"], "folder": r["team"]},
+            "op": inp["action"]}
+
+
+@settings(SETTINGS, max_examples=40)
+@given(v1=rego_policies(), v2=rego_policies(), tenancy=tenancies(max_enterprises=2))
+def test_other_shapes_through_dimensions_agree_with_every_request(v1, v2, tenancy):
+    try:
+        p1 = load_policy(_reshaped(v1), data=DATA)
+        p2 = load_policy(_reshaped(v2), data=DATA)
+    except PolicyError:
+        assume(False)
+    dims = dimensions(_DIMS)
+    report = diff(p1, p2, dims=dims)
+    assume(report.summary.complete)
+    verdicts = {c.key: (c.v1, c.v2) for c in report.cells}
+    found = {(d.key, d.direction) for d in report.discrepancies}
+    space = Space(analyze_policies(p1, p2), dims)
+    for u, a, r in tenancy.requests():
+        inp = _reshape(request_input(u, a, r))
+        key = space.cell_of(inp)
+        assert key is not None and key[3] == relation(u, r) and key in verdicts, key
+        d1, d2 = p1.allows(inp), p2.allows(inp)
+        for verdict, decided in zip(verdicts[key], (d1, d2)):
+            assert verdict == "mixed" or (verdict == "allow") == decided, (key, inp)
+        if d1 != d2:
+            assert (key, "v2_more_permissive" if d2 else "v2_more_restrictive") in found
