@@ -23,7 +23,9 @@ from policydiff.errors import Diagnostic, PolicyError
 from policydiff.frontend.lower import Inline, Lower
 from policydiff.source import Source, Span
 
-GRAMMAR = Path(__file__).resolve().parents[2] / "grammars" / "rego.lark"
+# `policydiff/grammars` links to the repository's `grammars/`, so the grammar ships in the
+# wheel as package data and an editable install reads the file reviewers edit.
+GRAMMAR = Path(__file__).resolve().parents[1] / "grammars" / "rego.lark"
 
 
 class _LineBreaks:
