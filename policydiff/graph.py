@@ -74,20 +74,30 @@ def _add_role_table(g: nx.DiGraph, path: str | FsPath) -> None:
 
 
 def add_policy_roles(g: nx.DiGraph, policy: Any, name: str) -> None:
-    """The roles and actions a (Rego) policy compares the request with, as nodes
-    marked with the policy that names them."""
+    """The roles and actions a (Rego) policy names, and an `allows` edge from a role
+    to an action with the relations where the policy's symbolic matrix allows it
+    (`conditional` when only some requests of a cell are allowed)."""
     from policydiff.analysis import analyze_policies
+    from policydiff.diff import diff
 
     analysis = analyze_policies(policy)
+    named: dict[str, set[str]] = {}
     for path, kind in ((("subject", "role"), "role"), (("action",), "action")):
         cls = analysis.class_of(path)
-        for value in cls.constants if cls else ():
-            if isinstance(value, str):
-                node = f"{kind}:{value}"
-                g.add_node(node, kind=kind, id=value)
-                g.nodes[node].setdefault("policies", [])
-                if name not in g.nodes[node]["policies"]:
-                    g.nodes[node]["policies"].append(name)
+        named[kind] = {v for v in (cls.constants if cls else ()) if isinstance(v, str)}
+        for value in named[kind]:
+            node = f"{kind}:{value}"
+            g.add_node(node, kind=kind, id=value)
+            g.nodes[node].setdefault("policies", [])
+            if name not in g.nodes[node]["policies"]:
+                g.nodes[node]["policies"].append(name)
+    allowed: dict[tuple[str, str], dict[str, str]] = {}
+    for cell in diff(policy, policy).cells:
+        if cell.v1 != "deny" and cell.role in named["role"] and cell.action in named["action"]:
+            allowed.setdefault((cell.role, cell.action), {})[cell.relation] = cell.v1
+    for (role, action), relations in allowed.items():
+        g.add_edge(f"role:{role}", f"action:{action}", rel="allows", policy=name,
+                   scope=",".join(sorted(relations)), conditional="mixed" in relations.values())
 
 
 def role_closure(g: nx.DiGraph, role: str) -> tuple[str, ...]:

@@ -107,3 +107,15 @@ def test_realisation_counts_every_request_once():
         for e in t.elements:
             u, r = t.pairs[e]
             assert u.enterprise == t.tenant and u.role == e.role and relation(u, r) == e.relation
+
+
+def test_rego_policies_add_the_grants_their_matrix_shows():
+    from policydiff.graph import add_policy_roles
+
+    g = permission_graph(None)
+    add_policy_roles(g, load_policy("policies/rbac_v1.rego"), "policies/rbac_v1.rego")
+    edge = g.edges["role:developer", "action:project:write"]
+    assert edge["rel"] == "allows" and edge["scope"] == "own_team"
+    assert set(g.edges["role:viewer", "action:billing:read"]["scope"].split(",")) == {
+        "enterprise", "own_team", "other_team"}
+    assert not g.has_edge("role:viewer", "action:project:write")

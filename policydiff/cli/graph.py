@@ -1,8 +1,8 @@
 """CLI: `policydiff graph` — export the permission graph as DOT or node-link JSON.
 
 The graph holds the tenancy (`--tenancy FILE` or `--dsn DSN`) and the roles of the
-policies given: inheritance and grants of role tables, and for Rego policies the roles
-and actions they name.
+policies given: inheritance and grants of role tables; for Rego policies the roles and
+actions they name, with what their symbolic matrix allows.
 """
 
 from __future__ import annotations
