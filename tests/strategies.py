@@ -13,6 +13,7 @@ variables, so an engine that rejects one has found a bug or a gap, not a typo.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
@@ -139,6 +140,8 @@ def _literal(draw, mod: _Module) -> str:
     if mod.functions_of_value:
         choices += ["value_call"]
     kind = draw(st.sampled_from(choices))
+    if kind in ("builtin", "with") and draw(st.integers(0, 3)):
+        kind = "eq"  # rarer: one such literal makes policydiff refuse the whole module
     match kind:
         case "eq":
             return f"{path} == {_str(draw)}"
@@ -225,7 +228,7 @@ def _literal(draw, mod: _Module) -> str:
         case "data_grant":
             return "input.action in data.grants[input.subject.role]"
         case "data_every":
-            v = mod.var("g")
+            v = mod.var("grant")
             return f"every {v} in data.grants[input.subject.role] {{\n\t\tstartswith({v}, \"project:\")\n\t}}"
         case "builtin":
             # Builtins beyond DESIGN.md's common list: policydiff either evaluates them
@@ -409,13 +412,18 @@ DATA = {
 
 @dataclass(frozen=True)
 class GeneratedPolicy:
-    source: str
+    modules: dict[str, str]  # file name -> source
     refs: tuple[str, ...]  # every document worth comparing, `data.gen.allow` first
+
+    @property
+    def source(self) -> str:
+        return "\n".join(self.modules.values())
 
 
 @st.composite
 def policies(draw) -> GeneratedPolicy:
-    """A small module `package gen` with helpers and an `allow` decision."""
+    """A small module `package gen` with helpers and an `allow` decision; sometimes the
+    helpers live in a second module, `package gen.lib`, imported by the first."""
     mod = _Module()
     for _ in range(draw(st.integers(0, 4))):
         draw(_rule(mod))
@@ -423,10 +431,18 @@ def policies(draw) -> GeneratedPolicy:
     header = ["package gen", "", "import rego.v1", ""]
     if draw(st.booleans()):
         header.append("default allow := false\n")
-    source = "\n".join(header + mod.rules + allow) + "\n"
     names = mod.booleans + mod.sets + [v.split("[")[0] for v in mod.values] + mod.computed
+    helpers = names + mod.functions + mod.functions_of_value
+    if mod.rules and draw(st.integers(0, 3)) == 0:
+        qualify = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, helpers)) + r")(?![\w])")
+        allow = [qualify.sub(r"lib.\1", rule) for rule in allow]
+        lib = "\n".join(["package gen.lib", "", "import rego.v1", ""] + mod.rules) + "\n"
+        main = "\n".join(header[:3] + ["import data.gen.lib", ""] + header[3:] + allow) + "\n"
+        refs = ("data.gen.allow",) + tuple(f"data.gen.lib.{n}" for n in names)
+        return GeneratedPolicy(modules={"gen.rego": main, "lib.rego": lib}, refs=refs)
+    source = "\n".join(header + mod.rules + allow) + "\n"
     refs = ("data.gen.allow",) + tuple(f"data.gen.{n}" for n in names)
-    return GeneratedPolicy(source=source, refs=refs)
+    return GeneratedPolicy(modules={"gen.rego": source}, refs=refs)
 
 
 @st.composite
