@@ -121,7 +121,7 @@ def test_ref_heads_keep_their_path_in_the_name():
         ("package p\nallow if time.now_ns() > 0", "unsupported", "time.now_ns()"),
         ("package p\nallow if { input.x with input as 1 }", "unsupported", "with input as 1"),
         ("package p\nallow if { count(1, 2, 3) }", "rego_type_error", "count(1, 2, 3)"),
-        ("package p\nallow if undefined_fn(1)", "unsupported", "undefined_fn(1)"),
+        ("package p\nallow if undefined_fn(1)", "rego_type_error", "undefined_fn(1)"),
         ("package p\np if q\nq if p", "rego_recursion_error", "p if q"),
         ("package p\nallow := 1\nallow contains 2", "rego_type_error", "allow contains 2"),
         ("package p\np[x].y := 1 if x := 1", "unsupported", "p[x].y := 1"),

@@ -1,10 +1,11 @@
 """Compilation: IR modules to a program of Python closures.
 
 The passes run in the order `STAGES` names: `resolve` groups rules by path and resolves
-names, `plan` orders each body so its variables are bound before use (reporting unsafe
-variables), `closures` turns each ordered body into continuation-passing closures, and
-`rules` ties definitions into rule values, checks recursion and resolves `data`. The
-result, a `Program`, evaluates a decision without looking at the IR again.
+names, `typecheck` refuses what OPA's type checker refuses, `plan` orders each body so
+its variables are bound before use (reporting unsafe variables), `closures` turns each
+ordered body into continuation-passing closures, and `rules` ties definitions into rule
+values, checks recursion and resolves `data`. The result, a `Program`, evaluates a
+decision without looking at the IR again.
 
 The closures are built from `access` (lookups, iteration order, reference paths) and
 `build` (constants and constructed values); `values` is the value model, `builtins`
@@ -17,13 +18,13 @@ from collections import namedtuple
 from typing import Any
 
 from policydiff import ir
-from policydiff.compile import closures, plan, resolve, rules
+from policydiff.compile import closures, plan, resolve, rules, typecheck
 from policydiff.compile.rules import Ctx, Program
 from policydiff.compile.values import UNDEFINED, freeze, thaw
 from policydiff.errors import PolicyError
 
-Stages = namedtuple("Stages", "resolve plan closures rules")
-STAGES = Stages(resolve.resolve, plan.order, closures.Compiler, rules.Program)
+Stages = namedtuple("Stages", "resolve typecheck plan closures rules")
+STAGES = Stages(resolve.resolve, typecheck.typecheck, plan.order, closures.Compiler, rules.Program)
 
 __all__ = ["STAGES", "UNDEFINED", "Ctx", "Program", "Query", "compile_modules", "freeze", "thaw"]
 
@@ -31,6 +32,8 @@ __all__ = ["STAGES", "UNDEFINED", "Ctx", "Program", "Query", "compile_modules", 
 def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
     """Resolve, plan and compile `modules` together with the base `data` document."""
     groups, diags = resolve.resolve(list(modules))
+    diags += typecheck.typecheck(r for g in groups.values()
+                                 for r in (g.defs + [g.default] if g.default is not None else g.defs))
     try:  # go on after resolution errors: the user gets every diagnostic at once
         program = rules.Program(groups, freeze(data if data is not None else {}))
     except PolicyError as e:
@@ -52,6 +55,8 @@ class Query:
             raise PolicyError(diags)
         for lit in rule.body:
             _check_functions(lit, program)
+        if diags := typecheck.check_body(rule.body):
+            raise PolicyError(diags)
         frame = closures.Frame()
         comp = closures.Compiler(program, frame, set())
         shallow = plan.shallow_vars(rule.body)

@@ -5,7 +5,8 @@ that the definitions of one name agree in kind and arity, and rewrites every rul
 that later passes never look at names again: a variable that names a rule of the
 package or an import becomes a `data`/`input` reference, every `_` becomes a fresh
 variable, and function calls carry the full path of a user function or the name of a
-known builtin. Calls to anything else are refused as `unsupported`.
+known builtin. A call of a name OPA does not know is an undefined function, as OPA
+reports it; calls of OPA builtins outside the subset are refused as `unsupported`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from policydiff.compile.builtins import (
     glob_regex,
     regex_problem,
 )
+from policydiff.compile.types import OPA_BUILTINS
 from policydiff.errors import Diagnostic
 
 ROOTS = ("input", "data")
@@ -294,6 +296,10 @@ class _Names:
                                              message=f"`{full}` takes {arity} arguments, "
                                                      f"{len(call.args)} given", span=call.span))
             self._constant_pattern(full, call)
+            return full
+        if full not in OPA_BUILTINS:
+            self.diags.append(Diagnostic(code="rego_type_error", message=f"undefined function `{full}`",
+                                         span=call.span))
             return full
         why = ("it depends on the world outside the policy"
                if full.startswith(NONDETERMINISTIC_PREFIXES) else "it is outside the supported subset")

@@ -1,0 +1,143 @@
+"""Type checking: refuse at load time what OPA's type checker refuses at compile time.
+
+Runs after `resolve`, over the rewritten rules. It gives every term the type it has
+without any input (see `types`): constants, collection literals, comprehensions, and
+the results of builtins; a local variable takes the type of what `:=`, `=` or
+`some … in` binds it to. Everything else (references into `input` and `data`, rule
+values, function results, `every` variables) is of unknown type and never refused, as
+OPA without a schema does not refuse it. A builtin operand whose type cannot fit the
+builtin's signature, and a unification of two terms of different kinds, are
+`rego_type_error`s. Arity is `resolve`'s concern; calls of the wrong arity are skipped.
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from policydiff import ir
+from policydiff.compile import types as T
+from policydiff.compile.types import ANY, SIGNATURES, Type, fits, show
+from policydiff.errors import Diagnostic
+
+__all__ = ["typecheck", "check_body"]
+
+
+def typecheck(rules) -> list[Diagnostic]:
+    """The type errors of `rules` (resolved `ir.Rule`s, else chains included)."""
+    diags: list[Diagnostic] = []
+    for rule in rules:
+        r = rule
+        while r is not None:
+            check_rule(r, diags)
+            r = r.else_
+    return diags
+
+
+def check_rule(r: ir.Rule, diags: list[Diagnostic]) -> None:
+    c = _Checker(diags)
+    c.body(r.body)
+    for t in (r.key, r.value, *r.args):
+        if t is not None:
+            c.term(t)
+
+
+def check_body(body: tuple[ir.Literal, ...]) -> list[Diagnostic]:
+    """The type errors of a query body."""
+    diags: list[Diagnostic] = []
+    _Checker(diags).body(body)
+    return diags
+
+
+class _Checker:
+    def __init__(self, diags: list[Diagnostic]):
+        self.diags = diags
+        self.vars: dict[str, Type] = {}  # names are unique per rule after `resolve`
+
+    def body(self, body: tuple[ir.Literal, ...]) -> None:
+        for lit in body:
+            self.literal(lit)
+
+    def literal(self, lit: ir.Literal) -> None:
+        match lit:
+            case ir.Expr(term=term):
+                self.term(term)
+            case ir.Assign(lhs=lhs, rhs=rhs):
+                self.bind(lhs, self.term(rhs))
+            case ir.Unify(lhs=lhs, rhs=rhs):
+                left, right = self.term(lhs), self.term(rhs)
+                if _clash(left, right):
+                    self._error(lit.span, "match error", f"left: {show(left)}, right: {show(right)}")
+                self.bind(lhs, right)
+                self.bind(rhs, left)
+            case ir.Some():
+                pass
+            case ir.SomeIn(key=key, value=value, collection=coll):
+                k, v = T.members(self.term(coll))
+                if key is not None:
+                    self.bind(key, k)
+                self.bind(value, v)
+            case ir.Every(domain=domain, body=body):
+                self.term(domain)  # OPA does not type the variables of `every` from its domain
+                self.nested(body)
+            case _:
+                assert_never(lit)
+
+    def nested(self, body: tuple[ir.Literal, ...], *heads: ir.Term) -> list[Type]:
+        """Check a nested body and type its head terms; what the body binds stays in it
+        (two comprehensions may each bind their own `x`)."""
+        saved = dict(self.vars)
+        try:
+            self.body(body)
+            return [self.term(h) for h in heads]
+        finally:
+            self.vars = saved
+
+    def bind(self, pattern: ir.Term, t: Type) -> None:
+        """The first binding of a variable gives its type (unknown ones included, so a
+        later `x = 1` does not narrow what `x := input.a` left open)."""
+        if isinstance(pattern, ir.Var) and pattern.name not in self.vars:
+            self.vars[pattern.name] = t
+
+    def term(self, t: ir.Term) -> Type:
+        """The static type of `t`, checking the calls inside it on the way."""
+        match t:
+            case ir.Scalar(value=v):
+                return T.of_value(v)
+            case ir.Var(name=name):
+                return self.vars.get(name, ANY)
+            case ir.Ref(head=head, path=path):
+                self.term(head)
+                for k in path:
+                    self.term(k)
+                return ANY
+            case ir.Array(items=items):
+                return T.array(*(self.term(x) for x in items))
+            case ir.Set(items=items):
+                return T.set_(*(self.term(x) for x in items))
+            case ir.Object(items=items):
+                return T.object_(*((self.term(k), self.term(v)) for k, v in items))
+            case ir.ArrayCompr(term=head, body=body):
+                return T.array(*self.nested(body, head))
+            case ir.SetCompr(term=head, body=body):
+                return T.set_(*self.nested(body, head))
+            case ir.ObjectCompr(key=key, value=value, body=body):
+                return T.object_(tuple(self.nested(body, key, value)))
+            case ir.Call(func=func, args=args):
+                have = tuple(self.term(a) for a in args)
+                sig = SIGNATURES.get(func)
+                if sig is None or len(sig[0]) != len(have):
+                    return ANY
+                want, result = sig
+                if not all(fits(h, w) for h, w in zip(have, want)):
+                    self._error(t.span, f"`{func}`: invalid argument(s)",
+                                f"have: ({', '.join(map(show, have))}), want: ({', '.join(map(show, want))})")
+                return result
+        assert_never(t)
+
+    def _error(self, span, message: str, help: str) -> None:
+        self.diags.append(Diagnostic(code="rego_type_error", message=message, span=span, help=help))
+
+
+def _clash(a: Type, b: Type) -> bool:
+    """Two terms that can never unify: known types of different kinds."""
+    return a[0] != "any" and b[0] != "any" and a[0] != b[0]

@@ -1,0 +1,193 @@
+"""Static types as OPA's type checker sees them, and the signatures of the builtins.
+
+A type is a small tuple: `ANY` (nothing known), a scalar kind (`NULL`, `BOOLEAN`,
+`NUMBER`, `STRING`), a collection with the types of its members (`("array", (t, …))`,
+`("set", (t, …))`, `("object", ((k, v), …))`), or a union `("any", (t, …))`. A
+collection's member types are all the types of its members: a literal `[1, "a"]` is
+`("array", (NUMBER, STRING))`, and `[]` has none. A signature's operand type names one
+member type, which every member must fit.
+
+`fits(have, want)` is OPA's test for an operand: a union on either side fits when one
+of its types fits, so a value of unknown or mixed type is never refused here.
+`OPA_BUILTINS` names every builtin OPA 1.20 defines, so that a call of any other name
+is an undefined function, as OPA reports it, and not merely an unsupported builtin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Type = tuple
+
+ANY: Type = ("any", ())
+NULL: Type = ("null",)
+BOOLEAN: Type = ("boolean",)
+NUMBER: Type = ("number",)
+STRING: Type = ("string",)
+
+
+def array(*members: Type) -> Type:
+    return ("array", members)
+
+
+def set_(*members: Type) -> Type:
+    return ("set", members)
+
+
+def object_(*pairs: tuple[Type, Type]) -> Type:
+    return ("object", pairs)
+
+
+def union(*options: Type) -> Type:
+    """The type of a value that is one of `options`; `ANY` when one of them is."""
+    out: list[Type] = []
+    for t in options:
+        if t == ANY:
+            return ANY
+        for u in (t[1] if t[0] == "any" else (t,)):
+            if u not in out:
+                out.append(u)
+    return out[0] if len(out) == 1 else ("any", tuple(out))
+
+
+ARRAY, SET, OBJECT = array(ANY), set_(ANY), object_((ANY, ANY))
+
+
+def fits(have: Type, want: Type) -> bool:
+    """False only when no value of type `have` can be an operand of type `want`."""
+    if have == ANY or want == ANY:
+        return True
+    if have[0] == "any":
+        return any(fits(h, want) for h in have[1])
+    if want[0] == "any":
+        return any(fits(have, w) for w in want[1])
+    if have[0] != want[0]:
+        return False
+    if have[0] in ("array", "set"):
+        return all(fits(h, want[1][0]) for h in have[1])
+    if have[0] == "object":
+        (wk, wv), = want[1]
+        return all(fits(k, wk) and fits(v, wv) for k, v in have[1])
+    return True
+
+
+def members(t: Type) -> tuple[Type, Type]:
+    """The types of the keys and of the values `some k, v in` a value of type `t` gives."""
+    match t[0]:
+        case "array":
+            return NUMBER, union(*t[1]) if t[1] else ANY
+        case "set":
+            m = union(*t[1]) if t[1] else ANY
+            return m, m
+        case "object" if t[1]:
+            return union(*(k for k, _ in t[1])), union(*(v for _, v in t[1]))
+    return ANY, ANY
+
+
+def show(t: Type) -> str:
+    """OPA's notation: `array[number]`, `set[any]`, `any<number, string>`."""
+    match t:
+        case ("any", ()):
+            return "any"
+        case ("any", opts):
+            return "any<" + ", ".join(show(o) for o in opts) + ">"
+        case ("array" | "set", ms):
+            return f"{t[0]}[{show(union(*ms)) if ms else 'any'}]"
+        case ("object", pairs):
+            if not pairs:
+                return "object[any: any]"
+            return f"object[{show(union(*(k for k, _ in pairs)))}: {show(union(*(v for _, v in pairs)))}]"
+    return t[0]
+
+
+def of_value(v: Any) -> Type:
+    """The type of a constant scalar."""
+    if v is None:
+        return NULL
+    if isinstance(v, bool):
+        return BOOLEAN
+    if isinstance(v, (int, float)):
+        return NUMBER
+    if isinstance(v, str):
+        return STRING
+    return ANY
+
+
+_COLL = union(ARRAY, SET)
+_NUMBER_SET = union(NUMBER, SET)
+
+# name -> (operand types, result type), as OPA 1.20 declares them
+SIGNATURES: dict[str, tuple[tuple[Type, ...], Type]] = {
+    **{op: ((ANY, ANY), BOOLEAN) for op in ("equal", "neq", "lt", "lte", "gt", "gte")},
+    **{op: ((NUMBER, NUMBER), NUMBER) for op in ("plus", "mul", "div", "rem")},
+    "minus": ((_NUMBER_SET, _NUMBER_SET), _NUMBER_SET),
+    "and": ((SET, SET), SET),
+    "or": ((SET, SET), SET),
+    "internal.member_2": ((ANY, ANY), BOOLEAN),
+    "internal.member_3": ((ANY, ANY, ANY), BOOLEAN),
+    "count": ((union(STRING, ARRAY, OBJECT, SET),), NUMBER),
+    "sum": ((union(array(NUMBER), set_(NUMBER)),), NUMBER),
+    "product": ((union(array(NUMBER), set_(NUMBER)),), NUMBER),
+    "max": ((_COLL,), ANY),
+    "min": ((_COLL,), ANY),
+    "sort": ((_COLL,), ARRAY),
+    **{f: ((NUMBER,), NUMBER) for f in ("abs", "round", "floor", "ceil")},
+    **{f: ((STRING, STRING), BOOLEAN) for f in ("startswith", "endswith", "contains", "regex.match")},
+    "concat": ((STRING, union(array(STRING), set_(STRING))), STRING),
+    **{f: ((STRING,), STRING) for f in ("lower", "upper", "trim_space")},
+    "sprintf": ((STRING, ARRAY), STRING),
+    "split": ((STRING, STRING), array(STRING)),
+    **{f: ((STRING, STRING), STRING) for f in ("trim", "trim_prefix", "trim_suffix", "trim_left", "trim_right")},
+    "replace": ((STRING, STRING, STRING), STRING),
+    "substring": ((STRING, NUMBER, NUMBER), STRING),
+    "indexof": ((STRING, STRING), NUMBER),
+    "format_int": ((NUMBER, NUMBER), STRING),
+    "to_number": ((union(NULL, BOOLEAN, NUMBER, STRING),), NUMBER),
+    "object.get": ((OBJECT, ANY, ANY), ANY),
+    "object.keys": ((OBJECT,), SET),
+    "object.union": ((OBJECT, OBJECT), OBJECT),
+    "object.remove": ((OBJECT, union(ARRAY, OBJECT, SET)), OBJECT),
+    "union": ((set_(SET),), SET),
+    "intersection": ((set_(SET),), SET),
+    "array.concat": ((ARRAY, ARRAY), ARRAY),
+    "numbers.range": ((NUMBER, NUMBER), array(NUMBER)),
+    "array.slice": ((ARRAY, NUMBER, NUMBER), ARRAY),
+    "glob.match": ((STRING, union(NULL, array(STRING)), STRING), BOOLEAN),
+    "graph.reachable": ((object_((ANY, _COLL)), _COLL), SET),
+    **{f"is_{k}": ((ANY,), BOOLEAN) for k in ("string", "number", "boolean", "array", "set", "object", "null")},
+    "type_name": ((ANY,), STRING),
+}
+
+OPA_BUILTINS = frozenset("""
+abs all any and array.concat array.flatten array.reverse array.slice assign base64.decode
+base64.encode base64.is_valid base64url.decode base64url.encode base64url.encode_no_pad bits.and
+bits.lsh bits.negate bits.or bits.rsh bits.xor cast_array cast_boolean cast_null cast_object
+cast_set cast_string ceil concat contains count crypto.hmac.equal crypto.hmac.md5 crypto.hmac.sha1
+crypto.hmac.sha256 crypto.hmac.sha512 crypto.md5 crypto.parse_private_keys crypto.sha1
+crypto.sha256 crypto.x509.parse_and_verify_certificates
+crypto.x509.parse_and_verify_certificates_with_options crypto.x509.parse_certificate_request
+crypto.x509.parse_certificates crypto.x509.parse_keypair crypto.x509.parse_rsa_private_key div
+endswith eq equal floor format_int glob.match glob.quote_meta graph.reachable
+graph.reachable_paths graphql.is_valid graphql.parse graphql.parse_and_verify graphql.parse_query
+graphql.parse_schema graphql.schema_is_valid gt gte hex.decode hex.encode http.send indexof
+indexof_n internal.member_2 internal.member_3 internal.print intersection io.jwt.decode
+io.jwt.decode_verify io.jwt.encode_sign io.jwt.encode_sign_raw io.jwt.verify_es256
+io.jwt.verify_es384 io.jwt.verify_es512 io.jwt.verify_hs256 io.jwt.verify_hs384
+io.jwt.verify_hs512 io.jwt.verify_ps256 io.jwt.verify_ps384 io.jwt.verify_ps512
+io.jwt.verify_rs256 io.jwt.verify_rs384 io.jwt.verify_rs512 is_array is_boolean is_null is_number
+is_object is_set is_string json.filter json.is_valid json.marshal json.marshal_with_options
+json.match_schema json.patch json.remove json.unmarshal json.verify_schema lower lt lte max min
+minus mul neq net.cidr_contains net.cidr_contains_matches net.cidr_expand net.cidr_intersects
+net.cidr_is_valid net.cidr_merge net.cidr_overlap net.lookup_ip_addr numbers.range
+numbers.range_step object.filter object.get object.keys object.remove object.subset object.union
+object.union_n opa.runtime or plus print product providers.aws.sign_req rand.intn re_match
+regex.find_all_string_submatch_n regex.find_n regex.globs_match regex.is_valid regex.match
+regex.replace regex.split regex.template_match rego.metadata.chain rego.metadata.rule
+rego.parse_module rem replace round semver.compare semver.is_valid set_diff sort split sprintf
+startswith strings.any_prefix_match strings.any_suffix_match strings.count strings.render_template
+strings.replace_n strings.reverse substring sum time.add_date time.clock time.date time.diff
+time.format time.now_ns time.parse_duration_ns time.parse_ns time.parse_rfc3339_ns time.weekday
+to_number trace trim trim_left trim_prefix trim_right trim_space trim_suffix type_name union
+units.parse units.parse_bytes upper urlquery.decode urlquery.decode_object urlquery.encode
+urlquery.encode_object uuid.parse uuid.rfc4122 walk yaml.is_valid yaml.marshal yaml.unmarshal
+""".split())
