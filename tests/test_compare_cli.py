@@ -113,11 +113,8 @@ def test_decision_flags(tmp_path, capsys):
 
 
 def test_other_input_shapes_with_dimensions_and_data(tmp_path, capsys):
-    # The current tickethub policy minus its `response.*` ref-head rules, which the
-    # subset does not accept; the decision rule `allow` is untouched.
-    new = tmp_path / "tickets.rego"
-    text = (REAL / "styra-demo-tickethub__tickets.rego").read_text()
-    new.write_text("\n".join(line for line in text.splitlines() if not line.startswith("response.")))
+    # The current tickethub policy as published, `response.*` ref-head rules included.
+    new = REAL / "styra-demo-tickethub__tickets.rego"
     old = REAL / "styra-demo-tickethub__tickets@85c76bf.rego"
     data = REAL / "styra-demo-tickethub__roles-data.json"
     code, report = _json(capsys, ["compare", str(old), str(new), "--data", f"roles={data}",
@@ -163,6 +160,19 @@ def test_tenancy_from_the_database_matches_the_same_tenancy_file(fresh_dsn, tmp_
     assert {d["tenant"] for d in from_db["discrepancies"]} == {
         e["id"] for e in json.loads(dumped.read_text())["enterprises"]}
     assert from_db["discrepancies"] == from_file["discrepancies"]
+
+
+def test_bare_dsn_reads_the_database_database_url_names(fresh_dsn, capsys, monkeypatch):
+    assert main(["db", "seed", "--dsn", fresh_dsn]) == 0
+    capsys.readouterr()
+    code_named, named = _json(capsys, ["compare", V1, V2, "--dsn", fresh_dsn])
+    monkeypatch.setenv("DATABASE_URL", fresh_dsn)
+    code_bare, bare = _json(capsys, ["compare", V1, V2, "--dsn"])
+    _, symbolic = _json(capsys, ["compare", V1, V2])
+    assert code_bare == code_named
+    assert bare["summary"] == named["summary"]
+    assert bare["summary"]["cells"] != symbolic["summary"]["cells"]
+    assert {d["tenant"] for d in bare["discrepancies"]} != {"*"}
 
 
 def test_real_policy_with_data_driven_roles(tmp_path, capsys):

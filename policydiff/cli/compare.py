@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from policydiff.cli.common import add_tenancy_flags, tenancy_of, write_output
 from policydiff.errors import ExitCode, InputError
 
 
@@ -23,9 +24,7 @@ def register(sub) -> None:
     p.add_argument("v1", metavar="V1", help="the enforced policy (.rego, .yaml, .toml)")
     p.add_argument("v2", metavar="V2", nargs="?",
                    help="the new policy; with --git-base and one path, that path at both sides")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--tenancy", metavar="FILE", help="tenancy file (JSON or YAML)")
-    where.add_argument("--dsn", metavar="DSN", help="read the tenancy from this database")
+    add_tenancy_flags(p)
     p.add_argument("--dimension", metavar="NAME=PATH", action="append", default=[],
                    help="where a dimension lives in the input, e.g. role=input.user.role")
     p.add_argument("--decision", metavar="REF", help="decision rule of both policies")
@@ -55,7 +54,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     v1_path, v2_path, base_dir = _sides(args)
     dims = dimensions(args.dimension)
     rules = load_rules(args.classifications) if args.classifications else None
-    tenancy = _tenancy(args)
+    tenancy = tenancy_of(args)
     v1_decision = args.v1_decision or args.decision
     v2_decision = args.v2_decision or args.decision
     data = [_data(spec) for spec in args.data]
@@ -68,13 +67,7 @@ def run(args: argparse.Namespace) -> ExitCode:
         report = _relabel(report, base_dir)
     report = gate(classify(report, rules), rules, strict=args.strict)
     text = render(report, args.format, rules=rules, color=args.output is None and sys.stdout.isatty())
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as e:
-            raise InputError.at("unwritable_file", f"cannot write report: {e.strerror}") from None
-    else:
-        sys.stdout.write(text)
+    write_output(text, args.output, "report")
     return ExitCode.OK if report.gate.passed else ExitCode.BLOCKED
 
 
@@ -140,18 +133,3 @@ def _data(spec: str):
         doc = {k: doc}
     return doc
 
-
-def _tenancy(args):
-    if args.tenancy:
-        from policydiff.tenancy import load_tenancy
-
-        return load_tenancy(args.tenancy)
-    if args.dsn:
-        from policydiff import db
-
-        conn = db.connect(args.dsn)
-        try:
-            return db.load_tenancy(conn)
-        finally:
-            conn.close()
-    return None

@@ -8,10 +8,10 @@ actions they name, with what their symbolic matrix allows.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from policydiff.errors import ExitCode, InputError
+from policydiff.cli.common import add_tenancy_flags, tenancy_of, write_output
+from policydiff.errors import ExitCode
 
 _ROLE_TABLES = (".yaml", ".yml", ".toml")
 
@@ -20,9 +20,7 @@ def register(sub) -> None:
     p = sub.add_parser("graph", help="export the permission graph (tenancy and roles)",
                        description="Export the permission graph of a tenancy and policies.")
     p.add_argument("policies", metavar="POLICY", nargs="*", help="policies whose roles to include")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--tenancy", metavar="FILE", help="tenancy file (JSON or YAML)")
-    where.add_argument("--dsn", metavar="DSN", help="read the tenancy from this database")
+    add_tenancy_flags(p)
     p.add_argument("--format", default="dot", choices=("dot", "json"))
     p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
     p.set_defaults(handler=run)
@@ -31,7 +29,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> ExitCode:
     from policydiff.graph import add_policy_roles, permission_graph, to_dot, to_json
 
-    tenancy = _tenancy(args)
+    tenancy = tenancy_of(args)
     tables = [p for p in args.policies if Path(p).suffix in _ROLE_TABLES]
     g = permission_graph(tenancy, tables)
     rego = [p for p in args.policies if Path(p).suffix not in _ROLE_TABLES]
@@ -41,27 +39,6 @@ def run(args: argparse.Namespace) -> ExitCode:
         for path in rego:
             add_policy_roles(g, load_policy(path), path)
     text = to_dot(g) if args.format == "dot" else to_json(g) + "\n"
-    if args.output:
-        try:
-            Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as e:
-            raise InputError.at("unwritable_file", f"cannot write graph: {e.strerror}") from None
-    else:
-        sys.stdout.write(text)
+    write_output(text, args.output, "graph")
     return ExitCode.OK
 
-
-def _tenancy(args):
-    if args.tenancy:
-        from policydiff.tenancy import load_tenancy
-
-        return load_tenancy(args.tenancy)
-    if args.dsn:
-        from policydiff import db
-
-        conn = db.connect(args.dsn)
-        try:
-            return db.load_tenancy(conn)
-        finally:
-            conn.close()
-    return None
