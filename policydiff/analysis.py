@@ -33,7 +33,7 @@ Scalar = str | int | float | bool | None
 
 class Pattern(msgspec.Struct, frozen=True, kw_only=True, order=True):
     """A string test with a constant argument: `prefix`, `suffix`, `contains` or
-    `glob` (with the glob's delimiters)."""
+    `glob` (with the delimiters in effect: none for `null`, `.` for `[]`)."""
 
     kind: str
     text: str
@@ -611,9 +611,9 @@ class _Scope:
         g = self.g
         if t.func == "glob.match":
             pattern, delims, subject = t.args
-            dl: tuple[str, ...] = ()
+            dl: tuple[str, ...] = ()  # OPA: null means no delimiters, [] means ["."]
             if isinstance(delims, ir.Array):
-                dl = tuple(str(d.value) for d in delims.items if isinstance(d, ir.Scalar))
+                dl = tuple(str(d.value) for d in delims.items if isinstance(d, ir.Scalar)) or (".",)
             elif not (isinstance(delims, ir.Scalar) and delims.value is None):
                 self.w.check("`glob.match` with computed delimiters", t.span, self.flow(subject))
             kind = "glob"

@@ -24,7 +24,7 @@ import networkx as nx
 from policydiff.analysis import ELEM
 from policydiff.errors import PolicyError
 from policydiff.matrix import ClassSpace, Space
-from policydiff.tenancy import Resource, Tenancy, User
+from policydiff.tenancy import Resource, Tenancy, User, relation
 
 _SIDES = ("subject", "action", "resource")
 
@@ -226,7 +226,7 @@ def realise(space: Space, tenancy: Tenancy, g: nx.DiGraph | None = None) -> Real
                 for r in foreign:
                     rest[rsig[r.id]] -= 1
             for r in candidates.values():
-                rel = _relation(u, r)
+                rel = relation(u, r)
                 e = Element(u.role, usig, rsig[r.id], sides.cross(uvals, rvals[r.id]), rel)
                 elements.add(e)
                 pairs.setdefault(e, (u, r))
@@ -256,14 +256,6 @@ def request_counts(real: Realisation) -> dict[tuple[str, str, str, str], int]:
             for action in real.actions:
                 out[(t.tenant, role, action, rel)] = n
     return out
-
-
-def _relation(u: User, r: Resource) -> str:
-    if r.enterprise != u.enterprise:
-        return "other_enterprise"
-    if r.team is None:
-        return "enterprise"
-    return "own_team" if r.team in u.teams else "other_team"
 
 
 def action_sig(space: Space, action: str) -> Any:

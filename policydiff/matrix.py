@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 
 from policydiff.analysis import ELEM, Analysis, InputClass, Path, Pattern
+from policydiff.compile.patterns import glob_regex
 from policydiff.errors import InputError
 
 ANY = "*"  # the tenant (or another dimension) when the matrix does not split on it
@@ -106,49 +107,7 @@ def dimensions(specs: Sequence[str]) -> Dimensions:
 # ------------------------------------------------------------------------- patterns
 
 
-@functools.lru_cache(maxsize=1024)
-def _glob_regex(pattern: str, delimiters: tuple[str, ...] | None) -> re.Pattern:
-    """OPA's glob syntax: `*` any run without delimiters, `**` any run, `?` one
-    non-delimiter character, `[...]` a class, `{a,b}` alternatives."""
-    nd = "[^" + "".join(re.escape(d) for d in delimiters) + "]" if delimiters else "."
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append(nd + "*")
-            i += 1
-        elif c == "?":
-            out.append(nd)
-            i += 1
-        elif c == "[":
-            j = pattern.find("]", i + 1)
-            if j < 0:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                body = pattern[i + 1:j]
-                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
-                i = j + 1
-        elif c == "{":
-            j = pattern.find("}", i + 1)
-            if j < 0:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                alts = pattern[i + 1:j].split(",")
-                out.append("(?:" + "|".join(re.escape(a) for a in alts) + ")")
-                i = j + 1
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return re.compile("".join(out), re.DOTALL)
+_glob = functools.lru_cache(maxsize=1024)(glob_regex)  # the evaluator's reading of a glob
 
 
 def matches(p: Pattern, value: Any) -> bool:
@@ -162,8 +121,7 @@ def matches(p: Pattern, value: Any) -> bool:
         case "contains":
             return p.text in value
         case "glob":
-            delims = p.delimiters or (".",)
-            return _glob_regex(p.text, delims).fullmatch(value) is not None
+            return _glob(p.text, p.delimiters).fullmatch(value) is not None
     return False
 
 

@@ -110,9 +110,20 @@ def test_glob_matching_follows_opa_delimiters():
     g = Pattern(kind="glob", text="project:*", delimiters=(":",))
     assert matches(g, "project:read")
     assert not matches(g, "project:read:all")
-    assert matches(Pattern(kind="glob", text="*.github.com", delimiters=()), "api.github.com")
-    assert not matches(Pattern(kind="glob", text="*.github.com", delimiters=()), "a.b.github.com")
-    assert matches(Pattern(kind="glob", text="api.**.com", delimiters=()), "api.a.b.com")
+    # `[]` in the policy: OPA's default delimiter `.`
+    assert matches(Pattern(kind="glob", text="*.github.com", delimiters=(".",)), "api.github.com")
+    assert not matches(Pattern(kind="glob", text="*.github.com", delimiters=(".",)), "a.b.github.com")
+    assert matches(Pattern(kind="glob", text="api.**.com", delimiters=(".",)), "api.a.b.com")
+    # `null` in the policy: no delimiters at all, `*` crosses `.`
+    assert matches(Pattern(kind="glob", text="*.github.com", delimiters=()), "a.b.github.com")
+
+
+@pytest.mark.parametrize("delims, crosses", [("null", True), ("[]", False), ('["."]', False)])
+def test_glob_delimiters_are_read_as_the_evaluator_reads_them(delims, crosses):
+    p = _policy(f'allow if glob.match("*e*", {delims}, input.action)')
+    [pattern] = [pt for c in analyze_policies(p).classes for pt in c.patterns]
+    assert matches(pattern, "x.e.y") is crosses
+    assert p.allows({"action": "x.e.y"}) is crosses
 
 
 def test_pattern_classes_get_representatives_that_match_and_that_do_not():
