@@ -253,18 +253,10 @@ class PolicydiffEngine:
                 value = self.policy.evaluate(input, ref=ref)
             else:
                 rows = self._pd.query(self._modules, f"x := {ref}", input=input, data=self._data)
-                value = rows[0]["x"] if rows else _policydiff_undefined()
+                value = rows[0]["x"] if rows else self._pd.UNDEFINED
         except self._pd.PolicyError as e:
             raise Refused(e.code, str(e)) from None
-        return UNDEFINED if value is _policydiff_undefined() else normalize(value)
-
-
-def _policydiff_undefined() -> Any:
-    try:
-        from policydiff import UNDEFINED as undefined
-    except ImportError:
-        from policydiff.compile import UNDEFINED as undefined
-    return undefined
+        return UNDEFINED if value is self._pd.UNDEFINED else normalize(value)
 
 
 if __name__ == "__main__":
