@@ -174,6 +174,38 @@ def test_module_opa_type_checker_rejects_is_refused(case):
         PolicydiffEngine(modules).evaluate("data.typ.c", {})
 
 
+# Valid Rego that policydiff refuses with a parse or type error instead of evaluating it
+# or saying `unsupported` (both from StyraInc/styra-demo-tickethub's history).
+OPEN_REFUSALS = {
+    # a ref head next to a partial object key of the same rule (tickets.rego, 6ee658e)
+    "ref-head-beside-object-key": (
+        'conditions["tenant"] := input.tenant\n\nconditions.or contains "x" if input.flag',
+        "data.ok.conditions",
+        {"tenant": "a", "flag": True},
+    ),
+    # a partial object with two variable keys (policies/userdata.rego)
+    "two-variable-keys": (
+        "roles[tenant][user] := true if {\n\tuser := input.user\n\ttenant := input.tenant\n}",
+        "data.ok.roles",
+        {"user": "alice", "tenant": "acme"},
+    ),
+}
+
+
+@pytest.mark.xfail(strict=True, reason="policydiff rejects valid Rego with a parse or type error")
+@pytest.mark.parametrize("case", sorted(OPEN_REFUSALS))
+def test_valid_rego_is_evaluated_or_refused_as_unsupported(case):
+    rules, ref, inp = OPEN_REFUSALS[case]
+    modules = {"ok.rego": f"package ok\n\nimport rego.v1\n\n{rules}\n"}
+    expected = OpaEngine(modules).evaluate(ref, inp)
+    try:
+        got = PolicydiffEngine(modules).evaluate(ref, inp)
+    except Refused as e:
+        assert e.code == "unsupported", str(e)
+    else:
+        assert got == expected
+
+
 # Open departures: OPA halts with `eval_type_error` when a builtin gets an operand of
 # the wrong type at run time; policydiff makes the expression undefined, so under `not`
 # it even allows. Expected failures until policydiff follows OPA (then XPASS fails).
