@@ -32,12 +32,14 @@ __all__ = ["STAGES", "UNDEFINED", "Ctx", "Program", "Query", "compile_modules", 
 def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
     """Resolve, plan and compile `modules` together with the base `data` document."""
     groups, diags = resolve.resolve(list(modules))
-    diags += typecheck.typecheck(r for g in groups.values()
-                                 for r in (g.defs + [g.default] if g.default is not None else g.defs))
     try:  # go on after resolution errors: the user gets every diagnostic at once
         program = rules.Program(groups, freeze(data if data is not None else {}))
     except PolicyError as e:
         raise PolicyError(diags + e.diagnostics) from None
+    # OPA checks types only once safety and recursion hold, so theirs are the errors
+    # a module with both gets
+    diags += typecheck.typecheck(r for g in groups.values()
+                                 for r in (g.defs + [g.default] if g.default is not None else g.defs))
     if diags:
         raise PolicyError(diags)
     return program
@@ -55,8 +57,6 @@ class Query:
             raise PolicyError(diags)
         for lit in rule.body:
             _check_functions(lit, program)
-        if diags := typecheck.check_body(rule.body):
-            raise PolicyError(diags)
         frame = closures.Frame()
         comp = closures.Compiler(program, frame, set())
         shallow = plan.shallow_vars(rule.body)
@@ -68,6 +68,8 @@ class Query:
             return False
 
         self.run, _ = comp.body(rule.body, set(), frozenset(shallow), emit, None)
+        if diags := typecheck.check_body(rule.body):
+            raise PolicyError(diags)
         self.size = frame.size
 
     def solutions(self, ctx: Ctx) -> list[dict]:

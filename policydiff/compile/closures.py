@@ -100,7 +100,7 @@ class Compiler:
                 steps: list = []
                 if not ground:
                     term = self.hoist(term, bound, outer, steps)
-                if isinstance(term, ir.Call) and term.func in ("equal", "neq"):
+                if isinstance(term, ir.Call) and term.func in ("equal", "neq") and len(term.args) == 2:
                     return _wrap(steps, self._comparison(term, bound, outer, nxt))
                 f = self.term(term, bound, outer)
 

@@ -6,8 +6,9 @@ the results of builtins; a local variable takes the type of what `:=`, `=` or
 `some … in` binds it to. Everything else (references into `input` and `data`, rule
 values, function results, `every` variables) is of unknown type and never refused, as
 OPA without a schema does not refuse it. A builtin operand whose type cannot fit the
-builtin's signature, and a unification of two terms of different kinds, are
-`rego_type_error`s. Arity is `resolve`'s concern; calls of the wrong arity are skipped.
+builtin's signature, and a unification (or an equality standing alone as a body
+literal) of two terms no value can match, are `rego_type_error`s. Arity is
+`resolve`'s concern; calls of the wrong arity are skipped.
 """
 
 from __future__ import annotations
@@ -42,15 +43,16 @@ def check_rule(r: ir.Rule, diags: list[Diagnostic]) -> None:
 
 
 def check_body(body: tuple[ir.Literal, ...]) -> list[Diagnostic]:
-    """The type errors of a query body."""
+    """The type errors of a query body (where OPA leaves `a == b` a comparison)."""
     diags: list[Diagnostic] = []
-    _Checker(diags).body(body)
+    _Checker(diags, rewrites_equals=False).body(body)
     return diags
 
 
 class _Checker:
-    def __init__(self, diags: list[Diagnostic]):
+    def __init__(self, diags: list[Diagnostic], rewrites_equals: bool = True):
         self.diags = diags
+        self.rewrites_equals = rewrites_equals
         self.vars: dict[str, Type] = {}  # names are unique per rule after `resolve`
 
     def body(self, body: tuple[ir.Literal, ...]) -> None:
@@ -59,14 +61,16 @@ class _Checker:
 
     def literal(self, lit: ir.Literal) -> None:
         match lit:
+            case ir.Expr(term=ir.Call(func="equal", args=(lhs, rhs))) if self.rewrites_equals:
+                # OPA rewrites `a == b` standing alone into `a = b`, then checks it so
+                self.unify(lit.span, self.term(lhs), self.term(rhs))
             case ir.Expr(term=term):
                 self.term(term)
             case ir.Assign(lhs=lhs, rhs=rhs):
                 self.bind(lhs, self.term(rhs))
             case ir.Unify(lhs=lhs, rhs=rhs):
                 left, right = self.term(lhs), self.term(rhs)
-                if _clash(left, right):
-                    self._error(lit.span, "match error", f"left: {show(left)}, right: {show(right)}")
+                self.unify(lit.span, left, right)
                 self.bind(lhs, right)
                 self.bind(rhs, left)
             case ir.Some():
@@ -122,6 +126,9 @@ class _Checker:
                 return T.set_(*self.nested(body, head))
             case ir.ObjectCompr(key=key, value=value, body=body):
                 return T.object_(tuple(self.nested(body, key, value)))
+            case ir.Call(func="internal.unify", args=(lhs, rhs)):  # `not a = b`
+                self.unify(t.span, self.term(lhs), self.term(rhs))
+                return T.BOOLEAN
             case ir.Call(func=func, args=args):
                 have = tuple(self.term(a) for a in args)
                 sig = SIGNATURES.get(func)
@@ -134,10 +141,10 @@ class _Checker:
                 return result
         assert_never(t)
 
+    def unify(self, span, left: Type, right: Type) -> None:
+        if not T.meets(left, right):
+            self._error(span, "match error", f"left: {show(left)}, right: {show(right)}")
+
     def _error(self, span, message: str, help: str) -> None:
         self.diags.append(Diagnostic(code="rego_type_error", message=message, span=span, help=help))
 
-
-def _clash(a: Type, b: Type) -> bool:
-    """Two terms that can never unify: known types of different kinds."""
-    return a[0] != "any" and b[0] != "any" and a[0] != b[0]

@@ -71,6 +71,28 @@ def fits(have: Type, want: Type) -> bool:
     return True
 
 
+def meets(a: Type, b: Type) -> bool:
+    """False only when no value has both types `a` and `b` (so `a = b` cannot hold).
+    Members are compared as unions, positions and keys aside: that can only accept
+    more than OPA, which compares arrays index by index and objects key by key."""
+    if a == ANY or b == ANY:
+        return True
+    if a[0] == "any":
+        return any(meets(x, b) for x in a[1])
+    if b[0] == "any":
+        return any(meets(a, y) for y in b[1])
+    if a[0] != b[0]:
+        return False
+    if a[0] == "array" and (len(a[1]) == 1 or len(b[1]) == 1):  # each position meets the one type
+        return all(meets(x, y) for x in a[1] for y in b[1])
+    if a[0] in ("array", "set"):
+        return not a[1] or not b[1] or meets(union(*a[1]), union(*b[1]))
+    if a[0] == "object":
+        return not a[1] or not b[1] or (meets(union(*(k for k, _ in a[1])), union(*(k for k, _ in b[1])))
+                                        and meets(union(*(v for _, v in a[1])), union(*(v for _, v in b[1]))))
+    return True
+
+
 def members(t: Type) -> tuple[Type, Type]:
     """The types of the keys and of the values `some k, v in` a value of type `t` gives."""
     match t[0]:

@@ -1,0 +1,198 @@
+"""Compile-time type errors: policydiff refuses a module exactly when real OPA does.
+
+Every module below goes through OPA (which compiles and type-checks it eagerly, see
+`engines.OpaEngine`) and through policydiff. When OPA refuses it, policydiff must
+refuse it at load time with OPA's error code and a position; when OPA accepts it,
+policydiff must accept it and give OPA's value for every rule. The hypothesis test
+then draws builtin calls with operands of every static type and compares only the
+verdict, accept or refuse.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engines import EngineError, OpaEngine, PolicydiffEngine, Refused
+from policydiff import PolicyError, load_policy
+from policydiff.compile.builtins import BUILTINS
+from policydiff.compile.types import OPA_BUILTINS, SIGNATURES
+
+
+def _module(rules: str) -> dict[str, str]:
+    return {"typ.rego": f"package typ\n\nimport rego.v1\n\n{rules}\n"}
+
+
+def _opa_code(modules) -> str | None:
+    """The code OPA refuses `modules` with, or None when it compiles them."""
+    try:
+        OpaEngine(modules).close()
+    except EngineError as e:
+        found = re.search(r"\b(rego_\w+_error)\b", str(e))
+        assert found, f"OPA refused without a rego_*_error code: {e}"
+        return found.group(1)
+    return None
+
+
+def _ours(modules):
+    """policydiff's engine, or the `Refused` it raised."""
+    try:
+        return PolicydiffEngine(modules)
+    except Refused as e:
+        return e
+
+
+# Modules OPA refuses at compile time: policydiff used to load each of them.
+ILL_TYPED = {
+    "plus-strings": 'x := "a" + "b"',
+    "count-number": "x := count(1)",
+    "count-null": "x := count(null)",
+    "startswith-number": 'x := startswith(1, "a")',
+    "startswith-input-and-number": "x := startswith(input.x, 1)",
+    "lower-extra-argument": "x := lower(input.x, 1)",
+    "upper-of-lower-extra-argument": 'x := upper(lower("a"), 1)',
+    "wrong-arity-compared": "x := count([1], 2) == 1",
+    "undefined-function": "x := f(1)",
+    "undefined-dotted-function": "x := foo.bar(1)",
+    "undefined-function-compared": "x := f(1) == 1",
+    "plus-on-lower": 'x := lower("A") + 1',
+    "sum-of-strings": 'x := sum(["a"])',
+    "sum-of-object": 'x := sum({"a": 1})',
+    "or-array-set": "x := [1] | {2}",
+    "and-arrays": "x := [1] & [2]",
+    "concat-numbers": 'x := concat(",", [1])',
+    "concat-mixed-set": 'x := concat(",", {"a", 1})',
+    "object-get-on-string": 'x := object.get("x", "a", "d")',
+    "object-keys-of-array": "x := object.keys([1])",
+    "union-of-arrays": "x := union({[1]})",
+    "intersection-of-numbers": "x := intersection({1})",
+    "sprintf-values-not-array": 'x := sprintf("%d", 1)',
+    "minus-strings": 'x := "a" - "b"',
+    "startswith-of-minus": 'x := startswith(1 - 1, "a")',
+    "count-of-arithmetic": "x := count(input.x + 1)",
+    "lower-of-comparison": "x := lower(1 == 1)",
+    "lower-of-comprehension": "x := lower([y | y := input.ys[_]])",
+    "startswith-of-object-comprehension": 'x := startswith({k: 1 | k := "a"}, "a")',
+    "graph-with-number-edges": 'x := graph.reachable({"a": 1}, [])',
+    "glob-number-delimiters": 'x := glob.match("a", [1], "b")',
+    "unify-number-string": 'x if { 1 = "a" }',
+    "output-argument-of-wrong-type": 'x if { count([1], "a") }',
+    "local-variable-number": 'x if { y := 1; startswith(y, "a") }',
+    "some-in-numbers": 'x if { some v in [1, 2]; startswith(v, "a") }',
+    "some-in-keys-of-array": 'x if { some k, _ in ["a"]; startswith(k, "a") }',
+    "negated-call": 'x if { not startswith(1, "a") }',
+    "inside-a-function": 'f(a) := a + "b"',
+}
+
+# Modules OPA accepts, several of which look ill-typed: policydiff must accept them and
+# give OPA's values.
+WELL_TYPED = {
+    "plus-number-float": "x := 1 + 1.5",
+    "string-less-than-number": 'x := "a" < 1',
+    "count-string": 'x := count("abc")',
+    "count-object": 'x := count({"a": 1})',
+    "concat-set": 'x := concat(",", {"a"})',
+    "concat-empty": 'x := concat(",", [])',
+    "set-union": "x := {1} | {2}",
+    "set-minus": "x := {1, 2} - {2}",
+    "object-get-default": 'x := object.get({}, "a", 1)',
+    "compare-count-with-string": 'x := count([1]) == "a"',
+    "count-of-minus": "x := count({1} - {1})",
+    "max-mixed": 'x := max([1, "a"])',
+    "sum-set": "x := sum({1, 2})",
+    "glob-null-delimiters": 'x := glob.match("a", null, "b")',
+    "is-string-of-number": "x := is_string(1)",
+    "type-name-of-set": "x := type_name(set())",
+    "object-remove-array": 'x := object.remove({"a": 1, "b": 2}, ["a"])',
+    "in-a-string": 'x := 1 in "abc"',
+    "in-a-number": "x := 1 in 2",
+    "lower-of-sprintf": 'x := lower(sprintf("%v", [1]))',
+    "startswith-unknown": "x := startswith(input.a, input.b)",
+    "some-in-mixed": 'x if { some v in ["a", 1]; startswith(v, "a") }',
+    "comprehensions-own-variables": 'a := [y | y = 1]\nb := [y | y = "s"; startswith(y, "s")]',
+    "every-over-numbers": 'x if { every v in [1] { is_number(v) } }',
+    "unify-unknown": "x if { y := input.a; y = 1 }",
+    "count-split": 'x := count(split("a,b", ",")) + 1',
+}
+
+
+@pytest.mark.parametrize("case", sorted(ILL_TYPED))
+def test_module_opa_refuses_is_refused_with_its_code(case):
+    modules = _module(ILL_TYPED[case])
+    code = _opa_code(modules)
+    assert code is not None, "OPA accepts this module: move it to WELL_TYPED"
+    ours = _ours(modules)
+    assert isinstance(ours, Refused), f"policydiff loads a module OPA refuses with {code}"
+    assert ours.code == code
+    with pytest.raises(PolicyError) as info:
+        load_policy(modules["typ.rego"])
+    assert info.value.span.line == 5  # the rule's line, where OPA reports it too
+
+
+@pytest.mark.parametrize("case", sorted(WELL_TYPED))
+def test_module_opa_accepts_is_evaluated_as_opa(case):
+    modules = _module(WELL_TYPED[case])
+    opa = OpaEngine(modules)
+    ours = _ours(modules)
+    assert not isinstance(ours, Refused), f"policydiff refuses a module OPA accepts: {ours}"
+    for inp in ({}, {"a": "abc", "b": "a", "x": 1}):
+        assert ours.evaluate("data.typ", inp) == opa.evaluate("data.typ", inp)
+
+
+def test_diagnostic_underlines_the_call_and_names_the_types():
+    with pytest.raises(PolicyError) as info:
+        load_policy(_module('allow if {\n\tinput.a\n\tstartswith(input.b, 7)\n}')["typ.rego"])
+    (d,) = info.value.diagnostics
+    assert (d.code, d.span.line) == ("rego_type_error", 7)
+    assert "`startswith`" in d.message
+    assert "number" in d.help and "string" in d.help
+
+
+def test_opa_builtin_names_are_opa_s():
+    """Every name the table calls an OPA builtin is one OPA knows (a wrong entry would
+    turn an undefined function into `unsupported`), and every supported one is in it."""
+    assert set(BUILTINS) <= OPA_BUILTINS
+    assert set(SIGNATURES) == set(BUILTINS)
+    rules = "\n".join(f"p{i} if {name}(1, 2, 3, 4, 5, 6, 7)" for i, name in enumerate(sorted(OPA_BUILTINS)))
+    try:
+        OpaEngine(_module(rules))
+    except EngineError as e:
+        assert "undefined function" not in str(e)
+    else:
+        raise AssertionError("OPA accepted calls with seven arguments")
+
+
+# ---------------------------------------------------------------- random builtin calls
+
+OPERANDS = [
+    "1", "1.5", '"a"', "true", "null", "[]", "[1]", '["a"]', '[1, "a"]', "set()", "{1}", '{"a"}',
+    '{"a", 1}', "{{1}}", "{}", '{"a": 1}', '{"a": ["b"]}', "input.x", "input.xs[_]",
+    "1 + 1", '{"a"} - {"b"}', 'lower("A")', '[y | y := input.ys[_]]', '{y | y := 1}',
+    'count("a")', 'split("a", ",")', 'object.get({}, "a", 1)', "{1} | {2}", "1 == 1",
+]
+
+
+@st.composite
+def calls(draw) -> str:
+    name = draw(st.sampled_from(sorted(SIGNATURES)))
+    arity = len(SIGNATURES[name][0]) + draw(st.sampled_from([0, 0, 0, 0, 1, -1]))
+    args = ", ".join(draw(st.lists(st.sampled_from(OPERANDS), min_size=max(arity, 0), max_size=max(arity, 0))))
+    call = f"{name}({args})"
+    return draw(st.sampled_from([f"x := {call}", f"x if {{ {call} }}", f"x if {{ not {call} }}"]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rule=calls())
+def test_random_builtin_calls_are_refused_exactly_when_opa_refuses(rule):
+    modules = _module(rule)
+    code = _opa_code(modules)
+    ours = _ours(modules)
+    if code is None:
+        # policydiff may still decline something outside its subset, never for a type
+        assert not isinstance(ours, Refused) or ours.code == "unsupported", f"OPA accepts: {ours}"
+    else:
+        assert isinstance(ours, Refused), f"policydiff loads what OPA refuses with {code}"
+        assert ours.code == code
