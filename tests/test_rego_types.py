@@ -85,6 +85,22 @@ ILL_TYPED = {
     "some-in-keys-of-array": 'x if { some k, _ in ["a"]; startswith(k, "a") }',
     "negated-call": 'x if { not startswith(1, "a") }',
     "inside-a-function": 'f(a) := a + "b"',
+    "iterate-a-string": 'x := [v | some v in "abc"]',
+    "iterate-null": "x if { some _ in null }",
+    "iterate-a-local-string": 'x if { y := "abc"; some _, _ in y }',
+    "array-index-a-string": 'x := [1, 2, 3]["a"]',
+    "array-index-out-of-range": "x := [1, 2, 3][5]",
+    "array-index-negative": "x := [1, 2, 3][-1]",
+    "object-missing-key": 'x := {"a": 1}[1]',
+    "object-key-true-is-not-1": "x := {1: 1}[true]",
+    "set-member-of-other-type": 'x := {1}["a"]',
+    "inside-a-number": "x := [1, 2][1][0]",
+    "member-of-object-literal": 'x := {"a": 1, "b": "x"}["b"] + 1',
+    "member-of-split": 'x := split("a,b", ",")[0] + 1',
+    "equality-as-body-literal": 'x if { count([1]) == "a" }',
+    "equality-of-array-and-set": "x if { [1] == {1} }",
+    "equality-of-positions": 'x if { [1, "a"] == split("a", ",") }',
+    "equality-in-comprehension": 'x := [1 | 1 == "a"]',
 }
 
 # Modules OPA accepts, several of which look ill-typed: policydiff must accept them and
@@ -116,6 +132,16 @@ WELL_TYPED = {
     "every-over-numbers": 'x if { every v in [1] { is_number(v) } }',
     "unify-unknown": "x if { y := input.a; y = 1 }",
     "count-split": 'x := count(split("a,b", ",")) + 1',
+    "array-index": "x := [1, 2, 3][1]",
+    "array-index-unknown": 'x := [1, "a"][input.k] + 1',
+    "nested-array-index": "x := [[1], 2][0][0]",
+    "object-member": 'x := {"a": 1, "b": "x"}["a"] + 1',
+    "object-member-unknown": 'x := {"a": 1, "b": "x"}[input.b]',
+    "set-member": "x := {1}[1]",
+    "equality-of-sets-of-mixed-types": 'x if { {1} == {1, "a"} }',
+    "equality-of-an-empty-array": "x if { [] == [1] }",
+    "equality-not-standing-alone": 'x := 1 == "a"',
+    "inequality-standing-alone": 'x if { 1 != "a" }',
 }
 
 
@@ -172,6 +198,8 @@ OPERANDS = [
     '{"a", 1}', "{{1}}", "{}", '{"a": 1}', '{"a": ["b"]}', "input.x", "input.xs[_]",
     "1 + 1", '{"a"} - {"b"}', 'lower("A")', '[y | y := input.ys[_]]', '{y | y := 1}',
     'count("a")', 'split("a", ",")', 'object.get({}, "a", 1)', "{1} | {2}", "1 == 1",
+    '[1, "a"][1]', '{"a": 1}["a"]', '{"a": [1]}.a', '{"a": 1}["b"]', "[1][2]", '{"a"}["a"]',
+    'split("a", ",")[0]', "[[1]][0][0]",
 ]
 
 

@@ -76,7 +76,10 @@ class _Checker:
             case ir.Some():
                 pass
             case ir.SomeIn(key=key, value=value, collection=coll):
-                k, v = T.members(self.term(coll))
+                ct = self.term(coll)
+                if ct[0] in _SCALARS:
+                    self._error(lit.span, "match error", f"cannot iterate over {show(ct)}")
+                k, v = T.members(ct)
                 if key is not None:
                     self.bind(key, k)
                 self.bind(value, v)
@@ -109,11 +112,8 @@ class _Checker:
                 return T.of_value(v)
             case ir.Var(name=name):
                 return self.vars.get(name, ANY)
-            case ir.Ref(head=head, path=path):
-                self.term(head)
-                for k in path:
-                    self.term(k)
-                return ANY
+            case ir.Ref():
+                return self.ref(t)
             case ir.Array(items=items):
                 return T.array(*(self.term(x) for x in items))
             case ir.Set(items=items):
@@ -141,6 +141,31 @@ class _Checker:
                 return result
         assert_never(t)
 
+    def ref(self, t: ir.Ref) -> Type:
+        """The type of `head.a[b]…`: a constant key into a collection literal must be
+        one of its keys (OPA's `undefined ref`), and nothing is found inside a scalar."""
+        cur = self.term(t.head)
+        node = t.head if isinstance(t.head, (ir.Array, ir.Object, ir.Set)) else None
+        for key in t.path:
+            kt = self.term(key)
+            if cur[0] in _SCALARS:
+                self._error(t.span, "undefined ref", f"a {show(cur)} has no members")
+                return ANY
+            const = key.value if isinstance(key, ir.Scalar) else _NOT_CONST
+            found = _lookup(node, cur, const) if node is not None and const is not _NOT_CONST else None
+            if found is _MISSING:
+                self._error(key.span, "undefined ref", f"`{const!r}` is not a key of {show(cur)}")
+                return ANY
+            if found is not None:
+                node, cur = found
+                node = node if isinstance(node, (ir.Array, ir.Object, ir.Set)) else None
+                continue
+            if cur[0] == "set" and cur[1] and not T.meets(kt, T.union(*cur[1])):
+                self._error(key.span, "undefined ref", f"a {show(cur)} has no {show(kt)} members")
+                return ANY
+            node, cur = None, T.members(cur)[1] if cur[0] in ("array", "set", "object") else ANY
+        return cur
+
     def unify(self, span, left: Type, right: Type) -> None:
         if not T.meets(left, right):
             self._error(span, "match error", f"left: {show(left)}, right: {show(right)}")
@@ -148,3 +173,31 @@ class _Checker:
     def _error(self, span, message: str, help: str) -> None:
         self.diags.append(Diagnostic(code="rego_type_error", message=message, span=span, help=help))
 
+
+
+_SCALARS = ("null", "boolean", "number", "string")
+_NOT_CONST, _MISSING = object(), object()
+
+
+def _same_key(a, b) -> bool:
+    """Key equality as Rego has it: `true` is not 1, 1 is 1.0."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    numbers = isinstance(a, (int, float)) and isinstance(b, (int, float))
+    return (numbers or type(a) is type(b)) and a == b
+
+
+def _lookup(node, t: Type, key):
+    """`(member node, member type)` a constant `key` selects in a collection literal,
+    `_MISSING` when it selects nothing, None when that is only known at run time."""
+    match node:
+        case ir.Array(items=items):
+            if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < len(items):
+                return items[key], t[1][key]
+            return _MISSING
+        case ir.Object(items=items) if all(isinstance(k, ir.Scalar) for k, _ in items):
+            for i, (k, v) in enumerate(items):
+                if _same_key(k.value, key):
+                    return v, t[1][i][1]
+            return _MISSING
+    return None
