@@ -452,11 +452,25 @@ def policy_inputs(draw) -> dict:
     req = draw(requests())
     req["n"] = draw(st.integers(-3, 15))
     req["tags"] = draw(st.lists(st.sampled_from(["acme", "globex", "x"]), max_size=3))
-    mutation = draw(st.sampled_from(["none", "none", "none", "no_teams", "no_team_key", "n_string"]))
-    if mutation == "no_teams":
-        del req["subject"]["teams"]
-    elif mutation == "no_team_key":
-        del req["resource"]["team"]
-    elif mutation == "n_string":
-        req["n"] = "7"
+    mutation = draw(st.sampled_from(
+        ["none"] * 6 + ["no_teams", "no_team_key", "n_string", "teams_string", "resource_null",
+                        "role_number", "no_action", "n_float"]
+    ))
+    match mutation:
+        case "no_teams":
+            del req["subject"]["teams"]
+        case "no_team_key":
+            del req["resource"]["team"]
+        case "n_string":
+            req["n"] = "7"
+        case "teams_string":
+            req["subject"]["teams"] = "acme-web"
+        case "resource_null":
+            req["resource"] = None
+        case "role_number":
+            req["subject"]["role"] = 3
+        case "no_action":
+            del req["action"]
+        case "n_float":
+            req["n"] = draw(st.sampled_from([2.5, 7.0, -0.5, 1e6]))  # 1e20: an open departure
     return req
