@@ -45,7 +45,7 @@ def example_engines():
 
 @pytest.mark.parametrize("ref", sorted(EXAMPLES))
 @SETTINGS
-@given(req=requests())
+@given(req=st.one_of(requests(), policy_inputs()))  # the latter: sometimes malformed
 def test_example_policies_agree_with_opa_and_regopy(example_engines, ref, req):
     opa, rego, ours = example_engines[ref]
     expected = opa.evaluate(ref, req)
