@@ -2,12 +2,17 @@
 
 `requests()` draws `input` documents shaped as DESIGN.md describes, over a few
 enterprises and teams so that every relation (own team, other team, enterprise-level,
-other enterprise) comes up often. `policies()` draws the source text of a small module
-in package `gen` from a grammar of rule and literal templates inside policydiff's
-subset; `policy_inputs()` draws inputs shaped like what those modules read.
+other enterprise) comes up often. `policies()` draws the source text of one small
+module in package `gen` (sometimes two: its helpers in `gen.lib`, imported) from a
+grammar of rule and literal templates inside policydiff's subset, with a few literals
+outside it (`with`, rarer builtins) that policydiff must evaluate as OPA does or refuse
+as `unsupported`. `policy_inputs()` draws inputs shaped like what those modules read,
+sometimes malformed (a field missing, null or of another type).
 
 Generated modules are meant to be *valid* Rego: every template binds its own fresh
-variables, so an engine that rejects one has found a bug or a gap, not a typo.
+variables, so an engine that rejects one has found a bug or a gap, not a typo. Some
+fail at run time on purpose (two complete definitions that conflict, builtins given
+the wrong type), so that failing like OPA is checked as well as answering like it.
 """
 
 from __future__ import annotations
