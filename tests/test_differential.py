@@ -6,7 +6,12 @@ checks policydiff against OPA, and hypothesis records the departure as an event.
 
 (a) random requests against the example policies; (b) random small policies drawn from
 a grammar of the subset, with random inputs. policydiff may refuse a generated policy
-only with code `unsupported`; any answer it gives must be OPA's.
+only with code `unsupported`; any answer it gives must be OPA's, and where OPA fails
+(a conflict, a type error) policydiff must fail too.
+
+What the generated tests found is pinned below as minimal reproducers, fixed ones as
+plain tests and open ones as strict expected failures, so that a fix shows as XPASS
+and the case moves to the fixed list.
 """
 
 from __future__ import annotations
