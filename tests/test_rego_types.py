@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from engines import EngineError, OpaEngine, PolicydiffEngine, Refused
@@ -26,14 +26,14 @@ def _module(rules: str) -> dict[str, str]:
     return {"typ.rego": f"package typ\n\nimport rego.v1\n\n{rules}\n"}
 
 
-def _opa_code(modules) -> str | None:
-    """The code OPA refuses `modules` with, or None when it compiles them."""
+def _opa_refusal(modules) -> tuple[str, int] | None:
+    """The code and line OPA refuses `modules` with, or None when it compiles them."""
     try:
         OpaEngine(modules).close()
     except EngineError as e:
-        found = re.search(r"\b(rego_\w+_error)\b", str(e))
+        found = re.search(r"typ\.rego:(\d+): (rego_\w+_error)\b", str(e))
         assert found, f"OPA refused without a rego_*_error code: {e}"
-        return found.group(1)
+        return found.group(2), int(found.group(1))
     return None
 
 
@@ -101,6 +101,14 @@ ILL_TYPED = {
     "equality-of-array-and-set": "x if { [1] == {1} }",
     "equality-of-positions": 'x if { [1, "a"] == split("a", ",") }',
     "equality-in-comprehension": 'x := [1 | 1 == "a"]',
+    "rule-of-a-number": 'r := 1\nx if startswith(r, "a")',
+    "default-rule-of-a-number": 'default r := 1\nx if startswith(r, "a")',
+    "boolean-rule": "r if input.a\nx := r + 1",
+    "partial-set-rule": 's contains 1\nx if startswith(s, "a")',
+    "partial-object-rule-value": 'o[k] := "s" if some k in ["a"]\nx := o.a + 1',
+    "function-result": 'f(_) := "a"\ny := f(true) + 1',
+    "member-of-a-number-rule": "r := 1\nx := r.a",
+    "partial-set-of-numbers-by-string": 's contains 1\nx if s["a"]',
 }
 
 # Modules OPA accepts, several of which look ill-typed: policydiff must accept them and
@@ -142,20 +150,28 @@ WELL_TYPED = {
     "equality-of-an-empty-array": "x if { [] == [1] }",
     "equality-not-standing-alone": 'x := 1 == "a"',
     "inequality-standing-alone": 'x if { 1 != "a" }',
+    "set-with-a-computed-member": 'x if { input.go; concat(",", {"a", 1 + 1}) }',
+    "rule-of-a-string": 'r := "a"\nx if startswith(r, "a")',
+    "rule-of-several-types": 'r := 1 if input.z\nr := "b" if input.b\nx if startswith(r, "a")',
+    "rule-of-input": 'r := input.a\nx if startswith(r, "a")',
+    "function-of-several-types": 'f(x) := 1 if x\nf(x) := "a" if not x\ny := f(true) + 1',
+    "partial-set-of-several-types": 's contains 1\ns contains "b"\nx if s["a"]',
+    "partial-object-rule-value": 'o[k] := 1 if some k in ["a"]\nx := o.a + 1',
 }
 
 
 @pytest.mark.parametrize("case", sorted(ILL_TYPED))
 def test_module_opa_refuses_is_refused_with_its_code(case):
     modules = _module(ILL_TYPED[case])
-    code = _opa_code(modules)
-    assert code is not None, "OPA accepts this module: move it to WELL_TYPED"
+    refusal = _opa_refusal(modules)
+    assert refusal is not None, "OPA accepts this module: move it to WELL_TYPED"
+    code, line = refusal
     ours = _ours(modules)
     assert isinstance(ours, Refused), f"policydiff loads a module OPA refuses with {code}"
     assert ours.code == code
     with pytest.raises(PolicyError) as info:
         load_policy(modules["typ.rego"])
-    assert info.value.span.line == 5  # the rule's line, where OPA reports it too
+    assert info.value.span.line == line
 
 
 @pytest.mark.parametrize("case", sorted(WELL_TYPED))
@@ -205,22 +221,29 @@ OPERANDS = [
 
 @st.composite
 def calls(draw) -> str:
+    """A call of a builtin on operands of any static type, beside helper rules whose
+    values are operands too (so their inferred types are exercised)."""
+    helpers = [f"r := {draw(st.sampled_from(OPERANDS))}", f"s contains {draw(st.sampled_from(OPERANDS))}",
+               f"f(_) := {draw(st.sampled_from(OPERANDS))}"]
+    operands = st.sampled_from(OPERANDS + ["r", "s", "f(1)", "r[0]"])
     name = draw(st.sampled_from(sorted(SIGNATURES)))
     arity = len(SIGNATURES[name][0]) + draw(st.sampled_from([0, 0, 0, 0, 1, -1]))
-    args = ", ".join(draw(st.lists(st.sampled_from(OPERANDS), min_size=max(arity, 0), max_size=max(arity, 0))))
+    args = ", ".join(draw(st.lists(operands, min_size=max(arity, 0), max_size=max(arity, 0))))
     call = f"{name}({args})"
-    return draw(st.sampled_from([f"x := {call}", f"x if {{ {call} }}", f"x if {{ not {call} }}"]))
+    rule = draw(st.sampled_from([f"x := {call}", f"x if {{ {call} }}", f"x if {{ not {call} }}"]))
+    return "\n".join(helpers + [rule])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rule=calls())
 def test_random_builtin_calls_are_refused_exactly_when_opa_refuses(rule):
     modules = _module(rule)
-    code = _opa_code(modules)
+    refusal = _opa_refusal(modules)
     ours = _ours(modules)
-    if code is None:
+    event(f"OPA refuses with {refusal[0]}" if refusal else "OPA accepts")
+    if refusal is None:
         # policydiff may still decline something outside its subset, never for a type
         assert not isinstance(ours, Refused) or ours.code == "unsupported", f"OPA accepts: {ours}"
     else:
-        assert isinstance(ours, Refused), f"policydiff loads what OPA refuses with {code}"
-        assert ours.code == code
+        assert isinstance(ours, Refused), f"policydiff loads what OPA refuses with {refusal[0]}"
+        assert ours.code == refusal[0]

@@ -38,8 +38,7 @@ def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
         raise PolicyError(diags + e.diagnostics) from None
     # OPA checks types only once safety and recursion hold, so theirs are the errors
     # a module with both gets
-    diags += typecheck.typecheck(r for g in groups.values()
-                                 for r in (g.defs + [g.default] if g.default is not None else g.defs))
+    diags += typecheck.typecheck(groups)
     if diags:
         raise PolicyError(diags)
     return program
@@ -68,7 +67,7 @@ class Query:
             return False
 
         self.run, _ = comp.body(rule.body, set(), frozenset(shallow), emit, None)
-        if diags := typecheck.check_body(rule.body):
+        if diags := typecheck.check_body(rule.body, groups):
             raise PolicyError(diags)
         self.size = frame.size
 

@@ -17,43 +17,92 @@ from typing import assert_never
 
 from policydiff import ir
 from policydiff.compile import types as T
+from policydiff.compile.resolve import Group
 from policydiff.compile.types import ANY, SIGNATURES, Type, fits, show
 from policydiff.errors import Diagnostic
 
 __all__ = ["typecheck", "check_body"]
 
 
-def typecheck(rules) -> list[Diagnostic]:
-    """The type errors of `rules` (resolved `ir.Rule`s, else chains included)."""
-    diags: list[Diagnostic] = []
-    for rule in rules:
-        r = rule
-        while r is not None:
-            check_rule(r, diags)
-            r = r.else_
-    return diags
+def typecheck(groups: dict[tuple[str, ...], Group]) -> list[Diagnostic]:
+    """The type errors of every rule of `groups` (as `resolve` left them)."""
+    rules = _Rules(groups)
+    for path in groups:
+        rules.type_of(path)
+    return rules.diags
 
 
-def check_rule(r: ir.Rule, diags: list[Diagnostic]) -> None:
-    c = _Checker(diags)
-    c.body(r.body)
-    for t in (r.key, r.value, *r.args):
-        if t is not None:
-            c.term(t)
+def check_body(body: tuple[ir.Literal, ...], groups: dict[tuple[str, ...], Group]) -> list[Diagnostic]:
+    """The type errors of a query body over compiled `groups` (where OPA leaves `a == b`
+    a comparison)."""
+    rules = _Rules(groups)
+    _Checker(rules, rewrites_equals=False).body(body)
+    return rules.diags
 
 
-def check_body(body: tuple[ir.Literal, ...]) -> list[Diagnostic]:
-    """The type errors of a query body (where OPA leaves `a == b` a comparison)."""
-    diags: list[Diagnostic] = []
-    _Checker(diags, rewrites_equals=False).body(body)
-    return diags
+class _Rules:
+    """The type of each rule's value, inferred on demand so that a rule is checked after
+    the rules it reads (a recursive reference, refused elsewhere, reads as unknown)."""
+
+    def __init__(self, groups: dict[tuple[str, ...], Group]):
+        self.groups = groups
+        self.types: dict[tuple[str, ...], Type] = {}
+        self.diags: list[Diagnostic] = []
+
+    def type_of(self, path: tuple[str, ...]) -> Type:
+        if path in self.types:
+            return self.types[path]
+        self.types[path] = ANY
+        g = self.groups[path]
+        found = []
+        for r in g.defs + ([g.default] if g.default is not None else []):
+            while r is not None:
+                found.append(_Checker(self).rule(r))
+                r = r.else_
+        match g.kind:
+            case "partial_set":
+                t = T.set_(T.union(*found)) if found else T.SET
+            case "partial_object":
+                keys, values = zip(*found) if found else ((ANY,), (ANY,))
+                t = T.object_((T.union(*keys), T.union(*values)))
+            case _:
+                t = T.union(*found) if found else ANY
+        self.types[path] = t
+        return t
+
+    def of_ref(self, path: tuple[ir.Term, ...]) -> tuple[Type, int]:
+        """The type of the rule a `data` reference names and how many keys it used."""
+        keys: list[str] = []
+        for k in path:
+            if not isinstance(k, ir.Scalar) or not isinstance(k.value, str):
+                break
+            keys.append(k.value)
+        for n in range(len(keys), 0, -1):
+            if tuple(keys[:n]) in self.groups:
+                return self.type_of(tuple(keys[:n])), n
+        return ANY, len(path)
 
 
 class _Checker:
-    def __init__(self, diags: list[Diagnostic], rewrites_equals: bool = True):
-        self.diags = diags
+    def __init__(self, rules: _Rules, rewrites_equals: bool = True):
+        self.rules = rules
+        self.diags = rules.diags
         self.rewrites_equals = rewrites_equals
         self.vars: dict[str, Type] = {}  # names are unique per rule after `resolve`
+
+    def rule(self, r: ir.Rule):
+        """Check one definition; the type of what it contributes to its rule's value."""
+        self.body(r.body)
+        for a in r.args:
+            self.term(a)
+        key = self.term(r.key) if r.key is not None else ANY
+        value = self.term(r.value) if r.value is not None else T.BOOLEAN
+        match r.kind:
+            case "partial_set":
+                return key
+            case "partial_object":
+                return key, value
+        return value
 
     def body(self, body: tuple[ir.Literal, ...]) -> None:
         for lit in body:
@@ -117,7 +166,9 @@ class _Checker:
             case ir.Array(items=items):
                 return T.array(*(self.term(x) for x in items))
             case ir.Set(items=items):
-                return T.set_(*(self.term(x) for x in items))
+                members = [self.term(x) for x in items]
+                # OPA types a set with a non-constant member unpredictably: leave it open
+                return T.set_(*members) if all(_constant(x) for x in items) else T.SET
             case ir.Object(items=items):
                 return T.object_(*((self.term(k), self.term(v)) for k, v in items))
             case ir.ArrayCompr(term=head, body=body):
@@ -131,6 +182,9 @@ class _Checker:
                 return T.BOOLEAN
             case ir.Call(func=func, args=args):
                 have = tuple(self.term(a) for a in args)
+                if func.startswith("data."):
+                    path = tuple(func.split(".")[1:])
+                    return self.rules.type_of(path) if path in self.rules.groups else ANY
                 sig = SIGNATURES.get(func)
                 if sig is None or len(sig[0]) != len(have):
                     return ANY
@@ -146,7 +200,11 @@ class _Checker:
         one of its keys (OPA's `undefined ref`), and nothing is found inside a scalar."""
         cur = self.term(t.head)
         node = t.head if isinstance(t.head, (ir.Array, ir.Object, ir.Set)) else None
-        for key in t.path:
+        path = t.path
+        if isinstance(t.head, ir.Var) and t.head.name == "data":  # the keys used are strings
+            cur, used = self.rules.of_ref(path)
+            path = path[used:]
+        for key in path:
             kt = self.term(key)
             if cur[0] in _SCALARS:
                 self._error(t.span, "undefined ref", f"a {show(cur)} has no members")
@@ -201,3 +259,14 @@ def _lookup(node, t: Type, key):
                     return v, t[1][i][1]
             return _MISSING
     return None
+
+
+def _constant(t: ir.Term) -> bool:
+    match t:
+        case ir.Scalar():
+            return True
+        case ir.Array(items=items) | ir.Set(items=items):
+            return all(_constant(x) for x in items)
+        case ir.Object(items=items):
+            return all(_constant(k) and _constant(v) for k, v in items)
+    return False
