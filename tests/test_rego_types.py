@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 
+import opa_bindings
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from engines import EngineError, OpaEngine, PolicydiffEngine, Refused
-from policydiff import PolicyError, load_policy
+from policydiff import PolicyError, load_policy, query
 from policydiff.compile.builtins import BUILTINS
 from policydiff.compile.types import OPA_BUILTINS, SIGNATURES
 
@@ -55,6 +56,7 @@ ILL_TYPED = {
     "lower-extra-argument": "x := lower(input.x, 1)",
     "upper-of-lower-extra-argument": 'x := upper(lower("a"), 1)',
     "wrong-arity-compared": "x := count([1], 2) == 1",
+    "user-function-wrong-arity-compared": "f(a) := a\ny := f(1, 2) == 1",
     "undefined-function": "x := f(1)",
     "undefined-dotted-function": "x := foo.bar(1)",
     "undefined-function-compared": "x := f(1) == 1",
@@ -191,6 +193,26 @@ def test_diagnostic_underlines_the_call_and_names_the_types():
     assert (d.code, d.span.line) == ("rego_type_error", 7)
     assert "`startswith`" in d.message
     assert "number" in d.help and "string" in d.help
+
+
+def test_every_type_error_of_a_module_is_reported_in_order():
+    with pytest.raises(PolicyError) as info:
+        load_policy(_module('a := upper(1)\nb if { 1 = "a" }\nc := g(1)')["typ.rego"])
+    assert [(d.code, d.span.line) for d in info.value.diagnostics] == [("rego_type_error", n) for n in (5, 6, 7)]
+
+
+def test_queries_are_checked_but_keep_equality_a_comparison():
+    """OPA checks a query's types too, but rewrites no `a == b` in it into `a = b`."""
+    opa = opa_bindings.OpaEngine()
+    for text in ('startswith(1, "a")', 'x := [1, 2]["a"]', "some x in 7"):
+        with pytest.raises(opa_bindings.OpaError, match="rego_type_error"):
+            opa.eval_query(text)
+        with pytest.raises(PolicyError) as info:
+            query([], text)
+        assert info.value.code == "rego_type_error"
+    opa.eval_query("true == 1")  # accepted: a comparison, false
+    assert query([], "true == 1") == []
+    opa.close()
 
 
 def test_opa_builtin_names_are_opa_s():

@@ -1,14 +1,19 @@
 """Type checking: refuse at load time what OPA's type checker refuses at compile time.
 
-Runs after `resolve`, over the rewritten rules. It gives every term the type it has
-without any input (see `types`): constants, collection literals, comprehensions, and
-the results of builtins; a local variable takes the type of what `:=`, `=` or
-`some … in` binds it to. Everything else (references into `input` and `data`, rule
-values, function results, `every` variables) is of unknown type and never refused, as
-OPA without a schema does not refuse it. A builtin operand whose type cannot fit the
-builtin's signature, and a unification (or an equality standing alone as a body
-literal) of two terms no value can match, are `rego_type_error`s. Arity is
-`resolve`'s concern; calls of the wrong arity are skipped.
+Runs once `resolve`, safety and recursion found nothing, over the rewritten rules. It
+gives every term the type it has without any input (see `types`): constants,
+collection literals, comprehensions, the results of builtins, and the values of rules
+and functions (inferred from their definitions, each rule once, before the rules that
+read it); a local variable takes the type of what `:=`, `=` or `some … in` first binds
+it to. References into `input`, base `data` documents, function arguments and `every`
+variables are of unknown type and never refused, as OPA without a schema does not
+refuse them.
+
+What is refused, with `rego_type_error` as OPA does: a builtin operand whose type
+cannot fit the builtin's signature; a unification (or an equality standing alone as a
+body literal, which OPA rewrites into one) of two terms no value can match; iterating
+a scalar; a constant key a collection literal does not have, and any key into a
+scalar. Arity is `resolve`'s concern; calls of the wrong arity are skipped here.
 """
 
 from __future__ import annotations
@@ -90,11 +95,12 @@ class _Checker:
         self.rewrites_equals = rewrites_equals
         self.vars: dict[str, Type] = {}  # names are unique per rule after `resolve`
 
-    def rule(self, r: ir.Rule):
+    def rule(self, r: ir.Rule) -> Type | tuple[Type, Type]:
         """Check one definition; the type of what it contributes to its rule's value."""
-        self.body(r.body)
         for a in r.args:
             self.term(a)
+            self.bind(a, ANY)  # what a caller passes is not known here
+        self.body(r.body)
         key = self.term(r.key) if r.key is not None else ANY
         value = self.term(r.value) if r.value is not None else T.BOOLEAN
         match r.kind:
@@ -230,7 +236,6 @@ class _Checker:
 
     def _error(self, span, message: str, help: str) -> None:
         self.diags.append(Diagnostic(code="rego_type_error", message=message, span=span, help=help))
-
 
 
 _SCALARS = ("null", "boolean", "number", "string")
