@@ -14,10 +14,10 @@ import re
 
 import opa_bindings
 import pytest
+from engines import EngineError, OpaEngine, PolicydiffEngine, Refused
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from engines import EngineError, OpaEngine, PolicydiffEngine, Refused
 from policydiff import PolicyError, load_policy, query
 from policydiff.compile.builtins import BUILTINS
 from policydiff.compile.types import OPA_BUILTINS, SIGNATURES
@@ -111,6 +111,7 @@ ILL_TYPED = {
     "function-result": 'f(_) := "a"\ny := f(true) + 1',
     "member-of-a-number-rule": "r := 1\nx := r.a",
     "partial-set-of-numbers-by-string": 's contains 1\nx if s["a"]',
+    "member-of-a-set-is-its-key": 's contains input.x\nx := sort(s[0])',
 }
 
 # Modules OPA accepts, several of which look ill-typed: policydiff must accept them and

@@ -26,7 +26,7 @@ from policydiff.compile.resolve import Group
 from policydiff.compile.types import ANY, SIGNATURES, Type, fits, show
 from policydiff.errors import Diagnostic
 
-__all__ = ["typecheck", "check_body"]
+__all__ = ["check_body", "typecheck"]
 
 
 def typecheck(groups: dict[tuple[str, ...], Group]) -> list[Diagnostic]:
@@ -227,6 +227,9 @@ class _Checker:
             if cur[0] == "set" and cur[1] and not T.meets(kt, T.union(*cur[1])):
                 self._error(key.span, "undefined ref", f"a {show(cur)} has no {show(kt)} members")
                 return ANY
+            if cur[0] == "set" and kt != ANY:  # a set's member is the key that found it
+                node, cur = None, kt
+                continue
             node, cur = None, T.members(cur)[1] if cur[0] in ("array", "set", "object") else ANY
         return cur
 
