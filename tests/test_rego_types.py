@@ -112,6 +112,12 @@ ILL_TYPED = {
     "member-of-a-number-rule": "r := 1\nx := r.a",
     "partial-set-of-numbers-by-string": 's contains 1\nx if s["a"]',
     "member-of-a-set-is-its-key": 's contains input.x\nx := sort(s[0])',
+    "array-of-mixed-types-through-a-rule": 'r := ["a", 1]\nx := concat(",", r)',
+    "array-of-mixed-types-through-a-variable": 'x if { r := ["a", 1]; concat(",", r) }',
+    "object-through-a-rule": 'r := {"a": [], "b": "x"}\nx := graph.reachable(r, [])',
+    "missing-key-of-an-object-rule": 'r := {"a": 1}\nx := r[0]',
+    "missing-index-of-an-array-variable": "x if { r := [1]; r[3] }",
+    "missing-key-of-an-object-variable": 'x if { r := {"a": {"b": 1}}; r.a.c }',
 }
 
 # Modules OPA accepts, several of which look ill-typed: policydiff must accept them and
@@ -160,6 +166,10 @@ WELL_TYPED = {
     "function-of-several-types": 'f(x) := 1 if x\nf(x) := "a" if not x\ny := f(true) + 1',
     "partial-set-of-several-types": 's contains 1\ns contains "b"\nx if s["a"]',
     "partial-object-rule-value": 'o[k] := 1 if some k in ["a"]\nx := o.a + 1',
+    "set-of-mixed-types-through-a-rule": 'r := {"a", 1}\nx := product(r) if input.go',
+    "set-of-mixed-types-through-a-variable": 'x if { input.go; r := {"a", 1}; concat(",", r) }',
+    "member-of-a-rule-of-several-objects": 'r := {"a": 1} if input.a\nr := {"b": 1} if not input.a\nx := r.b',
+    "member-of-a-variable-bound-twice": 'x if { y = input.o; y = {"a": 1}; y.b }',
 }
 
 
@@ -248,12 +258,17 @@ def calls(draw) -> str:
     values are operands too (so their inferred types are exercised)."""
     helpers = [f"r := {draw(st.sampled_from(OPERANDS))}", f"s contains {draw(st.sampled_from(OPERANDS))}",
                f"f(_) := {draw(st.sampled_from(OPERANDS))}"]
-    operands = st.sampled_from(OPERANDS + ["r", "s", "f(1)", "r[0]"])
+    operands = st.sampled_from(OPERANDS + ["r", "s", "f(1)", "r[0]", "y", "z"])
     name = draw(st.sampled_from(sorted(SIGNATURES)))
     arity = len(SIGNATURES[name][0]) + draw(st.sampled_from([0, 0, 0, 0, 1, -1]))
     args = ", ".join(draw(st.lists(operands, min_size=max(arity, 0), max_size=max(arity, 0))))
     call = f"{name}({args})"
-    rule = draw(st.sampled_from([f"x := {call}", f"x if {{ {call} }}", f"x if {{ not {call} }}"]))
+    # local variables: `y` bound by `:=` or `=`, `z` by iteration (of a scalar: an error too);
+    # where no body binds them, they are unsafe, in OPA as in policydiff
+    y, z = draw(st.sampled_from(OPERANDS)), draw(st.sampled_from(OPERANDS))
+    locals_ = f"y {draw(st.sampled_from([':=', '=']))} {y}; some z in {z}; "
+    rule = draw(st.sampled_from([f"x := {call}", f"x if {{ {call} }}", f"x if {{ not {call} }}",
+                                 f"x if {{ {locals_}{call} }}", f"x := [1 | {locals_}{call}]"]))
     return "\n".join(helpers + [rule])
 
 

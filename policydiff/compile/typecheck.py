@@ -64,6 +64,7 @@ class _Rules:
             while r is not None:
                 found.append(_Checker(self).rule(r))
                 r = r.else_
+        found = [tuple(map(T.loose, f)) if g.kind == "partial_object" else T.loose(f) for f in found]
         match g.kind:
             case "partial_set":
                 t = T.set_(T.union(*found)) if found else T.SET
@@ -75,17 +76,21 @@ class _Rules:
         self.types[path] = t
         return t
 
-    def of_ref(self, path: tuple[ir.Term, ...]) -> tuple[Type, int]:
-        """The type of the rule a `data` reference names and how many keys it used."""
+    def of_ref(self, path: tuple[ir.Term, ...]) -> tuple[Type, ir.Term | None, int]:
+        """The type of the rule a `data` reference names, the collection literal that is
+        its only value if it has one, and how many keys of `path` named the rule."""
         keys: list[str] = []
         for k in path:
             if not isinstance(k, ir.Scalar) or not isinstance(k.value, str):
                 break
             keys.append(k.value)
         for n in range(len(keys), 0, -1):
-            if tuple(keys[:n]) in self.groups:
-                return self.type_of(tuple(keys[:n])), n
-        return ANY, len(path)
+            p = tuple(keys[:n])
+            if p in self.groups:
+                g = self.groups[p]
+                only = g.kind == "complete" and len(g.defs) == 1 and g.default is None and g.defs[0].else_ is None
+                return self.type_of(p), _literal(g.defs[0].value) if only else None, n
+        return ANY, None, len(path)
 
 
 class _Checker:
@@ -94,6 +99,7 @@ class _Checker:
         self.diags = rules.diags
         self.rewrites_equals = rewrites_equals
         self.vars: dict[str, Type] = {}  # names are unique per rule after `resolve`
+        self.literals: dict[str, ir.Term] = {}  # variables bound to a collection literal
 
     def rule(self, r: ir.Rule) -> Type | tuple[Type, Type]:
         """Check one definition; the type of what it contributes to its rule's value."""
@@ -122,12 +128,12 @@ class _Checker:
             case ir.Expr(term=term):
                 self.term(term)
             case ir.Assign(lhs=lhs, rhs=rhs):
-                self.bind(lhs, self.term(rhs))
+                self.bind(lhs, self.term(rhs), rhs)
             case ir.Unify(lhs=lhs, rhs=rhs):
                 left, right = self.term(lhs), self.term(rhs)
                 self.unify(lit.span, left, right)
-                self.bind(lhs, right)
-                self.bind(rhs, left)
+                self.bind(lhs, right, rhs)
+                self.bind(rhs, left, lhs)
             case ir.Some():
                 pass
             case ir.SomeIn(key=key, value=value, collection=coll):
@@ -147,18 +153,20 @@ class _Checker:
     def nested(self, body: tuple[ir.Literal, ...], *heads: ir.Term) -> list[Type]:
         """Check a nested body and type its head terms; what the body binds stays in it
         (two comprehensions may each bind their own `x`)."""
-        saved = dict(self.vars)
+        saved = dict(self.vars), dict(self.literals)
         try:
             self.body(body)
             return [self.term(h) for h in heads]
         finally:
-            self.vars = saved
+            self.vars, self.literals = saved
 
-    def bind(self, pattern: ir.Term, t: Type) -> None:
+    def bind(self, pattern: ir.Term, t: Type, value: ir.Term | None = None) -> None:
         """The first binding of a variable gives its type (unknown ones included, so a
         later `x = 1` does not narrow what `x := input.a` left open)."""
         if isinstance(pattern, ir.Var) and pattern.name not in self.vars:
-            self.vars[pattern.name] = t
+            self.vars[pattern.name] = T.loose(t)
+            if (lit := _literal(value)) is not None:
+                self.literals[pattern.name] = lit
 
     def term(self, t: ir.Term) -> Type:
         """The static type of `t`, checking the calls inside it on the way."""
@@ -205,11 +213,13 @@ class _Checker:
         """The type of `head.a[b]…`: a constant key into a collection literal must be
         one of its keys (OPA's `undefined ref`), and nothing is found inside a scalar."""
         cur = self.term(t.head)
-        node = t.head if isinstance(t.head, (ir.Array, ir.Object, ir.Set)) else None
+        node = _literal(t.head)
         path = t.path
-        if isinstance(t.head, ir.Var) and t.head.name == "data":  # the keys used are strings
-            cur, used = self.rules.of_ref(path)
-            path = path[used:]
+        if isinstance(t.head, ir.Var):
+            node = self.literals.get(t.head.name)
+            if t.head.name == "data":  # the keys naming a rule are strings
+                cur, node, used = self.rules.of_ref(path)
+                path = path[used:]
         for key in path:
             kt = self.term(key)
             if cur[0] in _SCALARS:
@@ -222,15 +232,12 @@ class _Checker:
                 return ANY
             if found is not None:
                 node, cur = found
-                node = node if isinstance(node, (ir.Array, ir.Object, ir.Set)) else None
+                node = _literal(node)
                 continue
             if cur[0] == "set" and cur[1] and not T.meets(kt, T.union(*cur[1])):
                 self._error(key.span, "undefined ref", f"a {show(cur)} has no {show(kt)} members")
                 return ANY
-            if cur[0] == "set" and kt != ANY:  # a set's member is the key that found it
-                node, cur = None, kt
-                continue
-            node, cur = None, T.members(cur)[1] if cur[0] in ("array", "set", "object") else ANY
+            node, cur = None, _member(cur, kt)
         return cur
 
     def unify(self, span, left: Type, right: Type) -> None:
@@ -257,6 +264,8 @@ def _lookup(node, t: Type, key):
     """`(member node, member type)` a constant `key` selects in a collection literal,
     `_MISSING` when it selects nothing, None when that is only known at run time."""
     match node:
+        case ir.Array(items=()) | ir.Object(items=()):  # OPA types `[]` and `{}` as open
+            return None
         case ir.Array(items=items):
             if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < len(items):
                 return items[key], t[1][key]
@@ -278,3 +287,21 @@ def _constant(t: ir.Term) -> bool:
         case ir.Object(items=items):
             return all(_constant(k) and _constant(v) for k, v in items)
     return False
+
+
+def _member(t: Type, key: Type) -> Type:
+    """The type of a member of a value of type `t` found by a key of type `key`."""
+    match t[0]:
+        case "set" if key != ANY:  # a set's member is the key that found it
+            return key
+        case "array" | "set" | "object":
+            return T.members(t)[1]
+        case "any" if t[1]:
+            found = [_member(o, key) for o in t[1] if o[0] not in _SCALARS]
+            return T.union(*found) if found else ANY
+    return ANY
+
+
+def _literal(t: ir.Term | None) -> ir.Term | None:
+    """`t` when it is a collection literal, whose keys are known before evaluation."""
+    return t if isinstance(t, (ir.Array, ir.Object, ir.Set)) else None

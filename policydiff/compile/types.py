@@ -93,6 +93,21 @@ def meets(a: Type, b: Type) -> bool:
     return True
 
 
+def loose(t: Type) -> Type:
+    """The type a value keeps once bound to a variable or a rule: OPA merges the member
+    types of a set into one union then (arrays and objects keep theirs)."""
+    match t:
+        case ("set", ms) if ms:
+            return ("set", (union(*map(loose, ms)),))
+        case ("array", ms):
+            return ("array", tuple(map(loose, ms)))
+        case ("object", pairs):
+            return ("object", tuple((loose(k), loose(v)) for k, v in pairs))
+        case ("any", opts) if opts:
+            return union(*map(loose, opts))
+    return t
+
+
 def members(t: Type) -> tuple[Type, Type]:
     """The types of the keys and of the values `some k, v in` a value of type `t` gives."""
     match t[0]:
