@@ -9,6 +9,8 @@ member type, which every member must fit.
 
 `fits(have, want)` is OPA's test for an operand: a union on either side fits when one
 of its types fits, so a value of unknown or mixed type is never refused here.
+`meets(a, b)` is the test for a unification, `loose(t)` the type a value keeps once
+bound to a variable or a rule.
 `OPA_BUILTINS` names every builtin OPA 1.20 defines, so that a call of any other name
 is an undefined function, as OPA reports it, and not merely an unsupported builtin.
 """
