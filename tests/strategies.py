@@ -477,5 +477,6 @@ def policy_inputs(draw) -> dict:
         case "no_action":
             del req["action"]
         case "n_float":
-            req["n"] = draw(st.sampled_from([2.5, 7.0, -0.5, 1e6]))  # 1e20: an open departure
+            # not integral ones such as 7.0 or 1e20: open departures, pinned in test_differential
+            req["n"] = draw(st.sampled_from([2.5, -0.5, 0.25]))
     return req
