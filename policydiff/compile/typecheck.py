@@ -212,9 +212,14 @@ class _Checker:
     def ref(self, t: ir.Ref) -> Type:
         """The type of `head.a[b]…`: a constant key into a collection literal must be
         one of its keys (OPA's `undefined ref`), and nothing is found inside a scalar."""
+        path = t.path
+        if isinstance(t.head, ir.Var) and t.head.name == "input":  # the commonest, never typed
+            for key in path:
+                if not isinstance(key, ir.Scalar):
+                    self.term(key)
+            return ANY
         cur = self.term(t.head)
         node = _literal(t.head)
-        path = t.path
         if isinstance(t.head, ir.Var):
             node = self.literals.get(t.head.name)
             if t.head.name == "data":  # the keys naming a rule are strings

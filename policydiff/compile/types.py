@@ -139,17 +139,12 @@ def show(t: Type) -> str:
     return t[0]
 
 
+_OF_VALUE = {type(None): NULL, bool: BOOLEAN, int: NUMBER, float: NUMBER, str: STRING}
+
+
 def of_value(v: Any) -> Type:
     """The type of a constant scalar."""
-    if v is None:
-        return NULL
-    if isinstance(v, bool):
-        return BOOLEAN
-    if isinstance(v, (int, float)):
-        return NUMBER
-    if isinstance(v, str):
-        return STRING
-    return ANY
+    return _OF_VALUE.get(type(v), ANY)
 
 
 _COLL = union(ARRAY, SET)
