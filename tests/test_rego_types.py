@@ -118,6 +118,12 @@ ILL_TYPED = {
     "missing-key-of-an-object-rule": 'r := {"a": 1}\nx := r[0]',
     "missing-index-of-an-array-variable": "x if { r := [1]; r[3] }",
     "missing-key-of-an-object-variable": 'x if { r := {"a": {"b": 1}}; r.a.c }',
+    "array-destructuring": 'x if { [a, b] := [1, "x"]; a + b }',
+    "object-destructuring": 'x if { y := {"a": "s"}; {"a": a} := y; a + 1 }',
+    "destructuring-split": 'x if { [a, _] := split("a,b", ","); a + 1 }',
+    "unification-both-ways": 'x if { [a, "s"] = [1, b]; a + b }',
+    "some-in-destructuring": 'x if { some k, [a, b] in {"q": [1, "s"]}; a + b }',
+    "object-of-ref-head-rules": 'r.a.b := "s"\nx := r.a + 1',
 }
 
 # Modules OPA accepts, several of which look ill-typed: policydiff must accept them and
@@ -170,6 +176,8 @@ WELL_TYPED = {
     "set-of-mixed-types-through-a-variable": 'x if { input.go; r := {"a", 1}; concat(",", r) }',
     "member-of-a-rule-of-several-objects": 'r := {"a": 1} if input.a\nr := {"b": 1} if not input.a\nx := r.b',
     "member-of-a-variable-bound-twice": 'x if { y = input.o; y = {"a": 1}; y.b }',
+    "destructuring-unknown": 'x if { [a, b] := [1, input.x]; a + b }',
+    "destructuring-input": "x if { [a, b] = input.p; a + 1 }",
 }
 
 

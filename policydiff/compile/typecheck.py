@@ -52,6 +52,7 @@ class _Rules:
     def __init__(self, groups: dict[tuple[str, ...], Group]):
         self.groups = groups
         self.types: dict[tuple[str, ...], Type] = {}
+        self.prefixes = {p[:n] for p in groups for n in range(1, len(p))}  # objects of rules
         self.diags: list[Diagnostic] = []
 
     def type_of(self, path: tuple[str, ...]) -> Type:
@@ -90,6 +91,8 @@ class _Rules:
                 g = self.groups[p]
                 only = g.kind == "complete" and len(g.defs) == 1 and g.default is None and g.defs[0].else_ is None
                 return self.type_of(p), _literal(g.defs[0].value) if only else None, n
+            if p in self.prefixes:  # a package, or the object a ref-head rule is in
+                return T.OBJECT, None, n
         return ANY, None, len(path)
 
 
@@ -162,11 +165,24 @@ class _Checker:
 
     def bind(self, pattern: ir.Term, t: Type, value: ir.Term | None = None) -> None:
         """The first binding of a variable gives its type (unknown ones included, so a
-        later `x = 1` does not narrow what `x := input.a` left open)."""
-        if isinstance(pattern, ir.Var) and pattern.name not in self.vars:
-            self.vars[pattern.name] = T.loose(t)
-            if (lit := _literal(value)) is not None:
-                self.literals[pattern.name] = lit
+        later `x = 1` does not narrow what `x := input.a` left open). An array pattern
+        binds by position, an object pattern by the keys of the literal it matches."""
+        if isinstance(value, ir.Var):
+            value = self.literals.get(value.name, value)
+        match pattern:
+            case ir.Var(name=name) if name not in self.vars:
+                self.vars[name] = T.loose(t)
+                if (lit := _literal(value)) is not None:
+                    self.literals[name] = lit
+            case ir.Array(items=items) if t[0] == "array" and len(t[1]) in (1, len(items)):
+                values = value.items if isinstance(value, ir.Array) and len(value.items) == len(items) \
+                    else (None,) * len(items)
+                for p, mt, v in zip(items, t[1] * len(items) if len(t[1]) == 1 else t[1], values):
+                    self.bind(p, mt, v)
+            case ir.Object(items=pairs) if t[0] == "object" and isinstance(value, ir.Object):
+                for k, p in pairs:
+                    if isinstance(k, ir.Scalar) and (found := _lookup(value, t, k.value)) not in (None, _MISSING):
+                        self.bind(p, found[1], found[0])
 
     def term(self, t: ir.Term) -> Type:
         """The static type of `t`, checking the calls inside it on the way."""
