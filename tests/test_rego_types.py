@@ -124,6 +124,12 @@ ILL_TYPED = {
     "unification-both-ways": 'x if { [a, "s"] = [1, b]; a + b }',
     "some-in-destructuring": 'x if { some k, [a, b] in {"q": [1, "s"]}; a + b }',
     "object-of-ref-head-rules": 'r.a.b := "s"\nx := r.a + 1',
+    "function-parameter-typed-by-use": 'f(a) := a + 1\nx := f("s")',
+    "function-parameter-used-as-two-types": 'f(a) if { startswith(a, "x"); a + 1 }',
+    "function-parameter-typed-by-equality": 'f(a) if { a == 1 }\nx if f("s")',
+    "function-parameter-pattern": 'f([a, b]) if { a + b }\nx if f(1)',
+    "function-parameter-constant": 'f(1) := "a"\nx := f("s")',
+    "function-parameter-typed-by-a-function": 'f(a) if { lower(a) }\ng(b) if { f(b); b + 1 }',
 }
 
 # Modules OPA accepts, several of which look ill-typed: policydiff must accept them and
@@ -178,6 +184,9 @@ WELL_TYPED = {
     "member-of-a-variable-bound-twice": 'x if { y = input.o; y = {"a": 1}; y.b }',
     "destructuring-unknown": 'x if { [a, b] := [1, input.x]; a + b }',
     "destructuring-input": "x if { [a, b] = input.p; a + 1 }",
+    "function-parameter-read-by-reference": 'f(a) if { a.b == 1 }\nx if f(1)',
+    "function-parameter-used-in-a-comprehension": 'f(a) if { [b | b := a + 1] }\nx := f("s") if input.go',
+    "function-of-two-definitions": 'f(a) := a\nf(a) := b if { b := a + 1 }\nx := f("s") if input.go',
 }
 
 
@@ -262,11 +271,13 @@ OPERANDS = [
 
 @st.composite
 def calls(draw) -> str:
-    """A call of a builtin on operands of any static type, beside helper rules whose
-    values are operands too (so their inferred types are exercised)."""
+    """A call of a builtin on operands of any static type, beside helper rules and
+    functions whose values are operands too (so their inferred types, and the types
+    of a function's parameters, are exercised)."""
+    unary = sorted(n for n, (params, _) in SIGNATURES.items() if len(params) == 1)
     helpers = [f"r := {draw(st.sampled_from(OPERANDS))}", f"s contains {draw(st.sampled_from(OPERANDS))}",
-               f"f(_) := {draw(st.sampled_from(OPERANDS))}"]
-    operands = st.sampled_from(OPERANDS + ["r", "s", "f(1)", "r[0]", "y", "z"])
+               f"f(_) := {draw(st.sampled_from(OPERANDS))}", f"g(p) := {draw(st.sampled_from(unary))}(p)"]
+    operands = st.sampled_from(OPERANDS + ["r", "s", "f(1)", "r[0]", "y", "z", "g(1)", 'g("a")', "g([1])"])
     name = draw(st.sampled_from(sorted(SIGNATURES)))
     arity = len(SIGNATURES[name][0]) + draw(st.sampled_from([0, 0, 0, 0, 1, -1]))
     args = ", ".join(draw(st.lists(operands, min_size=max(arity, 0), max_size=max(arity, 0))))

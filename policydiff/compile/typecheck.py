@@ -52,6 +52,7 @@ class _Rules:
     def __init__(self, groups: dict[tuple[str, ...], Group]):
         self.groups = groups
         self.types: dict[tuple[str, ...], Type] = {}
+        self.params: dict[tuple[str, ...], tuple[Type, ...]] = {}  # of functions
         self.prefixes = {p[:n] for p in groups for n in range(1, len(p))}  # objects of rules
         self.diags: list[Diagnostic] = []
 
@@ -60,11 +61,15 @@ class _Rules:
             return self.types[path]
         self.types[path] = ANY
         g = self.groups[path]
-        found = []
+        found, params = [], []
         for r in g.defs + ([g.default] if g.default is not None else []):
             while r is not None:
-                found.append(_Checker(self).rule(r))
+                checker = _Checker(self)
+                found.append(checker.rule(r))
+                params.append(tuple(checker.pattern_type(a) for a in r.args))
                 r = r.else_
+        if g.kind == "function" and params:  # a caller must fit one definition's parameters
+            self.params[path] = tuple(T.union(*ts) for ts in zip(*params))
         found = [tuple(map(T.loose, f)) if g.kind == "partial_object" else T.loose(f) for f in found]
         match g.kind:
             case "partial_set":
@@ -103,12 +108,13 @@ class _Checker:
         self.rewrites_equals = rewrites_equals
         self.vars: dict[str, Type] = {}  # names are unique per rule after `resolve`
         self.literals: dict[str, ir.Term] = {}  # variables bound to a collection literal
+        self.open: set[str] = set()  # function parameters, typed by their first use
 
     def rule(self, r: ir.Rule) -> Type | tuple[Type, Type]:
         """Check one definition; the type of what it contributes to its rule's value."""
         for a in r.args:
             self.term(a)
-            self.bind(a, ANY)  # what a caller passes is not known here
+            self.open |= _pattern_vars(a)
         self.body(r.body)
         key = self.term(r.key) if r.key is not None else ANY
         value = self.term(r.value) if r.value is not None else T.BOOLEAN
@@ -127,7 +133,10 @@ class _Checker:
         match lit:
             case ir.Expr(term=ir.Call(func="equal", args=(lhs, rhs))) if self.rewrites_equals:
                 # OPA rewrites `a == b` standing alone into `a = b`, then checks it so
-                self.unify(lit.span, self.term(lhs), self.term(rhs))
+                left, right = self.term(lhs), self.term(rhs)
+                self.unify(lit.span, left, right)
+                self.bind(lhs, right, rhs)
+                self.bind(rhs, left, lhs)
             case ir.Expr(term=term):
                 self.term(term)
             case ir.Assign(lhs=lhs, rhs=rhs):
@@ -172,6 +181,7 @@ class _Checker:
         match pattern:
             case ir.Var(name=name) if name not in self.vars:
                 self.vars[name] = T.loose(t)
+                self.open.discard(name)
                 if (lit := _literal(value)) is not None:
                     self.literals[name] = lit
             case ir.Array(items=items) if t[0] == "array" and len(t[1]) in (1, len(items)):
@@ -214,11 +224,20 @@ class _Checker:
                 have = tuple(self.term(a) for a in args)
                 if func.startswith("data."):
                     path = tuple(func.split(".")[1:])
-                    return self.rules.type_of(path) if path in self.rules.groups else ANY
-                sig = SIGNATURES.get(func)
-                if sig is None or len(sig[0]) != len(have):
-                    return ANY
-                want, result = sig
+                    if path not in self.rules.groups:
+                        return ANY
+                    result = self.rules.type_of(path)
+                    want = self.rules.params.get(path)
+                    if want is None or len(want) != len(have):
+                        return result
+                else:
+                    sig = SIGNATURES.get(func)
+                    if sig is None or len(sig[0]) != len(have):
+                        return ANY
+                    want, result = sig
+                for a, w in zip(args, want):  # OPA types a parameter by its first use
+                    if isinstance(a, ir.Var) and a.name in self.open:
+                        self.bind(a, w)
                 if not all(fits(h, w) for h, w in zip(have, want)):
                     self._error(t.span, f"`{func}`: invalid argument(s)",
                                 f"have: ({', '.join(map(show, have))}), want: ({', '.join(map(show, want))})")
@@ -260,6 +279,19 @@ class _Checker:
                 return ANY
             node, cur = None, _member(cur, kt)
         return cur
+
+    def pattern_type(self, t: ir.Term) -> Type:
+        """The type a function's parameter pattern has once its body is checked."""
+        match t:
+            case ir.Var(name=name):
+                return self.vars.get(name, ANY)
+            case ir.Array(items=items):
+                return T.array(T.union(*map(self.pattern_type, items))) if items else T.ARRAY
+            case ir.Object():
+                return T.OBJECT
+            case ir.Scalar() | ir.Set():
+                return self.term(t)
+        return ANY
 
     def unify(self, span, left: Type, right: Type) -> None:
         if not T.meets(left, right):
@@ -321,6 +353,17 @@ def _member(t: Type, key: Type) -> Type:
             found = [_member(o, key) for o in t[1] if o[0] not in _SCALARS]
             return T.union(*found) if found else ANY
     return ANY
+
+
+def _pattern_vars(t: ir.Term) -> set[str]:
+    match t:
+        case ir.Var(name=name):
+            return {name}
+        case ir.Array(items=items):
+            return set().union(*map(_pattern_vars, items))
+        case ir.Object(items=pairs):
+            return set().union(*(_pattern_vars(v) for _, v in pairs))
+    return set()
 
 
 def _literal(t: ir.Term | None) -> ir.Term | None:
