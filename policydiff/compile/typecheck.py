@@ -4,16 +4,17 @@ Runs once `resolve`, safety and recursion found nothing, over the rewritten rule
 gives every term the type it has without any input (see `types`): constants,
 collection literals, comprehensions, the results of builtins, and the values of rules
 and functions (inferred from their definitions, each rule once, before the rules that
-read it); a local variable takes the type of what `:=`, `=` or `some … in` first binds
-it to. References into `input`, base `data` documents, function arguments and `every`
-variables are of unknown type and never refused, as OPA without a schema does not
-refuse them.
+read it). A local variable takes the type of what `:=`, `=` or `some … in` first binds
+it to; a function parameter, as in OPA, the type its first use as an operand asks
+for, and callers must fit it. References into `input`, base `data` documents and
+`every` variables are of unknown type and never refused, as OPA without a schema does
+not refuse them.
 
-What is refused, with `rego_type_error` as OPA does: a builtin operand whose type
-cannot fit the builtin's signature; a unification (or an equality standing alone as a
-body literal, which OPA rewrites into one) of two terms no value can match; iterating
-a scalar; a constant key a collection literal does not have, and any key into a
-scalar. Arity is `resolve`'s concern; calls of the wrong arity are skipped here.
+What is refused, with `rego_type_error` as OPA does: a builtin or function operand
+whose type cannot fit the parameter; a unification (or an equality standing alone as
+a body literal, which OPA rewrites into one) of two terms no value can match;
+iterating a scalar; a constant key a collection literal does not have, and any key
+into a scalar. Arity is `resolve`'s concern; calls of the wrong arity are skipped.
 """
 
 from __future__ import annotations
