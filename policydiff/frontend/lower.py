@@ -118,6 +118,7 @@ class Lower:
         self.diags: list[Diagnostic] = []
         self._chains = 0
         self._in_chain: dict[int, int] = {}  # id of an `in` call -> the chain that wrote it
+        self._written_as_float: set[int] = set()  # ids of integral numbers written `1.0`
 
     def _sp(self, meta) -> Span:
         return _span(self.file, meta)
@@ -436,7 +437,10 @@ class Lower:
         return self._extend(meta, term, ir.Scalar(span=_tok_span(self.file, name), value=str(name)))
 
     def index(self, meta, children):
-        return self._extend(meta, children[0], children[1])
+        key = children[1]
+        if id(key) in self._written_as_float:  # OPA's checker refuses `[1, 2][1.0]`
+            key = ir.Scalar(span=key.span, value=float(key.value))
+        return self._extend(meta, children[0], key)
 
     def _extend(self, meta, term, key):
         if isinstance(term, ir.Ref):
@@ -470,7 +474,10 @@ class Lower:
         return ir.Scalar(span=self._sp(meta), value=str(children[0])[1:-1])
 
     def number(self, meta, children):
-        return ir.Scalar(span=self._sp(meta), value=_number(children[0]))
+        out = ir.Scalar(span=self._sp(meta), value=_number(children[0]))
+        if type(out.value) is int and any(c in children[0] for c in ".eE"):
+            self._written_as_float.add(id(out))
+        return out
 
     def true(self, meta, children):
         return ir.Scalar(span=self._sp(meta), value=True)
