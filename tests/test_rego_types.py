@@ -14,7 +14,7 @@ import re
 
 import opa_bindings
 import pytest
-from engines import EngineError, OpaEngine, PolicydiffEngine, Refused
+from engines import UNDEFINED, EngineError, OpaEngine, PolicydiffEngine, Refused
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -244,6 +244,21 @@ def test_queries_are_checked_but_keep_equality_a_comparison():
     opa.eval_query("true == 1")  # accepted: a comparison, false
     assert query([], "true == 1") == []
     opa.close()
+
+
+def test_key_written_with_an_exponent_is_refused_not_misread():
+    """OPA finds `xs[1.0]` but not `xs[1e0]` at run time; both read as 1.0 here, so the
+    second is refused as unsupported rather than answered differently."""
+    inp = {"xs": [1, 2, 3]}
+    written = {"1.0": 2, "1e0": UNDEFINED}
+    for key, value in written.items():
+        modules = _module(f"x := input.xs[{key}]")
+        assert OpaEngine(modules).evaluate("data.typ.x", inp) == value
+        ours = _ours(modules)
+        if value is UNDEFINED:
+            assert isinstance(ours, Refused) and ours.code == "unsupported"
+        else:
+            assert ours.evaluate("data.typ.x", inp) == value
 
 
 def test_opa_builtin_names_are_opa_s():

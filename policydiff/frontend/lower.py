@@ -119,6 +119,7 @@ class Lower:
         self._chains = 0
         self._in_chain: dict[int, int] = {}  # id of an `in` call -> the chain that wrote it
         self._written_as_float: set[int] = set()  # ids of integral numbers written `1.0`
+        self._exponents: set[int] = set()  # ids of numbers written with an exponent
 
     def _sp(self, meta) -> Span:
         return _span(self.file, meta)
@@ -440,6 +441,8 @@ class Lower:
         key = children[1]
         if id(key) in self._written_as_float:  # OPA's checker refuses `[1, 2][1.0]`
             key = ir.Scalar(span=key.span, value=float(key.value))
+        if id(key) in self._exponents:  # OPA finds `xs[1.0]` but not `xs[1e0]`
+            self._unsupported("a key written with an exponent", key.span, "write it as `1` or `1.0`")
         return self._extend(meta, children[0], key)
 
     def _extend(self, meta, term, key):
@@ -477,6 +480,8 @@ class Lower:
         out = ir.Scalar(span=self._sp(meta), value=_number(children[0]))
         if type(out.value) is int and any(c in children[0] for c in ".eE"):
             self._written_as_float.add(id(out))
+        if any(c in children[0] for c in "eE"):
+            self._exponents.add(id(out))
         return out
 
     def true(self, meta, children):
