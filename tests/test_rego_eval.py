@@ -380,3 +380,18 @@ def test_ordering_is_total_and_antisymmetric(a, b):
     gt = q(f"{json.dumps(a)} > {json.dumps(b)}") == [{}]
     eq = q(f"{json.dumps(a)} == {json.dumps(b)}") == [{}]
     assert [lt, gt, eq].count(True) == 1
+
+
+# ------------------------------------------------------------------ numbers as OPA holds them
+
+
+def test_modulo_takes_an_integral_float_and_refuses_a_fraction():
+    assert q("x := input.n % 3", input={"n": 7.0}) == [{"x": 1}]
+    assert q("x := input.n % input.d", input={"n": -7.0, "d": 3.0}) == [{"x": -1}]
+    assert q("x := input.n % 3", input={"n": 7.5}) == []
+    with pytest.raises(PolicyError) as e:
+        q("x := input.n % 3", input={"n": 7.5}, strict=True)
+    assert e.value.code == "eval_builtin_error"
+    with pytest.raises(PolicyError) as e:  # OPA reads the decimal text, which a double has lost
+        q("x := input.n % 3", input={"n": 1e20})
+    assert e.value.code == "unsupported"

@@ -67,13 +67,22 @@ def _div(a, b):
 
 
 def _rem(a, b):
-    x, y = num(a, "rem", 1), num(b, "rem", 2)
-    if type(x) is not int or type(y) is not int:
-        raise BuiltinError("rem: modulo on floating-point number")
+    x, y = _integer(num(a, "rem", 1)), _integer(num(b, "rem", 2))
     if y == 0:
         raise BuiltinError("rem: modulo by zero")
     r = abs(x) % abs(y)  # Go's % keeps the sign of the dividend
     return -r if x < 0 else r
+
+
+def _integer(x):
+    """OPA's `%` takes any number that is a whole integer, 7.0 as well as 7."""
+    if type(x) is int:
+        return x
+    if not x.is_integer():
+        raise BuiltinError("rem: modulo on floating-point number")
+    if abs(x) >= 2**53:  # OPA reads the number's decimal text, not this binary double
+        raise Unsupported("rem: modulo of a float beyond 2**53 is not evaluated")
+    return int(x)
 
 
 def _member(x, coll):
