@@ -8,9 +8,11 @@ refused when a policy is loaded.
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from policydiff.compile.formatting import sprintf
@@ -38,9 +40,18 @@ def _exact(op, x, y):
     """OPA computes with decimals, not binary floats: 0.1 + 0.2 is 0.3."""
     if type(x) is int and type(y) is int:
         return op(x, y)
-    from decimal import Decimal
+    return norm(float(op(_decimal(x), _decimal(y))))
 
-    return norm(float(op(Decimal(repr(x)), Decimal(repr(y)))))
+
+def _exact_fold(op, xs, start):
+    """`op` over all of `xs` in decimals, rounded once at the end as OPA's sum is."""
+    if all(type(x) is int for x in xs):
+        return functools.reduce(op, xs, start)
+    return norm(float(functools.reduce(op, map(_decimal, xs), Decimal(start))))
+
+
+def _decimal(x) -> Decimal:
+    return Decimal(repr(x)) if type(x) is float else Decimal(x)
 
 
 def _plus(a, b):
@@ -120,15 +131,11 @@ def _count(x):
 
 
 def _sum(x):
-    xs = coll(x, "sum", 1, (tuple, frozenset))
-    return norm(sum(num(e, "sum", 1) for e in xs))
+    return _exact_fold(operator.add, [num(e, "sum", 1) for e in coll(x, "sum", 1, (tuple, frozenset))], 0)
 
 
 def _product(x):
-    out = 1
-    for e in coll(x, "product", 1, (tuple, frozenset)):
-        out *= num(e, "product", 1)
-    return norm(out)
+    return _exact_fold(operator.mul, [num(e, "product", 1) for e in coll(x, "product", 1, (tuple, frozenset))], 1)
 
 
 def _max(x):
