@@ -49,9 +49,13 @@ class Policy:
 
     # ---- decisions
 
-    def evaluate(self, input: Any, ref: str | None = None) -> Any:
-        """The value of `ref` (default: the decision) for `input`, or `UNDEFINED`."""
-        value, _ = self._eval(input, ref)
+    def evaluate(self, input: Any, ref: str | None = None, *, strict: bool = False) -> Any:
+        """The value of `ref` (default: the decision) for `input`, or `UNDEFINED`.
+
+        A builtin error makes its expression undefined, as in OPA by default; `strict`
+        raises it instead (`eval_type_error`, `eval_builtin_error`), as OPA does with
+        strict builtin errors."""
+        value, _ = self._eval(input, ref, strict=strict)
         return thaw(value) if value is not UNDEFINED else UNDEFINED
 
     def allows(self, input: Any) -> bool:
@@ -67,8 +71,8 @@ class Policy:
             where = tuple(s.where for s in ctx.prov.get(rule, ()))
         return (thaw(value) if value is not UNDEFINED else UNDEFINED), where
 
-    def _eval(self, input: Any, ref: str | None, explain: bool = False):
-        ctx = Ctx(input if input is not None else UNDEFINED, explain=explain)
+    def _eval(self, input: Any, ref: str | None, explain: bool = False, strict: bool = False):
+        ctx = Ctx(input if input is not None else UNDEFINED, explain=explain, strict=strict)
         fn = self._decision_fn if ref is None else self._ref_fn(ref)
         env = [ctx, None]
         return fn(env), ctx

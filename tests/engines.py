@@ -232,10 +232,12 @@ class PolicydiffEngine:
 
     name = "policydiff"
 
-    def __init__(self, modules: Mapping[str, str], data: Any = None):
+    def __init__(self, modules: Mapping[str, str], data: Any = None, *, strict: bool = True):
         import policydiff
 
         self._pd = policydiff
+        # `OpaEngine` runs OPA with strict builtin errors; so, by default, does this one.
+        self._strict = strict
         self._modules = list(modules.values())
         self._data = data
         self.policy = None
@@ -250,9 +252,10 @@ class PolicydiffEngine:
     def evaluate(self, ref: str, input: Any = None) -> Any:
         try:
             if self.policy is not None:
-                value = self.policy.evaluate(input, ref=ref)
+                value = self.policy.evaluate(input, ref=ref, strict=self._strict)
             else:
-                rows = self._pd.query(self._modules, f"x := {ref}", input=input, data=self._data)
+                rows = self._pd.query(self._modules, f"x := {ref}", input=input, data=self._data,
+                                      strict=self._strict)
                 value = rows[0]["x"] if rows else self._pd.UNDEFINED
         except self._pd.PolicyError as e:
             raise Refused(e.code, str(e)) from None
