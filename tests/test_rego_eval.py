@@ -404,3 +404,18 @@ def test_sum_and_product_compute_in_decimals_as_plus_does():
     assert q("x := [sum([]), product([]), sum([1, 2]), product([2, 3])]") == [{"x": [0, 1, 3, 6]}]
     assert q("x := sum([0.5, 0.5])") == [{"x": 1}]
     assert q("x := sum([1, input.s])", input={"s": "2"}) == []
+
+
+def test_numbers_beyond_a_doubles_range_are_refused_not_rounded():
+    # OPA's numbers have no range: 1e309 is no infinity and 1e-400 no zero
+    for literal in ("1e309", "-1e309", "2.5e-400", "5e-324"):
+        with pytest.raises(PolicyError) as e:
+            load_policy(f"package t\nimport rego.v1\nallow if input.n < {literal}\n")
+        assert e.value.code == "unsupported" and literal.lstrip("-") in str(e.value)
+    assert q("x := [0e400, 1e308, -2.5e-300 < 0]") == [{"x": [0, 1e308, True]}]
+    for expr in ("1e308 * 10", "1.0e308 + 1.0e308", "sum([1e308, 1e308])", "1e-200 * 1e-200", "1e300 / 1e-300",
+                 "1e-300 / 1e300", "input.n / 3"):
+        with pytest.raises(PolicyError) as e:
+            q(f"x := {expr}", input={"n": 10**400})
+        assert e.value.code == "unsupported", expr
+    assert q("x := input.n * 10", input={"n": 1e300}) == [{"x": 1e301}]

@@ -9,8 +9,10 @@ refused when a policy is loaded.
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import re
+import sys
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -40,18 +42,32 @@ def _exact(op, x, y):
     """OPA computes with decimals, not binary floats: 0.1 + 0.2 is 0.3."""
     if type(x) is int and type(y) is int:
         return op(x, y)
-    return norm(float(op(_decimal(x), _decimal(y))))
+    return _double(op(_decimal(x), _decimal(y)))
 
 
 def _exact_fold(op, xs, start):
     """`op` over all of `xs` in decimals, rounded once at the end as OPA's sum is."""
     if all(type(x) is int for x in xs):
         return functools.reduce(op, xs, start)
-    return norm(float(functools.reduce(op, map(_decimal, xs), Decimal(start))))
+    return _double(functools.reduce(op, map(_decimal, xs), Decimal(start)))
 
 
 def _decimal(x) -> Decimal:
+    if type(x) is float and not math.isfinite(x):
+        raise Unsupported(f"the number `{x}` is not evaluated")
     return Decimal(repr(x)) if type(x) is float else Decimal(x)
+
+
+def _double(exact) -> int | float:
+    """`exact` as the evaluator holds it. OPA's numbers have no range: where a double
+    overflows (1e308 * 10) or underflows to zero, the answer is refused, not guessed."""
+    f = float(exact)
+    if not (_DOUBLE_MIN <= abs(f) <= _DOUBLE_MAX) and exact:
+        raise Unsupported("a result beyond a double's range is not evaluated")
+    return norm(f)
+
+
+_DOUBLE_MIN, _DOUBLE_MAX = sys.float_info.min, sys.float_info.max
 
 
 def _plus(a, b):
@@ -74,7 +90,13 @@ def _div(a, b):
         raise BuiltinError("div: divide by zero")
     if type(x) is int and type(y) is int and x % y == 0:
         return x // y
-    return norm(x / y)
+    try:
+        q = x / y
+    except OverflowError:  # an int too large for a float
+        raise Unsupported("a result beyond a double's range is not evaluated") from None
+    if not q and x:
+        raise Unsupported("a result beyond a double's range is not evaluated")
+    return _double(q)
 
 
 def _rem(a, b):

@@ -10,6 +10,7 @@ binary operator chains are grouped here by OPA's precedence.
 from __future__ import annotations
 
 import json
+import sys
 
 from lark import Token, Tree
 
@@ -431,7 +432,7 @@ class Lower:
         return term
 
     def negative(self, meta, children):
-        return ir.Scalar(span=self._sp(meta), value=-_number(children[-1]))
+        return ir.Scalar(span=self._sp(meta), value=-self._in_range(children[-1], self._sp(meta)))
 
     def dot(self, meta, children):
         term, name = children
@@ -444,6 +445,15 @@ class Lower:
         if id(key) in self._exponents:  # OPA finds `xs[1.0]` but not `xs[1e0]`
             self._unsupported("a key written with an exponent", key.span, "write it as `1` or `1.0`")
         return self._extend(meta, children[0], key)
+
+    def _in_range(self, tok, span: Span) -> int | float:
+        """The literal's value; OPA's numbers have no range, so one a double cannot hold
+        (1e309 is no infinity, 1e-400 no zero) is refused rather than rounded."""
+        value = _number(tok)
+        if type(value) is float and not (sys.float_info.min <= abs(value) <= sys.float_info.max) \
+                and any(c in "123456789" for c in str(tok).lower().partition("e")[0]):
+            self._unsupported(f"`{tok}`, a number beyond a double's range,", span)
+        return value
 
     def _extend(self, meta, term, key):
         if isinstance(term, ir.Ref):
@@ -477,7 +487,8 @@ class Lower:
         return ir.Scalar(span=self._sp(meta), value=str(children[0])[1:-1])
 
     def number(self, meta, children):
-        out = ir.Scalar(span=self._sp(meta), value=_number(children[0]))
+        span = self._sp(meta)
+        out = ir.Scalar(span=span, value=self._in_range(children[0], span))
         if type(out.value) is int and any(c in children[0] for c in ".eE"):
             self._written_as_float.add(id(out))
         if any(c in children[0] for c in "eE"):
