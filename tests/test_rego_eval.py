@@ -418,4 +418,13 @@ def test_numbers_beyond_a_doubles_range_are_refused_not_rounded():
         with pytest.raises(PolicyError) as e:
             q(f"x := {expr}", input={"n": 10**400})
         assert e.value.code == "unsupported", expr
-    assert q("x := input.n * 10", input={"n": 1e300}) == [{"x": 1e301}]
+    assert q("x := input.n * 10", input={"n": 1e300}) == [{"x": 10**301}]  # whole: exact, as in OPA
+
+
+def test_a_whole_result_beyond_int64_stays_an_exact_integer():
+    # a double would print 2.5e+19 and lose the 1; OPA keeps 25000000000000000001
+    assert q("x := input.n / 4 + 1", input={"n": 1e20}) == [{"x": 25000000000000000001}]
+    assert q('x := sprintf("%v", [input.n / 4])', input={"n": 1e20}) == [{"x": "25000000000000000000"}]
+    assert q("x := [123456789012345678 * 1000.0, 1e20 * 1]") == [{"x": [123456789012345678000, 10**20]}]
+    got = q("x := [1e20 / 3, 1e20 + 0.5]")[0]["x"]  # not whole as decimals: numbers as before
+    assert [type(v) for v in got] == [float, float]

@@ -60,10 +60,15 @@ def _decimal(x) -> Decimal:
 
 def _double(exact) -> int | float:
     """`exact` as the evaluator holds it. OPA's numbers have no range: where a double
-    overflows (1e308 * 10) or underflows to zero, the answer is refused, not guessed."""
+    overflows (1e308 * 10) or underflows to zero, the answer is refused, not guessed.
+    A whole decimal result is an integer however large (1e20 / 4 is 25000000000000000000),
+    as OPA keeps it and goes on with exact integer arithmetic; every double beyond 2**53
+    is whole, so only the decimal can tell."""
     f = float(exact)
     if not (_DOUBLE_MIN <= abs(f) <= _DOUBLE_MAX) and exact:
         raise Unsupported("a result beyond a double's range is not evaluated")
+    if abs(f) >= 2**63 and type(exact) is Decimal and exact == exact.to_integral_value():
+        return int(exact)
     return norm(f)
 
 
@@ -96,7 +101,7 @@ def _div(a, b):
         raise Unsupported("a result beyond a double's range is not evaluated") from None
     if not q and x:
         raise Unsupported("a result beyond a double's range is not evaluated")
-    return _double(q)
+    return _double(q if abs(q) < 2**63 else _decimal(x) / _decimal(y))
 
 
 def _rem(a, b):
