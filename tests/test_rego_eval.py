@@ -406,19 +406,31 @@ def test_sum_and_product_compute_in_decimals_as_plus_does():
     assert q("x := sum([1, input.s])", input={"s": "2"}) == []
 
 
-def test_numbers_beyond_a_doubles_range_are_refused_not_rounded():
-    # OPA's numbers have no range: 1e309 is no infinity and 1e-400 no zero
+def test_numbers_beyond_a_doubles_range():
+    # OPA's numbers have no range. A whole result above it is held exactly, as OPA
+    # writes it in digits; a literal beyond it (OPA keeps `1e309` as written, and
+    # `1e309 + 1` loses the 1 there) or a result below it (1e-400 is no zero) is refused.
+    assert q("x := [1e308 * 10, 1.0e308 + 1.0e308, sum([1e308, 1e308]), input.n / 4, input.n * 1.5]",
+             input={"n": 10**400}) == [{"x": [10**309, 2 * 10**308, 2 * 10**308, 25 * 10**398, 15 * 10**399]}]
     for literal in ("1e309", "-1e309", "2.5e-400", "5e-324"):
         with pytest.raises(PolicyError) as e:
             load_policy(f"package t\nimport rego.v1\nallow if input.n < {literal}\n")
         assert e.value.code == "unsupported" and literal.lstrip("-") in str(e.value)
     assert q("x := [0e400, 1e308, -2.5e-300 < 0]") == [{"x": [0, 1e308, True]}]
-    for expr in ("1e308 * 10", "1.0e308 + 1.0e308", "sum([1e308, 1e308])", "1e-200 * 1e-200", "1e300 / 1e-300",
-                 "1e-300 / 1e300", "input.n / 3"):
+    # more digits than a 64-bit float holds: rounded differently here and in OPA
+    for expr in ("1e-200 * 1e-200", "1e-300 / 1e300", "input.n / 3"):
         with pytest.raises(PolicyError) as e:
             q(f"x := {expr}", input={"n": 10**400})
         assert e.value.code == "unsupported", expr
-    assert q("x := input.n * 10", input={"n": 1e300}) == [{"x": 10**301}]  # whole: exact, as in OPA
+
+
+def test_rounding_builtins_read_a_huge_integer_as_a_64_bit_float():
+    # OPA's round, floor, ceil and abs go through a float of 64 significant bits
+    n = 3 * 2**64 + 1
+    assert q("x := [round(input.n), floor(input.n), ceil(input.n)]", input={"n": n}) == [{"x": [3 * 2**64] * 3}]
+    assert q("x := [abs(input.n), input.n * 1]", input={"n": -n}) == [{"x": [55340232221128654850, -n]}]
+    assert q("x := [round(2.5), round(-2.5), round(0.49999999999999994), abs(-7), floor(-2.5)]") == \
+        [{"x": [3, -3, 0, 7, -3]}]
 
 
 def test_a_whole_result_beyond_int64_stays_an_exact_integer():

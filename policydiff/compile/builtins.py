@@ -14,7 +14,7 @@ import operator
 import re
 import sys
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from policydiff.compile.formatting import sprintf
@@ -59,20 +59,27 @@ def _decimal(x) -> Decimal:
 
 
 def _double(exact) -> int | float:
-    """`exact` as the evaluator holds it. OPA's numbers have no range: where a double
-    overflows (1e308 * 10) or underflows to zero, the answer is refused, not guessed.
-    A whole decimal result is an integer however large (1e20 / 4 is 25000000000000000000),
-    as OPA keeps it and goes on with exact integer arithmetic; every double beyond 2**53
-    is whole, so only the decimal can tell."""
+    """`exact` as the evaluator holds it. A whole decimal result is an integer however
+    large (1e20 / 4 is 25000000000000000000, 1e308 * 10 no infinity), as OPA keeps it
+    and goes on with exact integer arithmetic; every double beyond 2**53 is whole, so
+    only the decimal can tell. OPA's numbers have no range: a result that underflows a
+    double (or of absurd size) is refused, not guessed."""
     f = float(exact)
+    if abs(f) >= 2**63 and type(exact) is Decimal and _whole(exact):
+        return int(exact)
     if not (_DOUBLE_MIN <= abs(f) <= _DOUBLE_MAX) and exact:
         raise Unsupported("a result beyond a double's range is not evaluated")
-    if abs(f) >= 2**63 and type(exact) is Decimal and exact == exact.to_integral_value():
-        return int(exact)
     return norm(f)
 
 
 _DOUBLE_MIN, _DOUBLE_MAX = sys.float_info.min, sys.float_info.max
+
+
+def _whole(d: Decimal) -> bool:
+    """`d` is a whole number OPA writes with these same digits: at most 18 of them, the
+    most a float of 64 significant bits reads back unchanged (more were rounded here
+    at 28 digits, there at 64 bits, differently), and not of absurd size."""
+    return d == d.to_integral_value() and len(d.normalize().as_tuple().digits) <= 18 and d.adjusted() <= 4000
 
 
 def _plus(a, b):
@@ -97,11 +104,45 @@ def _div(a, b):
         return x // y
     try:
         q = x / y
-    except OverflowError:  # an int too large for a float
-        raise Unsupported("a result beyond a double's range is not evaluated") from None
+    except OverflowError:  # an int too large for a float: the decimal decides
+        q = math.inf
     if not q and x:
         raise Unsupported("a result beyond a double's range is not evaluated")
     return _double(q if abs(q) < 2**63 else _decimal(x) / _decimal(y))
+
+
+def _round(a):
+    """Halves away from zero, on the decimal: adding 0.5 in binary would round twice."""
+    x = num(a, "round", 1)
+    return _binary64(x) if type(x) is int else int(_decimal(x).to_integral_value(ROUND_HALF_UP))
+
+
+def _binary64(n: int) -> int:
+    """`n` as OPA's rounding builtins see an integer: a float of 64 significant bits
+    (round, floor, ceil and abs of 10**20 + 1 are 10**20), nearest, ties to even."""
+    shift = abs(n).bit_length() - 64
+    if shift <= 0:
+        return n
+    q, r = divmod(abs(n), 1 << shift)
+    half = 1 << (shift - 1)
+    q += r > half or (r == half and q & 1)
+    return (q << shift) * (-1 if n < 0 else 1)
+
+
+def _abs_int(n: int) -> int:
+    """OPA's abs of an integer beyond 64 bits: the float it reads, written with the
+    fewest digits that read back as that float (|3 * 2**64 + 1| is ...850, not ...848)."""
+    b = _binary64(abs(n))
+    if b == abs(n) and b.bit_length() <= 64:
+        return b
+    digits = len(str(b))
+    for k in range(1, digits + 1):
+        unit = 10 ** (digits - k)
+        q, r = divmod(b, unit)
+        candidate = (q + (2 * r > unit or (2 * r == unit and q & 1))) * unit
+        if _binary64(candidate) == b:
+            return candidate
+    return b
 
 
 def _rem(a, b):
@@ -369,10 +410,10 @@ BUILTINS: dict[str, tuple[int, Callable[..., Any]]] = {
     "max": (1, _max),
     "min": (1, _min),
     "sort": (1, _sort),
-    "abs": (1, lambda x: abs(num(x, "abs", 1))),
-    "round": (1, lambda x: int(num(x, "round", 1) + (0.5 if x >= 0 else -0.5))),
-    "floor": (1, lambda x: int(num(x, "floor", 1) // 1)),
-    "ceil": (1, lambda x: -int(-num(x, "ceil", 1) // 1)),
+    "abs": (1, lambda x: _abs_int(x) if type(x) is int else abs(num(x, "abs", 1))),
+    "round": (1, _round),
+    "floor": (1, lambda x: _binary64(x) if type(x) is int else int(num(x, "floor", 1) // 1)),
+    "ceil": (1, lambda x: _binary64(x) if type(x) is int else -int(-num(x, "ceil", 1) // 1)),
     "startswith": (2, lambda s, p: string(s, "startswith", 1).startswith(string(p, "startswith", 2))),
     "endswith": (2, lambda s, p: string(s, "endswith", 1).endswith(string(p, "endswith", 2))),
     "contains": (2, lambda s, p: string(p, "contains", 2) in string(s, "contains", 1)),
