@@ -146,7 +146,9 @@ def _abs_int(n: int) -> int:
 
 
 def _rem(a, b):
-    x, y = _integer(num(a, "rem", 1)), _integer(num(b, "rem", 2))
+    x, y = num(a, "rem", 1), num(b, "rem", 2)
+    if type(x) is not int or type(y) is not int:
+        x, y = _integer(x), _integer(y)
     if y == 0:
         raise BuiltinError("rem: modulo by zero")
     r = abs(x) % abs(y)  # Go's % keeps the sign of the dividend
