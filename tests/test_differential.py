@@ -145,7 +145,8 @@ EDGE_CASES = {
 # Still open: expected failures until policydiff follows OPA (a fix shows as XPASS).
 OPEN = pytest.mark.xfail(strict=True, reason="policydiff departs from OPA here")
 OPEN_EDGE_CASES = {
-    # Exact arithmetic beyond a single sum: OPA says true and 0.3.
+    # OPA carries 64-bit floats between steps (1 / 3 is 0.33333333333333333334), policydiff
+    # doubles: true in OPA. The literal 1e309 policydiff refuses (OPA keeps it as written).
     "decimal-division-chain": ("c := 1 / 3 * 3 == 1", {}),
     "decimal-no-overflow": ("c := 1.5e300 * 1e10 > 1e309", {}),
     # OPA keeps a number's literal form: `2.0` prints as 2.0, and a key 1.0 stays "1.0".
