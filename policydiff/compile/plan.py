@@ -36,8 +36,8 @@ def display(name: str) -> str:
 # ------------------------------------------------------------------------ free variables
 
 
-def term_vars(t: ir.Term | None, out: set[str]) -> set[str]:
-    """Every local variable in `t`, including inside comprehensions."""
+def term_vars(t: ir.Term | None, out: set[str], deep: bool = True) -> set[str]:
+    """Every local variable in `t`; inside comprehensions too unless `deep` is false."""
     match t:
         case None | ir.Scalar():
             pass
@@ -45,23 +45,25 @@ def term_vars(t: ir.Term | None, out: set[str]) -> set[str]:
             if is_local(name):
                 out.add(name)
         case ir.Ref(head=head, path=path):
-            term_vars(head, out)
+            term_vars(head, out, deep)
             for k in path:
-                term_vars(k, out)
+                term_vars(k, out, deep)
         case ir.Call(args=items) | ir.Array(items=items) | ir.Set(items=items):
             for x in items:
-                term_vars(x, out)
+                term_vars(x, out, deep)
         case ir.Object(items=items):
             for k, v in items:
-                term_vars(k, out)
-                term_vars(v, out)
+                term_vars(k, out, deep)
+                term_vars(v, out, deep)
         case ir.ArrayCompr(term=term, body=body) | ir.SetCompr(term=term, body=body):
-            term_vars(term, out)
-            body_vars(body, out)
+            if deep:
+                term_vars(term, out)
+                body_vars(body, out)
         case ir.ObjectCompr(key=key, value=value, body=body):
-            term_vars(key, out)
-            term_vars(value, out)
-            body_vars(body, out)
+            if deep:
+                term_vars(key, out)
+                term_vars(value, out)
+                body_vars(body, out)
     return out
 
 
@@ -71,25 +73,28 @@ def body_vars(body, out: set[str]) -> set[str]:
     return out
 
 
-def literal_vars(lit: ir.Literal, out: set[str]) -> set[str]:
+def literal_vars(lit: ir.Literal, out: set[str], deep: bool = True) -> set[str]:
+    """Every local variable of `lit`; with `deep` false, not those of its comprehensions
+    and `every` body."""
     match lit:
         case ir.Expr(term=t):
-            term_vars(t, out)
+            term_vars(t, out, deep)
         case ir.Assign(lhs=a, rhs=b) | ir.Unify(lhs=a, rhs=b):
-            term_vars(a, out)
-            term_vars(b, out)
+            term_vars(a, out, deep)
+            term_vars(b, out, deep)
         case ir.Some(vars=vs):
             out.update(vs)
         case ir.SomeIn(key=k, value=v, collection=c):
-            term_vars(k, out)
-            term_vars(v, out)
-            term_vars(c, out)
+            term_vars(k, out, deep)
+            term_vars(v, out, deep)
+            term_vars(c, out, deep)
         case ir.Every(key=k, value=v, domain=d, body=b):
-            if k:
-                out.add(k)
-            out.add(v)
-            term_vars(d, out)
-            body_vars(b, out)
+            term_vars(d, out, deep)
+            if deep:
+                if k:
+                    out.add(k)
+                out.add(v)
+                body_vars(b, out)
     return out
 
 
@@ -98,45 +103,8 @@ def shallow_vars(body) -> set[str]:
     nested body shares with it."""
     out: set[str] = set()
     for lit in body:
-        _shallow_lit(lit, out)
+        literal_vars(lit, out, deep=False)
     return out
-
-
-def _shallow_lit(lit, out):
-    match lit:
-        case ir.Expr(term=t):
-            _shallow(t, out)
-        case ir.Assign(lhs=a, rhs=b) | ir.Unify(lhs=a, rhs=b):
-            _shallow(a, out)
-            _shallow(b, out)
-        case ir.Some(vars=vs):
-            out.update(vs)
-        case ir.SomeIn(key=k, value=v, collection=c):
-            _shallow(k, out)
-            _shallow(v, out)
-            _shallow(c, out)
-        case ir.Every(domain=d):
-            _shallow(d, out)
-
-
-def _shallow(t, out):
-    match t:
-        case None | ir.Scalar():
-            pass
-        case ir.Var(name=name):
-            if is_local(name):
-                out.add(name)
-        case ir.Ref(head=head, path=path):
-            _shallow(head, out)
-            for k in path:
-                _shallow(k, out)
-        case ir.Call(args=items) | ir.Array(items=items) | ir.Set(items=items):
-            for x in items:
-                _shallow(x, out)
-        case ir.Object(items=items):
-            for k, v in items:
-                _shallow(k, out)
-                _shallow(v, out)
 
 
 def declared_in(body) -> set[str]:
@@ -347,7 +315,7 @@ def redeclarations(body, before: set[str]) -> list[Diagnostic]:
         else:
             declared |= names
         if isinstance(lit, ir.Every):  # its variables and body are its own scope
-            _shallow(lit.domain, seen)
+            term_vars(lit.domain, seen, deep=False)
         else:
             _visible(lit, seen)
     return diags
@@ -356,7 +324,7 @@ def redeclarations(body, before: set[str]) -> list[Diagnostic]:
 def _visible(lit, out: set[str]) -> None:
     """The variables of `lit` an enclosing body shares: its own, and those its
     comprehensions read without declaring them."""
-    _shallow_lit(lit, out)
+    literal_vars(lit, out, deep=False)
     for t in _comprehensions(lit):
         out |= captured(t, frozenset(term_vars(t, set())))
 
