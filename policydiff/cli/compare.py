@@ -10,6 +10,7 @@ passes, 1 when it blocks, 2 for bad input, 3 when the database cannot be reached
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -66,7 +67,10 @@ def run(args: argparse.Namespace) -> ExitCode:
     if base_dir is not None:
         report = _relabel(report, base_dir)
     report = gate(classify(report, rules), rules, strict=args.strict)
-    text = render(report, args.format, rules=rules, color=args.output is None and sys.stdout.isatty())
+    tty = args.output is None and sys.stdout.isatty()
+    # a terminal's own width; 120 columns in files and CI logs (the tenancy table has 7)
+    width = shutil.get_terminal_size((120, 24)).columns if tty else 120
+    text = render(report, args.format, rules=rules, color=tty, width=width)
     write_output(text, args.output, "report")
     return ExitCode.OK if report.gate.passed else ExitCode.BLOCKED
 
