@@ -136,7 +136,10 @@ def test_bad_rule_file_is_exit_2_with_location(capsys, tmp_path):
     assert "Traceback" not in err
 
 
-def repo_with_history(tmp_path: Path, new: str) -> Path:
+def repo_with_history(tmp_path: Path, new: str, *, committed: str = V1,
+                      name: str = "rbac.rego") -> Path:
+    """A git repository whose one commit holds `committed` as `policies/NAME` and the
+    shipped rule file; the working tree holds `new` in its place."""
     repo = tmp_path / "repo"
     (repo / "policies").mkdir(parents=True)
     (repo / "classifications").mkdir()
@@ -147,12 +150,12 @@ def repo_with_history(tmp_path: Path, new: str) -> Path:
     git("init", "-q", "-b", "main")
     git("config", "user.email", "t@example.com")
     git("config", "user.name", "t")
-    shutil.copy(V1, repo / "policies" / "rbac.rego")
+    shutil.copy(committed, repo / "policies" / name)
     shutil.copy(RULES, repo / "classifications" / "rbac_v2.yaml")
     git("add", ".")
-    git("commit", "-q", "-m", "v1")
-    # the working tree holds the new version, in its own package (rbac.v2)
-    shutil.copy(new, repo / "policies" / "rbac.rego")
+    git("commit", "-q", "-m", "base")
+    git("update-ref", "refs/remotes/origin/main", "HEAD")  # what `git fetch origin main` leaves
+    shutil.copy(new, repo / "policies" / name)
     return repo
 
 
@@ -206,22 +209,7 @@ CI_ENV = {"BASE": "HEAD", "POLICY": "policies/rbac_v2.rego",
 def test_ci_examples_run_as_written(capsys, tmp_path, monkeypatch, new, expected):
     """In a repository whose committed v2 is the safe one, run each CI command as the
     examples write it; the working tree holds `new`."""
-    repo = tmp_path / "repo"
-    (repo / "policies").mkdir(parents=True)
-    (repo / "classifications").mkdir()
-
-    def git(*args: str) -> None:
-        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-
-    git("init", "-q", "-b", "main")
-    git("config", "user.email", "t@example.com")
-    git("config", "user.name", "t")
-    shutil.copy(V2, repo / "policies" / "rbac_v2.rego")
-    shutil.copy(RULES, repo / "classifications" / "rbac_v2.yaml")
-    git("add", ".")
-    git("commit", "-q", "-m", "v2")
-    git("update-ref", "refs/remotes/origin/main", "HEAD")  # what `git fetch origin main` leaves
-    shutil.copy(new, repo / "policies" / "rbac_v2.rego")
+    repo = repo_with_history(tmp_path, new, committed=V2, name="rbac_v2.rego")
     monkeypatch.chdir(repo)
     commands = ci_commands(CI_ENV)
     assert [where for where, _ in commands] == ["github-actions.yml", "github-actions.yml",
