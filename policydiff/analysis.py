@@ -17,7 +17,7 @@ regular expressions, ...) are recorded as `incomplete` reasons naming the rule.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, assert_never
 
 import msgspec
@@ -308,21 +308,12 @@ class _Walker:
         for why, span, nodes, deep in self.checks:
             if any(_reads_input(n) if deep else bool(_find(n).paths) for n in nodes):
                 reasons.append(f"{span.where}: {why}")
-        classes = {}
-        seen: set[int] = set()
-        stack = [self.input]
-        while stack:
-            r = _find(stack.pop())
-            if id(r) in seen:
-                continue
-            seen.add(id(r))
-            if r.paths:
-                classes[id(r)] = r
-                if r.computed:  # compared with a value no constant stands for
-                    reasons.append(f"{r.computed} compared with input")
-            stack.extend(r.children.values())
+        classes = [r for r in _reachable(self.input) if r.paths]
+        for r in classes:
+            if r.computed:  # compared with a value no constant stands for
+                reasons.append(f"{r.computed} compared with input")
         out = []
-        for r in classes.values():
+        for r in classes:
             consts = sorted((v for _, v in r.consts), key=_const_order)
             out.append(InputClass(paths=tuple(sorted(_acyclic(r.paths))), constants=tuple(consts),
                                   patterns=tuple(sorted(r.patterns)), whole=r.whole))
@@ -331,7 +322,15 @@ class _Walker:
 
 
 def _reads_input(n: _Node) -> bool:
-    """Whether a value holds input anywhere inside it (an array of input paths, ...)."""
+    """Whether a value holds input anywhere inside it (an array of input paths, ...).
+    Keys are left out: looking a document up by an input value reads the input through
+    equality, which the classes capture."""
+    return any(r.paths for r in _reachable(n, keys=False))
+
+
+def _reachable(n: _Node, *, keys: bool = True) -> Iterator[_Node]:
+    """Every class root reachable from `n` through its children, once each, depth first;
+    without `keys`, not through the children that are lookup keys."""
     seen: set[int] = set()
     stack = [n]
     while stack:
@@ -339,12 +338,8 @@ def _reads_input(n: _Node) -> bool:
         if id(r) in seen:
             continue
         seen.add(id(r))
-        if r.paths:
-            return True
-        # Keys are left out: looking a document up by an input value reads the input
-        # through equality, which the classes capture.
-        stack.extend(c for label, c in r.children.items() if label[0] != "k")
-    return False
+        yield r
+        stack.extend(c for label, c in r.children.items() if keys or label[0] != "k")
 
 
 def _acyclic(paths: set[Path]) -> set[Path]:
