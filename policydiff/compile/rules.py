@@ -130,17 +130,7 @@ class CompiledRule:
             ctx.prov[self] = tuple(spans)
             return result
         if kind == "complete":
-            result = UNDEFINED
-            for chain in self.chains:
-                v = _first_defined(chain, ctx, None, self, spans)
-                if v is UNDEFINED:
-                    continue
-                if result is UNDEFINED:
-                    result = v
-                elif not equal(result, v):
-                    raise self._conflict(chain[0].span)
-            if result is UNDEFINED and self.default is not None:
-                result = _first_defined([self.default], ctx, None, self, spans)
+            result = self._join(ctx, None, spans, self._conflict)
         elif kind == "partial_set":
             acc: list = []
             for chain in self.chains:
@@ -193,24 +183,31 @@ class CompiledRule:
             if self.default is None:
                 return UNDEFINED
             return _first_defined([self.default], ctx, None, self, None)
+        return self._join(ctx, args, None, self._function_conflict)
+
+    def _join(self, ctx: Ctx, args, spans, conflict):
+        """The one value the else chains agree on (a conflict when two differ), else the
+        default's, else undefined."""
         result = UNDEFINED
         for chain in self.chains:
-            v = _first_defined(chain, ctx, args, self, None)
+            v = _first_defined(chain, ctx, args, self, spans)
             if v is UNDEFINED:
                 continue
             if result is UNDEFINED:
                 result = v
             elif not equal(result, v):
-                raise PolicyError.at("eval_conflict_error",
-                                     f"functions must not produce multiple outputs for same inputs: `{self.name}`",
-                                     chain[0].span)
+                raise conflict(chain[0].span)
         if result is UNDEFINED and self.default is not None:
-            result = _first_defined([self.default], ctx, None, self, None)
+            result = _first_defined([self.default], ctx, None, self, spans)
         return result
 
     def _conflict(self, span: Span) -> PolicyError:
         return PolicyError.at("eval_conflict_error",
                               f"complete rules must not produce multiple outputs: `{self.name}`", span)
+
+    def _function_conflict(self, span: Span) -> PolicyError:
+        return PolicyError.at("eval_conflict_error",
+                              f"functions must not produce multiple outputs for same inputs: `{self.name}`", span)
 
 
 def _run(d: Definition, ctx: Ctx, args=None) -> list:
