@@ -17,7 +17,7 @@ from typing import Any, assert_never
 
 from policydiff import ir
 from policydiff.compile import plan
-from policydiff.compile.access import input_root, items, members, path, walker
+from policydiff.compile.access import input_path, input_root, items, members, path, walker
 from policydiff.compile.build import (
     NOT_LITERAL,
     checked_set,
@@ -381,10 +381,19 @@ class Compiler:
         match t:
             case ir.Scalar(value=v):
                 return _const(v)
+            case ir.Ref(head=ir.Var(name="input"), path=p) if p and all(
+                    isinstance(k, ir.Scalar) and type(k.value) is str for k in p):
+                keys = tuple(k.value for k in p)
+                if self.owner is not None:  # a slice of the input: memos key on it
+                    self.owner.uses_input = True
+                    if self.owner.input_paths is not None:
+                        self.owner.input_paths.add(keys)
+                return input_path(keys)
             case ir.Var(name=name):
                 if name == "input":
                     if self.owner is not None:
                         self.owner.uses_input = True
+                        self.owner.input_paths = None  # read whole: no slice to key on
                     return input_root
                 if name == "data":
                     return self.program.data_fn(("data",), self.deps)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from policydiff import ir
-from policydiff.compile import plan
+from policydiff.compile import memo, plan
 from policydiff.compile.access import lookup
 from policydiff.compile.build import NOT_LITERAL, checked_set, literal
 from policydiff.compile.closures import Compiler, Frame
@@ -81,21 +81,16 @@ class CompiledRule:
         self.uniform: Any = _MISS  # the one constant value every body yields, if so
         self.flat: list[Definition] = []
         self.uses_input = False
+        self.input_paths: set | None = set()  # constant-key input paths read; None: input read whole
         self.static = False  # set by Program: the value cannot depend on the input
-        self._static_value: Any = _MISS
-        self._static_prov: tuple = ()
+        # set by Program: a function reading no input remembers its values across
+        # evaluations, one memo per error mode (see `memo`)
+        self.memos: tuple[dict, dict] | None = None
 
     # ---- evaluation
 
     def value(self, ctx: Ctx):
-        if self.static and not ctx.strict:
-            v = self._static_value
-            if v is _MISS:
-                v = self._static_value = self._compute(ctx)
-                self._static_prov = ctx.prov.get(self, ())
-            else:
-                ctx.prov[self] = self._static_prov
-            return v
+        """The rule's value in `ctx` (Program may replace this by a memo's)."""
         v = ctx.cache.get(self, _MISS)
         if v is _MISS:
             v = ctx.cache[self] = self._compute(ctx)
@@ -109,8 +104,9 @@ class CompiledRule:
         return rule_value
 
     def _compute(self, ctx: Ctx):
+        """The value, computed; with `ctx.explain`, also the bodies that produced it
+        (`ctx.prov`, read only then)."""
         kind = self.kind
-        spans = []
         if self.uniform is not _MISS and not ctx.explain:
             # every body yields the same constant (`allow if …`): the first that holds
             # decides, and no later one can conflict with it
@@ -118,17 +114,13 @@ class CompiledRule:
                 env = d.blank.copy()
                 env[0] = ctx
                 if d.run(env):  # a constant head stops at its first solution
-                    ctx.prov[self] = (d.span,)
                     return self.uniform
             if self.default is None:
-                ctx.prov[self] = ()
                 return UNDEFINED
             if self.default_const is not _MISS:
-                ctx.prov[self] = (self.default.span,)
                 return self.default_const
-            result = _first_defined([self.default], ctx, None, self, spans)
-            ctx.prov[self] = tuple(spans)
-            return result
+            return _first_defined([self.default], ctx, None, self, None)
+        spans: list = []
         if kind == "complete":
             result = self._join(ctx, None, spans, self._conflict)
         elif kind == "partial_set":
@@ -154,20 +146,33 @@ class CompiledRule:
                                              d.span)
                     obj[k] = v
             result = obj
-        ctx.prov[self] = tuple(spans)
+        if ctx.explain:
+            ctx.prov[self] = tuple(spans)
         return result
 
     def call(self, ctx: Ctx, args: list):
+        memos = self.memos
         for a in args:
             t = type(a)
-            if not (t is str or t is int or t is bool or a is None or t is float):
+            if not (t is str or t is int or t is bool or a is None or (t is float and memos is None)):
                 return self._call(ctx, args)
-        # scalar arguments: the value is remembered for this evaluation (keyed with the
-        # types, since Python takes `true` for 1)
+        # scalar arguments: the value is remembered (keyed with the types, since
+        # Python takes `true` for 1)
         key = (self, tuple(map(type, args)), *args)
-        v = ctx.cache.get(key, _MISS)
-        if v is _MISS:
-            v = ctx.cache[key] = self._call(ctx, args)
+        cache = ctx.cache if memos is None else memos[ctx.strict]
+        v = cache.get(key, _MISS)
+        return self.store(ctx, cache, key, args) if v is _MISS else v
+
+    def store(self, ctx: Ctx, cache: dict, key, args: list):
+        """Compute the value for `args` and remember it under `key`: in the memo of
+        a function that reads no input, else in this evaluation's cache."""
+        v = self._call(ctx, args)
+        if self.memos is None:
+            cache[key] = v
+        else:
+            memo.remember(cache, key, v)
+            if ctx.strict:
+                memo.remember(self.memos[False], key, v)
         return v
 
     def _call(self, ctx: Ctx, args: list):
@@ -272,20 +277,38 @@ class Program:
         if diags:
             raise PolicyError(diags)
         self._check_recursion()
-        self._mark_static()
+        self._memoize()
 
-    def _mark_static(self) -> None:
-        """A rule that reads no input, directly or through the rules it uses, has one
-        value per program: it is computed once, not once per evaluation."""
-        memo: dict[CompiledRule, bool] = {}
+    def _memoize(self) -> None:
+        """Give each rule the memo what it reads allows (see `memo`): what a rule reads
+        of the input is what it reads itself and what the rules and functions it uses
+        read, transitively."""
+        seen: dict[CompiledRule, frozenset | None] = {}
 
-        def static(r: CompiledRule) -> bool:
-            if r not in memo:
-                memo[r] = not r.uses_input and all(static(d) for d in r.deps)
-            return memo[r]
+        def reads(r: CompiledRule) -> frozenset | None:
+            if r not in seen:
+                acc = None if r.input_paths is None else set(r.input_paths)
+                for d in r.deps:
+                    if acc is not None:
+                        more = reads(d)
+                        acc = None if more is None else acc | more
+                seen[r] = None if acc is None else frozenset(acc)
+            return seen[r]
 
         for r in self.rules.values():
-            r.static = static(r) and r.kind != "function"
+            paths = reads(r)
+            if paths is None:
+                continue
+            if r.kind == "function":
+                if not paths:
+                    r.memos = ({}, {})
+                continue
+            plain = r.value
+            if not paths:
+                r.static = True
+                r.value = memo.constant(plain, r._compute)
+            elif len(paths) <= memo.MAX_PATHS:
+                r.value = memo.sliced(sorted(paths), plain, r._compute)
 
     def _compile(self, r: CompiledRule) -> None:
         g = r.group
@@ -484,13 +507,13 @@ class Program:
                 if a is UNDEFINED:
                     return a
                 t = type(a)
-                if t is str or t is int or t is bool or a is None:  # remembered per evaluation
-                    cache = env[0].cache
+                if t is str or t is int or t is bool or a is None:  # remembered (see `call`)
+                    ctx = env[0]
+                    memos = r.memos
+                    cache = ctx.cache if memos is None else memos[ctx.strict]
                     key = (r, t, a)  # the type too: `true` and 1 are equal keys in Python
                     v = cache.get(key, _MISS)
-                    if v is _MISS:
-                        v = cache[key] = r._call(env[0], [a])
-                    return v
+                    return r.store(ctx, cache, key, [a]) if v is _MISS else v
                 return r._call(env[0], [a])
 
             return user_function1
@@ -508,12 +531,12 @@ class Program:
                 ta, tb = type(a), type(b)
                 if (ta is str or ta is int or ta is bool or a is None) and \
                         (tb is str or tb is int or tb is bool or b is None):
-                    cache = env[0].cache
+                    ctx = env[0]
+                    memos = r.memos
+                    cache = ctx.cache if memos is None else memos[ctx.strict]
                     key = (r, ta, a, tb, b)
                     v = cache.get(key, _MISS)
-                    if v is _MISS:
-                        v = cache[key] = r._call(env[0], [a, b])
-                    return v
+                    return r.store(ctx, cache, key, [a, b]) if v is _MISS else v
                 return r._call(env[0], [a, b])
 
             return user_function2

@@ -1,0 +1,111 @@
+"""Memos: values remembered across evaluations, keyed by exactly what they read.
+
+A rule that reads no input (`roles := {…}`) has one value per program; a rule whose
+only reads of the input are a few paths of constant keys (`input.subject.role`) has
+one value per combination of the values found there; a function that reads no input
+has one value per tuple of arguments. Each is computed on first use and remembered.
+
+The memos are exact. A key holds each value read with its type, since Python takes
+`true` for 1; only strings, integers, booleans, null and undefined make keys (a float
+could be -0.0, which Python takes for 0.0), and a read that finds anything else is
+computed afresh. A value computed with strict builtin errors holds without them too
+(no builtin failed), not the reverse, so each error mode has its memo. An evaluation
+that raises stores nothing, and the next one raises again. `--explain` evaluations
+bypass the memos: they ask for every body that produced a value. A memo that fills up
+is cleared, so memory stays bounded whatever the inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from policydiff.compile.access import input_path
+from policydiff.compile.values import UNDEFINED
+
+LIMIT = 4096  # entries per memo and error mode
+MAX_PATHS = 3  # a rule reading more input paths than this is computed per evaluation
+
+_MISS = object()
+
+Value = Callable[[Any], Any]  # ctx -> value
+
+
+def key_of(v) -> Any:
+    """The memo key of one value read, or `_MISS` when it cannot be one."""
+    t = type(v)
+    if t is str:
+        return v
+    if t is int or t is bool or v is None or v is UNDEFINED:
+        return (t, v)
+    return _MISS
+
+
+def remember(memo: dict, key, v) -> None:
+    if len(memo) >= LIMIT:
+        memo.clear()
+    memo[key] = v
+
+
+def constant(plain: Value, compute: Value) -> Value:
+    """The value of a rule that reads no input, computed once per error mode."""
+    slots = [_MISS, _MISS]  # by ctx.strict
+
+    def static_value(ctx):
+        if ctx.explain:
+            return plain(ctx)
+        v = slots[ctx.strict]
+        if v is _MISS:
+            v = compute(ctx)
+            slots[ctx.strict] = v
+            if ctx.strict:
+                slots[False] = v
+        return v
+
+    return static_value
+
+
+def sliced(paths: list[tuple[str, ...]], plain: Value, compute: Value) -> Value:
+    """The value of a rule that reads only `paths` of the input, remembered per
+    combination of the values found there."""
+    readers = [input_path(p) for p in paths]
+    memos: tuple[dict, dict] = ({}, {})  # by ctx.strict
+
+    def store(ctx, key):
+        v = compute(ctx)
+        remember(memos[ctx.strict], key, v)
+        if ctx.strict:
+            remember(memos[False], key, v)
+        return v
+
+    if len(readers) == 1:
+        (r0,) = readers
+
+        def value1(ctx):
+            if ctx.explain:
+                return plain(ctx)
+            a = r0((ctx,))
+            key = a if type(a) is str else key_of(a)
+            if key is _MISS:
+                return plain(ctx)
+            v = memos[ctx.strict].get(key, _MISS)
+            return store(ctx, key) if v is _MISS else v
+
+        return value1
+
+    def value(ctx):
+        if ctx.explain:
+            return plain(ctx)
+        env = (ctx,)
+        key = []
+        for r in readers:
+            a = r(env)
+            k = a if type(a) is str else key_of(a)
+            if k is _MISS:
+                return plain(ctx)
+            key.append(k)
+        key = tuple(key)
+        v = memos[ctx.strict].get(key, _MISS)
+        return store(ctx, key) if v is _MISS else v
+
+    return value
