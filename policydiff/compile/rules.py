@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from policydiff import ir
-from policydiff.compile import memo, plan
+from policydiff.compile import memo, plan, raising
 from policydiff.compile.access import lookup
 from policydiff.compile.build import NOT_LITERAL, checked_set, literal
 from policydiff.compile.closures import Compiler, Frame
@@ -277,6 +277,7 @@ class Program:
         if diags:
             raise PolicyError(diags)
         self._check_recursion()
+        raising.guard(self)  # before the memos wrap the rules it guards
         self._memoize()
 
     def _memoize(self) -> None:
