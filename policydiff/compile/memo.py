@@ -26,19 +26,19 @@ from policydiff.compile.values import UNDEFINED
 LIMIT = 4096  # entries per memo and error mode
 MAX_PATHS = 3  # a rule reading more input paths than this is computed per evaluation
 
-_MISS = object()
+MISS = object()
 
 Value = Callable[[Any], Any]  # ctx -> value
 
 
 def key_of(v) -> Any:
-    """The memo key of one value read, or `_MISS` when it cannot be one."""
+    """The memo key of one value read, or `MISS` when it cannot be one."""
     t = type(v)
     if t is str:
         return v
     if t is int or t is bool or v is None or v is UNDEFINED:
         return (t, v)
-    return _MISS
+    return MISS
 
 
 def remember(memo: dict, key, v) -> None:
@@ -49,13 +49,13 @@ def remember(memo: dict, key, v) -> None:
 
 def constant(plain: Value, compute: Value) -> Value:
     """The value of a rule that reads no input, computed once per error mode."""
-    slots = [_MISS, _MISS]  # by ctx.strict
+    slots = [MISS, MISS]  # by ctx.strict
 
     def static_value(ctx):
         if ctx.explain:
             return plain(ctx)
         v = slots[ctx.strict]
-        if v is _MISS:
+        if v is MISS:
             v = compute(ctx)
             slots[ctx.strict] = v
             if ctx.strict:
@@ -65,47 +65,50 @@ def constant(plain: Value, compute: Value) -> Value:
     return static_value
 
 
-def sliced(paths: list[tuple[str, ...]], plain: Value, compute: Value) -> Value:
-    """The value of a rule that reads only `paths` of the input, remembered per
-    combination of the values found there."""
+def reader(paths: list[tuple[str, ...]]) -> Callable[[Any], Any]:
+    """A function of a ctx giving the memo key of the values at `paths`, or `MISS`."""
     readers = [input_path(p) for p in paths]
-    memos: tuple[dict, dict] = ({}, {})  # by ctx.strict
-
-    def store(ctx, key):
-        v = compute(ctx)
-        remember(memos[ctx.strict], key, v)
-        if ctx.strict:
-            remember(memos[False], key, v)
-        return v
-
     if len(readers) == 1:
         (r0,) = readers
 
-        def value1(ctx):
-            if ctx.explain:
-                return plain(ctx)
+        def key1(ctx):
             a = r0((ctx,))
-            key = a if type(a) is str else key_of(a)
-            if key is _MISS:
-                return plain(ctx)
-            v = memos[ctx.strict].get(key, _MISS)
-            return store(ctx, key) if v is _MISS else v
+            return a if type(a) is str else key_of(a)
 
-        return value1
+        return key1
 
-    def value(ctx):
-        if ctx.explain:
-            return plain(ctx)
+    def key(ctx):
         env = (ctx,)
-        key = []
+        out = []
         for r in readers:
             a = r(env)
             k = a if type(a) is str else key_of(a)
-            if k is _MISS:
-                return plain(ctx)
-            key.append(k)
-        key = tuple(key)
-        v = memos[ctx.strict].get(key, _MISS)
-        return store(ctx, key) if v is _MISS else v
+            if k is MISS:
+                return k
+            out.append(k)
+        return tuple(out)
 
-    return value
+    return key
+
+
+def sliced(paths: list[tuple[str, ...]], plain: Value, compute: Value) -> Value:
+    """The value of a rule that reads only `paths` of the input, remembered per
+    combination of the values found there."""
+    read = reader(paths)
+    memos: tuple[dict, dict] = ({}, {})  # by ctx.strict
+
+    def sliced_value(ctx):
+        if ctx.explain:
+            return plain(ctx)
+        key = read(ctx)
+        if key is MISS:
+            return plain(ctx)
+        v = memos[ctx.strict].get(key, MISS)
+        if v is MISS:
+            v = compute(ctx)
+            remember(memos[ctx.strict], key, v)
+            if ctx.strict:
+                remember(memos[False], key, v)
+        return v
+
+    return sliced_value
