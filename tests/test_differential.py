@@ -99,12 +99,6 @@ def test_generated_policies_agree_with_opa(policy, inputs):
                     # the expression undefined (pinned below for single expressions).
                     event("OPA strict builtin error; policydiff answers in default mode")
                     continue
-                if "eval_conflict_error" in str(e):
-                    # Open departure, pinned in OPEN_CONFLICTS below: policydiff stops at
-                    # the first body of a rule that holds and so never meets a conflict
-                    # that OPA meets in a later body.
-                    event("open departure: OPA conflict in a later body, policydiff answers")
-                    continue
                 pytest.fail(f"{ref}: policydiff {got!r}, OPA failed: {e}\n{policy.source}\ninput: {inp}")
             try:
                 got = ours.evaluate(ref, inp)
@@ -252,26 +246,48 @@ def test_builtin_errors_fail_in_strict_mode_as_in_opa(case):
     assert PolicydiffEngine(modules, strict=False).evaluate("data.typ.allow", inp) == default
 
 
-# Open departure: OPA evaluates every body of `allow` here and fails on the conflict in
-# `val`; policydiff stops at the first body that holds and answers true.
-OPEN_CONFLICTS = {
-    "conflict-behind-a-later-body": (
-        'allow if input.role == "admin"\n\nallow if val == "a"\n\n'
-        'val := "a" if input.role == "admin"\n\nval := "b" if input.role == "admin"',
-        {"role": "admin"},
-    ),
+# Which bodies of a rule OPA evaluates, and in which order, is up to its rule index: it
+# skips bodies whose indexed equalities fail and stops at the first that holds when all
+# yield one constant. That shows only when a body fails with an error. policydiff then
+# reports OPA's error where OPA surely meets it, and refuses `unsupported` where OPA's
+# answer depends on its index; it never answers where OPA fails, nor fails where OPA
+# answers. `exact`: the cases where policydiff must give OPA's own outcome.
+_VAL_CONFLICTS = 'val := "a" if input.role == "admin"\n\nval := "b" if input.role == "admin"'
+INDEX_ORDER = {
+    # OPA's index returns the unindexed second body first and meets the conflict in `val`
+    "conflict-behind-a-later-body": ('allow if input.role == "admin"\n\nallow if val == "a"', False),
+    "conflict-in-the-first-body": ('allow if val == "a"\n\nallow if input.role == "admin"', False),
+    # both bodies at one node of OPA's index: source order, early exit before the conflict
+    "conflict-after-early-exit": ('allow if input.role == "admin"\n\nallow if { input.role == "admin"; val == "a" }', False),
+    # the index rules the failing body out: OPA never evaluates it
+    "conflict-in-a-body-ruled-out": ('allow if { val == "a"; input.role == "x" }', False),
+    # OPA surely meets these conflicts
+    "conflict-no-other-body-holds": ('allow if input.role == "x"\n\nallow if { input.role == "admin"; val == "a" }', True),
+    "conflict-in-the-only-body": ('allow if { input.role == "admin"; val == "a" }', True),
+    "conflict-with-different-values": ('p := 1 if { input.role == "admin"; val == "a" }\n\np := 2 if input.role == "admin"', True),
+    "conflict-in-a-partial-set": ('s contains 1 if { input.role == "admin"; val == "a" }\n\ns contains 2 if input.role == "admin"', True),
+    "conflict-in-a-function": ('f(x) if { x == "admin"; val == "a" }\n\nallow if f(input.role)', True),
 }
 
 
-@pytest.mark.xfail(strict=True, reason="policydiff stops before a conflict OPA meets")
-@pytest.mark.parametrize("case", sorted(OPEN_CONFLICTS))
-def test_conflict_in_a_later_body_fails_as_in_opa(case):
-    rules, inp = OPEN_CONFLICTS[case]
-    modules = {"c.rego": f"package c\n\nimport rego.v1\n\n{rules}\n"}
-    with pytest.raises(EngineError, match="eval_conflict_error"):
-        OpaEngine(modules).evaluate("data.c.allow", inp)
-    with pytest.raises(Refused, match="eval_conflict_error"):
-        PolicydiffEngine(modules).evaluate("data.c.allow", inp)
+@pytest.mark.parametrize("case", sorted(INDEX_ORDER))
+def test_errors_depending_on_opas_rule_index_are_never_answered_wrongly(case):
+    rules, exact = INDEX_ORDER[case]
+    modules = {"c.rego": f"package c\n\nimport rego.v1\n\n{rules}\n\n{_VAL_CONFLICTS}\n"}
+    ref = "data.c." + ("p" if "p :=" in rules else "s" if "s contains" in rules else "allow")
+    inp = {"role": "admin"}
+    try:
+        expected, opa_error = OpaEngine(modules).evaluate(ref, inp), None
+    except EngineError as e:
+        expected, opa_error = None, str(e)
+    try:
+        got = PolicydiffEngine(modules).evaluate(ref, inp)
+    except Refused as e:
+        same_error = opa_error is not None and e.code in opa_error
+        assert same_error or (e.code == "unsupported" and not exact), (e, opa_error or expected)
+        return
+    assert opa_error is None, f"OPA failed ({opa_error}), policydiff answered {got!r}"
+    assert got == expected
 
 
 # OPA's compiler moves reference arguments of a call out of a negation, so that

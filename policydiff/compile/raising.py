@@ -55,6 +55,7 @@ class _Analysis:
         self.program = program
         self.miss = miss  # what `CompiledRule.uniform` holds when the bodies differ
         self._rule: dict[tuple[int, bool], bool] = {}
+        self._input: dict[int, bool] = {}
 
     # ---- what a term or literal refers to
 
@@ -84,12 +85,7 @@ class _Analysis:
     def _node_fails(self, t: ir.Term, strict: bool) -> bool:
         match t:
             case ir.Ref(head=ir.Var(name="data"), path=path):
-                keys = []
-                for p in path:
-                    keys.append(p.value if isinstance(p, ir.Scalar) and isinstance(p.value, str) else None)
-                    if keys[-1] is None:
-                        break
-                if any(self.rule_fails(r, strict) for r in self._rules_at(tuple(keys))):
+                if any(self.rule_fails(r, strict) for r in self._rules_at(_constant_prefix(path))):
                     return True
             case ir.Call(func=func):
                 if func.startswith("data."):
@@ -112,9 +108,46 @@ class _Analysis:
         v = self._rule.get(key)
         if v is None:
             self._rule[key] = True  # recursion is refused elsewhere; be safe meanwhile
-            v = self._rule[key] = self._conflicts(r) or any(
+            v = self._conflicts(r) or any(
                 self.literal_fails(lit, strict) for rule in _links(r) for lit in _literals(rule))
+            if v and r.kind != "function" and not self.reads_input(r):
+                v = self._fails_once(r, strict)
+            self._rule[key] = v
         return v
+
+    def reads_input(self, r: CompiledRule) -> bool:
+        """Whether a rule's value can depend on the input, itself or through the rules
+        it uses."""
+        v = self._input.get(id(r))
+        if v is None:
+            self._input[id(r)] = True
+            v = self._input[id(r)] = any(self._term_reads_input(t) for rule in _links(r)
+                                         for lit in _literals(rule) for t in _terms_of(lit))
+        return v
+
+    def _term_reads_input(self, t: ir.Term) -> bool:
+        match t:
+            case ir.Var(name="input"):
+                return True
+            case ir.Ref(head=ir.Var(name="data"), path=path):
+                if any(self.reads_input(r) for r in self._rules_at(_constant_prefix(path))):
+                    return True
+            case ir.Call(func=func) if func.startswith("data."):
+                r = self.program.rules.get(tuple(func.split(".")[1:]))
+                if r is not None and self.reads_input(r):
+                    return True
+        return any(self._term_reads_input(c) for c in _children(t))
+
+    @staticmethod
+    def _fails_once(r: CompiledRule, strict: bool) -> bool:
+        """A rule that reads no input has one value: it fails only if computing it does."""
+        from policydiff.compile.rules import Ctx
+
+        try:
+            r.value(Ctx(UNDEFINED, strict=strict))
+        except PolicyError:
+            return True
+        return False
 
     def _conflicts(self, r: CompiledRule) -> bool:
         """Whether the rule itself can produce two values where one is allowed."""
@@ -129,6 +162,17 @@ class _Analysis:
             return True
         # one chain: a conflict needs one body with two solutions of different values
         return any(literal(rule.value) is NOT_LITERAL and plan.body_vars(rule.body, set()) for rule in _chain(chains[0]))
+
+
+def _constant_prefix(path: tuple[ir.Term, ...]) -> tuple:
+    """The keys of a `data` reference up to the first one computed at evaluation."""
+    keys = []
+    for p in path:
+        if not (isinstance(p, ir.Scalar) and isinstance(p.value, str)):
+            keys.append(None)
+            break
+        keys.append(p.value)
+    return tuple(keys)
 
 
 def _chain(rule: ir.Rule) -> Iterator[ir.Rule]:
