@@ -107,13 +107,45 @@ class _Analysis:
         key = (id(r), strict)
         v = self._rule.get(key)
         if v is None:
+            if not isinstance(getattr(r, "chains", None), list):
+                return True  # a kind of rule this analysis does not know: assume it can fail
             self._rule[key] = True  # recursion is refused elsewhere; be safe meanwhile
-            v = self._conflicts(r) or any(
-                self.literal_fails(lit, strict) for rule in _links(r) for lit in _literals(rule))
+            builtins, shapes = self._summary(r)
+            v = (shapes or self._conflicts(r) or (strict and builtins)
+                 or any(self.rule_fails(d, strict) for d in r.deps))
             if v and r.kind != "function" and not self.reads_input(r):
                 v = self._fails_once(r, strict)
             self._rule[key] = v
         return v
+
+    def _summary(self, r: CompiledRule) -> tuple[bool, bool]:
+        """Whether a rule's own terms call a builtin that can fail, and whether they hold
+        an object whose keys may collide (a comprehension, a computed key). The rules it
+        uses are `r.deps`, collected when compiling it."""
+        builtins = shapes = False
+        stack: list = [t for rule in _links(r) for lit in _literals(rule) for t in _terms_of(lit)]
+        while stack and not (builtins and shapes):
+            t = stack.pop()
+            kind = type(t)
+            if kind is ir.Call:
+                if not t.func.startswith("data.") and t.func not in INFALLIBLE:
+                    builtins = True
+                stack.extend(t.args)
+            elif kind is ir.Ref:
+                stack.extend(t.path)
+            elif kind is ir.ObjectCompr:
+                shapes = True
+            elif kind is ir.Object:
+                for k, x in t.items:
+                    if literal(k) is NOT_LITERAL:
+                        shapes = True
+                    stack.append(x)
+            elif kind is ir.Array or kind is ir.Set:
+                stack.extend(t.items)
+            elif kind is ir.ArrayCompr or kind is ir.SetCompr:
+                stack.append(t.term)
+                stack.extend(x for lit in t.body for x in _terms_of(lit))
+        return builtins, shapes
 
     def reads_input(self, r: CompiledRule) -> bool:
         """Whether a rule's value can depend on the input, itself or through the rules
@@ -158,6 +190,8 @@ class _Analysis:
         if r.uniform is not self.miss:
             return False
         chains = r.group.defs
+        if not chains:
+            return False  # only a default
         if len(chains) > 1:
             return True
         # one chain: a conflict needs one body with two solutions of different values
@@ -381,7 +415,7 @@ def guard(program: Program) -> None:
 
     analysis = _Analysis(program, _MISS)
     for r in program.rules.values():
-        if not r.group.defs or not (analysis.rule_fails(r, _DEFAULT) or analysis.rule_fails(r, _STRICT)):
+        if not isinstance(getattr(r, "chains", None), list) or not r.group.defs or not (analysis.rule_fails(r, _DEFAULT) or analysis.rule_fails(r, _STRICT)):
             continue
         g = _Guard(analysis, r)
         if r.kind == "function":
@@ -404,6 +438,7 @@ def _wrap_compute(g: _Guard, compute, uniform: bool):
             g.after_early_exit(ctx, None)
         return v
 
+    guarded_compute.fails = g.fails  # type: ignore[attr-defined]  # by error mode, for tests
     return guarded_compute
 
 
@@ -421,4 +456,5 @@ def _wrap_call(g: _Guard, call, uniform: bool):
             g.after_early_exit(ctx, args)
         return v
 
+    guarded_call.fails = g.fails  # type: ignore[attr-defined]
     return guarded_call
