@@ -93,8 +93,7 @@ def selector(definitions, reads_of):
     opening test that could be looked up. `reads_of(rules)` is what rules read, as
     `Program` computes it."""
     every = [(d, d.run) for d in definitions]
-    opening = []  # per body, what each of its first literals reads
-    key: set = set()
+    opening = []  # per body, what each of its first literals reads (one path at most)
     for d in definitions:
         g = d.guard
         lits = []
@@ -104,10 +103,19 @@ def selector(definitions, reads_of):
                 if paths is None or len(paths) > 1:
                     break
                 lits.append(paths)
-                key |= paths
         opening.append(lits)
-    if not key or len(key) > memo.MAX_PATHS:
+    # the key: the paths most bodies open with, if some do
+    count: dict = {}
+    for lits in opening:
+        for p in set().union(*lits):
+            count[p] = count.get(p, 0) + 1
+    ranked = sorted((p for p, n in count.items() if n > 1), key=lambda p: -count[p])
+    key = set(ranked[:memo.MAX_PATHS])
+    if not key:
         return None
+    for lits in opening:
+        n = next((i for i, paths in enumerate(lits) if not paths <= key), len(lits))
+        del lits[n:]
     screens = [(d, len(lits)) for d, lits in zip(definitions, opening)]
     read = memo.reader(sorted(key))
     tables: tuple[dict, dict] = ({}, {})  # by ctx.strict

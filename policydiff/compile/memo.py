@@ -111,4 +111,5 @@ def sliced(paths: list[tuple[str, ...]], plain: Value, compute: Value) -> Value:
                 remember(memos[False], key, v)
         return v
 
+    sliced_value.memos = memos  # type: ignore[attr-defined]  # for tests to look into
     return sliced_value
