@@ -20,9 +20,10 @@ from policydiff.tenancy import load_tenancy
 
 
 def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NEON_API_KEY", "NEON_PROJECT_ID")}
+    unset = ("DATABASE_URL", "NEON_API_KEY", "NEON_PROJECT_ID", "COLUMNS")  # COLUMNS: the runner's terminal
+    base = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run([sys.executable, "-m", "policydiff", *args], cwd=cwd, env={**base, **(env or {})},
-                          capture_output=True, text=True, timeout=120, check=False)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_seed_and_verify_on_a_fresh_machine_use_the_embedded_server(workdir):
@@ -83,7 +84,11 @@ def test_url_keeps_the_embedded_server_for_psql_until_stopped(workdir):
 def test_seed_and_verify_against_database_url(fresh_dsn, tmp_path):
     env = {"DATABASE_URL": fresh_dsn}
     assert _run("db", "seed", "--enterprises", "5", "--users-per-team", "4", cwd=tmp_path, env=env).returncode == 0
-    assert _run("db", "verify", cwd=tmp_path, env=env).returncode == 0
+    verified = _run("db", "verify", cwd=tmp_path, env=env)
+    assert verified.returncode == 0, verified.stderr
+    # off a terminal the table is laid out at 120 columns: no role column is cut
+    assert "…" not in verified.stdout and "team_admin" in verified.stdout
+    assert max(map(len, verified.stdout.splitlines())) <= 120
     assert not (tmp_path / ".policydiff").exists()  # no embedded server was needed
     with psycopg.connect(fresh_dsn) as conn:
         assert len(db.load_tenancy(conn).enterprises) == 5

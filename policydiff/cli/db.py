@@ -65,9 +65,11 @@ def _guarded(handler):
 
 
 def _console(stderr: bool = False):
+    """A terminal's own width; 120 columns in files and CI logs, as `compare` renders."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 120)
 
 
 def _connect(args):
