@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from policydiff import ir
-from policydiff.compile import memo, plan, raising
+from policydiff.compile import dispatch, memo, plan, raising
 from policydiff.compile.access import lookup
 from policydiff.compile.build import NOT_LITERAL, checked_set, literal
 from policydiff.compile.closures import Compiler, Frame
@@ -52,14 +52,15 @@ class Ctx:
 class Definition:
     """One body of a rule (one link of an else chain), compiled."""
 
-    __slots__ = ("blank", "guards", "params", "run", "span")
+    __slots__ = ("blank", "guard", "guards", "params", "run", "span")
 
-    def __init__(self, run, size: int, span: Span, params, guards=()):
+    def __init__(self, run, size: int, span: Span, params, guards=(), guard=None):
         self.run = run
         self.blank = [None] * size
         self.span = span
         self.params = params
         self.guards = guards  # (index, string) of constant string parameters: a cheap first test
+        self.guard = guard  # a body compiled for `dispatch`, literal by literal
 
     def admits(self, args) -> bool:
         for i, c in self.guards:
@@ -80,6 +81,8 @@ class CompiledRule:
         self.default_const: Any = _MISS  # a default whose value is a constant
         self.uniform: Any = _MISS  # the one constant value every body yields, if so
         self.flat: list[Definition] = []
+        self.flat_runs: list = []
+        self.select = None  # set by Program: the bodies worth trying for a ctx (see `dispatch`)
         self.uses_input = False
         self.input_paths: set | None = set()  # constant-key input paths read; None: input read whole
         self.static = False  # set by Program: the value cannot depend on the input
@@ -110,10 +113,10 @@ class CompiledRule:
         if self.uniform is not _MISS and not ctx.explain:
             # every body yields the same constant (`allow if …`): the first that holds
             # decides, and no later one can conflict with it
-            for d in self.flat:
+            for d, run in (self.flat_runs if self.select is None else self.select(ctx)):
                 env = d.blank.copy()
                 env[0] = ctx
-                if d.run(env):  # a constant head stops at its first solution
+                if run(env):  # a constant head stops at its first solution
                     return self.uniform
             if self.default is None:
                 return UNDEFINED
@@ -296,7 +299,18 @@ class Program:
                 seen[r] = None if acc is None else frozenset(acc)
             return seen[r]
 
+        def reads_of(rules) -> frozenset | None:
+            acc: frozenset = frozenset()
+            for d in rules:
+                more = reads(d)
+                if more is None:
+                    return None
+                acc |= more
+            return acc
+
         for r in self.rules.values():
+            if r.flat and any(d.guard is not None for d in r.flat):
+                r.select = dispatch.selector(r.flat, reads_of)
             paths = reads(r)
             if paths is None:
                 continue
@@ -313,11 +327,18 @@ class Program:
 
     def _compile(self, r: CompiledRule) -> None:
         g = r.group
+        if r.kind in ("complete", "function") and g.defs and all(rule.else_ is None for rule in g.defs):
+            values = {literal(rule.value) for rule in g.defs}
+            if len(values) == 1 and NOT_LITERAL not in values:
+                (v,) = values
+                if type(v) in (bool, str) or v is None:  # hashable, and never equal across types
+                    r.uniform = v
+        guard = r.uniform is not _MISS and r.kind == "complete" and len(g.defs) >= dispatch.MIN_BODIES
         for rule in g.defs:
             chain = []
             link: ir.Rule | None = rule
             while link is not None:
-                chain.append(self._definition(r, link))
+                chain.append(self._definition(r, link, guard))
                 link = link.else_
             r.chains.append(chain)
         if g.default is not None:
@@ -326,15 +347,11 @@ class Program:
             c = literal(d.value)
             if c is not NOT_LITERAL:
                 r.default_const = c
-        if r.kind in ("complete", "function") and g.defs and all(len(c) == 1 for c in r.chains):
-            values = {literal(rule.value) for rule in g.defs}
-            if len(values) == 1 and NOT_LITERAL not in values:
-                (v,) = values
-                if type(v) in (bool, str) or v is None:  # hashable, and never equal across types
-                    r.uniform = v
-                    r.flat = [c[0] for c in r.chains]
+        if r.uniform is not _MISS:
+            r.flat = [c[0] for c in r.chains]
+            r.flat_runs = [(d, d.run) for d in r.flat]
 
-    def _definition(self, r: CompiledRule, rule: ir.Rule) -> Definition:
+    def _definition(self, r: CompiledRule, rule: ir.Rule, guard: bool = False) -> Definition:
         frame = Frame()
         comp = Compiler(self, frame, r.deps, owner=r)
         bound: set[str] = set()
@@ -359,9 +376,13 @@ class Program:
                 body.append(ir.Unify(span=t.span, lhs=ir.Var(span=t.span, name=name), rhs=t))
         outer = frozenset(plan.shallow_vars(body) | bound)
         emit = self._emit(rule, frame, heads)
-        run, _ = comp.body(tuple(body), bound, outer, emit, span)
+        compiled = None
+        if guard and not plan.body_vars(body, set()):
+            run, compiled = dispatch.guarded(self, frame, r, body, bound, outer, emit)
+        else:
+            run, _ = comp.body(tuple(body), bound, outer, emit, span)
         guards = tuple((i, c) for i, c in ((i, literal(a)) for i, a in enumerate(rule.args)) if type(c) is str)
-        return Definition(run, frame.size, span, params, guards)
+        return Definition(run, frame.size, span, params, guards, compiled)
 
     def _emit(self, rule: ir.Rule, frame: Frame, heads):
         if rule.kind == "partial_object":
