@@ -12,7 +12,7 @@ from policydiff import db
 from policydiff.cli import main
 from policydiff.db.neon import BRANCH_PREFIX, NeonClient, NeonSnapshots
 from policydiff.db.snapshot import RestoreRefused, backend
-from policydiff.errors import InfraError
+from policydiff.errors import InfraError, InputError
 from tests.neon_standin import NeonStandin
 
 
@@ -59,6 +59,19 @@ def test_snapshot_is_a_child_branch_of_the_databases_branch(neon, neon_dsn):
     assert len(polls) == neon.polls_until_done
     assert all(op["status"] == "finished" for op in neon.operations.values())
     assert [s.name for s in snaps.list()] == ["before-replay"]
+
+
+def test_snapshots_of_another_branch_are_neither_listed_nor_restored(neon, neon_dsn):
+    snaps = NeonSnapshots(_client(neon), neon_dsn)
+    snaps.create("ours")
+    other = neon._branch("feature", neon.main_branch_id)
+    neon._branch(BRANCH_PREFIX + "theirs", other["id"])  # a snapshot the feature branch took
+    assert [s.name for s in snaps.list()] == ["ours"]
+    assert all(s.source == neon.main_branch_id for s in snaps.list())
+    with pytest.raises(InputError, match="no snapshot `theirs`"):
+        snaps.restore("theirs")
+    # the same name may be taken on this branch: it is not one of ours
+    assert snaps.create("theirs").source == neon.main_branch_id
 
 
 def test_restore_retries_a_locked_project_and_preserves_the_old_state(neon, neon_dsn):

@@ -183,11 +183,14 @@ class NeonSnapshots:
         return self._branch_id
 
     def list(self) -> tuple[Snapshot, ...]:
+        """The snapshots of this database's branch: its children named as snapshots.
+        Snapshots other branches of the project took are theirs to restore, not ours."""
+        mine = self.branch_id
         found = [
-            Snapshot(name=b["name"][len(BRANCH_PREFIX):], backend="neon", source=b.get("parent_id", ""),
+            Snapshot(name=b["name"][len(BRANCH_PREFIX):], backend="neon", source=mine,
                      location=b["id"], created=b.get("created_at", ""))
             for b in self.client.branches()
-            if b.get("name", "").startswith(BRANCH_PREFIX)
+            if b.get("name", "").startswith(BRANCH_PREFIX) and b.get("parent_id") == mine
         ]
         return tuple(sorted(found, key=lambda s: s.created))
 
