@@ -69,10 +69,17 @@ class Compiler:
 
     # ------------------------------------------------------------------------- bodies
 
-    def body(self, body, bound: set[str], outer: frozenset[str], final: Run, span=None) -> tuple[Run, set[str]]:
+    def body(self, body, bound: set[str], outer: frozenset[str], final: Run, span=None,
+             pieces: list | None = None) -> tuple[Run, set[str]]:
+        """The body's run and the variables bound after it. Given a list `pieces`, the
+        body is compiled literal by literal and its `Pieces` appended there."""
         if not plan.body_vars(body, set()):
             # no variables (the common `input.x == "y"`, `rule_ref`): nothing to order,
             # bind or iterate
+            if pieces is not None:
+                run, p = self._pieces(list(body), [bound] * len(body), outer, final, True)
+                pieces.append(p)
+                return run, set(bound)
             run = final
             for lit in reversed(body):
                 run = self.literal(lit, bound, outer, run, ground=True)
@@ -88,10 +95,38 @@ class Compiler:
         for lit in ordered:
             bounds.append(set(b))
             b |= plan.analyse(lit, b, outer).binds
+        if pieces is not None:
+            run, p = self._pieces(ordered, bounds, outer, final, False)
+            pieces.append(p)
+            return run, after
         run = final
         for lit, bl in zip(reversed(ordered), reversed(bounds)):
             run = self.literal(lit, bl, outer, run)
         return run, after
+
+    def _pieces(self, lits, bounds, outer, final: Run, ground: bool):
+        """Compile ordered literals one by one, each with a compiler of its own to learn
+        what it reads, with a stop after each of the first (see `Collect`)."""
+        n = len(lits)
+        rests: list = [None] * n + [final]
+        reads: list = [None] * n
+        deps: list = [None] * n
+        owner = self.owner
+        run = final
+        for i in reversed(range(n)):
+            if i < MAX_STOPS:
+                run = _stop(i, run)
+            seen, used = _Reads(), set()
+            run = Compiler(self.program, self.frame, used, owner=seen).literal(lits[i], bounds[i], outer, run, ground)
+            rests[i], reads[i], deps[i] = run, seen.input_paths, used
+            self.deps |= used
+            if owner is not None:
+                owner.uses_input = owner.uses_input or seen.uses_input
+                if seen.input_paths is None:
+                    owner.input_paths = None
+                elif owner.input_paths is not None:
+                    owner.input_paths |= seen.input_paths
+        return run, Pieces(rests, reads, deps, ground)
 
     def literal(self, lit: ir.Literal, bound: set[str], outer, nxt: Run, ground: bool = False) -> Run:
         bound = set(bound)
@@ -523,6 +558,57 @@ class Compiler:
         if isinstance(head, ir.Var) and head.name == "data":
             return self.program.data_root(ref.path, self.deps, self)
         return self.term(head, bound, outer), ref.path
+
+
+# ------------------------------------------------------------------------ pieces
+
+MAX_STOPS = 3  # the first literals of a body compiled in pieces, after which it can stop
+MAX_SOLUTIONS = 64  # solutions a `Collect` takes before it stops the body
+
+
+class Pieces:
+    """A body compiled literal by literal, in evaluation order: `rests[i]` runs it from
+    literal `i` on; `reads[i]` is the set of input paths literal `i` reads itself (None
+    when it reads the input whole) and `deps[i]` the rules it uses. `ground`: the body
+    has no variables."""
+
+    __slots__ = ("deps", "ground", "reads", "rests")
+
+    def __init__(self, rests, reads, deps, ground: bool):
+        self.rests = rests
+        self.reads = reads
+        self.deps = deps
+        self.ground = ground
+
+
+class Collect(list):
+    """A sink for slot 1 that stops a body compiled in pieces after its literal `at`:
+    each solution of the literals up to there is appended as a copy of the frame."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at = at
+
+
+class _Reads:
+    """Stands in for a rule while one literal is compiled, to learn what it reads."""
+
+    def __init__(self):
+        self.uses_input = False
+        self.input_paths: set | None = set()
+
+
+def _stop(i: int, nxt: Run) -> Run:
+    def stop(env):
+        out = env[1]
+        if type(out) is Collect and out.at == i:
+            out.append(env.copy())
+            return len(out) > MAX_SOLUTIONS  # past that, the caller evaluates plainly
+        return nxt(env)
+
+    return stop
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -77,6 +77,20 @@ def reader(paths: list[tuple[str, ...]]) -> Callable[[Any], Any]:
 
         return key1
 
+    if len(readers) == 2:
+        r0, r1 = readers
+
+        def key2(ctx):
+            env = (ctx,)
+            a, b = r0(env), r1(env)
+            ka = a if type(a) is str else key_of(a)
+            kb = b if type(b) is str else key_of(b)
+            if ka is MISS or kb is MISS:
+                return MISS
+            return (ka, kb)
+
+        return key2
+
     def key(ctx):
         env = (ctx,)
         out = []

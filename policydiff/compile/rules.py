@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from policydiff import ir
-from policydiff.compile import dispatch, memo, plan, raising
+from policydiff.compile import dispatch, memo, plan, prefixes, raising
 from policydiff.compile.access import lookup
 from policydiff.compile.build import NOT_LITERAL, checked_set, literal
 from policydiff.compile.closures import Compiler, Frame
@@ -52,15 +52,15 @@ class Ctx:
 class Definition:
     """One body of a rule (one link of an else chain), compiled."""
 
-    __slots__ = ("blank", "guard", "guards", "params", "run", "span")
+    __slots__ = ("blank", "guards", "params", "pieces", "run", "span")
 
-    def __init__(self, run, size: int, span: Span, params, guards=(), guard=None):
+    def __init__(self, run, size: int, span: Span, params, guards=(), pieces=None):
         self.run = run
         self.blank = [None] * size
         self.span = span
         self.params = params
         self.guards = guards  # (index, string) of constant string parameters: a cheap first test
-        self.guard = guard  # a body compiled for `dispatch`, literal by literal
+        self.pieces = pieces  # the body compiled literal by literal (`closures.Pieces`), if so
 
     def admits(self, args) -> bool:
         for i, c in self.guards:
@@ -309,9 +309,16 @@ class Program:
             return acc
 
         for r in self.rules.values():
-            if r.flat and any(d.guard is not None for d in r.flat):
-                r.select = dispatch.selector(r.flat, reads_of)
             paths = reads(r)
+            if r.kind != "function" and (paths is None or len(paths) > memo.MAX_PATHS):
+                # not remembered whole: its bodies' openings may be (`prefixes`)
+                for chain in r.chains:
+                    for d in chain:
+                        if d.pieces is not None and not d.pieces.ground:
+                            d.run = prefixes.remembered(d, reads_of)
+                r.flat_runs = [(d, d.run) for d in r.flat]
+            if any(d.pieces is not None and d.pieces.ground for d in r.flat):
+                r.select = dispatch.selector(r.flat, reads_of)
             if paths is None:
                 continue
             if r.kind == "function":
@@ -376,13 +383,12 @@ class Program:
                 body.append(ir.Unify(span=t.span, lhs=ir.Var(span=t.span, name=name), rhs=t))
         outer = frozenset(plan.shallow_vars(body) | bound)
         emit = self._emit(rule, frame, heads)
-        compiled = None
-        if guard and not plan.body_vars(body, set()):
-            run, compiled = dispatch.guarded(self, frame, r, body, bound, outer, emit)
-        else:
-            run, _ = comp.body(tuple(body), bound, outer, emit, span)
+        # in pieces: the bodies `dispatch` may screen, and those `prefixes` may remember
+        ground = not plan.body_vars(body, set())
+        pieces: list | None = [] if (guard and ground) or (not ground and rule.kind != "function") else None
+        run, _ = comp.body(tuple(body), bound, outer, emit, span, pieces)
         guards = tuple((i, c) for i, c in ((i, literal(a)) for i, a in enumerate(rule.args)) if type(c) is str)
-        return Definition(run, frame.size, span, params, guards, compiled)
+        return Definition(run, frame.size, span, params, guards, pieces[0] if pieces else None)
 
     def _emit(self, rule: ir.Rule, frame: Frame, heads):
         if rule.kind == "partial_object":
