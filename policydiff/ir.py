@@ -26,9 +26,12 @@ class Node(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 
 
 class Scalar(Node, tag="scalar"):
-    """A JSON scalar: string, number, boolean or null."""
+    """A JSON scalar: string, number, boolean or null. A number not written as a plain
+    integer keeps its `text` (`2.0`, `1e3`, `-0`), which OPA prints and computes from;
+    `value` is then its nearest Python number."""
 
     value: str | int | float | bool | None
+    text: str | None = None
 
 
 class Var(Node, tag="var"):

@@ -139,20 +139,19 @@ EDGE_CASES = {
     "decimal-sum-builtin": ("c := sum([0.1, 0.2])", {}),
     # OPA prints large numbers in full: 25000000000000000000, not 2.5e+19.
     "sprintf-large-number": ('c := sprintf("%v", [input.n / 4])', {"n": 1e20}),
-}
-
-
-# Still open: expected failures until policydiff follows OPA (a fix shows as XPASS).
-OPEN = pytest.mark.xfail(strict=True, reason="policydiff departs from OPA here")
-OPEN_EDGE_CASES = {
-    # OPA carries 64-bit floats between steps (1 / 3 is 0.33333333333333333334), policydiff
-    # doubles: true in OPA. The literal 1e309 policydiff refuses (OPA keeps it as written).
+    # OPA carries 64-bit floats between steps (1 / 3 is 0.33333333333333333334): true.
     "decimal-division-chain": ("c := 1 / 3 * 3 == 1", {}),
+    # Numbers have no range: the literal 1e309 is kept as written.
     "decimal-no-overflow": ("c := 1.5e300 * 1e10 > 1e309", {}),
     # OPA keeps a number's literal form: `2.0` prints as 2.0, and a key 1.0 stays "1.0".
     "sprintf-keeps-2.0": ('c := sprintf("%v", [[1.5, 2.0]])', {}),
     "object-key-1.0": ('c := {1.0: "x"}', {}),
 }
+
+
+# Still open: expected failures until policydiff follows OPA (a fix shows as XPASS).
+OPEN = pytest.mark.xfail(strict=True, reason="policydiff departs from OPA here")
+OPEN_EDGE_CASES: dict[str, tuple[str, dict]] = {}
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from policydiff.compile.values import UNDEFINED, Obj, freeze, sort_key
+from policydiff.compile.values import UNDEFINED, Num, Obj, as_int, freeze, sort_key
 
 Fn = Callable[[list], Any]
 
@@ -65,8 +65,8 @@ def lookup(v, k):
         tk = type(k)
         if tk is int:
             return v[k] if 0 <= k < len(v) else UNDEFINED
-        if tk is float and k.is_integer() and 0 <= k < len(v):
-            return v[int(k)]
+        if tk is Num and (i := as_int(k)) is not None and 0 <= i < len(v):
+            return v[i]
         return UNDEFINED
     if t is frozenset:
         if k not in v or (type(k) is bool and not _has_bool_key(v, k)):
@@ -95,7 +95,7 @@ def input_path(keys: tuple[str, ...]) -> Fn:
 
     def settle(v):
         t = type(v)
-        if t is str or t is bool or t is int or t is float or v is None:
+        if t is str or t is bool or t is int or v is None:
             return v
         return freeze(v)
 
@@ -121,7 +121,7 @@ def input_path(keys: tuple[str, ...]) -> Fn:
                 if type(v) is dict:
                     x = v.get(k1, UNDEFINED)
                     t = type(x)
-                    if t is str or x is UNDEFINED or x is None or t is bool or t is int or t is float:
+                    if t is str or x is UNDEFINED or x is None or t is bool or t is int:
                         return x
                     return freeze(x)
                 if v is UNDEFINED:

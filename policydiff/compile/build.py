@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from policydiff import ir
-from policydiff.compile.values import UNDEFINED, Conflated, Obj, equal, set_of
+from policydiff.compile.values import UNDEFINED, Conflated, Obj, equal, number, set_of
 from policydiff.errors import PolicyError
 
 Fn = Callable[[list], Any]
@@ -23,8 +23,10 @@ NOT_LITERAL = object()
 def literal(t):
     """The value of a term made of constants only, computed once; else NOT_LITERAL."""
     match t:
-        case ir.Scalar(value=v):
+        case ir.Scalar(value=v, text=None):
             return v
+        case ir.Scalar(text=text):
+            return number(text)
         case ir.Array(items=xs) | ir.Set(items=xs):
             vs = [literal(x) for x in xs]
             if any(v is NOT_LITERAL for v in vs):

@@ -1,9 +1,11 @@
 """Values as text: OPA's `%v` and Go's fmt, which OPA's `sprintf` is.
 
-`sprintf` hands Go integral numbers as int64, other numbers as float64, strings as
-strings and every other value as its Rego text; Go then applies each verb, writing
-`%!verb(type=value)` for a verb of the wrong type. What is not reproduced exactly is
-refused (`Unsupported`) rather than guessed.
+`sprintf` hands Go each number by its text: an integer (also `2.0`) as int64, or as a
+big.Int beyond, a text with a point as float64, and any other text (`1e3`, `1e-05`)
+as that string; strings as strings and every other value as its Rego text, where
+numbers keep their text. Go then applies each verb, writing `%!verb(type=value)` for
+a verb of the wrong type. What is not reproduced exactly is refused (`Unsupported`)
+rather than guessed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 from typing import Any
 
 from policydiff.compile.operands import Unsupported, coll, string
-from policydiff.compile.values import Obj, sort_key
+from policydiff.compile.values import Num, Obj, sort_key
 
 
 def rego_text(v) -> str:
@@ -34,15 +36,7 @@ def rego_text(v) -> str:
         return "{" + ", ".join(rego_text(e) for e in sorted(v, key=sort_key)) + "}" if v else "set()"
     if t is Obj:
         return "{" + ", ".join(f"{rego_text(k)}: {rego_text(v[k])}" for k in sorted(v, key=sort_key)) + "}"
-    return _number_text(v)
-
-
-def _number_text(v) -> str:
-    if type(v) is float:
-        if v.is_integer() and abs(v) < 1e21:
-            return str(int(v))
-        return repr(v)
-    return str(v)
+    return v.text if t is Num else str(v)
 
 
 _VERB = re.compile(r"%(\[\d+\])?[-+# 0]*\d*(\.\d+)?([a-zA-Z%])")
@@ -73,7 +67,9 @@ def sprintf(fmt, args):
         kind, v = args[n]
         n += 1
         flags = spec[1:-1]
-        if verb == "v" or (verb == "s" and kind == "string") or (verb == "d" and kind == "int64"):
+        if kind == "big.Int":
+            out.append(_big_int(verb, flags, v))
+        elif verb == "v" or (verb == "s" and kind == "string") or (verb == "d" and kind == "int64"):
             if not flags:
                 out.append(_go_text(kind, v))
             elif kind == "int64":
@@ -94,18 +90,35 @@ def sprintf(fmt, args):
             raise Unsupported(f"sprintf: `{spec}` of a {kind} is not reproduced exactly")
     out.append(fmt[pos:])
     if n < len(args):
-        out.append("%!(EXTRA " + ", ".join(f"{k}={_go_text(k, v)}" for k, v in args[n:]) + ")")
+        out.append("%!(EXTRA " + ", ".join(f"{'*' if k == 'big.Int' else ''}{k}={_go_text(k, v)}"
+                                            for k, v in args[n:]) + ")")
     return "".join(out)
+
+
+def _big_int(verb: str, flags: str, v: int) -> str:
+    """Go's `*big.Int` formats itself: in any base it knows, else `%!verb(big.Int=…)`."""
+    if verb in "vdsxXob":
+        if flags:
+            raise Unsupported(f"sprintf: `%{flags}{verb}` of an integer beyond 64 bits is not reproduced exactly")
+        return format(v, {"v": "d", "s": "d"}.get(verb, verb))
+    return f"%!{verb}(big.Int={v})"
+
+
+_INT_TEXT = re.compile(r"-?[0-9]+(\.0+)?")
 
 
 def _go_value(v) -> tuple[str, Any]:
     t = type(v)
     if t is int:
-        return ("int64", v) if -2**63 <= v < 2**63 else ("string", str(v))  # beyond int64: its digits
-    if t is float:
-        if v.is_integer() and abs(v) < 2**63:
+        return ("int64", v) if -2**63 <= v < 2**63 else ("big.Int", v)
+    if t is Num:
+        text = v.text
+        if _INT_TEXT.fullmatch(text) and -2**63 <= v < 2**63:
             return "int64", int(v)
-        return "float64", v
+        if "." in text:
+            f = float(text)
+            return ("float64", f) if abs(f) != float("inf") else ("string", text)
+        return "string", text
     if t is str:
         return "string", v
     return "string", rego_text(v)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from policydiff.compile.values import Obj, type_name
+from policydiff.compile.values import Num, Obj, as_int, type_name
 
 
 class BuiltinError(Exception):
@@ -21,10 +21,30 @@ class TypeError_(BuiltinError):
     code = "eval_type_error"
 
 
-def num(v: Any, name: str, pos: int) -> int | float:
-    if type(v) in (int, float):
+def num(v: Any, name: str, pos: int) -> int | Num:
+    t = type(v)
+    if t is int or t is Num:
         return v
     raise TypeError_(f"{name}: operand {pos} must be number but got {type_name(v)}")
+
+
+def integer(v: Any, name: str, pos: int) -> int:
+    """An operand OPA reads with `Number.Int` (string offsets, slice bounds)."""
+    i = as_int(num(v, name, pos))
+    if i is None:
+        raise TypeError_(f"{name}: operand {pos} must be integer number but got floating-point number")
+    return i
+
+
+def whole(v: Any, name: str, pos: int) -> int:
+    """An operand OPA reads with `NumberToInt`: any number of integral value, however
+    written or large (`1e0`, `1e30`)."""
+    x = num(v, name, pos)
+    if type(x) is Num:
+        if x.denominator != 1:
+            raise TypeError_(f"{name}: operand {pos} must be integer number but got floating-point number")
+        return int(x)
+    return x
 
 
 def string(v: Any, name: str, pos: int) -> str:
@@ -44,12 +64,6 @@ def set_(v: Any, name: str, pos: int) -> frozenset:
     if type(v) is frozenset:
         return v
     raise TypeError_(f"{name}: operand {pos} must be set but got {type_name(v)}")
-
-
-def norm(x: float) -> int | float:
-    if type(x) is float and x.is_integer() and abs(x) < 2**63:
-        return int(x)
-    return x
 
 
 class Unsupported(BuiltinError):

@@ -157,7 +157,7 @@ class CompiledRule:
         memos = self.memos
         for a in args:
             t = type(a)
-            if not (t is str or t is int or t is bool or a is None or (t is float and memos is None)):
+            if not (t is str or t is int or t is bool or a is None):  # a Num's text may matter
                 return self._call(ctx, args)
         # scalar arguments: the value is remembered (keyed with the types, since
         # Python takes `true` for 1)

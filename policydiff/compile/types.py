@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from policydiff.compile.values import Num
+
 Type = tuple
 
 ANY: Type = ("any", ())
@@ -139,7 +141,7 @@ def show(t: Type) -> str:
     return t[0]
 
 
-_OF_VALUE = {type(None): NULL, bool: BOOLEAN, int: NUMBER, float: NUMBER, str: STRING}
+_OF_VALUE = {type(None): NULL, bool: BOOLEAN, int: NUMBER, float: NUMBER, Num: NUMBER, str: STRING}
 
 
 def of_value(v: Any) -> Type:

@@ -1,16 +1,24 @@
 """Rego values as the evaluator holds them, and their order.
 
 Inside the evaluator every value is hashable: arrays are tuples, sets frozensets,
-objects `Obj` (a dict that hashes by content), scalars plain Python. `freeze` converts
-JSON-like documents on the way in, `thaw` converts back at the API boundary (sets
-become lists sorted in OPA's order). `UNDEFINED` is the value of anything undefined.
-Equality and order follow OPA: 1 == 1.0, booleans are never numbers, and values of
-different types order null < boolean < number < string < array < object < set.
+objects `Obj` (a dict that hashes by content), strings, booleans and null plain
+Python. A number is an `int` when OPA's text of it is a plain integer, else a `Num`:
+OPA keeps every number as the text it was written or computed as (`2.0` prints as
+`2.0`, a key `1.0` serialises as "1.0"), and compares numbers by the exact value of
+that text. `freeze` converts JSON-like documents on the way in (a Python float is the
+number its JSON text writes), `thaw` converts back at the API boundary (sets become
+lists sorted in OPA's order, numbers Python ints and floats). `UNDEFINED` is the value
+of anything undefined. Equality and order follow OPA: 1 == 1.0, booleans are never
+numbers, and values of different types order null < boolean < number < string <
+array < object < set.
 """
 
 from __future__ import annotations
 
 import functools
+import math
+import re
+from fractions import Fraction
 from typing import Any
 
 from policydiff.errors import InputError
@@ -29,6 +37,66 @@ class _Undefined:
 UNDEFINED: Any = _Undefined()
 
 
+class Num(Fraction):
+    """A number whose text is not a plain integer (`2.0`, `0.5`, `1e3`, `-0`): equal,
+    ordered and hashed by the exact value of `text`, so as an int of the same value
+    (1 == 1.0, one member of a set), while `text` is what OPA prints of it."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str):
+        self = super().__new__(cls, text)
+        self.text = text
+        return self
+
+    def __repr__(self) -> str:
+        return f"Num({self.text!r})"
+
+    def __reduce__(self):
+        return (Num, (self.text,))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+_INT_TEXT = re.compile(r"-?(0|[1-9][0-9]*)")
+
+
+def number(text: str) -> int | Num:
+    """The number OPA holds as `text` (JSON's number syntax)."""
+    if _INT_TEXT.fullmatch(text) and text != "-0":
+        return int(text)
+    return Num(text)
+
+
+_INT_LIKE = re.compile(r"-?[0-9]+(\.0+)?")
+
+
+def as_int(v: Any) -> int | None:
+    """OPA's `Number.Int`, how an array index or a string offset is read: an integer
+    in the int64 range, written as one or with zeros after the point (`1.0`, not
+    `1e0`); None for anything else."""
+    t = type(v)
+    if t is Num:
+        if not _INT_LIKE.fullmatch(v.text):
+            return None
+        v = int(v)
+    elif t is not int:
+        return None
+    return v if -(2**63) <= v < 2**63 else None
+
+
+def from_float(f: float) -> Num:
+    """A Python float as the number of its JSON text (what OPA reads from a JSON
+    input: 2.0 stays `2.0`, 0.1 is exactly one tenth)."""
+    if not math.isfinite(f):
+        raise InputError.at("bad_input", f"not a JSON value: the number `{f}` in the input or data")
+    return Num(repr(f))
+
+
 class Obj(dict):
     """An object value: a dict that can be a set member or an object key."""
 
@@ -42,13 +110,15 @@ def freeze(v: Any) -> Any:
     """A JSON-like document as the evaluator holds it (runs once per request: keep it
     lean)."""
     t = type(v)
-    if t is str or t is bool or t is int or t is float or v is None:
+    if t is str or t is bool or t is int or v is None or t is Num:
         return v
+    if t is float:
+        return from_float(v)
     if t is dict:
         o = Obj(v)  # keys of a dict are hashable already; only values need freezing
         for k, x in v.items():
             tx = type(x)
-            if tx is dict or tx is list or tx is tuple or tx is set:
+            if tx is dict or tx is list or tx is tuple or tx is set or tx is float:
                 o[k] = freeze(x)
         return o
     if t is list or t is tuple:
@@ -62,7 +132,7 @@ def freeze(v: Any) -> Any:
     if isinstance(v, int):
         return int(v)
     if isinstance(v, float):
-        return float(v)
+        return from_float(float(v))
     if isinstance(v, str):
         return str(v)
     if isinstance(v, dict):
@@ -81,6 +151,8 @@ def thaw(v: Any) -> Any:
     if t is Obj:
         keys = sorted(v) if all(type(k) is str for k in v) else sorted(v, key=sort_key)
         return {_thaw_key(k): thaw(v[k]) for k in keys}
+    if t is Num:
+        return int(v.text) if _INT_TEXT.fullmatch(v.text) else float(v.text)
     return v
 
 
@@ -89,12 +161,14 @@ def _thaw_key(k: Any) -> str:
     does when it serialises an object with non-string keys."""
     if type(k) is str:
         return k
+    if type(k) is Num:
+        return k.text
     import json
 
     return json.dumps(thaw(k), separators=(",", ":"), sort_keys=True)
 
 
-_RANK = {type(None): 0, bool: 1, int: 2, float: 2, str: 3, tuple: 4, Obj: 5, frozenset: 6}
+_RANK = {type(None): 0, bool: 1, int: 2, Num: 2, str: 3, tuple: 4, Obj: 5, frozenset: 6}
 
 
 def type_name(v: Any) -> str:
@@ -110,7 +184,7 @@ def equal(a: Any, b: Any) -> bool:
         if ta is Obj:
             return len(a) == len(b) and all(k in b and equal(x, b[k]) for k, x in a.items())
         return a == b
-    if (ta is int and tb is float) or (ta is float and tb is int):
+    if (ta is int and tb is Num) or (ta is Num and tb is int):
         return a == b
     return False
 
@@ -154,4 +228,4 @@ def set_of(items: list) -> frozenset:
 
 def _bool_meets_number(items) -> bool:
     bools = {x for x in items if type(x) is bool}
-    return any(type(x) in (int, float) and x in bools for x in items)
+    return any(type(x) in (int, Num) and x in bools for x in items)

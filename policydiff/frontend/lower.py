@@ -10,7 +10,7 @@ binary operator chains are grouped here by OPA's precedence.
 from __future__ import annotations
 
 import json
-import sys
+from fractions import Fraction
 
 from lark import Token, Tree
 
@@ -432,7 +432,9 @@ class Lower:
         return term
 
     def negative(self, meta, children):
-        return ir.Scalar(span=self._sp(meta), value=-self._in_range(children[-1], self._sp(meta)))
+        span = self._sp(meta)
+        text = "-" + str(children[-1])
+        return ir.Scalar(span=span, value=-self._in_range(children[-1], span), text=_number_text(text))
 
     def dot(self, meta, children):
         term, name = children
@@ -441,19 +443,19 @@ class Lower:
     def index(self, meta, children):
         key = children[1]
         if id(key) in self._written_as_float:  # OPA's checker refuses `[1, 2][1.0]`
-            key = ir.Scalar(span=key.span, value=float(key.value))
+            key = ir.Scalar(span=key.span, value=float(key.value), text=key.text)
         if id(key) in self._exponents:  # OPA finds `xs[1.0]` but not `xs[1e0]`
             self._unsupported("a key written with an exponent", key.span, "write it as `1` or `1.0`")
         return self._extend(meta, children[0], key)
 
     def _in_range(self, tok, span: Span) -> int | float:
-        """The literal's value; OPA's numbers have no range, so one a double cannot hold
-        (1e309 is no infinity, 1e-400 no zero) is refused rather than rounded."""
-        value = _number(tok)
-        if type(value) is float and not (sys.float_info.min <= abs(value) <= sys.float_info.max) \
-                and any(c in "123456789" for c in str(tok).lower().partition("e")[0]):
-            self._unsupported(f"`{tok}`, a number beyond a double's range,", span)
-        return value
+        """The literal's nearest Python number (the evaluator computes from its text, so
+        1e309 is no infinity). OPA's parser refuses a number whose binary exponent
+        passes 100000 either way (`1e40000`)."""
+        if _too_big(str(tok)):
+            self.diags.append(Diagnostic(code="rego_parse_error", message="number too big", span=span))
+            return 0
+        return _number(tok)
 
     def _extend(self, meta, term, key):
         if isinstance(term, ir.Ref):
@@ -488,7 +490,7 @@ class Lower:
 
     def number(self, meta, children):
         span = self._sp(meta)
-        out = ir.Scalar(span=span, value=self._in_range(children[0], span))
+        out = ir.Scalar(span=span, value=self._in_range(children[0], span), text=_number_text(str(children[0])))
         if type(out.value) is int and any(c in children[0] for c in ".eE"):
             self._written_as_float.add(id(out))
         if any(c in children[0] for c in "eE"):
@@ -552,6 +554,29 @@ def _number(tok: str) -> int | float:
         f = float(text)
         return int(f) if f.is_integer() and abs(f) < 2**53 and "e" not in text.lower() else f
     return int(text)
+
+
+def _number_text(text: str) -> str | None:
+    """What the IR keeps of a number as written: nothing for a plain integer."""
+    return None if text.lstrip("-").isdigit() and text != "-0" else text
+
+
+def _too_big(text: str) -> bool:
+    """Whether a literal's binary exponent passes ±100000, OPA's limit (bounded first
+    by its decimal exponent, so that `1e999999999` is never expanded)."""
+    whole, _, rest = text.lower().partition(".")
+    frac, _, exp = rest.partition("e") if "." in text else ("", "", whole.partition("e")[2])
+    whole = whole.partition("e")[0]
+    digits = (whole + frac).lstrip("0")
+    if not digits:
+        return False
+    magnitude = int(exp or 0) - len(frac) + len(digits)  # 10**(magnitude - 1) <= |x| < 10**magnitude
+    if abs(magnitude) < 30000:
+        return False
+    if abs(magnitude) > 30200:
+        return True
+    v = Fraction(text)
+    return v >= 2**100000 or v < Fraction(1, 2**100001)
 
 
 def _dotted(term) -> str | None:
