@@ -202,3 +202,112 @@ def _ctx(inp):
     from policydiff.compile import Ctx
 
     return Ctx(inp)
+
+
+# ------------------------------------------------------------------- prefix memos
+
+TABLE = """
+grants := {
+\t"a": [{"action": "r", "scope": "x"}, {"action": "*", "scope": "y"}],
+\t"b": [{"action": "w", "scope": "x"}, {"action": "r", "scope": "z"}],
+\t"c": [],
+\t"1": [{"action": 1, "scope": "x"}],
+}
+
+inherits := {"a": ["b"], "b": ["c"], "c": []}
+
+reach := graph.reachable(inherits, {input.role})
+
+matches("*", _)
+
+matches(p, a) if p == a
+"""
+
+OPENERS = (  # binds `g`, reading input.role (and input.action) only
+    "some g in grants[input.role]",
+    "some r in reach\n\tsome g in grants[r]",
+    "some k, gs in grants\n\tk == input.role\n\tsome g in gs",
+    'some g in grants[input.role]\n\tcount(input.role) > 0',
+)
+FILTERS = ("matches(g.action, input.action)", "g.action == input.action", 'g.action != "w"', "true")
+TAILS = ("g.scope == input.scope", "g.scope in input.scopes", "input.n > 1", "true",
+         'startswith(g.scope, input.scope)')
+HEADS = ("allow if", "scopes contains g.scope if", "first := g.scope if", "by_action[g.action] := g.scope if",
+         "count_of := n if")
+
+
+@st.composite
+def joining_policies(draw) -> str:
+    rules = []
+    for _ in range(draw(st.integers(1, 4))):
+        head = draw(st.sampled_from(HEADS))
+        lits = [draw(st.sampled_from(OPENERS)), draw(st.sampled_from(FILTERS)), draw(st.sampled_from(TAILS))]
+        if head.startswith("count_of"):
+            lits.append("n := count(grants[input.role])")
+        rules.append(head + " {\n\t" + "\n\t".join(lits) + "\n}")
+    return HEADER + "\n\n".join(rules) + "\n" + TABLE
+
+
+@st.composite
+def joining_inputs(draw) -> dict:
+    out: dict[str, Any] = {}
+    for key, values in (("role", ("a", "b", "c", "d", 1, True, None)), ("action", ("r", "w", "*", 1, None)),
+                        ("scope", ("x", "y", "", 2)), ("scopes", (["x"], ["y", "z"], [], "x")),
+                        ("n", (0, 2, "2"))):
+        v = draw(st.sampled_from((MISSING,) + values))
+        if v is not MISSING:
+            out[key] = v
+    return out
+
+
+def refs_of(text: str) -> list[str]:
+    names = {"allow": "allow if", "scopes": "scopes contains", "first": "first :=",
+             "by_action": "by_action[", "count_of": "count_of :="}
+    return [f"data.s.{n}" for n, head in names.items() if head in text]
+
+
+def evaluated(policy, inp, ref, strict):
+    try:
+        v = policy.evaluate(inp, ref, strict=strict)
+    except PolicyError as e:
+        return ("error", e.code)
+    return ("value", UNDEFINED if v is policy_undefined() else normalize(v))
+
+
+@SETTINGS
+@given(text=joining_policies(), seq=st.lists(joining_inputs(), min_size=2, max_size=8), strict=st.booleans())
+def test_remembered_openings_answer_as_the_plain_evaluation(text, seq, strict):
+    fast, slow = load_policy(text), plain(load_policy(text))
+    for inp in seq + seq[::-1]:
+        for ref in refs_of(text):
+            assert evaluated(fast, inp, ref, strict) == evaluated(slow, inp, ref, strict), (inp, ref, text)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=joining_policies(), seq=st.lists(joining_inputs(), min_size=2, max_size=6))
+def test_remembered_openings_answer_as_opa(text, seq):
+    opa = OpaEngine({"s.rego": text})
+    ours = load_policy(text)
+    for inp in seq:
+        for ref in refs_of(text):
+            mine = evaluated(ours, inp, ref, strict=True)
+            if mine == ("error", "unsupported"):
+                continue
+            try:
+                assert mine == ("value", opa.evaluate(ref, inp)), (inp, ref, text)
+            except EngineError:
+                assert mine[0] == "error", (inp, ref, text)
+    opa.close()
+
+
+def test_an_opening_is_solved_once_per_key():
+    policy = load_policy(HEADER + "allow if {\n\tsome g in grants[input.role]\n\tmatches(g.action, input.action)\n"
+                         "\tg.scope == input.scope\n\tinput.n > 1\n}\n" + TABLE)
+    (d,) = policy.program.rules[("s", "allow")].flat
+    assert policy.allows({"role": "a", "action": "w", "scope": "y", "n": 2})  # through the "*" grant
+    assert not policy.allows({"role": "a", "action": "w", "scope": "x", "n": 2})
+    assert policy.allows({"role": "b", "action": "r", "scope": "z", "n": 2})
+    assert not policy.allows({"role": "b", "action": "r", "scope": "z", "n": 1})
+    (table, _) = d.run.tables
+    # the opening is the first three literals: they read three paths (key order: action, role, scope)
+    assert {k: len(v) for k, v in table.items()} == {("w", "a", "y"): 1, ("w", "a", "x"): 0, ("r", "b", "z"): 1}

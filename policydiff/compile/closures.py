@@ -70,13 +70,14 @@ class Compiler:
     # ------------------------------------------------------------------------- bodies
 
     def body(self, body, bound: set[str], outer: frozenset[str], final: Run, span=None,
-             pieces: list | None = None) -> tuple[Run, set[str]]:
+             pieces: list | None = None, ground_pieces: bool = True) -> tuple[Run, set[str]]:
         """The body's run and the variables bound after it. Given a list `pieces`, the
-        body is compiled literal by literal and its `Pieces` appended there."""
+        body is compiled literal by literal and its `Pieces` appended there (a body
+        without variables only if `ground_pieces`)."""
         if not plan.body_vars(body, set()):
             # no variables (the common `input.x == "y"`, `rule_ref`): nothing to order,
             # bind or iterate
-            if pieces is not None:
+            if pieces is not None and ground_pieces:
                 run, p = self._pieces(list(body), [bound] * len(body), outer, final, True)
                 pieces.append(p)
                 return run, set(bound)

@@ -383,10 +383,10 @@ class Program:
                 body.append(ir.Unify(span=t.span, lhs=ir.Var(span=t.span, name=name), rhs=t))
         outer = frozenset(plan.shallow_vars(body) | bound)
         emit = self._emit(rule, frame, heads)
-        # in pieces: the bodies `dispatch` may screen, and those `prefixes` may remember
-        ground = not plan.body_vars(body, set())
-        pieces: list | None = [] if (guard and ground) or (not ground and rule.kind != "function") else None
-        run, _ = comp.body(tuple(body), bound, outer, emit, span, pieces)
+        # in pieces: the bodies `dispatch` may screen (without variables), and those
+        # `prefixes` may remember (with variables, not of functions)
+        pieces: list | None = [] if guard or rule.kind != "function" else None
+        run, _ = comp.body(tuple(body), bound, outer, emit, span, pieces, ground_pieces=guard)
         guards = tuple((i, c) for i, c in ((i, literal(a)) for i, a in enumerate(rule.args)) if type(c) is str)
         return Definition(run, frame.size, span, params, guards, pieces[0] if pieces else None)
 
