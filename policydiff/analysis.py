@@ -217,6 +217,9 @@ class _Walker:
             rules = self.packages.setdefault(m.package, {})
             for r in m.rules:
                 rules.setdefault(r.name, []).append(r)
+                if r.kind != "function" and (r.ref or "." in r.name):
+                    # a reference head: its value is read through the name it starts with
+                    rules.setdefault(r.name.split(".")[0], []).append(r)
         self.rule_nodes: dict[tuple, _Node] = {}
         self.params: dict[tuple, list[_Node]] = {}
         self.checks: list[tuple[str, Span, list[_Node]]] = []
@@ -268,7 +271,13 @@ class _Walker:
 
     def _rule(self, pkg, rule: ir.Rule, imports) -> None:
         scope = _Scope(self, pkg, imports, rule)
-        node = self.rule_node(pkg, rule.name)
+        if rule.kind == "function":
+            node = self.rule_node(pkg, rule.name)
+        else:  # a reference head (`a.b[x].c := v`) puts its value inside the document `a`
+            head, *rest = rule.name.split(".")
+            node = self.rule_node(pkg, head)
+            for k in rest:
+                node = self.g.field(node, k)
         if rule.kind == "function":
             params = self.param_nodes(pkg, rule.name, len(rule.args))
             for p, arg in zip(params, rule.args):
@@ -276,6 +285,13 @@ class _Walker:
                     scope.declare(arg.name)
                 self.g.union(p, scope.flow(arg))
         scope.body(rule.body)
+        for t in rule.ref:
+            if isinstance(t, ir.Scalar):
+                node = self.g.field(node, t.value)
+            else:
+                self.g.union(self.g.keys(node), scope.flow(t))
+                self.g.collapse(node)
+                node = self.g.elem(node)
         match rule.kind:
             case "complete" | "function":
                 if rule.value is not None:

@@ -167,11 +167,15 @@ class Rule(Node, tag="rule"):
     (`a.b.c := v`) has the dotted `name` "a.b.c" and lives at `data.<package>.a.b.c`.
     `default` rules hold their value when
     no other rule of the same name is defined. `else_` is the next rule of an else
-    chain, tried only when this one's body is undefined.
+    chain, tried only when this one's body is undefined. `ref` is the rest of a
+    general reference head after `name` (`roles[t][u] := true` has name "roles" and
+    ref `(t, u)`): the rule puts its value (`complete`) or its keys (`partial_set`) at
+    the path every solution of its body gives those terms.
     """
 
     kind: RuleKind
     name: str
+    ref: tuple[Term, ...] = ()
     body: tuple[Literal, ...] = ()
     key: Term | None = None
     value: Term | None = None

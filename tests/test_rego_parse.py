@@ -124,7 +124,7 @@ def test_ref_heads_keep_their_path_in_the_name():
         ("package p\nallow if undefined_fn(1)", "rego_type_error", "undefined_fn(1)"),
         ("package p\np if q\nq if p", "rego_recursion_error", "p if q"),
         ("package p\nallow := 1\nallow contains 2", "rego_type_error", "allow contains 2"),
-        ("package p\np[x].y := 1 if x := 1", "unsupported", "p[x].y := 1"),
+        ("package p\np[x].y := 1 if x := 1 else := 2", "rego_parse_error", "else := 2"),
     ],
 )
 def test_diagnostics_name_the_code_and_underline_the_culprit(text, code, underlined):

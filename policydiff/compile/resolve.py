@@ -44,13 +44,57 @@ class Group:
         return "data." + ".".join(self.path)
 
 
+VAR = object()  # a position of a reference head only evaluation knows
+
+
+class Member:
+    """One part of a `TreeGroup`: a general reference-head rule, or the group of a
+    plain rule below the tree's root. `pattern` is its path below the root, a constant
+    per position or `VAR`; `shape` says what it puts there: a `value`, the members of
+    a `set`, or (`object`, a partial object) a value per key, the key being the last
+    position."""
+
+    __slots__ = ("group", "node", "pattern", "rule", "shape")
+
+    def __init__(self, pattern: tuple, shape: str, node: int, rule: ir.Rule | None = None,
+                 group: Group | None = None):
+        self.pattern = pattern
+        self.shape = shape
+        self.node = node  # how many leading positions are OPA's rule-tree node (the ground prefix)
+        self.rule = rule
+        self.group = group
+
+    @property
+    def rules(self) -> list[ir.Rule]:
+        return [self.rule] if self.rule is not None else self.group.defs
+
+    @property
+    def span(self):
+        return self.rules[0].span
+
+
+class TreeGroup(Group):
+    """The rules below a path where a rule head has a variable (`roles[t][u] := true`,
+    `p[x] := v` next to rules below `p`): their value is one object, built from every
+    solution of every member, as OPA's general reference heads have it."""
+
+    def __init__(self, path: tuple[str, ...], members: list[Member]):
+        super().__init__(path, "tree")
+        self.members = members
+        self.defs = [r for m in members for r in m.rules]
+
+
 def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], list[Diagnostic]]:
     """Group and rewrite the rules of `modules`; returns the groups and any diagnostics."""
     diags: list[Diagnostic] = []
     groups: dict[tuple[str, ...], Group] = {}
+    general: list[tuple[tuple[str, ...], ir.Rule]] = []
     for m in modules:
         for r in m.rules:
             path = m.package + tuple(r.name.split("."))  # `a.b.c` for a ref head
+            if r.ref:
+                general.append((path, r))
+                continue
             g = groups.get(path)
             if g is None:
                 g = groups[path] = Group(path, r.kind)
@@ -85,7 +129,79 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
             g.defs = [rewritten.get(id(r), r) for r in g.defs]
             if g.default is not None:
                 g.default = rewritten.get(id(g.default), g.default)
+        general = [(path, rewritten.get(id(r), r)) for path, r in general]
+    _plant_trees(groups, general, diags)
     return groups, diags
+
+
+def _plant_trees(groups: dict[tuple[str, ...], Group], general: list[tuple[tuple[str, ...], ir.Rule]],
+                 diags: list[Diagnostic]) -> None:
+    """Gather the rules below each path where a head has a variable into one
+    `TreeGroup` there, with OPA's compile-time conflicts: a single-value and a
+    multi-value rule at one rule-tree node, a rule at a path other rules' heads go
+    below, a function below such a path."""
+    candidates = {path for path, _ in general}
+    for path, g in groups.items():
+        if g.kind == "partial_object" and any(
+                p != path and p[:len(path)] == path for p in list(groups) + list(candidates)):
+            candidates.add(path)
+    roots = {c for c in candidates if not any(o != c and c[:len(o)] == o for o in candidates)}
+    for root in sorted(roots):
+        members: list[Member] = []
+        for path, r in general:
+            if path[:len(root)] == root:
+                sub = path[len(root):]
+                lead = 0
+                while lead < len(r.ref) and isinstance(r.ref[lead], ir.Scalar):
+                    lead += 1
+                pattern = sub + tuple(t.value if isinstance(t, ir.Scalar) else VAR for t in r.ref)
+                members.append(Member(pattern, "set" if r.kind == "partial_set" else "value",
+                                      len(sub) + lead, rule=r))
+        for path in [p for p in groups if p[:len(root)] == root]:
+            g = groups.pop(path)
+            sub = path[len(root):]
+            span = (g.defs or [g.default])[0].span
+            if g.kind == "function" or (not sub and g.kind != "partial_object"):
+                diags.append(Diagnostic(code="rego_type_error", span=span,
+                                        message=f"conflicting rules `{g.name}` found: rules with a "
+                                                f"variable in their head go below `data.{'.'.join(root)}`"))
+                continue
+            if g.default is not None:
+                diags.append(Diagnostic(code="unsupported", span=g.default.span,
+                                        message=f"`default` on `{g.name}`, below a rule head with a "
+                                                f"variable, is not supported"))
+                continue
+            if g.kind == "partial_object":
+                members.append(Member(sub + (VAR,), "value", len(sub), group=g))
+            else:
+                members.append(Member(sub, "set" if g.kind == "partial_set" else "value", len(sub), group=g))
+        diags.extend(_tree_conflicts(root, members))
+        groups[root] = TreeGroup(root, members)
+
+
+def _tree_conflicts(root: tuple[str, ...], members: list[Member]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    where = "data." + ".".join(root)
+    for i, a in enumerate(members):
+        for b in members[i + 1:]:
+            same_node = a.node == b.node and a.pattern[:a.node] == b.pattern[:b.node]
+            if same_node and (a.shape == "set") != (b.shape == "set"):
+                out.append(Diagnostic(code="rego_type_error", span=b.span,
+                                      message=f"conflicting rules at `{where}` found: a multi-value and "
+                                              f"a single-value rule with the same head"))
+                continue
+            below = [(x, y) for x, y in ((a, b), (b, a))  # a rule with no variable, and a rule below it
+                     if VAR not in x.pattern and len(y.pattern) > len(x.pattern)
+                     and _may_meet(y.pattern[:len(x.pattern)], x.pattern) and VAR not in y.pattern[:len(x.pattern)]]
+            for x, y in below:
+                out.append(Diagnostic(code="rego_type_error", span=y.span,
+                                      message=f"rule `{where}.{'.'.join(map(str, x.pattern))}` conflicts "
+                                              f"with a rule below it"))
+    return out
+
+
+def _may_meet(p: tuple, q: tuple) -> bool:
+    return all(x is VAR or y is VAR or (x == y and (type(x) is bool) == (type(y) is bool)) for x, y in zip(p, q))
 
 
 class _Names:
@@ -121,6 +237,7 @@ class _Names:
     def _rule(self, r: ir.Rule) -> ir.Rule:
         return ir.Rule(
             span=r.span, kind=r.kind, name=r.name, default=r.default,
+            ref=tuple(self.term(t) for t in r.ref),
             body=self.body(r.body),
             key=self.term(r.key) if r.key is not None else None,
             value=self.term(r.value) if r.value is not None else None,

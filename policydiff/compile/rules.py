@@ -82,6 +82,10 @@ class CompiledRule:
         self.uniform: Any = _MISS  # the one constant value every body yields, if so
         self.flat: list[Definition] = []
         self.flat_runs: list = []
+        # a function's clauses by the constant string they take first (`f("x")`), and
+        # those taking any first argument
+        self.by_first: dict[str, list[Definition]] | None = None
+        self.any_first: list[Definition] = []
         self.select = None  # set by Program: the bodies worth trying for a ctx (see `dispatch`)
         self.uses_input = False
         self.input_paths: set | None = set()  # constant-key input paths read; None: input read whole
@@ -98,6 +102,11 @@ class CompiledRule:
         if v is _MISS:
             v = ctx.cache[self] = self._compute(ctx)
         return v
+
+    def decider(self):
+        """A function of a fresh ctx giving the rule's value: its memo's, or its
+        computation, since nothing in a fresh ctx can have cached the value."""
+        return self.__dict__.get("value") or self._compute
 
     @property
     def value_fn(self):
@@ -181,7 +190,11 @@ class CompiledRule:
     def _call(self, ctx: Ctx, args: list):
         if self.uniform is not _MISS:
             # every clause yields the same constant: the first that holds decides
-            for d in self.flat:
+            flat = self.flat
+            if self.by_first is not None:  # only the clauses that admit the first argument
+                a = args[0]
+                flat = self.by_first.get(a, self.any_first) if type(a) is str else self.any_first
+            for d in flat:
                 if d.guards and not d.admits(args):
                     continue
                 env = d.blank.copy()
@@ -256,7 +269,9 @@ class Program:
 
     def __init__(self, groups: dict[tuple[str, ...], Group], data: Obj):
         self.data = data
-        self.rules = {path: CompiledRule(g) for path, g in groups.items()}
+        from policydiff.compile.refheads import RefTree  # it builds on this module
+
+        self.rules = {path: RefTree(g) if g.kind == "tree" else CompiledRule(g) for path, g in groups.items()}
         self.tree: dict = {}
         for path, r in self.rules.items():
             node = self.tree
@@ -333,6 +348,8 @@ class Program:
                 r.value = memo.sliced(sorted(paths), plain, r._compute)
 
     def _compile(self, r: CompiledRule) -> None:
+        if r.kind == "tree":  # general reference heads (`refheads`)
+            return r.compile(self)
         g = r.group
         if r.kind in ("complete", "function") and g.defs and all(rule.else_ is None for rule in g.defs):
             values = {literal(rule.value) for rule in g.defs}
@@ -357,6 +374,10 @@ class Program:
         if r.uniform is not _MISS:
             r.flat = [c[0] for c in r.chains]
             r.flat_runs = [(d, d.run) for d in r.flat]
+            firsts = {c for d in r.flat for i, c in d.guards if i == 0}
+            if firsts:
+                r.any_first = [d for d in r.flat if all(i != 0 for i, _ in d.guards)]
+                r.by_first = {c: [d for d in r.flat if all(i != 0 or k == c for i, k in d.guards)] for c in firsts}
 
     def _definition(self, r: CompiledRule, rule: ir.Rule, guard: bool = False) -> Definition:
         frame = Frame()
@@ -468,6 +489,8 @@ class Program:
                 if child.kind == "function":
                     raise PolicyError.at("rego_type_error", f"function `{child.name}` used as a value",
                                          k.span)
+                if child.kind == "tree":  # the members that can reach the keys that follow
+                    return child.root(path[i + 1:], deps, comp)
                 deps.add(child)
                 return child.value_fn, path[i + 1:]
             node = child

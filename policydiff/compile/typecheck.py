@@ -71,8 +71,11 @@ class _Rules:
                 r = r.else_
         if g.kind == "function" and params:  # a caller must fit one definition's parameters
             self.params[path] = tuple(T.union(*ts) for ts in zip(*params))
-        found = [tuple(map(T.loose, f)) if g.kind == "partial_object" else T.loose(f) for f in found]
+        found = [f if g.kind == "tree" else tuple(map(T.loose, f)) if g.kind == "partial_object" else T.loose(f)
+                 for f in found]
         match g.kind:
+            case "tree":  # general reference heads: an object of whatever the members give
+                t = T.OBJECT
             case "partial_set":
                 t = T.set_(T.union(*found)) if found else T.SET
             case "partial_object":
@@ -117,6 +120,8 @@ class _Checker:
             self.term(a)
             self.open |= _pattern_vars(a)
         self.body(r.body)
+        for t in r.ref:
+            self.term(t)
         key = self.term(r.key) if r.key is not None else ANY
         value = self.term(r.value) if r.value is not None else T.BOOLEAN
         match r.kind:

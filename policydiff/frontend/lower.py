@@ -170,16 +170,51 @@ class Lower:
                        value=value, default=True)
 
     def default_ref(self, meta, children):
-        *names, value = children
-        return ir.Rule(span=self._sp(meta), kind="complete", name=".".join(map(str, names)), value=value,
-                       default=True)
+        *parts, value = children
+        name, ref = self._fold(parts)
+        if ref:
+            self._unmovable_default(ref, self._sp(meta))
+        return ir.Rule(span=self._sp(meta), kind="complete", name=name, value=value, default=True)
 
     def default_ref_func(self, meta, children):
-        names = [str(c) for c in children if isinstance(c, Token)]
-        rest = [c for c in children if not isinstance(c, Token)]
-        args = rest[0] if len(rest) == 2 else ()
-        return ir.Rule(span=self._sp(meta), kind="function", name=".".join(names), args=args,
-                       value=rest[-1], default=True)
+        value = children[-1]
+        parts = children[:-1]
+        args: tuple = ()
+        if parts and isinstance(parts[-1], tuple):
+            args = parts.pop()
+        name, ref = self._fold(parts)
+        if ref:
+            self._unsupported("a function named with a bracketed key", self._sp(meta))
+        return ir.Rule(span=self._sp(meta), kind="function", name=name, args=args, value=value, default=True)
+
+    def _unmovable_default(self, ref, span: Span) -> None:
+        """A `default` head must be ground: a variable in it is unsafe, as OPA says."""
+        names = sorted({v for t in ref for v in _vars(t)})
+        if names:
+            for v in names:
+                self.diags.append(Diagnostic(code="rego_unsafe_var_error", message=f"var `{v}` is unsafe",
+                                             span=span))
+        else:
+            self._unsupported("`default` on a rule whose head has a key that is not a name", span)
+
+    def _fold(self, parts) -> tuple[str, tuple[ir.Term, ...]]:
+        """A reference head's parts (name tokens, bracketed terms) as the dotted name of
+        its leading names, string keys included (`a["b"].c` is "a.b.c", as OPA reads
+        it), and the terms of the rest."""
+        names = [str(parts[0])]
+        i = 1
+        while i < len(parts):
+            p = parts[i]
+            if isinstance(p, Token):
+                names.append(str(p))
+            elif isinstance(p, ir.Scalar) and type(p.value) is str and p.value and "." not in p.value:
+                names.append(p.value)
+            else:
+                break
+            i += 1
+        ref = tuple(ir.Scalar(span=_tok_span(self.file, p), value=str(p)) if isinstance(p, Token) else p
+                    for p in parts[i:])
+        return ".".join(names), ref
 
     def plain_rule(self, meta, children):
         head = children[0]
@@ -191,69 +226,65 @@ class Lower:
             else:
                 body = c
         span = self._sp(meta)
-        kind, name, key, value, args = head
+        kind, name, key, value, args, ref = head
         name = str(name)  # a token until here, so that the rule's span starts at its name
-        if elses and kind not in ("complete", "function"):
-            self._unsupported("`else` on a multi-value rule", elses[0].span)
+        head_vars = {v for t in ref + ((key,) if kind == "partial_object" else ()) for v in _vars(t)}
+        if elses and head_vars:
+            self.diags.append(Diagnostic(code="rego_parse_error", span=elses[0].span,
+                                         message="else keyword cannot be used on rules with variables in head"))
+        elif elses and (kind not in ("complete", "function") or ref):
+            self._unsupported("`else` on a multi-value rule" if kind != "complete"
+                              else "`else` on a rule whose head has a key that is not a name", elses[0].span)
         else_rule = None
         for e in reversed(elses):
             else_rule = ir.Rule(span=e.span, kind=kind, name=name, args=args,
                                 value=e.value if e.value is not None else ir.Scalar(span=e.span, value=True),
                                 body=e.body or (), else_=else_rule)
-        return ir.Rule(span=span, kind=kind, name=name, body=body or (), key=key, value=value,
+        return ir.Rule(span=span, kind=kind, name=name, ref=ref, body=body or (), key=key, value=value,
                        args=args, else_=else_rule)
 
     def head_true(self, meta, children):
-        return ("complete", children[0], None, ir.Scalar(span=self._sp(meta), value=True), ())
+        return ("complete", children[0], None, ir.Scalar(span=self._sp(meta), value=True), (), ())
 
     def head_value(self, meta, children):
-        return ("complete", children[0], None, children[1], ())
+        return ("complete", children[0], None, children[1], (), ())
 
     def head_contains(self, meta, children):
-        return ("partial_set", children[0], children[1], None, ())
-
-    def head_key_true(self, meta, children):
-        return ("partial_object", children[0], children[1], ir.Scalar(span=self._sp(meta), value=True), ())
-
-    def head_key_value(self, meta, children):
-        return ("partial_object", children[0], children[1], children[2], ())
+        return ("partial_set", children[0], children[1], None, (), ())
 
     def head_func_true(self, meta, children):
         args = children[1] if len(children) > 1 else ()
-        return ("function", children[0], None, ir.Scalar(span=self._sp(meta), value=True), args)
+        return ("function", children[0], None, ir.Scalar(span=self._sp(meta), value=True), args, ())
 
     def head_func_value(self, meta, children):
         args = children[1] if len(children) > 2 else ()
-        return ("function", children[0], None, children[-1], args)
+        return ("function", children[0], None, children[-1], args, ())
 
     def head_ref(self, meta, children):
-        tokens = [c for c in children if isinstance(c, Token)]
-        names = Token.new_borrow_pos("NAME", ".".join(tokens), tokens[0])
-        rest = [c for c in children if not isinstance(c, Token)]
-        if not rest:
-            return ("complete", names, None, ir.Scalar(span=self._sp(meta), value=True), ())
-        kind, key, value, args = rest[0]
+        """`a.b`, `a[k] := v`, `a[x].b[y] contains z`, `a.f(x)`: the leading names (and
+        string keys) make the rule's name; one key term after them is a partial object
+        (`a.b[k] := v`, value `true` when left out); any other rest is a general
+        reference head, kept in `ref`."""
+        parts = list(children)
+        kind, key, value, args = "complete", None, None, ()
+        if parts and isinstance(parts[-1], tuple):
+            kind, key, value, args = parts.pop()
+        name, ref = self._fold(parts)
+        token = Token.new_borrow_pos("NAME", name, parts[0])
         if value is None and kind != "partial_set":
             value = ir.Scalar(span=self._sp(meta), value=True)
-        return (kind, names, key, value, args)
-
-    def head_ref_var(self, meta, children):
-        name = children[0]
-        self._unsupported("rule head with a variable inside its reference", self._sp(meta),
-                          "write the rule as `name[key] := value` or with constant path parts")
-        return ("complete", name, None, ir.Scalar(span=self._sp(meta), value=True), ())
+        if kind == "function" and ref:
+            self._unsupported("a function named with a bracketed key", self._sp(meta))
+            ref = ()
+        if kind == "complete" and len(ref) == 1 and not isinstance(ref[0], ir.Scalar):
+            return ("partial_object", token, ref[0], value, args, ())
+        return (kind, token, key, value, args, ref)
 
     def rest_value(self, meta, children):
         return ("complete", None, children[0], ())
 
     def rest_contains(self, meta, children):
         return ("partial_set", children[0], None, ())
-
-    def rest_key(self, meta, children):
-        return ("partial_object", children[0], None, ())
-
-    def rest_key_value(self, meta, children):
-        return ("partial_object", children[0], children[1], ())
 
     def rest_func(self, meta, children):
         return ("function", None, None, children[0] if children else ())
@@ -577,6 +608,22 @@ def _too_big(text: str) -> bool:
         return True
     v = Fraction(text)
     return v >= 2**100000 or v < Fraction(1, 2**100001)
+
+
+def _vars(t) -> set[str]:
+    """The variables a head term names (`input` and `data` are documents, not variables)."""
+    if isinstance(t, ir.Var):
+        return set() if t.name in ("input", "data") else {t.name}
+    out: set[str] = set()
+    for f in getattr(t, "__struct_fields__", ()):
+        if f == "span":
+            continue
+        x = getattr(t, f)
+        for y in (x if isinstance(x, tuple) else (x,)):
+            for z in (y if isinstance(y, tuple) else (y,)):
+                if isinstance(z, ir.Node):
+                    out |= _vars(z)
+    return out
 
 
 def _dotted(term) -> str | None:
