@@ -17,6 +17,7 @@ from typing import Any
 from policydiff import ir
 from policydiff.compile import UNDEFINED, Ctx, Program, Query, compile_modules, thaw
 from policydiff.compile.closures import Compiler, Frame
+from policydiff.compile.rules import CompiledRule
 from policydiff.errors import InputError, PolicyError
 from policydiff.frontend import rego
 from policydiff.source import Source, Span
@@ -39,6 +40,9 @@ class Policy:
         self.data = data
         self._refs: dict[str, Any] = {}
         self._decision_fn = self._ref_fn(decision)
+        rule = program.rules.get(_rule_path(decision))
+        # a decision that names a rule is its value, computed in a fresh ctx directly
+        self._decide = rule.decider() if isinstance(rule, CompiledRule) and rule.kind != "function" else None
 
     def _ref_fn(self, ref: str):
         """The compiled reference (compiled once per policy and reference)."""
@@ -60,7 +64,10 @@ class Policy:
 
     def allows(self, input: Any) -> bool:
         """True only when the decision is exactly `true`; undefined means deny."""
-        return self._decision_fn([Ctx(input if input is not None else UNDEFINED), None]) is True
+        ctx = Ctx(input if input is not None else UNDEFINED)
+        if self._decide is not None:
+            return self._decide(ctx) is True
+        return self._decision_fn([ctx, None]) is True
 
     def explain(self, input: Any, ref: str | None = None) -> tuple[Any, tuple[str, ...]]:
         """The value and the `file:line` of the rule bodies that produced it."""

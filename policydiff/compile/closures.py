@@ -106,27 +106,32 @@ class Compiler:
         return run, after
 
     def _pieces(self, lits, bounds, outer, final: Run, ground: bool):
-        """Compile ordered literals one by one, each with a compiler of its own to learn
-        what it reads, with a stop after each of the first (see `Collect`)."""
+        """Compile ordered literals one by one, each told to a stand-in owner and deps
+        of its own to learn what it reads, with a stop after each of the first (see
+        `Collect`)."""
         n = len(lits)
         rests: list = [None] * n + [final]
         reads: list = [None] * n
         deps: list = [None] * n
-        owner = self.owner
+        owner, all_deps = self.owner, self.deps
         run = final
-        for i in reversed(range(n)):
-            if i < MAX_STOPS:
-                run = _stop(i, run)
-            seen, used = _Reads(), set()
-            run = Compiler(self.program, self.frame, used, owner=seen).literal(lits[i], bounds[i], outer, run, ground)
-            rests[i], reads[i], deps[i] = run, seen.input_paths, used
-            self.deps |= used
-            if owner is not None:
-                owner.uses_input = owner.uses_input or seen.uses_input
-                if seen.input_paths is None:
-                    owner.input_paths = None
-                elif owner.input_paths is not None:
-                    owner.input_paths |= seen.input_paths
+        try:
+            for i in reversed(range(n)):
+                if i < MAX_STOPS:
+                    run = _stop(i, run)
+                seen = self.owner = _Reads()
+                used = self.deps = set()
+                run = self.literal(lits[i], bounds[i], outer, run, ground)
+                rests[i], reads[i], deps[i] = run, seen.input_paths, used
+                all_deps |= used
+                if owner is not None:
+                    owner.uses_input = owner.uses_input or seen.uses_input
+                    if seen.input_paths is None:
+                        owner.input_paths = None
+                    elif owner.input_paths is not None:
+                        owner.input_paths |= seen.input_paths
+        finally:
+            self.owner, self.deps = owner, all_deps
         return run, Pieces(rests, reads, deps, ground)
 
     def literal(self, lit: ir.Literal, bound: set[str], outer, nxt: Run, ground: bool = False) -> Run:
