@@ -235,6 +235,8 @@ class Lower:
         elif elses and (kind not in ("complete", "function") or ref):
             self._unsupported("`else` on a multi-value rule" if kind != "complete"
                               else "`else` on a rule whose head has a key that is not a name", elses[0].span)
+        if head_vars or kind not in ("complete", "function") or ref:
+            elses = []  # reported above: left out, so that later passes can still run
         else_rule = None
         for e in reversed(elses):
             else_rule = ir.Rule(span=e.span, kind=kind, name=name, args=args,
