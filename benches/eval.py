@@ -2,10 +2,11 @@
 
     python benches/eval.py [--requests N] [--rules N] [--seed S]
 
-Part 1 evaluates the example policies (policies/rbac_v1.rego, rbac_v2.rego) on a
-realistic request mix, once through `Policy.allows` and once through an embedded OPA
-engine that is built once and reused (`opa_bindings`), and prints the mean time per
-decision of each and how many times faster policydiff is (target: 10x). OPA is timed twice: one call per decision, as an
+Part 1 evaluates the example policies (policies/rbac_v1.rego, rbac_v2.rego), and the
+generated policy of part 2, on a realistic request mix, once through `Policy.allows`
+and once through an embedded OPA engine that is built once and reused
+(`opa_bindings`), and prints the mean time per decision of each and how many times
+faster policydiff is (target: 10x). OPA is timed twice: one call per decision, as an
 application embedding it would call it, and all decisions in one batched query, which
 leaves out the per-call crossing into Go. Both engines must agree on every decision;
 the number of disagreements is printed with the figures.
@@ -91,6 +92,19 @@ def generated_policy(rules: int, salt: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def generated_requests(n: int, seed: int, rules: int) -> list[dict]:
+    """The request mix of `request_mix`, with the roles and actions of
+    `generated_policy(rules)` (and one of each it does not know)."""
+    rng = random.Random(seed)
+    roles = [f"role{i}" for i in range(min(rules, 40))] + ["nobody"]
+    actions = sorted({f"dom{i // 40}:verb{i % 7}" for i in range(rules - 3)}) + ["dom0:unknown"]
+    out = request_mix(n, seed)
+    for r in out:
+        r["subject"]["role"] = rng.choice(roles)
+        r["action"] = rng.choice(actions)
+    return out
+
+
 def per_decision(fn, requests: list[dict], repeat: int) -> float:
     """Best-of-`repeat` mean seconds per call of `fn` over `requests`."""
     best = float("inf")
@@ -102,14 +116,17 @@ def per_decision(fn, requests: list[dict], repeat: int) -> float:
     return best
 
 
-def bench_decisions(n: int, seed: int, repeat: int) -> list[tuple]:
-    requests = request_mix(n, seed)
+def bench_decisions(n: int, seed: int, repeat: int, rules: int) -> list[tuple]:
     opa = opa_bindings.OpaEngine()
+    cases = []
     for pkg, path in POLICIES.items():
         opa.add_policy(path.name, path.read_text())
+        cases.append((path.name, load_policy(str(path)), pkg, request_mix(n, seed)))
+    text = generated_policy(rules, salt="decisions")
+    opa.add_policy("big.rego", text)
+    cases.append((f"generated {rules}", load_policy(text), "big", generated_requests(n, seed, rules)))
     rows = []
-    for pkg, path in POLICIES.items():
-        policy = load_policy(str(path))
+    for name, policy, pkg, requests in cases:
         doc = f"{pkg}.allow"
 
         def opa_allows(r, doc=doc):
@@ -128,7 +145,7 @@ def bench_decisions(n: int, seed: int, repeat: int) -> list[tuple]:
             best = min(best, (time.perf_counter() - t0) / n)
         disagreements += sum(a != (b is True) for a, b in zip(map(policy.allows, requests), row["x"]))
         allowed = sum(map(policy.allows, requests))
-        rows.append((path.name, n, allowed, ours, theirs, best, disagreements))
+        rows.append((name, n, allowed, ours, theirs, best, disagreements))
     opa.close()
     return rows
 
@@ -167,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"decisions: {args.requests} requests, best of {args.repeat}, OPA engine reused")
     print(f"{'policy':<16}{'allowed':>9}{'policydiff µs':>16}{'OPA µs':>10}{'faster':>8}"
           f"{'OPA batched µs':>16}{'faster':>8}{'disagree':>10}")
-    for name, _, allowed, ours, theirs, batched, disagree in bench_decisions(args.requests, args.seed, args.repeat):
+    for name, _, allowed, ours, theirs, batched, disagree in bench_decisions(args.requests, args.seed, args.repeat, args.rules):
         print(f"{name:<16}{allowed:>9}{ours * 1e6:>16.1f}{theirs * 1e6:>10.1f}{theirs / ours:>7.1f}x"
               f"{batched * 1e6:>16.1f}{batched / ours:>7.1f}x{disagree:>10}")
 
