@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from engines import UNDEFINED, EngineError, OpaEngine, normalize
 from policydiff import PolicyError, load_policy
 from policydiff.compile import memo
+from policydiff.compile.rules import CompiledRule
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -83,12 +84,18 @@ def inputs(draw) -> dict:
 
 
 def plain(policy):
-    """The same policy with every memo and dispatch table switched off."""
+    """The same policy with every memo, dispatch table and clause index switched off."""
     for r in policy.program.rules.values():
         r.__dict__.pop("value", None)  # back to `CompiledRule.value`
         r.select = None
         r.memos = None
         r.static = False
+        r.by_first = None
+        for chain in r.chains:
+            for d in chain:
+                d.run = getattr(d.run, "plain", d.run)  # no remembered openings
+        r.flat_runs = [(d, d.run) for d in r.flat]
+    policy._decide = None
     return policy
 
 
@@ -298,6 +305,16 @@ def test_remembered_openings_answer_as_opa(text, seq):
             except EngineError:
                 assert mine[0] == "error", (inp, ref, text)
     opa.close()
+
+
+def test_plain_switches_every_speedup_off():
+    policy = load_policy(HEADER + "allow if {\n\tsome g in grants[input.role]\n\tinput.n > g.action\n"
+                         "\tinput.m > 1\n\tinput.k > 1\n}\n" + TABLE)
+    (d,) = policy.program.rules[("s", "allow")].flat
+    assert hasattr(d.run, "tables")
+    plain(policy)
+    assert not hasattr(d.run, "tables")
+    assert policy.program.rules[("s", "reach")].value.__func__ is CompiledRule.value
 
 
 def test_an_opening_is_solved_once_per_key():

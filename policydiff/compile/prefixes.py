@@ -84,4 +84,5 @@ def remembered(d, reads_of):
         return False
 
     run.tables = tables  # type: ignore[attr-defined]  # for tests to look into
+    run.plain = full  # type: ignore[attr-defined]
     return run
