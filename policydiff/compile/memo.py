@@ -41,8 +41,8 @@ def key_of(v) -> Any:
     return MISS
 
 
-def remember(memo: dict, key, v) -> None:
-    if len(memo) >= LIMIT:
+def remember(memo: dict, key, v, limit: int = LIMIT) -> None:
+    if len(memo) >= limit:
         memo.clear()
     memo[key] = v
 

@@ -31,6 +31,7 @@ from policydiff.compile.closures import MAX_SOLUTIONS, MAX_STOPS, Collect
 from policydiff.compile.dispatch import literal_reads
 
 _PLAIN = object()  # under this key, evaluate the body plainly
+LIMIT = memo.LIMIT // 4  # keys per table: each holds up to MAX_SOLUTIONS frames
 
 
 def remembered(d, reads_of):
@@ -69,9 +70,9 @@ def remembered(d, reads_of):
         solutions = table.get(k)
         if solutions is None:
             solutions = solve(ctx)
-            memo.remember(table, k, solutions)
+            memo.remember(table, k, solutions, LIMIT)
             if ctx.strict:
-                memo.remember(tables[False], k, solutions)
+                memo.remember(tables[False], k, solutions, LIMIT)
         if solutions is _PLAIN:
             return full(env)
         sink = env[1]
