@@ -36,41 +36,90 @@ __all__ = ["RefTree"]
 
 class RefRule(CompiledRule):
     """One general reference-head rule; its value in a context is the list of its
-    solutions, each a (path below the tree, value) pair."""
+    solutions, each a (path below the tree, value) pair. For a path whose first keys
+    are known (`roles.acme`, `roles[input.t]`), it runs a variant of its body that
+    binds those head terms first, as OPA unifies a rule's head with the keys asked for
+    before its body: the body then meets only the solutions on that path (so an error
+    or a conflict on another path does not show)."""
 
     def __init__(self, tree: TreeGroup, member: Member):
         super().__init__(tree)
         self.kind = "ref"
         self.member = member
         self.definition: Definition | None = None
+        self.prefix = member.pattern[:len(member.pattern) - len(member.rule.ref)]
+        self.known: dict[int, tuple[Definition, list[int]]] = {}  # head terms bound first -> variant
 
     def compile(self, program) -> None:
+        self.definition, _ = self._variant(program, 0)
+        for n in range(1, len(self.member.rule.ref) + 1):
+            try:
+                self.known[n] = self._variant(program, n)
+            except PolicyError:  # no such variant: the keys filter the solutions instead
+                continue
+
+    def _variant(self, program, n: int) -> tuple[Definition, list[int]]:
         rule = self.member.rule
         frame = Frame()
         comp = Compiler(program, frame, self.deps, owner=self)
+        keys = [f"$key{i}" for i in range(n)]
         body = list(rule.body)
+        # each key is tested right after the literal that binds its head term's last
+        # variable: where OPA binds it before the body, nothing between can run
+        at = []
+        for k, t in zip(keys, rule.ref):
+            wanted = plan.term_vars(t, set(), deep=False)
+            seen: set[str] = set()
+            i = 0
+            while wanted - seen and i < len(body):
+                seen |= plan.literal_vars(body[i], set(), deep=False)
+                i += 1
+            at.append((i, ir.Unify(span=t.span, lhs=t, rhs=ir.Var(span=t.span, name=k))))
+        for i, lit in sorted(at, key=lambda x: -x[0]):
+            body.insert(i, lit)
         names = [f"$head{i}" for i in range(len(rule.ref))]
         out = rule.key if rule.kind == "partial_set" else rule.value
         for name, t in zip(names + ["$out"], rule.ref + (out,)):
             body.append(ir.Unify(span=t.span, lhs=ir.Var(span=t.span, name=name), rhs=t))
-        slots = [frame.slot(n) for n in names]
+        key_slots = [frame.slot(k) for k in keys]
+        slots = [frame.slot(h) for h in names]
         value_slot = frame.slot("$out")
-        prefix = self.member.pattern[:len(self.member.pattern) - len(rule.ref)]
+        prefix = self.prefix
 
         def emit(env):
             env[1].append((prefix + tuple(env[s] for s in slots), env[value_slot]))
             return False
 
-        run, _ = comp.body(tuple(body), set(), frozenset(plan.shallow_vars(body)), emit, rule.span)
-        self.definition = Definition(run, frame.size, rule.span, None)
+        bound = set(keys)
+        run, _ = comp.body(tuple(body), bound, frozenset(plan.shallow_vars(body) | bound), emit, rule.span)
+        return Definition(run, frame.size, rule.span, None), key_slots
 
     def _compute(self, ctx: Ctx):
-        d = self.definition
-        env = d.blank.copy()
-        env[0] = ctx
-        out = env[1] = []
-        d.run(env)
+        return _solve(self.definition, (), (), ctx)
+
+    def solutions(self, ctx: Ctx, keys: tuple) -> list:
+        """The solutions on the path `keys` (below the tree's root) begins with."""
+        c = len(self.prefix)
+        n = min(len(keys) - c, len(self.member.rule.ref))
+        if n <= 0 or n not in self.known:
+            return self.value(ctx)
+        given = keys[c:c + n]
+        cache_key = (self, given)
+        out = ctx.cache.get(cache_key)
+        if out is None:
+            d, key_slots = self.known[n]
+            out = ctx.cache[cache_key] = _solve(d, key_slots, given, ctx)
         return out
+
+
+def _solve(d: Definition, key_slots, keys, ctx: Ctx) -> list:
+    env = d.blank.copy()
+    env[0] = ctx
+    out = env[1] = []
+    for s, k in zip(key_slots, keys):
+        env[s] = k
+    d.run(env)
+    return out
 
 
 class RefTree(CompiledRule):
@@ -143,7 +192,7 @@ class RefTree(CompiledRule):
         for m, part in parts:
             if not _may_meet(m.pattern, keys):
                 continue
-            for path, v, how in self._contributions(m, part, ctx):
+            for path, v, how in self._contributions(m, part, ctx, keys):
                 if _agrees(path, keys):
                     _insert(top, path, v, how, m, self.name)
         node: Any = top
@@ -162,11 +211,11 @@ class RefTree(CompiledRule):
                 return v
         return _value(node, self.name)
 
-    def _contributions(self, m: Member, part: CompiledRule, ctx: Ctx):
+    def _contributions(self, m: Member, part: CompiledRule, ctx: Ctx, keys: tuple):
         """(path, value, how) for every solution of a member (see `_insert`)."""
         if m.rule is not None:
             how = "vset" if m.shape == "set" else "value"
-            return [(path, v, how) for path, v in part.value(ctx)]
+            return [(path, v, how) for path, v in part.solutions(ctx, keys)]
         v = part.value(ctx)
         if m.group.kind == "partial_object":
             return [(m.pattern[:-1] + (k,), x, "value") for k, x in v.items()]
