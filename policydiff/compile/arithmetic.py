@@ -130,12 +130,12 @@ def abs_(a):
     if _small(x):
         return abs(x)
     f = _float(x)
-    return _number(Float(abs(f.value), False))
+    return _number(Float(abs(f.value), False, f.prec))
 
 
 def _fold(name: str, xs, start: int, exact, inexact):
-    """sum and product: exact when every member is integral, else in 64-bit floats
-    from the start value, one rounding per member."""
+    """sum and product: exact when every member is integral, else in floats from the
+    start value (`big.NewFloat`, of a float64's 53 bits), one rounding per member."""
     c = coll(xs, name, 1, (tuple, frozenset))
     ns = [num(e, name, 1) for e in (sorted(c, key=sort_key) if type(c) is frozenset else c)]
     if all(_integral(n) for n in ns):
@@ -143,18 +143,20 @@ def _fold(name: str, xs, start: int, exact, inexact):
         for n in ns:
             acc = exact(acc, int(n))
         return acc
-    f = Float(Fraction(start), False)
+    f = Float(Fraction(start), False, 53)
     for n in ns:
         f = inexact(f, _float(n))
     return _number(f)
 
 
 def sum_(xs):
+    # a new float per step (`new(big.Float).Add`): 64 bits from the first member on
     return _fold("sum", xs, 0, int.__add__, bigfloat.add)
 
 
 def product(xs):
-    return _fold("product", xs, 1, int.__mul__, bigfloat.mul)
+    # the start value multiplied in place (`product.Mul`): it keeps its 53 bits
+    return _fold("product", xs, 1, int.__mul__, lambda f, x: bigfloat.mul(f, x, 53))
 
 
 _JSON_NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")

@@ -19,16 +19,15 @@ PREC = 64
 
 
 class Float(NamedTuple):
-    """A `big.Float` of OPA's arithmetic: `value` already rounded to its precision,
-    `neg` the sign bit (it tells `-0` from `0`; for other values it is `value < 0`)."""
+    """A `big.Float` of OPA's arithmetic: `value` already rounded to `prec` bits, `neg`
+    the sign bit (it tells `-0` from `0`; for other values it is `value < 0`)."""
 
     value: Fraction
     neg: bool
+    prec: int = PREC
 
 
-ZERO = Float(Fraction(0), False)
-ONE = Float(Fraction(1), False)
-HALF = Float(Fraction(1, 2), False)
+HALF = Float(Fraction(1, 2), False, 53)  # `big.NewFloat(0.5)`: a float64's precision
 
 
 def rounded(q: Fraction | int, prec: int = PREC) -> Fraction:
@@ -101,23 +100,30 @@ def _pow5(n: int) -> Fraction | int:
 # ---------------------------------------------------------------------------- arithmetic
 
 
-def add(x: Float, y: Float) -> Float:
-    v = rounded(x.value + y.value)
+# Each operation rounds to `prec`: a new `big.Float` takes its operands' larger
+# precision, one that already has a precision (`z.Mul(z, x)`) keeps it.
+
+
+def add(x: Float, y: Float, prec: int = 0) -> Float:
+    prec = prec or max(x.prec, y.prec)
+    v = rounded(x.value + y.value, prec)
     if v:
-        return Float(v, v < 0)
-    return Float(v, x.neg and y.neg if not x.value and not y.value else False)
+        return Float(v, v < 0, prec)
+    return Float(v, x.neg and y.neg if not x.value and not y.value else False, prec)
 
 
 def sub(x: Float, y: Float) -> Float:
-    return add(x, Float(-y.value, not y.neg))
+    return add(x, Float(-y.value, not y.neg, y.prec))
 
 
-def mul(x: Float, y: Float) -> Float:
-    return Float(rounded(x.value * y.value), x.neg != y.neg)
+def mul(x: Float, y: Float, prec: int = 0) -> Float:
+    prec = prec or max(x.prec, y.prec)
+    return Float(rounded(x.value * y.value, prec), x.neg != y.neg, prec)
 
 
 def quo(x: Float, y: Float) -> Float:
-    return Float(rounded(x.value / y.value), x.neg != y.neg)
+    prec = max(x.prec, y.prec)
+    return Float(rounded(x.value / y.value, prec), x.neg != y.neg, prec)
 
 
 def trunc(x: Float) -> int:
@@ -133,7 +139,7 @@ def text(x: Float) -> str:
     sign = "-" if x.neg else ""
     if not x.value:
         return sign + "0"
-    digits, exp = _shortest(abs(x.value))
+    digits, exp = _shortest(abs(x.value), x.prec)
     if x.value.denominator == 1:
         return sign + _fixed(digits, exp)
     if exp - 1 < -4 or exp - 1 >= 6:
@@ -151,11 +157,11 @@ def _fixed(digits: str, exp: int) -> str:
     return whole + ("." + frac if frac else "")
 
 
-def _shortest(v: Fraction) -> tuple[str, int]:
-    """The fewest decimal digits that read back as the 64-bit `v` (> 0), and the
+def _shortest(v: Fraction, prec: int) -> tuple[str, int]:
+    """The fewest decimal digits that read back as `v` (> 0) at `prec` bits, and the
     position of the decimal point: Go's `roundShortest` on `big.Float`, step by step
     (its bounds sit half an ulp either side, inclusive when the mantissa is even)."""
-    m, e = _mant_exp(v)
+    m, e = _mant_exp(v, prec)
     mant, e2 = m << 1, e - 1  # the lowest bit is half an ulp
     digits, exp = _decimal(m, e)
     lower, _ = _decimal(mant - 1, e2)
@@ -175,14 +181,11 @@ def _shortest(v: Fraction) -> tuple[str, int]:
     return digits, exp
 
 
-def _mant_exp(v: Fraction) -> tuple[int, int]:
-    """`v = m * 2**e` with `m` of exactly 64 bits (`v` has at most 64 significant bits)."""
+def _mant_exp(v: Fraction, prec: int) -> tuple[int, int]:
+    """`v = m * 2**e` with `m` of exactly `prec` bits (`v` has no more significant bits)."""
     n, d = v.numerator, v.denominator
-    if d == 1:
-        e = n.bit_length() - PREC
-        return (n >> e, e) if e >= 0 else (n << -e, e)
     shift = d.bit_length() - 1  # d is a power of two
-    e = n.bit_length() - PREC
+    e = n.bit_length() - prec
     return (n >> e, e - shift) if e >= 0 else (n << -e, e - shift)
 
 

@@ -11,6 +11,7 @@ rather than guessed.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -129,8 +130,10 @@ def _go_text(kind: str, v) -> str:
         return str(v)
     # Go's %v of a float64: its shortest digits, in exponent form when the exponent is
     # below -4 or at least 6 (`1.2345675e+06`), else in positional form
+    sign = "-" if math.copysign(1.0, v) < 0 else ""
+    if not v:
+        return sign + "0"
     digits, exp = _shortest(v)
-    sign = "-" if v < 0 else ""
     if exp < -4 or exp >= 6:
         mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
         return f"{sign}{mant}e{'-' if exp < 0 else '+'}{abs(exp):02d}"

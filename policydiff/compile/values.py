@@ -40,17 +40,48 @@ UNDEFINED: Any = _Undefined()
 class Num(Fraction):
     """A number whose text is not a plain integer (`2.0`, `0.5`, `1e3`, `-0`): equal,
     ordered and hashed by the exact value of `text`, so as an int of the same value
-    (1 == 1.0, one member of a set), while `text` is what OPA prints of it."""
+    (1 == 1.0, one member of a set), while `text` is what OPA prints of it.
 
-    __slots__ = ("text",)
+    One exception, OPA's: two texts with a point and trailing zeros (`0.10`,
+    `0.5e-400`) are equal when their float64 values are, even if their exact values
+    differ (`0.0e20 == 0.5e-400`). `double` is that float64 for such a text."""
+
+    __slots__ = ("double", "text")
 
     def __new__(cls, text: str):
         self = super().__new__(cls, text)
         self.text = text
+        self.double = _float_compared(text)
         return self
 
     def __repr__(self) -> str:
         return f"Num({self.text!r})"
+
+    def __hash__(self) -> int:
+        # one hash for values OPA may call equal: exact for whole ones (as an int's),
+        # the float64's for the others (the exception above compares those)
+        return Fraction.__hash__(self) if self.denominator == 1 else hash(float(self.text))
+
+    def _same_double(self, other) -> bool:
+        return type(other) is Num and self.double is not None and self.double == other.double
+
+    def __eq__(self, other) -> bool:
+        return self._same_double(other) or Fraction.__eq__(self, other)
+
+    def __ne__(self, other) -> bool:
+        return not self.__eq__(other)
+
+    def __lt__(self, other) -> bool:
+        return not self._same_double(other) and Fraction.__lt__(self, other)
+
+    def __gt__(self, other) -> bool:
+        return not self._same_double(other) and Fraction.__gt__(self, other)
+
+    def __le__(self, other) -> bool:
+        return self._same_double(other) or Fraction.__le__(self, other)
+
+    def __ge__(self, other) -> bool:
+        return self._same_double(other) or Fraction.__ge__(self, other)
 
     def __reduce__(self):
         return (Num, (self.text,))
@@ -60,6 +91,18 @@ class Num(Fraction):
 
     def __deepcopy__(self, memo):
         return self
+
+
+def _float_compared(text: str) -> float | None:
+    """The float64 OPA compares `text` by, when it does: a point, then trailing zeros
+    or a trailing point, and a point still after those (`1.0` is whole, no float)."""
+    if "." not in text:
+        return None
+    trimmed = text.rstrip(".0")
+    if trimmed == text or "." not in trimmed:
+        return None
+    f = float(text)
+    return f if math.isfinite(f) else None
 
 
 _INT_TEXT = re.compile(r"-?(0|[1-9][0-9]*)")
