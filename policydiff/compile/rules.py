@@ -574,8 +574,14 @@ class Program:
                 if t is str or t is int or t is bool or a is None:  # remembered (see `call`)
                     ctx = env[0]
                     memos = r.memos
-                    cache = ctx.cache if memos is None else memos[ctx.strict]
                     key = (r, t, a)  # the type too: `true` and 1 are equal keys in Python
+                    if memos is None:  # reads the input: remembered for this evaluation
+                        cache = ctx.cache
+                        v = cache.get(key, _MISS)
+                        if v is _MISS:
+                            v = cache[key] = r._call(ctx, [a])
+                        return v
+                    cache = memos[ctx.strict]
                     v = cache.get(key, _MISS)
                     return r.store(ctx, cache, key, [a]) if v is _MISS else v
                 return r._call(env[0], [a])
