@@ -51,7 +51,7 @@ OPENING = (  # tests that read input.role or input.action only
     'input.role == "a"', 'input.role != "b"', 'input.role in {"a", "c"}', "is_ab", "is_one",
     'input.action == "r"', 'input.action in {"r", "w"}', 'startswith(input.action, "w")',
     "fn_ok(input.role)", 'not input.role == "a"', "input.role in roles", "count(input.role) > 0",
-    "input.role == true",
+    "input.role == true", "val == 1",
 )
 TAIL = (  # tests that read more, or bind variables
     "input.n > 1", "input.flag", "two", "val == 1", 'some {v} in input.xs; {v} == "a"', "input.n == 2",
@@ -328,3 +328,15 @@ def test_an_opening_is_solved_once_per_key():
     (table, _) = d.run.tables
     # the opening is the first three literals: they read three paths (key order: action, role, scope)
     assert {k: len(v) for k, v in table.items()} == {("w", "a", "y"): 1, ("w", "a", "x"): 0, ("r", "b", "z"): 1}
+
+
+def test_a_key_whose_opening_test_raises_is_evaluated_plainly():
+    bodies = "\n".join(f'allow if {{\n\tinput.role == "{r}"\n\tinput.n > 1\n}}\n' for r in ("a", "b"))
+    policy = load_policy(HEADER + bodies + 'allow if {\n\tval == 1\n\tinput.n > 1\n}\n' + HELPERS)
+    allow = policy.program.rules[("s", "allow")]
+    ctx = _ctx({"role": "c", "n": 2})
+    assert allow.select(ctx) == allow.flat_runs  # `val` conflicts for "c": every body, in order
+    assert len(allow.select(_ctx({"role": "a", "n": 2}))) == 2  # the "a" body and the `val` body
+    assert outcome(policy, {"role": "a", "n": 2}, strict=False) == ("value", True)
+    assert outcome(policy, {"role": "c", "n": 2}, strict=False) == outcome(plain(load_policy(
+        HEADER + bodies + 'allow if {\n\tval == 1\n\tinput.n > 1\n}\n' + HELPERS)), {"role": "c", "n": 2}, False)
