@@ -62,6 +62,9 @@ class _Rules:
             return self.types[path]
         self.types[path] = ANY
         g = self.groups[path]
+        if g.kind == "tree":
+            t = self.types[path] = self._tree_type(g)
+            return t
         found, params = [], []
         for r in g.defs + ([g.default] if g.default is not None else []):
             while r is not None:
@@ -71,11 +74,8 @@ class _Rules:
                 r = r.else_
         if g.kind == "function" and params:  # a caller must fit one definition's parameters
             self.params[path] = tuple(T.union(*ts) for ts in zip(*params))
-        found = [f if g.kind == "tree" else tuple(map(T.loose, f)) if g.kind == "partial_object" else T.loose(f)
-                 for f in found]
+        found = [tuple(map(T.loose, f)) if g.kind == "partial_object" else T.loose(f) for f in found]
         match g.kind:
-            case "tree":  # general reference heads: an object of whatever the members give
-                t = T.OBJECT
             case "partial_set":
                 t = T.set_(T.union(*found)) if found else T.SET
             case "partial_object":
@@ -85,6 +85,30 @@ class _Rules:
                 t = T.union(*found) if found else ANY
         self.types[path] = t
         return t
+
+    def _tree_type(self, g) -> Type:
+        """The object the rules of a `TreeGroup` build: for each member, the objects
+        its head's keys lead through to what it puts there (checking its bodies)."""
+        pairs = []
+        for m in g.members:
+            for r in m.rules:
+                checker = _Checker(self)
+                found = checker.rule(r)
+                head = len(r.ref) + (r.kind == "partial_object")  # positions the rule's own terms give
+                keys = [_key_type(k) for k in m.pattern[:len(m.pattern) - head]]
+                keys += [T.loose(t) for t in checker.ref_types]
+                if r.kind == "partial_object":
+                    k, leaf = map(T.loose, found)
+                    keys.append(k)
+                elif r.kind == "partial_set":
+                    leaf = T.set_(T.loose(found))
+                else:
+                    leaf = T.loose(found)
+                for k in reversed(keys[1:]):
+                    leaf = T.object_((k, leaf))
+                if keys and (keys[0], leaf) not in pairs:
+                    pairs.append((keys[0], leaf))
+        return T.object_(*pairs) if pairs else T.OBJECT
 
     def of_ref(self, path: tuple[ir.Term, ...]) -> tuple[Type, ir.Term | None, int]:
         """The type of the rule a `data` reference names, the collection literal that is
@@ -113,6 +137,7 @@ class _Checker:
         self.vars: dict[str, Type] = {}  # names are unique per rule after `resolve`
         self.literals: dict[str, ir.Term] = {}  # variables bound to a collection literal
         self.open: set[str] = set()  # function parameters, typed by their first use
+        self.ref_types: list[Type] = []  # of the terms of the last rule's reference head
 
     def rule(self, r: ir.Rule) -> Type | tuple[Type, Type]:
         """Check one definition; the type of what it contributes to its rule's value."""
@@ -120,8 +145,7 @@ class _Checker:
             self.term(a)
             self.open |= _pattern_vars(a)
         self.body(r.body)
-        for t in r.ref:
-            self.term(t)
+        self.ref_types = [self.term(t) for t in r.ref]
         key = self.term(r.key) if r.key is not None else ANY
         value = self.term(r.value) if r.value is not None else T.BOOLEAN
         match r.kind:
@@ -346,6 +370,15 @@ def _constant(t: ir.Term) -> bool:
         case ir.Object(items=items):
             return all(_constant(k) and _constant(v) for k, v in items)
     return False
+
+
+def _key_type(k) -> Type:
+    """The type of a constant key of a reference head."""
+    if isinstance(k, str):
+        return T.STRING
+    if isinstance(k, bool):
+        return T.BOOLEAN
+    return T.NUMBER if k is not None else T.NULL
 
 
 def _member(t: Type, key: Type) -> Type:
