@@ -279,3 +279,65 @@ def test_generated_ref_head_rules_agree_with_opa(rules, inputs, extra):
         for ref in refs:
             _check(opa, ours, ref, inp)
     opa.close()
+
+
+# ------------------------------------------------------------------------ the compare
+
+# The symbolic diff reads a tree's values through the name its heads start with: the
+# keys a head takes from the input or from data split the input's classes like any
+# document indexed by them. `_check` (test_soundness) holds the diff to brute force.
+REF_HEAD_V2 = """package gen
+
+import rego.v1
+
+default allow := false
+
+grants[role][action] := true if {
+	some role in ["admin", "developer"]
+	some action in ["project:read", "deploy:run"]
+}
+
+grants.viewer["project:read"] := true
+
+conditions["team_role"] := "team_admin"
+
+conditions.kinds contains "project"
+
+allow if grants[input.subject.role][input.action]
+
+allow if {
+	input.subject.role == conditions.team_role
+	input.resource.kind in conditions.kinds
+	input.resource.team in input.subject.teams
+}
+"""
+
+PLAIN_V1 = """package gen
+
+import rego.v1
+
+default allow := false
+
+allow if input.subject.role == "admin"
+
+allow if {
+	input.subject.role == "viewer"
+	input.action == "project:read"
+}
+"""
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(tenancy=st.deferred(lambda: _soundness().tenancies(max_enterprises=2)))
+def test_compare_with_ref_heads_agrees_with_every_request(tenancy):
+    soundness = _soundness()
+    p1 = soundness.load_policy(PLAIN_V1, data=soundness.DATA)
+    p2 = soundness.load_policy(REF_HEAD_V2, data=soundness.DATA)
+    assert soundness.diff(p1, p2).summary.complete
+    soundness._check(p1, p2, tenancy)
+
+
+def _soundness():
+    import test_soundness
+
+    return test_soundness
