@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from engines import UNDEFINED, EngineError, OpaEngine, PolicydiffEngine, Refused
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from engines import UNDEFINED, EngineError, OpaEngine, PolicydiffEngine, Refused
 
 SOLUTIONS = (
     "roles[t][u] := true if {\n\tsome t, us in input.members\n\tsome u in us\n}\n"
@@ -69,22 +68,22 @@ CASES = {
         [{"members": {"acme": ["alice"]}, "t": "acme", "u": "alice"}, {"members": {}, "t": "x", "u": "y"}],
     ),
     "conflict-elsewhere-does-not-show": (
-        'r[x][y] := 1 if {x := "a"; y := "b"}\nr[x][y] := 2 if {x := "c"; y := "b"}\n'
-        'r[x][y] := 3 if {x := "c"; y := "b"}\nq1 := r.a\nq2 := r[input.k]',
+        ('r[x][y] := 1 if {x := "a"; y := "b"}\nr[x][y] := 2 if {x := "c"; y := "b"}\n'
+        'r[x][y] := 3 if {x := "c"; y := "b"}\nq1 := r.a\nq2 := r[input.k]'),
         ["data.ok.q1", "data.ok.q2", "data.ok.r.a.b", "data.ok.r.c"],
         [{"k": "a"}, {"k": "c"}, {}],
     ),
     # OPA binds the keys asked for before the body: a builtin error on another path
     # (strict mode, as these engines run) shows only when the whole tree is asked for
     "error-on-another-path": (
-        'p[x].b := y if {some x in input.xs; y := upper(x)}\nq := p.a\nr := p[input.k]\n'
-        's[x][z] := y if {x := input.x; z := "q"; y := upper(x)}\nt := s.a',
+        ('p[x].b := y if {some x in input.xs; y := upper(x)}\nq := p.a\nr := p[input.k]\n'
+        's[x][z] := y if {x := input.x; z := "q"; y := upper(x)}\nt := s.a'),
         ["data.ok.p", "data.ok.p.a", "data.ok.q", "data.ok.r", "data.ok.s", "data.ok.s.a", "data.ok.t"],
         [{"xs": ["a", 1], "k": "a", "x": 1}, {"xs": ["a"], "k": "b", "x": "a"}],
     ),
     "typed-leaves-beside-others": (
-        'p[x].q := 2 if x := input.x\np.b := "s"\np.r[y] := {y} if y := input.y\n'
-        'v := p.a.q + 1\nw := p.r.c | {"d"}',
+        ('p[x].q := 2 if x := input.x\np.b := "s"\np.r[y] := {y} if y := input.y\n'
+        'v := p.a.q + 1\nw := p.r.c | {"d"}'),
         ["data.ok.v", "data.ok.w", "data.ok.p"],
         [{"x": "a", "y": "c"}, {}],
     ),

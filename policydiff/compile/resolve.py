@@ -50,9 +50,8 @@ VAR = object()  # a position of a reference head only evaluation knows
 class Member:
     """One part of a `TreeGroup`: a general reference-head rule, or the group of a
     plain rule below the tree's root. `pattern` is its path below the root, a constant
-    per position or `VAR`; `shape` says what it puts there: a `value`, the members of
-    a `set`, or (`object`, a partial object) a value per key, the key being the last
-    position."""
+    per position or `VAR` (a partial object's key is its last position); `shape` says
+    what it puts there: a `value`, or the members of a `set`."""
 
     __slots__ = ("group", "node", "pattern", "rule", "shape")
 
