@@ -133,6 +133,7 @@ class RefTree(CompiledRule):
             (m, RefRule(group, m) if m.rule is not None else CompiledRule(m.group)) for m in group.members]
         self.deps.update(p for _, p in self.parts)
         self.ground = all(VAR not in m.pattern for m in group.members)
+        self._whole_fails = [False, False]  # by ctx.strict: the whole object of a static tree fails
 
     def compile(self, program) -> None:
         """Compile every member (a plain rule below the root through `program`, as any
@@ -169,7 +170,7 @@ class RefTree(CompiledRule):
             const = pattern
 
             def at_constant(env):
-                return self._at(env[0], const, parts)
+                return self._keyed(env[0], const, parts)
 
             return at_constant, rest[n:]
 
@@ -180,9 +181,28 @@ class RefTree(CompiledRule):
                 if k is UNDEFINED:
                     return UNDEFINED
                 ks.append(k)
-            return self._at(env[0], tuple(ks), parts)
+            return self._keyed(env[0], tuple(ks), parts)
 
         return at_keys, rest[n:]
+
+    def _keyed(self, ctx: Ctx, keys: tuple, parts) -> Any:
+        """The value at `keys`. A tree that reads no input has its whole object computed
+        once (set by `Program`): where that holds, what it has at `keys` is OPA's answer
+        too; where it fails (a conflict, an error somewhere), the path is built alone."""
+        if self.static and not self._whole_fails[ctx.strict]:
+            try:
+                v = self.value(ctx)
+            except PolicyError as e:
+                if e.code == "unsupported" or not e.code.startswith("eval_"):
+                    raise
+                self._whole_fails[ctx.strict] = True
+            else:
+                for k in keys:
+                    v = lookup(v, k)
+                    if v is UNDEFINED:
+                        break
+                return v
+        return self._at(ctx, keys, parts)
 
     # ---- building the object
 
