@@ -67,6 +67,14 @@ CASES = {
         ["data.ok.allow", "data.ok.n", "data.ok.ts", "data.ok.acme"],
         [{"members": {"acme": ["alice"]}, "t": "acme", "u": "alice"}, {"members": {}, "t": "x", "u": "y"}],
     ),
+    # a tree that reads no input: its whole object once, the path alone where that fails
+    "static-tree-by-input-keys": (
+        ('g[r][a] := true if {some r, acts in {"dev": ["read"], "adm": ["read", "write"]}; some a in acts}\n'
+        'h[r].v := 1 if some r in ["x", "y"]\nh[r].v := 2 if some r in ["y"]\n'
+        "allow if g[input.r][input.a]\nhx := h[input.r].v"),
+        ["data.ok.allow", "data.ok.hx", "data.ok.g.adm", "data.ok.h"],
+        [{"r": "adm", "a": "write"}, {"r": "dev", "a": "write"}, {"r": "x"}, {"r": "y"}],
+    ),
     "conflict-elsewhere-does-not-show": (
         ('r[x][y] := 1 if {x := "a"; y := "b"}\nr[x][y] := 2 if {x := "c"; y := "b"}\n'
         'r[x][y] := 3 if {x := "c"; y := "b"}\nq1 := r.a\nq2 := r[input.k]'),
