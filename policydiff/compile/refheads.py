@@ -145,7 +145,10 @@ class RefTree(CompiledRule):
                 program._compile(part)
 
     def _compute(self, ctx: Ctx):
-        return self._at(ctx, (), self.parts)
+        v = self._at(ctx, (), self.parts)
+        if ctx.explain:  # the members that put something in the object
+            ctx.prov[self] = tuple(m.span for m, part in self.parts if self._contributions(m, part, ctx, ()))
+        return v
 
     def root(self, rest: tuple, deps: set, comp: Compiler):
         """The value at the keys `rest` begins with, as far as they are constants or read
