@@ -197,7 +197,7 @@ def test_dispatch_runs_only_bodies_whose_opening_tests_hold():
 
 
 def test_memos_stay_bounded():
-    policy = load_policy(HEADER + 'tag := concat("-", ["x", input.role])\n\nallow if tag == "x-r5"\n')
+    policy = load_policy(HEADER + 'tag := t if t := concat("-", ["x", input.role])\n\nallow if tag == "x-r5"\n')
     tag = policy.program.rules[("s", "tag")]
     for i in range(memo.LIMIT + 10):
         assert policy.allows({"role": f"r{i}"}) is (i == 5)
@@ -305,6 +305,12 @@ def test_remembered_openings_answer_as_opa(text, seq):
             except EngineError:
                 assert mine[0] == "error", (inp, ref, text)
     opa.close()
+
+
+def test_a_few_tests_of_the_input_are_not_remembered():
+    policy = load_policy(HEADER + "same if input.a == input.b\n\nallow if same\n")
+    assert "value" not in policy.program.rules[("s", "same")].__dict__  # computed: cheaper than a lookup
+    assert [policy.allows(x) for x in ({"a": 1, "b": 1}, {"a": 1, "b": True}, {})] == [True, False, False]
 
 
 def test_plain_switches_every_speedup_off():

@@ -353,7 +353,8 @@ class Program:
             if not paths:
                 r.static = True
                 r.value = memo.constant(plain, r._compute)
-            elif len(paths) <= memo.MAX_PATHS:
+            elif len(paths) <= memo.MAX_PATHS and (r.deps or not all(_ground(d) for c in r.chains for d in c)):
+                # a few tests of the input and nothing else cost less than a lookup
                 r.value = memo.sliced(sorted(paths), plain, r._compute)
 
     def _compile(self, r: CompiledRule) -> None:
@@ -621,6 +622,11 @@ class Program:
             return r.call(env[0], args)
 
         return user_function
+
+
+def _ground(d: Definition) -> bool:
+    """Whether a body has no variables (what `_definition` compiled in pieces tells)."""
+    return d.pieces is None or d.pieces.ground
 
 
 def _params(ms):
