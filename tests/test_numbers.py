@@ -129,6 +129,14 @@ def test_number_errors_are_opas(expr):
     assert got == expected
 
 
+def test_number_keys_of_rules_and_collections_decide_as_opa():
+    rules = ('o := {0.1: "a", 2.0: "b"}\n\ns := {0.1, 0.3}\n\np[0.1] := "z"\n\nf(0.1) := "one"\n\n'
+             "c := [o[0.1], s[0.1], p[0.1], f(0.1), o, p]\n")
+    expected, got = _decide(rules, {})
+    assert expected[0] == "value"
+    assert got == expected
+
+
 def test_a_literal_opa_finds_too_big_is_a_parse_error():
     modules = {"n.rego": "package n\n\nimport rego.v1\n\nc := 1e40000 > 1\n"}
     with pytest.raises(EngineError, match="number too big"):

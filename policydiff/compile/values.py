@@ -66,6 +66,8 @@ class Num(Fraction):
         return type(other) is Num and self.double is not None and self.double == other.double
 
     def __eq__(self, other) -> bool:
+        if type(other) is float:  # a constant key of the IR: the double of a literal's text
+            return float(self.text) == other
         return self._same_double(other) or Fraction.__eq__(self, other)
 
     def __ne__(self, other) -> bool:
@@ -211,7 +213,8 @@ def _thaw_key(k: Any) -> str:
     return json.dumps(thaw(k), separators=(",", ":"), sort_keys=True)
 
 
-_RANK = {type(None): 0, bool: 1, int: 2, Num: 2, str: 3, tuple: 4, Obj: 5, frozenset: 6}
+_RANK = {type(None): 0, bool: 1, int: 2, Num: 2, float: 2, str: 3, tuple: 4, Obj: 5, frozenset: 6}
+_NUMBERS = frozenset((int, Num, float))
 
 
 def type_name(v: Any) -> str:
@@ -227,7 +230,7 @@ def equal(a: Any, b: Any) -> bool:
         if ta is Obj:
             return len(a) == len(b) and all(k in b and equal(x, b[k]) for k, x in a.items())
         return a == b
-    if (ta is int and tb is Num) or (ta is Num and tb is int):
+    if ta in _NUMBERS and tb in _NUMBERS:  # a float: a constant key of the IR
         return a == b
     return False
 
