@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from engines import UNDEFINED, EngineError, OpaEngine, normalize
 from policydiff import PolicyError, load_policy
 from policydiff.compile import memo
-from policydiff.compile.rules import CompiledRule
+from policydiff.compile.rules import CompiledRule, Program
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -99,6 +99,16 @@ def plain(policy):
     return policy
 
 
+def general(text: str):
+    """The policy compiled without inlining rules, and with every speedup off."""
+    inlinable = Program.inlinable
+    Program.inlinable = lambda self, t: None
+    try:
+        return plain(load_policy(text))
+    finally:
+        Program.inlinable = inlinable
+
+
 def outcome(policy, inp, strict: bool):
     try:
         v = policy.evaluate(inp, strict=strict)
@@ -123,7 +133,7 @@ def policy_undefined():
 @SETTINGS
 @given(text=policies(), seq=st.lists(inputs(), min_size=2, max_size=8), strict=st.booleans())
 def test_memos_and_dispatch_answer_as_the_plain_evaluation(text, seq, strict):
-    fast, slow = load_policy(text), plain(load_policy(text))
+    fast, slow = load_policy(text), general(text)
     for inp in seq + seq[::-1]:  # again in reverse: now from what earlier inputs left behind
         assert outcome(fast, inp, strict) == outcome(slow, inp, strict), (inp, text)
         assert explained(fast, inp) == explained(slow, inp)
@@ -284,7 +294,7 @@ def evaluated(policy, inp, ref, strict):
 @SETTINGS
 @given(text=joining_policies(), seq=st.lists(joining_inputs(), min_size=2, max_size=8), strict=st.booleans())
 def test_remembered_openings_answer_as_the_plain_evaluation(text, seq, strict):
-    fast, slow = load_policy(text), plain(load_policy(text))
+    fast, slow = load_policy(text), general(text)
     for inp in seq + seq[::-1]:
         for ref in refs_of(text):
             assert evaluated(fast, inp, ref, strict) == evaluated(slow, inp, ref, strict), (inp, ref, text)
@@ -346,3 +356,32 @@ def test_a_key_whose_opening_test_raises_is_evaluated_plainly():
     assert outcome(policy, {"role": "a", "n": 2}, strict=False) == ("value", True)
     assert outcome(policy, {"role": "c", "n": 2}, strict=False) == outcome(plain(load_policy(
         HEADER + bodies + 'allow if {\n\tval == 1\n\tinput.n > 1\n}\n' + HELPERS)), {"role": "c", "n": 2}, False)
+
+
+def test_a_rule_of_comparisons_is_tested_in_place():
+    text = HEADER + ("default same := false\n\nsame if input.a == input.b\n\n"
+                     "near if {\n\tsame\n\tinput.c in {1, 2}\n}\n\n"
+                     "truthy := true\n\ndefault lenient := true\n\nlenient if input.a == 1\n\n"
+                     "allow if {\n\tnear\n\tnot lenient\n}\n\nallow if {\n\tlenient\n\tinput.d\n}\n")
+    policy = load_policy(text)
+    program = policy.program
+    same, near, lenient = (program.rules[("s", n)] for n in ("same", "near", "lenient"))
+    assert program.inlinable(_ref("same"))[0] is same and program.inlinable(_ref("near"))[0] is near
+    assert program.inlinable(_ref("lenient")) is None  # its default is true: not only its tests
+    slow = general(text)
+    for inp in ({"a": 1, "b": 1, "c": 2}, {"a": 2, "b": 2, "c": 1}, {"a": 2, "b": 2, "c": 3, "d": True},
+                {"a": 1, "b": True, "c": 1}, {"c": 1}, {"a": 3, "d": 1}):
+        assert outcome(policy, inp, True) == outcome(slow, inp, True), inp
+        assert explained(policy, inp) == explained(slow, inp), inp
+
+
+def test_rules_that_reach_each_other_are_not_inlined_and_still_recursive():
+    with pytest.raises(PolicyError) as e:
+        load_policy(HEADER + "a if b\n\nb if a\n\nallow if a\n")
+    assert e.value.code == "rego_recursion_error"
+
+
+def _ref(name: str):
+    from policydiff import ir
+
+    return ir.Ref(head=ir.Var(name="data"), path=(ir.Scalar(value="s"), ir.Scalar(value=name)))

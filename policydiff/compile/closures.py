@@ -138,6 +138,14 @@ class Compiler:
         bound = set(bound)
         match lit:
             case ir.Expr(term=term, negated=False):
+                inline = self.program.inlinable(term) if isinstance(term, ir.Ref) else None
+                if inline is not None:  # `same_enterprise`: its tests, in place of its value
+                    rule, tests = inline
+                    self.deps.add(rule)
+                    run = nxt
+                    for test in reversed(tests):
+                        run = self.literal(test, bound, outer, run, ground=True)
+                    return run
                 steps: list = []
                 if not ground:
                     term = self.hoist(term, bound, outer, steps)
