@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from policydiff import ir
-from policydiff.compile import dispatch, memo, plan, prefixes, raising
+from policydiff.compile import dispatch, inline, memo, plan, prefixes, raising
 from policydiff.compile.access import lookup
 from policydiff.compile.build import NOT_LITERAL, checked_set, literal
 from policydiff.compile.closures import Compiler, Frame
@@ -282,7 +282,7 @@ class Program:
 
         self.rules = {path: RefTree(g) if g.kind == "tree" else CompiledRule(g) for path, g in groups.items()}
         self.tree: dict = {}
-        self._inline: dict[CompiledRule, tuple] = {}  # see `inlinable`
+        self._inliner = inline.Inliner(self.tree)
         for path, r in self.rules.items():
             node = self.tree
             for p in path[:-1]:
@@ -535,48 +535,9 @@ class Program:
         return (lambda env, v=base: v), path[j:] if base is not UNDEFINED else ()
 
     def inlinable(self, t) -> tuple | None:
-        """For a literal `t` naming a rule that is only a conjunction of comparisons of
-        input paths and constants (`same_enterprise if input.a.b == input.c.d`), the rule
-        and its tests: the literal holds exactly when they do, so its closures can run
-        them in place of asking for the rule's value. Comparisons never fail, so no
-        error moves; the rule is still a dependency of the literal's rule."""
-        r = self._rule_at(t)
-        if r is None:
-            return None
-        tests = self._inline.get(r)
-        if tests is None:
-            self._inline[r] = ()  # while deciding: a rule reached again is not inlined
-            tests = self._inline[r] = self._tests(r)
-        return (r, tests) if tests else None
-
-    def _rule_at(self, t) -> CompiledRule | None:
-        if not (isinstance(t, ir.Ref) and isinstance(t.head, ir.Var) and t.head.name == "data"):
-            return None
-        node: Any = self.tree
-        for k in t.path:
-            if not (isinstance(k, ir.Scalar) and type(k.value) is str and isinstance(node, dict)):
-                return None
-            node = node.get(k.value)
-        return node if type(node) is CompiledRule else None
-
-    def _tests(self, r: CompiledRule) -> tuple:
-        g = r.group
-        if r.kind != "complete" or len(g.defs) != 1:
-            return ()
-        (rule,) = g.defs
-        if rule.else_ is not None or literal(rule.value) is not True or not rule.body:
-            return ()
-        if g.default is not None and literal(g.default.value) is not False:
-            return ()
-        for lit in rule.body:
-            if not isinstance(lit, ir.Expr) or lit.negated:
-                return ()
-            t = lit.term
-            if isinstance(t, ir.Call) and t.func in _COMPARISONS and all(map(_plain_operand, t.args)):
-                continue
-            if self.inlinable(t) is None:
-                return ()
-        return tuple(rule.body)
+        """The rule a literal `t` names and its tests, when they can run in its place
+        (see `inline`)."""
+        return self._inliner(t)
 
     def data_fn(self, path, deps):
         return self._package_fn(self.tree, (), deps)
@@ -667,17 +628,6 @@ class Program:
             return r.call(env[0], args)
 
         return user_function
-
-
-_COMPARISONS = frozenset({"equal", "neq", "lt", "lte", "gt", "gte", "internal.member_2"})
-
-
-def _plain_operand(t) -> bool:
-    """A constant, or a path of constant keys into the input."""
-    if isinstance(t, ir.Ref):
-        return isinstance(t.head, ir.Var) and t.head.name == "input" and \
-            all(isinstance(k, ir.Scalar) and type(k.value) is str for k in t.path)
-    return literal(t) is not NOT_LITERAL
 
 
 def _ground(d: Definition) -> bool:
