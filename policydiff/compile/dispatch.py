@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from policydiff.compile import memo
 from policydiff.compile.closures import MAX_STOPS, Collect, Pieces
+from policydiff.errors import PolicyError
 
 MIN_BODIES = 3  # fewer bodies are tried in turn
 
@@ -69,7 +70,7 @@ def selector(definitions, reads_of):
             held = env[1] = Collect(g - 1)
             try:
                 d.run(env)
-            except Exception:  # raised by a test of the key: evaluate plainly, where it raises
+            except PolicyError:  # raised by a test of the key: evaluate plainly, where it raises
                 return every
             if held:
                 out.append((d, d.pieces.rests[g]))

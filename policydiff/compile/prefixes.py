@@ -29,6 +29,7 @@ from __future__ import annotations
 from policydiff.compile import memo
 from policydiff.compile.closures import MAX_SOLUTIONS, MAX_STOPS, Collect
 from policydiff.compile.dispatch import literal_reads
+from policydiff.errors import PolicyError
 
 _PLAIN = object()  # under this key, evaluate the body plainly
 LIMIT = memo.LIMIT // 4  # keys per table: each holds up to MAX_SOLUTIONS frames
@@ -57,7 +58,7 @@ def remembered(d, reads_of):
         out = env[1] = Collect(g - 1)
         try:
             full(env)
-        except Exception:  # raised by the opening: evaluate plainly, where it raises
+        except PolicyError:  # raised by the opening: evaluate plainly, where it raises
             return _PLAIN
         return _PLAIN if len(out) > MAX_SOLUTIONS else tuple(out)
 
