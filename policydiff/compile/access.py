@@ -107,7 +107,10 @@ def input_path(keys: tuple[str, ...]) -> Fn:
             if type(v) is not dict:
                 return slow(env)
             x = v.get(k0, UNDEFINED)
-            return x if x is UNDEFINED else settle(x)
+            t = type(x)
+            if t is str or x is UNDEFINED or x is None or t is bool or t is int:
+                return x
+            return freeze(x)
 
         return input1
 
