@@ -86,10 +86,6 @@ class CompiledRule:
         # those taking any first argument
         self.by_first: dict[str, list[Definition]] | None = None
         self.any_first: list[Definition] = []
-        # a function's clauses by the constant string they take first (`f("x")`), and
-        # those taking any first argument
-        self.by_first: dict[str, list[Definition]] | None = None
-        self.any_first: list[Definition] = []
         self.select = None  # set by Program: the bodies worth trying for a ctx (see `dispatch`)
         self.uses_input = False
         self.input_paths: set | None = set()  # constant-key input paths read; None: input read whole
@@ -106,11 +102,6 @@ class CompiledRule:
         if v is _MISS:
             v = ctx.cache[self] = self._compute(ctx)
         return v
-
-    def decider(self):
-        """A function of a fresh ctx giving the rule's value: its memo's, or its
-        computation, since nothing in a fresh ctx can have cached the value."""
-        return self.__dict__.get("value") or self._compute
 
     def decider(self):
         """A function of a fresh ctx giving the rule's value: its memo's, or its
@@ -385,10 +376,6 @@ class Program:
         if r.uniform is not _MISS:
             r.flat = [c[0] for c in r.chains]
             r.flat_runs = [(d, d.run) for d in r.flat]
-            firsts = {c for d in r.flat for i, c in d.guards if i == 0}
-            if firsts:
-                r.any_first = [d for d in r.flat if all(i != 0 for i, _ in d.guards)]
-                r.by_first = {c: [d for d in r.flat if all(i != 0 or k == c for i, k in d.guards)] for c in firsts}
             firsts = {c for d in r.flat for i, c in d.guards if i == 0}
             if firsts:
                 r.any_first = [d for d in r.flat if all(i != 0 for i, _ in d.guards)]
