@@ -157,6 +157,14 @@ def test_number_keys_of_rules_and_collections_decide_as_opa():
     assert got == expected
 
 
+def test_a_number_key_into_data_reads_the_key_as_written():
+    data = {"x": {"1.5": "a", "1": "b", "1.0": "c", "1e0": "d", "2": "e"}}
+    modules = {"n.rego": "package n\n\nimport rego.v1\n\n"
+                         "c := [[data.x[1.5]], [data.x[1]], [data.x[1.0]], [v | v := data.x[2.0]]]\n"}
+    expected = OpaEngine(modules, data).evaluate("data.n.c", {})
+    assert PolicydiffEngine(modules, data).evaluate("data.n.c", {}) == expected
+
+
 def test_a_literal_opa_finds_too_big_is_a_parse_error():
     modules = {"n.rego": "package n\n\nimport rego.v1\n\nc := 1e40000 > 1\n"}
     with pytest.raises(EngineError, match="number too big"):

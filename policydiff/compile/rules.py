@@ -512,7 +512,7 @@ class Program:
                 break
             key = k.value
             if type(base) is Obj and isinstance(key, (int, float)) and not isinstance(key, bool):
-                key = _number_text(key)
+                key = k.text or _number_text(key)  # OPA's path holds the number as written
             base = lookup(base, key)
             if base is UNDEFINED:
                 j += 1
