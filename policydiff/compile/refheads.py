@@ -1,7 +1,8 @@
 """General reference heads: the value of a `TreeGroup` and of any path into it.
 
-`roles[t][u] := true if …`, `p[x].q contains y if …`, and the plain rules that share a
-path with them, are one object in OPA: every solution of every member puts its value
+`roles[t][u] := true if …`, `p[x].q contains y if …`, a partial object `p[k] := v if …`
+(a head with one variable), and the plain rules that share a path with them, are one
+object in OPA: every solution of every member puts its value
 (or, for `contains`, one member of a set) at the path its head gives, and the object
 holds them all. Two solutions putting different values at one path, or a value where
 another solution goes deeper, are an `eval_conflict_error` ("object keys must be
@@ -240,8 +241,6 @@ class RefTree(CompiledRule):
             how = "vset" if m.shape == "set" else "value"
             return [(path, v, how) for path, v in part.solutions(ctx, keys)]
         v = part.value(ctx)
-        if m.group.kind == "partial_object":
-            return [(m.pattern[:-1] + (k,), x, "value") for k, x in v.items()]
         if m.shape == "set":
             if self.ground:  # a constant set rule is there even when empty, as in a package
                 return [(m.pattern, v, "set")]

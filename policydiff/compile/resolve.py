@@ -50,8 +50,8 @@ VAR = object()  # a position of a reference head only evaluation knows
 class Member:
     """One part of a `TreeGroup`: a general reference-head rule, or the group of a
     plain rule below the tree's root. `pattern` is its path below the root, a constant
-    per position or `VAR` (a partial object's key is its last position); `shape` says
-    what it puts there: a `value`, or the members of a `set`."""
+    per position or `VAR`; `shape` says what it puts there: a `value`, or the members
+    of a `set`."""
 
     __slots__ = ("group", "node", "pattern", "rule", "shape")
 
@@ -74,8 +74,8 @@ class Member:
 
 class TreeGroup(Group):
     """The rules below a path where a rule head has a variable (`roles[t][u] := true`,
-    `p[x] := v` next to rules below `p`): their value is one object, built from every
-    solution of every member, as OPA's general reference heads have it."""
+    a partial object `p[k] := v`): their value is one object, built from every solution
+    of every member, as OPA's general reference heads have it."""
 
     def __init__(self, path: tuple[str, ...], members: list[Member]):
         super().__init__(path, "tree")
@@ -135,15 +135,18 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
 
 def _plant_trees(groups: dict[tuple[str, ...], Group], general: list[tuple[tuple[str, ...], ir.Rule]],
                  diags: list[Diagnostic]) -> None:
-    """Gather the rules below each path where a head has a variable into one
-    `TreeGroup` there, with OPA's compile-time conflicts: a single-value and a
+    """Gather the rules below each path where a head has a variable (partial objects
+    included) into one `TreeGroup` there, with OPA's compile-time conflicts: a single-value and a
     multi-value rule at one rule-tree node, a rule at a path other rules' heads go
     below, a function below such a path."""
+    # `p[k] := v` is a head with a variable too: as OPA, a lookup `p.a` meets only the
+    # solutions with key "a" (a conflict or error at another key does not show)
+    for path, g in list(groups.items()):
+        if g.kind == "partial_object":
+            del groups[path]
+            general += [(path, ir.Rule(span=r.span, kind="complete", name=r.name, ref=(r.key,), body=r.body,
+                                       value=r.value)) for r in g.defs]
     candidates = {path for path, _ in general}
-    for path, g in groups.items():
-        if g.kind == "partial_object" and any(
-                p != path and p[:len(path)] == path for p in list(groups) + list(candidates)):
-            candidates.add(path)
     roots = {c for c in candidates if not any(o != c and c[:len(o)] == o for o in candidates)}
     for root in sorted(roots):
         members: list[Member] = []
@@ -160,7 +163,7 @@ def _plant_trees(groups: dict[tuple[str, ...], Group], general: list[tuple[tuple
             g = groups.pop(path)
             sub = path[len(root):]
             span = (g.defs or [g.default])[0].span
-            if g.kind == "function" or (not sub and g.kind != "partial_object"):
+            if g.kind == "function" or not sub:
                 diags.append(Diagnostic(code="rego_type_error", span=span,
                                         message=f"conflicting rules `{g.name}` found: rules with a "
                                                 f"variable in their head go below `data.{'.'.join(root)}`"))
@@ -170,10 +173,7 @@ def _plant_trees(groups: dict[tuple[str, ...], Group], general: list[tuple[tuple
                                         message=f"`default` on `{g.name}`, below a rule head with a "
                                                 f"variable, is not supported"))
                 continue
-            if g.kind == "partial_object":
-                members.append(Member(sub + (VAR,), "value", len(sub), group=g))
-            else:
-                members.append(Member(sub, "set" if g.kind == "partial_set" else "value", len(sub), group=g))
+            members.append(Member(sub, "set" if g.kind == "partial_set" else "value", len(sub), group=g))
         diags.extend(_tree_conflicts(root, members))
         groups[root] = TreeGroup(root, members)
 

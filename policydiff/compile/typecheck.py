@@ -74,15 +74,11 @@ class _Rules:
                 r = r.else_
         if g.kind == "function" and params:  # a caller must fit one definition's parameters
             self.params[path] = tuple(T.union(*ts) for ts in zip(*params))
-        found = [tuple(map(T.loose, f)) if g.kind == "partial_object" else T.loose(f) for f in found]
-        match g.kind:
-            case "partial_set":
-                t = T.set_(T.union(*found)) if found else T.SET
-            case "partial_object":
-                keys, values = zip(*found) if found else ((ANY,), (ANY,))
-                t = T.object_((T.union(*keys), T.union(*values)))
-            case _:
-                t = T.union(*found) if found else ANY
+        found = [T.loose(f) for f in found]
+        if g.kind == "partial_set":
+            t = T.set_(T.union(*found)) if found else T.SET
+        else:
+            t = T.union(*found) if found else ANY
         self.types[path] = t
         return t
 
@@ -94,13 +90,9 @@ class _Rules:
             for r in m.rules:
                 checker = _Checker(self)
                 found = checker.rule(r)
-                head = len(r.ref) + (r.kind == "partial_object")  # positions the rule's own terms give
-                keys = [_key_type(k) for k in m.pattern[:len(m.pattern) - head]]
+                keys = [_key_type(k) for k in m.pattern[:len(m.pattern) - len(r.ref)]]
                 keys += [T.loose(t) for t in checker.ref_types]
-                if r.kind == "partial_object":
-                    k, leaf = map(T.loose, found)
-                    keys.append(k)
-                elif r.kind == "partial_set":
+                if r.kind == "partial_set":
                     leaf = T.set_(T.loose(found))
                 else:
                     leaf = T.loose(found)
@@ -139,7 +131,7 @@ class _Checker:
         self.open: set[str] = set()  # function parameters, typed by their first use
         self.ref_types: list[Type] = []  # of the terms of the last rule's reference head
 
-    def rule(self, r: ir.Rule) -> Type | tuple[Type, Type]:
+    def rule(self, r: ir.Rule) -> Type:
         """Check one definition; the type of what it contributes to its rule's value."""
         for a in r.args:
             self.term(a)
@@ -148,12 +140,7 @@ class _Checker:
         self.ref_types = [self.term(t) for t in r.ref]
         key = self.term(r.key) if r.key is not None else ANY
         value = self.term(r.value) if r.value is not None else T.BOOLEAN
-        match r.kind:
-            case "partial_set":
-                return key
-            case "partial_object":
-                return key, value
-        return value
+        return key if r.kind == "partial_set" else value
 
     def body(self, body: tuple[ir.Literal, ...]) -> None:
         for lit in body:
