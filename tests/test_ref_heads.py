@@ -162,9 +162,10 @@ def _check(opa: OpaEngine, ours: PolicydiffEngine, ref: str, inp) -> None:
         expected = opa.evaluate(ref, inp)
     except EngineError as e:
         if "prepare_error" in str(e) and _code(e) == "rego_type_error":
-            # Open departure: OPA's type checker knows the types of the values a tree
-            # holds and refuses a query below one (`data.ok.p.b.c` where `p[x] := 1`);
-            # policydiff does not type trees and answers undefined there.
+            # Open departure: OPA type-checks the query too and refuses a reference
+            # below a scalar a tree holds (`data.ok.p.b.c` where `p[x] := 1`);
+            # `Policy.evaluate` does not type-check the reference it is given and
+            # answers undefined there.
             try:
                 assert ours.evaluate(ref, inp) is UNDEFINED, (ref, inp, str(e))
             except Refused:
