@@ -2,8 +2,10 @@
 
 A rule that reads no input (`roles := {…}`) has one value per program; a rule whose
 only reads of the input are a few paths of constant keys (`input.subject.role`) has
-one value per combination of the values found there; a function that reads no input
-has one value per tuple of arguments. Each is computed on first use and remembered.
+one value per combination of the values found there (remembered when computing it
+costs more than looking it up: it iterates or uses other rules); a function that reads
+no input has one value per tuple of arguments. Each is computed on first use and
+remembered.
 
 The memos are exact. A key holds each value read with its type, since Python takes
 `true` for 1; only strings, integers, booleans, null and undefined make keys (a float

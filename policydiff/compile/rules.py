@@ -5,9 +5,10 @@ value all its defined bodies agree on (else `eval_conflict_error`), or its defau
 undefined; a partial set rule's value is the set of every key any body produces; a
 partial object rule's the object of every key and value; a function's value for some
 arguments is a complete rule's for those arguments. Values are computed once per
-evaluation (`Ctx.cache`). References into `data` are resolved when compiling: to a
-rule, to the base data document, or to a package, whose value is built by merging its
-rules' values into the base data.
+evaluation (`Ctx.cache`), or once across evaluations where what they read allows it
+(`memo`, `prefixes`, `dispatch`, `inline`; `Program._memoize` installs them). References
+into `data` are resolved when compiling: to a rule, to the base data document, or to a
+package, whose value is built by merging its rules' values into the base data.
 """
 
 from __future__ import annotations
