@@ -12,6 +12,7 @@ earlier input would show. OPA answers the same sequences.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -385,3 +386,22 @@ def _ref(name: str):
     from policydiff import ir
 
     return ir.Ref(head=ir.Var(name="data"), path=(ir.Scalar(value="s"), ir.Scalar(value=name)))
+
+
+def test_a_large_role_table_decides_as_without_dispatch():
+    helpers = ("same_enterprise", "in_team")
+    text = HEADER + "default allow := false\n\n" + (
+        "same_enterprise if input.subject.enterprise == input.resource.enterprise\n\n"
+        "in_team if {\n\tsame_enterprise\n\tinput.resource.team in input.subject.teams\n}\n\n") + "\n".join(
+        f'allow if {{\n\tinput.subject.role == "role{i % 7}"\n\tinput.action == "dom{i // 7}:verb{i % 5}"\n'
+        f"\t{helpers[i % 2]}\n}}\n" for i in range(80))
+    fast, slow = load_policy(text), general(text)
+    assert fast.program.rules[("s", "allow")].select is not None
+    rng = random.Random(5)
+    for _ in range(300):
+        ent = rng.choice(["e1", "e2"])
+        inp = {"subject": {"role": f"role{rng.randrange(8)}", "enterprise": ent, "teams": rng.sample(["t1", "t2"], 1)},
+               "action": f"dom{rng.randrange(13)}:verb{rng.randrange(6)}",
+               "resource": {"enterprise": rng.choice(["e1", "e2"]), "team": rng.choice(["t1", "t2", None])}}
+        assert fast.allows(inp) is slow.allows(inp), inp
+        assert explained(fast, inp) == explained(slow, inp), inp
