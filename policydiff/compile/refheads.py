@@ -213,12 +213,22 @@ class RefTree(CompiledRule):
     def _at(self, ctx: Ctx, keys: tuple, parts) -> Any:
         """The value at `keys` below the root: built from the solutions that reach it."""
         top = _Dir()
+        above: list = []
         for m, part in parts:
             if not _may_meet(m.pattern, keys):
                 continue
             for path, v, how in self._contributions(m, part, ctx, keys):
-                if _agrees(path, keys):
+                if not _agrees(path, keys):
+                    continue
+                if len(path) < len(keys) and how in ("vset", "gset", "set"):
+                    above.append((path, v, how, m))
+                else:
                     _insert(top, path, v, how, m, self.name)
+        # a set above the keys asked for, where other rules go deeper: OPA looks the keys
+        # up in the set (nothing found) and meets no conflict, as it does for the whole
+        for path, v, how, m in above:
+            if type(_node_at(top, path)) is not _Dir:
+                _insert(top, path, v, how, m, self.name)
         node: Any = top
         for i, k in enumerate(keys):
             if type(node) is _Dir:
@@ -317,6 +327,18 @@ def _insert(top: _Dir, path: tuple, v, how: str, m: Member, name: str) -> None:
     else:
         leaf.gset = (leaf.gset or []) + list(v)
     leaf.member = m
+
+
+def _node_at(top: _Dir, path: tuple):
+    node: Any = top
+    for k in path:
+        if type(node) is not _Dir:
+            return None
+        hit = node.get(_slot(k))
+        if hit is None:
+            return None
+        node = hit[1]
+    return node
 
 
 def _value(node, name: str = "") -> Any:

@@ -196,17 +196,6 @@ def _tree_conflicts(root: tuple[str, ...], members: list[Member]) -> list[Diagno
                 out.append(Diagnostic(code="rego_type_error", span=y.span,
                                       message=f"rule `{where}.{'.'.join(map(str, x.pattern))}` conflicts "
                                               f"with a rule below it"))
-            if below:
-                continue
-            for x, y in ((a, b), (b, a)):
-                # OPA meets a set a `contains` head puts where another rule goes deeper only
-                # when asked for the set's own path, not below it: not modelled
-                if x.shape == "set" and len(y.pattern) > len(x.pattern) \
-                        and _may_meet(y.pattern[:len(x.pattern)], x.pattern):
-                    out.append(Diagnostic(code="unsupported", span=y.span,
-                                          message=f"a rule below a path where a `contains` rule of `{where}` "
-                                                  f"may put a set is not supported"))
-                    break
     return out
 
 
