@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from policydiff import ir
 from policydiff.compile import plan
 from policydiff.compile.build import NOT_LITERAL, literal
+from policydiff.compile.resolve import Group
 from policydiff.compile.values import UNDEFINED, equal
 from policydiff.errors import PolicyError
 
@@ -107,7 +108,7 @@ class _Analysis:
         key = (id(r), strict)
         v = self._rule.get(key)
         if v is None:
-            if not isinstance(getattr(r, "chains", None), list):
+            if not isinstance(getattr(r, "group", None), Group):
                 return True  # a kind of rule this analysis does not know: assume it can fail
             self._rule[key] = True  # recursion is refused elsewhere; be safe meanwhile
             builtins, shapes = self._summary(r)
@@ -185,8 +186,8 @@ class _Analysis:
         """Whether the rule itself can produce two values where one is allowed."""
         if r.kind == "partial_set":
             return False
-        if r.kind == "partial_object":
-            return True
+        if r.kind not in ("complete", "function"):
+            return True  # an object built from solutions (a reference-head tree): keys may collide
         if r.uniform is not self.miss:
             return False
         chains = r.group.defs
@@ -415,7 +416,7 @@ def guard(program: Program) -> None:
 
     analysis = _Analysis(program, _MISS)
     for r in program.rules.values():
-        if not isinstance(getattr(r, "chains", None), list) or not r.group.defs or not (analysis.rule_fails(r, _DEFAULT) or analysis.rule_fails(r, _STRICT)):
+        if r.kind not in ("complete", "function", "partial_set") or not r.group.defs or not (analysis.rule_fails(r, _DEFAULT) or analysis.rule_fails(r, _STRICT)):
             continue
         g = _Guard(analysis, r)
         if r.kind == "function":
