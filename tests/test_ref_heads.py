@@ -58,8 +58,8 @@ CASES = {
     ),
     # a set where another rule's head goes deeper: a conflict for the whole, not below
     "set-above-a-deeper-rule": (
-        'p[x] contains 1 if some x in input.xs\np.b.c := 1\np.d[y].e contains y if some y in input.xs\n'
-        "q := p[input.k].c\nr := [v | v := p.d[_].e[_]]",
+        ('p[x] contains 1 if some x in input.xs\np.b.c := 1\np.d[y].e contains y if some y in input.xs\n'
+        "q := p[input.k].c\nr := [v | v := p.d[_].e[_]]"),
         ["data.ok.p", "data.ok.p.b", "data.ok.p.b.c", "data.ok.q", "data.ok.r", "data.ok.p.d"],
         [{"xs": ["b"], "k": "b"}, {"xs": ["a", "d"], "k": "b"}],
     ),
