@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from engines import EngineError, OpaEngine, PolicydiffEngine, Refused
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from engines import EngineError, OpaEngine, PolicydiffEngine, Refused
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -5,8 +5,10 @@ remainder and sum exactly, as integers of any size. Every other operation, and t
 ones when an operand is not integral, goes through `bigfloat`: each operand read into
 64 significant bits, the result rounded to 64 bits and written as the shortest text
 that reads back the same (`1 / 3` is 0.33333333333333333334, so `1 / 3 * 3 == 1`).
-Division always does (`36893488147419103234 / 2` is rounded). Rounding builtins keep
-OPA's quirks: `ceil(-0.5)` is 1, `floor(-0.5)` is 0.
+Division always does (`36893488147419103234 / 2` is rounded); `product` of a
+non-integral member keeps a float64's 53 bits (`product([1.1, 1.1])` is
+1.2100000000000002). Rounding builtins keep OPA's quirks: `ceil(-0.5)` is 1,
+`floor(-0.5)` is 0.
 """
 
 from __future__ import annotations
