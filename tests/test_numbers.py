@@ -164,6 +164,20 @@ def test_a_number_key_into_data_reads_the_key_as_written():
     assert PolicydiffEngine(modules, data).evaluate("data.n.c", {}) == expected
 
 
+def test_eval_keeps_the_text_of_numbers_in_a_json_input_file(tmp_path, capsys):
+    """OPA reads a JSON input keeping each number's text (`1.50`, `1e5`), as if the
+    numbers were written in the policy."""
+    from policydiff.cli import main
+
+    (tmp_path / "p.rego").write_text('package n\n\nimport rego.v1\n\nc := sprintf("%v", [[input.n, input.m]])\n')
+    (tmp_path / "in.json").write_text('{"n": 1.50, "m": 1e5}')
+    assert main(["eval", str(tmp_path / "p.rego"), "--input", str(tmp_path / "in.json"),
+                 "--decision", "data.n.c"]) == 0
+    got = json.loads(capsys.readouterr().out)["result"]
+    expected, _ = _decide('c := sprintf("%v", [[1.50, 1e5]])', {})
+    assert got == expected[1]
+
+
 def test_a_literal_opa_finds_too_big_is_a_parse_error():
     modules = {"n.rego": "package n\n\nimport rego.v1\n\nc := 1e40000 > 1\n"}
     with pytest.raises(EngineError, match="number too big"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from policydiff.compile.values import number
 from policydiff.errors import ExitCode, InputError, PolicyError
 from policydiff.policy import UNDEFINED, load_policy
 from policydiff.source import Span
@@ -94,6 +95,6 @@ def read_document(path: str):
             span = Span(file=path, line=mark.line + 1, col=mark.column + 1) if mark else Span(file=path)
             raise InputError.at("bad_yaml", str(getattr(e, "problem", e)), span) from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=number)  # a number keeps its text, as in OPA
     except json.JSONDecodeError as e:
         raise InputError.at("bad_json", e.msg.lower(), Span(file=path, line=e.lineno, col=e.colno)) from None
