@@ -117,7 +117,7 @@ class Compiler:
         run = final
         try:
             for i in reversed(range(n)):
-                if i < MAX_STOPS:
+                if i < MAX_STOPS and i < n - 1:  # after the last, the body's own emit stops
                     run = _stop(i, run)
                 seen = self.owner = _Reads()
                 used = self.deps = set()
@@ -597,7 +597,8 @@ class Pieces:
 
 class Collect(list):
     """A sink for slot 1 that stops a body compiled in pieces after its literal `at`:
-    each solution of the literals up to there is appended as a copy of the frame."""
+    each solution of the literals up to there is appended as a copy of the frame. After
+    the last literal there is no stop: the body's head writes to the sink."""
 
     __slots__ = ("at",)
 

@@ -72,7 +72,7 @@ def selector(definitions, reads_of):
                 d.run(env)
             except PolicyError:  # raised by a test of the key: evaluate plainly, where it raises
                 return every
-            if held:
+            if held:  # frames, or (g: every literal) the head's value
                 out.append((d, d.pieces.rests[g]))
         return out
 

@@ -11,7 +11,7 @@ A body often opens by enumerating constants the request selects from: in
 
 the first three literals read two input paths only, so their solutions (the grants
 that apply) are the same for every request with the same role and action. Here the
-longest opening of a body (up to `closures.MAX_STOPS` literals) that reads at most
+longest opening of a body (up to `closures.MAX_STOPS` literals, short of the last) that reads at most
 `memo.MAX_PATHS` input paths is run once per value of those paths, its solutions kept
 in order as copies of the frame, and a request only restores each copy and runs the
 rest of the body on it: a lookup where there was a join.
@@ -40,7 +40,7 @@ def remembered(d, reads_of):
     p = d.pieces
     key: frozenset = frozenset()
     g = 0
-    for i in range(min(len(p.reads), MAX_STOPS)):
+    for i in range(min(len(p.reads) - 1, MAX_STOPS)):  # the last literal's stop is the head's
         paths = literal_reads(p, i, reads_of)
         if paths is None or len(key | paths) > memo.MAX_PATHS:
             break
