@@ -53,7 +53,7 @@ class Member:
     per position or `VAR`; `shape` says what it puts there: a `value`, or the members
     of a `set`."""
 
-    __slots__ = ("group", "node", "pattern", "rule", "shape")
+    __slots__ = ("group", "node", "pattern", "rule", "shape", "span")
 
     def __init__(self, pattern: tuple, shape: str, node: int, rule: ir.Rule | None = None,
                  group: Group | None = None):
@@ -62,14 +62,11 @@ class Member:
         self.node = node  # how many leading positions are OPA's rule-tree node (the ground prefix)
         self.rule = rule
         self.group = group
+        self.span = rule.span if rule is not None else (group.defs or [group.default])[0].span
 
     @property
     def rules(self) -> list[ir.Rule]:
         return [self.rule] if self.rule is not None else self.group.defs
-
-    @property
-    def span(self):
-        return self.rules[0].span
 
 
 class TreeGroup(Group):
@@ -168,12 +165,11 @@ def _plant_trees(groups: dict[tuple[str, ...], Group], general: list[tuple[tuple
                                         message=f"conflicting rules `{g.name}` found: rules with a "
                                                 f"variable in their head go below `data.{'.'.join(root)}`"))
                 continue
-            if g.default is not None:
-                diags.append(Diagnostic(code="unsupported", span=g.default.span,
-                                        message=f"`default` on `{g.name}`, below a rule head with a "
-                                                f"variable, is not supported"))
-                continue
             members.append(Member(sub, "set" if g.kind == "partial_set" else "value", len(sub), group=g))
+            # OPA 1.20 leaves out a `default` whose path is inside a tree (p.a is
+            # undefined next to `default p.a := 5` and `p[x] := …`), though the rule
+            # still conflicts with rules below it: so does policydiff
+            g.default = None
         diags.extend(_tree_conflicts(root, members))
         groups[root] = TreeGroup(root, members)
 
