@@ -341,12 +341,23 @@ def _node_at(top: _Dir, path: tuple):
     return node
 
 
+def _node_member(node: _Dir) -> Member:
+    """A member that put something below `node`, to name a position."""
+    while type(node) is _Dir:
+        node = next(iter(node.values()))[1]
+    return node.member
+
+
 def _value(node, name: str = "") -> Any:
     """The value the members built. As OPA merges them at one path: the values must be
     equal; the members of `contains` rules with variables must make that same set;
     a plain partial set's members join a set value (and nothing else)."""
     if type(node) is _Dir:
-        return Obj({k: _value(child, name) for k, child in node.values()})
+        obj = Obj({k: _value(child, name) for k, child in node.values()})
+        if len(obj) < len(node):  # the value model cannot hold both `true` and 1 as keys
+            raise PolicyError.at("unsupported", f"an object of `{name}` with both a boolean and a number "
+                                 "as keys is not supported", _node_member(node).span)
+        return obj
     v = node.value
     if node.vset is not None:
         s = checked_set(node.vset)
