@@ -59,8 +59,12 @@ class Num(Fraction):
 
     def __hash__(self) -> int:
         # one hash for values OPA may call equal: exact for whole ones (as an int's),
-        # the float64's for the others (the exception above compares those)
-        return Fraction.__hash__(self) if self.denominator == 1 else hash(float(self.text))
+        # the float64's for the others (the exception above compares those); beyond a
+        # float64, OPA hashes the text, so `{1e400, 10e399}` has two members there too
+        f = float(self.text)
+        if math.isinf(f):
+            return hash(self.text)
+        return Fraction.__hash__(self) if self.denominator == 1 else hash(f)
 
     def _same_double(self, other) -> bool:
         return type(other) is Num and self.double is not None and self.double == other.double
