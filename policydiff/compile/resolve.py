@@ -144,32 +144,38 @@ def _plant_trees(groups: dict[tuple[str, ...], Group], general: list[tuple[tuple
             general += [(path, ir.Rule(span=r.span, kind="complete", name=r.name, ref=(r.key,), body=r.body,
                                        value=r.value)) for r in g.defs]
     candidates = {path for path, _ in general}
-    roots = {c for c in candidates if not any(o != c and c[:len(o)] == o for o in candidates)}
-    for root in sorted(roots):
-        members: list[Member] = []
-        for path, r in general:
-            if path[:len(root)] == root:
-                sub = path[len(root):]
-                lead = 0
-                while lead < len(r.ref) and isinstance(r.ref[lead], ir.Scalar):
-                    lead += 1
-                pattern = sub + tuple(t.value if isinstance(t, ir.Scalar) else VAR for t in r.ref)
-                members.append(Member(pattern, "set" if r.kind == "partial_set" else "value",
-                                      len(sub) + lead, rule=r))
-        for path in [p for p in groups if p[:len(root)] == root]:
-            g = groups.pop(path)
-            sub = path[len(root):]
-            span = (g.defs or [g.default])[0].span
-            if g.kind == "function" or not sub:
-                diags.append(Diagnostic(code="rego_type_error", span=span,
-                                        message=f"conflicting rules `{g.name}` found: rules with a "
-                                                f"variable in their head go below `data.{'.'.join(root)}`"))
-                continue
-            members.append(Member(sub, "set" if g.kind == "partial_set" else "value", len(sub), group=g))
-            # OPA 1.20 leaves out a `default` whose path is inside a tree (p.a is
-            # undefined next to `default p.a := 5` and `p[x] := …`), though the rule
-            # still conflicts with rules below it: so does policydiff
-            g.default = None
+    roots = {c for c in candidates if not any(c[:n] in candidates for n in range(1, len(c)))}
+
+    def root_of(path: tuple[str, ...]) -> tuple[str, ...] | None:
+        return next((path[:n] for n in range(1, len(path) + 1) if path[:n] in roots), None)
+
+    trees: dict[tuple[str, ...], list[Member]] = {root: [] for root in sorted(roots)}
+    for path, r in general:
+        root = root_of(path)
+        sub = path[len(root):]
+        lead = 0
+        while lead < len(r.ref) and isinstance(r.ref[lead], ir.Scalar):
+            lead += 1
+        pattern = sub + tuple(t.value if isinstance(t, ir.Scalar) else VAR for t in r.ref)
+        trees[root].append(Member(pattern, "set" if r.kind == "partial_set" else "value", len(sub) + lead, rule=r))
+    for path in list(groups):
+        root = root_of(path)
+        if root is None:
+            continue
+        g = groups.pop(path)
+        sub = path[len(root):]
+        span = (g.defs or [g.default])[0].span
+        if g.kind == "function" or not sub:
+            diags.append(Diagnostic(code="rego_type_error", span=span,
+                                    message=f"conflicting rules `{g.name}` found: rules with a "
+                                            f"variable in their head go below `data.{'.'.join(root)}`"))
+            continue
+        trees[root].append(Member(sub, "set" if g.kind == "partial_set" else "value", len(sub), group=g))
+        # OPA 1.20 leaves out a `default` whose path is inside a tree (p.a is undefined
+        # next to `default p.a := 5` and `p[x] := …`), though the rule still conflicts
+        # with rules below it: so does policydiff
+        g.default = None
+    for root, members in trees.items():
         diags.extend(_tree_conflicts(root, members))
         groups[root] = TreeGroup(root, members)
 
