@@ -1,13 +1,15 @@
 """The evaluator's speedups give the answers of the plain evaluation, and OPA's.
 
 `compile.memo` remembers values across evaluations, keyed by what a rule reads;
-`compile.dispatch` looks up the bodies of a many-bodied rule whose opening tests hold.
-Each is checked against the same policy with both switched off (`plain`), on policies
-drawn to exercise them (bodies opening with tests of `input.role` and `input.action`,
-helper rules and functions over those paths, tails reading more of the input, a rule
-that conflicts for one role, builtins that fail on the wrong type), over sequences of
-inputs evaluated one after the other on one policy, so that a value remembered from an
-earlier input would show. OPA answers the same sequences.
+`compile.prefixes` the solutions of a body's opening literals; `compile.dispatch` looks
+up the bodies of a many-bodied rule whose opening tests hold; `compile.inline` runs a
+rule of comparisons in place. Each is checked against the same policy compiled without
+inlining and with the rest switched off (`general`), on policies drawn to exercise
+them (bodies opening with tests of `input.role` and `input.action`, joins over a
+constant table, helper rules and functions over those paths, tails reading more of the
+input, a rule that conflicts for one role, builtins that fail on the wrong type), over
+sequences of inputs evaluated one after the other on one policy, so that a value
+remembered from an earlier input would show. OPA answers the same sequences.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from engines import UNDEFINED, EngineError, OpaEngine, normalize
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from policydiff import UNDEFINED as NO_VALUE
 from policydiff import PolicyError, load_policy
 from policydiff.compile import memo
 from policydiff.compile.rules import CompiledRule, Program
@@ -115,7 +118,7 @@ def outcome(policy, inp, strict: bool):
         v = policy.evaluate(inp, strict=strict)
     except PolicyError as e:
         return ("error", e.code)
-    return ("value", UNDEFINED if v is policy_undefined() else normalize(v))
+    return ("value", UNDEFINED if v is NO_VALUE else normalize(v))
 
 
 def explained(policy, inp):
@@ -125,10 +128,11 @@ def explained(policy, inp):
         return ("error", e.code)
 
 
-def policy_undefined():
-    from policydiff import UNDEFINED as PD_UNDEFINED
-
-    return PD_UNDEFINED
+def allowed(policy, inp):
+    try:
+        return policy.allows(inp)
+    except PolicyError as e:
+        return ("error", e.code)
 
 
 @SETTINGS
@@ -138,6 +142,7 @@ def test_memos_and_dispatch_answer_as_the_plain_evaluation(text, seq, strict):
     for inp in seq + seq[::-1]:  # again in reverse: now from what earlier inputs left behind
         assert outcome(fast, inp, strict) == outcome(slow, inp, strict), (inp, text)
         assert explained(fast, inp) == explained(slow, inp)
+        assert allowed(fast, inp) == allowed(slow, inp)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -166,7 +171,7 @@ def test_a_rule_reading_one_path_is_remembered_per_value_and_type():
     answers = [policy.allows({"role": v}) for v in (1, True, "1", None, 1, 1.0, True, 1)]
     assert answers == [True, False, False, False, True, True, False, True]
     assert [policy.evaluate({"role": v}, "data.s.kind") for v in (True, 1, None)] == ["boolean", "number", "null"]
-    assert policy.evaluate({}, "data.s.allow") is policy_undefined()  # no role: undefined, remembered too
+    assert policy.evaluate({}, "data.s.allow") is NO_VALUE  # no role: undefined, remembered too
     assert policy.evaluate({"role": 0}, "data.s.allow") is True
     keys = set(kind.value.memos[False])
     assert {(int, 1), (bool, True), "1", (type(None), None)} <= keys  # 1.0 is no key
@@ -179,12 +184,12 @@ def test_an_error_is_never_remembered():
         with pytest.raises(PolicyError) as e:
             policy.evaluate({"role": "c"})
         assert e.value.code == "eval_conflict_error"
-        assert policy.evaluate({"role": "a"}) is policy_undefined()
+        assert policy.evaluate({"role": "a"}) is NO_VALUE
 
 
 def test_a_value_remembered_without_strict_errors_is_not_used_with_them():
     policy = load_policy(HEADER + "n := count(input.role)\n\nallow if n > 0\n")
-    assert policy.evaluate({"role": 5}) is policy_undefined()  # count(5): undefined without strict errors
+    assert policy.evaluate({"role": 5}) is NO_VALUE  # count(5): undefined without strict errors
     with pytest.raises(PolicyError) as e:
         policy.evaluate({"role": 5}, strict=True)
     assert e.value.code == "eval_type_error"
@@ -289,7 +294,7 @@ def evaluated(policy, inp, ref, strict):
         v = policy.evaluate(inp, ref, strict=strict)
     except PolicyError as e:
         return ("error", e.code)
-    return ("value", UNDEFINED if v is policy_undefined() else normalize(v))
+    return ("value", UNDEFINED if v is NO_VALUE else normalize(v))
 
 
 @SETTINGS
