@@ -55,11 +55,11 @@ OPENING = (  # tests that read input.role or input.action only
     'input.role == "a"', 'input.role != "b"', 'input.role in {"a", "c"}', "is_ab", "is_one",
     'input.action == "r"', 'input.action in {"r", "w"}', 'startswith(input.action, "w")',
     "fn_ok(input.role)", 'not input.role == "a"', "input.role in roles", "count(input.role) > 0",
-    "input.role == true", "val == 1",
+    "input.role == true", "val == 1", "not is_ab",
 )
 TAIL = (  # tests that read more, or bind variables
     "input.n > 1", "input.flag", "two", "val == 1", 'some {v} in input.xs; {v} == "a"', "input.n == 2",
-    'input.role == "a"',
+    'input.role == "a"', "not two",
 )
 VALUES = ("a", "b", "c", "r", "w", 1, 1.0, True, False, None, 0, ["a"], {"k": "a"})
 MISSING = object()
