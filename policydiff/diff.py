@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from policydiff.analysis import analyze_policies
+from policydiff.analysis import ELEM, analyze_policies
 from policydiff.errors import InputError, PolicyError
 from policydiff.matrix import RUNBOOK, Dimensions, Space
 from policydiff.results import Cell, CompareReport, Discrepancy, Gate, PolicyInfo, Summary
@@ -198,7 +198,8 @@ def _report(space: Space, rows: list[Row], decide: _Decider,
         cells=len(out_cells), discrepancies=n, v2_more_permissive=loosening,
         v2_more_restrictive=n - loosening, unclassified=n,
         discrepancy_rate=discrepancy_rate(discrepant, len(out_cells)),
-        complete=not space.incomplete, incomplete_reasons=tuple(sorted(set(space.incomplete))))
+        complete=not space.incomplete, incomplete_reasons=tuple(sorted(set(space.incomplete))),
+        outside_model=tuple(_dotted(p) for p in space.outside_model))
     reasons = () if n == 0 else (f"{n} unclassified discrepanc{'y' if n == 1 else 'ies'}",)
     return CompareReport(v1=v1_info, v2=v2_info, summary=summary, discrepancies=tuple(discrepancies),
                          gate=Gate(passed=n == 0, reasons=reasons), cells=tuple(out_cells))
@@ -216,3 +217,7 @@ def _explained(decide: _Decider, witness: dict, class_key: Any, cache: dict) -> 
     if key not in cache:
         cache[key] = decide.rules(witness)
     return cache[key]
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    return "input" + "".join("[_]" if p == ELEM else f".{p}" for p in path)

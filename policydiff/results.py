@@ -71,6 +71,9 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     complete: bool
     by_class: dict[str, int] = {}
     incomplete_reasons: tuple[str, ...] = ()  # names the rule when `complete` is false
+    # input paths the policies read that the request model does not have: every request
+    # of the model decides as if they were absent (`--dimension` compares other shapes)
+    outside_model: tuple[str, ...] = ()
 
 
 class Gate(msgspec.Struct, frozen=True, kw_only=True):

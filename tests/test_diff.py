@@ -10,7 +10,8 @@ from engines import RegopyEngine
 
 from policydiff import load_policy
 from policydiff.diff import diff, discrepancy_rate
-from policydiff.matrix import OTHER
+from policydiff.matrix import OTHER, dimensions
+from policydiff.report import json, text
 from policydiff.tenancy import Enterprise, Resource, Tenancy, User
 
 V1, V2 = "policies/rbac_v1.rego", "policies/rbac_v2.rego"
@@ -111,6 +112,23 @@ def test_identical_policies_have_no_discrepancy(policies):
     r = diff(policies[0], policies[0])
     assert r.summary.discrepancies == 0 and r.gate.passed
     assert all(c.v1 == c.v2 for c in r.cells)
+
+
+def test_paths_outside_the_request_model_are_named_not_silently_dropped(policies):
+    # the request model has no resource.weight: its requests never carry one, so both
+    # policies deny everywhere; the report says which paths it decided as absent
+    src = "package p\n\nimport rego.v1\n\nallow if {{\n\tinput.resource.weight == {}\n\tinput.subject.tier[_] == 1\n}}\n"
+    r = diff(load_policy(src.format(2)), load_policy(src.format(3)))
+    assert r.summary.discrepancies == 0 and r.summary.complete
+    assert r.summary.outside_model == ("input.resource.weight", "input.subject.tier", "input.subject.tier[_]")
+    assert diff(*policies).summary.outside_model == ()  # the examples read the model only
+    assert "decided as absent: input.resource.weight" in text.render(r)
+    assert json.document(r)["summary"]["outside_model"][0] == "input.resource.weight"
+    assert "outside_model" not in json.document(diff(*policies))["summary"]
+    # over the policies' own input shape, the path is a value class like any other
+    other = dimensions(["role=input.subject.role"])
+    shaped = diff(load_policy(src.format(2)), load_policy(src.format(3)), dims=other)
+    assert shaped.summary.outside_model == () and shaped.summary.discrepancies > 0
 
 
 def test_role_table_and_rego_forms_of_v1_agree(policies):

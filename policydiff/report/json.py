@@ -22,8 +22,9 @@ def document(report: CompareReport) -> dict[str, Any]:
     """The report as plain data, shaped as the contract shows it."""
     doc = msgspec.to_builtins(report)
     doc.pop("cells", None)
-    if not doc["summary"].get("incomplete_reasons"):
-        doc["summary"].pop("incomplete_reasons", None)
+    for optional in ("incomplete_reasons", "outside_model"):
+        if not doc["summary"].get(optional):
+            doc["summary"].pop(optional, None)
     discrepancies = []
     for d in doc["discrepancies"]:
         if not d.get("attributes"):

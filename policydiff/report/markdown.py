@@ -83,6 +83,9 @@ def render(report: CompareReport, *, rules: RuleFile | None = None) -> str:
     ]
     for reason in s.incomplete_reasons:
         out.append(f"> incomplete: {_cell(reason)}")
+    if s.outside_model:
+        out.append(f"> note: the request model has no {_cell(', '.join(f'`{p}`' for p in s.outside_model))}: "
+                   "every request decides as if absent")
     blocking = (rules or DEFAULTS).blocking
     unclassified = [d for d in report.discrepancies if d.classification is None]
     if unclassified:

@@ -43,6 +43,9 @@ def _summary(report: CompareReport) -> Text:
         out.append("by class: " + ", ".join(f"{c} {n}" for c, n in s.by_class.items()) + "\n")
     for reason in s.incomplete_reasons:
         out.append(f"incomplete: {reason}\n", style="yellow")
+    if s.outside_model:
+        out.append(f"note: not in the request model, so decided as absent: {', '.join(s.outside_model)}"
+                   " (see --dimension)\n", style="yellow")
     return out
 
 
