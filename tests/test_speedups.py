@@ -410,3 +410,17 @@ def test_a_large_role_table_decides_as_without_dispatch():
                "resource": {"enterprise": rng.choice(["e1", "e2"]), "team": rng.choice(["t1", "t2", None])}}
         assert fast.allows(inp) is slow.allows(inp), inp
         assert explained(fast, inp) == explained(slow, inp), inp
+
+
+def test_memo_keys_read_directly_are_the_keys_of_the_values_read():
+    from policydiff.compile.access import input_path
+
+    paths = [("action",), ("subject", "role")]
+    read = memo.reader(paths)
+    for raw in ({"action": "r", "subject": {"role": "a"}}, {"action": "r", "subject": {"role": 1}},
+                {"action": True, "subject": {"role": "a"}}, {"action": "r", "subject": ["role"]},
+                {"action": "r"}, {"subject": {"role": "a"}}, ["action"], "x", {"action": 1.5, "subject": {}}):
+        ctx = _ctx(raw)
+        values = [input_path(p)((ctx,)) for p in paths]
+        keys = [v if type(v) is str else memo.key_of(v) for v in values]
+        assert read(ctx) == (memo.MISS if memo.MISS in keys else tuple(keys)), raw

@@ -91,6 +91,23 @@ def reader(paths: list[tuple[str, ...]]) -> Callable[[Any], Any]:
                 return MISS
             return (ka, kb)
 
+        if all(len(p) <= 2 for p in paths):  # the common case, strings found, read directly
+            (a0, *a1), (b0, *b1) = paths
+            a1, b1 = (a1 or [None])[0], (b1 or [None])[0]
+
+            def direct2(ctx):
+                raw = ctx.raw
+                if type(raw) is dict:
+                    a, b = raw.get(a0), raw.get(b0)
+                    if a1 is not None:
+                        a = a.get(a1) if type(a) is dict else None
+                    if b1 is not None:
+                        b = b.get(b1) if type(b) is dict else None
+                    if type(a) is str and type(b) is str:
+                        return (a, b)
+                return key2(ctx)
+
+            return direct2
         return key2
 
     def key(ctx):
