@@ -77,6 +77,21 @@ def reader(paths: list[tuple[str, ...]]) -> Callable[[Any], Any]:
             a = r0((ctx,))
             return a if type(a) is str else key_of(a)
 
+        if len(paths[0]) <= 2:  # the common case, a string found, read directly
+            (a0, *a1) = paths[0]
+            a1 = (a1 or [None])[0]
+
+            def direct1(ctx):
+                raw = ctx.raw
+                if type(raw) is dict:
+                    a = raw.get(a0)
+                    if a1 is not None:
+                        a = a.get(a1) if type(a) is dict else None
+                    if type(a) is str:
+                        return a
+                return key1(ctx)
+
+            return direct1
         return key1
 
     if len(readers) == 2:
