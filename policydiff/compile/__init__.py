@@ -8,8 +8,16 @@ values, checks recursion and resolves `data`. The result, a `Program`, evaluates
 decision without looking at the IR again.
 
 The closures are built from `access` (lookups, iteration order, reference paths) and
-`build` (constants and constructed values); `values` is the value model, `builtins`
-(with `operands`, `formatting`, `patterns`) the builtin functions.
+`build` (constants and constructed values); `values` is the value model (numbers as
+OPA holds them, with `arithmetic` and `bigfloat`, Go's 64-bit big.Float), `builtins`
+(with `operands`, `formatting`, `gofmt`, `patterns`) the builtin functions. `refheads`
+evaluates rules whose head is a reference with variables (partial objects among them).
+`raising` guards the rules whose bodies can fail, where OPA's rule index decides
+whether an error shows. What makes decisions fast, each exact: `memo` (values kept
+across evaluations, keyed by what a rule reads), `prefixes` (a body's opening literals
+solved once per value of the input paths they read), `dispatch` (the bodies of a
+many-bodied constant rule looked up by their opening tests) and `inline` (rules of
+only input comparisons tested in place).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 A `Program` holds one `CompiledRule` per rule path. A complete rule's value is the one
 value all its defined bodies agree on (else `eval_conflict_error`), or its default, or
 undefined; a partial set rule's value is the set of every key any body produces; a
-partial object rule's the object of every key and value; a function's value for some
-arguments is a complete rule's for those arguments. Values are computed once per
+function's value for some arguments is a complete rule's for those arguments. Partial
+objects and other reference heads are trees of rules (`refheads`). Values are computed once per
 evaluation (`Ctx.cache`), or once across evaluations where what they read allows it
 (`memo`, `prefixes`, `dispatch`, `inline`; `Program._memoize` installs them). References
 into `data` are resolved when compiling: to a rule, to the base data document, or to a
@@ -136,7 +136,7 @@ class CompiledRule:
         spans: list = []
         if kind == "complete":
             result = self._join(ctx, None, spans, self._conflict)
-        elif kind == "partial_set":
+        else:  # a partial set (partial objects are reference-head trees: `refheads`)
             acc: list = []
             for chain in self.chains:
                 d = chain[0]
@@ -145,20 +145,6 @@ class CompiledRule:
                     acc.extend(out)
                     spans.append(d.span)
             result = checked_set(acc)
-        else:
-            obj = Obj()
-            for chain in self.chains:
-                d = chain[0]
-                out = _run(d, ctx)
-                if out:
-                    spans.append(d.span)
-                for k, v in out:
-                    if k in obj and not equal(obj[k], v):
-                        raise PolicyError.at("eval_conflict_error",
-                                             f"object keys must be unique: `{self.name}` has conflicting values for a key",
-                                             d.span)
-                    obj[k] = v
-            result = obj
         if ctx.explain:
             ctx.prov[self] = tuple(spans)
         return result
@@ -398,9 +384,9 @@ class Program:
         const = literal(rule.value) if rule.kind in ("complete", "function") else NOT_LITERAL
         if const is not NOT_LITERAL:
             heads.append(("$const", const))
-        elif rule.kind in ("complete", "function", "partial_object"):
+        elif rule.kind in ("complete", "function"):
             heads.append(("$hv", rule.value))
-        if rule.kind in ("partial_set", "partial_object"):
+        if rule.kind == "partial_set":
             heads.append(("$hk", rule.key))
         for name, t in heads:
             if name != "$const":
@@ -415,14 +401,6 @@ class Program:
         return Definition(run, frame.size, span, params, guards, pieces[0] if pieces else None)
 
     def _emit(self, rule: ir.Rule, frame: Frame, heads):
-        if rule.kind == "partial_object":
-            ks, vs = frame.slot("$hk"), frame.slot("$hv")
-
-            def emit_pair(env):
-                env[1].append((env[ks], env[vs]))
-                return False
-
-            return emit_pair
         if heads[0][0] == "$const":
             value = heads[0][1]
 
