@@ -298,10 +298,6 @@ class _Guard:
         self._certain: dict[tuple[int, bool], bool] = {}
         self._links = [link for rule in r.group.defs for link in _chain(rule)]
 
-    def links(self) -> Iterator[tuple[Definition, ir.Rule]]:
-        defs = [d for chain in self.r.chains for d in chain]
-        return zip(defs, self._links)
-
     def certain(self, d: Definition, rule: ir.Rule, strict: bool) -> bool:
         """Whether OPA's index surely keeps a body that failed: every expression an
         index could test comes before the first that can fail, in evaluation order."""
