@@ -19,10 +19,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from engines import (
+    UNDEFINED,
+    EngineError,
+    OpaEngine,
+    PolicydiffEngine,
+    Refused,
+    RegopyEngine,
+    decision,
+)
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
-
-from engines import UNDEFINED, EngineError, OpaEngine, PolicydiffEngine, Refused, RegopyEngine, decision
 from strategies import DATA, policies, policy_inputs, requests
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"

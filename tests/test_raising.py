@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from engines import EngineError, OpaEngine, PolicydiffEngine, Refused
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from engines import EngineError, OpaEngine, PolicydiffEngine, Refused
 from policydiff import load_policy
 from policydiff.compile import Ctx
 
