@@ -19,6 +19,7 @@ into a scalar. Arity is `resolve`'s concern; calls of the wrong arity are skippe
 
 from __future__ import annotations
 
+import re
 from typing import assert_never
 
 from policydiff import ir
@@ -102,9 +103,11 @@ class _Rules:
                     pairs.append((keys[0], leaf))
         return T.object_(*pairs) if pairs else T.OBJECT
 
-    def of_ref(self, path: tuple[ir.Term, ...]) -> tuple[Type, ir.Term | None, int]:
+    def of_ref(self, path: tuple[ir.Term, ...]) -> tuple[Type, ir.Term | None, int, bool]:
         """The type of the rule a `data` reference names, the collection literal that is
-        its only value if it has one, and how many keys of `path` named the rule."""
+        its only value if it has one, how many keys of `path` named the rule, and whether
+        OPA checks the keys after those against the type (it does below a rule, a leaf of
+        its rule tree, but not below the nodes a reference-head rule goes through)."""
         keys: list[str] = []
         for k in path:
             if not isinstance(k, ir.Scalar) or not isinstance(k.value, str):
@@ -115,10 +118,11 @@ class _Rules:
             if p in self.groups:
                 g = self.groups[p]
                 only = g.kind == "complete" and len(g.defs) == 1 and g.default is None and g.defs[0].else_ is None
-                return self.type_of(p), _literal(g.defs[0].value) if only else None, n
+                leaf = g.kind != "tree" or all(m.node == 0 for m in g.members)
+                return self.type_of(p), _literal(g.defs[0].value) if only else None, n, leaf
             if p in self.prefixes:  # a package, or the object a ref-head rule is in
-                return T.OBJECT, None, n
-        return ANY, None, len(path)
+                return T.OBJECT, None, n, False
+        return ANY, None, len(path), False
 
 
 class _Checker:
@@ -128,6 +132,7 @@ class _Checker:
         self.rewrites_equals = rewrites_equals
         self.vars: dict[str, Type] = {}  # names are unique per rule after `resolve`
         self.literals: dict[str, ir.Term] = {}  # variables bound to a collection literal
+        self.shapes: dict[str, list[Shape]] = {}  # variables bound to a member of one
         self.open: set[str] = set()  # function parameters, typed by their first use
         self.ref_types: list[Type] = []  # of the terms of the last rule's reference head
 
@@ -150,29 +155,25 @@ class _Checker:
         match lit:
             case ir.Expr(term=ir.Call(func="equal", args=(lhs, rhs))) if self.rewrites_equals:
                 # OPA rewrites `a == b` standing alone into `a = b`, then checks it so
-                left, right = self.term(lhs), self.term(rhs)
-                self.unify(lit.span, left, right)
-                self.bind(lhs, right, rhs)
-                self.bind(rhs, left, lhs)
+                self.unify_terms(lit.span, lhs, rhs)
             case ir.Expr(term=term):
                 self.term(term)
             case ir.Assign(lhs=lhs, rhs=rhs):
-                self.bind(lhs, self.term(rhs), rhs)
+                shapes = self.shape(rhs)
+                self.bind(lhs, _type_of(shapes), rhs, shapes)
             case ir.Unify(lhs=lhs, rhs=rhs):
-                left, right = self.term(lhs), self.term(rhs)
-                self.unify(lit.span, left, right)
-                self.bind(lhs, right, rhs)
-                self.bind(rhs, left, lhs)
+                self.unify_terms(lit.span, lhs, rhs)
             case ir.Some():
                 pass
             case ir.SomeIn(key=key, value=value, collection=coll):
-                ct = self.term(coll)
+                shapes = self.shape(coll)
+                ct = _type_of(shapes)
                 if ct[0] in _SCALARS:
                     self._error(lit.span, "match error", f"cannot iterate over {show(ct)}")
                 k, v = T.members(ct)
                 if key is not None:
                     self.bind(key, k)
-                self.bind(value, v)
+                self.bind(value, v, None, [m for s in shapes for m in self._members(*s)])
             case ir.Every(domain=domain, body=body):
                 self.term(domain)  # OPA does not type the variables of `every` from its domain
                 self.nested(body)
@@ -182,17 +183,26 @@ class _Checker:
     def nested(self, body: tuple[ir.Literal, ...], *heads: ir.Term) -> list[Type]:
         """Check a nested body and type its head terms; what the body binds stays in it
         (two comprehensions may each bind their own `x`)."""
-        saved = dict(self.vars), dict(self.literals)
+        saved = dict(self.vars), dict(self.literals), dict(self.shapes)
         try:
             self.body(body)
             return [self.term(h) for h in heads]
         finally:
-            self.vars, self.literals = saved
+            self.vars, self.literals, self.shapes = saved
 
-    def bind(self, pattern: ir.Term, t: Type, value: ir.Term | None = None) -> None:
+    def unify_terms(self, span, lhs: ir.Term, rhs: ir.Term) -> None:
+        left, right = self.shape(lhs), self.shape(rhs)
+        self.unify(span, _type_of(left), _type_of(right))
+        self.bind(lhs, _type_of(right), rhs, right)
+        self.bind(rhs, _type_of(left), lhs, left)
+
+    def bind(self, pattern: ir.Term, t: Type, value: ir.Term | None = None,
+             shapes: list[Shape] | None = None) -> None:
         """The first binding of a variable gives its type (unknown ones included, so a
-        later `x = 1` does not narrow what `x := input.a` left open). An array pattern
-        binds by position, an object pattern by the keys of the literal it matches."""
+        later `x = 1` does not narrow what `x := input.a` left open), and, when it is a
+        member of collection literals (`some v in xs`, `v := xs[_]`), the shapes of
+        those members. An array pattern binds by position, an object pattern by the keys
+        of the literal it matches."""
         if isinstance(value, ir.Var):
             value = self.literals.get(value.name, value)
         match pattern:
@@ -201,6 +211,8 @@ class _Checker:
                 self.open.discard(name)
                 if (lit := _literal(value)) is not None:
                     self.literals[name] = lit
+                elif shapes and any(node is not None for node, _ in shapes):
+                    self.shapes[name] = shapes
             case ir.Array(items=items) if t[0] == "array" and len(t[1]) in (1, len(items)):
                 values = value.items if isinstance(value, ir.Array) and len(value.items) == len(items) \
                     else (None,) * len(items)
@@ -262,40 +274,93 @@ class _Checker:
         assert_never(t)
 
     def ref(self, t: ir.Ref) -> Type:
-        """The type of `head.a[b]…`: a constant key into a collection literal must be
-        one of its keys (OPA's `undefined ref`), and nothing is found inside a scalar."""
+        return _type_of(self.ref_shapes(t))
+
+    def shape(self, t: ir.Term) -> list[Shape]:
+        """What `t` may be: one shape per collection literal it may be a member of."""
+        match t:
+            case ir.Ref():
+                return self.ref_shapes(t)
+            case ir.Var(name=name) if name in self.shapes:
+                return self.shapes[name]
+            case ir.Var(name=name):
+                return [(self.literals.get(name), self.term(t))]
+        return [(_literal(t), self.term(t))]
+
+    def ref_shapes(self, t: ir.Ref) -> list[Shape]:
+        """The shapes of `head.a[b]…`, refusing what OPA's type checker refuses: a key
+        none of the shapes `head` may have can have (a constant key a collection literal
+        lacks, a string into an array), and any key into a scalar. A variable key not
+        yet bound takes the type of the keys, as in OPA."""
         path = t.path
         if isinstance(t.head, ir.Var) and t.head.name == "input":  # the commonest, never typed
             for key in path:
                 if not isinstance(key, ir.Scalar):
                     self.term(key)
-            return ANY
-        cur = self.term(t.head)
-        node = _literal(t.head)
-        if isinstance(t.head, ir.Var):
-            node = self.literals.get(t.head.name)
-            if t.head.name == "data":  # the keys naming a rule are strings
-                cur, node, used = self.rules.of_ref(path)
-                path = path[used:]
+            return [(None, ANY)]
+        checked = True
+        if isinstance(t.head, ir.Var) and t.head.name == "data":  # the keys naming a rule are strings
+            cur, node, used, checked = self.rules.of_ref(path)
+            shapes, path = [(node, cur)], path[used:]
+        else:
+            shapes = self.shape(t.head)
         for key in path:
+            shapes = _split(shapes)
             kt = self.term(key)
-            if cur[0] in _SCALARS:
-                self._error(t.span, "undefined ref", f"a {show(cur)} has no members")
-                return ANY
-            const = key.value if isinstance(key, ir.Scalar) else _NOT_CONST
-            found = _lookup(node, cur, const) if node is not None and const is not _NOT_CONST else None
+            const = _constant_key(key)
+            if checked and isinstance(key, ir.Var) and (key.name not in self.vars or key.name in self.open):
+                keys = [T.members(c)[0] for _, c in shapes if c[0] not in _SCALARS]
+                if keys:
+                    self.bind(key, T.union(*keys))
+            found, why = [], ""
+            for node, cur in shapes:
+                step = self._select(node, cur, key, kt, const, checked)
+                if isinstance(step, str):
+                    why = why or step
+                else:
+                    found += step
+            if not found:
+                self._error(key.span, "undefined ref", why)
+                return [(None, ANY)]
+            shapes = found
+        return shapes
+
+    def _select(self, node, cur: Type, key: ir.Term, kt: Type, const, checked: bool) -> list[Shape] | str:
+        """What `key` selects in a value of type `cur` (the collection literal `node` if
+        known), or why it selects nothing; below a node of OPA's rule tree (not
+        `checked`) only a literal's keys and a set's member types are looked at."""
+        if cur == ANY:
+            return [(None, ANY)]
+        if cur[0] in _SCALARS:
+            return f"a {show(cur)} has no members"
+        if node is not None and const is not _NOT_CONST:
+            found = _lookup(node, cur, const)
             if found is _MISSING:
-                self._error(key.span, "undefined ref", f"`{const!r}` is not a key of {show(cur)}")
-                return ANY
+                return f"`{const!r}` is not a key of {show(cur)}"
             if found is not None:
-                node, cur = found
-                node = _literal(node)
-                continue
-            if cur[0] == "set" and cur[1] and not T.meets(kt, T.union(*cur[1])):
-                self._error(key.span, "undefined ref", f"a {show(cur)} has no {show(kt)} members")
-                return ANY
-            node, cur = None, _member(cur, kt)
-        return cur
+                return [(_literal(found[0]), found[1])]
+        if checked or cur[0] == "set":
+            if cur[0] == "array" and const is not _NOT_CONST:  # OPA reads the key's text as an int64
+                fits = isinstance(const, int) and not isinstance(const, bool) and 0 <= const < 2 ** 63 \
+                    and (key.text is None or re.fullmatch(r"-?[0-9]+", key.text) is not None)
+            else:
+                fits = not cur[1] or T.meets(kt, T.members(cur)[0])
+            if not fits:
+                return f"a {show(cur)} has no {show(kt)} keys"
+        if node is not None and node.items and const is _NOT_CONST:
+            return self._members(node, cur)
+        return [(None, _member(cur, kt))]
+
+    def _members(self, node, cur: Type) -> list[Shape]:
+        """The shapes of the values `some v in` a value of shape `(node, cur)` gives:
+        each constant member of a collection literal its own, the rest as one."""
+        if node is None or not node.items:
+            return [(None, T.members(cur)[1])]
+        values = [v for _, v in node.items] if isinstance(node, ir.Object) else list(node.items)
+        shapes = [(_literal(v), self.term(v)) for v in values if _constant(v)]
+        if len(shapes) < len(values):
+            shapes.append((None, T.members(cur)[1]))
+        return shapes
 
     def pattern_type(self, t: ir.Term) -> Type:
         """The type a function's parameter pattern has once its body is checked."""
@@ -320,6 +385,23 @@ class _Checker:
 
 _SCALARS = ("null", "boolean", "number", "string")
 _NOT_CONST, _MISSING = object(), object()
+
+Shape = tuple  # (the collection literal a value is, or None; its type)
+
+
+def _type_of(shapes: list[Shape]) -> Type:
+    return T.union(*(t for _, t in shapes))
+
+
+def _split(shapes: list[Shape]) -> list[Shape]:
+    """One shape per type a value of unknown literal may have, as OPA selects in each
+    type of a union and refuses a key only when no type has it."""
+    return [(None, o) for node, t in shapes for o in (t[1] if node is None and t[0] == "any" and t[1] else (t,))] \
+        if any(node is None and t[0] == "any" and t[1] for node, t in shapes) else shapes
+
+
+def _constant_key(key: ir.Term):
+    return key.value if isinstance(key, ir.Scalar) else _NOT_CONST
 
 
 def _same_key(a, b) -> bool:
