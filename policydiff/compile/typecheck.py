@@ -103,11 +103,11 @@ class _Rules:
                     pairs.append((keys[0], leaf))
         return T.object_(*pairs) if pairs else T.OBJECT
 
-    def of_ref(self, path: tuple[ir.Term, ...]) -> tuple[Type, ir.Term | None, int, bool]:
-        """The type of the rule a `data` reference names, the collection literal that is
-        its only value if it has one, how many keys of `path` named the rule, and whether
-        OPA checks the keys after those against the type (it does below a rule, a leaf of
-        its rule tree, but not below the nodes a reference-head rule goes through)."""
+    def of_ref(self, path: tuple[ir.Term, ...]) -> tuple[list[Shape], int, bool]:
+        """The shapes of the rule a `data` reference names (see `_shapes`), how many keys
+        of `path` named the rule, and whether OPA checks the keys after those against
+        its type (it does below a rule, a leaf of its rule tree, but not below the nodes
+        a reference-head rule goes through)."""
         keys: list[str] = []
         for k in path:
             if not isinstance(k, ir.Scalar) or not isinstance(k.value, str):
@@ -117,12 +117,29 @@ class _Rules:
             p = tuple(keys[:n])
             if p in self.groups:
                 g = self.groups[p]
-                only = g.kind == "complete" and len(g.defs) == 1 and g.default is None and g.defs[0].else_ is None
                 leaf = g.kind != "tree" or all(m.node == 0 for m in g.members)
-                return self.type_of(p), _literal(g.defs[0].value) if only else None, n, leaf
+                return self._shapes(g), n, leaf
             if p in self.prefixes:  # a package, or the object a ref-head rule is in
-                return T.OBJECT, None, n, False
-        return ANY, None, len(path), False
+                return [(None, T.OBJECT)], n, False
+        return [(None, ANY)], len(path), False
+
+    def _shapes(self, g: Group) -> list[Shape]:
+        """What the value of rule `g` may be: each constant a definition gives a
+        complete rule its own shape, the members of a partial set whose members are all
+        constant one set literal, and otherwise just the rule's type."""
+        t = self.type_of(g.path)
+        defs = [d for r in g.defs + ([g.default] if g.default is not None else []) for d in _chain(r)]
+        if g.kind == "partial_set" and defs and all(_constant(d.key) for d in defs):
+            return [(ir.Set(items=tuple(d.key for d in defs)), t)]
+        if g.kind != "complete" or not defs:
+            return [(None, t)]
+        checker = _Checker(self)
+        shapes = [(_literal(d.value), T.loose(checker.term(d.value))) for d in defs if _constant(d.value)]
+        if len(shapes) < len(defs):
+            if len(defs) == 1:  # a literal with variables in it: its keys are still known
+                return [(_literal(defs[0].value), t)]
+            shapes.append((None, t))
+        return shapes
 
 
 class _Checker:
@@ -168,7 +185,7 @@ class _Checker:
             case ir.SomeIn(key=key, value=value, collection=coll):
                 shapes = self.shape(coll)
                 ct = _type_of(shapes)
-                if ct[0] in _SCALARS:
+                if all(c[0] in _SCALARS for _, c in _split(shapes)):
                     self._error(lit.span, "match error", f"cannot iterate over {show(ct)}")
                 k, v = T.members(ct)
                 if key is not None:
@@ -300,8 +317,8 @@ class _Checker:
             return [(None, ANY)]
         checked = True
         if isinstance(t.head, ir.Var) and t.head.name == "data":  # the keys naming a rule are strings
-            cur, node, used, checked = self.rules.of_ref(path)
-            shapes, path = [(node, cur)], path[used:]
+            shapes, used, checked = self.rules.of_ref(path)
+            path = path[used:]
         else:
             shapes = self.shape(t.head)
         for key in path:
@@ -357,7 +374,7 @@ class _Checker:
         if node is None or not node.items:
             return [(None, T.members(cur)[1])]
         values = [v for _, v in node.items] if isinstance(node, ir.Object) else list(node.items)
-        shapes = [(_literal(v), self.term(v)) for v in values if _constant(v)]
+        shapes = [(_literal(v), T.loose(self.term(v))) for v in values if _constant(v)]
         if len(shapes) < len(values):
             shapes.append((None, T.members(cur)[1]))
         return shapes
@@ -398,6 +415,12 @@ def _split(shapes: list[Shape]) -> list[Shape]:
     type of a union and refuses a key only when no type has it."""
     return [(None, o) for node, t in shapes for o in (t[1] if node is None and t[0] == "any" and t[1] else (t,))] \
         if any(node is None and t[0] == "any" and t[1] for node, t in shapes) else shapes
+
+
+def _chain(r: ir.Rule):
+    while r is not None:
+        yield r
+        r = r.else_
 
 
 def _constant_key(key: ir.Term):
