@@ -177,6 +177,8 @@ TYPE_CHECKER = {
     "object-get-on-a-string": 'c := object.get("x", "a", "d")',
     "iterate-a-string": "c := [v | some v in \"abc\"]",
     "array-index-by-float": "c := [1, 2, 3][1.0]",
+    "member-of-an-iterated-array": 'grants := {"a": [{"action": "r"}]}\n\nc if {\n\tsome k, g in grants\n\tg.action == input.action\n}',
+    "misspelt-key-of-an-iterated-object": 'grants := [{"action": "r"}]\n\nc if {\n\tg := grants[_]\n\tg.actoin == input.action\n}',
 }
 OPEN_TYPE_CHECKER: dict[str, str] = {}
 
