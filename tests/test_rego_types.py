@@ -3,9 +3,9 @@
 Every module below goes through OPA (which compiles and type-checks it eagerly, see
 `engines.OpaEngine`) and through policydiff. When OPA refuses it, policydiff must
 refuse it at load time with OPA's error code and a position; when OPA accepts it,
-policydiff must accept it and give OPA's value for every rule. The hypothesis test
-then draws builtin calls with operands of every static type and compares only the
-verdict, accept or refuse.
+policydiff must accept it and give OPA's value for every rule. The hypothesis tests
+then draw builtin calls with operands of every static type, and references into the
+members of constant collections, and compare only the verdict, accept or refuse.
 """
 
 from __future__ import annotations
@@ -131,6 +131,37 @@ ILL_TYPED = {
     "function-parameter-pattern": 'f([a, b]) if { a + b }\nx if f(1)',
     "function-parameter-constant": 'f(1) := "a"\nx := f("s")',
     "function-parameter-typed-by-a-function": 'f(a) if { lower(a) }\ng(b) if { f(b); b + 1 }',
+    # references into members of collections whose type is known (`some … in`, `X[_]`, `X[k]`)
+    "member-of-an-iterated-array": 'grants := {"a": [{"action": "r"}]}\nx if { some k, g in grants; g.action == input.action }',
+    "missing-key-of-an-iterated-object": 'grants := {"a": {"action": "r"}}\nx if { some g in grants; g.actoin == input.a }',
+    "key-no-member-has": 'x if { some g in [{"a": 1}, {"b": 1}]; g.c }',
+    "key-into-a-string-member": 'x if { some g in [{"a": 1}, "s"]; g.c }',
+    "index-beyond-every-member": 'x if { some g in [[1], [2, 3]]; g[2] }',
+    "member-by-a-wildcard": 'r := [[1], [2, 3]]\nx if { g := r[_]; g.a }',
+    "member-by-unification": 'x if { xs := [{"b": 1}]; xs[_] = v; v.d }',
+    "member-of-a-member": 'x if { y := {"a": [1]}; some z in y; some w in z; w.q }',
+    "member-in-a-comprehension-head": "x := [v.b | some v in [[1]]]",
+    "member-in-an-object-comprehension": 'x := {k: v.z | some k, v in {"a": {"q": 1}}}',
+    "member-of-a-rule-by-a-wildcard": 'r := [{"q": 1}]\nx if { r[_].z }',
+    "member-of-a-rule-of-several-objects": 'r := {"a": 1} if input.a\nr := {"b": 1} if not input.a\nx if { r.c }',
+    "member-of-a-rule-or-its-default": 'default r := {"d": 1}\nr := {"a": 1} if input.a\nx if { r.c }',
+    "member-of-a-partial-set": 's contains {"a": 1}\nx if { some v in s; v.b }',
+    "key-variable-of-an-array": 'r := [[1]]\nx if { r[k]; startswith(k, "a") }',
+    "key-variable-of-an-object": 'r := {"a": 1}\nx if { r[k]; k + 1 }',
+    "key-variable-of-a-set": 'x if { s := {1}; s[k]; startswith(k, "a") }',
+    "key-variable-bound-to-another-type": 'r := {"a": 1}\nx if { k := 1; r[k] }',
+    "key-variable-then-compared": 'xs := [1]\nx if { some k; xs[k]; k == "a" }',
+    "function-parameter-typed-by-a-key": 'xs := [1, 2]\nf(a) := xs[a]\nx := f("s")',
+    "string-key-into-split": 'x if split("a", ",")["a"]',
+    "negative-index-into-split": 'x if split("a", ",")[-1]',
+    "float-index-into-split": 'x if split("a", ",")[1.0]',
+    "index-beyond-int64": 'x if split("a", ",")[9223372036854775808]',
+    "string-key-into-an-empty-array": 'x if { xs := []; xs["a"] }',
+    "number-key-into-an-object-comprehension": 'x if { ys := {k: 1 | k := "a"}; ys[1] }',
+    "member-of-an-array-comprehension": 'x if { ys := [y | y := split("a", ",")]; ys[0].a }',
+    "number-key-into-a-partial-object": 'o[k] := "s" if some k in ["a"]\nx := o[1]',
+    "key-into-a-rule-of-scalars": 'r := 1 if input.z\nr := "b" if input.b\nx := r.a',
+    "iterate-a-rule-of-scalars": 'r := true if input.a\nr := 1 if not input.a\nx if { some v in r; v }',
 }
 
 # Modules OPA accepts, several of which look ill-typed: policydiff must accept them and
@@ -190,6 +221,28 @@ WELL_TYPED = {
     "function-parameter-read-by-reference": 'f(a) if { a.b == 1 }\nx if f(1)',
     "function-parameter-used-in-a-comprehension": 'f(a) if { [b | b := a + 1] }\nx := f("s") if input.go',
     "function-of-two-definitions": 'f(a) := a\nf(a) := b if { b := a + 1 }\nx := f("s") if input.go',
+    "member-of-an-iterated-object": 'grants := {"a": {"action": "r"}}\nx if { some g in grants; g.action == input.b }',
+    "key-some-member-has": 'x if { some g in [{"a": 1}, {"b": 1}]; g.b }',
+    "member-of-unknown-type": 'x if { some g in [{"a": 1}, input.x]; g.c }',
+    "member-with-unknown-members": 'x if { g := [{"b": 1}, {"c": input.x}]; some v in g; v.c.d }',
+    "index-some-member-has": 'x if { some g in [[1], [2, 3]]; g[1] == 3 }',
+    "array-or-object-member": 'x if { some v in [[1], {"a": 1}]; v.a; v[0] }',
+    "member-by-an-index-variable": 'x if { g := [{"b": 1}, {"c": [1]}]; v := g[i]; v.c[i] }',
+    "key-variable-of-unknown-type": 'x if { xs := {"a": 1}; k := input.b; xs[k] }',
+    "key-variable-declared": 'x if { xs := {"a": 1}; some k; xs[k]; k == "a" }',
+    "index-minus-zero": 'x := split("a,b", ",")[-0]',
+    "index-into-an-empty-array": "x if { [][5] }",
+    "any-string-key-of-an-object-comprehension": 'x if { ys := {k: 1 | k := "a"}; ys.b }',
+    "member-of-a-rule-of-array-or-object": 'r := [1] if input.z\nr := {"a": 1} if input.b\nx := r.a',
+    "member-of-a-rule-or-its-default-with-it": 'default r := {"c": 1}\nr := {"a": 1} if input.a\nx := r.c',
+    "member-of-a-partial-set-of-unknowns": 's contains {"a": 1}\ns contains input.x\nx if { some v in s; v.b }',
+    "iterate-a-rule-of-a-scalar-or-array": 'r := true if input.a\nr := [1] if not input.a\nx if { some v in r; v }',
+    "unknown-key-below-a-ref-head-rule": 'r.a.b := "s"\nx := r[1]',
+    "every-variable-untyped": "x if { every v in [[1]] { v.b } }",
+    "function-parameter-read-by-key": 'f(a) := a.b\nx := f([1])',
+    "function-parameter-iterated": 'f(a) if { some v in a; v.b }\nx := f([1])',
+    "member-of-a-data-document": "x if { v := data.foo; v[1].a }",
+    "set-of-mixed-types-through-iteration": 'r := [{"a", 1}]\nx := product(r[_]) if input.go',
 }
 
 
@@ -327,3 +380,56 @@ def test_random_builtin_calls_are_refused_exactly_when_opa_refuses(rule):
     else:
         assert isinstance(ours, Refused), f"policydiff loads what OPA refuses with {refusal[0]}"
         assert ours.code == refusal[0]
+
+
+# ------------------------------------------- random references into members of constants
+
+_SCALAR_TEXTS = ["1", '"a"', "true", "null", "0", "2"]
+_KEYS = ['"a"', '"b"', "0", "1", "2", "-1", "1.0", "true", "null", "_", "k", "input.k"]
+
+
+@st.composite
+def _constants(draw, depth: int) -> str:
+    """A constant: scalars, and arrays, objects and sets of constants (sets of scalars)."""
+    kind = draw(st.sampled_from(["scalar", "array", "object", "set", "array", "object"] if depth else ["scalar"]))
+    if kind == "scalar":
+        return draw(st.sampled_from(_SCALAR_TEXTS))
+    if kind == "set":
+        return "{" + ", ".join(draw(st.lists(st.sampled_from(_SCALAR_TEXTS), min_size=1, max_size=3))) + "}"
+    items = draw(st.lists(_constants(depth - 1), max_size=3))
+    if kind == "array":
+        return "[" + ", ".join(items) + "]"
+    keys = draw(st.lists(st.sampled_from(['"a"', '"b"', "1", "0"]), unique=True,
+                         min_size=len(items), max_size=len(items)))
+    return "{" + ", ".join(f"{k}: {v}" for k, v in zip(keys, items)) + "}"
+
+
+@st.composite
+def member_references(draw) -> str:
+    """A reference into a member of a constant collection, which a rule or a local
+    variable holds, reached by each form of iteration and used as an operand."""
+    value = draw(_constants(3))
+    path = "".join(f"[{draw(st.sampled_from(_KEYS))}]" for _ in range(draw(st.integers(0, 2))))
+    bind = draw(st.sampled_from(["some v in xs", "some j, v in xs", "v := xs[_]", "v := xs[i]",
+                                 "xs[_] = v", "v := xs"]))
+    use = draw(st.sampled_from([f"v{path}", f"count(v{path})", f"product(v{path})", f"v{path} + 1",
+                                f'concat(",", v{path})', f"[w | w := v{path}]"]))
+    if draw(st.booleans()):
+        return f"xs := {value}\nx if {{ {bind}; {use} }}"
+    return f"x if {{ xs := {value}; {bind}; {use} }}"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rule=member_references())
+def test_references_into_members_of_constants_are_refused_exactly_when_opa_refuses(rule):
+    """Where every collection is a constant, policydiff knows each member's keys as OPA's
+    checker does, so the verdicts agree both ways."""
+    modules = _module(rule)
+    refusal = _opa_refusal(modules)
+    ours = _ours(modules)
+    event(f"OPA refuses with {refusal[0]}" if refusal else "OPA accepts")
+    if refusal is None:
+        assert not isinstance(ours, Refused) or ours.code == "unsupported", f"OPA accepts: {ours}"
+    else:
+        assert isinstance(ours, Refused), f"policydiff loads what OPA refuses with {refusal[0]}"
+        assert ours.code in (refusal[0], "unsupported")  # e.g. a set of both 1 and true
