@@ -5,16 +5,25 @@ gives every term the type it has without any input (see `types`): constants,
 collection literals, comprehensions, the results of builtins, and the values of rules
 and functions (inferred from their definitions, each rule once, before the rules that
 read it). A local variable takes the type of what `:=`, `=` or `some … in` first binds
-it to; a function parameter, as in OPA, the type its first use as an operand asks
-for, and callers must fit it. References into `input`, base `data` documents and
-`every` variables are of unknown type and never refused, as OPA without a schema does
-not refuse them.
+it to, and a variable key of a reference (`xs[k]`) the type of the keys; a function
+parameter, as in OPA, the type its first use as an operand or key asks for, and
+callers must fit it. References into `input`, base `data` documents and `every`
+variables are of unknown type and never refused, as OPA without a schema does not
+refuse them.
+
+Where OPA's types know an object's keys or an array's length, here the collection
+literals do: a value's shapes pair the literal it may be (if known) with its type, one
+shape per constant definition of a rule, per constant member an iteration (`some … in`,
+`x := xs[_]`) may give. Values that pass through comprehensions, builtins, functions
+or destructuring keep their type only, so a key they lack is not always refused.
 
 What is refused, with `rego_type_error` as OPA does: a builtin or function operand
 whose type cannot fit the parameter; a unification (or an equality standing alone as
 a body literal, which OPA rewrites into one) of two terms no value can match;
-iterating a scalar; a constant key a collection literal does not have, and any key
-into a scalar. Arity is `resolve`'s concern; calls of the wrong arity are skipped.
+iterating what can only be a scalar; a key that no shape of a value can have (a
+constant key a literal lacks, a string into an array, a number into an object of
+string keys), and any key into a scalar. Arity is `resolve`'s concern; calls of the
+wrong arity are skipped.
 """
 
 from __future__ import annotations
@@ -413,8 +422,13 @@ def _type_of(shapes: list[Shape]) -> Type:
 def _split(shapes: list[Shape]) -> list[Shape]:
     """One shape per type a value of unknown literal may have, as OPA selects in each
     type of a union and refuses a key only when no type has it."""
-    return [(None, o) for node, t in shapes for o in (t[1] if node is None and t[0] == "any" and t[1] else (t,))] \
-        if any(node is None and t[0] == "any" and t[1] for node, t in shapes) else shapes
+    out: list[Shape] = []
+    for node, t in shapes:
+        if node is None and t[0] == "any" and t[1]:
+            out += [(None, o) for o in t[1]]
+        else:
+            out.append((node, t))
+    return out
 
 
 def _chain(r: ir.Rule):
