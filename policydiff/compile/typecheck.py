@@ -64,6 +64,7 @@ class _Rules:
         self.groups = groups
         self.types: dict[tuple[str, ...], Type] = {}
         self.params: dict[tuple[str, ...], tuple[Type, ...]] = {}  # of functions
+        self.shapes: dict[tuple[str, ...], list[Shape]] = {}
         self.prefixes = {p[:n] for p in groups for n in range(1, len(p))}  # objects of rules
         self.diags: list[Diagnostic] = []
 
@@ -127,7 +128,9 @@ class _Rules:
             if p in self.groups:
                 g = self.groups[p]
                 leaf = g.kind != "tree" or all(m.node == 0 for m in g.members)
-                return self._shapes(g), n, leaf
+                if p not in self.shapes:
+                    self.shapes[p] = self._shapes(g)
+                return self.shapes[p], n, leaf
             if p in self.prefixes:  # a package, or the object a ref-head rule is in
                 return [(None, T.OBJECT)], n, False
         return [(None, ANY)], len(path), False
@@ -218,9 +221,10 @@ class _Checker:
 
     def unify_terms(self, span, lhs: ir.Term, rhs: ir.Term) -> None:
         left, right = self.shape(lhs), self.shape(rhs)
-        self.unify(span, _type_of(left), _type_of(right))
-        self.bind(lhs, _type_of(right), rhs, right)
-        self.bind(rhs, _type_of(left), lhs, left)
+        lt, rt = _type_of(left), _type_of(right)
+        self.unify(span, lt, rt)
+        self.bind(lhs, rt, rhs, right)
+        self.bind(rhs, lt, lhs, left)
 
     def bind(self, pattern: ir.Term, t: Type, value: ir.Term | None = None,
              shapes: list[Shape] | None = None) -> None:
@@ -416,7 +420,7 @@ Shape = tuple  # (the collection literal a value is, or None; its type)
 
 
 def _type_of(shapes: list[Shape]) -> Type:
-    return T.union(*(t for _, t in shapes))
+    return shapes[0][1] if len(shapes) == 1 else T.union(*(t for _, t in shapes))
 
 
 def _split(shapes: list[Shape]) -> list[Shape]:
