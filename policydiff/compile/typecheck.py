@@ -64,6 +64,7 @@ class _Rules:
         self.groups = groups
         self.types: dict[tuple[str, ...], Type] = {}
         self.params: dict[tuple[str, ...], tuple[Type, ...]] = {}  # of functions
+        self.values: dict[tuple[str, ...], list[Shape]] = {}  # of what the definitions give
         self.shapes: dict[tuple[str, ...], list[Shape]] = {}
         self.prefixes = {p[:n] for p in groups for n in range(1, len(p))}  # objects of rules
         self.diags: list[Diagnostic] = []
@@ -76,16 +77,18 @@ class _Rules:
         if g.kind == "tree":
             t = self.types[path] = self._tree_type(g)
             return t
-        found, params = [], []
+        found, params, values = [], [], []
         for r in g.defs + ([g.default] if g.default is not None else []):
-            while r is not None:
+            for d in _chain(r):
                 checker = _Checker(self)
-                found.append(checker.rule(r))
-                params.append(tuple(checker.pattern_type(a) for a in r.args))
-                r = r.else_
+                found.append(checker.rule(d))
+                params.append(tuple(checker.pattern_type(a) for a in d.args))
+                values += [(node, T.loose(v)) for node, v in checker.value_shapes]
         if g.kind == "function" and params:  # a caller must fit one definition's parameters
             self.params[path] = tuple(T.union(*ts) for ts in zip(*params))
         found = [T.loose(f) for f in found]
+        if g.kind == "complete" and found:
+            self.values[path] = values
         if g.kind == "partial_set":
             t = T.set_(T.union(*found)) if found else T.SET
         else:
@@ -136,22 +139,14 @@ class _Rules:
         return [(None, ANY)], len(path), False
 
     def _shapes(self, g: Group) -> list[Shape]:
-        """What the value of rule `g` may be: each constant a definition gives a
-        complete rule its own shape, the members of a partial set whose members are all
+        """What the value of rule `g` may be: the shapes of what each definition of a
+        complete rule gives, the members of a partial set whose members are all
         constant one set literal, and otherwise just the rule's type."""
         t = self.type_of(g.path)
         defs = [d for r in g.defs + ([g.default] if g.default is not None else []) for d in _chain(r)]
         if g.kind == "partial_set" and defs and all(_constant(d.key) for d in defs):
             return [(ir.Set(items=tuple(d.key for d in defs)), t)]
-        if g.kind != "complete" or not defs:
-            return [(None, t)]
-        checker = _Checker(self)
-        shapes = [(_literal(d.value), T.loose(checker.term(d.value))) for d in defs if _constant(d.value)]
-        if len(shapes) < len(defs):
-            if len(defs) == 1:  # a literal with variables in it: its keys are still known
-                return [(_literal(defs[0].value), t)]
-            shapes.append((None, t))
-        return shapes
+        return self.values.get(g.path) or [(None, t)]
 
 
 class _Checker:
@@ -164,6 +159,7 @@ class _Checker:
         self.shapes: dict[str, list[Shape]] = {}  # variables bound to a member of one
         self.open: set[str] = set()  # function parameters, typed by their first use
         self.ref_types: list[Type] = []  # of the terms of the last rule's reference head
+        self.value_shapes: list[Shape] = []  # of the last rule's value
 
     def rule(self, r: ir.Rule) -> Type:
         """Check one definition; the type of what it contributes to its rule's value."""
@@ -173,8 +169,8 @@ class _Checker:
         self.body(r.body)
         self.ref_types = [self.term(t) for t in r.ref]
         key = self.term(r.key) if r.key is not None else ANY
-        value = self.term(r.value) if r.value is not None else T.BOOLEAN
-        return key if r.kind == "partial_set" else value
+        self.value_shapes = self.shape(r.value) if r.value is not None else [(None, T.BOOLEAN)]
+        return key if r.kind == "partial_set" else _type_of(self.value_shapes)
 
     def body(self, body: tuple[ir.Literal, ...]) -> None:
         for lit in body:
