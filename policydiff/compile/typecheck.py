@@ -66,6 +66,7 @@ class _Rules:
         self.params: dict[tuple[str, ...], tuple[Type, ...]] = {}  # of functions
         self.values: dict[tuple[str, ...], list[Shape]] = {}  # of what the definitions give
         self.shapes: dict[tuple[str, ...], list[Shape]] = {}
+        self.items: dict[int, list[Shape]] = {}  # of members of literals, by their id
         self.prefixes = {p[:n] for p in groups for n in range(1, len(p))}  # objects of rules
         self.diags: list[Diagnostic] = []
 
@@ -191,14 +192,16 @@ class _Checker:
             case ir.Some():
                 pass
             case ir.SomeIn(key=key, value=value, collection=coll):
-                shapes = self.shape(coll)
-                ct = _type_of(shapes)
-                if all(c[0] in _SCALARS for _, c in _split(shapes)):
-                    self._error(lit.span, "match error", f"cannot iterate over {show(ct)}")
-                k, v = T.members(ct)
+                found = self.shape(coll)
+                # as OPA, iterate over each type the collection may have but scalars
+                shapes = [(node, c) for node, c in _split(found) if c[0] not in _SCALARS]
+                if not shapes:
+                    self._error(lit.span, "match error", f"cannot iterate over {show(_type_of(found))}")
+                    shapes = [(None, ANY)]
                 if key is not None:
-                    self.bind(key, k)
-                self.bind(value, v, None, [m for s in shapes for m in self._members(*s)])
+                    self.bind(key, T.union(*(T.members(c)[0] for _, c in shapes)))
+                values = [m for s in shapes for m in self._members(*s)]
+                self.bind(value, _type_of(values), None, values)
             case ir.Every(domain=domain, body=body):
                 self.term(domain)  # OPA does not type the variables of `every` from its domain
                 self.nested(body)
@@ -243,11 +246,11 @@ class _Checker:
                 values = value.items if isinstance(value, ir.Array) and len(value.items) == len(items) \
                     else (None,) * len(items)
                 for p, mt, v in zip(items, t[1] * len(items) if len(t[1]) == 1 else t[1], values):
-                    self.bind(p, mt, v)
+                    self.bind(p, mt, v, self.rules.items.get(id(v)))
             case ir.Object(items=pairs) if t[0] == "object" and isinstance(value, ir.Object):
                 for k, p in pairs:
                     if isinstance(k, ir.Scalar) and (found := _lookup(value, t, k.value)) not in (None, _MISSING):
-                        self.bind(p, found[1], found[0])
+                        self.bind(p, found[1], found[0], self.rules.items.get(id(found[0])))
 
     def term(self, t: ir.Term) -> Type:
         """The static type of `t`, checking the calls inside it on the way."""
@@ -259,13 +262,13 @@ class _Checker:
             case ir.Ref():
                 return self.ref(t)
             case ir.Array(items=items):
-                return T.array(*(self.term(x) for x in items))
+                return T.array(*map(self.item, items))
             case ir.Set(items=items):
                 members = [self.term(x) for x in items]
                 # OPA types a set with a non-constant member unpredictably: leave it open
                 return T.set_(*members) if all(_constant(x) for x in items) else T.SET
             case ir.Object(items=items):
-                return T.object_(*((self.term(k), self.term(v)) for k, v in items))
+                return T.object_(*((self.term(k), self.item(v)) for k, v in items))
             case ir.ArrayCompr(term=head, body=body):
                 return T.array(*self.nested(body, head))
             case ir.SetCompr(term=head, body=body):
@@ -301,6 +304,14 @@ class _Checker:
 
     def ref(self, t: ir.Ref) -> Type:
         return _type_of(self.ref_shapes(t))
+
+    def item(self, t: ir.Term) -> Type:
+        """The type of a member of an array or object literal, keeping its shapes for
+        when the literal is looked into."""
+        shapes = self.shape(t)
+        if not _constant(t):
+            self.rules.items[id(t)] = [(node, T.loose(m)) for node, m in shapes]
+        return _type_of(shapes)
 
     def shape(self, t: ir.Term) -> list[Shape]:
         """What `t` may be: one shape per collection literal it may be a member of."""
@@ -364,7 +375,7 @@ class _Checker:
             if found is _MISSING:
                 return f"`{const!r}` is not a key of {show(cur)}"
             if found is not None:
-                return [(_literal(found[0]), found[1])]
+                return self._shapes_of(found[0], found[1])
         if checked or cur[0] == "set":
             if cur[0] == "array" and const is not _NOT_CONST:  # OPA reads the key's text as an int64
                 fits = isinstance(const, int) and not isinstance(const, bool) and 0 <= const < 2 ** 63 \
@@ -383,10 +394,23 @@ class _Checker:
         if node is None or not node.items:
             return [(None, T.members(cur)[1])]
         values = [v for _, v in node.items] if isinstance(node, ir.Object) else list(node.items)
-        shapes = [(_literal(v), T.loose(self.term(v))) for v in values if _constant(v)]
-        if len(shapes) < len(values):
+        shapes, rest = [], False
+        for v in values:
+            if _constant(v):
+                shapes.append((_literal(v), T.loose(self.term(v))))
+            elif id(v) in self.rules.items:
+                shapes += self.rules.items[id(v)]
+            else:
+                rest = True
+        if rest:
             shapes.append((None, T.members(cur)[1]))
         return shapes
+
+    def _shapes_of(self, member: ir.Term, t: Type) -> list[Shape]:
+        """The shapes of a member of a collection literal, of type `t`."""
+        if (lit := _literal(member)) is not None:
+            return [(lit, t)]
+        return self.rules.items.get(id(member), [(None, t)])
 
     def pattern_type(self, t: ir.Term) -> Type:
         """The type a function's parameter pattern has once its body is checked."""
