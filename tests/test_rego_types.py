@@ -146,6 +146,10 @@ ILL_TYPED = {
     "member-of-a-rule-of-several-objects": 'r := {"a": 1} if input.a\nr := {"b": 1} if not input.a\nx if { r.c }',
     "member-of-a-rule-or-its-default": 'default r := {"d": 1}\nr := {"a": 1} if input.a\nx if { r.c }',
     "member-of-a-partial-set": 's contains {"a": 1}\nx if { some v in s; v.b }',
+    "member-of-a-literal-holding-a-rule": 'r := {"a": 1}\nx if { some v in [r, {"c": 2}]; v.b }',
+    "member-of-a-literal-holding-a-variable": 'x if { z := {"a": 1}; y := [[z]]; some w in y; some u in w; u.b }',
+    "member-by-destructuring": 'x if { g := [{"b": 1}]; [v, w] := [g[0], 1]; v.d }',
+    "members-of-a-rule-of-a-number-or-set": 'r := 0 if input.a\nr := {2} if not input.a\nx if { some v in r; product(v) }',
     "member-of-a-rule-given-by-a-variable": 'r := y if { y := {"a": 1} }\nx if { r.b }',
     "member-of-a-rule-of-literals-with-variables": 'r := {"a": x} if { x := 1 }\nr := {"b": 2} if input.q\ny if { r.c }',
     "key-variable-of-an-array": 'r := [[1]]\nx if { r[k]; startswith(k, "a") }',
@@ -238,6 +242,8 @@ WELL_TYPED = {
     "member-of-a-rule-of-array-or-object": 'r := [1] if input.z\nr := {"a": 1} if input.b\nx := r.a',
     "member-of-a-rule-or-its-default-with-it": 'default r := {"c": 1}\nr := {"a": 1} if input.a\nx := r.c',
     "member-of-a-rule-of-literals-with-variables": 'r := {"a": x} if { x := 1 }\nr := {"b": 2} if input.q\ny := r.b',
+    "member-of-a-literal-holding-a-rule-with-it": 'r := {"a": 1}\nx if { some v in [r, {"c": 2}]; v.c }',
+    "members-of-a-rule-of-a-number-or-array": 'r := 0 if input.a\nr := [2] if not input.a\nx if { some v in r; v + 1 }',
     "member-of-a-partial-set-of-unknowns": 's contains {"a": 1}\ns contains input.x\nx if { some v in s; v.b }',
     "iterate-a-rule-of-a-scalar-or-array": 'r := true if input.a\nr := [1] if not input.a\nx if { some v in r; v }',
     "unknown-key-below-a-ref-head-rule": 'r.a.b := "s"\nx := r[1]',
@@ -409,23 +415,26 @@ def _constants(draw, depth: int) -> str:
 
 @st.composite
 def member_references(draw) -> str:
-    """A reference into a member of a constant collection, which a rule or a local
-    variable holds, reached by each form of iteration and used as an operand."""
+    """A reference into a member of a constant collection (or of one holding a variable
+    or rule `y` that holds a constant), which a rule or a local variable holds, reached
+    by each form of iteration and used as an operand."""
     value = draw(_constants(3))
+    other = draw(_constants(2))  # held by a variable that the collection holds
+    value = draw(st.sampled_from([value, value, f"[y, {value}]", '{"a": y, "b": [y]}']))
     path = "".join(f"[{draw(st.sampled_from(_KEYS))}]" for _ in range(draw(st.integers(0, 2))))
     bind = draw(st.sampled_from(["some v in xs", "some j, v in xs", "v := xs[_]", "v := xs[i]",
                                  "xs[_] = v", "v := xs"]))
     use = draw(st.sampled_from([f"v{path}", f"count(v{path})", f"product(v{path})", f"v{path} + 1",
                                 f'concat(",", v{path})', f"[w | w := v{path}]"]))
     if draw(st.booleans()):
-        return f"xs := {value}\nx if {{ {bind}; {use} }}"
-    return f"x if {{ xs := {value}; {bind}; {use} }}"
+        return f"y := {other}\nxs := {value}\nx if {{ {bind}; {use} }}"
+    return f"x if {{ y := {other}; xs := {value}; {bind}; {use} }}"
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rule=member_references())
 def test_references_into_members_of_constants_are_refused_exactly_when_opa_refuses(rule):
-    """Where every collection is a constant, policydiff knows each member's keys as OPA's
+    """Where every collection is a literal, policydiff knows each member's keys as OPA's
     checker does, so the verdicts agree both ways."""
     modules = _module(rule)
     refusal = _opa_refusal(modules)
