@@ -13,9 +13,10 @@ refuse them.
 
 Where OPA's types know an object's keys or an array's length, here the collection
 literals do: a value's shapes pair the literal it may be (if known) with its type, one
-shape per constant definition of a rule, per constant member an iteration (`some … in`,
-`x := xs[_]`) may give. Values that pass through comprehensions, builtins, functions
-or destructuring keep their type only, so a key they lack is not always refused.
+shape per definition of a rule, per member an iteration (`some … in`, `x := xs[_]`)
+may give, and a comprehension's members the shapes of its head. Values that pass
+through builtins or functions keep their type only, so a key they lack is not always
+refused.
 
 What is refused, with `rego_type_error` as OPA does: a builtin or function operand
 whose type cannot fit the parameter; a unification (or an equality standing alone as
@@ -214,7 +215,7 @@ class _Checker:
         saved = dict(self.vars), dict(self.literals), dict(self.shapes)
         try:
             self.body(body)
-            return [self.term(h) for h in heads]
+            return [self.item(h) for h in heads]
         finally:
             self.vars, self.literals, self.shapes = saved
 
@@ -322,6 +323,8 @@ class _Checker:
                 return self.shapes[name]
             case ir.Var(name=name):
                 return [(self.literals.get(name), self.term(t))]
+            case ir.ArrayCompr() | ir.SetCompr() | ir.ObjectCompr():
+                return [(t, self.term(t))]
         return [(_literal(t), self.term(t))]
 
     def ref_shapes(self, t: ir.Ref) -> list[Shape]:
@@ -384,13 +387,17 @@ class _Checker:
                 fits = not cur[1] or T.meets(kt, T.members(cur)[0])
             if not fits:
                 return f"a {show(cur)} has no {show(kt)} keys"
-        if node is not None and node.items and const is _NOT_CONST:
+        if isinstance(node, _COMPREHENSIONS) or node is not None and node.items and const is _NOT_CONST:
             return self._members(node, cur)
         return [(None, _member(cur, kt))]
 
     def _members(self, node, cur: Type) -> list[Shape]:
         """The shapes of the values `some v in` a value of shape `(node, cur)` gives:
         each constant member of a collection literal its own, the rest as one."""
+        if isinstance(node, _COMPREHENSIONS):  # each member is what the head gives
+            head = node.value if isinstance(node, ir.ObjectCompr) else node.term
+            return self._shapes_of(head, T.members(cur)[1]) if not _constant(head) \
+                else [(_literal(head), T.loose(self.term(head)))]
         if node is None or not node.items:
             return [(None, T.members(cur)[1])]
         values = [v for _, v in node.items] if isinstance(node, ir.Object) else list(node.items)
@@ -436,7 +443,8 @@ class _Checker:
 _SCALARS = ("null", "boolean", "number", "string")
 _NOT_CONST, _MISSING = object(), object()
 
-Shape = tuple  # (the collection literal a value is, or None; its type)
+Shape = tuple  # (the collection literal or comprehension a value is, or None; its type)
+_COMPREHENSIONS = (ir.ArrayCompr, ir.SetCompr, ir.ObjectCompr)
 
 
 def _type_of(shapes: list[Shape]) -> Type:
