@@ -56,7 +56,6 @@ class _Analysis:
         self.program = program
         self.miss = miss  # what `CompiledRule.uniform` holds when the bodies differ
         self._rule: dict[tuple[int, bool], bool] = {}
-        self._input: dict[int, bool] = {}
 
     # ---- what a term or literal refers to
 
@@ -114,7 +113,7 @@ class _Analysis:
             builtins, shapes = self._summary(r)
             v = (shapes or self._conflicts(r) or (strict and builtins)
                  or any(self.rule_fails(d, strict) for d in r.deps))
-            if v and r.kind != "function" and not self.reads_input(r):
+            if v and r.kind != "function" and self.program.input_reads(r) == frozenset():
                 v = self._fails_once(r, strict)
             self._rule[key] = v
         return v
@@ -147,29 +146,6 @@ class _Analysis:
                 stack.append(t.term)
                 stack.extend(x for lit in t.body for x in _terms_of(lit))
         return builtins, shapes
-
-    def reads_input(self, r: CompiledRule) -> bool:
-        """Whether a rule's value can depend on the input, itself or through the rules
-        it uses."""
-        v = self._input.get(id(r))
-        if v is None:
-            self._input[id(r)] = True
-            v = self._input[id(r)] = any(self._term_reads_input(t) for rule in _links(r)
-                                         for lit in _literals(rule) for t in _terms_of(lit))
-        return v
-
-    def _term_reads_input(self, t: ir.Term) -> bool:
-        match t:
-            case ir.Var(name="input"):
-                return True
-            case ir.Ref(head=ir.Var(name="data"), path=path):
-                if any(self.reads_input(r) for r in self._rules_at(_constant_prefix(path))):
-                    return True
-            case ir.Call(func=func) if func.startswith("data."):
-                r = self.program.rules.get(tuple(func.split(".")[1:]))
-                if r is not None and self.reads_input(r):
-                    return True
-        return any(self._term_reads_input(c) for c in _children(t))
 
     @staticmethod
     def _fails_once(r: CompiledRule, strict: bool) -> bool:

@@ -256,6 +256,7 @@ class Program:
 
     def __init__(self, groups: dict[tuple[str, ...], Group], data: Obj):
         self.data = data
+        self._reads: dict[CompiledRule, frozenset | None] = {}  # see `input_reads`
         from policydiff.compile.refheads import RefTree  # it builds on this module
 
         self.rules = {path: RefTree(g) if g.kind == "tree" else CompiledRule(g) for path, g in groups.items()}
@@ -286,21 +287,22 @@ class Program:
         raising.guard(self)  # before the memos wrap the rules it guards
         self._memoize()
 
-    def _memoize(self) -> None:
-        """Give each rule the memo what it reads allows (see `memo`): what a rule reads
-        of the input is what it reads itself and what the rules and functions it uses
-        read, transitively."""
-        seen: dict[CompiledRule, frozenset | None] = {}
+    def input_reads(self, r: CompiledRule) -> frozenset | None:
+        """The constant-key input paths a rule reads, itself and through the rules and
+        functions it uses, transitively; None when it reads the input whole."""
+        seen = self._reads
+        if r not in seen:
+            acc = None if r.input_paths is None else set(r.input_paths)
+            for d in r.deps:
+                if acc is not None:
+                    more = self.input_reads(d)
+                    acc = None if more is None else acc | more
+            seen[r] = None if acc is None else frozenset(acc)
+        return seen[r]
 
-        def reads(r: CompiledRule) -> frozenset | None:
-            if r not in seen:
-                acc = None if r.input_paths is None else set(r.input_paths)
-                for d in r.deps:
-                    if acc is not None:
-                        more = reads(d)
-                        acc = None if more is None else acc | more
-                seen[r] = None if acc is None else frozenset(acc)
-            return seen[r]
+    def _memoize(self) -> None:
+        """Give each rule the memo what it reads allows (see `memo`, `input_reads`)."""
+        reads = self.input_reads
 
         def reads_of(rules) -> frozenset | None:
             acc: frozenset = frozenset()
@@ -547,14 +549,8 @@ class Program:
                 if t is str or t is int or t is bool or a is None:  # remembered (see `call`)
                     ctx = env[0]
                     memos = r.memos
+                    cache = ctx.cache if memos is None else memos[ctx.strict]
                     key = (r, t, a)  # the type too: `true` and 1 are equal keys in Python
-                    if memos is None:  # reads the input: remembered for this evaluation
-                        cache = ctx.cache
-                        v = cache.get(key, _MISS)
-                        if v is _MISS:
-                            v = cache[key] = r._call(ctx, [a])
-                        return v
-                    cache = memos[ctx.strict]
                     v = cache.get(key, _MISS)
                     return r.store(ctx, cache, key, [a]) if v is _MISS else v
                 return r._call(env[0], [a])
