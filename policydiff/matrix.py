@@ -373,10 +373,12 @@ class Space:
             self.types = {}
         self.read = read
         self._analysed = {p for c in analysis.classes for p in c.paths}
-        model_parents = {p[:i] for p in _RUNBOOK_TYPES for i in range(len(p))}
         # read by a policy, but never in a request of the model: decided as absent
-        self.outside_model = sorted(p for p in self._analysed if dims.runbook and p not in _RUNBOOK_TYPES
-                                    and p not in model_parents) if dims.runbook else []
+        self.outside_model: list[Path] = []
+        if dims.runbook:
+            model_parents = {p[:i] for p in _RUNBOOK_TYPES for i in range(len(p))}
+            self.outside_model = sorted(p for p in self._analysed
+                                        if p not in _RUNBOOK_TYPES and p not in model_parents)
         # The relation's ingredients must meet in one class each so the relation can
         # be realised by construction.
         groups: list[tuple[Path, ...]] = []
