@@ -305,7 +305,7 @@ class _Guard:
     def settle(self, ctx: Ctx, args, error: PolicyError):
         """Raise what OPA surely reports for this rule, now that `error` came out of it,
         or `unsupported` when that depends on OPA's index."""
-        if error.code == "unsupported" or not error.code.startswith("eval_"):
+        if _final(error):
             raise error
         held: list[tuple[ir.Rule, Any]] = []
         failed: list[tuple[ir.Rule, PolicyError]] = []
@@ -314,7 +314,7 @@ class _Guard:
                 try:
                     out = _outputs(d, ctx, args)
                 except PolicyError as e:
-                    if e.code == "unsupported" or not e.code.startswith("eval_"):
+                    if _final(e):
                         raise
                     failed.append((rule, e))
                     if not self.certain(d, rule, ctx.strict):
@@ -346,7 +346,7 @@ class _Guard:
                 try:
                     _outputs(d, ctx, args)
                 except PolicyError as e:
-                    if e.code == "unsupported" or not e.code.startswith("eval_"):
+                    if _final(e):
                         raise
                     raise self._unsupported(e, "another body holds and OPA may stop there first") from e
 
@@ -368,6 +368,12 @@ class _Guard:
             "unsupported",
             f"whether OPA reports `{error.code}` for `{self.r.name}` depends on the order of its rule index: {why}",
             error.span)
+
+
+def _final(error: PolicyError) -> bool:
+    """An error this guard passes on as it is: a refusal already made, or no evaluation
+    error (only those depend on which bodies OPA meets)."""
+    return error.code == "unsupported" or not error.code.startswith("eval_")
 
 
 def _outputs(d: Definition, ctx: Ctx, args) -> list:
