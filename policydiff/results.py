@@ -92,3 +92,76 @@ class CompareReport(msgspec.Struct, frozen=True, kw_only=True):
     # Every cell with its verdicts; used by the JUnit and text renderers, left out of
     # the JSON report (see `report.json`), which lists discrepancies only.
     cells: tuple[Cell, ...] = ()
+
+
+# --- replay (`policydiff.replay/1`) -------------------------------------------------
+# The empirical half's report, field for field as DESIGN.md fixes it. `replay` writes
+# it and `analyze` reads it: both go through these Structs, so the two cannot drift.
+
+OUTCOMES: tuple[str, ...] = ("match", "v2_more_permissive", "v2_more_restrictive", "error")
+
+
+class Percentiles(msgspec.Struct, frozen=True, kw_only=True):
+    """Latency in milliseconds, from histograms fine enough for p95/p99."""
+
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+
+class Latency(msgspec.Struct, frozen=True, kw_only=True):
+    v1: Percentiles
+    v2: Percentiles
+    db: Percentiles
+
+
+class ReplayRun(msgspec.Struct, frozen=True, kw_only=True):
+    """How a replay was run. `run_id` is unique per run; `shard` is "I/N" when the
+    workload was one of N deterministic slices (shards of one workload share `seed`
+    and `requests`, and each request belongs to exactly one shard)."""
+
+    v1: PolicyInfo
+    v2: PolicyInfo
+    dsn: str  # password redacted
+    requests: int  # requests of the whole workload (all shards)
+    parallel: int
+    seed: int
+    started: str  # ISO 8601, UTC
+    finished: str
+    run_id: str
+    shard: str | None = None
+    churn: float = 0.0
+
+
+class ReplayCell(msgspec.Struct, frozen=True, kw_only=True):
+    """One matrix cell, keyed exactly as compare keys it, and what replay saw there."""
+
+    tenant: str
+    role: str
+    action: str
+    relation: str
+    requests: int
+    v2_more_permissive: int = 0
+    v2_more_restrictive: int = 0
+    errors: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.tenant, self.role, self.action, self.relation)
+
+
+class ReplayReport(msgspec.Struct, frozen=True, kw_only=True):
+    schema: str = "policydiff.replay/1"
+    run: ReplayRun
+    complete: bool
+    requests: int  # requests executed by this run (this shard)
+    errors: int
+    outcomes: dict[str, int]  # every name of OUTCOMES
+    cells: tuple[ReplayCell, ...] = ()
+    latency_ms: Latency
+    metrics: str = ""  # final Prometheus scrape, text exposition format
+    # decisions taken on facts that a concurrent writer changed during the run (--churn)
+    stale_facts: int = 0
+    # why the run is incomplete, or what went wrong on the way (a dead worker, ...)
+    problems: tuple[str, ...] = ()
