@@ -1,0 +1,157 @@
+"""Replay files read and merged: the first stage of `analyze`.
+
+A `policydiff.replay/1` file (`policydiff.results.ReplayReport`) is read strictly: JSON
+that does not parse (a file cut short by a dead machine, say) is an `InputError` at its
+line and column, another schema is named, a field of the wrong type is named by its path.
+
+Several files merge when they are runs of the same two policies (by sha256): shards of
+one workload from several machines, or runs with different seeds. What must never happen
+is a request counted twice, so the merge refuses the same run given twice (`run_id`),
+the same shard of one workload in two runs, and two overlapping slices of one workload
+(a whole run and one of its shards, or shards cut into different numbers of slices).
+A workload is its seed and size: the same seed and size draw the same requests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import msgspec
+
+from policydiff.errors import Diagnostic, InputError
+from policydiff.results import OUTCOMES, PolicyInfo, ReplayCell, ReplayReport
+from policydiff.source import Span
+
+SCHEMA = "policydiff.replay/1"
+
+
+class RunFile(msgspec.Struct, frozen=True, kw_only=True):
+    """One replay file as read: where from, and what it holds."""
+
+    path: str
+    report: ReplayReport
+
+
+class Merged(msgspec.Struct, frozen=True, kw_only=True):
+    """The runs of one pair of policies, added up cell by cell."""
+
+    v1: PolicyInfo
+    v2: PolicyInfo
+    files: tuple[RunFile, ...]
+    requests: int
+    errors: int
+    outcomes: dict[str, int]
+    cells: tuple[ReplayCell, ...]
+
+
+def load_run(path: str | Path) -> RunFile:
+    """Read one replay file; every problem is an `InputError` naming the file."""
+    name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise InputError.at("unreadable_file", f"cannot read replay file: {e.strerror}",
+                            Span(file=name)) from None
+    try:
+        doc = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        raise _json_error(data, name) from None
+    schema = doc.get("schema") if isinstance(doc, dict) else None
+    if schema != SCHEMA:
+        found = f"schema `{schema}`" if schema else "no `schema` field"
+        raise InputError.at("wrong_schema", f"not a replay file: {found}, expected `{SCHEMA}`",
+                            Span(file=name),
+                            help="analyze reads the files `policydiff replay --output` writes")
+    try:
+        report = msgspec.convert(doc, ReplayReport)
+    except msgspec.ValidationError as e:
+        raise InputError.at("bad_replay_file", str(e).replace("$", "", 1).lower(),
+                            Span(file=name)) from None
+    missing = [o for o in OUTCOMES if o not in report.outcomes]
+    if missing:
+        raise InputError.at("bad_replay_file", f"`outcomes` lacks {', '.join(missing)}",
+                            Span(file=name))
+    return RunFile(path=name, report=report)
+
+
+def _json_error(data: bytes, name: str) -> InputError:
+    try:
+        json.loads(data.decode("utf-8", errors="replace"))
+    except json.JSONDecodeError as e:
+        cut = e.pos >= len(data.rstrip())
+        msg = "the file ends before the JSON does (truncated?)" if cut else f"invalid JSON: {e.msg}"
+        return InputError.at("bad_json", msg, Span(file=name, line=e.lineno, col=e.colno))
+    return InputError.at("bad_json", "invalid JSON", Span(file=name))
+
+
+def _slices(shard: str | None, name: str) -> tuple[int, int]:
+    """`"I/N"` as (I, N); a whole run is (1, 1)."""
+    if shard is None:
+        return (1, 1)
+    i, sep, n = shard.partition("/")
+    if sep and i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n):
+        return int(i), int(n)
+    raise InputError.at("bad_replay_file", f"`run.shard` is `{shard}`, not `I/N`", Span(file=name))
+
+
+def merge(files: list[RunFile]) -> Merged:
+    """Add runs up; refuse mixed policies and any request counted twice."""
+    if not files:
+        raise InputError.at("missing_input", "no replay file given", Span(file="--input"))
+    problems: list[Diagnostic] = []
+    first = files[0].report.run
+    for f in files[1:]:
+        run = f.report.run
+        for side in ("v1", "v2"):
+            mine, theirs = getattr(run, side), getattr(first, side)
+            if mine.sha256 != theirs.sha256:
+                problems.append(Diagnostic(
+                    code="mixed_policies", span=Span(file=f.path),
+                    message=f"{side} is `{mine.path}` sha256 {mine.sha256[:12]}…, but "
+                            f"{files[0].path} ran `{theirs.path}` sha256 {theirs.sha256[:12]}…",
+                    help="analyze the runs of each pair of policies separately"))
+    seen_ids: dict[str, str] = {}
+    workloads: dict[tuple[int, int], list[tuple[int, int, str]]] = defaultdict(list)
+    for f in files:
+        run = f.report.run
+        if run.run_id in seen_ids:
+            problems.append(Diagnostic(
+                code="counted_twice", span=Span(file=f.path),
+                message=f"run `{run.run_id}` is also in {seen_ids[run.run_id]}: "
+                        "its requests would be counted twice"))
+            continue
+        seen_ids[run.run_id] = f.path
+        i, n = _slices(run.shard, f.path)
+        for j, m, other in workloads[(run.seed, run.requests)]:
+            if (j, m) == (i, n) or m != n:
+                what = f"shard {i}/{n}" if n > 1 else "the whole workload"
+                theirs = f"shard {j}/{m}" if m > 1 else "the whole workload"
+                problems.append(Diagnostic(
+                    code="counted_twice", span=Span(file=f.path),
+                    message=f"{what} of seed {run.seed} ({run.requests} requests) overlaps "
+                            f"{theirs} in {other}: the same requests would be counted twice",
+                    help="give each shard of a workload once, or runs with different seeds"))
+        workloads[(run.seed, run.requests)].append((i, n, f.path))
+    if problems:
+        raise InputError(problems)
+    cells: dict[tuple[str, str, str, str], list[int]] = {}
+    outcomes = dict.fromkeys(OUTCOMES, 0)
+    for f in files:
+        for c in f.report.cells:
+            acc = cells.setdefault(c.key, [0, 0, 0, 0])
+            acc[0] += c.requests
+            acc[1] += c.v2_more_permissive
+            acc[2] += c.v2_more_restrictive
+            acc[3] += c.errors
+        for o in OUTCOMES:
+            outcomes[o] += f.report.outcomes.get(o, 0)
+    merged_cells = tuple(
+        ReplayCell(tenant=k[0], role=k[1], action=k[2], relation=k[3], requests=a[0],
+                   v2_more_permissive=a[1], v2_more_restrictive=a[2], errors=a[3])
+        for k, a in sorted(cells.items()))
+    return Merged(v1=first.v1, v2=first.v2, files=tuple(files),
+                  requests=sum(f.report.requests for f in files),
+                  errors=sum(f.report.errors for f in files), outcomes=outcomes,
+                  cells=merged_cells)
