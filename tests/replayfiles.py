@@ -36,12 +36,16 @@ def _pct(samples: list[float]) -> Percentiles:
 
 def replay_report(v1_path: str, v2_path: str, tenancy: Tenancy, *, requests: int, seed: int = 7,
                   shard: str | None = None, run_id: str | None = None,
-                  engine_error_every: int = 0) -> ReplayReport:
-    """A replay of `requests` requests drawn with `seed` (the slice `shard` of them)."""
+                  engine_error_every: int = 0,
+                  weights: dict[str, float] | None = None) -> ReplayReport:
+    """A replay of `requests` requests drawn with `seed` (the slice `shard` of them),
+    each request weighted by its action's entry in `weights`."""
     v1, v2 = load_policy(v1_path), load_policy(v2_path)
     triples = list(tenancy.requests())
     rng = random.Random(seed)
-    drawn = [rng.randrange(len(triples)) for _ in range(requests)]
+    # a traffic profile: each request's weight is its action's (1 unless named)
+    w = [(weights or {}).get(action, 1.0) for _, action, _ in triples]
+    drawn = rng.choices(range(len(triples)), weights=w, k=requests)
     i, n = (int(x) for x in shard.split("/")) if shard else (1, 1)
     mine = [t for k, t in enumerate(drawn) if k % n == i - 1]
     reg = CollectorRegistry()
