@@ -129,7 +129,10 @@ def when(iso: str) -> datetime:
 
 def promotion_gate(reports: list[LoadedReport], *, drill: Drill | None, signoff: str | None,
                    latency_budget_ms: float = DEFAULT_BUDGET_MS,
-                   latency_factor: float = DEFAULT_FACTOR) -> PromotionGate:
+                   latency_factor: float = DEFAULT_FACTOR,
+                   min_requests: int = MIN_REQUESTS) -> PromotionGate:
+    """Step 5's table over `reports` (checked to be of one pair of policies, no run
+    counted twice), the last recorded `drill` and the `signoff`."""
     _check(reports)
     rs = [r.report for r in reports]
     total = sum(r.requests for r in rs)
@@ -146,7 +149,7 @@ def promotion_gate(reports: list[LoadedReport], *, drill: Drill | None, signoff:
     finished = max((run.finished for r in rs for run in r.runs), key=when, default=None)
     hit = [f"{rep.path}: {c.name}" for rep in reports for c in rep.report.stop_conditions if c.hit]
     rows = (
-        Row(name=f"total requests ≥ {MIN_REQUESTS:,}", holds=total >= MIN_REQUESTS,
+        Row(name=f"total requests ≥ {min_requests:,}", holds=total >= min_requests,
             figure=f"{total:,} requests in {len(rs)} reports"),
         Row(name="v2_more_permissive = 0", holds=permissive == 0,
             figure=f"{permissive:,} requests"),
