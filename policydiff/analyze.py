@@ -96,7 +96,7 @@ class RunRef(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Bucket(msgspec.Struct, frozen=True, array_like=True):
-    le: float  # upper bound in seconds (inf last)
+    le: float | None  # upper bound in seconds; None is +Inf (JSON has no infinity), last
     count: int  # cumulative
 
 
@@ -351,4 +351,5 @@ def _histograms(merged: Merged) -> dict[str, tuple[Bucket, ...]]:
                     le = float(labels["le"])
                     acc = out.setdefault(side, {})
                     acc[le] = acc.get(le, 0) + v
-    return {side: tuple(Bucket(le, int(n)) for le, n in sorted(b.items())) for side, b in out.items()}
+    return {side: tuple(Bucket(None if le == float("inf") else le, int(n))
+                        for le, n in sorted(b.items())) for side, b in out.items()}

@@ -74,7 +74,7 @@ def _latency(report: AnalysisReport, index: int) -> str:
         buckets = report.latency_histograms.get(side, ())
         labels, counts, below = [], [], 0
         for b in buckets:
-            labels.append("+Inf" if b.le == float("inf") else f"≤ {b.le * 1000:g} ms")
+            labels.append("slower" if b.le is None else f"≤ {b.le * 1000:g} ms")
             counts.append(b.count - below)
             below = b.count
         fig.add_trace(go.Bar(x=labels, y=counts, name=f"{side} (p95 "
