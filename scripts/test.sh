@@ -8,7 +8,13 @@ python3 -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 python3 -m pip install --quiet --disable-pip-version-check --ignore-requires-python opa-golib-python-bindings
 # The database tests also run on the machine's PostgreSQL server (Debian's binaries,
 # started by the tests themselves in a temporary directory).
-if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+# The HTML report is checked as headless Chromium renders it, and the example alerting
+# rules with promtool (Debian's prometheus package ships it).
+missing=()
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 python3 -m pytest -q "$@"

@@ -17,6 +17,8 @@ from policydiff.analyze import AnalysisReport
 from policydiff.promotion_gate import PromotionGate
 from policydiff.tenancy import RELATIONS
 
+# no link out of an offline page: the mode bar's Plotly logo is a link to plotly.com
+_CONFIG = {"displaylogo": False}
 _DIRECTION_SIGN = {"v2_more_permissive": 1, "v2_more_restrictive": -1}
 
 
@@ -62,7 +64,7 @@ def _heatmaps(report: AnalysisReport, index: int) -> str:
                                  colorbar={"title": "share differing"}), row=1, col=i)
     fig.update_layout(height=360, margin={"l": 90, "r": 20, "t": 40, "b": 110},
                       title_text="discrepancies per relation (red: v2 allows more, blue: less)")
-    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"heatmap-{index}")
+    return fig.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=f"heatmap-{index}")
 
 
 def _latency(report: AnalysisReport, index: int) -> str:
@@ -82,7 +84,7 @@ def _latency(report: AnalysisReport, index: int) -> str:
     fig.update_layout(barmode="group", height=320, title_text="decision latency",
                       xaxis_title="bucket", yaxis_title="requests",
                       margin={"l": 60, "r": 20, "t": 40, "b": 60})
-    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"latency-{index}")
+    return fig.to_html(full_html=False, include_plotlyjs=False, config=_CONFIG, div_id=f"latency-{index}")
 
 
 def render_html(*, analyses: Sequence[AnalysisReport], gate: PromotionGate | None = None,
