@@ -180,6 +180,43 @@ class TemplateSnapshots:
             _sql(conn, "DROP DATABASE {} WITH (FORCE)", outgoing)
         return snap
 
+    def scratch(self, name: str) -> _Scratch:
+        """A throwaway copy of snapshot `name`, for checking what a restore would give
+        without touching the database: `with snaps.scratch(name) as (dsn, snap): ...`;
+        the copy is dropped when the block ends."""
+        return _Scratch(self, name)
+
+
+class _Scratch:
+    def __init__(self, snaps: TemplateSnapshots, name: str):
+        self.snaps, self.name = snaps, name
+        self.database = f"pdscratch_{uuid.uuid4().hex[:12]}"
+
+    def __enter__(self) -> tuple[str, Snapshot]:
+        with self.snaps._connect() as conn:
+            known = {s.name: s for s in self.snaps._list(conn)}
+            if self.name not in known:
+                raise unknown_snapshot(self.name, list(known))
+            _sql(conn, "CREATE DATABASE {} TEMPLATE {}", self.database, known[self.name].location)
+        return _with_dbname(self.snaps.dsn, self.database), known[self.name]
+
+    def __exit__(self, *exc) -> None:
+        with self.snaps._connect() as conn:
+            _sql(conn, "DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database)
+
+
+def _with_dbname(dsn: str, dbname: str) -> str:
+    from psycopg import conninfo
+
+    params = conninfo.conninfo_to_dict(dsn)
+    params["dbname"] = dbname
+    return conninfo.make_conninfo("", **params)
+
+
+def snapshot_dsn(dsn: str, snap: Snapshot) -> str:
+    """How to read a template snapshot's own database (read it, never write it)."""
+    return _with_dbname(dsn, snap.location)
+
 
 class _closed:
     """Close `dbname` to new connections and end its sessions, for as long as the

@@ -1,0 +1,76 @@
+"""CLI: `policydiff runbook` — the whole track, Step 0 to Step 5, in one command.
+
+Defaults are the shipped example policies and classifications on the embedded database,
+so the command alone runs the track. Progress goes to standard error, one line per step
+(with replay's progress on a terminal); the promotion table and, at a hard stop, the
+runbook's instruction go to standard output. Exit 0 when every row of the table is
+checked, 1 at a hard stop, 2 bad input (including `--resume` after the policies
+changed), 3 database unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from policydiff.errors import ExitCode
+
+
+def register(sub) -> None:
+    from policydiff.runbook import Options
+
+    d = Options()
+    p = sub.add_parser("runbook", help="the whole track: snapshot, seed, replays, drill, gate",
+                       description="Run the RBACv2 promotion runbook, Step 0 to Step 5.")
+    p.add_argument("--dsn", help="database URL (default: DATABASE_URL, else the embedded server)")
+    p.add_argument("--v1", default=d.v1, metavar="P", help=f"the enforced policy (default {d.v1})")
+    p.add_argument("--v2", default=d.v2, metavar="P", help=f"the new policy (default {d.v2})")
+    p.add_argument("--classifications", default=d.classifications, metavar="F",
+                   help=f"classification rules (default {d.classifications})")
+    p.add_argument("--signoff", metavar="NAME", help="the person who signs the promotion off")
+    p.add_argument("--output-dir", default=d.output_dir, metavar="DIR",
+                   help=f"each step's files and the HTML report (default {d.output_dir})")
+    p.add_argument("--resume", action="store_true",
+                   help="continue after the last completed step of the track in --output-dir")
+    p.add_argument("--latency-budget-ms", type=float, metavar="X",
+                   help="v2's p95 budget for the gate (default 5)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    from policydiff.db import database_errors
+    from policydiff.report.promotion import gate_text
+    from policydiff.runbook import Options, run_runbook
+
+    options = Options(v1=args.v1, v2=args.v2, classifications=args.classifications or None,
+                      signoff=args.signoff, output_dir=args.output_dir, dsn=args.dsn,
+                      resume=args.resume, latency_budget_ms=args.latency_budget_ms)
+    with database_errors():
+        outcome = run_runbook(options, _Progress())
+    if outcome.gate is not None:
+        sys.stdout.write(gate_text(outcome.gate))
+    if outcome.instruction:
+        print(outcome.instruction)
+    print(f"files: {outcome.output_dir}" + (f" (report: {outcome.output_dir}/report.html)"
+                                            if outcome.gate is not None else ""))
+    return ExitCode.OK if outcome.passed else ExitCode.BLOCKED
+
+
+class _Progress:
+    """One line per step on standard error; replay's progress only on a terminal."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, kind: str, payload) -> None:
+        if kind == "skip":
+            print(f"  {payload.title}: done before (--resume)", file=sys.stderr)
+        elif kind == "start":
+            print(f"▶ {payload.title}", file=sys.stderr, flush=True)
+        elif kind == "done":
+            step, result = payload
+            mark = "✓" if result.passed else "✗"
+            print(f"{mark} {step.title} ({result.seconds:.1f} s): {result.detail}",
+                  file=sys.stderr, flush=True)
+        elif kind == "progress" and self.tty:
+            print(f"\r  {payload}", end="", file=sys.stderr, flush=True)
