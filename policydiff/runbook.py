@@ -29,7 +29,7 @@ from policydiff.results import PolicyInfo
 from policydiff.source import Span
 
 STATE = "runbook.json"
-STRESS_CHURN = 0.01  # memberships and roles changed per request during the stress step
+STRESS_CHURN = 50.0  # membership and role changes a second during the stress step
 
 
 class Options(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,10 +140,8 @@ def _replay_step(name: str, requests: int, parallel: int, churn: float, seed: in
         replay_path = track.out / f"{name}.replay.json"
         report = run_replay(v1=track.options.v1, v2=track.options.v2, requests=n,
                             parallel=parallel, seed=seed, dsn=track.dsn, churn=churn,
-                            output=str(replay_path),
-                            progress=lambda p: track.notify("progress", p))
-        if not replay_path.exists():
-            replay_path.write_bytes(msgspec.json.encode(report))
+                            observer=lambda p: track.notify("progress", p))
+        replay_path.write_bytes(msgspec.json.encode(report))
         with track.connect() as conn:
             record_replay(conn, report, actor(), str(replay_path))
             tenancy = db.load_tenancy(conn)
