@@ -69,8 +69,12 @@ class _Progress:
             print(f"▶ {payload.title}", file=sys.stderr, flush=True)
         elif kind == "done":
             step, result = payload
+            if self.tty:
+                print("\r\033[K", end="", file=sys.stderr)
             mark = "✓" if result.passed else "✗"
             print(f"{mark} {step.title} ({result.seconds:.1f} s): {result.detail}",
                   file=sys.stderr, flush=True)
         elif kind == "progress" and self.tty:
-            print(f"\r  {payload}", end="", file=sys.stderr, flush=True)
+            rate = payload.done / payload.elapsed if payload.elapsed else 0.0
+            print(f"\r  {payload.done:,} of {payload.total:,} requests, {rate:,.0f}/s",
+                  end="", file=sys.stderr, flush=True)
