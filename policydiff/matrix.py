@@ -482,13 +482,18 @@ class Space:
                 seen.add(encoded)
             yield key, inp
 
-    def cell_of(self, inp: Mapping) -> tuple[str, str, str, str] | None:
+    def cell_of(self, inp: Mapping, *, concrete: bool = False) -> tuple[str, str, str, str] | None:
         """The symbolic cell of any input: the class labels of its dimensions, and its
-        relation; None when no tenancy could realise it."""
+        relation; None when no tenancy could realise it. `concrete`: the cell as a
+        tenancy realises it (compare with `--tenancy`/`--dsn`, replay): the dimensions'
+        own values, the tenant being the subject's enterprise."""
         rel = self.relation(inp)
         if rel is None:
             return None
         d = self.dims
+        if concrete:
+            return tuple(str(get(inp, p)) if p is not None and get(inp, p) is not None else ANY
+                         for p in (d.tenant, d.role, d.action)) + (rel,)
         tenant = self._class_label(d.tenant, inp) if d.symbolic_tenant and d.tenant else ANY
         role = self._class_label(d.role, inp) if d.role and d.role in self.read else ANY
         action = self._class_label(d.action, inp) if d.action and d.action in self.read else ANY

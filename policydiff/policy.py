@@ -62,9 +62,10 @@ class Policy:
         value, _ = self._eval(input, ref, strict=strict)
         return thaw(value) if value is not UNDEFINED else UNDEFINED
 
-    def allows(self, input: Any) -> bool:
-        """True only when the decision is exactly `true`; undefined means deny."""
-        ctx = Ctx(input if input is not None else UNDEFINED)
+    def allows(self, input: Any, *, strict: bool = False) -> bool:
+        """True only when the decision is exactly `true`; undefined means deny. `strict`
+        raises builtin errors as `evaluate` does (a shadow authorizer counts them)."""
+        ctx = Ctx(input if input is not None else UNDEFINED, strict=strict)
         if self._decide is not None:
             return self._decide(ctx) is True
         return self._decision_fn([ctx, None]) is True

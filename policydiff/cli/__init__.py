@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from policydiff.errors import ExitCode, PolicydiffError, redact, render
 
-COMMAND_MODULES = ("policy", "compare", "graph", "db", "analyze", "promotion", "runbook")
+COMMAND_MODULES = ("policy", "compare", "graph", "db", "replay", "analyze", "promotion", "runbook")
 
 
 class _Parser(argparse.ArgumentParser):
