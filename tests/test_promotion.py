@@ -33,7 +33,7 @@ def tenancy():
     return db.generate(db.Scale(), db.policy_actions())
 
 
-def _analysis(tmp_path, tenancy, name: str, v2: str = V2, requests: int = 60000, seed: int = 1):
+def _analysis(tmp_path, tenancy, name: str, v2: str = V2, requests: int = 30000, seed: int = 1):
     """An analysis report file from a replay file made of real evaluations."""
     from policydiff import load_policy
 
@@ -68,14 +68,14 @@ def test_gate_without_reports_is_bad_input_and_records_nothing(fresh_dsn, capsys
 
 def test_gate_table_rows_and_the_figures_behind_them(fresh_dsn, tmp_path, tenancy, capsys):
     a = _analysis(tmp_path, tenancy, "a")
-    assert _gate(fresh_dsn, a, fmt="text") == 1  # 60k requests, no drill: blocked
+    assert _gate(fresh_dsn, a, fmt="text") == 1  # 30k requests, no drill: blocked
     text = capsys.readouterr().out
     rows_shown = [[p.strip() for p in line.strip().split("  ") if p.strip()]
                   for line in text.splitlines() if line.strip()[:1] in ("☑", "☐")]
     lines = {f"{box} {name}" for box, name, *_ in rows_shown}
     assert "☐ total requests ≥ 800,000" in lines
     assert "☑ v2_more_permissive = 0" in lines and "☐ rollback tested" in lines
-    assert "60,000 requests in 1 reports" in text
+    assert "30,000 requests in 1 reports" in text
     assert "no rollback drill recorded" in text
     assert "signed off by Ada Lovelace" in text
     [event] = _events(fresh_dsn)
@@ -100,17 +100,17 @@ def test_every_row_holds_with_enough_evidence_a_drill_and_a_signoff(tmp_path, te
     reports = [load_analysis(_analysis(tmp_path, tenancy, f"r{i}", seed=i)) for i in (1, 2)]
     later = "2999-01-01T00:00:00Z"
     gate = promotion_gate(reports, drill=Drill(id=1, at=later, passed=True), signoff="Ada",
-                          min_requests=100_000)
+                          min_requests=60_000)
     assert gate.passed, [r for r in gate.rows if not r.holds]
-    assert "120,000 requests in 2 reports" in gate.rows[0].figure
+    assert "60,000 requests in 2 reports" in gate.rows[0].figure
     early = promotion_gate(reports, drill=Drill(id=1, at="2000-01-01T00:00:00Z", passed=True),
-                           signoff="Ada", min_requests=100_000)
+                           signoff="Ada", min_requests=60_000)
     assert not early.passed and "older than the last run" in early.rows[6].figure
     unsigned = promotion_gate(reports, drill=Drill(id=1, at=later, passed=True), signoff=" ",
-                              min_requests=100_000)
+                              min_requests=60_000)
     assert [r.name for r in unsigned.rows if not r.holds] == ["human signoff"]
     slow = promotion_gate(reports, drill=Drill(id=1, at=later, passed=True), signoff="Ada",
-                          min_requests=100_000, latency_budget_ms=0.0)
+                          min_requests=60_000, latency_budget_ms=0.0)
     assert [r.name for r in slow.rows if not r.holds] == ["v2 p95 latency acceptable"]
     unsafe = load_analysis(_analysis(tmp_path, tenancy, "u", v2=UNSAFE))
     with pytest.raises(InputError) as e:
