@@ -211,3 +211,17 @@ def test_the_database_refuses_to_rewrite_the_record(fresh_dsn):
         with psycopg.connect(fresh_dsn) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(statement)
     assert [e.event for e in _events(fresh_dsn)] == ["drill", "gate", "promote"]
+
+
+def test_a_replay_run_from_the_command_line_voids_the_gate(fresh_dsn, tmp_path, capsys):
+    with db.connect(fresh_dsn) as conn:
+        db.seed(conn, db.generate(db.Scale(), db.policy_actions()))
+    _passing_gate(fresh_dsn)
+    out = tmp_path / "late.json"
+    assert main(["replay", "--v1", V1, "--v2", V2, "--requests", "600", "--parallel", "1",
+                 "--dsn", fresh_dsn, "--output", str(out)]) == 0
+    run_id = json.loads(out.read_text())["run"]["run_id"]
+    assert main(["promote", "--dsn", fresh_dsn]) == 1
+    assert "replayed_since_gate" in capsys.readouterr().err
+    replay = [e for e in _events(fresh_dsn) if e.event == "replay"]
+    assert [e.detail["run_id"] for e in replay] == [run_id]

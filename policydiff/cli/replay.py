@@ -53,4 +53,19 @@ def run(args: argparse.Namespace) -> ExitCode:
     write_output(msgspec.json.format(msgspec.json.encode(report).decode()) + "\n", args.output,
                  "replay report")
     sys.stderr.write(summary(report, args.output))
+    _record(args, report)
     return ExitCode.OK if report.complete and not report.problems else ExitCode.INFRA
+
+
+def _record(args: argparse.Namespace, report) -> None:
+    """The run goes into the audit log: a gate recorded before it no longer speaks for
+    the evidence, so `promote` refuses until the new run is analysed and gated."""
+    from policydiff import db
+    from policydiff.errors import InfraError
+    from policydiff.switch import actor, record_replay
+
+    try:
+        with db.connect(args.dsn) as conn:
+            record_replay(conn, report, actor(), args.output)
+    except InfraError as e:
+        sys.stderr.write(f"policydiff: the run is not in the audit log: {e}\n")
