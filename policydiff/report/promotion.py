@@ -104,8 +104,10 @@ def _brief(event: str, d: dict) -> str:
         return ("passed" if d.get("passed") else "blocked") + (
             f", signed off by {d['signoff']}" if d.get("signoff") else "")
     if event == "promote":
+        if d.get("drill"):
+            return f"drill: {d.get('reason', '')}"
         return (f"gate #{d.get('gate')}" + (f", ticket {d['ticket']}" if d.get("ticket") else "")
-                + (" (drill)" if d.get("drill") else "") + f": {d.get('reason', '')}")
+                + f": {d.get('reason', '')}")
     if event == "rollback":
         return ("drill: " if d.get("drill") else "") + str(d.get("reason", ""))
     if event == "drill":
