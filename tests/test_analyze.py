@@ -222,3 +222,14 @@ def test_a_policy_changed_since_the_run_is_refused(tmp_path, tenancy, tenancy_fi
 
 def test_outcomes_named_in_the_contract():
     assert OUTCOMES == ("match", "v2_more_permissive", "v2_more_restrictive", "error")
+
+
+def test_html_format_writes_the_page(tmp_path, tenancy, tenancy_file):
+    run = write(replay_report(V1, V2, tenancy, requests=5000), tmp_path / "run.json")
+    page = tmp_path / "analysis.html"
+    code = main(["analyze", "--input", str(run), "--output", str(page), "--format", "html",
+                 "--tenancy", str(tenancy_file), "--classifications", RULES])
+    assert code == 1  # uniform traffic: over 1 %
+    text = page.read_text(encoding="utf-8")
+    assert "discrepancy_rate" in text and 'class="stop-conditions"' in text
+    assert text.lstrip().startswith("<!DOCTYPE html>")

@@ -225,3 +225,12 @@ def test_a_replay_run_from_the_command_line_voids_the_gate(fresh_dsn, tmp_path, 
     assert "replayed_since_gate" in capsys.readouterr().err
     replay = [e for e in _events(fresh_dsn) if e.event == "replay"]
     assert [e.detail["run_id"] for e in replay] == [run_id]
+
+
+def test_gate_writes_the_html_page(fresh_dsn, tmp_path, tenancy):
+    a = _analysis(tmp_path, tenancy, "a")
+    page = tmp_path / "gate.html"
+    assert _gate(fresh_dsn, a, fmt="html", out=page) == 1
+    text = page.read_text(encoding="utf-8")
+    assert 'id="promotion-table"' in text and "BLOCKED: do not promote" in text
+    assert "Plotly" in text and "<script src=" not in text
