@@ -44,6 +44,7 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     # requests of the dry run, coverage and stress steps: the runbook's sizes (a smaller
     # track is for tests; the gate's 800k row then says what is missing)
     requests: tuple[int, int, int] = (50_000, 250_000, 500_000)
+    churn: float = STRESS_CHURN
 
 
 class StepResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -129,7 +130,7 @@ def _seed(track: Track, state: State):
     return True, totals, (str(path),), 0
 
 
-def _replay_step(name: str, index: int, parallel: int, churn: float, seed: int):
+def _replay_step(name: str, index: int, parallel: int, churn: bool, seed: int):
     def run(track: Track, state: State):
         from policydiff.analyze import analyze
         from policydiff.replay import run_replay
@@ -140,7 +141,8 @@ def _replay_step(name: str, index: int, parallel: int, churn: float, seed: int):
         n = track.options.requests[index]
         replay_path = track.out / f"{name}.replay.json"
         report = run_replay(v1=track.options.v1, v2=track.options.v2, requests=n,
-                            parallel=parallel, seed=seed, dsn=track.dsn, churn=churn,
+                            parallel=parallel, seed=seed, dsn=track.dsn,
+                            churn=track.options.churn if churn else 0.0,
                             observer=lambda p: track.notify("progress", p))
         replay_path.write_bytes(msgspec.json.encode(report))
         with track.connect() as conn:
@@ -200,11 +202,11 @@ STEPS: tuple[Step, ...] = (
     Step(0, "snapshot", "Step 0: snapshot", _snapshot, 0),
     Step(1, "seed", "Step 1: seed and verify", _seed, 1),
     Step(2, "dry-run", "Step 2: dry run, 50k requests, 4 workers",
-         _replay_step("dry-run", 0, 4, 0.0, 1), 2),
+         _replay_step("dry-run", 0, 4, False, 1), 2),
     Step(3, "coverage", "Step 3: coverage, 250k requests, 4 workers",
-         _replay_step("coverage", 1, 4, 0.0, 2), 2),
+         _replay_step("coverage", 1, 4, False, 2), 2),
     Step(4, "stress", "Step 4: stress, 500k requests, 6 workers, churn",
-         _replay_step("stress", 2, 6, STRESS_CHURN, 3), 2),
+         _replay_step("stress", 2, 6, True, 3), 2),
     Step(5, "drill", "Step 5: rollback drill", _drill, 5),
     Step(5, "gate", "Step 5: promotion gate", _gate, 5),
 )
