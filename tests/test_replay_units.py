@@ -13,11 +13,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from policydiff import ShadowAuthorizer, load_policy
+from policydiff.analysis import analyze_policies
 from policydiff.db import generate, policy_actions
 from policydiff.errors import InputError
 from policydiff.graph import realise, request_counts
 from policydiff.matrix import Space
-from policydiff.analysis import analyze_policies
 from policydiff.replay import Metrics, workload
 from policydiff.replay.metrics import BUCKETS, Tally, percentiles
 from policydiff.tenancy import request_input
