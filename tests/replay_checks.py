@@ -22,6 +22,7 @@ UNSAFE = ROOT / "examples/unsafe/rbac_v2.rego"
 
 def seed(dsn: str) -> None:
     with psycopg.connect(dsn) as conn:
+        db.migrate(conn)
         db.seed(conn, generate(actions=policy_actions(ROOT / "policies")))
 
 
