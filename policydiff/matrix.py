@@ -553,7 +553,8 @@ def get(doc: Any, path: Path | None) -> Any:
     if path is None:
         return None
     for k in path:
-        if not isinstance(doc, Mapping) or k not in doc:
+        # a plain dict skips the slower abstract-class check (replay calls this per request)
+        if (type(doc) is not dict and not isinstance(doc, Mapping)) or k not in doc:
             return None
         doc = doc[k]
     return doc
