@@ -19,6 +19,7 @@ from replay_checks import (
     assert_log_agrees_with_opa,
     assert_metrics_equal_report,
     compare,
+    samples,
     seed,
 )
 
@@ -38,11 +39,30 @@ def seeded(default_server):
     default_server.drop_database(name)
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_examples_agree_with_compare(seeded, tmp_path):
     log = tmp_path / "decisions.jsonl"
     seen = []
+    port = _free_port()
+    scraped: list[dict] = []
+
+    def observe(p) -> None:  # the endpoint answers while the run lasts
+        seen.append(p)
+        if p.done and not scraped:
+            import urllib.request
+
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                scraped.append(samples(r.read().decode()))
+
     report = run_replay(v1=V1, v2=V2, requests=REQUESTS, parallel=2, seed=5, dsn=seeded,
-                        decision_log=log, observer=seen.append)
+                        decision_log=log, observer=observe, metrics_port=port)
     assert report.complete and not report.problems
     assert report.requests == REQUESTS and report.run.requests == REQUESTS
     expected = compare(seeded, V2)
@@ -54,6 +74,9 @@ def test_examples_agree_with_compare(seeded, tmp_path):
     assert_metrics_equal_report(report)
     assert_log_agrees_with_opa(log, report, V2)
     assert seen and seen[-1].done == REQUESTS and seen[-1].total == REQUESTS
+    [during] = scraped
+    assert 0 < during[("rbac_replay_requests_total", ())] <= REQUESTS
+    assert ("rbac_v1_v2_comparison_total", (("outcome", "match"),)) in during
     assert report.latency_ms.v1.p50 > 0 and report.latency_ms.db.max >= report.latency_ms.db.p99
     assert report.stale_facts == 0
 

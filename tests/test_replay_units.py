@@ -261,3 +261,25 @@ def test_empty_tenancy_is_bad_input(tenancy):
     with pytest.raises(InputError) as e:
         workload.plan(empty, workload.load_profile(None, tenancy), requests=10, seed=0)
     assert e.value.diagnostics[0].code == "empty_tenancy"
+
+
+def test_default_profile_keeps_the_examples_under_the_runbook_rate(policies, tenancy):
+    """With the shipped profile, 250k requests over the seeded tenancy cover every cell
+    and the expected share of discrepant requests (from compare's verdicts and the
+    plan's weights) stays under the runbook's 1 %."""
+    from policydiff.diff import diff
+
+    v1, v2 = policies
+    report = diff(v1, v2, tenancy=tenancy)
+    verdicts = {c.key: (c.v1, c.v2) for c in report.cells}
+    requests = 250_000
+    plan = workload.plan(tenancy, workload.load_profile(None, tenancy), requests=requests, seed=0)
+    assert plan.cells * plan.floor <= requests  # every cell gets its floor
+    weights = list(_weights(plan))
+    total = sum(weights)
+    differs = [verdicts[plan.cell(i)][0] != verdicts[plan.cell(i)][1] for i in range(plan.cells)]
+    assert all(verdicts[plan.cell(i)][0] != "mixed" for i in range(plan.cells))
+    covered = plan.cells * plan.floor
+    expected = (plan.floor * sum(differs)
+                + (requests - covered) * sum(w for w, d in zip(weights, differs) if d) / total)
+    assert 0 < expected / requests < 0.01
