@@ -283,3 +283,22 @@ def test_default_profile_keeps_the_examples_under_the_runbook_rate(policies, ten
     expected = (plan.floor * sum(differs)
                 + (requests - covered) * sum(w for w, d in zip(weights, differs) if d) / total)
     assert 0 < expected / requests < 0.01
+
+
+def test_progress_view_plain_lines_and_messages():
+    from policydiff.replay import Progress
+    from policydiff.report.replay import ProgressView
+
+    out = io.StringIO()
+    with ProgressView(out, tty=False) as view:
+        view(Progress(done=256, total=1000, elapsed=0.5))
+        view(Progress(done=512, total=1000, elapsed=1.0, message="worker 1 crashed (exit code -9)"))
+        view(Progress(done=1000, total=1000, elapsed=2.0, discrepancies=7))
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("replay: 256/1000 requests (26 %), 512 req/s")
+    assert "replay: worker 1 crashed (exit code -9)" in lines
+    assert lines[-1] == "replay: 1000/1000 requests (100 %), 500 req/s, 7 discrepancies"
+    bar = io.StringIO()
+    with ProgressView(bar, tty=True) as view:
+        view(Progress(done=500, total=1000, elapsed=1.0))
+    assert "500/1000" in bar.getvalue()
