@@ -173,6 +173,20 @@ def test_bad_policy_profile_and_empty_tenancy(seeded, fresh_dsn, tmp_path, capsy
     assert "nothing to replay" in err
 
 
+def test_metrics_port_in_use_is_bad_input(seeded, tmp_path, capsys):
+    import multiprocessing
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        err = _bad(["replay", "--v1", str(V1), "--v2", str(V2), "--requests", "10", "--dsn", seeded,
+                    "--metrics-port", str(port), "--output", str(tmp_path / "r.json")], capsys)
+    assert "--metrics-port" in err and str(port) in err
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("policydiff-replay")]
+
+
 def test_unreachable_database_is_exit_3(tmp_path, capsys):
     import socket
 

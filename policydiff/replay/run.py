@@ -164,13 +164,22 @@ class _Driver:
         ctx = multiprocessing.get_context("spawn")
         results = ctx.Queue()
         previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # inherited by the spawned workers
-        log = open(self.decision_log, "w", encoding="utf-8") if self.decision_log else None  # noqa: SIM115
-        handlers = _trap_signals(self.stop)
-        server = None
         churn_stop = ctx.Event()
+        log = server = handlers = None
+        processes: list = []
         try:
+            if self.decision_log:
+                log = open(self.decision_log, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+            if metrics_port is not None:  # a port in use fails here, before any process starts
+                try:
+                    server = serve(metrics_port, directory)
+                except OSError as e:
+                    raise InputError.at("bad_flag", f"cannot serve metrics on port {metrics_port}: "
+                                        f"{e.strerror}", Span(file="--metrics-port")) from None
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # inherited by the spawned workers
+            handlers = _trap_signals(self.stop)
             workers = [self._spawn(ctx, w, results) for w in range(self.parallel)]
+            processes = [w["proc"] for w in workers]
             writer = None
             if self.churn > 0:
                 from policydiff.replay import churn
@@ -178,8 +187,7 @@ class _Driver:
                 writer = ctx.Process(target=churn.main, args=(self.dsn, self.plan, self.churn, self.seed,
                                                                churn_stop, results), daemon=True)
                 writer.start()
-            if metrics_port is not None:
-                server = serve(metrics_port, directory)
+                processes.append(writer)
             self._loop(workers, results, log)
             churn_stop.set()
             if writer is not None:
@@ -190,6 +198,9 @@ class _Driver:
             text = scrape(directory)
         finally:
             churn_stop.set()
+            for proc in processes:  # only after an error: a finished run has joined them
+                if proc.is_alive():
+                    proc.terminate()
             _restore_signals(handlers)
             if server is not None:
                 server.shutdown()
