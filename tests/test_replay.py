@@ -171,6 +171,8 @@ def test_bad_policy_profile_and_empty_tenancy(seeded, fresh_dsn, tmp_path, capsy
     assert "profile.yaml" in err and "`wizard`" in err
     err = _bad(["replay", "--v1", str(V1), "--v2", str(V2), "--dsn", fresh_dsn, *common], capsys)
     assert "nothing to replay" in err
+    err = _bad(["replay", "--v1", str(V1), "--v2", str(V2), "--dsn", seeded, *common], capsys)
+    assert "10 requests cannot give each" in err and "--requests" in err
 
 
 def test_metrics_port_in_use_is_bad_input(seeded, tmp_path, capsys):
@@ -181,7 +183,7 @@ def test_metrics_port_in_use_is_bad_input(seeded, tmp_path, capsys):
         busy.bind(("0.0.0.0", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        err = _bad(["replay", "--v1", str(V1), "--v2", str(V2), "--requests", "10", "--dsn", seeded,
+        err = _bad(["replay", "--v1", str(V1), "--v2", str(V2), "--requests", "1000", "--dsn", seeded,
                     "--metrics-port", str(port), "--output", str(tmp_path / "r.json")], capsys)
     assert "--metrics-port" in err and str(port) in err
     assert not [p for p in multiprocessing.active_children() if p.name.startswith("policydiff-replay")]

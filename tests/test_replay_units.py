@@ -256,6 +256,16 @@ def _weights(plan):
         prev = c
 
 
+def test_too_few_requests_for_the_coverage_floor(tenancy):
+    profile = workload.load_profile(None, tenancy)
+    cells = workload.plan(tenancy, profile, requests=10_000, seed=0).cells
+    with pytest.raises(InputError) as e:
+        workload.plan(tenancy, profile, requests=cells - 1, seed=0)
+    assert e.value.diagnostics[0].code == "too_few_requests"
+    uncovered = msgspec.structs.replace(profile, floor=0)
+    assert workload.plan(tenancy, uncovered, requests=10, seed=0).requests == 10
+
+
 def test_empty_tenancy_is_bad_input(tenancy):
     empty = msgspec.structs.replace(tenancy, actions=())
     with pytest.raises(InputError) as e:

@@ -248,6 +248,12 @@ def plan(tenancy: Tenancy, profile: Profile, *, requests: int, seed: int) -> Pla
         for rel, res in split.items():
             bases[(ent, role, rel)].append(Group(users=tuple(users), resources=tuple(res)))
     keys = sorted(bases)
+    cells = len(keys) * len(actions)
+    if requests < cells * profile.floor:
+        raise InputError.at(
+            "too_few_requests", f"{requests} requests cannot give each of the tenancy's {cells} "
+            f"cells its floor of {profile.floor}", Span(file="--requests"),
+            help=f"replay at least {cells * profile.floor} requests, or use a profile with `floor: 0`")
     groups = tuple(tuple(bases[k]) for k in keys)
     group_weights = tuple(tuple(_cumulative([len(g.users) * len(g.resources) for g in gs]))
                           for gs in groups)
