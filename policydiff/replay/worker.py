@@ -47,6 +47,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     v1_decision: str | None = None
     v2_decision: str | None = None
     plan: Any  # workload.Plan
+    metrics_dir: str  # prometheus-client's multiprocess directory of this run
     decision_log: bool = False
     reconnect_attempts: int = 8
 
@@ -68,6 +69,8 @@ def main(job: Job, tasks, results) -> None:
     """The worker process: take blocks from `tasks` until None, put messages on `results`:
     ("ready", w), ("done", w, block, tally, log entries), ("failed", w, block, why)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler is not ours
+    _use_metrics_dir(job.metrics_dir)
     try:
         state = _start(job)
     except Exception as e:  # noqa: BLE001 - reported, not hidden: the parent stops the run
@@ -85,6 +88,18 @@ def main(job: Job, tasks, results) -> None:
             return
         results.put(("done", job.worker, block, tally, entries))
     state["conn"].close()
+
+
+def _use_metrics_dir(directory: str) -> None:
+    """Point prometheus-client's multiprocess mode at this run's directory. The client
+    picks its value class from the environment when it is imported, which in a forked
+    worker happened before this run (in the fork server): pick it again."""
+    import os
+
+    from prometheus_client import values
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    values.ValueClass = values.get_value_class()
 
 
 def _why(e: BaseException) -> str:

@@ -23,6 +23,7 @@ class ProgressView:
         self._bar = None
         self._task = None
         self._last = 0.0
+        self._printed = -1
 
     def __enter__(self) -> ProgressView:
         if self.tty:
@@ -51,8 +52,9 @@ class ProgressView:
             self._bar.update(self._task, completed=p.done, rate=f"{rate:,.0f} req/s")
             return
         now = time.monotonic()
-        if now - self._last >= PLAIN_EVERY or p.done == p.total:
-            self._last = now
+        finished = p.done == p.total and self._printed != p.done
+        if now - self._last >= PLAIN_EVERY or finished:
+            self._last, self._printed = now, p.done
             self.stream.write(f"replay: {p.done}/{p.total} requests ({_pct(p.done, p.total)}), "
                               f"{rate:,.0f} req/s, {p.discrepancies} discrepancies\n")
             self.stream.flush()
