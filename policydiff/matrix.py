@@ -492,8 +492,9 @@ class Space:
             return None
         d = self.dims
         if concrete:
-            return tuple(str(get(inp, p)) if p is not None and get(inp, p) is not None else ANY
-                         for p in (d.tenant, d.role, d.action)) + (rel,)
+            tenant, role, action = (get(inp, p) for p in (d.tenant, d.role, d.action))
+            return (ANY if tenant is None else str(tenant), ANY if role is None else str(role),
+                    ANY if action is None else str(action), rel)
         tenant = self._class_label(d.tenant, inp) if d.symbolic_tenant and d.tenant else ANY
         role = self._class_label(d.role, inp) if d.role and d.role in self.read else ANY
         action = self._class_label(d.action, inp) if d.action and d.action in self.read else ANY
@@ -553,7 +554,8 @@ def get(doc: Any, path: Path | None) -> Any:
     if path is None:
         return None
     for k in path:
-        if not isinstance(doc, Mapping) or k not in doc:
+        # a plain dict skips the slower abstract-class check (replay calls this per request)
+        if (type(doc) is not dict and not isinstance(doc, Mapping)) or k not in doc:
             return None
         doc = doc[k]
     return doc

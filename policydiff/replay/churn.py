@@ -20,6 +20,7 @@ def main(dsn: str, plan, rate: float, seed: int, stop, results) -> None:
     """Write until `stop` is set; put ("churn", transactions, problem or None) on
     `results` at the end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler is not ours
     import psycopg
 
     from policydiff import db

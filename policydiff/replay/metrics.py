@@ -22,7 +22,7 @@ from collections.abc import Hashable
 
 from policydiff.results import OUTCOMES, Latency, Percentiles
 
-BUCKETS: tuple[float, ...] = tuple(1e-6 * 2 ** (i / 3) for i in range(70))  # seconds, up to ~10 s
+BUCKETS: tuple[float, ...] = tuple(1e-6 * 2 ** (i / 3) for i in range(71))  # seconds, up to ~10 s
 _INF = len(BUCKETS)
 HISTOGRAMS = ("v1", "v2", "db")
 OUTCOME_INDEX = {name: i for i, name in enumerate(OUTCOMES)}

@@ -4,8 +4,8 @@ For each block the worker reads the facts of all its requests from PostgreSQL in
 statement (`= ANY(...)` over users with their memberships, and over resources): one
 statement sees one snapshot, so every decision pair is taken on one consistent read of
 its facts whatever a concurrent writer does, in one round trip, with no session state
-and no server-side prepared statement (PgBouncer in transaction mode, Neon's pooled
-endpoint). Each request then goes through the `ShadowAuthorizer` production embeds,
+(PgBouncer in transaction mode, Neon's pooled endpoint); the statement is prepared on
+first use unless the host is a pooled one or the pooler turns out not to keep it. Each request then goes through the `ShadowAuthorizer` production embeds,
 tagged with its cell (`Space.cell_of(..., concrete=True)` on the facts read), and the
 block's tally is flushed to the Prometheus files and sent to the parent together.
 
@@ -47,6 +47,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     v1_decision: str | None = None
     v2_decision: str | None = None
     plan: Any  # workload.Plan
+    metrics_dir: str  # prometheus-client's multiprocess directory of this run
     decision_log: bool = False
     reconnect_attempts: int = 8
 
@@ -68,6 +69,8 @@ def main(job: Job, tasks, results) -> None:
     """The worker process: take blocks from `tasks` until None, put messages on `results`:
     ("ready", w), ("done", w, block, tally, log entries), ("failed", w, block, why)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler is not ours
+    _use_metrics_dir(job.metrics_dir)
     try:
         state = _start(job)
     except Exception as e:  # noqa: BLE001 - reported, not hidden: the parent stops the run
@@ -85,6 +88,18 @@ def main(job: Job, tasks, results) -> None:
             return
         results.put(("done", job.worker, block, tally, entries))
     state["conn"].close()
+
+
+def _use_metrics_dir(directory: str) -> None:
+    """Point prometheus-client's multiprocess mode at this run's directory. The client
+    picks its value class from the environment when it is imported, which in a forked
+    worker happened before this run (in the fork server): pick it again."""
+    import os
+
+    from prometheus_client import values
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    values.ValueClass = values.get_value_class()
 
 
 def _why(e: BaseException) -> str:
@@ -109,29 +124,39 @@ def _start(job: Job) -> dict:
     auth = ShadowAuthorizer(v1, v2, metrics=metrics, flush_every=None, max_pending=1 << 30,
                             decision_log=entries.append if job.decision_log else None)
     return {"auth": auth, "metrics": metrics, "entries": entries,
-            "space": Space(analyze_policies(v1, v2)), "conn": _connect(job)}
+            "space": Space(analyze_policies(v1, v2)), "conn": _connect(job), "unprepared": False}
 
 
-def _connect(job: Job):
+def _connect(job: Job, state: dict | None = None):
     from policydiff import db
 
     conn = db.open_connection(job.dsn, autocommit=True, attempts=job.reconnect_attempts,
                               application_name="policydiff-replay")
-    conn.prepare_threshold = None  # poolers in transaction mode may not keep them
+    # The facts statement is prepared on first use (it halves the server's work), except
+    # on a known pooled host or once a pooler has shown it does not keep prepared
+    # statements across transactions.
+    pooled = db.is_pooled(job.dsn) or (state is not None and state.get("unprepared"))
+    conn.prepare_threshold = None if pooled else 0
     return conn
 
 
 def _read(job: Job, state: dict, requests) -> tuple[dict, dict, float]:
     import psycopg
+    from psycopg import errors
 
     while True:
         start = time.perf_counter()
         try:
             users, resources = read_facts(state["conn"], requests)
             return users, resources, time.perf_counter() - start
+        except (errors.InvalidSqlStatementName, errors.DuplicatePreparedStatement):
+            # a pooler in transaction mode lost (or mixed up) the prepared statement
+            state["unprepared"] = True
+            state["conn"].close()
+            state["conn"] = _connect(job, state)
         except psycopg.OperationalError:
             state["conn"].close()
-            state["conn"] = _connect(job)  # InfraError when the server stays away
+            state["conn"] = _connect(job, state)  # InfraError when the server stays away
 
 
 def _run_block(job: Job, state: dict, block: int):

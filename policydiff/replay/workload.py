@@ -177,6 +177,7 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     def block(self, b: int) -> list[tuple[str, str, str]]:
         """The requests (user id, action, resource id) of block `b`."""
         rng = random.Random(f"{self.seed}/{b}")
+        draw = rng.random  # int(draw() * n): uniform below n, cheaper than randrange
         start, end = b * BLOCK, min(self.requests, (b + 1) * BLOCK)
         covered = len(self.cover) * self.floor
         n_actions = len(self.actions)
@@ -186,13 +187,13 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
             if i < covered:
                 cell = self.cover[i % len(self.cover)]
             else:
-                cell = bisect.bisect_right(self.cum_weights, rng.random() * total)
+                cell = bisect.bisect_right(self.cum_weights, draw() * total)
                 cell = min(cell, len(self.cum_weights) - 1)
             base, a = divmod(cell, n_actions)
             weights = self.group_weights[base]
-            g = self.groups[base][bisect.bisect_right(weights, rng.randrange(weights[-1]))]
-            out.append((g.users[rng.randrange(len(g.users))], self.actions[a],
-                        g.resources[rng.randrange(len(g.resources))]))
+            g = self.groups[base][bisect.bisect_right(weights, int(draw() * weights[-1]))]
+            out.append((g.users[int(draw() * len(g.users))], self.actions[a],
+                        g.resources[int(draw() * len(g.resources))]))
         return out
 
 
@@ -247,6 +248,12 @@ def plan(tenancy: Tenancy, profile: Profile, *, requests: int, seed: int) -> Pla
         for rel, res in split.items():
             bases[(ent, role, rel)].append(Group(users=tuple(users), resources=tuple(res)))
     keys = sorted(bases)
+    cells = len(keys) * len(actions)
+    if requests < cells * profile.floor:
+        raise InputError.at(
+            "too_few_requests", f"{requests} requests cannot give each of the tenancy's {cells} "
+            f"cells its floor of {profile.floor}", Span(file="--requests"),
+            help=f"replay at least {cells * profile.floor} requests, or use a profile with `floor: 0`")
     groups = tuple(tuple(bases[k]) for k in keys)
     group_weights = tuple(tuple(_cumulative([len(g.users) * len(g.resources) for g in gs]))
                           for gs in groups)

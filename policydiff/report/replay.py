@@ -9,7 +9,7 @@ seconds. Messages (a worker lost, the run stopping) are printed as they come, in
 from __future__ import annotations
 
 import time
-from typing import IO
+from typing import IO, Self
 
 from policydiff.replay.run import Progress
 from policydiff.results import ReplayReport
@@ -23,12 +23,19 @@ class ProgressView:
         self._bar = None
         self._task = None
         self._last = 0.0
+        self._printed = -1
 
-    def __enter__(self) -> ProgressView:
+    def __enter__(self) -> Self:
         if self.tty:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
-                                       TextColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
 
             self._bar = Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(),
                                  TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
@@ -51,8 +58,9 @@ class ProgressView:
             self._bar.update(self._task, completed=p.done, rate=f"{rate:,.0f} req/s")
             return
         now = time.monotonic()
-        if now - self._last >= PLAIN_EVERY or p.done == p.total:
-            self._last = now
+        finished = p.done == p.total and self._printed != p.done
+        if now - self._last >= PLAIN_EVERY or finished:
+            self._last, self._printed = now, p.done
             self.stream.write(f"replay: {p.done}/{p.total} requests ({_pct(p.done, p.total)}), "
                               f"{rate:,.0f} req/s, {p.discrepancies} discrepancies\n")
             self.stream.flush()
@@ -79,9 +87,9 @@ def summary(report: ReplayReport, output: str | None) -> str:
         f"replay {'complete' if report.complete else 'INCOMPLETE'}: {report.requests} requests"
         + (f" (shard {report.run.shard})" if report.run.shard else "")
         + f", {len(report.cells)} cells, against {report.run.dsn}",
-        f"  match {o['match']}, v2_more_permissive {o['v2_more_permissive']}, "
+        (f"  match {o['match']}, v2_more_permissive {o['v2_more_permissive']}, "
         f"v2_more_restrictive {o['v2_more_restrictive']}, error {o['error']} "
-        f"(discrepancy rate {100 * rate:.2f} %)",
+        f"(discrepancy rate {100 * rate:.2f} %)"),
         f"  latency p99: v1 {lat.v1.p99} ms, v2 {lat.v2.p99} ms, db {lat.db.p99} ms"
         + (f"; {report.stale_facts} decisions on facts changed during the run"
            if report.run.churn else ""),
