@@ -3,8 +3,11 @@
 Each format is one module with a `render` function over a finished `CompareReport`
 (classified and gated); this package only dispatches. The rule file, when given, lets a
 renderer link each classification to the line of its rule and apply the file's idea of
-what blocks. `report.replay` renders a replay's progress and summary. `report.text` and
-`report.replay` are the package's importers of rich.
+what blocks. `report.replay` renders a replay's progress and summary; `report.promotion`
+an analysis, the promotion gate's table and the switch's status (text and JSON);
+`report.html` the self-contained HTML page of analyses and the gate (Jinja2 and Plotly,
+only imported there). `report.text`, `report.replay` and `report.promotion` are the
+package's importers of rich.
 """
 
 from __future__ import annotations
