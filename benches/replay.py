@@ -8,10 +8,10 @@ in a temporary directory), in one run:
 1. `pgbench -S -c 4 -j 2 -T SECONDS` (select-only, default simple protocol) on a
    `pgbench -i -s 10` database: its transactions per second (pgserver's own pgbench,
    else the machine's);
-2. `policydiff replay` with `--parallel` workers over a seeded tenancy (20 enterprises
+2. right after it, `policydiff replay` with `--parallel` workers over a seeded tenancy (20 enterprises
    of 5 teams of 10 users): requests per second, every request's facts read from the
    database during the run — over the whole run (worker start-up included) and from the
-   first finished batch to the end (steady state);
+   first finished batch to the end (steady state); 1 and 2 alternate `--rounds` times;
 3. `ShadowAuthorizer.authorize` next to the enforcing policy's `allows` alone on the same
    requests: what the shadow adds to the enforced path (target under 10 %), and the
    shadow evaluation itself, which `drain()` takes off that path.
@@ -81,10 +81,20 @@ def _pgbench() -> str:
     return found
 
 
+def init_pgbench(dsn: str) -> None:
+    subprocess.run([_pgbench(), "-i", "-s", "10", "-q", dsn], check=True, capture_output=True)
+
+
+def seed_replay(dsn: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        db.migrate(conn)
+        db.seed(conn, generate(Scale(enterprises=20, teams_per_enterprise=5, users_per_team=10,
+                                     resources_per_team=4), actions=policy_actions(ROOT / "policies")))
+
+
 def bench_pgbench(dsn: str, seconds: int) -> float:
     exe = _pgbench()
     user = _as_user()
-    subprocess.run([*user, exe, "-i", "-s", "10", "-q", dsn], check=True, capture_output=True)
     out = subprocess.run([*user, exe, "-S", "-c", "4", "-j", "2", "-T", str(seconds), dsn],
                          check=True, capture_output=True, text=True).stdout
     m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out) or re.search(
@@ -97,10 +107,6 @@ def _as_user() -> list[str]:
 
 
 def bench_replay(dsn: str, requests: int, parallel: int) -> tuple[float, float, object]:
-    with psycopg.connect(dsn) as conn:
-        db.migrate(conn)
-        db.seed(conn, generate(Scale(enterprises=20, teams_per_enterprise=5, users_per_team=10,
-                                     resources_per_team=4), actions=policy_actions(ROOT / "policies")))
     first: list[float] = []
 
     def observe(p) -> None:
@@ -158,20 +164,33 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=4)
     ap.add_argument("--seconds", type=int, default=10, help="pgbench's duration")
     ap.add_argument("--dsn", help="maintenance DSN of the server (default: an embedded one)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="alternate pgbench and replay this many times (a busy machine's load "
+                    "changes by the minute; each round's ratio compares neighbours)")
     args = ap.parse_args()
     maintenance, srv = _server(args.dsn)
+    rounds = []
     try:
-        tps = bench_pgbench(_database(maintenance), args.seconds)
-        whole, steady, report = bench_replay(_database(maintenance), args.requests, args.parallel)
+        bench_db, replay_db = _database(maintenance), _database(maintenance)
+        init_pgbench(bench_db)
+        seed_replay(replay_db)
+        for _ in range(args.rounds):
+            tps = bench_pgbench(bench_db, args.seconds)
+            whole, steady, report = bench_replay(replay_db, args.requests // args.rounds, args.parallel)
+            rounds.append((tps, whole, steady, report))
     finally:
         if srv is not None:
             srv.cleanup()
     plain, alone, authorize, drain = bench_shadow()
-    print(f"pgbench -S -c 4 -j 2 -T {args.seconds}:      {tps:10,.0f} transactions/s")
-    print(f"replay --parallel {args.parallel} ({report.requests:,} requests, complete={report.complete}):")
-    print(f"  whole run (start-up included): {whole:10,.0f} requests/s   {whole / tps:.2f}x pgbench")
-    print(f"  steady state:                  {steady:10,.0f} requests/s   {steady / tps:.2f}x pgbench")
-    print(f"  db lookup per batch of 256: p50 {report.latency_ms.db.p50} ms, p99 {report.latency_ms.db.p99} ms")
+    print(f"pgbench -S -c 4 -j 2 -T {args.seconds}, then replay --parallel {args.parallel} "
+          f"with {args.requests // args.rounds:,} requests, {args.rounds} rounds:")
+    print("  pgbench tx/s   replay req/s (whole / steady)   ratio (whole / steady)   db p50/p99 ms")
+    for tps, whole, steady, report in rounds:
+        print(f"  {tps:12,.0f}   {whole:12,.0f} / {steady:<12,.0f}   {whole / tps:5.2f}x / "
+              f"{steady / tps:5.2f}x          {report.latency_ms.db.p50} / {report.latency_ms.db.p99}"
+              + ("" if report.complete else "  (incomplete)"))
+    ratios = sorted(steady / tps for tps, _, steady, _ in rounds)
+    print(f"  median steady-state ratio: {ratios[len(ratios) // 2]:.2f}x pgbench (target 1.5x)")
     print("shadow authorizer, µs per request:")
     print(f"  enforced path (authorize, no shadow) {alone:.2f}, with v2 in shadow {authorize:.2f}: "
           f"the shadow adds {100 * (authorize - alone) / alone:+.1f} %")

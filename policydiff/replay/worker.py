@@ -11,14 +11,17 @@ block's tally is flushed to the Prometheus files and sent to the parent together
 
 A block is counted whole or not at all: the facts are read before anything is counted,
 so when the connection breaks the block is read again after reconnecting (with the
-backoff of `policydiff.db.retry`). A worker that cannot reconnect reports the block as
+backoff of `policydiff.db.retry`). A reader thread owns the connection and reads the
+next block's facts while the worker decides the current one. A worker that cannot reconnect reports the block as
 failed and stops. SIGINT is ignored here: the parent decides when the run stops.
 """
 
 from __future__ import annotations
 
+import queue
 import signal
 import time
+from collections import deque
 from typing import Any
 
 import msgspec
@@ -77,17 +80,53 @@ def main(job: Job, tasks, results) -> None:
         results.put(("failed", job.worker, None, _why(e)))
         return
     results.put(("ready", job.worker))
+    from concurrent.futures import ThreadPoolExecutor
+
+    # One reader thread owns the connection (reads, reconnects); this thread decides.
+    reader = ThreadPoolExecutor(1, thread_name_prefix="policydiff-facts")
+    try:
+        _serve(job, state, tasks, results, reader)
+    finally:
+        reader.shutdown(wait=True, cancel_futures=True)
+        state["conn"].close()
+
+
+_EMPTY = object()
+
+
+def _serve(job: Job, state: dict, tasks, results, reader) -> None:
+    """Blocks in, tallies out. The next block's facts are read while this block is
+    decided (the parent keeps two blocks in flight per worker), so the worker does not
+    wait for the database between blocks."""
+    ahead: deque = deque()  # (block, requests, future of its facts)
+    stopping = False
     while True:
-        block = tasks.get()
-        if block is None:
-            break
+        if not ahead:
+            block = None if stopping else tasks.get()
+            if block is None:
+                return
+            ahead.append(_fetch(job, state, reader, block))
+        if not stopping:
+            try:
+                nxt = tasks.get_nowait()
+            except queue.Empty:
+                nxt = _EMPTY
+            if nxt is None:
+                stopping = True
+            elif nxt is not _EMPTY:
+                ahead.append(_fetch(job, state, reader, nxt))
+        block, requests, facts = ahead.popleft()
         try:
-            tally, entries = _run_block(job, state, block)
-        except Exception as e:  # noqa: BLE001 - reported with the block, which is run again
-            results.put(("failed", job.worker, block, _why(e)))
+            tally, entries = _decide(job, state, requests, *facts.result())
+        except Exception as e:  # noqa: BLE001 - reported; the parent gives this block and
+            results.put(("failed", job.worker, block, _why(e)))  # the ones ahead to others
             return
         results.put(("done", job.worker, block, tally, entries))
-    state["conn"].close()
+
+
+def _fetch(job: Job, state: dict, reader, block: int):
+    requests = job.plan.block(block)
+    return block, requests, reader.submit(_read, job, state, requests)
 
 
 def _use_metrics_dir(directory: str) -> None:
@@ -159,10 +198,10 @@ def _read(job: Job, state: dict, requests) -> tuple[dict, dict, float]:
             state["conn"] = _connect(job, state)  # InfraError when the server stays away
 
 
-def _run_block(job: Job, state: dict, block: int):
+def _decide(job: Job, state: dict, requests, users: dict, resources: dict, elapsed: float):
+    """Every request of a block through the shadow authorizer, on the facts read for it;
+    the block's tally (flushed to the metrics) and decision-log entries."""
     plan = job.plan
-    requests = plan.block(block)
-    users, resources, elapsed = _read(job, state, requests)
     auth, metrics, space = state["auth"], state["metrics"], state["space"]
     tally = metrics.pending
     tally.observe("db", elapsed)
