@@ -23,6 +23,8 @@ from typing import Any, assert_never
 import msgspec
 
 from policydiff import ir
+from policydiff.compile import UNDEFINED
+from policydiff.fold import NOT_FOLDED, Folder
 from policydiff.source import Span
 
 ELEM = "[]"  # path step: "any element of this collection"
@@ -71,7 +73,8 @@ class Analysis(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class _Node:
-    __slots__ = ("children", "collapsed", "computed", "consts", "parent", "paths", "patterns", "whole")
+    __slots__ = ("children", "collapsed", "computed", "consts", "literal", "parent", "paths", "patterns",
+                 "whole")
 
     def __init__(self) -> None:
         self.parent: _Node | None = None
@@ -82,6 +85,9 @@ class _Node:
         self.collapsed = False
         self.whole = False  # used as a whole value, not only as the right of `x in coll`
         self.computed: str | None = None  # "file:line: `f`": a builtin result of unknown value
+        # "file:line": an array or object literal, whose equality with input depends on
+        # positions, length or the exact set of keys, which the classes do not model
+        self.literal: str | None = None
 
 
 def _find(n: _Node) -> _Node:
@@ -117,6 +123,7 @@ class _Graph:
         ra.patterns |= rb.patterns
         ra.whole = ra.whole or rb.whole
         ra.computed = ra.computed or rb.computed
+        ra.literal = ra.literal or rb.literal
         new_a, new_b = ra.paths - rb.paths, rb.paths - ra.paths
         ra.paths |= rb.paths
         collapsed = ra.collapsed or rb.collapsed
@@ -196,6 +203,9 @@ def _extend(paths: set[Path], label: tuple) -> set[Path]:
 
 # ------------------------------------------------------------------------- walker
 
+# Calls whose value is a boolean test: nothing to fold.
+_TESTS = {"equal", "neq", "internal.unify", "internal.member_2", "internal.member_3",
+          "startswith", "endswith", "contains", "glob.match", "lt", "lte", "gt", "gte"}
 # Builtins whose result is a set or array of their arguments' elements.
 _SET_OPS = {"and", "or", "union", "intersection", "array.concat"}
 _PATTERNS = {"startswith": "prefix", "endswith": "suffix", "contains": "contains"}
@@ -204,7 +214,8 @@ _ORDERING = {"lt", "lte", "gt", "gte"}
 
 class _Walker:
     def __init__(self, modules: Sequence[ir.Module], data: Mapping[str, Any] | None,
-                 shared: _Walker | None = None) -> None:
+                 shared: _Walker | None = None, folder: Folder | None = None) -> None:
+        self.folder = folder
         self.g = shared.g if shared else _Graph()
         if shared:
             self.input = shared.input
@@ -221,24 +232,39 @@ class _Walker:
                     # a reference head: its value is read through the name it starts with
                     rules.setdefault(r.name.split(".")[0], []).append(r)
         self.rule_nodes: dict[tuple, _Node] = {}
+        # rules that read no input, by (package, name): their values, from the evaluator
+        self.folded: dict[tuple, Any] = {}
+        if folder is not None:
+            for pkg, rules in self.packages.items():
+                for name, rs in rules.items():
+                    if all(r.name == name and not r.ref and r.kind != "function" for r in rs):
+                        value = folder.rule(pkg + (name,))
+                        if value is not NOT_FOLDED:
+                            self.folded[(pkg, name)] = value
         self.params: dict[tuple, list[_Node]] = {}
-        self.checks: list[tuple[str, Span, list[_Node]]] = []
+        self.checks: list[tuple[str, Span, list[_Node], bool]] = []
+        self.equalities: list[tuple[_Node, _Node, Span]] = []  # comparisons, not bindings
+        self.computed: list[_Node] = []  # values of unknown contents (see `_opaque`)
         self.deferred_patterns: list[tuple[str, _Node, _Node, tuple[str, ...], Span]] = []
         self.modules = modules
 
     # ---- documents
 
-    def _document(self, value: Any) -> _Node:
+    def _document(self, value: Any, where: str = "a data document") -> _Node:
         n = self.g.node()
+        if value is UNDEFINED:
+            return n
+        if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+            n.literal = where
         if isinstance(value, Mapping):
             self.g.collapse(n)
             keys = self.g.keys(n)
             for k, v in value.items():
                 _find(keys).consts.add(_key(k))
-                self.g.union(self.g.elem(n), self._document(v))
+                self.g.union(self.g.elem(n), self._document(v, where))
         elif isinstance(value, (list, tuple, set, frozenset)):
             for v in value:
-                self.g.union(self.g.elem(n), self._document(v))
+                self.g.union(self.g.elem(n), self._document(v, where))
         else:
             n.consts.add(_key(value))
         return n
@@ -248,7 +274,11 @@ class _Walker:
     def rule_node(self, pkg: tuple[str, ...], name: str) -> _Node:
         key = (pkg, name)
         if key not in self.rule_nodes:
-            self.rule_nodes[key] = self.g.node()
+            if key in self.folded:
+                where = f"the value of `{'.'.join(('data',) + key[0] + (name,))}`"
+                self.rule_nodes[key] = self._document(self.folded[key], where)
+            else:
+                self.rule_nodes[key] = self.g.node()
         return self.rule_nodes[key]
 
     def param_nodes(self, pkg: tuple[str, ...], name: str, n: int) -> list[_Node]:
@@ -261,16 +291,19 @@ class _Walker:
         for m in self.modules:
             imports = {}
             for imp in m.imports:
-                if imp.path[0] in ("data", "input") and len(imp.path) > 1:
+                if imp.path[0] in ("data", "input"):  # `import input as x` too
                     imports[imp.alias or imp.path[-1]] = imp.path
             for r in m.rules:
+                if (m.package, r.name) in self.folded:
+                    continue  # its value is known: a constant, read through its node
                 rule = r
                 while rule is not None:
-                    self._rule(m.package, rule, imports)
+                    self._rule(m, rule, imports)
                     rule = rule.else_
 
-    def _rule(self, pkg, rule: ir.Rule, imports) -> None:
-        scope = _Scope(self, pkg, imports, rule)
+    def _rule(self, module: ir.Module, rule: ir.Rule, imports) -> None:
+        pkg = module.package
+        scope = _Scope(self, module, imports, rule)
         if rule.kind == "function":
             node = self.rule_node(pkg, rule.name)
         else:  # a reference head (`a.b[x].c := v`) puts its value inside the document `a`
@@ -313,6 +346,8 @@ class _Walker:
     def result(self, others: Sequence[_Walker] = ()) -> Analysis:
         for w in others:
             self.checks.extend(w.checks)
+            self.equalities.extend(w.equalities)
+            self.computed.extend(w.computed)
             self.deferred_patterns.extend(w.deferred_patterns)
         for kind, s, arg, delims, span in self.deferred_patterns:
             texts = [v for t, v in _find(arg).consts if t is str]
@@ -324,10 +359,19 @@ class _Walker:
         for why, span, nodes, deep in self.checks:
             if any(_reads_input(n) if deep else bool(_find(n).paths) for n in nodes):
                 reasons.append(f"{span.where}: {why}")
+        for a, b, span in self.equalities:
+            r = _find(a)
+            if r.paths and any(label[0] in "efk" for label in r.children):
+                reasons.append(f"{span.where}: compares a whole input object or collection "
+                               f"(its length, order and other keys are not modelled)")
         classes = [r for r in _reachable(self.input) if r.paths]
+        opaque = _opaque(self.computed)
         for r in classes:
-            if r.computed:  # compared with a value no constant stands for
-                reasons.append(f"{r.computed} compared with input")
+            if id(r) in opaque:  # compared with a value no constant stands for
+                reasons.append(f"{opaque[id(r)]} compared with input")
+            if r.literal:
+                reasons.append(f"input compared with {r.literal}, an array or object "
+                               f"(positions, length and keys are not modelled)")
         out = []
         for r in classes:
             consts = sorted((v for _, v in r.consts), key=_const_order)
@@ -335,6 +379,17 @@ class _Walker:
                                   patterns=tuple(sorted(r.patterns)), whole=r.whole))
         out.sort(key=lambda c: c.paths)
         return Analysis(classes=tuple(out), incomplete=tuple(sorted(set(reasons))))
+
+
+def _opaque(computed: Sequence[_Node]) -> dict[int, str]:
+    """Every class inside a computed value of unknown contents (the value itself, its
+    elements, fields and keys), with the reason of the value it is part of."""
+    out: dict[int, str] = {}
+    for n in computed:
+        r = _find(n)
+        for inner in _reachable(r):
+            out.setdefault(id(inner), r.computed or "a computed value")
+    return out
 
 
 def _reads_input(n: _Node) -> bool:
@@ -376,9 +431,83 @@ class _Scope:
     """Local variables of one rule (comprehensions share it: merging two variables
     of the same name only coarsens the classes)."""
 
-    def __init__(self, w: _Walker, pkg, imports, rule: ir.Rule) -> None:
-        self.w, self.g, self.pkg, self.imports, self.rule = w, w.g, pkg, imports, rule
+    def __init__(self, w: _Walker, module: ir.Module, imports, rule: ir.Rule) -> None:
+        self.w, self.g, self.pkg, self.imports, self.rule = w, w.g, module.package, imports, rule
+        self.module = module
         self.vars: dict[str, _Node] = {}
+        self.depth = 0  # inside a comprehension or `every` body when > 0
+        # local variables of the rule's own body bound to an input-independent term
+        self.closed: dict[str, ir.Term] = {}
+        self._outer: set[str] | None = None
+
+    # ---- folding (see `policydiff.fold`)
+
+    @property
+    def outer(self) -> set[str]:
+        """Variables of the rule outside its comprehensions: a comprehension that
+        reads one of them depends on the rule's own solutions."""
+        if self._outer is None:
+            self._outer = set()
+            r = self.rule
+            for part in (r.args, r.ref, r.body, r.key, r.value):
+                _names(part, self._outer, comprehensions=False)
+        return self._outer
+
+    def _closed(self, t: ir.Term) -> bool:
+        """Whether `t` reads no input: its variables are comprehension locals, rules
+        and functions that read no input, data, or locals bound to such terms."""
+        if self.w.folder is None:
+            return False
+        names: set[str] = set()
+        _names(t, names, comprehensions=True)
+        for name in names:
+            if name in self.closed or name == "_":
+                continue
+            if name == "input":
+                return False
+            if name == "data":
+                if not all(self._data_closed(ref) for ref in _data_refs(t)):
+                    return False
+                continue
+            if name in self.vars and name in self.outer:
+                return False
+            rules = self.w.packages.get(self.pkg, {})
+            if name in rules and name not in self.vars:
+                if (self.pkg, name) not in self.w.folded:
+                    return False
+                continue
+            if name in self.imports and name not in self.vars:
+                path = self.imports[name]
+                if path[0] == "input" or not self._data_closed(path[1:]):
+                    return False
+                continue
+            if name in self.outer:
+                return False
+        for call in _calls(t):
+            func = self._user_function(call.func)
+            if func is not None and not self.w.folder.reads_no_input(func[0] + (func[1],)):
+                return False
+        return True
+
+    def _data_closed(self, path: tuple[str, ...]) -> bool:
+        """`data.<path>…` reads no input: a rule that reads none, or the data document."""
+        for pkg, rules in self.w.packages.items():
+            n = len(pkg)
+            if path[:n] == pkg and len(path) > n and path[n] in rules:
+                return (pkg, path[n]) in self.w.folded
+            if pkg[:len(path)] == path or (path[:n] == pkg and len(path) == n):
+                return False  # a package, or a prefix of one, read whole
+        return True
+
+    def _fold(self, t: ir.Term) -> _Node | None:
+        """The node of `t`'s value when the evaluator can compute it, else None."""
+        if not self._closed(t):
+            return None
+        needed = _needed_locals(t, self.closed)
+        value = self.w.folder.term(self.pkg, self.module.imports, needed, t)
+        if value is NOT_FOLDED:
+            return None
+        return self.w._document(value, f"the value computed at {t.span.where}")
 
     def declare(self, name: str) -> _Node:
         if name == "_":
@@ -392,6 +521,16 @@ class _Scope:
         for lit in lits:
             self.literal(lit)
 
+    def nested(self, lits: Iterable[ir.Literal]) -> None:
+        self.depth += 1
+        try:
+            self.body(lits)
+        finally:
+            self.depth -= 1
+
+    def _is_global(self, name: str) -> bool:
+        return name == "data" or name in self.imports or name in self.w.packages.get(self.pkg, {})
+
     def literal(self, lit: ir.Literal) -> None:
         match lit:
             case ir.Expr(term=term):
@@ -399,10 +538,20 @@ class _Scope:
                 _find(n).consts.add(_key(False))  # truthiness: false and anything else
             case ir.Assign(lhs=lhs, rhs=rhs):
                 r = self.flow(rhs)
+                if isinstance(lhs, ir.Var) and self.depth == 0 and self._closed(rhs):
+                    self.closed[lhs.name] = rhs
                 self._declare_pattern(lhs)
-                self.g.union(self.flow(lhs), r)
+                left = self.flow(lhs)
+                if not isinstance(lhs, ir.Var):  # destructuring tests the shape
+                    self.w.equalities.append((left, r, lit.span))
+                self.g.union(left, r)
             case ir.Unify(lhs=lhs, rhs=rhs):
-                self.g.union(self.flow(lhs), self.flow(rhs))
+                binding = any(isinstance(x, ir.Var) and x.name not in self.vars and x.name != "input"
+                              and not self._is_global(x.name) for x in (lhs, rhs))
+                a, b = self.flow(lhs), self.flow(rhs)
+                if not binding:
+                    self.w.equalities.append((a, b, lit.span))
+                self.g.union(a, b)
             case ir.Some(vars=names):
                 for name in names:
                     self.declare(name)
@@ -421,7 +570,7 @@ class _Scope:
                     self.g.union(k, self.g.keys(c))
                     if key != "_":
                         self.w.check("iterates the keys of an input collection", lit.span, c, deep=False)
-                self.body(body)
+                self.nested(body)
             case _:
                 assert_never(lit)
 
@@ -493,11 +642,13 @@ class _Scope:
                 return self._ref(head, path, t.span)
             case ir.Array(items=items) | ir.Set(items=items):
                 n = g.node()
+                n.literal = f"the literal at {t.span.where}"
                 for i in items:
                     g.union(g.elem(n), self.flow(i))
                 return n
             case ir.Object(items=items):
                 n = g.node()
+                n.literal = f"the literal at {t.span.where}"
                 for k, v in items:
                     g.union(g.keys(n), self.flow(k))
                     if isinstance(k, ir.Scalar):
@@ -507,12 +658,18 @@ class _Scope:
                         g.union(g.elem(n), self.flow(v))
                 return n
             case ir.ArrayCompr(term=term, body=body) | ir.SetCompr(term=term, body=body):
-                self.body(body)
+                folded = self._fold(t)
+                if folded is not None:
+                    return folded
+                self.nested(body)
                 n = g.node()
                 g.union(g.elem(n), self.flow(term))
                 return n
             case ir.ObjectCompr(key=key, value=value, body=body):
-                self.body(body)
+                folded = self._fold(t)
+                if folded is not None:
+                    return folded
+                self.nested(body)
                 n = g.node()
                 g.collapse(n)
                 g.union(g.keys(n), self.flow(key))
@@ -559,6 +716,10 @@ class _Scope:
 
     def call(self, t: ir.Call) -> _Node:
         g, f, span = self.g, t.func, t.span
+        if f not in _TESTS:
+            folded = self._fold(t)
+            if folded is not None:
+                return folded
         func = self._user_function(f)
         if func is not None:
             pkg, name = func
@@ -567,7 +728,9 @@ class _Scope:
                 g.union(p, a)
             return self.w.rule_node(pkg, name)
         if f in ("equal", "neq", "internal.unify"):
-            g.union(self.flow(t.args[0]), self.flow(t.args[1]))
+            a, b = self.flow(t.args[0]), self.flow(t.args[1])
+            self.w.equalities.append((a, b, span))
+            g.union(a, b)
             return g.node(True, False)
         if f == "internal.member_2":
             g.union(self.flow(t.args[0]), g.elem(self._flow(t.args[1])))
@@ -603,7 +766,9 @@ class _Scope:
             return g.union(n, self.flow(default))
         if f == "object.keys":
             out = g.node()
-            g.union(g.elem(out), g.keys(self.flow(t.args[0])))
+            obj = self.flow(t.args[0])
+            self.w.check("`object.keys` of an input object", span, obj, deep=False)
+            g.union(g.elem(out), g.keys(obj))
             return out
         if f in _SET_OPS:
             out = g.node()
@@ -616,6 +781,7 @@ class _Scope:
         self.w.check(f"{what} on a value read from input", span, *args)
         out = g.node()
         out.computed = f"{span.where}: the result of `{f}`"
+        self.w.computed.append(out)
         return out
 
     def _pattern(self, t: ir.Call) -> _Node:
@@ -655,8 +821,85 @@ class _Scope:
         return None
 
 
+def _children(node: Any) -> Iterator[Any]:
+    for f in getattr(node, "__struct_fields__", ()):
+        if f == "span":
+            continue
+        x = getattr(node, f)
+        stack = [x]
+        while stack:
+            y = stack.pop()
+            if isinstance(y, tuple):
+                stack.extend(y)
+            elif isinstance(y, ir.Node):
+                yield y
+
+
+def _names(node: Any, out: set[str], *, comprehensions: bool) -> None:
+    """The variable names in `node` (`some` and `every` declarations too); inside
+    comprehensions only when `comprehensions`."""
+    if node is None:
+        return
+    if isinstance(node, tuple):
+        for x in node:
+            _names(x, out, comprehensions=comprehensions)
+        return
+    if isinstance(node, ir.Var):
+        out.add(node.name)
+        return
+    if isinstance(node, (ir.ArrayCompr, ir.SetCompr, ir.ObjectCompr)) and not comprehensions:
+        return
+    if isinstance(node, ir.Some):
+        out.update(node.vars)
+    if isinstance(node, ir.Every):
+        out.update(v for v in (node.key, node.value) if v)
+    for c in _children(node):
+        _names(c, out, comprehensions=comprehensions)
+
+
+def _calls(node: Any) -> Iterator[ir.Call]:
+    if isinstance(node, ir.Call):
+        yield node
+    for c in _children(node):
+        yield from _calls(c)
+
+
+def _data_refs(node: Any) -> Iterator[tuple[str, ...]]:
+    """The constant string prefix of every `data…` reference in `node`."""
+    if isinstance(node, ir.Ref) and isinstance(node.head, ir.Var) and node.head.name == "data":
+        prefix = []
+        for k in node.path:
+            if not (isinstance(k, ir.Scalar) and isinstance(k.value, str)):
+                break
+            prefix.append(k.value)
+        yield tuple(prefix)
+    elif isinstance(node, ir.Var) and node.name == "data":
+        yield ()
+    if isinstance(node, ir.Ref):
+        for k in node.path:
+            yield from _data_refs(k)
+        if not (isinstance(node.head, ir.Var) and node.head.name == "data"):
+            yield from _data_refs(node.head)
+        return
+    for c in _children(node):
+        yield from _data_refs(c)
+
+
+def _needed_locals(t: ir.Term, closed: Mapping[str, ir.Term]) -> list[tuple[str, ir.Term]]:
+    """The closed locals `t` reads, transitively, in the order they were defined."""
+    need: set[str] = set()
+    todo = [t]
+    while todo:
+        names: set[str] = set()
+        _names(todo.pop(), names, comprehensions=True)
+        for n in names & closed.keys() - need:
+            need.add(n)
+            todo.append(closed[n])
+    return [(n, closed[n]) for n in closed if n in need]
+
+
 def analyze(modules: Sequence[ir.Module], data: Mapping[str, Any] | None = None) -> Analysis:
-    """The input classes of `modules` (evaluated over `data`)."""
+    """The input classes of `modules` (evaluated over `data`), without folding."""
     w = _Walker(modules, data)
     w.walk()
     return w.result()
@@ -665,10 +908,12 @@ def analyze(modules: Sequence[ir.Module], data: Mapping[str, Any] | None = None)
 def analyze_policies(*policies: Any) -> Analysis:
     """One analysis over several policies, so that their classes are common: the
     constants either policy compares a path with split that path for both. Each
-    policy keeps its own packages and data; only `input` is shared."""
+    policy keeps its own packages and data; only `input` is shared. What a policy
+    computes from constants alone is folded by its evaluator (`policydiff.fold`)."""
     walkers: list[_Walker] = []
     for p in policies:
-        w = _Walker(p.modules, p.data, walkers[0] if walkers else None)
+        folder = Folder(p) if getattr(p, "program", None) is not None else None
+        w = _Walker(p.modules, p.data, walkers[0] if walkers else None, folder)
         w.walk()
         walkers.append(w)
     return walkers[0].result(walkers[1:])
