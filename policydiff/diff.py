@@ -199,10 +199,13 @@ def _report(space: Space, rows: list[Row], decide: _Decider,
         v2_more_restrictive=n - loosening, unclassified=n,
         discrepancy_rate=discrepancy_rate(discrepant, len(out_cells)),
         complete=not space.incomplete, incomplete_reasons=tuple(sorted(set(space.incomplete))),
+        unproved_cells=len(out_cells) if space.incomplete else 0,
         outside_model=tuple(_dotted(p) for p in space.outside_model))
     reasons = () if n == 0 else (f"{n} unclassified discrepanc{'y' if n == 1 else 'ies'}",)
+    if space.incomplete:
+        reasons += (f"{len(out_cells)} unproved cells",)
     return CompareReport(v1=v1_info, v2=v2_info, summary=summary, discrepancies=tuple(discrepancies),
-                         gate=Gate(passed=n == 0, reasons=reasons), cells=tuple(out_cells))
+                         gate=Gate(passed=not reasons, reasons=reasons), cells=tuple(out_cells))
 
 
 def discrepancy_rate(discrepant_cells: int, cells: int) -> float:

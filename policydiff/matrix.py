@@ -162,6 +162,7 @@ class _Fresh:
 
 
 _OBJECT = object()  # a path that is also read as an object: build it from its fields
+ABSENT = object()  # a path no request of the model fixes: left out of the input
 
 
 _FILL = "\x00"  # where a fresh value's distinguishing text goes in a candidate shape
@@ -250,6 +251,13 @@ class ClassSpace:
                                                 _stem(scalars + [c + (ELEM,) for c in collections]))
         self._labels: dict[Any, Any] = {}
 
+    @functools.cached_property
+    def mistyped(self) -> Any:
+        """A number none of the class's constants is: the representative of every
+        value that is not a string, where the class is tested by string patterns."""
+        numbers = [c for c in self.cls.constants if isinstance(c, (int, float)) and not isinstance(c, bool)]
+        return max(numbers, default=-1) + 1
+
     def allowed(self, path: Path, value: Any) -> bool:
         t = self.types.get(path)
         if t is None:
@@ -276,6 +284,10 @@ class ClassSpace:
             options: list[Any] = [c for c in consts if self.allowed(path, c)]
             if path in self.objects:
                 options.append(_OBJECT)
+            if path not in self.types:  # no model fixes it: it may be missing or mistyped
+                options.append(ABSENT)
+                if self.patterns:  # string tests fail on other types, not only on strings
+                    options.append(self.mistyped)
             for v in options:
                 current[path] = v
                 rec(i + 1, current, fresh)
@@ -302,7 +314,7 @@ class ClassSpace:
             members = [v for v in pool if self.allowed(elem, v)]
             if 2 ** len(members) > MAX_COMBINATIONS:
                 raise _too_large(f"{len(members)} values may be members of `input.{'.'.join(c)}`")
-            choices = []
+            choices: list[Any] = [] if c in self.types else [ABSENT]
             extras: list[Any] = [None]
             if c in self.whole:  # elements equal to no value of the class matter
                 extras += [_Fresh(t, len(fresh)).value for t in self.templates]
@@ -323,6 +335,8 @@ class ClassSpace:
         """A constant as itself; any other value by the patterns it matches."""
         if isinstance(value, dict):
             return "(object)"
+        if value is ABSENT:
+            return "(absent)"
         if _ckey(value) in self.constants:
             return _label(value)
         sig = tuple(matches(p, value) for p in self.patterns)
@@ -373,7 +387,8 @@ class Space:
             self.types = {}
         self.read = read
         self._analysed = {p for c in analysis.classes for p in c.paths}
-        # read by a policy, but never in a request of the model: decided as absent
+        # read by a policy, but not in the request model: split into classes like any
+        # other path (absent and mistyped among them), and named in the report
         self.outside_model: list[Path] = []
         if dims.runbook:
             model_parents = {p[:i] for p in _RUNBOOK_TYPES for i in range(len(p))}
@@ -402,9 +417,7 @@ class Space:
                 elif len(cls.paths) > 1 or cls.constants or cls.patterns:
                     scalars.append(p)  # read as a value and as an object
                     objects.add(p)
-            if self.dims.runbook:  # paths outside the request model are absent from it
-                scalars = [p for p in scalars if p in _RUNBOOK_TYPES]
-                collections = [p for p in collections if p in _RUNBOOK_TYPES]
+            scalars = [p for p in scalars if p]  # the input itself is an object
             if not scalars and not collections:
                 continue
             whole = {c for c in collections if c not in info or info[c].whole}
@@ -500,16 +513,16 @@ class Space:
         return cs.describe(v) if cs is not None else _label(v)
 
     def relation(self, inp: Mapping) -> str | None:
-        """The relation a built input realises; None when no tenancy could realise it
-        (a team of another enterprise among the subject's teams)."""
+        """The relation a built input realises (team ids need not be unique across
+        enterprises: a subject's team may share its id with another enterprise's)."""
         d = self.dims
         if not (d.has_relation and self._reads_relation()):
             return ANY
         se, re_ = get(inp, d.subject_enterprise), get(inp, d.resource_enterprise)
         team, teams = get(inp, d.resource_team), get(inp, d.subject_teams)
         teams = teams if isinstance(teams, list) else []
-        if se != re_:
-            return None if team is not None and team in teams else "other_enterprise"
+        if se != re_:  # team ids need not be unique across enterprises (DESIGN.md)
+            return "other_enterprise"
         if team is None:
             return "enterprise"
         return "own_team" if team in teams else "other_team"
@@ -571,6 +584,8 @@ def build_input(values: Mapping[Path, Any]) -> dict:
                 break
             node = nxt
         if not ok:
+            continue
+        if v is ABSENT:
             continue
         if v is _OBJECT:
             node.setdefault(path[-1], {})
