@@ -24,6 +24,7 @@ import msgspec
 
 from policydiff import ir
 from policydiff.compile import UNDEFINED
+from policydiff.errors import Diagnostic, InputError
 from policydiff.fold import NOT_FOLDED, Folder
 from policydiff.source import Span
 
@@ -275,7 +276,8 @@ class _Walker:
         key = (pkg, name)
         if key not in self.rule_nodes:
             if key in self.folded:
-                where = f"the value of `{'.'.join(('data',) + key[0] + (name,))}`"
+                at = self.packages[pkg][name][0].span.where
+                where = f"the value of `{'.'.join(('data',) + key[0] + (name,))}` at {at}"
                 self.rule_nodes[key] = self._document(self.folded[key], where)
             else:
                 self.rule_nodes[key] = self.g.node()
@@ -339,6 +341,11 @@ class _Walker:
                 if rule.value is not None:
                     self.g.union(self.g.elem(node), scope.flow(rule.value))
 
+    def _origin(self, r: _Node) -> str:
+        """Where a literal's comparison with input starts: the literal's own position."""
+        where = r.literal or ""
+        return where.rsplit(" at ", 1)[1] if " at " in where else "input"
+
     def check(self, why: str, span: Span, *nodes: _Node, deep: bool = True) -> None:
         """Incomplete if any of `nodes` holds input (`deep`: anywhere inside it)."""
         self.checks.append((why, span, list(nodes), deep))
@@ -359,18 +366,21 @@ class _Walker:
         for why, span, nodes, deep in self.checks:
             if any(_reads_input(n) if deep else bool(_find(n).paths) for n in nodes):
                 reasons.append(f"{span.where}: {why}")
+        named: set[int] = set()  # classes a comparison's reason already names
         for a, b, span in self.equalities:
             r = _find(a)
-            if r.paths and any(label[0] in "efk" for label in r.children):
-                reasons.append(f"{span.where}: compares a whole input object or collection "
+            if r.paths and (r.literal or any(label[0] in "efk" for label in r.children)):
+                named.add(id(r))
+                what = f"with {r.literal}" if r.literal else "as a whole"
+                reasons.append(f"{span.where}: compares an input object or collection {what} "
                                f"(its length, order and other keys are not modelled)")
         classes = [r for r in _reachable(self.input) if r.paths]
         opaque = _opaque(self.computed)
         for r in classes:
             if id(r) in opaque:  # compared with a value no constant stands for
                 reasons.append(f"{opaque[id(r)]} compared with input")
-            if r.literal:
-                reasons.append(f"input compared with {r.literal}, an array or object "
+            if r.literal and id(r) not in named:
+                reasons.append(f"{self._origin(r)}: input compared with {r.literal} "
                                f"(positions, length and keys are not modelled)")
         out = []
         for r in classes:
@@ -642,13 +652,13 @@ class _Scope:
                 return self._ref(head, path, t.span)
             case ir.Array(items=items) | ir.Set(items=items):
                 n = g.node()
-                n.literal = f"the literal at {t.span.where}"
+                n.literal = f"the array or set at {t.span.where}"
                 for i in items:
                     g.union(g.elem(n), self.flow(i))
                 return n
             case ir.Object(items=items):
                 n = g.node()
-                n.literal = f"the literal at {t.span.where}"
+                n.literal = f"the object at {t.span.where}"
                 for k, v in items:
                     g.union(g.keys(n), self.flow(k))
                     if isinstance(k, ir.Scalar):
@@ -898,6 +908,41 @@ def _needed_locals(t: ir.Term, closed: Mapping[str, ir.Term]) -> list[tuple[str,
     return [(n, closed[n]) for n in closed if n in need]
 
 
+def _check_data_refs(modules: Sequence[ir.Module], data: Mapping[str, Any] | None) -> None:
+    """Every `data.x…` a module reads must be a package given or a data document: a
+    module that needs another one that was not given reads it as undefined, and its
+    rules then decide nothing (a vacuous pass)."""
+    packages = [m.package for m in modules]
+    missing = []
+    for m in modules:
+        refs = [(tuple(imp.path[1:]), imp.span) for imp in m.imports if imp.path[0] == "data"]
+        refs += [(prefix, span) for prefix, span in _data_refs_at(m)]
+        for prefix, span in refs:
+            if not prefix or prefix[0] in (data or {}):
+                continue
+            if any(pkg[:len(prefix)] == prefix or prefix[:len(pkg)] == pkg for pkg in packages):
+                continue
+            missing.append(Diagnostic(
+                code="missing_module", span=span,
+                message=f"`data.{'.'.join(prefix)}` is in no module given and in no data document",
+                help="pass the module that defines it (or its data with --data)"))
+    if missing:
+        raise InputError(missing)
+
+
+def _data_refs_at(node: Any) -> Iterator[tuple[tuple[str, ...], Span]]:
+    """`_data_refs` with the position of each reference."""
+    if isinstance(node, ir.Ref) and isinstance(node.head, ir.Var) and node.head.name == "data":
+        for prefix in _data_refs(node):
+            yield prefix, node.span
+            break
+        for k in node.path:
+            yield from _data_refs_at(k)
+        return
+    for c in _children(node):
+        yield from _data_refs_at(c)
+
+
 def analyze(modules: Sequence[ir.Module], data: Mapping[str, Any] | None = None) -> Analysis:
     """The input classes of `modules` (evaluated over `data`), without folding."""
     w = _Walker(modules, data)
@@ -910,6 +955,8 @@ def analyze_policies(*policies: Any) -> Analysis:
     constants either policy compares a path with split that path for both. Each
     policy keeps its own packages and data; only `input` is shared. What a policy
     computes from constants alone is folded by its evaluator (`policydiff.fold`)."""
+    for p in policies:
+        _check_data_refs(p.modules, p.data)
     walkers: list[_Walker] = []
     for p in policies:
         folder = Folder(p) if getattr(p, "program", None) is not None else None
