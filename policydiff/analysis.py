@@ -246,6 +246,10 @@ class _Walker:
         self.checks: list[tuple[str, Span, list[_Node], bool]] = []
         self.equalities: list[tuple[_Node, _Node, Span]] = []  # comparisons, not bindings
         self.computed: list[_Node] = []  # values of unknown contents (see `_opaque`)
+        self.positional: list[tuple[_Node, Span]] = []  # collections indexed by position
+        # arrays built in input's order (a comprehension, `array.concat`), and the
+        # values their members come from
+        self.ordered: list[tuple[_Node, _Node]] = []
         self.deferred_patterns: list[tuple[str, _Node, _Node, tuple[str, ...], Span]] = []
         self.modules = modules
 
@@ -355,6 +359,8 @@ class _Walker:
             self.checks.extend(w.checks)
             self.equalities.extend(w.equalities)
             self.computed.extend(w.computed)
+            self.positional.extend(w.positional)
+            self.ordered.extend(w.ordered)
             self.deferred_patterns.extend(w.deferred_patterns)
         for kind, s, arg, delims, span in self.deferred_patterns:
             texts = [v for t, v in _find(arg).consts if t is str]
@@ -366,6 +372,12 @@ class _Walker:
         for why, span, nodes, deep in self.checks:
             if any(_reads_input(n) if deep else bool(_find(n).paths) for n in nodes):
                 reasons.append(f"{span.where}: {why}")
+        sources: dict[int, list[_Node]] = {}
+        for arr, member in self.ordered:
+            sources.setdefault(id(_find(arr)), []).append(member)
+        for n, span in self.positional:
+            if any(_reads_input(m) for m in sources.get(id(_find(n)), ())):
+                reasons.append(f"{span.where}: indexes by position an array built from input")
         named: set[int] = set()  # classes a comparison's reason already names
         for a, b, span in self.equalities:
             r = _find(a)
@@ -673,7 +685,10 @@ class _Scope:
                     return folded
                 self.nested(body)
                 n = g.node()
-                g.union(g.elem(n), self.flow(term))
+                member = self.flow(term)
+                g.union(g.elem(n), member)
+                if isinstance(t, ir.ArrayCompr):
+                    self.w.ordered.append((n, member))
                 return n
             case ir.ObjectCompr(key=key, value=value, body=body):
                 folded = self._fold(t)
@@ -711,6 +726,7 @@ class _Scope:
             _find(n).whole = True  # `coll[_] != x` sees elements that `x in coll` cannot
             if isinstance(k, ir.Scalar):  # a number: an array index
                 self.w.check("indexes an input array by position", span, n, deep=False)
+                self.w.positional.append((n, span))
             g.union(key, g.keys(n))
             if isinstance(k, (ir.Var, ir.Ref, ir.Call)) and not (isinstance(k, ir.Var) and k.name == "_"):
                 self.w.check("looks up input by a computed key", span, n, deep=False)
@@ -784,6 +800,8 @@ class _Scope:
             out = g.node()
             for a in t.args:
                 n = self.flow(a)
+                if f == "array.concat":
+                    self.w.ordered.append((out, n))
                 g.union(g.elem(out), g.elem(g.elem(n)) if f in ("union", "intersection") else g.elem(n))
             return out
         args = [self.flow(a) for a in t.args]
