@@ -22,7 +22,9 @@ from typing import Any, assert_never
 
 import msgspec
 
+from policydiff import atoms as _atoms
 from policydiff import ir
+from policydiff.atoms import Atom
 from policydiff.compile import UNDEFINED
 from policydiff.errors import Diagnostic, InputError
 from policydiff.fold import NOT_FOLDED, Folder
@@ -53,6 +55,9 @@ class InputClass(msgspec.Struct, frozen=True, kw_only=True):
     # False when the policies only test membership in these paths (`x in coll`):
     # then elements equal to no value of the class cannot change a decision.
     whole: bool = True
+    # tests on one value the partition cannot capture (`policydiff.atoms`), decided by
+    # `policydiff.solver`
+    atoms: tuple[Atom, ...] = ()
 
 
 class Analysis(msgspec.Struct, frozen=True, kw_only=True):
@@ -251,6 +256,7 @@ class _Walker:
         # values their members come from
         self.ordered: list[tuple[_Node, _Node]] = []
         self.deferred_patterns: list[tuple[str, _Node, _Node, tuple[str, ...], Span]] = []
+        self.atoms: list[Atom] = []
         self.modules = modules
 
     # ---- documents
@@ -323,7 +329,12 @@ class _Walker:
                 if isinstance(arg, ir.Var):
                     scope.declare(arg.name)
                 self.g.union(p, scope.flow(arg))
-        scope.body(rule.body)
+        alias = {"input": ()} | {a: p[1:] for a, p in imports.items() if p[0] == "input"}
+        skip, found = _atoms.find(rule, alias, lambda f: scope._user_function(f) is not None)
+        scope.body(lit for i, lit in enumerate(rule.body) if i not in skip)
+        for atom in found:
+            _find(scope._walk_path(self.input, atom.path)).whole = True
+            self.atoms.append(atom)
         for t in rule.ref:
             if isinstance(t, ir.Scalar):
                 node = self.g.field(node, t.value)
@@ -360,6 +371,7 @@ class _Walker:
             self.equalities.extend(w.equalities)
             self.computed.extend(w.computed)
             self.positional.extend(w.positional)
+            self.atoms.extend(w.atoms)
             self.ordered.extend(w.ordered)
             self.deferred_patterns.extend(w.deferred_patterns)
         for kind, s, arg, delims, span in self.deferred_patterns:
@@ -397,8 +409,10 @@ class _Walker:
         out = []
         for r in classes:
             consts = sorted((v for _, v in r.consts), key=_const_order)
+            tests = {a.key: a for a in self.atoms if a.path in r.paths}
             out.append(InputClass(paths=tuple(sorted(_acyclic(r.paths))), constants=tuple(consts),
-                                  patterns=tuple(sorted(r.patterns)), whole=r.whole))
+                                  patterns=tuple(sorted(r.patterns)), whole=r.whole,
+                                  atoms=tuple(tests[k] for k in sorted(tests))))
         out.sort(key=lambda c: c.paths)
         return Analysis(classes=tuple(out), incomplete=tuple(sorted(set(reasons))))
 

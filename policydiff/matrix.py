@@ -25,6 +25,7 @@ from typing import Any
 
 import msgspec
 
+from policydiff import solver
 from policydiff.analysis import ELEM, Analysis, InputClass, Path, Pattern
 from policydiff.compile.patterns import glob_regex
 from policydiff.errors import InputError
@@ -162,7 +163,7 @@ class _Fresh:
 
 
 _OBJECT = object()  # a path that is also read as an object: build it from its fields
-ABSENT = object()  # a path no request of the model fixes: left out of the input
+ABSENT = solver.ABSENT  # a path no request of the model fixes: left out of the input
 
 
 _FILL = "\x00"  # where a fresh value's distinguishing text goes in a candidate shape
@@ -237,6 +238,11 @@ def _templates(patterns: Sequence[Pattern], constants: frozenset,
     return list(templates.values()), [v for s_, v in fixed.items() if s_ not in templates]
 
 
+_ALL_DOMAINS = frozenset({"null", "boolean", "number", "string", "array", "object"})
+_DOMAINS_OF = {"s": frozenset({"string"}), "n": frozenset({"string", "null"}),
+               "x": _ALL_DOMAINS - {"null"}}
+
+
 class ClassSpace:
     """One class of input paths with its constants and kinds of fresh values."""
 
@@ -247,9 +253,45 @@ class ClassSpace:
         self.scalars, self.collections, self.objects, self.types = scalars, collections, objects, types
         self.constants = frozenset(_ckey(c) for c in cls.constants)
         self.patterns = cls.patterns
-        self.templates, self.fixed = _templates(cls.patterns, frozenset(c for c in cls.constants),
-                                                _stem(scalars + [c + (ELEM,) for c in collections]))
+        self.atoms = cls.atoms
+        self.unproved: list[str] = []
+        if cls.atoms:
+            self.templates, self.fixed = self._solved()
+        else:
+            self.templates, self.fixed = _templates(cls.patterns, frozenset(c for c in cls.constants),
+                                                    _stem(scalars + [c + (ELEM,) for c in collections]))
         self._labels: dict[Any, Any] = {}
+
+    def signature(self, value: Any) -> tuple[bool, ...]:
+        """Which patterns `value` matches and which atoms hold on it."""
+        return (tuple(matches(p, value) for p in self.patterns)
+                + tuple(solver.truth(a, value) for a in self.atoms))
+
+    def _solved(self) -> tuple[list[_Template], list[Any]]:
+        """Templates and fixed values from the solver (`policydiff.solver`), for a
+        class whose values atoms test; what it cannot prove goes to `unproved`."""
+        paths = self.scalars + [c + (ELEM,) for c in self.collections]
+        domains: set[str] = set()
+        for p in paths:
+            domains |= _DOMAINS_OF.get(self.types.get(p), _ALL_DOMAINS)
+        need = max(1, len(self.scalars) + len(self.collections))
+        found = solver.values_for(self.atoms, self.patterns, matches, self.cls.constants, domains, need)
+        self.unproved += found.unproved
+        templates, fixed = [], []
+        for sig, values in found.by_sig.items():
+            if len(values) >= need and sig not in found.exhausted:
+                label = f"(like {_label(values[0])})"
+                templates.append(_Template(lambda i, vs=values: vs[i], sig, label))
+                continue
+            fixed += values
+            if sig not in found.exhausted:
+                self.unproved.append(f"{self.atoms[0].construct} at {self.atoms[0].where}: "
+                                     f"fewer than {need} distinct values found for one of its cases")
+        for p in self.objects | {c for c in self.collections}:
+            if any(a.path == p for a in self.atoms):
+                self.unproved.append(f"{self.atoms[0].where}: `input.{'.'.join(p)}` is tested as one "
+                                     "value and also read as an object or collection")
+        return templates, fixed
 
     @functools.cached_property
     def mistyped(self) -> Any:
@@ -292,9 +334,12 @@ class ClassSpace:
                 current[path] = v
                 rec(i + 1, current, fresh)
             for f in fresh:
-                current[path] = f.value
-                rec(i + 1, current, fresh)
+                if self.allowed(path, f.value):
+                    current[path] = f.value
+                    rec(i + 1, current, fresh)
             for t in self.templates:
+                if not self.allowed(path, t.make(0)):
+                    continue
                 f = _Fresh(t, len(fresh))
                 current[path] = f.value
                 rec(i + 1, current, fresh + [f])
@@ -317,7 +362,8 @@ class ClassSpace:
             choices: list[Any] = [] if c in self.types else [ABSENT]
             extras: list[Any] = [None]
             if c in self.whole:  # elements equal to no value of the class matter
-                extras += [_Fresh(t, len(fresh)).value for t in self.templates]
+                extras += [v for v in (_Fresh(t, len(fresh)).value for t in self.templates)
+                           if self.allowed(elem, v)]
             for r in range(len(members) + 1):
                 for subset in itertools.combinations(members, r):
                     for extra in extras:
@@ -339,10 +385,12 @@ class ClassSpace:
             return "(absent)"
         if _ckey(value) in self.constants:
             return _label(value)
-        sig = tuple(matches(p, value) for p in self.patterns)
+        if self.atoms and any(_ckey(value) == _ckey(v) for v in self.fixed):
+            return _label(value)
+        sig = self.signature(value)
         label = next((t.label for t in self.templates if t.sig == sig), None)
         if label is None:
-            label = next((v for v in self.fixed if tuple(matches(p, v) for p in self.patterns) == sig), OTHER)
+            label = next((v for v in self.fixed if self.signature(v) == sig), OTHER)
         return label
 
     def label(self, value: Any) -> Any:
@@ -358,7 +406,7 @@ class ClassSpace:
         if k in self.constants:
             lab: Any = ("c", k)
         else:
-            lab = ("f", tuple(matches(p, value) for p in self.patterns), type(value).__name__)
+            lab = ("f", self.signature(value), type(value).__name__)
         if len(self._labels) < 100_000:
             self._labels[ck] = lab
         return lab
@@ -414,7 +462,7 @@ class Space:
                     collections.append(p[:-1])
                 elif p not in parents:
                     scalars.append(p)
-                elif len(cls.paths) > 1 or cls.constants or cls.patterns:
+                elif len(cls.paths) > 1 or cls.constants or cls.patterns or cls.atoms:
                     scalars.append(p)  # read as a value and as an object
                     objects.add(p)
             scalars = [p for p in scalars if p]  # the input itself is an object
@@ -422,6 +470,7 @@ class Space:
                 continue
             whole = {c for c in collections if c not in info or info[c].whole}
             cs = ClassSpace(cls, sorted(scalars), sorted(collections), objects, self.types, whole)
+            self.incomplete += cs.unproved
             self.classes.append(cs)
             for p in cls.paths:
                 self.class_of[p] = cs
@@ -457,7 +506,8 @@ class Space:
             paths = tuple(sorted({p for c in parts for p in c.paths}))
             consts = tuple({_ckey(c): c for part in parts for c in part.constants}.values())
             pats = tuple(sorted({p for part in parts for p in part.patterns}))
-            classes[ids[0]] = InputClass(paths=paths, constants=consts, patterns=pats)
+            tests = tuple({a.key: a for part in parts for a in part.atoms}.values())
+            classes[ids[0]] = InputClass(paths=paths, constants=consts, patterns=pats, atoms=tests)
             for p in paths:
                 owner[p] = ids[0]
         team = self.dims.resource_team
