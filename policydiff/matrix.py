@@ -278,13 +278,13 @@ class ClassSpace:
         found = solver.values_for(self.atoms, self.patterns, matches, self.cls.constants, domains, need)
         self.unproved += found.unproved
         templates, fixed = [], []
-        for sig, values in found.by_sig.items():
-            if len(values) >= need and sig not in found.exhausted:
+        for (domain, sig), values in found.by_sig.items():
+            if len(values) >= need and (domain, sig) not in found.exhausted:
                 label = f"(like {_label(values[0])})"
                 templates.append(_Template(lambda i, vs=values: vs[i], sig, label))
                 continue
             fixed += values
-            if sig not in found.exhausted:
+            if (domain, sig) not in found.exhausted:
                 self.unproved.append(f"{self.atoms[0].construct} at {self.atoms[0].where}: "
                                      f"fewer than {need} distinct values found for one of its cases")
         for p in self.objects | {c for c in self.collections}:

@@ -36,23 +36,23 @@ from policydiff import ir
 from policydiff.atoms import VALUE, Atom
 
 Sig = tuple[bool, ...]
-_MAX_COMBINATIONS = 512  # solver rounds per type before the class is reported unproved
+_TIMEOUT_MS = 5000  # per solver call; past it the combination is unknown, so unproved
 _NUMERIC = "number"
 _DOMAINS = ("null", "boolean", _NUMERIC, "string", "array", "object")
 _RANK = {"null": 0, "boolean": 1, _NUMERIC: 2, "string": 3, "array": 4, "object": 5}
 
 
 class Values:
-    """What `values_for` found: per combination, the distinct values seen (up to the
-    number asked for), whether that list is every such value, and why the
-    combinations are not proved complete (empty when they are)."""
+    """What `values_for` found: per JSON type and combination, the distinct values
+    seen (up to the number asked for), whether that list is every such value, and why
+    the combinations are not proved complete (empty when they are)."""
 
     def __init__(self) -> None:
-        self.by_sig: dict[Sig, list[Any]] = {}
-        self.exhausted: set[Sig] = set()
+        self.by_sig: dict[tuple[str, Sig], list[Any]] = {}
+        self.exhausted: set[tuple[str, Sig]] = set()
         self.unproved: list[str] = []
 
-    def add(self, sig: Sig, value: Any, need: int) -> None:
+    def add(self, sig: tuple[str, Sig], value: Any, need: int) -> None:
         vs = self.by_sig.setdefault(sig, [])
         if len(vs) < need and not any(_same(value, v) for v in vs):
             vs.append(value)
@@ -121,13 +121,15 @@ def values_for(atoms: Sequence[Atom], patterns: Sequence[Any], matches: Callable
         if domain in ("null", "boolean"):  # every value of the type was evaluated
             for s, vs in found.items():
                 for v in vs:
-                    out.add(s, v, need)
-                out.exhausted.add(s)
+                    out.add((domain, s), v, need)
+                out.exhausted.add((domain, s))
             continue
-        proved = _solve(domain, atoms, patterns, constants, sig, found, need, out)
+        exhausted: set[Sig] = set()
+        proved = _solve(domain, atoms, patterns, constants, sig, found, need, exhausted)
         for s, vs in found.items():
             for v in vs:
-                out.add(s, v, need)
+                out.add((domain, s), v, need)
+        out.exhausted |= {(domain, s) for s in exhausted}
         if not proved and len(found) < 2 ** (len(patterns) + len(atoms)):
             hard = [a for a in atoms if _Encoder(domain).atom(a) is None]
             what = ", ".join(f"{a.construct} at {a.where}" for a in hard[:3]) or "the tests"
@@ -199,55 +201,37 @@ def _ckey(v: Any) -> Any:
 
 
 def _solve(domain: str, atoms, patterns, constants, sig, found: dict[Sig, list], need: int,
-           out: Values) -> bool:
+           exhausted: set[Sig]) -> bool:
     """Enumerate the combinations `domain`'s values realise with z3, adding a witness
     to `found` for each new one. True when z3 proved there are no others."""
     enc = _Encoder(domain)
     items = [enc.pattern(p) for p in patterns] + [enc.atom(a) for a in atoms]
     if any(i is None for i in items):
         return False
-    if domain in ("array", "object"):  # no variable: each item has one truth for the type
-        if any(not isinstance(i, bool) for i in items):
-            return False
-        s = tuple(items)
-        make = (lambda i: [i] * i) if domain == "array" else (lambda i: {f"k{i}": i} if i else {})
-        for v in (make(i) for i in range(need)):  # every value of the type is in `s`
-            if sig(v) != s:
-                return False  # the encoding and the evaluator disagree: not proved
-            vs = found.setdefault(s, [])
-            if not any(_same(v, w) for w in vs):
-                vs.append(v)
-        return True
     x = enc.x
-    base = [x != enc.const(c) for c in constants if enc.kind(c) == domain]
+    base = [x != enc.const(c) for c in constants if enc.kind(c) == domain] + enc.base
     exprs = [z3.BoolVal(i) if isinstance(i, bool) else i for i in items]
-    solver = z3.Solver()
-    solver.set("timeout", 2000)
-    solver.add(*base)
-    for s in found:
-        solver.add(z3.Not(_cube(exprs, s)))
-    for _ in range(_MAX_COMBINATIONS):
-        r = solver.check()
+    if len(exprs) > 8:  # 2**n cubes: past 8 items the class is left unproved
+        return False
+    for s in itertools.product((False, True), repeat=len(exprs)):
+        if s in found:
+            continue
+        r = _check(base + [_cube(exprs, s)])
         if r == z3.unsat:
-            break
+            continue
         if r != z3.sat:
             return False
-        model = solver.model()
-        s = tuple(z3.is_true(model.eval(e, model_completion=True)) for e in exprs)
-        solver.add(z3.Not(_cube(exprs, s)))
         v = _witness(enc, base + [_cube(exprs, s)], [])
         if v is None or sig(v) != s:
             return False  # no JSON value for it, or the encoding and the evaluator disagree
         found[s] = [v]
-    else:
-        return False
     # more values of each combination, or the proof that there are no more
     for s, vs in found.items():
         while len(vs) < need:
             v = _witness(enc, base + [_cube(exprs, s)], vs)
             if v is None or sig(v) != s:
                 if v is None and _unsat(base + [_cube(exprs, s)] + [x != enc.const(w) for w in vs]):
-                    out.exhausted.add(s)
+                    exhausted.add(s)
                 break
             vs.append(v)
     return True
@@ -257,11 +241,15 @@ def _cube(exprs: list, s: Sig):
     return z3.And(*[e if b else z3.Not(e) for e, b in zip(exprs, s)]) if exprs else z3.BoolVal(True)
 
 
-def _unsat(constraints: list) -> bool:
+def _check(constraints: list):
     solver = z3.Solver()
-    solver.set("timeout", 2000)
+    solver.set("timeout", _TIMEOUT_MS)
     solver.add(*constraints)
-    return solver.check() == z3.unsat
+    return solver.check()
+
+
+def _unsat(constraints: list) -> bool:
+    return _check(constraints) == z3.unsat
 
 
 def _witness(enc: _Encoder, constraints: list, avoid: list) -> Any:
@@ -269,7 +257,9 @@ def _witness(enc: _Encoder, constraints: list, avoid: list) -> Any:
     (printable strings, numbers in quarters or in binary fractions), then any."""
     x = enc.x
     extra = [x != enc.const(v) for v in avoid]
-    if enc.domain == "string":
+    if enc.domain in ("array", "object"):
+        tries = [[x <= 8], []]
+    elif enc.domain == "string":
         nice = [z3.InRe(x, z3.Star(z3.Range(" ", "~")))]
         tries = [nice, []]
     else:
@@ -277,11 +267,13 @@ def _witness(enc: _Encoder, constraints: list, avoid: list) -> Any:
         tries = [[x * 4 == z3.ToReal(k)], [x * 1024 == z3.ToReal(k)], []]
     for more in tries:
         solver = z3.Solver()
-        solver.set("timeout", 2000)
+        solver.set("timeout", _TIMEOUT_MS)
         solver.add(*constraints, *extra, *more)
         if solver.check() != z3.sat:
             continue
         v = solver.model().eval(x, model_completion=True)
+        if enc.domain in ("array", "object"):
+            return _collection(enc.domain, v.as_long())
         if enc.domain == "string":
             return re.sub(r"\\u\{([0-9a-fA-F]+)\}", lambda m: chr(int(m.group(1), 16)), v.as_string())
         q = Fraction(v.as_fraction())
@@ -289,6 +281,11 @@ def _witness(enc: _Encoder, constraints: list, avoid: list) -> Any:
             continue
         return _number(q)
     return None
+
+
+def _collection(domain: str, n: int) -> Any:
+    """An array or object of `n` members (what the encoding knows of it is its size)."""
+    return list(range(n)) if domain == "array" else {f"k{i}": i for i in range(n)}
 
 
 # ------------------------------------------------------------------------- encoding
@@ -303,7 +300,20 @@ class _Encoder:
 
     def __init__(self, domain: str):
         self.domain = domain
-        self.x = z3.String("x") if domain == "string" else z3.Real("x")
+        self.base: list = []  # constraints every value of the type meets
+        if domain == "string":
+            self.x = z3.String("x")
+        elif domain == _NUMERIC:
+            self.x = z3.Real("x")
+        else:  # an array or object, known by its number of members
+            self.x = z3.Int("n")
+            self.base.append(self.x >= 0)
+        self.side: list = []  # what the current literal needs to be defined
+        self._fresh = 0
+
+    def fresh(self):
+        self._fresh += 1
+        return z3.String(f"s{self._fresh}")
 
     def kind(self, c: Any) -> str:
         if c is None:
@@ -317,6 +327,8 @@ class _Encoder:
         return "array" if isinstance(c, list) else "object"
 
     def const(self, c: Any):
+        if isinstance(c, (list, dict)):
+            return z3.IntVal(len(c))
         if isinstance(c, str):
             return z3.StringVal(c)
         return z3.RealVal(str(Fraction(c)))
@@ -338,6 +350,7 @@ class _Encoder:
         env: dict[str, Any] = {}
         conds = []
         for lit in atom.body:
+            self.side = []
             match lit:
                 case ir.Assign(lhs=ir.Var(name=name), rhs=rhs) if lit is not atom.body[-1]:
                     v = self.term(rhs, env)
@@ -346,16 +359,18 @@ class _Encoder:
                     if v is _UNDEF:
                         return False
                     env[name] = v
+                    conds += self.side
                 case ir.Expr(term=term, negated=neg):
                     t = self._truth(self.term(term, env))
                     if t is None:
                         return None
+                    t = _and(self.side + [t])
                     conds.append(_not(t) if neg else t)
                 case ir.Unify(lhs=lhs, rhs=rhs):
                     t = self._truth(self._equal(self.term(lhs, env), self.term(rhs, env)))
                     if t is None:
                         return None
-                    conds.append(t)
+                    conds.append(_and(self.side + [t]))
                 case _:
                     return None
         if any(c is False for c in conds):
@@ -384,11 +399,11 @@ class _Encoder:
                     return ("boolean", bool(c))
                 return (k, self.const(c))
             case ir.Ref(head=ir.Var(name="input"), path=(ir.Scalar(value=name),)) if name == VALUE:
-                if self.domain in ("array", "object"):
-                    return (self.domain, None)
                 return (self.domain, self.x)
             case ir.Var(name=name) if name in env:
                 return env[name]
+            case ir.Ref(head=ir.Var(name=name), path=(ir.Scalar(value=int() as i),)) if name in env:
+                return self._index(env[name], i)
             case ir.Call(func=func, args=args):
                 return self._call(func, args, env)
         return None
@@ -434,7 +449,29 @@ class _Encoder:
             case "count":
                 if kinds == ["string"]:
                     return (_NUMERIC, z3.ToReal(z3.Length(es[0])))
-                return None if kinds[0] in ("array", "object") else _UNDEF
+                if kinds[0] in ("array", "object"):
+                    return (_NUMERIC, z3.ToReal(es[0]))
+                return None if kinds[0] == "split" else _UNDEF
+            case "split":
+                if kinds != ["string", "string"]:
+                    return _UNDEF
+                return ("split", (es[0], es[1]))
+            case "substring":
+                if kinds != ["string", _NUMERIC, _NUMERIC] or not all(
+                        isinstance(a, ir.Scalar) and isinstance(a.value, int) for a in args[1:]):
+                    return None if kinds[0] == "string" else _UNDEF
+                start, length = args[1].value, args[2].value
+                if start < 0:
+                    return _UNDEF
+                n = z3.Length(es[0]) - start if length < 0 else z3.IntVal(length)
+                return ("string", z3.SubString(es[0], start, n))
+            case "regex.match":
+                if not (isinstance(args[0], ir.Scalar) and kinds[0] == "string"):
+                    return None
+                if kinds[1] != "string":
+                    return _UNDEF
+                r = _regex(args[0].value)
+                return None if r is None else ("boolean", z3.InRe(es[1], r))
             case "trim_prefix" | "trim_suffix":
                 if kinds != ["string", "string"]:
                     return _UNDEF
@@ -461,9 +498,11 @@ class _Encoder:
             return None
         if head is _UNDEF or any(i is _UNDEF for i in items):
             return _UNDEF
-        if head[0] != "string" or any(i[0] != "string" for i in items):
-            return None  # numbers formatted by `sprintf`, type errors of `concat`: not encoded
-        parts = [i[1] for i in items]
+        if head[0] != "string":
+            return None
+        if func == "concat" and any(i[0] != "string" for i in items):
+            return _UNDEF
+        parts = [i[1] if i[0] == "string" else self._formatted(i[0]) for i in items]
         if func == "concat":
             out = []
             for i, p in enumerate(parts):
@@ -480,6 +519,38 @@ class _Encoder:
             out += [p, z3.StringVal(text)]
         return ("string", z3.Concat(*out))
 
+    def _formatted(self, kind: str):
+        """What `%s` makes of a value that is not a string: some string (an array's
+        and an object's in their brackets). A superset of what OPA prints, so that
+        the solver's "no such value" stays a proof; its witnesses are checked."""
+        if kind == "array":
+            return z3.Concat(z3.StringVal("["), self.fresh(), z3.StringVal("]"))
+        if kind == "object":
+            return z3.Concat(z3.StringVal("{"), self.fresh(), z3.StringVal("}"))
+        f = self.fresh()  # Go's `%!s(int64=2)`, or the digits of a big number
+        digits = z3.Plus(z3.Union(z3.Range("0", "9"), z3.Re("e"), z3.Re("E"), z3.Re("+"), z3.Re("-"),
+                                  z3.Re(".")))
+        if kind == _NUMERIC:  # a constraint on the fresh string, not a condition of the literal
+            self.base.append(z3.Or(z3.PrefixOf(z3.StringVal("%!s("), f), z3.InRe(f, digits)))
+        return f
+
+    def _index(self, v, i: int):
+        """Member `i` of `split(s, sep)` (defined when `s` has `i` separators)."""
+        if v is None or v is _UNDEF:
+            return v
+        if v[0] != "split" or i < 0:
+            return None
+        s, sep = v[1]
+        if not (z3.is_string_value(sep) and sep.as_string()):
+            return None  # splitting by "" cuts between characters: not encoded
+        rest = s
+        for _ in range(i):
+            at = z3.IndexOf(rest, sep, 0)
+            self.side.append(at >= 0)
+            rest = z3.SubString(rest, at + z3.Length(sep), z3.Length(rest))
+        at = z3.IndexOf(rest, sep, 0)
+        return ("string", z3.If(at >= 0, z3.SubString(rest, 0, at), rest))
+
     def _equal(self, a, b):
         if a is None or b is None:
             return None
@@ -490,7 +561,7 @@ class _Encoder:
             return ("boolean", False)
         if ka == "null":
             return ("boolean", True)
-        if ka in ("array", "object"):
+        if ka in ("array", "object", "split"):
             return None
         if ka == "boolean" and (isinstance(ea, bool) or isinstance(eb, bool)):
             if isinstance(ea, bool) and isinstance(eb, bool):
@@ -500,6 +571,8 @@ class _Encoder:
 
     def _order(self, func: str, vals):
         (ka, ea), (kb, eb) = vals
+        if "split" in (ka, kb):
+            return None
         if ka != kb:
             less = _RANK[ka] < _RANK[kb]
             return ("boolean", less if func in ("lt", "lte") else not less)
@@ -514,8 +587,157 @@ def _not(e):
     return (not e) if isinstance(e, bool) else z3.Not(e)
 
 
+def _and(es: list):
+    if any(e is False for e in es):
+        return False
+    es = [e for e in es if e is not True]
+    return z3.And(*es) if len(es) > 1 else es[0] if es else True
+
+
 def _or(es: list):
     if any(e is True for e in es):
         return True
     es = [e for e in es if e is not False]
     return z3.Or(*es) if es else False
+
+
+# ---------------------------------------------------------------- regular expressions
+
+_CLASSES = {"d": [("0", "9")], "w": [("0", "9"), ("a", "z"), ("A", "Z"), ("_", "_")],
+            "s": [("\t", "\n"), ("\f", "\r"), (" ", " ")]}
+
+
+def _regex(pattern: Any):
+    """`regex.match(pattern, s)` as a z3 regular expression over the whole of `s` (RE2
+    searches anywhere unless anchored), for a subset of RE2's syntax: literals, `.`,
+    classes with ranges, `\\d \\w \\s`, groups, `|`, `* + ? {m,n}`, `^` first and `$`
+    last. None for anything else."""
+    if not isinstance(pattern, str):
+        return None
+    try:
+        return _RegexParser(pattern).whole()
+    except (ValueError, IndexError):
+        return None
+
+
+class _RegexParser:
+    def __init__(self, text: str):
+        self.t, self.i = text, 0
+
+    def whole(self):
+        start = self.t.startswith("^")
+        if start:
+            self.i = 1
+        end = self.t.endswith("$") and not self.t.endswith("\\$")
+        body = self.t[:-1] if end else self.t
+        self.t = body
+        r = self.alt()
+        if self.i != len(self.t):
+            raise ValueError(self.t)
+        anything = z3.Star(z3.AllChar(z3.ReSort(z3.StringSort())))
+        parts = ([] if start else [anything]) + [r] + ([] if end else [anything])
+        return z3.Concat(*parts) if len(parts) > 1 else r
+
+    def alt(self):
+        branches = [self.seq()]
+        while self.i < len(self.t) and self.t[self.i] == "|":
+            self.i += 1
+            branches.append(self.seq())
+        return z3.Union(*branches) if len(branches) > 1 else branches[0]
+
+    def seq(self):
+        parts = []
+        while self.i < len(self.t) and self.t[self.i] not in "|)":
+            parts.append(self.quantified(self.atom()))
+        if not parts:
+            return z3.Re("")
+        return z3.Concat(*parts) if len(parts) > 1 else parts[0]
+
+    def quantified(self, r):
+        while self.i < len(self.t) and self.t[self.i] in "*+?{":
+            c = self.t[self.i]
+            self.i += 1
+            if self.i < len(self.t) and self.t[self.i] in "?+":
+                raise ValueError("lazy or possessive")
+            if c == "*":
+                r = z3.Star(r)
+            elif c == "+":
+                r = z3.Plus(r)
+            elif c == "?":
+                r = z3.Option(r)
+            else:
+                close = self.t.index("}", self.i)
+                lo, comma, hi = self.t[self.i:close].partition(",")
+                self.i = close + 1
+                low = int(lo)
+                if not comma:
+                    r = z3.Loop(r, low, low)
+                elif hi:
+                    r = z3.Loop(r, low, int(hi))
+                else:
+                    r = z3.Concat(z3.Loop(r, low, low), z3.Star(r)) if low else z3.Star(r)
+        return r
+
+    def atom(self):
+        c = self.t[self.i]
+        self.i += 1
+        if c == "(":
+            if self.t.startswith("?:", self.i):
+                self.i += 2
+            elif self.t.startswith("?", self.i):
+                raise ValueError("group flags")
+            r = self.alt()
+            if self.t[self.i] != ")":
+                raise ValueError(")")
+            self.i += 1
+            return r
+        if c == ".":
+            return z3.Intersect(z3.AllChar(z3.ReSort(z3.StringSort())), z3.Complement(z3.Re("\n")))
+        if c == "[":
+            return self.klass()
+        if c == "\\":
+            e = self.t[self.i]
+            self.i += 1
+            if e in _CLASSES:
+                return _union([z3.Range(a, b) for a, b in _CLASSES[e]])
+            if e.isalnum():
+                raise ValueError(e)
+            return z3.Re(e)
+        if c in "^$":
+            raise ValueError("anchor inside")
+        return z3.Re(c)
+
+    def klass(self):
+        if self.t[self.i] == "^":
+            raise ValueError("negated class")
+        ranges = []
+        first = True
+        while first or self.t[self.i] != "]":
+            first = False
+            c = self.t[self.i]
+            self.i += 1
+            if c == "\\":
+                e = self.t[self.i]
+                self.i += 1
+                if e in _CLASSES:
+                    ranges += _CLASSES[e]
+                    continue
+                if e.isalnum():
+                    raise ValueError(e)
+                c = e
+            elif c == "[":
+                raise ValueError("nested class")
+            if self.t[self.i] == "-" and self.t[self.i + 1] != "]":
+                hi = self.t[self.i + 1]
+                if hi == "\\":
+                    raise ValueError("escaped range end")
+                self.i += 2
+                ranges.append((c, hi))
+            else:
+                ranges.append((c, c))
+        self.i += 1
+        return _union([z3.Range(a, b) for a, b in ranges])
+
+
+def _union(rs: list):
+    return z3.Union(*rs) if len(rs) > 1 else rs[0]
