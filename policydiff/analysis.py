@@ -252,6 +252,7 @@ class _Walker:
         self.equalities: list[tuple[_Node, _Node, Span]] = []  # comparisons, not bindings
         self.computed: list[_Node] = []  # values of unknown contents (see `_opaque`)
         self.positional: list[tuple[_Node, Span]] = []  # collections indexed by position
+        self.reads: list[tuple[_Node, Span]] = []  # every reference and variable read
         # arrays built in input's order (a comprehension, `array.concat`), and the
         # values their members come from
         self.ordered: list[tuple[_Node, _Node]] = []
@@ -372,6 +373,7 @@ class _Walker:
             self.computed.extend(w.computed)
             self.positional.extend(w.positional)
             self.atoms.extend(w.atoms)
+            self.reads.extend(w.reads)
             self.ordered.extend(w.ordered)
             self.deferred_patterns.extend(w.deferred_patterns)
         for kind, s, arg, delims, span in self.deferred_patterns:
@@ -390,6 +392,14 @@ class _Walker:
         for n, span in self.positional:
             if any(_reads_input(m) for m in sources.get(id(_find(n)), ())):
                 reasons.append(f"{span.where}: indexes by position an array built from input")
+        nested: set[int] = set()
+        for n, span in self.reads:
+            r = _find(n)
+            if id(r) not in nested and any(ELEM in p[:-1] for p in r.paths):
+                nested.add(id(r))
+                reasons.append(f"{span.where}: reads inside the members of an input collection "
+                               f"(a collection of objects or arrays; its members are not modelled "
+                               f"one by one)")
         named: set[int] = set()  # classes a comparison's reason already names
         for a, b, span in self.equalities:
             r = _find(a)
@@ -673,9 +683,13 @@ class _Scope:
             case ir.Scalar(value=v):
                 return g.node(v)
             case ir.Var(name=name):
-                return self.var(name)
+                n = self.var(name)
+                self.w.reads.append((n, t.span))
+                return n
             case ir.Ref(head=head, path=path):
-                return self._ref(head, path, t.span)
+                n = self._ref(head, path, t.span)
+                self.w.reads.append((n, t.span))
+                return n
             case ir.Array(items=items) | ir.Set(items=items):
                 n = g.node()
                 n.literal = f"the array or set at {t.span.where}"

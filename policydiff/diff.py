@@ -141,7 +141,8 @@ def _check_tenancy(tenancy: Tenancy) -> None:
 
 def _unrealised(space: Space, tenancy: Tenancy) -> list[str]:
     """Roles and actions the policies compare with that no request of the tenancy
-    carries: the tenancy cannot show what v2 does with them, so they stay unproved."""
+    carries, and paths outside the request model: the tenancy cannot show what v2 does
+    with them, so they stay unproved."""
     out = []
     have = {"role": {u.role for u in tenancy.users}, "action": set(tenancy.actions)}
     for name, path in (("role", space.dims.role), ("action", space.dims.action)):
@@ -152,6 +153,10 @@ def _unrealised(space: Space, tenancy: Tenancy) -> list[str]:
             out.append(f"tenancy: realises no request with {name} "
                        + ", ".join(f"`{v}`" for v in missing)
                        + " that the policies name (compare without a tenancy decides them)")
+    if space.outside_model:  # a tenancy's requests never carry them
+        out.append("tenancy: realises no request with " + ", ".join(f"`{_dotted(p)}`" for p in space.outside_model)
+                   + ", which the policies read outside the request model (compare without a "
+                   "tenancy decides them)")
     return out
 
 
