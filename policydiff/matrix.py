@@ -285,12 +285,13 @@ class ClassSpace:
                 continue
             fixed += values
             if (domain, sig) not in found.exhausted:
-                self.unproved.append(f"{self.atoms[0].construct} at {self.atoms[0].where}: "
-                                     f"fewer than {need} distinct values found for one of its cases")
-        for p in self.objects | {c for c in self.collections}:
-            if any(a.path == p for a in self.atoms):
-                self.unproved.append(f"{self.atoms[0].where}: `input.{'.'.join(p)}` is tested as one "
-                                     "value and also read as an object or collection")
+                self.unproved.append(f"{self.atoms[0].where}: {self.atoms[0].construct}: fewer "
+                                     f"than {need} distinct values found for one of its cases")
+        for p in self.objects | set(self.collections):
+            for a in self.atoms:
+                if a.path == p:
+                    self.unproved.append(f"{a.where}: {a.construct} on `input.{'.'.join(p)}`, which is "
+                                         "also read as an object or collection (not modelled as one value)")
         return templates, fixed
 
     @functools.cached_property

@@ -131,11 +131,11 @@ def values_for(atoms: Sequence[Atom], patterns: Sequence[Any], matches: Callable
                 out.add((domain, s), v, need)
         out.exhausted |= {(domain, s) for s in exhausted}
         if not proved and len(found) < 2 ** (len(patterns) + len(atoms)):
-            hard = [a for a in atoms if _Encoder(domain).atom(a) is None]
-            what = ", ".join(f"{a.construct} at {a.where}" for a in hard[:3]) or "the tests"
-            out.unproved.append(f"{what}: no proof that the {domain} values of "
-                                f"`input.{'.'.join(atoms[0].path)}` realise only the "
-                                f"{len(found)} combinations found")
+            hard = [a for a in atoms if _Encoder(domain).atom(a) is None] or list(atoms)
+            what = "; ".join(f"{a.where}: {a.construct}" for a in hard[:3])
+            out.unproved.append(f"{what} on `input.{'.'.join(atoms[0].path)}`: no proof that its "
+                                f"{domain} values realise only the {len(found)} combinations of "
+                                "tests found (out of the solver's reach)")
     return out
 
 
