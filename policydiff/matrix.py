@@ -25,7 +25,6 @@ from typing import Any
 
 import msgspec
 
-from policydiff import solver
 from policydiff.analysis import ELEM, Analysis, InputClass, Path, Pattern
 from policydiff.compile.patterns import glob_regex
 from policydiff.errors import InputError
@@ -163,7 +162,7 @@ class _Fresh:
 
 
 _OBJECT = object()  # a path that is also read as an object: build it from its fields
-ABSENT = solver.ABSENT  # a path no request of the model fixes: left out of the input
+ABSENT = object()  # a path no request of the model fixes: left out of the input
 
 
 _FILL = "\x00"  # where a fresh value's distinguishing text goes in a candidate shape
@@ -264,12 +263,18 @@ class ClassSpace:
 
     def signature(self, value: Any) -> tuple[bool, ...]:
         """Which patterns `value` matches and which atoms hold on it."""
-        return (tuple(matches(p, value) for p in self.patterns)
-                + tuple(solver.truth(a, value) for a in self.atoms))
+        tests = tuple(matches(p, value) for p in self.patterns)
+        if not self.atoms:
+            return tests
+        from policydiff import solver  # z3 only for policies that need it
+
+        return tests + tuple(solver.truth(a, value, absent=value is ABSENT) for a in self.atoms)
 
     def _solved(self) -> tuple[list[_Template], list[Any]]:
         """Templates and fixed values from the solver (`policydiff.solver`), for a
         class whose values atoms test; what it cannot prove goes to `unproved`."""
+        from policydiff import solver
+
         paths = self.scalars + [c + (ELEM,) for c in self.collections]
         domains: set[str] = set()
         for p in paths:

@@ -75,18 +75,15 @@ def _query(atom: Atom):
     return Query(_program(), atom.body)
 
 
-def truth(atom: Atom, value: Any) -> bool:
-    """Whether `atom` holds when its path has `value` (`absent` leaves it out)."""
+def truth(atom: Atom, value: Any, *, absent: bool = False) -> bool:
+    """Whether `atom` holds when its path has `value`, or is left out (`absent`)."""
     from policydiff.compile import Ctx, freeze
 
-    doc = {} if value is ABSENT else {VALUE: value}
+    doc = {} if absent else {VALUE: value}
     try:
         return bool(_query(atom).solutions(Ctx(freeze(doc))))
     except Exception:  # noqa: BLE001 - a builtin error makes the literal undefined
         return False
-
-
-ABSENT: Any = object()  # a path left out of the input (`policydiff.matrix` builds it so)
 
 
 def _same(a: Any, b: Any) -> bool:
