@@ -269,11 +269,16 @@ class _Walker:
         if isinstance(value, (Mapping, list, tuple, set, frozenset)):
             n.literal = where
         if isinstance(value, Mapping):
-            self.g.collapse(n)
+            # each field keeps its own class (`data.grants` and `data.restricted_kinds`
+            # are not one); a lookup by a computed key collapses them (`_Graph.elem`)
             keys = self.g.keys(n)
+            scalar_keys = all(isinstance(k, (str, int, float, bool)) or k is None for k in value)
+            if not scalar_keys:
+                self.g.collapse(n)
             for k, v in value.items():
                 _find(keys).consts.add(_key(k))
-                self.g.union(self.g.elem(n), self._document(v, where))
+                member = self.g.field(n, k) if scalar_keys else self.g.elem(n)
+                self.g.union(member, self._document(v, where))
         elif isinstance(value, (list, tuple, set, frozenset)):
             for v in value:
                 self.g.union(self.g.elem(n), self._document(v, where))

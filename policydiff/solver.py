@@ -36,6 +36,7 @@ from policydiff import ir
 from policydiff.atoms import VALUE, Atom
 
 Sig = tuple[bool, ...]
+_MAX_ROUNDS = 512  # combinations enumerated per type before the class is left unproved
 _TIMEOUT_MS = 5000  # per solver call; past it the combination is unknown, so unproved
 _NUMERIC = "number"
 _DOMAINS = ("null", "boolean", _NUMERIC, "string", "array", "object")
@@ -208,16 +209,9 @@ def _solve(domain: str, atoms, patterns, constants, sig, found: dict[Sig, list],
     x = enc.x
     base = [x != enc.const(c) for c in constants if enc.kind(c) == domain] + enc.base
     exprs = [z3.BoolVal(i) if isinstance(i, bool) else i for i in items]
-    if len(exprs) > 8:  # 2**n cubes: past 8 items the class is left unproved
-        return False
-    for s in itertools.product((False, True), repeat=len(exprs)):
-        if s in found:
-            continue
-        r = _check(base + [_cube(exprs, s)])
-        if r == z3.unsat:
-            continue
-        if r != z3.sat:
-            return False
+    for s in _missing(exprs, base, found):
+        if s is None:
+            return False  # the solver gave up
         v = _witness(enc, base + [_cube(exprs, s)], [])
         if v is None or sig(v) != s:
             return False  # no JSON value for it, or the encoding and the evaluator disagree
@@ -232,6 +226,40 @@ def _solve(domain: str, atoms, patterns, constants, sig, found: dict[Sig, list],
                 break
             vs.append(v)
     return True
+
+
+def _missing(exprs: list, base: list, found: dict[Sig, list]):
+    """The combinations of `exprs` satisfiable under `base` that `found` lacks; None
+    when the solver gives up. Few items: each combination is one query (the string
+    solver does best on conjunctions). Many: one solver enumerates models, each
+    combination found blocked, up to `_MAX_ROUNDS` (ordering against many constants
+    has few combinations among its 2**n)."""
+    if len(exprs) <= 8:
+        for s in itertools.product((False, True), repeat=len(exprs)):
+            if s not in found:
+                r = _check(base + [_cube(exprs, s)])
+                if r == z3.sat:
+                    yield s
+                elif r != z3.unsat:
+                    yield None
+                    return
+        return
+    solver = z3.Solver()
+    solver.set("timeout", _TIMEOUT_MS)
+    solver.add(*base)
+    for s in found:
+        solver.add(z3.Not(_cube(exprs, s)))
+    for _ in range(_MAX_ROUNDS):
+        r = solver.check()
+        if r == z3.unsat:
+            return
+        if r != z3.sat:
+            break
+        model = solver.model()
+        s = tuple(z3.is_true(model.eval(e, model_completion=True)) for e in exprs)
+        solver.add(z3.Not(_cube(exprs, s)))
+        yield s
+    yield None
 
 
 def _cube(exprs: list, s: Sig):

@@ -142,3 +142,41 @@ def test_every_combination_realised_by_the_solver_is_checked_by_the_evaluator():
     expect = {tuple(f(v) for f in (lambda x: x > 1, lambda x: x < 10, lambda x: x * 2 != 10))
               for v in itertools.chain(range(-3, 14), [1.5, 9.5])}
     assert expect <= {cs.signature(v) for v in numbers}
+
+
+GRANTS = {"grants": {"viewer": ["project:read"], "developer": ["project:read", "project:write"],
+                     "admin": ["project:read", "project:write", "project:delete", "settings:write"]},
+          "restricted_kinds": ["secret"]}
+DATA_DRIVEN = ("package authz\nimport rego.v1\ndefault allow := false\nallow if {\n"
+               "  input.action in data.grants[input.subject.role]\n"
+               "  not input.resource.kind in data.restricted_kinds\n}\n")
+
+
+def test_a_data_driven_policy_is_decided_in_tenancy_mode_exactly():
+    # issue 14, outcome 2: refused before as comparing input.action with attributes
+    from policydiff.tenancy import Enterprise, Resource, Tenancy, User, relation, request_input
+
+    loosened = {"grants": dict(GRANTS["grants"], viewer=["project:read", "project:write"]),
+                "restricted_kinds": []}
+    t = Tenancy(enterprises=(Enterprise(id="e1", teams=("t1",)),),
+                users=tuple(User(id=f"u-{r}", enterprise="e1", role=r, teams=("t1",))
+                            for r in ("viewer", "developer", "admin")),
+                resources=(Resource(id="r1", kind="project", enterprise="e1", team="t1"),
+                           Resource(id="r2", kind="secret", enterprise="e1", team="t1")),
+                actions=("project:read", "project:write", "project:delete", "settings:write"))
+    p1 = load_policy(DATA_DRIVEN, data=GRANTS, decision="data.authz.allow")
+    p2 = load_policy(DATA_DRIVEN, data=loosened, decision="data.authz.allow")
+    report = diff(p1, p2, tenancy=t)
+    assert report.summary.complete
+    reported = {((d.tenant, d.role, d.action, d.relation), d.direction) for d in report.discrepancies}
+    o1, o2 = OpaEngine({"a.rego": DATA_DRIVEN}, GRANTS), OpaEngine({"b.rego": DATA_DRIVEN}, loosened)
+    differing = set()
+    for u, a, r in t.requests():
+        inp = request_input(u, a, r)
+        d1, d2 = decision(o1.evaluate("data.authz.allow", inp)), decision(o2.evaluate("data.authz.allow", inp))
+        if d1 != d2:
+            differing.add(((u.enterprise, u.role, a, relation(u, r)),
+                           "v2_more_permissive" if d2 else "v2_more_restrictive"))
+    assert differing and differing == reported
+    symbolic = diff(p1, p2)
+    assert symbolic.summary.complete and symbolic.summary.v2_more_permissive > 0
