@@ -34,6 +34,7 @@ OTHER = "(other)"  # the label of "any value the policies do not name"
 DIMENSIONS = ("tenant", "role", "action", "subject_enterprise", "subject_teams",
               "resource_enterprise", "resource_team")
 MAX_COMBINATIONS = 250_000  # about half a minute of evaluation
+MAX_SUBSETS = 4096  # members of one input collection enumerated as every subset
 
 
 class Dimensions(msgspec.Struct, frozen=True, kw_only=True):
@@ -363,23 +364,37 @@ class ClassSpace:
         for c in self.collections:
             elem = c + (ELEM,)
             members = [v for v in pool if self.allowed(elem, v)]
-            if 2 ** len(members) > MAX_COMBINATIONS:
-                raise _too_large(f"{len(members)} values may be members of `input.{'.'.join(c)}`")
             choices: list[Any] = [] if c in self.types else [ABSENT]
             extras: list[Any] = [None]
             if c in self.whole:  # elements equal to no value of the class matter
                 extras += [v for v in (_Fresh(t, len(fresh)).value for t in self.templates)
                            if self.allowed(elem, v)]
-            for r in range(len(members) + 1):
-                for subset in itertools.combinations(members, r):
-                    for extra in extras:
-                        choices.append(list(subset) + ([extra] if extra is not None else []))
+            for subset in self._subsets(c, members):
+                for extra in extras:
+                    choices.append(list(subset) + ([extra] if extra is not None else []))
             per_collection.append(choices)
         for combo in itertools.product(*per_collection):
             a = dict(current)
             for c, items in zip(self.collections, combo):
                 a[c] = items
             out.append(a)
+
+    def _subsets(self, c: Path, members: list) -> Iterator[tuple]:
+        """Every subset of `members`, or, past `MAX_SUBSETS`, those of at most two and
+        of all but at most one member (a witness search; the class is then unproved)."""
+        n = len(members)
+        if 2 ** n <= MAX_SUBSETS:
+            for r in range(n + 1):
+                yield from itertools.combinations(members, r)
+            return
+        reason = (f"`input.{'.'.join(c)}`: {n} values may be its members; only the sets of at "
+                  "most two of them and of all but at most one were evaluated")
+        if reason not in self.unproved:
+            self.unproved.append(reason)
+        for r in (0, 1, 2):
+            yield from itertools.combinations(members, r)
+        for r in (n - 1, n):
+            yield from itertools.combinations(members, r)
 
     # ---- abstraction of concrete values (tenancy mode)
 
@@ -529,6 +544,8 @@ class Space:
     def representatives(self) -> Iterator[tuple[tuple[str, str, str, str], dict]]:
         """Every class combination as (cell, representative input), relation realised."""
         per_class = [c.assignments() for c in self.classes]
+        for c in self.classes:  # collections too large for every subset are searched only
+            self.incomplete += [r for r in c.unproved if r not in self.incomplete]
         total = 1
         for a in per_class:
             total *= max(1, len(a))
