@@ -263,11 +263,14 @@ class _Walker:
         if isinstance(value, (Mapping, list, tuple, set, frozenset)):
             n.literal = where
         if isinstance(value, Mapping):
-            self.g.collapse(n)
+            # fields stay apart, as an object literal's do, until a lookup by a
+            # variable collapses them (`_Graph.elem`); the keys are its constants
             keys = self.g.keys(n)
+            if not all(isinstance(k, str) for k in value):
+                self.g.collapse(n)
             for k, v in value.items():
                 _find(keys).consts.add(_key(k))
-                self.g.union(self.g.elem(n), self._document(v, where))
+                self.g.union(self.g.field(n, k), self._document(v, where))
         elif isinstance(value, (list, tuple, set, frozenset)):
             for v in value:
                 self.g.union(self.g.elem(n), self._document(v, where))
