@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 import pytest
 from engines import EngineError, OpaEngine
+from test_report import validate_sarif
 
 from policydiff import InputError, load_policy
 from policydiff.analysis import analyze_policies
@@ -224,8 +225,11 @@ def test_accept_incomplete_lets_a_reviewed_construct_through_and_every_report_sh
     assert "accepted_incomplete" in render(report, "json", rules=rules)
     blocked = gate(classify(diff(p, p), None), None)
     assert not blocked.gate.passed
-    sarif = render(blocked, "sarif")
-    assert "unproved-cells" in sarif and "ordering comparison" in sarif
+    doc = validate_sarif(render(blocked, "sarif"))
+    [result] = doc["runs"][0]["results"]
+    assert result["ruleId"] == "unproved-cells" and "ordering comparison" in result["message"]["text"]
+    assert doc["runs"][0]["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == "unproved-cells"
+    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 5
     assert "unproved: all" in render(blocked, "text") and "unproved: all" in render(blocked, "markdown")
 
 
@@ -255,18 +259,23 @@ def test_a_tenancy_that_realises_no_request_is_bad_input(empty):
     assert e.value.code == "empty_tenancy"
 
 
-def test_a_tenancy_lacking_an_action_the_policies_name_blocks():
+def test_a_tenancy_lacking_an_action_the_policies_name_is_completed_by_the_symbolic_matrix():
     # the runbook's seed has no settings:write; v2 grants it to viewers
     t = Tenancy(enterprises=(Enterprise(id="e1", teams=("t1",)),),
                 users=(User(id="u", enterprise="e1", role="viewer", teams=("t1",)),),
                 resources=(Resource(id="r", kind="project", enterprise="e1", team="t1"),),
                 actions=("team:manage",))
     v2 = V1_MANAGE + '\nallow if {\n\tinput.subject.role == "viewer"\n\tinput.action == "settings:write"\n}\n'
-    report, _ = _brute(V1_MANAGE, v2, [], tenancy=t)
-    assert not report.gate.passed and not report.summary.complete
-    assert any("settings:write" in r for r in report.summary.incomplete_reasons)
     symbolic, missed = _brute(V1_MANAGE, v2, _model(roles=("viewer",), actions=("settings:write",)))
     assert symbolic.summary.complete and not missed and symbolic.summary.v2_more_permissive == 4
+    report, _ = _brute(V1_MANAGE, v2, [], tenancy=t)
+    assert not report.gate.passed and report.summary.complete
+    leaks = {(d.tenant, d.role, d.action, d.relation) for d in report.discrepancies
+             if d.direction == "v2_more_permissive"}
+    assert leaks == {(d.tenant, d.role, d.action, d.relation) for d in symbolic.discrepancies}
+    assert all(tenant == "*" and action == "settings:write" for tenant, _, action, _ in leaks)
+    # the tenancy's own cells are there too
+    assert any(c.tenant == "e1" for c in report.cells)
 
 
 def test_team_ids_are_not_assumed_unique_across_enterprises():
