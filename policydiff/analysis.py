@@ -11,13 +11,21 @@ over-approximation: it can only add constants and paths to a class, never lose o
 so the classes that `policydiff.matrix` builds from it split requests at least as
 finely as the policies do.
 
-Uses of input the classes cannot capture (ordering, arithmetic, `count`, `sprintf`,
-regular expressions, ...) are recorded as `incomplete` reasons naming the rule.
+What the policies compute from constants alone is folded first by the evaluator
+(`policydiff.fold`): rules that read no input, and input-independent terms, become the
+constants they hold, so `{"a", "b"} - {"b"}` compares input with "a".
+
+The classes capture equality, membership and constant string patterns, nothing else:
+every other use of an input value is recorded as an `incomplete` reason naming the
+rule (`file:line`) and the construct — builtins on input (the default branch of
+`call`), ordering, a value of unknown contents compared with input (`opaque`),
+positions, lengths and whole-value comparisons of collections and objects, members of
+input collections that are collections or objects themselves, computed lookup keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, assert_never
 
 import msgspec
@@ -26,23 +34,23 @@ from policydiff import atoms as _atoms
 from policydiff import ir
 from policydiff.atoms import Atom
 from policydiff.compile import UNDEFINED
-from policydiff.errors import Diagnostic, InputError
+from policydiff.flowgraph import (
+    ELEM,
+    Graph,
+    Node,
+    Path,
+    Pattern,
+    Scalar,
+    acyclic,
+    const_key,
+    find,
+    opaque,
+    reachable,
+    reads_input,
+)
 from policydiff.fold import NOT_FOLDED, Folder
+from policydiff.reads import calls, check_data_refs, data_refs, needed_locals, var_names
 from policydiff.source import Span
-
-ELEM = "[]"  # path step: "any element of this collection"
-
-Path = tuple[str, ...]
-Scalar = str | int | float | bool | None
-
-
-class Pattern(msgspec.Struct, frozen=True, kw_only=True, order=True):
-    """A string test with a constant argument: `prefix`, `suffix`, `contains` or
-    `glob` (with the delimiters in effect: none for `null`, `.` for `[]`)."""
-
-    kind: str
-    text: str
-    delimiters: tuple[str, ...] = ()
 
 
 class InputClass(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,138 +83,6 @@ class Analysis(msgspec.Struct, frozen=True, kw_only=True):
         return None
 
 
-# --------------------------------------------------------------------- union-find
-
-
-class _Node:
-    __slots__ = ("children", "collapsed", "computed", "consts", "literal", "parent", "paths", "patterns",
-                 "whole")
-
-    def __init__(self) -> None:
-        self.parent: _Node | None = None
-        self.children: dict[tuple, _Node] = {}
-        self.consts: set[tuple[type, Any]] = set()
-        self.patterns: set[Pattern] = set()
-        self.paths: set[Path] = set()
-        self.collapsed = False
-        self.whole = False  # used as a whole value, not only as the right of `x in coll`
-        self.computed: str | None = None  # "file:line: `f`": a builtin result of unknown value
-        # "file:line": an array or object literal, whose equality with input depends on
-        # positions, length or the exact set of keys, which the classes do not model
-        self.literal: str | None = None
-
-
-def _find(n: _Node) -> _Node:
-    root = n
-    while root.parent is not None:
-        root = root.parent
-    while n.parent is not None and n.parent is not root:
-        n.parent, n = root, n.parent
-    return root
-
-
-def _key(value: Scalar) -> tuple[type, Any]:
-    # True == 1 in Python; keep constants of different JSON types apart.
-    return (type(value), value)
-
-
-class _Graph:
-    """The nodes and the merge operations; no knowledge of the IR."""
-
-    def node(self, *consts: Scalar) -> _Node:
-        n = _Node()
-        n.consts.update(_key(c) for c in consts)
-        return n
-
-    def union(self, a: _Node, b: _Node) -> _Node:
-        ra, rb = _find(a), _find(b)
-        if ra is rb:
-            return ra
-        if len(rb.children) > len(ra.children):
-            ra, rb = rb, ra
-        rb.parent = ra
-        ra.consts |= rb.consts
-        ra.patterns |= rb.patterns
-        ra.whole = ra.whole or rb.whole
-        ra.computed = ra.computed or rb.computed
-        ra.literal = ra.literal or rb.literal
-        new_a, new_b = ra.paths - rb.paths, rb.paths - ra.paths
-        ra.paths |= rb.paths
-        collapsed = ra.collapsed or rb.collapsed
-        pending = list(rb.children.items())
-        rb.children = {}
-        # Children of one side gain the paths the other side brought in.
-        for label, child in list(ra.children.items()):
-            if label not in dict(pending):
-                self._add_paths(child, _extend(new_b, label))
-        for label, child in pending:
-            mine = ra.children.get(label)
-            if mine is None:
-                ra.children[label] = child
-                self._add_paths(child, _extend(new_a, label))
-            else:
-                self.union(mine, child)
-        root = _find(ra)
-        if collapsed:
-            self.collapse(root)
-        return _find(root)
-
-    def _add_paths(self, n: _Node, paths: set[Path], active: frozenset[int] = frozenset()) -> None:
-        r = _find(n)
-        new = paths - r.paths
-        if not new or id(r) in active:  # a class that is its own field: stop at the cycle
-            return
-        r.paths |= new
-        for label, child in list(r.children.items()):
-            self._add_paths(child, _extend(new, label), active | {id(r)})
-
-    def child(self, n: _Node, label: tuple) -> _Node:
-        r = _find(n)
-        c = r.children.get(label)
-        if c is None:
-            c = _Node()
-            r.children[label] = c
-            c.paths = _extend(r.paths, label)
-        return _find(c)
-
-    def field(self, n: _Node, key: Scalar) -> _Node:
-        r = _find(n)
-        if r.collapsed:
-            return self.child(r, ("e",))
-        return self.child(r, ("f", key))
-
-    def elem(self, n: _Node) -> _Node:
-        r = _find(n)
-        if any(label[0] == "f" for label in r.children):
-            self.collapse(r)
-        return self.child(_find(r), ("e",))
-
-    def keys(self, n: _Node) -> _Node:
-        return self.child(n, ("k",))
-
-    def collapse(self, n: _Node) -> None:
-        """From now on, every field of `n` is one class with its elements: used for
-        documents indexed by a variable, whose keys are not known statically."""
-        r = _find(n)
-        r.collapsed = True
-        e = self.child(r, ("e",))
-        for label in [lab for lab in _find(r).children if lab[0] == "f"]:
-            c = _find(r).children.pop(label, None)
-            if c is not None:
-                e = self.union(e, c)
-
-
-def _extend(paths: set[Path], label: tuple) -> set[Path]:
-    if not paths:
-        return set()
-    match label:
-        case ("f", key):
-            return {p + (str(key),) for p in paths}
-        case ("e",):
-            return {p + (ELEM,) for p in paths}
-    return set()  # keys of input collections carry no path; iterating them is flagged
-
-
 # ------------------------------------------------------------------------- walker
 
 # Calls whose value is a boolean test: nothing to fold.
@@ -222,7 +98,7 @@ class _Walker:
     def __init__(self, modules: Sequence[ir.Module], data: Mapping[str, Any] | None,
                  shared: _Walker | None = None, folder: Folder | None = None) -> None:
         self.folder = folder
-        self.g = shared.g if shared else _Graph()
+        self.g = shared.g if shared else Graph()
         if shared:
             self.input = shared.input
         else:
@@ -237,7 +113,7 @@ class _Walker:
                 if r.kind != "function" and (r.ref or "." in r.name):
                     # a reference head: its value is read through the name it starts with
                     rules.setdefault(r.name.split(".")[0], []).append(r)
-        self.rule_nodes: dict[tuple, _Node] = {}
+        self.rule_nodes: dict[tuple, Node] = {}
         # rules that read no input, by (package, name): their values, from the evaluator
         self.folded: dict[tuple, Any] = {}
         if folder is not None:
@@ -247,48 +123,46 @@ class _Walker:
                         value = folder.rule(pkg + (name,))
                         if value is not NOT_FOLDED:
                             self.folded[(pkg, name)] = value
-        self.params: dict[tuple, list[_Node]] = {}
-        self.checks: list[tuple[str, Span, list[_Node], bool]] = []
-        self.equalities: list[tuple[_Node, _Node, Span]] = []  # comparisons, not bindings
-        self.computed: list[_Node] = []  # values of unknown contents (see `_opaque`)
-        self.positional: list[tuple[_Node, Span]] = []  # collections indexed by position
-        self.reads: list[tuple[_Node, Span]] = []  # every reference and variable read
+        self.params: dict[tuple, list[Node]] = {}
+        self.checks: list[tuple[str, Span, list[Node], bool]] = []
+        self.equalities: list[tuple[Node, Node, Span]] = []  # comparisons, not bindings
+        self.computed: list[Node] = []  # values of unknown contents (see `opaque`)
+        self.positional: list[tuple[Node, Span]] = []  # collections indexed by position
+        self.reads: list[tuple[Node, Span]] = []  # every reference and variable read
         # arrays built in input's order (a comprehension, `array.concat`), and the
         # values their members come from
-        self.ordered: list[tuple[_Node, _Node]] = []
-        self.deferred_patterns: list[tuple[str, _Node, _Node, tuple[str, ...], Span]] = []
+        self.ordered: list[tuple[Node, Node]] = []
+        self.deferred_patterns: list[tuple[str, Node, Node, tuple[str, ...], Span]] = []
         self.atoms: list[Atom] = []
         self.modules = modules
 
     # ---- documents
 
-    def _document(self, value: Any, where: str = "a data document") -> _Node:
+    def _document(self, value: Any, where: str = "a data document") -> Node:
         n = self.g.node()
         if value is UNDEFINED:
             return n
         if isinstance(value, (Mapping, list, tuple, set, frozenset)):
             n.literal = where
         if isinstance(value, Mapping):
-            # each field keeps its own class (`data.grants` and `data.restricted_kinds`
-            # are not one); a lookup by a computed key collapses them (`_Graph.elem`)
+            # fields stay apart, as an object literal's do, until a lookup by a
+            # variable collapses them (`Graph.elem`); the keys are its constants
             keys = self.g.keys(n)
-            scalar_keys = all(isinstance(k, (str, int, float, bool)) or k is None for k in value)
-            if not scalar_keys:
+            if not all(isinstance(k, str) for k in value):
                 self.g.collapse(n)
             for k, v in value.items():
-                _find(keys).consts.add(_key(k))
-                member = self.g.field(n, k) if scalar_keys else self.g.elem(n)
-                self.g.union(member, self._document(v, where))
+                find(keys).consts.add(const_key(k))
+                self.g.union(self.g.field(n, k), self._document(v, where))
         elif isinstance(value, (list, tuple, set, frozenset)):
             for v in value:
                 self.g.union(self.g.elem(n), self._document(v, where))
         else:
-            n.consts.add(_key(value))
+            n.consts.add(const_key(value))
         return n
 
     # ---- rules
 
-    def rule_node(self, pkg: tuple[str, ...], name: str) -> _Node:
+    def rule_node(self, pkg: tuple[str, ...], name: str) -> Node:
         key = (pkg, name)
         if key not in self.rule_nodes:
             if key in self.folded:
@@ -299,7 +173,7 @@ class _Walker:
                 self.rule_nodes[key] = self.g.node()
         return self.rule_nodes[key]
 
-    def param_nodes(self, pkg: tuple[str, ...], name: str, n: int) -> list[_Node]:
+    def param_nodes(self, pkg: tuple[str, ...], name: str, n: int) -> list[Node]:
         ps = self.params.setdefault((pkg, name), [])
         while len(ps) < n:
             ps.append(self.g.node())
@@ -339,7 +213,7 @@ class _Walker:
         skip, found = _atoms.find(rule, alias, lambda f: scope._user_function(f) is not None)
         scope.body(lit for i, lit in enumerate(rule.body) if i not in skip)
         for atom in found:
-            _find(scope._walk_path(self.input, atom.path)).whole = True
+            find(scope._walk_path(self.input, atom.path)).whole = True
             self.atoms.append(atom)
         for t in rule.ref:
             if isinstance(t, ir.Scalar):
@@ -362,12 +236,12 @@ class _Walker:
                 if rule.value is not None:
                     self.g.union(self.g.elem(node), scope.flow(rule.value))
 
-    def _origin(self, r: _Node) -> str:
+    def _origin(self, r: Node) -> str:
         """Where a literal's comparison with input starts: the literal's own position."""
         where = r.literal or ""
         return where.rsplit(" at ", 1)[1] if " at " in where else "input"
 
-    def check(self, why: str, span: Span, *nodes: _Node, deep: bool = True) -> None:
+    def check(self, why: str, span: Span, *nodes: Node, deep: bool = True) -> None:
         """Incomplete if any of `nodes` holds input (`deep`: anywhere inside it)."""
         self.checks.append((why, span, list(nodes), deep))
 
@@ -382,24 +256,24 @@ class _Walker:
             self.ordered.extend(w.ordered)
             self.deferred_patterns.extend(w.deferred_patterns)
         for kind, s, arg, delims, span in self.deferred_patterns:
-            texts = [v for t, v in _find(arg).consts if t is str]
-            if _find(arg).paths or _find(arg).computed or not texts:
+            texts = [v for t, v in find(arg).consts if t is str]
+            if find(arg).paths or find(arg).computed or not texts:
                 self.checks.append((f"`{kind}` with a pattern computed at evaluation", span, [s], False))
             for v in texts:
-                _find(s).patterns.add(Pattern(kind=kind, text=v, delimiters=delims))
+                find(s).patterns.add(Pattern(kind=kind, text=v, delimiters=delims))
         reasons = []
         for why, span, nodes, deep in self.checks:
-            if any(_reads_input(n) if deep else bool(_find(n).paths) for n in nodes):
+            if any(reads_input(n) if deep else bool(find(n).paths) for n in nodes):
                 reasons.append(f"{span.where}: {why}")
-        sources: dict[int, list[_Node]] = {}
+        sources: dict[int, list[Node]] = {}
         for arr, member in self.ordered:
-            sources.setdefault(id(_find(arr)), []).append(member)
+            sources.setdefault(id(find(arr)), []).append(member)
         for n, span in self.positional:
-            if any(_reads_input(m) for m in sources.get(id(_find(n)), ())):
+            if any(reads_input(m) for m in sources.get(id(find(n)), ())):
                 reasons.append(f"{span.where}: indexes by position an array built from input")
         nested: set[int] = set()
         for n, span in self.reads:
-            r = _find(n)
+            r = find(n)
             if id(r) not in nested and any(ELEM in p[:-1] for p in r.paths):
                 nested.add(id(r))
                 reasons.append(f"{span.where}: reads inside the members of an input collection "
@@ -407,17 +281,17 @@ class _Walker:
                                f"one by one)")
         named: set[int] = set()  # classes a comparison's reason already names
         for a, b, span in self.equalities:
-            r = _find(a)
+            r = find(a)
             if r.paths and (r.literal or any(label[0] in "efk" for label in r.children)):
                 named.add(id(r))
                 what = f"with {r.literal}" if r.literal else "as a whole"
                 reasons.append(f"{span.where}: compares an input object or collection {what} "
                                f"(its length, order and other keys are not modelled)")
-        classes = [r for r in _reachable(self.input) if r.paths]
-        opaque = _opaque(self.computed)
+        classes = [r for r in reachable(self.input) if r.paths]
+        unknown = opaque(self.computed)
         for r in classes:
-            if id(r) in opaque:  # compared with a value no constant stands for
-                reasons.append(f"{opaque[id(r)]} compared with input")
+            if id(r) in unknown:  # compared with a value no constant stands for
+                reasons.append(f"{unknown[id(r)]} compared with input")
             if r.literal and id(r) not in named:
                 reasons.append(f"{self._origin(r)}: input compared with {r.literal} "
                                f"(positions, length and keys are not modelled)")
@@ -425,53 +299,11 @@ class _Walker:
         for r in classes:
             consts = sorted((v for _, v in r.consts), key=_const_order)
             tests = {a.key: a for a in self.atoms if a.path in r.paths}
-            out.append(InputClass(paths=tuple(sorted(_acyclic(r.paths))), constants=tuple(consts),
+            out.append(InputClass(paths=tuple(sorted(acyclic(r.paths))), constants=tuple(consts),
                                   patterns=tuple(sorted(r.patterns)), whole=r.whole,
                                   atoms=tuple(tests[k] for k in sorted(tests))))
         out.sort(key=lambda c: c.paths)
         return Analysis(classes=tuple(out), incomplete=tuple(sorted(set(reasons))))
-
-
-def _opaque(computed: Sequence[_Node]) -> dict[int, str]:
-    """Every class inside a computed value of unknown contents (the value itself, its
-    elements, fields and keys), with the reason of the value it is part of."""
-    out: dict[int, str] = {}
-    for n in computed:
-        r = _find(n)
-        for inner in _reachable(r):
-            out.setdefault(id(inner), r.computed or "a computed value")
-    return out
-
-
-def _reads_input(n: _Node) -> bool:
-    """Whether a value holds input anywhere inside it (an array of input paths, ...).
-    Keys are left out: looking a document up by an input value reads the input through
-    equality, which the classes capture."""
-    return any(r.paths for r in _reachable(n, keys=False))
-
-
-def _reachable(n: _Node, *, keys: bool = True) -> Iterator[_Node]:
-    """Every class root reachable from `n` through its children, once each, depth first;
-    without `keys`, not through the children that are lookup keys."""
-    seen: set[int] = set()
-    stack = [n]
-    while stack:
-        r = _find(stack.pop())
-        if id(r) in seen:
-            continue
-        seen.add(id(r))
-        yield r
-        stack.extend(c for label, c in r.children.items() if keys or label[0] != "k")
-
-
-def _acyclic(paths: set[Path]) -> set[Path]:
-    """Drop the unrolled repetitions of a class that is its own field (`x` merged with
-    `x.name`): keep `x` and `x.name`, not `x.name.name`."""
-
-    def chain(q: Path) -> int:
-        return sum(1 for i in range(len(q)) if q[:i] in paths)
-
-    return {q for q in paths if chain(q) < 2}
 
 
 def _const_order(v: Scalar) -> tuple:
@@ -485,7 +317,7 @@ class _Scope:
     def __init__(self, w: _Walker, module: ir.Module, imports, rule: ir.Rule) -> None:
         self.w, self.g, self.pkg, self.imports, self.rule = w, w.g, module.package, imports, rule
         self.module = module
-        self.vars: dict[str, _Node] = {}
+        self.vars: dict[str, Node] = {}
         self.depth = 0  # inside a comprehension or `every` body when > 0
         # local variables of the rule's own body bound to an input-independent term
         self.closed: dict[str, ir.Term] = {}
@@ -501,7 +333,7 @@ class _Scope:
             self._outer = set()
             r = self.rule
             for part in (r.args, r.ref, r.body, r.key, r.value):
-                _names(part, self._outer, comprehensions=False)
+                var_names(part, self._outer, comprehensions=False)
         return self._outer
 
     def _closed(self, t: ir.Term) -> bool:
@@ -510,14 +342,14 @@ class _Scope:
         if self.w.folder is None:
             return False
         names: set[str] = set()
-        _names(t, names, comprehensions=True)
+        var_names(t, names, comprehensions=True)
         for name in names:
             if name in self.closed or name == "_":
                 continue
             if name == "input":
                 return False
             if name == "data":
-                if not all(self._data_closed(ref) for ref in _data_refs(t)):
+                if not all(self._data_closed(ref) for ref in data_refs(t)):
                     return False
                 continue
             if name in self.vars and name in self.outer:
@@ -534,7 +366,7 @@ class _Scope:
                 continue
             if name in self.outer:
                 return False
-        for call in _calls(t):
+        for call in calls(t):
             func = self._user_function(call.func)
             if func is not None and not self.w.folder.reads_no_input(func[0] + (func[1],)):
                 return False
@@ -550,17 +382,17 @@ class _Scope:
                 return False  # a package, or a prefix of one, read whole
         return True
 
-    def _fold(self, t: ir.Term) -> _Node | None:
+    def _fold(self, t: ir.Term) -> Node | None:
         """The node of `t`'s value when the evaluator can compute it, else None."""
         if not self._closed(t):
             return None
-        needed = _needed_locals(t, self.closed)
+        needed = needed_locals(t, self.closed)
         value = self.w.folder.term(self.pkg, self.module.imports, needed, t)
         if value is NOT_FOLDED:
             return None
         return self.w._document(value, f"the value computed at {t.span.where}")
 
-    def declare(self, name: str) -> _Node:
+    def declare(self, name: str) -> Node:
         if name == "_":
             return self.g.node()
         self.vars[name] = self.vars.get(name) or self.g.node()
@@ -586,7 +418,7 @@ class _Scope:
         match lit:
             case ir.Expr(term=term):
                 n = self.flow(term)
-                _find(n).consts.add(_key(False))  # truthiness: false and anything else
+                find(n).consts.add(const_key(False))  # truthiness: false and anything else
             case ir.Assign(lhs=lhs, rhs=rhs):
                 r = self.flow(rhs)
                 if isinstance(lhs, ir.Var) and self.depth == 0 and self._closed(rhs):
@@ -625,7 +457,7 @@ class _Scope:
             case _:
                 assert_never(lit)
 
-    def _keys_of(self, coll: _Node, key: ir.Term, span: Span) -> None:
+    def _keys_of(self, coll: Node, key: ir.Term, span: Span) -> None:
         k = self.flow(key)
         self.g.union(k, self.g.keys(coll))
         if not (isinstance(key, ir.Var) and key.name == "_"):
@@ -644,7 +476,7 @@ class _Scope:
 
     # ---- terms
 
-    def var(self, name: str) -> _Node:
+    def var(self, name: str) -> Node:
         if name == "_":
             return self.g.node()
         if name in self.vars:
@@ -663,12 +495,12 @@ class _Scope:
             return self._data_ref(path[1:])
         return self.declare(name)
 
-    def _walk_path(self, n: _Node, keys: Iterable[str]) -> _Node:
+    def _walk_path(self, n: Node, keys: Iterable[str]) -> Node:
         for k in keys:
             n = self.g.field(n, k)
         return n
 
-    def _data_ref(self, path: tuple[str, ...]) -> _Node:
+    def _data_ref(self, path: tuple[str, ...]) -> Node:
         """`data.a.b...`: a rule of a loaded package, else the data document."""
         for pkg, rules in self.w.packages.items():
             n = len(pkg)
@@ -676,13 +508,13 @@ class _Scope:
                 return self._walk_path(self.w.rule_node(pkg, path[n]), path[n + 1:])
         return self._walk_path(self.w.data, path)
 
-    def flow(self, t: ir.Term) -> _Node:
+    def flow(self, t: ir.Term) -> Node:
         """The node of `t`'s value, marked as used whole."""
         n = self._flow(t)
-        _find(n).whole = True
+        find(n).whole = True
         return n
 
-    def _flow(self, t: ir.Term) -> _Node:
+    def _flow(self, t: ir.Term) -> Node:
         g = self.g
         match t:
             case ir.Scalar(value=v):
@@ -738,7 +570,7 @@ class _Scope:
             case _:
                 assert_never(t)
 
-    def _ref(self, head: ir.Term, path: tuple[ir.Term, ...], span: Span) -> _Node:
+    def _ref(self, head: ir.Term, path: tuple[ir.Term, ...], span: Span) -> Node:
         g = self.g
         if isinstance(head, ir.Var) and head.name == "data" and head.name not in self.vars:
             prefix = []
@@ -756,7 +588,7 @@ class _Scope:
                 n = self._field(n, k.value)
                 continue
             key = self.flow(k)
-            _find(n).whole = True  # `coll[_] != x` sees elements that `x in coll` cannot
+            find(n).whole = True  # `coll[_] != x` sees elements that `x in coll` cannot
             if isinstance(k, ir.Scalar):  # a number: an array index
                 self.w.check("indexes an input array by position", span, n, deep=False)
                 self.w.positional.append((n, span))
@@ -766,14 +598,14 @@ class _Scope:
             n = g.elem(n)
         return n
 
-    def _field(self, n: _Node, key: Scalar) -> _Node:
+    def _field(self, n: Node, key: Scalar) -> Node:
         """`n.key`; a document whose keys may come from input (`obj[input.x] := ...`)
         is then looked up by a constant those keys are compared with."""
-        if not _find(n).paths:
+        if not find(n).paths:
             self.g.union(self.g.keys(n), self.g.node(key))
         return self.g.field(n, key)
 
-    def call(self, t: ir.Call) -> _Node:
+    def call(self, t: ir.Call) -> Node:
         g, f, span = self.g, t.func, t.span
         if f not in _TESTS:
             folded = self._fold(t)
@@ -845,7 +677,7 @@ class _Scope:
         self.w.computed.append(out)
         return out
 
-    def _pattern(self, t: ir.Call) -> _Node:
+    def _pattern(self, t: ir.Call) -> Node:
         g = self.g
         if t.func == "glob.match":
             pattern, delims, subject = t.args
@@ -860,7 +692,7 @@ class _Scope:
             kind, dl = _PATTERNS[t.func], ()
         s = self.flow(subject)
         if isinstance(pattern, ir.Scalar) and isinstance(pattern.value, str):
-            _find(s).patterns.add(Pattern(kind=kind, text=pattern.value, delimiters=dl))
+            find(s).patterns.add(Pattern(kind=kind, text=pattern.value, delimiters=dl))
         else:
             self.w.deferred_patterns.append((kind, s, self.flow(pattern), dl, t.span))
         return g.node(True, False)
@@ -882,118 +714,6 @@ class _Scope:
         return None
 
 
-def _children(node: Any) -> Iterator[Any]:
-    for f in getattr(node, "__struct_fields__", ()):
-        if f == "span":
-            continue
-        x = getattr(node, f)
-        stack = [x]
-        while stack:
-            y = stack.pop()
-            if isinstance(y, tuple):
-                stack.extend(y)
-            elif isinstance(y, ir.Node):
-                yield y
-
-
-def _names(node: Any, out: set[str], *, comprehensions: bool) -> None:
-    """The variable names in `node` (`some` and `every` declarations too); inside
-    comprehensions only when `comprehensions`."""
-    if node is None:
-        return
-    if isinstance(node, tuple):
-        for x in node:
-            _names(x, out, comprehensions=comprehensions)
-        return
-    if isinstance(node, ir.Var):
-        out.add(node.name)
-        return
-    if isinstance(node, (ir.ArrayCompr, ir.SetCompr, ir.ObjectCompr)) and not comprehensions:
-        return
-    if isinstance(node, ir.Some):
-        out.update(node.vars)
-    if isinstance(node, ir.Every):
-        out.update(v for v in (node.key, node.value) if v)
-    for c in _children(node):
-        _names(c, out, comprehensions=comprehensions)
-
-
-def _calls(node: Any) -> Iterator[ir.Call]:
-    if isinstance(node, ir.Call):
-        yield node
-    for c in _children(node):
-        yield from _calls(c)
-
-
-def _data_refs(node: Any) -> Iterator[tuple[str, ...]]:
-    """The constant string prefix of every `data…` reference in `node`."""
-    if isinstance(node, ir.Ref) and isinstance(node.head, ir.Var) and node.head.name == "data":
-        prefix = []
-        for k in node.path:
-            if not (isinstance(k, ir.Scalar) and isinstance(k.value, str)):
-                break
-            prefix.append(k.value)
-        yield tuple(prefix)
-    elif isinstance(node, ir.Var) and node.name == "data":
-        yield ()
-    if isinstance(node, ir.Ref):
-        for k in node.path:
-            yield from _data_refs(k)
-        if not (isinstance(node.head, ir.Var) and node.head.name == "data"):
-            yield from _data_refs(node.head)
-        return
-    for c in _children(node):
-        yield from _data_refs(c)
-
-
-def _needed_locals(t: ir.Term, closed: Mapping[str, ir.Term]) -> list[tuple[str, ir.Term]]:
-    """The closed locals `t` reads, transitively, in the order they were defined."""
-    need: set[str] = set()
-    todo = [t]
-    while todo:
-        names: set[str] = set()
-        _names(todo.pop(), names, comprehensions=True)
-        for n in names & closed.keys() - need:
-            need.add(n)
-            todo.append(closed[n])
-    return [(n, closed[n]) for n in closed if n in need]
-
-
-def _check_data_refs(modules: Sequence[ir.Module], data: Mapping[str, Any] | None) -> None:
-    """Every `data.x…` a module reads must be a package given or a data document: a
-    module that needs another one that was not given reads it as undefined, and its
-    rules then decide nothing (a vacuous pass)."""
-    packages = [m.package for m in modules]
-    missing = []
-    for m in modules:
-        refs = [(tuple(imp.path[1:]), imp.span) for imp in m.imports if imp.path[0] == "data"]
-        refs += [(prefix, span) for prefix, span in _data_refs_at(m)]
-        for prefix, span in refs:
-            if not prefix or prefix[0] in (data or {}):
-                continue
-            if any(pkg[:len(prefix)] == prefix or prefix[:len(pkg)] == pkg for pkg in packages):
-                continue
-            missing.append(Diagnostic(
-                code="missing_module", span=span,
-                message=f"`data.{'.'.join(prefix)}` is in no module given and in no data document",
-                help="pass the module that defines it (or its data with --data)"))
-    if missing:
-        raise InputError(missing)
-
-
-def _data_refs_at(node: Any) -> Iterator[tuple[tuple[str, ...], Span]]:
-    """`_data_refs` with the position of each reference."""
-    if isinstance(node, ir.Ref) and isinstance(node.head, ir.Var) and node.head.name == "data":
-        for prefix in _data_refs(node):
-            yield prefix, node.span
-            break
-        for k in node.path:
-            yield from _data_refs_at(k)
-        return
-    for c in _children(node):
-        yield from _data_refs_at(c)
-
-
 def analyze(modules: Sequence[ir.Module], data: Mapping[str, Any] | None = None) -> Analysis:
     """The input classes of `modules` (evaluated over `data`), without folding."""
     w = _Walker(modules, data)
@@ -1007,7 +727,7 @@ def analyze_policies(*policies: Any) -> Analysis:
     policy keeps its own packages and data; only `input` is shared. What a policy
     computes from constants alone is folded by its evaluator (`policydiff.fold`)."""
     for p in policies:
-        _check_data_refs(p.modules, p.data)
+        check_data_refs(p.modules, p.data)
     walkers: list[_Walker] = []
     for p in policies:
         folder = Folder(p) if getattr(p, "program", None) is not None else None

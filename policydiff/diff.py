@@ -122,7 +122,17 @@ def diff(v1: Any, v2: Any, *, tenancy: Tenancy | None = None, dims: Dimensions =
         rows = _symbolic(space, decide)
     else:
         rows = _tenancy(space, tenancy, decide)
-        space.incomplete.extend(_unrealised(space, tenancy))
+        unrealised = _unrealised(space, tenancy)
+        if unrealised["role"] or unrealised["action"]:
+            # what the tenancy cannot show, the symbolic matrix decides (tenant `*`)
+            rows += [row for row in _symbolic(space, decide)
+                     if row[0][1] in unrealised["role"] or row[0][2] in unrealised["action"]]
+        if space.outside_model:  # a tenancy's requests never carry them
+            space.incomplete.append(
+                "tenancy: realises no request with "
+                + ", ".join(f"`{_dotted(p)}`" for p in space.outside_model)
+                + ", which the policies read outside the request model (compare without a "
+                "tenancy decides them)")
     if not rows:
         raise InputError.at("no_cells", "the comparison decides no cell, so it proves nothing",
                             help="check the tenancy and the --dimension flags")
@@ -139,24 +149,15 @@ def _check_tenancy(tenancy: Tenancy) -> None:
                             "or compare without a tenancy")
 
 
-def _unrealised(space: Space, tenancy: Tenancy) -> list[str]:
+def _unrealised(space: Space, tenancy: Tenancy) -> dict[str, set[str]]:
     """Roles and actions the policies compare with that no request of the tenancy
-    carries, and paths outside the request model: the tenancy cannot show what v2 does
-    with them, so they stay unproved."""
-    out = []
+    carries: the tenancy cannot show what v2 does with them."""
     have = {"role": {u.role for u in tenancy.users}, "action": set(tenancy.actions)}
+    out: dict[str, set[str]] = {}
     for name, path in (("role", space.dims.role), ("action", space.dims.action)):
         cs = space.class_of.get(path) if path is not None else None
-        named = sorted(v for v in (cs.cls.constants if cs else ()) if isinstance(v, str))
-        missing = [v for v in named if v not in have[name]]
-        if missing:
-            out.append(f"tenancy: realises no request with {name} "
-                       + ", ".join(f"`{v}`" for v in missing)
-                       + " that the policies name (compare without a tenancy decides them)")
-    if space.outside_model:  # a tenancy's requests never carry them
-        out.append("tenancy: realises no request with " + ", ".join(f"`{_dotted(p)}`" for p in space.outside_model)
-                   + ", which the policies read outside the request model (compare without a "
-                   "tenancy decides them)")
+        named = {v for v in (cs.cls.constants if cs else ()) if isinstance(v, str)}
+        out[name] = named - have[name]
     return out
 
 

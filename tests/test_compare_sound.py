@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 import pytest
 from engines import EngineError, OpaEngine
+from test_report import validate_sarif
 
 from policydiff import InputError, load_policy
 from policydiff.analysis import analyze_policies
@@ -233,8 +234,11 @@ def test_accept_incomplete_lets_a_reviewed_construct_through_and_every_report_sh
     assert "accepted_incomplete" in render(report, "json", rules=rules)
     blocked = gate(classify(diff(p, p), None), None)
     assert not blocked.gate.passed
-    sarif = render(blocked, "sarif")
-    assert "unproved-cells" in sarif and "ordering comparison" in sarif
+    doc = validate_sarif(render(blocked, "sarif"))
+    [result] = doc["runs"][0]["results"]
+    assert result["ruleId"] == "unproved-cells" and "ordering comparison" in result["message"]["text"]
+    assert doc["runs"][0]["tool"]["driver"]["rules"][result["ruleIndex"]]["id"] == "unproved-cells"
+    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 5
     assert "unproved: all" in render(blocked, "text") and "unproved: all" in render(blocked, "markdown")
 
 
@@ -264,18 +268,23 @@ def test_a_tenancy_that_realises_no_request_is_bad_input(empty):
     assert e.value.code == "empty_tenancy"
 
 
-def test_a_tenancy_lacking_an_action_the_policies_name_blocks():
+def test_a_tenancy_lacking_an_action_the_policies_name_is_completed_by_the_symbolic_matrix():
     # the runbook's seed has no settings:write; v2 grants it to viewers
     t = Tenancy(enterprises=(Enterprise(id="e1", teams=("t1",)),),
                 users=(User(id="u", enterprise="e1", role="viewer", teams=("t1",)),),
                 resources=(Resource(id="r", kind="project", enterprise="e1", team="t1"),),
                 actions=("team:manage",))
     v2 = V1_MANAGE + '\nallow if {\n\tinput.subject.role == "viewer"\n\tinput.action == "settings:write"\n}\n'
-    report, _ = _brute(V1_MANAGE, v2, [], tenancy=t)
-    assert not report.gate.passed and not report.summary.complete
-    assert any("settings:write" in r for r in report.summary.incomplete_reasons)
     symbolic, missed = _brute(V1_MANAGE, v2, _model(roles=("viewer",), actions=("settings:write",)))
     assert symbolic.summary.complete and not missed and symbolic.summary.v2_more_permissive == 4
+    report, _ = _brute(V1_MANAGE, v2, [], tenancy=t)
+    assert not report.gate.passed and report.summary.complete
+    leaks = {(d.tenant, d.role, d.action, d.relation) for d in report.discrepancies
+             if d.direction == "v2_more_permissive"}
+    assert leaks == {(d.tenant, d.role, d.action, d.relation) for d in symbolic.discrepancies}
+    assert all(tenant == "*" and action == "settings:write" for tenant, _, action, _ in leaks)
+    # the tenancy's own cells are there too
+    assert any(c.tenant == "e1" for c in report.cells)
 
 
 def test_team_ids_are_not_assumed_unique_across_enterprises():
@@ -295,3 +304,69 @@ def test_a_file_and_the_database_give_the_teams_in_one_order():
     u = User(id="u", enterprise="e1", role="viewer", teams=("t2", "t1", "t2"))
     r = Resource(id="r", kind="k", enterprise="e1", team="t1")
     assert request_input(u, "a", r)["subject"]["teams"] == ["t1", "t2"]
+
+
+# ---- random pairs of policies over another input shape, brute-forced with OPA
+
+_LITERALS = [
+    'input.a == "p"', 'input.a != "q"', 'not input.a == "p"', "input.a == input.b", "input.a != input.b",
+    "input.a in input.c", 'input.c[_] == "p"', "some x in input.c\n\tx != input.b", 'startswith(input.a, "p")',
+    'not startswith(input.b, "p")', 'startswith(input.a, "p") == false', "input.o.x == input.a", "input.o",
+    "input.a", "not input.b", 'every x in input.c { x == "p" }', 'input.a in {"p", "q"} - {"q"}',
+    'object.get(input.o, "x", "d") == "p"', "count(input.c) > 1", 'input.a > "m"', 'input.c == ["p"]',
+    '[x | some x in input.c][0] == "p"', 'input.b in {"p", "z"}', "input.o.x", "not input.o.x",
+    "input.b == null", "input.a == 1", 'input.a == concat("", ["p", ""])', 'x := input.a\n\tx == "q"',
+    'endswith(input.b, "z")', "not input.a in input.c", "input.b in input.c", "input.a == data.ks[_]",
+    "is_p(input.a)", "input.b in names", 'm[input.a] == "a"', "h == input.a", 'd == "none"', 'e == "y"',
+    '"p" in names', "not is_p(input.b)", "some v in input.c\n\tis_p(v)", "every v in names { v != input.a }",
+]
+_HELPERS = '''
+is_p(v) if v == "p"
+
+is_p(v) if v == "z"
+
+names contains n if {
+	some n in input.c
+	n != "q"
+}
+
+m[k] := v if some k, v in {"p": "a", "z": "b"}
+
+h := input.o.x
+
+default d := "none"
+
+d := input.a if input.b == "p"
+
+e := "x" if input.a == "p"
+else := "y" if input.b == "p"
+
+ks := ["p", "z"]
+'''
+
+
+def _random_policy(rnd) -> str:
+    rules = []
+    for _ in range(rnd.randint(1, 2)):
+        rules.append("allow if {\n\t" + "\n\t".join(rnd.sample(_LITERALS, rnd.randint(1, 3))) + "\n}")
+    return "\n\n".join(rules).replace("data.ks", "ks") + "\n" + _HELPERS
+
+
+def _shaped_inputs():
+    absent = object()
+    for a, b, c, o in itertools.product(("p", "q", "pz", 1, None, absent, ["p"]), ("p", "z", "zz", absent),
+                                        ([], ["p"], ["q", "p"], ["z"], absent),
+                                        (absent, {"x": "p"}, {"x": "z"}, "s")):
+        inp = {k: v for k, v in (("a", a), ("b", b), ("c", c), ("o", o)) if v is not absent}
+        yield None, dict(inp, r="r1")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_policy_pairs_never_pass_a_difference_opa_shows(seed):
+    import random
+
+    rnd = random.Random(seed)
+    v1, v2 = _random_policy(rnd), _random_policy(rnd)
+    report, missed = _brute(v1, v2, _shaped_inputs(), dims=["role=input.r"])
+    if report.summary.complete:
+        assert not missed, (v1, v2, missed[:2])
