@@ -129,6 +129,7 @@ class _Walker:
         self.computed: list[Node] = []  # values of unknown contents (see `opaque`)
         self.positional: list[tuple[Node, Span]] = []  # collections indexed by position
         self.reads: list[tuple[Node, Span]] = []  # every reference and variable read
+        self.key_iterations: list[tuple[Node, Node]] = []  # (key, collection) of `some k, v in`
         # arrays built in input's order (a comprehension, `array.concat`), and the
         # values their members come from
         self.ordered: list[tuple[Node, Node]] = []
@@ -144,6 +145,7 @@ class _Walker:
             return n
         if isinstance(value, (Mapping, list, tuple, set, frozenset)):
             n.literal = where
+        n.set_like = isinstance(value, (set, frozenset))
         if isinstance(value, Mapping):
             # fields stay apart, as an object literal's do, until a lookup by a
             # variable collapses them (`Graph.elem`); the keys are its constants
@@ -227,6 +229,7 @@ class _Walker:
                 if rule.value is not None:
                     self.g.union(node, scope.flow(rule.value))
             case "partial_set":
+                find(node).set_like = True
                 if rule.key is not None:
                     self.g.union(self.g.elem(node), scope.flow(rule.key))
             case "partial_object":
@@ -245,7 +248,21 @@ class _Walker:
         """Incomplete if any of `nodes` holds input (`deep`: anywhere inside it)."""
         self.checks.append((why, span, list(nodes), deep))
 
+    def _set_keys(self) -> None:
+        """A key iterated over a set is its element: merged once the set is known to
+        be one (a partial set, a set literal or operation), until nothing changes."""
+        changed = True
+        while changed:
+            changed = False
+            for k, c in self.key_iterations:
+                if find(c).set_like and find(k) is not find(self.g.elem(c)):
+                    self.g.union(k, self.g.elem(c))
+                    changed = True
+
     def result(self, others: Sequence[_Walker] = ()) -> Analysis:
+        for w in others:
+            self.key_iterations.extend(w.key_iterations)
+        self._set_keys()
         for w in others:
             self.checks.extend(w.checks)
             self.equalities.extend(w.equalities)
@@ -451,6 +468,7 @@ class _Scope:
                 if key is not None:
                     k = self.declare(key)
                     self.g.union(k, self.g.keys(c))
+                    self.w.key_iterations.append((k, c))
                     if key != "_":
                         self.w.check("iterates the keys of an input collection", lit.span, c, deep=False)
                 self.nested(body)
@@ -460,6 +478,7 @@ class _Scope:
     def _keys_of(self, coll: Node, key: ir.Term, span: Span) -> None:
         k = self.flow(key)
         self.g.union(k, self.g.keys(coll))
+        self.w.key_iterations.append((k, coll))
         if not (isinstance(key, ir.Var) and key.name == "_"):
             self.w.check("iterates the keys of an input collection", span, coll, deep=False)
 
@@ -529,6 +548,7 @@ class _Scope:
                 return n
             case ir.Array(items=items) | ir.Set(items=items):
                 n = g.node()
+                n.set_like = isinstance(t, ir.Set)
                 n.literal = f"the array or set at {t.span.where}"
                 for i in items:
                     g.union(g.elem(n), self.flow(i))
@@ -550,6 +570,7 @@ class _Scope:
                     return folded
                 self.nested(body)
                 n = g.node()
+                n.set_like = isinstance(t, ir.SetCompr)
                 member = self.flow(term)
                 g.union(g.elem(n), member)
                 if isinstance(t, ir.ArrayCompr):
@@ -636,6 +657,7 @@ class _Scope:
         if f == "graph.reachable":
             graph, init = (self.flow(a) for a in t.args)
             out = g.node()
+            out.set_like = True
             e = g.elem(out)
             g.union(e, g.elem(init))
             g.union(e, g.keys(graph))
@@ -657,12 +679,14 @@ class _Scope:
             return g.union(n, self.flow(default))
         if f == "object.keys":
             out = g.node()
+            out.set_like = True
             obj = self.flow(t.args[0])
             self.w.check("`object.keys` of an input object", span, obj, deep=False)
             g.union(g.elem(out), g.keys(obj))
             return out
         if f in _SET_OPS:
             out = g.node()
+            out.set_like = f != "array.concat"
             for a in t.args:
                 n = self.flow(a)
                 if f == "array.concat":

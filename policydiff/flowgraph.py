@@ -31,7 +31,7 @@ class Pattern(msgspec.Struct, frozen=True, kw_only=True, order=True):
 
 class Node:
     __slots__ = ("children", "collapsed", "computed", "consts", "literal", "parent", "paths", "patterns",
-                 "whole")
+                 "set_like", "whole")
 
     def __init__(self) -> None:
         self.parent: Node | None = None
@@ -45,6 +45,7 @@ class Node:
         # "file:line": an array or object literal, whose equality with input depends on
         # positions, length or the exact set of keys, which the classes do not model
         self.literal: str | None = None
+        self.set_like = False  # may be a set: its keys are its elements
 
 
 def find(n: Node) -> Node:
@@ -81,6 +82,7 @@ class Graph:
         ra.whole = ra.whole or rb.whole
         ra.computed = ra.computed or rb.computed
         ra.literal = ra.literal or rb.literal
+        ra.set_like = ra.set_like or rb.set_like
         new_a, new_b = ra.paths - rb.paths, rb.paths - ra.paths
         ra.paths |= rb.paths
         collapsed = ra.collapsed or rb.collapsed

@@ -370,3 +370,11 @@ def test_random_policy_pairs_never_pass_a_difference_opa_shows(seed):
     report, missed = _brute(v1, v2, _shaped_inputs(), dims=["role=input.r"])
     if report.summary.complete:
         assert not missed, (v1, v2, missed[:2])
+
+
+def test_keys_iterated_over_a_set_are_its_elements():
+    v1 = 'names contains n if {\n\tsome n in input.c\n\tn != "q"\n}\n\nallow if {\n\tsome k, _ in names\n\tk == "z"\n}\n'
+    v2 = 'allow if "p" in input.c\n'
+    report, missed = _brute(v1, v2, _shaped_inputs(), dims=["role=input.r"])
+    assert report.summary.complete and not missed
+    assert {d.direction for d in report.discrepancies} == {"v2_more_permissive", "v2_more_restrictive"}
