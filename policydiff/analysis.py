@@ -11,33 +11,46 @@ over-approximation: it can only add constants and paths to a class, never lose o
 so the classes that `policydiff.matrix` builds from it split requests at least as
 finely as the policies do.
 
-Uses of input the classes cannot capture (ordering, arithmetic, `count`, `sprintf`,
-regular expressions, ...) are recorded as `incomplete` reasons naming the rule.
+What the policies compute from constants alone is folded first by the evaluator
+(`policydiff.fold`): rules that read no input, and input-independent terms, become the
+constants they hold, so `{"a", "b"} - {"b"}` compares input with "a".
+
+The classes capture equality, membership and constant string patterns, nothing else:
+every other use of an input value is recorded as an `incomplete` reason naming the
+rule (`file:line`) and the construct — builtins on input (the default branch of
+`call`), ordering, a value of unknown contents compared with input (`opaque`),
+positions, lengths and whole-value comparisons of collections and objects, members of
+input collections that are collections or objects themselves, computed lookup keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, assert_never
 
 import msgspec
 
+from policydiff import atoms as _atoms
 from policydiff import ir
+from policydiff.atoms import Atom
+from policydiff.compile import UNDEFINED
+from policydiff.flowgraph import (
+    ELEM,
+    Graph,
+    Node,
+    Path,
+    Pattern,
+    Scalar,
+    acyclic,
+    const_key,
+    find,
+    opaque,
+    reachable,
+    reads_input,
+)
+from policydiff.fold import NOT_FOLDED, Folder
+from policydiff.reads import calls, check_data_refs, data_refs, needed_locals, var_names
 from policydiff.source import Span
-
-ELEM = "[]"  # path step: "any element of this collection"
-
-Path = tuple[str, ...]
-Scalar = str | int | float | bool | None
-
-
-class Pattern(msgspec.Struct, frozen=True, kw_only=True, order=True):
-    """A string test with a constant argument: `prefix`, `suffix`, `contains` or
-    `glob` (with the delimiters in effect: none for `null`, `.` for `[]`)."""
-
-    kind: str
-    text: str
-    delimiters: tuple[str, ...] = ()
 
 
 class InputClass(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,6 +63,9 @@ class InputClass(msgspec.Struct, frozen=True, kw_only=True):
     # False when the policies only test membership in these paths (`x in coll`):
     # then elements equal to no value of the class cannot change a decision.
     whole: bool = True
+    # tests on one value the partition cannot capture (`policydiff.atoms`), decided by
+    # `policydiff.solver`
+    atoms: tuple[Atom, ...] = ()
 
 
 class Analysis(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,135 +83,11 @@ class Analysis(msgspec.Struct, frozen=True, kw_only=True):
         return None
 
 
-# --------------------------------------------------------------------- union-find
-
-
-class _Node:
-    __slots__ = ("children", "collapsed", "computed", "consts", "parent", "paths", "patterns", "whole")
-
-    def __init__(self) -> None:
-        self.parent: _Node | None = None
-        self.children: dict[tuple, _Node] = {}
-        self.consts: set[tuple[type, Any]] = set()
-        self.patterns: set[Pattern] = set()
-        self.paths: set[Path] = set()
-        self.collapsed = False
-        self.whole = False  # used as a whole value, not only as the right of `x in coll`
-        self.computed: str | None = None  # "file:line: `f`": a builtin result of unknown value
-
-
-def _find(n: _Node) -> _Node:
-    root = n
-    while root.parent is not None:
-        root = root.parent
-    while n.parent is not None and n.parent is not root:
-        n.parent, n = root, n.parent
-    return root
-
-
-def _key(value: Scalar) -> tuple[type, Any]:
-    # True == 1 in Python; keep constants of different JSON types apart.
-    return (type(value), value)
-
-
-class _Graph:
-    """The nodes and the merge operations; no knowledge of the IR."""
-
-    def node(self, *consts: Scalar) -> _Node:
-        n = _Node()
-        n.consts.update(_key(c) for c in consts)
-        return n
-
-    def union(self, a: _Node, b: _Node) -> _Node:
-        ra, rb = _find(a), _find(b)
-        if ra is rb:
-            return ra
-        if len(rb.children) > len(ra.children):
-            ra, rb = rb, ra
-        rb.parent = ra
-        ra.consts |= rb.consts
-        ra.patterns |= rb.patterns
-        ra.whole = ra.whole or rb.whole
-        ra.computed = ra.computed or rb.computed
-        new_a, new_b = ra.paths - rb.paths, rb.paths - ra.paths
-        ra.paths |= rb.paths
-        collapsed = ra.collapsed or rb.collapsed
-        pending = list(rb.children.items())
-        rb.children = {}
-        # Children of one side gain the paths the other side brought in.
-        for label, child in list(ra.children.items()):
-            if label not in dict(pending):
-                self._add_paths(child, _extend(new_b, label))
-        for label, child in pending:
-            mine = ra.children.get(label)
-            if mine is None:
-                ra.children[label] = child
-                self._add_paths(child, _extend(new_a, label))
-            else:
-                self.union(mine, child)
-        root = _find(ra)
-        if collapsed:
-            self.collapse(root)
-        return _find(root)
-
-    def _add_paths(self, n: _Node, paths: set[Path], active: frozenset[int] = frozenset()) -> None:
-        r = _find(n)
-        new = paths - r.paths
-        if not new or id(r) in active:  # a class that is its own field: stop at the cycle
-            return
-        r.paths |= new
-        for label, child in list(r.children.items()):
-            self._add_paths(child, _extend(new, label), active | {id(r)})
-
-    def child(self, n: _Node, label: tuple) -> _Node:
-        r = _find(n)
-        c = r.children.get(label)
-        if c is None:
-            c = _Node()
-            r.children[label] = c
-            c.paths = _extend(r.paths, label)
-        return _find(c)
-
-    def field(self, n: _Node, key: Scalar) -> _Node:
-        r = _find(n)
-        if r.collapsed:
-            return self.child(r, ("e",))
-        return self.child(r, ("f", key))
-
-    def elem(self, n: _Node) -> _Node:
-        r = _find(n)
-        if any(label[0] == "f" for label in r.children):
-            self.collapse(r)
-        return self.child(_find(r), ("e",))
-
-    def keys(self, n: _Node) -> _Node:
-        return self.child(n, ("k",))
-
-    def collapse(self, n: _Node) -> None:
-        """From now on, every field of `n` is one class with its elements: used for
-        documents indexed by a variable, whose keys are not known statically."""
-        r = _find(n)
-        r.collapsed = True
-        e = self.child(r, ("e",))
-        for label in [lab for lab in _find(r).children if lab[0] == "f"]:
-            c = _find(r).children.pop(label, None)
-            if c is not None:
-                e = self.union(e, c)
-
-
-def _extend(paths: set[Path], label: tuple) -> set[Path]:
-    if not paths:
-        return set()
-    match label:
-        case ("f", key):
-            return {p + (str(key),) for p in paths}
-        case ("e",):
-            return {p + (ELEM,) for p in paths}
-    return set()  # keys of input collections carry no path; iterating them is flagged
-
-
 # ------------------------------------------------------------------------- walker
 
+# Calls whose value is a boolean test: nothing to fold.
+_TESTS = {"equal", "neq", "internal.unify", "internal.member_2", "internal.member_3",
+          "startswith", "endswith", "contains", "glob.match", "lt", "lte", "gt", "gte"}
 # Builtins whose result is a set or array of their arguments' elements.
 _SET_OPS = {"and", "or", "union", "intersection", "array.concat"}
 _PATTERNS = {"startswith": "prefix", "endswith": "suffix", "contains": "contains"}
@@ -204,8 +96,9 @@ _ORDERING = {"lt", "lte", "gt", "gte"}
 
 class _Walker:
     def __init__(self, modules: Sequence[ir.Module], data: Mapping[str, Any] | None,
-                 shared: _Walker | None = None) -> None:
-        self.g = shared.g if shared else _Graph()
+                 shared: _Walker | None = None, folder: Folder | None = None) -> None:
+        self.folder = folder
+        self.g = shared.g if shared else Graph()
         if shared:
             self.input = shared.input
         else:
@@ -220,38 +113,69 @@ class _Walker:
                 if r.kind != "function" and (r.ref or "." in r.name):
                     # a reference head: its value is read through the name it starts with
                     rules.setdefault(r.name.split(".")[0], []).append(r)
-        self.rule_nodes: dict[tuple, _Node] = {}
-        self.params: dict[tuple, list[_Node]] = {}
-        self.checks: list[tuple[str, Span, list[_Node]]] = []
-        self.deferred_patterns: list[tuple[str, _Node, _Node, tuple[str, ...], Span]] = []
+        self.rule_nodes: dict[tuple, Node] = {}
+        # rules that read no input, by (package, name): their values, from the evaluator
+        self.folded: dict[tuple, Any] = {}
+        if folder is not None:
+            for pkg, rules in self.packages.items():
+                for name, rs in rules.items():
+                    if all(r.name == name and not r.ref and r.kind != "function" for r in rs):
+                        value = folder.rule(pkg + (name,))
+                        if value is not NOT_FOLDED:
+                            self.folded[(pkg, name)] = value
+        self.params: dict[tuple, list[Node]] = {}
+        self.checks: list[tuple[str, Span, list[Node], bool]] = []
+        self.equalities: list[tuple[Node, Node, Span]] = []  # comparisons, not bindings
+        self.computed: list[Node] = []  # values of unknown contents (see `opaque`)
+        self.positional: list[tuple[Node, Span]] = []  # collections indexed by position
+        self.reads: list[tuple[Node, Span]] = []  # every reference and variable read
+        self.key_iterations: list[tuple[Node, Node]] = []  # (key, collection) of `some k, v in`
+        # arrays built in input's order (a comprehension, `array.concat`), and the
+        # values their members come from
+        self.ordered: list[tuple[Node, Node]] = []
+        self.deferred_patterns: list[tuple[str, Node, Node, tuple[str, ...], Span]] = []
+        self.atoms: list[Atom] = []
         self.modules = modules
 
     # ---- documents
 
-    def _document(self, value: Any) -> _Node:
+    def _document(self, value: Any, where: str = "a data document") -> Node:
         n = self.g.node()
+        if value is UNDEFINED:
+            return n
+        if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+            n.literal = where
+        n.set_like = isinstance(value, (set, frozenset))
         if isinstance(value, Mapping):
-            self.g.collapse(n)
+            # fields stay apart, as an object literal's do, until a lookup by a
+            # variable collapses them (`Graph.elem`); the keys are its constants
             keys = self.g.keys(n)
+            if not all(isinstance(k, str) for k in value):
+                self.g.collapse(n)
             for k, v in value.items():
-                _find(keys).consts.add(_key(k))
-                self.g.union(self.g.elem(n), self._document(v))
+                find(keys).consts.add(const_key(k))
+                self.g.union(self.g.field(n, k), self._document(v, where))
         elif isinstance(value, (list, tuple, set, frozenset)):
             for v in value:
-                self.g.union(self.g.elem(n), self._document(v))
+                self.g.union(self.g.elem(n), self._document(v, where))
         else:
-            n.consts.add(_key(value))
+            n.consts.add(const_key(value))
         return n
 
     # ---- rules
 
-    def rule_node(self, pkg: tuple[str, ...], name: str) -> _Node:
+    def rule_node(self, pkg: tuple[str, ...], name: str) -> Node:
         key = (pkg, name)
         if key not in self.rule_nodes:
-            self.rule_nodes[key] = self.g.node()
+            if key in self.folded:
+                at = self.packages[pkg][name][0].span.where
+                where = f"the value of `{'.'.join(('data',) + key[0] + (name,))}` at {at}"
+                self.rule_nodes[key] = self._document(self.folded[key], where)
+            else:
+                self.rule_nodes[key] = self.g.node()
         return self.rule_nodes[key]
 
-    def param_nodes(self, pkg: tuple[str, ...], name: str, n: int) -> list[_Node]:
+    def param_nodes(self, pkg: tuple[str, ...], name: str, n: int) -> list[Node]:
         ps = self.params.setdefault((pkg, name), [])
         while len(ps) < n:
             ps.append(self.g.node())
@@ -261,16 +185,19 @@ class _Walker:
         for m in self.modules:
             imports = {}
             for imp in m.imports:
-                if imp.path[0] in ("data", "input") and len(imp.path) > 1:
+                if imp.path[0] in ("data", "input"):  # `import input as x` too
                     imports[imp.alias or imp.path[-1]] = imp.path
             for r in m.rules:
+                if (m.package, r.name) in self.folded:
+                    continue  # its value is known: a constant, read through its node
                 rule = r
                 while rule is not None:
-                    self._rule(m.package, rule, imports)
+                    self._rule(m, rule, imports)
                     rule = rule.else_
 
-    def _rule(self, pkg, rule: ir.Rule, imports) -> None:
-        scope = _Scope(self, pkg, imports, rule)
+    def _rule(self, module: ir.Module, rule: ir.Rule, imports) -> None:
+        pkg = module.package
+        scope = _Scope(self, module, imports, rule)
         if rule.kind == "function":
             node = self.rule_node(pkg, rule.name)
         else:  # a reference head (`a.b[x].c := v`) puts its value inside the document `a`
@@ -284,7 +211,12 @@ class _Walker:
                 if isinstance(arg, ir.Var):
                     scope.declare(arg.name)
                 self.g.union(p, scope.flow(arg))
-        scope.body(rule.body)
+        alias = {"input": ()} | {a: p[1:] for a, p in imports.items() if p[0] == "input"}
+        skip, found = _atoms.find(rule, alias, lambda f: scope._user_function(f) is not None)
+        scope.body(lit for i, lit in enumerate(rule.body) if i not in skip)
+        for atom in found:
+            find(scope._walk_path(self.input, atom.path)).whole = True
+            self.atoms.append(atom)
         for t in rule.ref:
             if isinstance(t, ir.Scalar):
                 node = self.g.field(node, t.value)
@@ -297,6 +229,7 @@ class _Walker:
                 if rule.value is not None:
                     self.g.union(node, scope.flow(rule.value))
             case "partial_set":
+                find(node).set_like = True
                 if rule.key is not None:
                     self.g.union(self.g.elem(node), scope.flow(rule.key))
             case "partial_object":
@@ -306,66 +239,88 @@ class _Walker:
                 if rule.value is not None:
                     self.g.union(self.g.elem(node), scope.flow(rule.value))
 
-    def check(self, why: str, span: Span, *nodes: _Node, deep: bool = True) -> None:
+    def _origin(self, r: Node) -> str:
+        """Where a literal's comparison with input starts: the literal's own position."""
+        where = r.literal or ""
+        return where.rsplit(" at ", 1)[1] if " at " in where else "input"
+
+    def check(self, why: str, span: Span, *nodes: Node, deep: bool = True) -> None:
         """Incomplete if any of `nodes` holds input (`deep`: anywhere inside it)."""
         self.checks.append((why, span, list(nodes), deep))
 
+    def _set_keys(self) -> None:
+        """A key iterated over a set is its element: merged once the set is known to
+        be one (a partial set, a set literal or operation), until nothing changes."""
+        changed = True
+        while changed:
+            changed = False
+            for k, c in self.key_iterations:
+                if find(c).set_like and find(k) is not find(self.g.elem(c)):
+                    self.g.union(k, self.g.elem(c))
+                    changed = True
+
     def result(self, others: Sequence[_Walker] = ()) -> Analysis:
         for w in others:
+            self.key_iterations.extend(w.key_iterations)
+        self._set_keys()
+        for w in others:
             self.checks.extend(w.checks)
+            self.equalities.extend(w.equalities)
+            self.computed.extend(w.computed)
+            self.positional.extend(w.positional)
+            self.atoms.extend(w.atoms)
+            self.reads.extend(w.reads)
+            self.ordered.extend(w.ordered)
             self.deferred_patterns.extend(w.deferred_patterns)
         for kind, s, arg, delims, span in self.deferred_patterns:
-            texts = [v for t, v in _find(arg).consts if t is str]
-            if _find(arg).paths or _find(arg).computed or not texts:
+            texts = [v for t, v in find(arg).consts if t is str]
+            if find(arg).paths or find(arg).computed or not texts:
                 self.checks.append((f"`{kind}` with a pattern computed at evaluation", span, [s], False))
             for v in texts:
-                _find(s).patterns.add(Pattern(kind=kind, text=v, delimiters=delims))
+                find(s).patterns.add(Pattern(kind=kind, text=v, delimiters=delims))
         reasons = []
         for why, span, nodes, deep in self.checks:
-            if any(_reads_input(n) if deep else bool(_find(n).paths) for n in nodes):
+            if any(reads_input(n) if deep else bool(find(n).paths) for n in nodes):
                 reasons.append(f"{span.where}: {why}")
-        classes = [r for r in _reachable(self.input) if r.paths]
+        sources: dict[int, list[Node]] = {}
+        for arr, member in self.ordered:
+            sources.setdefault(id(find(arr)), []).append(member)
+        for n, span in self.positional:
+            if any(reads_input(m) for m in sources.get(id(find(n)), ())):
+                reasons.append(f"{span.where}: indexes by position an array built from input")
+        nested: set[int] = set()
+        for n, span in self.reads:
+            r = find(n)
+            if id(r) not in nested and any(ELEM in p[:-1] for p in r.paths):
+                nested.add(id(r))
+                reasons.append(f"{span.where}: reads inside the members of an input collection "
+                               f"(a collection of objects or arrays; its members are not modelled "
+                               f"one by one)")
+        named: set[int] = set()  # classes a comparison's reason already names
+        for a, b, span in self.equalities:
+            r = find(a)
+            if r.paths and (r.literal or any(label[0] in "efk" for label in r.children)):
+                named.add(id(r))
+                what = f"with {r.literal}" if r.literal else "as a whole"
+                reasons.append(f"{span.where}: compares an input object or collection {what} "
+                               f"(its length, order and other keys are not modelled)")
+        classes = [r for r in reachable(self.input) if r.paths]
+        unknown = opaque(self.computed)
         for r in classes:
-            if r.computed:  # compared with a value no constant stands for
-                reasons.append(f"{r.computed} compared with input")
+            if id(r) in unknown:  # compared with a value no constant stands for
+                reasons.append(f"{unknown[id(r)]} compared with input")
+            if r.literal and id(r) not in named:
+                reasons.append(f"{self._origin(r)}: input compared with {r.literal} "
+                               f"(positions, length and keys are not modelled)")
         out = []
         for r in classes:
             consts = sorted((v for _, v in r.consts), key=_const_order)
-            out.append(InputClass(paths=tuple(sorted(_acyclic(r.paths))), constants=tuple(consts),
-                                  patterns=tuple(sorted(r.patterns)), whole=r.whole))
+            tests = {a.key: a for a in self.atoms if a.path in r.paths}
+            out.append(InputClass(paths=tuple(sorted(acyclic(r.paths))), constants=tuple(consts),
+                                  patterns=tuple(sorted(r.patterns)), whole=r.whole,
+                                  atoms=tuple(tests[k] for k in sorted(tests))))
         out.sort(key=lambda c: c.paths)
         return Analysis(classes=tuple(out), incomplete=tuple(sorted(set(reasons))))
-
-
-def _reads_input(n: _Node) -> bool:
-    """Whether a value holds input anywhere inside it (an array of input paths, ...).
-    Keys are left out: looking a document up by an input value reads the input through
-    equality, which the classes capture."""
-    return any(r.paths for r in _reachable(n, keys=False))
-
-
-def _reachable(n: _Node, *, keys: bool = True) -> Iterator[_Node]:
-    """Every class root reachable from `n` through its children, once each, depth first;
-    without `keys`, not through the children that are lookup keys."""
-    seen: set[int] = set()
-    stack = [n]
-    while stack:
-        r = _find(stack.pop())
-        if id(r) in seen:
-            continue
-        seen.add(id(r))
-        yield r
-        stack.extend(c for label, c in r.children.items() if keys or label[0] != "k")
-
-
-def _acyclic(paths: set[Path]) -> set[Path]:
-    """Drop the unrolled repetitions of a class that is its own field (`x` merged with
-    `x.name`): keep `x` and `x.name`, not `x.name.name`."""
-
-    def chain(q: Path) -> int:
-        return sum(1 for i in range(len(q)) if q[:i] in paths)
-
-    return {q for q in paths if chain(q) < 2}
 
 
 def _const_order(v: Scalar) -> tuple:
@@ -376,11 +331,85 @@ class _Scope:
     """Local variables of one rule (comprehensions share it: merging two variables
     of the same name only coarsens the classes)."""
 
-    def __init__(self, w: _Walker, pkg, imports, rule: ir.Rule) -> None:
-        self.w, self.g, self.pkg, self.imports, self.rule = w, w.g, pkg, imports, rule
-        self.vars: dict[str, _Node] = {}
+    def __init__(self, w: _Walker, module: ir.Module, imports, rule: ir.Rule) -> None:
+        self.w, self.g, self.pkg, self.imports, self.rule = w, w.g, module.package, imports, rule
+        self.module = module
+        self.vars: dict[str, Node] = {}
+        self.depth = 0  # inside a comprehension or `every` body when > 0
+        # local variables of the rule's own body bound to an input-independent term
+        self.closed: dict[str, ir.Term] = {}
+        self._outer: set[str] | None = None
 
-    def declare(self, name: str) -> _Node:
+    # ---- folding (see `policydiff.fold`)
+
+    @property
+    def outer(self) -> set[str]:
+        """Variables of the rule outside its comprehensions: a comprehension that
+        reads one of them depends on the rule's own solutions."""
+        if self._outer is None:
+            self._outer = set()
+            r = self.rule
+            for part in (r.args, r.ref, r.body, r.key, r.value):
+                var_names(part, self._outer, comprehensions=False)
+        return self._outer
+
+    def _closed(self, t: ir.Term) -> bool:
+        """Whether `t` reads no input: its variables are comprehension locals, rules
+        and functions that read no input, data, or locals bound to such terms."""
+        if self.w.folder is None:
+            return False
+        names: set[str] = set()
+        var_names(t, names, comprehensions=True)
+        for name in names:
+            if name in self.closed or name == "_":
+                continue
+            if name == "input":
+                return False
+            if name == "data":
+                if not all(self._data_closed(ref) for ref in data_refs(t)):
+                    return False
+                continue
+            if name in self.vars and name in self.outer:
+                return False
+            rules = self.w.packages.get(self.pkg, {})
+            if name in rules and name not in self.vars:
+                if (self.pkg, name) not in self.w.folded:
+                    return False
+                continue
+            if name in self.imports and name not in self.vars:
+                path = self.imports[name]
+                if path[0] == "input" or not self._data_closed(path[1:]):
+                    return False
+                continue
+            if name in self.outer:
+                return False
+        for call in calls(t):
+            func = self._user_function(call.func)
+            if func is not None and not self.w.folder.reads_no_input(func[0] + (func[1],)):
+                return False
+        return True
+
+    def _data_closed(self, path: tuple[str, ...]) -> bool:
+        """`data.<path>…` reads no input: a rule that reads none, or the data document."""
+        for pkg, rules in self.w.packages.items():
+            n = len(pkg)
+            if path[:n] == pkg and len(path) > n and path[n] in rules:
+                return (pkg, path[n]) in self.w.folded
+            if pkg[:len(path)] == path or (path[:n] == pkg and len(path) == n):
+                return False  # a package, or a prefix of one, read whole
+        return True
+
+    def _fold(self, t: ir.Term) -> Node | None:
+        """The node of `t`'s value when the evaluator can compute it, else None."""
+        if not self._closed(t):
+            return None
+        needed = needed_locals(t, self.closed)
+        value = self.w.folder.term(self.pkg, self.module.imports, needed, t)
+        if value is NOT_FOLDED:
+            return None
+        return self.w._document(value, f"the value computed at {t.span.where}")
+
+    def declare(self, name: str) -> Node:
         if name == "_":
             return self.g.node()
         self.vars[name] = self.vars.get(name) or self.g.node()
@@ -392,17 +421,37 @@ class _Scope:
         for lit in lits:
             self.literal(lit)
 
+    def nested(self, lits: Iterable[ir.Literal]) -> None:
+        self.depth += 1
+        try:
+            self.body(lits)
+        finally:
+            self.depth -= 1
+
+    def _is_global(self, name: str) -> bool:
+        return name == "data" or name in self.imports or name in self.w.packages.get(self.pkg, {})
+
     def literal(self, lit: ir.Literal) -> None:
         match lit:
             case ir.Expr(term=term):
                 n = self.flow(term)
-                _find(n).consts.add(_key(False))  # truthiness: false and anything else
+                find(n).consts.add(const_key(False))  # truthiness: false and anything else
             case ir.Assign(lhs=lhs, rhs=rhs):
                 r = self.flow(rhs)
+                if isinstance(lhs, ir.Var) and self.depth == 0 and self._closed(rhs):
+                    self.closed[lhs.name] = rhs
                 self._declare_pattern(lhs)
-                self.g.union(self.flow(lhs), r)
+                left = self.flow(lhs)
+                if not isinstance(lhs, ir.Var):  # destructuring tests the shape
+                    self.w.equalities.append((left, r, lit.span))
+                self.g.union(left, r)
             case ir.Unify(lhs=lhs, rhs=rhs):
-                self.g.union(self.flow(lhs), self.flow(rhs))
+                binding = any(isinstance(x, ir.Var) and x.name not in self.vars and x.name != "input"
+                              and not self._is_global(x.name) for x in (lhs, rhs))
+                a, b = self.flow(lhs), self.flow(rhs)
+                if not binding:
+                    self.w.equalities.append((a, b, lit.span))
+                self.g.union(a, b)
             case ir.Some(vars=names):
                 for name in names:
                     self.declare(name)
@@ -419,15 +468,17 @@ class _Scope:
                 if key is not None:
                     k = self.declare(key)
                     self.g.union(k, self.g.keys(c))
+                    self.w.key_iterations.append((k, c))
                     if key != "_":
                         self.w.check("iterates the keys of an input collection", lit.span, c, deep=False)
-                self.body(body)
+                self.nested(body)
             case _:
                 assert_never(lit)
 
-    def _keys_of(self, coll: _Node, key: ir.Term, span: Span) -> None:
+    def _keys_of(self, coll: Node, key: ir.Term, span: Span) -> None:
         k = self.flow(key)
         self.g.union(k, self.g.keys(coll))
+        self.w.key_iterations.append((k, coll))
         if not (isinstance(key, ir.Var) and key.name == "_"):
             self.w.check("iterates the keys of an input collection", span, coll, deep=False)
 
@@ -444,7 +495,7 @@ class _Scope:
 
     # ---- terms
 
-    def var(self, name: str) -> _Node:
+    def var(self, name: str) -> Node:
         if name == "_":
             return self.g.node()
         if name in self.vars:
@@ -463,12 +514,12 @@ class _Scope:
             return self._data_ref(path[1:])
         return self.declare(name)
 
-    def _walk_path(self, n: _Node, keys: Iterable[str]) -> _Node:
+    def _walk_path(self, n: Node, keys: Iterable[str]) -> Node:
         for k in keys:
             n = self.g.field(n, k)
         return n
 
-    def _data_ref(self, path: tuple[str, ...]) -> _Node:
+    def _data_ref(self, path: tuple[str, ...]) -> Node:
         """`data.a.b...`: a rule of a loaded package, else the data document."""
         for pkg, rules in self.w.packages.items():
             n = len(pkg)
@@ -476,28 +527,35 @@ class _Scope:
                 return self._walk_path(self.w.rule_node(pkg, path[n]), path[n + 1:])
         return self._walk_path(self.w.data, path)
 
-    def flow(self, t: ir.Term) -> _Node:
+    def flow(self, t: ir.Term) -> Node:
         """The node of `t`'s value, marked as used whole."""
         n = self._flow(t)
-        _find(n).whole = True
+        find(n).whole = True
         return n
 
-    def _flow(self, t: ir.Term) -> _Node:
+    def _flow(self, t: ir.Term) -> Node:
         g = self.g
         match t:
             case ir.Scalar(value=v):
                 return g.node(v)
             case ir.Var(name=name):
-                return self.var(name)
+                n = self.var(name)
+                self.w.reads.append((n, t.span))
+                return n
             case ir.Ref(head=head, path=path):
-                return self._ref(head, path, t.span)
+                n = self._ref(head, path, t.span)
+                self.w.reads.append((n, t.span))
+                return n
             case ir.Array(items=items) | ir.Set(items=items):
                 n = g.node()
+                n.set_like = isinstance(t, ir.Set)
+                n.literal = f"the array or set at {t.span.where}"
                 for i in items:
                     g.union(g.elem(n), self.flow(i))
                 return n
             case ir.Object(items=items):
                 n = g.node()
+                n.literal = f"the object at {t.span.where}"
                 for k, v in items:
                     g.union(g.keys(n), self.flow(k))
                     if isinstance(k, ir.Scalar):
@@ -507,12 +565,22 @@ class _Scope:
                         g.union(g.elem(n), self.flow(v))
                 return n
             case ir.ArrayCompr(term=term, body=body) | ir.SetCompr(term=term, body=body):
-                self.body(body)
+                folded = self._fold(t)
+                if folded is not None:
+                    return folded
+                self.nested(body)
                 n = g.node()
-                g.union(g.elem(n), self.flow(term))
+                n.set_like = isinstance(t, ir.SetCompr)
+                member = self.flow(term)
+                g.union(g.elem(n), member)
+                if isinstance(t, ir.ArrayCompr):
+                    self.w.ordered.append((n, member))
                 return n
             case ir.ObjectCompr(key=key, value=value, body=body):
-                self.body(body)
+                folded = self._fold(t)
+                if folded is not None:
+                    return folded
+                self.nested(body)
                 n = g.node()
                 g.collapse(n)
                 g.union(g.keys(n), self.flow(key))
@@ -523,7 +591,7 @@ class _Scope:
             case _:
                 assert_never(t)
 
-    def _ref(self, head: ir.Term, path: tuple[ir.Term, ...], span: Span) -> _Node:
+    def _ref(self, head: ir.Term, path: tuple[ir.Term, ...], span: Span) -> Node:
         g = self.g
         if isinstance(head, ir.Var) and head.name == "data" and head.name not in self.vars:
             prefix = []
@@ -541,24 +609,29 @@ class _Scope:
                 n = self._field(n, k.value)
                 continue
             key = self.flow(k)
-            _find(n).whole = True  # `coll[_] != x` sees elements that `x in coll` cannot
+            find(n).whole = True  # `coll[_] != x` sees elements that `x in coll` cannot
             if isinstance(k, ir.Scalar):  # a number: an array index
                 self.w.check("indexes an input array by position", span, n, deep=False)
+                self.w.positional.append((n, span))
             g.union(key, g.keys(n))
             if isinstance(k, (ir.Var, ir.Ref, ir.Call)) and not (isinstance(k, ir.Var) and k.name == "_"):
                 self.w.check("looks up input by a computed key", span, n, deep=False)
             n = g.elem(n)
         return n
 
-    def _field(self, n: _Node, key: Scalar) -> _Node:
+    def _field(self, n: Node, key: Scalar) -> Node:
         """`n.key`; a document whose keys may come from input (`obj[input.x] := ...`)
         is then looked up by a constant those keys are compared with."""
-        if not _find(n).paths:
+        if not find(n).paths:
             self.g.union(self.g.keys(n), self.g.node(key))
         return self.g.field(n, key)
 
-    def call(self, t: ir.Call) -> _Node:
+    def call(self, t: ir.Call) -> Node:
         g, f, span = self.g, t.func, t.span
+        if f not in _TESTS:
+            folded = self._fold(t)
+            if folded is not None:
+                return folded
         func = self._user_function(f)
         if func is not None:
             pkg, name = func
@@ -567,7 +640,9 @@ class _Scope:
                 g.union(p, a)
             return self.w.rule_node(pkg, name)
         if f in ("equal", "neq", "internal.unify"):
-            g.union(self.flow(t.args[0]), self.flow(t.args[1]))
+            a, b = self.flow(t.args[0]), self.flow(t.args[1])
+            self.w.equalities.append((a, b, span))
+            g.union(a, b)
             return g.node(True, False)
         if f == "internal.member_2":
             g.union(self.flow(t.args[0]), g.elem(self._flow(t.args[1])))
@@ -582,6 +657,7 @@ class _Scope:
         if f == "graph.reachable":
             graph, init = (self.flow(a) for a in t.args)
             out = g.node()
+            out.set_like = True
             e = g.elem(out)
             g.union(e, g.elem(init))
             g.union(e, g.keys(graph))
@@ -603,12 +679,18 @@ class _Scope:
             return g.union(n, self.flow(default))
         if f == "object.keys":
             out = g.node()
-            g.union(g.elem(out), g.keys(self.flow(t.args[0])))
+            out.set_like = True
+            obj = self.flow(t.args[0])
+            self.w.check("`object.keys` of an input object", span, obj, deep=False)
+            g.union(g.elem(out), g.keys(obj))
             return out
         if f in _SET_OPS:
             out = g.node()
+            out.set_like = f != "array.concat"
             for a in t.args:
                 n = self.flow(a)
+                if f == "array.concat":
+                    self.w.ordered.append((out, n))
                 g.union(g.elem(out), g.elem(g.elem(n)) if f in ("union", "intersection") else g.elem(n))
             return out
         args = [self.flow(a) for a in t.args]
@@ -616,9 +698,10 @@ class _Scope:
         self.w.check(f"{what} on a value read from input", span, *args)
         out = g.node()
         out.computed = f"{span.where}: the result of `{f}`"
+        self.w.computed.append(out)
         return out
 
-    def _pattern(self, t: ir.Call) -> _Node:
+    def _pattern(self, t: ir.Call) -> Node:
         g = self.g
         if t.func == "glob.match":
             pattern, delims, subject = t.args
@@ -633,7 +716,7 @@ class _Scope:
             kind, dl = _PATTERNS[t.func], ()
         s = self.flow(subject)
         if isinstance(pattern, ir.Scalar) and isinstance(pattern.value, str):
-            _find(s).patterns.add(Pattern(kind=kind, text=pattern.value, delimiters=dl))
+            find(s).patterns.add(Pattern(kind=kind, text=pattern.value, delimiters=dl))
         else:
             self.w.deferred_patterns.append((kind, s, self.flow(pattern), dl, t.span))
         return g.node(True, False)
@@ -656,7 +739,7 @@ class _Scope:
 
 
 def analyze(modules: Sequence[ir.Module], data: Mapping[str, Any] | None = None) -> Analysis:
-    """The input classes of `modules` (evaluated over `data`)."""
+    """The input classes of `modules` (evaluated over `data`), without folding."""
     w = _Walker(modules, data)
     w.walk()
     return w.result()
@@ -665,10 +748,14 @@ def analyze(modules: Sequence[ir.Module], data: Mapping[str, Any] | None = None)
 def analyze_policies(*policies: Any) -> Analysis:
     """One analysis over several policies, so that their classes are common: the
     constants either policy compares a path with split that path for both. Each
-    policy keeps its own packages and data; only `input` is shared."""
+    policy keeps its own packages and data; only `input` is shared. What a policy
+    computes from constants alone is folded by its evaluator (`policydiff.fold`)."""
+    for p in policies:
+        check_data_refs(p.modules, p.data)
     walkers: list[_Walker] = []
     for p in policies:
-        w = _Walker(p.modules, p.data, walkers[0] if walkers else None)
+        folder = Folder(p) if getattr(p, "program", None) is not None else None
+        w = _Walker(p.modules, p.data, walkers[0] if walkers else None, folder)
         w.walk()
         walkers.append(w)
     return walkers[0].result(walkers[1:])

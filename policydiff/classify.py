@@ -27,7 +27,10 @@ from policydiff.source import NOWHERE, Span
 from policydiff.tenancy import RELATIONS
 
 MATCH_KEYS = ("tenant", "role", "action", "relation", "direction")
-FILE_KEYS = ("version", "allow_loosening", "blocking", "max_discrepancy_rate", "rules")
+FILE_KEYS = ("version", "allow_loosening", "blocking", "max_discrepancy_rate", "rules",
+             "accept_incomplete")
+ACCEPT_KEYS = ("id", "rule", "reason", "ticket", "owner", "expires")
+REQUIRED_ACCEPT_KEYS = ("id", "rule", "reason")
 RULE_KEYS = ("id", "class", "match", "reason", "ticket", "owner", "expires")
 REQUIRED_RULE_KEYS = ("id", "class", "match", "reason")
 VERSIONS = (1,)
@@ -67,6 +70,22 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     span: Span = NOWHERE  # where the rule stands in its file; not part of the format
 
 
+class AcceptIncomplete(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A reviewed acceptance of unproved cells: the incomplete reasons whose rule
+    (`file:line`, a glob) is `rule` do not block the gate, for `reason`."""
+
+    id: str
+    rule: str
+    reason: str
+    ticket: str | None = None
+    owner: str | None = None
+    expires: datetime.date | None = None
+
+    def accepts(self, incomplete_reason: str) -> bool:
+        where = incomplete_reason.split(": ", 1)[0]
+        return fnmatch.fnmatchcase(where, self.rule)
+
+
 class RuleFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A decoded classification file; `path` is the name it was read under."""
 
@@ -75,6 +94,7 @@ class RuleFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     blocking: tuple[str, ...] = ("bug",)
     max_discrepancy_rate: float = 0.01
     rules: tuple[Rule, ...] = ()
+    accept_incomplete: tuple[AcceptIncomplete, ...] = ()
     path: str = ""
 
     def rule(self, rule_id: str) -> Rule | None:
@@ -137,6 +157,12 @@ def classify(report: CompareReport, rules: RuleFile | None) -> CompareReport:
         by_class={c: n for c, n in counts.items() if n},
         unclassified=sum(1 for d in out if d.classification is None),
     )
+    accepted = {}
+    for reason in report.summary.incomplete_reasons:
+        entry = next((a for a in rules.accept_incomplete if a.accepts(reason)), None) if rules else None
+        if entry is not None:
+            accepted[reason] = f"{entry.id}: {entry.reason}"
+    summary = msgspec.structs.replace(summary, accepted_incomplete=accepted)
     stale = tuple(r.id for r in rules.rules if r.id not in matched) if rules else ()
     return msgspec.structs.replace(report, discrepancies=tuple(out), summary=summary,
                                    stale_rules=stale)
@@ -253,7 +279,7 @@ class _Checker:
             if key not in FILE_KEYS:
                 self.error("unknown_key", f"unknown key `{key}`", (key,),
                            help=_suggest(key, FILE_KEYS))
-        header = {k: v for k, v in data.items() if k in FILE_KEYS and k != "rules"}
+        header = {k: v for k, v in data.items() if k in FILE_KEYS and k not in ("rules", "accept_incomplete")}
         if "version" not in data:
             self.error("missing_field", "missing field `version`", ())
             header["version"] = VERSIONS[-1]
@@ -278,9 +304,62 @@ class _Checker:
             self.error("invalid_type", "`rules` must be a list of rules", ("rules",), value=True)
             rules_data = []
         rules = tuple(r for r in self.check_rules(rules_data) if r is not None)
+        accepts = self.check_accepts(data.get("accept_incomplete") or [])
         if header_struct is None or self.diagnostics:
             return None
-        return msgspec.structs.replace(header_struct, rules=rules, path=self.name)
+        return msgspec.structs.replace(header_struct, rules=rules, accept_incomplete=accepts,
+                                       path=self.name)
+
+    def check_accepts(self, entries: Any) -> tuple[AcceptIncomplete, ...]:
+        """`accept_incomplete`: each entry names the rule it accepts and why."""
+        if not isinstance(entries, list):
+            self.error("invalid_type", "`accept_incomplete` must be a list of entries",
+                       ("accept_incomplete",), value=True)
+            return ()
+        out = []
+        seen: set[str] = set()
+        for i, raw in enumerate(entries):
+            path: Path_ = ("accept_incomplete", i)
+            if not isinstance(raw, dict):
+                self.error("invalid_type", f"accept_incomplete entry {i + 1} must be a mapping", path)
+                continue
+            rid = raw.get("id")
+            label = f"accept_incomplete `{rid}`" if isinstance(rid, str) and rid else \
+                f"accept_incomplete entry {i + 1}"
+            if isinstance(rid, str) and rid in seen:
+                self.error("duplicate_rule_id", f"{label}: id already used", path + ("id",), value=True)
+            seen.add(rid if isinstance(rid, str) else "")
+            for key in raw:
+                if key not in ACCEPT_KEYS:
+                    self.error("unknown_key", f"{label}: unknown key `{key}`", path + (key,),
+                               help=_suggest(key, ACCEPT_KEYS))
+            missing = [k for k in REQUIRED_ACCEPT_KEYS if k not in raw]
+            for key in missing:
+                self.error("missing_field", f"{label}: missing field `{key}`", path)
+            for key in ("rule", "reason"):
+                if isinstance(raw.get(key), str) and not raw[key].strip():
+                    self.error("invalid_value", f"{label}: `{key}` is empty", path + (key,))
+            expires = raw.get("expires")
+            if isinstance(expires, str):
+                try:
+                    expires = datetime.date.fromisoformat(expires)
+                except ValueError:
+                    self.error("invalid_value", f"{label}: `expires` must be a date like "
+                               f"2027-03-31, got `{expires}`", path + ("expires",), value=True)
+                    expires = None
+            if isinstance(expires, datetime.datetime):
+                expires = expires.date()
+            if isinstance(expires, datetime.date) and expires < self.today:
+                self.error("expired_rule", f"{label} expired on {expires.isoformat()}",
+                           path + ("expires",), value=True,
+                           help="review the unproved construct again, then extend or remove the entry")
+            fields = {k: v for k, v in raw.items() if k in ACCEPT_KEYS}
+            if "expires" in fields:
+                fields["expires"] = expires
+            entry = None if missing else self.convert(fields, AcceptIncomplete, path, label + ": ")
+            if entry is not None:
+                out.append(entry)
+        return tuple(out)
 
     def check_rules(self, rules: list[Any]) -> Iterator[Rule | None]:
         seen: dict[str, int] = {}

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from policydiff.analysis import ELEM, analyze_policies
+from policydiff.compile import UNDEFINED, thaw
 from policydiff.errors import InputError, PolicyError
 from policydiff.matrix import RUNBOOK, Dimensions, Space
 from policydiff.results import Cell, CompareReport, Discrepancy, Gate, PolicyInfo, Summary
@@ -81,11 +82,20 @@ class _Decider:
 
 def _allows(policy: Any, inp: dict) -> bool:
     try:
-        return bool(policy.allows(inp))
+        value = policy.decide(inp)
     except PolicyError as e:  # name the request: the error is the policy's, on real input
         d = e.diagnostic
         raise PolicyError(msgspec.structs.replace(
             d, help=f"while deciding {msgspec.json.encode(inp).decode()}")) from None
+    if value is True:
+        return True
+    if value is False or value is UNDEFINED:
+        return False
+    # counting "yes" or {"allowed": true} as deny would pass whatever v2 does
+    shown = msgspec.json.encode(thaw(value)).decode()
+    raise InputError.at("non_boolean_decision", f"the decision `{policy.decision}` is {shown[:80]}, "
+                        "not a boolean", help=f"for the request {msgspec.json.encode(inp).decode()}; "
+                        "compare a rule whose value is true or false (--decision)")
 
 
 def _rules(policy: Any, inp: dict) -> tuple[str, ...]:
@@ -99,11 +109,58 @@ def diff(v1: Any, v2: Any, *, tenancy: Tenancy | None = None, dims: Dimensions =
     if tenancy is not None and not dims.runbook:
         raise InputError.at("bad_dimension", "`--dimension` needs the symbolic matrix: a tenancy "
                             "realises requests of the request model only")
+    for side, policy in (("V1", v1), ("V2", v2)):
+        problem = policy.decision_rule() if hasattr(policy, "decision_rule") else None
+        if problem:
+            raise InputError.at("bad_decision", f"{side}: {problem}",
+                                help="name the decision rule with --decision data.<package>.<rule>")
+    if tenancy is not None:
+        _check_tenancy(tenancy)
     space = Space(analyze_policies(v1, v2), dims)
     decide = _Decider(v1, v2)
-    rows = _symbolic(space, decide) if tenancy is None else _tenancy(space, tenancy, decide)
+    if tenancy is None:
+        rows = _symbolic(space, decide)
+    else:
+        rows = _tenancy(space, tenancy, decide)
+        unrealised = _unrealised(space, tenancy)
+        if unrealised["role"] or unrealised["action"]:
+            # what the tenancy cannot show, the symbolic matrix decides: its cells that
+            # differ are reported (tenant `*`); those that agree add nothing to check
+            rows += [row for row in _symbolic(space, decide)
+                     if (row[0][1] in unrealised["role"] or row[0][2] in unrealised["action"])
+                     and (row[3] is not None or row[4] is not None)]
+        if space.outside_model:  # a tenancy's requests never carry them
+            space.incomplete.append(
+                "tenancy: realises no request with "
+                + ", ".join(f"`{_dotted(p)}`" for p in space.outside_model)
+                + ", which the policies read outside the request model (compare without a "
+                "tenancy decides them)")
+    if not rows:
+        raise InputError.at("no_cells", "the comparison decides no cell, so it proves nothing",
+                            help="check the tenancy and the --dimension flags")
     return _report(space, rows, decide,
                    v1_info or policy_info(v1), v2_info or policy_info(v2))
+
+
+def _check_tenancy(tenancy: Tenancy) -> None:
+    """A tenancy without users, resources or actions realises no request: bad input."""
+    empty = [name for name in ("users", "resources", "actions") if not getattr(tenancy, name)]
+    if empty:
+        raise InputError.at("empty_tenancy", f"the tenancy has no {' and no '.join(empty)}, "
+                            "so it realises no request", help="seed it (`policydiff db seed`) "
+                            "or compare without a tenancy")
+
+
+def _unrealised(space: Space, tenancy: Tenancy) -> dict[str, set[str]]:
+    """Roles and actions the policies compare with that no request of the tenancy
+    carries: the tenancy cannot show what v2 does with them."""
+    have = {"role": {u.role for u in tenancy.users}, "action": set(tenancy.actions)}
+    out: dict[str, set[str]] = {}
+    for name, path in (("role", space.dims.role), ("action", space.dims.action)):
+        cs = space.class_of.get(path) if path is not None else None
+        named = {v for v in (cs.cls.constants if cs else ()) if isinstance(v, str)}
+        out[name] = named - have[name]
+    return out
 
 
 # A row of the matrix: the cell, each policy's verdict, and a witness (input, class
@@ -199,10 +256,13 @@ def _report(space: Space, rows: list[Row], decide: _Decider,
         v2_more_restrictive=n - loosening, unclassified=n,
         discrepancy_rate=discrepancy_rate(discrepant, len(out_cells)),
         complete=not space.incomplete, incomplete_reasons=tuple(sorted(set(space.incomplete))),
+        unproved_cells=len(out_cells) if space.incomplete else 0,
         outside_model=tuple(_dotted(p) for p in space.outside_model))
     reasons = () if n == 0 else (f"{n} unclassified discrepanc{'y' if n == 1 else 'ies'}",)
+    if space.incomplete:
+        reasons += (f"{len(out_cells)} unproved cells",)
     return CompareReport(v1=v1_info, v2=v2_info, summary=summary, discrepancies=tuple(discrepancies),
-                         gate=Gate(passed=n == 0, reasons=reasons), cells=tuple(out_cells))
+                         gate=Gate(passed=not reasons, reasons=reasons), cells=tuple(out_cells))
 
 
 def discrepancy_rate(discrepant_cells: int, cells: int) -> float:

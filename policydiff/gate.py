@@ -1,7 +1,8 @@
 """The gate: whether a classified compare report lets the policy change through.
 
-The runbook's rules (DESIGN.md): any unclassified discrepancy blocks; so does any
-discrepancy in a blocking class, any cell where v2 is more permissive than v1 (unless the
+The runbook's rules (DESIGN.md): any unclassified discrepancy blocks; so does an
+incomplete report (a construct the classes do not capture) unless the rule file accepts
+it (`accept_incomplete`), any discrepancy in a blocking class, any cell where v2 is more permissive than v1 (unless the
 rule file allows loosening and the cell is classified `expected_loosening`), and a
 discrepancy rate at or above the file's limit. Under `strict`, stale rules block too.
 Reasons are sentences a reviewer can act on, naming the cells concerned. Run `classify`
@@ -31,6 +32,7 @@ LOOSENING = "v2-more-permissive"
 UNCLASSIFIED = "unclassified-discrepancy"
 BLOCKING_CLASS = "blocking-classification"
 KINDS = (LOOSENING, UNCLASSIFIED, BLOCKING_CLASS)
+UNPROVED = "unproved-cells"  # not a discrepancy's kind: a construct that blocks every cell
 
 
 def blocking(d: Discrepancy, rules: RuleFile | None) -> str | None:
@@ -73,10 +75,27 @@ def _percent(rate: float) -> str:
     return f"{rate * 100:.2f} %"
 
 
+def unproved_reason(report: CompareReport) -> str | None:
+    """Why unproved cells block: the constructs no `accept_incomplete` entry accepts,
+    each naming its rule (`file:line`)."""
+    open_ = report.summary.unproved_reasons
+    if not open_:
+        return None
+    more = f"; and {len(open_) - LISTED} more" if len(open_) > LISTED else ""
+    return (f"{_plural(report.summary.cells, 'cell is', 'cells are')} unproved: the policies use "
+            f"{_plural(len(open_), 'construct', 'constructs')} the classes do not capture "
+            f"(accept one with `accept_incomplete` after review): "
+            + "; ".join(open_[:LISTED]) + more)
+
+
 def gate(report: CompareReport, rules: RuleFile | None, *, strict: bool = False) -> CompareReport:
-    """The report with its `gate` filled in: passed, and the reasons when it did not."""
+    """The report with its `gate` filled in: passed, and the reasons when it did not.
+    An incomplete report blocks unless the rule file accepts every unproved construct."""
     ds = list(report.discrepancies)
     reasons: list[str] = []
+    unproved = unproved_reason(report)
+    if unproved:
+        reasons.append(unproved)
     permissive = [d for d in ds if d.direction == "v2_more_permissive"]
     if rules is None:
         if ds:
@@ -86,7 +105,7 @@ def gate(report: CompareReport, rules: RuleFile | None, *, strict: bool = False)
         if permissive:
             reasons.append(f"{_plural(len(permissive), 'cell', 'cells')} where v2 is more "
                            f"permissive than v1: {_cells(permissive)}")
-        return msgspec.structs.replace(report, gate=Gate(passed=not ds, reasons=tuple(reasons)))
+        return msgspec.structs.replace(report, gate=Gate(passed=not reasons, reasons=tuple(reasons)))
 
     loosening = [d for d in permissive
                  if not (rules.allow_loosening and d.classification == "expected_loosening")]

@@ -34,6 +34,7 @@ OTHER = "(other)"  # the label of "any value the policies do not name"
 DIMENSIONS = ("tenant", "role", "action", "subject_enterprise", "subject_teams",
               "resource_enterprise", "resource_team")
 MAX_COMBINATIONS = 250_000  # about half a minute of evaluation
+MAX_SUBSETS = 4096  # members of one input collection enumerated as every subset
 
 
 class Dimensions(msgspec.Struct, frozen=True, kw_only=True):
@@ -162,6 +163,7 @@ class _Fresh:
 
 
 _OBJECT = object()  # a path that is also read as an object: build it from its fields
+ABSENT = object()  # a path no request of the model fixes: left out of the input
 
 
 _FILL = "\x00"  # where a fresh value's distinguishing text goes in a candidate shape
@@ -236,6 +238,11 @@ def _templates(patterns: Sequence[Pattern], constants: frozenset,
     return list(templates.values()), [v for s_, v in fixed.items() if s_ not in templates]
 
 
+_ALL_DOMAINS = frozenset({"null", "boolean", "number", "string", "array", "object"})
+_DOMAINS_OF = {"s": frozenset({"string"}), "n": frozenset({"string", "null"}),
+               "x": _ALL_DOMAINS - {"null"}}
+
+
 class ClassSpace:
     """One class of input paths with its constants and kinds of fresh values."""
 
@@ -246,9 +253,59 @@ class ClassSpace:
         self.scalars, self.collections, self.objects, self.types = scalars, collections, objects, types
         self.constants = frozenset(_ckey(c) for c in cls.constants)
         self.patterns = cls.patterns
-        self.templates, self.fixed = _templates(cls.patterns, frozenset(c for c in cls.constants),
-                                                _stem(scalars + [c + (ELEM,) for c in collections]))
+        self.atoms = cls.atoms
+        self.unproved: list[str] = []
+        if cls.atoms:
+            self.templates, self.fixed = self._solved()
+        else:
+            self.templates, self.fixed = _templates(cls.patterns, frozenset(c for c in cls.constants),
+                                                    _stem(scalars + [c + (ELEM,) for c in collections]))
         self._labels: dict[Any, Any] = {}
+
+    def signature(self, value: Any) -> tuple[bool, ...]:
+        """Which patterns `value` matches and which atoms hold on it."""
+        tests = tuple(matches(p, value) for p in self.patterns)
+        if not self.atoms:
+            return tests
+        from policydiff import solver  # z3 only for policies that need it
+
+        return tests + tuple(solver.truth(a, value, absent=value is ABSENT) for a in self.atoms)
+
+    def _solved(self) -> tuple[list[_Template], list[Any]]:
+        """Templates and fixed values from the solver (`policydiff.solver`), for a
+        class whose values atoms test; what it cannot prove goes to `unproved`."""
+        from policydiff import solver
+
+        paths = self.scalars + [c + (ELEM,) for c in self.collections]
+        domains: set[str] = set()
+        for p in paths:
+            domains |= _DOMAINS_OF.get(self.types.get(p), _ALL_DOMAINS)
+        need = max(1, len(self.scalars) + len(self.collections))
+        found = solver.values_for(self.atoms, self.patterns, matches, self.cls.constants, domains, need)
+        self.unproved += found.unproved
+        templates, fixed = [], []
+        for (domain, sig), values in found.by_sig.items():
+            if len(values) >= need and (domain, sig) not in found.exhausted:
+                label = f"(like {_label(values[0])})"
+                templates.append(_Template(lambda i, vs=values: vs[i], sig, label))
+                continue
+            fixed += values
+            if (domain, sig) not in found.exhausted:
+                self.unproved.append(f"{self.atoms[0].where}: {self.atoms[0].construct}: fewer "
+                                     f"than {need} distinct values found for one of its cases")
+        for p in self.objects | set(self.collections):
+            for a in self.atoms:
+                if a.path == p:
+                    self.unproved.append(f"{a.where}: {a.construct} on `input.{'.'.join(p)}`, which is "
+                                         "also read as an object or collection (not modelled as one value)")
+        return templates, fixed
+
+    @functools.cached_property
+    def mistyped(self) -> Any:
+        """A number none of the class's constants is: the representative of every
+        value that is not a string, where the class is tested by string patterns."""
+        numbers = [c for c in self.cls.constants if isinstance(c, (int, float)) and not isinstance(c, bool)]
+        return max(numbers, default=-1) + 1
 
     def allowed(self, path: Path, value: Any) -> bool:
         t = self.types.get(path)
@@ -276,13 +333,20 @@ class ClassSpace:
             options: list[Any] = [c for c in consts if self.allowed(path, c)]
             if path in self.objects:
                 options.append(_OBJECT)
+            if path not in self.types:  # no model fixes it: it may be missing or mistyped
+                options.append(ABSENT)
+                if self.patterns:  # string tests fail on other types, not only on strings
+                    options.append(self.mistyped)
             for v in options:
                 current[path] = v
                 rec(i + 1, current, fresh)
             for f in fresh:
-                current[path] = f.value
-                rec(i + 1, current, fresh)
+                if self.allowed(path, f.value):
+                    current[path] = f.value
+                    rec(i + 1, current, fresh)
             for t in self.templates:
+                if not self.allowed(path, t.make(0)):
+                    continue
                 f = _Fresh(t, len(fresh))
                 current[path] = f.value
                 rec(i + 1, current, fresh + [f])
@@ -300,16 +364,14 @@ class ClassSpace:
         for c in self.collections:
             elem = c + (ELEM,)
             members = [v for v in pool if self.allowed(elem, v)]
-            if 2 ** len(members) > MAX_COMBINATIONS:
-                raise _too_large(f"{len(members)} values may be members of `input.{'.'.join(c)}`")
-            choices = []
+            choices: list[Any] = [] if c in self.types else [ABSENT]
             extras: list[Any] = [None]
             if c in self.whole:  # elements equal to no value of the class matter
-                extras += [_Fresh(t, len(fresh)).value for t in self.templates]
-            for r in range(len(members) + 1):
-                for subset in itertools.combinations(members, r):
-                    for extra in extras:
-                        choices.append(list(subset) + ([extra] if extra is not None else []))
+                extras += [v for v in (_Fresh(t, len(fresh)).value for t in self.templates)
+                           if self.allowed(elem, v)]
+            for subset in self._subsets(c, members):
+                for extra in extras:
+                    choices.append(list(subset) + ([extra] if extra is not None else []))
             per_collection.append(choices)
         for combo in itertools.product(*per_collection):
             a = dict(current)
@@ -317,18 +379,39 @@ class ClassSpace:
                 a[c] = items
             out.append(a)
 
+    def _subsets(self, c: Path, members: list) -> Iterator[tuple]:
+        """Every subset of `members`, or, past `MAX_SUBSETS`, those of at most two and
+        of all but at most one member (a witness search; the class is then unproved)."""
+        n = len(members)
+        if 2 ** n <= MAX_SUBSETS:
+            for r in range(n + 1):
+                yield from itertools.combinations(members, r)
+            return
+        reason = (f"`input.{'.'.join(c)}`: {n} values may be its members; only the sets of at "
+                  "most two of them and of all but at most one were evaluated")
+        if reason not in self.unproved:
+            self.unproved.append(reason)
+        for r in (0, 1, 2):
+            yield from itertools.combinations(members, r)
+        for r in (n - 1, n):
+            yield from itertools.combinations(members, r)
+
     # ---- abstraction of concrete values (tenancy mode)
 
     def describe(self, value: Any) -> str:
         """A constant as itself; any other value by the patterns it matches."""
         if isinstance(value, dict):
             return "(object)"
+        if value is ABSENT:
+            return "(absent)"
         if _ckey(value) in self.constants:
             return _label(value)
-        sig = tuple(matches(p, value) for p in self.patterns)
+        if self.atoms and any(_ckey(value) == _ckey(v) for v in self.fixed):
+            return _label(value)
+        sig = self.signature(value)
         label = next((t.label for t in self.templates if t.sig == sig), None)
         if label is None:
-            label = next((v for v in self.fixed if tuple(matches(p, v) for p in self.patterns) == sig), OTHER)
+            label = next((v for v in self.fixed if self.signature(v) == sig), OTHER)
         return label
 
     def label(self, value: Any) -> Any:
@@ -344,7 +427,7 @@ class ClassSpace:
         if k in self.constants:
             lab: Any = ("c", k)
         else:
-            lab = ("f", tuple(matches(p, value) for p in self.patterns), type(value).__name__)
+            lab = ("f", self.signature(value), type(value).__name__)
         if len(self._labels) < 100_000:
             self._labels[ck] = lab
         return lab
@@ -373,7 +456,8 @@ class Space:
             self.types = {}
         self.read = read
         self._analysed = {p for c in analysis.classes for p in c.paths}
-        # read by a policy, but never in a request of the model: decided as absent
+        # read by a policy, but not in the request model: split into classes like any
+        # other path (absent and mistyped among them), and named in the report
         self.outside_model: list[Path] = []
         if dims.runbook:
             model_parents = {p[:i] for p in _RUNBOOK_TYPES for i in range(len(p))}
@@ -399,16 +483,15 @@ class Space:
                     collections.append(p[:-1])
                 elif p not in parents:
                     scalars.append(p)
-                elif len(cls.paths) > 1 or cls.constants or cls.patterns:
+                elif len(cls.paths) > 1 or cls.constants or cls.patterns or cls.atoms:
                     scalars.append(p)  # read as a value and as an object
                     objects.add(p)
-            if self.dims.runbook:  # paths outside the request model are absent from it
-                scalars = [p for p in scalars if p in _RUNBOOK_TYPES]
-                collections = [p for p in collections if p in _RUNBOOK_TYPES]
+            scalars = [p for p in scalars if p]  # the input itself is an object
             if not scalars and not collections:
                 continue
             whole = {c for c in collections if c not in info or info[c].whole}
             cs = ClassSpace(cls, sorted(scalars), sorted(collections), objects, self.types, whole)
+            self.incomplete += cs.unproved
             self.classes.append(cs)
             for p in cls.paths:
                 self.class_of[p] = cs
@@ -444,7 +527,8 @@ class Space:
             paths = tuple(sorted({p for c in parts for p in c.paths}))
             consts = tuple({_ckey(c): c for part in parts for c in part.constants}.values())
             pats = tuple(sorted({p for part in parts for p in part.patterns}))
-            classes[ids[0]] = InputClass(paths=paths, constants=consts, patterns=pats)
+            tests = tuple({a.key: a for part in parts for a in part.atoms}.values())
+            classes[ids[0]] = InputClass(paths=paths, constants=consts, patterns=pats, atoms=tests)
             for p in paths:
                 owner[p] = ids[0]
         team = self.dims.resource_team
@@ -460,6 +544,8 @@ class Space:
     def representatives(self) -> Iterator[tuple[tuple[str, str, str, str], dict]]:
         """Every class combination as (cell, representative input), relation realised."""
         per_class = [c.assignments() for c in self.classes]
+        for c in self.classes:  # collections too large for every subset are searched only
+            self.incomplete += [r for r in c.unproved if r not in self.incomplete]
         total = 1
         for a in per_class:
             total *= max(1, len(a))
@@ -506,16 +592,16 @@ class Space:
         return cs.describe(v) if cs is not None else _label(v)
 
     def relation(self, inp: Mapping) -> str | None:
-        """The relation a built input realises; None when no tenancy could realise it
-        (a team of another enterprise among the subject's teams)."""
+        """The relation a built input realises (team ids need not be unique across
+        enterprises: a subject's team may share its id with another enterprise's)."""
         d = self.dims
         if not (d.has_relation and self._reads_relation()):
             return ANY
         se, re_ = get(inp, d.subject_enterprise), get(inp, d.resource_enterprise)
         team, teams = get(inp, d.resource_team), get(inp, d.subject_teams)
         teams = teams if isinstance(teams, list) else []
-        if se != re_:
-            return None if team is not None and team in teams else "other_enterprise"
+        if se != re_:  # team ids need not be unique across enterprises (DESIGN.md)
+            return "other_enterprise"
         if team is None:
             return "enterprise"
         return "own_team" if team in teams else "other_team"
@@ -578,6 +664,8 @@ def build_input(values: Mapping[Path, Any]) -> dict:
                 break
             node = nxt
         if not ok:
+            continue
+        if v is ABSENT:
             continue
         if v is _OBJECT:
             node.setdefault(path[-1], {})

@@ -65,10 +65,28 @@ class Policy:
     def allows(self, input: Any, *, strict: bool = False) -> bool:
         """True only when the decision is exactly `true`; undefined means deny. `strict`
         raises builtin errors as `evaluate` does (a shadow authorizer counts them)."""
+        return self.decide(input, strict=strict) is True
+
+    def decide(self, input: Any, *, strict: bool = False) -> Any:
+        """The decision's value as the evaluator holds it (`UNDEFINED`, `True`, `False`,
+        or any other value, frozen), on the fast path `allows` takes."""
         ctx = Ctx(input if input is not None else UNDEFINED, strict=strict)
         if self._decide is not None:
-            return self._decide(ctx) is True
-        return self._decision_fn([ctx, None]) is True
+            return self._decide(ctx)
+        return self._decision_fn([ctx, None])
+
+    def decision_rule(self) -> str | None:
+        """Why the decision names no rule of the policy (a typo, a package), or None."""
+        node: Any = self.program.tree
+        for k in _rule_path(self.decision):
+            if isinstance(node, CompiledRule):
+                return None  # a key into a rule's value
+            if not isinstance(node, dict) or k not in node:
+                return f"`{self.decision}` names no rule of the policy"
+            node = node[k]
+        if isinstance(node, dict):
+            return f"`{self.decision}` is a package, not a rule"
+        return None
 
     def explain(self, input: Any, ref: str | None = None) -> tuple[Any, tuple[str, ...]]:
         """The value and the `file:line` of the rule bodies that produced it."""

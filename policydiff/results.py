@@ -71,9 +71,20 @@ class Summary(msgspec.Struct, frozen=True, kw_only=True):
     complete: bool
     by_class: dict[str, int] = {}
     incomplete_reasons: tuple[str, ...] = ()  # names the rule when `complete` is false
-    # input paths the policies read that the request model does not have: every request
-    # of the model decides as if they were absent (`--dimension` compares other shapes)
+    # input paths the policies read that the request model does not have: split into
+    # classes like any other path, absent among them (`--dimension` compares other shapes)
     outside_model: tuple[str, ...] = ()
+    # cells whose verdict is not proved for every request: every cell while a reason
+    # stands that the classification file does not accept (a construct in one rule can
+    # change the verdict of any cell)
+    unproved_cells: int = 0
+    # incomplete reasons a reviewed `accept_incomplete` entry accepts: reason -> "id: why"
+    accepted_incomplete: dict[str, str] = {}
+
+    @property
+    def unproved_reasons(self) -> tuple[str, ...]:
+        """The incomplete reasons no `accept_incomplete` entry accepts: they block."""
+        return tuple(r for r in self.incomplete_reasons if r not in self.accepted_incomplete)
 
 
 class Gate(msgspec.Struct, frozen=True, kw_only=True):

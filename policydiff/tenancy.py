@@ -62,6 +62,13 @@ def relation(user: User, resource: Resource) -> str:
     return "own_team" if resource.team in user.teams else "other_team"
 
 
+def canonical_teams(teams: tuple[str, ...] | list[str]) -> list[str]:
+    """A subject's teams as every request carries them: each once, in byte order (the
+    database's `COLLATE "C"`), so a file and the database give the same input for the
+    same facts whatever order the file lists them in."""
+    return sorted(set(teams), key=str.encode)
+
+
 def request_input(user: User, action: str, resource: Resource) -> dict:
     """The `input` document of one request, in the runbook's request model."""
     return {
@@ -69,7 +76,7 @@ def request_input(user: User, action: str, resource: Resource) -> dict:
             "id": user.id,
             "enterprise": user.enterprise,
             "role": user.role,
-            "teams": list(user.teams),
+            "teams": canonical_teams(user.teams),
         },
         "action": action,
         "resource": {

@@ -55,10 +55,15 @@ def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
 class Query:
     """A compiled query body: one binding map per solution, as `opa eval` reports."""
 
-    def __init__(self, program: Program, body: tuple[ir.Literal, ...]):
-        fake = ir.Module(package=("$query",), rules=(ir.Rule(kind="complete", name="$q", body=body),))
+    def __init__(self, program: Program, body: tuple[ir.Literal, ...], *,
+                 package: tuple[str, ...] = ("$query",), imports: tuple[ir.Import, ...] = ()):
+        # `package` and `imports`: the query reads names as a rule of that module would
+        fake = ir.Module(package=package, imports=imports,
+                         rules=(ir.Rule(kind="complete", name="$q", body=body),))
         groups = {path: r.group for path, r in program.rules.items()}
-        names = resolve._Names(fake, groups, diags := [])
+        n = len(package)
+        local = {p[n] for p in program.rules if len(p) > n and p[:n] == package} | {"$q"}
+        names = resolve._Names(fake, groups, diags := [], local)
         rule = names.rule(fake.rules[0])
         if diags:
             raise PolicyError(diags)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 import psycopg
 
 from policydiff.db.connection import database_errors
-from policydiff.tenancy import Enterprise, Resource, Tenancy, User
+from policydiff.tenancy import Enterprise, Resource, Tenancy, User, canonical_teams
 
 FACT_TABLES = ("team_members", "resources", "users", "teams", "enterprises", "actions")
 
@@ -93,7 +93,7 @@ def normalized(tenancy: Tenancy) -> Tenancy:
             for e in sorted(tenancy.enterprises, key=lambda e: key(e.id))
         ),
         users=tuple(
-            User(id=u.id, enterprise=u.enterprise, role=u.role, teams=tuple(sorted(set(u.teams), key=key)))
+            User(id=u.id, enterprise=u.enterprise, role=u.role, teams=tuple(canonical_teams(u.teams)))
             for u in sorted(tenancy.users, key=lambda u: key(u.id))
         ),
         resources=tuple(sorted(tenancy.resources, key=lambda r: key(r.id))),

@@ -22,7 +22,7 @@ def document(report: CompareReport) -> dict[str, Any]:
     """The report as plain data, shaped as the contract shows it."""
     doc = msgspec.to_builtins(report)
     doc.pop("cells", None)
-    for optional in ("incomplete_reasons", "outside_model"):
+    for optional in ("incomplete_reasons", "outside_model", "unproved_cells", "accepted_incomplete"):
         if not doc["summary"].get(optional):
             doc["summary"].pop(optional, None)
     discrepancies = []

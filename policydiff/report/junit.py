@@ -69,6 +69,10 @@ def render(report: CompareReport, *, rules: RuleFile | None = None) -> str:
         failure = ET.SubElement(gate, "failure", type="gate",
                                 message=f"the gate blocked: {len(report.gate.reasons)} reason(s)")
         failure.text = "\n".join(report.gate.reasons)
+    accepted = report.summary.accepted_incomplete
+    if accepted:  # reviewed, so not a failure, but never out of sight
+        out = ET.SubElement(gate, "system-out")
+        out.text = "\n".join(f"unproved, accepted ({why}): {reason}" for reason, why in accepted.items())
     tests = len(suite.findall("testcase"))
     for element in (root, suite):
         element.set("tests", str(tests))

@@ -81,11 +81,17 @@ def render(report: CompareReport, *, rules: RuleFile | None = None) -> str:
         f"| {s.unclassified} | {s.discrepancy_rate * 100:.2f} % | {'yes' if s.complete else 'no'} |"),
         "",
     ]
+    if s.unproved_reasons:
+        out.append(f"> **unproved: all {s.cells} cells** — their verdicts are not proved for "
+                   "every request, and the gate blocks until each construct below is fixed or "
+                   "accepted (`accept_incomplete`)")
     for reason in s.incomplete_reasons:
-        out.append(f"> incomplete: {_cell(reason)}")
+        accepted = s.accepted_incomplete.get(reason)
+        label = f"incomplete, accepted ({_cell(accepted)})" if accepted else "incomplete"
+        out.append(f"> {label}: {_cell(reason)}")
     if s.outside_model:
         out.append(f"> note: the request model has no {_cell(', '.join(f'`{p}`' for p in s.outside_model))}: "
-                   "every request decides as if absent")
+                   "split into classes like the model's paths, absent among them")
     blocking = (rules or DEFAULTS).blocking
     unclassified = [d for d in report.discrepancies if d.classification is None]
     if unclassified:

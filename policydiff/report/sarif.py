@@ -20,6 +20,7 @@ from policydiff.gate import (
     KINDS,
     LOOSENING,
     UNCLASSIFIED,
+    UNPROVED,
     blocking,
     blocking_reason,
     cell_label,
@@ -40,6 +41,10 @@ RULES = (
     (BLOCKING_CLASS, "discrepancy classified in a blocking class",
      ("The classification file puts this discrepancy in a class that blocks promotion "
      "(by default `bug`).")),
+    (UNPROVED, "construct the symbolic diff cannot prove",
+     ("The policy uses input in a way the equivalence classes do not capture, so no cell's "
+     "verdict is proved for every request; fix the construct or accept it after review "
+     "with `accept_incomplete`.")),
 )
 _PACKAGE = re.compile(r"^[ \t]*package\s", re.MULTILINE)
 
@@ -93,6 +98,23 @@ def document(report: CompareReport, rules: RuleFile | None = None) -> dict[str, 
                            "relation": d.relation, "direction": d.direction,
                            "classification": d.classification, "rule": d.rule,
                            "witness": d.witness},
+        })
+    for reason in report.summary.unproved_reasons:
+        where, _, why = reason.partition(": ")
+        file, _, num = where.rpartition(":")
+        if not file or not num.isdigit():
+            file, num, why = report.v2.path, str(_package_line(report.v2.path)), reason
+        uri = relative(file)
+        if Path(uri).is_absolute():
+            uri = Path(uri).as_uri()
+        results.append({
+            "ruleId": UNPROVED,
+            "ruleIndex": len(KINDS),
+            "level": "error",
+            "message": {"text": f"{why}: all {report.summary.cells} cells are unproved"},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri},
+                                                "region": {"startLine": max(int(num), 1)}}}],
+            "partialFingerprints": {"policydiffUnproved/v1": why},
         })
     return {
         "$schema": SCHEMA,

@@ -41,11 +41,19 @@ def _summary(report: CompareReport) -> Text:
                f"{'complete' if s.complete else 'INCOMPLETE'}\n")
     if s.by_class:
         out.append("by class: " + ", ".join(f"{c} {n}" for c, n in s.by_class.items()) + "\n")
+    if s.unproved_reasons:
+        out.append(f"unproved: all {s.cells} cells (their verdicts are not proved for every "
+                   "request; the gate blocks)\n", style="bold red")
     for reason in s.incomplete_reasons:
-        out.append(f"incomplete: {reason}\n", style="yellow")
+        accepted = s.accepted_incomplete.get(reason)
+        if accepted:
+            out.append(f"incomplete, accepted ({accepted}): {reason}\n", style="yellow")
+        else:
+            out.append(f"incomplete: {reason}\n", style="red")
     if s.outside_model:
-        out.append(f"note: not in the request model, so decided as absent: {', '.join(s.outside_model)}"
-                   " (see --dimension)\n", style="yellow")
+        out.append(f"note: not in the request model: {', '.join(s.outside_model)} (split into "
+                   "classes like the model's paths, absent among them; see --dimension)\n",
+                   style="yellow")
     return out
 
 

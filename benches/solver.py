@@ -1,0 +1,123 @@
+"""Solver time per policy pair, next to brute force through real OPA.
+
+    python benches/solver.py [--rules N] [--repeat R]
+
+Prints, in one run:
+
+1. for each pair of one-value tests the solver decides (ordering, arithmetic, string
+   builtins; the pairs of tests/test_solver.py), the time of `diff` (analysis, solver,
+   evaluation), of the solver alone (building the class space), and of OPA deciding
+   both policies on every input of a small product of values (47 values), which
+   proves nothing beyond those values; the ratio is OPA's time over `diff`'s;
+2. a generated policy of `--rules` rules (60 by default), each granting a role an
+   action above a level threshold (`input.resource.level > t`, 20 thresholds, 5 roles, 4 actions), against
+   the same policy with one threshold lowered by a half (a loosening): the solver's time, the whole
+   `diff`'s, and OPA brute force over roles x actions x 41 levels x 4 relations.
+
+Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import opa_bindings
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from test_solver import ABSENT, PAIRS, VALUES
+
+from policydiff import load_policy
+from policydiff.analysis import analyze_policies
+from policydiff.diff import diff
+from policydiff.matrix import Space, dimensions
+
+HEAD = "package p\nimport rego.v1\ndefault allow := false\n"
+DIMS = dimensions(["action=input.action"])
+
+
+def _text(body: str) -> str:
+    return HEAD + "allow if {\n" + body.replace("; ", "\n") + "\n}\n"
+
+
+def _best(f, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def _opa(texts: list[str], inputs: list[dict]) -> float:
+    engines = []
+    for text in texts:
+        e = opa_bindings.OpaEngine()
+        e.add_policy("p.rego", text)
+        engines.append(e)
+    t = time.perf_counter()
+    for inp in inputs:
+        for e in engines:
+            try:
+                e.eval_document("p/allow", inp)
+            except opa_bindings.OpaError:
+                pass
+    return time.perf_counter() - t
+
+
+def pairs(repeat: int) -> None:
+    print(f"{'pair':<58} {'diff s':>7} {'solver s':>8} {'OPA s':>7} {'ratio':>6}  result")
+    inputs = [{} if v is ABSENT else {"x": v} for v in VALUES]
+    for v1, v2, _ in PAIRS:
+        p1, p2 = load_policy(_text(v1), decision="data.p.allow"), load_policy(_text(v2), decision="data.p.allow")
+        whole = _best(lambda p1=p1, p2=p2: diff(p1, p2, dims=DIMS), repeat)
+        space = _best(lambda p1=p1, p2=p2: Space(analyze_policies(p1, p2), DIMS), repeat)
+        opa = _opa([_text(v1), _text(v2)], inputs)
+        s = diff(p1, p2, dims=DIMS).summary
+        result = "complete" if s.complete else "unproved"
+        print(f"{v1[:28] + ' / ' + v2[:25]:<58} {whole:7.3f} {space:8.3f} {opa:7.3f} {opa / whole:6.2f}  "
+              f"{result}, {s.discrepancies} discrepancies")
+
+
+def generated(rules: int, repeat: int) -> None:
+    def text(bump: bool) -> str:
+        out = [HEAD]
+        for i in range(rules):
+            t = (i % 20) - (0.5 if bump and i == 0 else 0)
+            out.append(f'allow if {{ input.subject.role == "r{i % 5}"; input.action == "a{i % 4}"; '
+                       f"input.resource.level > {t} }}")
+        return "\n".join(out) + "\n"
+
+    t1, t2 = text(False), text(True)
+    p1, p2 = load_policy(t1, decision="data.p.allow"), load_policy(t2, decision="data.p.allow")
+    solver = _best(lambda: Space(analyze_policies(p1, p2)), repeat)
+    t = time.perf_counter()
+    s = diff(p1, p2).summary
+    whole = time.perf_counter() - t
+    levels = [x / 2 for x in range(-1, 40)]
+    inputs = [{"subject": {"role": f"r{r}", "enterprise": "e", "teams": ["t"]}, "action": f"a{a}",
+               "resource": {"level": lv, "enterprise": e, "team": tm}}
+              for r, a, lv, (e, tm) in itertools.product(range(6), range(5), levels,
+                                                          [("e", "t"), ("e", "u"), ("e", None), ("f", "t")])]
+    opa = _opa([t1, t2], inputs)
+    print(f"\ngenerated policy, {rules} rules: solver {solver:.2f} s, diff {whole:.2f} s "
+          f"({s.cells} cells, complete={s.complete}, {s.discrepancies} discrepancies); "
+          f"OPA over {len(inputs)} inputs {opa:.2f} s (ratio {opa / whole:.2f})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rules", type=int, default=60)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    pairs(args.repeat)
+    generated(args.rules, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

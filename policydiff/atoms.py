@@ -1,0 +1,291 @@
+"""Atoms: the tests a rule body makes on one input value that the partition cannot.
+
+`startswith(input.id, "ab")` or `input.action == "read"` split a path's values into the
+classes `policydiff.matrix` enumerates. A test such as `input.level > 2`,
+`regex.match("^CN=", input.cn)` or `parts := split(input.cn, ","); parts[0] == "CN=a"`
+does not: its truth is some function of the one value it reads. This room finds such
+tests in a rule's body and turns each into an `Atom`: the literal, with the local
+definitions it needs, rewritten to read the value as `input.x`, so that the concrete
+evaluator can tell its truth for any value (`policydiff.solver` decides which
+combinations of truths the values realise).
+
+A literal becomes an atom only when the truth of the body is exactly the conjunction of
+its atoms and its other literals: the atom reads one input path and constants (no rule,
+no data, no function of the policy, no iteration), and every local it defines is used
+by atoms only. Anything else is left to the value-flow analysis, which marks it
+unproved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import msgspec
+
+from policydiff import ir
+from policydiff.compile.builtins import NONDETERMINISTIC_PREFIXES
+
+Path = tuple[str, ...]
+VALUE = "x"  # an atom reads its value as `input.x`
+
+# Tests the partition captures on its own: a body of these only needs no solver.
+_PARTITION = {"equal", "neq", "internal.unify", "internal.member_2", "internal.member_3",
+              "startswith", "endswith", "contains", "glob.match"}
+
+
+class Atom(msgspec.Struct, frozen=True, kw_only=True):
+    """One test on one input value. `body` reads the value as `input.x`; it holds the
+    local definitions the test needs, then the test; `key` is the body without
+    positions, so that the same test written twice is one atom."""
+
+    path: Path
+    where: str  # "file:line"
+    construct: str  # the builtins or operators it uses, for reasons: "`split`, `==`"
+    body: tuple[ir.Literal, ...]
+    key: str
+
+
+def find(rule: ir.Rule, input_alias: Mapping[str, Path],
+         is_function: Callable[[str], bool]) -> tuple[set[int], list[Atom]]:
+    """The literals of `rule`'s body that are atoms or local definitions only atoms
+    use (their indexes), and the atoms. `input_alias` maps names that stand for input
+    paths (`input`, `import input.x as y`); `is_function` tells a policy function."""
+    if rule.kind == "function":
+        return set(), []
+    body = rule.body
+    reader = _Reader(input_alias, is_function)
+    derived: dict[str, tuple[int, Path]] = {}  # local -> (its definition, the path it reads)
+    defined: set[str] = set()
+    for i, lit in enumerate(body):
+        if isinstance(lit, ir.Assign) and isinstance(lit.lhs, ir.Var) and lit.lhs.name not in defined:
+            paths = reader.paths(lit.rhs, {v: p for v, (_, p) in derived.items()})
+            if paths is not None and len(paths) == 1 and _hard(lit.rhs, reader, {v: p for v, (_, p) in derived.items()}):
+                derived[lit.lhs.name] = (i, next(iter(paths)))
+        defined |= _names(lit)
+    outside = _names_outside_body(rule)
+    while True:
+        local = {v: p for v, (_, p) in derived.items()}
+        tests: dict[int, Path] = {}
+        for i, lit in enumerate(body):
+            term = _test_term(lit)
+            if term is None:
+                continue
+            paths = reader.paths(term, local)
+            if paths is None or len(paths) != 1:
+                continue
+            if _hard(term, reader, local) or _names(lit) & local.keys():
+                tests[i] = next(iter(paths))
+        defs = {i for i, _ in derived.values()}
+        users: dict[str, set[int]] = {}
+        for i, lit in enumerate(body):
+            for name in _names(lit) & local.keys():
+                users.setdefault(name, set()).add(i)
+        drop = {v for v in derived
+                if v in outside or users.get(v, set()) - {derived[v][0]} - tests.keys() - defs
+                or not _feeds(v, derived, body, tests)}
+        if not drop:
+            break
+        for v in drop:
+            derived.pop(v)
+    atoms = []
+    for i, path in sorted(tests.items()):
+        needed = _needed(body[i], derived, body)
+        lits = tuple(body[j] for j in sorted(needed)) + (body[i],)
+        rewritten = tuple(_Rewrite(input_alias, path).literal(lit) for lit in lits)
+        atoms.append(Atom(path=path, where=body[i].span.where, construct=_construct(lits),
+                          body=rewritten, key=_key(rewritten)))
+    used = set(tests) | {j for i in tests for j in _needed(body[i], derived, body)}
+    return used, atoms
+
+
+def _feeds(v: str, derived: Mapping[str, tuple[int, Path]], body, tests) -> bool:
+    """Whether local `v` is used by a test, directly or through other locals."""
+    todo, seen = [v], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for w, (i, _) in derived.items():
+            if name in _names(body[i].rhs):
+                todo.append(w)
+        for i in tests:
+            if name in _names(body[i]):
+                return True
+    return False
+
+
+def _needed(lit: ir.Literal, derived: Mapping[str, tuple[int, Path]], body) -> set[int]:
+    out: set[int] = set()
+    todo = list(_names(lit) & derived.keys())
+    while todo:
+        i = derived[todo.pop()][0]
+        if i in out:
+            continue
+        out.add(i)
+        todo.extend(_names(body[i].rhs) & derived.keys())
+    return out
+
+
+def _test_term(lit: ir.Literal) -> ir.Term | None:
+    """The term whose truth the literal tests, when it binds nothing."""
+    match lit:
+        case ir.Expr(term=term):
+            return term
+        case ir.Unify(lhs=lhs, rhs=rhs):
+            return ir.Call(func="equal", args=(lhs, rhs), span=lit.span)
+    return None
+
+
+def _hard(t: Any, reader: _Reader, local: Mapping[str, Path]) -> bool:
+    """Whether `t` holds a call on input the partition does not capture (a call on
+    constants only is folded by the analysis)."""
+    return any(c.func not in _PARTITION and reader.paths(c, local) for c in _calls(t))
+
+
+def _construct(lits: tuple[ir.Literal, ...]) -> str:
+    names = []
+    for lit in lits:
+        for c in _calls(lit):
+            name = _OPERATORS.get(c.func, c.func)
+            if name not in names:
+                names.append(name)
+    return ", ".join(f"`{n}`" for n in names) or "a test"
+
+
+_OPERATORS = {"equal": "==", "neq": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=",
+              "internal.member_2": "in", "internal.member_3": "in", "internal.unify": "=",
+              "plus": "+", "minus": "-", "mul": "*", "div": "/", "rem": "%"}
+
+
+class _Reader:
+    """The input paths a term reads, or None when it reads anything else."""
+
+    def __init__(self, input_alias: Mapping[str, Path], is_function: Callable[[str], bool]):
+        self.alias, self.is_function = input_alias, is_function
+
+    def paths(self, t: Any, local: Mapping[str, Path]) -> set[Path] | None:
+        out: set[Path] = set()
+        return out if self._walk(t, local, out) else None
+
+    def _walk(self, t: Any, local: Mapping[str, Path], out: set[Path]) -> bool:
+        match t:
+            case ir.Scalar():
+                return True
+            case ir.Var(name=name):
+                if name in local:
+                    out.add(local[name])
+                    return True
+                return False
+            case ir.Ref(head=ir.Var(name=name), path=path):
+                if not all(isinstance(k, ir.Scalar) for k in path):
+                    return False
+                if name in self.alias and name not in local:
+                    if not all(isinstance(k.value, str) for k in path):
+                        return False
+                    p = self.alias[name] + tuple(k.value for k in path)
+                    if not p:
+                        return False
+                    out.add(p)
+                    return True
+                if name in local:
+                    out.add(local[name])
+                    return True
+                return False
+            case ir.Array(items=items) | ir.Set(items=items):
+                return all(self._walk(i, local, out) for i in items)
+            case ir.Call(func=func, args=args):
+                if self.is_function(func) or func.startswith(NONDETERMINISTIC_PREFIXES) or func == "print":
+                    return False
+                return all(self._walk(a, local, out) for a in args)
+        return False
+
+
+class _Rewrite:
+    """Replace reads of `path` (through any alias of input) by `input.x`."""
+
+    def __init__(self, input_alias: Mapping[str, Path], path: Path):
+        self.alias, self.path = input_alias, path
+
+    def literal(self, lit: ir.Literal) -> ir.Literal:
+        match lit:
+            case ir.Expr(term=term):
+                return msgspec.structs.replace(lit, term=self.term(term))
+            case ir.Assign(lhs=lhs, rhs=rhs) | ir.Unify(lhs=lhs, rhs=rhs):
+                return msgspec.structs.replace(lit, lhs=self.term(lhs), rhs=self.term(rhs))
+        return lit
+
+    def term(self, t: Any) -> Any:
+        match t:
+            case ir.Ref(head=ir.Var(name=name), path=path) if name in self.alias:
+                full = self.alias[name] + tuple(k.value for k in path)
+                if full == self.path:
+                    return ir.Ref(head=ir.Var(name="input", span=t.span),
+                                  path=(ir.Scalar(value=VALUE, span=t.span),), span=t.span)
+                return t
+            case ir.Array(items=items) | ir.Set(items=items):
+                return msgspec.structs.replace(t, items=tuple(self.term(i) for i in items))
+            case ir.Call(args=args):
+                return msgspec.structs.replace(t, args=tuple(self.term(a) for a in args))
+            case ir.Ref(head=head, path=path):
+                return msgspec.structs.replace(t, head=self.term(head),
+                                               path=tuple(self.term(k) for k in path))
+        return t
+
+
+def _key(body: tuple[ir.Literal, ...]) -> str:
+    def strip(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k not in ("span", "text")}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    return msgspec.json.encode(strip(msgspec.to_builtins(body))).decode()
+
+
+def _children(node: Any) -> Iterator[Any]:
+    for f in getattr(node, "__struct_fields__", ()):
+        if f == "span":
+            continue
+        stack = [getattr(node, f)]
+        while stack:
+            y = stack.pop()
+            if isinstance(y, tuple):
+                stack.extend(y)
+            elif isinstance(y, ir.Node):
+                yield y
+
+
+def _calls(node: Any) -> Iterator[ir.Call]:
+    if isinstance(node, ir.Call):
+        yield node
+    for c in _children(node):
+        yield from _calls(c)
+
+
+def _names(node: Any) -> set[str]:
+    out: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, ir.Var):
+            out.add(n.name)
+        elif isinstance(n, ir.Some):
+            out.update(n.vars)
+        elif isinstance(n, ir.Every):
+            out.update(v for v in (n.key, n.value) if v)
+        if n is not None:
+            stack.extend(_children(n))
+    return out
+
+
+def _names_outside_body(rule: ir.Rule) -> set[str]:
+    out: set[str] = set()
+    for part in (rule.ref, rule.key, rule.value, rule.args):
+        if part is None:
+            continue
+        for x in part if isinstance(part, tuple) else (part,):
+            out |= _names(x)
+    return out

@@ -1,0 +1,72 @@
+"""Constant folding for the analysis: values the policies compute from constants alone.
+
+The value-flow analysis (`policydiff.analysis`) knows the constants an input path is
+compared with only when they are written in the policy. A set built by `-`, `&`,
+`intersection`, `object.keys`, `split` of a constant, a comprehension over constants or
+`graph.reachable` holds constants too, but which ones only evaluation tells. This room
+asks the concrete evaluator: every rule that reads no input (`Program.input_reads`)
+has one value, and so has every term whose variables are all bound to such values.
+`Folder.rule` and `Folder.term` return that value, or `NOT_FOLDED` when the term may
+read the input or the evaluator cannot give one value; the analysis then treats the
+term as unknown (and a comparison of input with it as unproved).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from policydiff import ir
+from policydiff.compile import UNDEFINED, Ctx, Query, thaw
+from policydiff.compile.rules import CompiledRule
+from policydiff.errors import InputError, PolicyError
+
+NOT_FOLDED: Any = object()
+RESULT = "__policydiff_fold"  # the query variable a folded term is bound to
+
+
+class Folder:
+    """The input-independent values of one policy (`policydiff.Policy`)."""
+
+    def __init__(self, policy: Any):
+        self.program = policy.program
+        self.policy = policy
+        self._rules: dict[tuple[str, ...], Any] = {}
+
+    def reads_no_input(self, path: tuple[str, ...]) -> bool:
+        """Whether the rule or function at `data.<path>` reads no input."""
+        r = self.program.rules.get(path)
+        return isinstance(r, CompiledRule) and self.program.input_reads(r) == frozenset()
+
+    def rule(self, path: tuple[str, ...]) -> Any:
+        """The value of the rule at `data.<path>` (`UNDEFINED` when it has none), or
+        `NOT_FOLDED` when it reads input or is a function."""
+        if path not in self._rules:
+            r = self.program.rules.get(path)
+            value = NOT_FOLDED
+            if self.reads_no_input(path) and r.kind != "function":
+                try:
+                    value = self.policy.evaluate(None, "data." + ".".join(path))
+                except (PolicyError, InputError):  # a conflict, or a name no reference spells
+                    value = NOT_FOLDED
+            self._rules[path] = value
+        return self._rules[path]
+
+    def term(self, package: tuple[str, ...], imports: Sequence[ir.Import],
+             locals_: Iterable[tuple[str, ir.Term]], term: ir.Term) -> Any:
+        """The value of `term` in a rule of `package`, after the local definitions
+        `locals_` (each `name := term`, all input-independent); `UNDEFINED` when the
+        term has no value, `NOT_FOLDED` when the evaluator gives no single one."""
+        body = tuple(ir.Assign(lhs=ir.Var(name=n), rhs=t) for n, t in locals_)
+        body += (ir.Assign(lhs=ir.Var(name=RESULT), rhs=term),)
+        try:
+            q = Query(self.program, body, package=package, imports=tuple(imports))
+            solutions = q.solutions(Ctx(UNDEFINED))
+        except PolicyError:
+            return NOT_FOLDED
+        if not solutions:
+            return UNDEFINED
+        values = {repr(s[RESULT]) for s in solutions}
+        if len(values) != 1:
+            return NOT_FOLDED
+        return thaw(solutions[0][RESULT])
