@@ -95,7 +95,7 @@ def render(diag: Diagnostic, sources: Mapping[str, str] | None = None) -> str:
     text = (sources or {}).get(diag.span.file)
     if text is None and diag.span.line:
         try:
-            with open(diag.span.file, encoding="utf-8") as f:
+            with open(diag.span.file, encoding="utf-8-sig", errors="replace") as f:
                 text = f.read()
         except OSError:
             text = None

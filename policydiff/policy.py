@@ -18,6 +18,7 @@ from policydiff import ir
 from policydiff.compile import UNDEFINED, Ctx, Program, Query, compile_modules, thaw
 from policydiff.compile.closures import Compiler, Frame
 from policydiff.compile.rules import CompiledRule
+from policydiff.documents import read_text
 from policydiff.errors import InputError, PolicyError
 from policydiff.frontend import rego
 from policydiff.source import Source, Span
@@ -138,11 +139,7 @@ def load_policy(path_or_text: str | Path | Sequence[str | Path | Mapping] | Mapp
             _merge(merged, _read_json(p))
             continue
         else:
-            try:
-                src = Source.read(p)
-            except OSError as e:
-                raise InputError.at("unreadable_file", f"cannot read policy: {e.strerror or e}",
-                                    Span(file=str(p))) from None
+            src = Source(name=str(p), text=read_text(p, "policy", InputError))
         sources[src.name] = src.text
         module, diags = rego.parse_collecting(src)
         errors.extend(diags)
@@ -190,11 +187,11 @@ def _role_table(p: Path) -> ir.Module:
 
 def _read_json(p: Path) -> dict:
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError.at("unreadable_file", f"cannot read data: {e.strerror or e}", Span(file=str(p))) from None
+        doc = json.loads(read_text(p, "data"))
     except json.JSONDecodeError as e:
         raise InputError.at("bad_json", e.msg, Span(file=str(p), line=e.lineno, col=e.colno)) from None
+    except RecursionError:
+        raise InputError.at("too_deep", "JSON nested too deeply", Span(file=str(p))) from None
     if not isinstance(doc, dict):
         raise InputError.at("bad_data", "a data document must be an object", Span(file=str(p)))
     return doc

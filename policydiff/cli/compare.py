@@ -122,10 +122,10 @@ def _data(spec: str):
 
     from policydiff.source import Span
 
+    from policydiff.documents import read_text
+
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError.at("unreadable_file", f"cannot read data: {e.strerror}", Span(file=path)) from None
+        doc = json.loads(read_text(path, "data"))
     except json.JSONDecodeError as e:
         raise InputError.at("bad_json", e.msg, Span(file=path, line=e.lineno, col=e.colno)) from None
     keys = [k for k in ref.split(".") if k]

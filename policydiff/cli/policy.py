@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from policydiff.compile.values import number
+from policydiff.documents import load_yaml, read_text
 from policydiff.errors import ExitCode, InputError, PolicyError
 from policydiff.policy import UNDEFINED, load_policy
 from policydiff.source import Span
@@ -80,21 +81,12 @@ def run_eval(args) -> ExitCode:
 
 def read_document(path: str):
     """A JSON or YAML document; errors name the file, line and column."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError.at("unreadable_file", f"cannot read `{path}`: {e.strerror or e}", Span(file=path)) from None
-    if p.suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            span = Span(file=path, line=mark.line + 1, col=mark.column + 1) if mark else Span(file=path)
-            raise InputError.at("bad_yaml", str(getattr(e, "problem", e)), span) from None
+    text = read_text(path, "document")
+    if Path(path).suffix in (".yaml", ".yml"):
+        return load_yaml(text, path).data
     try:
         return json.loads(text, parse_float=number)  # a number keeps its text, as in OPA
     except json.JSONDecodeError as e:
         raise InputError.at("bad_json", e.msg.lower(), Span(file=path, line=e.lineno, col=e.colno)) from None
+    except RecursionError:
+        raise InputError.at("too_deep", "JSON nested too deeply", Span(file=path)) from None
