@@ -89,6 +89,9 @@ def redact(text: str) -> str:
     return _KV_PASSWORD.sub(lambda m: f"{m['pre']}***", text)
 
 
+_WIDE = 120  # longest source line shown under a diagnostic
+
+
 def render(diag: Diagnostic, sources: Mapping[str, str] | None = None) -> str:
     """`file:line:col: code: message`, then the source line with a caret under the span."""
     out = [redact(str(diag))]
@@ -107,6 +110,10 @@ def render(diag: Diagnostic, sources: Mapping[str, str] | None = None) -> str:
             width = 1
             if diag.span.end_line == diag.span.line and diag.span.end_col > col:
                 width = diag.span.end_col - col
+            if len(src) > _WIDE:  # a window around the caret, not a megabyte line
+                start = max(col - 1 - _WIDE // 2, 0)
+                src, col = src[start:start + _WIDE], col - start
+                width = min(width, _WIDE - col + 1)
             out.append(f"  {src}")
             out.append("  " + " " * (col - 1) + "^" * width)
     if diag.help:

@@ -83,7 +83,20 @@ class Policy:
         ctx = Ctx(input if input is not None else UNDEFINED, explain=explain, strict=strict)
         fn = self._decision_fn if ref is None else self._ref_fn(ref)
         env = [ctx, None]
-        return fn(env), ctx
+        return _too_deep(fn, ref or self.decision)(env), ctx
+
+
+def _too_deep(fn, where: str):
+    """`fn`, with running out of Python's recursion limit as the `too_deep` diagnostic."""
+
+    def run(*args):
+        try:
+            return fn(*args)
+        except RecursionError:
+            raise PolicyError.at("too_deep", "nested more deeply than policydiff supports "
+                                 "(see README.md, Limits)", Span(file=where)) from None
+
+    return run
 
 
 def _rule_path(ref: str) -> tuple[str, ...]:
@@ -141,7 +154,7 @@ def load_policy(path_or_text: str | Path | Sequence[str | Path | Mapping] | Mapp
         else:
             src = Source(name=str(p), text=read_text(p, "policy", InputError))
         sources[src.name] = src.text
-        module, diags = rego.parse_collecting(src)
+        module, diags = _too_deep(rego.parse_collecting, src.name)(src)
         errors.extend(diags)
         if module is None:
             fatal = True
@@ -151,7 +164,8 @@ def load_policy(path_or_text: str | Path | Sequence[str | Path | Mapping] | Mapp
         _merge(merged, dict(data))
     if not modules and not errors:
         raise InputError.at("no_policy", "no policy module given")
-    program = _compile(modules, merged, errors, fatal)
+    where = modules[0].span.file if modules else "<policy>"
+    program = _too_deep(_compile, where)(modules, merged, errors, fatal)
     if decision is None:
         decision = "data." + ".".join(modules[0].package + ("allow",))
     return Policy(tuple(modules), program, decision, sources, merged)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 from policydiff.errors import ExitCode, PolicydiffError, redact, render
 
@@ -45,11 +46,56 @@ def _version() -> str:
         return "policydiff (not installed)"
 
 
+# Deep but legal policies (long chains of rules, long sums, deeply nested literals and
+# comprehensions) are compiled and evaluated recursively; commands run on a thread with
+# a stack and a recursion limit large enough for the depths README.md documents, and
+# anything deeper is the `too_deep` diagnostic rather than a crash.
+RECURSION_LIMIT = 60_000
+STACK_BYTES = 1 << 30  # reserved address space; pages are only touched as deep as needed
+
+
+def _deep(fn: Callable[[], int]) -> int:
+    """`fn()` on a thread with a deep stack; its exception, if any, is raised here."""
+    out: list = []
+
+    def run() -> None:
+        try:
+            out.append((True, fn()))
+        except BaseException as e:  # noqa: BLE001 - handed to the calling thread, which handles it
+            out.append((False, e))
+
+    previous = threading.stack_size()
+    try:
+        threading.stack_size(STACK_BYTES)
+    except (ValueError, RuntimeError):  # a platform without thread stack sizes: run here
+        return fn()
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
+    try:
+        worker = threading.Thread(target=run, name="policydiff", daemon=True)
+        worker.start()
+    finally:
+        threading.stack_size(previous)
+    try:
+        while worker.is_alive():
+            worker.join(0.25)
+    finally:
+        sys.setrecursionlimit(limit)
+    ok, value = out[0]
+    if ok:
+        return value
+    raise value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args))
+        return _deep(lambda: int(args.handler(args)))
+    except RecursionError:
+        print("policydiff: too_deep: the input is nested more deeply than policydiff "
+              "supports (see README.md, Limits)", file=sys.stderr)
+        return int(ExitCode.BAD_INPUT)
     except PolicydiffError as e:
         for diag in e.diagnostics:
             print(render(diag), file=sys.stderr)
