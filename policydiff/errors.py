@@ -80,11 +80,50 @@ class InfraError(PolicydiffError):
 
 
 _DSN_PASSWORD = re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<post>@)", re.I)
-_KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.I)
+_KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'[^']*'|[^\s`'\"]+)", re.I)
+
+
+_SECRETS: set[str] = set()  # passwords taken from DSNs before anything parsed them
+
+
+def dsn_secrets(dsn: str) -> set[str]:
+    """Every text in `dsn` that may be a password, found without parsing it as a DSN:
+    a malformed DSN is echoed by parsers, so its password must be known beforehand.
+    Covers `user:PASS@host` with or without a scheme (the last `@` ends it), `password=`
+    in key=value and query-string forms, quoted or not, percent-encoded or not."""
+    found: set[str] = set()
+    rest = dsn.split("://", 1)[-1]
+    if "@" in rest:
+        userinfo = rest.rsplit("@", 1)[0].rsplit(" ", 1)[-1].rsplit("=", 1)[-1]
+        if ":" in userinfo:
+            found.add(userinfo.split(":", 1)[1])
+    for m in re.finditer(r"password\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s&]*)", dsn, re.IGNORECASE):
+        value = m[1]
+        found.add(value)
+        if value.startswith("'"):
+            found.add(value.strip("'").replace("\\'", "'").replace("\\\\", "\\"))
+    for value in list(found):
+        try:
+            from urllib.parse import unquote
+
+            found.add(unquote(value, errors="strict"))
+        except UnicodeDecodeError:
+            pass
+    return {f for f in found if len(f) >= 3}  # shorter texts would hide too much
+
+
+def register_secrets(*texts: str | None) -> None:
+    """Remember the passwords in these DSNs, so that `redact` hides them in any text."""
+    for text in texts:
+        if text:
+            _SECRETS.update(dsn_secrets(text))
 
 
 def redact(text: str) -> str:
-    """Hide passwords in DSNs (URL and key=value forms) wherever they appear in `text`."""
+    """Hide passwords in DSNs (URL and key=value forms) wherever they appear in `text`,
+    and every password `register_secrets` was given, however it is quoted."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
     text = _DSN_PASSWORD.sub(lambda m: f"{m['pre']}***{m['post']}", text)
     return _KV_PASSWORD.sub(lambda m: f"{m['pre']}***", text)
 

@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
-from policydiff.errors import ExitCode, PolicydiffError, redact, render
+from policydiff.errors import ExitCode, PolicydiffError, redact, register_secrets, render
 
 COMMAND_MODULES = ("policy", "compare", "graph", "db")
 
@@ -21,8 +21,39 @@ COMMAND_MODULES = ("policy", "compare", "graph", "db")
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # bad flags are bad input: exit 2, as documented
         self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(redact(f"{self.prog}: error: {message}\n"))
         raise SystemExit(ExitCode.BAD_INPUT)
+
+
+class _Redacting:
+    """A text stream that hides DSN passwords in everything written through it, so no
+    path through the command line (a parser's message, a report, a library warning)
+    can print one."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _dsns(argv: Sequence[str]) -> list[str]:
+    """The DSNs in the arguments and the environment, before any parser sees them."""
+    import os
+
+    found = [os.environ.get("DATABASE_URL", "")]
+    for i, arg in enumerate(argv):
+        if arg == "--dsn" and i + 1 < len(argv):
+            found.append(argv[i + 1])
+        elif arg.startswith("--dsn="):
+            found.append(arg.split("=", 1)[1])
+        elif "@" in arg or "password" in arg.lower():
+            found.append(arg)
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +119,17 @@ def _deep(fn: Callable[[], int]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    register_secrets(*_dsns(argv))
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Redacting(out), _Redacting(err)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
