@@ -92,9 +92,11 @@ def dsn_secrets(dsn: str) -> set[str]:
     Covers `user:PASS@host` with or without a scheme (the last `@` ends it), `password=`
     in key=value and query-string forms, quoted or not, percent-encoded or not."""
     found: set[str] = set()
-    rest = dsn.split("://", 1)[-1]
-    if "@" in rest:
-        userinfo = rest.rsplit("@", 1)[0].rsplit(" ", 1)[-1].rsplit("=", 1)[-1]
+    scheme, sep, rest = dsn.partition("://")
+    if "@" in (rest if sep else scheme):
+        userinfo = (rest if sep else scheme).rsplit("@", 1)[0]
+        if not sep:  # `user:pw@host` inside a key=value string
+            userinfo = userinfo.split()[-1].rsplit("=", 1)[-1] if userinfo.split() else ""
         if ":" in userinfo:
             found.add(userinfo.split(":", 1)[1])
     for m in re.finditer(r"password\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s&]*)", dsn, re.IGNORECASE):
@@ -103,6 +105,8 @@ def dsn_secrets(dsn: str) -> set[str]:
         if value.startswith("'"):
             found.add(value.strip("'").replace("\\'", "'").replace("\\\\", "\\"))
     for value in list(found):
+        # libpq quotes a bad percent-encoded token from its `%` on: hide that tail too
+        found.update(value[i:] for i, c in enumerate(value) if c == "%")
         try:
             from urllib.parse import unquote
 

@@ -66,10 +66,11 @@ def _bomb() -> str:
 
 def commands(f: Path, kind: str) -> list[list[str]]:
     """Every command that reads a file of `kind`, reading `f` as it."""
-    inp, ten, rules = f.parent / "in.json", f.parent / "t.json", f.parent / "rules.yaml"
+    support = f.parent / ".support"  # hidden: a directory of policies skips it
+    support.mkdir(exist_ok=True)
+    inp, ten = support / "in.json", support / "t.json"
     inp.write_text(json.dumps(INPUT))
     ten.write_text(json.dumps(TENANCY))
-    rules.write_text(RULES)
     return {
         "policy": [["check", str(f)], ["eval", str(f), "--input", str(inp)], ["compare", str(f), V2],
                    ["compare", V1, str(f)], ["graph", "--tenancy", str(ten), str(f)]],
@@ -169,11 +170,18 @@ def test_deep_legal_policies_evaluate_as_opa_does(capsys, tmp_path, name):
     text = "package p\n" + DEEP[name]
     f = tmp_path / f"{name}.rego"
     f.write_text(text)
-    opa = OpaEngine({f.name: text})
-    try:
-        expected = opa.evaluate("data.p.v" if "v :=" in text else "data.p.allow", {"x": 1})
-    finally:
-        opa.close()
+    if name.startswith("comprehensions"):
+        # OPA 1.20 (embedded) does not finish 200 nested comprehensions in minutes; the
+        # value is known without it: each `[x | x := T]` wraps T in one array
+        expected = 1
+        for _ in range(200):
+            expected = [expected]
+    else:
+        opa = OpaEngine({f.name: text})
+        try:
+            expected = opa.evaluate("data.p.v" if "v :=" in text else "data.p.allow", {"x": 1})
+        finally:
+            opa.close()
     code, out, err = run(capsys, "eval", str(f), "--input", str(_write(tmp_path, {"x": 1})),
                          "--decision", "data.p.v" if "v :=" in text else "data.p.allow")
     assert code == 0, err
@@ -214,7 +222,7 @@ def test_bad_dates_in_a_classification_file(capsys, tmp_path, date):
 
 @pytest.mark.parametrize("kind,name,code_name", [
     ("policy", "p.rego", "rego_parse_error"), ("policy", "roles.yaml", "invalid_roletable"),
-    ("input", "in.json", "bad_json"), ("tenancy", "t.json", "tenancy_parse_error"),
+    ("input", "in.json", "bad_json"), ("tenancy", "t.json", "invalid_tenancy"),
     ("classifications", "c.yaml", "invalid_type")])
 def test_empty_files(capsys, tmp_path, kind, name, code_name):
     f = tmp_path / "x" / name
@@ -251,7 +259,7 @@ SHAPES = [
 ]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(shape=st.sampled_from(SHAPES), user=st.sampled_from(["app", "u", "neondb_owner"]),
        pw=PASSWORD, command=st.sampled_from([["db", "verify"], ["db", "snapshots"],
                                              ["compare", V1, V2], ["graph"]]))
