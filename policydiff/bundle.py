@@ -23,23 +23,23 @@ _DATA = (".json", ".yaml", ".yml")
 def expand(paths: Sequence[str | Path]) -> list[str | dict]:
     """Each path, with directories replaced by the policy files and data they hold."""
     items: list[str | dict] = []
+    dirs = []
     for path in paths:
         p = Path(path)
         if not p.is_dir():
             items.append(str(path))
             continue
-        found = False
+        dirs.append(str(path))
         for f in sorted(p.rglob("*")):
             rel = f.relative_to(p)
             if any(part.startswith(".") for part in rel.parts) or not f.is_file():
                 continue
             if f.suffix == ".rego":
                 items.append(str(f))
-                found = True
             elif f.suffix in _DATA:
                 items.append(_mounted(f, rel.parent.parts))
-        if not found:
-            raise InputError.at("no_policy", f"`{path}` holds no `.rego` file", Span(file=str(path)))
+    if dirs and not any(isinstance(item, str) for item in items):
+        raise InputError.at("no_policy", f"`{dirs[0]}` holds no `.rego` file", Span(file=dirs[0]))
     return items
 
 

@@ -172,3 +172,13 @@ def test_any_document_decodes_or_fails_with_a_diagnostic(data):
         assert all(d.span.file == name for d in e.diagnostics)
         return
     assert module.origin == "roletable" and module.rules[0].default
+
+
+def test_a_duplicate_role_hides_no_other_problem():
+    found = _errors(HEAD + "  a:\n    grants: [{actions: [x], scope: team}]\n  a:\n"
+                    "    grants: [{actions: [y], scope: team}]\n  b:\n    inherits: [a, nobdy]\n"
+                    "    grants: [{actions: [x], scope: teem}]\n")
+    codes = [(code, message) for code, _, _, message, _ in found]
+    assert any("duplicate role `a`" in m for _, m in codes)
+    assert any("unknown scope `teem`" in m for _, m in codes)
+    assert any("unknown role `nobdy`" in m for _, m in codes)
