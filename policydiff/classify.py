@@ -11,7 +11,6 @@ rendered reports can point a reviewer at them.
 from __future__ import annotations
 
 import datetime
-import difflib
 import fnmatch
 import re
 from collections.abc import Iterator
@@ -19,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import yaml
 
+from policydiff.documents import Document, did_you_mean, load_yaml, read_text
 from policydiff.errors import Diagnostic, InputError
 from policydiff.results import CLASSES, DIRECTIONS, CompareReport, Discrepancy
 from policydiff.source import NOWHERE, Span
@@ -104,33 +103,15 @@ class RuleFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 def load_rules(path: str | Path, *, today: datetime.date | None = None) -> RuleFile:
     """Read and validate a classification file; every problem found is reported together."""
     name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError.at("unreadable_file", f"cannot read classification file: {e}",
-                            Span(file=name)) from None
-    return parse_rules(text, name, today=today)
+    return parse_rules(read_text(path, "classification file"), name, today=today)
 
 
 def parse_rules(text: str, name: str = "<classifications>", *,
                 today: datetime.date | None = None) -> RuleFile:
     """`load_rules` for a text already in hand, reported under `name`."""
-    loader = None
-    try:
-        loader = yaml.SafeLoader(text)
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        span = Span(file=name, line=mark.line + 1, col=mark.column + 1) if mark else Span(file=name)
-        raise InputError.at("yaml_syntax_error", f"invalid YAML: {e.problem or e.context}",
-                            span) from None
-    except yaml.YAMLError as e:  # e.g. a character YAML does not allow
-        raise InputError.at("yaml_syntax_error", f"invalid YAML: {e}", Span(file=name)) from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-    checker = _Checker(name, _positions(node, name), today or datetime.date.today())
+    doc = load_yaml(text, name)
+    data = doc.data
+    checker = _Checker(name, _positions(doc), today or datetime.date.today())
     rule_file = checker.check(data)
     if checker.diagnostics:
         raise InputError(checker.diagnostics)
@@ -178,46 +159,13 @@ class _Pos(msgspec.Struct, frozen=True):
     value: Span
 
 
-def _span(name: str, node: yaml.Node) -> Span:
-    s, e = node.start_mark, node.end_mark
-    return Span(file=name, line=s.line + 1, col=s.column + 1, end_line=e.line + 1,
-                end_col=e.column + 1)
-
-
-def _positions(node: yaml.Node | None, name: str) -> dict[Path_, _Pos]:
+def _positions(doc: Document) -> dict[Path_, _Pos]:
     """Where each key and item of the document stands, by path from the root; duplicate
     keys are recorded under `("!dup",) + path` so the checker can name them."""
-    out: dict[Path_, _Pos] = {}
-    if node is None:
-        return out
-
-    seen: set[int] = set()
-
-    def walk(n: yaml.Node, path: Path_) -> None:
-        if id(n) in seen:  # an alias: its positions are those of its anchor
-            return
-        seen.add(id(n))
-        if isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                key = k.value if isinstance(k, yaml.ScalarNode) else str(k.start_mark)
-                sub = path + (key,)
-                if sub in out:
-                    out[("!dup",) + sub] = _Pos(_span(name, k), _span(name, v))
-                out[sub] = _Pos(_span(name, k), _span(name, v))
-                walk(v, sub)
-        elif isinstance(n, yaml.SequenceNode):
-            for i, item in enumerate(n.value):
-                out[path + (i,)] = _Pos(_span(name, item), _span(name, item))
-                walk(item, path + (i,))
-
-    out[()] = _Pos(_span(name, node), _span(name, node))
-    walk(node, ())
+    out = {path: _Pos(doc.key(path), span) for path, span in doc.values.items()}
+    for path, span, _first in doc.duplicates:
+        out[("!dup",) + path] = _Pos(span, span)
     return out
-
-
-def _suggest(word: object, choices: tuple[str, ...]) -> str | None:
-    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
 
 
 def glob_problem(glob: str) -> str | None:
@@ -244,6 +192,21 @@ _TYPE_ERROR = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
 _PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
 
 
+def _date(value: object) -> datetime.date | None:
+    """A date written `2027-03-31` (or a timestamp, of which the day counts); dates reach
+    here as text, so `2026-13-01` is this diagnostic rather than a loader's crash."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.datetime.fromisoformat(value).date()
+    except ValueError:
+        return None
+
+
 class _Checker:
     """Collects every problem of one rule file, each located by its path in the document."""
 
@@ -253,6 +216,21 @@ class _Checker:
         self.today = today
         self.diagnostics: list[Diagnostic] = []
 
+
+    def expiry(self, raw: dict, path: Path_, label: str, review: str) -> datetime.date | None:
+        """The `expires` date of a rule or an accept_incomplete entry, checked: not a
+        date, or a date already past, is an error at the field."""
+        expires = raw.get("expires")
+        if expires is None:
+            return None
+        day = _date(expires)
+        if day is None:
+            self.error("invalid_value", f"{label}: `expires` must be a date like "
+                       f"2027-03-31, got `{expires}`", path + ("expires",), value=True)
+        elif day < self.today:
+            self.error("expired_rule", f"{label} expired on {day.isoformat()}",
+                       path + ("expires",), value=True, help=review)
+        return day
     def span(self, path: Path_, *, value: bool = False) -> Span:
         while path not in self.positions and path:
             path = path[:-1]
@@ -278,7 +256,7 @@ class _Checker:
         for key in data:
             if key not in FILE_KEYS:
                 self.error("unknown_key", f"unknown key `{key}`", (key,),
-                           help=_suggest(key, FILE_KEYS))
+                           help=did_you_mean(key, FILE_KEYS))
         header = {k: v for k, v in data.items() if k in FILE_KEYS and k not in ("rules", "accept_incomplete")}
         if "version" not in data:
             self.error("missing_field", "missing field `version`", ())
@@ -291,7 +269,7 @@ class _Checker:
         for cls in blocking if isinstance(blocking, list) else ():
             if cls not in CLASSES:
                 self.error("unknown_class", f"unknown class `{cls}` in `blocking`", ("blocking",),
-                           value=True, help=_suggest(cls, CLASSES))
+                           value=True, help=did_you_mean(cls, CLASSES))
         rate = data.get("max_discrepancy_rate", 0.01)
         if isinstance(rate, (int, float)) and not isinstance(rate, bool) and not 0 < rate <= 1:
             self.error("invalid_value", f"`max_discrepancy_rate` must be in (0, 1], got {rate}",
@@ -332,27 +310,15 @@ class _Checker:
             for key in raw:
                 if key not in ACCEPT_KEYS:
                     self.error("unknown_key", f"{label}: unknown key `{key}`", path + (key,),
-                               help=_suggest(key, ACCEPT_KEYS))
+                               help=did_you_mean(key, ACCEPT_KEYS))
             missing = [k for k in REQUIRED_ACCEPT_KEYS if k not in raw]
             for key in missing:
                 self.error("missing_field", f"{label}: missing field `{key}`", path)
             for key in ("rule", "reason"):
                 if isinstance(raw.get(key), str) and not raw[key].strip():
                     self.error("invalid_value", f"{label}: `{key}` is empty", path + (key,))
-            expires = raw.get("expires")
-            if isinstance(expires, str):
-                try:
-                    expires = datetime.date.fromisoformat(expires)
-                except ValueError:
-                    self.error("invalid_value", f"{label}: `expires` must be a date like "
-                               f"2027-03-31, got `{expires}`", path + ("expires",), value=True)
-                    expires = None
-            if isinstance(expires, datetime.datetime):
-                expires = expires.date()
-            if isinstance(expires, datetime.date) and expires < self.today:
-                self.error("expired_rule", f"{label} expired on {expires.isoformat()}",
-                           path + ("expires",), value=True,
-                           help="review the unproved construct again, then extend or remove the entry")
+            expires = self.expiry(raw, path, label,
+                                  "review the unproved construct again, then extend or remove the entry")
             fields = {k: v for k, v in raw.items() if k in ACCEPT_KEYS}
             if "expires" in fields:
                 fields["expires"] = expires
@@ -378,31 +344,19 @@ class _Checker:
             for key in raw:
                 if key not in RULE_KEYS:
                     self.error("unknown_key", f"{label}: unknown key `{key}`", path + (key,),
-                               help=_suggest(key, RULE_KEYS))
+                               help=did_you_mean(key, RULE_KEYS))
             missing = [key for key in REQUIRED_RULE_KEYS if key not in raw]
             for key in missing:
                 self.error("missing_field", f"{label}: missing field `{key}`", path)
             if "class" in raw and raw["class"] not in CLASSES:
                 self.error("unknown_class", f"{label}: unknown class `{raw['class']}`",
                            path + ("class",), value=True,
-                           help=_suggest(raw["class"], CLASSES) or "classes are "
+                           help=did_you_mean(raw["class"], CLASSES) or "classes are "
                            + ", ".join(CLASSES))
             if "reason" in raw and isinstance(raw["reason"], str) and not raw["reason"].strip():
                 self.error("invalid_value", f"{label}: `reason` is empty", path + ("reason",))
-            expires = raw.get("expires")
-            if isinstance(expires, str):
-                try:
-                    expires = datetime.date.fromisoformat(expires)
-                except ValueError:
-                    self.error("invalid_value", f"{label}: `expires` must be a date like "
-                               f"2027-03-31, got `{expires}`", path + ("expires",), value=True)
-                    expires = None
-            if isinstance(expires, datetime.datetime):
-                expires = expires.date()
-            if isinstance(expires, datetime.date) and expires < self.today:
-                self.error("expired_rule", f"{label} expired on {expires.isoformat()}",
-                           path + ("expires",), value=True,
-                           help="review the discrepancy again, then extend or remove the rule")
+            expires = self.expiry(raw, path, label,
+                                  "review the discrepancy again, then extend or remove the rule")
             match = self.check_match(raw.get("match"), path + ("match",), label)
             fields = {k: v for k, v in raw.items() if k in RULE_KEYS}
             fields["match"] = match if match is not None else {}
@@ -425,7 +379,7 @@ class _Checker:
         for key, value in match.items():
             if key not in MATCH_KEYS:
                 self.error("unknown_key", f"{label}: unknown match key `{key}`", path + (key,),
-                           help=_suggest(key, MATCH_KEYS))
+                           help=did_you_mean(key, MATCH_KEYS))
                 continue
             globs = [value] if isinstance(value, str) else value
             if not isinstance(globs, list) or not globs or not all(isinstance(g, str) for g in globs):
@@ -442,7 +396,7 @@ class _Checker:
                 if known and not any(fnmatch.fnmatchcase(k, g) for k in known):
                     self.error(f"unknown_{key}", f"{label}: `{g}` matches no {key} "
                                f"({', '.join(known)})", path + (key,), value=True,
-                               help=_suggest(g, known))
+                               help=did_you_mean(g, known))
             out[key] = globs
         return out
 

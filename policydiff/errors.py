@@ -80,13 +80,59 @@ class InfraError(PolicydiffError):
 
 
 _DSN_PASSWORD = re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<post>@)", re.I)
-_KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.I)
+_KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'[^']*'|[^\s`'\"]+)", re.I)
+
+
+_SECRETS: set[str] = set()  # passwords taken from DSNs before anything parsed them
+
+
+def dsn_secrets(dsn: str) -> set[str]:
+    """Every text in `dsn` that may be a password, found without parsing it as a DSN:
+    a malformed DSN is echoed by parsers, so its password must be known beforehand.
+    Covers `user:PASS@host` with or without a scheme (the last `@` ends it), `password=`
+    in key=value and query-string forms, quoted or not, percent-encoded or not."""
+    found: set[str] = set()
+    scheme, sep, rest = dsn.partition("://")
+    if "@" in (rest if sep else scheme):
+        userinfo = (rest if sep else scheme).rsplit("@", 1)[0]
+        if not sep:  # `user:pw@host` inside a key=value string
+            userinfo = userinfo.split()[-1].rsplit("=", 1)[-1] if userinfo.split() else ""
+        if ":" in userinfo:
+            found.add(userinfo.split(":", 1)[1])
+    for m in re.finditer(r"password\s*=\s*('(?:[^'\\]|\\.)*'?|[^\s&]*)", dsn, re.IGNORECASE):
+        value = m[1]
+        found.add(value)
+        if value.startswith("'"):
+            found.add(value.strip("'").replace("\\'", "'").replace("\\\\", "\\"))
+    for value in list(found):
+        # libpq quotes a bad percent-encoded token from its `%` on: hide that tail too
+        found.update(value[i:] for i, c in enumerate(value) if c == "%")
+        try:
+            from urllib.parse import unquote
+
+            found.add(unquote(value, errors="strict"))
+        except UnicodeDecodeError:
+            pass
+    return {f for f in found if len(f) >= 3}  # shorter texts would hide too much
+
+
+def register_secrets(*texts: str | None) -> None:
+    """Remember the passwords in these DSNs, so that `redact` hides them in any text."""
+    for text in texts:
+        if text:
+            _SECRETS.update(dsn_secrets(text))
 
 
 def redact(text: str) -> str:
-    """Hide passwords in DSNs (URL and key=value forms) wherever they appear in `text`."""
+    """Hide passwords in DSNs (URL and key=value forms) wherever they appear in `text`,
+    and every password `register_secrets` was given, however it is quoted."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
     text = _DSN_PASSWORD.sub(lambda m: f"{m['pre']}***{m['post']}", text)
     return _KV_PASSWORD.sub(lambda m: f"{m['pre']}***", text)
+
+
+_WIDE = 120  # longest source line shown under a diagnostic
 
 
 def render(diag: Diagnostic, sources: Mapping[str, str] | None = None) -> str:
@@ -95,7 +141,7 @@ def render(diag: Diagnostic, sources: Mapping[str, str] | None = None) -> str:
     text = (sources or {}).get(diag.span.file)
     if text is None and diag.span.line:
         try:
-            with open(diag.span.file, encoding="utf-8") as f:
+            with open(diag.span.file, encoding="utf-8-sig", errors="replace") as f:
                 text = f.read()
         except OSError:
             text = None
@@ -107,6 +153,10 @@ def render(diag: Diagnostic, sources: Mapping[str, str] | None = None) -> str:
             width = 1
             if diag.span.end_line == diag.span.line and diag.span.end_col > col:
                 width = diag.span.end_col - col
+            if len(src) > _WIDE:  # a window around the caret, not a megabyte line
+                start = max(col - 1 - _WIDE // 2, 0)
+                src, col = src[start:start + _WIDE], col - start
+                width = min(width, _WIDE - col + 1)
             out.append(f"  {src}")
             out.append("  " + " " * (col - 1) + "^" * width)
     if diag.help:

@@ -8,9 +8,11 @@ over modules with OPA's result-set semantics.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from policydiff import ir
 from policydiff.compile import UNDEFINED, Ctx, Program, Query, compile_modules, thaw
 from policydiff.compile.closures import Compiler, Frame
 from policydiff.compile.rules import CompiledRule
+from policydiff.documents import read_text
 from policydiff.errors import InputError, PolicyError
 from policydiff.frontend import rego
 from policydiff.source import Source, Span
@@ -101,7 +104,20 @@ class Policy:
         ctx = Ctx(input if input is not None else UNDEFINED, explain=explain, strict=strict)
         fn = self._decision_fn if ref is None else self._ref_fn(ref)
         env = [ctx, None]
-        return fn(env), ctx
+        return _too_deep(fn, ref or self.decision)(env), ctx
+
+
+def _too_deep(fn, where: str):
+    """`fn`, with running out of Python's recursion limit as the `too_deep` diagnostic."""
+
+    def run(*args):
+        try:
+            return fn(*args)
+        except RecursionError:
+            raise PolicyError.at("too_deep", "nested more deeply than policydiff supports "
+                                 "(see README.md, Limits)", Span(file=where)) from None
+
+    return run
 
 
 def _rule_path(ref: str) -> tuple[str, ...]:
@@ -137,6 +153,25 @@ def load_policy(path_or_text: str | Path | Sequence[str | Path | Mapping] | Mapp
     data document), Rego text, or a data document as a dict. The decision is
     `data.<package of the first module>.allow` unless `decision` names another rule.
     """
+    with _gc_paused():
+        return _load(path_or_text, data, decision)
+
+
+@contextmanager
+def _gc_paused():
+    """Loading builds hundreds of thousands of long-lived objects and no garbage cycles;
+    Python's cyclic collector would rescan them all again and again (half the load time
+    of a 5 MB policy, and what made it grow faster than the text)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load(path_or_text, data: Mapping | None, decision: str | None) -> Policy:
     items = [path_or_text] if isinstance(path_or_text, (str, Path, Mapping)) else list(path_or_text)
     modules: list[ir.Module] = []
     sources: dict[str, str] = {}
@@ -157,13 +192,9 @@ def load_policy(path_or_text: str | Path | Sequence[str | Path | Mapping] | Mapp
             _merge(merged, _read_json(p))
             continue
         else:
-            try:
-                src = Source.read(p)
-            except OSError as e:
-                raise InputError.at("unreadable_file", f"cannot read policy: {e.strerror or e}",
-                                    Span(file=str(p))) from None
+            src = Source(name=str(p), text=read_text(p, "policy", InputError))
         sources[src.name] = src.text
-        module, diags = rego.parse_collecting(src)
+        module, diags = _too_deep(rego.parse_collecting, src.name)(src)
         errors.extend(diags)
         if module is None:
             fatal = True
@@ -173,7 +204,8 @@ def load_policy(path_or_text: str | Path | Sequence[str | Path | Mapping] | Mapp
         _merge(merged, dict(data))
     if not modules and not errors:
         raise InputError.at("no_policy", "no policy module given")
-    program = _compile(modules, merged, errors, fatal)
+    where = modules[0].span.file if modules else "<policy>"
+    program = _too_deep(_compile, where)(modules, merged, errors, fatal)
     if decision is None:
         decision = "data." + ".".join(modules[0].package + ("allow",))
     return Policy(tuple(modules), program, decision, sources, merged)
@@ -209,11 +241,11 @@ def _role_table(p: Path) -> ir.Module:
 
 def _read_json(p: Path) -> dict:
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError.at("unreadable_file", f"cannot read data: {e.strerror or e}", Span(file=str(p))) from None
+        doc = json.loads(read_text(p, "data"))
     except json.JSONDecodeError as e:
         raise InputError.at("bad_json", e.msg, Span(file=str(p), line=e.lineno, col=e.colno)) from None
+    except RecursionError:
+        raise InputError.at("too_deep", "JSON nested too deeply", Span(file=str(p))) from None
     if not isinstance(doc, dict):
         raise InputError.at("bad_data", "a data document must be an object", Span(file=str(p)))
     return doc

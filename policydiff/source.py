@@ -46,9 +46,9 @@ class Source(msgspec.Struct, frozen=True, kw_only=True):
     text: str
 
     @classmethod
-    def read(cls, path: str | Path) -> "Source":
-        p = Path(path)
-        return cls(name=str(path), text=p.read_text(encoding="utf-8"))
+    def read(cls, path: str | Path) -> Source:
+        text = Path(path).read_text(encoding="utf-8")
+        return cls(name=str(path), text=text.removeprefix("\ufeff"))  # a BOM, as OPA allows
 
     def line(self, n: int) -> str:
         lines = self.text.splitlines()

@@ -8,11 +8,13 @@ name the file and the field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 
+from policydiff.documents import Document, decode_text, load_yaml, read_text
 from policydiff.errors import Diagnostic, InputError
 from policydiff.source import Span
 
@@ -89,42 +91,70 @@ def request_input(user: User, action: str, resource: Resource) -> dict:
 
 
 def decode_tenancy(data: bytes | str, name: str = "<tenancy>") -> Tenancy:
-    """Decode JSON or YAML text into a `Tenancy`, with errors naming `name` and the field."""
-    raw = data.encode() if isinstance(data, str) else data
-    is_yaml = name.endswith((".yaml", ".yml")) or not raw.lstrip().startswith(b"{")
+    """Decode JSON or YAML text into a `Tenancy`, with errors naming `name` and the field
+    (and, for YAML, its line and column)."""
+    text = decode_text(data, name) if isinstance(data, bytes) else data
+    is_yaml = name.endswith((".yaml", ".yml")) or not text.lstrip().startswith("{")
+    doc = None
     try:
         if is_yaml:
-            tenancy = msgspec.yaml.decode(raw, type=Tenancy)
+            doc = load_yaml(text, name)
+            tenancy = msgspec.convert(doc.data, type=Tenancy)
         else:
-            tenancy = msgspec.json.decode(raw, type=Tenancy)
+            tenancy = msgspec.json.decode(text, type=Tenancy)
     except msgspec.ValidationError as e:
-        raise InputError(
-            Diagnostic(code="invalid_tenancy", message=str(e), span=Span(file=name))
-        ) from None
+        raise InputError(Diagnostic(code="invalid_tenancy", message=str(e),
+                                    span=_where(doc, str(e), name))) from None
     except msgspec.DecodeError as e:
         raise InputError(
             Diagnostic(code="tenancy_parse_error", message=str(e), span=Span(file=name))
         ) from None
-    _check_integrity(tenancy, name)
+    _check_integrity(tenancy, name, doc)
     return tenancy
 
 
 def load_tenancy(path: str | Path) -> Tenancy:
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as e:
-        raise InputError.at("unreadable_file", f"cannot read tenancy: {e.strerror}", Span(file=str(path))) from None
-    return decode_tenancy(raw, str(path))
+    return decode_tenancy(read_text(path, "tenancy"), str(path))
 
 
-def _check_integrity(t: Tenancy, name: str) -> None:
-    """References between facts must resolve, as the database's foreign keys demand."""
+_FIELD = re.compile(r"`\$((?:\.[A-Za-z_]+|\[\d+\])*)`")
+_STEP = re.compile(r"\.([A-Za-z_]+)|\[(\d+)\]")
+
+
+def _where(doc: Document | None, message: str, name: str) -> Span:
+    """The position of the field a message names as `$.users[3].id`, when it is known."""
+    m = _FIELD.search(message)
+    if doc is None or not m:
+        return Span(file=name)
+    return doc.at(tuple(key or int(index) for key, index in _STEP.findall(m[1])))
+
+
+def _check_integrity(t: Tenancy, name: str, doc: Document | None = None) -> None:
+    """Ids are unique and references between facts resolve, as the database's primary
+    and foreign keys demand."""
     problems: list[Diagnostic] = []
     teams = {team: e.id for e in t.enterprises for team in e.teams}
     ents = {e.id for e in t.enterprises}
 
     def bad(field: str, msg: str) -> None:
-        problems.append(Diagnostic(code="invalid_tenancy", message=f"{msg} - at `{field}`", span=Span(file=name)))
+        message = f"{msg} - at `{field}`"
+        problems.append(Diagnostic(code="invalid_tenancy", message=message,
+                                   span=_where(doc, message, name)))
+
+    for what, ids in (("enterprise", [e.id for e in t.enterprises]),
+                      ("team", [team for e in t.enterprises for team in e.teams]),
+                      ("user", [u.id for u in t.users]),
+                      ("resource", [r.id for r in t.resources]),
+                      ("action", list(t.actions))):
+        first: dict[str, int] = {}
+        for i, id_ in enumerate(ids):
+            if id_ in first:
+                field = {"enterprise": "$.enterprises", "team": "$.enterprises", "user": "$.users",
+                         "resource": "$.resources", "action": "$.actions"}[what]
+                at = f"{field}[{i}]" if what != "team" else field
+                bad(at, f"duplicate {what} id `{id_}` (first at index {first[id_]})")
+            else:
+                first[id_] = i
 
     for i, u in enumerate(t.users):
         if u.enterprise not in ents:

@@ -297,7 +297,7 @@ def test_recursive_and_odd_yaml_is_an_error_not_a_crash(tmp_path):
         rules:
           - &r {id: r, class: bug, match: &m {role: *m}, reason: x}
         """)
-    assert "invalid_type" in {d.code for d in diags}
+    assert only(diags, "yaml_syntax_error").span.line == 3  # the shared loader refuses the cycle
     assert only(errors(tmp_path, "version: 1\x07\n"), "yaml_syntax_error")
 
 

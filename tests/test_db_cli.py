@@ -16,7 +16,7 @@ import pytest
 from policydiff import db
 from policydiff.cli import main
 from policydiff.db import embedded
-from policydiff.tenancy import load_tenancy
+from policydiff.tenancy import decode_tenancy, load_tenancy
 
 
 def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -105,6 +105,16 @@ def test_dump_reads_back_equal(database, fresh_dsn, tmp_path, suffix, capsys):
     database.commit()
     assert main(["db", "seed", "--tenancy", str(out), "--dsn", fresh_dsn]) == 0
     assert db.load_tenancy(database) == load_tenancy(out)
+
+
+def test_dump_to_standard_output(database, fresh_dsn, tmp_path, capsys, monkeypatch):
+    db.seed(database, db.generate(db.Scale(enterprises=3)))
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
+    assert main(["db", "dump", "--output", "-", "--dsn", fresh_dsn]) == 0
+    out = capsys.readouterr().out
+    assert decode_tenancy(out, "dump.json") == db.load_tenancy(database)
+    assert not (tmp_path / "-").exists()
 
 
 def test_bad_seed_input_exits_2(fresh_dsn, tmp_path, capsys):

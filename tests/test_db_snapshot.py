@@ -23,7 +23,7 @@ def test_snapshot_then_restore_brings_deleted_rows_back(server_fresh_dsn):
     with psycopg.connect(server_fresh_dsn) as conn:
         db.seed(conn, db.generate())
         before = db.load_tenancy(conn)
-    # an open session on the database must not stop the snapshot
+    # a session left open and idle on the database must not stop the snapshot
     idle = psycopg.connect(server_fresh_dsn)
     snaps = TemplateSnapshots(server_fresh_dsn)
     taken = snaps.create("before-delete")
@@ -102,3 +102,23 @@ def test_snapshot_commands(server_fresh_dsn, capsys):
         worker.close()
     assert _users(server_fresh_dsn) == users
     assert main(["db", "restore", "nope", "--dsn", server_fresh_dsn]) == 2
+
+
+def test_snapshot_waits_for_a_session_at_work_and_never_ends_it(server_fresh_dsn):
+    import threading
+
+    with psycopg.connect(server_fresh_dsn) as conn:
+        db.seed(conn, db.generate())
+    busy = psycopg.connect(server_fresh_dsn)
+    busy.execute("SELECT count(*) FROM policydiff.users").fetchone()  # a transaction left open
+    snaps = TemplateSnapshots(server_fresh_dsn)
+    done: list = []
+    worker = threading.Thread(target=lambda: done.append(snaps.create("while-busy")))
+    worker.start()
+    worker.join(1.5)
+    assert not done and worker.is_alive()  # waiting, not terminating
+    assert busy.execute("SELECT count(*) FROM policydiff.users").fetchone()[0] > 0
+    busy.commit()
+    busy.close()
+    worker.join(60)
+    assert [s.name for s in done] == ["while-busy"]

@@ -108,13 +108,13 @@ def test_wrong_types_and_missing_keys():
 
 def test_yaml_syntax_error_has_a_position():
     [(code, line, _, _, _)] = _errors(HEAD + "  a: {grants: [\n  b: ]\n")
-    assert code == "roletable_parse_error" and line >= 4
+    assert code == "yaml_syntax_error" and line >= 4
 
 
 @pytest.mark.parametrize("actions", ["[*]", "[a, '*:x', *:read]", "[*read]"])
 def test_unquoted_star_is_explained(actions):
     [(code, line, _, _, help)] = _errors(HEAD + f"  a:\n    grants: [{{actions: {actions}, scope: team}}]\n")
-    assert code == "roletable_parse_error" and line == 5 and "quote" in help
+    assert code == "yaml_syntax_error" and line == 5 and "quote" in help
 
 
 def test_toml_errors():
@@ -168,7 +168,17 @@ def test_any_document_decodes_or_fails_with_a_diagnostic(data):
     try:
         module = lower(Source(name=name, text=text))
     except PolicyError as e:
-        assert e.code in {"roletable_parse_error", "invalid_roletable"}
+        assert e.code in {"roletable_parse_error", "yaml_syntax_error", "invalid_roletable", "yaml_too_deep", "yaml_alias_bomb"}
         assert all(d.span.file == name for d in e.diagnostics)
         return
     assert module.origin == "roletable" and module.rules[0].default
+
+
+def test_a_duplicate_role_hides_no_other_problem():
+    found = _errors(HEAD + "  a:\n    grants: [{actions: [x], scope: team}]\n  a:\n"
+                    "    grants: [{actions: [y], scope: team}]\n  b:\n    inherits: [a, nobdy]\n"
+                    "    grants: [{actions: [x], scope: teem}]\n")
+    codes = [(code, message) for code, _, _, message, _ in found]
+    assert any("duplicate role `a`" in m for _, m in codes)
+    assert any("unknown scope `teem`" in m for _, m in codes)
+    assert any("unknown role `nobdy`" in m for _, m in codes)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
-from policydiff.errors import ExitCode, PolicydiffError, redact, render
+from policydiff.errors import ExitCode, PolicydiffError, redact, register_secrets, render
 
 COMMAND_MODULES = ("policy", "compare", "graph", "db", "replay", "analyze", "promotion", "runbook")
 
@@ -20,8 +21,39 @@ COMMAND_MODULES = ("policy", "compare", "graph", "db", "replay", "analyze", "pro
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # bad flags are bad input: exit 2, as documented
         self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(redact(f"{self.prog}: error: {message}\n"))
         raise SystemExit(ExitCode.BAD_INPUT)
+
+
+class _Redacting:
+    """A text stream that hides DSN passwords in everything written through it, so no
+    path through the command line (a parser's message, a report, a library warning)
+    can print one."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _dsns(argv: Sequence[str]) -> list[str]:
+    """The DSNs in the arguments and the environment, before any parser sees them."""
+    import os
+
+    found = [os.environ.get("DATABASE_URL", "")]
+    for i, arg in enumerate(argv):
+        if arg == "--dsn" and i + 1 < len(argv):
+            found.append(argv[i + 1])
+        elif arg.startswith("--dsn="):
+            found.append(arg.split("=", 1)[1])
+        elif "@" in arg or "password" in arg.lower():
+            found.append(arg)
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,11 +77,67 @@ def _version() -> str:
         return "policydiff (not installed)"
 
 
+# Deep but legal policies (long chains of rules, long sums, deeply nested literals and
+# comprehensions) are compiled and evaluated recursively; commands run on a thread with
+# a stack and a recursion limit large enough for the depths README.md documents, and
+# anything deeper is the `too_deep` diagnostic rather than a crash.
+RECURSION_LIMIT = 60_000
+STACK_BYTES = 1 << 30  # reserved address space; pages are only touched as deep as needed
+
+
+def _deep(fn: Callable[[], int]) -> int:
+    """`fn()` on a thread with a deep stack; its exception, if any, is raised here."""
+    out: list = []
+
+    def run() -> None:
+        try:
+            out.append((True, fn()))
+        except BaseException as e:  # noqa: BLE001 - handed to the calling thread, which handles it
+            out.append((False, e))
+
+    previous = threading.stack_size()
+    try:
+        threading.stack_size(STACK_BYTES)
+    except (ValueError, RuntimeError):  # a platform without thread stack sizes: run here
+        return fn()
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
+    try:
+        worker = threading.Thread(target=run, name="policydiff", daemon=True)
+        worker.start()
+    finally:
+        threading.stack_size(previous)
+    try:
+        while worker.is_alive():
+            worker.join(0.25)
+    finally:
+        sys.setrecursionlimit(limit)
+    ok, value = out[0]
+    if ok:
+        return value
+    raise value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    register_secrets(*_dsns(argv))
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Redacting(out), _Redacting(err)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args))
+        return _deep(lambda: int(args.handler(args)))
+    except RecursionError:
+        print("policydiff: too_deep: the input is nested more deeply than policydiff "
+              "supports (see README.md, Limits)", file=sys.stderr)
+        return int(ExitCode.BAD_INPUT)
     except PolicydiffError as e:
         for diag in e.diagnostics:
             print(render(diag), file=sys.stderr)

@@ -16,15 +16,24 @@ from pathlib import Path
 
 from policydiff.cli.common import add_tenancy_flags, tenancy_of, write_output
 from policydiff.errors import ExitCode, InputError
+from policydiff.source import Span
 
 
 def register(sub) -> None:
     p = sub.add_parser("compare", help="symbolic diff of two policies, classified and gated",
                        description="Compare V1 with V2 over the tenant x role x action x relation "
                        "matrix and gate the change.")
-    p.add_argument("v1", metavar="V1", help="the enforced policy (.rego, .yaml, .toml)")
-    p.add_argument("v2", metavar="V2", nargs="?",
-                   help="the new policy; with --git-base and one path, that path at both sides")
+    p.add_argument("paths", metavar="V1 V2", nargs="*",
+                   help="the enforced and the new policy (each a file or a directory); with "
+                   "--git-base, the changed files, each compared with its own base version")
+    p.add_argument("--v1", nargs="+", default=[], metavar="PATH",
+                   help="the enforced policy as several files or directories")
+    p.add_argument("--v2", nargs="+", default=[], metavar="PATH",
+                   help="the new policy as several files or directories")
+    p.add_argument("--v1-data", action="append", default=[], metavar="FILE",
+                   help="a data document (JSON or YAML) for V1 only; repeatable")
+    p.add_argument("--v2-data", action="append", default=[], metavar="FILE",
+                   help="a data document (JSON or YAML) for V2 only; repeatable")
     add_tenancy_flags(p)
     p.add_argument("--dimension", metavar="NAME=PATH", action="append", default=[],
                    help="where a dimension lives in the input, e.g. role=input.user.role")
@@ -45,27 +54,42 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
+    if args.git_base is not None:
+        return _per_file(args)
+    if args.v1 or args.v2:
+        if not (args.v1 and args.v2) or args.paths:
+            raise InputError.at("missing_policy", "give both --v1 and --v2, and no V1 V2 with them")
+        return _compare(args, args.v1, args.v2)
+    if len(args.paths) != 2:
+        raise InputError.at("missing_policy", "compare needs V1 and V2 (or --v1 PATH... --v2 "
+                            "PATH..., or --git-base REF and the changed files)")
+    return _compare(args, [args.paths[0]], [args.paths[1]])
+
+
+def _compare(args, v1_paths: list[str], v2_paths: list[str], base=None) -> ExitCode:
+    """One compare of V1 (files and directories) with V2; `base` is `(copy, label)` when
+    V1 is a file materialised from git."""
     from policydiff import load_policy
+    from policydiff.bundle import expand
     from policydiff.classify import classify, load_rules
     from policydiff.diff import diff, policy_info
     from policydiff.gate import gate
     from policydiff.matrix import dimensions
     from policydiff.report import render
 
-    v1_path, v2_path, base_dir = _sides(args)
     dims = dimensions(args.dimension)
     rules = load_rules(args.classifications) if args.classifications else None
     tenancy = tenancy_of(args)
     v1_decision = args.v1_decision or args.decision
     v2_decision = args.v2_decision or args.decision
     data = [_data(spec) for spec in args.data]
-    v1 = load_policy([v1_path, *data], decision=v1_decision)
-    v2 = load_policy([v2_path, *data], decision=v2_decision)
-    shown_v1 = _shown(v1_path, base_dir)
+    v1 = load_policy([*expand(v1_paths), *data, *map(_side_data, args.v1_data)], decision=v1_decision)
+    v2 = load_policy([*expand(v2_paths), *data, *map(_side_data, args.v2_data)], decision=v2_decision)
+    shown_v1 = base[1] if base else " ".join(v1_paths)
     report = diff(v1, v2, tenancy=tenancy, dims=dims,
-                  v1_info=policy_info(v1, shown_v1), v2_info=policy_info(v2, v2_path))
-    if base_dir is not None:
-        report = _relabel(report, base_dir)
+                  v1_info=policy_info(v1, shown_v1), v2_info=policy_info(v2, " ".join(v2_paths)))
+    if base is not None:
+        report = _relabel(report, str(base[0]), base[1])
     report = gate(classify(report, rules), rules, strict=args.strict)
     tty = args.output is None and sys.stdout.isatty()
     # a terminal's own width; 120 columns in files and CI logs (the tenancy table has 7)
@@ -75,42 +99,83 @@ def run(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK if report.gate.passed else ExitCode.BLOCKED
 
 
-def _sides(args) -> tuple[str, str, str | None]:
-    """The two policy files; with --git-base, V1 is materialised from git."""
-    if args.git_base is None:
-        if args.v2 is None:
-            raise InputError.at("missing_policy", "compare needs V1 and V2 (or --git-base REF and one path)")
-        return args.v1, args.v2, None
+def _per_file(args) -> ExitCode:
+    """`--git-base REF FILE...`, as pre-commit calls it: each changed policy is compared
+    with its own version at REF; files that are not policies (classification files,
+    other configuration) are skipped with a note, and so are policies new since REF
+    among several files (one file named alone must exist at REF)."""
     from policydiff.gitbase import materialize
 
-    base = materialize(args.git_base, args.v1)
-    v2 = args.v2 or args.v1
-    return str(base), v2, str(base.parent)
+    paths = args.paths
+    if not paths:
+        raise InputError.at("missing_policy", "--git-base needs the policy files to compare")
+    if args.output and len(paths) > 1:
+        raise InputError.at("bad_flag", "--output takes one report; with several files, "
+                            "compare them one at a time", Span(file="--output"))
+    worst = ExitCode.OK
+    compared = 0
+    for path in paths:
+        if not _is_policy(path):
+            print(f"policydiff: skipped `{path}`: not a policy", file=sys.stderr)
+            continue
+        try:
+            base = materialize(args.git_base, path)
+        except InputError as e:
+            if e.code != "missing_at_git_ref" or len(paths) == 1:
+                raise
+            print(f"policydiff: skipped `{path}`: new since `{args.git_base}`", file=sys.stderr)
+            continue
+        compared += 1
+        worst = max(worst, _compare(args, [str(base)], [path], (base, f"{path}@{args.git_base}")))
+    return worst
 
 
-def _shown(path: str, base_dir: str | None) -> str:
-    if base_dir is None:
-        return path
-    return str(Path(path).relative_to(_root(base_dir)))
+def _is_policy(path: str) -> bool:
+    """A `.rego` file, or a role table: YAML or TOML with top-level `roles` and `package`
+    (a classification file has `rules`; other configuration neither)."""
+    suffix = Path(path).suffix
+    if suffix == ".rego":
+        return True
+    if suffix not in (".yaml", ".yml", ".toml"):
+        return False
+    from policydiff.documents import load_yaml, read_text
+
+    text = read_text(path, "file")
+    if suffix == ".toml":
+        import tomllib
+
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            return True  # let the role table reader report it
+    else:
+        try:
+            doc = load_yaml(text, path).data
+        except InputError:
+            return True
+    return isinstance(doc, dict) and "roles" in doc and "package" in doc
 
 
-def _root(base_dir: str) -> Path:
-    # materialize keeps the repository-relative directories under its temporary root.
-    p = Path(base_dir)
-    while p.parent != p and not p.name.startswith("policydiff-git-"):
-        p = p.parent
-    return p
-
-
-def _relabel(report, base_dir: str):
+def _relabel(report, copy: str, label: str):
     """Provenance of the base side names `path@REF`, not the temporary copy."""
     import msgspec
 
-    prefix = str(_root(base_dir)) + "/"
-    ds = tuple(msgspec.structs.replace(d, v1_rules=tuple(r.replace(prefix, "") for r in d.v1_rules),
-                                       v2_rules=tuple(r.replace(prefix, "") for r in d.v2_rules))
+    def fix(where: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(w.replace(copy, label) for w in where)
+
+    ds = tuple(msgspec.structs.replace(d, v1_rules=fix(d.v1_rules), v2_rules=fix(d.v2_rules))
                for d in report.discrepancies)
     return msgspec.structs.replace(report, discrepancies=ds)
+
+
+def _side_data(path: str) -> dict:
+    """A data document given for one side only, at the root of `data`."""
+    from policydiff.cli.policy import read_document
+
+    doc = read_document(path)
+    if not isinstance(doc, dict):
+        raise InputError.at("bad_data", "a data document must be an object", Span(file=path))
+    return doc
 
 
 def _data(spec: str):
@@ -120,12 +185,10 @@ def _data(spec: str):
         return spec
     import json
 
-    from policydiff.source import Span
+    from policydiff.documents import read_text
 
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InputError.at("unreadable_file", f"cannot read data: {e.strerror}", Span(file=path)) from None
+        doc = json.loads(read_text(path, "data"))
     except json.JSONDecodeError as e:
         raise InputError.at("bad_json", e.msg, Span(file=path, line=e.lineno, col=e.colno)) from None
     keys = [k for k in ref.split(".") if k]

@@ -42,7 +42,11 @@ def register(sub) -> None:
     p = command("verify", _verify, "check the runbook's minimums and the facts' integrity")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p = command("dump", _dump, "write the facts as a tenancy file")
-    p.add_argument("--tenancy", type=Path, required=True, help="output file (.json, or .yaml/.yml for YAML)")
+    p.add_argument("--output", "-o", "--tenancy", dest="output", required=True, metavar="FILE",
+                   help="output file (.json, or .yaml/.yml for YAML), `-` for standard output "
+                   "(`--tenancy` is the old name of this flag)")
+    p.add_argument("--format", choices=("json", "yaml"),
+                   help="default: by the file's suffix, JSON on standard output")
     p = command("snapshot", _snapshot, "take a rollback point")
     p.add_argument("name")
     p = command("restore", _restore, "restore a rollback point")
@@ -181,17 +185,20 @@ def _dump(args) -> ExitCode:
 
     with _connect(args) as conn:
         tenancy = db.load_tenancy(conn)
-    suffix = args.tenancy.suffix.lower()
-    data = msgspec.yaml.encode(tenancy) if suffix in (".yaml", ".yml") else msgspec.json.format(
+    fmt = args.format or ("yaml" if Path(args.output).suffix.lower() in (".yaml", ".yml") else "json")
+    data = msgspec.yaml.encode(tenancy) if fmt == "yaml" else msgspec.json.format(
         msgspec.json.encode(tenancy), indent=2) + b"\n"
+    if args.output == "-":
+        sys.stdout.write(data.decode())
+        return ExitCode.OK
     try:
-        args.tenancy.write_bytes(data)
+        Path(args.output).write_bytes(data)
     except OSError as e:
         raise InputError(Diagnostic(code="unwritable_file", message=f"cannot write tenancy: {e.strerror}",
-                                    span=Span(file=str(args.tenancy)))) from None
+                                    span=Span(file=str(args.output)))) from None
     _console(stderr=True).print(
         f"wrote {len(tenancy.enterprises)} enterprises, {len(tenancy.users)} users, "
-        f"{len(tenancy.resources)} resources, {len(tenancy.actions)} actions to {args.tenancy}")
+        f"{len(tenancy.resources)} resources, {len(tenancy.actions)} actions to {args.output}")
     return ExitCode.OK
 
 

@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 from policydiff.compile.values import number
-from policydiff.errors import ExitCode, InputError, PolicyError
+from policydiff.documents import load_yaml, read_text
+from policydiff.errors import ExitCode, InputError, PolicydiffError, PolicyError
 from policydiff.policy import UNDEFINED, load_policy
 from policydiff.source import Span
 
@@ -33,25 +34,34 @@ def register(sub) -> None:
 
 def run_check(args) -> ExitCode:
     """Rego files are checked together, as `opa check` does (so imports between them
-    resolve); each role table on its own, since a table is a whole policy."""
-    tables = [p for p in args.policies if Path(p).suffix in (".yaml", ".yml", ".toml")]
-    rego = [p for p in args.policies if p not in tables]
+    resolve); each role table on its own, since a table is a whole policy. Directories
+    stand for the policy files under them. Every file gets a line: `ok`, or its
+    diagnostics."""
+    from policydiff.bundle import expand
+
+    files = [item for item in expand(args.policies) if isinstance(item, str)]
+    tables = [p for p in files if Path(p).suffix in (".yaml", ".yml", ".toml")]
+    rego = [p for p in files if p not in tables]
     groups = ([rego] if rego else []) + [[t] for t in tables]
     rules: dict[str, int] = {}
     errors = []
     for group in groups:
         try:
             policy = load_policy([Path(p) for p in group])
-        except PolicyError as e:
+        except PolicydiffError as e:
             errors.extend(e.diagnostics)
             continue
         for m in policy.modules:
             rules[m.span.file] = rules.get(m.span.file, 0) + len(m.rules)
+    bad = {d.span.file for d in errors}
+    for p in files:
+        if p in bad or str(Path(p)) in bad:
+            continue
+        n = rules.get(str(Path(p)), rules.get(p))
+        counted = f" ({n} rule{'s' if n != 1 else ''})" if n is not None else ""
+        print(f"{p}: ok{counted}")
     if errors:
         raise PolicyError(errors)
-    for p in args.policies:
-        n = rules.get(str(Path(p)), rules.get(p, 0))
-        print(f"{p}: ok ({n} rule{'s' if n != 1 else ''})")
     return ExitCode.OK
 
 
@@ -63,7 +73,9 @@ def run_eval(args) -> ExitCode:
             raise InputError.at("bad_data", "a data document must be an object", Span(file=f))
         data.update(doc)
     input_doc = read_document(args.input)
-    policy = load_policy([Path(p) for p in args.policies], data=data, decision=args.decision)
+    from policydiff.bundle import expand
+
+    policy = load_policy(expand(args.policies), data=data, decision=args.decision)
     out: dict = {"decision": policy.decision}
     if args.explain:
         value, rules = policy.explain(input_doc)
@@ -80,21 +92,12 @@ def run_eval(args) -> ExitCode:
 
 def read_document(path: str):
     """A JSON or YAML document; errors name the file, line and column."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError.at("unreadable_file", f"cannot read `{path}`: {e.strerror or e}", Span(file=path)) from None
-    if p.suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            span = Span(file=path, line=mark.line + 1, col=mark.column + 1) if mark else Span(file=path)
-            raise InputError.at("bad_yaml", str(getattr(e, "problem", e)), span) from None
+    text = read_text(path, "document")
+    if Path(path).suffix in (".yaml", ".yml"):
+        return load_yaml(text, path).data
     try:
         return json.loads(text, parse_float=number)  # a number keeps its text, as in OPA
     except json.JSONDecodeError as e:
         raise InputError.at("bad_json", e.msg.lower(), Span(file=path, line=e.lineno, col=e.colno)) from None
+    except RecursionError:
+        raise InputError.at("too_deep", "JSON nested too deeply", Span(file=path)) from None

@@ -61,6 +61,9 @@ def _params(dsn: str) -> dict[str, str]:
         return {k: str(v) for k, v in conninfo.conninfo_to_dict(dsn).items()}
     except psycopg.ProgrammingError as e:
         raise InputError.at("invalid_dsn", redact(f"cannot parse the dsn: {e}"), Span(file="--dsn")) from None
+    except UnicodeDecodeError:  # a percent-encoded byte that is not UTF-8
+        raise InputError.at("invalid_dsn", "cannot parse the dsn: a percent-encoded part is not "
+                            "UTF-8", Span(file="--dsn")) from None
 
 
 def is_transient(exc: BaseException) -> bool:

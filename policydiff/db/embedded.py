@@ -10,6 +10,7 @@ database, `policydiff`, so that the maintenance database stays free for snapshot
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -101,7 +102,9 @@ def _server(path: Path, *, keep_running: bool):
             _forget_dead_handles(path.resolve())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pgserver.get_server(path, cleanup_mode=None if keep_running else "stop")
+            server = pgserver.get_server(path, cleanup_mode=None if keep_running else "stop")
+        _quiet_exit(server)
+        return server
     except (OSError, subprocess.SubprocessError, AssertionError, RuntimeError) as e:
         log = path / "log"
         raise InfraError.at(
@@ -110,6 +113,28 @@ def _server(path: Path, *, keep_running: bool):
             where,
             help=f"see the server log `{log}`" if log.exists() else None,
         ) from None
+
+
+_guarded: set[int] = set()
+
+
+def _quiet_exit(server) -> None:
+    """pgserver stops the server at exit through psutil; when the server died during the
+    command, that handler raises (`psutil.NoSuchProcess`) and Python prints its traceback
+    after the command's own diagnostic. Run it so that such a failure stays silent: the
+    command has already reported the lost server (exit 3)."""
+    if id(server) in _guarded:
+        return
+    _guarded.add(id(server))
+    atexit.unregister(server._cleanup)
+
+    def cleanup() -> None:
+        try:
+            server._cleanup()
+        except Exception:  # any failure of a dead server's cleanup is moot
+            logging.getLogger("pgserver").debug("cleanup of a lost server failed", exc_info=True)
+
+    atexit.register(cleanup)
 
 
 def _ensure_database(maintenance_uri: str) -> None:

@@ -5,8 +5,9 @@ Two backends with one interface (`create`, `restore`, `list`):
 - `TemplateSnapshots`, for plain PostgreSQL: a snapshot is a database created with the
   source as TEMPLATE, marked by a comment (`policydiff snapshot {json}`) that names the
   snapshot and its source, so `list` needs no registry table. A template may have no
-  other sessions, so the source is closed to new connections and its sessions are
-  terminated for the copy. Restore copies the snapshot to a new database, then swaps it
+  other sessions, so the copy waits until other commands' sessions have ended (it
+  never terminates a session at work, only one left idle) and fails naming them after
+  a bounded wait. Restore copies the snapshot to a new database, then swaps it
   in by renaming, so a failure leaves the current database as it was; the snapshot
   stays, to be restored again.
 - `NeonSnapshots` (when `NEON_API_KEY` and `NEON_PROJECT_ID` are set): a snapshot is a
@@ -24,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -152,8 +154,7 @@ class TemplateSnapshots:
             if any(s.name == name for s in self._list(conn)):
                 raise InputError.at("snapshot_exists", f"snapshot `{name}` exists", Span(file="NAME"),
                                     help="choose another name")
-            with _closed(conn, self.source):
-                _sql(conn, "CREATE DATABASE {} TEMPLATE {}", target, self.source)
+            _copy_when_idle(conn, target, self.source)
             snap = Snapshot(name=name, backend="postgres", source=self.source, location=target,
                             created=datetime.now(UTC).isoformat(timespec="seconds"))
             meta = json.dumps({"name": name, "source": self.source, "created": snap.created})
@@ -216,6 +217,44 @@ def _with_dbname(dsn: str, dbname: str) -> str:
 def snapshot_dsn(dsn: str, snap: Snapshot) -> str:
     """How to read a template snapshot's own database (read it, never write it)."""
     return _with_dbname(dsn, snap.location)
+
+
+SNAPSHOT_WAIT_SECONDS = float(os.environ.get("POLICYDIFF_SNAPSHOT_WAIT", "120"))
+IDLE_SECONDS = 5.0
+
+
+def _copy_when_idle(conn: psycopg.Connection, target: str, source: str) -> None:
+    """`CREATE DATABASE target TEMPLATE source`, which PostgreSQL allows only while no
+    other session is connected to `source`: sessions at work are waited for (PostgreSQL
+    itself waits 5 s per attempt), never terminated, up to `SNAPSHOT_WAIT_SECONDS`;
+    then the snapshot fails naming who is still connected. Only a session idle outside
+    a transaction for `IDLE_SECONDS` (a forgotten psql) is ended."""
+    deadline = time.monotonic() + SNAPSHOT_WAIT_SECONDS
+    while True:
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(target), sql.Identifier(source)))
+            return
+        except psycopg.errors.ObjectInUse:
+            if time.monotonic() >= deadline:
+                break
+            # a session idle outside any transaction for this long is left open, not at
+            # work (a command pauses far less between its statements): it may go
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
+                         " AND pid <> pg_backend_pid() AND state = 'idle'"
+                         " AND state_change < now() - make_interval(secs => %s)",
+                         (source, IDLE_SECONDS))
+            time.sleep(0.2)
+        except psycopg.Error as e:
+            raise InfraError.at("snapshot_failed", f"{e.diag.message_primary or e}",
+                                Span(file=conn.info.dbname)) from None
+    rows = conn.execute("SELECT DISTINCT coalesce(nullif(application_name, ''), 'unnamed') FROM "
+                        "pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                        (source,)).fetchall()
+    raise InfraError.at("snapshot_busy", f"`{source}` kept other sessions for "
+                        f"{SNAPSHOT_WAIT_SECONDS:.0f} s ({', '.join(sorted(r[0] for r in rows))}); "
+                        "a template copy needs the database to itself", Span(file=source),
+                        help="take the snapshot when they finish, or set POLICYDIFF_SNAPSHOT_WAIT")
 
 
 class _closed:

@@ -28,15 +28,30 @@ from policydiff.source import Source, Span
 GRAMMAR = Path(__file__).resolve().parents[1] / "grammars" / "rego.lark"
 
 
+MAX_NESTING = 1000  # brackets open at once; README.md, Limits
+
+
 class _LineBreaks:
-    """Post-lexer: retypes `[`, `(` and `-` that open a line, and `{` after `if`."""
+    """Post-lexer: retypes `[`, `(` and `-` that open a line, and `{` after `if`; refuses
+    nesting deeper than `MAX_NESTING` (later passes recurse over the nesting)."""
 
     always_accept = ()
     _AT_LINE_START: ClassVar[dict[str, str]] = {"LSQB": "_NL_LSQB", "LPAR": "_NL_LPAR", "MINUS": "_NL_MINUS"}
+    _OPEN: ClassVar[frozenset[str]] = frozenset({"LSQB", "LPAR", "LBRACE"})
+    _CLOSE: ClassVar[frozenset[str]] = frozenset({"RSQB", "RPAR", "RBRACE"})
 
     def process(self, stream):
         prev = None
+        depth = 0
         for tok in stream:
+            if tok.type in self._OPEN:
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise PolicyError.at("too_deep", f"more than {MAX_NESTING} brackets open at once",
+                                         Span(file=_LOWER.file, line=tok.line, col=tok.column,
+                                              end_line=tok.line, end_col=tok.column + 1))
+            elif tok.type in self._CLOSE:
+                depth -= 1
             if prev is not None:
                 if tok.type in self._AT_LINE_START and tok.line > prev.end_line:
                     tok.type = self._AT_LINE_START[tok.type]

@@ -11,24 +11,20 @@ that compare's provenance points into the table. The format is docs/roletables.m
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import yaml
 
 from policydiff import ir
+from policydiff.documents import Document, Loc, did_you_mean, load_yaml, read_text
 from policydiff.errors import Diagnostic, PolicyError
 from policydiff.source import Source, Span
 
 SCOPES = ("team", "enterprise", "global")
 DECISION = "allow"
-
-Loc = tuple[str | int, ...]  # a position in the decoded document: keys and indices
 
 
 class Grant(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -65,34 +61,9 @@ class _Head(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     description: str = ""
 
 
-# ------------------------------------------------------------------------------ positions
+# --------------------------------------------------------------------------------- YAML
 
-
-class _Where:
-    """The span of every value and mapping key of a decoded document, by path."""
-
-    def __init__(self, file: str):
-        self.file = file
-        self.values: dict[Loc, Span] = {}
-        self.keys: dict[Loc, Span] = {}
-
-    def at(self, path: Loc) -> Span:
-        """The span of the value at `path`, or of its nearest ancestor that has one."""
-        for n in range(len(path), -1, -1):
-            span = self.values.get(path[:n])
-            if span is not None:
-                return span
-        return Span(file=self.file)
-
-    def key(self, path: Loc) -> Span:
-        """The span of the key that names `path`, falling back to its value."""
-        return self.keys.get(path) or self.at(path)
-
-
-def _mark_span(node: yaml.Node, file: str) -> Span:
-    start, end = node.start_mark, node.end_mark
-    return Span(file=file, line=start.line + 1, col=start.column + 1,
-                end_line=end.line + 1, end_col=end.column + 1)
+_Where = Document  # the span of every value and mapping key of a decoded table, by path
 
 
 def _dotted(path: Loc) -> str:
@@ -102,74 +73,16 @@ def _dotted(path: Loc) -> str:
     return out or "the table"
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
-
-
 def _invalid(message: str, span: Span, help: str | None = None) -> Diagnostic:
     return Diagnostic(code="invalid_roletable", message=message, span=span, help=help)
 
 
-# --------------------------------------------------------------------------------- YAML
-
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it: 30x faster
-
-
-def _yaml_error(e: yaml.YAMLError, file: str) -> PolicyError:
-    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-    span = Span(file=file, line=mark.line + 1, col=mark.column + 1) if mark else Span(file=file)
-    said = [getattr(e, "context", None), getattr(e, "problem", None)]
-    message = ", ".join(part for part in said if part) or str(e)
-    # `*` opens an alias in YAML, so an unquoted `[*]` or `*:read` fails to parse
-    alias = "alias" in message
-    help = 'quote patterns that start with `*`, as in `["*"]`: YAML reads `*name` as an alias'
-    return PolicyError.at("roletable_parse_error", message, span, help if alias else None)
-
-
-def _read_yaml(source: Source) -> tuple[Any, _Where]:
-    try:
-        node = yaml.compose(source.text, Loader=_LOADER)
-    except yaml.YAMLError as e:
-        raise _yaml_error(e, source.name) from None
-    where = _Where(source.name)
-    if node is None:
-        return None, where
-    problems: list[Diagnostic] = []
-    open_nodes: set[int] = set()  # an alias may point back at its own ancestor
-
-    def walk(n: yaml.Node, path: Loc) -> None:
-        where.values[path] = _mark_span(n, source.name)
-        if id(n) in open_nodes:
-            problems.append(_invalid("a recursive alias cannot be a role table value", where.values[path]))
-            return
-        open_nodes.add(id(n))
-        if isinstance(n, yaml.MappingNode):
-            seen: dict[str, Span] = {}
-            for k, v in n.value:
-                key = k.value if isinstance(k, yaml.ScalarNode) else str(k.tag)
-                span = _mark_span(k, source.name)
-                if key in seen:
-                    what = "role" if path == ("roles",) else "key"
-                    problems.append(_invalid(f"duplicate {what} `{key}`", span,
-                                             f"first defined on line {seen[key].line}"))
-                    continue
-                seen[key] = span
-                where.keys[path + (key,)] = span
-                walk(v, path + (key,))
-        elif isinstance(n, yaml.SequenceNode):
-            for i, item in enumerate(n.value):
-                walk(item, path + (i,))
-        open_nodes.discard(id(n))
-
-    walk(node, ())
-    if problems:
-        raise PolicyError(problems)
-    try:
-        return yaml.SafeLoader("").construct_document(node), where
-    except yaml.YAMLError as e:  # e.g. a tag SafeLoader does not construct
-        raise _yaml_error(e, source.name) from None
+def _read_yaml(source: Source) -> tuple[Any, _Where, list[Diagnostic]]:
+    """The data, its positions, and the duplicate keys (reported with every other problem)."""
+    doc = load_yaml(source.text, source.name, PolicyError)
+    dups = [_invalid(f"duplicate {'role' if path[:-1] == ('roles',) else 'key'} `{path[-1]}`", span,
+                     f"first defined on line {first.line}") for path, span, first in doc.duplicates]
+    return doc.data, doc, dups
 
 
 # --------------------------------------------------------------------------------- TOML
@@ -184,7 +97,7 @@ def _toml_keys(text: str) -> tuple[str, ...]:
     return tuple(p.strip("\"'") for p in _TOML_PART.findall(text))
 
 
-def _read_toml(source: Source) -> tuple[Any, _Where]:
+def _read_toml(source: Source) -> tuple[Any, _Where, list[Diagnostic]]:
     try:
         value = tomllib.loads(source.text)
     except tomllib.TOMLDecodeError as e:
@@ -195,7 +108,7 @@ def _read_toml(source: Source) -> tuple[Any, _Where]:
             span = Span(file=source.name, line=int(m["line"]), col=int(m["col"]))
             msg = m["msg"]
         raise PolicyError.at("roletable_parse_error", msg[:1].lower() + msg[1:], span) from None
-    return value, _toml_where(source)
+    return value, _toml_where(source), []
 
 
 def _toml_where(source: Source) -> _Where:
@@ -271,7 +184,7 @@ def _validation(e: msgspec.ValidationError, base: Loc, top: type, where: _Where)
     if unknown := _UNKNOWN.match(text):
         field = unknown["field"]
         allowed = _fields_at(relative, top)
-        hint = _did_you_mean(field, allowed) or (
+        hint = did_you_mean(field, allowed) or (
             "allowed keys: " + ", ".join(f"`{f}`" for f in allowed) if allowed else None)
         return _invalid(f"unknown key `{field}` in {_dotted(path)}", where.key(path + (field,)), hint)
     if missing := _MISSING.match(text):
@@ -288,10 +201,10 @@ _OTHER_FILES = ((frozenset({"enterprises", "users", "resources"}), "a tenancy fi
 
 
 def _decode(source: Source) -> tuple[RoleTable, _Where]:
-    raw, where = _read_toml(source) if source.name.endswith(".toml") else _read_yaml(source)
+    raw, where, problems = (_read_toml if source.name.endswith(".toml") else _read_yaml)(source)
     if not isinstance(raw, dict):
-        raise PolicyError(_invalid("a role table is a mapping with `version`, `package` and `roles`",
-                                   where.at(())))
+        raise PolicyError([*problems, _invalid("a role table is a mapping with `version`, "
+                                               "`package` and `roles`", where.at(()))])
     try:
         head = msgspec.convert(raw, _Head)
     except msgspec.ValidationError as e:
@@ -299,19 +212,17 @@ def _decode(source: Source) -> tuple[RoleTable, _Where]:
         for keys, what in _OTHER_FILES:
             if "roles" not in raw and keys & raw.keys():
                 diag = msgspec.structs.replace(diag, help=f"this looks like {what}, not a role table")
-        raise PolicyError(diag) from None
+        raise PolicyError([*problems, diag]) from None
     roles: dict[str, Role] = {}
-    problems: list[Diagnostic] = []
     for name, body in head.roles.items():
         try:
             roles[name] = msgspec.convert({} if body is None else body, Role)
         except msgspec.ValidationError as e:
             problems.append(_validation(e, ("roles", name), Role, where))
-    if problems:
-        raise PolicyError(problems)
+            roles[name] = Role()  # still a role others may inherit; its own problem is reported
     table = RoleTable(version=head.version, package=head.package, roles=roles,
                       description=head.description)
-    _check(table, where)
+    _check(table, where, problems)
     return table, where
 
 
@@ -336,9 +247,9 @@ def _pattern_problem(pattern: str) -> str | None:
     return None
 
 
-def _check(table: RoleTable, where: _Where) -> None:
-    """Every semantic rule of the format; all problems are reported together."""
-    problems: list[Diagnostic] = []
+def _check(table: RoleTable, where: _Where, problems: list[Diagnostic]) -> None:
+    """Every semantic rule of the format; all problems (with those found while reading,
+    `problems`) are reported together. A role that failed to decode is left out here."""
     if table.version != 1:
         problems.append(_invalid(f"unsupported role table version `{table.version}`",
                                  where.at(("version",)), "this policydiff reads version 1"))
@@ -356,14 +267,14 @@ def _check(table: RoleTable, where: _Where) -> None:
             if parent not in table.roles:
                 problems.append(_invalid(
                     f"role `{name}` inherits unknown role `{parent}`",
-                    where.at(base + ("inherits", i)), _did_you_mean(parent, table.roles)))
+                    where.at(base + ("inherits", i)), did_you_mean(parent, table.roles)))
         for g, grant in enumerate(role.grants):
             at = base + ("grants", g)
             if grant.scope not in SCOPES:
                 problems.append(_invalid(
                     f"unknown scope `{grant.scope}` in a grant of role `{name}`",
                     where.at(at + ("scope",)),
-                    _did_you_mean(grant.scope, SCOPES) or "one of `team`, `enterprise`, `global`"))
+                    did_you_mean(grant.scope, SCOPES) or "one of `team`, `enterprise`, `global`"))
             if not grant.actions:
                 problems.append(_invalid(f"a grant of role `{name}` has no actions",
                                          where.at(at + ("actions",))))
@@ -512,8 +423,4 @@ def load_module(path: str | Path) -> ir.Module:
 
 
 def _read(path: str | Path) -> Source:
-    try:
-        return Source.read(path)
-    except (OSError, UnicodeDecodeError) as e:
-        why = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
-        raise PolicyError.at("unreadable_file", f"cannot read role table: {why}", Span(file=str(path))) from None
+    return Source(name=str(path), text=read_text(path, "role table", PolicyError))

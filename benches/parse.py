@@ -1,0 +1,84 @@
+"""Parse and load time of large policies, policydiff next to OPA, and how each scales.
+
+    python benches/parse.py [--sizes 250000,500000,1000000] [--repeat 1]
+
+Generates policies of the given sizes in bytes (one `allow` rule of three conditions per
+role/action pair, the shape of a big generated RBAC policy) and times, for each:
+
+- policydiff's parse (`frontend.rego.parse_collecting`: lark LALR with the contextual
+  lexer, lowering callbacks inside the parser) and its whole load (`load_policy`: parse,
+  compile, index);
+- OPA's `add_policy` plus its first evaluation, where OPA parses and compiles
+  (`opa_bindings`, OPA 1.20 in-process, standing in for `opa check`).
+
+It prints seconds, seconds per MB (flat when a stage scales linearly) and the ratio
+to OPA. Figures are printed, never asserted; record them in benches/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import opa_bindings
+
+from policydiff import load_policy
+from policydiff.frontend import rego
+from policydiff.source import Source
+
+ROLES = ("admin", "team_admin", "developer", "viewer", "system")
+
+
+def policy(size: int, seed: int = 1) -> str:
+    rng = random.Random(seed)
+    out = ["package big\n\ndefault allow := false\n"]
+    total, i = 0, 0
+    while total < size:
+        rule = (f'allow if {{\n\tinput.subject.role == "{rng.choice(ROLES)}"\n'
+                f'\tinput.action == "res{i % 97}:act{i}"\n'
+                "\tinput.subject.enterprise == input.resource.enterprise\n}\n")
+        out.append(rule)
+        total += len(rule)
+        i += 1
+    return "\n".join(out)
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def opa(text: str) -> None:
+    engine = opa_bindings.OpaEngine()
+    try:
+        engine.add_policy("big.rego", text)
+        engine.eval_query("true")
+    finally:
+        engine.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="250000,500000,1000000")
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+    rego.parse_collecting(Source(name="warm.rego", text="package w\nallow if true\n"))
+    print(f"{'bytes':>9} {'parse s':>8} {'s/MB':>6} {'load s':>8} {'s/MB':>6} {'OPA s':>7} "
+          f"{'s/MB':>6} {'parse/OPA':>9} {'load/OPA':>8}")
+    for size in (int(s) for s in args.sizes.split(",")):
+        text = policy(size)
+        mb = len(text) / 1e6
+        parse = best(lambda t=text: rego.parse_collecting(Source(name="big.rego", text=t)), args.repeat)
+        load = best(lambda t=text: load_policy(t), args.repeat)
+        theirs = best(lambda t=text: opa(t), args.repeat)
+        print(f"{len(text):>9} {parse:>8.2f} {parse / mb:>6.2f} {load:>8.2f} {load / mb:>6.2f} "
+              f"{theirs:>7.2f} {theirs / mb:>6.2f} {parse / theirs:>9.1f} {load / theirs:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
