@@ -1,4 +1,4 @@
-"""OPA's own conformance cases (../shared/opa-cases/v1), run through `policydiff.query`.
+"""OPA's own conformance cases (tests/fixtures/opa-cases/v1), run through `policydiff.query`.
 
 Every case inside the subset must give OPA's answer; every case outside it must be
 refused with code `unsupported` (or fail with the error code the case expects). No case
@@ -15,7 +15,7 @@ import yaml
 from policydiff import PolicyError, query
 from policydiff.compile.values import equal, freeze, sort_key
 
-CASES_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "opa-cases" / "v1"
+CASES_DIR = Path(__file__).resolve().parent / "fixtures" / "opa-cases" / "v1"
 KNOWN_FIELDS = {"note", "query", "modules", "data", "input", "input_term", "want_result",
                 "want_error", "want_error_code", "sort_bindings", "strict_error"}
 
