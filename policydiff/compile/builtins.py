@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from policydiff.compile import arithmetic as ar
+from policydiff.compile import strtools, units
 from policydiff.compile.formatting import sprintf
 from policydiff.compile.operands import (
     BuiltinError,
@@ -298,3 +299,8 @@ BUILTINS: dict[str, tuple[int, Callable[..., Any]]] = {
 # Every other OPA builtin is refused at load time; these are named so the message can
 # say why (they depend on the world outside the policy, or on time).
 NONDETERMINISTIC_PREFIXES = ("http.", "net.", "rand.", "uuid.", "time.", "opa.", "io.", "crypto.")
+
+# The families kept in rooms of their own.
+BUILTINS.update(strtools.TABLE)
+BUILTINS["units.parse"] = (1, units.parse)
+BUILTINS["units.parse_bytes"] = (1, units.parse_bytes)

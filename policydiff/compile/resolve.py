@@ -23,6 +23,7 @@ from policydiff.compile.builtins import (
     glob_regex,
     regex_problem,
 )
+from policydiff.compile.opa_builtins import OPA_ARITY
 from policydiff.compile.types import OPA_BUILTINS
 from policydiff.errors import Diagnostic
 
@@ -384,7 +385,7 @@ class _Names:
         if full.startswith("data."):
             g = self.groups.get(tuple(full.split(".")[1:]))
             return g.arity if g is not None and g.kind == "function" else None
-        return BUILTINS[full][0] if full in BUILTINS else None
+        return BUILTINS[full][0] if full in BUILTINS else OPA_ARITY.get(full)
 
     def _constant_pattern(self, func: str, call: ir.Call) -> None:
         problem = _pattern_problem(func, call)
