@@ -322,11 +322,10 @@ def redeclarations(body, before: set[str]) -> list[Diagnostic]:
 
 
 def _visible(lit, out: set[str]) -> None:
-    """The variables of `lit` an enclosing body shares: its own, and those its
-    comprehensions read without declaring them."""
+    """The variables of `lit` an enclosing body shares: its own. A variable a
+    comprehension binds is the comprehension's, unless the body has it already (then
+    it is in `out`): `x := count(y)` after `y := {x | xs[x]}` declares a new `x`."""
     literal_vars(lit, out, deep=False)
-    for t in _comprehensions(lit):
-        out |= captured(t, frozenset(term_vars(t, set())))
 
 
 def _comprehensions(node):

@@ -214,6 +214,10 @@ class _Names:
         self.groups = groups
         self.local_rules = local_rules if local_rules is not None else {r.name.split(".")[0] for r in module.rules}
         self.imports: dict[str, tuple[str, ...]] = {}
+        # `import future.keywords(.not)`: `not` negates its whole expression, calls and
+        # references included, where it otherwise leaves them outside (see `_not_body`)
+        self.not_body = any(imp.path in (("future", "keywords"), ("future", "keywords", "not"))
+                            for imp in module.imports)
         for imp in module.imports:
             if imp.path[0] in ("rego", "future"):
                 continue
@@ -222,6 +226,7 @@ class _Names:
         self.fresh = itertools.count()
         self.declared: set[str] = set()
         self.renames: dict[str, str] = {}
+        self.pending: set[str] = set()  # declared further down the rule body being resolved
 
     # ---- rules and bodies
 
@@ -240,7 +245,7 @@ class _Names:
         return ir.Rule(
             span=r.span, kind=r.kind, name=r.name, default=r.default,
             ref=tuple(self.term(t) for t in r.ref),
-            body=self.body(r.body),
+            body=self.rule_body(r.body),
             key=self.term(r.key) if r.key is not None else None,
             value=self.term(r.value) if r.value is not None else None,
             args=tuple(self.term(a) for a in r.args),
@@ -250,7 +255,27 @@ class _Names:
     def body(self, body: tuple[ir.Literal, ...]) -> tuple[ir.Literal, ...]:
         return tuple(self.literal(lit) for lit in body)
 
+    def rule_body(self, body: tuple[ir.Literal, ...]) -> tuple[ir.Literal, ...]:
+        """A rule's body. A variable it declares (`x := …`, `some x`) is its own from
+        that literal on: a comprehension before it that uses `x` has an `x` of its own,
+        as OPA renames declared variables (`y := {x | xs[x]}; x := count(y)`)."""
+        out = []
+        self.pending = _declared_here(body)
+        try:
+            for lit in body:
+                self.pending -= _declared_here((lit,))
+                out.append(self.literal(lit))
+        finally:
+            self.pending = set()
+        return tuple(out)
+
     def literal(self, lit: ir.Literal) -> ir.Literal:
+        out = self._literal(lit)
+        if self.not_body and isinstance(out, ir.Expr) and out.negated:
+            return _not_body(out)
+        return out
+
+    def _literal(self, lit: ir.Literal) -> ir.Literal:
         match lit:
             case ir.Expr(term=ir.Call(func=func, args=args), negated=negated) \
                     if self._arity(func) == len(args) - 1:
@@ -294,6 +319,8 @@ class _Names:
         they are forgotten when the body ends."""
         saved = self.renames
         self.renames = dict(saved)
+        for v in self.pending - saved.keys():  # declared later by the rule's body: not this one
+            self.renames[v] = f"{v}~{next(self.fresh)}"
         try:
             yield
         finally:
@@ -425,6 +452,21 @@ class _Names:
         self.diags.append(Diagnostic(code="unsupported", message=f"builtin `{full}` is not supported",
                                      span=call.span, help=f"policydiff cannot compare it: {why}"))
         return full
+
+
+def _not_body(lit: ir.Expr) -> ir.Expr:
+    """`not e` under `future.keywords.not`, where an undefined call or reference inside
+    `e` makes the negation hold: `count({true | e}) == 0`, which keeps all of `e` inside."""
+    s = lit.term.span
+    match lit.term:
+        case ir.Call(func="internal.unify", args=(lhs, rhs)):
+            inner: ir.Literal = ir.Unify(span=lit.span, lhs=lhs, rhs=rhs)
+        case term:
+            inner = ir.Expr(span=lit.span, term=term)
+    found = ir.SetCompr(span=s, term=ir.Scalar(span=s, value=True), body=(inner,))
+    none = ir.Call(span=s, func="equal", args=(ir.Call(span=s, func="count", args=(found,)),
+                                                ir.Scalar(span=s, value=0)))
+    return ir.Expr(span=lit.span, term=none)
 
 
 def _pattern_problem(func: str, call: ir.Call) -> str | None:
