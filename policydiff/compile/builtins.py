@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from policydiff.compile import arithmetic as ar
-from policydiff.compile import strtools, units
+from policydiff.compile import documents, encoding, strtools, units
 from policydiff.compile.formatting import sprintf
 from policydiff.compile.operands import (
     BuiltinError,
@@ -302,5 +302,7 @@ NONDETERMINISTIC_PREFIXES = ("http.", "net.", "rand.", "uuid.", "time.", "opa.",
 
 # The families kept in rooms of their own.
 BUILTINS.update(strtools.TABLE)
+BUILTINS.update(encoding.TABLE)
+BUILTINS.update(documents.TABLE)
 BUILTINS["units.parse"] = (1, units.parse)
 BUILTINS["units.parse_bytes"] = (1, units.parse_bytes)

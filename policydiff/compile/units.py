@@ -34,8 +34,8 @@ for _k, _v in _SI.items():
 for _k, _v in _BINARY.items():
     _UNITS[_k] = _UNITS[_k[0].upper() + _k[1:]] = _v
 
-# `units.parse_bytes`: the suffix in lowercase, with or without a final `b`.
-_BYTE_UNITS: dict[str, int] = {"": 1, "b": 1}
+# `units.parse_bytes`: the suffix in lowercase, with or without a final `b` (but never `b` alone).
+_BYTE_UNITS: dict[str, int] = {"": 1}
 for _k, _v in (_SI | _BINARY).items():
     _BYTE_UNITS[_k] = _BYTE_UNITS[_k + "b"] = _v
 
