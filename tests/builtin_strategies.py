@@ -124,8 +124,11 @@ OPERANDS = {
 }
 
 
+NAMES = tuple(sorted(OPERANDS))
+
+
 @st.composite
-def calls(draw, names=tuple(sorted(OPERANDS))):
+def calls(draw, names=NAMES):
     name = draw(st.sampled_from(names))
     args = [rego(draw(_sometimes_any(s))) for s in OPERANDS[name]]
     return name, f"{name}({', '.join(args)})"
