@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from policydiff.compile.operands import BuiltinError, TypeError_, coll, whole
-from policydiff.compile.values import Obj, equal, type_name
+from policydiff.compile.values import Obj, equal, sort_key, type_name
 
 
 def _is_subset(sup, sub, top: bool = False) -> bool:
@@ -121,7 +121,31 @@ def _shift(name: str, left: bool):
     return f
 
 
+def walk(x):
+    """Every `[path, value]` of a document, the document itself first, then each
+    member's in OPA's order (object keys and set members sorted, arrays by index).
+    `resolve` makes a call of `walk` iterate over them."""
+    out: list = []
+
+    def visit(path: tuple, v) -> None:
+        out.append((path, v))
+        t = type(v)
+        if t is Obj:
+            for k in sorted(v, key=sort_key):
+                visit(path + (k,), v[k])
+        elif t is tuple:
+            for i, e in enumerate(v):
+                visit(path + (i,), e)
+        elif t is frozenset:
+            for e in sorted(v, key=sort_key):
+                visit(path + (e,), e)
+
+    visit((), x)
+    return tuple(out)
+
+
 TABLE = {
+    "walk": (1, walk),
     "object.subset": (2, subset),
     "object.filter": (2, filter_),
     "object.union_n": (1, union_n),

@@ -396,7 +396,12 @@ class _Names:
                     return ir.ObjectCompr(span=t.span, key=self.term(t.key), value=self.term(t.value),
                                           body=body)
             case ir.Call():
-                return ir.Call(span=t.span, func=self.function(t), args=tuple(self.term(a) for a in t.args))
+                call = ir.Call(span=t.span, func=self.function(t), args=tuple(self.term(a) for a in t.args))
+                if call.func == "walk" and len(call.args) == 1:
+                    # a relation: one solution per `[path, value]` of the document, as
+                    # iterating the array of them all (`walk(x)[_]`)
+                    return ir.Ref(span=t.span, head=call, path=(ir.Var(span=t.span, name=self._fresh()),))
+                return call
         assert_never(t)
 
     def _full_name(self, name: str) -> str:
