@@ -18,7 +18,7 @@ from typing import assert_never
 from policydiff import ir
 from policydiff.compile.builtins import (
     BUILTINS,
-    NONDETERMINISTIC_PREFIXES,
+    OUT_OF_SCOPE,
     Unsupported,
     glob_regex,
     regex_problem,
@@ -452,8 +452,8 @@ class _Names:
             self.diags.append(Diagnostic(code="rego_type_error", message=f"undefined function `{full}`",
                                          span=call.span))
             return full
-        why = ("it depends on the world outside the policy"
-               if full.startswith(NONDETERMINISTIC_PREFIXES) else "it is outside the supported subset")
+        why = (f"its answer depends on {OUT_OF_SCOPE[full]}" if full in OUT_OF_SCOPE
+               else "it is not implemented (yet)")
         self.diags.append(Diagnostic(code="unsupported", message=f"builtin `{full}` is not supported",
                                      span=call.span, help=f"policydiff cannot compare it: {why}"))
         return full
