@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, assert_never
 
 from policydiff import ir
-from policydiff.compile import plan
+from policydiff.compile import plan, withs
 from policydiff.compile.access import input_path, input_root, items, members, path, walker
 from policydiff.compile.build import (
     NOT_LITERAL,
@@ -185,6 +185,8 @@ class Compiler:
                     return nxt(env)
 
                 return negation
+            case ir.With():
+                return self._with(lit, bound, outer, nxt, ground)
             case ir.Assign(lhs=lhs, rhs=rhs):
                 return self._match(lhs, rhs, bound, outer, nxt)
             case ir.Unify(lhs=lhs, rhs=rhs):
@@ -502,7 +504,77 @@ class Compiler:
 
         return comprehension
 
+    def _with(self, lit: ir.With, bound, outer, nxt: Run, ground: bool) -> Run:
+        """The literal in an evaluation with the input or functions replaced (see
+        `withs`); what follows it runs in the evaluation it came from."""
+        outside = self.frame.temp()
+
+        def after(env):
+            inside = env[0]
+            env[0] = env[outside]
+            try:
+                return nxt(env)
+            finally:
+                env[0] = inside
+
+        inner = self.literal(lit.literal, bound, outer, after, ground)
+        values = [self.term(v, bound, outer) for v in lit.values]
+        makers = [self._replacement(rep, lit.span) for rep in lit.replacements]
+        targets = lit.targets
+
+        def with_(env):
+            ctx = env[0]
+            vals = []
+            for t, f, make in zip(targets, values, makers):
+                if make is not None:
+                    vals.append(make)
+                    continue
+                v = f(env)
+                if v is UNDEFINED:
+                    return False
+                vals.append(v if t[0] != "fn" else withs.Replacement(value=v))
+            env[outside] = ctx
+            env[0] = withs.derive(ctx, targets, vals)
+            try:
+                return inner(env)
+            finally:
+                env[0] = ctx
+
+        return with_
+
+    def _replacement(self, name: str | None, span):
+        if name is None:
+            return None
+        if name.startswith("data."):
+            r = self.program.rules.get(tuple(name.split(".")[1:]))
+            if r is None:
+                return withs.Replacement()
+            self.deps.add(r)
+            return withs.Replacement(call=r.call)
+        fn = BUILTINS[name][1]
+
+        def builtin(ctx, args):
+            try:
+                return fn(*args)
+            except Unsupported as e:
+                raise PolicyError.at("unsupported", str(e), span) from None
+            except (BuiltinError, TypeError, ValueError, KeyError, IndexError, OverflowError,
+                    ZeroDivisionError) as e:
+                if ctx.strict:
+                    raise PolicyError.at(getattr(e, "code", "eval_builtin_error"), f"{name}: {e}", span) from None
+                return UNDEFINED
+
+        return withs.Replacement(call=builtin)
+
     def call(self, t: ir.Call, bound, outer) -> Fn:
+        fn = self._call(t, bound, outer)
+        if t.func not in self.program.mocked:
+            return fn
+        fs = [self.term(a, bound, outer) for a in t.args]
+        call = withs.mocked(t.func, fn)
+        return lambda env: call(env, fs)
+
+    def _call(self, t: ir.Call, bound, outer) -> Fn:
         fs = [self.term(a, bound, outer) for a in t.args]
         if t.func.startswith("data."):
             return self.program.function_fn(t, fs, self.deps)

@@ -297,6 +297,8 @@ class _Names:
             case ir.SomeIn():
                 return ir.SomeIn(span=lit.span, key=self.term(lit.key) if lit.key is not None else None,
                                  value=self.term(lit.value), collection=self.term(lit.collection))
+            case ir.With():
+                return self._with(lit)
             case ir.Every():
                 domain = self.term(lit.domain)
                 with self._scope():
@@ -306,6 +308,57 @@ class _Names:
                     body = self.nested_body(lit.body)
                 return ir.Every(span=lit.span, key=key, value=value, domain=domain, body=body)
         assert_never(lit)
+
+    def _with(self, lit: ir.With) -> ir.With:
+        """Targets as `("input", …)`, `("data", …)` or `("fn", full name)`; a value that
+        names a function or builtin replacing a function becomes a replacement."""
+        targets, values, reps = [], [], []
+        where = lit.where or (lit.span,) * len(lit.targets)
+        for path, value, span in zip(lit.targets, lit.values, where):
+            target = self._with_target(path, span)
+            rep = self._function_named(value) if target[0] == "fn" else None
+            if rep is not None and not rep.startswith("data.") and rep not in BUILTINS:
+                self.diags.append(Diagnostic(code="unsupported", span=value.span,
+                                             message=f"builtin `{rep}` is not supported"))
+            targets.append(target)
+            values.append(ir.Scalar(span=value.span, value=None) if rep else self.term(value))
+            reps.append(rep)
+        return ir.With(span=lit.span, literal=self.literal(lit.literal), targets=tuple(targets),
+                       values=tuple(values), replacements=tuple(reps), where=lit.where)
+
+    def _with_target(self, path: tuple[str, ...], span) -> tuple[str, ...]:
+        if path[0] == "input" and path[0] not in self.renames:
+            return path
+        full = self._full_name(".".join(path))
+        if full.startswith("data.") or path[0] == "data":
+            g = self.groups.get(tuple(full.split(".")[1:]))
+            if g is not None and g.kind == "function":
+                return ("fn", full)
+            self.diags.append(Diagnostic(code="unsupported", span=span,
+                                         message=f"`with {'.'.join(path)}` (replacing data) is not supported"))
+            return path
+        if full in OPA_ARITY:
+            return ("fn", full)
+        self.diags.append(Diagnostic(code="rego_compile_error", span=span,
+                                     message=f"`with` target `{'.'.join(path)}` must reference input, data, "
+                                             f"or a function"))
+        return path
+
+    def _function_named(self, t: ir.Term) -> str | None:
+        """The function or builtin a `with` value names (`f`, `object.union_n`), if so."""
+        path = None
+        if isinstance(t, ir.Var):
+            path = (t.name,)
+        elif isinstance(t, ir.Ref) and isinstance(t.head, ir.Var) and all(
+                isinstance(k, ir.Scalar) and isinstance(k.value, str) for k in t.path):
+            path = (t.head.name,) + tuple(k.value for k in t.path)
+        if path is None or path[0] in self.declared or path[0] in self.renames or path[0] in ROOTS[:1]:
+            return None
+        full = self._full_name(".".join(path))
+        if full.startswith("data."):
+            g = self.groups.get(tuple(full.split(".")[1:]))
+            return full if g is not None and g.kind == "function" else None
+        return full if full in OPA_ARITY else None
 
     # ---- terms
 
@@ -520,5 +573,7 @@ def _declared_here(body) -> set[str]:
                 if key is not None:
                     out |= _pattern_vars(key)
                 out |= _pattern_vars(value)
+            case ir.With(literal=inner):
+                out |= _declared_here((inner,))
     out.discard("_")
     return out
