@@ -447,7 +447,8 @@ class Compiler:
                         self.owner.input_paths = None  # read whole: no slice to key on
                     return input_root
                 if name == "data":
-                    return self.program.data_fn(("data",), self.deps)
+                    whole = self.program.data_fn(("data",), self.deps)
+                    return withs.data_view((), whole) if self.program.data_targets else whole
                 s = self.frame.slot(name)
                 return lambda env: env[s]
             case ir.Ref():
@@ -551,6 +552,8 @@ class Compiler:
                 return withs.Replacement()
             self.deps.add(r)
             return withs.Replacement(call=r.call)
+        if name not in BUILTINS:  # already reported by `resolve`; never evaluated
+            return withs.Replacement()
         fn = BUILTINS[name][1]
 
         def builtin(ctx, args):
@@ -642,8 +645,32 @@ class Compiler:
         and the keys left to apply. `data` prefixes are resolved against the rules."""
         head = ref.head
         if isinstance(head, ir.Var) and head.name == "data":
+            if self.program.data_targets:
+                return self._replaced_data(ref)
             return self.program.data_root(ref.path, self.deps, self)
         return self.term(head, bound, outer), ref.path
+
+    def _replaced_data(self, ref: ir.Ref) -> tuple[Fn, tuple]:
+        """A `data` reference in a program where `with` replaces documents below data:
+        its constant prefix read through `withs.data_view` when it meets one of them."""
+        n = 0
+        while n < len(ref.path) and isinstance(ref.path[n], ir.Scalar) and isinstance(ref.path[n].value, str):
+            n += 1
+        prefix = tuple(k.value for k in ref.path[:n])
+        if not any(t[:n] == prefix[:len(t)] for t in self.program.data_targets):
+            return self.program.data_root(ref.path, self.deps, self)
+        root, rest = self.program.data_root(ref.path[:n], self.deps, self)
+        keys = [k.value for k in rest]
+
+        def plain(env):
+            v = root(env)
+            for k in keys:
+                if v is UNDEFINED:
+                    break
+                v = v.get(k, UNDEFINED) if type(v) is Obj else UNDEFINED
+            return v
+
+        return withs.data_view(prefix, plain), ref.path[n:]
 
 
 # ------------------------------------------------------------------------ pieces

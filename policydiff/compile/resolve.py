@@ -334,9 +334,7 @@ class _Names:
             g = self.groups.get(tuple(full.split(".")[1:]))
             if g is not None and g.kind == "function":
                 return ("fn", full)
-            self.diags.append(Diagnostic(code="unsupported", span=span,
-                                         message=f"`with {'.'.join(path)}` (replacing data) is not supported"))
-            return path
+            return tuple(full.split("."))
         if full in OPA_ARITY:
             return ("fn", full)
         self.diags.append(Diagnostic(code="rego_compile_error", span=span,

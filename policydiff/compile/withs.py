@@ -52,6 +52,7 @@ def derive(ctx, targets, values: list):
     """The evaluation a `with` literal runs in."""
     raw = ctx.raw
     mocks = dict(ctx.mocks) if ctx.mocks else {}
+    data = list(ctx.data_with)
     new_input = False
     inp = UNDEFINED
     for target, v in zip(targets, values):
@@ -59,11 +60,50 @@ def derive(ctx, targets, values: list):
             if not new_input:
                 inp, new_input = ctx.input, True
             inp = patched(inp, target[1:], v)
+        elif target[0] == "data":
+            data.append((target[1:], v))
         else:  # ("fn", name)
             mocks[target[1]] = v
     out = type(ctx)(inp if new_input else raw, strict=ctx.strict, explain=ctx.explain)
     out.mocks = mocks or None
+    out.data_with = tuple(data)
     return out
+
+
+def data_view(prefix: tuple, plain):
+    """The document at `data.<prefix>` (computed by `plain` where nothing replaces it)
+    with what `with data.… as …` replaced in the evaluation applied, in order."""
+
+    def view(env):
+        replaced = env[0].data_with
+        if not replaced:
+            return plain(env)
+        n = len(prefix)
+        doc = _MISSING
+        for path, v in replaced:
+            if path[:n] == prefix[:len(path)] and len(path) <= n:  # it holds the whole document
+                doc = _at(v, prefix[len(path):])
+        if doc is _MISSING:
+            doc = plain(env)
+        for path, v in replaced:
+            if len(path) > n and path[:n] == prefix:  # it replaces a document inside
+                doc = patched(doc, path[n:], v)
+            elif len(path) <= n and path == prefix[:len(path)]:
+                doc = _at(v, prefix[len(path):])
+        return doc
+
+    return view
+
+
+_MISSING = object()
+
+
+def _at(doc, keys: tuple):
+    for k in keys:
+        if type(doc) is not Obj or k not in doc:
+            return UNDEFINED
+        doc = doc[k]
+    return doc
 
 
 def mocked(name: str, plain):
