@@ -121,6 +121,7 @@ OPERANDS = {
     "bits.negate": [_INT],
     "bits.lsh": [_INT, st.integers(-2, 80)],
     "bits.rsh": [_INT, st.integers(-2, 80)],
+    "walk": [ANY],
 }
 
 

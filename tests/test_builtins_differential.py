@@ -21,10 +21,16 @@ from policydiff import PolicyError, query
 from policydiff.compile.builtins import BUILTINS
 
 
+def _solutions(sols) -> list:
+    """The solutions, in one order (`walk` has several; the order of its solutions is
+    OPA's, but a query's bindings are a set)."""
+    return sorted((normalize(s) for s in sols), key=repr)
+
+
 def _opa(text: str):
     engine = opa_bindings.OpaEngine()
     try:
-        return ("value", [normalize(s) for s in engine.eval_query(f"x := {text}")])
+        return ("value", _solutions(engine.eval_query(f"x := {text}")))
     except opa_bindings.OpaUndefinedError:
         return ("value", [])
     except opa_bindings.OpaError as e:
@@ -36,7 +42,7 @@ def _opa(text: str):
 
 def _ours(text: str):
     try:
-        return ("value", [normalize(s) for s in query([], f"x := {text}", strict=True)])
+        return ("value", _solutions(query([], f"x := {text}", strict=True)))
     except PolicyError as e:
         return ("error", e.code)
 
