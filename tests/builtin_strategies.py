@@ -66,6 +66,13 @@ _URL = st.text(alphabet="ab+%20fz=&é;", max_size=8)
 _JSON_TEXT = st.sampled_from(['{"a": 1}', "[1, 2.50, -0]", "{", "1 2", "NaN", '"\\ud800"', '{"a":1,"a":2}', "null",
                               " [true] ", "1e400", "[1,]", "'a'"]) | ANY.map(lambda v: json.dumps(
                                   v, default=lambda s: sorted(s, key=str)))
+_SEMVER = st.builds(
+    lambda v, n, pre, meta: v + n + pre + meta,
+    st.sampled_from(["", "", "v", "vv", "V"]),
+    st.sampled_from(["1.0.0", "1.2.3", "01.0.0", "1.0", "1.0.0.0", "0.0.0", "2.0.0", "1.+1.0", "18446744073709551616.0.0"]),
+    st.sampled_from(["", "", "-", "-alpha", "-alpha.1", "-1", "-2", "-10", "-a.b", "-a..b", "-x-y", "-Z", "-1a", "-a_b"]),
+    st.sampled_from(["", "", "+", "+build.1", "+a+b"]),
+)
 _INT = st.integers(-70, 70) | st.sampled_from([_Raw("1.5"), _Raw("1.0"), _Raw("1e2")])
 _STRINGS = st.one_of(_TEXT, st.lists(_TEXT, max_size=3), st.frozensets(_TEXT, max_size=3))
 _OBJ = st.dictionaries(st.sampled_from(["a", "b", "c"]), ANY, max_size=3)
@@ -122,6 +129,8 @@ OPERANDS = {
     "bits.lsh": [_INT, st.integers(-2, 80)],
     "bits.rsh": [_INT, st.integers(-2, 80)],
     "walk": [ANY],
+    "semver.is_valid": [_SEMVER],
+    "semver.compare": [_SEMVER, _SEMVER],
 }
 
 
