@@ -42,3 +42,16 @@ def test_compare_reports_a_rule_with_with_as_incomplete():
     report = diff(v1, v2)
     assert not report.summary.complete
     assert any("`with`" in why for why in report.summary.incomplete_reasons), report.summary.incomplete_reasons
+
+
+def test_a_query_replacing_what_no_rule_replaces_is_refused():
+    """The rules are compiled without looking for a replacement no `with` of theirs
+    makes: a query's `with count as …` or `with data.… as …` would be ignored."""
+    from policydiff import PolicyError, query
+
+    module = "package t\nf(_) := 7\nq := count([1, 2])\nr := data.d.x\n"
+    for q in ("x = data.t.q with count as data.t.f", "x = data.t.r with data.d.x as 5"):
+        with pytest.raises(PolicyError) as info:
+            query([module], q, data={"d": {"x": 1}})
+        assert info.value.code == "unsupported"
+    assert query([module], "x = input with input as 1") == [{"x": 1}]
