@@ -24,7 +24,8 @@ def _is_subset(sup, sub, top: bool = False) -> bool:
         n = len(sub)
         return n == 0 or any(all(equal(sup[i + j], sub[j]) for j in range(n)) for i in range(len(sup) - n + 1))
     if ts is tuple and tb is frozenset and top:  # only at the top: nested, they must be equal
-        return all(any(equal(e, m) for e in sup) for m in sub)
+        # (OPA: an empty array holds no set, not even the empty one)
+        return bool(sup) and all(any(equal(e, m) for e in sup) for m in sub)
     return equal(sup, sub)
 
 
