@@ -71,7 +71,10 @@ def render(caps: dict) -> str:
         "OPA_ARITY: dict[str, int] = {",
     ]
     lines += [f"    {name!r}: {len(d.get('args', ()))}," for name, d in sorted(decls.items())]
-    lines += ["}", "", "OPA_SIGNATURES: dict[str, tuple[tuple, tuple]] = {"]
+    deprecated = sorted(b["name"] for b in caps["builtins"] if b.get("deprecated"))
+    lines += ["}", "", "# refused in a module (a type error), still accepted in a query",
+              f"OPA_DEPRECATED = frozenset({deprecated!r})", "",
+              "OPA_SIGNATURES: dict[str, tuple[tuple, tuple]] = {"]
     for name, d in sorted(decls.items()):
         args = tuple(_type(a) for a in d.get("args", ()))
         result = _type(d["result"]) if "result" in d else ("any", ())

@@ -212,6 +212,9 @@ OPA_ARITY: dict[str, int] = {
     'yaml.unmarshal': 1,
 }
 
+# refused in a module (a type error), still accepted in a query
+OPA_DEPRECATED = frozenset(['all', 'any', 'cast_array', 'cast_boolean', 'cast_null', 'cast_object', 'cast_set', 'cast_string', 'net.cidr_overlap', 're_match', 'set_diff'])
+
 OPA_SIGNATURES: dict[str, tuple[tuple, tuple]] = {
     'abs': ((('number',),), ('number',)),
     'all': ((('any', (('array', (('any', ()),)), ('set', (('any', ()),)))),), ('boolean',)),

@@ -23,7 +23,7 @@ from policydiff.compile.builtins import (
     glob_regex,
     regex_problem,
 )
-from policydiff.compile.opa_builtins import OPA_ARITY
+from policydiff.compile.opa_builtins import OPA_ARITY, OPA_DEPRECATED
 from policydiff.compile.types import OPA_BUILTINS
 from policydiff.errors import Diagnostic
 
@@ -490,6 +490,10 @@ class _Names:
                 self.diags.append(Diagnostic(code="rego_type_error",
                                              message=f"`{full}` takes {g.arity} arguments, "
                                                      f"{len(call.args)} given", span=call.span))
+            return full
+        if full in OPA_DEPRECATED and self.package != ("$query",):
+            self.diags.append(Diagnostic(code="rego_type_error", span=call.span,
+                                         message=f"deprecated built-in function calls in expression: {full}"))
             return full
         if full in BUILTINS:
             arity = BUILTINS[full][0]

@@ -194,6 +194,8 @@ SIGNATURES: dict[str, tuple[tuple[Type, ...], Type]] = {
     "graph.reachable": ((object_((ANY, _COLL)), _COLL), SET),
     **{f"is_{k}": ((ANY,), BOOLEAN) for k in ("string", "number", "boolean", "array", "set", "object", "null")},
     "type_name": ((ANY,), STRING),
+    # `walk(x)` is compiled as iterating over all its `[path, value]` pairs (`resolve`)
+    "walk": ((ANY,), array(ARRAY)),
 }
 
 OPA_BUILTINS = frozenset(OPA_ARITY)
