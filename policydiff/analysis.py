@@ -472,6 +472,12 @@ class _Scope:
                     if key != "_":
                         self.w.check("iterates the keys of an input collection", lit.span, c, deep=False)
                 self.nested(body)
+            case ir.With(literal=inner, values=values):
+                # the input, or a function, replaced: the classes cannot follow that
+                for v in values:
+                    self.flow(v)
+                self.literal(inner)
+                self.w.check("`with` replaces the input or a function", lit.span, self.w.input)
             case _:
                 assert_never(lit)
 

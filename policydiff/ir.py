@@ -149,7 +149,21 @@ class Every(Node, tag="every"):
     body: tuple["Literal", ...]
 
 
-Literal = Union[Expr, Assign, Unify, Some, SomeIn, Every]
+class With(Node, tag="with"):
+    """`literal with target as value, …`: the literal evaluated with `input`, a
+    document below `data`, or a function or builtin replaced. Each target is a
+    reference (`input.a`, `data.x`, `f`, `count`) whose path is written out."""
+
+    literal: "Literal"
+    targets: tuple[tuple[str, ...], ...]
+    values: tuple[Term, ...]
+    # per target: the full name of the function or builtin that replaces it, when the
+    # value names one (`with count as f`); the value is then not evaluated
+    replacements: tuple[str | None, ...] = ()
+    where: tuple[Span, ...] = ()  # per target: the `with … as …` modifier
+
+
+Literal = Union[Expr, Assign, Unify, Some, SomeIn, Every, With]
 
 
 # ---------------------------------------------------------------------------------- rules

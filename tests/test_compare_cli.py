@@ -16,7 +16,7 @@ from policydiff.tenancy import Enterprise, Resource, Tenancy, User
 
 V1, V2 = "policies/rbac_v1.rego", "policies/rbac_v2.rego"
 RULES = "classifications/rbac_v2.yaml"
-REAL = Path(__file__).resolve().parents[2] / "shared" / "real-policies"
+REAL = Path(__file__).resolve().parent / "fixtures" / "real-policies"
 
 
 def _json(capsys, argv) -> tuple[int, dict]:

@@ -1,4 +1,4 @@
-"""Real-world policies (../shared/real-policies): policydiff decides as OPA does.
+"""Real-world policies (tests/fixtures/real-policies): policydiff decides as OPA does.
 
 Each policy is loaded with its data (SOURCES.md there says which goes with which) into
 real OPA, rego-cpp and policydiff, and evaluated on every input of a small product of
@@ -24,7 +24,7 @@ import pytest
 
 from engines import EngineError, OpaEngine, PolicydiffEngine, Refused, RegopyEngine
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-policies"
+REAL = Path(__file__).resolve().parent / "fixtures" / "real-policies"
 
 
 def _data(name: str, at: str | None = None) -> Any:

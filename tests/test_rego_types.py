@@ -339,7 +339,7 @@ def test_opa_builtin_names_are_opa_s():
     Called with seven arguments, each is a type error in OPA, never an undefined
     function (OPA looks for those first, and stops there)."""
     assert set(BUILTINS) <= OPA_BUILTINS
-    assert set(SIGNATURES) == set(BUILTINS)
+    assert set(BUILTINS) <= set(SIGNATURES)
     names = sorted(OPA_BUILTINS - {"print"})  # print takes any number of arguments
     for i in range(0, len(names), 8):  # OPA reports at most ten errors at once
         batch = names[i:i + 8]
@@ -367,11 +367,12 @@ def calls(draw) -> str:
     """A call of a builtin on operands of any static type, beside helper rules and
     functions whose values are operands too (so their inferred types, and the types
     of a function's parameters, are exercised)."""
-    unary = sorted(n for n, (params, _) in SIGNATURES.items() if len(params) == 1)
+    supported = {n: s for n, s in SIGNATURES.items() if n in BUILTINS}  # the others are refused first
+    unary = sorted(n for n, (params, _) in supported.items() if len(params) == 1)
     helpers = [f"r := {draw(st.sampled_from(OPERANDS))}", f"s contains {draw(st.sampled_from(OPERANDS))}",
                f"f(_) := {draw(st.sampled_from(OPERANDS))}", f"g(p) := {draw(st.sampled_from(unary))}(p)"]
     operands = st.sampled_from(OPERANDS + ["r", "s", "f(1)", "r[0]", "y", "z", "g(1)", 'g("a")', "g([1])"])
-    name = draw(st.sampled_from(sorted(SIGNATURES)))
+    name = draw(st.sampled_from(sorted(supported)))
     arity = len(SIGNATURES[name][0]) + draw(st.sampled_from([0, 0, 0, 0, 1, -1]))
     args = ", ".join(draw(st.lists(operands, min_size=max(arity, 0), max_size=max(arity, 0))))
     call = f"{name}({args})"

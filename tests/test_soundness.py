@@ -229,7 +229,7 @@ def test_brute_force_with_regopy_finds_exactly_the_reported_cells(examples):
     assert found and {(d.key, d.direction) for d in report.discrepancies if d.tenant != ANY} == found
 
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "real-policies"
+REAL = Path(__file__).resolve().parent / "fixtures" / "real-policies"
 
 
 @pytest.fixture(scope="module")

@@ -69,6 +69,12 @@ class Query:
             raise PolicyError(diags)
         for lit in rule.body:
             _check_functions(lit, program)
+        # the rules were compiled without looking for what a `with` of the query replaces
+        uncovered = sorted(".".join(t[1:]) for t in plan.with_targets([rule]) if t[0] != "input"
+                           and (t[1] not in program.mocked if t[0] == "fn" else t[1:] not in program.data_targets))
+        if uncovered:
+            raise PolicyError.at("unsupported", f"a query's `with` replacing {', '.join(f'`{u}`' for u in uncovered)} "
+                                 "that no rule's `with` replaces is not supported", rule.span)
         frame = closures.Frame()
         comp = closures.Compiler(program, frame, set())
         shallow = plan.shallow_vars(rule.body)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from policydiff.compile import arithmetic as ar
+from policydiff.compile import documents, encoding, semver, strtools, units
 from policydiff.compile.formatting import sprintf
 from policydiff.compile.operands import (
     BuiltinError,
@@ -34,7 +35,7 @@ from policydiff.compile.values import (
     type_name,
 )
 
-__all__ = ["BUILTINS", "NONDETERMINISTIC_PREFIXES", "BuiltinError", "TypeError_", "Unsupported",
+__all__ = ["BUILTINS", "OUT_OF_SCOPE", "BuiltinError", "TypeError_", "Unsupported",
            "glob_regex", "regex_problem"]
 
 
@@ -295,6 +296,32 @@ BUILTINS: dict[str, tuple[int, Callable[..., Any]]] = {
     "type_name": (1, type_name),
 }
 
-# Every other OPA builtin is refused at load time; these are named so the message can
-# say why (they depend on the world outside the policy, or on time).
-NONDETERMINISTIC_PREFIXES = ("http.", "net.", "rand.", "uuid.", "time.", "opa.", "io.", "crypto.")
+# Every other OPA builtin is refused at load time. These are out of scope by design:
+# their answer depends on something other than the policy, its data and its input.
+OUT_OF_SCOPE: dict[str, str] = {
+    "time.now_ns": "the clock",
+    "io.jwt.decode_verify": "the clock, when no time is given",
+    "crypto.x509.parse_and_verify_certificates": "the clock",
+    "crypto.x509.parse_and_verify_certificates_with_options": "the clock",
+    "providers.aws.sign_req": "the clock",
+    "rand.intn": "randomness",
+    "uuid.rfc4122": "randomness",
+    "io.jwt.encode_sign": "randomness, for ECDSA and PSS keys",
+    "io.jwt.encode_sign_raw": "randomness, for ECDSA and PSS keys",
+    "http.send": "the network",
+    "net.lookup_ip_addr": "the network",
+    "opa.runtime": "the environment",
+    "print": "a side effect",
+    "internal.print": "a side effect",
+    "trace": "a side effect",
+    "internal.test_case": "a side effect",
+}
+
+
+# The families kept in rooms of their own.
+BUILTINS.update(strtools.TABLE)
+BUILTINS.update(encoding.TABLE)
+BUILTINS.update(documents.TABLE)
+BUILTINS.update(semver.TABLE)
+BUILTINS["units.parse"] = (1, units.parse)
+BUILTINS["units.parse_bytes"] = (1, units.parse_bytes)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, assert_never
 
 from policydiff import ir
-from policydiff.compile import plan
+from policydiff.compile import plan, withs
 from policydiff.compile.access import input_path, input_root, items, members, path, walker
 from policydiff.compile.build import (
     NOT_LITERAL,
@@ -185,6 +185,8 @@ class Compiler:
                     return nxt(env)
 
                 return negation
+            case ir.With():
+                return self._with(lit, bound, outer, nxt, ground)
             case ir.Assign(lhs=lhs, rhs=rhs):
                 return self._match(lhs, rhs, bound, outer, nxt)
             case ir.Unify(lhs=lhs, rhs=rhs):
@@ -445,7 +447,8 @@ class Compiler:
                         self.owner.input_paths = None  # read whole: no slice to key on
                     return input_root
                 if name == "data":
-                    return self.program.data_fn(("data",), self.deps)
+                    whole = self.program.data_fn(("data",), self.deps)
+                    return withs.data_view((), whole) if self.program.data_targets else whole
                 s = self.frame.slot(name)
                 return lambda env: env[s]
             case ir.Ref():
@@ -502,7 +505,79 @@ class Compiler:
 
         return comprehension
 
+    def _with(self, lit: ir.With, bound, outer, nxt: Run, ground: bool) -> Run:
+        """The literal in an evaluation with the input or functions replaced (see
+        `withs`); what follows it runs in the evaluation it came from."""
+        outside = self.frame.temp()
+
+        def after(env):
+            inside = env[0]
+            env[0] = env[outside]
+            try:
+                return nxt(env)
+            finally:
+                env[0] = inside
+
+        inner = self.literal(lit.literal, bound, outer, after, ground)
+        values = [self.term(v, bound, outer) for v in lit.values]
+        makers = [self._replacement(rep, lit.span) for rep in lit.replacements]
+        targets = lit.targets
+
+        def with_(env):
+            ctx = env[0]
+            vals = []
+            for t, f, make in zip(targets, values, makers):
+                if make is not None:
+                    vals.append(make)
+                    continue
+                v = f(env)
+                if v is UNDEFINED:
+                    return False
+                vals.append(v if t[0] != "fn" else withs.Replacement(value=v))
+            env[outside] = ctx
+            env[0] = withs.derive(ctx, targets, vals)
+            try:
+                return inner(env)
+            finally:
+                env[0] = ctx
+
+        return with_
+
+    def _replacement(self, name: str | None, span):
+        if name is None:
+            return None
+        if name.startswith("data."):
+            r = self.program.rules.get(tuple(name.split(".")[1:]))
+            if r is None:
+                return withs.Replacement()
+            self.deps.add(r)
+            return withs.Replacement(call=r.call)
+        if name not in BUILTINS:  # already reported by `resolve`; never evaluated
+            return withs.Replacement()
+        fn = BUILTINS[name][1]
+
+        def builtin(ctx, args):
+            try:
+                return fn(*args)
+            except Unsupported as e:
+                raise PolicyError.at("unsupported", str(e), span) from None
+            except (BuiltinError, TypeError, ValueError, KeyError, IndexError, OverflowError,
+                    ZeroDivisionError) as e:
+                if ctx.strict:
+                    raise PolicyError.at(getattr(e, "code", "eval_builtin_error"), f"{name}: {e}", span) from None
+                return UNDEFINED
+
+        return withs.Replacement(call=builtin)
+
     def call(self, t: ir.Call, bound, outer) -> Fn:
+        fn = self._call(t, bound, outer)
+        if t.func not in self.program.mocked:
+            return fn
+        fs = [self.term(a, bound, outer) for a in t.args]
+        call = withs.mocked(t.func, fn)
+        return lambda env: call(env, fs)
+
+    def _call(self, t: ir.Call, bound, outer) -> Fn:
         fs = [self.term(a, bound, outer) for a in t.args]
         if t.func.startswith("data."):
             return self.program.function_fn(t, fs, self.deps)
@@ -570,8 +645,32 @@ class Compiler:
         and the keys left to apply. `data` prefixes are resolved against the rules."""
         head = ref.head
         if isinstance(head, ir.Var) and head.name == "data":
+            if self.program.data_targets:
+                return self._replaced_data(ref)
             return self.program.data_root(ref.path, self.deps, self)
         return self.term(head, bound, outer), ref.path
+
+    def _replaced_data(self, ref: ir.Ref) -> tuple[Fn, tuple]:
+        """A `data` reference in a program where `with` replaces documents below data:
+        its constant prefix read through `withs.data_view` when it meets one of them."""
+        n = 0
+        while n < len(ref.path) and isinstance(ref.path[n], ir.Scalar) and isinstance(ref.path[n].value, str):
+            n += 1
+        prefix = tuple(k.value for k in ref.path[:n])
+        if not any(t[:n] == prefix[:len(t)] for t in self.program.data_targets):
+            return self.program.data_root(ref.path, self.deps, self)
+        root, rest = self.program.data_root(ref.path[:n], self.deps, self)
+        keys = [k.value for k in rest]
+
+        def plain(env):
+            v = root(env)
+            for k in keys:
+                if v is UNDEFINED:
+                    break
+                v = v.get(k, UNDEFINED) if type(v) is Obj else UNDEFINED
+            return v
+
+        return withs.data_view(prefix, plain), ref.path[n:]
 
 
 # ------------------------------------------------------------------------ pieces

@@ -95,6 +95,10 @@ def literal_vars(lit: ir.Literal, out: set[str], deep: bool = True) -> set[str]:
                     out.add(k)
                 out.add(v)
                 body_vars(b, out)
+        case ir.With(literal=inner, values=values):
+            literal_vars(inner, out, deep)
+            for t in values:
+                term_vars(t, out, deep)
     return out
 
 
@@ -119,6 +123,8 @@ def declared_in(body) -> set[str]:
             case ir.SomeIn(key=k, value=v):
                 term_vars(k, out)
                 term_vars(v, out)
+            case ir.With(literal=inner):
+                out |= declared_in((inner,))
     return out
 
 
@@ -251,6 +257,12 @@ def analyse(lit: ir.Literal, bound, outer: frozenset[str]) -> Needs:
             # evaluates the domain first), and the body may read them
             value(d, bound, n, outer)
             n.missing |= {v for v in captured(lit, outer) if v not in bound and v not in n.binds}
+        case ir.With(literal=inner, values=values):
+            n = analyse(inner, bound, outer)
+            for t in values:  # evaluated first, outside the replaced context: they bind nothing
+                m = Needs()
+                value(t, bound, m, outer)
+                n.missing |= m.missing | m.binds
     return n
 
 
@@ -322,11 +334,10 @@ def redeclarations(body, before: set[str]) -> list[Diagnostic]:
 
 
 def _visible(lit, out: set[str]) -> None:
-    """The variables of `lit` an enclosing body shares: its own, and those its
-    comprehensions read without declaring them."""
+    """The variables of `lit` an enclosing body shares: its own. A variable a
+    comprehension binds is the comprehension's, unless the body has it already (then
+    it is in `out`): `x := count(y)` after `y := {x | xs[x]}` declares a new `x`."""
     literal_vars(lit, out, deep=False)
-    for t in _comprehensions(lit):
-        out |= captured(t, frozenset(term_vars(t, set())))
 
 
 def _comprehensions(node):
@@ -420,6 +431,27 @@ def _var_span(lit, name):
 
     walk(lit)
     return found[0] if found else None
+
+
+# ---------------------------------------------------------------------------------- with
+
+
+def with_targets(rules) -> set[tuple[str, ...]]:
+    """The targets of every `with` in `rules` (and their else chains), nested bodies too."""
+    out: set[tuple[str, ...]] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, ir.With):
+            out.update(node.targets)
+        for f in getattr(node, "__struct_fields__", ()):
+            x = getattr(node, f)
+            for y in (x if isinstance(x, tuple) else (x,)):
+                if isinstance(y, ir.Node):
+                    walk(y)
+
+    for r in rules:
+        walk(r)
+    return out
 
 
 # ------------------------------------------------------------------------------ negation

@@ -223,6 +223,9 @@ def _terms_of(lit: ir.Literal) -> Iterator[ir.Term]:
             yield d
             for inner in body:
                 yield from _terms_of(inner)
+        case ir.With(literal=inner, values=values):
+            yield from values
+            yield from _terms_of(inner)
 
 
 def _children(t: ir.Term) -> Iterator[ir.Term]:

@@ -18,11 +18,12 @@ from typing import assert_never
 from policydiff import ir
 from policydiff.compile.builtins import (
     BUILTINS,
-    NONDETERMINISTIC_PREFIXES,
+    OUT_OF_SCOPE,
     Unsupported,
     glob_regex,
     regex_problem,
 )
+from policydiff.compile.opa_builtins import OPA_ARITY, OPA_DEPRECATED
 from policydiff.compile.types import OPA_BUILTINS
 from policydiff.errors import Diagnostic
 
@@ -213,6 +214,10 @@ class _Names:
         self.groups = groups
         self.local_rules = local_rules if local_rules is not None else {r.name.split(".")[0] for r in module.rules}
         self.imports: dict[str, tuple[str, ...]] = {}
+        # `import future.keywords(.not)`: `not` negates its whole expression, calls and
+        # references included, where it otherwise leaves them outside (see `_not_body`)
+        self.not_body = any(imp.path in (("future", "keywords"), ("future", "keywords", "not"))
+                            for imp in module.imports)
         for imp in module.imports:
             if imp.path[0] in ("rego", "future"):
                 continue
@@ -221,6 +226,7 @@ class _Names:
         self.fresh = itertools.count()
         self.declared: set[str] = set()
         self.renames: dict[str, str] = {}
+        self.pending: set[str] = set()  # declared further down the rule body being resolved
 
     # ---- rules and bodies
 
@@ -239,7 +245,7 @@ class _Names:
         return ir.Rule(
             span=r.span, kind=r.kind, name=r.name, default=r.default,
             ref=tuple(self.term(t) for t in r.ref),
-            body=self.body(r.body),
+            body=self.rule_body(r.body),
             key=self.term(r.key) if r.key is not None else None,
             value=self.term(r.value) if r.value is not None else None,
             args=tuple(self.term(a) for a in r.args),
@@ -249,7 +255,27 @@ class _Names:
     def body(self, body: tuple[ir.Literal, ...]) -> tuple[ir.Literal, ...]:
         return tuple(self.literal(lit) for lit in body)
 
+    def rule_body(self, body: tuple[ir.Literal, ...]) -> tuple[ir.Literal, ...]:
+        """A rule's body. A variable it declares (`x := …`, `some x`) is its own from
+        that literal on: a comprehension before it that uses `x` has an `x` of its own,
+        as OPA renames declared variables (`y := {x | xs[x]}; x := count(y)`)."""
+        out = []
+        self.pending = _declared_here(body)
+        try:
+            for lit in body:
+                self.pending -= _declared_here((lit,))
+                out.append(self.literal(lit))
+        finally:
+            self.pending = set()
+        return tuple(out)
+
     def literal(self, lit: ir.Literal) -> ir.Literal:
+        out = self._literal(lit)
+        if self.not_body and isinstance(out, ir.Expr) and out.negated:
+            return _not_body(out)
+        return out
+
+    def _literal(self, lit: ir.Literal) -> ir.Literal:
         match lit:
             case ir.Expr(term=ir.Call(func=func, args=args), negated=negated) \
                     if self._arity(func) == len(args) - 1:
@@ -271,6 +297,8 @@ class _Names:
             case ir.SomeIn():
                 return ir.SomeIn(span=lit.span, key=self.term(lit.key) if lit.key is not None else None,
                                  value=self.term(lit.value), collection=self.term(lit.collection))
+            case ir.With():
+                return self._with(lit)
             case ir.Every():
                 domain = self.term(lit.domain)
                 with self._scope():
@@ -280,6 +308,55 @@ class _Names:
                     body = self.nested_body(lit.body)
                 return ir.Every(span=lit.span, key=key, value=value, domain=domain, body=body)
         assert_never(lit)
+
+    def _with(self, lit: ir.With) -> ir.With:
+        """Targets as `("input", …)`, `("data", …)` or `("fn", full name)`; a value that
+        names a function or builtin replacing a function becomes a replacement."""
+        targets, values, reps = [], [], []
+        where = lit.where or (lit.span,) * len(lit.targets)
+        for path, value, span in zip(lit.targets, lit.values, where):
+            target = self._with_target(path, span)
+            rep = self._function_named(value) if target[0] == "fn" else None
+            if rep is not None and not rep.startswith("data.") and rep not in BUILTINS:
+                self.diags.append(Diagnostic(code="unsupported", span=value.span,
+                                             message=f"builtin `{rep}` is not supported"))
+            targets.append(target)
+            values.append(ir.Scalar(span=value.span, value=None) if rep else self.term(value))
+            reps.append(rep)
+        return ir.With(span=lit.span, literal=self.literal(lit.literal), targets=tuple(targets),
+                       values=tuple(values), replacements=tuple(reps), where=lit.where)
+
+    def _with_target(self, path: tuple[str, ...], span) -> tuple[str, ...]:
+        if path[0] == "input" and path[0] not in self.renames:
+            return path
+        full = self._full_name(".".join(path))
+        if full.startswith("data.") or path[0] == "data":
+            g = self.groups.get(tuple(full.split(".")[1:]))
+            if g is not None and g.kind == "function":
+                return ("fn", full)
+            return tuple(full.split("."))
+        if full in OPA_ARITY:
+            return ("fn", full)
+        self.diags.append(Diagnostic(code="rego_compile_error", span=span,
+                                     message=f"`with` target `{'.'.join(path)}` must reference input, data, "
+                                             f"or a function"))
+        return path
+
+    def _function_named(self, t: ir.Term) -> str | None:
+        """The function or builtin a `with` value names (`f`, `object.union_n`), if so."""
+        path = None
+        if isinstance(t, ir.Var):
+            path = (t.name,)
+        elif isinstance(t, ir.Ref) and isinstance(t.head, ir.Var) and all(
+                isinstance(k, ir.Scalar) and isinstance(k.value, str) for k in t.path):
+            path = (t.head.name,) + tuple(k.value for k in t.path)
+        if path is None or path[0] in self.declared or path[0] in self.renames or path[0] in ROOTS[:1]:
+            return None
+        full = self._full_name(".".join(path))
+        if full.startswith("data."):
+            g = self.groups.get(tuple(full.split(".")[1:]))
+            return full if g is not None and g.kind == "function" else None
+        return full if full in OPA_ARITY else None
 
     # ---- terms
 
@@ -293,6 +370,8 @@ class _Names:
         they are forgotten when the body ends."""
         saved = self.renames
         self.renames = dict(saved)
+        for v in self.pending - saved.keys():  # declared later by the rule's body: not this one
+            self.renames[v] = f"{v}~{next(self.fresh)}"
         try:
             yield
         finally:
@@ -368,7 +447,12 @@ class _Names:
                     return ir.ObjectCompr(span=t.span, key=self.term(t.key), value=self.term(t.value),
                                           body=body)
             case ir.Call():
-                return ir.Call(span=t.span, func=self.function(t), args=tuple(self.term(a) for a in t.args))
+                call = ir.Call(span=t.span, func=self.function(t), args=tuple(self.term(a) for a in t.args))
+                if call.func == "walk" and len(call.args) == 1:
+                    # a relation: one solution per `[path, value]` of the document, as
+                    # iterating the array of them all (`walk(x)[_]`)
+                    return ir.Ref(span=t.span, head=call, path=(ir.Var(span=t.span, name=self._fresh()),))
+                return call
         assert_never(t)
 
     def _full_name(self, name: str) -> str:
@@ -384,7 +468,7 @@ class _Names:
         if full.startswith("data."):
             g = self.groups.get(tuple(full.split(".")[1:]))
             return g.arity if g is not None and g.kind == "function" else None
-        return BUILTINS[full][0] if full in BUILTINS else None
+        return BUILTINS[full][0] if full in BUILTINS else OPA_ARITY.get(full)
 
     def _constant_pattern(self, func: str, call: ir.Call) -> None:
         problem = _pattern_problem(func, call)
@@ -407,6 +491,10 @@ class _Names:
                                              message=f"`{full}` takes {g.arity} arguments, "
                                                      f"{len(call.args)} given", span=call.span))
             return full
+        if full in OPA_DEPRECATED and self.package != ("$query",):
+            self.diags.append(Diagnostic(code="rego_type_error", span=call.span,
+                                         message=f"deprecated built-in function calls in expression: {full}"))
+            return full
         if full in BUILTINS:
             arity = BUILTINS[full][0]
             if arity != len(call.args):
@@ -419,11 +507,26 @@ class _Names:
             self.diags.append(Diagnostic(code="rego_type_error", message=f"undefined function `{full}`",
                                          span=call.span))
             return full
-        why = ("it depends on the world outside the policy"
-               if full.startswith(NONDETERMINISTIC_PREFIXES) else "it is outside the supported subset")
+        why = (f"its answer depends on {OUT_OF_SCOPE[full]}" if full in OUT_OF_SCOPE
+               else "it is not implemented (yet)")
         self.diags.append(Diagnostic(code="unsupported", message=f"builtin `{full}` is not supported",
                                      span=call.span, help=f"policydiff cannot compare it: {why}"))
         return full
+
+
+def _not_body(lit: ir.Expr) -> ir.Expr:
+    """`not e` under `future.keywords.not`, where an undefined call or reference inside
+    `e` makes the negation hold: `count({true | e}) == 0`, which keeps all of `e` inside."""
+    s = lit.term.span
+    match lit.term:
+        case ir.Call(func="internal.unify", args=(lhs, rhs)):
+            inner: ir.Literal = ir.Unify(span=lit.span, lhs=lhs, rhs=rhs)
+        case term:
+            inner = ir.Expr(span=lit.span, term=term)
+    found = ir.SetCompr(span=s, term=ir.Scalar(span=s, value=True), body=(inner,))
+    none = ir.Call(span=s, func="equal", args=(ir.Call(span=s, func="count", args=(found,)),
+                                                ir.Scalar(span=s, value=0)))
+    return ir.Expr(span=lit.span, term=none)
 
 
 def _pattern_problem(func: str, call: ir.Call) -> str | None:
@@ -472,5 +575,7 @@ def _declared_here(body) -> set[str]:
                 if key is not None:
                     out |= _pattern_vars(key)
                 out |= _pattern_vars(value)
+            case ir.With(literal=inner):
+                out |= _declared_here((inner,))
     out.discard("_")
     return out

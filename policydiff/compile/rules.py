@@ -31,7 +31,7 @@ _MISS = object()
 class Ctx:
     """One evaluation: the input, the values computed so far and the error mode."""
 
-    __slots__ = ("_input", "cache", "explain", "prov", "raw", "strict")
+    __slots__ = ("_input", "cache", "data_with", "explain", "mocks", "prov", "raw", "strict")
 
     def __init__(self, input: Any = UNDEFINED, strict: bool = False, explain: bool = False):
         self.raw = input  # as the caller gave it; frozen only where it is read whole
@@ -40,6 +40,8 @@ class Ctx:
         self.strict = strict
         self.prov: dict = {}
         self.explain = explain  # evaluate every body, to report all that produced the value
+        self.mocks: dict | None = None  # name -> `withs.Replacement`, under `with f as …`
+        self.data_with: tuple = ()  # (path below data, value), in order, under `with data.… as …`
 
 
     @property
@@ -260,6 +262,10 @@ class Program:
         from policydiff.compile.refheads import RefTree  # it builds on this module
 
         self.rules = {path: RefTree(g) if g.kind == "tree" else CompiledRule(g) for path, g in groups.items()}
+        # the functions and builtins some `with` replaces: their calls look for it
+        targets = {t for g in groups.values() for t in plan.with_targets(g.defs)}
+        self.mocked = frozenset(t[1] for t in targets if t[0] == "fn")
+        self.data_targets = frozenset(t[1:] for t in targets if t[0] == "data")
         self.tree: dict = {}
         self._inliner = inline.Inliner(self.tree)
         for path, r in self.rules.items():
@@ -285,7 +291,8 @@ class Program:
             raise PolicyError(diags)
         self._check_recursion()
         raising.guard(self)  # before the memos wrap the rules it guards
-        self._memoize()
+        if not self.mocked and not self.data_targets:
+            self._memoize()  # a memo outlives an evaluation: it cannot hold what `with` replaced
 
     def input_reads(self, r: CompiledRule) -> frozenset | None:
         """The constant-key input paths a rule reads, itself and through the rules and

@@ -206,6 +206,10 @@ class _Checker:
             case ir.Every(domain=domain, body=body):
                 self.term(domain)  # OPA does not type the variables of `every` from its domain
                 self.nested(body)
+            case ir.With(literal=inner, values=values):
+                for v in values:
+                    self.term(v)
+                self.literal(inner)
             case _:
                 assert_never(lit)
 

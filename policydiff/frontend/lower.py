@@ -330,44 +330,55 @@ class Lower:
 
     def expr_literal(self, meta, children):
         expr, *mods = children
-        self._with(mods)
         if isinstance(expr, (ir.Assign, ir.Unify)):
-            return expr
-        return ir.Expr(span=self._sp(meta), term=expr)
+            return self._with(expr, mods, meta)
+        return self._with(ir.Expr(span=self._sp(meta), term=expr), mods, meta)
 
     def not_literal(self, meta, children):
         _, expr, *mods = children
-        self._with(mods)
         if isinstance(expr, ir.Assign):
             self._unsupported("`:=` under `not`", expr.span)
             return ir.Expr(span=self._sp(meta), term=expr.rhs, negated=True)
         if isinstance(expr, ir.Unify):
             term = ir.Call(span=expr.span, func="internal.unify", args=(expr.lhs, expr.rhs))
-            return ir.Expr(span=self._sp(meta), term=term, negated=True)
-        return ir.Expr(span=self._sp(meta), term=expr, negated=True)
+            return self._with(ir.Expr(span=self._sp(meta), term=term, negated=True), mods, meta)
+        return self._with(ir.Expr(span=self._sp(meta), term=expr, negated=True), mods, meta)
 
-    def _with(self, mods):
+    def _with(self, lit: ir.Literal, mods, meta) -> ir.Literal:
+        """`lit with t as v, …`: each target written out as a path (`input.a`,
+        `data.x.y`, `count`, `time.now_ns`)."""
+        if not mods:
+            return lit
+        targets, values, where = [], [], []
         for m in mods:
-            self._unsupported("`with` modifier", m.span, "test-only overrides have no place in a compared policy")
+            where.append(m.span)
+            path = _target_path(m.target)
+            if path is None:
+                self._unsupported("a `with` target that is not a plain reference", m.span)
+                path = ("input",)
+            targets.append(path)
+            values.append(m.value)
+        return ir.With(span=self._sp(meta), literal=lit, targets=tuple(targets), values=tuple(values),
+                       where=tuple(where))
 
     def with_mod(self, meta, children):
-        return _With(self._sp(meta))
+        target, value = [c for c in children if not isinstance(c, Token)]
+        return _With(self._sp(meta), target, value)
 
     def _strip_with(self, children):
         mods = [c for c in children if isinstance(c, _With)]
-        self._with(mods)
-        return [c for c in children if not isinstance(c, _With)]
+        return [c for c in children if not isinstance(c, _With)], mods
 
     def some_lit(self, meta, children):
         """`some x, y` declares; `some v in xs` / `some k, v in xs` iterates (the last
         chain then has `in` on top)."""
-        children = self._strip_with(children)
+        children, mods = self._strip_with(children)
         terms = children[1:]
         last = terms[-1]
         if len(terms) <= 2 and self._top_in(last):
             key = terms[0] if len(terms) == 2 else None
             value, coll = last.args
-            return ir.SomeIn(span=self._sp(meta), key=key, value=value, collection=coll)
+            return self._with(ir.SomeIn(span=self._sp(meta), key=key, value=value, collection=coll), mods, meta)
         names = []
         for t in terms:
             if isinstance(t, ir.Var):
@@ -379,7 +390,7 @@ class Lower:
         return ir.Some(span=self._sp(meta), vars=tuple(names))
 
     def every(self, meta, children):
-        children = self._strip_with(children)
+        children, mods = self._strip_with(children)
         terms = children[1:-1]
         body = children[-1]
         last = terms[-1]
@@ -396,7 +407,8 @@ class Lower:
                                              span=t.span))
         names = [t.name if isinstance(t, ir.Var) else "_" for t in names]
         key = names[0] if len(names) == 2 else None
-        return ir.Every(span=self._sp(meta), key=key, value=names[-1], domain=domain, body=body)
+        every = ir.Every(span=self._sp(meta), key=key, value=names[-1], domain=domain, body=body)
+        return self._with(every, mods, meta)
 
     def assign(self, meta, children):
         return ir.Assign(span=self._sp(meta), lhs=children[0], rhs=children[1])
@@ -570,10 +582,22 @@ class Lower:
 
 
 class _With:
-    __slots__ = ("span",)
+    __slots__ = ("span", "target", "value")
 
-    def __init__(self, span):
+    def __init__(self, span, target, value):
         self.span = span
+        self.target = target
+        self.value = value
+
+
+def _target_path(t) -> tuple[str, ...] | None:
+    """`input.a["b"]` as `("input", "a", "b")`; None for a target with a computed key."""
+    if isinstance(t, ir.Var):
+        return (t.name,)
+    if isinstance(t, ir.Ref) and isinstance(t.head, ir.Var) and all(
+            isinstance(k, ir.Scalar) and isinstance(k.value, str) for k in t.path):
+        return (t.head.name,) + tuple(k.value for k in t.path)
+    return None
 
 
 class _Else:

@@ -1,0 +1,144 @@
+"""Hypothesis strategies for calls of OPA's builtins: each builtin with operands of its
+own kind (unit strings for `units.*`, base64 text for `base64.*`, ...) and, now and
+then, of any other type, written as Rego source.
+
+`calls()` draws `(name, rego_text_of_the_call)`; `tests/test_builtins_differential.py`
+evaluates the call in policydiff and in real OPA and requires the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import strategies as st
+
+# ---------------------------------------------------------------------------- values as Rego
+
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-1000, 1000),
+    st.sampled_from(["1.5", "1.0", "1e3", "-0", "0.1", "1e20", "2.50"]).map(lambda t: _Raw(t)),
+    st.text(alphabet="ab/.-_ é%+=?", max_size=6),
+)
+
+
+class _Raw(str):
+    """Rego text to write as it is (a number's own spelling)."""
+
+
+def rego(v) -> str:
+    """A value as Rego source: JSON for scalars, arrays and objects, `{…}` for sets."""
+    if isinstance(v, _Raw):
+        return str(v)
+    if isinstance(v, frozenset):
+        return "{" + ", ".join(sorted(rego(e) for e in v)) + "}" if v else "set()"
+    if isinstance(v, list):
+        return "[" + ", ".join(rego(e) for e in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{rego(k)}: {rego(e)}" for k, e in v.items()) + "}"
+    return json.dumps(v, ensure_ascii=False)
+
+
+def _values(leaves):
+    return st.recursive(leaves, lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.text(alphabet="abc", max_size=2), inner, max_size=3),
+        st.frozensets(st.one_of(st.integers(0, 5), st.text(alphabet="ab", max_size=2)), max_size=3),
+    ), max_leaves=8)
+
+
+ANY = _values(_SCALARS)
+
+# ----------------------------------------------------------------- operands of one kind
+
+_UNIT_STRINGS = st.builds(
+    lambda sign, num, unit: sign + num + unit,
+    st.sampled_from(["", "", "-", "+"]),
+    st.sampled_from(["1", "10", "1.5", ".5", "0", "2.", "1e3", "3.2E-2", "1e", "007", "0.0005", "1.1", "1e-5",
+                     "", ".", "1.2.3", "5e+1"]),
+    st.sampled_from(["", "k", "K", "Ki", "KI", "ki", "m", "M", "Mi", "mi", "g", "Gi", "T", "ti", "P", "pi", "E",
+                     "Ei", "b", "KB", "kb", "KiB", "mib", "GB", "x", "Kib", " ", "B", "MiB"]),
+) | st.sampled_from(['"10K"', "1 K", " 5", "foo"])
+_B64 = st.binary(max_size=8).map(lambda b: __import__("base64").b64encode(b).decode()) | st.text(
+    alphabet="YQWJj=+/-_\n", max_size=8)
+_TEXT = st.text(alphabet="abc./-_%+ &<>é\u2028\"\\", max_size=8)
+_HEX = st.text(alphabet="0123456789abcdefABCDEFg", max_size=6)
+_URL = st.text(alphabet="ab+%20fz=&é;", max_size=8)
+_JSON_TEXT = st.sampled_from(['{"a": 1}', "[1, 2.50, -0]", "{", "1 2", "NaN", '"\\ud800"', '{"a":1,"a":2}', "null",
+                              " [true] ", "1e400", "[1,]", "'a'"]) | ANY.map(lambda v: json.dumps(
+                                  v, default=lambda s: sorted(s, key=str)))
+_SEMVER = st.builds(
+    lambda v, n, pre, meta: v + n + pre + meta,
+    st.sampled_from(["", "", "v", "vv", "V"]),
+    st.sampled_from(["1.0.0", "1.2.3", "01.0.0", "1.0", "1.0.0.0", "0.0.0", "2.0.0", "1.+1.0", "18446744073709551616.0.0"]),
+    st.sampled_from(["", "", "-", "-alpha", "-alpha.1", "-1", "-2", "-10", "-a.b", "-a..b", "-x-y", "-Z", "-1a", "-a_b"]),
+    st.sampled_from(["", "", "+", "+build.1", "+a+b"]),
+)
+_INT = st.integers(-70, 70) | st.sampled_from([_Raw("1.5"), _Raw("1.0"), _Raw("1e2")])
+_STRINGS = st.one_of(_TEXT, st.lists(_TEXT, max_size=3), st.frozensets(_TEXT, max_size=3))
+_OBJ = st.dictionaries(st.sampled_from(["a", "b", "c"]), ANY, max_size=3)
+
+
+def _sometimes_any(s):
+    return st.one_of(s, s, s, s, ANY)
+
+
+OPERANDS = {
+    "units.parse": [_UNIT_STRINGS],
+    "units.parse_bytes": [_UNIT_STRINGS],
+    "strings.any_prefix_match": [_STRINGS, _STRINGS],
+    "strings.any_suffix_match": [_STRINGS, _STRINGS],
+    "strings.split_n": [_TEXT, st.sampled_from([".", "", "/", "ab"]), _INT],
+    "strings.count": [_TEXT, st.sampled_from(["", "a", "ab", "é"])],
+    "strings.reverse": [_TEXT],
+    "strings.replace_n": [st.dictionaries(st.sampled_from(["a", "b", "ab", "."]), _TEXT, max_size=3), _TEXT],
+    "indexof_n": [_TEXT, st.sampled_from(["a", "ab", "é", "."])],
+    "json.marshal": [ANY],
+    "json.unmarshal": [_JSON_TEXT],
+    "json.is_valid": [_JSON_TEXT],
+    "base64.encode": [_TEXT],
+    "base64.decode": [_B64],
+    "base64.is_valid": [_B64],
+    "base64url.encode": [_TEXT],
+    "base64url.encode_no_pad": [_TEXT],
+    "base64url.decode": [_B64],
+    "hex.encode": [_TEXT],
+    "hex.decode": [_HEX],
+    "urlquery.encode": [_TEXT],
+    "urlquery.decode": [_URL],
+    "urlquery.decode_object": [_URL],
+    "urlquery.encode_object": [st.dictionaries(st.sampled_from(["a", "b c", "é"]), _STRINGS, max_size=3)],
+    "crypto.md5": [_TEXT],
+    "crypto.sha1": [_TEXT],
+    "crypto.sha256": [_TEXT],
+    "crypto.hmac.sha256": [_TEXT, _TEXT],
+    "crypto.hmac.equal": [_TEXT, _TEXT],
+    "object.subset": [ANY, ANY],
+    "object.filter": [_OBJ, st.one_of(st.lists(st.sampled_from(["a", "b", "x"])), st.frozensets(st.sampled_from(["a", "c"])))],
+    "object.union_n": [st.lists(_OBJ, max_size=3)],
+    "array.reverse": [st.lists(ANY, max_size=3)],
+    "array.flatten": [st.lists(ANY, max_size=3)],
+    "numbers.range_step": [_INT, _INT, _INT],
+    "set_diff": [ANY, ANY],
+    "any": [st.lists(ANY, max_size=3)],
+    "all": [st.lists(ANY, max_size=3)],
+    "glob.quote_meta": [st.text(alphabet="a*?[]{}\\.!", max_size=6)],
+    "bits.and": [_INT, _INT],
+    "bits.or": [_INT, _INT],
+    "bits.xor": [_INT, _INT],
+    "bits.negate": [_INT],
+    "bits.lsh": [_INT, st.integers(-2, 80)],
+    "bits.rsh": [_INT, st.integers(-2, 80)],
+    "walk": [ANY],
+    "semver.is_valid": [_SEMVER],
+    "semver.compare": [_SEMVER, _SEMVER],
+}
+
+
+NAMES = tuple(sorted(OPERANDS))
+
+
+@st.composite
+def calls(draw, names=NAMES):
+    name = draw(st.sampled_from(names))
+    args = [rego(draw(_sometimes_any(s))) for s in OPERANDS[name]]
+    return name, f"{name}({', '.join(args)})"
