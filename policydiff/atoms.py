@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from policydiff import ir
-from policydiff.compile.builtins import NONDETERMINISTIC_PREFIXES
+from policydiff.compile.builtins import OUT_OF_SCOPE
 
 Path = tuple[str, ...]
 VALUE = "x"  # an atom reads its value as `input.x`
@@ -196,7 +196,7 @@ class _Reader:
             case ir.Array(items=items) | ir.Set(items=items):
                 return all(self._walk(i, local, out) for i in items)
             case ir.Call(func=func, args=args):
-                if self.is_function(func) or func.startswith(NONDETERMINISTIC_PREFIXES) or func == "print":
+                if self.is_function(func) or func in OUT_OF_SCOPE:
                     return False
                 return all(self._walk(a, local, out) for a in args)
         return False
