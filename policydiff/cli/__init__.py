@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from policydiff.errors import ExitCode, PolicydiffError, redact, register_secrets, render
+from policydiff.interrupts import trapped
 
 COMMAND_MODULES = ("policy", "compare", "graph", "db", "replay", "analyze", "promotion", "runbook")
 
@@ -108,8 +109,9 @@ def _deep(fn: Callable[[], int]) -> int:
     finally:
         threading.stack_size(previous)
     try:
-        while worker.is_alive():
-            worker.join(0.25)
+        with trapped():  # signals reach the main thread only: it hands them on
+            while worker.is_alive():
+                worker.join(0.25)
     finally:
         sys.setrecursionlimit(limit)
     ok, value = out[0]

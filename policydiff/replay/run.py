@@ -21,19 +21,20 @@ import multiprocessing
 import os
 import queue
 import shutil
-import signal
 import tempfile
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 
 from policydiff.errors import InputError
+from policydiff.interrupts import on_interrupt
 from policydiff.replay import workload
 from policydiff.replay.metrics import Tally, latency, scrape, serve
 from policydiff.results import OUTCOMES, ReplayCell, ReplayReport, ReplayRun
@@ -167,7 +168,8 @@ class _Driver:
         self.metrics_dir = directory
         previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         churn_stop = ctx.Event()
-        log = server = handlers = None
+        log = server = None
+        interrupts = ExitStack()
         processes: list = []
         try:
             if self.decision_log:
@@ -179,7 +181,7 @@ class _Driver:
                     raise InputError.at("bad_flag", f"cannot serve metrics on port {metrics_port}: "
                                         f"{e.strerror}", Span(file="--metrics-port")) from None
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # while the run lasts, as documented
-            handlers = _trap_signals(self.stop)
+            interrupts.enter_context(on_interrupt(self.stop.set))
             workers = [self._spawn(ctx, w, results) for w in range(self.parallel)]
             processes = [w["proc"] for w in workers]
             writer = None
@@ -203,7 +205,7 @@ class _Driver:
             for proc in processes:  # only after an error: a finished run has joined them
                 if proc.is_alive():
                     proc.terminate()
-            _restore_signals(handlers)
+            interrupts.close()
             if server is not None:
                 server.shutdown()
             if log is not None:
@@ -361,19 +363,3 @@ def _context():
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(_PRELOAD)
     return ctx
-
-
-def _trap_signals(stop: threading.Event):
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def handler(signum, frame):
-        stop.set()
-
-    return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-
-
-def _restore_signals(saved) -> None:
-    if saved:
-        for s, h in saved.items():
-            signal.signal(s, h)
