@@ -1,6 +1,6 @@
 """policydiff: prove an authorization policy change safe before it is enforced.
 
-The library API (DESIGN.md): `load_policy`, `Policy`, `query`, `PolicyError`, and
+The library API (docs/design.md): `load_policy`, `Policy`, `query`, `PolicyError`, and
 `ShadowAuthorizer`, what an application embeds while a new policy runs in shadow.
 """
 

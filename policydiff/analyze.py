@@ -9,7 +9,7 @@ policies; this module reads what replay observed.
 Every discrepant (cell, direction) replay saw goes through the same classifier as
 compare's, with the witness and rules of the symbolic diff where it predicted the cell.
 The symbolic diff is recomputed over the same tenancy, and the two must agree cell for
-cell (DESIGN.md, The matrix): a discrepancy replay saw that the diff did not predict is
+cell (docs/design.md, The matrix): a discrepancy replay saw that the diff did not predict is
 `unexpected`, a predicted one no request showed is `unexercised`. Latency percentiles of
 several runs merge conservatively (the worst of each); the histograms add up.
 """

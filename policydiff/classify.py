@@ -1,7 +1,7 @@
 """The classification rule file, and the classification of a compare report's discrepancies.
 
 A rule file is reviewed in code review next to the policy change: it says which class each
-expected discrepancy belongs to and why (DESIGN.md, Classification files). `load_rules`
+expected discrepancy belongs to and why (docs/design.md, Files). `load_rules`
 reads it strictly — every mistake is an `InputError` naming the file, the line, the rule id
 and the field, with a "did you mean" for misspelt names — and `classify` applies its rules
 to a report, first match wins. Rules remember the line they stand on, so diagnostics and

@@ -18,7 +18,7 @@ from policydiff.source import NOWHERE, Span
 
 
 class ExitCode(enum.IntEnum):
-    """The documented exit codes (DESIGN.md, Commands)."""
+    """The documented exit codes (docs/design.md, Exit codes)."""
 
     OK = 0
     BLOCKED = 1  # the check ran and found a blocking problem

@@ -1,6 +1,6 @@
 """The enforcement switch: the runbook's three flags and the modes they name.
 
-`RBAC_V1_ENFORCE`, `RBAC_V2_SHADOW` and `RBAC_V2_ENFORCE` (DESIGN.md, Enforcement switch)
+`RBAC_V1_ENFORCE`, `RBAC_V2_SHADOW` and `RBAC_V2_ENFORCE` (docs/design.md, Enforcement switch)
 say which policy's decision stands and whether the other one is evaluated beside it.
 Three combinations mean something; every other one is refused with the flags named,
 never guessed: an authorizer that silently picks a policy is the switch failing open.

@@ -1,6 +1,6 @@
 """The gate: whether a classified compare report lets the policy change through.
 
-The runbook's rules (DESIGN.md): any unclassified discrepancy blocks; so does an
+The runbook's rules (docs/design.md): any unclassified discrepancy blocks; so does an
 incomplete report (a construct the classes do not capture) unless the rule file accepts
 it (`accept_incomplete`), any discrepancy in a blocking class, any cell where v2 is more permissive than v1 (unless the
 rule file allows loosening and the cell is classified `expected_loosening`), and a

@@ -38,7 +38,7 @@ MAX_SUBSETS = 4096  # members of one input collection enumerated as every subset
 
 
 class Dimensions(msgspec.Struct, frozen=True, kw_only=True):
-    """Where each dimension of a cell lives in the input. `runbook` is DESIGN.md's
+    """Where each dimension of a cell lives in the input. `runbook` is docs/design.md's
     request model, whose shape and types are fixed; otherwise the shape is whatever
     the policies read."""
 
@@ -600,7 +600,7 @@ class Space:
         se, re_ = get(inp, d.subject_enterprise), get(inp, d.resource_enterprise)
         team, teams = get(inp, d.resource_team), get(inp, d.subject_teams)
         teams = teams if isinstance(teams, list) else []
-        if se != re_:  # team ids need not be unique across enterprises (DESIGN.md)
+        if se != re_:  # team ids need not be unique across enterprises (docs/design.md)
             return "other_enterprise"
         if team is None:
             return "enterprise"

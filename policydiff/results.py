@@ -1,4 +1,4 @@
-"""Results as data: the compare report and its parts (DESIGN.md, Reports).
+"""Results as data: the compare report and its parts (docs/design.md, Reports).
 
 These Structs are what the library returns and what `policydiff.report` renders; the
 JSON form of `CompareReport` is the `policydiff.compare/1` contract, field for field.
@@ -106,7 +106,7 @@ class CompareReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # --- replay (`policydiff.replay/1`) -------------------------------------------------
-# The empirical half's report, field for field as DESIGN.md fixes it. `replay` writes
+# The empirical half's report, field for field as docs/design.md fixes it. `replay` writes
 # it and `analyze` reads it: both go through these Structs, so the two cannot drift.
 
 OUTCOMES: tuple[str, ...] = ("match", "v2_more_permissive", "v2_more_restrictive", "error")

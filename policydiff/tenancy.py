@@ -1,6 +1,6 @@
 """Tenancy facts: enterprises, teams, users, resources and actions.
 
-A tenancy is what a matrix is realised over (DESIGN.md, The tenancy file). It is read
+A tenancy is what a matrix is realised over (docs/design.md, Files). It is read
 from a JSON or YAML file here, or from the database by `policydiff.db`; both produce the
 same `Tenancy` value. Decoding is strict: unknown fields and wrong types are errors that
 name the file and the field.
@@ -56,7 +56,7 @@ class Tenancy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def relation(user: User, resource: Resource) -> str:
-    """Where `resource` stands relative to `user` (DESIGN.md, The matrix)."""
+    """Where `resource` stands relative to `user` (docs/design.md, The matrix)."""
     if resource.enterprise != user.enterprise:
         return "other_enterprise"
     if resource.team is None:

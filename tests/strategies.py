@@ -1,6 +1,6 @@
 """Hypothesis strategies: requests in the runbook's model, and small Rego policies.
 
-`requests()` draws `input` documents shaped as DESIGN.md describes, over a few
+`requests()` draws `input` documents shaped as docs/design.md describes, over a few
 enterprises and teams so that every relation (own team, other team, enterprise-level,
 other enterprise) comes up often. `policies()` draws the source text of one small
 module in package `gen` (sometimes two: its helpers in `gen.lib`, imported) from a
@@ -73,7 +73,7 @@ def requests(draw, roles=ROLES + ("guest",), actions=ACTIONS + ("deploy:run",)) 
 
 
 def relation(req: dict) -> str:
-    """Where the resource of `req` stands relative to its subject (DESIGN.md)."""
+    """Where the resource of `req` stands relative to its subject (docs/design.md)."""
     s, r = req["subject"], req["resource"]
     if r["enterprise"] != s["enterprise"]:
         return "other_enterprise"
@@ -236,7 +236,7 @@ def _literal(draw, mod: _Module) -> str:
             v = mod.var("grant")
             return f"every {v} in data.grants[input.subject.role] {{\n\t\tstartswith({v}, \"project:\")\n\t}}"
         case "builtin":
-            # Builtins beyond DESIGN.md's common list: policydiff either evaluates them
+            # Builtins beyond docs/design.md's common list: policydiff either evaluates them
             # as OPA does or refuses them as `unsupported`.
             return draw(st.sampled_from(EXTRA_BUILTINS)).replace("PATH", path)
         case "with":

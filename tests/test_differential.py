@@ -1,6 +1,6 @@
 """policydiff's evaluator against two independent engines: real OPA and rego-cpp.
 
-OPA is the reference: DESIGN.md promises OPA's semantics for everything policydiff
+OPA is the reference: docs/design.md promises OPA's semantics for everything policydiff
 accepts. rego-cpp is a second opinion; where it departs from OPA the example still
 checks policydiff against OPA, and hypothesis records the departure as an event.
 

@@ -1,6 +1,7 @@
 """The monitoring examples: Prometheus alerting rules checked and unit-tested by promtool
 (Debian's `prometheus` package, installed by scripts/test.sh), and a Grafana dashboard
-whose every query parses as PromQL and names only the metrics DESIGN.md fixes."""
+whose every query parses as PromQL and names only the metrics the contract
+(docs/design.md, Metrics) fixes and the replay exports."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import yaml
 
 MONITORING = Path("examples/monitoring")
-DESIGN = Path("../shared/DESIGN.md")
+DESIGN = Path("docs/design.md")
 
 
 def _promtool(*args: str, cwd: Path = MONITORING) -> subprocess.CompletedProcess:
@@ -63,3 +64,17 @@ def test_rules_and_dashboard_name_only_the_contract_s_metrics(tmp_path):
     done = _promtool("check", "rules", str(path), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"SUCCESS: {len(exprs)} rules found" in done.stdout
+
+
+def test_the_contract_s_metrics_are_the_ones_replay_registers():
+    """docs/design.md lives in this repository, so it is checked against the code: the
+    metric names it fixes are exactly those the replay's Prometheus registry exports."""
+    from prometheus_client import CollectorRegistry
+
+    from policydiff.replay.metrics import Metrics
+
+    registry = CollectorRegistry()
+    Metrics(registry=registry, replay=True)
+    exported = {m.name + ("_total" if m.type == "counter" else "")
+                for m in registry.collect()}
+    assert _design_metrics() == exported

@@ -1,6 +1,6 @@
 """CLI: `policydiff compare V1 V2` — the symbolic diff, its classification and gate.
 
-Flags are DESIGN.md's: the tenancy (`--tenancy FILE` or `--dsn DSN`) or the symbolic
+Flags are docs/design.md's: the tenancy (`--tenancy FILE` or `--dsn DSN`) or the symbolic
 matrix, `--dimension NAME=PATH` for other input shapes, decisions and data documents,
 the classification file and `--strict`, the report format and file, and `--git-base
 REF` to compare a policy as it was at REF with the working tree. Exit 0 when the gate

@@ -1,6 +1,6 @@
 """CLI: `policydiff replay` — the shadow authorizer under load against the database.
 
-Parses DESIGN.md's flags, calls `policydiff.replay.run_replay` with a progress view
+Parses docs/design.md's flags, calls `policydiff.replay.run_replay` with a progress view
 (`policydiff.report.replay`) on standard error, writes the `policydiff.replay/1` report
 to `--output` — also when the run stops early, then with `"complete": false` — and
 prints a summary. Exit 0 when the run completed, 3 when it did not (database gone, a

@@ -1,6 +1,6 @@
 """Tenancy facts in the database: read them as a `Tenancy`, replace them by one.
 
-The tables are DESIGN.md's (schema `policydiff`). Reading returns the same `Tenancy`
+The tables are docs/design.md's (schema `policydiff`). Reading returns the same `Tenancy`
 value a tenancy file gives, every list ordered by id (byte order, whatever the
 database's collation), so two reads of the same facts are equal. Writing replaces all
 facts with COPY inside the caller's transaction: it either lands whole or not at all.

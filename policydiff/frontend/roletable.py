@@ -2,7 +2,7 @@
 lowered into the common IR.
 
 A role table names roles, the roles each inherits from, and the actions each is granted
-within a scope (`team`, `enterprise` or `global`) of DESIGN.md's request model. `decode`
+within a scope (`team`, `enterprise` or `global`) of docs/design.md's request model. `decode`
 reads one strictly (msgspec, unknown keys refused) while remembering the line of every
 key and value; `lower` turns it into an `ir.Module` of `allow` rules, one per role,
 inherited-or-own grant and action pattern, each node's span at the line of its grant so

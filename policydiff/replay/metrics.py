@@ -3,7 +3,7 @@
 A Prometheus call per request in multiprocess mode costs about as much as evaluating
 both policies, so every process counts into a plain `Tally` (outcomes, per-cell counts,
 latency histograms) and `Metrics.flush` adds a whole tally to the Prometheus metrics of
-DESIGN.md at once — per replay batch, or every few hundred decisions in an embedding
+docs/design.md at once — per replay batch, or every few hundred decisions in an embedding
 application. The tally flushed is returned, so whoever aggregates reports (the replay's
 parent process) counts exactly what the metrics counted.
 
@@ -115,7 +115,7 @@ def _round(ms: float) -> float:
 
 
 class Metrics:
-    """A local tally plus, when `prometheus` is true, the Prometheus metrics of DESIGN.md
+    """A local tally plus, when `prometheus` is true, the Prometheus metrics of docs/design.md
     it is flushed into (`registry=None`: created unregistered, as multiprocess mode
     collects them from files; pass a registry to serve them from this process)."""
 

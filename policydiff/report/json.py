@@ -1,4 +1,4 @@
-"""The `policydiff.compare/1` JSON report (DESIGN.md, Reports), encoded with msgspec.
+"""The `policydiff.compare/1` JSON report (docs/design.md, Reports), encoded with msgspec.
 
 The report lists discrepancies only: the per-cell verdicts stay out (`cells`), as do the
 optional fields the contract does not show when they are empty.

@@ -1,7 +1,7 @@
 """The pull-request comment: verdict first, then one table per class.
 
 Unclassified discrepancies come first (they block), then the classes in the order of
-DESIGN.md; each classified row links its rule id to the rule's line in the classification
+docs/design.md; each classified row links its rule id to the rule's line in the classification
 file (`path#Lline`), so a reviewer lands on the reason that was given for it.
 """
 
