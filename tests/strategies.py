@@ -580,7 +580,7 @@ def _aliased(text: str, alias: str | None) -> str:
     return text
 
 
-def _api_module(rules: list[list[str]], alias: str | None) -> str:
+def api_module(rules: list[list[str]], alias: str | None) -> str:
     header = ["package api", "", "import rego.v1", ""]
     if alias == "api":
         header += ["import input as api", ""]
@@ -617,5 +617,5 @@ def api_policy_pairs(draw) -> PolicyPair:
     else:
         v2[i][j] = literal()
     aliases = st.sampled_from([None, None, "api", "user"])
-    return PolicyPair(v1=_api_module(v1, draw(aliases)), v2=_api_module(v2, draw(aliases)),
+    return PolicyPair(v1=api_module(v1, draw(aliases)), v2=api_module(v2, draw(aliases)),
                       paths=tuple(sorted(read)))
