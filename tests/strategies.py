@@ -546,7 +546,7 @@ class PolicyPair:
     v2: str
     paths: tuple[str, ...]  # the API_SPACE paths either version reads
 
-    def space(self, limit: int = 2500) -> dict[str, list]:
+    def space(self, limit: int = 1000) -> dict[str, list]:
         """API_SPACE on the paths read, each list cut from its end until the product
         is at most `limit` (the first values are the policies' constants)."""
         space = {p: list(API_SPACE[p]) for p in API_SPACE if p in self.paths}

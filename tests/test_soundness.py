@@ -320,7 +320,7 @@ def test_other_shapes_through_dimensions_agree_with_every_request(v1, v2, tenanc
 
 # ---- compare against real OPA brute force, on pairs of another input shape
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=30)
 @given(pair=api_policy_pairs())
 def test_compare_is_exact_against_opa_brute_force(pair):
     """Two versions of a generated module over an HTTP-API-shaped input (path-to-path
