@@ -9,6 +9,8 @@ in-process, JSON report) and returns what is wrong with compare's answer:
 - an input OPA decides differently under v1 and v2 that lies in no reported cell of
   that direction, while the report says `complete` or the gate passes — compare either
   finds every difference or says it has not proved them and blocks;
+- an input whose decisions contradict the verdicts compare gives its cell (a cell
+  said `deny` for v1 holding an input v1 allows), on the same condition;
 - a report that is not `complete` while the gate passes.
 
 An input's cell is found as compare labels cells, by `policydiff.matrix.Space.cell_of`.
@@ -40,6 +42,7 @@ from policydiff import PolicyError, load_policy
 from policydiff.analysis import analyze_policies
 from policydiff.cli import main as cli
 from policydiff.cli.compare import _data as data_document
+from policydiff.diff import diff as symbolic
 from policydiff.matrix import Space, dimensions
 
 ABSENT = "$absent"
@@ -94,6 +97,7 @@ class Result:
     report: dict | None
     differing: int = 0  # inputs OPA decides differently
     missed: list = field(default_factory=list)  # (input, cell, direction) not reported
+    contradicted: list = field(default_factory=list)  # (input, cell, verdicts, OPA's decisions)
     failures: list[str] = field(default_factory=list)
     refused: str = ""  # compare's diagnostic when it exited 2
 
@@ -180,13 +184,22 @@ def check(v1: Path, v2: Path, *, decision: str, dims: Sequence[str], data: Seque
         p2 = load_policy([str(v2), *[data_document(s) for s in spec]], decision=decision)
         cells = Space(analyze_policies(p1, p2), dimensions(list(dims)))
         reported = {(_cell(d), d["direction"]) for d in report["discrepancies"]}
+        # the JSON report leaves the cells out; the library gives the same ones
+        verdicts = {(c.tenant, c.role, c.action, c.relation): (c.v1, c.v2)
+                    for c in symbolic(p1, p2, dims=dimensions(list(dims))).cells}
         for inp in space:
             a1, a2 = t1.allows(inp), t2.allows(inp)
+            key = cells.cell_of(inp)
+            # an input in no cell compare decided (a dimension holding an object) matters
+            # only where the versions differ, below
+            verdict = verdicts.get(tuple(key)) if key is not None else None
+            if verdict is not None and not all(v == "mixed" or (v == "allow") == a
+                                               for v, a in zip(verdict, (a1, a2))):
+                result.contradicted.append((inp, key, verdict, (a1, a2)))
             if a1 == a2:
                 continue
             result.differing += 1
             direction = PERMISSIVE if a2 else RESTRICTIVE
-            key = cells.cell_of(inp)
             if key is None or (tuple(key), direction) not in reported:
                 result.missed.append((inp, key, direction))
     finally:
@@ -206,6 +219,14 @@ def check(v1: Path, v2: Path, *, decision: str, dims: Sequence[str], data: Seque
             f"{len(result.missed)} of {result.differing} inputs OPA decides differently lie in no "
             f"reported cell of their direction, and the report says {said} with the gate "
             f"{'passed' if passed else 'blocked'} (exit {code}); e.g. {shown}")
+    if result.contradicted and (complete or passed):
+        shown = "; ".join(f"{_json(i)} in cell {k} decided {_verdicts(got)} by OPA, "
+                          f"compare's verdict {'/'.join(v)}"
+                          for i, k, v, got in result.contradicted[:max_missed])
+        result.failures.append(
+            f"{len(result.contradicted)} inputs contradict the v1/v2 verdict compare gives "
+            f"their cell, and the report says {'complete' if complete else 'incomplete'} "
+            f"with the gate {'passed' if passed else 'blocked'} (exit {code}); e.g. {shown}")
     if not complete and passed:
         result.failures.append(
             f"the report is not complete ({'; '.join(report['summary'].get('incomplete_reasons', []))}) "
