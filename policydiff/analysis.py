@@ -46,7 +46,7 @@ from policydiff.flowgraph import (
     reachable,
     reads_input,
 )
-from policydiff.fold import NOT_FOLDED, Folder
+from policydiff.fold import NOT_FOLDED, FoldedSet, Folder, plain
 from policydiff.reads import calls, check_data_refs, data_refs, needed_locals, var_names
 from policydiff.source import Span
 
@@ -139,7 +139,7 @@ class _Walker:
             return n
         if isinstance(value, (Mapping, list, tuple, set, frozenset)):
             n.literal = where
-        n.set_like = isinstance(value, (set, frozenset))
+        n.set_like = isinstance(value, (set, frozenset, FoldedSet))
         if isinstance(value, Mapping):
             # fields stay apart, as an object literal's do, until a lookup by a
             # variable collapses them (`Graph.elem`); the keys are its constants
@@ -147,7 +147,10 @@ class _Walker:
             if not all(isinstance(k, str) for k in value):
                 self.g.collapse(n)
             for k, v in value.items():
-                find(keys).consts.add(const_key(k))
+                if isinstance(k, (tuple, Mapping, frozenset)):  # an array, object or set
+                    self.g.union(keys, self._document(plain(k), where))
+                else:
+                    find(keys).consts.add(const_key(k))
                 self.g.union(self.g.field(n, k), self._document(v, where))
         elif isinstance(value, (list, tuple, set, frozenset)):
             for v in value:
@@ -600,6 +603,8 @@ class _Scope:
                 self.w.check("indexes an input array by position", span, n, deep=False)
                 self.w.positional.append((n, span))
             g.union(key, g.keys(n))
+            # `S[p]` of a set binds or tests `p` against its members (`_set_keys`)
+            self.w.key_iterations.append((key, n))
             if isinstance(k, (ir.Var, ir.Ref, ir.Call)) and not (isinstance(k, ir.Var) and k.name == "_"):
                 self.w.check("looks up input by a computed key", span, n, deep=False)
             n = g.elem(n)
