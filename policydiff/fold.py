@@ -22,8 +22,8 @@ from typing import Any
 
 from policydiff import ir
 from policydiff.compile import UNDEFINED, Ctx, Query, thaw
-from policydiff.compile.values import Obj, sort_key
 from policydiff.compile.rules import CompiledRule
+from policydiff.compile.values import Obj, sort_key
 from policydiff.errors import InputError, PolicyError
 
 NOT_FOLDED: Any = object()
