@@ -124,7 +124,6 @@ class _Walker:
         self.computed: list[Node] = []  # values of unknown contents (see `opaque`)
         self.positional: list[tuple[Node, Span]] = []  # collections indexed by position
         self.reads: list[tuple[Node, Span]] = []  # every reference and variable read
-        self.key_iterations: list[tuple[Node, Node]] = []  # (key, collection) of `some k, v in`
         # arrays built in input's order (a comprehension, `array.concat`), and the
         # values their members come from
         self.ordered: list[tuple[Node, Node]] = []
@@ -240,21 +239,8 @@ class _Walker:
         """Incomplete if any of `nodes` holds input (`deep`: anywhere inside it)."""
         self.checks.append((why, span, list(nodes), deep))
 
-    def _set_keys(self) -> None:
-        """A key iterated over a set is its element: merged once the set is known to
-        be one (a partial set, a set literal or operation), until nothing changes."""
-        changed = True
-        while changed:
-            changed = False
-            for k, c in self.key_iterations:
-                if find(c).set_like and find(k) is not find(self.g.elem(c)):
-                    self.g.union(k, self.g.elem(c))
-                    changed = True
-
     def result(self, others: Sequence[_Walker] = ()) -> Analysis:
-        for w in others:
-            self.key_iterations.extend(w.key_iterations)
-        self._set_keys()
+        self.g.key_sets_by_members()
         for w in others:
             self.checks.extend(w.checks)
             self.equalities.extend(w.equalities)
@@ -457,7 +443,6 @@ class _Scope:
                 if key is not None:
                     k = self.declare(key)
                     self.g.union(k, self.g.keys(c))
-                    self.w.key_iterations.append((k, c))
                     if key != "_":
                         self.w.check("iterates the keys of an input collection", lit.span, c, deep=False)
                 self.nested(body)
@@ -467,7 +452,6 @@ class _Scope:
     def _keys_of(self, coll: Node, key: ir.Term, span: Span) -> None:
         k = self.flow(key)
         self.g.union(k, self.g.keys(coll))
-        self.w.key_iterations.append((k, coll))
         if not (isinstance(key, ir.Var) and key.name == "_"):
             self.w.check("iterates the keys of an input collection", span, coll, deep=False)
 
@@ -602,9 +586,7 @@ class _Scope:
             if isinstance(k, ir.Scalar):  # a number: an array index
                 self.w.check("indexes an input array by position", span, n, deep=False)
                 self.w.positional.append((n, span))
-            g.union(key, g.keys(n))
-            # `S[p]` of a set binds or tests `p` against its members (`_set_keys`)
-            self.w.key_iterations.append((key, n))
+            g.union(key, g.keys(n))  # of a set, its members (`Graph.key_sets_by_members`)
             if isinstance(k, (ir.Var, ir.Ref, ir.Call)) and not (isinstance(k, ir.Var) and k.name == "_"):
                 self.w.check("looks up input by a computed key", span, n, deep=False)
             n = g.elem(n)

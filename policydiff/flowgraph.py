@@ -65,8 +65,12 @@ def const_key(value: Scalar) -> tuple[type, Any]:
 class Graph:
     """The nodes and the merge operations; no knowledge of the IR."""
 
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []  # every node made, for `key_sets_by_members`
+
     def node(self, *consts: Scalar) -> Node:
         n = Node()
+        self.nodes.append(n)
         n.consts.update(const_key(c) for c in consts)
         return n
 
@@ -118,6 +122,7 @@ class Graph:
         c = r.children.get(label)
         if c is None:
             c = Node()
+            self.nodes.append(c)
             r.children[label] = c
             c.paths = _extend(r.paths, label)
         return find(c)
@@ -136,6 +141,27 @@ class Graph:
 
     def keys(self, n: Node) -> Node:
         return self.child(n, ("k",))
+
+    def key_sets_by_members(self) -> None:
+        """A set's keys are its members: `S[p]` binds `p` to them and `S["a"]` is
+        "a" when it is one. Whether a value may be a set is known only once every
+        value has flowed in (a partial set, a set literal, comprehension or operation,
+        a folded set), so this runs last, until nothing changes: each class that may
+        be a set has its keys, fields and elements in one class."""
+        changed = True
+        while changed:
+            changed = False
+            for n in list(self.nodes):
+                if n.parent is not None or not n.set_like:
+                    continue
+                if not n.collapsed:
+                    self.collapse(n)
+                    changed = True
+                r = find(n)
+                k, e = self.keys(r), self.elem(r)
+                if k is not e:
+                    self.union(k, e)
+                    changed = True
 
     def collapse(self, n: Node) -> None:
         """From now on, every field of `n` is one class with its elements: used for

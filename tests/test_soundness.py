@@ -371,6 +371,10 @@ KNOWN_CASES = {
     # reported complete with no discrepancy, and v2 allows {"method": "GET"}
     "set-member-by-key": (_api(), _api("some p\ngranted[p]\ninput.method == p")
                           + 'granted contains "GET"\n'),
+    # a set built from input tested by a constant key (`s["admin"]` is "admin" when it is
+    # a member): the key was taken for an object's field, not a member; reported
+    # complete with no discrepancy, and v2 allows {"user": {"groups": ["admin"]}}
+    "set-member-by-constant-key": (_api(), _api('s := {x | some x in input.user.groups}\ns["admin"]')),
     # an absent (or number) dimension value falls in the `(other)` cell, decided on a
     # string: {"user": {"groups": ["admin"]}} is loosened in a cell reported unchanged
     "absent-dimension-value": (_api('input.method != "POST"'),
