@@ -1,10 +1,12 @@
 """policydiff: prove an authorization policy change safe before it is enforced.
 
-The library API (DESIGN.md): `load_policy`, `Policy`, `query`, `PolicyError`.
+The library API (DESIGN.md): `load_policy`, `Policy`, `query`, `PolicyError`, and
+`ShadowAuthorizer`, what an application embeds while a new policy runs in shadow.
 """
 
 from policydiff.errors import ExitCode, InfraError, InputError, PolicyError, PolicydiffError
 from policydiff.policy import UNDEFINED, Policy, load_policy, query
+from policydiff.replay.shadow import ShadowAuthorizer
 
 __all__ = [
     "UNDEFINED",
@@ -14,6 +16,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "PolicydiffError",
+    "ShadowAuthorizer",
     "load_policy",
     "query",
 ]

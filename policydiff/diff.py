@@ -124,9 +124,11 @@ def diff(v1: Any, v2: Any, *, tenancy: Tenancy | None = None, dims: Dimensions =
         rows = _tenancy(space, tenancy, decide)
         unrealised = _unrealised(space, tenancy)
         if unrealised["role"] or unrealised["action"]:
-            # what the tenancy cannot show, the symbolic matrix decides (tenant `*`)
+            # what the tenancy cannot show, the symbolic matrix decides: its cells that
+            # differ are reported (tenant `*`); those that agree add nothing to check
             rows += [row for row in _symbolic(space, decide)
-                     if row[0][1] in unrealised["role"] or row[0][2] in unrealised["action"]]
+                     if (row[0][1] in unrealised["role"] or row[0][2] in unrealised["action"])
+                     and (row[3] is not None or row[4] is not None)]
         if space.outside_model:  # a tenancy's requests never carry them
             space.incomplete.append(
                 "tenancy: realises no request with "

@@ -495,13 +495,19 @@ class Space:
                 seen.add(encoded)
             yield key, inp
 
-    def cell_of(self, inp: Mapping) -> tuple[str, str, str, str] | None:
+    def cell_of(self, inp: Mapping, *, concrete: bool = False) -> tuple[str, str, str, str] | None:
         """The symbolic cell of any input: the class labels of its dimensions, and its
-        relation; None when no tenancy could realise it."""
+        relation; None when no tenancy could realise it. `concrete`: the cell as a
+        tenancy realises it (compare with `--tenancy`/`--dsn`, replay): the dimensions'
+        own values, the tenant being the subject's enterprise."""
         rel = self.relation(inp)
         if rel is None:
             return None
         d = self.dims
+        if concrete:
+            tenant, role, action = (get(inp, p) for p in (d.tenant, d.role, d.action))
+            return (ANY if tenant is None else str(tenant), ANY if role is None else str(role),
+                    ANY if action is None else str(action), rel)
         tenant = self._class_label(d.tenant, inp) if d.symbolic_tenant and d.tenant else ANY
         role = self._class_label(d.role, inp) if d.role and d.role in self.read else ANY
         action = self._class_label(d.action, inp) if d.action and d.action in self.read else ANY
@@ -561,7 +567,8 @@ def get(doc: Any, path: Path | None) -> Any:
     if path is None:
         return None
     for k in path:
-        if not isinstance(doc, Mapping) or k not in doc:
+        # a plain dict skips the slower abstract-class check (replay calls this per request)
+        if (type(doc) is not dict and not isinstance(doc, Mapping)) or k not in doc:
             return None
         doc = doc[k]
     return doc

@@ -62,14 +62,15 @@ class Policy:
         value, _ = self._eval(input, ref, strict=strict)
         return thaw(value) if value is not UNDEFINED else UNDEFINED
 
-    def allows(self, input: Any) -> bool:
-        """True only when the decision is exactly `true`; undefined means deny."""
-        return self.decide(input) is True
+    def allows(self, input: Any, *, strict: bool = False) -> bool:
+        """True only when the decision is exactly `true`; undefined means deny. `strict`
+        raises builtin errors as `evaluate` does (a shadow authorizer counts them)."""
+        return self.decide(input, strict=strict) is True
 
-    def decide(self, input: Any) -> Any:
+    def decide(self, input: Any, *, strict: bool = False) -> Any:
         """The decision's value as the evaluator holds it (`UNDEFINED`, `True`, `False`,
         or any other value, frozen), on the fast path `allows` takes."""
-        ctx = Ctx(input if input is not None else UNDEFINED)
+        ctx = Ctx(input if input is not None else UNDEFINED, strict=strict)
         if self._decide is not None:
             return self._decide(ctx)
         return self._decision_fn([ctx, None])

@@ -11,4 +11,9 @@ python3 -m pip install --quiet --disable-pip-version-check --ignore-requires-pyt
 if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
+# Replay's pooled path (Neon's pooled endpoint is PgBouncer in transaction mode) is tested
+# through a real pgbouncer in front of that server.
+if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+fi
 python3 -m pytest -q "$@"

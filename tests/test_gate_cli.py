@@ -8,6 +8,7 @@ import shlex
 import shutil
 import string
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -227,3 +228,22 @@ def test_ci_examples_run_as_written(capsys, tmp_path, monkeypatch, new, expected
         if argv[argv.index("--format") + 1] == "sarif":
             schema = json.loads((ROOT / "tests" / "schemas" / "sarif-schema-2.1.0.json").read_text())
             jsonschema.validators.validator_for(schema)(schema).validate(json.loads(report))
+
+
+def test_ci_examples_install_policydiff_from_its_repository(tmp_path):
+    """policydiff is not on the package index: the examples install `$POLICYDIFF`, a
+    repository spec. With it pointing at this checkout, the install line resolves."""
+    actions = yaml.safe_load((ROOT / "examples" / "github-actions.yml").read_text())
+    gitlab = yaml.safe_load((ROOT / "examples" / "gitlab-ci.yml").read_text())["policydiff"]
+    specs = [actions["jobs"]["compare"]["env"]["POLICYDIFF"], gitlab["variables"]["POLICYDIFF"]]
+    installs = [s["run"] for s in actions["jobs"]["compare"]["steps"] if "pip install" in s.get("run", "")]
+    installs += [c for c in gitlab["before_script"] if "pip install" in c]
+    assert all(spec.startswith("git+https://") for spec in specs)
+    assert installs == ['pip install "$POLICYDIFF"'] * 2
+    argv = shlex.split(string.Template(installs[0]).substitute(POLICYDIFF=str(ROOT)))
+    run = subprocess.run([sys.executable, "-m", *argv, "--dry-run", "--no-deps", "--quiet",
+                          "--report", str(tmp_path / "r.json")],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [i["metadata"]["name"] for i in report["install"]] == ["policydiff"]

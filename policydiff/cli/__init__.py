@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from policydiff.errors import ExitCode, PolicydiffError, redact, render
 
-COMMAND_MODULES = ("policy", "compare", "graph", "db")
+COMMAND_MODULES = ("policy", "compare", "graph", "db", "replay")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -273,6 +273,7 @@ class _Guard:
         self.fails = {mode: analysis.rule_fails(r, mode) for mode in (_DEFAULT, _STRICT)}
         self._certain: dict[tuple[int, bool], bool] = {}
         self._links = [link for rule in r.group.defs for link in _chain(rule)]
+        self._fallible: dict[bool, list] = {}  # by error mode: the bodies that can fail
 
     def certain(self, d: Definition, rule: ir.Rule, strict: bool) -> bool:
         """Whether OPA's index surely keeps a body that failed: every expression an
@@ -339,16 +340,19 @@ class _Guard:
     def after_early_exit(self, ctx: Ctx, args) -> None:
         """The first body that holds decided; if another can fail, OPA's answer depends
         on which of the two its index returns first."""
-        for chain_defs, chain_rules in self._chains():
-            for d, rule in zip(chain_defs, chain_rules):
-                if not any(self.analysis.literal_fails(lit, ctx.strict) for lit in _literals(rule)):
-                    continue
-                try:
-                    _outputs(d, ctx, args)
-                except PolicyError as e:
-                    if _final(e):
-                        raise
-                    raise self._unsupported(e, "another body holds and OPA may stop there first") from e
+        fallible = self._fallible.get(ctx.strict)
+        if fallible is None:  # a property of the bodies and the mode: found once
+            fallible = self._fallible[ctx.strict] = [
+                d for chain_defs, chain_rules in self._chains()
+                for d, rule in zip(chain_defs, chain_rules)
+                if any(self.analysis.literal_fails(lit, ctx.strict) for lit in _literals(rule))]
+        for d in fallible:
+            try:
+                _outputs(d, ctx, args)
+            except PolicyError as e:
+                if _final(e):
+                    raise
+                raise self._unsupported(e, "another body holds and OPA may stop there first") from e
 
     def _chains(self):
         rules = iter(self._links)

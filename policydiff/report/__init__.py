@@ -3,7 +3,8 @@
 Each format is one module with a `render` function over a finished `CompareReport`
 (classified and gated); this package only dispatches. The rule file, when given, lets a
 renderer link each classification to the line of its rule and apply the file's idea of
-what blocks. `report.text` is the only importer of rich.
+what blocks. `report.replay` renders a replay's progress and summary. `report.text` and
+`report.replay` are the package's importers of rich.
 """
 
 from __future__ import annotations

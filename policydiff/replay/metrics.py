@@ -1,0 +1,187 @@
+"""Counting comparisons: a local tally per process, flushed to Prometheus in bulk.
+
+A Prometheus call per request in multiprocess mode costs about as much as evaluating
+both policies, so every process counts into a plain `Tally` (outcomes, per-cell counts,
+latency histograms) and `Metrics.flush` adds a whole tally to the Prometheus metrics of
+DESIGN.md at once — per replay batch, or every few hundred decisions in an embedding
+application. The tally flushed is returned, so whoever aggregates reports (the replay's
+parent process) counts exactly what the metrics counted.
+
+Histograms share one set of log-spaced bounds (`BUCKETS`, about 26 % apart from 1 µs to
+10 s), fine enough for p95/p99; the local tally keeps the same buckets, so percentiles
+come from the data the metrics expose. In multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`
+set before the worker starts) the values live in files that `scrape(directory)` sums
+across processes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Hashable
+
+from policydiff.results import OUTCOMES, Latency, Percentiles
+
+BUCKETS: tuple[float, ...] = tuple(1e-6 * 2 ** (i / 3) for i in range(71))  # seconds, up to ~10 s
+_INF = len(BUCKETS)
+HISTOGRAMS = ("v1", "v2", "db")
+OUTCOME_INDEX = {name: i for i, name in enumerate(OUTCOMES)}
+# the fields of a ReplayCell a tally keeps per tag: requests and each outcome but match
+_CELL = {"v2_more_permissive": 1, "v2_more_restrictive": 2, "error": 3}
+
+
+class Tally:
+    """What one process saw since its last flush. Plain lists, cheap to update and to
+    pickle to the parent."""
+
+    __slots__ = ("cells", "hist", "max", "outcomes", "requests", "stale", "sums")
+
+    def __init__(self) -> None:
+        self.outcomes = [0] * len(OUTCOMES)
+        self.requests = 0  # requests replayed (replay only; the authorizer counts outcomes)
+        self.cells: dict[Hashable, list[int]] = {}  # tag -> [requests, permissive, restrictive, errors]
+        self.hist = {name: [0] * (len(BUCKETS) + 1) for name in HISTOGRAMS}
+        self.sums = dict.fromkeys(HISTOGRAMS, 0.0)
+        self.max = dict.fromkeys(HISTOGRAMS, 0.0)
+        self.stale = 0
+
+    def observe(self, name: str, seconds: float) -> None:
+        self.hist[name][bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.sums[name] += seconds
+        if seconds > self.max[name]:  # noqa: PLR1730 - cheaper than max() on the hot path
+            self.max[name] = seconds
+
+    def record(self, outcome: str, tag: Hashable = None) -> None:
+        self.outcomes[OUTCOME_INDEX[outcome]] += 1
+        if tag is not None:
+            row = self.cells.get(tag)
+            if row is None:
+                row = self.cells[tag] = [0, 0, 0, 0]
+            row[0] += 1
+            i = _CELL.get(outcome)
+            if i is not None:
+                row[i] += 1
+
+    def merge(self, other: Tally) -> None:
+        self.outcomes = [a + b for a, b in zip(self.outcomes, other.outcomes)]
+        self.requests += other.requests
+        self.stale += other.stale
+        for tag, row in other.cells.items():
+            mine = self.cells.get(tag)
+            self.cells[tag] = list(row) if mine is None else [a + b for a, b in zip(mine, row)]
+        for name in HISTOGRAMS:
+            self.hist[name] = [a + b for a, b in zip(self.hist[name], other.hist[name])]
+            self.sums[name] += other.sums[name]
+            self.max[name] = max(self.max[name], other.max[name])
+
+    def outcome_counts(self) -> dict[str, int]:
+        return dict(zip(OUTCOMES, self.outcomes))
+
+    def __getstate__(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
+
+def percentiles(counts: list[int], maximum: float) -> Percentiles:
+    """p50/p95/p99 in milliseconds: the upper bound of the bucket holding the quantile
+    (never above the largest value seen), and the exact maximum."""
+    total = sum(counts)
+
+    def q(fraction: float) -> float:
+        if total == 0:
+            return 0.0
+        rank = math.ceil(fraction * total)
+        seen = 0
+        for i, n in enumerate(counts):
+            seen += n
+            if seen >= rank:
+                bound = BUCKETS[i] if i < _INF else maximum
+                return min(bound, maximum) * 1000
+        return maximum * 1000
+
+    return Percentiles(p50=_round(q(0.50)), p95=_round(q(0.95)), p99=_round(q(0.99)),
+                       max=_round(maximum * 1000))
+
+
+def latency(tally: Tally) -> Latency:
+    return Latency(**{name: percentiles(tally.hist[name], tally.max[name]) for name in HISTOGRAMS})
+
+
+def _round(ms: float) -> float:
+    return float(f"{ms:.4g}")
+
+
+class Metrics:
+    """A local tally plus, when `prometheus` is true, the Prometheus metrics of DESIGN.md
+    it is flushed into (`registry=None`: created unregistered, as multiprocess mode
+    collects them from files; pass a registry to serve them from this process)."""
+
+    def __init__(self, *, prometheus: bool = True, registry=None, replay: bool = False):
+        self.pending = Tally()
+        self._prom = _PrometheusMetrics(registry, replay) if prometheus else None
+
+    def flush(self) -> Tally:
+        """Add everything counted since the last flush to the Prometheus metrics, and
+        return it."""
+        done, self.pending = self.pending, Tally()
+        if self._prom is not None:
+            self._prom.add(done)
+        return done
+
+
+class _PrometheusMetrics:
+    def __init__(self, registry, replay: bool):
+        from prometheus_client import Counter, Histogram
+
+        self.comparisons = Counter("rbac_v1_v2_comparison_total",
+                                   "Decision pairs of the enforcing and the shadow policy, by outcome",
+                                   ["outcome"], registry=registry)
+        self.by_outcome = [self.comparisons.labels(o) for o in OUTCOMES]  # every label shown, 0 too
+        help_ = {"v1": "RBACv1 evaluation time", "v2": "RBACv2 evaluation time",
+                 "db": "Time to read a batch of requests' facts from the database"}
+        names = {"v1": "rbac_v1_latency_seconds", "v2": "rbac_v2_latency_seconds",
+                 "db": "rbac_db_lookup_seconds"}
+        self.hist = {h: Histogram(names[h], help_[h], buckets=BUCKETS, registry=registry)
+                     for h in HISTOGRAMS}
+        self.requests = (Counter("rbac_replay_requests_total", "Requests executed by replay",
+                                 registry=registry) if replay else None)
+
+    def add(self, t: Tally) -> None:
+        for child, n in zip(self.by_outcome, t.outcomes):
+            if n:
+                child.inc(n)
+        for name, h in self.hist.items():
+            counts = t.hist[name]
+            if not any(counts):
+                continue
+            # Histogram has no bulk observe: its per-bucket values (non-cumulative, one
+            # per bound and +Inf, the same bounds as the tally's) take whole counts.
+            for value, n in zip(h._buckets, counts):
+                if n:
+                    value.inc(n)
+            h._sum.inc(t.sums[name])
+        if self.requests is not None and t.requests:
+            self.requests.inc(t.requests)
+
+
+def scrape(directory: str) -> str:
+    """The text exposition of every process's metrics under a multiprocess directory."""
+    from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)
+    return generate_latest(registry).decode()
+
+
+def serve(port: int, directory: str):
+    """Serve the metrics of a multiprocess directory on `port` (all interfaces); returns
+    the server, to `shutdown()` when the run ends."""
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)
+    server, _thread = start_http_server(port, registry=registry)
+    return server

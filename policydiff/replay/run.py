@@ -1,0 +1,379 @@
+"""`run_replay`: the replay as a library call, from flags to a `ReplayReport`.
+
+The stages: check the options and the policies (bad input, exit 2, before anything
+runs); read the tenancy once and plan the workload (`workload`); start K worker
+processes (`worker`) and the churn writer (`churn`) with a Prometheus multiprocess
+directory and, on request, an HTTP endpoint over it (`metrics`); hand out blocks, at most
+two in flight per worker, and merge each finished block's tally; then scrape the metrics
+one last time and build the report. Progress goes to an observer; nothing prints.
+
+Every block is counted once: a worker sends a block's tally after flushing it to the
+metrics, the parent merges it once, and a block in flight on a worker that died is given
+to another worker. The run stops early — and the report says `complete: false` with the
+reason — when a worker cannot reach the database any more, when no worker is left, or
+on SIGINT/SIGTERM (`stop`); blocks already finished are kept, in-flight ones are waited
+for, nothing else is sent.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import shutil
+import signal
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+
+from policydiff.errors import InputError
+from policydiff.replay import workload
+from policydiff.replay.metrics import Tally, latency, scrape, serve
+from policydiff.results import OUTCOMES, ReplayCell, ReplayReport, ReplayRun
+from policydiff.source import Span
+
+IN_FLIGHT = 2  # blocks per worker: one being run, one waiting, so no worker idles
+
+
+class Progress(msgspec.Struct, frozen=True, kw_only=True):
+    """What the observer hears: requests done of the total, time so far, and a message
+    when something happened (a worker lost, the run stopping)."""
+
+    done: int
+    total: int
+    elapsed: float
+    discrepancies: int = 0
+    message: str | None = None
+
+
+Observer = Callable[[Progress], None]
+
+
+def run_replay(
+    *,
+    v1: str | Path,
+    v2: str | Path,
+    requests: int,
+    parallel: int = 1,
+    seed: int = 0,
+    dsn: str | None = None,
+    metrics_port: int | None = None,
+    profile: str | Path | None = None,
+    shard: str | tuple[int, int] | None = None,
+    churn: float = 0.0,
+    decision_log: str | Path | None = None,
+    v1_decision: str | None = None,
+    v2_decision: str | None = None,
+    data_dir: str | Path | None = None,
+    observer: Observer | None = None,
+    stop: threading.Event | None = None,
+    reconnect_attempts: int = 8,
+) -> ReplayReport:
+    """Replay `requests` requests (this shard's share of them) against the database:
+    v1 enforcing, v2 in shadow, every request's facts read during the run.
+
+    Bad options, policies or profile, or an empty tenancy: `InputError`/`PolicyError`
+    (exit 2); the database unreachable at the start: `InfraError` (exit 3). Trouble
+    during the run does not raise: the report says `complete: false` and why."""
+    from policydiff import db, load_policy
+    from policydiff.diff import policy_info
+
+    _check_options(requests, parallel, churn, metrics_port)
+    shard_pair = workload.parse_shard(shard) if isinstance(shard, str) else shard
+    if shard_pair is not None:
+        workload.parse_shard(f"{shard_pair[0]}/{shard_pair[1]}")
+    p1 = load_policy(Path(v1), decision=v1_decision)
+    p2 = load_policy(Path(v2), decision=v2_decision)
+    target, _origin = db.locate(dsn, data_dir=data_dir)
+    conn = db.connect(target)
+    try:
+        tenancy = db.load_tenancy(conn)
+    finally:
+        conn.close()
+    prof = workload.load_profile(profile, tenancy)
+    plan = workload.plan(tenancy, prof, requests=requests, seed=seed)
+    blocks = workload.shard_blocks(plan, shard_pair)
+    total = sum(min(plan.requests, (b + 1) * workload.BLOCK) - b * workload.BLOCK for b in blocks)
+    run = ReplayRun(v1=policy_info(p1, str(v1)), v2=policy_info(p2, str(v2)), dsn=db.display(target),
+                    requests=requests, parallel=parallel, seed=seed, started=_now(), finished="",
+                    run_id=uuid.uuid4().hex, churn=churn,
+                    shard=f"{shard_pair[0]}/{shard_pair[1]}" if shard_pair else None)
+    driver = _Driver(plan=plan, blocks=blocks, total=total, dsn=target,
+                     v1=str(Path(v1).resolve()), v2=str(Path(v2).resolve()),
+                     v1_decision=v1_decision, v2_decision=v2_decision, parallel=parallel,
+                     churn=churn, seed=seed, decision_log=decision_log, observer=observer,
+                     stop=stop or threading.Event(), reconnect_attempts=reconnect_attempts)
+    tally, metrics_text, problems, complete = driver.run(metrics_port)
+    run = msgspec.structs.replace(run, finished=_now())
+    return _report(run, tally, metrics_text, problems, complete)
+
+
+def _check_options(requests: int, parallel: int, churn: float, port: int | None) -> None:
+    if not isinstance(requests, int) or requests < 1:
+        raise InputError.at("bad_flag", f"`--requests {requests}` must be a positive number of requests",
+                            Span(file="--requests"))
+    if not isinstance(parallel, int) or parallel < 1:
+        raise InputError.at("bad_flag", f"`--parallel {parallel}` must be at least 1", Span(file="--parallel"))
+    if not churn >= 0:
+        raise InputError.at("bad_flag", f"`--churn {churn}` must be a rate >= 0 (transactions a second)",
+                            Span(file="--churn"))
+    if port is not None and not 0 <= port <= 65535:
+        raise InputError.at("bad_flag", f"`--metrics-port {port}` is not a port", Span(file="--metrics-port"))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _report(run: ReplayRun, t: Tally, metrics_text: str, problems: list[str],
+            complete: bool) -> ReplayReport:
+    cells = tuple(ReplayCell(tenant=k[0], role=k[1], action=k[2], relation=k[3], requests=row[0],
+                             v2_more_permissive=row[1], v2_more_restrictive=row[2], errors=row[3])
+                  for k, row in sorted(t.cells.items()))
+    outcomes = t.outcome_counts()
+    return ReplayReport(run=run, complete=complete, requests=t.requests, errors=outcomes["error"],
+                        outcomes={o: outcomes[o] for o in OUTCOMES}, cells=cells,
+                        latency_ms=latency(t), metrics=metrics_text, stale_facts=t.stale,
+                        problems=tuple(problems))
+
+
+class _Driver:
+    """The parent's side of one run: workers, blocks, the merged tally."""
+
+    def __init__(self, *, plan, blocks, total, dsn, v1, v2, v1_decision, v2_decision, parallel,
+                 churn, seed, decision_log, observer, stop, reconnect_attempts):
+        self.plan, self.pending, self.total = plan, deque(blocks), total
+        self.dsn, self.parallel, self.churn, self.seed = dsn, parallel, churn, seed
+        self.policies = (v1, v2, v1_decision, v2_decision)
+        self.decision_log, self.observer, self.stop = decision_log, observer, stop
+        self.reconnect_attempts = reconnect_attempts
+        self.tally = Tally()
+        self.problems: list[str] = []
+        self.failed = False
+        self.finished: set[int] = set()
+        self.churn_writes = 0
+
+    def run(self, metrics_port: int | None):
+        directory = tempfile.mkdtemp(prefix="policydiff-metrics-")
+        ctx = _context()
+        results = ctx.Queue()
+        self.metrics_dir = directory
+        previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        churn_stop = ctx.Event()
+        log = server = handlers = None
+        processes: list = []
+        try:
+            if self.decision_log:
+                log = open(self.decision_log, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+            if metrics_port is not None:  # a port in use fails here, before any process starts
+                try:
+                    server = serve(metrics_port, directory)
+                except OSError as e:
+                    raise InputError.at("bad_flag", f"cannot serve metrics on port {metrics_port}: "
+                                        f"{e.strerror}", Span(file="--metrics-port")) from None
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # while the run lasts, as documented
+            handlers = _trap_signals(self.stop)
+            workers = [self._spawn(ctx, w, results) for w in range(self.parallel)]
+            processes = [w["proc"] for w in workers]
+            writer = None
+            if self.churn > 0:
+                from policydiff.replay import churn
+
+                writer = ctx.Process(target=churn.main, args=(self.dsn, self.plan, self.churn, self.seed,
+                                                               churn_stop, results), daemon=True)
+                writer.start()
+                processes.append(writer)
+            self._loop(workers, results, log)
+            churn_stop.set()
+            if writer is not None:
+                writer.join(30)
+                self._drain(results, workers, log)
+            for w in workers:
+                w["proc"].join(10)
+            text = scrape(directory)
+        finally:
+            churn_stop.set()
+            for proc in processes:  # only after an error: a finished run has joined them
+                if proc.is_alive():
+                    proc.terminate()
+            _restore_signals(handlers)
+            if server is not None:
+                server.shutdown()
+            if log is not None:
+                log.close()
+            if previous is None:
+                os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            else:
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = previous
+            shutil.rmtree(directory, ignore_errors=True)
+        complete = not self.pending and not self.failed and self.tally.requests == self.total
+        return self.tally, text, self.problems, complete
+
+    def _spawn(self, ctx, w: int, results) -> dict:
+        from policydiff.replay import worker
+
+        v1, v2, d1, d2 = self.policies
+        job = worker.Job(worker=w, dsn=self.dsn, v1=v1, v2=v2, v1_decision=d1, v2_decision=d2,
+                         plan=self.plan, metrics_dir=self.metrics_dir,
+                         decision_log=self.decision_log is not None,
+                         reconnect_attempts=self.reconnect_attempts)
+        tasks = ctx.Queue()
+        proc = ctx.Process(target=worker.main, args=(job, tasks, results), daemon=True,
+                           name=f"policydiff-replay-{w}")
+        proc.start()
+        return {"id": w, "proc": proc, "tasks": tasks, "in_flight": set(), "closed": False,
+                "ready": False, "gone": False}
+
+    def _tell(self, message: str) -> None:
+        self.problems.append(message)
+        self._progress(message)
+
+    def _progress(self, message: str | None = None) -> None:
+        if self.observer is not None:
+            o = self.tally.outcomes
+            self.observer(Progress(done=self.tally.requests, total=self.total,
+                                   elapsed=time.monotonic() - self.started,
+                                   discrepancies=sum(o[1:3]), message=message))
+
+    def _loop(self, workers: list[dict], results, log) -> None:
+        self.started = time.monotonic()
+        last = 0.0
+        while True:
+            stopping = self.stop.is_set() or self.failed
+            for w in workers:
+                if w["gone"]:
+                    continue
+                if not stopping and w["ready"]:
+                    while self.pending and len(w["in_flight"]) < IN_FLIGHT:
+                        b = self.pending.popleft()
+                        w["in_flight"].add(b)
+                        w["tasks"].put(b)
+                idle = not self.pending and not any(x["in_flight"] for x in workers)
+                if (stopping or idle) and not w["closed"]:
+                    w["tasks"].put(None)
+                    w["closed"] = True
+            if all(w["gone"] or (w["closed"] and not w["in_flight"] and not w["proc"].is_alive())
+                   for w in workers):
+                break
+            try:
+                msg = results.get(timeout=0.2)
+            except queue.Empty:
+                self._reap(workers, results, log)
+                continue
+            self._handle(msg, workers, log)
+            now = time.monotonic()
+            if now - last >= 0.2:
+                last = now
+                self._reap(workers, results, log)
+                self._progress()
+        if self.stop.is_set() and self.pending:
+            self._tell(f"stopped by a signal with {self.total - self.tally.requests} requests not run")
+        self._progress()
+
+    def _handle(self, msg: tuple, workers: list[dict], log) -> None:
+        kind, wid = msg[0], msg[1]
+        if kind == "churn":
+            _, writes, problem = msg
+            self.churn_writes = writes
+            if problem is not None:
+                self._tell(f"the churn writer stopped after {writes} transactions: {problem}")
+            return
+        w = workers[wid]
+        if kind == "ready":
+            w["ready"] = True
+        elif kind == "done":
+            _, _, block, tally, entries = msg
+            w["in_flight"].discard(block)
+            if block in self.finished:  # a block given out again after a false alarm
+                self._tell(f"block {block} finished twice; counted once (the metrics count it twice)")
+                return
+            self.finished.add(block)
+            if block in self.pending:
+                self.pending.remove(block)
+            self.tally.merge(tally)
+            if log is not None:
+                for entry in entries:
+                    log.write(msgspec.json.encode(entry).decode() + "\n")
+        elif kind == "failed":
+            _, _, block, why = msg
+            if block is not None:
+                w["in_flight"].discard(block)
+                self.pending.appendleft(block)
+            for b in sorted(w["in_flight"]):  # sent, never started: not counted anywhere
+                self.pending.appendleft(b)
+            w["in_flight"].clear()
+            w["gone"] = True
+            self.failed = True
+            self._tell(f"worker {wid} stopped: {why}")
+
+    def _drain(self, results, workers: list[dict], log) -> None:
+        while True:
+            try:
+                self._handle(results.get(timeout=0.5), workers, log)
+            except queue.Empty:
+                return
+
+    def _reap(self, workers: list[dict], results, log) -> None:
+        """A worker that died without a word: its blocks go back to the queue. What it
+        sent before dying is read first, so a finished block is not run again."""
+        dead = [w for w in workers if not w["gone"] and not w["proc"].is_alive()]
+        if not dead:
+            return
+        while True:
+            try:
+                self._handle(results.get_nowait(), workers, log)
+            except queue.Empty:
+                break
+        for w in dead:
+            if w["gone"]:
+                continue
+            if w["closed"] and not w["in_flight"] and w["proc"].exitcode == 0:
+                continue
+            w["gone"] = True
+            lost = sorted(w["in_flight"])
+            w["in_flight"].clear()
+            self.pending.extendleft(reversed(lost))
+            self._tell(f"worker {w['id']} crashed (exit code {w['proc'].exitcode}); "
+                       f"its {len(lost)} unfinished block(s) went to the other workers")
+            if all(x["gone"] for x in workers):
+                self.failed = True
+                self._tell("no worker left")
+
+
+# What a worker imports, loaded once in the fork server: workers then start in a fraction
+# of the time a fresh interpreter takes to import them (seconds on a busy machine).
+_PRELOAD = ["policydiff.replay.worker", "policydiff.replay.churn", "policydiff.policy",
+            "policydiff.analysis", "policydiff.matrix", "policydiff.db", "prometheus_client"]
+
+
+def _context():
+    """Worker processes come from a fork server (a clean process, no threads of the
+    caller's, forked per worker), with the worker's modules preloaded. A worker gets
+    everything it needs in its `Job` (paths absolute, the metrics directory), since the
+    server's environment and working directory are those of its first run."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)
+    return ctx
+
+
+def _trap_signals(stop: threading.Event):
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        stop.set()
+
+    return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_signals(saved) -> None:
+    if saved:
+        for s, h in saved.items():
+            signal.signal(s, h)

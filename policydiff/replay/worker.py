@@ -1,0 +1,238 @@
+"""A replay worker: one process, one connection, blocks of requests in, tallies out.
+
+For each block the worker reads the facts of all its requests from PostgreSQL in one
+statement (`= ANY(...)` over users with their memberships, and over resources): one
+statement sees one snapshot, so every decision pair is taken on one consistent read of
+its facts whatever a concurrent writer does, in one round trip, with no session state
+(PgBouncer in transaction mode, Neon's pooled endpoint); the statement is prepared on
+first use unless the host is a pooled one or the pooler turns out not to keep it. Each request then goes through the `ShadowAuthorizer` production embeds,
+tagged with its cell (`Space.cell_of(..., concrete=True)` on the facts read), and the
+block's tally is flushed to the Prometheus files and sent to the parent together.
+
+A block is counted whole or not at all: the facts are read before anything is counted,
+so when the connection breaks the block is read again after reconnecting (with the
+backoff of `policydiff.db.retry`). A reader thread owns the connection and reads the
+next block's facts while the worker decides the current one. A worker that cannot reconnect reports the block as
+failed and stops. SIGINT is ignored here: the parent decides when the run stops.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import time
+from collections import deque
+from typing import Any
+
+import msgspec
+
+_FACTS = """
+SELECT 'u', u.id, u.enterprise_id, u.role,
+       coalesce(array_agg(m.team_id ORDER BY m.team_id COLLATE "C")
+                FILTER (WHERE m.team_id IS NOT NULL), '{}')
+FROM policydiff.users u LEFT JOIN policydiff.team_members m ON m.user_id = u.id
+WHERE u.id = ANY(%(users)s)
+GROUP BY u.id
+UNION ALL
+SELECT 'r', r.id, r.kind, r.enterprise_id, ARRAY[r.team_id]
+FROM policydiff.resources r
+WHERE r.id = ANY(%(resources)s)
+"""
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    """What a worker process is started with (pickled to it)."""
+
+    worker: int
+    dsn: str
+    v1: str
+    v2: str
+    v1_decision: str | None = None
+    v2_decision: str | None = None
+    plan: Any  # workload.Plan
+    metrics_dir: str  # prometheus-client's multiprocess directory of this run
+    decision_log: bool = False
+    reconnect_attempts: int = 8
+
+
+def read_facts(conn, requests: list[tuple[str, str, str]]) -> tuple[dict, dict]:
+    """The facts of every user and resource `requests` name, from one statement."""
+    users = list({u for u, _, _ in requests})
+    resources = list({r for _, _, r in requests})
+    found_users, found_resources = {}, {}
+    for kind, id_, a, b, c in conn.execute(_FACTS, {"users": users, "resources": resources}):
+        if kind == "u":
+            found_users[id_] = (a, b, tuple(c))
+        else:
+            found_resources[id_] = (a, b, c[0])
+    return found_users, found_resources
+
+
+def main(job: Job, tasks, results) -> None:
+    """The worker process: take blocks from `tasks` until None, put messages on `results`:
+    ("ready", w), ("done", w, block, tally, log entries), ("failed", w, block, why)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler is not ours
+    _use_metrics_dir(job.metrics_dir)
+    try:
+        state = _start(job)
+    except Exception as e:  # noqa: BLE001 - reported, not hidden: the parent stops the run
+        results.put(("failed", job.worker, None, _why(e)))
+        return
+    results.put(("ready", job.worker))
+    from concurrent.futures import ThreadPoolExecutor
+
+    # One reader thread owns the connection (reads, reconnects); this thread decides.
+    reader = ThreadPoolExecutor(1, thread_name_prefix="policydiff-facts")
+    try:
+        _serve(job, state, tasks, results, reader)
+    finally:
+        reader.shutdown(wait=True, cancel_futures=True)
+        state["conn"].close()
+
+
+_EMPTY = object()
+
+
+def _serve(job: Job, state: dict, tasks, results, reader) -> None:
+    """Blocks in, tallies out. The next block's facts are read while this block is
+    decided (the parent keeps two blocks in flight per worker), so the worker does not
+    wait for the database between blocks."""
+    ahead: deque = deque()  # (block, requests, future of its facts)
+    stopping = False
+    while True:
+        if not ahead:
+            block = None if stopping else tasks.get()
+            if block is None:
+                return
+            ahead.append(_fetch(job, state, reader, block))
+        if not stopping:
+            try:
+                nxt = tasks.get_nowait()
+            except queue.Empty:
+                nxt = _EMPTY
+            if nxt is None:
+                stopping = True
+            elif nxt is not _EMPTY:
+                ahead.append(_fetch(job, state, reader, nxt))
+        block, requests, facts = ahead.popleft()
+        try:
+            tally, entries = _decide(job, state, requests, *facts.result())
+        except Exception as e:  # noqa: BLE001 - reported; the parent gives this block and
+            results.put(("failed", job.worker, block, _why(e)))  # the ones ahead to others
+            return
+        results.put(("done", job.worker, block, tally, entries))
+
+
+def _fetch(job: Job, state: dict, reader, block: int):
+    requests = job.plan.block(block)
+    return block, requests, reader.submit(_read, job, state, requests)
+
+
+def _use_metrics_dir(directory: str) -> None:
+    """Point prometheus-client's multiprocess mode at this run's directory. The client
+    picks its value class from the environment when it is imported, which in a forked
+    worker happened before this run (in the fork server): pick it again."""
+    import os
+
+    from prometheus_client import values
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    values.ValueClass = values.get_value_class()
+
+
+def _why(e: BaseException) -> str:
+    from policydiff.errors import PolicydiffError, redact
+
+    if isinstance(e, PolicydiffError):
+        return redact("; ".join(d.message for d in e.diagnostics))
+    return redact(f"{type(e).__name__}: {' '.join(str(e).split())}")
+
+
+def _start(job: Job) -> dict:
+    from policydiff import load_policy
+    from policydiff.analysis import analyze_policies
+    from policydiff.matrix import Space
+    from policydiff.replay.metrics import Metrics
+    from policydiff.replay.shadow import ShadowAuthorizer
+
+    v1 = load_policy(job.v1, decision=job.v1_decision)
+    v2 = load_policy(job.v2, decision=job.v2_decision)
+    entries: list = []
+    metrics = Metrics(prometheus=True, replay=True)
+    auth = ShadowAuthorizer(v1, v2, metrics=metrics, flush_every=None, max_pending=1 << 30,
+                            decision_log=entries.append if job.decision_log else None)
+    return {"auth": auth, "metrics": metrics, "entries": entries,
+            "space": Space(analyze_policies(v1, v2)), "conn": _connect(job), "unprepared": False}
+
+
+def _connect(job: Job, state: dict | None = None):
+    from policydiff import db
+
+    conn = db.open_connection(job.dsn, autocommit=True, attempts=job.reconnect_attempts,
+                              application_name="policydiff-replay")
+    # The facts statement is prepared on first use (it halves the server's work), except
+    # on a known pooled host or once a pooler has shown it does not keep prepared
+    # statements across transactions.
+    pooled = db.is_pooled(job.dsn) or (state is not None and state.get("unprepared"))
+    conn.prepare_threshold = None if pooled else 0
+    return conn
+
+
+def _read(job: Job, state: dict, requests) -> tuple[dict, dict, float]:
+    import psycopg
+    from psycopg import errors
+
+    while True:
+        start = time.perf_counter()
+        try:
+            users, resources = read_facts(state["conn"], requests)
+            return users, resources, time.perf_counter() - start
+        except (errors.InvalidSqlStatementName, errors.DuplicatePreparedStatement):
+            # a pooler in transaction mode lost (or mixed up) the prepared statement
+            state["unprepared"] = True
+            state["conn"].close()
+            state["conn"] = _connect(job, state)
+        except psycopg.OperationalError:
+            state["conn"].close()
+            state["conn"] = _connect(job, state)  # InfraError when the server stays away
+
+
+def _decide(job: Job, state: dict, requests, users: dict, resources: dict, elapsed: float):
+    """Every request of a block through the shadow authorizer, on the facts read for it;
+    the block's tally (flushed to the metrics) and decision-log entries."""
+    plan = job.plan
+    auth, metrics, space = state["auth"], state["metrics"], state["space"]
+    tally = metrics.pending
+    tally.observe("db", elapsed)
+    tally.requests = len(requests)
+    expected_users, expected_resources = plan.users, plan.resources
+    stale = 0
+    for user_id, action, resource_id in requests:
+        u, r = users.get(user_id), resources.get(resource_id)
+        if u is None or r is None:  # deleted during the run: counted, never skipped
+            tally.record("error", _planned_cell(plan, user_id, action, resource_id))
+            continue
+        enterprise, role, teams = u
+        kind, res_enterprise, team = r
+        inp = {"subject": {"id": user_id, "enterprise": enterprise, "role": role, "teams": list(teams)},
+               "action": action,
+               "resource": {"id": resource_id, "kind": kind, "enterprise": res_enterprise, "team": team}}
+        if u != expected_users.get(user_id) or r != expected_resources.get(resource_id):
+            stale += 1
+        auth.authorize(inp, tag=space.cell_of(inp, concrete=True))
+    auth.drain()
+    tally.stale = stale
+    entries = list(state["entries"])
+    state["entries"].clear()
+    return metrics.flush(), entries
+
+
+def _planned_cell(plan, user_id: str, action: str, resource_id: str):
+    from policydiff.tenancy import Resource, User, relation
+
+    e, role, teams = plan.users[user_id]
+    kind, re_, team = plan.resources[resource_id]
+    rel = relation(User(id=user_id, enterprise=e, role=role, teams=teams),
+                   Resource(id=resource_id, kind=kind, enterprise=re_, team=team))
+    return (e, role, action, rel)

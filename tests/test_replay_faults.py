@@ -1,0 +1,154 @@
+"""Replay under faults, on a PostgreSQL server of its own that the tests restart and
+stop under a running replay: a restart and a killed worker leave the counts exact and
+the run complete; a server that stays away, and SIGTERM, end the run with a partial
+report (`complete: false`, exit 3) whose counts equal the metrics; nothing is counted
+twice or lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import msgspec
+import psycopg
+import pytest
+from replay_checks import V1, V2, assert_agrees, assert_metrics_equal_report, compare, seed
+
+from conftest import DebianCluster
+from policydiff.replay import run_replay
+from policydiff.results import ReplayReport
+
+REQUESTS = 60_000
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = DebianCluster()
+    maintenance = c.start()
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE replay")
+    dsn = maintenance.rsplit("/", 1)[0] + "/replay"
+    seed(dsn)
+    c.dsn = dsn
+    yield c
+    c.stop()
+
+
+def _pg_ctl(cluster, *args: str) -> None:
+    options = (f"-p {cluster.port} -k {cluster.base} -c listen_addresses=127.0.0.1 -c fsync=off "
+               "-c max_connections=200")
+    cluster._run("pg_ctl", "-D", str(cluster.data), "-l", str(cluster.base / "log"), "-o", options,
+                 "-w", "-m", "fast", *args)
+
+
+class _Runner:
+    """run_replay in a thread; the test acts on the run when it reaches `at` requests."""
+
+    def __init__(self, **kw):
+        self.reached = threading.Event()
+        self.at = kw.pop("at")
+        self.done_at_fault = None
+        self.result: ReplayReport | None = None
+        self.thread = threading.Thread(target=self._run, kwargs=kw)
+
+    def _observe(self, p) -> None:
+        if p.done >= self.at:
+            self.reached.set()
+
+    def _run(self, **kw) -> None:
+        self.result = run_replay(observer=self._observe, **kw)
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.reached.wait(120), "the replay never got going"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.thread.join(180)
+        assert not self.thread.is_alive()
+
+
+def _workers():
+    import multiprocessing
+
+    return [p for p in multiprocessing.active_children() if p.name.startswith("policydiff-replay-")]
+
+
+def test_restart_and_killed_worker_keep_counts_exact(cluster):
+    requests = REQUESTS // 2
+    runner = _Runner(v1=V1, v2=V2, requests=requests, parallel=2, seed=1, dsn=cluster.dsn, at=3000)
+    with runner:
+        os.kill(_workers()[0].pid, signal.SIGKILL)
+        _pg_ctl(cluster, "restart")  # every connection of the run breaks here
+        at_restart = runner.result  # still running: no report yet
+    report = runner.result
+    assert at_restart is None
+    assert report.complete, report.problems
+    assert report.requests == requests
+    assert any("crashed" in p for p in report.problems)
+    assert_agrees(report, compare(cluster.dsn, V2))
+    # the killed worker may have flushed one block to the metrics before its result
+    # reached the parent (then the block ran again): the report never counts it twice
+    m = _metric(report, "rbac_replay_requests_total")
+    assert requests <= m <= requests + 256
+
+
+def _metric(report: ReplayReport, name: str) -> float:
+    from replay_checks import samples
+
+    return samples(report.metrics)[(name, ())]
+
+
+def test_server_that_stays_away_ends_the_run_incomplete(cluster):
+    runner = _Runner(v1=V1, v2=V2, requests=REQUESTS, parallel=2, seed=2, dsn=cluster.dsn,
+                     reconnect_attempts=2, at=4000)
+    try:
+        with runner:
+            _pg_ctl(cluster, "stop")
+    finally:
+        _pg_ctl(cluster, "start")
+    report = runner.result
+    assert not report.complete
+    assert 4000 <= report.requests < REQUESTS
+    assert any("cannot connect" in p for p in report.problems), report.problems
+    assert_metrics_equal_report(report)
+    assert sum(c.requests for c in report.cells) == report.requests
+
+
+def test_sigterm_writes_a_partial_report_and_exits_3(cluster, tmp_path):
+    out = tmp_path / "partial.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "policydiff", "replay", "--v1", str(V1), "--v2", str(V2),
+         "--requests", str(10 * REQUESTS), "--parallel", "2", "--dsn", cluster.dsn,
+         "--output", str(out)],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_replay_connections(cluster.dsn, 2)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err
+    report = msgspec.json.decode(out.read_bytes(), type=ReplayReport)
+    assert not report.complete and 0 < report.requests < 10 * REQUESTS
+    assert any("signal" in p for p in report.problems)
+    assert_metrics_equal_report(report)
+
+
+def _wait_for_replay_connections(dsn: str, n: int) -> None:
+    deadline = time.monotonic() + 120
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            (count,) = conn.execute("SELECT count(*) FROM pg_stat_activity "
+                                    "WHERE application_name = 'policydiff-replay'").fetchone()
+            if count >= n:
+                return
+            time.sleep(0.1)
+    raise AssertionError("the replay's workers never connected")
