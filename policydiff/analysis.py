@@ -152,6 +152,8 @@ class _Walker:
                     find(keys).consts.add(const_key(k))
                 self.g.union(self.g.field(n, k), self._document(v, where))
         elif isinstance(value, (list, tuple, set, frozenset)):
+            if not n.set_like:  # an array's keys are its positions
+                self.g.keys(n).consts.update(const_key(i) for i in range(len(value)))
             for v in value:
                 self.g.union(self.g.elem(n), self._document(v, where))
         else:
@@ -200,7 +202,7 @@ class _Walker:
             head, *rest = rule.name.split(".")
             node = self.rule_node(pkg, head)
             for k in rest:
-                node = self.g.field(node, k)
+                node = self._key_field(node, k)
         if rule.kind == "function":
             params = self.param_nodes(pkg, rule.name, len(rule.args))
             for p, arg in zip(params, rule.args):
@@ -210,7 +212,7 @@ class _Walker:
         scope.body(rule.body)
         for t in rule.ref:
             if isinstance(t, ir.Scalar):
-                node = self.g.field(node, t.value)
+                node = self._key_field(node, t.value)
             else:
                 self.g.union(self.g.keys(node), scope.flow(t))
                 self.g.collapse(node)
@@ -230,6 +232,12 @@ class _Walker:
                 if rule.value is not None:
                     self.g.union(self.g.elem(node), scope.flow(rule.value))
 
+    def _key_field(self, n: Node, key: Scalar) -> Node:
+        """The field `key` of a document a rule defines, `key` among its keys (a
+        lookup by a variable meets it there: `o.alice := 1` then `o[input.user]`)."""
+        self.g.union(self.g.keys(n), self.g.node(key))
+        return self.g.field(n, key)
+
     def _origin(self, r: Node) -> str:
         """Where a literal's comparison with input starts: the literal's own position."""
         where = r.literal or ""
@@ -240,7 +248,7 @@ class _Walker:
         self.checks.append((why, span, list(nodes), deep))
 
     def result(self, others: Sequence[_Walker] = ()) -> Analysis:
-        self.g.key_sets_by_members()
+        self.g.settle()
         for w in others:
             self.checks.extend(w.checks)
             self.equalities.extend(w.equalities)
@@ -523,6 +531,8 @@ class _Scope:
                 n = g.node()
                 n.set_like = isinstance(t, ir.Set)
                 n.literal = f"the array or set at {t.span.where}"
+                if isinstance(t, ir.Array):  # its keys are its positions
+                    g.keys(n).consts.update(const_key(i) for i in range(len(items)))
                 for i in items:
                     g.union(g.elem(n), self.flow(i))
                 return n
@@ -548,6 +558,7 @@ class _Scope:
                 g.union(g.elem(n), member)
                 if isinstance(t, ir.ArrayCompr):
                     self.w.ordered.append((n, member))
+                    self._unknown_positions(n, t.span)
                 return n
             case ir.ObjectCompr(key=key, value=value, body=body):
                 folded = self._fold(t)
@@ -586,11 +597,18 @@ class _Scope:
             if isinstance(k, ir.Scalar):  # a number: an array index
                 self.w.check("indexes an input array by position", span, n, deep=False)
                 self.w.positional.append((n, span))
-            g.union(key, g.keys(n))  # of a set, its members (`Graph.key_sets_by_members`)
+            g.union(key, g.keys(n))  # of a set, its members (`Graph.settle`)
             if isinstance(k, (ir.Var, ir.Ref, ir.Call)) and not (isinstance(k, ir.Var) and k.name == "_"):
                 self.w.check("looks up input by a computed key", span, n, deep=False)
             n = g.elem(n)
         return n
+
+    def _unknown_positions(self, arr: Node, span: Span) -> None:
+        """An array of unknown length: its positions are values no constant stands
+        for (an input value looking one up is unproved, see `opaque`)."""
+        keys = self.g.keys(arr)
+        keys.computed = keys.computed or f"{span.where}: the positions of an array built at evaluation"
+        self.w.computed.append(keys)
 
     def _field(self, n: Node, key: Scalar) -> Node:
         """`n.key`; a document whose keys may come from input (`obj[input.x] := ...`)
@@ -664,6 +682,7 @@ class _Scope:
                 n = self.flow(a)
                 if f == "array.concat":
                     self.w.ordered.append((out, n))
+                    self._unknown_positions(out, span)
                 g.union(g.elem(out), g.elem(g.elem(n)) if f in ("union", "intersection") else g.elem(n))
             return out
         args = [self.flow(a) for a in t.args]

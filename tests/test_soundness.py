@@ -375,6 +375,21 @@ KNOWN_CASES = {
     # a member): the key was taken for an object's field, not a member; reported
     # complete with no discrepancy, and v2 allows {"user": {"groups": ["admin"]}}
     "set-member-by-constant-key": (_api(), _api('s := {x | some x in input.user.groups}\ns["admin"]')),
+    # a number written as a float is the same constant as the integer (1 == 1.0): the
+    # input 1 fell in the `(other)` cell of the constant 1.0, said deny for v2
+    "number-written-as-float": (_api(), _api("input.method == 1.0")),
+    # an array's keys are its positions: `arr[input.resource.level]` compares the level
+    # with 0..3; reported complete with no discrepancy, v2 allows {"resource": {"level": 3}}
+    "array-indexed-by-input": (_api(), _api('["a", "b", "c", "d"][input.resource.level] == "d"')),
+    # a reference head's keys (`h_o.alice := "GET"`) are the document's keys: reported
+    # complete with no discrepancy, v2 allows {"method": "GET", "user": {"id": "alice"}}
+    "ref-head-key-looked-up-by-input": (_api(), _api("h_o[input.user.id] == input.method")
+                                        + 'h_o.alice := "GET"\n'),
+    # an input object iterated (`some x in input.resource`) in a rule walked before the
+    # one reading its field: the field's class must hold what the members are compared with
+    "object-iterated-before-its-field": (_api('input.resource.tenant == "t2"'),
+                                         _api('some x in input.resource\nx == "t1"',
+                                              'input.resource.tenant == "t2"')),
     # an absent (or number) dimension value falls in the `(other)` cell, decided on a
     # string: {"user": {"groups": ["admin"]}} is loosened in a cell reported unchanged
     "absent-dimension-value": (_api('input.method != "POST"'),
