@@ -537,7 +537,47 @@ _API_LITERALS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("input.resource.level >= 3", ("resource.level",)),
     ('input.user.id <= "al"', ("user.id",)),
     ('data.tenants[input.resource.tenant].region == "eu"', ("resource.tenant",)),
+    # helper rules and functions (`_API_HELPERS`, added to a module that names them):
+    # sets tested by key, objects iterated and looked up, rules and functions over input
+    ("some U\n\th_granted[U]\n\tinput.method == U", ("method",)),
+    ("h_granted[input.method]", ("method",)),
+    ("input.method in h_granted", ("method",)),
+    ("h_perms[input.user.id][_] == input.method", ("user.id", "method")),
+    ("some U, Ums in h_perms\n\tU == input.user.id\n\tinput.method in Ums", ("user.id", "method")),
+    ("h_is_owner", ("resource.owner", "user.id")),
+    ("not h_is_owner", ("resource.owner", "user.id")),
+    ("h_owns(input.user.id)", ("resource.owner", "user.id")),
+    ('h_my_groups["admin"]', ("user.groups",)),
+    ("h_methods[input.method]", ("method",)),
+    ('h_owner_of["t1"] == input.user.id', ("resource.tenant", "resource.owner", "user.id")),
+    ('h_tier == "eu"', ("resource.tenant",)),
+    ('U := {"admin", "dev"} & {g | some g in input.user.groups}\n\tU["admin"]', ("user.groups",)),
+    ('every U in input.user.groups {\n\t\tU != "dev"\n\t}', ("user.groups",)),
+    ('object.get(input.resource, "tenant", "none") == "none"', ("resource.tenant",)),
+    ('not input.user.id == "alice"', ("user.id",)),
+    ("input.method == input.user.id", ("method", "user.id")),
+    ("input.resource.level == 3", ("resource.level",)),
+    ("input.resource.level != 2", ("resource.level",)),
+    ("input.resource.tenant == 1", ("resource.tenant",)),
+    ("not input.resource.tenant", ("resource.tenant",)),
+    ("input.resource.editors[_] == input.resource.owner", ("resource.editors", "resource.owner")),
+    ('U := input.user\n\tU.id == "alice"', ("user.id",)),
+    ("data.managers[input.user.id][_] == input.resource.owner", ("user.id", "resource.owner")),
+    ("some U, Usubs in data.managers\n\tinput.user.id in Usubs\n\tU == input.resource.owner",
+     ("user.id", "resource.owner")),
 )
+
+# Rules a literal above may name, added to the module that does (each once).
+_API_HELPERS = {
+    "h_granted": 'h_granted contains "GET"\n\nh_granted contains "PUT"',
+    "h_perms": 'h_perms := {"alice": ["GET"], "bob": ["POST", "GET"]}',
+    "h_is_owner": "h_is_owner if input.resource.owner == input.user.id",
+    "h_owns": "h_owns(u) if input.resource.owner == u",
+    "h_my_groups": "h_my_groups contains g if some g in input.user.groups",
+    "h_owner_of": "h_owner_of[t] := o if {\n\tt := input.resource.tenant\n\to := input.resource.owner\n}",
+    "h_methods": 'h_methods := {"GET": true, "POST": false}',
+    "h_tier": 'h_tier := "eu" if data.tenants[input.resource.tenant].region == "eu"\nelse := "other"',
+}
 
 
 @dataclass(frozen=True)
@@ -588,7 +628,9 @@ def api_module(rules: list[list[str]], alias: str | None) -> str:
         header += ["import input.user as user", ""]
     body = [f"allow if {{\n\t{_aliased(chr(10).join(chr(9) + l if i else l for i, l in enumerate(r)), alias)}\n}}"
             for r in rules]
-    return "\n".join(header + ["default allow := false", ""] + body) + "\n"
+    text = "\n".join(header + ["default allow := false", ""] + body) + "\n"
+    helpers = [_aliased(h, alias) for name, h in _API_HELPERS.items() if re.search(rf"\b{name}\b", text)]
+    return text + "".join(f"\n{h}\n" for h in helpers)
 
 
 @st.composite
