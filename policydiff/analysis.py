@@ -48,7 +48,7 @@ from policydiff.flowgraph import (
     reachable,
     reads_input,
 )
-from policydiff.fold import NOT_FOLDED, Folder
+from policydiff.fold import NOT_FOLDED, FoldedSet, Folder, plain
 from policydiff.reads import calls, check_data_refs, data_refs, needed_locals, var_names
 from policydiff.source import Span
 
@@ -129,7 +129,6 @@ class _Walker:
         self.computed: list[Node] = []  # values of unknown contents (see `opaque`)
         self.positional: list[tuple[Node, Span]] = []  # collections indexed by position
         self.reads: list[tuple[Node, Span]] = []  # every reference and variable read
-        self.key_iterations: list[tuple[Node, Node]] = []  # (key, collection) of `some k, v in`
         # arrays built in input's order (a comprehension, `array.concat`), and the
         # values their members come from
         self.ordered: list[tuple[Node, Node]] = []
@@ -145,7 +144,7 @@ class _Walker:
             return n
         if isinstance(value, (Mapping, list, tuple, set, frozenset)):
             n.literal = where
-        n.set_like = isinstance(value, (set, frozenset))
+        n.set_like = isinstance(value, (set, frozenset, FoldedSet))
         if isinstance(value, Mapping):
             # fields stay apart, as an object literal's do, until a lookup by a
             # variable collapses them (`Graph.elem`); the keys are its constants
@@ -153,9 +152,14 @@ class _Walker:
             if not all(isinstance(k, str) for k in value):
                 self.g.collapse(n)
             for k, v in value.items():
-                find(keys).consts.add(const_key(k))
+                if isinstance(k, (tuple, Mapping, frozenset)):  # an array, object or set
+                    self.g.union(keys, self._document(plain(k), where))
+                else:
+                    find(keys).consts.add(const_key(k))
                 self.g.union(self.g.field(n, k), self._document(v, where))
         elif isinstance(value, (list, tuple, set, frozenset)):
+            if not n.set_like:  # an array's keys are its positions
+                self.g.keys(n).consts.update(const_key(i) for i in range(len(value)))
             for v in value:
                 self.g.union(self.g.elem(n), self._document(v, where))
         else:
@@ -204,7 +208,7 @@ class _Walker:
             head, *rest = rule.name.split(".")
             node = self.rule_node(pkg, head)
             for k in rest:
-                node = self.g.field(node, k)
+                node = self._key_field(node, k)
         if rule.kind == "function":
             params = self.param_nodes(pkg, rule.name, len(rule.args))
             for p, arg in zip(params, rule.args):
@@ -219,7 +223,7 @@ class _Walker:
             self.atoms.append(atom)
         for t in rule.ref:
             if isinstance(t, ir.Scalar):
-                node = self.g.field(node, t.value)
+                node = self._key_field(node, t.value)
             else:
                 self.g.union(self.g.keys(node), scope.flow(t))
                 self.g.collapse(node)
@@ -239,6 +243,12 @@ class _Walker:
                 if rule.value is not None:
                     self.g.union(self.g.elem(node), scope.flow(rule.value))
 
+    def _key_field(self, n: Node, key: Scalar) -> Node:
+        """The field `key` of a document a rule defines, `key` among its keys (a
+        lookup by a variable meets it there: `o.alice := 1` then `o[input.user]`)."""
+        self.g.union(self.g.keys(n), self.g.node(key))
+        return self.g.field(n, key)
+
     def _origin(self, r: Node) -> str:
         """Where a literal's comparison with input starts: the literal's own position."""
         where = r.literal or ""
@@ -248,21 +258,8 @@ class _Walker:
         """Incomplete if any of `nodes` holds input (`deep`: anywhere inside it)."""
         self.checks.append((why, span, list(nodes), deep))
 
-    def _set_keys(self) -> None:
-        """A key iterated over a set is its element: merged once the set is known to
-        be one (a partial set, a set literal or operation), until nothing changes."""
-        changed = True
-        while changed:
-            changed = False
-            for k, c in self.key_iterations:
-                if find(c).set_like and find(k) is not find(self.g.elem(c)):
-                    self.g.union(k, self.g.elem(c))
-                    changed = True
-
     def result(self, others: Sequence[_Walker] = ()) -> Analysis:
-        for w in others:
-            self.key_iterations.extend(w.key_iterations)
-        self._set_keys()
+        self.g.settle()
         for w in others:
             self.checks.extend(w.checks)
             self.equalities.extend(w.equalities)
@@ -468,7 +465,6 @@ class _Scope:
                 if key is not None:
                     k = self.declare(key)
                     self.g.union(k, self.g.keys(c))
-                    self.w.key_iterations.append((k, c))
                     if key != "_":
                         self.w.check("iterates the keys of an input collection", lit.span, c, deep=False)
                 self.nested(body)
@@ -484,7 +480,6 @@ class _Scope:
     def _keys_of(self, coll: Node, key: ir.Term, span: Span) -> None:
         k = self.flow(key)
         self.g.union(k, self.g.keys(coll))
-        self.w.key_iterations.append((k, coll))
         if not (isinstance(key, ir.Var) and key.name == "_"):
             self.w.check("iterates the keys of an input collection", span, coll, deep=False)
 
@@ -556,6 +551,8 @@ class _Scope:
                 n = g.node()
                 n.set_like = isinstance(t, ir.Set)
                 n.literal = f"the array or set at {t.span.where}"
+                if isinstance(t, ir.Array):  # its keys are its positions
+                    g.keys(n).consts.update(const_key(i) for i in range(len(items)))
                 for i in items:
                     g.union(g.elem(n), self.flow(i))
                 return n
@@ -581,6 +578,7 @@ class _Scope:
                 g.union(g.elem(n), member)
                 if isinstance(t, ir.ArrayCompr):
                     self.w.ordered.append((n, member))
+                    self._unknown_positions(n, t.span)
                 return n
             case ir.ObjectCompr(key=key, value=value, body=body):
                 folded = self._fold(t)
@@ -619,11 +617,18 @@ class _Scope:
             if isinstance(k, ir.Scalar):  # a number: an array index
                 self.w.check("indexes an input array by position", span, n, deep=False)
                 self.w.positional.append((n, span))
-            g.union(key, g.keys(n))
+            g.union(key, g.keys(n))  # of a set, its members (`Graph.settle`)
             if isinstance(k, (ir.Var, ir.Ref, ir.Call)) and not (isinstance(k, ir.Var) and k.name == "_"):
                 self.w.check("looks up input by a computed key", span, n, deep=False)
             n = g.elem(n)
         return n
+
+    def _unknown_positions(self, arr: Node, span: Span) -> None:
+        """An array of unknown length: its positions are values no constant stands
+        for (an input value looking one up is unproved, see `opaque`)."""
+        keys = self.g.keys(arr)
+        keys.computed = keys.computed or f"{span.where}: the positions of an array built at evaluation"
+        self.w.computed.append(keys)
 
     def _field(self, n: Node, key: Scalar) -> Node:
         """`n.key`; a document whose keys may come from input (`obj[input.x] := ...`)
@@ -697,6 +702,7 @@ class _Scope:
                 n = self.flow(a)
                 if f == "array.concat":
                     self.w.ordered.append((out, n))
+                    self._unknown_positions(out, span)
                 g.union(g.elem(out), g.elem(g.elem(n)) if f in ("union", "intersection") else g.elem(n))
             return out
         args = [self.flow(a) for a in t.args]

@@ -58,15 +58,22 @@ def find(n: Node) -> Node:
 
 
 def const_key(value: Scalar) -> tuple[type, Any]:
-    # True == 1 in Python; keep constants of different JSON types apart.
+    # True == 1 in Python; keep constants of different JSON types apart. Numbers are
+    # one type, as in OPA (1 == 1.0): one constant, one cell.
+    if isinstance(value, float):
+        return (int, value)
     return (type(value), value)
 
 
 class Graph:
     """The nodes and the merge operations; no knowledge of the IR."""
 
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []  # every node made, for `settle`
+
     def node(self, *consts: Scalar) -> Node:
         n = Node()
+        self.nodes.append(n)
         n.consts.update(const_key(c) for c in consts)
         return n
 
@@ -118,6 +125,7 @@ class Graph:
         c = r.children.get(label)
         if c is None:
             c = Node()
+            self.nodes.append(c)
             r.children[label] = c
             c.paths = _extend(r.paths, label)
         return find(c)
@@ -136,6 +144,36 @@ class Graph:
 
     def keys(self, n: Node) -> Node:
         return self.child(n, ("k",))
+
+    def settle(self) -> None:
+        """What only the whole flow tells, merged last, until nothing changes:
+
+        - a set's keys are its members: `S[p]` binds `p` to them and `S["a"]` is "a"
+          when it is one; whether a value may be a set is known only once every value
+          has flowed in (a partial set, a set literal, comprehension or operation, a
+          folded set), so each class that may be a set has its keys, fields and
+          elements in one class;
+        - a document looked up by a variable before a field of it was defined or read
+          (`o[input.user]` walked before `o.alice := 1`, `some x in input.resource`
+          before `input.resource.owner`) has that field among its elements."""
+        changed = True
+        while changed:
+            changed = False
+            for n in list(self.nodes):
+                if n.parent is not None or n.collapsed:
+                    continue
+                labels = n.children.keys()
+                if n.set_like or (("e",) in labels and any(lab[0] == "f" for lab in labels)):
+                    self.collapse(n)
+                    changed = True
+            for n in list(self.nodes):
+                if n.parent is not None or not n.set_like:
+                    continue
+                r = find(n)
+                k, e = self.keys(r), self.elem(r)
+                if k is not e:
+                    self.union(k, e)
+                    changed = True
 
     def collapse(self, n: Node) -> None:
         """From now on, every field of `n` is one class with its elements: used for

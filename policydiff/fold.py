@@ -9,6 +9,10 @@ has one value, and so has every term whose variables are all bound to such value
 `Folder.rule` and `Folder.term` return that value, or `NOT_FOLDED` when the term may
 read the input or the evaluator cannot give one value; the analysis then treats the
 term as unknown (and a comparison of input with it as unproved).
+
+Values come back JSON-like, except that a set stays a `FoldedSet` (its members are its
+keys: `S[p]` binds `p` to them, where an array's keys are positions) and an object key
+that is not a scalar stays the evaluator's value (an array, set or object).
 """
 
 from __future__ import annotations
@@ -19,10 +23,16 @@ from typing import Any
 from policydiff import ir
 from policydiff.compile import UNDEFINED, Ctx, Query, thaw
 from policydiff.compile.rules import CompiledRule
+from policydiff.compile.values import Obj, sort_key
 from policydiff.errors import InputError, PolicyError
 
 NOT_FOLDED: Any = object()
 RESULT = "__policydiff_fold"  # the query variable a folded term is bound to
+
+
+class FoldedSet(list):
+    """The members of a folded set, in OPA's order (a Python set cannot hold arrays or
+    objects)."""
 
 
 class Folder:
@@ -45,9 +55,10 @@ class Folder:
             r = self.program.rules.get(path)
             value = NOT_FOLDED
             if self.reads_no_input(path) and r.kind != "function":
+                ref = ir.Ref(head=ir.Var(name="data"), path=tuple(ir.Scalar(value=k) for k in path))
                 try:
-                    value = self.policy.evaluate(None, "data." + ".".join(path))
-                except (PolicyError, InputError):  # a conflict, or a name no reference spells
+                    value = self.term((), (), (), ref)
+                except InputError:  # a name no reference spells
                     value = NOT_FOLDED
             self._rules[path] = value
         return self._rules[path]
@@ -69,4 +80,16 @@ class Folder:
         values = {repr(s[RESULT]) for s in solutions}
         if len(values) != 1:
             return NOT_FOLDED
-        return thaw(solutions[0][RESULT])
+        return plain(solutions[0][RESULT])
+
+
+def plain(v: Any) -> Any:
+    """`thaw`, keeping sets apart from arrays and non-scalar object keys as they are."""
+    t = type(v)
+    if t is tuple:
+        return [plain(x) for x in v]
+    if t is frozenset:
+        return FoldedSet(plain(x) for x in sorted(v, key=sort_key))
+    if t is Obj:
+        return {k if type(k) in (tuple, frozenset, Obj) else thaw(k): plain(x) for k, x in v.items()}
+    return thaw(v)

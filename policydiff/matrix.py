@@ -251,7 +251,7 @@ class ClassSpace:
         self.cls = cls
         self.whole = whole
         self.scalars, self.collections, self.objects, self.types = scalars, collections, objects, types
-        self.constants = frozenset(_ckey(c) for c in cls.constants)
+        self.constants = {_ckey(c): c for c in cls.constants}
         self.patterns = cls.patterns
         self.atoms = cls.atoms
         self.unproved: list[str] = []
@@ -404,10 +404,12 @@ class ClassSpace:
             return "(object)"
         if value is ABSENT:
             return "(absent)"
-        if _ckey(value) in self.constants:
-            return _label(value)
-        if self.atoms and any(_ckey(value) == _ckey(v) for v in self.fixed):
-            return _label(value)
+        if _ckey(value) in self.constants:  # labelled as its cell is (1.0 in the cell of 1)
+            return _label(self.constants[_ckey(value)])
+        if self.atoms:
+            same = [v for v in self.fixed if _ckey(v) == _ckey(value)]
+            if same:
+                return _label(same[0])
         sig = self.signature(value)
         label = next((t.label for t in self.templates if t.sig == sig), None)
         if label is None:
@@ -434,7 +436,11 @@ class ClassSpace:
 
 
 def _ckey(v: Any) -> Any:
-    return (type(v).__name__, v) if isinstance(v, (bool, int, float, str, type(None))) else ("x", repr(v))
+    """What a constant is equal to as OPA compares: numbers by value (1 == 1.0), never
+    a boolean with a number (True == 1 in Python)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return ("number", v)
+    return (type(v).__name__, v) if isinstance(v, (bool, str, type(None))) else ("x", repr(v))
 
 
 # ---------------------------------------------------------------------------- space

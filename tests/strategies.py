@@ -480,3 +480,184 @@ def policy_inputs(draw) -> dict:
             # not integral ones such as 7.0 or 1e20: open departures, pinned in test_differential
             req["n"] = draw(st.sampled_from([2.5, -0.5, 0.25]))
     return req
+
+
+# ------------------------------------------------- policy pairs of another input shape
+#
+# `api_policy_pairs()` draws two versions of one small module over an HTTP-API-shaped
+# input (method, path array, user, resource with nested objects), v2 a mutation of v1,
+# and `API_SPACE` names the finite values brute force tries per input path: the
+# policies' own constants, near misses, absent fields and values of the wrong type. The
+# literals exercise what a class space must capture beyond "path against constant":
+# path-to-path equality and ordering, array patterns binding a variable that is then
+# compared or looked up in data, `import input as x` aliases, string builtins over
+# input, nested objects, `in` over input arrays.
+
+API_DATA = {"managers": {"alice": ["bob"], "bob": []}, "tenants": {"t1": {"region": "eu"}, "t2": {"region": "us"}}}
+
+ABSENT = "$absent"
+API_SPACE: dict[str, list] = {
+    "method": ["GET", "POST", ABSENT, 1],
+    "path": [["finance", "salary", "alice"], ["finance", "salary", "bob"], ["finance", "salary"],
+             ["finance", "bonus", "alice"], "finance/salary/alice", ABSENT],
+    "user.id": ["alice", "bob", "al", ABSENT, 7],
+    "user.groups": [["admin"], ["dev", "admin"], [], "admin", ABSENT],
+    "resource.owner": ["alice", "bob", "alice2", {"id": "alice"}, ABSENT],
+    "resource.tenant": ["t1", "t2", ABSENT, 1],
+    "resource.meta.tenant": ["t1", "t2", ABSENT, ["t1"]],
+    "resource.level": [2, 2.5, 3, "3", ABSENT],
+    "resource.editors": [["alice"], ["bob", "alice"], [], "alice", ABSENT],
+}
+
+# (template, the API_SPACE paths it reads); `U` is a fresh variable.
+_API_LITERALS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ('input.method == "GET"', ("method",)),
+    ('input.method != "POST"', ("method",)),
+    ("input.resource.meta.tenant == input.resource.tenant", ("resource.meta.tenant", "resource.tenant")),
+    ("input.resource.meta.tenant != input.resource.tenant", ("resource.meta.tenant", "resource.tenant")),
+    ('input.resource.meta.tenant == "t1"', ("resource.meta.tenant",)),
+    ("input.resource.owner == input.user.id", ("resource.owner", "user.id")),
+    ("input.resource.owner < input.user.id", ("resource.owner", "user.id")),
+    ('input.path = ["finance", "salary", U]\n\tU == input.user.id', ("path", "user.id")),
+    ('input.path = ["finance", "salary", U]\n\tinput.user.id in data.managers[U]', ("path", "user.id")),
+    ('input.path = ["finance", _, U]\n\tU != input.user.id', ("path", "user.id")),
+    ('input.path[0] == "finance"', ("path",)),
+    ("startswith(input.resource.owner, input.user.id)", ("resource.owner", "user.id")),
+    ('endswith(input.resource.owner, "2")', ("resource.owner",)),
+    ('lower(input.user.id) == "alice"', ("user.id",)),
+    ('concat("/", input.path) == "finance/salary/alice"', ("path",)),
+    ('sprintf("%v", [input.user.id]) == input.resource.owner', ("user.id", "resource.owner")),
+    ("input.user.id in input.resource.editors", ("user.id", "resource.editors")),
+    ("not input.user.id in input.resource.editors", ("user.id", "resource.editors")),
+    ("input.resource.editors[_] = input.user.id", ("resource.editors", "user.id")),
+    ('"admin" in input.user.groups', ("user.groups",)),
+    ('some U in input.user.groups\n\tU == "admin"', ("user.groups",)),
+    ("count(input.user.groups) > 1", ("user.groups",)),
+    ("input.resource.level > 2", ("resource.level",)),
+    ("input.resource.level >= 3", ("resource.level",)),
+    ('input.user.id <= "al"', ("user.id",)),
+    ('data.tenants[input.resource.tenant].region == "eu"', ("resource.tenant",)),
+    # helper rules and functions (`_API_HELPERS`, added to a module that names them):
+    # sets tested by key, objects iterated and looked up, rules and functions over input
+    ("some U\n\th_granted[U]\n\tinput.method == U", ("method",)),
+    ("h_granted[input.method]", ("method",)),
+    ("input.method in h_granted", ("method",)),
+    ("h_perms[input.user.id][_] == input.method", ("user.id", "method")),
+    ("some U, Ums in h_perms\n\tU == input.user.id\n\tinput.method in Ums", ("user.id", "method")),
+    ("h_is_owner", ("resource.owner", "user.id")),
+    ("not h_is_owner", ("resource.owner", "user.id")),
+    ("h_owns(input.user.id)", ("resource.owner", "user.id")),
+    ('h_my_groups["admin"]', ("user.groups",)),
+    ("h_methods[input.method]", ("method",)),
+    ('h_owner_of["t1"] == input.user.id', ("resource.tenant", "resource.owner", "user.id")),
+    ('h_tier == "eu"', ("resource.tenant",)),
+    ('U := {"admin", "dev"} & {g | some g in input.user.groups}\n\tU["admin"]', ("user.groups",)),
+    ('every U in input.user.groups {\n\t\tU != "dev"\n\t}', ("user.groups",)),
+    ('object.get(input.resource, "tenant", "none") == "none"', ("resource.tenant",)),
+    ('not input.user.id == "alice"', ("user.id",)),
+    ("input.method == input.user.id", ("method", "user.id")),
+    ("input.resource.level == 3", ("resource.level",)),
+    ("input.resource.level != 2", ("resource.level",)),
+    ("input.resource.tenant == 1", ("resource.tenant",)),
+    ("not input.resource.tenant", ("resource.tenant",)),
+    ("input.resource.editors[_] == input.resource.owner", ("resource.editors", "resource.owner")),
+    ('U := input.user\n\tU.id == "alice"', ("user.id",)),
+    ("data.managers[input.user.id][_] == input.resource.owner", ("user.id", "resource.owner")),
+    ("some U, Usubs in data.managers\n\tinput.user.id in Usubs\n\tU == input.resource.owner",
+     ("user.id", "resource.owner")),
+)
+
+# Rules a literal above may name, added to the module that does (each once).
+_API_HELPERS = {
+    "h_granted": 'h_granted contains "GET"\n\nh_granted contains "PUT"',
+    "h_perms": 'h_perms := {"alice": ["GET"], "bob": ["POST", "GET"]}',
+    "h_is_owner": "h_is_owner if input.resource.owner == input.user.id",
+    "h_owns": "h_owns(u) if input.resource.owner == u",
+    "h_my_groups": "h_my_groups contains g if some g in input.user.groups",
+    "h_owner_of": "h_owner_of[t] := o if {\n\tt := input.resource.tenant\n\to := input.resource.owner\n}",
+    "h_methods": 'h_methods := {"GET": true, "POST": false}',
+    "h_tier": 'h_tier := "eu" if data.tenants[input.resource.tenant].region == "eu"\nelse := "other"',
+}
+
+
+@dataclass(frozen=True)
+class PolicyPair:
+    v1: str
+    v2: str
+    paths: tuple[str, ...]  # the API_SPACE paths either version reads
+
+    def space(self, limit: int = 1000) -> dict[str, list]:
+        """API_SPACE on the paths read, each list cut from its end until the product
+        is at most `limit` (the first values are the policies' constants)."""
+        space = {p: list(API_SPACE[p]) for p in API_SPACE if p in self.paths}
+        while _product(space) > limit:
+            longest = max(space, key=lambda p: len(space[p]))
+            space[longest].pop()
+        return space
+
+
+def _product(space: dict[str, list]) -> int:
+    n = 1
+    for v in space.values():
+        n *= len(v)
+    return n
+
+
+@st.composite
+def _api_literal(draw, fresh: list[int]) -> tuple[str, tuple[str, ...]]:
+    text, paths = draw(st.sampled_from(_API_LITERALS))
+    fresh[0] += 1
+    return text.replace("U", f"u{fresh[0]}"), paths
+
+
+def _aliased(text: str, alias: str | None) -> str:
+    """Reads of `input` through the module's alias (`import input as api`, or
+    `import input.user as user`)."""
+    if alias == "api":
+        return re.sub(r"(?<![\w.])input\.", "api.", text)
+    if alias == "user":
+        return re.sub(r"(?<![\w.])input\.user\.", "user.", text)
+    return text
+
+
+def api_module(rules: list[list[str]], alias: str | None) -> str:
+    header = ["package api", "", "import rego.v1", ""]
+    if alias == "api":
+        header += ["import input as api", ""]
+    elif alias == "user":
+        header += ["import input.user as user", ""]
+    body = [f"allow if {{\n\t{_aliased(chr(10).join(chr(9) + l if i else l for i, l in enumerate(r)), alias)}\n}}"
+            for r in rules]
+    text = "\n".join(header + ["default allow := false", ""] + body) + "\n"
+    helpers = [_aliased(h, alias) for name, h in _API_HELPERS.items() if re.search(rf"\b{name}\b", text)]
+    return text + "".join(f"\n{h}\n" for h in helpers)
+
+
+@st.composite
+def api_policy_pairs(draw) -> PolicyPair:
+    """v1 of 1-2 rules of 1-3 literals; v2 the same with one change: a literal dropped,
+    replaced or added, or a rule added. Each version may read input through an alias."""
+    fresh = [0]
+    read: set[str] = set()
+
+    def literal() -> str:
+        text, paths = draw(_api_literal(fresh))
+        read.update(paths)
+        return text
+
+    v1 = [[literal() for _ in range(draw(st.integers(1, 3)))] for _ in range(draw(st.integers(1, 2)))]
+    v2 = [list(r) for r in v1]
+    change = draw(st.sampled_from(["drop", "replace", "add", "rule"]))
+    i = draw(st.integers(0, len(v2) - 1))
+    j = draw(st.integers(0, len(v2[i]) - 1))
+    if change == "drop" and len(v2[i]) > 1:
+        del v2[i][j]
+    elif change == "add":
+        v2[i].append(literal())
+    elif change == "rule":
+        v2.append([literal()])
+    else:
+        v2[i][j] = literal()
+    aliases = st.sampled_from([None, None, "api", "user"])
+    return PolicyPair(v1=api_module(v1, draw(aliases)), v2=api_module(v2, draw(aliases)),
+                      paths=tuple(sorted(read)))
