@@ -25,6 +25,7 @@ import msgspec
 
 from policydiff import ir
 from policydiff.compile.builtins import OUT_OF_SCOPE
+from policydiff.reads import children
 
 Path = tuple[str, ...]
 VALUE = "x"  # an atom reads its value as `input.x`
@@ -245,23 +246,10 @@ def _key(body: tuple[ir.Literal, ...]) -> str:
     return msgspec.json.encode(strip(msgspec.to_builtins(body))).decode()
 
 
-def _children(node: Any) -> Iterator[Any]:
-    for f in getattr(node, "__struct_fields__", ()):
-        if f == "span":
-            continue
-        stack = [getattr(node, f)]
-        while stack:
-            y = stack.pop()
-            if isinstance(y, tuple):
-                stack.extend(y)
-            elif isinstance(y, ir.Node):
-                yield y
-
-
 def _calls(node: Any) -> Iterator[ir.Call]:
     if isinstance(node, ir.Call):
         yield node
-    for c in _children(node):
+    for c in children(node):
         yield from _calls(c)
 
 
@@ -277,7 +265,7 @@ def _names(node: Any) -> set[str]:
         elif isinstance(n, ir.Every):
             out.update(v for v in (n.key, n.value) if v)
         if n is not None:
-            stack.extend(_children(n))
+            stack.extend(children(n))
     return out
 
 
