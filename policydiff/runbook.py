@@ -22,7 +22,6 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from policydiff import db
 from policydiff.errors import InputError, PolicydiffError
 from policydiff.promotion_gate import PromotionGate
 from policydiff.results import PolicyInfo
@@ -86,6 +85,8 @@ class Track:
         from policydiff.diff import policy_info
 
         self.options = options
+        from policydiff import db  # psycopg only when a track runs, not for `--help`
+
         self.dsn = db.resolve_dsn(options.dsn)
         self.out = Path(options.output_dir)
         self.notify = observer
@@ -95,6 +96,8 @@ class Track:
         self.rules = load_rules(options.classifications) if options.classifications else None
 
     def connect(self):
+        from policydiff import db
+
         return db.connect(self.dsn)
 
 
@@ -119,6 +122,8 @@ def _snapshot(track: Track, state: State):
 
 
 def _seed(track: Track, state: State):
+    from policydiff import db
+
     with track.connect() as conn:
         db.seed(conn, db.generate(db.Scale(), db.policy_actions()))
         report = db.verify(conn)
@@ -132,6 +137,7 @@ def _seed(track: Track, state: State):
 
 def _replay_step(name: str, index: int, parallel: int, churn: bool, seed: int):
     def run(track: Track, state: State):
+        from policydiff import db
         from policydiff.analyze import analyze
         from policydiff.replay import run_replay
         from policydiff.report.html import render_html

@@ -98,3 +98,23 @@ def test_the_unsafe_v2_stops_at_step_2_with_the_runbook_s_instruction(fresh_dsn,
     assert not (out / "coverage.replay.json").exists()
     with db.connect(fresh_dsn) as conn:
         assert [e.event for e in audit.events(conn)] == ["replay"]
+
+
+def test_runbook_help_names_the_defaults_the_track_uses(capsys):
+    """The command's help states its defaults without importing the track; they must
+    be the ones `Options` holds, and registering it must not load the database layer."""
+    import subprocess
+    import sys
+
+    from policydiff.promotion_gate import DEFAULT_BUDGET_MS
+    from policydiff.runbook import Options
+
+    with pytest.raises(SystemExit):
+        main(["runbook", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    d = Options()
+    for value in (d.v1, d.v2, d.classifications, d.output_dir, f"default {DEFAULT_BUDGET_MS:g})"):
+        assert value in text
+    probe = "import sys; from policydiff.cli import build_parser; build_parser(); print('psycopg' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

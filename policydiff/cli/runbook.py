@@ -17,19 +17,19 @@ from policydiff.errors import ExitCode
 
 
 def register(sub) -> None:
-    from policydiff.runbook import Options
-
-    d = Options()
+    # Defaults live in `policydiff.runbook.Options`, which is imported only when the
+    # track runs: registering the command must not cost every other command its imports.
     p = sub.add_parser("runbook", help="the whole track: snapshot, seed, replays, drill, gate",
                        description="Run the RBACv2 promotion runbook, Step 0 to Step 5.")
     p.add_argument("--dsn", help="database URL (default: DATABASE_URL, else the embedded server)")
-    p.add_argument("--v1", default=d.v1, metavar="P", help=f"the enforced policy (default {d.v1})")
-    p.add_argument("--v2", default=d.v2, metavar="P", help=f"the new policy (default {d.v2})")
-    p.add_argument("--classifications", default=d.classifications, metavar="F",
-                   help=f"classification rules (default {d.classifications})")
+    p.add_argument("--v1", metavar="P", help="the enforced policy (default policies/rbac_v1.rego)")
+    p.add_argument("--v2", metavar="P", help="the new policy (default policies/rbac_v2.rego)")
+    p.add_argument("--classifications", metavar="F",
+                   help="classification rules (default classifications/rbac_v2.yaml; "
+                        "'' for none)")
     p.add_argument("--signoff", metavar="NAME", help="the person who signs the promotion off")
-    p.add_argument("--output-dir", default=d.output_dir, metavar="DIR",
-                   help=f"each step's files and the HTML report (default {d.output_dir})")
+    p.add_argument("--output-dir", metavar="DIR",
+                   help="each step's files and the HTML report (default .policydiff/runbook)")
     p.add_argument("--resume", action="store_true",
                    help="continue after the last completed step of the track in --output-dir")
     p.add_argument("--latency-budget-ms", type=float, metavar="X",
@@ -42,9 +42,12 @@ def run(args: argparse.Namespace) -> ExitCode:
     from policydiff.report.promotion import gate_text
     from policydiff.runbook import Options, run_runbook
 
-    options = Options(v1=args.v1, v2=args.v2, classifications=args.classifications or None,
-                      signoff=args.signoff, output_dir=args.output_dir, dsn=args.dsn,
-                      resume=args.resume, latency_budget_ms=args.latency_budget_ms)
+    given = {k: getattr(args, k) for k in ("v1", "v2", "classifications", "output_dir")
+             if getattr(args, k) is not None}
+    if given.get("classifications") == "":
+        given["classifications"] = None
+    options = Options(**given, signoff=args.signoff, dsn=args.dsn, resume=args.resume,
+                      latency_budget_ms=args.latency_budget_ms)
     with database_errors():
         outcome = run_runbook(options, _Progress())
     if outcome.gate is not None:
