@@ -3,7 +3,8 @@
 `drill` promotes (recorded as a drill), checks through the shadow authorizer an
 application embeds that v2 now decides and v1 still runs in shadow, rolls back
 (recorded), checks that v1 decides again with v2 in shadow, then restores the pre-track
-snapshot into a scratch database and checks that its facts are exactly the snapshot's.
+snapshot into a scratch database (a scratch branch on Neon, deleted afterwards) and
+checks that its facts are exactly the snapshot's.
 Each check is judged on a probe request the two policies decide differently (a witness
 of the symbolic diff), so "v2 enforces" is observed, not assumed. The drill is recorded
 in the audit log with every check, whether it passed or not; the gate's "rollback
@@ -97,18 +98,20 @@ def _facts_digest(dsn: str) -> tuple[str, str]:
 def _restore_check(dsn: str, snapshot: str) -> Check:
     from policydiff.db.snapshot import TemplateSnapshots, backend, snapshot_dsn
 
-    name = f"snapshot `{snapshot}` restores into a scratch database with its facts"
     snaps = backend(dsn)
-    if not isinstance(snaps, TemplateSnapshots):
-        return Check(name=name, passed=False,
-                     detail="restoring into a scratch Neon branch is not supported yet")
+    neon = not isinstance(snaps, TemplateSnapshots)
+    name = f"snapshot `{snapshot}` restores into a scratch {'Neon branch' if neon else 'database'} with its facts"
     try:
         known = {s.name: s for s in snaps.list()}
         if snapshot not in known:
             return Check(name=name, passed=False,
                          detail=f"no snapshot `{snapshot}`: take one with "
                                 f"`policydiff db snapshot {snapshot}` before the track")
-        want, _ = _facts_digest(snapshot_dsn(dsn, known[snapshot]))
+        if neon:
+            with snaps.reading(snapshot) as snapshot_reader:
+                want, _ = _facts_digest(snapshot_reader)
+        else:
+            want, _ = _facts_digest(snapshot_dsn(dsn, known[snapshot]))
         with snaps.scratch(snapshot) as (scratch, _snap):
             got, counts = _facts_digest(scratch)
     except PolicydiffError as e:

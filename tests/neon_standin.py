@@ -5,6 +5,12 @@ OpenAPI spec (branches, endpoints, restore, operations, `{"code", "message"}` er
 keeps branches and operations in memory, checks the Bearer key, and can be told to
 answer 423 (project locked) or 429 (rate limited, with Retry-After) a number of times
 first. Operations go `running` → `finished` after a number of polls, or `failed`.
+
+`attach(maintenance_dsn, dbname)` backs the main branch with a real local PostgreSQL
+database; a branch created from a backed branch is then a template copy of its parent's
+database (Neon's copy-on-write branch, done the slow way), deleting the branch drops
+it, and `GET /connection_uri` answers a URI that reaches it (with a password the local
+server ignores, so tests can check it is never shown).
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ import threading
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, quote, urlparse
+
+import psycopg
+from psycopg import conninfo
 
 
 def _now() -> str:
@@ -36,6 +45,9 @@ class NeonStandin:
         self.polls_until_done = 2
         self.fail_operations = False
         self.restores: list[dict] = []
+        self.password = "npg_StandinSecret42"
+        self.databases: dict[str, str] = {}  # branch id -> local database
+        self._maintenance: str | None = None
         self._lock = threading.Lock()
         main = self._branch("main", parent_id=None)
         self.main_branch_id = main["id"]
@@ -58,7 +70,23 @@ class NeonStandin:
         self._server.shutdown()
         self._server.server_close()
 
+    def attach(self, maintenance_dsn: str, dbname: str) -> None:
+        """Back the main branch with local database `dbname`."""
+        self._maintenance = maintenance_dsn
+        self.databases[self.main_branch_id] = dbname
+
+    def _sql(self, statement: str) -> None:
+        with psycopg.connect(self._maintenance, autocommit=True) as conn:
+            conn.execute(statement)
+
     # ------------------------------------------------------------------ state
+
+    def _endpoint(self, branch_id: str, kind: str) -> dict:
+        ep = f"ep-{kind.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
+        self.endpoints[ep] = {"id": ep, "host": f"{ep}.us-east-2.aws.neon.tech", "project_id": self.project_id,
+                              "branch_id": branch_id, "type": kind, "current_state": "init",
+                              "created_at": _now(), "updated_at": _now()}
+        return self.endpoints[ep]
 
     def _branch(self, name: str, parent_id: str | None) -> dict:
         bid = f"br-{uuid.uuid4().hex[:6]}-{uuid.uuid4().hex[:8]}"
@@ -84,7 +112,8 @@ class NeonStandin:
 
     # ------------------------------------------------------------------ routes
 
-    def route(self, method: str, path: str, body: dict | None) -> tuple[int, dict, dict]:
+    def route(self, method: str, path: str, body: dict | None,
+              query: dict[str, list[str]] | None = None) -> tuple[int, dict, dict]:
         """(status, json body, headers) for one request."""
         prefix = f"/api/v2/projects/{self.project_id}"
         if not path.startswith(prefix):
@@ -107,9 +136,54 @@ class NeonStandin:
             if parent not in self.branches:
                 return 404, {"code": "", "message": f"branch {parent} not found"}, {}
             branch = self._branch(spec.get("name") or f"br-{uuid.uuid4().hex[:6]}", parent)
-            op = self._operation(branch["id"], "create_branch")
-            return 201, {"branch": branch, "endpoints": [], "operations": [self._public(op)],
+            if parent in self.databases:
+                copy = f"pdneon_{uuid.uuid4().hex[:12]}"
+                self._sql(f'CREATE DATABASE "{copy}" TEMPLATE "{self.databases[parent]}"')
+                self.databases[branch["id"]] = copy
+            ops = [self._operation(branch["id"], "create_branch")]
+            endpoints = [self._endpoint(branch["id"], e.get("type", "read_write"))
+                         for e in (body or {}).get("endpoints", [])]
+            ops += [self._operation(branch["id"], "start_compute") for _ in endpoints]
+            return 201, {"branch": branch, "endpoints": endpoints, "operations": [self._public(o) for o in ops],
                          "roles": [], "databases": [], "connection_uris": []}, {}
+        m = re.fullmatch(r"/branches/([a-z0-9-]+)", rest)
+        if method == "DELETE" and m and m[1] in self.branches:
+            if self.branches[m[1]].get("default") or any(b.get("parent_id") == m[1] for b in self.branches.values()):
+                return 422, {"code": "", "message": "branch has children or is the default"}, {}
+            branch = self.branches.pop(m[1])
+            for ep in [e for e in self.endpoints.values() if e["branch_id"] == m[1]]:
+                del self.endpoints[ep["id"]]
+            if m[1] in self.databases:
+                self._sql(f'DROP DATABASE "{self.databases.pop(m[1])}" WITH (FORCE)')
+            op = self._operation(m[1], "delete_timeline")
+            return 200, {"branch": branch, "operations": [self._public(op)]}, {}
+        if method == "POST" and rest == "/endpoints":
+            spec = (body or {}).get("endpoint") or {}
+            if spec.get("branch_id") not in self.branches:
+                return 404, {"code": "", "message": "branch not found"}, {}
+            if spec.get("type") == "read_write" and any(
+                    e["branch_id"] == spec["branch_id"] and e["type"] == "read_write" for e in self.endpoints.values()):
+                return 409, {"code": "", "message": "branch already has a read_write endpoint"}, {}
+            ep = self._endpoint(spec["branch_id"], spec.get("type") or "read_write")
+            op = self._operation(spec["branch_id"], "start_compute")
+            return 201, {"endpoint": ep, "operations": [self._public(op)]}, {}
+        m = re.fullmatch(r"/endpoints/([a-z0-9-]+)", rest)
+        if method == "DELETE" and m and m[1] in self.endpoints:
+            ep = self.endpoints.pop(m[1])
+            op = self._operation(ep["branch_id"], "suspend_compute")
+            return 200, {"endpoint": ep, "operations": [self._public(op)]}, {}
+        if method == "GET" and rest == "/connection_uri":
+            q = {k: v[0] for k, v in (query or {}).items()}
+            ep = self.endpoints.get(q.get("endpoint_id", ""))
+            if not q.get("database_name") or not q.get("role_name"):
+                return 400, {"code": "", "message": "database_name and role_name are required"}, {}
+            if ep is None or ep["branch_id"] != q.get("branch_id") or ep["branch_id"] not in self.databases:
+                return 404, {"code": "", "message": "endpoint not found"}, {}
+            port = conninfo.conninfo_to_dict(self._maintenance).get("port", "5432")
+            # a real URI names ep["host"]; here it reaches the branch's local database
+            uri = (f"postgresql://{quote(q['role_name'])}:{self.password}@127.0.0.1:{port}/"
+                   f"{self.databases[ep['branch_id']]}?sslmode=disable")
+            return 200, {"uri": uri}, {}
         m = re.fullmatch(r"/branches/([a-z0-9-]+)/restore", rest)
         if method == "POST" and m:
             target = m[1]
@@ -149,13 +223,14 @@ class NeonStandin:
             def _serve(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
-                path = urlparse(self.path).path
+                url = urlparse(self.path)
+                path = url.path
                 with standin._lock:
                     standin.requests.append((method, path, body))
                     if self.headers.get("Authorization") != f"Bearer {standin.api_key}":
                         status, payload, headers = 401, {"code": "", "message": "authentication required"}, {}
                     else:
-                        status, payload, headers = standin.route(method, path, body)
+                        status, payload, headers = standin.route(method, path, body, parse_qs(url.query))
                 raw = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -170,6 +245,9 @@ class NeonStandin:
 
             def do_POST(self) -> None:
                 self._serve("POST")
+
+            def do_DELETE(self) -> None:
+                self._serve("DELETE")
 
             def log_message(self, *args) -> None:  # keep test output quiet
                 pass

@@ -135,3 +135,77 @@ def test_server_errors_repeat_reads_but_never_a_post(neon, neon_dsn):
     assert "502" in str(err.value)
     posts = [p for m, p, _ in neon.requests if m == "POST"]
     assert len(posts) == 1  # a 5xx may hide a created branch: not repeated
+
+
+def _local_databases(server) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(server.maintenance_dsn) as conn:
+        return {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
+
+
+@pytest.fixture
+def neon_backed(debian_server, neon, neon_dsn):
+    """The stand-in's main branch backed by `neon_dsn`'s local database; the branch
+    copies the test leaves are dropped afterwards."""
+    neon.attach(debian_server.maintenance_dsn, conninfo.conninfo_to_dict(neon_dsn)["dbname"])
+    neon.polls_until_done = 1
+    yield neon
+    for branch_id, name in list(neon.databases.items()):
+        if branch_id != neon.main_branch_id:
+            with db.connect(debian_server.maintenance_dsn) as conn:
+                conn.autocommit = True
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_rollback_drill_on_neon_checks_a_scratch_branch_and_deletes_it(
+        debian_server, neon_backed, neon_dsn, neon_env, capsys):
+    neon = neon_backed
+    # a password on the live DSN too (the local server trusts, so neither is needed)
+    live = conninfo.make_conninfo(neon_dsn, password="npg_LiveSecret77")
+    with db.connect(live) as conn:
+        db.seed(conn, db.generate(db.Scale(), db.policy_actions()))
+    assert main(["db", "snapshot", "pre-track", "--dsn", live]) == 0
+    with db.connect(live) as conn:  # the track goes on changing the live facts
+        db.seed(conn, db.generate(db.Scale(enterprises=4), db.policy_actions()))
+    before = _local_databases(debian_server)
+    branches_before, endpoints_before = set(neon.branches), set(neon.endpoints)
+
+    assert main(["rollback", "--drill", "--dsn", live, "--snapshot", "pre-track"]) == 0
+    out, err = capsys.readouterr()
+    assert "ok   snapshot `pre-track` restores into a scratch Neon branch with its facts" in out
+    assert "scratch copy holds 3 enterprises" in out  # the snapshot's facts, not the live 4
+    assert "= the snapshot's" in out
+    for secret in (neon.password, "npg_LiveSecret77"):
+        assert secret not in out and secret not in err
+    # the scratch branch was made from the snapshot branch with a read_write endpoint ...
+    snap_branch = next(b for b in neon.branches.values() if b["name"] == BRANCH_PREFIX + "pre-track")
+    posts = [b for m, p, b in neon.requests if m == "POST" and p.endswith("/branches")]
+    scratch_spec = posts[-1]
+    assert scratch_spec["branch"]["parent_id"] == snap_branch["id"]
+    assert scratch_spec["endpoints"] == [{"type": "read_write"}]
+    # ... and is gone afterwards: the branch, its endpoint, its database
+    deleted = [p for m, p, _ in neon.requests if m == "DELETE" and "/branches/" in p]
+    assert len(deleted) == 1
+    assert set(neon.branches) == branches_before and set(neon.endpoints) == endpoints_before
+    assert _local_databases(debian_server) == before
+
+
+def test_the_scratch_branch_is_deleted_when_the_check_fails(neon_backed, neon_dsn):
+    neon = neon_backed
+    with db.connect(neon_dsn) as conn:
+        db.seed(conn, db.generate(db.Scale(), db.policy_actions()))
+    snaps = NeonSnapshots(_client(neon), neon_dsn)
+    snaps.create("pre-track")
+    kept = set(neon.branches)
+    with pytest.raises(RuntimeError, match="checking failed"), snaps.scratch("pre-track") as (dsn, snap):
+        assert snap.name == "pre-track"
+        with db.connect(dsn) as conn:  # the scratch branch reaches a real copy
+            assert conn.execute("SELECT count(*) FROM policydiff.enterprises").fetchone()[0] == 3
+        raise RuntimeError("checking failed")
+    assert set(neon.branches) == kept
+    assert [m for m, p, _ in neon.requests if "/branches/" in p and m == "DELETE"] == ["DELETE"]
+    # a snapshot that is not there creates nothing
+    with pytest.raises(InputError, match="no snapshot `gone`"), snaps.scratch("gone"):
+        pass
+    assert set(neon.branches) == kept

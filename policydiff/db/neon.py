@@ -6,7 +6,10 @@ Shapes follow Neon's published OpenAPI spec: `POST /projects/{id}/branches` with
 "preserve_under_name"}` answers `{"branch", "operations"}`; `GET
 /projects/{id}/operations/{op}` answers `{"operation": {"status", …}}`, the status one
 of scheduling, running, finished, failed, error, cancelling, cancelled, skipped. Errors
-are `{"code", "message"}`. The project is locked while an operation runs (423), and
+are `{"code", "message"}`. A scratch branch for checking a snapshot is `POST /branches`
+with an `endpoints` entry of type read_write, read through `GET /connection_uri` and
+removed with `DELETE /branches/{branch_id}`; the snapshot itself is read through a
+read_only endpoint (`POST /endpoints`, then `DELETE /endpoints/{id}`). The project is locked while an operation runs (423), and
 requests are rate limited (429): both are retried, honouring `Retry-After`.
 """
 
@@ -19,13 +22,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from policydiff.db.connection import _params, open_connection
 from policydiff.db.snapshot import Snapshot, check_name, refuse_if_replaying, unknown_snapshot
-from policydiff.errors import InfraError, InputError
+from policydiff.errors import InfraError, InputError, register_secrets
 from policydiff.source import Span
 
 DEFAULT_HOST = "https://console.neon.tech/api/v2"
@@ -139,6 +143,26 @@ class NeonClient:
         self.wait(answer.get("operations", []))
         return answer["branch"]
 
+    def delete_branch(self, branch_id: str) -> None:
+        self.wait(self.request("DELETE", f"/branches/{branch_id}").get("operations", []))
+
+    def add_endpoint(self, branch_id: str, kind: str) -> dict[str, Any]:
+        answer = self.request("POST", "/endpoints", {"endpoint": {"branch_id": branch_id, "type": kind}})
+        self.wait(answer.get("operations", []))
+        return answer["endpoint"]
+
+    def delete_endpoint(self, endpoint_id: str) -> None:
+        self.wait(self.request("DELETE", f"/endpoints/{endpoint_id}").get("operations", []))
+
+    def connection_uri(self, branch_id: str, endpoint_id: str, database: str, role: str) -> str:
+        """The URI (with the role's password, registered for redaction) of `database`
+        as `role` through `endpoint_id`."""
+        uri = self.request("GET", "/connection_uri", query={
+            "branch_id": branch_id, "endpoint_id": endpoint_id,
+            "database_name": database, "role_name": role, "pooled": "false"})["uri"]
+        register_secrets(uri)
+        return uri
+
     def wait(self, operations: Iterable[dict[str, Any]]) -> None:
         """Poll each operation until it finished, at growing intervals (up to 5 s); a
         failed one is an `InfraError`."""
@@ -212,3 +236,45 @@ class NeonSnapshots:
         self.client.restore_branch(self.branch_id, snaps[name].location, f"policydiff-before-{name}-{stamp}")
         return snaps[name]
 
+
+    @contextmanager
+    def scratch(self, name: str) -> Iterator[tuple[str, Snapshot]]:
+        """A throwaway branch of snapshot `name` with its own read_write endpoint:
+        `with snaps.scratch(name) as (dsn, snap): ...`; the branch is deleted when the
+        block ends, however it ends."""
+        snaps = {s.name: s for s in self.list()}
+        if name not in snaps:
+            raise unknown_snapshot(name, list(snaps))
+        snap = snaps[name]
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        answer = self.client.request("POST", "/branches", {
+            "branch": {"parent_id": snap.location, "name": f"policydiff-scratch-{name}-{stamp}"},
+            "endpoints": [{"type": "read_write"}]})
+        branch_id = answer["branch"]["id"]
+        try:
+            self.client.wait(answer.get("operations", []))
+            endpoints = [e for e in answer.get("endpoints", []) if e.get("type") == "read_write"]
+            if not endpoints:
+                raise InfraError.at("neon_no_endpoint", f"neon created branch `{branch_id}` without an endpoint",
+                                    Span(file="NEON_PROJECT_ID"))
+            yield self._uri(branch_id, endpoints[0]["id"]), snap
+        finally:
+            self.client.delete_branch(branch_id)
+
+    @contextmanager
+    def reading(self, name: str) -> Iterator[str]:
+        """A DSN that reads snapshot `name`'s own branch, through a read_only endpoint
+        that is removed when the block ends (the snapshot is never written)."""
+        snaps = {s.name: s for s in self.list()}
+        if name not in snaps:
+            raise unknown_snapshot(name, list(snaps))
+        endpoint = self.client.add_endpoint(snaps[name].location, "read_only")
+        try:
+            yield self._uri(snaps[name].location, endpoint["id"])
+        finally:
+            self.client.delete_endpoint(endpoint["id"])
+
+    def _uri(self, branch_id: str, endpoint_id: str) -> str:
+        params = _params(self.dsn)
+        return self.client.connection_uri(branch_id, endpoint_id, params.get("dbname") or "neondb",
+                                          params.get("user") or "neondb_owner")
