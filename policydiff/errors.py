@@ -79,8 +79,8 @@ class InfraError(PolicydiffError):
     exit_code = ExitCode.INFRA
 
 
-_DSN_PASSWORD = re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<post>@)", re.I)
-_KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'[^']*'|[^\s`'\"]+)", re.I)
+_DSN_PASSWORD = re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<post>@)", re.IGNORECASE)
+_KV_PASSWORD = re.compile(r"(?P<pre>\bpassword\s*=\s*)(?P<pw>'[^']*'|[^\s`'\"]+)", re.IGNORECASE)
 
 
 _SECRETS: set[str] = set()  # passwords taken from DSNs before anything parsed them

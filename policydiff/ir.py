@@ -11,7 +11,6 @@ Consume the unions (`Term`, `Literal`) with `match` and `typing.assert_never`.
 from __future__ import annotations
 
 from typing import Literal as Lit
-from typing import Union
 
 import msgspec
 
@@ -43,48 +42,48 @@ class Var(Node, tag="var"):
 class Ref(Node, tag="ref"):
     """`head.a[b]…`: a head term followed by a path of keys; string keys from dots."""
 
-    head: "Term"
-    path: tuple["Term", ...]
+    head: Term
+    path: tuple[Term, ...]
 
 
 class Array(Node, tag="array"):
     """`[a, b]`: an array literal."""
 
-    items: tuple["Term", ...]
+    items: tuple[Term, ...]
 
 
 class Set(Node, tag="set"):
     """`{a, b}` or `set()`: a set literal."""
 
-    items: tuple["Term", ...]
+    items: tuple[Term, ...]
 
 
 class Object(Node, tag="object"):
     """`{k: v}`: an object literal, pairs in source order."""
 
-    items: tuple[tuple["Term", "Term"], ...]
+    items: tuple[tuple[Term, Term], ...]
 
 
 class ArrayCompr(Node, tag="array_compr"):
     """`[term | body]`: the array of `term` for every solution of `body`."""
 
-    term: "Term"
-    body: tuple["Literal", ...]
+    term: Term
+    body: tuple[Literal, ...]
 
 
 class SetCompr(Node, tag="set_compr"):
     """`{term | body}`: the set of `term` for every solution of `body`."""
 
-    term: "Term"
-    body: tuple["Literal", ...]
+    term: Term
+    body: tuple[Literal, ...]
 
 
 class ObjectCompr(Node, tag="object_compr"):
     """`{key: value | body}`: the object of every solution of `body`."""
 
-    key: "Term"
-    value: "Term"
-    body: tuple["Literal", ...]
+    key: Term
+    value: Term
+    body: tuple[Literal, ...]
 
 
 class Call(Node, tag="call"):
@@ -94,10 +93,10 @@ class Call(Node, tag="call"):
     `internal.member_3` (`k, v in xs`). `func` is the dotted name as written."""
 
     func: str
-    args: tuple["Term", ...]
+    args: tuple[Term, ...]
 
 
-Term = Union[Scalar, Var, Ref, Array, Set, Object, ArrayCompr, SetCompr, ObjectCompr, Call]
+Term = Scalar | Var | Ref | Array | Set | Object | ArrayCompr | SetCompr | ObjectCompr | Call
 
 
 # ------------------------------------------------------------------------------- literals
@@ -146,7 +145,7 @@ class Every(Node, tag="every"):
     key: str | None
     value: str
     domain: Term
-    body: tuple["Literal", ...]
+    body: tuple[Literal, ...]
 
 
 class With(Node, tag="with"):
@@ -154,7 +153,7 @@ class With(Node, tag="with"):
     document below `data`, or a function or builtin replaced. Each target is a
     reference (`input.a`, `data.x`, `f`, `count`) whose path is written out."""
 
-    literal: "Literal"
+    literal: Literal
     targets: tuple[tuple[str, ...], ...]
     values: tuple[Term, ...]
     # per target: the full name of the function or builtin that replaces it, when the
@@ -163,7 +162,7 @@ class With(Node, tag="with"):
     where: tuple[Span, ...] = ()  # per target: the `with … as …` modifier
 
 
-Literal = Union[Expr, Assign, Unify, Some, SomeIn, Every, With]
+Literal = Expr | Assign | Unify | Some | SomeIn | Every | With
 
 
 # ---------------------------------------------------------------------------------- rules
@@ -195,7 +194,7 @@ class Rule(Node, tag="rule"):
     value: Term | None = None
     args: tuple[Term, ...] = ()
     default: bool = False
-    else_: "Rule | None" = None
+    else_: Rule | None = None
 
 
 class Import(Node, tag="import"):

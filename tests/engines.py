@@ -13,6 +13,7 @@ engine's answer can be compared with another's by `==` after `normalize`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -137,10 +138,8 @@ class RegopyEngine:
             self._proc.wait()
 
     def __del__(self):
-        try:
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # gone already, or never started
             self.close()
-        except Exception:
-            pass
 
 
 def _regopy_serve(lines, write) -> None:

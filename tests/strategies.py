@@ -201,7 +201,7 @@ def _literal(draw, mod: _Module) -> str:
         case "sprintf":
             return f"sprintf(\"%s/%s\", [input.subject.enterprise, input.resource.kind]) == {_lit(draw(st.sampled_from(['ent-acme/project', 'ent-globex/team'])))}"
         case "concat":
-            return f"concat(\":\", [input.resource.kind, \"read\"]) == input.action"
+            return "concat(\":\", [input.resource.kind, \"read\"]) == input.action"
         case "set_ops":
             op = draw(st.sampled_from(["&", "|", "-"]))
             items = draw(st.lists(st.sampled_from(["acme-web", "acme-core", "globex-ops"]), max_size=2, unique=True))

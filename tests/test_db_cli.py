@@ -130,5 +130,5 @@ def test_bad_seed_input_exits_2(fresh_dsn, tmp_path, capsys):
 
 def test_migrate_command(fresh_dsn, capsys):
     assert main(["db", "migrate", "--dsn", fresh_dsn]) == 0
-    newest = sorted(Path("policydiff/db/migrations").glob("[0-9][0-9][0-9]_*.sql"))[-1].stem
+    newest = max(Path("policydiff/db/migrations").glob("[0-9][0-9][0-9]_*.sql")).stem
     assert f"schema at {newest}" in capsys.readouterr().out

@@ -13,9 +13,8 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-
 from engines import OpaEngine, RegopyEngine
+from hypothesis import HealthCheck, given, settings
 from strategies import ACTIONS, ROLES, relation, requests
 
 POLICIES = Path(__file__).resolve().parents[1] / "policies"

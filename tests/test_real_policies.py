@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from engines import EngineError, OpaEngine, PolicydiffEngine, Refused, RegopyEngine
 
 REAL = Path(__file__).resolve().parent / "fixtures" / "real-policies"
