@@ -14,12 +14,12 @@ missing=()
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# Replay's pooled path (Neon's pooled endpoint is PgBouncer in transaction mode) is tested
+# through a real pgbouncer in front of that server.
+command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# Replay's pooled path (Neon's pooled endpoint is PgBouncer in transaction mode) is tested
-# through a real pgbouncer in front of that server.
-if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
-fi
+# The layers and the lint the code keeps, then every test.
+python3 -m ruff check --quiet .
 python3 -m pytest -q "$@"
