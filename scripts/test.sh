@@ -20,6 +20,6 @@ command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# The layers and the lint the code keeps, then every test.
+# The lint the code keeps, then every test.
 python3 -m ruff check --quiet .
 python3 -m pytest -q "$@"
