@@ -102,12 +102,54 @@ class _Frame:
         elif t == "COLON" and self.started:
             self.kind, self.started = "literal", False
         elif t == "OR" and self.kind == "literal" and self.started:
-            tok.type = "_BAR"
+            if _body_follows(_TEXT[0], tok.end_pos):
+                tok.type = "_BAR"
             self.kind = "done"
         else:  # a `,`, an operator: no comprehension here
             self.kind = "done"
 
 
+def _body_follows(text: str, pos: int) -> bool:
+    """Whether the text after a candidate comprehension bar, up to its closing bracket,
+    can be a body. OPA tries the body and falls back to a literal when it does not
+    parse: `{"a": {1} | {2}, "b": 3}` is an object, `{k: v | some k, v in o}` a
+    comprehension. A body has no top-level `,` except in `some`/`every`/`k, v in xs`."""
+    depth, comma, has_in, word = 0, False, False, []
+    i, n = pos, len(text)
+    while i < n:
+        c = text[i]
+        if c.isalnum() or c == "_":
+            word.append(c)
+            i += 1
+            continue
+        if word:
+            has_in = has_in or (depth == 0 and "".join(word) == "in")
+            word = []
+        if c == '"':
+            i += 1
+            while i < n and text[i] not in '"\n':
+                i += 2 if text[i] == "\\" else 1
+        elif c == "`":
+            i = text.find("`", i + 1) % (n + 1)
+        elif c == "#":
+            i = text.find("\n", i) % (n + 1) - 1
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and c in ";\n":
+            if comma and not has_in:
+                return False
+            comma = has_in = False
+        elif depth == 0 and c == ",":
+            comma = True
+        i += 1
+    return not (comma and not has_in)
+
+
+_TEXT = [""]  # the text being parsed, for `_body_follows` (parses take turns: `_LOCK`)
 _LOCK = threading.RLock()  # one embedded transformer per process: parses take turns
 
 
@@ -190,6 +232,7 @@ _EXAMPLES = {
 
 
 def _run(source: Source, start: str):
+    _TEXT[0] = source.text
     try:
         return _parser().parse(source.text, start=start)
     except UnexpectedInput as e:
