@@ -6,6 +6,8 @@ same value, or both must refuse the module."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.engines import EngineError, OpaEngine, PolicydiffEngine, Refused
 
@@ -71,3 +73,34 @@ def test_same_reading_as_opa(text):
     opa = _answer(OpaEngine, text)
     ours = _answer(PolicydiffEngine, text)
     assert ours == opa, f"OPA: {opa!r}, policydiff: {ours!r}"
+
+
+_sets = st.recursive(
+    st.lists(st.integers(0, 3), min_size=1, max_size=2).map(lambda xs: "{" + ", ".join(map(str, xs)) + "}"),
+    lambda inner: st.one_of(
+        st.tuples(inner, inner).map(" | ".join),
+        inner.map(lambda s: f"({s})"),
+    ),
+    max_leaves=4,
+)
+
+
+def _values(leaves):
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.lists(inner, min_size=1, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]"),
+            st.lists(inner, min_size=1, max_size=3).map(
+                lambda xs: "{" + ", ".join(f'"k{i}": {v}' for i, v in enumerate(xs)) + "}"),
+            st.tuples(_sets, _sets).map(lambda p: f"[v | some v in {p[0]}; w := {p[1]}]"),
+            st.tuples(inner, _sets).map(lambda p: f'{{"h": {p[0]} | v := {p[1]}}}'),
+        ),
+        max_leaves=6,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(_values(_sets))
+def test_generated_literals_read_as_opa_reads_them(value):
+    text = f"x := {value}"
+    assert _answer(PolicydiffEngine, text) == _answer(OpaEngine, text), text
