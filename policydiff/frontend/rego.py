@@ -77,8 +77,8 @@ _IN_TERM = _TERM_END | {"DOT", "LSQB", "LPAR", "LBRACE", "_NL_LSQB", "_NL_LPAR"}
 class _Frame:
     """One open bracket, seen by the post-lexer: whether a `|` at its top level is the
     comprehension bar. OPA reads `[t | …`, `{t | …` and `{k: v | …` as comprehensions
-    when `t`, `k` and `v` are single terms and nothing else precedes the `|`; any other
-    `|` is a set union (`{"a": {1} | {2}, "b": 1}`, `[1, a | b]`). A `{` after `if`
+    when `t`, `k` and `v` are single terms, nothing else precedes the `|` and what
+    follows it can be a body (`_body_follows`); any other `|` is a set union (`{"a": {1} | {2}, "b": 1}`, `[1, a | b]`). A `{` after `if`
     opens a rule body unless a `:` follows its first term: then it is an object."""
 
     __slots__ = ("kind", "started")
@@ -231,10 +231,14 @@ _EXAMPLES = {
 }
 
 
+def _parse_text(text: str, start: str):
+    _TEXT[0] = text
+    return _parser().parse(text, start=start)
+
+
 def _run(source: Source, start: str):
-    _TEXT[0] = source.text
     try:
-        return _parser().parse(source.text, start=start)
+        return _parse_text(source.text, start)
     except UnexpectedInput as e:
         raise PolicyError(_parse_diagnostic(source, e, start)) from None
 
@@ -254,7 +258,7 @@ def _parse_diagnostic(source: Source, e: UnexpectedInput, start: str) -> Diagnos
     hint = None
     if start == "module":
         try:
-            hint = e.match_examples(lambda text: _parser().parse(text, start="module"), _EXAMPLES,
+            hint = e.match_examples(lambda text: _parse_text(text, "module"), _EXAMPLES,
                                     use_accepts=True)
         except (UnexpectedInput, PolicyError, ValueError):  # no example fits: no hint
             hint = None
