@@ -51,8 +51,6 @@ NOT_YET: dict[str, str] = {
     "jsonbuiltins/test-is-valid.yaml#3": "yaml.is_valid is not implemented (refused)",
     "jsonbuiltins/test-is-valid.yaml#4": "yaml.is_valid is not implemented (refused)",
     "jsonbuiltins/test-jsonbuiltins-0927.yaml#0": "yaml.marshal, yaml.unmarshal are not implemented (refused)",
-    "withkeyword/test-with-builtin-mock.yaml#15":
-        "rego_parse_error: the grammar reads `f(x) := v if {x: i | …}` as a body, not an object comprehension",
 }
 
 

@@ -305,6 +305,14 @@ class Lower:
     def single_body(self, meta, children):
         return (children[0],)
 
+    def if_object(self, meta, children):  # `if {k: v, …}`: an object, not a body
+        span = self._sp(meta)
+        return (ir.Expr(span=span, term=ir.Object(span=span, items=children[0])),)
+
+    def if_object_compr(self, meta, children):  # `if {k: v | …}`
+        span = self._sp(meta)
+        return (ir.Expr(span=span, term=self.object_compr(meta, children)),)
+
     def body_without_if(self, meta, children):
         brace = children[0]
         self.diags.append(Diagnostic(code="rego_parse_error",
@@ -434,7 +442,6 @@ class Lower:
             self._reduce(operands, ops.pop(), chain)
         return operands[0]
 
-    item = in_expr
 
     def _reduce(self, operands: list, op: Token, chain: int) -> None:
         rhs = operands.pop()

@@ -32,8 +32,9 @@ MAX_NESTING = 1000  # brackets open at once; README.md, Limits
 
 
 class _LineBreaks:
-    """Post-lexer: retypes `[`, `(` and `-` that open a line, and `{` after `if`; refuses
-    nesting deeper than `MAX_NESTING` (later passes recurse over the nesting)."""
+    """Post-lexer: retypes `[`, `(` and `-` that open a line, `{` after `if`, and the `|`
+    that is a comprehension bar; refuses nesting deeper than `MAX_NESTING` (later passes
+    recurse over the nesting)."""
 
     always_accept = ()
     _AT_LINE_START: ClassVar[dict[str, str]] = {"LSQB": "_NL_LSQB", "LPAR": "_NL_LPAR", "MINUS": "_NL_MINUS"}
@@ -42,25 +43,113 @@ class _LineBreaks:
 
     def process(self, stream):
         prev = None
-        depth = 0
+        frames: list[_Frame] = []
         for tok in stream:
-            if tok.type in self._OPEN:
-                depth += 1
-                if depth > MAX_NESTING:
-                    raise PolicyError.at("too_deep", f"more than {MAX_NESTING} brackets open at once",
-                                         Span(file=_LOWER.file, line=tok.line, col=tok.column,
-                                              end_line=tok.line, end_col=tok.column + 1))
-            elif tok.type in self._CLOSE:
-                depth -= 1
             if prev is not None:
                 if tok.type in self._AT_LINE_START and tok.line > prev.end_line:
                     tok.type = self._AT_LINE_START[tok.type]
                 elif tok.type == "LBRACE" and prev.type == "_IF":
                     tok.type = "_IF_LBRACE"
+            if frames:
+                frames[-1].see(tok)
+            if tok.type in self._OPEN or tok.type in _OPENERS:
+                if len(frames) >= MAX_NESTING:
+                    raise PolicyError.at("too_deep", f"more than {MAX_NESTING} brackets open at once",
+                                         Span(file=_LOWER.file, line=tok.line, col=tok.column,
+                                              end_line=tok.line, end_col=tok.column + 1))
+                frames.append(_Frame(tok.type, prev))
+            elif tok.type in self._CLOSE and frames:
+                frames.pop()
             prev = tok
             yield tok
 
 
+# Tokens that open a bracket after the post-lexer's retyping, and those that end a term
+# (a `[` after one indexes, a `{` after one opens an `every` body or a v0 rule body).
+_OPENERS = frozenset({"_NL_LSQB", "_NL_LPAR", "_IF_LBRACE"})
+_TERM_END = frozenset({"NAME", "STRING", "RAW_STRING", "NUMBER", "TRUE", "FALSE", "NULL",
+                       "RSQB", "RPAR", "RBRACE"})
+# Tokens that may continue a single term (OPA's `parseTerm`): a comprehension's head, and
+# an object comprehension's key and value, are one term each, directly followed by `|`.
+_IN_TERM = _TERM_END | {"DOT", "LSQB", "LPAR", "LBRACE", "_NL_LSQB", "_NL_LPAR"}
+
+
+class _Frame:
+    """One open bracket, seen by the post-lexer: whether a `|` at its top level is the
+    comprehension bar. OPA reads `[t | …`, `{t | …` and `{k: v | …` as comprehensions
+    when `t`, `k` and `v` are single terms, nothing else precedes the `|` and what
+    follows it can be a body (`_body_follows`); any other `|` is a set union (`{"a": {1} | {2}, "b": 1}`, `[1, a | b]`). A `{` after `if`
+    opens a rule body unless a `:` follows its first term: then it is an object."""
+
+    __slots__ = ("kind", "started")
+
+    def __init__(self, kind: str, prev):
+        after_term = prev is not None and prev.type in _TERM_END
+        if kind == "_IF_LBRACE":
+            self.kind = "if"
+        elif kind == "_NL_LSQB" or (kind in ("LSQB", "LBRACE") and not after_term):
+            self.kind = "literal"
+        else:  # a call, an index, a parenthesis, an `every` or v0 rule body
+            self.kind = "done"
+        self.started = False  # the current single term (head, key or value) has a token
+
+    def see(self, tok) -> None:  # a token at this bracket's top level (or a nested opener)
+        if self.kind == "done":
+            return
+        t = tok.type
+        if t in _IN_TERM or (t in ("MINUS", "_NL_MINUS") and not self.started):
+            self.started = True
+        elif t == "COLON" and self.started:
+            self.kind, self.started = "literal", False
+        elif t == "OR" and self.kind == "literal" and self.started:
+            if _body_follows(_TEXT[0], tok.end_pos):
+                tok.type = "_BAR"
+            self.kind = "done"
+        else:  # a `,`, an operator: no comprehension here
+            self.kind = "done"
+
+
+def _body_follows(text: str, pos: int) -> bool:
+    """Whether the text after a candidate comprehension bar, up to its closing bracket,
+    can be a body. OPA tries the body and falls back to a literal when it does not
+    parse: `{"a": {1} | {2}, "b": 3}` is an object, `{k: v | some k, v in o}` a
+    comprehension. A body has no top-level `,` except in `some`/`every`/`k, v in xs`."""
+    depth, comma, has_in, word = 0, False, False, []
+    i, n = pos, len(text)
+    while i < n:
+        c = text[i]
+        if c.isalnum() or c == "_":
+            word.append(c)
+            i += 1
+            continue
+        if word:
+            has_in = has_in or (depth == 0 and "".join(word) == "in")
+            word = []
+        if c == '"':
+            i += 1
+            while i < n and text[i] not in '"\n':
+                i += 2 if text[i] == "\\" else 1
+        elif c == "`":
+            i = text.find("`", i + 1) % (n + 1)
+        elif c == "#":
+            i = text.find("\n", i) % (n + 1) - 1
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and c in ";\n":
+            if comma and not has_in:
+                return False
+            comma = has_in = False
+        elif depth == 0 and c == ",":
+            comma = True
+        i += 1
+    return not (comma and not has_in)
+
+
+_TEXT = [""]  # the text being parsed, for `_body_follows` (parses take turns: `_LOCK`)
 _LOCK = threading.RLock()  # one embedded transformer per process: parses take turns
 
 
@@ -142,9 +231,14 @@ _EXAMPLES = {
 }
 
 
+def _parse_text(text: str, start: str):
+    _TEXT[0] = text
+    return _parser().parse(text, start=start)
+
+
 def _run(source: Source, start: str):
     try:
-        return _parser().parse(source.text, start=start)
+        return _parse_text(source.text, start)
     except UnexpectedInput as e:
         raise PolicyError(_parse_diagnostic(source, e, start)) from None
 
@@ -164,7 +258,7 @@ def _parse_diagnostic(source: Source, e: UnexpectedInput, start: str) -> Diagnos
     hint = None
     if start == "module":
         try:
-            hint = e.match_examples(lambda text: _parser().parse(text, start="module"), _EXAMPLES,
+            hint = e.match_examples(lambda text: _parse_text(text, "module"), _EXAMPLES,
                                     use_accepts=True)
         except (UnexpectedInput, PolicyError, ValueError):  # no example fits: no hint
             hint = None
