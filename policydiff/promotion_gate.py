@@ -21,6 +21,7 @@ from policydiff.analyze import SCHEMA as ANALYSIS_SCHEMA
 from policydiff.analyze import AnalysisReport
 from policydiff.errors import Diagnostic, InputError
 from policydiff.results import PolicyInfo
+from policydiff.runs import read_report
 from policydiff.source import Span
 
 SCHEMA = "policydiff.promotion_gate/1"
@@ -73,28 +74,10 @@ class PromotionGate(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def load_analysis(path: str | Path) -> LoadedReport:
-    name = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise InputError.at("unreadable_file", f"cannot read analysis report: {e.strerror}",
-                            Span(file=name)) from None
-    try:
-        doc = msgspec.json.decode(data)
-    except msgspec.DecodeError as e:
-        raise InputError.at("bad_json", f"invalid JSON: {e}", Span(file=name)) from None
-    schema = doc.get("schema") if isinstance(doc, dict) else None
-    if schema != ANALYSIS_SCHEMA:
-        found = f"schema `{schema}`" if schema else "no `schema` field"
-        raise InputError.at("wrong_schema", f"not an analysis report: {found}, expected "
-                            f"`{ANALYSIS_SCHEMA}`", Span(file=name),
-                            help="the gate reads what `policydiff analyze --output` writes")
-    try:
-        report = msgspec.convert(doc, AnalysisReport)
-    except msgspec.ValidationError as e:
-        raise InputError.at("bad_report", str(e).replace("$", "", 1).lower(),
-                            Span(file=name)) from None
-    return LoadedReport(path=name, sha256=hashlib.sha256(data).hexdigest(), report=report)
+    data, report = read_report(path, AnalysisReport, schema=ANALYSIS_SCHEMA,
+                               what="analysis report", writer="policydiff analyze --output",
+                               code="bad_report")
+    return LoadedReport(path=str(path), sha256=hashlib.sha256(data).hexdigest(), report=report)
 
 
 def _check(reports: list[LoadedReport]) -> None:

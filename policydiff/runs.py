@@ -17,12 +17,15 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
 from policydiff.errors import Diagnostic, InputError
 from policydiff.results import OUTCOMES, PolicyInfo, ReplayCell, ReplayReport
 from policydiff.source import Span
+
+T = TypeVar("T")
 
 SCHEMA = "policydiff.replay/1"
 
@@ -46,29 +49,37 @@ class Merged(msgspec.Struct, frozen=True, kw_only=True):
     cells: tuple[ReplayCell, ...]
 
 
-def load_run(path: str | Path) -> RunFile:
-    """Read one replay file; every problem is an `InputError` naming the file."""
+def read_report(path: str | Path, type_: type[T], *, schema: str, what: str, writer: str,
+                code: str) -> tuple[bytes, T]:
+    """A JSON report of `schema` decoded as `type_`, with its bytes (for hashing); an
+    unreadable file, bad JSON (located), another schema or a bad field is an
+    `InputError` naming the file. `writer` is the command whose output is expected."""
     name = str(path)
     try:
         data = Path(path).read_bytes()
     except OSError as e:
-        raise InputError.at("unreadable_file", f"cannot read replay file: {e.strerror}",
+        raise InputError.at("unreadable_file", f"cannot read {what}: {e.strerror}",
                             Span(file=name)) from None
     try:
         doc = msgspec.json.decode(data)
     except msgspec.DecodeError:
         raise _json_error(data, name) from None
-    schema = doc.get("schema") if isinstance(doc, dict) else None
-    if schema != SCHEMA:
-        found = f"schema `{schema}`" if schema else "no `schema` field"
-        raise InputError.at("wrong_schema", f"not a replay file: {found}, expected `{SCHEMA}`",
-                            Span(file=name),
-                            help="analyze reads the files `policydiff replay --output` writes")
+    found = doc.get("schema") if isinstance(doc, dict) else None
+    if found != schema:
+        found = f"schema `{found}`" if found else "no `schema` field"
+        raise InputError.at("wrong_schema", f"not a {what}: {found}, expected `{schema}`",
+                            Span(file=name), help=f"this reads what `{writer}` writes")
     try:
-        report = msgspec.convert(doc, ReplayReport)
+        return data, msgspec.convert(doc, type_)
     except msgspec.ValidationError as e:
-        raise InputError.at("bad_replay_file", str(e).replace("$", "", 1).lower(),
-                            Span(file=name)) from None
+        raise InputError.at(code, str(e).replace("$", "", 1).lower(), Span(file=name)) from None
+
+
+def load_run(path: str | Path) -> RunFile:
+    """Read one replay file; every problem is an `InputError` naming the file."""
+    name = str(path)
+    _, report = read_report(path, ReplayReport, schema=SCHEMA, what="replay file",
+                            writer="policydiff replay --output", code="bad_replay_file")
     missing = [o for o in OUTCOMES if o not in report.outcomes]
     if missing:
         raise InputError.at("bad_replay_file", f"`outcomes` lacks {', '.join(missing)}",

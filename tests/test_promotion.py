@@ -66,6 +66,20 @@ def test_gate_without_reports_is_bad_input_and_records_nothing(fresh_dsn, capsys
     assert _events(fresh_dsn) == ()
 
 
+def test_gate_locates_a_truncated_or_foreign_report_and_records_nothing(fresh_dsn, tmp_path, capsys):
+    cut = tmp_path / "cut.json"
+    cut.write_text('{"schema": "policydiff.analysis/1",\n "requests": ')
+    other = tmp_path / "other.json"
+    other.write_text('{"schema": "policydiff.replay/1"}')
+    assert main(["gate", str(cut), "--dsn", fresh_dsn, "--signoff", "x"]) == 2
+    err = capsys.readouterr().err
+    assert f"{cut}:2:" in err and "bad_json" in err and "truncated" in err
+    assert main(["gate", str(other), "--dsn", fresh_dsn, "--signoff", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "wrong_schema" in err and "policydiff.replay/1" in err
+    assert _events(fresh_dsn) == ()
+
+
 def test_gate_table_rows_and_the_figures_behind_them(fresh_dsn, tmp_path, tenancy, capsys):
     a = _analysis(tmp_path, tenancy, "a")
     assert _gate(fresh_dsn, a, fmt="text") == 1  # 30k requests, no drill: blocked
