@@ -4,8 +4,8 @@ For each block the worker reads the facts of all its requests from PostgreSQL in
 statement (`= ANY(...)` over users with their memberships, and over resources): one
 statement sees one snapshot, so every decision pair is taken on one consistent read of
 its facts whatever a concurrent writer does, in one round trip, with no session state
-(PgBouncer in transaction mode, Neon's pooled endpoint); the statement is prepared on
-first use unless the host is a pooled one or the pooler turns out not to keep it. Each request then goes through the `ShadowAuthorizer` production embeds,
+(PgBouncer in transaction mode, Neon's pooled endpoint), and is never prepared. Each
+request then goes through the `ShadowAuthorizer` production embeds,
 tagged with its cell (`Space.cell_of(..., concrete=True)` on the facts read), and the
 block's tally is flushed to the Prometheus files and sent to the parent together.
 
@@ -26,15 +26,16 @@ from typing import Any
 
 import msgspec
 
+# One row per membership (a user in no team: one row, team NULL) and one per resource.
+# Flat rows cost both sides less than teams aggregated into arrays, and the statement is
+# never prepared: a prepared `= ANY($1)` soon runs a generic plan that costs the server
+# several times the custom plan of each batch's own ids.
 _FACTS = """
-SELECT 'u', u.id, u.enterprise_id, u.role,
-       coalesce(array_agg(m.team_id ORDER BY m.team_id COLLATE "C")
-                FILTER (WHERE m.team_id IS NOT NULL), '{}')
+SELECT 'u', u.id, u.enterprise_id, u.role, m.team_id
 FROM policydiff.users u LEFT JOIN policydiff.team_members m ON m.user_id = u.id
 WHERE u.id = ANY(%(users)s)
-GROUP BY u.id
 UNION ALL
-SELECT 'r', r.id, r.kind, r.enterprise_id, ARRAY[r.team_id]
+SELECT 'r', r.id, r.kind, r.enterprise_id, r.team_id
 FROM policydiff.resources r
 WHERE r.id = ANY(%(resources)s)
 """
@@ -56,15 +57,25 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def read_facts(conn, requests: list[tuple[str, str, str]]) -> tuple[dict, dict]:
-    """The facts of every user and resource `requests` name, from one statement."""
+    """The facts of every user and resource `requests` name, from one statement:
+    user id -> (enterprise, role, teams in byte order), resource id -> (kind,
+    enterprise, team)."""
     users = list({u for u, _, _ in requests})
     resources = list({r for _, _, r in requests})
-    found_users, found_resources = {}, {}
-    for kind, id_, a, b, c in conn.execute(_FACTS, {"users": users, "resources": resources}):
+    found_users, found_resources, teams = {}, {}, {}
+    for kind, id_, a, b, c in conn.execute(_FACTS, {"users": users, "resources": resources}).fetchall():
         if kind == "u":
-            found_users[id_] = (a, b, tuple(c))
+            if c is None:
+                found_users[id_] = (a, b, ())
+            elif id_ in teams:
+                teams[id_].append(c)
+            else:
+                teams[id_] = [c]
+                found_users[id_] = (a, b)
         else:
-            found_resources[id_] = (a, b, c[0])
+            found_resources[id_] = (a, b, c)
+    for id_, ts in teams.items():  # code point order is UTF-8 byte order
+        found_users[id_] += (tuple(sorted(ts)) if len(ts) > 1 else tuple(ts),)
     return found_users, found_resources
 
 
@@ -163,39 +174,29 @@ def _start(job: Job) -> dict:
     auth = ShadowAuthorizer(v1, v2, metrics=metrics, flush_every=None, max_pending=1 << 30,
                             decision_log=entries.append if job.decision_log else None)
     return {"auth": auth, "metrics": metrics, "entries": entries,
-            "space": Space(analyze_policies(v1, v2)), "conn": _connect(job), "unprepared": False}
+            "space": Space(analyze_policies(v1, v2)), "conn": _connect(job)}
 
 
-def _connect(job: Job, state: dict | None = None):
+def _connect(job: Job):
     from policydiff import db
 
     conn = db.open_connection(job.dsn, autocommit=True, attempts=job.reconnect_attempts,
                               application_name="policydiff-replay")
-    # The facts statement is prepared on first use (it halves the server's work), except
-    # on a known pooled host or once a pooler has shown it does not keep prepared
-    # statements across transactions.
-    pooled = db.is_pooled(job.dsn) or (state is not None and state.get("unprepared"))
-    conn.prepare_threshold = None if pooled else 0
+    conn.prepare_threshold = None  # see _FACTS
     return conn
 
 
 def _read(job: Job, state: dict, requests) -> tuple[dict, dict, float]:
     import psycopg
-    from psycopg import errors
 
     while True:
         start = time.perf_counter()
         try:
             users, resources = read_facts(state["conn"], requests)
             return users, resources, time.perf_counter() - start
-        except (errors.InvalidSqlStatementName, errors.DuplicatePreparedStatement):
-            # a pooler in transaction mode lost (or mixed up) the prepared statement
-            state["unprepared"] = True
-            state["conn"].close()
-            state["conn"] = _connect(job, state)
         except psycopg.OperationalError:
             state["conn"].close()
-            state["conn"] = _connect(job, state)  # InfraError when the server stays away
+            state["conn"] = _connect(job)  # InfraError when the server stays away
 
 
 def _decide(job: Job, state: dict, requests, users: dict, resources: dict, elapsed: float):
