@@ -66,9 +66,16 @@ class Tally:
         self.outcomes = [a + b for a, b in zip(self.outcomes, other.outcomes)]
         self.requests += other.requests
         self.stale += other.stale
+        cells = self.cells  # the parent merges every batch's cells: kept cheap
         for tag, row in other.cells.items():
-            mine = self.cells.get(tag)
-            self.cells[tag] = list(row) if mine is None else [a + b for a, b in zip(mine, row)]
+            mine = cells.get(tag)
+            if mine is None:
+                cells[tag] = row.copy()
+            else:
+                mine[0] += row[0]
+                mine[1] += row[1]
+                mine[2] += row[2]
+                mine[3] += row[3]
         for name in HISTOGRAMS:
             self.hist[name] = [a + b for a, b in zip(self.hist[name], other.hist[name])]
             self.sums[name] += other.sums[name]
