@@ -2,7 +2,8 @@
 
 `analyze(merged, ...)` takes runs merged by `policydiff.runs`, the two policies they ran
 (whose sha256 must be the run's: a policy edited since is refused, never silently
-analysed) and the tenancy they ran over, and returns an `AnalysisReport`
+analysed) and the tenancy they ran over (whose digest must be the one each run recorded,
+for the same reason), and returns an `AnalysisReport`
 (`policydiff.analysis/1`). Not to be confused with `policydiff.analysis`, which reads
 policies; this module reads what replay observed.
 
@@ -138,11 +139,29 @@ def check_policies(merged: Merged, v1: Any, v2: Any) -> tuple[PolicyInfo, Policy
     return merged.v1, merged.v2
 
 
+def check_tenancy(merged: Merged, tenancy: Tenancy) -> None:
+    """Every run that recorded its tenancy ran over `tenancy`'s facts: compared with
+    other facts, its cells would show disagreements that are not the policies'."""
+    from policydiff.replay.workload import tenancy_digest
+
+    digest = tenancy_digest(tenancy)
+    problems = [Diagnostic(
+        code="tenancy_changed", span=Span(file=f.path),
+        message=f"the run replayed the tenancy sha256 {f.report.run.tenancy_sha256[:12]}…, but the "
+                f"tenancy analysed now has sha256 {digest[:12]}…: its facts changed since the run",
+        help="replay again against the facts as they are now, or analyse with --tenancy "
+             "naming the facts the run replayed")
+        for f in merged.files if f.report.run.tenancy_sha256 not in (None, digest)]
+    if problems:
+        raise InputError(problems)
+
+
 def analyze(merged: Merged, v1: Any, v2: Any, tenancy: Tenancy,
             rules: RuleFile | None) -> AnalysisReport:
     """The stop conditions over `merged`, checked against the symbolic diff of `v1` and
-    `v2` (loaded policies) over `tenancy`."""
+    `v2` (loaded policies) over `tenancy`, the facts the runs replayed."""
     v1_info, v2_info = check_policies(merged, v1, v2)
+    check_tenancy(merged, tenancy)
     predicted = diff(v1, v2, tenancy=tenancy, v1_info=v1_info, v2_info=v2_info)
     cells = {c.key: c for c in merged.cells}
     seen = _observed(merged.cells)

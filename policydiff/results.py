@@ -130,7 +130,8 @@ class Latency(msgspec.Struct, frozen=True, kw_only=True):
 class ReplayRun(msgspec.Struct, frozen=True, kw_only=True):
     """How a replay was run. `run_id` is unique per run; `shard` is "I/N" when the
     workload was one of N deterministic slices (shards of one workload share `seed`
-    and `requests`, and each request belongs to exactly one shard)."""
+    and `requests`, and each request belongs to exactly one shard); `tenancy_sha256`
+    identifies the facts it ran over."""
 
     v1: PolicyInfo
     v2: PolicyInfo
@@ -143,6 +144,10 @@ class ReplayRun(msgspec.Struct, frozen=True, kw_only=True):
     run_id: str
     shard: str | None = None
     churn: float = 0.0
+    # sha256 of the tenancy the workload was planned over (`replay.workload.tenancy_digest`):
+    # `analyze` refuses a run whose tenancy is not the one it analyses. None in files
+    # written before it was recorded.
+    tenancy_sha256: str | None = None
 
 
 class ReplayCell(msgspec.Struct, frozen=True, kw_only=True):

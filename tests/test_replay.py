@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import msgspec
+import psycopg
 import pytest
 from replay_checks import (
     UNSAFE,
@@ -201,3 +202,71 @@ def test_unreachable_database_is_exit_3(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 3 and "hunter2" not in err and "Traceback" not in err
     assert not Path(tmp_path / "r.json").exists()
+
+
+def test_facts_are_read_back_as_written_whatever_the_ids(database):
+    """A batch's facts come back exactly as the tenancy holds them, for ids that an
+    array literal must quote (quotes, backslashes, commas, braces, blanks, NULL)."""
+    from policydiff import db
+    from policydiff.replay.worker import read_facts
+    from policydiff.tenancy import Enterprise, Resource, Tenancy, User
+
+    odd = ['a"b', "c\\d", "e,f", "{g}", " h ", "NULL", "", "ü\u0001"]
+    teams = [f"t{t}" for t in odd[:3]]
+    tenancy = Tenancy(
+        enterprises=(Enterprise(id="E\\\"", teams=tuple(teams)),),
+        users=tuple(User(id=f"u{u}", enterprise="E\\\"", role="viewer" if k % 2 else "admin",
+                         teams=tuple(teams[: k % 4])) for k, u in enumerate(odd)),
+        resources=tuple(Resource(id=f"r{r}", kind="project", enterprise="E\\\"",
+                                 team=None if k % 3 == 0 else teams[k % 3]) for k, r in enumerate(odd)),
+        actions=("read",))
+    db.seed(database, tenancy)
+    database.commit()
+    requests = [(u.id, "read", r.id) for u in tenancy.users for r in tenancy.resources[:3]]
+    requests.append(("u-missing", "read", "r-missing"))
+    users, resources = read_facts(database, requests)
+    assert users == {u.id: (u.enterprise, u.role, tuple(sorted(u.teams, key=str.encode)))
+                     for u in tenancy.users}
+    assert resources == {r.id: (r.kind, r.enterprise, r.team) for r in tenancy.resources[:3]}
+
+
+def test_analyze_refuses_a_run_over_other_facts(default_server, tmp_path, capsys):
+    """The run records its tenancy's digest; analyze checks it against the facts it
+    analyses, so a database changed since the run is refused, not misread as the
+    policies disagreeing."""
+    from policydiff import db
+    from policydiff.db import generate, policy_actions
+    from policydiff.replay.workload import tenancy_digest
+
+    name = default_server.create_database()
+    dsn = default_server.dsn_for(name)
+    try:
+        seed(dsn)
+        out, analysis = tmp_path / "run.json", tmp_path / "analysis.json"
+        assert main(["replay", "--v1", str(V1), "--v2", str(V2), "--requests", str(REQUESTS),
+                     "--parallel", "1", "--dsn", dsn, "--output", str(out)]) == 0
+        run = msgspec.json.decode(out.read_bytes(), type=ReplayReport).run
+        seeded_facts = generate(actions=policy_actions(V1.parent))  # what seed() wrote
+        assert run.tenancy_sha256 == tenancy_digest(seeded_facts)
+        analyse = ["analyze", "--input", str(out), "--output", str(analysis)]
+        assert main([*analyse, "--dsn", dsn]) in (0, 1)  # the check passes; the analysis ran
+        assert analysis.exists()
+        capsys.readouterr()
+        with psycopg.connect(dsn) as conn:
+            conn.execute("UPDATE policydiff.users SET role = 'viewer' WHERE id = "
+                         "(SELECT min(id) FROM policydiff.users WHERE role = 'developer')")
+        conn = db.connect(dsn)
+        try:
+            now = tenancy_digest(db.load_tenancy(conn))
+        finally:
+            conn.close()
+        analysis.unlink()
+        err = _bad([*analyse, "--dsn", dsn], capsys)
+        assert run.tenancy_sha256[:12] in err and now[:12] in err and "run.json" in err
+        assert not analysis.exists()
+        # the facts the run replayed, from a file: analysed again
+        facts = tmp_path / "tenancy.json"
+        facts.write_bytes(msgspec.json.encode(seeded_facts))
+        assert main([*analyse, "--tenancy", str(facts)]) in (0, 1)
+    finally:
+        default_server.drop_database(name)

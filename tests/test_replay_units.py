@@ -312,3 +312,24 @@ def test_progress_view_plain_lines_and_messages():
     with ProgressView(bar, tty=True) as view:
         view(Progress(done=500, total=1000, elapsed=1.0))
     assert "500/1000" in bar.getvalue()
+
+
+def test_tenancy_digest_is_of_the_facts_not_their_order(tenancy):
+    from policydiff.replay.workload import tenancy_digest
+    from policydiff.tenancy import Enterprise
+
+    shuffled = msgspec.structs.replace(
+        tenancy,
+        enterprises=tuple(Enterprise(id=e.id, teams=tuple(reversed(e.teams))) for e in reversed(tenancy.enterprises)),
+        users=tuple(msgspec.structs.replace(u, teams=tuple(reversed(u.teams)) * 2) for u in reversed(tenancy.users)),
+        resources=tuple(reversed(tenancy.resources)), actions=tuple(reversed(tenancy.actions)))
+    assert shuffled != tenancy and tenancy_digest(shuffled) == tenancy_digest(tenancy)
+    k, u = next((k, u) for k, u in enumerate(tenancy.users) if u.teams and u.role != "system")
+    others = tenancy.users[:k] + tenancy.users[k + 1:]
+    for changed in (
+        msgspec.structs.replace(tenancy, users=(msgspec.structs.replace(u, role="system"), *others)),
+        msgspec.structs.replace(tenancy, users=(msgspec.structs.replace(u, teams=()), *others)),
+        msgspec.structs.replace(tenancy, resources=tenancy.resources[1:]),
+        msgspec.structs.replace(tenancy, actions=(*tenancy.actions, "new:action")),
+    ):
+        assert tenancy_digest(changed) != tenancy_digest(tenancy)

@@ -105,7 +105,8 @@ def run_replay(
     run = ReplayRun(v1=policy_info(p1, str(v1)), v2=policy_info(p2, str(v2)), dsn=db.display(target),
                     requests=requests, parallel=parallel, seed=seed, started=_now(), finished="",
                     run_id=uuid.uuid4().hex, churn=churn,
-                    shard=f"{shard_pair[0]}/{shard_pair[1]}" if shard_pair else None)
+                    shard=f"{shard_pair[0]}/{shard_pair[1]}" if shard_pair else None,
+                    tenancy_sha256=workload.tenancy_digest(tenancy))
     driver = _Driver(plan=plan, blocks=blocks, total=total, dsn=target,
                      v1=str(Path(v1).resolve()), v2=str(Path(v2).resolve()),
                      v1_decision=v1_decision, v2_decision=v2_decision, parallel=parallel,

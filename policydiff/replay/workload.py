@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
+import hashlib
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -268,6 +269,22 @@ def plan(tenancy: Tenancy, profile: Profile, *, requests: int, seed: int) -> Pla
                 users={u.id: (u.enterprise, u.role, tuple(sorted(set(u.teams), key=str.encode)))
                        for u in tenancy.users},
                 resources={r.id: (r.kind, r.enterprise, r.team) for r in tenancy.resources})
+
+
+def tenancy_digest(tenancy: Tenancy) -> str:
+    """sha256 of the tenancy's facts in one canonical order (every list by id, byte
+    order; teams each once): equal facts give equal digests whether they come from the
+    database or from a file, in whatever order it lists them."""
+    key = str.encode
+
+    def ids(xs) -> list[str]:
+        return sorted(set(xs), key=key)
+
+    doc = [sorted(([e.id, ids(e.teams)] for e in tenancy.enterprises), key=lambda x: key(x[0])),
+           sorted(([u.id, u.enterprise, u.role, ids(u.teams)] for u in tenancy.users), key=lambda x: key(x[0])),
+           sorted(([r.id, r.kind, r.enterprise, r.team] for r in tenancy.resources), key=lambda x: key(x[0])),
+           ids(tenancy.actions)]
+    return hashlib.sha256(msgspec.json.encode(doc)).hexdigest()
 
 
 def _probe_user(ent: str, role: str, teams: frozenset):
