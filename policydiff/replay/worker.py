@@ -210,25 +210,28 @@ def _decide(job: Job, state: dict, requests, users: dict, resources: dict, elaps
     """Every request of a block through the shadow authorizer, on the facts read for it;
     the block's tally (flushed to the metrics) and decision-log entries."""
     plan = job.plan
-    auth, metrics, space = state["auth"], state["metrics"], state["space"]
+    auth, metrics = state["auth"], state["metrics"]
+    authorize, cell_of = auth.authorize, state["space"].cell_of
     tally = metrics.pending
     tally.observe("db", elapsed)
     tally.requests = len(requests)
-    expected_users, expected_resources = plan.users, plan.resources
+    # facts that are not the plan's were changed during the run (churn): once per id
+    changed_users = [i for i, f in users.items() if f != plan.users.get(i)]
+    changed_resources = [i for i, f in resources.items() if f != plan.resources.get(i)]
     stale = 0
     for user_id, action, resource_id in requests:
         u, r = users.get(user_id), resources.get(resource_id)
         if u is None or r is None:  # deleted during the run: counted, never skipped
             tally.record("error", _planned_cell(plan, user_id, action, resource_id))
             continue
-        enterprise, role, teams = u
-        kind, res_enterprise, team = r
-        inp = {"subject": {"id": user_id, "enterprise": enterprise, "role": role, "teams": list(teams)},
+        inp = {"subject": {"id": user_id, "enterprise": u[0], "role": u[1], "teams": list(u[2])},
                "action": action,
-               "resource": {"id": resource_id, "kind": kind, "enterprise": res_enterprise, "team": team}}
-        if u != expected_users.get(user_id) or r != expected_resources.get(resource_id):
-            stale += 1
-        auth.authorize(inp, tag=space.cell_of(inp, concrete=True))
+               "resource": {"id": resource_id, "kind": r[0], "enterprise": r[1], "team": r[2]}}
+        authorize(inp, tag=cell_of(inp, concrete=True))
+    if changed_users or changed_resources:
+        changed_users, changed_resources = set(changed_users), set(changed_resources)
+        stale = sum(1 for u, _, r in requests if (u in changed_users or r in changed_resources)
+                    and u in users and r in resources)
     auth.drain()
     tally.stale = stale
     entries = list(state["entries"])
