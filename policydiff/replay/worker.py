@@ -1,19 +1,21 @@
 """A replay worker: one process, one connection, blocks of requests in, tallies out.
 
 For each block the worker reads the facts of all its requests from PostgreSQL in one
-statement (`= ANY(...)` over users with their memberships, and over resources): one
-statement sees one snapshot, so every decision pair is taken on one consistent read of
-its facts whatever a concurrent writer does, in one round trip, with no session state
-(PgBouncer in transaction mode, Neon's pooled endpoint), and is never prepared. Each
-request then goes through the `ShadowAuthorizer` production embeds,
-tagged with its cell (`Space.cell_of(..., concrete=True)` on the facts read), and the
-block's tally is flushed to the Prometheus files and sent to the parent together.
+statement (`= ANY(...)` over users joined with their memberships, and over resources,
+one row per membership and per resource): one statement sees one snapshot, so every
+decision pair is taken on one consistent read of its facts whatever a concurrent writer
+does, in one round trip, with no session state (PgBouncer in transaction mode, Neon's
+pooled endpoint), and never prepared (`_FACTS` says why). Each request then goes through
+the `ShadowAuthorizer` production embeds, tagged with its cell (`Space.cell_of(...,
+concrete=True)` on the facts read), and the block's tally is flushed to the Prometheus
+files and sent to the parent together.
 
 A block is counted whole or not at all: the facts are read before anything is counted,
 so when the connection breaks the block is read again after reconnecting (with the
 backoff of `policydiff.db.retry`). A reader thread owns the connection and reads the
-next block's facts while the worker decides the current one. A worker that cannot reconnect reports the block as
-failed and stops. SIGINT is ignored here: the parent decides when the run stops.
+next block's facts while the worker decides the current one. A worker that cannot
+reconnect reports the block as failed and stops. SIGINT is ignored here: the parent
+decides when the run stops.
 """
 
 from __future__ import annotations
