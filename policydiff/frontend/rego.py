@@ -20,6 +20,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from policydiff import ir
 from policydiff.errors import Diagnostic, PolicyError
+from policydiff.frontend import fastpath
 from policydiff.frontend.lower import Inline, Lower
 from policydiff.source import Source, Span
 
@@ -233,7 +234,16 @@ _EXAMPLES = {
 
 def _parse_text(text: str, start: str):
     _TEXT[0] = text
-    return _parser().parse(text, start=start)
+    try:
+        return fastpath.parse(_tables(), text, start, _LineBreaks())
+    except fastpath.Fallback:  # an error (or a text the fast path cannot take): lark's turn
+        _LOWER.reset(_LOWER.file)
+        return _parser().parse(text, start=start)
+
+
+@functools.cache
+def _tables() -> fastpath.Tables:
+    return fastpath.Tables(_parser())
 
 
 def _run(source: Source, start: str):

@@ -1,0 +1,173 @@
+"""The fast path of the Rego parser: a tokenizer written for `grammars/rego.lark` and an
+LALR loop over the tables lark computed for it.
+
+Lark's own lexer and parser loop cost most of a large policy's parse (a method call,
+a lexer-state object and a regex alternation per token). This room does the same work
+in two tight loops: one regular expression finds every token, the parser state in hand
+decides what lark's contextual lexer decides (a keyword or `:=`/`=` where the state
+accepts it, a name or an assignment operator otherwise), the post-lexer
+(`rego._LineBreaks`) runs unchanged between them, and the reductions call the same
+callbacks lark would. Any text the fast path does not accept raises `Fallback`: the
+caller then runs lark itself, which gives the error its diagnostic (or, should the fast
+path ever refuse a valid text, parses it). So errors, hints and positions are lark's.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lark import Lark, Token
+from lark.parsers.lalr_analysis import Shift
+
+
+class Fallback(Exception):  # noqa: N818 - a signal, not an error: "let lark do it"
+    """The fast path cannot take this text; lark's parser must."""
+
+
+# One alternation for every token; group names are the grammar's terminals (or the
+# text decides: `op`, `word`). Patterns as in `grammars/rego.lark`.
+_TOKEN = re.compile(
+    r"(?P<ws>[ \t\r\n\f]+)"
+    r"|(?P<comment>#[^\n]*)"
+    r"|(?P<word>[a-zA-Z_][a-zA-Z0-9_]*)"
+    r"|(?P<NUMBER>(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
+    r'|(?P<STRING>"(?:\\.|[^"\\\n])*")'
+    r"|(?P<RAW_STRING>`[^`]*`)"
+    r"|(?P<op>:=|==|!=|<=|>=|[<>|&+\-*/%{}()\[\].,:;=])"
+)
+
+# Words the grammar reserves where its state accepts them (lark's contextual lexer
+# turns a NAME into the keyword only then).
+_KEYWORDS = {
+    "if": "_IF", "else": "ELSE", "not": "NOT", "some": "SOME", "every": "EVERY",
+    "with": "WITH", "in": "IN", "true": "TRUE", "false": "FALSE", "null": "NULL",
+    "package": "PACKAGE", "as": "AS", "import": "IMPORT", "default": "DEFAULT",
+    "contains": "CONTAINS",
+}
+_OPS = {
+    "==": "RELOP", "!=": "RELOP", "<=": "RELOP", ">=": "RELOP", "<": "RELOP", ">": "RELOP",
+    "|": "OR", "&": "AND", "+": "PLUS", "-": "MINUS", "*": "MULOP", "/": "MULOP",
+    "%": "MULOP", "{": "LBRACE", "}": "RBRACE", "(": "LPAR", ")": "RPAR", "[": "LSQB",
+    "]": "RSQB", ".": "DOT", ",": "COMMA", ":": "COLON", ";": "SEMICOLON",
+}
+# `:=` and `=` are the statement operators where accepted, else a rule head's operator.
+_ASSIGN = {":=": "__ANON_0", "=": "EQUAL"}
+
+
+class Tables:
+    """Lark's LALR tables for one grammar, in the shape the loop reads: per state, per
+    terminal, `(True, next_state)` for a shift or `(False, (size, callback, rule name))`
+    for a reduction."""
+
+    def __init__(self, lark: Lark):
+        parser = lark.parser.parser.parser  # ParsingFrontend -> LALR_Parser -> _Parser
+        table, callbacks = parser.parse_table, parser.callbacks
+        rules: dict = {}
+        self.states: dict[int, dict[str, tuple]] = {}
+        for state, row in table.states.items():
+            out = {}
+            for term, (action, arg) in row.items():
+                if action is Shift:
+                    out[term] = (True, arg)
+                else:
+                    if arg not in rules:
+                        rules[arg] = (len(arg.expansion), callbacks[arg], arg.origin.name)
+                    out[term] = (False, rules[arg])
+            self.states[state] = out
+        self.start_states = dict(table.start_states)
+        self.end_states = dict(table.end_states)
+        names = {t.name for t in lark.terminals}
+        assert set(_ASSIGN.values()) | set(_KEYWORDS.values()) | set(_OPS.values()) <= names
+
+
+def tokens(text: str, states: dict[int, dict], stack: list[int]):
+    """The tokens of `text` as lark's contextual lexer makes them, reading the parser's
+    current state from `stack` (the post-lexer sits between: a token is made only when
+    the parser has taken the one before)."""
+    new = str.__new__
+    line, line_start = 1, 0
+    end = 0
+    for m in _TOKEN.finditer(text):
+        start = m.start()
+        if start != end:  # a character no token starts with
+            raise Fallback
+        end = m.end()
+        kind = m.lastgroup
+        value = m.group()
+        if kind == "ws":
+            n = value.count("\n")
+            if n:
+                line += n
+                line_start = start + value.rindex("\n") + 1
+            continue
+        if kind == "comment":
+            continue
+        if kind == "word":
+            kind = _KEYWORDS.get(value)
+            if kind is None or kind not in states[stack[-1]]:
+                kind = "NAME"
+        elif kind == "op":
+            kind = _OPS.get(value)
+            if kind is None:
+                kind = _ASSIGN[value]
+                if kind not in states[stack[-1]]:
+                    kind = "_ASSIGN_OP"
+        tok = new(Token, value)
+        tok.type = kind
+        tok.value = value
+        tok.start_pos = start
+        tok.end_pos = end
+        tok.line = tok.end_line = line
+        tok.column = start - line_start + 1
+        if kind == "RAW_STRING" and "\n" in value:
+            line += value.count("\n")
+            line_start = start + value.rindex("\n") + 1
+            tok.end_line = line
+        tok.end_column = end - line_start + 1
+        yield tok
+    if end != len(text):
+        raise Fallback
+
+
+def parse(tables: Tables, text: str, start: str, postlex):
+    """Parse `text` from the rule `start`, calling the grammar's callbacks; `Fallback`
+    when lark must take over."""
+    states = tables.states
+    end_state = tables.end_states[start]
+    state_stack = [tables.start_states[start]]
+    value_stack: list = []
+    push_state, push_value = state_stack.append, value_stack.append
+    for tok in postlex.process(tokens(text, states, state_stack)):
+        kind = tok.type
+        while True:
+            action = states[state_stack[-1]].get(kind)
+            if action is None:
+                raise Fallback
+            if action[0]:
+                push_state(action[1])
+                push_value(tok)
+                break
+            size, callback, origin = action[1]
+            if size:
+                children = value_stack[-size:]
+                del state_stack[-size:]
+                del value_stack[-size:]
+            else:
+                children = []
+            push_value(callback(children))
+            push_state(states[state_stack[-1]][origin][1])
+    while True:
+        action = states[state_stack[-1]].get("$END")
+        if action is None or action[0]:
+            raise Fallback
+        size, callback, origin = action[1]
+        if size:
+            children = value_stack[-size:]
+            del state_stack[-size:]
+            del value_stack[-size:]
+        else:
+            children = []
+        push_value(callback(children))
+        push_state(states[state_stack[-1]][origin][1])
+        if state_stack[-1] == end_state:
+            return value_stack[-1]
