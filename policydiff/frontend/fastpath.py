@@ -17,10 +17,11 @@ from __future__ import annotations
 import re
 
 from lark import Lark, Token
+from lark.parse_tree_builder import ChildFilterLALR_NoPlaceholders, ExpandSingleChild
 from lark.parsers.lalr_analysis import Shift
 
 
-class Fallback(Exception):  # noqa: N818 - a signal, not an error: "let lark do it"
+class Fallback(Exception):  # a signal, not an error: let lark do it
     """The fast path cannot take this text; lark's parser must."""
 
 
@@ -56,8 +57,10 @@ _ASSIGN = {":=": "__ANON_0", "=": "EQUAL"}
 
 class Tables:
     """Lark's LALR tables for one grammar, in the shape the loop reads: per state, per
-    terminal, `(True, next_state)` for a shift or `(False, (size, callback, rule name))`
-    for a reduction."""
+    terminal, `(True, next_state)` for a shift or `(False, (size, include, expand,
+    callback, rule name))` for a reduction, where lark's wrappers around the callback
+    (which children it keeps or splices, whether a single child stands for the rule)
+    are spelled out so that the loop applies them without a call each."""
 
     def __init__(self, lark: Lark):
         parser = lark.parser.parser.parser  # ParsingFrontend -> LALR_Parser -> _Parser
@@ -71,13 +74,52 @@ class Tables:
                     out[term] = (True, arg)
                 else:
                     if arg not in rules:
-                        rules[arg] = (len(arg.expansion), callbacks[arg], arg.origin.name)
+                        rules[arg] = (len(arg.expansion), *_unwrap(callbacks[arg]), arg.origin.name)
                     out[term] = (False, rules[arg])
             self.states[state] = out
         self.start_states = dict(table.start_states)
         self.end_states = dict(table.end_states)
         names = {t.name for t in lark.terminals}
         assert set(_ASSIGN.values()) | set(_KEYWORDS.values()) | set(_OPS.values()) <= names
+
+
+def _unwrap(callback) -> tuple:
+    """`(include, expand, callback)` from lark's wrapper chain: `include` the kept
+    children as `(index, splice)` pairs (None: all, unchanged), `expand` whether one
+    child is the result itself."""
+    include, expand = None, False
+    if type(callback) is ChildFilterLALR_NoPlaceholders:
+        include = tuple(callback.to_include)
+        callback = callback.node_builder
+    if type(callback) is ExpandSingleChild:
+        expand = True
+        callback = callback.node_builder
+    if isinstance(callback, (ChildFilterLALR_NoPlaceholders, ExpandSingleChild)):
+        raise TypeError("unexpected lark wrapper chain")  # a lark upgrade: fail loudly
+    return include, expand, callback
+
+
+def _reduce(value_stack: list, state_stack: list, rule: tuple):
+    size, include, expand, callback, _ = rule
+    if size:
+        children = value_stack[-size:]
+        del state_stack[-size:]
+        del value_stack[-size:]
+    else:
+        children = []
+    if include is not None:
+        kept: list = []
+        for i, splice in include:
+            if not splice:
+                kept.append(children[i])
+            elif kept:
+                kept.extend(children[i].children)
+            else:  # a left-recursive list (`rule*`) grows in place, as lark does it
+                kept = children[i].children
+        children = kept
+    if expand and len(children) == 1:
+        return children[0]
+    return callback(children)
 
 
 def tokens(text: str, states: dict[int, dict], stack: list[int]):
@@ -136,7 +178,7 @@ def parse(tables: Tables, text: str, start: str, postlex):
     end_state = tables.end_states[start]
     state_stack = [tables.start_states[start]]
     value_stack: list = []
-    push_state, push_value = state_stack.append, value_stack.append
+    push_state, push_value, reduce = state_stack.append, value_stack.append, _reduce
     for tok in postlex.process(tokens(text, states, state_stack)):
         kind = tok.type
         while True:
@@ -147,27 +189,15 @@ def parse(tables: Tables, text: str, start: str, postlex):
                 push_state(action[1])
                 push_value(tok)
                 break
-            size, callback, origin = action[1]
-            if size:
-                children = value_stack[-size:]
-                del state_stack[-size:]
-                del value_stack[-size:]
-            else:
-                children = []
-            push_value(callback(children))
-            push_state(states[state_stack[-1]][origin][1])
+            rule = action[1]
+            push_value(reduce(value_stack, state_stack, rule))
+            push_state(states[state_stack[-1]][rule[4]][1])
     while True:
         action = states[state_stack[-1]].get("$END")
         if action is None or action[0]:
             raise Fallback
-        size, callback, origin = action[1]
-        if size:
-            children = value_stack[-size:]
-            del state_stack[-size:]
-            del value_stack[-size:]
-        else:
-            children = []
-        push_value(callback(children))
-        push_state(states[state_stack[-1]][origin][1])
+        rule = action[1]
+        push_value(reduce(value_stack, state_stack, rule))
+        push_state(states[state_stack[-1]][rule[4]][1])
         if state_stack[-1] == end_state:
             return value_stack[-1]
