@@ -25,17 +25,20 @@ class Fallback(Exception):  # a signal, not an error: let lark do it
     """The fast path cannot take this text; lark's parser must."""
 
 
-# One alternation for every token; group names are the grammar's terminals (or the
-# text decides: `op`, `word`). Patterns as in `grammars/rego.lark`.
+# One match per token, with the blanks and comments before it; group names are the
+# grammar's terminals (or the text decides: `op`, `word`). Patterns as in
+# `grammars/rego.lark`.
+_TRIVIA = r"(?:[ \t\r\n\f]++|#[^\n]*+)*+"  # possessive: never given back
 _TOKEN = re.compile(
-    r"(?P<ws>[ \t\r\n\f]+)"
-    r"|(?P<comment>#[^\n]*)"
-    r"|(?P<word>[a-zA-Z_][a-zA-Z0-9_]*)"
+    _TRIVIA
+    + r"(?:(?P<word>[a-zA-Z_][a-zA-Z0-9_]*)"
     r"|(?P<NUMBER>(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
     r'|(?P<STRING>"(?:\\.|[^"\\\n])*")'
     r"|(?P<RAW_STRING>`[^`]*`)"
-    r"|(?P<op>:=|==|!=|<=|>=|[<>|&+\-*/%{}()\[\].,:;=])"
+    r"|(?P<op>:=|==|!=|<=|>=|[<>|&+\-*/%{}()\[\].,:;=]))"
 )
+_KINDS = (None, *sorted(_TOKEN.groupindex, key=_TOKEN.groupindex.get))
+_END = re.compile(_TRIVIA + r"\Z")
 
 # Words the grammar reserves where its state accepts them (lark's contextual lexer
 # turns a NAME into the keyword only then).
@@ -126,24 +129,21 @@ def tokens(text: str, states: dict[int, dict], stack: list[int]):
     """The tokens of `text` as lark's contextual lexer makes them, reading the parser's
     current state from `stack` (the post-lexer sits between: a token is made only when
     the parser has taken the one before)."""
-    new = str.__new__
+    new, kinds, count, rfind = str.__new__, _KINDS, text.count, text.rfind
     line, line_start = 1, 0
     end = 0
     for m in _TOKEN.finditer(text):
-        start = m.start()
-        if start != end:  # a character no token starts with
+        if m.start() != end:  # a character no token starts with
             raise Fallback
-        end = m.end()
-        kind = m.lastgroup
-        value = m.group()
-        if kind == "ws":
-            n = value.count("\n")
+        g = m.lastindex
+        start, end = m.span(g)
+        if start != m.start():  # blanks or comments came first
+            n = count("\n", m.start(), start)
             if n:
                 line += n
-                line_start = start + value.rindex("\n") + 1
-            continue
-        if kind == "comment":
-            continue
+                line_start = rfind("\n", 0, start) + 1
+        kind = kinds[g]
+        value = m.group(g)
         if kind == "word":
             kind = _KEYWORDS.get(value)
             if kind is None or kind not in states[stack[-1]]:
@@ -167,7 +167,7 @@ def tokens(text: str, states: dict[int, dict], stack: list[int]):
             tok.end_line = line
         tok.end_column = end - line_start + 1
         yield tok
-    if end != len(text):
+    if not _END.match(text, end):
         raise Fallback
 
 
