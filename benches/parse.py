@@ -5,20 +5,27 @@
 Generates policies of the given sizes in bytes (one `allow` rule of three conditions per
 role/action pair, the shape of a big generated RBAC policy) and times, for each:
 
-- policydiff's parse (`frontend.rego.parse_collecting`: lark LALR with the contextual
-  lexer, lowering callbacks inside the parser) and its whole load (`load_policy`: parse,
-  compile, index);
+- policydiff's parse (`frontend.rego.parse_collecting`: the fast path, a tokenizer and
+  LALR loop over lark's tables, lowering callbacks inside the parser), the same parse
+  through lark's own lexer and parser loop (what the fast path replaced; `lark s`), its
+  whole load (`load_policy`: parse, compile, index) and `policydiff check FILE` as a
+  user runs it (a fresh process: imports, load, exit; `check s`);
 - OPA's `add_policy` plus its first evaluation, where OPA parses and compiles
-  (`opa_bindings`, OPA 1.20 in-process, standing in for `opa check`).
+  (`opa_bindings`, OPA 1.20 in-process, standing in for `opa check`: there is no `opa`
+  binary on these machines).
 
-It prints seconds, seconds per MB (flat when a stage scales linearly) and the ratio
+It prints seconds, seconds per MB (flat when a stage scales linearly) and the ratios
 to OPA. Figures are printed, never asserted; record them in benches/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import subprocess
+import sys
+import tempfile
 import time
 
 import opa_bindings
@@ -62,22 +69,45 @@ def opa(text: str) -> None:
         engine.close()
 
 
+def lark_parse(text: str) -> None:
+    """The parse through lark's own lexer and loop (the fast path's fallback)."""
+    with rego._LOCK:
+        rego._LOWER.reset("big.rego")
+        rego._TEXT[0] = text
+        rego._parser().parse(text, start="module")
+
+
+def check(text: str) -> float:
+    """Wall seconds of `policydiff check` in a fresh process."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "big.rego")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "policydiff", "check", path], check=True,
+                       stdout=subprocess.DEVNULL)
+        return time.perf_counter() - started
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="250000,500000,1000000")
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
     rego.parse_collecting(Source(name="warm.rego", text="package w\nallow if true\n"))
-    print(f"{'bytes':>9} {'parse s':>8} {'s/MB':>6} {'load s':>8} {'s/MB':>6} {'OPA s':>7} "
-          f"{'s/MB':>6} {'parse/OPA':>9} {'load/OPA':>8}")
+    print(f"{'bytes':>9} {'parse s':>8} {'s/MB':>5} {'lark s':>7} {'load s':>7} {'s/MB':>5} "
+          f"{'check s':>8} {'OPA s':>6} {'s/MB':>5} {'parse/OPA':>9} {'load/OPA':>8} {'check/OPA':>9}")
     for size in (int(s) for s in args.sizes.split(",")):
         text = policy(size)
         mb = len(text) / 1e6
         parse = best(lambda t=text: rego.parse_collecting(Source(name="big.rego", text=t)), args.repeat)
+        slow = best(lambda t=text: lark_parse(t), args.repeat)
         load = best(lambda t=text: load_policy(t), args.repeat)
+        cli = min(check(text) for _ in range(args.repeat))
         theirs = best(lambda t=text: opa(t), args.repeat)
-        print(f"{len(text):>9} {parse:>8.2f} {parse / mb:>6.2f} {load:>8.2f} {load / mb:>6.2f} "
-              f"{theirs:>7.2f} {theirs / mb:>6.2f} {parse / theirs:>9.1f} {load / theirs:>8.1f}")
+        print(f"{len(text):>9} {parse:>8.2f} {parse / mb:>5.2f} {slow:>7.2f} {load:>7.2f} "
+              f"{load / mb:>5.2f} {cli:>8.2f} {theirs:>6.2f} {theirs / mb:>5.2f} "
+              f"{parse / theirs:>9.1f} {load / theirs:>8.1f} {cli / theirs:>9.1f}")
 
 
 if __name__ == "__main__":
