@@ -58,12 +58,19 @@ def is_pooled(dsn: str) -> bool:
 
 def _params(dsn: str) -> dict[str, str]:
     try:
-        return {k: str(v) for k, v in conninfo.conninfo_to_dict(dsn).items()}
+        params = {k: str(v) for k, v in conninfo.conninfo_to_dict(dsn).items()}
     except psycopg.ProgrammingError as e:
         raise InputError.at("invalid_dsn", redact(f"cannot parse the dsn: {e}"), Span(file="--dsn")) from None
     except UnicodeDecodeError:  # a percent-encoded byte that is not UTF-8
         raise InputError.at("invalid_dsn", "cannot parse the dsn: a percent-encoded part is not "
                             "UTF-8", Span(file="--dsn")) from None
+    # libpq refuses a port that is not a number only when it connects, as a connection
+    # failure (exit 3); it is the DSN that is wrong
+    for port in params.get("port", "").split(","):
+        if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            raise InputError.at("invalid_dsn", redact(f"cannot parse the dsn: port `{port}` is not "
+                                "a port number (1-65535)"), Span(file="--dsn"))
+    return params
 
 
 def is_transient(exc: BaseException) -> bool:
