@@ -42,10 +42,13 @@ def resolve_dsn(dsn: str | None = None, *, data_dir: str | Path | None = None) -
 
 
 def locate(dsn: str | None = None, *, data_dir: str | Path | None = None) -> tuple[str, str]:
-    """The DSN and where it came from, for diagnostics."""
+    """The DSN and where it came from, for diagnostics; a given DSN that libpq could not
+    use is `invalid_dsn` here, before anything connects or prints it."""
     if dsn:
+        _params(dsn)
         return dsn, "--dsn"
     if os.environ.get(ENV_VAR):
+        _params(os.environ[ENV_VAR])
         return os.environ[ENV_VAR], ENV_VAR
     return embedded.embedded_dsn(data_dir), str(embedded.data_dir_path(data_dir))
 
