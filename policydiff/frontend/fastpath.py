@@ -35,10 +35,10 @@ _TOKEN = re.compile(
     r"|(?P<NUMBER>(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
     r'|(?P<STRING>"(?:\\.|[^"\\\n])*")'
     r"|(?P<RAW_STRING>`[^`]*`)"
-    r"|(?P<op>:=|==|!=|<=|>=|[<>|&+\-*/%{}()\[\].,:;=]))"
+    r"|(?P<op>:=|==|!=|<=|>=|[<>|&+\-*/%{}()\[\].,:;=])"
+    r"|(?P<eof>\Z))"  # the blanks and comments that end the text
 )
 _KINDS = (None, *sorted(_TOKEN.groupindex, key=_TOKEN.groupindex.get))
-_END = re.compile(_TRIVIA + r"\Z")
 
 # Words the grammar reserves where its state accepts them (lark's contextual lexer
 # turns a NAME into the keyword only then).
@@ -143,6 +143,8 @@ def tokens(text: str, states: dict[int, dict], stack: list[int]):
                 line += n
                 line_start = rfind("\n", 0, start) + 1
         kind = kinds[g]
+        if kind == "eof":
+            return
         value = m.group(g)
         if kind == "word":
             kind = _KEYWORDS.get(value)
@@ -167,7 +169,7 @@ def tokens(text: str, states: dict[int, dict], stack: list[int]):
             tok.end_line = line
         tok.end_column = end - line_start + 1
         yield tok
-    if not _END.match(text, end):
+    if end != len(text):
         raise Fallback
 
 
