@@ -8,8 +8,9 @@ role/action pair, the shape of a big generated RBAC policy) and times, for each:
 - policydiff's parse (`frontend.rego.parse_collecting`: the fast path, a tokenizer and
   LALR loop over lark's tables, lowering callbacks inside the parser), the same parse
   through lark's own lexer and parser loop (what the fast path replaced; `lark s`), its
-  whole load (`load_policy`: parse, compile, index) and `policydiff check FILE` as a
-  user runs it (a fresh process: imports, load, exit; `check s`);
+  whole load (`load_policy`: parse, compile, index), all with Python's collector paused
+  as a load pauses it, and `policydiff check FILE` as a user runs it (a fresh process:
+  imports, load, exit; `check s`, and its CPU seconds, `cpu s`);
 - OPA's `add_policy` plus its first evaluation, where OPA parses and compiles
   (`opa_bindings`, OPA 1.20 in-process, standing in for `opa check`: there is no `opa`
   binary on these machines).
@@ -21,6 +22,7 @@ to OPA. Figures are printed, never asserted; record them in benches/README.md.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import random
 import resource
@@ -53,11 +55,19 @@ def policy(size: int, seed: int = 1) -> str:
 
 
 def best(fn, repeat: int) -> float:
+    """Best wall time of `repeat` calls, Python's cyclic collector paused as `load_policy`
+    pauses it (running, it rescans every object built so far and the parse of a large
+    policy grows faster than its text)."""
     times = []
     for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
+        gc.collect()
+        gc.disable()
+        try:
+            started = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - started)
+        finally:
+            gc.enable()
     return min(times)
 
 
