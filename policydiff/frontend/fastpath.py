@@ -181,6 +181,7 @@ def parse(tables: Tables, text: str, start: str, postlex):
     state_stack = [tables.start_states[start]]
     value_stack: list = []
     push_state, push_value, reduce = state_stack.append, value_stack.append, _reduce
+    pop_state = state_stack.pop
     for tok in postlex.process(tokens(text, states, state_stack)):
         kind = tok.type
         while True:
@@ -192,7 +193,10 @@ def parse(tables: Tables, text: str, start: str, postlex):
                 push_value(tok)
                 break
             rule = action[1]
-            push_value(reduce(value_stack, state_stack, rule))
+            if rule[0] == 1 and rule[2] and rule[1] is None:  # `?a: b`: b stands for a
+                pop_state()
+            else:
+                push_value(reduce(value_stack, state_stack, rule))
             push_state(states[state_stack[-1]][rule[4]][1])
     while True:
         action = states[state_stack[-1]].get("$END")
