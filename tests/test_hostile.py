@@ -102,6 +102,7 @@ def commands(f: Path, kind: str) -> list[list[str]]:
                     "--dsn", NOWHERE],
                    ["analyze", "--input", run_file, "--output", out, "--v2", str(f)],
                    ["promote", "--v1", V1, "--v2", str(f), "--dsn", NOWHERE],
+                   ["rollback", "--drill", "--v1", str(f), "--v2", V2, "--dsn", NOWHERE],
                    ["runbook", "--v1", str(f), "--v2", V2, "--classifications", CLASSES,
                     "--output-dir", track, "--dsn", NOWHERE]],
         "input": [["eval", V2, "--input", str(f)]],
@@ -279,6 +280,13 @@ def test_a_directory_where_a_file_is_expected(capsys, tmp_path, kind):
     d.mkdir(parents=True)
     for argv in commands(d, kind):
         refused(capsys, argv, d, "unreadable_file", position=False)
+
+
+def test_a_file_where_the_track_directory_is_expected(capsys, tmp_path):
+    f = tmp_path / "track"
+    f.write_text("a file\n")
+    refused(capsys, ["runbook", "--v1", V1, "--v2", V2, "--classifications", CLASSES,
+                     "--output-dir", str(f), "--dsn", NOWHERE], f, "unwritable_file", position=False)
 
 
 def test_a_directory_without_policies(capsys, tmp_path):
