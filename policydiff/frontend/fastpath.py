@@ -82,8 +82,18 @@ class Tables:
             self.states[state] = out
         self.start_states = dict(table.start_states)
         self.end_states = dict(table.end_states)
-        names = {t.name for t in lark.terminals}
-        assert set(_ASSIGN.values()) | set(_KEYWORDS.values()) | set(_OPS.values()) <= names
+        _check_names(lark)
+
+
+def _check_names(lark: Lark) -> None:
+    """The terminal names above are lark's for this grammar (anonymous ones such as
+    `__ANON_0` are numbered in grammar order): a grammar edit that renames one fails
+    here, at the first parse, rather than mistyping tokens."""
+    strings = {t.pattern.value: t.name for t in lark.terminals if t.pattern.type == "str"}
+    names = {t.name for t in lark.terminals}
+    for text, name in (*_KEYWORDS.items(), *_OPS.items(), *_ASSIGN.items()):
+        if strings.get(text, name) != name or name not in names:
+            raise RuntimeError(f"fastpath: `{text}` is lark's {strings.get(text)}, not {name}")
 
 
 def _unwrap(callback) -> tuple:
