@@ -5,20 +5,30 @@
 Generates policies of the given sizes in bytes (one `allow` rule of three conditions per
 role/action pair, the shape of a big generated RBAC policy) and times, for each:
 
-- policydiff's parse (`frontend.rego.parse_collecting`: lark LALR with the contextual
-  lexer, lowering callbacks inside the parser) and its whole load (`load_policy`: parse,
-  compile, index);
+- policydiff's parse (`frontend.rego.parse_collecting`: the fast path, a tokenizer and
+  LALR loop over lark's tables, lowering callbacks inside the parser), the same parse
+  through lark's own lexer and parser loop (what the fast path replaced; `lark s`), its
+  whole load (`load_policy`: parse, compile, index), all with Python's collector paused
+  as a load pauses it, and `policydiff check FILE` as a user runs it (a fresh process:
+  imports, load, exit; `check s`, and its CPU seconds, `cpu s`);
 - OPA's `add_policy` plus its first evaluation, where OPA parses and compiles
-  (`opa_bindings`, OPA 1.20 in-process, standing in for `opa check`).
+  (`opa_bindings`, OPA 1.20 in-process, standing in for `opa check`: there is no `opa`
+  binary on these machines).
 
-It prints seconds, seconds per MB (flat when a stage scales linearly) and the ratio
+It prints seconds, seconds per MB (flat when a stage scales linearly) and the ratios
 to OPA. Figures are printed, never asserted; record them in benches/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import random
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 
 import opa_bindings
@@ -45,11 +55,19 @@ def policy(size: int, seed: int = 1) -> str:
 
 
 def best(fn, repeat: int) -> float:
+    """Best wall time of `repeat` calls, Python's cyclic collector paused as `load_policy`
+    pauses it (running, it rescans every object built so far and the parse of a large
+    policy grows faster than its text)."""
     times = []
     for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
+        gc.collect()
+        gc.disable()
+        try:
+            started = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - started)
+        finally:
+            gc.enable()
     return min(times)
 
 
@@ -62,22 +80,43 @@ def opa(text: str) -> None:
         engine.close()
 
 
+def check(text: str) -> tuple[float, float]:
+    """Wall and CPU seconds of `policydiff check` in a fresh process (the CPU time
+    stands when other work shares the machine)."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "big.rego")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "policydiff", "check", path], check=True,
+                       stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="250000,500000,1000000")
     ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
     rego.parse_collecting(Source(name="warm.rego", text="package w\nallow if true\n"))
-    print(f"{'bytes':>9} {'parse s':>8} {'s/MB':>6} {'load s':>8} {'s/MB':>6} {'OPA s':>7} "
-          f"{'s/MB':>6} {'parse/OPA':>9} {'load/OPA':>8}")
+    print(f"{'bytes':>9} {'parse s':>8} {'s/MB':>5} {'lark s':>7} {'load s':>7} {'s/MB':>5} "
+          f"{'check s':>8} {'cpu s':>6} {'OPA s':>6} {'s/MB':>5} {'parse/OPA':>9} {'load/OPA':>8} "
+          f"{'check/OPA':>9}")
     for size in (int(s) for s in args.sizes.split(",")):
         text = policy(size)
         mb = len(text) / 1e6
         parse = best(lambda t=text: rego.parse_collecting(Source(name="big.rego", text=t)), args.repeat)
+        slow = best(lambda t=text: rego.parse_collecting(Source(name="big.rego", text=t), fast=False),
+                    args.repeat)
         load = best(lambda t=text: load_policy(t), args.repeat)
+        cli, cpu = min(check(text) for _ in range(args.repeat))
         theirs = best(lambda t=text: opa(t), args.repeat)
-        print(f"{len(text):>9} {parse:>8.2f} {parse / mb:>6.2f} {load:>8.2f} {load / mb:>6.2f} "
-              f"{theirs:>7.2f} {theirs / mb:>6.2f} {parse / theirs:>9.1f} {load / theirs:>8.1f}")
+        print(f"{len(text):>9} {parse:>8.2f} {parse / mb:>5.2f} {slow:>7.2f} {load:>7.2f} "
+              f"{load / mb:>5.2f} {cli:>8.2f} {cpu:>6.2f} {theirs:>6.2f} {theirs / mb:>5.2f} "
+              f"{parse / theirs:>9.1f} {load / theirs:>8.1f} {cli / theirs:>9.1f}")
 
 
 if __name__ == "__main__":

@@ -260,7 +260,11 @@ def run_runbook(options: Options, observer: Callable[[str, Any], None] = lambda 
     """Run the track (see the module docstring); observer(kind, payload) sees `start` and
     `done` of every step (payload: the Step, the StepResult) and replay `progress`."""
     track = Track(options, observer)
-    track.out.mkdir(parents=True, exist_ok=True)
+    try:
+        track.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file, or nowhere to create it: bad --output-dir
+        raise InputError.at("unwritable_file", f"cannot create the track's directory: {e.strerror}",
+                            Span(file=str(track.out))) from None
     stamp = datetime.now(UTC).strftime("%Y%m%dt%H%M%S")
     state = State(v1=track.v1_info, v2=track.v2_info, classifications=options.classifications,
                   classifications_sha256=_sha256(options.classifications),

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import msgspec
 
+from policydiff.documents import decode_text
 from policydiff.errors import Diagnostic, InputError
 from policydiff.results import OUTCOMES, PolicyInfo, ReplayCell, ReplayReport
 from policydiff.source import Span
@@ -62,8 +63,14 @@ def read_report(path: str | Path, type_: type[T], *, schema: str, what: str, wri
                             Span(file=name)) from None
     try:
         doc = msgspec.json.decode(data)
+    except RecursionError:
+        raise InputError.at("too_deep", "JSON nested too deeply", Span(file=name)) from None
     except msgspec.DecodeError:
-        raise _json_error(data, name) from None
+        text = decode_text(data, name)  # not UTF-8: located at the first bad byte; a BOM dropped
+        try:
+            doc = msgspec.json.decode(text)
+        except msgspec.DecodeError:
+            raise _json_error(text, name) from None
     found = doc.get("schema") if isinstance(doc, dict) else None
     if found != schema:
         found = f"schema `{found}`" if found else "no `schema` field"
@@ -87,13 +94,17 @@ def load_run(path: str | Path) -> RunFile:
     return RunFile(path=name, report=report)
 
 
-def _json_error(data: bytes, name: str) -> InputError:
+def _json_error(text: str, name: str) -> InputError:
+    if not text.strip():
+        return InputError.at("bad_json", "the file is empty", Span(file=name, line=1, col=1))
     try:
-        json.loads(data.decode("utf-8", errors="replace"))
+        json.loads(text)
     except json.JSONDecodeError as e:
-        cut = e.pos >= len(data.rstrip())
+        cut = e.pos >= len(text.rstrip())
         msg = "the file ends before the JSON does (truncated?)" if cut else f"invalid JSON: {e.msg}"
         return InputError.at("bad_json", msg, Span(file=name, line=e.lineno, col=e.colno))
+    except RecursionError:
+        return InputError.at("too_deep", "JSON nested too deeply", Span(file=name))
     return InputError.at("bad_json", "invalid JSON", Span(file=name))
 
 

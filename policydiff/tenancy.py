@@ -94,6 +94,9 @@ def decode_tenancy(data: bytes | str, name: str = "<tenancy>") -> Tenancy:
     """Decode JSON or YAML text into a `Tenancy`, with errors naming `name` and the field
     (and, for YAML, its line and column)."""
     text = decode_text(data, name) if isinstance(data, bytes) else data
+    if not text.strip():
+        raise InputError(Diagnostic(code="invalid_tenancy", message="the tenancy file is empty",
+                                    span=Span(file=name)))
     is_yaml = name.endswith((".yaml", ".yml")) or not text.lstrip().startswith("{")
     doc = None
     try:

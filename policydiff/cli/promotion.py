@@ -144,6 +144,7 @@ def _drill(args) -> ExitCode:
     from policydiff.drill import drill
     from policydiff.switch import actor
 
+    policy_infos(args.v1, args.v2)  # bad policies are bad input, refused before connecting
     with _connect(args) as conn:
         result = drill(conn, args.v1, args.v2, who=actor(), snapshot=args.snapshot,
                        dsn=args.dsn)

@@ -42,10 +42,13 @@ def resolve_dsn(dsn: str | None = None, *, data_dir: str | Path | None = None) -
 
 
 def locate(dsn: str | None = None, *, data_dir: str | Path | None = None) -> tuple[str, str]:
-    """The DSN and where it came from, for diagnostics."""
+    """The DSN and where it came from, for diagnostics; a given DSN that libpq could not
+    use is `invalid_dsn` here, before anything connects or prints it."""
     if dsn:
+        _params(dsn)
         return dsn, "--dsn"
     if os.environ.get(ENV_VAR):
+        _params(os.environ[ENV_VAR])
         return os.environ[ENV_VAR], ENV_VAR
     return embedded.embedded_dsn(data_dir), str(embedded.data_dir_path(data_dir))
 
@@ -58,12 +61,19 @@ def is_pooled(dsn: str) -> bool:
 
 def _params(dsn: str) -> dict[str, str]:
     try:
-        return {k: str(v) for k, v in conninfo.conninfo_to_dict(dsn).items()}
+        params = {k: str(v) for k, v in conninfo.conninfo_to_dict(dsn).items()}
     except psycopg.ProgrammingError as e:
         raise InputError.at("invalid_dsn", redact(f"cannot parse the dsn: {e}"), Span(file="--dsn")) from None
     except UnicodeDecodeError:  # a percent-encoded byte that is not UTF-8
         raise InputError.at("invalid_dsn", "cannot parse the dsn: a percent-encoded part is not "
                             "UTF-8", Span(file="--dsn")) from None
+    # libpq refuses a port that is not a number only when it connects, as a connection
+    # failure (exit 3); it is the DSN that is wrong
+    for port in params.get("port", "").split(","):
+        if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            raise InputError.at("invalid_dsn", redact(f"cannot parse the dsn: port `{port}` is not "
+                                "a port number (1-65535)"), Span(file="--dsn"))
+    return params
 
 
 def is_transient(exc: BaseException) -> bool:

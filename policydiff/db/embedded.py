@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from policydiff.errors import InfraError
+from policydiff.errors import InfraError, InputError
 from policydiff.source import Span
 
 DEFAULT_DATA_DIR = Path(".policydiff") / "pgdata"
@@ -30,7 +30,12 @@ logging.getLogger("pgserver").addHandler(logging.NullHandler())
 
 
 def data_dir_path(data_dir: str | Path | None) -> Path:
-    return Path(data_dir) if data_dir is not None else Path.cwd() / DEFAULT_DATA_DIR
+    """The data directory; one that exists as something else is bad input (`--data-dir`)."""
+    path = Path(data_dir) if data_dir is not None else Path.cwd() / DEFAULT_DATA_DIR
+    if path.exists() and not path.is_dir():
+        raise InputError.at("unreadable_file", "the embedded server's data directory is not a "
+                            "directory", Span(file=str(path)))
+    return path
 
 
 _ready: set[str] = set()  # maintenance URIs whose `policydiff` database exists

@@ -63,12 +63,29 @@ def _last(c):
 
 
 def _meta(children) -> _Meta:
+    """The positions `children` cover: `_first` of the first child that has one, `_last`
+    of the last (a token child, the common case, is read in place)."""
     m = _Meta()
-    first = _first(children)
-    m.empty = first is None
-    if first is not None:
-        m.line, m.column = first
-        m.end_line, m.end_column = _last(children)
+    for c in children:
+        if type(c) is Token:
+            m.line, m.column = c.line, c.column
+            break
+        p = _first(c)
+        if p is not None:
+            m.line, m.column = p
+            break
+    else:
+        m.empty = True
+        return m
+    m.empty = False
+    for c in reversed(children):
+        if type(c) is Token:
+            m.end_line, m.end_column = c.end_line, c.end_column
+            break
+        p = _last(c)
+        if p is not None:
+            m.end_line, m.end_column = p
+            break
     return m
 
 

@@ -20,6 +20,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from policydiff import ir
 from policydiff.errors import Diagnostic, PolicyError
+from policydiff.frontend import fastpath
 from policydiff.frontend.lower import Inline, Lower
 from policydiff.source import Source, Span
 
@@ -190,15 +191,16 @@ def parse(source: Source) -> ir.Module:
     return _lower(source, "module")
 
 
-def parse_collecting(source: Source) -> tuple[ir.Module | None, list[Diagnostic]]:
+def parse_collecting(source: Source, *, fast: bool = True) -> tuple[ir.Module | None, list[Diagnostic]]:
     """Parse one module, returning its diagnostics instead of raising them, so that a
     caller can go on to report what later passes find as well. The module is `None`
     when the text does not parse; otherwise the constructs the diagnostics name are
-    left out of it."""
+    left out of it. `fast=False` runs lark's own lexer and parser loop instead of the
+    fast path (`fastpath`), with the same result: benches and tests compare the two."""
     with _LOCK:
         _LOWER.reset(source.name)
         try:
-            module = _run(source, "module")
+            module = _run(source, "module", fast)
         except PolicyError as e:
             return None, list(e.diagnostics)
         return module, list(_LOWER.diags)
@@ -231,14 +233,24 @@ _EXAMPLES = {
 }
 
 
-def _parse_text(text: str, start: str):
+def _parse_text(text: str, start: str, fast: bool = True):
     _TEXT[0] = text
+    if fast:
+        try:
+            return fastpath.parse(_tables(), text, start, _LineBreaks())
+        except fastpath.Fallback:  # an error (or a text the fast path cannot take): lark's turn
+            _LOWER.reset(_LOWER.file)
     return _parser().parse(text, start=start)
 
 
-def _run(source: Source, start: str):
+@functools.cache
+def _tables() -> fastpath.Tables:
+    return fastpath.Tables(_parser())
+
+
+def _run(source: Source, start: str, fast: bool = True):
     try:
-        return _parse_text(source.text, start)
+        return _parse_text(source.text, start, fast)
     except UnexpectedInput as e:
         raise PolicyError(_parse_diagnostic(source, e, start)) from None
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import msgspec
 
+from policydiff.documents import decode_text, load_yaml
 from policydiff.errors import InputError
 from policydiff.source import Span
 from policydiff.tenancy import RELATIONS, ROLES, Tenancy, relation
@@ -74,9 +75,13 @@ def load_profile(path: str | Path | None, tenancy: Tenancy) -> Profile:
     if name.endswith((".jsonl", ".ndjson", ".log")):
         profile = profile_from_decision_log(raw, name)
     else:
+        # the reader every YAML file shares: located errors, no alias bombs, bounded depth
+        doc = load_yaml(decode_text(raw, name), name)
+        if doc.data is None:
+            raise InputError.at("invalid_profile", "the profile is empty", Span(file=name))
         try:
-            profile = msgspec.yaml.decode(raw, type=Profile)
-        except (msgspec.ValidationError, msgspec.DecodeError) as e:
+            profile = msgspec.convert(doc.data, type=Profile)
+        except msgspec.ValidationError as e:
             raise InputError.at("invalid_profile", str(e), Span(file=name)) from None
     _check_profile(profile, tenancy, name)
     return profile
