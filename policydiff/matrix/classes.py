@@ -1,21 +1,18 @@
-"""The matrix: dimensions, the value classes of every input path, and the cells.
+"""The value classes of one class of input paths, and the labels that name them.
 
-From an `Analysis` (what the policies compare each input path with) this module builds
-a `Space`: for every class of paths, the values that stand for all others — each
-constant, one string per realisable combination of string patterns, and fresh values
-that are equal or not to each other. Two requests that agree on which class every path
-falls in are decided alike by both policies, so one representative per combination
-decides every request of the combination, and a cell's verdict covers all its
-requests without sampling.
-
-`Space.representatives()` enumerates the combinations for the symbolic matrix
-(tenant `"*"`), with the relation realised by construction; `Space.signature()` gives
-the class combination of a concrete request, which `policydiff.graph` uses to group a
-tenancy's requests.
+A `ClassSpace` holds what the policies compare one class of input paths with (its
+constants, string patterns and atoms) and the values that stand for every other value:
+kinds of fresh values (`_Template`), one per combination of patterns a string can
+realise, and values that are alone in their combination. `assignments()` enumerates
+every combination of classes of the paths for the symbolic matrix; `label()` names
+the class of one concrete value, with a `Label` — `Constant`, `Fresh`, `Composite` or
+`Member` — that the tenancy realisation (`policydiff.matrix.realise`) groups requests by.
+`ValueType` is what the request model lets a path hold.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 import itertools
 import json
@@ -25,84 +22,59 @@ from typing import Any
 
 import msgspec
 
-from policydiff.analysis import ELEM, Analysis, InputClass, Path, Pattern
-from policydiff.compile.patterns import glob_regex
+from policydiff.analysis import InputClass
+from policydiff.compile import glob_regex
 from policydiff.errors import InputError
+from policydiff.flowgraph import ELEM, Path, Pattern
 
-ANY = "*"  # the tenant (or another dimension) when the matrix does not split on it
 OTHER = "(other)"  # the label of "any value the policies do not name"
-DIMENSIONS = ("tenant", "role", "action", "subject_enterprise", "subject_teams",
-              "resource_enterprise", "resource_team")
 MAX_COMBINATIONS = 250_000  # about half a minute of evaluation
 MAX_SUBSETS = 4096  # members of one input collection enumerated as every subset
 
-
-class Dimensions(msgspec.Struct, frozen=True, kw_only=True):
-    """Where each dimension of a cell lives in the input. `runbook` is docs/design.md's
-    request model, whose shape and types are fixed; otherwise the shape is whatever
-    the policies read."""
-
-    tenant: Path | None = ("subject", "enterprise")
-    role: Path | None = ("subject", "role")
-    action: Path | None = ("action",)
-    subject_enterprise: Path | None = ("subject", "enterprise")
-    subject_teams: Path | None = ("subject", "teams")
-    resource_enterprise: Path | None = ("resource", "enterprise")
-    resource_team: Path | None = ("resource", "team")
-    runbook: bool = True
-    symbolic_tenant: bool = False  # split the symbolic matrix on the tenant's classes
-
-    @property
-    def relation_paths(self) -> tuple[Path | None, ...]:
-        return (self.subject_enterprise, self.resource_enterprise, self.resource_team,
-                self.subject_teams)
-
-    @property
-    def has_relation(self) -> bool:
-        return all(p is not None for p in self.relation_paths)
+OBJECT = object()  # a path that is also read as an object: build it from its fields
+ABSENT = object()  # a path no request of the model fixes: left out of the input
 
 
-RUNBOOK = Dimensions()
+class ValueType(enum.Enum):
+    """What a path of the request model may hold."""
 
-# The request model's leaves and their types: "s" string, "n" string or null, "l" list
-# of strings; "x" (any value but null) is used for team lists of other shapes.
-_RUNBOOK_TYPES: dict[Path, str] = {
-    ("subject", "id"): "s", ("subject", "enterprise"): "s", ("subject", "role"): "s",
-    ("subject", "teams"): "l", ("subject", "teams", ELEM): "s", ("action",): "s",
-    ("resource", "id"): "s", ("resource", "kind"): "s", ("resource", "enterprise"): "s",
-    ("resource", "team"): "n",
-}
+    STRING = "string"
+    STRING_OR_NULL = "string or null"
+    STRING_LIST = "list of strings"
+    NOT_NULL = "any value but null"  # team lists of other shapes name teams, never null
 
 
-def parse_path(text: str) -> Path:
-    """`input.user.role` (or `user.role`) -> ("user", "role")."""
-    parts = [p for p in re.split(r"\.|\[\"?|\"?\]", text.strip()) if p]
-    if parts and parts[0] == "input":
-        parts = parts[1:]
-    if not parts or any(not re.fullmatch(r"[\w:-]+", p) for p in parts):
-        raise InputError.at("bad_dimension", f"`{text}` is not an input path like `input.user.role`")
-    return tuple(parts)
+# ------------------------------------------------------------------------- labels
 
 
-def dimensions(specs: Sequence[str]) -> Dimensions:
-    """`NAME=PATH` flags onto the request model. Naming any dimension leaves the
-    request model: dimensions not named are then not split on (`*`) unless they keep
-    their request-model path and a policy reads it (decided by the `Space`)."""
-    if not specs:
-        return RUNBOOK
-    fields: dict[str, Any] = {"runbook": False}
-    for spec in specs:
-        name, sep, path = spec.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or name not in DIMENSIONS:
-            raise InputError.at("bad_dimension", f"`{spec}`: expected NAME=PATH with NAME one of "
-                                + ", ".join(f"`{d}`" for d in DIMENSIONS))
-        fields[name] = parse_path(path)
-        if name == "tenant":
-            fields["symbolic_tenant"] = True
-    if "tenant" not in fields:
-        fields["tenant"] = None
-    return Dimensions(**fields)
+class Constant(msgspec.Struct, frozen=True):
+    """A value equal to one of the class's constants (`key` is its `value_key`)."""
+
+    key: Any
+
+
+class Fresh(msgspec.Struct, frozen=True):
+    """A value equal to no constant: the patterns and atoms it satisfies, its JSON type
+    and, among the scalars of one side of a request, which distinct such value it is."""
+
+    sig: tuple[bool, ...]
+    type: str
+    index: int | None = None
+
+
+class Composite(msgspec.Struct, frozen=True):
+    """A list or an object."""
+
+    type: str
+
+
+class Member(msgspec.Struct, frozen=True):
+    """A member of a collection equal to the `index`-th fresh scalar of its side."""
+
+    index: int
+
+
+Label = Constant | Fresh | Composite | Member
 
 
 # ------------------------------------------------------------------------- patterns
@@ -140,9 +112,6 @@ def _instance(p: Pattern, filler: str) -> str:
     return text.replace("**", filler).replace("*", filler).replace("?", "x").replace("\\", "")
 
 
-# -------------------------------------------------------------------------- classes
-
-
 class _Template:
     """A kind of fresh value: matches exactly the patterns in `sig`."""
 
@@ -160,10 +129,6 @@ class _Fresh:
     def __init__(self, template: _Template, index: int):
         self.template, self.index = template, index
         self.value = template.make(index)
-
-
-_OBJECT = object()  # a path that is also read as an object: build it from its fields
-ABSENT = object()  # a path no request of the model fixes: left out of the input
 
 
 _FILL = "\x00"  # where a fresh value's distinguishing text goes in a candidate shape
@@ -238,20 +203,24 @@ def _templates(patterns: Sequence[Pattern], constants: frozenset,
     return list(templates.values()), [v for s_, v in fixed.items() if s_ not in templates]
 
 
+# -------------------------------------------------------------------------- classes
+
+
 _ALL_DOMAINS = frozenset({"null", "boolean", "number", "string", "array", "object"})
-_DOMAINS_OF = {"s": frozenset({"string"}), "n": frozenset({"string", "null"}),
-               "x": _ALL_DOMAINS - {"null"}}
+_DOMAINS_OF = {ValueType.STRING: frozenset({"string"}),
+               ValueType.STRING_OR_NULL: frozenset({"string", "null"}),
+               ValueType.NOT_NULL: _ALL_DOMAINS - {"null"}}
 
 
 class ClassSpace:
     """One class of input paths with its constants and kinds of fresh values."""
 
     def __init__(self, cls: InputClass, scalars: list[Path], collections: list[Path],
-                 objects: set[Path], types: Mapping[Path, str], whole: set[Path]):
+                 objects: set[Path], types: Mapping[Path, ValueType], whole: set[Path]):
         self.cls = cls
         self.whole = whole
         self.scalars, self.collections, self.objects, self.types = scalars, collections, objects, types
-        self.constants = {_ckey(c): c for c in cls.constants}
+        self.constants = {value_key(c): c for c in cls.constants}
         self.patterns = cls.patterns
         self.atoms = cls.atoms
         self.unproved: list[str] = []
@@ -260,7 +229,7 @@ class ClassSpace:
         else:
             self.templates, self.fixed = _templates(cls.patterns, frozenset(c for c in cls.constants),
                                                     _stem(scalars + [c + (ELEM,) for c in collections]))
-        self._labels: dict[Any, Any] = {}
+        self._labels: dict[Any, Label] = {}
 
     def signature(self, value: Any) -> tuple[bool, ...]:
         """Which patterns `value` matches and which atoms hold on it."""
@@ -286,7 +255,7 @@ class ClassSpace:
         templates, fixed = [], []
         for (domain, sig), values in found.by_sig.items():
             if len(values) >= need and (domain, sig) not in found.exhausted:
-                label = f"(like {_label(values[0])})"
+                label = f"(like {shown(values[0])})"
                 templates.append(_Template(lambda i, vs=values: vs[i], sig, label))
                 continue
             fixed += values
@@ -311,9 +280,9 @@ class ClassSpace:
         t = self.types.get(path)
         if t is None:
             return True
-        if t == "n":
+        if t is ValueType.STRING_OR_NULL:
             return value is None or isinstance(value, str)
-        if t == "x":
+        if t is ValueType.NOT_NULL:
             return value is not None
         return isinstance(value, str)
 
@@ -326,13 +295,13 @@ class ClassSpace:
             if i == len(self.scalars):
                 self._collections(current, fresh, results)
                 if len(results) > MAX_COMBINATIONS:
-                    raise _too_large(f"more than {MAX_COMBINATIONS} for the class of "
-                                     + ", ".join(f"`input.{'.'.join(p)}`" for p in self.cls.paths[:3]))
+                    raise too_large(f"more than {MAX_COMBINATIONS} for the class of "
+                                    + ", ".join(f"`input.{'.'.join(p)}`" for p in self.cls.paths[:3]))
                 return
             path = self.scalars[i]
             options: list[Any] = [c for c in consts if self.allowed(path, c)]
             if path in self.objects:
-                options.append(_OBJECT)
+                options.append(OBJECT)
             if path not in self.types:  # no model fixes it: it may be missing or mistyped
                 options.append(ABSENT)
                 if self.patterns:  # string tests fail on other types, not only on strings
@@ -404,19 +373,19 @@ class ClassSpace:
             return "(object)"
         if value is ABSENT:
             return "(absent)"
-        if _ckey(value) in self.constants:  # labelled as its cell is (1.0 in the cell of 1)
-            return _label(self.constants[_ckey(value)])
+        if value_key(value) in self.constants:  # labelled as its cell is (1.0 in the cell of 1)
+            return shown(self.constants[value_key(value)])
         if self.atoms:
-            same = [v for v in self.fixed if _ckey(v) == _ckey(value)]
+            same = [v for v in self.fixed if value_key(v) == value_key(value)]
             if same:
-                return _label(same[0])
+                return shown(same[0])
         sig = self.signature(value)
         label = next((t.label for t in self.templates if t.sig == sig), None)
         if label is None:
             label = next((v for v in self.fixed if self.signature(v) == sig), OTHER)
         return label
 
-    def label(self, value: Any) -> Any:
+    def label(self, value: Any) -> Label:
         """The class of one value: itself if a constant, else its pattern signature."""
         ck = (value.__class__, value)  # True == 1, yet they are different values
         try:
@@ -424,18 +393,15 @@ class ClassSpace:
         except KeyError:
             pass
         except TypeError:  # unhashable: a list or an object
-            return ("x", type(value).__name__)
-        k = _ckey(value)
-        if k in self.constants:
-            lab: Any = ("c", k)
-        else:
-            lab = ("f", self.signature(value), type(value).__name__)
+            return Composite(type(value).__name__)
+        k = value_key(value)
+        lab: Label = Constant(k) if k in self.constants else Fresh(self.signature(value), type(value).__name__)
         if len(self._labels) < 100_000:
             self._labels[ck] = lab
         return lab
 
 
-def _ckey(v: Any) -> Any:
+def value_key(v: Any) -> Any:
     """What a constant is equal to as OPA compares: numbers by value (1 == 1.0), never
     a boolean with a number (True == 1 in Python)."""
     if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -443,238 +409,15 @@ def _ckey(v: Any) -> Any:
     return (type(v).__name__, v) if isinstance(v, (bool, str, type(None))) else ("x", repr(v))
 
 
-# ---------------------------------------------------------------------------- space
-
-
-class Space:
-    """The classes of every input path both policies read, and the cells they form."""
-
-    def __init__(self, analysis: Analysis, dims: Dimensions = RUNBOOK):
-        self.dims = dims
-        self.incomplete = list(analysis.incomplete)
-        info = {p: c for c in analysis.classes for p in c.paths}
-        read = set(info)
-        if dims.runbook:
-            # The request model always has every field, read or not.
-            read |= set(_RUNBOOK_TYPES)
-            self.types = dict(_RUNBOOK_TYPES)
-        else:
-            self.types = {}
-        self.read = read
-        self._analysed = {p for c in analysis.classes for p in c.paths}
-        # read by a policy, but not in the request model: split into classes like any
-        # other path (absent and mistyped among them), and named in the report
-        self.outside_model: list[Path] = []
-        if dims.runbook:
-            model_parents = {p[:i] for p in _RUNBOOK_TYPES for i in range(len(p))}
-            self.outside_model = sorted(p for p in self._analysed
-                                        if p not in _RUNBOOK_TYPES and p not in model_parents)
-        # The relation's ingredients must meet in one class each so the relation can
-        # be realised by construction.
-        groups: list[tuple[Path, ...]] = []
-        if dims.has_relation and self._reads_relation():
-            groups = [(dims.subject_enterprise, dims.resource_enterprise),
-                      (dims.resource_team, dims.subject_teams + (ELEM,))]
-        if groups:  # a team list names teams: null is never among them
-            self.types.setdefault(dims.subject_teams + (ELEM,), "x")
-        merged = self._merge(analysis, groups)
-        self.classes: list[ClassSpace] = []
-        self.class_of: dict[Path, ClassSpace] = {}
-        all_paths = set(read) | {p for g in groups for p in g}
-        parents = {p[:i] for p in all_paths for i in range(len(p))}
-        for cls in merged:
-            scalars, collections, objects = [], [], set()
-            for p in cls.paths:
-                if p and p[-1] == ELEM:
-                    collections.append(p[:-1])
-                elif p not in parents:
-                    scalars.append(p)
-                elif len(cls.paths) > 1 or cls.constants or cls.patterns or cls.atoms:
-                    scalars.append(p)  # read as a value and as an object
-                    objects.add(p)
-            scalars = [p for p in scalars if p]  # the input itself is an object
-            if not scalars and not collections:
-                continue
-            whole = {c for c in collections if c not in info or info[c].whole}
-            cs = ClassSpace(cls, sorted(scalars), sorted(collections), objects, self.types, whole)
-            self.incomplete += cs.unproved
-            self.classes.append(cs)
-            for p in cls.paths:
-                self.class_of[p] = cs
-        for p in (dims.role, dims.action, dims.tenant if dims.symbolic_tenant else None):
-            if p is not None and p in self.class_of and p not in self.class_of[p].scalars:
-                self.incomplete.append(f"dimension `input.{'.'.join(p)}` is not a single value")
-
-    def _reads_relation(self) -> bool:
-        return self.dims.runbook or any(p in self.read for p in self.dims.relation_paths
-                                        if p is not None)
-
-    def _merge(self, analysis: Analysis, groups: list[tuple[Path, ...]]) -> list[InputClass]:
-        classes = {i: c for i, c in enumerate(analysis.classes)}
-        owner = {p: i for i, c in classes.items() for p in c.paths}
-        nxt = len(classes)
-        for g in groups:
-            for p in g:
-                if p not in owner:
-                    classes[nxt] = InputClass(paths=(p,))
-                    owner[p] = nxt
-                    nxt += 1
-        if self.dims.runbook:
-            for p in _RUNBOOK_TYPES:
-                if p not in owner:
-                    classes[nxt] = InputClass(paths=(p,))
-                    owner[p] = nxt
-                    nxt += 1
-        for g in groups:
-            ids = sorted({owner[p] for p in g})
-            if len(ids) < 2:
-                continue
-            parts = [classes.pop(i) for i in ids]
-            paths = tuple(sorted({p for c in parts for p in c.paths}))
-            consts = tuple({_ckey(c): c for part in parts for c in part.constants}.values())
-            pats = tuple(sorted({p for part in parts for p in part.patterns}))
-            tests = tuple({a.key: a for part in parts for a in part.atoms}.values())
-            classes[ids[0]] = InputClass(paths=paths, constants=consts, patterns=pats, atoms=tests)
-            for p in paths:
-                owner[p] = ids[0]
-        team = self.dims.resource_team
-        if groups and team is not None:  # a null team is the `enterprise` relation
-            i = owner[team]
-            c = classes[i]
-            if not any(v is None for v in c.constants):
-                classes[i] = msgspec.structs.replace(c, constants=c.constants + (None,))
-        return list(classes.values())
-
-    # ---- cells
-
-    def representatives(self) -> Iterator[tuple[tuple[str, str, str, str], dict]]:
-        """Every class combination as (cell, representative input), relation realised."""
-        per_class = [c.assignments() for c in self.classes]
-        for c in self.classes:  # collections too large for every subset are searched only
-            self.incomplete += [r for r in c.unproved if r not in self.incomplete]
-        total = 1
-        for a in per_class:
-            total *= max(1, len(a))
-        if total > MAX_COMBINATIONS:
-            raise _too_large(f"{total} class combinations exceed the limit of {MAX_COMBINATIONS}")
-        # Only a path read both as a value and as an object builds the same input twice.
-        seen: set[bytes] | None = set() if any(c.objects for c in self.classes) else None
-        for combo in itertools.product(*per_class):
-            values: dict[Path, Any] = {}
-            for part in combo:
-                values.update(part)
-            inp = build_input(values)
-            key = self.cell_of(inp)
-            if key is None:
-                continue
-            if seen is not None:
-                encoded = msgspec.json.encode(inp, order="sorted")
-                if encoded in seen:
-                    continue
-                seen.add(encoded)
-            yield key, inp
-
-    def cell_of(self, inp: Mapping, *, concrete: bool = False) -> tuple[str, str, str, str] | None:
-        """The symbolic cell of any input: the class labels of its dimensions, and its
-        relation; None when no tenancy could realise it. `concrete`: the cell as a
-        tenancy realises it (compare with `--tenancy`/`--dsn`, replay): the dimensions'
-        own values, the tenant being the subject's enterprise."""
-        rel = self.relation(inp)
-        if rel is None:
-            return None
-        d = self.dims
-        if concrete:
-            tenant, role, action = (get(inp, p) for p in (d.tenant, d.role, d.action))
-            return (ANY if tenant is None else str(tenant), ANY if role is None else str(role),
-                    ANY if action is None else str(action), rel)
-        tenant = self._class_label(d.tenant, inp) if d.symbolic_tenant and d.tenant else ANY
-        role = self._class_label(d.role, inp) if d.role and d.role in self.read else ANY
-        action = self._class_label(d.action, inp) if d.action and d.action in self.read else ANY
-        return (tenant, role, action, rel)
-
-    def _class_label(self, path: Path, inp: Mapping) -> str:
-        v = get(inp, path)
-        cs = self.class_of.get(path)
-        return cs.describe(v) if cs is not None else _label(v)
-
-    def relation(self, inp: Mapping) -> str | None:
-        """The relation a built input realises (team ids need not be unique across
-        enterprises: a subject's team may share its id with another enterprise's)."""
-        d = self.dims
-        if not (d.has_relation and self._reads_relation()):
-            return ANY
-        se, re_ = get(inp, d.subject_enterprise), get(inp, d.resource_enterprise)
-        team, teams = get(inp, d.resource_team), get(inp, d.subject_teams)
-        teams = teams if isinstance(teams, list) else []
-        if se != re_:  # team ids need not be unique across enterprises (docs/design.md)
-            return "other_enterprise"
-        if team is None:
-            return "enterprise"
-        return "own_team" if team in teams else "other_team"
-
-    def attributes_of(self, inp: Mapping) -> dict[str, str]:
-        """The class of every path of `inp` that is not a dimension, as reports show it."""
-        d = self.dims
-        skip = {d.role, d.action, d.tenant, *d.relation_paths}
-        read = self.analysis_paths
-        out = {}
-        for cs in self.classes:
-            for p in cs.scalars:
-                if p not in skip and p in read:
-                    out["input." + ".".join(p)] = cs.describe(get(inp, p))
-        return out
-
-    @functools.cached_property
-    def analysis_paths(self) -> frozenset[Path]:
-        return frozenset(self._analysed)
-
-
-def _too_large(why: str) -> InputError:
-    return InputError.at("matrix_too_large", f"the symbolic matrix is too large: {why}",
-                         help="compare with --tenancy, or split the policies' comparisons")
-
-
-def _label(v: Any) -> str:
-    if v is _OBJECT:
+def shown(v: Any) -> str:
+    """A value as reports show it in a cell."""
+    if v is OBJECT:
         return "(object)"
     if isinstance(v, str):
         return v
     return json.dumps(v)
 
 
-def get(doc: Any, path: Path | None) -> Any:
-    if path is None:
-        return None
-    for k in path:
-        # a plain dict skips the slower abstract-class check (replay calls this per request)
-        if (type(doc) is not dict and not isinstance(doc, Mapping)) or k not in doc:
-            return None
-        doc = doc[k]
-    return doc
-
-
-def build_input(values: Mapping[Path, Any]) -> dict:
-    """The input document with each path at its value; paths under a path that holds
-    a plain value (not `_OBJECT`) are left out."""
-    root: dict = {}
-    for path in sorted(values, key=len):
-        v = values[path]
-        node = root
-        ok = True
-        for k in path[:-1]:
-            nxt = node.get(k)
-            if nxt is None:
-                nxt = node[k] = {}
-            if not isinstance(nxt, dict):
-                ok = False
-                break
-            node = nxt
-        if not ok:
-            continue
-        if v is ABSENT:
-            continue
-        if v is _OBJECT:
-            node.setdefault(path[-1], {})
-        else:
-            node[path[-1]] = list(v) if isinstance(v, list) else v
-    return root
+def too_large(why: str) -> InputError:
+    return InputError.at("matrix_too_large", f"the symbolic matrix is too large: {why}",
+                         help="compare with --tenancy, or split the policies' comparisons")
