@@ -42,12 +42,14 @@ class TenantCells(msgspec.Struct, kw_only=True):
     each, and how many requests each (role, relation) holds per action."""
 
     tenant: str
-    elements: frozenset
-    pairs: dict
-    counts: dict
+    elements: frozenset[Element]
+    pairs: dict[Element, tuple[User, Resource]]
+    counts: dict[tuple[str, str], int]
 
 
 class Realisation(msgspec.Struct, kw_only=True):
+    """Every tenant's realised pairs; each combines with every action of the tenancy."""
+
     tenants: list[TenantCells]
     actions: tuple[str, ...]
     requests: int
