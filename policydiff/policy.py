@@ -21,7 +21,7 @@ from policydiff.compile.closures import Compiler, Frame
 from policydiff.compile.rules import CompiledRule
 from policydiff.documents import read_text
 from policydiff.errors import InputError, PolicyError
-from policydiff.frontend import rego, roletable
+from policydiff.frontend import rego
 from policydiff.source import Source, Span
 
 __all__ = ["UNDEFINED", "Policy", "load_policy", "query"]
@@ -185,6 +185,8 @@ def _load(path_or_text, data: Mapping | None, decision: str | None) -> Policy:
         if p is None:
             src = Source(name=f"<text{n}>" if len(items) > 1 else "<text>", text=str(item))
         elif p.suffix in _ROLE_TABLE_SUFFIXES:
+            from policydiff.frontend import roletable  # its Structs cost a compare of Rego ~15 ms
+
             modules.append(roletable.load_module(p))
             continue
         elif p.suffix in _DATA_SUFFIXES:
