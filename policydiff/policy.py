@@ -236,7 +236,7 @@ def read_json(p: str | Path) -> Any:
     try:
         return json.loads(read_text(p, "data"))
     except json.JSONDecodeError as e:
-        raise InputError.at("bad_json", e.msg, Span(file=str(p), line=e.lineno, col=e.colno)) from None
+        raise InputError.at("bad_json", e.msg.lower(), Span(file=str(p), line=e.lineno, col=e.colno)) from None
     except RecursionError:
         raise InputError.at("too_deep", "JSON nested too deeply", Span(file=str(p))) from None
 
