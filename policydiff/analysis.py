@@ -750,13 +750,6 @@ class _Scope:
         return None
 
 
-def analyze(modules: Sequence[ir.Module], data: Mapping[str, Any] | None = None) -> Analysis:
-    """The input classes of `modules` (evaluated over `data`), without folding."""
-    w = _Walker(modules, data)
-    w.walk()
-    return w.result()
-
-
 def analyze_policies(*policies: Any) -> Analysis:
     """One analysis over several policies, so that their classes are common: the
     constants either policy compares a path with split that path for both. Each

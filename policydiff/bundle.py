@@ -15,6 +15,7 @@ from pathlib import Path
 
 from policydiff.documents import load_yaml, read_text
 from policydiff.errors import InputError
+from policydiff.policy import read_json
 from policydiff.source import Span
 
 _DATA = (".json", ".yaml", ".yml")
@@ -44,19 +45,10 @@ def expand(paths: Sequence[str | Path]) -> list[str | dict]:
 
 
 def _mounted(f: Path, at: tuple[str, ...]) -> dict:
-    text = read_text(f, "data")
     if f.suffix == ".json":
-        import json
-
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError.at("bad_json", e.msg.lower(),
-                                Span(file=str(f), line=e.lineno, col=e.colno)) from None
-        except RecursionError:
-            raise InputError.at("too_deep", "JSON nested too deeply", Span(file=str(f))) from None
+        doc = read_json(f)
     else:
-        doc = load_yaml(text, str(f)).data
+        doc = load_yaml(read_text(f, "data"), str(f)).data
     if not at and not isinstance(doc, dict):
         raise InputError.at("bad_data", "a data document at the root of `data` must be an object",
                             Span(file=str(f)))

@@ -3,7 +3,7 @@
 `diff(v1, v2)` analyses both policies together (`policydiff.analysis`), builds the
 class space (`policydiff.matrix`) and evaluates each policy once per class
 combination — on a representative input in the symbolic matrix, on one concrete
-request per combination with a tenancy (`policydiff.graph.realise`). Each cell's
+request per combination with a tenancy (`policydiff.matrix.realise`). Each cell's
 verdict is `allow`, `deny` or `mixed` over all its requests; each (cell, direction)
 where v2 decides differently is a `Discrepancy` with a witness request and the
 `file:line` of the rules that decided it in each policy.
@@ -23,11 +23,31 @@ import msgspec
 from policydiff.analysis import ELEM, analyze_policies
 from policydiff.compile import UNDEFINED, thaw
 from policydiff.errors import InputError, PolicyError
-from policydiff.matrix import RUNBOOK, Dimensions, Space
+from policydiff.matrix import RUNBOOK, CellKey, Dimensions, Space, realise
+from policydiff.matrix.realise import Element, TenantCells
+from policydiff.policy import Policy
 from policydiff.results import Cell, CompareReport, Discrepancy, Gate, PolicyInfo, Summary
 from policydiff.tenancy import Tenancy, request_input
 
-CellKey = tuple[str, str, str, str]
+
+class Witness(msgspec.Struct, frozen=True):
+    """A request of a cell where the policies differ, and the key its class combination
+    shares with the cell's other requests (None in the symbolic matrix, where the
+    request is the combination's representative)."""
+
+    request: dict
+    group: Any = None
+
+
+class Row(msgspec.Struct, frozen=True):
+    """A row of the matrix: the cell, each policy's verdict, and a witness for each
+    direction that differs."""
+
+    cell: CellKey
+    v1: str
+    v2: str
+    loosening: Witness | None  # v2 allows what v1 denies
+    tightening: Witness | None
 
 
 class _Verdicts:
@@ -58,7 +78,7 @@ def _decision(seen: set[bool]) -> str:
     return "mixed"
 
 
-def policy_info(policy: Any, path: str | None = None) -> PolicyInfo:
+def policy_info(policy: Policy, path: str | None = None) -> PolicyInfo:
     sources: Mapping[str, str] = getattr(policy, "sources", {}) or {}
     digest = hashlib.sha256()
     for name in sorted(sources):
@@ -70,7 +90,7 @@ def policy_info(policy: Any, path: str | None = None) -> PolicyInfo:
 class _Decider:
     """Both policies on one input, with the rules that decided it."""
 
-    def __init__(self, v1: Any, v2: Any):
+    def __init__(self, v1: Policy, v2: Policy):
         self.v1, self.v2 = v1, v2
 
     def __call__(self, inp: dict) -> tuple[bool, bool]:
@@ -80,7 +100,7 @@ class _Decider:
         return _rules(self.v1, inp), _rules(self.v2, inp)
 
 
-def _allows(policy: Any, inp: dict) -> bool:
+def _allows(policy: Policy, inp: dict) -> bool:
     try:
         value = policy.decide(inp)
     except PolicyError as e:  # name the request: the error is the policy's, on real input
@@ -98,19 +118,19 @@ def _allows(policy: Any, inp: dict) -> bool:
                         "compare a rule whose value is true or false (--decision)")
 
 
-def _rules(policy: Any, inp: dict) -> tuple[str, ...]:
+def _rules(policy: Policy, inp: dict) -> tuple[str, ...]:
     _, where = policy.explain(inp)
     return tuple(where)
 
 
-def diff(v1: Any, v2: Any, *, tenancy: Tenancy | None = None, dims: Dimensions = RUNBOOK,
+def diff(v1: Policy, v2: Policy, *, tenancy: Tenancy | None = None, dims: Dimensions = RUNBOOK,
          v1_info: PolicyInfo | None = None, v2_info: PolicyInfo | None = None) -> CompareReport:
-    """Compare two loaded policies (`policydiff.Policy`) over the matrix."""
+    """Compare two loaded policies over the matrix."""
     if tenancy is not None and not dims.runbook:
         raise InputError.at("bad_dimension", "`--dimension` needs the symbolic matrix: a tenancy "
                             "realises requests of the request model only")
     for side, policy in (("V1", v1), ("V2", v2)):
-        problem = policy.decision_rule() if hasattr(policy, "decision_rule") else None
+        problem = policy.decision_rule()
         if problem:
             raise InputError.at("bad_decision", f"{side}: {problem}",
                                 help="name the decision rule with --decision data.<package>.<rule>")
@@ -127,8 +147,8 @@ def diff(v1: Any, v2: Any, *, tenancy: Tenancy | None = None, dims: Dimensions =
             # what the tenancy cannot show, the symbolic matrix decides: its cells that
             # differ are reported (tenant `*`); those that agree add nothing to check
             rows += [row for row in _symbolic(space, decide)
-                     if (row[0][1] in unrealised["role"] or row[0][2] in unrealised["action"])
-                     and (row[3] is not None or row[4] is not None)]
+                     if (row.cell[1] in unrealised["role"] or row.cell[2] in unrealised["action"])
+                     and (row.loosening is not None or row.tightening is not None)]
         if space.outside_model:  # a tenancy's requests never carry them
             space.incomplete.append(
                 "tenancy: realises no request with "
@@ -163,11 +183,6 @@ def _unrealised(space: Space, tenancy: Tenancy) -> dict[str, set[str]]:
     return out
 
 
-# A row of the matrix: the cell, each policy's verdict, and a witness (input, class
-# key) for each direction that differs.
-Row = tuple[CellKey, str, str, Any, Any]
-
-
 def _symbolic(space: Space, decide: _Decider) -> list[Row]:
     cells: dict[CellKey, _Verdicts] = {}
     for key, inp in space.representatives():
@@ -175,20 +190,18 @@ def _symbolic(space: Space, decide: _Decider) -> list[Row]:
         st = cells.get(key)
         if st is None:
             st = cells[key] = _Verdicts()
-        st.add(a1, a2, (inp, None))
-    return [(k, _decision(st.v1), _decision(st.v2), st.loosening, st.tightening)
+        st.add(a1, a2, Witness(inp))
+    return [Row(k, _decision(st.v1), _decision(st.v2), st.loosening, st.tightening)
             for k, st in cells.items()]
 
 
 def _tenancy(space: Space, tenancy: Tenancy, decide: _Decider) -> list[Row]:
-    from policydiff.graph import realise
-
     real = realise(space, tenancy)
-    by_element: dict[tuple, tuple[bool, bool]] = {}
-    row_cache: dict[tuple, list[tuple[str, str, Any, Any]]] = {}
+    by_element: dict[tuple[Element, str], tuple[bool, bool]] = {}
+    row_cache: dict[tuple, list[tuple[str, str, Element | None, Element | None]]] = {}
     rows: list[Row] = []
     for t in real.tenants:
-        groups: dict[tuple[str, str], list] = {}
+        groups: dict[tuple[str, str], list[Element]] = {}
         for e in t.elements:
             groups.setdefault((e.role, e.relation), []).append(e)
         for (role, rel), elems in groups.items():
@@ -199,14 +212,14 @@ def _tenancy(space: Space, tenancy: Tenancy, decide: _Decider) -> list[Row]:
             if verdicts is None:
                 verdicts = row_cache[ck] = _verdicts(t, elems, real.actions, by_element, decide)
             for action, (d1, d2, loose, tight) in zip(real.actions, verdicts):
-                rows.append(((t.tenant, role, action, rel), d1, d2,
+                rows.append(Row((t.tenant, role, action, rel), d1, d2,
                              _pair_request(t, loose, action) if loose is not None else None,
                              _pair_request(t, tight, action) if tight is not None else None))
     return rows
 
 
-def _verdicts(t: Any, elems: list, actions: tuple[str, ...], by_element: dict,
-              decide: _Decider) -> list[tuple[str, str, Any, Any]]:
+def _verdicts(t: TenantCells, elems: list[Element], actions: tuple[str, ...], by_element: dict,
+              decide: _Decider) -> list[tuple[str, str, Element | None, Element | None]]:
     out = []
     for action in actions:
         st = _Verdicts()
@@ -221,34 +234,33 @@ def _verdicts(t: Any, elems: list, actions: tuple[str, ...], by_element: dict,
     return out
 
 
-def _pair_request(t: Any, element: Any, action: str) -> tuple[dict, Any]:
+def _pair_request(t: TenantCells, element: Element, action: str) -> Witness:
     u, r = t.pairs[element]
-    return request_input(u, action, r), (element, action)
+    return Witness(request_input(u, action, r), (element, action))
 
 
 def _report(space: Space, rows: list[Row], decide: _Decider,
             v1_info: PolicyInfo, v2_info: PolicyInfo) -> CompareReport:
-    rows.sort(key=lambda row: row[0])
+    rows.sort(key=lambda row: row.cell)
     out_cells = []
     discrepancies: list[Discrepancy] = []
     rules_cache: dict[Any, tuple] = {}
     discrepant = 0
-    for key, d1, d2, loose, tight in rows:
-        tenant, role, action, rel = key
-        out_cells.append(Cell(tenant=tenant, role=role, action=action, relation=rel, v1=d1, v2=d2))
-        if loose is None and tight is None:
+    for row in rows:
+        tenant, role, action, rel = row.cell
+        out_cells.append(Cell(tenant=tenant, role=role, action=action, relation=rel, v1=row.v1, v2=row.v2))
+        if row.loosening is None and row.tightening is None:
             continue
         discrepant += 1
-        for direction, w, (w1, w2) in (("v2_more_permissive", loose, ("deny", "allow")),
-                                       ("v2_more_restrictive", tight, ("allow", "deny"))):
+        for direction, w, (w1, w2) in (("v2_more_permissive", row.loosening, ("deny", "allow")),
+                                       ("v2_more_restrictive", row.tightening, ("allow", "deny"))):
             if w is None:
                 continue
-            inp, class_key = w
-            r1, r2 = _explained(decide, inp, class_key, rules_cache)
+            r1, r2 = _explained(decide, w, rules_cache)
             discrepancies.append(Discrepancy(
                 tenant=tenant, role=role, action=action, relation=rel, direction=direction,
-                v1=w1, v2=w2, witness=inp, v1_rules=r1, v2_rules=r2,
-                attributes=space.attributes_of(inp)))
+                v1=w1, v2=w2, witness=w.request, v1_rules=r1, v2_rules=r2,
+                attributes=space.attributes_of(w.request)))
     n = len(discrepancies)
     loosening = sum(d.direction == "v2_more_permissive" for d in discrepancies)
     summary = Summary(
@@ -271,11 +283,11 @@ def discrepancy_rate(discrepant_cells: int, cells: int) -> float:
     return discrepant_cells / cells if cells else 0.0
 
 
-def _explained(decide: _Decider, witness: dict, class_key: Any, cache: dict) -> tuple:
+def _explained(decide: _Decider, w: Witness, cache: dict) -> tuple:
     """The deciding rules; requests of one class combination share them."""
-    key = class_key if class_key is not None else msgspec.json.encode(witness, order="sorted")
+    key = w.group if w.group is not None else msgspec.json.encode(w.request, order="sorted")
     if key not in cache:
-        cache[key] = decide.rules(witness)
+        cache[key] = decide.rules(w.request)
     return cache[key]
 
 

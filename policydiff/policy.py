@@ -9,7 +9,6 @@ over modules with OPA's result-set semantics.
 from __future__ import annotations
 
 import gc
-import importlib
 import json
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
@@ -186,7 +185,9 @@ def _load(path_or_text, data: Mapping | None, decision: str | None) -> Policy:
         if p is None:
             src = Source(name=f"<text{n}>" if len(items) > 1 else "<text>", text=str(item))
         elif p.suffix in _ROLE_TABLE_SUFFIXES:
-            modules.append(_role_table(p))
+            from policydiff.frontend import roletable  # its Structs cost a compare of Rego ~15 ms
+
+            modules.append(roletable.load_module(p))
             continue
         elif p.suffix in _DATA_SUFFIXES:
             _merge(merged, _read_json(p))
@@ -230,22 +231,18 @@ def _looks_like_path(s: str) -> bool:
     return s.endswith((".rego",) + _ROLE_TABLE_SUFFIXES + _DATA_SUFFIXES) or Path(s).is_file()
 
 
-def _role_table(p: Path) -> ir.Module:
+def read_json(p: str | Path) -> Any:
+    """The JSON document of a data file; bad JSON names the file, line and column."""
     try:
-        roletable = importlib.import_module("policydiff.frontend.roletable")
-    except ModuleNotFoundError:
-        raise PolicyError.at("unsupported", "role tables need `policydiff.frontend.roletable`, "
-                             "which is not installed", Span(file=str(p))) from None
-    return roletable.load_module(p)
+        return json.loads(read_text(p, "data"))
+    except json.JSONDecodeError as e:
+        raise InputError.at("bad_json", e.msg.lower(), Span(file=str(p), line=e.lineno, col=e.colno)) from None
+    except RecursionError:
+        raise InputError.at("too_deep", "JSON nested too deeply", Span(file=str(p))) from None
 
 
 def _read_json(p: Path) -> dict:
-    try:
-        doc = json.loads(read_text(p, "data"))
-    except json.JSONDecodeError as e:
-        raise InputError.at("bad_json", e.msg, Span(file=str(p), line=e.lineno, col=e.colno)) from None
-    except RecursionError:
-        raise InputError.at("too_deep", "JSON nested too deeply", Span(file=str(p))) from None
+    doc = read_json(p)
     if not isinstance(doc, dict):
         raise InputError.at("bad_data", "a data document must be an object", Span(file=str(p)))
     return doc

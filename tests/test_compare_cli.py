@@ -100,6 +100,26 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert e.value.code == 2
 
 
+def test_bad_data_documents_exit_2_at_their_position_however_they_are_given(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"roles": {\n  "admin": [1,]\n}}\n')
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    tree = tmp_path / "tree"
+    (tree / "roles").mkdir(parents=True)
+    shutil.copy(V1, tree / "v1.rego")
+    shutil.copy(bad, tree / "roles" / "data.json")
+    for argv in (["--data", str(bad)], ["--data", f"roles={bad}"], ["--v1-data", str(bad)]):
+        assert main(["compare", V1, V2, *argv]) == 2
+        assert f"{bad}:2:" in capsys.readouterr().err
+    assert main(["compare", str(tree), V2]) == 2
+    assert f"{tree / 'roles' / 'data.json'}:2:" in capsys.readouterr().err
+    for argv in (["--data", str(deep)], ["--data", f"roles={deep}"]):
+        assert main(["compare", V1, V2, *argv]) == 2
+        err = capsys.readouterr().err
+        assert "too_deep" in err and "Traceback" not in err
+
+
 def test_unreachable_database_exits_3(capsys):
     assert main(["compare", V1, V2, "--dsn", "postgresql://app:hunter2@127.0.0.1:1/x"]) == 3
     err = capsys.readouterr().err

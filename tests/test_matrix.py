@@ -251,3 +251,18 @@ allow if granted.admin
     )
     _, by_path = _classes(p)
     assert "admin" in by_path[("subject", "role")].constants
+
+
+def test_a_value_is_labelled_by_its_class():
+    from policydiff.matrix.classes import Composite, Constant, Fresh
+
+    p = _policy('allow if startswith(input.action, "project:")\nallow if input.action == 1')
+    cs = Space(analyze_policies(p)).class_of[("action",)]
+    one = cs.label(1)
+    assert isinstance(one, Constant)
+    assert cs.label(1.0) == one  # one number, as OPA compares
+    assert cs.label(True) != one  # a boolean is never a number
+    a, b, c = cs.label("project:a"), cs.label("project:b"), cs.label("team:a")
+    assert isinstance(a, Fresh) and a == b and a != c
+    assert a.sig == (True,) and c.sig == (False,)
+    assert cs.label(["project:a"]) == Composite("list")

@@ -183,14 +183,9 @@ def _data(spec: str):
     ref, sep, path = spec.partition("=")
     if not sep:
         return spec
-    import json
+    from policydiff.policy import read_json
 
-    from policydiff.documents import read_text
-
-    try:
-        doc = json.loads(read_text(path, "data"))
-    except json.JSONDecodeError as e:
-        raise InputError.at("bad_json", e.msg, Span(file=path, line=e.lineno, col=e.colno)) from None
+    doc = read_json(path)
     keys = [k for k in ref.split(".") if k]
     if keys[:1] == ["data"]:
         keys = keys[1:]

@@ -27,6 +27,7 @@ from typing import Any
 
 from policydiff import ir
 from policydiff.compile import closures, plan, resolve, rules, typecheck
+from policydiff.compile.patterns import glob_regex as glob_regex  # for the matrix
 from policydiff.compile.rules import Ctx, Program
 from policydiff.compile.values import UNDEFINED, freeze, thaw
 from policydiff.errors import PolicyError

@@ -1,0 +1,271 @@
+"""The space of the matrix: every class of input paths, and the cell of any request.
+
+From an `Analysis` (what the policies compare each input path with) a `Space` builds a
+`ClassSpace` (`policydiff.matrix.classes`) for every class of paths: the values that
+stand for all others — each constant, one string per realisable combination of string
+patterns, and fresh values that are equal or not to each other. Two requests that
+agree on which class every path falls in are decided alike by both policies, so one
+representative per combination decides every request of the combination, and a
+cell's verdict covers all its requests without sampling.
+
+`Space.representatives()` enumerates the combinations for the symbolic matrix (tenant
+`"*"`), with the relation realised by construction. `Space.cell_of` is the one
+definition of a request's cell, used by compare, replay and the analysis of a replay.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import msgspec
+
+from policydiff.analysis import Analysis, InputClass
+from policydiff.flowgraph import ELEM, Path
+from policydiff.matrix.classes import (
+    ABSENT,
+    MAX_COMBINATIONS,
+    OBJECT,
+    ClassSpace,
+    ValueType,
+    shown,
+    too_large,
+    value_key,
+)
+from policydiff.matrix.dimensions import ANY, RUNBOOK, Dimensions
+
+# The request model's leaves and what each may hold; a team list of another shape
+# (`--dimension`) holds any value but null.
+REQUEST_MODEL: dict[Path, ValueType] = {
+    ("subject", "id"): ValueType.STRING, ("subject", "enterprise"): ValueType.STRING,
+    ("subject", "role"): ValueType.STRING, ("subject", "teams"): ValueType.STRING_LIST,
+    ("subject", "teams", ELEM): ValueType.STRING, ("action",): ValueType.STRING,
+    ("resource", "id"): ValueType.STRING, ("resource", "kind"): ValueType.STRING,
+    ("resource", "enterprise"): ValueType.STRING, ("resource", "team"): ValueType.STRING_OR_NULL,
+}
+
+CellKey = tuple[str, str, str, str]  # tenant, role, action, relation
+
+
+class Space:
+    """The classes of every input path both policies read, and the cells they form."""
+
+    def __init__(self, analysis: Analysis, dims: Dimensions = RUNBOOK):
+        self.dims = dims
+        self.incomplete = list(analysis.incomplete)
+        info = {p: c for c in analysis.classes for p in c.paths}
+        read = set(info)
+        if dims.runbook:
+            # The request model always has every field, read or not.
+            read |= set(REQUEST_MODEL)
+            self.types = dict(REQUEST_MODEL)
+        else:
+            self.types = {}
+        self.read = read
+        self._analysed = {p for c in analysis.classes for p in c.paths}
+        # read by a policy, but not in the request model: split into classes like any
+        # other path (absent and mistyped among them), and named in the report
+        self.outside_model: list[Path] = []
+        if dims.runbook:
+            model_parents = {p[:i] for p in REQUEST_MODEL for i in range(len(p))}
+            self.outside_model = sorted(p for p in self._analysed
+                                        if p not in REQUEST_MODEL and p not in model_parents)
+        # The relation's ingredients must meet in one class each so the relation can
+        # be realised by construction.
+        groups: list[tuple[Path, ...]] = []
+        if dims.has_relation and self._reads_relation():
+            groups = [(dims.subject_enterprise, dims.resource_enterprise),
+                      (dims.resource_team, dims.subject_teams + (ELEM,))]
+        if groups:  # a team list names teams: null is never among them
+            self.types.setdefault(dims.subject_teams + (ELEM,), ValueType.NOT_NULL)
+        merged = self._merge(analysis, groups)
+        self.classes: list[ClassSpace] = []
+        self.class_of: dict[Path, ClassSpace] = {}
+        all_paths = set(read) | {p for g in groups for p in g}
+        parents = {p[:i] for p in all_paths for i in range(len(p))}
+        for cls in merged:
+            scalars, collections, objects = [], [], set()
+            for p in cls.paths:
+                if p and p[-1] == ELEM:
+                    collections.append(p[:-1])
+                elif p not in parents:
+                    scalars.append(p)
+                elif len(cls.paths) > 1 or cls.constants or cls.patterns or cls.atoms:
+                    scalars.append(p)  # read as a value and as an object
+                    objects.add(p)
+            scalars = [p for p in scalars if p]  # the input itself is an object
+            if not scalars and not collections:
+                continue
+            whole = {c for c in collections if c not in info or info[c].whole}
+            cs = ClassSpace(cls, sorted(scalars), sorted(collections), objects, self.types, whole)
+            self.incomplete += cs.unproved
+            self.classes.append(cs)
+            for p in cls.paths:
+                self.class_of[p] = cs
+        for p in (dims.role, dims.action, dims.tenant if dims.symbolic_tenant else None):
+            if p is not None and p in self.class_of and p not in self.class_of[p].scalars:
+                self.incomplete.append(f"dimension `input.{'.'.join(p)}` is not a single value")
+
+    def _reads_relation(self) -> bool:
+        return self.dims.runbook or any(p in self.read for p in self.dims.relation_paths
+                                        if p is not None)
+
+    def _merge(self, analysis: Analysis, groups: list[tuple[Path, ...]]) -> list[InputClass]:
+        classes = {i: c for i, c in enumerate(analysis.classes)}
+        owner = {p: i for i, c in classes.items() for p in c.paths}
+        nxt = len(classes)
+        for g in groups:
+            for p in g:
+                if p not in owner:
+                    classes[nxt] = InputClass(paths=(p,))
+                    owner[p] = nxt
+                    nxt += 1
+        if self.dims.runbook:
+            for p in REQUEST_MODEL:
+                if p not in owner:
+                    classes[nxt] = InputClass(paths=(p,))
+                    owner[p] = nxt
+                    nxt += 1
+        for g in groups:
+            ids = sorted({owner[p] for p in g})
+            if len(ids) < 2:
+                continue
+            parts = [classes.pop(i) for i in ids]
+            paths = tuple(sorted({p for c in parts for p in c.paths}))
+            consts = tuple({value_key(c): c for part in parts for c in part.constants}.values())
+            pats = tuple(sorted({p for part in parts for p in part.patterns}))
+            tests = tuple({a.key: a for part in parts for a in part.atoms}.values())
+            classes[ids[0]] = InputClass(paths=paths, constants=consts, patterns=pats, atoms=tests)
+            for p in paths:
+                owner[p] = ids[0]
+        team = self.dims.resource_team
+        if groups and team is not None:  # a null team is the `enterprise` relation
+            i = owner[team]
+            c = classes[i]
+            if not any(v is None for v in c.constants):
+                classes[i] = msgspec.structs.replace(c, constants=c.constants + (None,))
+        return list(classes.values())
+
+    # ---- cells
+
+    def representatives(self) -> Iterator[tuple[CellKey, dict]]:
+        """Every class combination as (cell, representative input), relation realised."""
+        per_class = [c.assignments() for c in self.classes]
+        for c in self.classes:  # collections too large for every subset are searched only
+            self.incomplete += [r for r in c.unproved if r not in self.incomplete]
+        total = 1
+        for a in per_class:
+            total *= max(1, len(a))
+        if total > MAX_COMBINATIONS:
+            raise too_large(f"{total} class combinations exceed the limit of {MAX_COMBINATIONS}")
+        # Only a path read both as a value and as an object builds the same input twice.
+        seen: set[bytes] | None = set() if any(c.objects for c in self.classes) else None
+        for combo in itertools.product(*per_class):
+            values: dict[Path, Any] = {}
+            for part in combo:
+                values.update(part)
+            inp = build_input(values)
+            key = self.cell_of(inp)
+            if key is None:
+                continue
+            if seen is not None:
+                encoded = msgspec.json.encode(inp, order="sorted")
+                if encoded in seen:
+                    continue
+                seen.add(encoded)
+            yield key, inp
+
+    def cell_of(self, inp: Mapping, *, concrete: bool = False) -> CellKey | None:
+        """The symbolic cell of any input: the class labels of its dimensions, and its
+        relation; None when no tenancy could realise it. `concrete`: the cell as a
+        tenancy realises it (compare with `--tenancy`/`--dsn`, replay): the dimensions'
+        own values, the tenant being the subject's enterprise."""
+        rel = self.relation(inp)
+        if rel is None:
+            return None
+        d = self.dims
+        if concrete:
+            tenant, role, action = (get(inp, p) for p in (d.tenant, d.role, d.action))
+            return (ANY if tenant is None else str(tenant), ANY if role is None else str(role),
+                    ANY if action is None else str(action), rel)
+        tenant = self._class_label(d.tenant, inp) if d.symbolic_tenant and d.tenant else ANY
+        role = self._class_label(d.role, inp) if d.role and d.role in self.read else ANY
+        action = self._class_label(d.action, inp) if d.action and d.action in self.read else ANY
+        return (tenant, role, action, rel)
+
+    def _class_label(self, path: Path, inp: Mapping) -> str:
+        v = get(inp, path)
+        cs = self.class_of.get(path)
+        return cs.describe(v) if cs is not None else shown(v)
+
+    def relation(self, inp: Mapping) -> str | None:
+        """The relation a built input realises (team ids need not be unique across
+        enterprises: a subject's team may share its id with another enterprise's)."""
+        d = self.dims
+        if not (d.has_relation and self._reads_relation()):
+            return ANY
+        se, re_ = get(inp, d.subject_enterprise), get(inp, d.resource_enterprise)
+        team, teams = get(inp, d.resource_team), get(inp, d.subject_teams)
+        teams = teams if isinstance(teams, list) else []
+        if se != re_:  # team ids need not be unique across enterprises (docs/design.md)
+            return "other_enterprise"
+        if team is None:
+            return "enterprise"
+        return "own_team" if team in teams else "other_team"
+
+    def attributes_of(self, inp: Mapping) -> dict[str, str]:
+        """The class of every path of `inp` that is not a dimension, as reports show it."""
+        d = self.dims
+        skip = {d.role, d.action, d.tenant, *d.relation_paths}
+        read = self.analysis_paths
+        out = {}
+        for cs in self.classes:
+            for p in cs.scalars:
+                if p not in skip and p in read:
+                    out["input." + ".".join(p)] = cs.describe(get(inp, p))
+        return out
+
+    @functools.cached_property
+    def analysis_paths(self) -> frozenset[Path]:
+        return frozenset(self._analysed)
+
+
+def get(doc: Any, path: Path | None) -> Any:
+    """The value at `path` in `doc`, None where it has none."""
+    if path is None:
+        return None
+    for k in path:
+        # a plain dict skips the slower abstract-class check (replay calls this per request)
+        if (type(doc) is not dict and not isinstance(doc, Mapping)) or k not in doc:
+            return None
+        doc = doc[k]
+    return doc
+
+
+def build_input(values: Mapping[Path, Any]) -> dict:
+    """The input document with each path at its value; paths under a path that holds
+    a plain value (not `OBJECT`) are left out."""
+    root: dict = {}
+    for path in sorted(values, key=len):
+        v = values[path]
+        node = root
+        ok = True
+        for k in path[:-1]:
+            nxt = node.get(k)
+            if nxt is None:
+                nxt = node[k] = {}
+            if not isinstance(nxt, dict):
+                ok = False
+                break
+            node = nxt
+        if not ok:
+            continue
+        if v is ABSENT:
+            continue
+        if v is OBJECT:
+            node.setdefault(path[-1], {})
+        else:
+            node[path[-1]] = list(v) if isinstance(v, list) else v
+    return root
