@@ -48,14 +48,16 @@ class _Out(Exception):
     """The policies are outside the shape this search decides."""
 
 
-def representatives(space: Space, v1: Any, v2: Any) -> list[tuple[tuple[str, str, str, str], dict]] | None:
+def representatives(space: Space, v1: Any, v2: Any, *, enumerate_below: int = ENUMERATE_BELOW,
+                    ) -> list[tuple[tuple[str, str, str, str], dict]] | None:
     """One input per (cell, pair of decisions) that some input of the cell realises,
-    or None when the matrix is small enough to enumerate or out of this search's reach."""
+    or None when the matrix has fewer than `enumerate_below` class combinations (and
+    no collection too large for its subsets) or is out of this search's reach."""
     try:
         classes = _Classes(space)
     except (InputError, _Out):
         return None  # too large even per class (the caller reports it), or out of reach
-    if classes.combinations < ENUMERATE_BELOW and not classes.members_too_many:
+    if classes.combinations < enumerate_below and not classes.members_too_many:
         return None
     try:
         import z3  # noqa: F401 - only for large matrices
@@ -85,6 +87,8 @@ class _Classes:
                 (c,) = cs.collections
                 elem = c + (ELEM,)
                 pool = [v for v in list(cs.cls.constants) + cs.fixed if cs.allowed(elem, v)]
+                if c in cs.whole:  # an element equal to no constant: one of each kind
+                    pool += [v for v in (t.make(0) for t in cs.templates) if cs.allowed(elem, v)]
                 self.members[i] = (c, pool)
                 self.combinations *= 2 ** len(pool)
                 self.members_too_many |= 2 ** len(pool) > MAX_SUBSETS
@@ -99,8 +103,7 @@ class _Classes:
 
 
 def _membership_only(cs: ClassSpace) -> bool:
-    return (len(cs.collections) == 1 and not cs.scalars and cs.collections[0] not in cs.whole
-            and not cs.patterns and not cs.atoms)
+    return len(cs.collections) == 1 and not cs.scalars
 
 
 # ------------------------------------------------------------------------- encoding
@@ -190,7 +193,7 @@ class _Encoder:
             return z3.BoolVal(self._holds(self._query(lits, module), {}))
         (i,) = owners
         if i in self.classes.members:
-            return self._membership(lits, i)
+            return self._membership(lits, i, module)
         key = (i, _key(lits))
         if key not in self.truths:
             q = self._query(lits, module)
@@ -198,19 +201,21 @@ class _Encoder:
             self.truths[key] = _one_of(z3, _var(z3, i), truths)
         return self.truths[key]
 
-    def _membership(self, lits, i: int):
+    def _membership(self, lits, i: int, module: ir.Module):
+        """A test that some member of the collection passes (`"g" in input.groups`,
+        `input.groups[_] == "g"`, or its negation): the disjunction, over the
+        constants that may be members, of the test on an array of that one member."""
         z3 = self.z3
         path, pool = self.classes.members[i]
         lit = lits[0]
-        if len(lits) != 1 or not isinstance(lit, ir.Expr):
+        if len(lits) != 1 or not isinstance(lit, ir.Expr) or not _existential(lit.term, path):
             raise _Out
-        match lit.term:
-            case ir.Call(func="internal.member_2", args=(ir.Scalar(value=c), ir.Ref())) \
-                    if _input_reads((lit,)) == {path}:
-                hits = [k for k, v in enumerate(pool) if _same(v, c)]
-            case _:
-                raise _Out
-        f = z3.Or(*[_member(z3, i, k) for k in hits]) if hits else z3.BoolVal(False)
+        key = ("members", i, _key(lits))
+        if key not in self.truths:
+            q = self._query((msgspec.structs.replace(lit, negated=False),), module)
+            hits = [k for k, v in enumerate(pool) if self._holds(q, {path: [v]})]
+            self.truths[key] = z3.Or(*[_member(z3, i, k) for k in hits]) if hits else z3.BoolVal(False)
+        f = self.truths[key]
         return z3.Not(f) if lit.negated else f
 
     def _query(self, lits: tuple[ir.Literal, ...], module: ir.Module):
@@ -231,6 +236,28 @@ class _Encoder:
             raise _Out from None
 
 
+def _existential(t: ir.Term, path: Path) -> bool:
+    """Whether `t` holds of a collection exactly when it holds of one of its members:
+    `c in input.p` or a comparison of `input.p[_]` with constants, reading nothing else."""
+    def member_ref(x: Any) -> bool:
+        return (isinstance(x, ir.Ref) and isinstance(x.head, ir.Var) and x.head.name == "input"
+                and len(x.path) == len(path) + 1 and isinstance(x.path[-1], ir.Var)
+                and x.path[-1].name == "_"
+                and all(isinstance(k, ir.Scalar) and k.value == p for k, p in zip(x.path, path)))
+
+    def whole_ref(x: Any) -> bool:
+        return (isinstance(x, ir.Ref) and isinstance(x.head, ir.Var) and x.head.name == "input"
+                and tuple(k.value if isinstance(k, ir.Scalar) else None for k in x.path) == path)
+
+    match t:
+        case ir.Call(func="internal.member_2", args=(ir.Scalar(), coll)):
+            return whole_ref(coll)
+        case ir.Call(func="equal" | "neq" | "lt" | "lte" | "gt" | "gte" | "startswith" | "endswith"
+                     | "contains", args=(a, b)):
+            return (member_ref(a) and isinstance(b, ir.Scalar)) or (member_ref(b) and isinstance(a, ir.Scalar))
+    return False
+
+
 def _one_of(z3, var, truths: list[bool]):
     yes = [k for k, t in enumerate(truths) if t]
     if len(yes) == len(truths):
@@ -248,13 +275,6 @@ def _var(z3, i: int):
 
 def _member(z3, i: int, k: int):
     return z3.Bool(f"m{i}_{k}")
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal as OPA compares: numbers by value, never a boolean with a number."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return a == b and (isinstance(a, (int, float)) == isinstance(b, (int, float)))
 
 
 # -------------------------------------------------------------------- rule bodies
