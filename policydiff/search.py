@@ -294,8 +294,8 @@ def _components(lits: Sequence[ir.Literal], globals_: set[str]) -> list[tuple[ir
 
     owner: dict[str, int] = {}
     for i, lit in enumerate(lits):
-        if isinstance(lit, ir.With):
-            raise _Out
+        if isinstance(lit, ir.With) or _binds(lit) & globals_:
+            raise _Out  # `with`, or a local named as a rule: its literals could not be told apart
         for name in _names(lit) - globals_ - {"_"}:
             if name in owner:
                 parent[find(i)] = find(owner[name])
@@ -305,6 +305,22 @@ def _components(lits: Sequence[ir.Literal], globals_: set[str]) -> list[tuple[ir
     for i, lit in enumerate(lits):
         groups.setdefault(find(i), []).append(lit)
     return [tuple(g) for g in groups.values()]
+
+
+def _binds(lit: ir.Literal) -> set[str]:
+    """The names a literal declares or assigns."""
+    from policydiff.atoms import _names
+
+    match lit:
+        case ir.Assign(lhs=lhs):
+            return _names(lhs)
+        case ir.Some(vars=names):
+            return set(names)
+        case ir.SomeIn(key=key, value=value):
+            return _names(value) | (_names(key) if key is not None else set())
+        case ir.Every(key=key, value=value):
+            return {n for n in (key, value) if n}
+    return set()
 
 
 def _input_reads(lits: Sequence[ir.Literal]) -> set[Path]:
