@@ -29,6 +29,7 @@ from policydiff.reads import children
 
 Path = tuple[str, ...]
 VALUE = "x"  # an atom reads its value as `input.x`
+OTHER = "y"  # and the second value of a relation between two as `input.y`
 
 # Tests the partition captures on its own: a body of these only needs no solver.
 _PARTITION = {"equal", "neq", "internal.unify", "internal.member_2", "internal.member_3",
@@ -42,6 +43,9 @@ class Atom(msgspec.Struct, frozen=True, kw_only=True):
 
     path: Path
     where: str  # "file:line"
+    # a test relating two input values (`input.a < input.b`): the second path, read as
+    # `input.y` (`path` is the first in sorted order, read as `input.x`)
+    other: Path | None = None
     construct: str  # the builtins or operators it uses, for reasons: "`split`, `==`"
     body: tuple[ir.Literal, ...]
     key: str
@@ -68,11 +72,16 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path],
     while True:
         local = {v: p for v, (_, p) in derived.items()}
         tests: dict[int, Path] = {}
+        pairs: dict[int, tuple[Path, Path]] = {}
         for i, lit in enumerate(body):
             term = _test_term(lit)
             if term is None:
                 continue
             paths = reader.paths(term, local)
+            if paths is not None and len(paths) == 2 and not _names(lit) & local.keys() \
+                    and _relates(term):
+                pairs[i] = tuple(sorted(paths))  # type: ignore[assignment]
+                continue
             if paths is None or len(paths) != 1:
                 continue
             if _hard(term, reader, local) or _names(lit) & local.keys():
@@ -96,8 +105,23 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path],
         rewritten = tuple(_Rewrite(input_alias, path).literal(lit) for lit in lits)
         atoms.append(Atom(path=path, where=body[i].span.where, construct=_construct(lits),
                           body=rewritten, key=_key(rewritten)))
-    used = set(tests) | {j for i in tests for j in _needed(body[i], derived, body)}
+    for i, (p, q) in sorted(pairs.items()):
+        lit = _Rewrite(input_alias, p, {q: OTHER}).literal(body[i])
+        atoms.append(Atom(path=p, other=q, where=body[i].span.where, construct=_construct((body[i],)),
+                          body=(lit,), key=f"{p}|{q}|" + _key((lit,))))
+    used = set(tests) | set(pairs) | {j for i in tests for j in _needed(body[i], derived, body)}
     return used, atoms
+
+
+# Relations between two input values decided by the solver: a direct comparison or
+# string test of the two (`input.a < input.b`, `startswith(input.a, input.b)`).
+_RELATIONS = {"lt", "lte", "gt", "gte", "startswith", "endswith", "contains"}
+
+
+def _relates(term: Any) -> bool:
+    """`op(input.a, input.b)` with both arguments plain reads of input."""
+    return (isinstance(term, ir.Call) and term.func in _RELATIONS and len(term.args) == 2
+            and all(isinstance(a, ir.Ref) for a in term.args))
 
 
 def _feeds(v: str, derived: Mapping[str, tuple[int, Path]], body, tests) -> bool:
@@ -204,10 +228,12 @@ class _Reader:
 
 
 class _Rewrite:
-    """Replace reads of `path` (through any alias of input) by `input.x`."""
+    """Replace reads of `path` (through any alias of input) by `input.x`, and of the
+    paths in `more` by the names given."""
 
-    def __init__(self, input_alias: Mapping[str, Path], path: Path):
-        self.alias, self.path = input_alias, path
+    def __init__(self, input_alias: Mapping[str, Path], path: Path, more: Mapping[Path, str] | None = None):
+        self.alias = input_alias
+        self.to = {path: VALUE, **(more or {})}
 
     def literal(self, lit: ir.Literal) -> ir.Literal:
         match lit:
@@ -221,9 +247,9 @@ class _Rewrite:
         match t:
             case ir.Ref(head=ir.Var(name=name), path=path) if name in self.alias:
                 full = self.alias[name] + tuple(k.value for k in path)
-                if full == self.path:
+                if full in self.to:
                     return ir.Ref(head=ir.Var(name="input", span=t.span),
-                                  path=(ir.Scalar(value=VALUE, span=t.span),), span=t.span)
+                                  path=(ir.Scalar(value=self.to[full], span=t.span),), span=t.span)
                 return t
             case ir.Array(items=items) | ir.Set(items=items):
                 return msgspec.structs.replace(t, items=tuple(self.term(i) for i in items))

@@ -33,7 +33,7 @@ from typing import Any
 import z3
 
 from policydiff import ir
-from policydiff.atoms import VALUE, Atom
+from policydiff.atoms import OTHER, VALUE, Atom
 
 Sig = tuple[bool, ...]
 _MAX_ROUNDS = 512  # combinations enumerated per type before the class is left unproved
@@ -76,11 +76,15 @@ def _query(atom: Atom):
     return Query(_program(), atom.body)
 
 
-def truth(atom: Atom, value: Any, *, absent: bool = False) -> bool:
-    """Whether `atom` holds when its path has `value`, or is left out (`absent`)."""
+def truth(atom: Atom, value: Any, *, absent: bool = False, other: Any = None,
+          other_absent: bool = True) -> bool:
+    """Whether `atom` holds when its path has `value`, or is left out (`absent`); for
+    a relation (`atom.other`), when the other path has `other` (or is left out)."""
     from policydiff.compile import Ctx, freeze
 
     doc = {} if absent else {VALUE: value}
+    if not other_absent:
+        doc[OTHER] = other
     try:
         return bool(_query(atom).solutions(Ctx(freeze(doc))))
     except Exception:  # noqa: BLE001 - a builtin error makes the literal undefined
@@ -256,7 +260,7 @@ def _missing(exprs: list, base: list, found: dict[Sig, list]):
         if r != z3.sat:
             break
         model = solver.model()
-        s = tuple(z3.is_true(model.eval(e, model_completion=True)) for e in exprs)
+        s = tuple(z3.is_true(z3.simplify(model.eval(e, model_completion=True))) for e in exprs)
         solver.add(z3.Not(_cube(exprs, s)))
         yield s
     yield None
@@ -323,7 +327,7 @@ class _Encoder:
     (kind, z3 term) with kind a JSON type name; `_UNDEF` is an undefined expression
     (a builtin's type error); None means the construct is not encoded."""
 
-    def __init__(self, domain: str):
+    def __init__(self, domain: str, other: str | None = None):
         self.domain = domain
         self.base: list = []  # constraints every value of the type meets
         if domain == "string":
@@ -333,6 +337,9 @@ class _Encoder:
         else:  # an array or object, known by its number of members
             self.x = z3.Int("n")
             self.base.append(self.x >= 0)
+        # the second value of a relation (`input.y`): a string or a number
+        self.other = other
+        self.y = None if other is None else z3.String("y") if other == "string" else z3.Real("y")
         self.side: list = []  # what the current literal needs to be defined
         self._fresh = 0
 
@@ -425,6 +432,8 @@ class _Encoder:
                 return (k, self.const(c))
             case ir.Ref(head=ir.Var(name="input"), path=(ir.Scalar(value=name),)) if name == VALUE:
                 return (self.domain, self.x)
+            case ir.Ref(head=ir.Var(name="input"), path=(ir.Scalar(value=name),)) if name == OTHER:
+                return None if self.y is None else (self.other, self.y)
             case ir.Var(name=name) if name in env:
                 return env[name]
             case ir.Ref(head=ir.Var(name=name), path=(ir.Scalar(value=int() as i),)) if name in env:
