@@ -523,6 +523,8 @@ _API_LITERALS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ('input.path = ["finance", _, U]\n\tU != input.user.id', ("path", "user.id")),
     ('input.path[0] == "finance"', ("path",)),
     ("startswith(input.resource.owner, input.user.id)", ("resource.owner", "user.id")),
+    ("not endswith(input.resource.owner, input.user.id)", ("resource.owner", "user.id")),
+    ("input.resource.level >= input.resource.tenant", ("resource.level", "resource.tenant")),
     ('endswith(input.resource.owner, "2")', ("resource.owner",)),
     ('lower(input.user.id) == "alice"', ("user.id",)),
     ('concat("/", input.path) == "finance/salary/alice"', ("path",)),
