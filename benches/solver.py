@@ -13,7 +13,10 @@ Prints, in one run:
    action above a level threshold (`input.resource.level > t`, 20 thresholds, 5 roles, 4 actions), against
    the same policy with one threshold lowered by a half (a loosening): the solver's time, the whole
    `diff`'s, and OPA brute force over roles x actions x 41 levels x 4 relations;
-3. a generated pair of `--large-rules` rules (300 by default) over 8 roles, 18 actions, 10
+3. pairs relating two input values (`input.a < input.b`, `startswith(input.a, input.b)`,
+   `policydiff.relations`): `diff`'s time next to OPA on every pair of 24 values (576
+   inputs), which again proves nothing beyond them;
+4. a generated pair of `--large-rules` rules (300 by default) over 8 roles, 18 actions, 10
    kinds, 24 groups an input array is tested against and 10 levels, v2 adding one rule
    (`policydiff.search`, issue 14): `diff`'s time, the number of class combinations the
    matrix would otherwise evaluate, and OPA's time per request on 2,000 requests with
@@ -117,6 +120,31 @@ def generated(rules: int, repeat: int) -> None:
           f"OPA over {len(inputs)} inputs {opa:.2f} s (ratio {opa / whole:.2f})")
 
 
+RELATIONS = [
+    ("input.a < input.b", "input.a <= input.b"),
+    ("startswith(input.a, input.b)", "input.a == input.b"),
+    ('input.a < input.b; input.a > "m"', 'input.b > "m"; input.a > "m"'),
+    ("input.a > input.b", "input.b < input.a"),
+    ("not endswith(input.a, input.b)", 'input.a != "x"'),
+]
+PAIR_VALUES = [ABSENT, None, True, False, 0, 1, 2, 2.5, 3, "", "a", "ab", "abc", "b", "m", "ma", "x",
+               "xa", "ax", "z", [], [1], {}, {"a": 1}]
+
+
+def relations(repeat: int) -> None:
+    print(f"\n{'relation pair':<58} {'diff s':>7} {'OPA s':>7} {'ratio':>6}  result")
+    inputs = [{k: v for k, v in (("a", a), ("b", b)) if v is not ABSENT}
+              for a, b in itertools.product(PAIR_VALUES, repeat=2)]
+    for v1, v2 in RELATIONS:
+        p1, p2 = load_policy(_text(v1), decision="data.p.allow"), load_policy(_text(v2), decision="data.p.allow")
+        whole = _best(lambda p1=p1, p2=p2: diff(p1, p2, dims=DIMS), repeat)
+        opa = _opa([_text(v1), _text(v2)], inputs)
+        s = diff(p1, p2, dims=DIMS).summary
+        result = "complete" if s.complete else "unproved"
+        print(f"{v1[:28] + ' / ' + v2[:25]:<58} {whole:7.3f} {opa:7.3f} {opa / whole:6.2f}  "
+              f"{result}, {s.discrepancies} discrepancies")
+
+
 def _large_text(rules: int, extra: str = "") -> str:
     rnd = random.Random(1)
     roles = [f"role{i}" for i in range(8)]
@@ -171,6 +199,7 @@ def main() -> None:
     args = ap.parse_args()
     pairs(args.repeat)
     generated(args.rules, args.repeat)
+    relations(args.repeat)
     large(args.large_rules)
 
 

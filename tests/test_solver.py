@@ -205,3 +205,43 @@ def test_membership_of_many_constants_in_an_input_array_is_decided_not_refused()
         for path, allowed in (([seg, "x"], True), (["x", "s30"], False)):
             inp = {"method": method, "path": path}
             assert decision(o1.evaluate("data.p.allow", inp)) is allowed
+
+
+# Relations between two input values (policydiff.relations), against OPA on every pair
+# of these values.
+PAIR_VALUES = [ABSENT, None, True, False, 0, 1, 2, 2.5, 3, "", "a", "ab", "abc", "b", "m", "ma", "x",
+               "xa", "ax", "z", [], [1], {}, {"a": 1}]
+RELATIONS = [
+    ("input.a < input.b", "input.a <= input.b"),
+    ("startswith(input.a, input.b)", "input.a == input.b"),
+    ('input.a < input.b; input.a > "m"', 'input.b > "m"; input.a > "m"'),
+    ("input.a > input.b", "input.b < input.a"),
+    ("not endswith(input.a, input.b)", 'input.a != "x"'),
+    ('contains(input.a, input.b); startswith(input.b, "a")', 'startswith(input.a, "a")'),
+]
+
+
+@pytest.mark.parametrize("v1, v2", RELATIONS, ids=[r[0] for r in RELATIONS])
+def test_relations_between_two_values_are_exact_against_opa_brute_force(v1, v2):
+    report = diff(_policy(v1), _policy(v2), dims=DIMS)
+    assert report.summary.complete, report.summary.incomplete_reasons
+    engines = (_engine(v1), _policy(v1)), (_engine(v2), _policy(v2))
+
+    def opa(inp):
+        out = []
+        for engine, ours in engines:
+            try:
+                out.append(decision(engine.evaluate("data.p.allow", inp)))
+            except EngineError as e:  # strict mode halted: default mode is undefined there
+                assert "eval_type_error" in str(e) or "eval_builtin_error" in str(e)
+                out.append(ours.allows(inp))
+        return tuple(out)
+
+    reported = {d.direction for d in report.discrepancies}
+    for d in report.discrepancies:
+        assert opa(d.witness) == (d.v1 == "allow", d.v2 == "allow"), d.witness
+    for a, b in itertools.product(PAIR_VALUES, repeat=2):
+        inp = {k: v for k, v in (("a", a), ("b", b)) if v is not ABSENT}
+        a1, a2 = opa(inp)
+        if a1 != a2:
+            assert ("v2_more_permissive" if a2 else "v2_more_restrictive") in reported, inp
