@@ -265,7 +265,7 @@ def _key(body: tuple[ir.Literal, ...]) -> str:
     def strip(x: Any) -> Any:
         if isinstance(x, dict):
             return {k: strip(v) for k, v in x.items() if k not in ("span", "text")}
-        if isinstance(x, list):
+        if isinstance(x, (list, tuple)):  # to_builtins keeps a tuple a tuple
             return [strip(v) for v in x]
         return x
 

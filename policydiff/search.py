@@ -39,7 +39,7 @@ from policydiff.analysis import ELEM, Path
 from policydiff.errors import InputError, PolicyError
 from policydiff.matrix import MAX_SUBSETS, ClassSpace, Space, build_input
 
-ENUMERATE_BELOW = 20_000  # class combinations the caller evaluates one by one instead
+ENUMERATE_BELOW = 2_000  # class combinations the caller evaluates one by one instead
 MAX_CELL_COMBINATIONS = 100_000  # choices of the dimensions' classes, enumerated
 _TIMEOUT_MS = 20_000
 
@@ -432,7 +432,7 @@ def _key(lits: Sequence[ir.Literal]) -> bytes:
     def strip(x: Any) -> Any:
         if isinstance(x, dict):
             return {k: strip(v) for k, v in x.items() if k not in ("span", "text")}
-        if isinstance(x, list):
+        if isinstance(x, (list, tuple)):  # to_builtins keeps a tuple a tuple
             return [strip(v) for v in x]
         return x
 
