@@ -121,14 +121,14 @@ class _Encoder:
             raise _Out
         self.pkg, self.name = tuple(parts[1:-1]), parts[-1]
         self.rules: dict[str, list[ir.Rule]] = {}
-        self.module: dict[str, ir.Module] = {}
+        self.module: dict[int, ir.Module] = {}  # id of a rule -> its module
         for m in policy.modules:
             if any(i.path[0] == "input" for i in m.imports):
                 raise _Out  # an alias of input: reads the literals cannot see
             if m.package == self.pkg:
                 for r in m.rules:
                     self.rules.setdefault(r.name, []).append(r)
-                    self.module.setdefault(r.name, m)
+                    self.module[id(r)] = m
         if any(m.package != self.pkg for m in policy.modules):
             raise _Out
         self.reads_input = _reading_input(self.rules)
@@ -158,7 +158,7 @@ class _Encoder:
                 continue
             if not (isinstance(r.value, ir.Scalar) and r.value.value is True):
                 raise _Out
-            bodies.append(self.body(r.body, self.module[name], stack | {name}))
+            bodies.append(self.body(r.body, self.module[id(r)], stack | {name}))
         f = z3.Or(*bodies) if bodies else z3.BoolVal(False)
         self.formulas[name] = f
         return f
