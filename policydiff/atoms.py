@@ -67,7 +67,7 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path],
             paths = reader.paths(lit.rhs, {v: p for v, (_, p) in derived.items()})
             if paths is not None and len(paths) == 1 and _hard(lit.rhs, reader, {v: p for v, (_, p) in derived.items()}):
                 derived[lit.lhs.name] = (i, next(iter(paths)))
-        defined |= _names(lit)
+        defined |= local_names(lit)
     outside = _names_outside_body(rule)
     while True:
         local = {v: p for v, (_, p) in derived.items()}
@@ -78,18 +78,18 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path],
             if term is None:
                 continue
             paths = reader.paths(term, local)
-            if paths is not None and len(paths) == 2 and not _names(lit) & local.keys() \
+            if paths is not None and len(paths) == 2 and not local_names(lit) & local.keys() \
                     and _relates(term):
                 pairs[i] = tuple(sorted(paths))  # type: ignore[assignment]
                 continue
             if paths is None or len(paths) != 1:
                 continue
-            if _hard(term, reader, local) or _names(lit) & local.keys():
+            if _hard(term, reader, local) or local_names(lit) & local.keys():
                 tests[i] = next(iter(paths))
         defs = {i for i, _ in derived.values()}
         users: dict[str, set[int]] = {}
         for i, lit in enumerate(body):
-            for name in _names(lit) & local.keys():
+            for name in local_names(lit) & local.keys():
                 users.setdefault(name, set()).add(i)
         drop = {v for v in derived
                 if v in outside or users.get(v, set()) - {derived[v][0]} - tests.keys() - defs
@@ -102,13 +102,13 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path],
     for i, path in sorted(tests.items()):
         needed = _needed(body[i], derived, body)
         lits = tuple(body[j] for j in sorted(needed)) + (body[i],)
-        rewritten = tuple(_Rewrite(input_alias, path).literal(lit) for lit in lits)
+        rewritten = tuple(Rewrite(input_alias, path).literal(lit) for lit in lits)
         atoms.append(Atom(path=path, where=body[i].span.where, construct=_construct(lits),
-                          body=rewritten, key=_key(rewritten)))
+                          body=rewritten, key=body_key(rewritten)))
     for i, (p, q) in sorted(pairs.items()):
-        lit = _Rewrite(input_alias, p, {q: OTHER}).literal(body[i])
+        lit = Rewrite(input_alias, p, {q: OTHER}).literal(body[i])
         atoms.append(Atom(path=p, other=q, where=body[i].span.where, construct=_construct((body[i],)),
-                          body=(lit,), key=f"{p}|{q}|" + _key((lit,))))
+                          body=(lit,), key=f"{p}|{q}|" + body_key((lit,))))
     used = set(tests) | set(pairs) | {j for i in tests for j in _needed(body[i], derived, body)}
     return used, atoms
 
@@ -133,23 +133,23 @@ def _feeds(v: str, derived: Mapping[str, tuple[int, Path]], body, tests) -> bool
             continue
         seen.add(name)
         for w, (i, _) in derived.items():
-            if name in _names(body[i].rhs):
+            if name in local_names(body[i].rhs):
                 todo.append(w)
         for i in tests:
-            if name in _names(body[i]):
+            if name in local_names(body[i]):
                 return True
     return False
 
 
 def _needed(lit: ir.Literal, derived: Mapping[str, tuple[int, Path]], body) -> set[int]:
     out: set[int] = set()
-    todo = list(_names(lit) & derived.keys())
+    todo = list(local_names(lit) & derived.keys())
     while todo:
         i = derived[todo.pop()][0]
         if i in out:
             continue
         out.add(i)
-        todo.extend(_names(body[i].rhs) & derived.keys())
+        todo.extend(local_names(body[i].rhs) & derived.keys())
     return out
 
 
@@ -227,7 +227,7 @@ class _Reader:
         return False
 
 
-class _Rewrite:
+class Rewrite:
     """Replace reads of `path` (through any alias of input) by `input.x`, and of the
     paths in `more` by the names given."""
 
@@ -261,7 +261,8 @@ class _Rewrite:
         return t
 
 
-def _key(body: tuple[ir.Literal, ...]) -> str:
+def body_key(body: tuple[ir.Literal, ...]) -> str:
+    """Literals without their positions: equal for the same test written twice."""
     def strip(x: Any) -> Any:
         if isinstance(x, dict):
             return {k: strip(v) for k, v in x.items() if k not in ("span", "text")}
@@ -279,7 +280,8 @@ def _calls(node: Any) -> Iterator[ir.Call]:
         yield from _calls(c)
 
 
-def _names(node: Any) -> set[str]:
+def local_names(node: Any) -> set[str]:
+    """Every variable name `node` mentions or declares (`some`, `every`)."""
     out: set[str] = set()
     stack = [node]
     while stack:
@@ -301,5 +303,5 @@ def _names_outside_body(rule: ir.Rule) -> set[str]:
         if part is None:
             continue
         for x in part if isinstance(part, tuple) else (part,):
-            out |= _names(x)
+            out |= local_names(x)
     return out

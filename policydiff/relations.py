@@ -31,12 +31,12 @@ from typing import Any
 
 import z3
 
-from policydiff.atoms import OTHER, VALUE, Atom, _Rewrite
-from policydiff.solver import _MAX_ROUNDS, _NUMERIC, _TIMEOUT_MS, _Encoder, _number, truth
+from policydiff.atoms import OTHER, VALUE, Atom, Rewrite
+from policydiff.solver import MAX_ROUNDS, NUMERIC, TIMEOUT_MS, Encoder, json_number, truth
 
 _CANDIDATES = {"null": [None], "boolean": [False, True], "array": [[0], [1]],
                "object": [{"k": 0}, {"k": 1}]}
-_SOLVED = ("string", _NUMERIC)
+_SOLVED = ("string", NUMERIC)
 
 
 def pairs_for(unary: Sequence[Atom], relations: Sequence[Atom], patterns: Sequence[Any],
@@ -71,7 +71,7 @@ def pairs_for(unary: Sequence[Atom], relations: Sequence[Atom], patterns: Sequen
                 why.append(f"{where}: {problem}")
             continue
         if da == db and da in ("array", "object") and not all(  # other types: ordered by type
-                isinstance(_Encoder(da).atom(a), bool) for a in unary):
+                isinstance(Encoder(da).atom(a), bool) for a in unary):
             why.append(f"{where}: a relation between two {da}s that other atoms also test "
                        "(not modelled)")
         left = [v for v in _values(lefts, da)] or list(_CANDIDATES.get(da, []))
@@ -100,7 +100,7 @@ def _kind(v: Any) -> str:
     if isinstance(v, bool):
         return "boolean"
     if isinstance(v, (int, float)):
-        return _NUMERIC
+        return NUMERIC
     if isinstance(v, str):
         return "string"
     if isinstance(v, list):
@@ -121,14 +121,14 @@ def _on_other(atom: Atom) -> Atom:
     """An atom on one value, read from the second value of a relation (`input.y`)."""
     from msgspec.structs import replace
 
-    rewrite = _Rewrite({"input": ()}, (VALUE,), {(VALUE,): OTHER})
+    rewrite = Rewrite({"input": ()}, (VALUE,), {(VALUE,): OTHER})
     return replace(atom, body=tuple(rewrite.literal(lit) for lit in atom.body))
 
 
 def _solve(da: str, db: str, unary, relations, patterns, consts, sig, found: dict, out: list) -> str:
     """Enumerate with z3 the combinations pairs of a `da` and a `db` realise; each new
     one's pair goes to `found` and `out`. A reason when not proved complete."""
-    enc = _Encoder(da, db)
+    enc = Encoder(da, db)
     x, y = enc.x, enc.y
     items: list = []
     for v in (x, y):
@@ -145,12 +145,12 @@ def _solve(da: str, db: str, unary, relations, patterns, consts, sig, found: dic
         return "a test on the two values outside the solver's encoding"
     exprs = [z3.BoolVal(i) if isinstance(i, bool) else i for i in items]
     solver = z3.Solver()
-    solver.set("timeout", _TIMEOUT_MS)
+    solver.set("timeout", TIMEOUT_MS)
     solver.add(*enc.base)
     for ka, kb, s in found:
         if (ka, kb) == (da, db) and len(s) == len(exprs):
             solver.add(z3.Not(_cube(exprs, s)))
-    for _ in range(_MAX_ROUNDS):
+    for _ in range(MAX_ROUNDS):
         r = solver.check()
         if r == z3.unsat:
             return ""
@@ -164,7 +164,7 @@ def _solve(da: str, db: str, unary, relations, patterns, consts, sig, found: dic
             return "no pair of JSON values found for a combination the solver allows"
         found[(da, db, s)] = pair
         out.append(pair)
-    return f"more than {_MAX_ROUNDS} combinations of tests on the two values"
+    return f"more than {MAX_ROUNDS} combinations of tests on the two values"
 
 
 def _pattern(p: Any, v):
@@ -183,7 +183,7 @@ def _cube(exprs: list, s: tuple):
     return z3.And(*[e if b else z3.Not(e) for e, b in zip(exprs, s)]) if exprs else z3.BoolVal(True)
 
 
-def _pair(enc: _Encoder, constraint) -> tuple[Any, Any] | None:
+def _pair(enc: Encoder, constraint) -> tuple[Any, Any] | None:
     """Concrete values for `input.x` and `input.y` meeting `constraint`: readable ones
     first (printable strings, numbers in quarters or binary fractions)."""
     def nice(v, domain: str, k: str) -> list:
@@ -193,7 +193,7 @@ def _pair(enc: _Encoder, constraint) -> tuple[Any, Any] | None:
 
     for more in (nice(enc.x, enc.domain, "kx") + nice(enc.y, enc.other, "ky"), []):
         solver = z3.Solver()
-        solver.set("timeout", _TIMEOUT_MS)
+        solver.set("timeout", TIMEOUT_MS)
         solver.add(*enc.base, constraint, *more)
         if solver.check() != z3.sat:
             continue
@@ -214,4 +214,4 @@ def _value(v, domain: str) -> Any:
     q = Fraction(v.as_fraction())
     if float(q) != q and q.denominator != 1:
         return _NONE
-    return _number(q)
+    return json_number(q)

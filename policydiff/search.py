@@ -36,6 +36,7 @@ import msgspec
 
 from policydiff import ir
 from policydiff.analysis import ELEM, Path
+from policydiff.atoms import body_key, local_names
 from policydiff.errors import InputError, PolicyError
 from policydiff.matrix import MAX_SUBSETS, ClassSpace, Space, build_input
 
@@ -194,7 +195,7 @@ class _Encoder:
         (i,) = owners
         if i in self.classes.members:
             return self._membership(lits, i, module)
-        key = (i, _key(lits))
+        key = (i, body_key(tuple(lits)))
         if key not in self.truths:
             q = self._query(lits, module)
             truths = [self._holds(q, choice) for choice in self.classes.choices[i]]
@@ -210,7 +211,7 @@ class _Encoder:
         lit = lits[0]
         if len(lits) != 1 or not isinstance(lit, ir.Expr) or not _existential(lit.term, path):
             raise _Out
-        key = ("members", i, _key(lits))
+        key = ("members", i, body_key(tuple(lits)))
         if key not in self.truths:
             q = self._query((msgspec.structs.replace(lit, negated=False),), module)
             hits = [k for k, v in enumerate(pool) if self._holds(q, {path: [v]})]
@@ -282,8 +283,6 @@ def _member(z3, i: int, k: int):
 
 def _components(lits: Sequence[ir.Literal], globals_: set[str]) -> list[tuple[ir.Literal, ...]]:
     """The literals grouped by the local variables they share (`_` links nothing)."""
-    from policydiff.atoms import _names
-
     parent = list(range(len(lits)))
 
     def find(i: int) -> int:
@@ -296,7 +295,7 @@ def _components(lits: Sequence[ir.Literal], globals_: set[str]) -> list[tuple[ir
     for i, lit in enumerate(lits):
         if isinstance(lit, ir.With) or _binds(lit) & globals_:
             raise _Out  # `with`, or a local named as a rule: its literals could not be told apart
-        for name in _names(lit) - globals_ - {"_"}:
+        for name in local_names(lit) - globals_ - {"_"}:
             if name in owner:
                 parent[find(i)] = find(owner[name])
             else:
@@ -309,15 +308,13 @@ def _components(lits: Sequence[ir.Literal], globals_: set[str]) -> list[tuple[ir
 
 def _binds(lit: ir.Literal) -> set[str]:
     """The names a literal declares or assigns."""
-    from policydiff.atoms import _names
-
     match lit:
         case ir.Assign(lhs=lhs):
-            return _names(lhs)
+            return local_names(lhs)
         case ir.Some(vars=names):
             return set(names)
         case ir.SomeIn(key=key, value=value):
-            return _names(value) | (_names(key) if key is not None else set())
+            return local_names(value) | (local_names(key) if key is not None else set())
         case ir.Every(key=key, value=value):
             return {n for n in (key, value) if n}
     return set()
@@ -426,17 +423,6 @@ def _reading_input(rules: Mapping[str, list[ir.Rule]]) -> set[str]:
                 out.add(name)
                 changed = True
     return (out | {n.split(".")[0] for n in out}) - {"input"}
-
-
-def _key(lits: Sequence[ir.Literal]) -> bytes:
-    def strip(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {k: strip(v) for k, v in x.items() if k not in ("span", "text")}
-        if isinstance(x, (list, tuple)):  # to_builtins keeps a tuple a tuple
-            return [strip(v) for v in x]
-        return x
-
-    return msgspec.json.encode(strip(msgspec.to_builtins(tuple(lits))))
 
 
 # --------------------------------------------------------------------------- search
