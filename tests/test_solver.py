@@ -245,3 +245,31 @@ def test_relations_between_two_values_are_exact_against_opa_brute_force(v1, v2):
         a1, a2 = opa(inp)
         if a1 != a2:
             assert ("v2_more_permissive" if a2 else "v2_more_restrictive") in reported, inp
+
+
+def test_a_relation_is_decided_over_a_tenancy_exactly():
+    # related values are grouped only with equal values: every request's verdicts stand
+    from policydiff.tenancy import Enterprise, Resource, Tenancy, User, relation, request_input
+
+    head = "package p\nimport rego.v1\ndefault allow := false\n"
+    v1 = head + 'allow if { input.action == "read"; startswith(input.resource.id, input.subject.id) }\n'
+    v2 = head + 'allow if { input.action == "read"; input.resource.id == input.subject.id }\n'
+    t = Tenancy(enterprises=(Enterprise(id="e1", teams=("t1",)),),
+                users=(User(id="u1", enterprise="e1", role="viewer"), User(id="u", enterprise="e1", role="viewer"),
+                       User(id="u1-doc", enterprise="e1", role="admin")),
+                resources=(Resource(id="u1-doc", kind="project", enterprise="e1"),
+                           Resource(id="u1", kind="project", enterprise="e1")),
+                actions=("read", "write"))
+    p1, p2 = load_policy(v1, decision="data.p.allow"), load_policy(v2, decision="data.p.allow")
+    report = diff(p1, p2, tenancy=t)
+    assert report.summary.complete, report.summary.incomplete_reasons
+    reported = {((d.tenant, d.role, d.action, d.relation), d.direction) for d in report.discrepancies}
+    o1, o2 = OpaEngine({"a.rego": v1}), OpaEngine({"b.rego": v2})
+    differing = set()
+    for u, a, r in t.requests():
+        inp = request_input(u, a, r)
+        d1, d2 = decision(o1.evaluate("data.p.allow", inp)), decision(o2.evaluate("data.p.allow", inp))
+        if d1 != d2:
+            differing.add(((u.enterprise, u.role, a, relation(u, r)),
+                           "v2_more_permissive" if d2 else "v2_more_restrictive"))
+    assert differing and differing == reported
