@@ -21,9 +21,9 @@ input realises; each model becomes a concrete input, whose decisions and cell th
 evaluator computes again: `representatives` returns None (the caller enumerates)
 rather than trust a formula the evaluator contradicts.
 
-Out of the plain shape (else chains, functions reading input, `with`, a literal
-reading two classes, paths read both as values and as objects), `representatives`
-returns None as well.
+Out of the plain shape (`policydiff.components`: else chains, functions reading input,
+`with`, a literal reading two classes; and paths read both as values and as objects),
+`representatives` returns None as well.
 """
 
 from __future__ import annotations
@@ -36,17 +36,22 @@ import msgspec
 
 from policydiff import ir
 from policydiff.analysis import ELEM, Path
-from policydiff.atoms import body_key, local_names
+from policydiff.atoms import body_key
+from policydiff.components import (
+    OutOfShape,
+    components,
+    existential,
+    input_reads,
+    mentions,
+    reading_input,
+    rule_name,
+)
 from policydiff.errors import InputError, PolicyError
 from policydiff.matrix import MAX_SUBSETS, ClassSpace, Space, build_input
 
 ENUMERATE_BELOW = 2_000  # class combinations the caller evaluates one by one instead
 MAX_CELL_COMBINATIONS = 100_000  # choices of the dimensions' classes, enumerated
 _TIMEOUT_MS = 20_000
-
-
-class _Out(Exception):
-    """The policies are outside the shape this search decides."""
 
 
 def representatives(space: Space, v1: Any, v2: Any, *, enumerate_below: int = ENUMERATE_BELOW,
@@ -56,7 +61,7 @@ def representatives(space: Space, v1: Any, v2: Any, *, enumerate_below: int = EN
     no collection too large for its subsets) or is out of this search's reach."""
     try:
         classes = _Classes(space)
-    except (InputError, _Out):
+    except (InputError, OutOfShape):
         return None  # too large even per class (the caller reports it), or out of reach
     if classes.combinations < enumerate_below and not classes.members_too_many:
         return None
@@ -66,7 +71,7 @@ def representatives(space: Space, v1: Any, v2: Any, *, enumerate_below: int = EN
         f1 = _Encoder(space, classes, v1).decision()
         f2 = _Encoder(space, classes, v2).decision()
         return _Search(space, classes, f1, f2, v1, v2).run()
-    except _Out:
+    except OutOfShape:
         return None
 
 
@@ -83,7 +88,7 @@ class _Classes:
         self.members_too_many = False
         for i, cs in enumerate(space.classes):
             if cs.objects:
-                raise _Out  # a path read as a value and as an object
+                raise OutOfShape  # a path read as a value and as an object
             if _membership_only(cs):
                 (c,) = cs.collections
                 elem = c + (ELEM,)
@@ -119,20 +124,20 @@ class _Encoder:
         self.z3, self.space, self.classes, self.policy = z3, space, classes, policy
         parts = policy.decision.split(".")
         if parts[0] != "data" or len(parts) < 3:
-            raise _Out
+            raise OutOfShape
         self.pkg, self.name = tuple(parts[1:-1]), parts[-1]
         self.rules: dict[str, list[ir.Rule]] = {}
         self.module: dict[int, ir.Module] = {}  # id of a rule -> its module
         for m in policy.modules:
             if any(i.path[0] == "input" for i in m.imports):
-                raise _Out  # an alias of input: reads the literals cannot see
+                raise OutOfShape  # an alias of input: reads the literals cannot see
             if m.package == self.pkg:
                 for r in m.rules:
                     self.rules.setdefault(r.name, []).append(r)
                     self.module[id(r)] = m
         if any(m.package != self.pkg for m in policy.modules):
-            raise _Out
-        self.reads_input = _reading_input(self.rules)
+            raise OutOfShape
+        self.reads_input = reading_input(self.rules)
         self.globals = set(self.rules) | {n.split(".")[0] for n in self.rules} | {"input", "data"}
         self.globals |= {i.alias or i.path[-1] for m in policy.modules for i in m.imports}
         self.formulas: dict[str, Any] = {}
@@ -148,17 +153,17 @@ class _Encoder:
             return self.formulas[name]
         rules = self.rules.get(name)
         if not rules or name in stack:
-            raise _Out
+            raise OutOfShape
         bodies = []
         for r in rules:
             if r.kind != "complete" or r.ref or r.args or r.else_ is not None:
-                raise _Out
+                raise OutOfShape
             if r.default:
                 if not (isinstance(r.value, ir.Scalar) and r.value.value is False):
-                    raise _Out
+                    raise OutOfShape
                 continue
             if not (isinstance(r.value, ir.Scalar) and r.value.value is True):
-                raise _Out
+                raise OutOfShape
             bodies.append(self.body(r.body, self.module[id(r)], stack | {name}))
         f = z3.Or(*bodies) if bodies else z3.BoolVal(False)
         self.formulas[name] = f
@@ -167,29 +172,29 @@ class _Encoder:
     def body(self, lits: Sequence[ir.Literal], module: ir.Module, stack: set[str]):
         z3 = self.z3
         parts = []
-        for comp in _components(lits, self.globals):
+        for comp in components(lits, self.globals):
             parts.append(self.component(comp, module, stack))
         return z3.And(*parts) if parts else z3.BoolVal(True)
 
     def component(self, lits: tuple[ir.Literal, ...], module: ir.Module, stack: set[str]):
         z3 = self.z3
         if len(lits) == 1 and isinstance(lits[0], ir.Expr):
-            name = _rule_name(lits[0].term, self.pkg)
+            name = rule_name(lits[0].term, self.pkg)
             if name is not None and name in self.reads_input:
                 f = self.rule(name, stack)
                 return z3.Not(f) if lits[0].negated else f
-        reads = _input_reads(lits)
+        reads = input_reads(lits)
         for lit in lits:
-            if _mentions(lit, self.reads_input, self.pkg):
-                raise _Out  # a rule or function reading input, not a plain boolean
+            if mentions(lit, self.reads_input, self.pkg):
+                raise OutOfShape  # a rule or function reading input, not a plain boolean
         owners = set()
         for path in reads:
             i = self.classes.of(path)
             if i is None:
-                raise _Out  # read whole, or a prefix of the classes' paths
+                raise OutOfShape  # read whole, or a prefix of the classes' paths
             owners.add(i)
         if len(owners) > 1:
-            raise _Out
+            raise OutOfShape
         if not owners:
             return z3.BoolVal(self._holds(self._query(lits, module), {}))
         (i,) = owners
@@ -209,8 +214,8 @@ class _Encoder:
         z3 = self.z3
         path, pool = self.classes.members[i]
         lit = lits[0]
-        if len(lits) != 1 or not isinstance(lit, ir.Expr) or not _existential(lit.term, path):
-            raise _Out
+        if len(lits) != 1 or not isinstance(lit, ir.Expr) or not existential(lit.term, path):
+            raise OutOfShape
         key = ("members", i, body_key(tuple(lits)))
         if key not in self.truths:
             q = self._query((msgspec.structs.replace(lit, negated=False),), module)
@@ -225,7 +230,7 @@ class _Encoder:
         try:
             return Query(self.policy.program, tuple(lits), package=module.package, imports=module.imports)
         except PolicyError:
-            raise _Out from None
+            raise OutOfShape from None
 
     @staticmethod
     def _holds(query, choice: Mapping[Path, Any]) -> bool:
@@ -234,29 +239,7 @@ class _Encoder:
         try:
             return bool(query.solutions(Ctx(build_input(choice))))
         except PolicyError:
-            raise _Out from None
-
-
-def _existential(t: ir.Term, path: Path) -> bool:
-    """Whether `t` holds of a collection exactly when it holds of one of its members:
-    `c in input.p` or a comparison of `input.p[_]` with constants, reading nothing else."""
-    def member_ref(x: Any) -> bool:
-        return (isinstance(x, ir.Ref) and isinstance(x.head, ir.Var) and x.head.name == "input"
-                and len(x.path) == len(path) + 1 and isinstance(x.path[-1], ir.Var)
-                and x.path[-1].name == "_"
-                and all(isinstance(k, ir.Scalar) and k.value == p for k, p in zip(x.path, path)))
-
-    def whole_ref(x: Any) -> bool:
-        return (isinstance(x, ir.Ref) and isinstance(x.head, ir.Var) and x.head.name == "input"
-                and tuple(k.value if isinstance(k, ir.Scalar) else None for k in x.path) == path)
-
-    match t:
-        case ir.Call(func="internal.member_2", args=(ir.Scalar(), coll)):
-            return whole_ref(coll)
-        case ir.Call(func="equal" | "neq" | "lt" | "lte" | "gt" | "gte" | "startswith" | "endswith"
-                     | "contains", args=(a, b)):
-            return (member_ref(a) and isinstance(b, ir.Scalar)) or (member_ref(b) and isinstance(a, ir.Scalar))
-    return False
+            raise OutOfShape from None
 
 
 def _one_of(z3, var, truths: list[bool]):
@@ -276,153 +259,6 @@ def _var(z3, i: int):
 
 def _member(z3, i: int, k: int):
     return z3.Bool(f"m{i}_{k}")
-
-
-# -------------------------------------------------------------------- rule bodies
-
-
-def _components(lits: Sequence[ir.Literal], globals_: set[str]) -> list[tuple[ir.Literal, ...]]:
-    """The literals grouped by the local variables they share (`_` links nothing)."""
-    parent = list(range(len(lits)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    owner: dict[str, int] = {}
-    for i, lit in enumerate(lits):
-        if isinstance(lit, ir.With) or _binds(lit) & globals_:
-            raise _Out  # `with`, or a local named as a rule: its literals could not be told apart
-        for name in local_names(lit) - globals_ - {"_"}:
-            if name in owner:
-                parent[find(i)] = find(owner[name])
-            else:
-                owner[name] = i
-    groups: dict[int, list[ir.Literal]] = {}
-    for i, lit in enumerate(lits):
-        groups.setdefault(find(i), []).append(lit)
-    return [tuple(g) for g in groups.values()]
-
-
-def _binds(lit: ir.Literal) -> set[str]:
-    """The names a literal declares or assigns."""
-    match lit:
-        case ir.Assign(lhs=lhs):
-            return local_names(lhs)
-        case ir.Some(vars=names):
-            return set(names)
-        case ir.SomeIn(key=key, value=value):
-            return local_names(value) | (local_names(key) if key is not None else set())
-        case ir.Every(key=key, value=value):
-            return {n for n in (key, value) if n}
-    return set()
-
-
-def _input_reads(lits: Sequence[ir.Literal]) -> set[Path]:
-    """The input paths `lits` read (up to the first key that is not a constant)."""
-    from policydiff.reads import children
-
-    out: set[Path] = set()
-    stack: list[Any] = list(lits)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, ir.Ref) and isinstance(n.head, ir.Var) and n.head.name == "input":
-            path = []
-            for k in n.path:
-                if not (isinstance(k, ir.Scalar) and isinstance(k.value, str)):
-                    break
-                path.append(k.value)
-            if not path:
-                raise _Out
-            out.add(tuple(path))
-            stack.extend(k for k in n.path)
-            continue
-        if isinstance(n, ir.Var) and n.name == "input":
-            raise _Out  # the whole input
-        if n is not None:
-            stack.extend(children(n))
-    return out
-
-
-def _rule_name(t: ir.Term, pkg: tuple[str, ...]) -> str | None:
-    """The rule of `pkg` a bare reference names (`is_admin`, `data.p.is_admin`)."""
-    match t:
-        case ir.Var(name=name):
-            return name
-        case ir.Ref(head=ir.Var(name="data"), path=path) if len(path) == len(pkg) + 1 and all(
-                isinstance(k, ir.Scalar) for k in path):
-            keys = tuple(k.value for k in path)
-            return keys[-1] if keys[:-1] == pkg else None
-    return None
-
-
-def _mentions(node: Any, names: set[str], pkg: tuple[str, ...]) -> bool:
-    """Whether `node` refers to one of the rules or functions `names` of `pkg`, or
-    to a part of `data` that may hold them."""
-    from policydiff.reads import children
-
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, ir.Var) and n.name in names:
-            return True
-        if isinstance(n, ir.Call):
-            f = n.func.split(".")
-            if n.func in names or (f[0] == "data" and tuple(f[1:-1]) == pkg and f[-1] in names):
-                return True
-        if isinstance(n, ir.Ref) and isinstance(n.head, ir.Var) and n.head.name == "data":
-            keys = []
-            for k in n.path:
-                if not isinstance(k, ir.Scalar):
-                    break
-                keys.append(k.value)
-            if tuple(keys[:len(pkg)]) == pkg[:len(keys)] and (
-                    len(keys) <= len(pkg) or keys[len(pkg)] in names):
-                return True
-        if n is not None:
-            stack.extend(children(n))
-    return False
-
-
-def _reading_input(rules: Mapping[str, list[ir.Rule]]) -> set[str]:
-    """The rules and functions of the package that may read input, directly or
-    through another (`with` counts as reading it)."""
-    from policydiff.reads import children
-
-    refs: dict[str, set[str]] = {}
-    direct: set[str] = set()
-    for name, rs in rules.items():
-        seen: set[str] = set()
-        stack: list[Any] = list(rs)
-        while stack:
-            n = stack.pop()
-            if isinstance(n, ir.Rule) and n.else_ is not None:
-                stack.append(n.else_)
-            if isinstance(n, ir.Var):
-                if n.name == "input":
-                    direct.add(name)
-                seen.add(n.name)
-            elif isinstance(n, ir.With):
-                direct.add(name)
-            elif isinstance(n, ir.Call):
-                seen.add(n.func.split(".")[-1])
-            elif isinstance(n, ir.Ref) and isinstance(n.head, ir.Var) and n.head.name == "data":
-                seen.update(k.value for k in n.path if isinstance(k, ir.Scalar) and isinstance(k.value, str))
-                seen.add("data")
-            if n is not None:
-                stack.extend(children(n))
-        refs[name] = seen
-    out = set(direct) | {"input"}
-    changed = True
-    while changed:
-        changed = False
-        for name, seen in refs.items():
-            if name not in out and seen & out:
-                out.add(name)
-                changed = True
-    return (out | {n.split(".")[0] for n in out}) - {"input"}
 
 
 # --------------------------------------------------------------------------- search
@@ -452,7 +288,7 @@ class _Search:
             i = self.classes.of(p)
             if i is not None and i not in out:
                 if i in self.classes.members:
-                    raise _Out
+                    raise OutOfShape
                 out.append(i)
         return sorted(out)
 
@@ -464,7 +300,7 @@ class _Search:
         for r in per:
             total *= len(r)
         if total > MAX_CELL_COMBINATIONS:
-            raise _Out
+            raise OutOfShape
         cells: dict[tuple, list[tuple[int, ...]]] = {}
         for combo in itertools.product(*per):
             key = self.space.cell_of(self._input({i: k for i, k in zip(dims, combo)}, {}))
