@@ -12,7 +12,16 @@ Prints, in one run:
 2. a generated policy of `--rules` rules (60 by default), each granting a role an
    action above a level threshold (`input.resource.level > t`, 20 thresholds, 5 roles, 4 actions), against
    the same policy with one threshold lowered by a half (a loosening): the solver's time, the whole
-   `diff`'s, and OPA brute force over roles x actions x 41 levels x 4 relations.
+   `diff`'s, and OPA brute force over roles x actions x 41 levels x 4 relations;
+3. pairs relating two input values (`input.a < input.b`, `startswith(input.a, input.b)`,
+   `policydiff.relations`): `diff`'s time next to OPA on every pair of 24 values (576
+   inputs), which again proves nothing beyond them;
+4. a generated pair of `--large-rules` rules (300 by default) over 8 roles, 18 actions, 10
+   kinds, 24 groups an input array is tested against and 10 levels, v2 adding one rule
+   (`policydiff.search`, issue 14): `diff`'s time, the number of class combinations the
+   matrix would otherwise evaluate, and OPA's time per request on 2,000 requests with
+   what brute force over those combinations would take at that rate (an estimate, not
+   a run: 2**24 subsets of groups alone).
 
 Figures are printed, never asserted.
 """
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import random
 import sys
 import time
 from pathlib import Path
@@ -110,13 +120,87 @@ def generated(rules: int, repeat: int) -> None:
           f"OPA over {len(inputs)} inputs {opa:.2f} s (ratio {opa / whole:.2f})")
 
 
+RELATIONS = [
+    ("input.a < input.b", "input.a <= input.b"),
+    ("startswith(input.a, input.b)", "input.a == input.b"),
+    ('input.a < input.b; input.a > "m"', 'input.b > "m"; input.a > "m"'),
+    ("input.a > input.b", "input.b < input.a"),
+    ("not endswith(input.a, input.b)", 'input.a != "x"'),
+]
+PAIR_VALUES = [ABSENT, None, True, False, 0, 1, 2, 2.5, 3, "", "a", "ab", "abc", "b", "m", "ma", "x",
+               "xa", "ax", "z", [], [1], {}, {"a": 1}]
+
+
+def relations(repeat: int) -> None:
+    print(f"\n{'relation pair':<58} {'diff s':>7} {'OPA s':>7} {'ratio':>6}  result")
+    inputs = [{k: v for k, v in (("a", a), ("b", b)) if v is not ABSENT}
+              for a, b in itertools.product(PAIR_VALUES, repeat=2)]
+    for v1, v2 in RELATIONS:
+        p1, p2 = load_policy(_text(v1), decision="data.p.allow"), load_policy(_text(v2), decision="data.p.allow")
+        whole = _best(lambda p1=p1, p2=p2: diff(p1, p2, dims=DIMS), repeat)
+        opa = _opa([_text(v1), _text(v2)], inputs)
+        s = diff(p1, p2, dims=DIMS).summary
+        result = "complete" if s.complete else "unproved"
+        print(f"{v1[:28] + ' / ' + v2[:25]:<58} {whole:7.3f} {opa:7.3f} {opa / whole:6.2f}  "
+              f"{result}, {s.discrepancies} discrepancies")
+
+
+def _large_text(rules: int, extra: str = "") -> str:
+    rnd = random.Random(1)
+    roles = [f"role{i}" for i in range(8)]
+    actions = [f"res{i}:{v}" for i in range(6) for v in ("read", "write", "delete")]
+    kinds, groups = [f"kind{i}" for i in range(10)], [f"g{i}" for i in range(24)]
+    out = []
+    for _ in range(rules):
+        body = [f'input.subject.role == "{rnd.choice(roles)}"', f'input.action == "{rnd.choice(actions)}"']
+        r = rnd.random()
+        if r < 0.4:
+            body.append(f'input.resource.kind == "{rnd.choice(kinds)}"')
+        elif r < 0.7:
+            body.append(f'"{rnd.choice(groups)}" in input.subject.groups')
+        elif r < 0.85:
+            body.append(f"input.resource.level > {rnd.randint(0, 9)}")
+        out.append("allow if {\n  " + "\n  ".join(body) + "\n}")
+    return HEAD + "\n".join(out) + "\n" + extra
+
+
+def large(rules: int) -> None:
+    from policydiff import search
+
+    t1 = _large_text(rules)
+    t2 = _large_text(rules, 'allow if { input.subject.role == "role1"; "g3" in input.subject.groups; '
+                     'input.action == "res1:delete" }\n')
+    dims = dimensions(["role=input.subject.role", "action=input.action"])
+    t = time.perf_counter()
+    p1, p2 = load_policy(t1, decision="data.p.allow"), load_policy(t2, decision="data.p.allow")
+    loaded = time.perf_counter() - t
+    t = time.perf_counter()
+    s = diff(p1, p2, dims=dims).summary
+    whole = time.perf_counter() - t
+    combos = search._Classes(Space(analyze_policies(p1, p2), dims)).combinations
+    rnd = random.Random(2)
+    inputs = [{"subject": {"role": f"role{rnd.randint(0, 8)}",
+                           "groups": [f"g{rnd.randint(0, 25)}" for _ in range(rnd.randint(0, 3))]},
+               "action": f"res{rnd.randint(0, 6)}:read",
+               "resource": {"kind": f"kind{rnd.randint(0, 10)}", "level": rnd.randint(0, 10) + 0.5}}
+              for _ in range(2000)]
+    opa = _opa([t1, t2], inputs) / len(inputs)
+    print(f"\nlarge generated pair, {rules} rules: load {loaded:.2f} s, diff {whole:.2f} s ({s.cells} cells, "
+          f"complete={s.complete}, {s.discrepancies} discrepancies); {combos:.3g} class combinations; "
+          f"OPA {opa * 1e3:.3f} ms per request (both policies), brute force over the combinations "
+          f"~{combos * opa / 86400 / 365:.3g} years (ratio {combos * opa / whole:.3g})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rules", type=int, default=60)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--large-rules", type=int, default=300)
     args = ap.parse_args()
     pairs(args.repeat)
     generated(args.rules, args.repeat)
+    relations(args.repeat)
+    large(args.large_rules)
 
 
 if __name__ == "__main__":

@@ -219,7 +219,10 @@ class _Walker:
         skip, found = _atoms.find(rule, alias, lambda f: scope._user_function(f) is not None)
         scope.body(lit for i, lit in enumerate(rule.body) if i not in skip)
         for atom in found:
-            find(scope._walk_path(self.input, atom.path)).whole = True
+            node = scope._walk_path(self.input, atom.path)
+            if atom.other is not None:  # a relation: both values in one class, chosen together
+                node = self.g.union(node, scope._walk_path(self.input, atom.other))
+            find(node).whole = True
             self.atoms.append(atom)
         for t in rule.ref:
             if isinstance(t, ir.Scalar):

@@ -29,6 +29,7 @@ from policydiff.reads import children
 
 Path = tuple[str, ...]
 VALUE = "x"  # an atom reads its value as `input.x`
+OTHER = "y"  # and the second value of a relation between two as `input.y`
 
 # Tests the partition captures on its own: a body of these only needs no solver.
 _PARTITION = {"equal", "neq", "internal.unify", "internal.member_2", "internal.member_3",
@@ -42,6 +43,9 @@ class Atom(msgspec.Struct, frozen=True, kw_only=True):
 
     path: Path
     where: str  # "file:line"
+    # a test relating two input values (`input.a < input.b`): the second path, read as
+    # `input.y` (`path` is the first in sorted order, read as `input.x`)
+    other: Path | None = None
     construct: str  # the builtins or operators it uses, for reasons: "`split`, `==`"
     body: tuple[ir.Literal, ...]
     key: str
@@ -63,24 +67,29 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path],
             paths = reader.paths(lit.rhs, {v: p for v, (_, p) in derived.items()})
             if paths is not None and len(paths) == 1 and _hard(lit.rhs, reader, {v: p for v, (_, p) in derived.items()}):
                 derived[lit.lhs.name] = (i, next(iter(paths)))
-        defined |= _names(lit)
+        defined |= local_names(lit)
     outside = _names_outside_body(rule)
     while True:
         local = {v: p for v, (_, p) in derived.items()}
         tests: dict[int, Path] = {}
+        pairs: dict[int, tuple[Path, Path]] = {}
         for i, lit in enumerate(body):
             term = _test_term(lit)
             if term is None:
                 continue
             paths = reader.paths(term, local)
+            if paths is not None and len(paths) == 2 and not local_names(lit) & local.keys() \
+                    and _relates(term):
+                pairs[i] = tuple(sorted(paths))  # type: ignore[assignment]
+                continue
             if paths is None or len(paths) != 1:
                 continue
-            if _hard(term, reader, local) or _names(lit) & local.keys():
+            if _hard(term, reader, local) or local_names(lit) & local.keys():
                 tests[i] = next(iter(paths))
         defs = {i for i, _ in derived.values()}
         users: dict[str, set[int]] = {}
         for i, lit in enumerate(body):
-            for name in _names(lit) & local.keys():
+            for name in local_names(lit) & local.keys():
                 users.setdefault(name, set()).add(i)
         drop = {v for v in derived
                 if v in outside or users.get(v, set()) - {derived[v][0]} - tests.keys() - defs
@@ -93,11 +102,26 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path],
     for i, path in sorted(tests.items()):
         needed = _needed(body[i], derived, body)
         lits = tuple(body[j] for j in sorted(needed)) + (body[i],)
-        rewritten = tuple(_Rewrite(input_alias, path).literal(lit) for lit in lits)
+        rewritten = tuple(Rewrite(input_alias, path).literal(lit) for lit in lits)
         atoms.append(Atom(path=path, where=body[i].span.where, construct=_construct(lits),
-                          body=rewritten, key=_key(rewritten)))
-    used = set(tests) | {j for i in tests for j in _needed(body[i], derived, body)}
+                          body=rewritten, key=body_key(rewritten)))
+    for i, (p, q) in sorted(pairs.items()):
+        lit = Rewrite(input_alias, p, {q: OTHER}).literal(body[i])
+        atoms.append(Atom(path=p, other=q, where=body[i].span.where, construct=_construct((body[i],)),
+                          body=(lit,), key=f"{p}|{q}|" + body_key((lit,))))
+    used = set(tests) | set(pairs) | {j for i in tests for j in _needed(body[i], derived, body)}
     return used, atoms
+
+
+# Relations between two input values decided by the solver: a direct comparison or
+# string test of the two (`input.a < input.b`, `startswith(input.a, input.b)`).
+_RELATIONS = {"lt", "lte", "gt", "gte", "startswith", "endswith", "contains"}
+
+
+def _relates(term: Any) -> bool:
+    """`op(input.a, input.b)` with both arguments plain reads of input."""
+    return (isinstance(term, ir.Call) and term.func in _RELATIONS and len(term.args) == 2
+            and all(isinstance(a, ir.Ref) for a in term.args))
 
 
 def _feeds(v: str, derived: Mapping[str, tuple[int, Path]], body, tests) -> bool:
@@ -109,23 +133,23 @@ def _feeds(v: str, derived: Mapping[str, tuple[int, Path]], body, tests) -> bool
             continue
         seen.add(name)
         for w, (i, _) in derived.items():
-            if name in _names(body[i].rhs):
+            if name in local_names(body[i].rhs):
                 todo.append(w)
         for i in tests:
-            if name in _names(body[i]):
+            if name in local_names(body[i]):
                 return True
     return False
 
 
 def _needed(lit: ir.Literal, derived: Mapping[str, tuple[int, Path]], body) -> set[int]:
     out: set[int] = set()
-    todo = list(_names(lit) & derived.keys())
+    todo = list(local_names(lit) & derived.keys())
     while todo:
         i = derived[todo.pop()][0]
         if i in out:
             continue
         out.add(i)
-        todo.extend(_names(body[i].rhs) & derived.keys())
+        todo.extend(local_names(body[i].rhs) & derived.keys())
     return out
 
 
@@ -203,11 +227,13 @@ class _Reader:
         return False
 
 
-class _Rewrite:
-    """Replace reads of `path` (through any alias of input) by `input.x`."""
+class Rewrite:
+    """Replace reads of `path` (through any alias of input) by `input.x`, and of the
+    paths in `more` by the names given."""
 
-    def __init__(self, input_alias: Mapping[str, Path], path: Path):
-        self.alias, self.path = input_alias, path
+    def __init__(self, input_alias: Mapping[str, Path], path: Path, more: Mapping[Path, str] | None = None):
+        self.alias = input_alias
+        self.to = {path: VALUE, **(more or {})}
 
     def literal(self, lit: ir.Literal) -> ir.Literal:
         match lit:
@@ -221,9 +247,9 @@ class _Rewrite:
         match t:
             case ir.Ref(head=ir.Var(name=name), path=path) if name in self.alias:
                 full = self.alias[name] + tuple(k.value for k in path)
-                if full == self.path:
+                if full in self.to:
                     return ir.Ref(head=ir.Var(name="input", span=t.span),
-                                  path=(ir.Scalar(value=VALUE, span=t.span),), span=t.span)
+                                  path=(ir.Scalar(value=self.to[full], span=t.span),), span=t.span)
                 return t
             case ir.Array(items=items) | ir.Set(items=items):
                 return msgspec.structs.replace(t, items=tuple(self.term(i) for i in items))
@@ -235,11 +261,12 @@ class _Rewrite:
         return t
 
 
-def _key(body: tuple[ir.Literal, ...]) -> str:
+def body_key(body: tuple[ir.Literal, ...]) -> str:
+    """Literals without their positions: equal for the same test written twice."""
     def strip(x: Any) -> Any:
         if isinstance(x, dict):
             return {k: strip(v) for k, v in x.items() if k not in ("span", "text")}
-        if isinstance(x, list):
+        if isinstance(x, (list, tuple)):  # to_builtins keeps a tuple a tuple
             return [strip(v) for v in x]
         return x
 
@@ -253,7 +280,8 @@ def _calls(node: Any) -> Iterator[ir.Call]:
         yield from _calls(c)
 
 
-def _names(node: Any) -> set[str]:
+def local_names(node: Any) -> set[str]:
+    """Every variable name `node` mentions or declares (`some`, `every`)."""
     out: set[str] = set()
     stack = [node]
     while stack:
@@ -275,5 +303,5 @@ def _names_outside_body(rule: ir.Rule) -> set[str]:
         if part is None:
             continue
         for x in part if isinstance(part, tuple) else (part,):
-            out |= _names(x)
+            out |= local_names(x)
     return out

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from policydiff import search
 from policydiff.analysis import ELEM, analyze_policies
 from policydiff.compile import UNDEFINED, thaw
 from policydiff.errors import InputError, PolicyError
@@ -185,7 +186,8 @@ def _unrealised(space: Space, tenancy: Tenancy) -> dict[str, set[str]]:
 
 def _symbolic(space: Space, decide: _Decider) -> list[Row]:
     cells: dict[CellKey, _Verdicts] = {}
-    for key, inp in space.representatives():
+    found = search.representatives(space, decide.v1, decide.v2)  # None: enumerate every combination
+    for key, inp in found if found is not None else space.representatives():
         a1, a2 = decide(inp)
         st = cells.get(key)
         if st is None:

@@ -7,7 +7,7 @@ that some value realises. `values_for` finds them, one JSON type at a time:
 
 - `null`, `true` and `false` are single values: each is evaluated.
 - For strings, numbers, arrays and objects, atoms are encoded in z3's theories of
-  strings and real arithmetic (`_Encoder`). Combinations are enumerated by the solver
+  strings and real arithmetic (`Encoder`). Combinations are enumerated by the solver
   until it proves no other is satisfiable; each model becomes a concrete value whose
   truths the concrete evaluator computes again, so a witness never rests on the
   encoding alone.
@@ -33,14 +33,14 @@ from typing import Any
 import z3
 
 from policydiff import ir
-from policydiff.atoms import VALUE, Atom
+from policydiff.atoms import OTHER, VALUE, Atom
 
 Sig = tuple[bool, ...]
-_MAX_ROUNDS = 512  # combinations enumerated per type before the class is left unproved
-_TIMEOUT_MS = 5000  # per solver call; past it the combination is unknown, so unproved
-_NUMERIC = "number"
-_DOMAINS = ("null", "boolean", _NUMERIC, "string", "array", "object")
-_RANK = {"null": 0, "boolean": 1, _NUMERIC: 2, "string": 3, "array": 4, "object": 5}
+MAX_ROUNDS = 512  # combinations enumerated per type before the class is left unproved
+TIMEOUT_MS = 5000  # per solver call; past it the combination is unknown, so unproved
+NUMERIC = "number"
+_DOMAINS = ("null", "boolean", NUMERIC, "string", "array", "object")
+_RANK = {"null": 0, "boolean": 1, NUMERIC: 2, "string": 3, "array": 4, "object": 5}
 
 
 class Values:
@@ -76,11 +76,15 @@ def _query(atom: Atom):
     return Query(_program(), atom.body)
 
 
-def truth(atom: Atom, value: Any, *, absent: bool = False) -> bool:
-    """Whether `atom` holds when its path has `value`, or is left out (`absent`)."""
+def truth(atom: Atom, value: Any, *, absent: bool = False, other: Any = None,
+          other_absent: bool = True) -> bool:
+    """Whether `atom` holds when its path has `value`, or is left out (`absent`); for
+    a relation (`atom.other`), when the other path has `other` (or is left out)."""
     from policydiff.compile import Ctx, freeze
 
     doc = {} if absent else {VALUE: value}
+    if not other_absent:
+        doc[OTHER] = other
     try:
         return bool(_query(atom).solutions(Ctx(freeze(doc))))
     except Exception:  # noqa: BLE001 - a builtin error makes the literal undefined
@@ -129,7 +133,7 @@ def values_for(atoms: Sequence[Atom], patterns: Sequence[Any], matches: Callable
                 out.add((domain, s), v, need)
         out.exhausted |= {(domain, s) for s in exhausted}
         if not proved and len(found) < 2 ** (len(patterns) + len(atoms)):
-            hard = [a for a in atoms if _Encoder(domain).atom(a) is None] or list(atoms)
+            hard = [a for a in atoms if Encoder(domain).atom(a) is None] or list(atoms)
             what = "; ".join(f"{a.where}: {a.construct}" for a in hard[:3])
             out.unproved.append(f"{what} on `input.{'.'.join(atoms[0].path)}`: no proof that its "
                                 f"{domain} values realise only the {len(found)} combinations of "
@@ -169,7 +173,7 @@ def _seeds(atoms: Sequence[Atom], patterns: Sequence[Any], constants: Sequence[A
         nums |= {n, n - 1, n + 1, n - Fraction(1, 2), n + Fraction(1, 2), -n}
     for a, b in itertools.pairwise(ordered):
         nums.add((a + b) / 2)
-    return {"null": [None], "boolean": [False, True], _NUMERIC: [_number(n) for n in sorted(nums)],
+    return {"null": [None], "boolean": [False, True], NUMERIC: [json_number(n) for n in sorted(nums)],
             "string": list(dict.fromkeys(strs)), "array": [[], ["a"], [1, 2]],
             "object": [{}, {"a": 1}]}
 
@@ -187,7 +191,7 @@ def _scalars(node: Any):
             yield from _scalars(getattr(node, f))
 
 
-def _number(q: Fraction) -> int | float:
+def json_number(q: Fraction) -> int | float:
     return int(q) if q.denominator == 1 else float(q)
 
 
@@ -202,7 +206,7 @@ def _solve(domain: str, atoms, patterns, constants, sig, found: dict[Sig, list],
            exhausted: set[Sig]) -> bool:
     """Enumerate the combinations `domain`'s values realise with z3, adding a witness
     to `found` for each new one. True when z3 proved there are no others."""
-    enc = _Encoder(domain)
+    enc = Encoder(domain)
     items = [enc.pattern(p) for p in patterns] + [enc.atom(a) for a in atoms]
     if any(i is None for i in items):
         return False
@@ -232,7 +236,7 @@ def _missing(exprs: list, base: list, found: dict[Sig, list]):
     """The combinations of `exprs` satisfiable under `base` that `found` lacks; None
     when the solver gives up. Few items: each combination is one query (the string
     solver does best on conjunctions). Many: one solver enumerates models, each
-    combination found blocked, up to `_MAX_ROUNDS` (ordering against many constants
+    combination found blocked, up to `MAX_ROUNDS` (ordering against many constants
     has few combinations among its 2**n)."""
     if len(exprs) <= 8:
         for s in itertools.product((False, True), repeat=len(exprs)):
@@ -245,18 +249,18 @@ def _missing(exprs: list, base: list, found: dict[Sig, list]):
                     return
         return
     solver = z3.Solver()
-    solver.set("timeout", _TIMEOUT_MS)
+    solver.set("timeout", TIMEOUT_MS)
     solver.add(*base)
     for s in found:
         solver.add(z3.Not(_cube(exprs, s)))
-    for _ in range(_MAX_ROUNDS):
+    for _ in range(MAX_ROUNDS):
         r = solver.check()
         if r == z3.unsat:
             return
         if r != z3.sat:
             break
         model = solver.model()
-        s = tuple(z3.is_true(model.eval(e, model_completion=True)) for e in exprs)
+        s = tuple(z3.is_true(z3.simplify(model.eval(e, model_completion=True))) for e in exprs)
         solver.add(z3.Not(_cube(exprs, s)))
         yield s
     yield None
@@ -268,7 +272,7 @@ def _cube(exprs: list, s: Sig):
 
 def _check(constraints: list):
     solver = z3.Solver()
-    solver.set("timeout", _TIMEOUT_MS)
+    solver.set("timeout", TIMEOUT_MS)
     solver.add(*constraints)
     return solver.check()
 
@@ -277,7 +281,7 @@ def _unsat(constraints: list) -> bool:
     return _check(constraints) == z3.unsat
 
 
-def _witness(enc: _Encoder, constraints: list, avoid: list) -> Any:
+def _witness(enc: Encoder, constraints: list, avoid: list) -> Any:
     """A concrete value meeting `constraints`, none of `avoid`: a readable one first
     (printable strings, numbers in quarters or in binary fractions), then any."""
     x = enc.x
@@ -292,7 +296,7 @@ def _witness(enc: _Encoder, constraints: list, avoid: list) -> Any:
         tries = [[x * 4 == z3.ToReal(k)], [x * 1024 == z3.ToReal(k)], []]
     for more in tries:
         solver = z3.Solver()
-        solver.set("timeout", _TIMEOUT_MS)
+        solver.set("timeout", TIMEOUT_MS)
         solver.add(*constraints, *extra, *more)
         if solver.check() != z3.sat:
             continue
@@ -304,7 +308,7 @@ def _witness(enc: _Encoder, constraints: list, avoid: list) -> Any:
         q = Fraction(v.as_fraction())
         if float(q) != q and q.denominator != 1:
             continue
-        return _number(q)
+        return json_number(q)
     return None
 
 
@@ -318,21 +322,24 @@ def _collection(domain: str, n: int) -> Any:
 _UNDEF = ("undefined",)
 
 
-class _Encoder:
+class Encoder:
     """Atoms as z3 formulas over the value `x` of one JSON type. A value is a pair
     (kind, z3 term) with kind a JSON type name; `_UNDEF` is an undefined expression
     (a builtin's type error); None means the construct is not encoded."""
 
-    def __init__(self, domain: str):
+    def __init__(self, domain: str, other: str | None = None):
         self.domain = domain
         self.base: list = []  # constraints every value of the type meets
         if domain == "string":
             self.x = z3.String("x")
-        elif domain == _NUMERIC:
+        elif domain == NUMERIC:
             self.x = z3.Real("x")
         else:  # an array or object, known by its number of members
             self.x = z3.Int("n")
             self.base.append(self.x >= 0)
+        # the second value of a relation (`input.y`): a string or a number
+        self.other = other
+        self.y = None if other is None else z3.String("y") if other == "string" else z3.Real("y")
         self.side: list = []  # what the current literal needs to be defined
         self._fresh = 0
 
@@ -346,7 +353,7 @@ class _Encoder:
         if isinstance(c, bool):
             return "boolean"
         if isinstance(c, (int, float)):
-            return _NUMERIC
+            return NUMERIC
         if isinstance(c, str):
             return "string"
         return "array" if isinstance(c, list) else "object"
@@ -425,6 +432,8 @@ class _Encoder:
                 return (k, self.const(c))
             case ir.Ref(head=ir.Var(name="input"), path=(ir.Scalar(value=name),)) if name == VALUE:
                 return (self.domain, self.x)
+            case ir.Ref(head=ir.Var(name="input"), path=(ir.Scalar(value=name),)) if name == OTHER:
+                return None if self.y is None else (self.other, self.y)
             case ir.Var(name=name) if name in env:
                 return env[name]
             case ir.Ref(head=ir.Var(name=name), path=(ir.Scalar(value=int() as i),)) if name in env:
@@ -470,19 +479,19 @@ class _Encoder:
             case "indexof":
                 if kinds != ["string", "string"]:
                     return _UNDEF
-                return (_NUMERIC, z3.ToReal(z3.IndexOf(es[0], es[1], 0)))
+                return (NUMERIC, z3.ToReal(z3.IndexOf(es[0], es[1], 0)))
             case "count":
                 if kinds == ["string"]:
-                    return (_NUMERIC, z3.ToReal(z3.Length(es[0])))
+                    return (NUMERIC, z3.ToReal(z3.Length(es[0])))
                 if kinds[0] in ("array", "object"):
-                    return (_NUMERIC, z3.ToReal(es[0]))
+                    return (NUMERIC, z3.ToReal(es[0]))
                 return None if kinds[0] == "split" else _UNDEF
             case "split":
                 if kinds != ["string", "string"]:
                     return _UNDEF
                 return ("split", (es[0], es[1]))
             case "substring":
-                if kinds != ["string", _NUMERIC, _NUMERIC] or not all(
+                if kinds != ["string", NUMERIC, NUMERIC] or not all(
                         isinstance(a, ir.Scalar) and isinstance(a.value, int) for a in args[1:]):
                     return None if kinds[0] == "string" else _UNDEF
                 start, length = args[1].value, args[2].value
@@ -506,14 +515,14 @@ class _Encoder:
                     return ("string", z3.If(z3.PrefixOf(p, s), z3.SubString(s, n, z3.Length(s) - n), s))
                 return ("string", z3.If(z3.SuffixOf(p, s), z3.SubString(s, 0, z3.Length(s) - n), s))
             case "plus" | "minus" | "mul":
-                if kinds != [_NUMERIC, _NUMERIC]:
+                if kinds != [NUMERIC, NUMERIC]:
                     return None if func == "minus" and "array" in kinds else _UNDEF
                 a, b = es
-                return (_NUMERIC, a + b if func == "plus" else a - b if func == "minus" else a * b)
+                return (NUMERIC, a + b if func == "plus" else a - b if func == "minus" else a * b)
             case "abs":
-                if kinds != [_NUMERIC]:
+                if kinds != [NUMERIC]:
                     return _UNDEF
-                return (_NUMERIC, z3.If(es[0] >= 0, es[0], -es[0]))
+                return (NUMERIC, z3.If(es[0] >= 0, es[0], -es[0]))
         return None
 
     def _join(self, func: str, args, env: dict):
@@ -555,7 +564,7 @@ class _Encoder:
         f = self.fresh()  # Go's `%!s(int64=2)`, or the digits of a big number
         digits = z3.Plus(z3.Union(z3.Range("0", "9"), z3.Re("e"), z3.Re("E"), z3.Re("+"), z3.Re("-"),
                                   z3.Re(".")))
-        if kind == _NUMERIC:  # a constraint on the fresh string, not a condition of the literal
+        if kind == NUMERIC:  # a constraint on the fresh string, not a condition of the literal
             self.base.append(z3.Or(z3.PrefixOf(z3.StringVal("%!s("), f), z3.InRe(f, digits)))
         return f
 

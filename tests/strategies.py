@@ -523,6 +523,8 @@ _API_LITERALS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ('input.path = ["finance", _, U]\n\tU != input.user.id', ("path", "user.id")),
     ('input.path[0] == "finance"', ("path",)),
     ("startswith(input.resource.owner, input.user.id)", ("resource.owner", "user.id")),
+    ("not endswith(input.resource.owner, input.user.id)", ("resource.owner", "user.id")),
+    ("input.resource.level >= input.resource.tenant", ("resource.level", "resource.tenant")),
     ('endswith(input.resource.owner, "2")', ("resource.owner",)),
     ('lower(input.user.id) == "alice"', ("user.id",)),
     ('concat("/", input.path) == "finance/salary/alice"', ("path",)),
@@ -661,3 +663,86 @@ def api_policy_pairs(draw) -> PolicyPair:
     aliases = st.sampled_from([None, None, "api", "user"])
     return PolicyPair(v1=api_module(v1, draw(aliases)), v2=api_module(v2, draw(aliases)),
                       paths=tuple(sorted(read)))
+
+
+# ------------------------------------------------------------------ large policies
+
+# `large_policy_pairs()` draws two versions of a policy of tens to hundreds of rules
+# over dozens of constants: a role and an action per rule, then resource kinds, groups
+# an input array is tested against (24 of them: 2**24 subsets), numeric levels and a
+# helper rule — a matrix far too large to enumerate class combination by class
+# combination (issue 14; `policydiff.search`). `large_request()` makes requests of the
+# same shape, near misses, absent fields and values of the wrong type among them.
+
+LARGE_ROLES = tuple(f"role{i}" for i in range(8))
+LARGE_ACTIONS = tuple(f"res{i}:{v}" for i in range(5) for v in ("read", "write", "delete"))
+LARGE_KINDS = tuple(f"kind{i}" for i in range(10))
+LARGE_GROUPS = tuple(f"g{i}" for i in range(24))
+LARGE_HELPER = ('privileged if "g0" in input.subject.groups\n\n'
+                'privileged if input.resource.level > 7\n')
+
+
+@st.composite
+def _large_literal(draw) -> str:
+    kind = draw(st.sampled_from(["kind", "kind", "in", "in", "elem", "not_in", "level", "level", "helper"]))
+    g = draw(st.sampled_from(LARGE_GROUPS))
+    level = draw(st.sampled_from([0, 1, 2, 2.5, 3, 5, 7, 9]))
+    return {"kind": f'input.resource.kind == "{draw(st.sampled_from(LARGE_KINDS))}"',
+            "in": f'"{g}" in input.subject.groups',
+            "elem": f'input.subject.groups[_] == "{g}"',
+            "not_in": f'not "{g}" in input.subject.groups',
+            "level": f"input.resource.level {draw(st.sampled_from(['>', '>=', '<']))} {level}",
+            "helper": draw(st.sampled_from(["privileged", "not privileged"]))}[kind]
+
+
+@st.composite
+def _large_rule(draw) -> list[str]:
+    return ([f'input.subject.role == "{draw(st.sampled_from(LARGE_ROLES))}"',
+             f'input.action == "{draw(st.sampled_from(LARGE_ACTIONS))}"']
+            + draw(st.lists(_large_literal(), max_size=2)))
+
+
+def large_module(rules: list[list[str]]) -> str:
+    body = ["allow if {\n\t" + "\n\t".join(r) + "\n}" for r in rules]
+    return ("package large\n\nimport rego.v1\n\ndefault allow := false\n\n" + "\n\n".join(body)
+            + "\n\n" + LARGE_HELPER)
+
+
+@st.composite
+def large_policy_pairs(draw, min_rules: int = 20, max_rules: int = 60) -> tuple[str, str]:
+    """v1 of `min_rules`..`max_rules` rules; v2 with one to three changes: a rule
+    dropped or added, a literal replaced, dropped or added."""
+    v1 = draw(st.lists(_large_rule(), min_size=min_rules, max_size=max_rules))
+    v2 = [list(r) for r in v1]
+    for _ in range(draw(st.integers(1, 3))):
+        change = draw(st.sampled_from(["drop_rule", "add_rule", "replace", "drop", "add"]))
+        i = draw(st.integers(0, len(v2) - 1))
+        if change == "drop_rule" and len(v2) > 1:
+            del v2[i]
+        elif change == "add_rule":
+            v2.append(draw(_large_rule()))
+        elif change == "replace":
+            v2[i][draw(st.integers(0, len(v2[i]) - 1))] = draw(_large_literal())
+        elif change == "drop" and len(v2[i]) > 1:
+            del v2[i][draw(st.integers(0, len(v2[i]) - 1))]
+        else:
+            v2[i].append(draw(_large_literal()))
+    return large_module(v1), large_module(v2)
+
+
+def large_request(rnd) -> dict:
+    """A request of the large policies' shape, from `rnd` (a `random.Random`): many
+    per drawn policy pair, so drawn outside Hypothesis; fields may be missing or
+    mistyped."""
+    absent = object()
+    groups = rnd.sample(LARGE_GROUPS + ("g-x",), rnd.randint(0, 4))
+    subject = {"role": rnd.choice(LARGE_ROLES + ("role-x", absent, 3)),
+               "groups": rnd.choice([groups, groups, groups, absent, "g0"])}
+    resource = {"kind": rnd.choice(LARGE_KINDS + ("kind-x", absent)),
+                "level": rnd.choice([0, 1, 2, 2.5, 3, 4, 5.5, 7, 7.5, 8, 9, 10, -1, "8", absent])}
+    inp = {"subject": {k: v for k, v in subject.items() if v is not absent},
+           "resource": {k: v for k, v in resource.items() if v is not absent}}
+    action = rnd.choice(LARGE_ACTIONS + ("res9:read", absent))
+    if action is not absent:
+        inp["action"] = action
+    return inp

@@ -9,7 +9,15 @@ concrete requests by the class combinations they realise. The names other stages
 are re-exported here.
 """
 
-from policydiff.matrix.classes import ABSENT, OTHER, ClassSpace, Label, ValueType, matches
+from policydiff.matrix.classes import (
+           ABSENT,
+           MAX_SUBSETS,
+           OTHER,
+           ClassSpace,
+           Label,
+           ValueType,
+           matches,
+)
 from policydiff.matrix.dimensions import (
            ANY,
            DIMENSIONS,
@@ -21,6 +29,25 @@ from policydiff.matrix.dimensions import (
 from policydiff.matrix.realise import Realisation, realise
 from policydiff.matrix.space import REQUEST_MODEL, CellKey, Space, build_input, get
 
-__all__ = ["ABSENT", "ANY", "DIMENSIONS", "OTHER", "REQUEST_MODEL", "RUNBOOK", "CellKey", "ClassSpace",
-           "Dimensions", "Label", "Realisation", "Space", "ValueType", "build_input", "dimensions", "get",
-           "matches", "parse_path", "realise"]
+__all__ = [
+           "ABSENT",
+           "ANY",
+           "DIMENSIONS",
+           "MAX_SUBSETS",
+           "OTHER",
+           "REQUEST_MODEL",
+           "RUNBOOK",
+           "CellKey",
+           "ClassSpace",
+           "Dimensions",
+           "Label",
+           "Realisation",
+           "Space",
+           "ValueType",
+           "build_input",
+           "dimensions",
+           "get",
+           "matches",
+           "parse_path",
+           "realise",
+]

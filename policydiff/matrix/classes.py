@@ -223,8 +223,11 @@ class ClassSpace:
         self.constants = {value_key(c): c for c in cls.constants}
         self.patterns = cls.patterns
         self.atoms = cls.atoms
+        # tests on one value, and relations between two (`policydiff.relations`)
+        self.unary = [a for a in cls.atoms if a.other is None]
+        self.relations = [a for a in cls.atoms if a.other is not None]
         self.unproved: list[str] = []
-        if cls.atoms:
+        if self.unary:
             self.templates, self.fixed = self._solved()
         else:
             self.templates, self.fixed = _templates(cls.patterns, frozenset(c for c in cls.constants),
@@ -234,11 +237,11 @@ class ClassSpace:
     def signature(self, value: Any) -> tuple[bool, ...]:
         """Which patterns `value` matches and which atoms hold on it."""
         tests = tuple(matches(p, value) for p in self.patterns)
-        if not self.atoms:
+        if not self.unary:
             return tests
         from policydiff import solver  # z3 only for policies that need it
 
-        return tests + tuple(solver.truth(a, value, absent=value is ABSENT) for a in self.atoms)
+        return tests + tuple(solver.truth(a, value, absent=value is ABSENT) for a in self.unary)
 
     def _solved(self) -> tuple[list[_Template], list[Any]]:
         """Templates and fixed values from the solver (`policydiff.solver`), for a
@@ -250,7 +253,7 @@ class ClassSpace:
         for p in paths:
             domains |= _DOMAINS_OF.get(self.types.get(p), _ALL_DOMAINS)
         need = max(1, len(self.scalars) + len(self.collections))
-        found = solver.values_for(self.atoms, self.patterns, matches, self.cls.constants, domains, need)
+        found = solver.values_for(self.unary, self.patterns, matches, self.cls.constants, domains, need)
         self.unproved += found.unproved
         templates, fixed = [], []
         for (domain, sig), values in found.by_sig.items():
@@ -260,7 +263,7 @@ class ClassSpace:
                 continue
             fixed += values
             if (domain, sig) not in found.exhausted:
-                self.unproved.append(f"{self.atoms[0].where}: {self.atoms[0].construct}: fewer "
+                self.unproved.append(f"{self.unary[0].where}: {self.unary[0].construct}: fewer "
                                      f"than {need} distinct values found for one of its cases")
         for p in self.objects | set(self.collections):
             for a in self.atoms:
@@ -322,7 +325,29 @@ class ClassSpace:
             current.pop(path, None)
 
         rec(0, {}, [])
+        if self.relations:
+            results += self._related(results)
         return results
+
+    def _related(self, results: list[dict[Path, Any]]) -> list[dict[Path, Any]]:
+        """Pairs of values for the two paths a relation reads (`policydiff.relations`)."""
+        from policydiff import relations
+
+        pairs = {(a.path, a.other) for a in self.relations}
+        first = self.relations[0]
+        if len(pairs) != 1 or set(self.scalars) != set(next(iter(pairs))) or self.collections:
+            self.unproved.append(f"{first.where}: {first.construct} relates two values of a class of "
+                                 "more input values (not modelled)")
+            return []
+        ((p, q),) = pairs
+        known = [(r[p], r[q]) for r in results
+                 if r.get(p, ABSENT) not in (ABSENT, OBJECT) and r.get(q, ABSENT) not in (ABSENT, OBJECT)]
+        domains = (set(_DOMAINS_OF.get(self.types.get(p), _ALL_DOMAINS)),
+                   set(_DOMAINS_OF.get(self.types.get(q), _ALL_DOMAINS)))
+        extra, why = relations.pairs_for(self.unary, self.relations, self.patterns, matches,
+                                         list(self.cls.constants), domains, known)
+        self.unproved += [w for w in why if w not in self.unproved]
+        return [{p: a, q: b} for a, b in extra if self.allowed(p, a) and self.allowed(q, b)]
 
     def _collections(self, current: dict[Path, Any], fresh: list[_Fresh], out: list) -> None:
         if not self.collections:
@@ -395,7 +420,7 @@ class ClassSpace:
         except TypeError:  # unhashable: a list or an object
             return Composite(type(value).__name__)
         k = value_key(value)
-        lab: Label = Constant(k) if k in self.constants else Fresh(self.signature(value), type(value).__name__)
+        lab: Label = Constant(k) if k in self.constants or self.relations else Fresh(self.signature(value), type(value).__name__)
         if len(self._labels) < 100_000:
             self._labels[ck] = lab
         return lab
