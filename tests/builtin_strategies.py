@@ -75,6 +75,17 @@ _SEMVER = st.builds(
 )
 _INT = st.integers(-70, 70) | st.sampled_from([_Raw("1.5"), _Raw("1.0"), _Raw("1e2")])
 _STRINGS = st.one_of(_TEXT, st.lists(_TEXT, max_size=3), st.frozensets(_TEXT, max_size=3))
+_REGEX = st.sampled_from(["a", "a*", "(a)|(b)", "^a", "a$", "[a-c]+", "(?P<x>b)", "", "x*", "(", "\\d+", "b(a)?",
+                          ".", "(?i)A", "a{2}", "\\bb", "\\s", "a|", "a{1001}", "(a*)(b?)", "[^b]"])
+_REGEX_TEXT = st.text(alphabet="ab1 .\nAé", max_size=8)
+_TEMPLATE = st.sampled_from(["$1", "${1}x", "$$", "$", "$x", "${x}", "-", "$1x", "$0", "${2}", "$01", "${1", ""])
+_CIDR = st.builds(
+    lambda a, p: a + p,
+    st.sampled_from(["10.0.0.0", "10.1.2.3", "192.168.0.1", "0.0.0.0", "255.255.255.255", "2001:db8::", "::1", "::",
+                     "010.0.0.1", "1.2.3", "fe80::1%eth0", "::ffff:1.2.3.4", "10.0.0.128", "172.16.5.4"]),
+    st.sampled_from(["", "/8", "/16", "/24", "/30", "/31", "/32", "/0", "/33", "/128", "/64", "/126", "/08", "/-1", "/"]),
+)
+_CIDRS = st.one_of(st.lists(_CIDR, max_size=4), st.frozensets(_CIDR, max_size=4))
 _OBJ = st.dictionaries(st.sampled_from(["a", "b", "c"]), ANY, max_size=3)
 
 
@@ -131,6 +142,18 @@ OPERANDS = {
     "walk": [ANY],
     "semver.is_valid": [_SEMVER],
     "semver.compare": [_SEMVER, _SEMVER],
+    "regex.find_n": [_REGEX, _REGEX_TEXT, st.integers(-1, 3)],
+    "regex.find_all_string_submatch_n": [_REGEX, _REGEX_TEXT, st.integers(-1, 3)],
+    "regex.split": [_REGEX, _REGEX_TEXT],
+    "regex.replace": [_REGEX_TEXT, _REGEX, _TEMPLATE],
+    "regex.is_valid": [_REGEX],
+    "net.cidr_contains": [_CIDR, _CIDR],
+    "net.cidr_intersects": [_CIDR, _CIDR],
+    "net.cidr_is_valid": [_CIDR],
+    "net.cidr_expand": [_CIDR],
+    "net.cidr_merge": [_CIDRS],
+    "net.cidr_contains_matches": [st.one_of(_CIDR, _CIDRS, st.dictionaries(st.sampled_from(["a", "b"]), _CIDR)),
+                                  st.one_of(_CIDR, _CIDRS)],
 }
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from policydiff.compile import arithmetic as ar
-from policydiff.compile import documents, encoding, semver, strtools, units
+from policydiff.compile import documents, encoding, netcidr, regexes, semver, strtools, units
 from policydiff.compile.formatting import sprintf
 from policydiff.compile.operands import (
     BuiltinError,
@@ -323,5 +323,7 @@ BUILTINS.update(strtools.TABLE)
 BUILTINS.update(encoding.TABLE)
 BUILTINS.update(documents.TABLE)
 BUILTINS.update(semver.TABLE)
+BUILTINS.update(regexes.TABLE)
+BUILTINS.update(netcidr.TABLE)
 BUILTINS["units.parse"] = (1, units.parse)
 BUILTINS["units.parse_bytes"] = (1, units.parse_bytes)
