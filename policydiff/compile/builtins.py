@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from policydiff.compile import arithmetic as ar
-from policydiff.compile import documents, encoding, netcidr, regexes, semver, strtools, units
+from policydiff.compile import documents, encoding, netcidr, regexes, semver, strtools, timeparse, units
 from policydiff.compile.formatting import sprintf
 from policydiff.compile.operands import (
     BuiltinError,
@@ -325,5 +325,6 @@ BUILTINS.update(documents.TABLE)
 BUILTINS.update(semver.TABLE)
 BUILTINS.update(regexes.TABLE)
 BUILTINS.update(netcidr.TABLE)
+BUILTINS.update(timeparse.TABLE)
 BUILTINS["units.parse"] = (1, units.parse)
 BUILTINS["units.parse_bytes"] = (1, units.parse_bytes)
