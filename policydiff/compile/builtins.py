@@ -12,7 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 from policydiff.compile import arithmetic as ar
-from policydiff.compile import documents, encoding, netcidr, regexes, semver, strtools, timeparse, units
+from policydiff.compile import (
+    documents,
+    encoding,
+    netcidr,
+    regexes,
+    semver,
+    strtools,
+    timeparse,
+    units,
+)
 from policydiff.compile.formatting import sprintf
 from policydiff.compile.operands import (
     BuiltinError,
