@@ -105,6 +105,23 @@ _TIME_TEXT = st.sampled_from(["2017-06-02T19:00:00-07:00", "2017-06-02T19:00:00.
 _DURATION = st.sampled_from(["1h2m3.5s", "-.5us", "0", "", "+0", "1", "1.5µs", "2μs", "3ns", "1.h", ".s", "1d",
                              "9223372036854775807ns", "9223372036854775808ns", "-9223372036854775808ns",
                              "2562047h47m16.854775807s", "1.0000000000000000000001h", "10m-1s", "5m30s"])
+_DOC = st.dictionaries(st.sampled_from(["a", "b", "~", "a/b"]), st.recursive(
+    st.one_of(st.integers(0, 3), st.sampled_from(["a", "b", "x"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.frozensets(st.sampled_from(["a", "x", 1]), max_size=2),
+                            st.dictionaries(st.sampled_from(["a", "b", "0"]), inner, max_size=2)),
+    max_leaves=6), max_size=3)
+_POINTER = st.one_of(
+    st.sampled_from(["", "/", "a", "/a", "/a/b", "a/0", "/a/1", "/a/-", "/a/01", "/b/a", "/~0", "/a~1b", "//a", "/a/x",
+                     "/b/0/a", "/0"]),
+    st.lists(st.one_of(st.sampled_from(["a", "b", "x", "0", "-"]), st.integers(-1, 2)), max_size=3))
+_POINTERS = st.one_of(st.lists(_POINTER, max_size=3), st.frozensets(st.sampled_from(["a", "/a/b", "b/0", "/a/x"]),
+                                                                     max_size=3))
+_PATCH_OP = st.builds(
+    lambda op, path, frm, value, drop: {k: v for k, v in {"op": op, "path": path, "from": frm, "value": value}.items()
+                                        if k != drop},
+    st.sampled_from(["add", "remove", "replace", "move", "copy", "test", "nope"]), _POINTER, _POINTER,
+    st.one_of(st.integers(0, 3), st.sampled_from(["a", "x"]), st.lists(st.integers(0, 2), max_size=2)),
+    st.sampled_from([None, None, None, "path", "from", "value", "op"]))
 _OBJ = st.dictionaries(st.sampled_from(["a", "b", "c"]), ANY, max_size=3)
 
 
@@ -171,6 +188,9 @@ OPERANDS = {
     "net.cidr_is_valid": [_CIDR],
     "net.cidr_expand": [_CIDR],
     "net.cidr_merge": [_CIDRS],
+    "json.filter": [_DOC, _POINTERS],
+    "json.remove": [_DOC, _POINTERS],
+    "json.patch": [st.one_of(_DOC, st.lists(st.integers(0, 3), max_size=3)), st.lists(_PATCH_OP, max_size=3)],
     "time.parse_ns": [_GO_LAYOUT, _TIME_TEXT],
     "time.parse_rfc3339_ns": [_TIME_TEXT],
     "time.parse_duration_ns": [_DURATION],

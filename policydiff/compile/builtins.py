@@ -15,6 +15,7 @@ from policydiff.compile import arithmetic as ar
 from policydiff.compile import (
     documents,
     encoding,
+    jsondocs,
     netcidr,
     regexes,
     semver,
@@ -335,5 +336,6 @@ BUILTINS.update(semver.TABLE)
 BUILTINS.update(regexes.TABLE)
 BUILTINS.update(netcidr.TABLE)
 BUILTINS.update(timeparse.TABLE)
+BUILTINS.update(jsondocs.TABLE)
 BUILTINS["units.parse"] = (1, units.parse)
 BUILTINS["units.parse_bytes"] = (1, units.parse_bytes)
