@@ -122,6 +122,15 @@ _PATCH_OP = st.builds(
     st.sampled_from(["add", "remove", "replace", "move", "copy", "test", "nope"]), _POINTER, _POINTER,
     st.one_of(st.integers(0, 3), st.sampled_from(["a", "x"]), st.lists(st.integers(0, 2), max_size=2)),
     st.sampled_from([None, None, None, "path", "from", "value", "op"]))
+_JWT_PART = st.sampled_from(["e30", "eyJhbGciOiJIUzI1NiJ9", "eyJlbmMiOiJ4In0", "W10", "eyJjdHkiOiJKV1QifQ", "eyJ9",
+                             "eyJhIjoxfQ==", "!", "", "YQ", "ImUzMC5lMzAuWVEi", "eyJjdHkiOjF9"])
+_JWT = st.builds(lambda parts: ".".join(parts), st.lists(_JWT_PART, min_size=1, max_size=4)) | st.just(
+    "eyJhbGciOiJIUzI1NiJ9.eyJhIjoxfQ.LrlPmSL4FxrzAHJSYbKzsA997COXdYCeFKlt3zt5DIY")
+_UUID = st.sampled_from([
+    "00000000-0000-1000-8000-000000000000", "f81d4fae-7dec-11d0-a765-00a0c91e6bf6", "{f81d4fae-7dec-21d0-a765-00a0c91e6bf6}",
+    "URN:UUID:f81d4fae-7dec-41d0-e765-00a0c91e6bf6", "f81d4fae7dec11d0a76500a0c91e6bf6", "xyz",
+    "ffffffff-ffff-1fff-ffff-ffffffffffff", "f81d4fae-7dec-21d0-a7g5-00a0c91e6bf6", "f81d4fae-7dec-21d0-c765-03a0c91e6bf6",
+    "xf81d4fae-7dec-21d0-0765-02a0c91e6bf6y", "urn:uuix:f81d4fae-7dec-51d0-a765-00a0c91e6bf6", "f81d4fae_7dec-11d0-a765-00a0c91e6bf6"])
 _OBJ = st.dictionaries(st.sampled_from(["a", "b", "c"]), ANY, max_size=3)
 
 
@@ -191,6 +200,11 @@ OPERANDS = {
     "json.filter": [_DOC, _POINTERS],
     "json.remove": [_DOC, _POINTERS],
     "json.patch": [st.one_of(_DOC, st.lists(st.integers(0, 3), max_size=3)), st.lists(_PATCH_OP, max_size=3)],
+    "io.jwt.decode": [_JWT],
+    "io.jwt.verify_hs256": [_JWT, st.sampled_from(["secret", "x", ""])],
+    "io.jwt.verify_hs384": [_JWT, st.sampled_from(["secret", "x"])],
+    "io.jwt.verify_hs512": [_JWT, st.sampled_from(["secret", "x"])],
+    "uuid.parse": [_UUID],
     "time.parse_ns": [_GO_LAYOUT, _TIME_TEXT],
     "time.parse_rfc3339_ns": [_TIME_TEXT],
     "time.parse_duration_ns": [_DURATION],

@@ -16,12 +16,14 @@ from policydiff.compile import (
     documents,
     encoding,
     jsondocs,
+    jwtokens,
     netcidr,
     regexes,
     semver,
     strtools,
     timeparse,
     units,
+    uuids,
 )
 from policydiff.compile.formatting import sprintf
 from policydiff.compile.operands import (
@@ -337,5 +339,7 @@ BUILTINS.update(regexes.TABLE)
 BUILTINS.update(netcidr.TABLE)
 BUILTINS.update(timeparse.TABLE)
 BUILTINS.update(jsondocs.TABLE)
+BUILTINS.update(jwtokens.TABLE)
+BUILTINS.update(uuids.TABLE)
 BUILTINS["units.parse"] = (1, units.parse)
 BUILTINS["units.parse_bytes"] = (1, units.parse_bytes)
