@@ -26,7 +26,7 @@ def _path(p, name: str) -> tuple:
         return tuple(part.replace("~1", "/").replace("~0", "~") for part in p.lstrip("/").split("/"))
     if type(p) is tuple:
         return p
-    raise BuiltinError(f"{name}: operand 2 must be one of {{set, array}} containing string paths or array of "
+    raise TypeError_(f"{name}: operand 2 must be one of {{set, array}} containing string paths or array of "
                        f"path segments but got {type_name(p)}")
 
 
