@@ -13,6 +13,7 @@ from typing import Any
 
 from policydiff.compile import arithmetic as ar
 from policydiff.compile import (
+    casts,
     documents,
     encoding,
     jsondocs,
@@ -341,5 +342,6 @@ BUILTINS.update(timeparse.TABLE)
 BUILTINS.update(jsondocs.TABLE)
 BUILTINS.update(jwtokens.TABLE)
 BUILTINS.update(uuids.TABLE)
+BUILTINS.update(casts.TABLE)
 BUILTINS["units.parse"] = (1, units.parse)
 BUILTINS["units.parse_bytes"] = (1, units.parse_bytes)
