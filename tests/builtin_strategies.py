@@ -131,6 +131,17 @@ _UUID = st.sampled_from([
     "URN:UUID:f81d4fae-7dec-41d0-e765-00a0c91e6bf6", "f81d4fae7dec11d0a76500a0c91e6bf6", "xyz",
     "ffffffff-ffff-1fff-ffff-ffffffffffff", "f81d4fae-7dec-21d0-a7g5-00a0c91e6bf6", "f81d4fae-7dec-21d0-c765-03a0c91e6bf6",
     "xf81d4fae-7dec-21d0-0765-02a0c91e6bf6y", "urn:uuix:f81d4fae-7dec-51d0-a765-00a0c91e6bf6", "f81d4fae_7dec-11d0-a765-00a0c91e6bf6"])
+_YAML_SCALAR = st.sampled_from(["y", "n", "yes", "On", "OFF", "true", "~", "null", "", "1_0", "010", "09", "0x1F",
+                                "0o7", "0b11", "-1", "+1", "1.5", "-0.0", ".5", "1.", "1e3", ".inf", "2001-12-14", "-x",
+                                "1abc", '"q"', "'s'", "!!str 1", "!!int 1", "a b", "9223372036854775808", "-", "<<",
+                                "18446744073709551616", "0.1", "100.250", "[1, b]", "{a: 1}", "|\n  t\n", "&x 1"])
+_YAML = st.one_of(
+    _YAML_SCALAR,
+    st.builds(lambda k, v: f"{k}: {v}", st.sampled_from(["a", "y", "1", "'q'", "null", "<<", "b c"]), _YAML_SCALAR),
+    st.lists(_YAML_SCALAR, min_size=1, max_size=3).map(lambda xs: "".join(f"- {x}\n" for x in xs)),
+    st.sampled_from(["a: 1\na: 2", "a: b: c", "x\n---\ny", "a: &x 1\nb: *x", "a: [", "\ta: 1", "a:\n  - 1\n  - 2",
+                     "--- 1", "a: {b: [c, d]}", "? a\n: 1", "%YAML 1.1\n--- a", "a: 'x\n  y'", "- - 1\n  - 2",
+                     "a: 1\n---\n\tb: 2\n", "a: 1\n...\n[", "---\n---\n", "a: 1\n--- [\n"]))
 _OBJ = st.dictionaries(st.sampled_from(["a", "b", "c"]), ANY, max_size=3)
 
 
@@ -205,6 +216,8 @@ OPERANDS = {
     "io.jwt.verify_hs384": [_JWT, st.sampled_from(["secret", "x"])],
     "io.jwt.verify_hs512": [_JWT, st.sampled_from(["secret", "x"])],
     "uuid.parse": [_UUID],
+    "yaml.unmarshal": [_YAML],
+    "yaml.is_valid": [_YAML],
     "cast_array": [ANY],
     "cast_set": [ANY],
     "cast_object": [ANY],

@@ -46,12 +46,7 @@ STRICT_ONLY_BINDINGS = {
 
 # Cases policydiff does not pass yet, with the reason; each must fail exactly so (a
 # refusal, or the error named), never with a wrong answer. The README counts them.
-NOT_YET: dict[str, str] = {
-    "jsonbuiltins/test-is-valid.yaml#2": "yaml.is_valid is not implemented (refused)",
-    "jsonbuiltins/test-is-valid.yaml#3": "yaml.is_valid is not implemented (refused)",
-    "jsonbuiltins/test-is-valid.yaml#4": "yaml.is_valid is not implemented (refused)",
-    "jsonbuiltins/test-jsonbuiltins-0927.yaml#0": "yaml.marshal, yaml.unmarshal are not implemented (refused)",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def _refused_by_design(detail: str) -> bool:

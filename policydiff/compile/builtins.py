@@ -25,6 +25,7 @@ from policydiff.compile import (
     timeparse,
     units,
     uuids,
+    yamldocs,
 )
 from policydiff.compile.formatting import sprintf
 from policydiff.compile.operands import (
@@ -343,5 +344,6 @@ BUILTINS.update(jsondocs.TABLE)
 BUILTINS.update(jwtokens.TABLE)
 BUILTINS.update(uuids.TABLE)
 BUILTINS.update(casts.TABLE)
+BUILTINS.update(yamldocs.TABLE)
 BUILTINS["units.parse"] = (1, units.parse)
 BUILTINS["units.parse_bytes"] = (1, units.parse_bytes)
