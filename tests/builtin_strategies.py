@@ -216,6 +216,11 @@ OPERANDS = {
     "io.jwt.verify_hs384": [_JWT, st.sampled_from(["secret", "x"])],
     "io.jwt.verify_hs512": [_JWT, st.sampled_from(["secret", "x"])],
     "uuid.parse": [_UUID],
+    "graph.reachable_paths": [st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), st.one_of(
+        st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), max_size=3),
+        st.frozensets(st.sampled_from(["a", "b", "c", "e"]), max_size=3), st.just(1)), max_size=4),
+        st.one_of(st.lists(st.sampled_from(["a", "b", "c", "e"]), max_size=3),
+                  st.frozensets(st.sampled_from(["a", "b", "d"]), max_size=3))],
     "yaml.unmarshal": [_YAML],
     "yaml.is_valid": [_YAML],
     "cast_array": [ANY],

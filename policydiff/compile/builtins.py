@@ -16,6 +16,7 @@ from policydiff.compile import (
     casts,
     documents,
     encoding,
+    graphs,
     jsondocs,
     jwtokens,
     netcidr,
@@ -345,5 +346,6 @@ BUILTINS.update(jwtokens.TABLE)
 BUILTINS.update(uuids.TABLE)
 BUILTINS.update(casts.TABLE)
 BUILTINS.update(yamldocs.TABLE)
+BUILTINS.update(graphs.TABLE)
 BUILTINS["units.parse"] = (1, units.parse)
 BUILTINS["units.parse_bytes"] = (1, units.parse_bytes)
