@@ -7,14 +7,17 @@ and `json.remove` drops what the paths reach: the paths are first merged into a 
 written as a string, set members by themselves. `json.patch` applies RFC 6902
 operations one after the other as OPA's edit tree does: an array index is an integer
 or its decimal text without leading zeros (`-` is one past the end), a set member is
-reached by its value; any failed operation is an error.
+reached by its value; any failed operation is an error. `json.marshal_with_options`
+writes `json.marshal`'s text, indented as Go's `json.MarshalIndent` indents it when
+`pretty` is true, or when it is absent and `prefix` or `indent` is given.
 `TABLE` maps each name to `(arity, function)` for `builtins.BUILTINS`.
 """
 
 from __future__ import annotations
 
+from policydiff.compile.encoding import dumps
 from policydiff.compile.operands import BuiltinError, TypeError_, Unsupported
-from policydiff.compile.values import UNDEFINED, Num, Obj, equal, type_name
+from policydiff.compile.values import UNDEFINED, Num, Obj, equal, sort_key, type_name
 
 _INT64 = 2**63
 
@@ -282,7 +285,75 @@ def patch(doc, ops):
     return doc
 
 
+# ---------------------------------------------------------------------- marshal with options
+
+
+def _indent(compact: str, prefix: str, indent: str) -> str:
+    """Go's `json.Indent` of compact JSON text: empty `{}` and `[]` stay as they are."""
+    out: list[str] = []
+    depth, need, in_string, escaped = 0, False, False, False
+    for c in compact:
+        if in_string:
+            out.append(c)
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+            continue
+        if need and c not in "]}":
+            need = False
+            depth += 1
+            out.append("\n" + prefix + indent * depth)
+        if c == '"':
+            in_string = True
+            out.append(c)
+        elif c in "{[":
+            out.append(c)
+            need = True
+        elif c == ",":
+            out.append(",\n" + prefix + indent * depth)
+        elif c == ":":
+            out.append(": ")
+        elif c in "}]":
+            if need:
+                need = False
+            else:
+                depth -= 1
+                out.append("\n" + prefix + indent * depth)
+            out.append(c)
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def marshal_with_options(v, opts):
+    name = "json.marshal_with_options"
+    if type(opts) is not Obj:
+        raise TypeError_(f"{name}: operand 2 must be object but got {type_name(opts)}")
+    prefix, indent, implicit, explicit = "", "\t", False, None
+    for key in sorted(opts, key=sort_key):
+        val = opts[key]
+        if key in ("prefix", "indent"):
+            if type(val) is not str:
+                raise TypeError_(f"{name}: operand 2 key {key} failed cast to string")
+            prefix, indent = (val, indent) if key == "prefix" else (prefix, val)
+            implicit = True
+        elif key == "pretty":
+            if type(val) is not bool:
+                raise TypeError_(f"{name}: operand 2 key {key} failed cast to bool")
+            explicit = val
+        else:
+            raise TypeError_(f"{name}: operand 2 object contained unknown key {key}")
+    compact = dumps(v)
+    if not (implicit if explicit is None else explicit):
+        return compact
+    return prefix + _indent(compact, prefix, indent)
+
+
 TABLE = {
+    "json.marshal_with_options": (2, marshal_with_options),
     "json.filter": (2, filter_),
     "json.remove": (2, remove),
     "json.patch": (2, patch),
