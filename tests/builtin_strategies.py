@@ -75,6 +75,73 @@ _SEMVER = st.builds(
 )
 _INT = st.integers(-70, 70) | st.sampled_from([_Raw("1.5"), _Raw("1.0"), _Raw("1e2")])
 _STRINGS = st.one_of(_TEXT, st.lists(_TEXT, max_size=3), st.frozensets(_TEXT, max_size=3))
+_REGEX = st.sampled_from(["a", "a*", "(a)|(b)", "^a", "a$", "[a-c]+", "(?P<x>b)", "", "x*", "(", "\\d+", "b(a)?",
+                          ".", "(?i)A", "a{2}", "\\bb", "\\s", "a|", "a{1001}", "(a*)(b?)", "[^b]"])
+_REGEX_TEXT = st.text(alphabet="ab1 .\nAé", max_size=8)
+_TEMPLATE = st.sampled_from(["$1", "${1}x", "$$", "$", "$x", "${x}", "-", "$1x", "$0", "${2}", "$01", "${1", ""])
+_CIDR = st.builds(
+    lambda a, p: a + p,
+    st.sampled_from(["10.0.0.0", "10.1.2.3", "192.168.0.1", "0.0.0.0", "255.255.255.255", "2001:db8::", "::1", "::",
+                     "010.0.0.1", "1.2.3", "fe80::1%eth0", "::ffff:1.2.3.4", "10.0.0.128", "172.16.5.4"]),
+    st.sampled_from(["", "/8", "/16", "/24", "/30", "/31", "/32", "/0", "/33", "/128", "/64", "/126", "/08", "/-1", "/"]),
+)
+_CIDRS = st.one_of(st.lists(_CIDR, max_size=4), st.frozensets(_CIDR, max_size=4))
+_NS_TIME = st.integers(-(2**63), 2**63 - 1) | st.sampled_from([0, 1500000000123456789, -1, 951782400 * 10**9,
+                                                             _Raw("1.5"), _Raw("1e18"), _Raw("1e30"), 2**63])
+_ZONE = st.sampled_from(["", "UTC", "America/New_York", "Europe/Paris", "Asia/Kolkata", "Australia/Lord_Howe",
+                         "Nope/Zone"])
+_GO_LAYOUT = st.sampled_from(["", "RFC3339", "RFC3339Nano", "ANSIC", "RFC1123Z", "RubyDate", "2006-01-02",
+                              "Mon Jan _2 15:04:05.000 2006", "3:04PM", "02/01/06 15h04 -07", "Z07:00:00 .999999",
+                              "January 2, 2006 __2 002 pm MST", "2006-01-02T15:04:05Z0700", "15:04:05,000000"])
+# OPA types `[ns, zone]` and (`time.format` only) `[ns, zone, layout]` by position; policydiff's
+# checker does not count positions, so only those shapes are drawn
+_TIME = st.one_of(_NS_TIME, st.tuples(_NS_TIME, _ZONE).map(list))
+_TIME_LAYOUT = st.one_of(_TIME, st.tuples(_NS_TIME, _ZONE, _GO_LAYOUT).map(list))
+_TIME_TEXT = st.sampled_from(["2017-06-02T19:00:00-07:00", "2017-06-02T19:00:00.5Z", "2017-06-02T9:00:00Z",
+                              "2020-02-30", "2020-02-29", "1677-09-21T00:12:43Z", "2262-04-11T23:47:17Z",
+                              "Mon Jan  2 15:04:05 2006", "Tue Feb 3 15:04:05.123 2009", "3:04PM", "12:00am",
+                              "02/01/06 15h04 +05", "Z .123", "+01:00:30 .5", "2006-01-02T15:04:05+0100",
+                              "15:04:05,123456", "2006-01-02T15:04:05z", "", "2017-06-02T19:00:00+24:00"])
+_DURATION = st.sampled_from(["1h2m3.5s", "-.5us", "0", "", "+0", "1", "1.5µs", "2μs", "3ns", "1.h", ".s", "1d",
+                             "9223372036854775807ns", "9223372036854775808ns", "-9223372036854775808ns",
+                             "2562047h47m16.854775807s", "1.0000000000000000000001h", "10m-1s", "5m30s"])
+_DOC = st.dictionaries(st.sampled_from(["a", "b", "~", "a/b"]), st.recursive(
+    st.one_of(st.integers(0, 3), st.sampled_from(["a", "b", "x"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.frozensets(st.sampled_from(["a", "x", 1]), max_size=2),
+                            st.dictionaries(st.sampled_from(["a", "b", "0"]), inner, max_size=2)),
+    max_leaves=6), max_size=3)
+_POINTER = st.one_of(
+    st.sampled_from(["", "/", "a", "/a", "/a/b", "a/0", "/a/1", "/a/-", "/a/01", "/b/a", "/~0", "/a~1b", "//a", "/a/x",
+                     "/b/0/a", "/0"]),
+    st.lists(st.one_of(st.sampled_from(["a", "b", "x", "0", "-"]), st.integers(-1, 2)), max_size=3))
+_POINTERS = st.one_of(st.lists(_POINTER, max_size=3), st.frozensets(st.sampled_from(["a", "/a/b", "b/0", "/a/x"]),
+                                                                     max_size=3))
+_PATCH_OP = st.builds(
+    lambda op, path, frm, value, drop: {k: v for k, v in {"op": op, "path": path, "from": frm, "value": value}.items()
+                                        if k != drop},
+    st.sampled_from(["add", "remove", "replace", "move", "copy", "test", "nope"]), _POINTER, _POINTER,
+    st.one_of(st.integers(0, 3), st.sampled_from(["a", "x"]), st.lists(st.integers(0, 2), max_size=2)),
+    st.sampled_from([None, None, None, "path", "from", "value", "op"]))
+_JWT_PART = st.sampled_from(["e30", "eyJhbGciOiJIUzI1NiJ9", "eyJlbmMiOiJ4In0", "W10", "eyJjdHkiOiJKV1QifQ", "eyJ9",
+                             "eyJhIjoxfQ==", "!", "", "YQ", "ImUzMC5lMzAuWVEi", "eyJjdHkiOjF9"])
+_JWT = st.builds(lambda parts: ".".join(parts), st.lists(_JWT_PART, min_size=1, max_size=4)) | st.just(
+    "eyJhbGciOiJIUzI1NiJ9.eyJhIjoxfQ.LrlPmSL4FxrzAHJSYbKzsA997COXdYCeFKlt3zt5DIY")
+_UUID = st.sampled_from([
+    "00000000-0000-1000-8000-000000000000", "f81d4fae-7dec-11d0-a765-00a0c91e6bf6", "{f81d4fae-7dec-21d0-a765-00a0c91e6bf6}",
+    "URN:UUID:f81d4fae-7dec-41d0-e765-00a0c91e6bf6", "f81d4fae7dec11d0a76500a0c91e6bf6", "xyz",
+    "ffffffff-ffff-1fff-ffff-ffffffffffff", "f81d4fae-7dec-21d0-a7g5-00a0c91e6bf6", "f81d4fae-7dec-21d0-c765-03a0c91e6bf6",
+    "xf81d4fae-7dec-21d0-0765-02a0c91e6bf6y", "urn:uuix:f81d4fae-7dec-51d0-a765-00a0c91e6bf6", "f81d4fae_7dec-11d0-a765-00a0c91e6bf6"])
+_YAML_SCALAR = st.sampled_from(["y", "n", "yes", "On", "OFF", "true", "~", "null", "", "1_0", "010", "09", "0x1F",
+                                "0o7", "0b11", "-1", "+1", "1.5", "-0.0", ".5", "1.", "1e3", ".inf", "2001-12-14", "-x",
+                                "1abc", '"q"', "'s'", "!!str 1", "!!int 1", "a b", "9223372036854775808", "-", "<<",
+                                "18446744073709551616", "0.1", "100.250", "[1, b]", "{a: 1}", "|\n  t\n", "&x 1"])
+_YAML = st.one_of(
+    _YAML_SCALAR,
+    st.builds(lambda k, v: f"{k}: {v}", st.sampled_from(["a", "y", "1", "'q'", "null", "<<", "b c"]), _YAML_SCALAR),
+    st.lists(_YAML_SCALAR, min_size=1, max_size=3).map(lambda xs: "".join(f"- {x}\n" for x in xs)),
+    st.sampled_from(["a: 1\na: 2", "a: b: c", "x\n---\ny", "a: &x 1\nb: *x", "a: [", "\ta: 1", "a:\n  - 1\n  - 2",
+                     "--- 1", "a: {b: [c, d]}", "? a\n: 1", "%YAML 1.1\n--- a", "a: 'x\n  y'", "- - 1\n  - 2",
+                     "a: 1\n---\n\tb: 2\n", "a: 1\n...\n[", "---\n---\n", "a: 1\n--- [\n"]))
 _OBJ = st.dictionaries(st.sampled_from(["a", "b", "c"]), ANY, max_size=3)
 
 
@@ -131,6 +198,54 @@ OPERANDS = {
     "walk": [ANY],
     "semver.is_valid": [_SEMVER],
     "semver.compare": [_SEMVER, _SEMVER],
+    "regex.find_n": [_REGEX, _REGEX_TEXT, st.integers(-1, 3)],
+    "regex.find_all_string_submatch_n": [_REGEX, _REGEX_TEXT, st.integers(-1, 3)],
+    "regex.split": [_REGEX, _REGEX_TEXT],
+    "regex.replace": [_REGEX_TEXT, _REGEX, _TEMPLATE],
+    "regex.is_valid": [_REGEX],
+    "net.cidr_contains": [_CIDR, _CIDR],
+    "net.cidr_intersects": [_CIDR, _CIDR],
+    "net.cidr_is_valid": [_CIDR],
+    "net.cidr_expand": [_CIDR],
+    "net.cidr_merge": [_CIDRS],
+    "json.filter": [_DOC, _POINTERS],
+    # (OPA types the options by key: a value of the wrong type, or another key, fails at load;
+    # policydiff's checker does not type keys one by one, so only well-typed options are drawn)
+    "json.marshal_with_options": [ANY, st.fixed_dictionaries({}, optional={
+        "pretty": st.booleans(), "indent": st.sampled_from(["", "  ", "\t", "ab"]),
+        "prefix": st.sampled_from(["", ">", "ab"])})],
+    "json.remove": [_DOC, _POINTERS],
+    "json.patch": [st.one_of(_DOC, st.lists(st.integers(0, 3), max_size=3)), st.lists(_PATCH_OP, max_size=3)],
+    "io.jwt.decode": [_JWT],
+    "io.jwt.verify_hs256": [_JWT, st.sampled_from(["secret", "x", ""])],
+    "io.jwt.verify_hs384": [_JWT, st.sampled_from(["secret", "x"])],
+    "io.jwt.verify_hs512": [_JWT, st.sampled_from(["secret", "x"])],
+    "uuid.parse": [_UUID],
+    "graph.reachable_paths": [st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), st.one_of(
+        st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), max_size=3),
+        st.frozensets(st.sampled_from(["a", "b", "c", "e"]), max_size=3), st.just(1)), max_size=4),
+        st.one_of(st.lists(st.sampled_from(["a", "b", "c", "e"]), max_size=3),
+                  st.frozensets(st.sampled_from(["a", "b", "d"]), max_size=3))],
+    "yaml.unmarshal": [_YAML],
+    "yaml.is_valid": [_YAML],
+    "cast_array": [ANY],
+    "cast_set": [ANY],
+    "cast_object": [ANY],
+    "cast_string": [ANY],
+    "cast_boolean": [ANY],
+    "cast_null": [ANY],
+    "re_match": [_REGEX, _REGEX_TEXT],
+    "time.parse_ns": [_GO_LAYOUT, _TIME_TEXT],
+    "time.parse_rfc3339_ns": [_TIME_TEXT],
+    "time.parse_duration_ns": [_DURATION],
+    "time.date": [_TIME],
+    "time.clock": [_TIME],
+    "time.weekday": [_TIME],
+    "time.format": [_TIME_LAYOUT],
+    "time.diff": [_TIME, _TIME],
+    "time.add_date": [_TIME, st.integers(-400, 400), st.integers(-30, 30), st.integers(-400, 400)],
+    "net.cidr_contains_matches": [st.one_of(_CIDR, _CIDRS, st.dictionaries(st.sampled_from(["a", "b"]), _CIDR)),
+                                  st.one_of(_CIDR, _CIDRS)],
 }
 
 
@@ -140,5 +255,11 @@ NAMES = tuple(sorted(OPERANDS))
 @st.composite
 def calls(draw, names=NAMES):
     name = draw(st.sampled_from(names))
-    args = [rego(draw(_sometimes_any(s))) for s in OPERANDS[name]]
+    if name == "json.marshal_with_options":  # an object of other keys is a type error in OPA
+        args = [rego(draw(s)) for s in OPERANDS[name]]
+    elif name.startswith("time."):  # an array of other than two members is a type error in OPA
+        args = [rego(draw(st.one_of(s, s, s, s, ANY.filter(lambda v: not isinstance(v, list)))))
+                for s in OPERANDS[name]]
+    else:
+        args = [rego(draw(_sometimes_any(s))) for s in OPERANDS[name]]
     return name, f"{name}({', '.join(args)})"

@@ -12,7 +12,22 @@ from collections.abc import Callable
 from typing import Any
 
 from policydiff.compile import arithmetic as ar
-from policydiff.compile import documents, encoding, semver, strtools, units
+from policydiff.compile import (
+    casts,
+    documents,
+    encoding,
+    graphs,
+    jsondocs,
+    jwtokens,
+    netcidr,
+    regexes,
+    semver,
+    strtools,
+    timeparse,
+    units,
+    uuids,
+    yamldocs,
+)
 from policydiff.compile.formatting import sprintf
 from policydiff.compile.operands import (
     BuiltinError,
@@ -316,6 +331,32 @@ OUT_OF_SCOPE: dict[str, str] = {
     "trace": "a side effect",
     "internal.test_case": "a side effect",
 }
+# And these need a library of Go's that policydiff does not reimplement.
+_X509 = "Go's X.509 and PEM key parsing (crypto/x509), not reimplemented"
+_JWK = "keys as PEM certificates or JWK sets (crypto/x509, lestrrat-go/jwx), not reimplemented"
+_GRAPHQL = "a GraphQL parser and validator (gqlparser), not reimplemented"
+OUT_OF_SCOPE.update({
+    **dict.fromkeys(("crypto.parse_private_keys", "crypto.x509.parse_certificate_request",
+                     "crypto.x509.parse_certificates", "crypto.x509.parse_keypair",
+                     "crypto.x509.parse_rsa_private_key"), _X509),
+    **dict.fromkeys(("io.jwt.verify_eddsa", "io.jwt.verify_es256", "io.jwt.verify_es384", "io.jwt.verify_es512",
+                     "io.jwt.verify_ps256", "io.jwt.verify_ps384", "io.jwt.verify_ps512", "io.jwt.verify_rs256",
+                     "io.jwt.verify_rs384", "io.jwt.verify_rs512"), _JWK),
+    **dict.fromkeys(("graphql.is_valid", "graphql.parse", "graphql.parse_and_verify", "graphql.parse_query",
+                     "graphql.parse_schema", "graphql.schema_is_valid"), _GRAPHQL),
+    "json.match_schema": "JSON Schema validation (gojsonschema), not reimplemented",
+    "json.verify_schema": "JSON Schema validation (gojsonschema), not reimplemented",
+    "regex.globs_match": "the intersection of glob languages (yashtewari/glob-intersection), not reimplemented",
+    "regex.template_match": "what earlier calls left in OPA's regex cache, which holds a compiled template "
+                            "under its text alone, the one `regex.match` also uses",
+    "rego.metadata.chain": "the policy's METADATA annotations, which the parser does not keep",
+    "rego.metadata.rule": "the policy's METADATA annotations, which the parser does not keep",
+    "rego.parse_module": "OPA's own AST as JSON, not reproduced",
+    "strings.render_template": "Go's text/template language, not reimplemented",
+    "uri.is_valid": "Go's URL parser (net/url), not reimplemented",
+    "uri.parse": "Go's URL parser (net/url), not reimplemented",
+    "yaml.marshal": "go-yaml v2's emitter (its quoting and layout), not reimplemented",
+})
 
 
 # The families kept in rooms of their own.
@@ -323,5 +364,14 @@ BUILTINS.update(strtools.TABLE)
 BUILTINS.update(encoding.TABLE)
 BUILTINS.update(documents.TABLE)
 BUILTINS.update(semver.TABLE)
+BUILTINS.update(regexes.TABLE)
+BUILTINS.update(netcidr.TABLE)
+BUILTINS.update(timeparse.TABLE)
+BUILTINS.update(jsondocs.TABLE)
+BUILTINS.update(jwtokens.TABLE)
+BUILTINS.update(uuids.TABLE)
+BUILTINS.update(casts.TABLE)
+BUILTINS.update(yamldocs.TABLE)
+BUILTINS.update(graphs.TABLE)
 BUILTINS["units.parse"] = (1, units.parse)
 BUILTINS["units.parse_bytes"] = (1, units.parse_bytes)
