@@ -22,7 +22,7 @@ from typing import Any
 
 from policydiff import ir
 from policydiff.compile import UNDEFINED, Ctx, Query, thaw
-from policydiff.compile.rules import CompiledRule
+from policydiff.compile.rule import CompiledRule
 from policydiff.compile.values import Obj, sort_key
 from policydiff.errors import InputError, PolicyError
 

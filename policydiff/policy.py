@@ -18,7 +18,7 @@ from typing import Any
 from policydiff import ir
 from policydiff.compile import UNDEFINED, Ctx, Program, Query, compile_modules, thaw
 from policydiff.compile.closures import Compiler, Frame
-from policydiff.compile.rules import CompiledRule
+from policydiff.compile.rule import CompiledRule
 from policydiff.documents import read_text
 from policydiff.errors import InputError, PolicyError
 from policydiff.frontend import rego

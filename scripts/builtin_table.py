@@ -7,7 +7,7 @@ does not reimplement) and which it refuses for now.
 
 The table sits between the `builtins:start` and `builtins:end` markers of README.md and
 is made from `policydiff.compile.builtins` (`BUILTINS`, `OUT_OF_SCOPE`) and the
-generated `policydiff.compile.opa_builtins`; `tests/test_builtin_table.py` checks it is
+generated `policydiff.compile.builtins.opa_builtins`; `tests/test_builtin_table.py` checks it is
 current.
 """
 
@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from policydiff.compile.builtins import BUILTINS, OUT_OF_SCOPE
-from policydiff.compile.opa_builtins import OPA_ARITY
+from policydiff.compile.builtins.opa_builtins import OPA_ARITY
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- builtins:start -->", "<!-- builtins:end -->"

@@ -1,4 +1,4 @@
-"""Write `policydiff/compile/opa_builtins.py`: every builtin the embedded OPA declares,
+"""Write `policydiff/compile/builtins/opa_builtins.py`: every builtin the embedded OPA declares,
 with its arity, read from the capabilities document OPA carries in `opa_bindings`.
 
     python scripts/opa_builtins.py
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import opa_bindings
 
-OUT = Path(__file__).resolve().parents[1] / "policydiff" / "compile" / "opa_builtins.py"
+OUT = Path(__file__).resolve().parents[1] / "policydiff" / "compile" / "builtins" / "opa_builtins.py"
 
 
 def capabilities() -> dict:

@@ -1,6 +1,6 @@
 """The builtin table is what OPA declares and what the README says.
 
-`policydiff/compile/opa_builtins.py` is generated from the capabilities of the OPA that
+`policydiff/compile/builtins/opa_builtins.py` is generated from the capabilities of the OPA that
 `opa_bindings` embeds, and the README's table of supported and refused builtins from
 `policydiff.compile.builtins`: both must be current (rerun the scripts when not).
 """
@@ -11,7 +11,7 @@ import importlib.util
 from pathlib import Path
 
 from policydiff.compile.builtins import BUILTINS, OUT_OF_SCOPE
-from policydiff.compile.opa_builtins import OPA_ARITY
+from policydiff.compile.builtins.opa_builtins import OPA_ARITY
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 

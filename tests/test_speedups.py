@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 
 from policydiff import UNDEFINED as NO_VALUE
 from policydiff import PolicyError, load_policy
-from policydiff.compile import memo
-from policydiff.compile.rules import CompiledRule, Program
+from policydiff.compile.program import Program
+from policydiff.compile.rule import CompiledRule
+from policydiff.compile.speedups import memo
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -90,7 +91,7 @@ def inputs(draw) -> dict:
 def plain(policy):
     """The same policy with every memo, dispatch table and clause index switched off."""
     for r in policy.program.rules.values():
-        r.__dict__.pop("value", None)  # back to `CompiledRule.value`
+        r.value, r.remembered = r.cached, False  # back to the value cached per evaluation
         r.select = None
         r.memos = None
         r.static = False
@@ -325,7 +326,7 @@ def test_remembered_openings_answer_as_opa(text, seq):
 
 def test_a_few_tests_of_the_input_are_not_remembered():
     policy = load_policy(HEADER + "same if input.a == input.b\n\nallow if same\n")
-    assert "value" not in policy.program.rules[("s", "same")].__dict__  # computed: cheaper than a lookup
+    assert not policy.program.rules[("s", "same")].remembered  # computed: cheaper than a lookup
     assert [policy.allows(x) for x in ({"a": 1, "b": 1}, {"a": 1, "b": True}, {})] == [True, False, False]
 
 
@@ -336,7 +337,8 @@ def test_plain_switches_every_speedup_off():
     assert hasattr(d.run, "tables")
     plain(policy)
     assert not hasattr(d.run, "tables")
-    assert policy.program.rules[("s", "reach")].value.__func__ is CompiledRule.value
+    reach = policy.program.rules[("s", "reach")]
+    assert not reach.remembered and reach.value.__func__ is CompiledRule.cached
 
 
 def test_an_opening_is_solved_once_per_key():
@@ -418,7 +420,7 @@ def test_memo_keys_read_directly_are_the_keys_of_the_values_read():
 
 
 def _check_reader(paths):
-    from policydiff.compile.access import input_path
+    from policydiff.compile.values.access import input_path
 
     read = memo.reader(paths)
     for raw in ({"action": "r", "subject": {"role": "a"}}, {"action": "r", "subject": {"role": 1}},

@@ -1,19 +1,27 @@
 """Compilation: IR modules to a program of Python closures.
 
-The passes run in the order `STAGES` names: `resolve` groups rules by path and resolves
-names, `typecheck` refuses what OPA's type checker refuses, `plan` orders each body so
-its variables are bound before use (reporting unsafe variables), `closures` turns each
-ordered body into continuation-passing closures, and `rules` ties definitions into rule
-values, checks recursion and resolves `data`. The result, a `Program`, evaluates a
-decision without looking at the IR again.
+`compile_modules` runs the stages `STAGES` names, in order, on one `Unit`:
 
-The closures are built from `access` (lookups, iteration order, reference paths) and
-`build` (constants and constructed values); `values` is the value model (numbers as
-OPA holds them, with `arithmetic` and `bigfloat`, Go's 64-bit big.Float), `builtins`
-(with `operands`, `formatting`, `gofmt`, `patterns`) the builtin functions. `refheads`
-evaluates rules whose head is a reference with variables (partial objects among them).
-`raising` guards the rules whose bodies can fail, where OPA's rule index decides
-whether an error shows. What makes decisions fast, each exact: `memo` (values kept
+1. `resolve` groups rules by path and resolves names (`resolve`);
+2. `link` builds the `Program` (`program`): each body ordered so its variables are bound
+   before use (`plan`, reporting unsafe variables) and turned into continuation-passing
+   closures (`closures`), rules tied to the rules they use (`rule` is their runtime;
+   `refheads` the rules whose head is a reference with variables), recursion refused,
+   then `raising`'s guards and the `speedups` installed;
+3. `typecheck` refuses what OPA's type checker refuses. It runs after linking because
+   OPA checks types only once safety and recursion hold, so theirs are the errors a
+   module with both gets.
+
+A stage returns diagnostics and the next one still runs, so the user gets every
+diagnostic at once; a stage that raises stops the run (there is nothing for the next
+to work on). The result, a `Program`, evaluates a decision without looking at the IR
+again.
+
+The rooms: `values/` is the value model (numbers as OPA holds them, with `bigfloat`,
+Go's 64-bit big.Float), `access` (lookups, iteration order, reference paths) and
+`build` (constants and constructed values); `builtins/` the builtin functions, one
+family per module, joined in its table (`builtins.BUILTINS`); `types` and `typecheck`
+OPA's types; `speedups/` what makes decisions fast, each exact: `memo` (values kept
 across evaluations, keyed by what a rule reads), `prefixes` (a body's opening literals
 solved once per value of the input paths they read), `dispatch` (the bodies of a
 many-bodied constant rule looked up by their opening tests) and `inline` (rules of
@@ -22,35 +30,70 @@ only input comparisons tested in place).
 
 from __future__ import annotations
 
-from collections import namedtuple
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from policydiff import ir
-from policydiff.compile import closures, plan, resolve, rules, typecheck
-from policydiff.compile.patterns import glob_regex as glob_regex  # for the matrix
-from policydiff.compile.rules import Ctx, Program
+from policydiff.compile import closures, plan, resolve, typecheck
+from policydiff.compile.builtins.patterns import glob_regex as glob_regex  # for the matrix
+from policydiff.compile.program import Program
+from policydiff.compile.rule import Ctx
 from policydiff.compile.values import UNDEFINED, freeze, thaw
-from policydiff.errors import PolicyError
+from policydiff.errors import Diagnostic, PolicyError
 
-Stages = namedtuple("Stages", "resolve typecheck plan closures rules")
-STAGES = Stages(resolve.resolve, typecheck.typecheck, plan.order, closures.Compiler, rules.Program)
+__all__ = ["STAGES", "UNDEFINED", "Ctx", "Program", "Query", "Stage", "Unit", "compile_modules",
+           "freeze", "thaw"]
 
-__all__ = ["STAGES", "UNDEFINED", "Ctx", "Program", "Query", "compile_modules", "freeze", "thaw"]
+
+class Unit:
+    """What the stages work on: the modules and base data, and what each stage makes."""
+
+    def __init__(self, modules: list[ir.Module], data: Any):
+        self.modules = modules
+        self.data = data  # frozen
+        self.groups: dict[tuple[str, ...], resolve.Group] = {}
+        self.program: Program | None = None
+
+
+class Stage(NamedTuple):
+    name: str
+    run: Callable[[Unit], list[Diagnostic]]  # may raise `PolicyError`: the run stops
+
+
+def _resolve(unit: Unit) -> list[Diagnostic]:
+    unit.groups, diags = resolve.resolve(unit.modules)
+    return diags
+
+
+def _link(unit: Unit) -> list[Diagnostic]:
+    unit.program = Program(unit.groups, unit.data)
+    return []
+
+
+def _typecheck(unit: Unit) -> list[Diagnostic]:
+    return typecheck.typecheck(unit.groups)
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("resolve", _resolve),
+    Stage("link", _link),
+    Stage("typecheck", _typecheck),
+)
 
 
 def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
-    """Resolve, plan and compile `modules` together with the base `data` document."""
-    groups, diags = resolve.resolve(list(modules))
-    try:  # go on after resolution errors: the user gets every diagnostic at once
-        program = rules.Program(groups, freeze(data if data is not None else {}))
-    except PolicyError as e:
-        raise PolicyError(diags + e.diagnostics) from None
-    # OPA checks types only once safety and recursion hold, so theirs are the errors
-    # a module with both gets
-    diags += typecheck.typecheck(groups)
+    """Run `STAGES` on `modules` together with the base `data` document."""
+    unit = Unit(list(modules), freeze(data if data is not None else {}))
+    diags: list[Diagnostic] = []
+    for stage in STAGES:
+        try:
+            diags += stage.run(unit)
+        except PolicyError as e:
+            raise PolicyError(diags + e.diagnostics) from None
     if diags:
         raise PolicyError(diags)
-    return program
+    assert unit.program is not None  # `link` made it
+    return unit.program
 
 
 class Query:
@@ -64,7 +107,7 @@ class Query:
         groups = {path: r.group for path, r in program.rules.items()}
         n = len(package)
         local = {p[n] for p in program.rules if len(p) > n and p[:n] == package} | {"$q"}
-        names = resolve._Names(fake, groups, diags := [], local)
+        names = resolve.Names(fake, groups, diags := [], local)
         rule = names.rule(fake.rules[0])
         if diags:
             raise PolicyError(diags)

@@ -13,12 +13,14 @@ their literal into iteration steps that bind those variables first.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, assert_never
+from typing import Any, Protocol, assert_never
 
 from policydiff import ir
 from policydiff.compile import plan, withs
-from policydiff.compile.access import input_path, input_root, items, members, path, walker
-from policydiff.compile.build import (
+from policydiff.compile.builtins import BUILTINS, BuiltinError, Unsupported
+from policydiff.compile.values import UNDEFINED, Obj, equal, freeze
+from policydiff.compile.values.access import input_path, input_root, items, members, path, walker
+from policydiff.compile.values.build import (
     NOT_LITERAL,
     checked_set,
     collection,
@@ -26,8 +28,6 @@ from policydiff.compile.build import (
     object_of,
     object_of_pairs,
 )
-from policydiff.compile.builtins import BUILTINS, BuiltinError, Unsupported
-from policydiff.compile.values import UNDEFINED, Obj, equal, freeze
 from policydiff.errors import PolicyError
 
 Run = Callable[[list], bool]
@@ -57,11 +57,38 @@ class Frame:
         return self.size - 1
 
 
+class Linker(Protocol):
+    """What a `Compiler` asks of the program it compiles for (`program.Program`): the
+    rules by path, what `with` replaces, and the closures for `data` references and
+    user function calls. `deps` collects the rules a closure reads."""
+
+    rules: dict[tuple[str, ...], Any]  # path -> `rule.CompiledRule`
+    mocked: frozenset[str]  # the functions and builtins some `with` replaces
+    data_targets: frozenset[tuple[str, ...]]  # the paths below `data` some `with` replaces
+
+    def data_root(self, path: tuple, deps: set, comp: Compiler) -> tuple[Fn, tuple]:
+        """The closure for the longest prefix of `data.<path>` resolved when compiling,
+        and the keys left."""
+        ...
+
+    def data_fn(self, deps: set) -> Fn:
+        """The closure for the whole `data` document."""
+        ...
+
+    def function_fn(self, call: ir.Call, fs: list[Fn], deps: set) -> Fn:
+        """The closure calling the user function `call` names on the values of `fs`."""
+        ...
+
+    def inlinable(self, t: ir.Term) -> tuple | None:
+        """The rule a literal `t` names and its tests, when they can run in its place."""
+        ...
+
+
 class Compiler:
     """Compiles the bodies and terms of one frame. `program` resolves `data` references
-    and user functions (see `rules.Program`)."""
+    and user functions (a `Linker`)."""
 
-    def __init__(self, program, frame: Frame, deps: set, owner=None):
+    def __init__(self, program: Linker, frame: Frame, deps: set, owner=None):
         self.program = program
         self.frame = frame
         self.deps = deps
@@ -447,7 +474,7 @@ class Compiler:
                         self.owner.input_paths = None  # read whole: no slice to key on
                     return input_root
                 if name == "data":
-                    whole = self.program.data_fn(("data",), self.deps)
+                    whole = self.program.data_fn(self.deps)
                     return withs.data_view((), whole) if self.program.data_targets else whole
                 s = self.frame.slot(name)
                 return lambda env: env[s]

@@ -22,23 +22,22 @@ wrong answer:
   still evaluated: if one fails, OPA's answer depends on its order, and the evaluation
   stops with `unsupported` too.
 
-`guard(program)` installs this on the rules that need it, before any memo wraps them.
+`guard(program)` installs this on the rules that need it (`CompiledRule.install_guard`),
+before any memo wraps them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from policydiff import ir
 from policydiff.compile import plan
-from policydiff.compile.build import NOT_LITERAL, literal
 from policydiff.compile.resolve import Group
+from policydiff.compile.rule import MISS, CompiledRule, Ctx, Definition, outputs
 from policydiff.compile.values import UNDEFINED, equal
+from policydiff.compile.values.build import NOT_LITERAL, literal
 from policydiff.errors import PolicyError
-
-if TYPE_CHECKING:
-    from policydiff.compile.rules import CompiledRule, Ctx, Definition, Program
 
 # Builtins that never fail, whatever their operands: comparisons and membership.
 INFALLIBLE = frozenset({
@@ -47,6 +46,15 @@ INFALLIBLE = frozenset({
 })
 
 _STRICT, _DEFAULT = True, False
+
+
+class Program(Protocol):
+    """What the analysis reads of a linked program (`program.Program`)."""
+
+    rules: dict[tuple[str, ...], CompiledRule]
+    tree: dict  # the rules by package path
+
+    def input_reads(self, r: CompiledRule) -> frozenset | None: ...
 
 
 class _Analysis:
@@ -150,8 +158,6 @@ class _Analysis:
     @staticmethod
     def _fails_once(r: CompiledRule, strict: bool) -> bool:
         """A rule that reads no input has one value: it fails only if computing it does."""
-        from policydiff.compile.rules import Ctx
-
         try:
             r.value(Ctx(UNDEFINED, strict=strict))
         except PolicyError:
@@ -316,7 +322,7 @@ class _Guard:
         for chain_defs, chain_rules in self._chains():
             for d, rule in zip(chain_defs, chain_rules):
                 try:
-                    out = _outputs(d, ctx, args)
+                    out = outputs(d, ctx, args)
                 except PolicyError as e:
                     if _final(e):
                         raise
@@ -351,7 +357,7 @@ class _Guard:
                 if any(self.analysis.literal_fails(lit, ctx.strict) for lit in _literals(rule))]
         for d in fallible:
             try:
-                _outputs(d, ctx, args)
+                outputs(d, ctx, args)
             except PolicyError as e:
                 if _final(e):
                     raise
@@ -383,31 +389,18 @@ def _final(error: PolicyError) -> bool:
     return error.code == "unsupported" or not error.code.startswith("eval_")
 
 
-def _outputs(d: Definition, ctx: Ctx, args) -> list:
-    """Every value one body yields (its first solution for a constant head)."""
-    if args is not None and d.guards and not d.admits(args):
-        return []
-    env = d.blank.copy()
-    env[0] = ctx
-    out = env[1] = []
-    if args is None or d.params is None or d.params(env, args):
-        d.run(env)
-    return out
-
-
 def guard(program: Program) -> None:
     """Wrap the evaluation of every rule whose bodies can fail (see the module's text)."""
-    from policydiff.compile.rules import _MISS
-
-    analysis = _Analysis(program, _MISS)
+    analysis = _Analysis(program, MISS)
     for r in program.rules.values():
         if r.kind not in ("complete", "function", "partial_set") or not r.group.defs or not (analysis.rule_fails(r, _DEFAULT) or analysis.rule_fails(r, _STRICT)):
             continue
         g = _Guard(analysis, r)
+        uniform = r.uniform is not MISS
         if r.kind == "function":
-            r._call = _wrap_call(g, r._call, r.uniform is not _MISS)
+            r.install_guard(lambda call, g=g, u=uniform: _wrap_call(g, call, u))
         else:
-            r._compute = _wrap_compute(g, r._compute, r.uniform is not _MISS)
+            r.install_guard(lambda compute, g=g, u=uniform: _wrap_compute(g, compute, u))
 
 
 def _wrap_compute(g: _Guard, compute, uniform: bool):

@@ -20,19 +20,26 @@ it can reach it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from policydiff import ir
 from policydiff.compile import plan
-from policydiff.compile.access import lookup
-from policydiff.compile.build import checked_set
-from policydiff.compile.closures import Compiler, Frame
+from policydiff.compile.closures import Compiler, Frame, Linker
 from policydiff.compile.resolve import VAR, Member, TreeGroup
-from policydiff.compile.rules import CompiledRule, Ctx, Definition
+from policydiff.compile.rule import CompiledRule, Ctx, Definition
 from policydiff.compile.values import UNDEFINED, Obj, equal
+from policydiff.compile.values.access import lookup
+from policydiff.compile.values.build import checked_set
 from policydiff.errors import PolicyError
 
 __all__ = ["RefTree"]
+
+
+class Members(Linker, Protocol):
+    """What a tree asks of the program that links it: the compiler's callbacks, and
+    compiling a plain member as any rule (`program.Program`)."""
+
+    def compile_rule(self, r: CompiledRule) -> None: ...
 
 
 class RefRule(CompiledRule):
@@ -51,7 +58,7 @@ class RefRule(CompiledRule):
         self.prefix = member.pattern[:len(member.pattern) - len(member.rule.ref)]
         self.known: dict[int, tuple[Definition, list[int]]] = {}  # head terms bound first -> variant
 
-    def compile(self, program) -> None:
+    def compile(self, program: Members) -> None:
         self.definition, _ = self._variant(program, 0)
         for n in range(1, len(self.member.rule.ref) + 1):
             try:
@@ -59,7 +66,7 @@ class RefRule(CompiledRule):
             except PolicyError:  # no such variant: the keys filter the solutions instead
                 continue
 
-    def _variant(self, program, n: int) -> tuple[Definition, list[int]]:
+    def _variant(self, program: Members, n: int) -> tuple[Definition, list[int]]:
         rule = self.member.rule
         frame = Frame()
         comp = Compiler(program, frame, self.deps, owner=self)
@@ -95,7 +102,7 @@ class RefRule(CompiledRule):
         run, _ = comp.body(tuple(body), bound, frozenset(plan.shallow_vars(body) | bound), emit, rule.span)
         return Definition(run, frame.size, rule.span, None), key_slots
 
-    def _compute(self, ctx: Ctx):
+    def evaluate(self, ctx: Ctx):
         return _solve(self.definition, (), (), ctx)
 
     def solutions(self, ctx: Ctx, keys: tuple) -> list:
@@ -136,16 +143,16 @@ class RefTree(CompiledRule):
         self.ground = all(VAR not in m.pattern for m in group.members)
         self._whole_fails = [False, False]  # by ctx.strict: the whole object of a static tree fails
 
-    def compile(self, program) -> None:
+    def compile(self, program: Members) -> None:
         """Compile every member (a plain rule below the root through `program`, as any
         rule)."""
         for _, part in self.parts:
             if isinstance(part, RefRule):
                 part.compile(program)
             else:
-                program._compile(part)
+                program.compile_rule(part)
 
-    def _compute(self, ctx: Ctx):
+    def evaluate(self, ctx: Ctx):
         v = self._at(ctx, (), self.parts)
         if ctx.explain:  # the members that put something in the object
             ctx.prov[self] = tuple(m.span for m, part in self.parts if self._contributions(m, part, ctx, ()))

@@ -23,7 +23,7 @@ from policydiff.compile.builtins import (
     glob_regex,
     regex_problem,
 )
-from policydiff.compile.opa_builtins import OPA_ARITY, OPA_DEPRECATED
+from policydiff.compile.builtins.opa_builtins import OPA_ARITY, OPA_DEPRECATED
 from policydiff.compile.types import OPA_BUILTINS
 from policydiff.errors import Diagnostic
 
@@ -118,7 +118,7 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
     for m in modules:
         heads.setdefault(m.package, set()).update(r.name.split(".")[0] for r in m.rules)
     for m in modules:
-        names = _Names(m, groups, diags, heads[m.package])
+        names = Names(m, groups, diags, heads[m.package])
         rewritten: dict[int, ir.Rule] = {}
         for r in m.rules:
             rewritten[id(r)] = names.rule(r)
@@ -206,7 +206,10 @@ def _may_meet(p: tuple, q: tuple) -> bool:
     return all(x is VAR or y is VAR or (x == y and (type(x) is bool) == (type(y) is bool)) for x, y in zip(p, q))
 
 
-class _Names:
+class Names:
+    """Resolves the names of one module's rules against every group (`compile.Query`
+    resolves a query's body as a rule of its module through it)."""
+
     def __init__(self, module: ir.Module, groups: dict, diags: list[Diagnostic],
                  local_rules: set[str] | None = None):
         self.package = module.package

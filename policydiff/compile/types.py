@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from policydiff.compile.opa_builtins import OPA_ARITY, OPA_SIGNATURES
+from policydiff.compile.builtins.opa_builtins import OPA_ARITY, OPA_SIGNATURES
 from policydiff.compile.values import Num
 
 Type = tuple

@@ -19,8 +19,8 @@ and error modes are those of `memo`; `--explain` evaluations do not dispatch.
 
 from __future__ import annotations
 
-from policydiff.compile import memo
 from policydiff.compile.closures import MAX_STOPS, Collect, Pieces
+from policydiff.compile.speedups import memo
 from policydiff.errors import PolicyError
 
 MIN_BODIES = 3  # fewer bodies are tried in turn

@@ -14,8 +14,8 @@ from __future__ import annotations
 import calendar
 from datetime import UTC, datetime
 
-from policydiff.compile import timefmt
-from policydiff.compile.operands import BuiltinError, Unsupported, string
+from policydiff.compile.builtins import timefmt
+from policydiff.compile.builtins.operands import BuiltinError, Unsupported, string
 
 _MONTHS = [m.lower() for m in timefmt._MONTHS]
 _DAYS = [d.lower() for d in timefmt._DAYS]

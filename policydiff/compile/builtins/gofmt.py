@@ -16,7 +16,7 @@ import math
 import re
 from typing import Any, NamedTuple
 
-from policydiff.compile.operands import Unsupported
+from policydiff.compile.builtins.operands import Unsupported
 
 _DIRECTIVE = re.compile(r"%([-+# 0]*)(\d*)(?:\.(\d*))?(.?)", re.DOTALL)
 

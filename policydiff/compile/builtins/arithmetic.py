@@ -17,10 +17,16 @@ import json
 import re
 from fractions import Fraction
 
-from policydiff.compile import bigfloat
-from policydiff.compile.bigfloat import Float
-from policydiff.compile.operands import BuiltinError, TypeError_, Unsupported, coll, num, whole
-from policydiff.compile.values import Num, number, sort_key, type_name
+from policydiff.compile.builtins.operands import (
+    BuiltinError,
+    TypeError_,
+    Unsupported,
+    coll,
+    num,
+    whole,
+)
+from policydiff.compile.values import Num, bigfloat, number, sort_key, type_name
+from policydiff.compile.values.bigfloat import Float
 
 _INT64 = 2**63
 

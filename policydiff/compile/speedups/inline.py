@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from policydiff import ir
-from policydiff.compile.build import NOT_LITERAL, literal
+from policydiff.compile.values.build import NOT_LITERAL, literal
 
 COMPARISONS = frozenset({"equal", "neq", "lt", "lte", "gt", "gte", "internal.member_2"})
 

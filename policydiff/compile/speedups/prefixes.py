@@ -26,9 +26,9 @@ read their arguments) that are not remembered whole already.
 
 from __future__ import annotations
 
-from policydiff.compile import memo
 from policydiff.compile.closures import MAX_SOLUTIONS, MAX_STOPS, Collect
-from policydiff.compile.dispatch import literal_reads
+from policydiff.compile.speedups import memo
+from policydiff.compile.speedups.dispatch import literal_reads
 from policydiff.errors import PolicyError
 
 _PLAIN = object()  # under this key, evaluate the body plainly

@@ -14,8 +14,8 @@ import json
 import re
 from typing import Any
 
-from policydiff.compile import gofmt
-from policydiff.compile.operands import coll, string
+from policydiff.compile.builtins import gofmt
+from policydiff.compile.builtins.operands import coll, string
 from policydiff.compile.values import Num, Obj, sort_key
 
 

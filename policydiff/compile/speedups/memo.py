@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from policydiff.compile.access import input_path
 from policydiff.compile.values import UNDEFINED
+from policydiff.compile.values.access import input_path
 
 LIMIT = 4096  # entries per memo and error mode
 MAX_PATHS = 3  # a rule reading more input paths than this is computed per evaluation

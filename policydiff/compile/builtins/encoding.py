@@ -18,7 +18,7 @@ import json
 import re
 from urllib.parse import quote_plus
 
-from policydiff.compile.operands import BuiltinError, TypeError_, Unsupported, string
+from policydiff.compile.builtins.operands import BuiltinError, TypeError_, Unsupported, string
 from policydiff.compile.values import Num, Obj, number, sort_key, type_name
 
 # ---------------------------------------------------------------------------------- json

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from policydiff.compile.operands import BuiltinError, Unsupported, coll, string
+from policydiff.compile.builtins.operands import BuiltinError, Unsupported, coll, string
 
 _GLOB_CACHE: dict[tuple, re.Pattern] = {}
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from policydiff.compile import arithmetic as ar
-from policydiff.compile import (
+from policydiff.compile.builtins import arithmetic as ar
+from policydiff.compile.builtins import (
     casts,
     documents,
     encoding,
@@ -28,8 +28,8 @@ from policydiff.compile import (
     uuids,
     yamldocs,
 )
-from policydiff.compile.formatting import sprintf
-from policydiff.compile.operands import (
+from policydiff.compile.builtins.formatting import sprintf
+from policydiff.compile.builtins.operands import (
     BuiltinError,
     TypeError_,
     Unsupported,
@@ -38,7 +38,7 @@ from policydiff.compile.operands import (
     set_,
     string,
 )
-from policydiff.compile.patterns import glob_match, glob_regex, regex_match, regex_problem
+from policydiff.compile.builtins.patterns import glob_match, glob_regex, regex_match, regex_problem
 from policydiff.compile.values import (
     UNDEFINED,
     Num,

@@ -20,7 +20,7 @@ from decimal import Decimal
 import yaml
 from yaml.nodes import ScalarNode, SequenceNode
 
-from policydiff.compile.operands import BuiltinError, Unsupported, string
+from policydiff.compile.builtins.operands import BuiltinError, Unsupported, string
 from policydiff.compile.values import Num, Obj
 
 _STR = "tag:yaml.org,2002:str"

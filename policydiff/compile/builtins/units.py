@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from policydiff.compile import bigfloat
-from policydiff.compile.operands import BuiltinError, Unsupported, string
-from policydiff.compile.values import Num, number
+from policydiff.compile.builtins.operands import BuiltinError, Unsupported, string
+from policydiff.compile.values import Num, bigfloat, number
 
 _AMOUNT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _EXPONENT = re.compile(r"[eE]([+-]?\d+)$")

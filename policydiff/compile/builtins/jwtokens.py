@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from policydiff.compile import encoding
-from policydiff.compile.operands import BuiltinError, Unsupported, string
+from policydiff.compile.builtins import encoding
+from policydiff.compile.builtins.operands import BuiltinError, Unsupported, string
 from policydiff.compile.values import Obj
 
 

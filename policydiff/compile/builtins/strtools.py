@@ -6,7 +6,13 @@ name to `(arity, function)` for `builtins.BUILTINS`.
 
 from __future__ import annotations
 
-from policydiff.compile.operands import BuiltinError, TypeError_, Unsupported, integer, string
+from policydiff.compile.builtins.operands import (
+    BuiltinError,
+    TypeError_,
+    Unsupported,
+    integer,
+    string,
+)
 from policydiff.compile.values import Obj, sort_key, type_name
 
 

@@ -16,7 +16,13 @@ import calendar
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from policydiff.compile.operands import BuiltinError, TypeError_, Unsupported, integer, string
+from policydiff.compile.builtins.operands import (
+    BuiltinError,
+    TypeError_,
+    Unsupported,
+    integer,
+    string,
+)
 from policydiff.compile.values import Num, type_name
 
 _NS = 10**9

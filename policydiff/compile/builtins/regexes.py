@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from policydiff.compile.operands import BuiltinError, Unsupported, integer, string
-from policydiff.compile.patterns import regex_problem
+from policydiff.compile.builtins.operands import BuiltinError, Unsupported, integer, string
+from policydiff.compile.builtins.patterns import regex_problem
 
 # Constructs `re` reads differently from RE2, or accepts where RE2 rejects (and back).
 _RE_DIFFERS = re.compile(

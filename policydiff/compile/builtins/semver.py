@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from policydiff.compile.operands import BuiltinError, Unsupported, string
+from policydiff.compile.builtins.operands import BuiltinError, Unsupported, string
 
 _IDENTIFIERS = re.compile(r"[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*")
 _UINT = re.compile(r"[0-9]+")

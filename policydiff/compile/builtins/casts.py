@@ -8,8 +8,8 @@ otherwise. `TABLE` maps each name to `(arity, function)` for `builtins.BUILTINS`
 
 from __future__ import annotations
 
-from policydiff.compile.operands import TypeError_
-from policydiff.compile.patterns import regex_match
+from policydiff.compile.builtins.operands import TypeError_
+from policydiff.compile.builtins.patterns import regex_match
 from policydiff.compile.values import Obj, sort_key, type_name
 
 

@@ -15,8 +15,8 @@ writes `json.marshal`'s text, indented as Go's `json.MarshalIndent` indents it w
 
 from __future__ import annotations
 
-from policydiff.compile.encoding import dumps
-from policydiff.compile.operands import BuiltinError, TypeError_, Unsupported
+from policydiff.compile.builtins.encoding import dumps
+from policydiff.compile.builtins.operands import BuiltinError, TypeError_, Unsupported
 from policydiff.compile.values import UNDEFINED, Num, Obj, equal, sort_key, type_name
 
 _INT64 = 2**63

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from policydiff.compile.operands import BuiltinError, TypeError_, coll, whole
+from policydiff.compile.builtins.operands import BuiltinError, TypeError_, coll, whole
 from policydiff.compile.values import Obj, equal, sort_key, type_name
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 from ipaddress import IPv4Address, IPv6Address, ip_address, summarize_address_range
 
-from policydiff.compile.operands import BuiltinError, Unsupported, string
+from policydiff.compile.builtins.operands import BuiltinError, Unsupported, string
 from policydiff.compile.values import Obj
 
 Addr = IPv4Address | IPv6Address

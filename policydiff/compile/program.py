@@ -1,256 +1,34 @@
-"""Rules as compiled programs: the `data` tree, rule values and function calls.
+"""Linking: every rule of a policy compiled, tied to the rules it uses, and sped up.
 
-A `Program` holds one `CompiledRule` per rule path. A complete rule's value is the one
-value all its defined bodies agree on (else `eval_conflict_error`), or its default, or
-undefined; a partial set rule's value is the set of every key any body produces; a
-function's value for some arguments is a complete rule's for those arguments. Partial
-objects and other reference heads are trees of rules (`refheads`). Values are computed once per
-evaluation (`Ctx.cache`), or once across evaluations where what they read allows it
-(`memo`, `prefixes`, `dispatch`, `inline`; `Program._memoize` installs them). References
-into `data` are resolved when compiling: to a rule, to the base data document, or to a
-package, whose value is built by merging its rules' values into the base data.
+A `Program` holds one `CompiledRule` (`rule`) per rule path, in a tree by package path
+(`tree`), with the base `data` document. It compiles each body through
+`closures.Compiler`, answering the compiler's callbacks (`closures.Linker`): a
+reference into `data` resolves when compiling, to a rule, to the base document, or to
+a package, whose value is built by merging its rules' values into the base data; a
+call of a user function resolves to that function. It then refuses recursion and
+installs, in this order, what the rules need and what makes them fast: `raising`'s
+guards on the rules whose bodies can fail, then the speedups (`speedups.memo`,
+`speedups.prefixes`, `speedups.dispatch`; `speedups.inline` is asked while compiling),
+which remember what the guarded rules give.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from policydiff import ir
-from policydiff.compile import dispatch, inline, memo, plan, prefixes, raising
-from policydiff.compile.access import lookup
-from policydiff.compile.build import NOT_LITERAL, checked_set, literal
+from policydiff.compile import plan, raising
 from policydiff.compile.closures import Compiler, Frame
+from policydiff.compile.refheads import RefTree
 from policydiff.compile.resolve import Group
-from policydiff.compile.values import UNDEFINED, Obj, equal, freeze
+from policydiff.compile.rule import MISS, CompiledRule, Ctx, Definition
+from policydiff.compile.speedups import dispatch, inline, memo, prefixes
+from policydiff.compile.values import UNDEFINED, Obj
+from policydiff.compile.values.access import lookup
+from policydiff.compile.values.build import NOT_LITERAL, literal
 from policydiff.errors import Diagnostic, PolicyError
 from policydiff.source import Span
-
-_MISS = object()
-
-
-class Ctx:
-    """One evaluation: the input, the values computed so far and the error mode."""
-
-    __slots__ = ("_input", "cache", "data_with", "explain", "mocks", "prov", "raw", "strict")
-
-    def __init__(self, input: Any = UNDEFINED, strict: bool = False, explain: bool = False):
-        self.raw = input  # as the caller gave it; frozen only where it is read whole
-        self._input: Any = _MISS
-        self.cache: dict = {}
-        self.strict = strict
-        self.prov: dict = {}
-        self.explain = explain  # evaluate every body, to report all that produced the value
-        self.mocks: dict | None = None  # name -> `withs.Replacement`, under `with f as …`
-        self.data_with: tuple = ()  # (path below data, value), in order, under `with data.… as …`
-
-
-    @property
-    def input(self) -> Any:
-        v = self._input
-        if v is _MISS:
-            v = self._input = UNDEFINED if self.raw is UNDEFINED else freeze(self.raw)
-        return v
-
-
-class Definition:
-    """One body of a rule (one link of an else chain), compiled."""
-
-    __slots__ = ("blank", "guards", "params", "pieces", "run", "span")
-
-    def __init__(self, run, size: int, span: Span, params, guards=(), pieces=None):
-        self.run = run
-        self.blank = [None] * size
-        self.span = span
-        self.params = params
-        self.guards = guards  # (index, string) of constant string parameters: a cheap first test
-        self.pieces = pieces  # the body compiled literal by literal (`closures.Pieces`), if so
-
-    def admits(self, args) -> bool:
-        for i, c in self.guards:
-            if args[i] != c:
-                return False
-        return True
-
-
-class CompiledRule:
-    def __init__(self, group: Group):
-        self.group = group
-        self.kind = group.kind
-        self.name = group.name
-        self.chains: list[list[Definition]] = []
-        self.default: Definition | None = None
-        self.deps: set[CompiledRule] = set()
-
-        self.default_const: Any = _MISS  # a default whose value is a constant
-        self.uniform: Any = _MISS  # the one constant value every body yields, if so
-        self.flat: list[Definition] = []
-        self.flat_runs: list = []
-        # a function's clauses by the constant string they take first (`f("x")`), and
-        # those taking any first argument
-        self.by_first: dict[str, list[Definition]] | None = None
-        self.any_first: list[Definition] = []
-        self.select = None  # set by Program: the bodies worth trying for a ctx (see `dispatch`)
-        self.uses_input = False
-        self.input_paths: set | None = set()  # constant-key input paths read; None: input read whole
-        self.static = False  # set by Program: the value cannot depend on the input
-        # set by Program: a function reading no input remembers its values across
-        # evaluations, one memo per error mode (see `memo`)
-        self.memos: tuple[dict, dict] | None = None
-
-    # ---- evaluation
-
-    def value(self, ctx: Ctx):
-        """The rule's value in `ctx` (Program may replace this by a memo's)."""
-        v = ctx.cache.get(self, _MISS)
-        if v is _MISS:
-            v = ctx.cache[self] = self._compute(ctx)
-        return v
-
-    def decider(self):
-        """A function of a fresh ctx giving the rule's value: its memo's, or its
-        computation, since nothing in a fresh ctx can have cached the value."""
-        return self.__dict__.get("value") or self._compute
-
-    @property
-    def value_fn(self):
-        def rule_value(env):
-            return self.value(env[0])
-
-        return rule_value
-
-    def _compute(self, ctx: Ctx):
-        """The value, computed; with `ctx.explain`, also the bodies that produced it
-        (`ctx.prov`, read only then)."""
-        kind = self.kind
-        if self.uniform is not _MISS and not ctx.explain:
-            # every body yields the same constant (`allow if …`): the first that holds
-            # decides, and no later one can conflict with it
-            for d, run in (self.flat_runs if self.select is None else self.select(ctx)):
-                env = d.blank.copy()
-                env[0] = ctx
-                if run(env):  # a constant head stops at its first solution
-                    return self.uniform
-            if self.default is None:
-                return UNDEFINED
-            if self.default_const is not _MISS:
-                return self.default_const
-            return _first_defined([self.default], ctx, None, self, None)
-        spans: list = []
-        if kind == "complete":
-            result = self._join(ctx, None, spans, self._conflict)
-        else:  # a partial set (partial objects are reference-head trees: `refheads`)
-            acc: list = []
-            for chain in self.chains:
-                d = chain[0]
-                out = _run(d, ctx)
-                if out:
-                    acc.extend(out)
-                    spans.append(d.span)
-            result = checked_set(acc)
-        if ctx.explain:
-            ctx.prov[self] = tuple(spans)
-        return result
-
-    def call(self, ctx: Ctx, args: list):
-        memos = self.memos
-        for a in args:
-            t = type(a)
-            if not (t is str or t is int or t is bool or a is None):  # a Num's text may matter
-                return self._call(ctx, args)
-        # scalar arguments: the value is remembered (keyed with the types, since
-        # Python takes `true` for 1)
-        key = (self, tuple(map(type, args)), *args)
-        cache = ctx.cache if memos is None else memos[ctx.strict]
-        v = cache.get(key, _MISS)
-        return self.store(ctx, cache, key, args) if v is _MISS else v
-
-    def store(self, ctx: Ctx, cache: dict, key, args: list):
-        """Compute the value for `args` and remember it under `key`: in the memo of
-        a function that reads no input, else in this evaluation's cache."""
-        v = self._call(ctx, args)
-        if self.memos is None:
-            cache[key] = v
-        else:
-            memo.remember(cache, key, v)
-            if ctx.strict:
-                memo.remember(self.memos[False], key, v)
-        return v
-
-    def _call(self, ctx: Ctx, args: list):
-        if self.uniform is not _MISS:
-            # every clause yields the same constant: the first that holds decides
-            flat = self.flat
-            if self.by_first is not None:  # only the clauses that admit the first argument
-                a = args[0]
-                flat = self.by_first.get(a, self.any_first) if type(a) is str else self.any_first
-            for d in flat:
-                if d.guards and not d.admits(args):
-                    continue
-                env = d.blank.copy()
-                env[0] = ctx
-                if d.params(env, args) and d.run(env):
-                    return self.uniform
-            if self.default is None:
-                return UNDEFINED
-            return _first_defined([self.default], ctx, None, self, None)
-        return self._join(ctx, args, None, self._function_conflict)
-
-    def _join(self, ctx: Ctx, args, spans, conflict):
-        """The one value the else chains agree on (a conflict when two differ), else the
-        default's, else undefined."""
-        result = UNDEFINED
-        for chain in self.chains:
-            v = _first_defined(chain, ctx, args, self, spans)
-            if v is UNDEFINED:
-                continue
-            if result is UNDEFINED:
-                result = v
-            elif not equal(result, v):
-                raise conflict(chain[0].span)
-        if result is UNDEFINED and self.default is not None:
-            result = _first_defined([self.default], ctx, None, self, spans)
-        return result
-
-    def _conflict(self, span: Span) -> PolicyError:
-        return PolicyError.at("eval_conflict_error",
-                              f"complete rules must not produce multiple outputs: `{self.name}`", span)
-
-    def _function_conflict(self, span: Span) -> PolicyError:
-        return PolicyError.at("eval_conflict_error",
-                              f"functions must not produce multiple outputs for same inputs: `{self.name}`", span)
-
-
-def _run(d: Definition, ctx: Ctx, args=None) -> list:
-    env = d.blank.copy()
-    env[0] = ctx
-    out = env[1] = []
-    if args is not None and d.params is not None and not d.params(env, args):
-        return out
-    d.run(env)
-    return out
-
-
-def _first_defined(chain, ctx, args, rule: CompiledRule, spans):
-    for d in chain:
-        if args is not None and d.guards and not d.admits(args):
-            continue
-        env = d.blank.copy()
-        env[0] = ctx
-        out = env[1] = []
-        if args is None or d.params is None or d.params(env, args):
-            d.run(env)
-        if out:
-            v = out[0]
-            for w in out[1:]:
-                if not equal(v, w):
-                    raise rule._conflict(d.span)
-            if spans is not None:
-                spans.append(d.span)
-            return v
-    return UNDEFINED
-
-
-# ------------------------------------------------------------------------------ program
 
 
 class Program:
@@ -259,8 +37,6 @@ class Program:
     def __init__(self, groups: dict[tuple[str, ...], Group], data: Obj):
         self.data = data
         self._reads: dict[CompiledRule, frozenset | None] = {}  # see `input_reads`
-        from policydiff.compile.refheads import RefTree  # it builds on this module
-
         self.rules = {path: RefTree(g) if g.kind == "tree" else CompiledRule(g) for path, g in groups.items()}
         # the functions and builtins some `with` replaces: their calls look for it
         targets = {t for g in groups.values() for t in plan.with_targets(g.defs)}
@@ -284,13 +60,18 @@ class Program:
         diags: list[Diagnostic] = []
         for r in self.rules.values():
             try:
-                self._compile(r)
+                self.compile_rule(r)
             except PolicyError as e:
                 diags.extend(e.diagnostics)
         if diags:
             raise PolicyError(diags)
         self._check_recursion()
-        raising.guard(self)  # before the memos wrap the rules it guards
+        self._install()
+
+    def _install(self) -> None:
+        """The guards, then the speedups: a memo remembers what the guarded computation
+        gives (`CompiledRule.install_guard` refuses the other order)."""
+        raising.guard(self)
         if not self.mocked and not self.data_targets:
             self._memoize()  # a memo outlives an evaluation: it cannot hold what `with` replaced
 
@@ -337,15 +118,15 @@ class Program:
                 if not paths:
                     r.memos = ({}, {})
                 continue
-            plain = r.value
             if not paths:
                 r.static = True
-                r.value = memo.constant(plain, r._compute)
+                r.install_memo(memo.constant)
             elif len(paths) <= memo.MAX_PATHS and (r.deps or not all(_ground(d) for c in r.chains for d in c)):
                 # a few tests of the input and nothing else cost less than a lookup
-                r.value = memo.sliced(sorted(paths), plain, r._compute)
+                r.install_memo(partial(memo.sliced, sorted(paths)))
 
-    def _compile(self, r: CompiledRule) -> None:
+    def compile_rule(self, r: CompiledRule) -> None:
+        """Compile the bodies of `r` (the members of a reference-head tree: `refheads`)."""
         if r.kind == "tree":  # general reference heads (`refheads`)
             return r.compile(self)
         g = r.group
@@ -355,7 +136,7 @@ class Program:
                 (v,) = values
                 if type(v) in (bool, str) or v is None:  # hashable, and never equal across types
                     r.uniform = v
-        guard = r.uniform is not _MISS and r.kind == "complete" and len(g.defs) >= dispatch.MIN_BODIES
+        guard = r.uniform is not MISS and r.kind == "complete" and len(g.defs) >= dispatch.MIN_BODIES
         for rule in g.defs:
             chain = []
             link: ir.Rule | None = rule
@@ -369,7 +150,7 @@ class Program:
             c = literal(d.value)
             if c is not NOT_LITERAL:
                 r.default_const = c
-        if r.uniform is not _MISS:
+        if r.uniform is not MISS:
             r.flat = [c[0] for c in r.chains]
             r.flat_runs = [(d, d.run) for d in r.flat]
             firsts = {c for d in r.flat for i, c in d.guards if i == 0}
@@ -514,7 +295,8 @@ class Program:
         (see `inline`)."""
         return self._inliner(t)
 
-    def data_fn(self, path, deps):
+    def data_fn(self, deps: set):
+        """The whole `data` document: every rule's value merged into the base data."""
         return self._package_fn(self.tree, (), deps)
 
     def _package_fn(self, node: dict, prefix: tuple, deps: set):
@@ -558,9 +340,9 @@ class Program:
                     memos = r.memos
                     cache = ctx.cache if memos is None else memos[ctx.strict]
                     key = (r, t, a)  # the type too: `true` and 1 are equal keys in Python
-                    v = cache.get(key, _MISS)
-                    return r.store(ctx, cache, key, [a]) if v is _MISS else v
-                return r._call(env[0], [a])
+                    v = cache.get(key, MISS)
+                    return r.store(ctx, cache, key, [a]) if v is MISS else v
+                return r.apply(env[0], [a])
 
             return user_function1
 
@@ -581,9 +363,9 @@ class Program:
                     memos = r.memos
                     cache = ctx.cache if memos is None else memos[ctx.strict]
                     key = (r, ta, a, tb, b)
-                    v = cache.get(key, _MISS)
-                    return r.store(ctx, cache, key, [a, b]) if v is _MISS else v
-                return r._call(env[0], [a, b])
+                    v = cache.get(key, MISS)
+                    return r.store(ctx, cache, key, [a, b]) if v is MISS else v
+                return r.apply(env[0], [a, b])
 
             return user_function2
 

@@ -10,7 +10,7 @@ edges. `TABLE` maps each name to `(arity, function)` for `builtins.BUILTINS`.
 
 from __future__ import annotations
 
-from policydiff.compile.operands import TypeError_
+from policydiff.compile.builtins.operands import TypeError_
 from policydiff.compile.values import UNDEFINED, Obj, sort_key, type_name
 
 

@@ -11,7 +11,7 @@ Go's int64 does), `nodeid` (`00-a0-…`), `macvariables` and `clocksequence`; ve
 
 from __future__ import annotations
 
-from policydiff.compile.operands import string
+from policydiff.compile.builtins.operands import string
 from policydiff.compile.values import UNDEFINED, Obj
 
 _HEX = set(b"0123456789abcdefABCDEF")
