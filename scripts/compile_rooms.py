@@ -13,7 +13,8 @@ given):
 - `from policydiff.compile import X, …` where X is a moved module,
 - `import policydiff.compile.X`, and dotted `policydiff.compile.X` or `compile/X.py`
   anywhere else in the text (strings, comments),
-- `from policydiff.compile.rules import …`, name by name to `rule` or `program`.
+- `from policydiff.compile.rules import …`, name by name to `rule` or `program`,
+- the private names other modules used and that are now public (`RENAMED`).
 
 It is idempotent: a new path never starts with an old module's name, so code that
 already uses the new paths is left as it is. What it cannot rewrite safely (a module
@@ -44,6 +45,14 @@ MOVED = {
 }
 # `rules` was split: each public name goes where it now lives
 SPLIT = {"rules": {"Ctx": "rule", "Definition": "rule", "CompiledRule": "rule", "Program": "program"}}
+# private names other modules used, made public: (defining module, old, new)
+RENAMED = (
+    ("builtins/timefmt", "_MONTHS", "MONTHS"), ("builtins/timefmt", "_DAYS", "DAYS"),
+    ("builtins/timefmt", "_EPOCH", "EPOCH"), ("builtins/timefmt", "_NS", "NS"),
+    ("builtins/timefmt", "_MIN_NS", "MIN_NS"), ("builtins/timefmt", "_MAX_NS", "MAX_NS"),
+    ("builtins/encoding", "_text", "utf8_text"), ("builtins/encoding", "_b64decode", "decode_base64"),
+    ("resolve", "_Names", "Names"),
+)
 DIRS = ("policydiff", "tests", "benches", "scripts")
 
 _OLD = "|".join(sorted(MOVED, key=len, reverse=True))
@@ -156,6 +165,11 @@ def rewrite(text: str, path: Path, warn) -> str:
     for start, end, new in sorted(edits, reverse=True):
         lines[start:end] = [new]
     out = "".join(lines)
+    for module, old, new in RENAMED:
+        leaf = module.rpartition("/")[2]
+        if path.as_posix().endswith(f"compile/{module}.py"):
+            out = re.sub(rf"(?<![\w.]){old}\b", new, out)
+        out = re.sub(rf"\b{leaf}\.{old}\b", f"{leaf}.{new}", out)
     out = _DOTTED.sub(lambda m: f"{PACKAGE}.{MOVED[m.group(1)]}", out)
     out = _PATH.sub(lambda m: f"{m.group(1)}{MOVED[m.group(2)].replace('.', '/')}.py", out)
     for i, line in enumerate(out.splitlines(), 1):

@@ -1,9 +1,13 @@
 """The builtin functions of the subset, with OPA's names, arities and meaning.
 
 `BUILTINS` maps a name to `(arity, function)`; functions take and return evaluator
-values (see `values`) and raise the errors of `operands`. Arithmetic lives in
-`arithmetic`, formatting in `formatting`, glob and regex matching in `patterns`. Names not in the table are
-refused when a policy is loaded.
+values (see `compile.values`) and raise the errors of `operands`. The operators,
+aggregates and the plainest string, object and set builtins are here; the other
+families live in modules of this package and are registered through their `TABLE`
+(`FAMILIES`); arithmetic lives in `arithmetic`, formatting in `formatting` (with
+Go's verbs in `gofmt`), glob and regex matching in `patterns`. `opa_builtins` is
+generated from OPA's capabilities: every builtin OPA declares, with its arity. Names
+not in the table are refused when a policy is loaded.
 """
 
 from __future__ import annotations
@@ -359,19 +363,9 @@ OUT_OF_SCOPE.update({
 })
 
 
-# The families kept in rooms of their own.
-BUILTINS.update(strtools.TABLE)
-BUILTINS.update(encoding.TABLE)
-BUILTINS.update(documents.TABLE)
-BUILTINS.update(semver.TABLE)
-BUILTINS.update(regexes.TABLE)
-BUILTINS.update(netcidr.TABLE)
-BUILTINS.update(timeparse.TABLE)
-BUILTINS.update(jsondocs.TABLE)
-BUILTINS.update(jwtokens.TABLE)
-BUILTINS.update(uuids.TABLE)
-BUILTINS.update(casts.TABLE)
-BUILTINS.update(yamldocs.TABLE)
-BUILTINS.update(graphs.TABLE)
-BUILTINS["units.parse"] = (1, units.parse)
-BUILTINS["units.parse_bytes"] = (1, units.parse_bytes)
+# The families kept in rooms of their own, each naming its builtins in a `TABLE`; a
+# later family's entry replaces an earlier one's.
+FAMILIES = (strtools, encoding, documents, semver, regexes, netcidr, timeparse, jsondocs, jwtokens,
+            uuids, casts, yamldocs, graphs, units)
+for _family in FAMILIES:
+    BUILTINS.update(_family.TABLE)

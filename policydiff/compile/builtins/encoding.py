@@ -121,7 +121,7 @@ def is_valid(s):
 # ------------------------------------------------------------------------- base64 & hex
 
 
-def _text(b: bytes, name: str) -> str:
+def utf8_text(b: bytes, name: str) -> str:
     try:
         return b.decode("utf-8")
     except UnicodeDecodeError:
@@ -132,7 +132,7 @@ _B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
-def _b64decode(s: str, name: str, url: bool, raw_ok: bool) -> bytes:
+def decode_base64(s: str, name: str, url: bool, raw_ok: bool) -> bytes:
     """Go's decoding, padded (or, with `raw_ok`, unpadded when the text's length is
     not a multiple of four, as `base64url.decode` chooses)."""
     raw = raw_ok and len(s) % 4 != 0
@@ -153,12 +153,12 @@ def b64encode(s):
 
 
 def b64decode(s):
-    return _text(_b64decode(string(s, "base64.decode", 1), "base64.decode", False, False), "base64.decode")
+    return utf8_text(decode_base64(string(s, "base64.decode", 1), "base64.decode", False, False), "base64.decode")
 
 
 def b64is_valid(s):
     try:
-        _b64decode(string(s, "base64.is_valid", 1), "base64.is_valid", False, False)
+        decode_base64(string(s, "base64.is_valid", 1), "base64.is_valid", False, False)
     except BuiltinError:
         return False
     return True
@@ -173,8 +173,8 @@ def b64url_encode_no_pad(s):
 
 
 def b64url_decode(s):
-    raw = _b64decode(string(s, "base64url.decode", 1), "base64url.decode", True, True)
-    return _text(raw, "base64url.decode")
+    raw = decode_base64(string(s, "base64url.decode", 1), "base64url.decode", True, True)
+    return utf8_text(raw, "base64url.decode")
 
 
 def hex_encode(s):
@@ -189,7 +189,7 @@ def hex_decode(s):
         raw = None
     if raw is None:
         raise BuiltinError("hex.decode: encoding/hex: invalid input")
-    return _text(raw, "hex.decode")
+    return utf8_text(raw, "hex.decode")
 
 
 # ------------------------------------------------------------------------------ urlquery
@@ -215,7 +215,7 @@ def _unescape(s: str, name: str) -> str:
         else:
             out += raw[i].encode()
             i += 1
-    return _text(bytes(out), name)
+    return utf8_text(bytes(out), name)
 
 
 def url_decode(s):

@@ -31,13 +31,13 @@ def _sections(token, name: str) -> list[str]:
 
 def _b64(s: str, name: str, what: str) -> bytes:
     try:
-        return encoding._b64decode(s, name, True, True)
+        return encoding.decode_base64(s, name, True, True)
     except BuiltinError:
         raise BuiltinError(f"{name}: JWT {what} had invalid encoding") from None
 
 
 def _object(raw: bytes, name: str, what: str) -> Obj:
-    text = encoding._text(raw, name)
+    text = encoding.utf8_text(raw, name)
     try:
         v = encoding.unmarshal(text)
     except BuiltinError:
@@ -67,7 +67,7 @@ def decode(token):
             raise Unsupported(f"{name}: a `cty` header that is not a string")
         if cty != "JWT":
             break
-        token = encoding._text(payload, name).strip("\"'")
+        token = encoding.utf8_text(payload, name).strip("\"'")
     body = _object(payload, name, "payload")
     signature = _b64(sig_s, name, "signature")
     return (header, body, signature.hex())
@@ -81,7 +81,7 @@ def _verify_hmac(digest: str):
         key = string(secret, name, 2).encode()
         mac = hmac.new(key, f"{header_s}.{payload_s}".encode(), getattr(hashlib, digest)).digest()
         try:
-            signature = encoding._b64decode(sig_s, name, True, True)
+            signature = encoding.decode_base64(sig_s, name, True, True)
         except BuiltinError:
             raise BuiltinError(f"{name}: illegal base64 data") from None
         return hmac.compare_digest(signature, mac)

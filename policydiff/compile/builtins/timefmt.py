@@ -25,12 +25,12 @@ from policydiff.compile.builtins.operands import (
 )
 from policydiff.compile.values import Num, type_name
 
-_NS = 10**9
-_MIN_NS, _MAX_NS = -(2**63), 2**63 - 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+NS = 10**9
+MIN_NS, MAX_NS = -(2**63), 2**63 - 1
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December"]
-_DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 LAYOUTS = {
     "ANSIC": "Mon Jan _2 15:04:05 2006",
     "UnixDate": "Mon Jan _2 15:04:05 MST 2006",
@@ -122,7 +122,7 @@ def _ns_of(v, fn: str) -> int:
         ns = int(v)
     else:
         raise TypeError_(f"{fn}: operand 1 must be number but got {type_name(v)}")
-    if not _MIN_NS <= ns <= _MAX_NS:
+    if not MIN_NS <= ns <= MAX_NS:
         raise BuiltinError(f"{fn}: timestamp too big")
     return ns
 
@@ -145,14 +145,14 @@ def _time(v, fn: str) -> tuple[datetime, int, str]:
     else:
         raise TypeError_(f"{fn}: operand 1 must be either number (ns) or [number (ns), string (tz)] "
                          f"but got {type_name(v)}")
-    sec, frac = divmod(ns, _NS)
+    sec, frac = divmod(ns, NS)
     return datetime.fromtimestamp(sec, zone), frac, layout
 
 
 def _safe_ns(dt: datetime, frac: int, fn: str) -> int:
-    delta = dt - _EPOCH
-    ns = (delta.days * 86400 + delta.seconds) * _NS + frac
-    if not _MIN_NS <= ns <= _MAX_NS:
+    delta = dt - EPOCH
+    ns = (delta.days * 86400 + delta.seconds) * NS + frac
+    if not MIN_NS <= ns <= MAX_NS:
         raise BuiltinError(f"{fn}: time outside of valid range")
     return ns
 
@@ -169,7 +169,7 @@ def clock(v):
 
 def weekday(v):
     t, _, _ = _time(v, "time.weekday")
-    return _DAYS[(t.weekday() + 1) % 7]
+    return DAYS[(t.weekday() + 1) % 7]
 
 
 def add_date(v, years, months, days):
@@ -246,17 +246,17 @@ def _format(t: datetime, frac: int, layout: str) -> str:
             case "LongYear":
                 out.append(f"{t.year:04d}")
             case "Month":
-                out.append(_MONTHS[t.month - 1][:3])
+                out.append(MONTHS[t.month - 1][:3])
             case "LongMonth":
-                out.append(_MONTHS[t.month - 1])
+                out.append(MONTHS[t.month - 1])
             case "NumMonth":
                 out.append(str(t.month))
             case "ZeroMonth":
                 out.append(f"{t.month:02d}")
             case "WeekDay":
-                out.append(_DAYS[(t.weekday() + 1) % 7][:3])
+                out.append(DAYS[(t.weekday() + 1) % 7][:3])
             case "LongWeekDay":
-                out.append(_DAYS[(t.weekday() + 1) % 7])
+                out.append(DAYS[(t.weekday() + 1) % 7])
             case "Day":
                 out.append(str(t.day))
             case "UnderDay":

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from policydiff.compile.builtins import timefmt
 from policydiff.compile.builtins.operands import BuiltinError, Unsupported, string
 
-_MONTHS = [m.lower() for m in timefmt._MONTHS]
-_DAYS = [d.lower() for d in timefmt._DAYS]
+_MONTHS = [m.lower() for m in timefmt.MONTHS]
+_DAYS = [d.lower() for d in timefmt.DAYS]
 
 
 class _Bad(Exception):
@@ -199,9 +199,9 @@ def parse(layout: str, value: str, fn: str) -> int:
     if not 1 <= day <= calendar.monthrange(year, month)[1]:
         raise BuiltinError(f"{fn}: parsing time: day out of range")
     t = datetime(year, month, day, hour, minute, sec, tzinfo=UTC)
-    delta = t - timefmt._EPOCH
-    total = (delta.days * 86400 + delta.seconds - (offset or 0)) * timefmt._NS + ns
-    if not timefmt._MIN_NS <= total <= timefmt._MAX_NS:
+    delta = t - timefmt.EPOCH
+    total = (delta.days * 86400 + delta.seconds - (offset or 0)) * timefmt.NS + ns
+    if not timefmt.MIN_NS <= total <= timefmt.MAX_NS:
         raise BuiltinError(f"{fn}: time outside of valid range")
     return total
 

@@ -110,3 +110,6 @@ def _ten_places(v: Fraction) -> int | Num:
         q += 1
     digits = str(q).rjust(11, "0")
     return number(f"{'-' if v < 0 else ''}{digits[:-10]}.{digits[-10:]}")
+
+
+TABLE = {"units.parse": (1, parse), "units.parse_bytes": (1, parse_bytes)}
