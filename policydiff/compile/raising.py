@@ -48,7 +48,7 @@ INFALLIBLE = frozenset({
 _STRICT, _DEFAULT = True, False
 
 
-class Program(Protocol):
+class Linked(Protocol):
     """What the analysis reads of a linked program (`program.Program`)."""
 
     rules: dict[tuple[str, ...], CompiledRule]
@@ -60,7 +60,7 @@ class Program(Protocol):
 class _Analysis:
     """Which rules and body expressions can fail, per error mode, for one program."""
 
-    def __init__(self, program: Program, miss: Any):
+    def __init__(self, program: Linked, miss: Any):
         self.program = program
         self.miss = miss  # what `CompiledRule.uniform` holds when the bodies differ
         self._rule: dict[tuple[int, bool], bool] = {}
@@ -389,7 +389,7 @@ def _final(error: PolicyError) -> bool:
     return error.code == "unsupported" or not error.code.startswith("eval_")
 
 
-def guard(program: Program) -> None:
+def guard(program: Linked) -> None:
     """Wrap the evaluation of every rule whose bodies can fail (see the module's text)."""
     analysis = _Analysis(program, MISS)
     for r in program.rules.values():
