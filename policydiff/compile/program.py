@@ -89,7 +89,9 @@ class Program:
         return seen[r]
 
     def _memoize(self) -> None:
-        """Give each rule the memo what it reads allows (see `memo`, `input_reads`)."""
+        """Give each rule the speedups what it reads allows (`input_reads`), through the
+        `CompiledRule.install_*` methods, in the order they check: remembered openings
+        (`prefixes`), then the selector of bodies (`dispatch`), then the memo (`memo`)."""
         reads = self.input_reads
 
         def reads_of(rules) -> frozenset | None:
@@ -105,18 +107,14 @@ class Program:
             paths = reads(r)
             if r.kind != "function" and (paths is None or len(paths) > memo.MAX_PATHS):
                 # not remembered whole: its bodies' openings may be (`prefixes`)
-                for chain in r.chains:
-                    for d in chain:
-                        if d.pieces is not None and not d.pieces.ground:
-                            d.run = prefixes.remembered(d, reads_of)
-                r.flat_runs = [(d, d.run) for d in r.flat]
+                r.install_openings(partial(prefixes.remembered, reads_of=reads_of))
             if any(d.pieces is not None and d.pieces.ground for d in r.flat):
-                r.select = dispatch.selector(r.flat, reads_of)
+                r.install_selector(dispatch.selector(r.flat, reads_of))
             if paths is None:
                 continue
             if r.kind == "function":
                 if not paths:
-                    r.memos = ({}, {})
+                    r.install_call_memos()
                 continue
             if not paths:
                 r.static = True

@@ -100,12 +100,12 @@ class CompiledRule:
         # those taking any first argument
         self.by_first: dict[str, list[Definition]] | None = None
         self.any_first: list[Definition] = []
-        self.select = None  # set by Program: the bodies worth trying for a ctx (see `dispatch`)
+        self.select = None  # the bodies worth trying for a ctx (`install_selector`)
         self.uses_input = False
         self.input_paths: set | None = set()  # constant-key input paths read; None: input read whole
         self.static = False  # set by Program: the value cannot depend on the input
-        # set by Program: a function reading no input remembers its values across
-        # evaluations, one memo per error mode (see `memo`)
+        # a function reading no input remembers its values across evaluations, one memo
+        # per error mode (`install_call_memos`)
         self.memos: tuple[dict, dict] | None = None
         # the layers (see the module's text): plain until `install_guard`/`install_memo`
         self.value: Value = self.cached
@@ -128,7 +128,7 @@ class CompiledRule:
         computation, since nothing in a fresh ctx can have cached the value."""
         return self.value if self.remembered else self.compute
 
-    # ---- speedups, installed in this order by `Program`
+    # ---- what `Program` installs, in this order: guard, openings, selector, memo
 
     def install_guard(self, wrap: Callable) -> None:
         """Replace the computation (`apply` for a function, else `compute`) by
@@ -147,6 +147,28 @@ class CompiledRule:
         `cached` for what it does not remember (an `--explain` evaluation)."""
         self.value = make(self.cached, self.compute)
         self.remembered = True
+
+    def install_openings(self, remembered: Callable[[Definition], Callable[[list], bool]]) -> None:
+        """Run each body with variables through `remembered(d)`, a run that looks the
+        solutions of its opening literals up (`speedups.prefixes`). It goes before
+        `install_selector`, whose plain order of bodies holds these runs."""
+        if self.select is not None:
+            raise RuntimeError(f"`{self.name}`: a selector was made of the bodies' runs before these")
+        for chain in self.chains:
+            for d in chain:
+                if d.pieces is not None and not d.pieces.ground:
+                    d.run = remembered(d)
+        self.flat_runs = [(d, d.run) for d in self.flat]
+
+    def install_selector(self, select: Callable[[Ctx], list] | None) -> None:
+        """Try, for a ctx, the (definition, run) pairs `select(ctx)` gives
+        (`speedups.dispatch`) instead of every body in turn."""
+        self.select = select
+
+    def install_call_memos(self) -> None:
+        """Remember a function's values across evaluations, one memo per error mode: it
+        reads no input, so its arguments decide them (see `call`)."""
+        self.memos = ({}, {})
 
     @property
     def value_fn(self):
