@@ -20,6 +20,13 @@ It is idempotent: a new path never starts with an old module's name, so code tha
 already uses the new paths is left as it is. What it cannot rewrite safely (a module
 import of `rules`, a private name of it) is printed as `file:line: port by hand`.
 With `--check` it rewrites nothing and exits 1 when something would change.
+
+After merging a branch that still uses the old paths: resolve a conflict that is only
+import lines by keeping either side's (or take the other branch's whole file where this
+branch changed nothing but its imports), run this script, then `ruff check --fix .`
+and `lint-imports`. Edits another branch made to `compile/rules.py` land in
+`program.py`; those to `Ctx`, `Definition`, `CompiledRule`, `_run` or `_first_defined`
+belong in `rule.py` and are ported by hand.
 """
 
 from __future__ import annotations

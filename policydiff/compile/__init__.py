@@ -56,6 +56,8 @@ class Unit:
 
 
 class Stage(NamedTuple):
+    """One pass of `compile_modules` over the unit; it returns its diagnostics."""
+
     name: str
     run: Callable[[Unit], list[Diagnostic]]  # may raise `PolicyError`: the run stops
 
