@@ -80,9 +80,9 @@ class Track:
     the loaded policies and rules, and the observer."""
 
     def __init__(self, options: Options, observer: Callable[[str, Any], None]):
-        from policydiff import load_policy
         from policydiff.classify import load_rules
         from policydiff.diff import policy_info
+        from policydiff.policy import load_policy
 
         self.options = options
         from policydiff import db  # psycopg only when a track runs, not for `--help`
@@ -110,7 +110,7 @@ class Step(NamedTuple):
 
 
 def _snapshot(track: Track, state: State):
-    from policydiff.db.snapshot import backend
+    from policydiff.db.snapshots import backend
 
     with track.connect():  # migrated, so the schema is part of the rollback point
         pass

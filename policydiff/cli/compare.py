@@ -69,12 +69,12 @@ def run(args: argparse.Namespace) -> ExitCode:
 def _compare(args, v1_paths: list[str], v2_paths: list[str], base=None) -> ExitCode:
     """One compare of V1 (files and directories) with V2; `base` is `(copy, label)` when
     V1 is a file materialised from git."""
-    from policydiff import load_policy
     from policydiff.bundle import expand
     from policydiff.classify import classify, load_rules
     from policydiff.diff import diff, policy_info
     from policydiff.gate import gate
     from policydiff.matrix import dimensions
+    from policydiff.policy import load_policy
     from policydiff.report import render
 
     dims = dimensions(args.dimension)

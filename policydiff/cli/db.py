@@ -204,7 +204,7 @@ def _dump(args) -> ExitCode:
 
 def _backend(args):
     from policydiff.db import migrate, open_connection, resolve_dsn
-    from policydiff.db.snapshot import backend
+    from policydiff.db.snapshots import backend
 
     dsn = resolve_dsn(args.dsn, data_dir=args.data_dir)
     with open_connection(dsn) as conn:  # the schema is part of what a snapshot keeps

@@ -12,7 +12,7 @@ This package is the only importer of psycopg and pgserver. Its public surface:
 - `retry(operation)`, `is_transient(exc)`, `database_errors()`: bounded retries of
   transient failures, and database errors as `InfraError`;
 - `display(dsn)`: the DSN with its password hidden, for messages and reports;
-- `seed`, `generate`, `verify`, and the snapshot backends in `policydiff.db.snapshot`.
+- `seed`, `generate`, `verify`, and the snapshot backends in `policydiff.db.snapshots`.
 """
 
 from __future__ import annotations

@@ -45,21 +45,23 @@ def locate(dsn: str | None = None, *, data_dir: str | Path | None = None) -> tup
     """The DSN and where it came from, for diagnostics; a given DSN that libpq could not
     use is `invalid_dsn` here, before anything connects or prints it."""
     if dsn:
-        _params(dsn)
+        dsn_params(dsn)
         return dsn, "--dsn"
     if os.environ.get(ENV_VAR):
-        _params(os.environ[ENV_VAR])
+        dsn_params(os.environ[ENV_VAR])
         return os.environ[ENV_VAR], ENV_VAR
     return embedded.embedded_dsn(data_dir), str(embedded.data_dir_path(data_dir))
 
 
 def is_pooled(dsn: str) -> bool:
     """Whether the DSN names a pooled endpoint (Neon's `-pooler` hosts)."""
-    hosts = _params(dsn).get("host") or ""
+    hosts = dsn_params(dsn).get("host") or ""
     return any("-pooler" in h for h in hosts.split(","))
 
 
-def _params(dsn: str) -> dict[str, str]:
+def dsn_params(dsn: str) -> dict[str, str]:
+    """The DSN's parameters (URL and key=value forms alike); a DSN libpq cannot parse,
+    or a port that is not a number, is `invalid_dsn` on `--dsn` (message redacted)."""
     try:
         params = {k: str(v) for k, v in conninfo.conninfo_to_dict(dsn).items()}
     except psycopg.ProgrammingError as e:
@@ -117,7 +119,7 @@ def connect_kwargs(dsn: str, *, application_name: str = APPLICATION_NAME) -> dic
     """The keyword arguments every connection to `dsn` gets (also for a psycopg-pool
     `ConnectionPool(dsn, kwargs=...)`): an application name and a connect timeout unless
     the DSN sets them, and no server-side prepared statements on a pooled host."""
-    params = _params(dsn)
+    params = dsn_params(dsn)
     extra: dict[str, object] = {}
     if "application_name" not in params:
         extra["application_name"] = application_name
@@ -162,13 +164,20 @@ def display(dsn: str) -> str:
 def maintenance_dsn(dsn: str) -> str:
     """The same server's maintenance database (`postgres`, or `template1` when `dsn`
     already names `postgres`), where databases can be created and dropped."""
-    params = _params(dsn)
+    params = dsn_params(dsn)
     params["dbname"] = "template1" if params.get("dbname", "") == "postgres" else "postgres"
     return conninfo.make_conninfo("", **params)
 
 
+def with_dbname(dsn: str, dbname: str) -> str:
+    """The same DSN naming database `dbname` instead."""
+    params = dsn_params(dsn)
+    params["dbname"] = dbname
+    return conninfo.make_conninfo("", **params)
+
+
 def database_name(dsn: str) -> str:
-    params = _params(dsn)
+    params = dsn_params(dsn)
     return params.get("dbname") or params.get("user") or os.environ.get("PGDATABASE") or "postgres"
 
 

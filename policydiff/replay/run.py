@@ -83,8 +83,9 @@ def run_replay(
     Bad options, policies or profile, or an empty tenancy: `InputError`/`PolicyError`
     (exit 2); the database unreachable at the start: `InfraError` (exit 3). Trouble
     during the run does not raise: the report says `complete: false` and why."""
-    from policydiff import db, load_policy
+    from policydiff import db
     from policydiff.diff import policy_info
+    from policydiff.policy import load_policy
 
     _check_options(requests, parallel, churn, metrics_port)
     shard_pair = workload.parse_shard(shard) if isinstance(shard, str) else shard

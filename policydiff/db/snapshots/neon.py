@@ -27,8 +27,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from policydiff.db.connection import _params, open_connection
-from policydiff.db.snapshot import Snapshot, check_name, refuse_if_replaying, unknown_snapshot
+from policydiff.db.connection import dsn_params, open_connection
+from policydiff.db.snapshots.contract import (
+    Snapshot,
+    check_name,
+    refuse_if_replaying,
+    unknown_snapshot,
+)
 from policydiff.errors import InfraError, InputError, register_secrets
 from policydiff.source import Span
 
@@ -197,7 +202,7 @@ class NeonSnapshots:
         """The database's branch: `NEON_BRANCH_ID`, else that of the DSN's endpoint
         (`ep-…` host, with or without `-pooler`)."""
         if self._branch_id is None:
-            host = (_params(self.dsn).get("host") or "").split(",")[0]
+            host = (dsn_params(self.dsn).get("host") or "").split(",")[0]
             endpoint = host.split(".")[0].removesuffix("-pooler")
             if not endpoint.startswith("ep-"):
                 raise InputError.at("neon_branch_unknown",
@@ -235,7 +240,6 @@ class NeonSnapshots:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.client.restore_branch(self.branch_id, snaps[name].location, f"policydiff-before-{name}-{stamp}")
         return snaps[name]
-
 
     @contextmanager
     def scratch(self, name: str) -> Iterator[tuple[str, Snapshot]]:
@@ -275,6 +279,6 @@ class NeonSnapshots:
             self.client.delete_endpoint(endpoint["id"])
 
     def _uri(self, branch_id: str, endpoint_id: str) -> str:
-        params = _params(self.dsn)
+        params = dsn_params(self.dsn)
         return self.client.connection_uri(branch_id, endpoint_id, params.get("dbname") or "neondb",
                                           params.get("user") or "neondb_owner")
