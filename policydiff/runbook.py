@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from policydiff.errors import InputError, PolicydiffError
+from policydiff.errors import Code, InputError, PolicydiffError
 from policydiff.promotion_gate import PromotionGate
 from policydiff.results import PolicyInfo
 from policydiff.source import Span
@@ -237,14 +237,14 @@ def _resumed(track: Track, fresh: State) -> State:
     try:
         old = msgspec.json.decode(path.read_bytes(), type=State)
     except (OSError, msgspec.DecodeError) as e:
-        raise InputError.at("nothing_to_resume", f"no track to resume in {track.out}: {e}",
+        raise InputError.at(Code.NOTHING_TO_RESUME, f"no track to resume in {track.out}: {e}",
                             Span(file=str(path)), help="run without --resume to start one") from None
     changed = [f"{side} `{getattr(fresh, side).path}`" for side in ("v1", "v2")
                if getattr(old, side).sha256 != getattr(fresh, side).sha256]
     if old.classifications_sha256 != fresh.classifications_sha256:
         changed.append(f"classifications `{fresh.classifications}`")
     if changed:
-        raise InputError.at("changed_since", f"{', '.join(changed)} changed since the track "
+        raise InputError.at(Code.CHANGED_SINCE, f"{', '.join(changed)} changed since the track "
                             f"in {track.out} started: its evidence is not about these files",
                             Span(file=str(path)), help="start the track again without --resume")
     # completed steps are kept up to the first that did not pass
@@ -263,7 +263,7 @@ def run_runbook(options: Options, observer: Callable[[str, Any], None] = lambda 
     try:
         track.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # a file, or nowhere to create it: bad --output-dir
-        raise InputError.at("unwritable_file", f"cannot create the track's directory: {e.strerror}",
+        raise InputError.at(Code.UNWRITABLE_FILE, f"cannot create the track's directory: {e.strerror}",
                             Span(file=str(track.out))) from None
     stamp = datetime.now(UTC).strftime("%Y%m%dt%H%M%S")
     state = State(v1=track.v1_info, v2=track.v2_info, classifications=options.classifications,

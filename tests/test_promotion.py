@@ -73,7 +73,7 @@ def test_gate_locates_a_truncated_or_foreign_report_and_records_nothing(fresh_ds
     other.write_text('{"schema": "policydiff.replay/1"}')
     assert main(["gate", str(cut), "--dsn", fresh_dsn, "--signoff", "x"]) == 2
     err = capsys.readouterr().err
-    assert f"{cut}:2:" in err and "bad_json" in err and "truncated" in err
+    assert f"{cut}:2:" in err and "syntax_error" in err and "truncated" in err
     assert main(["gate", str(other), "--dsn", fresh_dsn, "--signoff", "x"]) == 2
     err = capsys.readouterr().err
     assert "wrong_schema" in err and "policydiff.replay/1" in err

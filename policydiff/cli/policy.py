@@ -12,7 +12,7 @@ from pathlib import Path
 
 from policydiff.compile.values import number
 from policydiff.documents import load_yaml, read_text
-from policydiff.errors import ExitCode, InputError, PolicydiffError, PolicyError
+from policydiff.errors import Code, ExitCode, InputError, PolicydiffError, PolicyError
 from policydiff.policy import UNDEFINED, load_policy
 from policydiff.source import Span
 
@@ -70,7 +70,7 @@ def run_eval(args) -> ExitCode:
     for f in args.data:
         doc = read_document(f)
         if not isinstance(doc, dict):
-            raise InputError.at("bad_data", "a data document must be an object", Span(file=f))
+            raise InputError.at(Code.BAD_DATA, "a data document must be an object", Span(file=f))
         data.update(doc)
     input_doc = read_document(args.input)
     from policydiff.bundle import expand
@@ -98,6 +98,6 @@ def read_document(path: str):
     try:
         return json.loads(text, parse_float=number)  # a number keeps its text, as in OPA
     except json.JSONDecodeError as e:
-        raise InputError.at("bad_json", e.msg.lower(), Span(file=path, line=e.lineno, col=e.colno)) from None
+        raise InputError.at(Code.SYNTAX_ERROR, e.msg.lower(), Span(file=path, line=e.lineno, col=e.colno)) from None
     except RecursionError:
-        raise InputError.at("too_deep", "JSON nested too deeply", Span(file=path)) from None
+        raise InputError.at(Code.TOO_DEEP, "JSON nested too deeply", Span(file=path)) from None

@@ -57,9 +57,10 @@ def add_policy_flags(p: argparse.ArgumentParser) -> None:
 
 def _guarded(handler):
     def run(args) -> ExitCode:
-        from policydiff.db import database_errors
+        from policydiff.db import database_errors, origin
 
-        with database_errors():
+        where = origin(getattr(args, "dsn", None), data_dir=getattr(args, "data_dir", None))
+        with database_errors(where):
             return handler(args)
 
     return run

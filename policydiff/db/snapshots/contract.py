@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 import msgspec
 import psycopg
 
-from policydiff.errors import ExitCode, InputError, PolicydiffError
+from policydiff.errors import Code, ExitCode, InputError, PolicydiffError
 from policydiff.source import Span
 
 REPLAY_APPLICATION = "policydiff-replay"
@@ -46,7 +46,7 @@ class Snapshots(Protocol):
 def check_name(name: str) -> str:
     if not _SNAPSHOT_NAME.match(name):
         raise InputError.at(
-            "invalid_snapshot_name",
+            Code.INVALID_SNAPSHOT_NAME,
             f"snapshot name `{name}` must be 1-40 of a-z, 0-9, `_` and `-`, starting with a letter or digit",
             Span(file="NAME"),
         )
@@ -67,7 +67,7 @@ def refuse_if_replaying(conn: psycopg.Connection, dbname: str, force: bool) -> N
     workers = replay_workers(conn, dbname)
     if workers and not force:
         raise RestoreRefused.at(
-            "replay_running",
+            Code.REPLAY_RUNNING,
             f"{len(workers)} replay worker(s) are connected to `{dbname}` ({', '.join(sorted(set(workers)))})",
             Span(file=dbname),
             help="wait for the replay to finish, or pass --force to terminate them",
@@ -77,7 +77,7 @@ def refuse_if_replaying(conn: psycopg.Connection, dbname: str, force: bool) -> N
 def unknown_snapshot(name: str, known: list[str]) -> InputError:
     close = difflib.get_close_matches(name, known, n=1)
     return InputError.at(
-        "unknown_snapshot",
+        Code.UNKNOWN_SNAPSHOT,
         f"no snapshot `{name}`" + (f"; did you mean `{close[0]}`?" if close else ""),
         Span(file="NAME"),
         help=("snapshots: " + ", ".join(known)) if known else "`policydiff db snapshot NAME` takes one",

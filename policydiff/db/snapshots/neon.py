@@ -34,7 +34,7 @@ from policydiff.db.snapshots.contract import (
     refuse_if_replaying,
     unknown_snapshot,
 )
-from policydiff.errors import InfraError, InputError, register_secrets
+from policydiff.errors import Code, InfraError, InputError, register_secrets
 from policydiff.source import Span
 
 DEFAULT_HOST = "https://console.neon.tech/api/v2"
@@ -101,7 +101,7 @@ class NeonClient:
                     self.sleep(self._delay(attempt, None))
                     continue
                 reason = getattr(e, "reason", e)
-                raise InfraError.at("neon_unreachable", f"cannot reach the neon api at `{self.base_url}`: {reason}",
+                raise InfraError.at(Code.NEON_UNREACHABLE, f"cannot reach the neon api at `{self.base_url}`: {reason}",
                                     Span(file="NEON_API_HOST")) from None
         raise AssertionError("unreachable")  # the loop returns or raises
 
@@ -118,7 +118,7 @@ class NeonClient:
             message = json.loads(raw).get("message") or raw.decode(errors="replace")
         except (ValueError, AttributeError):
             message = raw.decode(errors="replace")
-        return InfraError.at("neon_api_error", f"neon api {method} {path} answered {status}: {message}",
+        return InfraError.at(Code.NEON_API_ERROR, f"neon api {method} {path} answered {status}: {message}",
                              Span(file="NEON_PROJECT_ID"))
 
     # ------------------------------------------------------------------ calls
@@ -177,11 +177,11 @@ class NeonClient:
             polls = 0
             while status not in DONE:
                 if status in FAILED:
-                    raise InfraError.at("neon_operation_failed",
+                    raise InfraError.at(Code.NEON_OPERATION_FAILED,
                                         f"neon operation `{op['id']}` ({op.get('action')}) {status}: "
                                         f"{op.get('error') or 'no detail'}", Span(file="NEON_PROJECT_ID"))
                 if time.monotonic() > deadline:
-                    raise InfraError.at("neon_timeout", f"neon operation `{op['id']}` still {status}",
+                    raise InfraError.at(Code.NEON_TIMEOUT, f"neon operation `{op['id']}` still {status}",
                                         Span(file="NEON_PROJECT_ID"))
                 self.sleep(min(5.0, self.poll_interval * 2**polls))
                 polls += 1
@@ -205,7 +205,7 @@ class NeonSnapshots:
             host = (dsn_params(self.dsn).get("host") or "").split(",")[0]
             endpoint = host.split(".")[0].removesuffix("-pooler")
             if not endpoint.startswith("ep-"):
-                raise InputError.at("neon_branch_unknown",
+                raise InputError.at(Code.NEON_BRANCH_UNKNOWN,
                                     f"cannot tell the neon branch of host `{host}`",
                                     Span(file="--dsn"), help="set NEON_BRANCH_ID")
             self._branch_id = self.client.endpoint(endpoint)["branch_id"]
@@ -226,7 +226,7 @@ class NeonSnapshots:
     def create(self, name: str) -> Snapshot:
         check_name(name)
         if any(s.name == name for s in self.list()):
-            raise InputError.at("snapshot_exists", f"snapshot `{name}` exists", Span(file="NAME"))
+            raise InputError.at(Code.SNAPSHOT_EXISTS, f"snapshot `{name}` exists", Span(file="NAME"))
         branch = self.client.create_branch(self.branch_id, BRANCH_PREFIX + name)
         return Snapshot(name=name, backend="neon", source=self.branch_id, location=branch["id"],
                         created=branch.get("created_at", ""))
@@ -259,7 +259,7 @@ class NeonSnapshots:
             self.client.wait(answer.get("operations", []))
             endpoints = [e for e in answer.get("endpoints", []) if e.get("type") == "read_write"]
             if not endpoints:
-                raise InfraError.at("neon_no_endpoint", f"neon created branch `{branch_id}` without an endpoint",
+                raise InfraError.at(Code.NEON_NO_ENDPOINT, f"neon created branch `{branch_id}` without an endpoint",
                                     Span(file="NEON_PROJECT_ID"))
             yield self._uri(branch_id, endpoints[0]["id"]), snap
         finally:

@@ -28,7 +28,7 @@ from policydiff.db.snapshots.contract import (
     refuse_if_replaying,
     unknown_snapshot,
 )
-from policydiff.errors import InfraError, InputError
+from policydiff.errors import Code, InfraError, InputError
 from policydiff.source import Span
 
 COMMENT_PREFIX = "policydiff snapshot "
@@ -72,7 +72,7 @@ class TemplateSnapshots:
         target = self._database_for(name)
         with self._connect() as conn:
             if any(s.name == name for s in self._list(conn)):
-                raise InputError.at("snapshot_exists", f"snapshot `{name}` exists", Span(file="NAME"),
+                raise InputError.at(Code.SNAPSHOT_EXISTS, f"snapshot `{name}` exists", Span(file="NAME"),
                                     help="choose another name")
             _copy_when_idle(conn, target, self.source)
             snap = Snapshot(name=name, backend="postgres", source=self.source, location=target,
@@ -158,12 +158,12 @@ def _copy_when_idle(conn: psycopg.Connection, target: str, source: str) -> None:
                          (source, IDLE_SECONDS))
             time.sleep(0.2)
         except psycopg.Error as e:
-            raise InfraError.at("snapshot_failed", f"{e.diag.message_primary or e}",
+            raise InfraError.at(Code.SNAPSHOT_FAILED, f"{e.diag.message_primary or e}",
                                 Span(file=conn.info.dbname)) from None
     rows = conn.execute("SELECT DISTINCT coalesce(nullif(application_name, ''), 'unnamed') FROM "
                         "pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                         (source,)).fetchall()
-    raise InfraError.at("snapshot_busy", f"`{source}` kept other sessions for "
+    raise InfraError.at(Code.SNAPSHOT_BUSY, f"`{source}` kept other sessions for "
                         f"{SNAPSHOT_WAIT_SECONDS:.0f} s ({', '.join(sorted(r[0] for r in rows))}); "
                         "a template copy needs the database to itself", Span(file=source),
                         help="take the snapshot when they finish, or set POLICYDIFF_SNAPSHOT_WAIT")
@@ -204,4 +204,4 @@ def _sql(conn: psycopg.Connection, statement: str, *names: str | sql.Composable)
     try:
         conn.execute(sql.SQL(statement).format(*parts))
     except psycopg.Error as e:
-        raise InfraError.at("snapshot_failed", f"{e.diag.message_primary or e}", Span(file=conn.info.dbname)) from None
+        raise InfraError.at(Code.SNAPSHOT_FAILED, f"{e.diag.message_primary or e}", Span(file=conn.info.dbname)) from None
