@@ -19,6 +19,7 @@ import msgspec
 
 from policydiff.db import audit
 from policydiff.db.audit import AuditEvent
+from policydiff.db.connection import connection_target
 from policydiff.errors import Code, ExitCode, PolicydiffError
 from policydiff.flags import Mode, mode_from_flags
 from policydiff.promotion_gate import Drill, PromotionGate
@@ -86,14 +87,15 @@ def promote(conn, *, v1: PolicyInfo, v2: PolicyInfo, who: str, reason: str,
             ticket: str | None, replaying: list[str] | None = None) -> Switched:
     """Switch to v2 enforcing (v1 in shadow), if the record allows it."""
     gate = audit.latest(conn, "gate")
+    at = Span(file=connection_target(conn) or "the database")  # the record that refuses
     if gate is None:
-        raise Refused.at(Code.NO_GATE, "no promotion gate is recorded",
+        raise Refused.at(Code.NO_GATE, "no promotion gate is recorded", at,
                          help="run `policydiff gate REPORT… --signoff NAME` first")
     d = gate.detail
     if not d.get("passed"):
         failed = [r["name"] for r in d.get("rows", []) if not r.get("holds")]
         raise Refused.at(Code.GATE_FAILED, f"the latest gate (audit #{gate.id}, {gate.at}) did not "
-                         f"pass: {', '.join(failed) or 'see its rows'}",
+                         f"pass: {', '.join(failed) or 'see its rows'}", at,
                          help="fix what it names, replay, analyze and gate again")
     for side, info in (("v1", v1), ("v2", v2)):
         gated = (d.get(side) or {}).get("sha256")
@@ -106,10 +108,10 @@ def promote(conn, *, v1: PolicyInfo, v2: PolicyInfo, who: str, reason: str,
     if since:
         raise Refused.at(Code.REPLAYED_SINCE_GATE,
                          f"{len(since)} replay(s) ran after the latest gate (audit #{gate.id}), "
-                         f"the first at {since[0].at}",
+                         f"the first at {since[0].at}", at,
                          help="analyze the new runs and gate again")
     if replaying:
-        raise Refused.at(Code.REPLAY_RUNNING, f"replay workers are connected: {', '.join(replaying)}",
+        raise Refused.at(Code.REPLAY_RUNNING, f"replay workers are connected: {', '.join(replaying)}", at,
                          help="wait for the replay to finish, then gate again")
     mode = Mode.V2_ENFORCE_V1_SHADOW
     event = audit.record_switch(

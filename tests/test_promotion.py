@@ -164,7 +164,8 @@ def _passing_gate(dsn, v1=V1, v2=V2) -> None:
 
 def test_promote_refusals_write_nothing(fresh_dsn, tenancy, tmp_path, capsys):
     assert main(["promote", "--dsn", fresh_dsn]) == 1
-    assert "no_gate" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert ": no_gate:" in err and err.startswith("postgresql://") and "<input>" not in err
     assert _events(fresh_dsn) == ()
     a = _analysis(tmp_path, tenancy, "a")
     assert _gate(fresh_dsn, a) == 1  # a failing gate is recorded...

@@ -17,7 +17,7 @@ from pathlib import Path
 import msgspec
 import psycopg
 
-from policydiff.db.connection import database_errors
+from policydiff.db.connection import connection_target, database_errors
 from policydiff.db.facts import replace_facts
 from policydiff.errors import Code, InputError
 from policydiff.source import Span
@@ -106,6 +106,7 @@ def seed(conn: psycopg.Connection, tenancy: Tenancy, observer: Observer | None =
         if observer is not None:
             observer(SeedEvent(table=table, rows=rows))
 
+    at = connection_target(conn) or "the database"
     with database_errors(conn):
         try:
             with conn.transaction():
@@ -117,5 +118,6 @@ def seed(conn: psycopg.Connection, tenancy: Tenancy, observer: Observer | None =
             raise InputError.at(
                 Code.SEED_REJECTED,
                 f"the database rejected {where}: {diag.message_primary or e} ({detail}); nothing was changed",
+                Span(file=at),
             ) from None
     return SeedResult(counts=counts)
