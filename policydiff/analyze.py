@@ -24,6 +24,7 @@ import msgspec
 from policydiff.classify import RuleFile, classify
 from policydiff.diff import diff, policy_info
 from policydiff.errors import Code, Diagnostic, InputError
+from policydiff.policy import Policy
 from policydiff.results import (
     OUTCOMES,
     CompareReport,
@@ -123,7 +124,7 @@ class AnalysisReport(msgspec.Struct, frozen=True, kw_only=True):
     latency_histograms: dict[str, tuple[Bucket, ...]] = {}
 
 
-def check_policies(merged: Merged, v1: Any, v2: Any) -> tuple[PolicyInfo, PolicyInfo]:
+def check_policies(merged: Merged, v1: Policy, v2: Policy) -> tuple[PolicyInfo, PolicyInfo]:
     """The runs' policy records, once the loaded policies are proved to be those files."""
     problems = []
     for side, loaded, recorded in (("v1", v1, merged.v1), ("v2", v2, merged.v2)):
@@ -156,7 +157,7 @@ def check_tenancy(merged: Merged, tenancy: Tenancy) -> None:
         raise InputError(problems)
 
 
-def analyze(merged: Merged, v1: Any, v2: Any, tenancy: Tenancy,
+def analyze(merged: Merged, v1: Policy, v2: Policy, tenancy: Tenancy,
             rules: RuleFile | None) -> AnalysisReport:
     """The stop conditions over `merged`, checked against the symbolic diff of `v1` and
     `v2` (loaded policies) over `tenancy`, the facts the runs replayed."""

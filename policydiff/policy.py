@@ -19,7 +19,8 @@ from policydiff import ir
 from policydiff.compile import UNDEFINED, Ctx, Program, Query, compile_modules, thaw
 from policydiff.compile.closures import Compiler, Frame
 from policydiff.compile.rules import CompiledRule
-from policydiff.documents import read_text
+from policydiff.compile.values import number
+from policydiff.documents import load_yaml, read_text
 from policydiff.errors import Code, InputError, PolicyError
 from policydiff.frontend import rego
 from policydiff.source import Source, Span
@@ -190,7 +191,7 @@ def _load(path_or_text, data: Mapping | None, decision: str | None) -> Policy:
             modules.append(roletable.load_module(p))
             continue
         elif p.suffix in _DATA_SUFFIXES:
-            _merge(merged, _read_json(p))
+            _merge(merged, data_object(read_json(p), p))
             continue
         else:
             src = Source(name=str(p), text=read_text(p, "policy", InputError))
@@ -231,20 +232,28 @@ def _looks_like_path(s: str) -> bool:
     return s.endswith((".rego",) + _ROLE_TABLE_SUFFIXES + _DATA_SUFFIXES) or Path(s).is_file()
 
 
-def read_json(p: str | Path) -> Any:
-    """The JSON document of a data file; bad JSON names the file, line and column."""
+def read_json(p: str | Path, *, parse_float=None) -> Any:
+    """The JSON document of a file; bad JSON names the file, line and column."""
     try:
-        return json.loads(read_text(p, "data"))
+        return json.loads(read_text(p, "data"), parse_float=parse_float)
     except json.JSONDecodeError as e:
         raise InputError.at(Code.SYNTAX_ERROR, e.msg.lower(), Span(file=str(p), line=e.lineno, col=e.colno)) from None
     except RecursionError:
         raise InputError.at(Code.TOO_DEEP, "JSON nested too deeply", Span(file=str(p))) from None
 
 
-def _read_json(p: Path) -> dict:
-    doc = read_json(p)
+def read_document(path: str | Path) -> Any:
+    """An input or data document given on the command line: YAML by its suffix, else
+    JSON whose numbers keep their text, as in OPA; errors name the file, line and column."""
+    if Path(path).suffix in (".yaml", ".yml"):
+        return load_yaml(read_text(path, "document"), str(path)).data
+    return read_json(path, parse_float=number)
+
+
+def data_object(doc: Any, path: str | Path) -> dict:
+    """`doc`, a data document mounted at the root of `data`, which must be an object."""
     if not isinstance(doc, dict):
-        raise InputError.at(Code.BAD_DATA, "a data document must be an object", Span(file=str(p)))
+        raise InputError.at(Code.BAD_DATA, "a data document must be an object", Span(file=str(path)))
     return doc
 
 

@@ -170,12 +170,9 @@ def _relabel(report, copy: str, label: str):
 
 def _side_data(path: str) -> dict:
     """A data document given for one side only, at the root of `data`."""
-    from policydiff.cli.policy import read_document
+    from policydiff.policy import data_object, read_document
 
-    doc = read_document(path)
-    if not isinstance(doc, dict):
-        raise InputError.at(Code.BAD_DATA, "a data document must be an object", Span(file=path))
-    return doc
+    return data_object(read_document(path), path)
 
 
 def _data(spec: str):
