@@ -9,13 +9,13 @@ package's `__init__` re-exports it and chooses the backend.
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Literal, Protocol
 
 import msgspec
 import psycopg
 
+from policydiff.documents import did_you_mean
 from policydiff.errors import Code, ExitCode, InputError, PolicydiffError
 from policydiff.source import Span
 
@@ -75,10 +75,10 @@ def refuse_if_replaying(conn: psycopg.Connection, dbname: str, force: bool) -> N
 
 
 def unknown_snapshot(name: str, known: list[str]) -> InputError:
-    close = difflib.get_close_matches(name, known, n=1)
+    hint = did_you_mean(name, known)
     return InputError.at(
         Code.UNKNOWN_SNAPSHOT,
-        f"no snapshot `{name}`" + (f"; did you mean `{close[0]}`?" if close else ""),
+        f"no snapshot `{name}`" + (f"; {hint}" if hint else ""),
         Span(file="NAME"),
         help=("snapshots: " + ", ".join(known)) if known else "`policydiff db snapshot NAME` takes one",
     )
