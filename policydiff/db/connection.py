@@ -16,7 +16,6 @@ import os
 import random
 import time
 from collections.abc import Callable
-from contextlib import ContextDecorator
 from pathlib import Path
 from typing import TypeVar
 
@@ -192,7 +191,7 @@ def database_name(dsn: str) -> str:
     return params.get("dbname") or params.get("user") or os.environ.get("PGDATABASE") or "postgres"
 
 
-class database_errors(ContextDecorator):
+class database_errors:  # lower case: it replaced a function of that name, and reads as one
     """Turn a database error escaping the block into an `InfraError` (exit 3), with the
     server's message and SQLSTATE, redacted. It is located at the database the block
     works on: `where` is a connection (shown as `postgresql://user@host:port/dbname`, no
