@@ -29,6 +29,7 @@ def main() -> int:
     ap.add_argument("--v2", default="policies/rbac_v2.rego")
     args = ap.parse_args()
     os.chdir(REPO)  # the runbook's defaults are the repository's example files
+    from policydiff.report.html import render_html
     from policydiff.runbook import Options, run_runbook
 
     work = Path(tempfile.mkdtemp(prefix="policydiff-bench-runbook-"))
@@ -53,7 +54,7 @@ def main() -> int:
     try:
         started = time.perf_counter()
         outcome = run_runbook(Options(dsn=dsn, v2=args.v2, signoff="bench",
-                                      output_dir=str(work / "out")), observer)
+                                      output_dir=str(work / "out")), observer, html=render_html)
         total = time.perf_counter() - started
     finally:
         if server is not None:

@@ -23,7 +23,8 @@ import msgspec
 
 from policydiff.classify import RuleFile, classify
 from policydiff.diff import diff, policy_info
-from policydiff.errors import Diagnostic, InputError
+from policydiff.errors import Code, Diagnostic, InputError
+from policydiff.policy import Policy
 from policydiff.results import (
     OUTCOMES,
     CompareReport,
@@ -123,14 +124,14 @@ class AnalysisReport(msgspec.Struct, frozen=True, kw_only=True):
     latency_histograms: dict[str, tuple[Bucket, ...]] = {}
 
 
-def check_policies(merged: Merged, v1: Any, v2: Any) -> tuple[PolicyInfo, PolicyInfo]:
+def check_policies(merged: Merged, v1: Policy, v2: Policy) -> tuple[PolicyInfo, PolicyInfo]:
     """The runs' policy records, once the loaded policies are proved to be those files."""
     problems = []
     for side, loaded, recorded in (("v1", v1, merged.v1), ("v2", v2, merged.v2)):
         digest = policy_info(loaded).sha256
         if digest != recorded.sha256:
             problems.append(Diagnostic(
-                code="policy_changed", span=Span(file=recorded.path),
+                code=Code.POLICY_CHANGED, span=Span(file=recorded.path),
                 message=f"{side} has sha256 {digest[:12]}… but the run recorded "
                         f"{recorded.sha256[:12]}…: the policy changed since it was replayed",
                 help=f"replay again, or give the file that was run with --{side}"))
@@ -146,7 +147,7 @@ def check_tenancy(merged: Merged, tenancy: Tenancy) -> None:
 
     digest = tenancy_digest(tenancy)
     problems = [Diagnostic(
-        code="tenancy_changed", span=Span(file=f.path),
+        code=Code.TENANCY_CHANGED, span=Span(file=f.path),
         message=f"the run replayed the tenancy sha256 {f.report.run.tenancy_sha256[:12]}…, but the "
                 f"tenancy analysed now has sha256 {digest[:12]}…: its facts changed since the run",
         help="replay again against the facts as they are now, or analyse with --tenancy "
@@ -156,7 +157,7 @@ def check_tenancy(merged: Merged, tenancy: Tenancy) -> None:
         raise InputError(problems)
 
 
-def analyze(merged: Merged, v1: Any, v2: Any, tenancy: Tenancy,
+def analyze(merged: Merged, v1: Policy, v2: Policy, tenancy: Tenancy,
             rules: RuleFile | None) -> AnalysisReport:
     """The stop conditions over `merged`, checked against the symbolic diff of `v1` and
     `v2` (loaded policies) over `tenancy`, the facts the runs replayed."""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from policydiff.documents import load_yaml, read_text
-from policydiff.errors import InputError
+from policydiff.errors import Code, InputError
 from policydiff.policy import read_json
 from policydiff.source import Span
 
@@ -40,7 +40,7 @@ def expand(paths: Sequence[str | Path]) -> list[str | dict]:
             elif f.suffix in _DATA:
                 items.append(_mounted(f, rel.parent.parts))
     if dirs and not any(isinstance(item, str) for item in items):
-        raise InputError.at("no_policy", f"`{dirs[0]}` holds no `.rego` file", Span(file=dirs[0]))
+        raise InputError.at(Code.NO_POLICY, f"`{dirs[0]}` holds no `.rego` file", Span(file=dirs[0]))
     return items
 
 
@@ -50,7 +50,7 @@ def _mounted(f: Path, at: tuple[str, ...]) -> dict:
     else:
         doc = load_yaml(read_text(f, "data"), str(f)).data
     if not at and not isinstance(doc, dict):
-        raise InputError.at("bad_data", "a data document at the root of `data` must be an object",
+        raise InputError.at(Code.BAD_DATA, "a data document at the root of `data` must be an object",
                             Span(file=str(f)))
     for key in reversed(at):
         doc = {key: doc}

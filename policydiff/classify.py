@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from policydiff.documents import Document, did_you_mean, load_yaml, read_text
-from policydiff.errors import Diagnostic, InputError
+from policydiff.errors import Code, Diagnostic, InputError
 from policydiff.results import CLASSES, DIRECTIONS, CompareReport, Discrepancy
 from policydiff.source import NOWHERE, Span
 from policydiff.tenancy import RELATIONS
@@ -225,10 +225,10 @@ class _Checker:
             return None
         day = _date(expires)
         if day is None:
-            self.error("invalid_value", f"{label}: `expires` must be a date like "
+            self.error(Code.INVALID_VALUE, f"{label}: `expires` must be a date like "
                        f"2027-03-31, got `{expires}`", path + ("expires",), value=True)
         elif day < self.today:
-            self.error("expired_rule", f"{label} expired on {day.isoformat()}",
+            self.error(Code.EXPIRED_RULE, f"{label} expired on {day.isoformat()}",
                        path + ("expires",), value=True, help=review)
         return day
     def span(self, path: Path_, *, value: bool = False) -> Span:
@@ -247,39 +247,39 @@ class _Checker:
     def check(self, data: Any) -> RuleFile | None:
         for dup in (p for p in self.positions if p and p[0] == "!dup"):
             self.diagnostics.append(Diagnostic(
-                code="duplicate_key", message=f"key `{dup[-1]}` appears twice",
+                code=Code.DUPLICATE_KEY, message=f"key `{dup[-1]}` appears twice",
                 span=self.positions[dup].key))
         if not isinstance(data, dict):
-            self.error("invalid_type", "a classification file is a mapping with `version` and "
+            self.error(Code.INVALID_TYPE, "a classification file is a mapping with `version` and "
                        "`rules`", (), value=True)
             return None
         for key in data:
             if key not in FILE_KEYS:
-                self.error("unknown_key", f"unknown key `{key}`", (key,),
+                self.error(Code.UNKNOWN_KEY, f"unknown key `{key}`", (key,),
                            help=did_you_mean(key, FILE_KEYS))
         header = {k: v for k, v in data.items() if k in FILE_KEYS and k not in ("rules", "accept_incomplete")}
         if "version" not in data:
-            self.error("missing_field", "missing field `version`", ())
+            self.error(Code.MISSING_FIELD, "missing field `version`", ())
             header["version"] = VERSIONS[-1]
         elif data["version"] not in VERSIONS or isinstance(data["version"], bool):
-            self.error("unsupported_version", f"unsupported version `{data['version']}`; "
+            self.error(Code.UNSUPPORTED_VERSION, f"unsupported version `{data['version']}`; "
                        f"this policydiff reads version 1", ("version",), value=True)
             header["version"] = VERSIONS[-1]
         blocking = data.get("blocking")
         for cls in blocking if isinstance(blocking, list) else ():
             if cls not in CLASSES:
-                self.error("unknown_class", f"unknown class `{cls}` in `blocking`", ("blocking",),
+                self.error(Code.UNKNOWN_CLASS, f"unknown class `{cls}` in `blocking`", ("blocking",),
                            value=True, help=did_you_mean(cls, CLASSES))
         rate = data.get("max_discrepancy_rate", 0.01)
         if isinstance(rate, (int, float)) and not isinstance(rate, bool) and not 0 < rate <= 1:
-            self.error("invalid_value", f"`max_discrepancy_rate` must be in (0, 1], got {rate}",
+            self.error(Code.INVALID_VALUE, f"`max_discrepancy_rate` must be in (0, 1], got {rate}",
                        ("max_discrepancy_rate",), value=True)
         header_struct = self.convert(header, RuleFile, (), "")
         rules_data = data.get("rules", [])
         if rules_data is None:
             rules_data = []
         if not isinstance(rules_data, list):
-            self.error("invalid_type", "`rules` must be a list of rules", ("rules",), value=True)
+            self.error(Code.INVALID_TYPE, "`rules` must be a list of rules", ("rules",), value=True)
             rules_data = []
         rules = tuple(r for r in self.check_rules(rules_data) if r is not None)
         accepts = self.check_accepts(data.get("accept_incomplete") or [])
@@ -291,7 +291,7 @@ class _Checker:
     def check_accepts(self, entries: Any) -> tuple[AcceptIncomplete, ...]:
         """`accept_incomplete`: each entry names the rule it accepts and why."""
         if not isinstance(entries, list):
-            self.error("invalid_type", "`accept_incomplete` must be a list of entries",
+            self.error(Code.INVALID_TYPE, "`accept_incomplete` must be a list of entries",
                        ("accept_incomplete",), value=True)
             return ()
         out = []
@@ -299,24 +299,24 @@ class _Checker:
         for i, raw in enumerate(entries):
             path: Path_ = ("accept_incomplete", i)
             if not isinstance(raw, dict):
-                self.error("invalid_type", f"accept_incomplete entry {i + 1} must be a mapping", path)
+                self.error(Code.INVALID_TYPE, f"accept_incomplete entry {i + 1} must be a mapping", path)
                 continue
             rid = raw.get("id")
             label = f"accept_incomplete `{rid}`" if isinstance(rid, str) and rid else \
                 f"accept_incomplete entry {i + 1}"
             if isinstance(rid, str) and rid in seen:
-                self.error("duplicate_rule_id", f"{label}: id already used", path + ("id",), value=True)
+                self.error(Code.DUPLICATE_RULE_ID, f"{label}: id already used", path + ("id",), value=True)
             seen.add(rid if isinstance(rid, str) else "")
             for key in raw:
                 if key not in ACCEPT_KEYS:
-                    self.error("unknown_key", f"{label}: unknown key `{key}`", path + (key,),
+                    self.error(Code.UNKNOWN_KEY, f"{label}: unknown key `{key}`", path + (key,),
                                help=did_you_mean(key, ACCEPT_KEYS))
             missing = [k for k in REQUIRED_ACCEPT_KEYS if k not in raw]
             for key in missing:
-                self.error("missing_field", f"{label}: missing field `{key}`", path)
+                self.error(Code.MISSING_FIELD, f"{label}: missing field `{key}`", path)
             for key in ("rule", "reason"):
                 if isinstance(raw.get(key), str) and not raw[key].strip():
-                    self.error("invalid_value", f"{label}: `{key}` is empty", path + (key,))
+                    self.error(Code.INVALID_VALUE, f"{label}: `{key}` is empty", path + (key,))
             expires = self.expiry(raw, path, label,
                                   "review the unproved construct again, then extend or remove the entry")
             fields = {k: v for k, v in raw.items() if k in ACCEPT_KEYS}
@@ -332,29 +332,29 @@ class _Checker:
         for i, raw in enumerate(rules):
             path: Path_ = ("rules", i)
             if not isinstance(raw, dict):
-                self.error("invalid_type", f"rule {i + 1} must be a mapping", path)
+                self.error(Code.INVALID_TYPE, f"rule {i + 1} must be a mapping", path)
                 continue
             rid = raw.get("id")
             label = f"rule `{rid}`" if isinstance(rid, str) and rid else f"rule {i + 1}"
             if isinstance(rid, str) and rid:
                 if rid in seen:
-                    self.error("duplicate_rule_id", f"{label}: id already used by rule "
+                    self.error(Code.DUPLICATE_RULE_ID, f"{label}: id already used by rule "
                                f"{seen[rid] + 1}", path + ("id",), value=True)
                 seen.setdefault(rid, i)
             for key in raw:
                 if key not in RULE_KEYS:
-                    self.error("unknown_key", f"{label}: unknown key `{key}`", path + (key,),
+                    self.error(Code.UNKNOWN_KEY, f"{label}: unknown key `{key}`", path + (key,),
                                help=did_you_mean(key, RULE_KEYS))
             missing = [key for key in REQUIRED_RULE_KEYS if key not in raw]
             for key in missing:
-                self.error("missing_field", f"{label}: missing field `{key}`", path)
+                self.error(Code.MISSING_FIELD, f"{label}: missing field `{key}`", path)
             if "class" in raw and raw["class"] not in CLASSES:
-                self.error("unknown_class", f"{label}: unknown class `{raw['class']}`",
+                self.error(Code.UNKNOWN_CLASS, f"{label}: unknown class `{raw['class']}`",
                            path + ("class",), value=True,
                            help=did_you_mean(raw["class"], CLASSES) or "classes are "
                            + ", ".join(CLASSES))
             if "reason" in raw and isinstance(raw["reason"], str) and not raw["reason"].strip():
-                self.error("invalid_value", f"{label}: `reason` is empty", path + ("reason",))
+                self.error(Code.INVALID_VALUE, f"{label}: `reason` is empty", path + ("reason",))
             expires = self.expiry(raw, path, label,
                                   "review the discrepancy again, then extend or remove the rule")
             match = self.check_match(raw.get("match"), path + ("match",), label)
@@ -369,27 +369,27 @@ class _Checker:
         if match is None:
             return None
         if not isinstance(match, dict):
-            self.error("invalid_type", f"{label}: `match` must be a mapping of "
+            self.error(Code.INVALID_TYPE, f"{label}: `match` must be a mapping of "
                        + ", ".join(MATCH_KEYS), path, value=True)
             return None
         if not match:
-            self.error("empty_match", f"{label}: `match` is empty and would match every "
+            self.error(Code.EMPTY_MATCH, f"{label}: `match` is empty and would match every "
                        "discrepancy", path, help="name at least one of " + ", ".join(MATCH_KEYS))
         out: dict[str, list[str]] = {}
         for key, value in match.items():
             if key not in MATCH_KEYS:
-                self.error("unknown_key", f"{label}: unknown match key `{key}`", path + (key,),
+                self.error(Code.UNKNOWN_KEY, f"{label}: unknown match key `{key}`", path + (key,),
                            help=did_you_mean(key, MATCH_KEYS))
                 continue
             globs = [value] if isinstance(value, str) else value
             if not isinstance(globs, list) or not globs or not all(isinstance(g, str) for g in globs):
-                self.error("invalid_type", f"{label}: `match.{key}` must be a glob or a "
+                self.error(Code.INVALID_TYPE, f"{label}: `match.{key}` must be a glob or a "
                            "non-empty list of globs", path + (key,), value=True)
                 continue
             for g in globs:
                 problem = glob_problem(g)
                 if problem:
-                    self.error("invalid_glob", f"{label}: `match.{key}` glob `{g}`: {problem}",
+                    self.error(Code.INVALID_GLOB, f"{label}: `match.{key}` glob `{g}`: {problem}",
                                path + (key,), value=True)
                     continue
                 known = {"direction": DIRECTIONS, "relation": RELATIONS}.get(key)
@@ -412,6 +412,6 @@ class _Checker:
             field = ".".join(str(p) for p in sub)
             where = f" in `{field}`" if field else ""
             msg = m["msg"] if m else str(e)
-            self.error("invalid_type", f"{label}{msg[:1].lower()}{msg[1:]}{where}", path + sub,
+            self.error(Code.INVALID_TYPE, f"{label}{msg[:1].lower()}{msg[1:]}{where}", path + sub,
                        value=True)
             return None

@@ -23,7 +23,7 @@ import msgspec
 from policydiff import search
 from policydiff.analysis import ELEM, analyze_policies
 from policydiff.compile import UNDEFINED, thaw
-from policydiff.errors import InputError, PolicyError
+from policydiff.errors import Code, InputError, PolicyError
 from policydiff.matrix import RUNBOOK, CellKey, Dimensions, Space, realise
 from policydiff.matrix.realise import Element, TenantCells
 from policydiff.policy import Policy
@@ -114,7 +114,7 @@ def _allows(policy: Policy, inp: dict) -> bool:
         return False
     # counting "yes" or {"allowed": true} as deny would pass whatever v2 does
     shown = msgspec.json.encode(thaw(value)).decode()
-    raise InputError.at("non_boolean_decision", f"the decision `{policy.decision}` is {shown[:80]}, "
+    raise InputError.at(Code.NON_BOOLEAN_DECISION, f"the decision `{policy.decision}` is {shown[:80]}, "
                         "not a boolean", help=f"for the request {msgspec.json.encode(inp).decode()}; "
                         "compare a rule whose value is true or false (--decision)")
 
@@ -128,12 +128,12 @@ def diff(v1: Policy, v2: Policy, *, tenancy: Tenancy | None = None, dims: Dimens
          v1_info: PolicyInfo | None = None, v2_info: PolicyInfo | None = None) -> CompareReport:
     """Compare two loaded policies over the matrix."""
     if tenancy is not None and not dims.runbook:
-        raise InputError.at("bad_dimension", "`--dimension` needs the symbolic matrix: a tenancy "
+        raise InputError.at(Code.BAD_DIMENSION, "`--dimension` needs the symbolic matrix: a tenancy "
                             "realises requests of the request model only")
     for side, policy in (("V1", v1), ("V2", v2)):
         problem = policy.decision_rule()
         if problem:
-            raise InputError.at("bad_decision", f"{side}: {problem}",
+            raise InputError.at(Code.BAD_DECISION, f"{side}: {problem}",
                                 help="name the decision rule with --decision data.<package>.<rule>")
     if tenancy is not None:
         _check_tenancy(tenancy)
@@ -157,7 +157,7 @@ def diff(v1: Policy, v2: Policy, *, tenancy: Tenancy | None = None, dims: Dimens
                 + ", which the policies read outside the request model (compare without a "
                 "tenancy decides them)")
     if not rows:
-        raise InputError.at("no_cells", "the comparison decides no cell, so it proves nothing",
+        raise InputError.at(Code.NO_CELLS, "the comparison decides no cell, so it proves nothing",
                             help="check the tenancy and the --dimension flags")
     return _report(space, rows, decide,
                    v1_info or policy_info(v1), v2_info or policy_info(v2))
@@ -167,7 +167,7 @@ def _check_tenancy(tenancy: Tenancy) -> None:
     """A tenancy without users, resources or actions realises no request: bad input."""
     empty = [name for name in ("users", "resources", "actions") if not getattr(tenancy, name)]
     if empty:
-        raise InputError.at("empty_tenancy", f"the tenancy has no {' and no '.join(empty)}, "
+        raise InputError.at(Code.EMPTY_TENANCY, f"the tenancy has no {' and no '.join(empty)}, "
                             "so it realises no request", help="seed it (`policydiff db seed`) "
                             "or compare without a tenancy")
 

@@ -16,7 +16,7 @@ through here, so that the hostile cases are refused the same way everywhere:
 - `did_you_mean`, the hint every reader gives for a misspelt name.
 
 Every failure is a `PolicydiffError` subclass chosen by the caller, with code
-`not_utf8`, `unreadable_file` or `yaml_syntax_error` (`yaml_too_deep`, `yaml_alias_bomb`).
+`not_utf8`, `unreadable_file` or `syntax_error` (`yaml_too_deep`, `yaml_alias_bomb`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from policydiff.errors import InputError, PolicydiffError
+from policydiff.errors import Code, InputError, PolicydiffError
 from policydiff.source import Span
 
 MAX_YAML_DEPTH = 512  # nesting of mappings and sequences in one YAML document
@@ -49,7 +49,7 @@ def decode_text(raw: bytes, name: str, error: type[PolicydiffError] = InputError
         before = raw[: e.start]
         line = before.count(b"\n") + 1
         col = len(before[before.rfind(b"\n") + 1:].decode("utf-8", "replace")) + 1
-        raise error.at("not_utf8", f"not UTF-8 text: byte 0x{raw[e.start]:02x} at offset {e.start} "
+        raise error.at(Code.NOT_UTF8, f"not UTF-8 text: byte 0x{raw[e.start]:02x} at offset {e.start} "
                        "cannot be decoded", Span(file=name, line=line, col=col, end_line=line,
                                                  end_col=col + 1),
                        help="save the file as UTF-8") from None
@@ -62,10 +62,10 @@ def read_text(path: str | Path, what: str, error: type[PolicydiffError] = InputE
     try:
         raw = Path(path).read_bytes()
     except IsADirectoryError:
-        raise error.at("unreadable_file", f"cannot read {what}: `{name}` is a directory",
+        raise error.at(Code.UNREADABLE_FILE, f"cannot read {what}: `{name}` is a directory",
                        Span(file=name)) from None
     except OSError as e:
-        raise error.at("unreadable_file", f"cannot read {what}: {e.strerror or e}",
+        raise error.at(Code.UNREADABLE_FILE, f"cannot read {what}: {e.strerror or e}",
                        Span(file=name)) from None
     return decode_text(raw, name, error)
 
@@ -131,7 +131,7 @@ def _syntax(e: yaml.YAMLError, file: str, error: type[PolicydiffError]) -> Polic
     hint = None
     if "alias" in message:  # `*` opens an alias, so an unquoted `[*]` or `*:read` fails
         hint = 'quote values that start with `*`, as in `["*"]`: YAML reads `*name` as an alias'
-    return error.at("yaml_syntax_error", f"invalid YAML: {message}", span, hint)
+    return error.at(Code.SYNTAX_ERROR, f"invalid YAML: {message}", span, hint)
 
 
 def _check_depth(text: str, file: str, error: type[PolicydiffError]) -> None:
@@ -140,7 +140,7 @@ def _check_depth(text: str, file: str, error: type[PolicydiffError]) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_YAML_DEPTH:
-                raise error.at("yaml_too_deep", f"YAML nested more than {MAX_YAML_DEPTH} levels deep",
+                raise error.at(Code.YAML_TOO_DEEP, f"YAML nested more than {MAX_YAML_DEPTH} levels deep",
                                _span(event, file))
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
@@ -162,19 +162,19 @@ def _expanded_size(root: yaml.Node, file: str, error: type[PolicydiffError]) -> 
             open_.discard(id(node))
             total = 1 + sum(size[id(c)] for c in children)
             if total > MAX_YAML_NODES:
-                raise error.at("yaml_alias_bomb", f"YAML aliases expand to more than {MAX_YAML_NODES} "
+                raise error.at(Code.YAML_ALIAS_BOMB, f"YAML aliases expand to more than {MAX_YAML_NODES} "
                                "values", _span(node, file),
                                help="write the document out instead of repeating anchors")
             size[id(node)] = total
             continue
         if id(node) in open_:
-            raise error.at("yaml_syntax_error", "invalid YAML: an alias refers to a value that "
+            raise error.at(Code.SYNTAX_ERROR, "invalid YAML: an alias refers to a value that "
                            "contains it", _span(node, file))
         open_.add(id(node))
         stack.append((node, True))
         for c in children:
             if id(c) in open_:
-                raise error.at("yaml_syntax_error", "invalid YAML: an alias refers to a value "
+                raise error.at(Code.SYNTAX_ERROR, "invalid YAML: an alias refers to a value "
                                "that contains it", _span(c, file))
             stack.append((c, False))
 
@@ -222,7 +222,7 @@ def load_yaml(text: str, file: str, error: type[PolicydiffError] = InputError) -
     except yaml.YAMLError as e:
         raise _syntax(e, file, error) from None
     except (ValueError, TypeError, OverflowError) as e:  # an explicit tag on a bad value
-        raise error.at("yaml_syntax_error", f"invalid YAML: {e}", doc.at(())) from None
+        raise error.at(Code.SYNTAX_ERROR, f"invalid YAML: {e}", doc.at(())) from None
     finally:
         if loader is not None:
             loader.dispose()

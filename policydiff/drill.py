@@ -96,7 +96,7 @@ def _facts_digest(dsn: str) -> tuple[str, str]:
 
 
 def _restore_check(dsn: str, snapshot: str) -> Check:
-    from policydiff.db.snapshot import TemplateSnapshots, backend, snapshot_dsn
+    from policydiff.db.snapshots import TemplateSnapshots, backend, snapshot_dsn
 
     snaps = backend(dsn)
     neon = not isinstance(snaps, TemplateSnapshots)
@@ -124,7 +124,7 @@ def _restore_check(dsn: str, snapshot: str) -> Check:
 def drill(conn, v1_path: str, v2_path: str, *, who: str, snapshot: str,
           dsn: str | None = None) -> DrillResult:
     """Run the drill on `conn`'s database and record it; see the module docstring."""
-    from policydiff import load_policy
+    from policydiff.policy import load_policy
 
     v1, v2 = load_policy(v1_path), load_policy(v2_path)
     probe = _probe(v1, v2, db.load_tenancy(conn))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
-from policydiff.errors import InputError
+from policydiff.errors import Code, InputError
 
 V1_ENFORCE = "RBAC_V1_ENFORCE"
 V2_SHADOW = "RBAC_V2_SHADOW"
@@ -67,7 +67,7 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise InputError.at("bad_flag", f"`{name}` must be true or false, not `{raw}`")
+    raise InputError.at(Code.BAD_FLAG, f"`{name}` must be true or false, not `{raw}`")
 
 
 def mode_from_flags(env: Mapping[str, str]) -> Mode:
@@ -83,6 +83,6 @@ def mode_from_flags(env: Mapping[str, str]) -> Mode:
     else:
         return Mode.V2_ENFORCE_V1_SHADOW if v2 else (
             Mode.V1_ENFORCE_V2_SHADOW if shadow else Mode.V1_ENFORCE)
-    raise InputError.at("inconsistent_flags", why,
+    raise InputError.at(Code.INCONSISTENT_FLAGS, why,
                         help="set exactly one of the enforce flags; "
                              f"`{V2_SHADOW}` only while v1 enforces")

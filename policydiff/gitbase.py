@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from policydiff.errors import InfraError, InputError
+from policydiff.errors import Code, InfraError, InputError
 from policydiff.source import Span
 
 
@@ -23,13 +23,13 @@ def _git(repo: str, *args: str) -> subprocess.CompletedProcess[bytes]:
     try:
         return subprocess.run(["git", "-C", repo, *args], capture_output=True, check=False)
     except FileNotFoundError:
-        raise InfraError.at("git_unavailable", "`git` is not installed or not on PATH") from None
+        raise InfraError.at(Code.GIT_UNAVAILABLE, "`git` is not installed or not on PATH") from None
 
 
 def _toplevel(repo: str) -> Path:
     done = _git(repo, "rev-parse", "--show-toplevel")
     if done.returncode != 0:
-        raise InputError.at("not_a_git_repository",
+        raise InputError.at(Code.NOT_A_GIT_REPOSITORY,
                             f"`{repo}` is not inside a git repository, so `--git-base` has "
                             f"nothing to compare with", Span(file=repo))
     return Path(done.stdout.decode().strip())
@@ -47,19 +47,19 @@ def _in_repo(path: str, repo: str, top: Path) -> str:
 def materialize(ref: str, path: str, *, repo: str = ".") -> Path:
     """The file at `path` as it was at revision `ref`, copied to a temporary file."""
     if not ref or ref.startswith("-"):
-        raise InputError.at("invalid_git_ref", f"`{ref}` is not a git revision")
+        raise InputError.at(Code.INVALID_GIT_REF, f"`{ref}` is not a git revision")
     top = _toplevel(repo)
     rel = _in_repo(path, repo, top)
     if rel.startswith("../"):
-        raise InputError.at("outside_repository",
+        raise InputError.at(Code.OUTSIDE_REPOSITORY,
                             f"`{path}` is outside the git repository at `{top}`", Span(file=path))
     if _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode != 0:
-        raise InputError.at("unknown_git_ref", f"`{ref}` names no commit in `{top}`",
+        raise InputError.at(Code.UNKNOWN_GIT_REF, f"`{ref}` names no commit in `{top}`",
                             Span(file=path), help="fetch the base branch, e.g. "
                             "`git fetch origin main`, or pass a ref that exists")
     shown = _git(str(top), "show", f"{ref}:{rel}")
     if shown.returncode != 0:
-        raise InputError.at("missing_at_git_ref", f"`{rel}` does not exist at `{ref}`",
+        raise InputError.at(Code.MISSING_AT_GIT_REF, f"`{rel}` does not exist at `{ref}`",
                             Span(file=f"{rel}@{ref}"),
                             help="a new policy has no base to compare with; compare it with "
                             "the policy it replaces instead")

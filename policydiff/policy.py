@@ -19,8 +19,9 @@ from policydiff import ir
 from policydiff.compile import UNDEFINED, Ctx, Program, Query, compile_modules, thaw
 from policydiff.compile.closures import Compiler, Frame
 from policydiff.compile.rule import CompiledRule
-from policydiff.documents import read_text
-from policydiff.errors import InputError, PolicyError
+from policydiff.compile.values import number
+from policydiff.documents import load_yaml, read_text
+from policydiff.errors import Code, InputError, PolicyError
 from policydiff.frontend import rego
 from policydiff.source import Source, Span
 
@@ -113,7 +114,7 @@ def _too_deep(fn, where: str):
         try:
             return fn(*args)
         except RecursionError:
-            raise PolicyError.at("too_deep", "nested more deeply than policydiff supports "
+            raise PolicyError.at(Code.TOO_DEEP, "nested more deeply than policydiff supports "
                                  "(see README.md, Limits)", Span(file=where)) from None
 
     return run
@@ -129,11 +130,11 @@ def _decision_query(program: Program, ref: str):
     try:
         body = rego.parse_query(ref, name="<decision>")
     except PolicyError:
-        raise InputError.at("bad_decision", f"`{ref}` is not a reference like `data.pkg.allow`") from None
+        raise InputError.at(Code.BAD_DECISION, f"`{ref}` is not a reference like `data.pkg.allow`") from None
     if len(body) != 1 or not isinstance(body[0], ir.Expr) or not isinstance(body[0].term, ir.Ref) \
             or not isinstance(body[0].term.head, ir.Var) or body[0].term.head.name != "data" \
             or not all(isinstance(k, ir.Scalar) for k in body[0].term.path):
-        raise InputError.at("bad_decision", f"`{ref}` is not a reference like `data.pkg.allow`")
+        raise InputError.at(Code.BAD_DECISION, f"`{ref}` is not a reference like `data.pkg.allow`")
     comp = Compiler(program, Frame(), set())
     root, rest = program.data_root(body[0].term.path, set(), comp)
     if rest:
@@ -190,7 +191,7 @@ def _load(path_or_text, data: Mapping | None, decision: str | None) -> Policy:
             modules.append(roletable.load_module(p))
             continue
         elif p.suffix in _DATA_SUFFIXES:
-            _merge(merged, _read_json(p))
+            _merge(merged, data_object(read_json(p), p))
             continue
         else:
             src = Source(name=str(p), text=read_text(p, "policy", InputError))
@@ -204,7 +205,7 @@ def _load(path_or_text, data: Mapping | None, decision: str | None) -> Policy:
     if data:
         _merge(merged, dict(data))
     if not modules and not errors:
-        raise InputError.at("no_policy", "no policy module given")
+        raise InputError.at(Code.NO_POLICY, "no policy module given")
     where = modules[0].span.file if modules else "<policy>"
     program = _too_deep(_compile, where)(modules, merged, errors, fatal)
     if decision is None:
@@ -231,20 +232,28 @@ def _looks_like_path(s: str) -> bool:
     return s.endswith((".rego",) + _ROLE_TABLE_SUFFIXES + _DATA_SUFFIXES) or Path(s).is_file()
 
 
-def read_json(p: str | Path) -> Any:
-    """The JSON document of a data file; bad JSON names the file, line and column."""
+def read_json(p: str | Path, *, parse_float=None) -> Any:
+    """The JSON document of a file; bad JSON names the file, line and column."""
     try:
-        return json.loads(read_text(p, "data"))
+        return json.loads(read_text(p, "data"), parse_float=parse_float)
     except json.JSONDecodeError as e:
-        raise InputError.at("bad_json", e.msg.lower(), Span(file=str(p), line=e.lineno, col=e.colno)) from None
+        raise InputError.at(Code.SYNTAX_ERROR, e.msg.lower(), Span(file=str(p), line=e.lineno, col=e.colno)) from None
     except RecursionError:
-        raise InputError.at("too_deep", "JSON nested too deeply", Span(file=str(p))) from None
+        raise InputError.at(Code.TOO_DEEP, "JSON nested too deeply", Span(file=str(p))) from None
 
 
-def _read_json(p: Path) -> dict:
-    doc = read_json(p)
+def read_document(path: str | Path) -> Any:
+    """An input or data document given on the command line: YAML by its suffix, else
+    JSON whose numbers keep their text, as in OPA; errors name the file, line and column."""
+    if Path(path).suffix in (".yaml", ".yml"):
+        return load_yaml(read_text(path, "document"), str(path)).data
+    return read_json(path, parse_float=number)
+
+
+def data_object(doc: Any, path: str | Path) -> dict:
+    """`doc`, a data document mounted at the root of `data`, which must be an object."""
     if not isinstance(doc, dict):
-        raise InputError.at("bad_data", "a data document must be an object", Span(file=str(p)))
+        raise InputError.at(Code.BAD_DATA, "a data document must be an object", Span(file=str(path)))
     return doc
 
 

@@ -19,7 +19,7 @@ import msgspec
 
 from policydiff.analyze import SCHEMA as ANALYSIS_SCHEMA
 from policydiff.analyze import AnalysisReport
-from policydiff.errors import Diagnostic, InputError
+from policydiff.errors import Code, Diagnostic, InputError
 from policydiff.results import PolicyInfo
 from policydiff.runs import read_report
 from policydiff.source import Span
@@ -76,13 +76,13 @@ class PromotionGate(msgspec.Struct, frozen=True, kw_only=True):
 def load_analysis(path: str | Path) -> LoadedReport:
     data, report = read_report(path, AnalysisReport, schema=ANALYSIS_SCHEMA,
                                what="analysis report", writer="policydiff analyze --output",
-                               code="bad_report")
+                               code=Code.BAD_REPORT)
     return LoadedReport(path=str(path), sha256=hashlib.sha256(data).hexdigest(), report=report)
 
 
 def _check(reports: list[LoadedReport]) -> None:
     if not reports:
-        raise InputError.at("missing_reports", "the promotion gate needs analysis reports",
+        raise InputError.at(Code.MISSING_REPORTS, "the promotion gate needs analysis reports",
                             Span(file="REPORT"),
                             help="run `policydiff analyze` on each step's replay files first")
     problems = []
@@ -93,13 +93,13 @@ def _check(reports: list[LoadedReport]) -> None:
             mine, theirs = getattr(r.report, side), getattr(first.report, side)
             if mine.sha256 != theirs.sha256:
                 problems.append(Diagnostic(
-                    code="mixed_policies", span=Span(file=r.path),
+                    code=Code.MIXED_POLICIES, span=Span(file=r.path),
                     message=f"{side} is `{mine.path}` sha256 {mine.sha256[:12]}…, but "
                             f"{first.path} analysed `{theirs.path}` sha256 {theirs.sha256[:12]}…"))
         for run in r.report.runs:
             if run.run_id in runs and runs[run.run_id] != r.path:
                 problems.append(Diagnostic(
-                    code="counted_twice", span=Span(file=r.path),
+                    code=Code.COUNTED_TWICE, span=Span(file=r.path),
                     message=f"run `{run.run_id}` is also counted in {runs[run.run_id]}"))
             runs[run.run_id] = r.path
     if problems:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from policydiff import ir
-from policydiff.errors import Diagnostic, InputError
+from policydiff.errors import Code, Diagnostic, InputError
 from policydiff.source import Span
 
 
@@ -109,7 +109,7 @@ def check_data_refs(modules: Sequence[ir.Module], data: Mapping[str, Any] | None
             if any(pkg[:len(prefix)] == prefix or prefix[:len(pkg)] == pkg for pkg in packages):
                 continue
             missing.append(Diagnostic(
-                code="missing_module", span=span,
+                code=Code.MISSING_MODULE, span=span,
                 message=f"`data.{'.'.join(prefix)}` is in no module given and in no data document",
                 help="pass the module that defines it (or its data with --data)"))
     if missing:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from policydiff.errors import InputError, PolicydiffError
+from policydiff.errors import Code, InputError, PolicydiffError
 from policydiff.promotion_gate import PromotionGate
 from policydiff.results import PolicyInfo
 from policydiff.source import Span
@@ -79,10 +79,11 @@ class Track:
     """What the steps share: the options, the resolved database, the output directory,
     the loaded policies and rules, and the observer."""
 
-    def __init__(self, options: Options, observer: Callable[[str, Any], None]):
-        from policydiff import load_policy
+    def __init__(self, options: Options, observer: Callable[[str, Any], None],
+                 html: Callable[..., str] | None = None):
         from policydiff.classify import load_rules
         from policydiff.diff import policy_info
+        from policydiff.policy import load_policy
 
         self.options = options
         from policydiff import db  # psycopg only when a track runs, not for `--help`
@@ -90,6 +91,7 @@ class Track:
         self.dsn = db.resolve_dsn(options.dsn)
         self.out = Path(options.output_dir)
         self.notify = observer
+        self.html = html
         self.v1, self.v2 = load_policy(options.v1), load_policy(options.v2)
         self.v1_info = policy_info(self.v1, options.v1)
         self.v2_info = policy_info(self.v2, options.v2)
@@ -110,7 +112,7 @@ class Step(NamedTuple):
 
 
 def _snapshot(track: Track, state: State):
-    from policydiff.db.snapshot import backend
+    from policydiff.db.snapshots import backend
 
     with track.connect():  # migrated, so the schema is part of the rollback point
         pass
@@ -140,7 +142,6 @@ def _replay_step(name: str, index: int, parallel: int, churn: bool, seed: int):
         from policydiff import db
         from policydiff.analyze import analyze
         from policydiff.replay import run_replay
-        from policydiff.report.html import render_html
         from policydiff.runs import load_run, merge
         from policydiff.switch import actor, record_replay
 
@@ -157,14 +158,16 @@ def _replay_step(name: str, index: int, parallel: int, churn: bool, seed: int):
         analysis = analyze(merge([load_run(replay_path)]), track.v1, track.v2, tenancy, track.rules)
         a_path = track.out / f"{name}.analysis.json"
         a_path.write_bytes(msgspec.json.encode(analysis))
-        html = track.out / f"{name}.analysis.html"
-        html.write_text(render_html(analyses=[analysis], title=f"policydiff: {name}"),
-                        encoding="utf-8")
+        files = (str(replay_path), str(a_path))
+        if track.html is not None:
+            html = track.out / f"{name}.analysis.html"
+            html.write_text(track.html(analyses=[analysis], title=f"policydiff: {name}"), encoding="utf-8")
+            files += (str(html),)
         hit = [f"{c.name} ({c.detail})" for c in analysis.stop_conditions if c.hit]
         detail = "; ".join(hit) if hit else (
             f"{analysis.requests:,} requests, rate {analysis.discrepancy_rate * 100:.3f} %, "
             f"v2 p95 {analysis.latency_ms.v2.p95:.3f} ms, no stop condition hit")
-        return not hit, detail, (str(replay_path), str(a_path), str(html)), analysis.requests
+        return not hit, detail, files, analysis.requests
 
     return run
 
@@ -185,7 +188,6 @@ def _drill(track: Track, state: State):
 
 def _gate(track: Track, state: State):
     from policydiff import promotion_gate as pg
-    from policydiff.report.html import render_html
     from policydiff.switch import actor, last_drill, record_gate
 
     reports = [pg.load_analysis(track.out / f"{name}.analysis.json") for name in REPLAYS]
@@ -196,11 +198,13 @@ def _gate(track: Track, state: State):
         record_gate(conn, gate, actor())
     path = track.out / "gate.json"
     path.write_bytes(msgspec.json.encode(gate))
-    html = track.out / "report.html"
-    html.write_text(render_html(analyses=[r.report for r in reports], gate=gate),
-                    encoding="utf-8")
+    files = (str(path),)
+    if track.html is not None:
+        html = track.out / "report.html"
+        html.write_text(track.html(analyses=[r.report for r in reports], gate=gate), encoding="utf-8")
+        files += (str(html),)
     unchecked = [f"{r.name} ({r.figure})" for r in gate.rows if not r.holds]
-    return gate.passed, "; ".join(unchecked) or "every row checked", (str(path), str(html)), 0
+    return gate.passed, "; ".join(unchecked) or "every row checked", files, 0
 
 
 REPLAYS = ("dry-run", "coverage", "stress")  # the steps whose analyses the gate reads
@@ -237,14 +241,14 @@ def _resumed(track: Track, fresh: State) -> State:
     try:
         old = msgspec.json.decode(path.read_bytes(), type=State)
     except (OSError, msgspec.DecodeError) as e:
-        raise InputError.at("nothing_to_resume", f"no track to resume in {track.out}: {e}",
+        raise InputError.at(Code.NOTHING_TO_RESUME, f"no track to resume in {track.out}: {e}",
                             Span(file=str(path)), help="run without --resume to start one") from None
     changed = [f"{side} `{getattr(fresh, side).path}`" for side in ("v1", "v2")
                if getattr(old, side).sha256 != getattr(fresh, side).sha256]
     if old.classifications_sha256 != fresh.classifications_sha256:
         changed.append(f"classifications `{fresh.classifications}`")
     if changed:
-        raise InputError.at("changed_since", f"{', '.join(changed)} changed since the track "
+        raise InputError.at(Code.CHANGED_SINCE, f"{', '.join(changed)} changed since the track "
                             f"in {track.out} started: its evidence is not about these files",
                             Span(file=str(path)), help="start the track again without --resume")
     # completed steps are kept up to the first that did not pass
@@ -256,14 +260,18 @@ def _resumed(track: Track, fresh: State) -> State:
     return msgspec.structs.replace(old, steps=tuple(kept))
 
 
-def run_runbook(options: Options, observer: Callable[[str, Any], None] = lambda *_: None) -> Outcome:
+def run_runbook(options: Options, observer: Callable[[str, Any], None] = lambda *_: None, *,
+                html: Callable[..., str] | None = None) -> Outcome:
     """Run the track (see the module docstring); observer(kind, payload) sees `start` and
-    `done` of every step (payload: the Step, the StepResult) and replay `progress`."""
-    track = Track(options, observer)
+    `done` of every step (payload: the Step, the StepResult) and replay `progress`.
+    `html(analyses=[…], gate=…, title=…)` draws the page each replay step and the gate
+    write beside their JSON (the CLI passes `policydiff.report.html.render_html`; the
+    renderer lives above this module); without it only the JSON is written."""
+    track = Track(options, observer, html)
     try:
         track.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:  # a file, or nowhere to create it: bad --output-dir
-        raise InputError.at("unwritable_file", f"cannot create the track's directory: {e.strerror}",
+        raise InputError.at(Code.UNWRITABLE_FILE, f"cannot create the track's directory: {e.strerror}",
                             Span(file=str(track.out))) from None
     stamp = datetime.now(UTC).strftime("%Y%m%dt%H%M%S")
     state = State(v1=track.v1_info, v2=track.v2_info, classifications=options.classifications,

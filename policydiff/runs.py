@@ -22,7 +22,7 @@ from typing import TypeVar
 import msgspec
 
 from policydiff.documents import decode_text
-from policydiff.errors import Diagnostic, InputError
+from policydiff.errors import Code, Diagnostic, InputError
 from policydiff.results import OUTCOMES, PolicyInfo, ReplayCell, ReplayReport
 from policydiff.source import Span
 
@@ -59,12 +59,12 @@ def read_report(path: str | Path, type_: type[T], *, schema: str, what: str, wri
     try:
         data = Path(path).read_bytes()
     except OSError as e:
-        raise InputError.at("unreadable_file", f"cannot read {what}: {e.strerror}",
+        raise InputError.at(Code.UNREADABLE_FILE, f"cannot read {what}: {e.strerror}",
                             Span(file=name)) from None
     try:
         doc = msgspec.json.decode(data)
     except RecursionError:
-        raise InputError.at("too_deep", "JSON nested too deeply", Span(file=name)) from None
+        raise InputError.at(Code.TOO_DEEP, "JSON nested too deeply", Span(file=name)) from None
     except msgspec.DecodeError:
         text = decode_text(data, name)  # not UTF-8: located at the first bad byte; a BOM dropped
         try:
@@ -74,7 +74,7 @@ def read_report(path: str | Path, type_: type[T], *, schema: str, what: str, wri
     found = doc.get("schema") if isinstance(doc, dict) else None
     if found != schema:
         found = f"schema `{found}`" if found else "no `schema` field"
-        raise InputError.at("wrong_schema", f"not a {what}: {found}, expected `{schema}`",
+        raise InputError.at(Code.WRONG_SCHEMA, f"not a {what}: {found}, expected `{schema}`",
                             Span(file=name), help=f"this reads what `{writer}` writes")
     try:
         return data, msgspec.convert(doc, type_)
@@ -86,26 +86,26 @@ def load_run(path: str | Path) -> RunFile:
     """Read one replay file; every problem is an `InputError` naming the file."""
     name = str(path)
     _, report = read_report(path, ReplayReport, schema=SCHEMA, what="replay file",
-                            writer="policydiff replay --output", code="bad_replay_file")
+                            writer="policydiff replay --output", code=Code.BAD_REPLAY_FILE)
     missing = [o for o in OUTCOMES if o not in report.outcomes]
     if missing:
-        raise InputError.at("bad_replay_file", f"`outcomes` lacks {', '.join(missing)}",
+        raise InputError.at(Code.BAD_REPLAY_FILE, f"`outcomes` lacks {', '.join(missing)}",
                             Span(file=name))
     return RunFile(path=name, report=report)
 
 
 def _json_error(text: str, name: str) -> InputError:
     if not text.strip():
-        return InputError.at("bad_json", "the file is empty", Span(file=name, line=1, col=1))
+        return InputError.at(Code.SYNTAX_ERROR, "the file is empty", Span(file=name, line=1, col=1))
     try:
         json.loads(text)
     except json.JSONDecodeError as e:
         cut = e.pos >= len(text.rstrip())
         msg = "the file ends before the JSON does (truncated?)" if cut else f"invalid JSON: {e.msg}"
-        return InputError.at("bad_json", msg, Span(file=name, line=e.lineno, col=e.colno))
+        return InputError.at(Code.SYNTAX_ERROR, msg, Span(file=name, line=e.lineno, col=e.colno))
     except RecursionError:
-        return InputError.at("too_deep", "JSON nested too deeply", Span(file=name))
-    return InputError.at("bad_json", "invalid JSON", Span(file=name))
+        return InputError.at(Code.TOO_DEEP, "JSON nested too deeply", Span(file=name))
+    return InputError.at(Code.SYNTAX_ERROR, "invalid JSON", Span(file=name))
 
 
 def _slices(shard: str | None, name: str) -> tuple[int, int]:
@@ -115,13 +115,13 @@ def _slices(shard: str | None, name: str) -> tuple[int, int]:
     i, sep, n = shard.partition("/")
     if sep and i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n):
         return int(i), int(n)
-    raise InputError.at("bad_replay_file", f"`run.shard` is `{shard}`, not `I/N`", Span(file=name))
+    raise InputError.at(Code.BAD_REPLAY_FILE, f"`run.shard` is `{shard}`, not `I/N`", Span(file=name))
 
 
 def merge(files: list[RunFile]) -> Merged:
     """Add runs up; refuse mixed policies and any request counted twice."""
     if not files:
-        raise InputError.at("missing_input", "no replay file given", Span(file="--input"))
+        raise InputError.at(Code.MISSING_INPUT, "no replay file given", Span(file="--input"))
     problems: list[Diagnostic] = []
     first = files[0].report.run
     for f in files[1:]:
@@ -130,7 +130,7 @@ def merge(files: list[RunFile]) -> Merged:
             mine, theirs = getattr(run, side), getattr(first, side)
             if mine.sha256 != theirs.sha256:
                 problems.append(Diagnostic(
-                    code="mixed_policies", span=Span(file=f.path),
+                    code=Code.MIXED_POLICIES, span=Span(file=f.path),
                     message=f"{side} is `{mine.path}` sha256 {mine.sha256[:12]}…, but "
                             f"{files[0].path} ran `{theirs.path}` sha256 {theirs.sha256[:12]}…",
                     help="analyze the runs of each pair of policies separately"))
@@ -140,7 +140,7 @@ def merge(files: list[RunFile]) -> Merged:
         run = f.report.run
         if run.run_id in seen_ids:
             problems.append(Diagnostic(
-                code="counted_twice", span=Span(file=f.path),
+                code=Code.COUNTED_TWICE, span=Span(file=f.path),
                 message=f"run `{run.run_id}` is also in {seen_ids[run.run_id]}: "
                         "its requests would be counted twice"))
             continue
@@ -151,7 +151,7 @@ def merge(files: list[RunFile]) -> Merged:
                 what = f"shard {i}/{n}" if n > 1 else "the whole workload"
                 theirs = f"shard {j}/{m}" if m > 1 else "the whole workload"
                 problems.append(Diagnostic(
-                    code="counted_twice", span=Span(file=f.path),
+                    code=Code.COUNTED_TWICE, span=Span(file=f.path),
                     message=f"{what} of seed {run.seed} ({run.requests} requests) overlaps "
                             f"{theirs} in {other}: the same requests would be counted twice",
                     help="give each shard of a workload once, or runs with different seeds"))

@@ -48,13 +48,14 @@ from policydiff.components import (
 )
 from policydiff.errors import InputError, PolicyError
 from policydiff.matrix import MAX_SUBSETS, ClassSpace, Space, build_input
+from policydiff.policy import Policy
 
 ENUMERATE_BELOW = 2_000  # class combinations the caller evaluates one by one instead
 MAX_CELL_COMBINATIONS = 100_000  # choices of the dimensions' classes, enumerated
 _TIMEOUT_MS = 20_000
 
 
-def representatives(space: Space, v1: Any, v2: Any, *, enumerate_below: int = ENUMERATE_BELOW,
+def representatives(space: Space, v1: Policy, v2: Policy, *, enumerate_below: int = ENUMERATE_BELOW,
                     ) -> list[tuple[tuple[str, str, str, str], dict]] | None:
     """One input per (cell, pair of decisions) that some input of the cell realises,
     or None when the matrix has fewer than `enumerate_below` class combinations (and
@@ -118,7 +119,7 @@ def _membership_only(cs: ClassSpace) -> bool:
 class _Encoder:
     """One policy's decision as a z3 formula over the class variables."""
 
-    def __init__(self, space: Space, classes: _Classes, policy: Any):
+    def __init__(self, space: Space, classes: _Classes, policy: Policy):
         import z3
 
         self.z3, self.space, self.classes, self.policy = z3, space, classes, policy
@@ -267,7 +268,7 @@ def _member(z3, i: int, k: int):
 class _Search:
     """Per cell, every pair of decisions some input realises, each with a witness."""
 
-    def __init__(self, space: Space, classes: _Classes, f1, f2, v1: Any, v2: Any):
+    def __init__(self, space: Space, classes: _Classes, f1, f2, v1: Policy, v2: Policy):
         import z3
 
         self.z3, self.space, self.classes, self.v1, self.v2 = z3, space, classes, v1, v2

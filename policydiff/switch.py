@@ -19,7 +19,8 @@ import msgspec
 
 from policydiff.db import audit
 from policydiff.db.audit import AuditEvent
-from policydiff.errors import ExitCode, PolicydiffError
+from policydiff.db.connection import connection_target
+from policydiff.errors import Code, ExitCode, PolicydiffError
 from policydiff.flags import Mode, mode_from_flags
 from policydiff.promotion_gate import Drill, PromotionGate
 from policydiff.results import PolicyInfo, ReplayReport
@@ -86,30 +87,31 @@ def promote(conn, *, v1: PolicyInfo, v2: PolicyInfo, who: str, reason: str,
             ticket: str | None, replaying: list[str] | None = None) -> Switched:
     """Switch to v2 enforcing (v1 in shadow), if the record allows it."""
     gate = audit.latest(conn, "gate")
+    at = Span(file=connection_target(conn) or "the database")  # the record that refuses
     if gate is None:
-        raise Refused.at("no_gate", "no promotion gate is recorded",
+        raise Refused.at(Code.NO_GATE, "no promotion gate is recorded", at,
                          help="run `policydiff gate REPORT… --signoff NAME` first")
     d = gate.detail
     if not d.get("passed"):
         failed = [r["name"] for r in d.get("rows", []) if not r.get("holds")]
-        raise Refused.at("gate_failed", f"the latest gate (audit #{gate.id}, {gate.at}) did not "
-                         f"pass: {', '.join(failed) or 'see its rows'}",
+        raise Refused.at(Code.GATE_FAILED, f"the latest gate (audit #{gate.id}, {gate.at}) did not "
+                         f"pass: {', '.join(failed) or 'see its rows'}", at,
                          help="fix what it names, replay, analyze and gate again")
     for side, info in (("v1", v1), ("v2", v2)):
         gated = (d.get(side) or {}).get("sha256")
         if gated != info.sha256:
-            raise Refused.at("policy_not_gated",
+            raise Refused.at(Code.POLICY_NOT_GATED,
                              f"{side} `{info.path}` has sha256 {info.sha256[:12]}…, but the latest "
                              f"gate (audit #{gate.id}) passed sha256 {str(gated)[:12]}…",
                              Span(file=info.path), help="gate these exact policies first")
     since = audit.events(conn, ("replay",), after=gate.id)
     if since:
-        raise Refused.at("replayed_since_gate",
+        raise Refused.at(Code.REPLAYED_SINCE_GATE,
                          f"{len(since)} replay(s) ran after the latest gate (audit #{gate.id}), "
-                         f"the first at {since[0].at}",
+                         f"the first at {since[0].at}", at,
                          help="analyze the new runs and gate again")
     if replaying:
-        raise Refused.at("replay_running", f"replay workers are connected: {', '.join(replaying)}",
+        raise Refused.at(Code.REPLAY_RUNNING, f"replay workers are connected: {', '.join(replaying)}", at,
                          help="wait for the replay to finish, then gate again")
     mode = Mode.V2_ENFORCE_V1_SHADOW
     event = audit.record_switch(

@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 
 from policydiff.documents import Document, decode_text, load_yaml, read_text
-from policydiff.errors import Diagnostic, InputError
+from policydiff.errors import Code, Diagnostic, InputError
 from policydiff.source import Span
 
 ROLES = ("admin", "team_admin", "developer", "viewer", "system")
@@ -95,7 +95,7 @@ def decode_tenancy(data: bytes | str, name: str = "<tenancy>") -> Tenancy:
     (and, for YAML, its line and column)."""
     text = decode_text(data, name) if isinstance(data, bytes) else data
     if not text.strip():
-        raise InputError(Diagnostic(code="invalid_tenancy", message="the tenancy file is empty",
+        raise InputError(Diagnostic(code=Code.INVALID_TENANCY, message="the tenancy file is empty",
                                     span=Span(file=name)))
     is_yaml = name.endswith((".yaml", ".yml")) or not text.lstrip().startswith("{")
     doc = None
@@ -106,11 +106,11 @@ def decode_tenancy(data: bytes | str, name: str = "<tenancy>") -> Tenancy:
         else:
             tenancy = msgspec.json.decode(text, type=Tenancy)
     except msgspec.ValidationError as e:
-        raise InputError(Diagnostic(code="invalid_tenancy", message=str(e),
+        raise InputError(Diagnostic(code=Code.INVALID_TENANCY, message=str(e),
                                     span=_where(doc, str(e), name))) from None
     except msgspec.DecodeError as e:
         raise InputError(
-            Diagnostic(code="tenancy_parse_error", message=str(e), span=Span(file=name))
+            Diagnostic(code=Code.SYNTAX_ERROR, message=str(e), span=Span(file=name))
         ) from None
     _check_integrity(tenancy, name, doc)
     return tenancy
@@ -141,7 +141,7 @@ def _check_integrity(t: Tenancy, name: str, doc: Document | None = None) -> None
 
     def bad(field: str, msg: str) -> None:
         message = f"{msg} - at `{field}`"
-        problems.append(Diagnostic(code="invalid_tenancy", message=message,
+        problems.append(Diagnostic(code=Code.INVALID_TENANCY, message=message,
                                    span=_where(doc, message, name)))
 
     for what, ids in (("enterprise", [e.id for e in t.enterprises]),

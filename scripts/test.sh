@@ -20,6 +20,8 @@ command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# The lint the code keeps, then every test.
+# The lint the code keeps, the layers it keeps (import-linter contracts in pyproject.toml),
+# then every test.
 python3 -m ruff check --quiet .
+lint-imports --no-cache
 python3 -m pytest -q "$@"

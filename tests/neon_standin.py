@@ -1,7 +1,7 @@
 """A local stand-in for Neon's API v2, the one fake the test suite allows.
 
-It answers the calls `policydiff.db.neon` makes with the shapes of Neon's published
-OpenAPI spec (branches, endpoints, restore, operations, `{"code", "message"}` errors),
+It answers the calls `policydiff.db.snapshots.neon` makes with the shapes of Neon's
+published OpenAPI spec (branches, endpoints, restore, operations, `{"code", "message"}` errors),
 keeps branches and operations in memory, checks the Bearer key, and can be told to
 answer 423 (project locked) or 429 (rate limited, with Retry-After) a number of times
 first. Operations go `running` → `finished` after a number of polls, or `failed`.

@@ -170,7 +170,7 @@ def test_truncated_and_foreign_files_are_bad_input(tmp_path, tenancy, tenancy_fi
     code, doc = _analyze(tmp_path, tenancy_file, cut)
     err = capsys.readouterr().err
     assert code == 2 and doc is None
-    assert f"{cut}:" in err and "bad_json" in err and "truncated" in err
+    assert f"{cut}:" in err and "syntax_error" in err and "truncated" in err
     line = err.split(f"{cut}:")[1].split(":")[0]
     assert int(line) > 1  # the position where the JSON stops
     compare = tmp_path / "compare.json"

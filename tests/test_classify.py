@@ -275,7 +275,7 @@ def test_other_errors(tmp_path, text, code):
 
 
 def test_yaml_syntax_error_is_located(tmp_path):
-    d = only(errors(tmp_path, "version: 1\nrules:\n  - id: [unclosed\n"), "yaml_syntax_error")
+    d = only(errors(tmp_path, "version: 1\nrules:\n  - id: [unclosed\n"), "syntax_error")
     assert d.span.line >= 3
 
 
@@ -297,8 +297,8 @@ def test_recursive_and_odd_yaml_is_an_error_not_a_crash(tmp_path):
         rules:
           - &r {id: r, class: bug, match: &m {role: *m}, reason: x}
         """)
-    assert only(diags, "yaml_syntax_error").span.line == 3  # the shared loader refuses the cycle
-    assert only(errors(tmp_path, "version: 1\x07\n"), "yaml_syntax_error")
+    assert only(diags, "syntax_error").span.line == 3  # the shared loader refuses the cycle
+    assert only(errors(tmp_path, "version: 1\x07\n"), "syntax_error")
 
 
 def test_unreadable_file(tmp_path):

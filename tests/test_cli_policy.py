@@ -112,7 +112,7 @@ def test_eval_rejects_bad_input_files(files, capsys):
     broken = tmp / "broken.json"
     broken.write_text('{"subject": ')
     assert main(["eval", str(policy), "--input", str(broken)]) == 2
-    assert f"{broken}:1:13: bad_json" in capsys.readouterr().err
+    assert f"{broken}:1:13: syntax_error" in capsys.readouterr().err
     assert main(["eval", str(policy), "--input", str(tmp / "nope.json")]) == 2
     assert "unreadable_file" in capsys.readouterr().err
     assert main(["eval", str(policy), "--input", str(broken), "--decision", "not a ref"]) == 2

@@ -81,6 +81,24 @@ def test_url_keeps_the_embedded_server_for_psql_until_stopped(workdir):
     assert not (data / "postmaster.pid").exists()
 
 
+def test_stop_refuses_a_dsn_and_leaves_the_embedded_server_running(workdir):
+    data = workdir / "kept"
+    url = _run("db", "url", "--data-dir", str(data), cwd=workdir)
+    assert url.returncode == 0, url.stderr
+    uri = url.stdout.strip()
+    try:
+        refused = _run("db", "stop", "--dsn", "postgresql://someone:s3cret-pw@db.example/x",
+                       "--data-dir", str(data), cwd=workdir)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.startswith("--dsn: bad_flag:") and "Traceback" not in refused.stderr
+        assert "s3cret-pw" not in refused.stderr
+        with psycopg.connect(uri) as conn:  # not stopped
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        assert _run("db", "stop", "--data-dir", str(data), cwd=workdir).returncode == 0
+    assert not (data / "postmaster.pid").exists()
+
+
 def test_seed_and_verify_against_database_url(fresh_dsn, tmp_path):
     env = {"DATABASE_URL": fresh_dsn}
     assert _run("db", "seed", "--enterprises", "5", "--users-per-team", "4", cwd=tmp_path, env=env).returncode == 0

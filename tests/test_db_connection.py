@@ -127,10 +127,15 @@ def test_dsn_precedence(monkeypatch, fresh_dsn, workdir):
 
 def test_library_calls_turn_database_failures_into_infra_errors(fresh_dsn):
     conn = db.connect(fresh_dsn)
+    dbname = conn.info.dbname
     with psycopg.connect(fresh_dsn, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
     for call in (db.load_tenancy, db.verify, lambda c: db.seed(c, db.generate())):
         with pytest.raises(InfraError) as err:
             call(conn)
         assert err.value.exit_code == ExitCode.INFRA and err.value.code == "db_error"
+        # located at the database the statement went to, not at a file position
+        where = str(err.value.span)
+        assert "<input>" not in where and where.startswith("postgresql://")
+        assert f"/{dbname}" in where and "password" not in where
     conn.close()

@@ -10,8 +10,8 @@ from psycopg import conninfo
 
 from policydiff import db
 from policydiff.cli import main
-from policydiff.db.neon import BRANCH_PREFIX, NeonClient, NeonSnapshots
-from policydiff.db.snapshot import RestoreRefused, backend
+from policydiff.db.snapshots import RestoreRefused, backend
+from policydiff.db.snapshots.neon import BRANCH_PREFIX, NeonClient, NeonSnapshots
 from policydiff.errors import InfraError, InputError
 from tests.neon_standin import NeonStandin
 

@@ -77,6 +77,10 @@ def test_a_failed_seed_leaves_the_database_as_it_was(server_fresh_dsn):
             db.seed(conn, broken)
         assert err.value.code == "seed_rejected"
         assert "resources" in str(err.value)
+        # located at the database it was written to, not at a file position
+        assert str(err.value.span) == f"postgresql://{conn.info.user}@/{conn.info.dbname}" \
+            f"?host={conn.info.host}&port={conn.info.port}" or \
+            str(err.value.span).endswith(f":{conn.info.port}/{conn.info.dbname}")
         assert db.load_tenancy(conn) == db.normalized(good)
 
 

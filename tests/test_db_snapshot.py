@@ -10,7 +10,7 @@ import pytest
 
 from policydiff import db
 from policydiff.cli import main
-from policydiff.db.snapshot import RestoreRefused, TemplateSnapshots
+from policydiff.db.snapshots import RestoreRefused, TemplateSnapshots
 from policydiff.errors import ExitCode, InputError
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 
 from policydiff import db
-from policydiff.db.snapshot import backend
+from policydiff.db.snapshots import backend
 from policydiff.drill import _restore_check
 
 

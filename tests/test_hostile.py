@@ -167,7 +167,7 @@ def _write(tmp_path: Path, doc) -> Path:
                                        ("classifications", "c.yaml")])
 @pytest.mark.parametrize("text,code_name", [(_bomb(), "yaml_alias_bomb"),
                                             ("[" * 5000 + "]" * 5000, "yaml_too_deep"),
-                                            ("a: &x [*x]\n", "yaml_syntax_error")],
+                                            ("a: &x [*x]\n", "syntax_error")],
                          ids=["alias-bomb", "deep", "recursive"])
 def test_yaml_bombs_are_refused_quickly_by_every_reader(capsys, tmp_path, kind, name, text, code_name):
     f = tmp_path / "x" / name
@@ -262,9 +262,9 @@ def test_bad_dates_in_a_classification_file(capsys, tmp_path, date):
 
 @pytest.mark.parametrize("kind,name,code_name", [
     ("policy", "p.rego", "rego_parse_error"), ("policy", "roles.yaml", "invalid_roletable"),
-    ("input", "in.json", "bad_json"), ("tenancy", "t.json", "invalid_tenancy"),
+    ("input", "in.json", "syntax_error"), ("tenancy", "t.json", "invalid_tenancy"),
     ("tenancy", "t.yaml", "invalid_tenancy"), ("classifications", "c.yaml", "invalid_type"),
-    ("replay", "run.json", "bad_json"), ("report", "gate.json", "bad_json")])
+    ("replay", "run.json", "syntax_error"), ("report", "gate.json", "syntax_error")])
 def test_empty_files(capsys, tmp_path, kind, name, code_name):
     f = tmp_path / "x" / name
     f.parent.mkdir()
@@ -473,7 +473,7 @@ def seeded(default_server, tmp_path_factory):
 PROFILES = {"latin1": ("actions:\n  project:read: 1\n# Jos\xe9\n".encode("latin-1"), "not_utf8", 3),
             "alias-bomb": (_bomb(), "yaml_alias_bomb", None),
             "deep": ("[" * 5000 + "]" * 5000, "yaml_too_deep", None),
-            "recursive": ("a: &x [*x]\n", "yaml_syntax_error", None),
+            "recursive": ("a: &x [*x]\n", "syntax_error", None),
             "empty": ("", "invalid_profile", None)}
 
 

@@ -73,7 +73,7 @@ def test_gate_locates_a_truncated_or_foreign_report_and_records_nothing(fresh_ds
     other.write_text('{"schema": "policydiff.replay/1"}')
     assert main(["gate", str(cut), "--dsn", fresh_dsn, "--signoff", "x"]) == 2
     err = capsys.readouterr().err
-    assert f"{cut}:2:" in err and "bad_json" in err and "truncated" in err
+    assert f"{cut}:2:" in err and "syntax_error" in err and "truncated" in err
     assert main(["gate", str(other), "--dsn", fresh_dsn, "--signoff", "x"]) == 2
     err = capsys.readouterr().err
     assert "wrong_schema" in err and "policydiff.replay/1" in err
@@ -164,7 +164,8 @@ def _passing_gate(dsn, v1=V1, v2=V2) -> None:
 
 def test_promote_refusals_write_nothing(fresh_dsn, tenancy, tmp_path, capsys):
     assert main(["promote", "--dsn", fresh_dsn]) == 1
-    assert "no_gate" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert ": no_gate:" in err and err.startswith("postgresql://") and "<input>" not in err
     assert _events(fresh_dsn) == ()
     a = _analysis(tmp_path, tenancy, "a")
     assert _gate(fresh_dsn, a) == 1  # a failing gate is recorded...

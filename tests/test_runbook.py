@@ -16,6 +16,7 @@ from policydiff import db
 from policydiff.cli import main
 from policydiff.db import audit
 from policydiff.errors import InputError
+from policydiff.report.html import render_html
 from policydiff.runbook import STEPS, Options, run_runbook
 
 V1, V2, UNSAFE = "policies/rbac_v1.rego", "policies/rbac_v2.rego", "examples/unsafe/rbac_v2.rego"
@@ -29,12 +30,12 @@ SMALL = (2_000, 2_000, 2_000)  # for tracks that stop at Step 2 anyway
 CHURN = 2.0
 
 
-def _run(dsn: str, out: Path, seen: list | None = None, **kw):
+def _run(dsn: str, out: Path, seen: list | None = None, html=render_html, **kw):
     kw.setdefault("requests", SIZES)
     kw.setdefault("churn", CHURN)
     options = Options(dsn=dsn, output_dir=str(out), signoff="Ada Lovelace", **kw)
     return run_runbook(options, (lambda kind, p: seen.append((kind, p))) if seen is not None
-                       else (lambda *_: None))
+                       else (lambda *_: None), html=html)
 
 
 def test_the_example_track_runs_every_step_stops_only_at_the_size_and_resumes(fresh_dsn,
@@ -88,7 +89,7 @@ def test_resume_refuses_when_the_policies_changed(fresh_dsn, tmp_path, capsys):
 
 def test_the_unsafe_v2_stops_at_step_2_with_the_runbook_s_instruction(fresh_dsn, tmp_path):
     out = tmp_path / "unsafe"
-    outcome = _run(fresh_dsn, out, v2=UNSAFE, requests=SMALL)
+    outcome = _run(fresh_dsn, out, v2=UNSAFE, requests=SMALL, html=None)  # the library alone
     assert not outcome.passed and outcome.gate is None
     assert [(r.name, r.passed) for r in outcome.state.steps] == [
         ("snapshot", True), ("seed", True), ("dry-run", False)]
@@ -96,6 +97,9 @@ def test_the_unsafe_v2_stops_at_step_2_with_the_runbook_s_instruction(fresh_dsn,
     assert "v2_more_permissive" in outcome.instruction
     assert outcome.instruction.endswith("Fix, then restart from Step 2.")
     assert not (out / "coverage.replay.json").exists()
+    # without a renderer the step writes its JSON and no page
+    assert outcome.stopped.files == (str(out / "dry-run.replay.json"), str(out / "dry-run.analysis.json"))
+    assert not (out / "dry-run.analysis.html").exists()
     with db.connect(fresh_dsn) as conn:
         assert [e.event for e in audit.events(conn)] == ["replay"]
 

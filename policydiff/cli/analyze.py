@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> ExitCode:
 
 
 def load_sides(v1_path: str, v2_path: str, v1_decision: str, v2_decision: str):
-    from policydiff import load_policy
+    from policydiff.policy import load_policy
 
     return load_policy(v1_path, decision=v1_decision), load_policy(v2_path, decision=v2_decision)
 

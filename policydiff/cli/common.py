@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from policydiff.errors import InputError
+from policydiff.errors import Code, InputError
 from policydiff.source import Span
 
 
@@ -46,4 +46,4 @@ def write_output(text: str, output: str | None, what: str) -> None:
     try:
         Path(output).write_text(text, encoding="utf-8")
     except OSError as e:
-        raise InputError.at("unwritable_file", f"cannot write {what}: {e.strerror}", Span(file=output)) from None
+        raise InputError.at(Code.UNWRITABLE_FILE, f"cannot write {what}: {e.strerror}", Span(file=output)) from None

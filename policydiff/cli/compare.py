@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from policydiff.cli.common import add_tenancy_flags, tenancy_of, write_output
-from policydiff.errors import ExitCode, InputError
+from policydiff.errors import Code, ExitCode, InputError
 from policydiff.source import Span
 
 
@@ -58,10 +58,10 @@ def run(args: argparse.Namespace) -> ExitCode:
         return _per_file(args)
     if args.v1 or args.v2:
         if not (args.v1 and args.v2) or args.paths:
-            raise InputError.at("missing_policy", "give both --v1 and --v2, and no V1 V2 with them")
+            raise InputError.at(Code.MISSING_POLICY, "give both --v1 and --v2, and no V1 V2 with them")
         return _compare(args, args.v1, args.v2)
     if len(args.paths) != 2:
-        raise InputError.at("missing_policy", "compare needs V1 and V2 (or --v1 PATH... --v2 "
+        raise InputError.at(Code.MISSING_POLICY, "compare needs V1 and V2 (or --v1 PATH... --v2 "
                             "PATH..., or --git-base REF and the changed files)")
     return _compare(args, [args.paths[0]], [args.paths[1]])
 
@@ -69,12 +69,12 @@ def run(args: argparse.Namespace) -> ExitCode:
 def _compare(args, v1_paths: list[str], v2_paths: list[str], base=None) -> ExitCode:
     """One compare of V1 (files and directories) with V2; `base` is `(copy, label)` when
     V1 is a file materialised from git."""
-    from policydiff import load_policy
     from policydiff.bundle import expand
     from policydiff.classify import classify, load_rules
     from policydiff.diff import diff, policy_info
     from policydiff.gate import gate
     from policydiff.matrix import dimensions
+    from policydiff.policy import load_policy
     from policydiff.report import render
 
     dims = dimensions(args.dimension)
@@ -108,9 +108,9 @@ def _per_file(args) -> ExitCode:
 
     paths = args.paths
     if not paths:
-        raise InputError.at("missing_policy", "--git-base needs the policy files to compare")
+        raise InputError.at(Code.MISSING_POLICY, "--git-base needs the policy files to compare")
     if args.output and len(paths) > 1:
-        raise InputError.at("bad_flag", "--output takes one report; with several files, "
+        raise InputError.at(Code.BAD_FLAG, "--output takes one report; with several files, "
                             "compare them one at a time", Span(file="--output"))
     worst = ExitCode.OK
     compared = 0
@@ -121,7 +121,7 @@ def _per_file(args) -> ExitCode:
         try:
             base = materialize(args.git_base, path)
         except InputError as e:
-            if e.code != "missing_at_git_ref" or len(paths) == 1:
+            if e.code != Code.MISSING_AT_GIT_REF or len(paths) == 1:
                 raise
             print(f"policydiff: skipped `{path}`: new since `{args.git_base}`", file=sys.stderr)
             continue
@@ -170,12 +170,9 @@ def _relabel(report, copy: str, label: str):
 
 def _side_data(path: str) -> dict:
     """A data document given for one side only, at the root of `data`."""
-    from policydiff.cli.policy import read_document
+    from policydiff.policy import data_object, read_document
 
-    doc = read_document(path)
-    if not isinstance(doc, dict):
-        raise InputError.at("bad_data", "a data document must be an object", Span(file=path))
-    return doc
+    return data_object(read_document(path), path)
 
 
 def _data(spec: str):
@@ -190,7 +187,7 @@ def _data(spec: str):
     if keys[:1] == ["data"]:
         keys = keys[1:]
     if not keys:
-        raise InputError.at("bad_data", f"`{ref}` is not a data reference like `roles`")
+        raise InputError.at(Code.BAD_DATA, f"`{ref}` is not a data reference like `roles`")
     for k in reversed(keys):
         doc = {k: doc}
     return doc

@@ -2,7 +2,7 @@
 
 Every subcommand takes `--dsn` (default `DATABASE_URL`, else the embedded server) and
 `--data-dir` (where the embedded server keeps its data). Handlers call
-`policydiff.db`, render with rich, and return an exit code; a failed verification is
+`policydiff.db`, render through `policydiff.report.db`, and return an exit code; a failed verification is
 exit 1, bad input 2, an unreachable database 3.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from policydiff.errors import Diagnostic, ExitCode, InputError, redact, render
+from policydiff.errors import Code, Diagnostic, ExitCode, InputError, render
 from policydiff.source import Span
 
 
@@ -32,7 +32,7 @@ def register(sub) -> None:
 
     command("migrate", _migrate, "apply the schema migrations")
     command("url", _url, "start the database if it is embedded and print its URI (for psql)")
-    command("stop", _stop, "stop the embedded server")
+    command("stop", _stop, "stop the embedded server (refuses --dsn: a server given by DSN is not ours)")
     p = command("seed", _seed, "write a test tenancy (default: the runbook's minimum)")
     p.add_argument("--tenancy", type=Path, help="seed exactly this tenancy file (JSON or YAML)")
     p.add_argument("--enterprises", type=int, help="number of enterprises")
@@ -60,20 +60,21 @@ def _guarded(handler):
     """Database errors the library did not anticipate still end as exit 3, not a traceback."""
 
     def run(args) -> ExitCode:
-        from policydiff.db import database_errors
+        from policydiff.db import database_errors, origin
 
-        with database_errors():
+        where = origin(getattr(args, "dsn", None), data_dir=getattr(args, "data_dir", None))
+        with database_errors(where):
             return handler(args)
 
     return run
 
 
-def _console(stderr: bool = False):
-    """A terminal's own width; 120 columns in files and CI logs, as `compare` renders."""
-    from rich.console import Console
+def _show():
+    """The renderer of the `db` commands (imported when one runs: rich and psycopg are
+    not paid for by `--help`)."""
+    from policydiff.report import db as show
 
-    stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 120)
+    return show
 
 
 def _connect(args):
@@ -87,7 +88,7 @@ def _migrate(args) -> ExitCode:
 
     with _connect(args) as conn:  # connect migrates
         names = applied(conn)
-    _console().print(f"schema at {names[-1] if names else 'nothing'} ({len(names)} migrations)")
+    _show().message(f"schema at {names[-1] if names else 'nothing'} ({len(names)} migrations)")
     return ExitCode.OK
 
 
@@ -105,8 +106,12 @@ def _url(args) -> ExitCode:
 def _stop(args) -> ExitCode:
     from policydiff.db import embedded
 
+    if args.dsn:  # it would read as "stop that server", which is not ours to stop
+        raise InputError.at(Code.BAD_FLAG, "`db stop` stops only the embedded server; `--dsn` names "
+                            "a server policydiff does not manage", Span(file="--dsn"),
+                            help="drop `--dsn` (give `--data-dir` for another embedded server)")
     stopped = embedded.stop(args.data_dir)
-    _console(stderr=True).print("stopped" if stopped else "not running")
+    _show().message("stopped" if stopped else "not running", stderr=True)
     return ExitCode.OK
 
 
@@ -128,17 +133,18 @@ def _seed(args) -> ExitCode:
     }
     given = {k: v for k, v in scale_flags.items() if v is not None}
     if args.tenancy and given:
-        raise InputError.at("conflicting_flags", "`--tenancy` cannot be combined with scale flags",
+        raise InputError.at(Code.CONFLICTING_FLAGS, "`--tenancy` cannot be combined with scale flags",
                             Span(file="--tenancy"))
     if args.tenancy:
         tenancy = load_tenancy(args.tenancy)
     else:
         tenancy = db.generate(db.Scale(**given), db.policy_actions())
-    err = _console(stderr=True)
+    show = _show()
+    err = show.console(stderr=True)
     with _connect(args) as conn:
         result = db.seed(conn, tenancy, lambda e: err.print(f"  {e.table}: {e.rows} rows"))
     counts = ", ".join(f"{n} {t}" for t, n in result.counts.items())
-    _console().print(f"seeded {counts}")
+    show.message(f"seeded {counts}")
     return ExitCode.OK
 
 
@@ -150,34 +156,10 @@ def _verify(args) -> ExitCode:
     if args.format == "json":
         sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
     else:
-        _render_verify(report)
+        _show().verify(report)
     for problem in report.problems:
         print(render(problem), file=sys.stderr)
     return ExitCode.OK if report.passed else ExitCode.BLOCKED
-
-
-def _render_verify(report) -> None:
-    from rich.table import Table
-
-    from policydiff.tenancy import ROLES
-
-    extra_roles = sorted({r for e in report.enterprises for r in e.roles} - set(ROLES))
-    roles = [*ROLES, *extra_roles]
-    table = Table(title="facts per enterprise (users by role, resources in teams / at enterprise level)")
-    table.add_column("enterprise", no_wrap=True)
-    table.add_column("teams", justify="right")
-    for role in roles:
-        table.add_column(role, justify="right", no_wrap=True)
-    table.add_column("res/team", justify="right")
-    table.add_column("res/ent", justify="right")
-    for e in report.enterprises:
-        table.add_row(e.id, str(e.teams), *(str(e.roles.get(r, 0)) for r in roles),
-                      str(e.team_resources), str(e.enterprise_resources))
-    console = _console()
-    console.print(table)
-    totals = ", ".join(f"{n} {t}" for t, n in report.totals.items())
-    console.print(f"totals: {totals}")
-    console.print("verify: passed" if report.passed else f"verify: failed ({len(report.problems)} problems)")
 
 
 def _dump(args) -> ExitCode:
@@ -194,17 +176,17 @@ def _dump(args) -> ExitCode:
     try:
         Path(args.output).write_bytes(data)
     except OSError as e:
-        raise InputError(Diagnostic(code="unwritable_file", message=f"cannot write tenancy: {e.strerror}",
+        raise InputError(Diagnostic(code=Code.UNWRITABLE_FILE, message=f"cannot write tenancy: {e.strerror}",
                                     span=Span(file=str(args.output)))) from None
-    _console(stderr=True).print(
+    _show().message(
         f"wrote {len(tenancy.enterprises)} enterprises, {len(tenancy.users)} users, "
-        f"{len(tenancy.resources)} resources, {len(tenancy.actions)} actions to {args.output}")
+        f"{len(tenancy.resources)} resources, {len(tenancy.actions)} actions to {args.output}", stderr=True)
     return ExitCode.OK
 
 
 def _backend(args):
     from policydiff.db import migrate, open_connection, resolve_dsn
-    from policydiff.db.snapshot import backend
+    from policydiff.db.snapshots import backend
 
     dsn = resolve_dsn(args.dsn, data_dir=args.data_dir)
     with open_connection(dsn) as conn:  # the schema is part of what a snapshot keeps
@@ -214,13 +196,13 @@ def _backend(args):
 
 def _snapshot(args) -> ExitCode:
     snap = _backend(args).create(args.name)
-    _console().print(f"snapshot `{snap.name}` taken of {snap.source} ({snap.backend}: {snap.location})")
+    _show().message(f"snapshot `{snap.name}` taken of {snap.source} ({snap.backend}: {snap.location})")
     return ExitCode.OK
 
 
 def _restore(args) -> ExitCode:
     snap = _backend(args).restore(args.name, force=args.force)
-    _console().print(f"restored {snap.source} from snapshot `{snap.name}` taken {snap.created}")
+    _show().message(f"restored {snap.source} from snapshot `{snap.name}` taken {snap.created}")
     return ExitCode.OK
 
 
@@ -229,12 +211,5 @@ def _snapshots(args) -> ExitCode:
     if args.format == "json":
         sys.stdout.write(msgspec.json.encode(snaps).decode() + "\n")
         return ExitCode.OK
-    from rich.table import Table
-
-    table = Table(title="snapshots")
-    for col in ("name", "created", "backend", "location"):
-        table.add_column(col)
-    for s in snaps:
-        table.add_row(s.name, s.created, s.backend, redact(s.location))
-    _console().print(table)
+    _show().snapshots(snaps)
     return ExitCode.OK

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     g = permission_graph(tenancy, tables)
     rego = [p for p in args.policies if Path(p).suffix not in _ROLE_TABLES]
     if rego:
-        from policydiff import load_policy
+        from policydiff.policy import load_policy
 
         for path in rego:
             add_policy_roles(g, load_policy(path), path)

@@ -10,11 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from policydiff.compile.values import number
-from policydiff.documents import load_yaml, read_text
-from policydiff.errors import ExitCode, InputError, PolicydiffError, PolicyError
-from policydiff.policy import UNDEFINED, load_policy
-from policydiff.source import Span
+from policydiff.errors import ExitCode, PolicydiffError, PolicyError
+from policydiff.policy import UNDEFINED, data_object, load_policy, read_document
 
 
 def register(sub) -> None:
@@ -68,10 +65,7 @@ def run_check(args) -> ExitCode:
 def run_eval(args) -> ExitCode:
     data: dict = {}
     for f in args.data:
-        doc = read_document(f)
-        if not isinstance(doc, dict):
-            raise InputError.at("bad_data", "a data document must be an object", Span(file=f))
-        data.update(doc)
+        data.update(data_object(read_document(f), f))
     input_doc = read_document(args.input)
     from policydiff.bundle import expand
 
@@ -88,16 +82,3 @@ def run_eval(args) -> ExitCode:
         out["rules"] = list(rules)
     print(json.dumps(out, indent=2, sort_keys=False))
     return ExitCode.OK
-
-
-def read_document(path: str):
-    """A JSON or YAML document; errors name the file, line and column."""
-    text = read_text(path, "document")
-    if Path(path).suffix in (".yaml", ".yml"):
-        return load_yaml(text, path).data
-    try:
-        return json.loads(text, parse_float=number)  # a number keeps its text, as in OPA
-    except json.JSONDecodeError as e:
-        raise InputError.at("bad_json", e.msg.lower(), Span(file=path, line=e.lineno, col=e.colno)) from None
-    except RecursionError:
-        raise InputError.at("too_deep", "JSON nested too deeply", Span(file=path)) from None

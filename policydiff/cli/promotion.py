@@ -57,9 +57,10 @@ def add_policy_flags(p: argparse.ArgumentParser) -> None:
 
 def _guarded(handler):
     def run(args) -> ExitCode:
-        from policydiff.db import database_errors
+        from policydiff.db import database_errors, origin
 
-        with database_errors():
+        where = origin(getattr(args, "dsn", None), data_dir=getattr(args, "data_dir", None))
+        with database_errors(where):
             return handler(args)
 
     return run
@@ -107,14 +108,14 @@ def render_gate(gate, analyses, fmt: str, tty: bool = False) -> str:
 
 
 def policy_infos(v1_path: str, v2_path: str):
-    from policydiff import load_policy
     from policydiff.diff import policy_info
+    from policydiff.policy import load_policy
 
     return (policy_info(load_policy(v1_path), v1_path), policy_info(load_policy(v2_path), v2_path))
 
 
 def _promote(args) -> ExitCode:
-    from policydiff.db.snapshot import replay_workers
+    from policydiff.db.snapshots import replay_workers
     from policydiff.switch import actor, promote
 
     v1, v2 = policy_infos(args.v1, args.v2)

@@ -38,7 +38,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> ExitCode:
-    from policydiff.db import database_errors
+    from policydiff.db import database_errors, origin
+    from policydiff.report.html import render_html
     from policydiff.report.promotion import gate_text
     from policydiff.runbook import Options, run_runbook
 
@@ -48,8 +49,8 @@ def run(args: argparse.Namespace) -> ExitCode:
         given["classifications"] = None
     options = Options(**given, signoff=args.signoff, dsn=args.dsn, resume=args.resume,
                       latency_budget_ms=args.latency_budget_ms)
-    with database_errors():
-        outcome = run_runbook(options, _Progress())
+    with database_errors(origin(args.dsn)):
+        outcome = run_runbook(options, _Progress(), html=render_html)
     if outcome.gate is not None:
         sys.stdout.write(gate_text(outcome.gate))
     if outcome.instruction:

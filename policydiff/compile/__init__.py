@@ -39,7 +39,7 @@ from policydiff.compile.builtins.patterns import glob_regex as glob_regex  # for
 from policydiff.compile.program import Program
 from policydiff.compile.rule import Ctx
 from policydiff.compile.values import UNDEFINED, freeze, thaw
-from policydiff.errors import Diagnostic, PolicyError
+from policydiff.errors import Code, Diagnostic, PolicyError
 
 __all__ = ["STAGES", "UNDEFINED", "Ctx", "Program", "Query", "Stage", "Unit", "compile_modules",
            "freeze", "thaw"]
@@ -119,7 +119,7 @@ class Query:
         uncovered = sorted(".".join(t[1:]) for t in plan.with_targets([rule]) if t[0] != "input"
                            and (t[1] not in program.mocked if t[0] == "fn" else t[1:] not in program.data_targets))
         if uncovered:
-            raise PolicyError.at("unsupported", f"a query's `with` replacing {', '.join(f'`{u}`' for u in uncovered)} "
+            raise PolicyError.at(Code.UNSUPPORTED, f"a query's `with` replacing {', '.join(f'`{u}`' for u in uncovered)} "
                                  "that no rule's `with` replaces is not supported", rule.span)
         frame = closures.Frame()
         comp = closures.Compiler(program, frame, set())
@@ -148,7 +148,7 @@ def _check_functions(lit, program: Program) -> None:
     """Query calls to `data.*` functions must name compiled functions."""
     for t in _calls(lit):
         if t.func.startswith("data.") and tuple(t.func.split(".")[1:]) not in program.rules:
-            raise PolicyError.at("rego_type_error", f"undefined function `{t.func}`", t.span)
+            raise PolicyError.at(Code.REGO_TYPE_ERROR, f"undefined function `{t.func}`", t.span)
 
 
 def _calls(node):

@@ -28,7 +28,7 @@ from policydiff.compile.values.build import (
     object_of,
     object_of_pairs,
 )
-from policydiff.errors import PolicyError
+from policydiff.errors import Code, PolicyError
 
 Run = Callable[[list], bool]
 Fn = Callable[[list], Any]
@@ -587,7 +587,7 @@ class Compiler:
             try:
                 return fn(*args)
             except Unsupported as e:
-                raise PolicyError.at("unsupported", str(e), span) from None
+                raise PolicyError.at(Code.UNSUPPORTED, str(e), span) from None
             except (BuiltinError, TypeError, ValueError, KeyError, IndexError, OverflowError,
                     ZeroDivisionError) as e:
                 if ctx.strict:
@@ -616,7 +616,7 @@ class Compiler:
 
         def failed(env, e: Exception):
             if isinstance(e, Unsupported):
-                raise PolicyError.at("unsupported", str(e), span)
+                raise PolicyError.at(Code.UNSUPPORTED, str(e), span)
             if env[0].strict:
                 code = getattr(e, "code", "eval_builtin_error")
                 raise PolicyError.at(code, f"{name}: {e}" if not str(e).startswith(name) else str(e), span)

@@ -15,7 +15,7 @@ two roots into references); `input` and `data` are never local.
 from __future__ import annotations
 
 from policydiff import ir
-from policydiff.errors import Diagnostic
+from policydiff.errors import Code, Diagnostic
 
 ROOTS = frozenset({"input", "data"})
 
@@ -320,7 +320,7 @@ def redeclarations(body, before: set[str]) -> list[Diagnostic]:
                 continue
             if v in seen:
                 how = "assigned" if v in assigned else "declared" if v in declared else "referenced"
-                diags.append(Diagnostic(code="rego_compile_error", message=f"var `{display(v)}` {how} above",
+                diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, message=f"var `{display(v)}` {how} above",
                                         span=_var_span(lit, v) or lit.span))
         if isinstance(lit, ir.Assign):
             assigned |= names
@@ -370,7 +370,7 @@ def unused_declarations(body) -> list[Diagnostic]:
             case _:
                 continue
         for v in missing:
-            diags.append(Diagnostic(code="rego_compile_error", message=f"declared var `{display(v)}` unused",
+            diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, message=f"declared var `{display(v)}` unused",
                                     span=lit.span))
     return diags
 
@@ -399,7 +399,7 @@ def order(body, bound: set[str], outer: frozenset[str], file_span) -> tuple[list
                     if v not in seen:
                         seen.add(v)
                         shown = display(v)
-                        diags.append(Diagnostic(code="rego_unsafe_var_error",
+                        diags.append(Diagnostic(code=Code.REGO_UNSAFE_VAR_ERROR,
                                                 message=f"var `{shown}` is unsafe",
                                                 span=_var_span(lit, v) or lit.span or file_span))
             return done + todo, bound, diags

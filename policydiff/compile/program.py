@@ -27,7 +27,7 @@ from policydiff.compile.speedups import dispatch, inline, memo, prefixes
 from policydiff.compile.values import UNDEFINED, Obj
 from policydiff.compile.values.access import lookup
 from policydiff.compile.values.build import NOT_LITERAL, literal
-from policydiff.errors import Diagnostic, PolicyError
+from policydiff.errors import Code, Diagnostic, PolicyError
 from policydiff.source import Span
 
 
@@ -49,12 +49,12 @@ class Program:
             for p in path[:-1]:
                 nxt = node.setdefault(p, {})
                 if not isinstance(nxt, dict):
-                    raise PolicyError.at("rego_type_error", f"package `{'.'.join(path[:-1])}` "
+                    raise PolicyError.at(Code.REGO_TYPE_ERROR, f"package `{'.'.join(path[:-1])}` "
                                          f"conflicts with rule `{nxt.name}`", r.group.defs[0].span
                                          if r.group.defs else Span())
                 node = nxt
             if isinstance(node.get(path[-1]), dict):
-                raise PolicyError.at("rego_type_error", f"rule `{r.name}` conflicts with the rules below it",
+                raise PolicyError.at(Code.REGO_TYPE_ERROR, f"rule `{r.name}` conflicts with the rules below it",
                                      r.group.defs[0].span if r.group.defs else Span())
             node[path[-1]] = r
         diags: list[Diagnostic] = []
@@ -228,7 +228,7 @@ class Program:
                 if s == 1:
                     cycle = stack[stack.index(d):] + [d]
                     span = d.group.defs[0].span if d.group.defs else Span()
-                    raise PolicyError.at("rego_recursion_error",
+                    raise PolicyError.at(Code.REGO_RECURSION_ERROR,
                                          "rule `" + d.name + "` is recursive: "
                                          + " -> ".join(c.name for c in cycle), span)
                 if s == 0:
@@ -256,7 +256,7 @@ class Program:
                 return self._base_root(path, i)
             if isinstance(child, CompiledRule):
                 if child.kind == "function":
-                    raise PolicyError.at("rego_type_error", f"function `{child.name}` used as a value",
+                    raise PolicyError.at(Code.REGO_TYPE_ERROR, f"function `{child.name}` used as a value",
                                          k.span)
                 if child.kind == "tree":  # the members that can reach the keys that follow
                     return child.root(path[i + 1:], deps, comp)

@@ -37,7 +37,7 @@ from policydiff.compile.resolve import Group
 from policydiff.compile.rule import MISS, CompiledRule, Ctx, Definition, outputs
 from policydiff.compile.values import UNDEFINED, equal
 from policydiff.compile.values.build import NOT_LITERAL, literal
-from policydiff.errors import PolicyError
+from policydiff.errors import Code, PolicyError
 
 # Builtins that never fail, whatever their operands: comparisons and membership.
 INFALLIBLE = frozenset({
@@ -339,7 +339,7 @@ class _Guard:
         if self.r.kind in ("complete", "function"):
             values = [v for _, v in held]
             if any(not equal(values[0], v) for v in values[1:]):
-                codes.add("eval_conflict_error")
+                codes.add(Code.EVAL_CONFLICT_ERROR)
             if held and self._may_exit_early([rule for rule, _ in held] + [rule for rule, _ in failed]):
                 raise self._unsupported(failed[0][1], "another body holds and OPA may stop there first")
         if len(codes) > 1:
@@ -378,7 +378,7 @@ class _Guard:
 
     def _unsupported(self, error: PolicyError, why: str) -> PolicyError:
         return PolicyError.at(
-            "unsupported",
+            Code.UNSUPPORTED,
             f"whether OPA reports `{error.code}` for `{self.r.name}` depends on the order of its rule index: {why}",
             error.span)
 
@@ -386,7 +386,7 @@ class _Guard:
 def _final(error: PolicyError) -> bool:
     """An error this guard passes on as it is: a refusal already made, or no evaluation
     error (only those depend on which bodies OPA meets)."""
-    return error.code == "unsupported" or not error.code.startswith("eval_")
+    return error.code == Code.UNSUPPORTED or not error.code.startswith("eval_")
 
 
 def guard(program: Linked) -> None:

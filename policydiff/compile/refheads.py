@@ -30,7 +30,7 @@ from policydiff.compile.rule import CompiledRule, Ctx, Definition
 from policydiff.compile.values import UNDEFINED, Obj, equal
 from policydiff.compile.values.access import lookup
 from policydiff.compile.values.build import checked_set
-from policydiff.errors import PolicyError
+from policydiff.errors import Code, PolicyError
 
 __all__ = ["RefTree"]
 
@@ -204,7 +204,7 @@ class RefTree(CompiledRule):
             try:
                 v = self.value(ctx)
             except PolicyError as e:
-                if e.code == "unsupported" or not e.code.startswith("eval_"):
+                if e.code == Code.UNSUPPORTED or not e.code.startswith("eval_"):
                     raise
                 self._whole_fails[ctx.strict] = True
             else:
@@ -292,7 +292,7 @@ def _slot(k):
 
 
 def _conflict(m: Member, name: str) -> PolicyError:
-    return PolicyError.at("eval_conflict_error",
+    return PolicyError.at(Code.EVAL_CONFLICT_ERROR,
                           f"object keys must be unique: two rules of `{name}` put different values at one path",
                           m.span)
 
@@ -362,7 +362,7 @@ def _value(node, name: str = "") -> Any:
     if type(node) is _Dir:
         obj = Obj({k: _value(child, name) for k, child in node.values()})
         if len(obj) < len(node):  # the value model cannot hold both `true` and 1 as keys
-            raise PolicyError.at("unsupported", f"an object of `{name}` with both a boolean and a number "
+            raise PolicyError.at(Code.UNSUPPORTED, f"an object of `{name}` with both a boolean and a number "
                                  "as keys is not supported", _node_member(node).span)
         return obj
     v = node.value

@@ -25,7 +25,7 @@ from policydiff.compile.builtins import (
 )
 from policydiff.compile.builtins.opa_builtins import OPA_ARITY, OPA_DEPRECATED
 from policydiff.compile.types import OPA_BUILTINS
-from policydiff.errors import Diagnostic
+from policydiff.errors import Code, Diagnostic
 
 ROOTS = ("input", "data")
 
@@ -96,19 +96,19 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
             if g is None:
                 g = groups[path] = Group(path, r.kind)
             if g.kind != r.kind:
-                diags.append(Diagnostic(code="rego_type_error",
+                diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR,
                                         message=f"conflicting rules `{g.name}` found", span=r.span))
                 continue
             if r.kind == "function":
                 if g.arity not in (-1, len(r.args)):
-                    diags.append(Diagnostic(code="rego_type_error",
+                    diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR,
                                             message=f"function `{g.name}` has arity {g.arity}, "
                                                     f"this definition has {len(r.args)}", span=r.span))
                     continue
                 g.arity = len(r.args)
             if r.default:
                 if g.default is not None:
-                    diags.append(Diagnostic(code="rego_type_error",
+                    diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR,
                                             message=f"multiple default rules `{g.name}` found",
                                             span=r.span))
                 g.default = r
@@ -167,7 +167,7 @@ def _plant_trees(groups: dict[tuple[str, ...], Group], general: list[tuple[tuple
         sub = path[len(root):]
         span = (g.defs or [g.default])[0].span
         if g.kind == "function" or not sub:
-            diags.append(Diagnostic(code="rego_type_error", span=span,
+            diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=span,
                                     message=f"conflicting rules `{g.name}` found: rules with a "
                                             f"variable in their head go below `data.{'.'.join(root)}`"))
             continue
@@ -188,7 +188,7 @@ def _tree_conflicts(root: tuple[str, ...], members: list[Member]) -> list[Diagno
         for b in members[i + 1:]:
             same_node = a.node == b.node and a.pattern[:a.node] == b.pattern[:b.node]
             if same_node and (a.shape == "set") != (b.shape == "set"):
-                out.append(Diagnostic(code="rego_type_error", span=b.span,
+                out.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=b.span,
                                       message=f"conflicting rules at `{where}` found: a multi-value and "
                                               f"a single-value rule with the same head"))
                 continue
@@ -196,7 +196,7 @@ def _tree_conflicts(root: tuple[str, ...], members: list[Member]) -> list[Diagno
                      if VAR not in x.pattern and len(y.pattern) > len(x.pattern)
                      and _may_meet(y.pattern[:len(x.pattern)], x.pattern) and VAR not in y.pattern[:len(x.pattern)]]
             for x, y in below:
-                out.append(Diagnostic(code="rego_type_error", span=y.span,
+                out.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=y.span,
                                       message=f"rule `{where}.{'.'.join(map(str, x.pattern))}` conflicts "
                                               f"with a rule below it"))
     return out
@@ -321,7 +321,7 @@ class Names:
             target = self._with_target(path, span)
             rep = self._function_named(value) if target[0] == "fn" else None
             if rep is not None and not rep.startswith("data.") and rep not in BUILTINS:
-                self.diags.append(Diagnostic(code="unsupported", span=value.span,
+                self.diags.append(Diagnostic(code=Code.UNSUPPORTED, span=value.span,
                                              message=f"builtin `{rep}` is not supported"))
             targets.append(target)
             values.append(ir.Scalar(span=value.span, value=None) if rep else self.term(value))
@@ -340,7 +340,7 @@ class Names:
             return tuple(full.split("."))
         if full in OPA_ARITY:
             return ("fn", full)
-        self.diags.append(Diagnostic(code="rego_compile_error", span=span,
+        self.diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, span=span,
                                      message=f"`with` target `{'.'.join(path)}` must reference input, data, "
                                              f"or a function"))
         return path
@@ -476,7 +476,7 @@ class Names:
     def _constant_pattern(self, func: str, call: ir.Call) -> None:
         problem = _pattern_problem(func, call)
         if problem:
-            self.diags.append(Diagnostic(code="unsupported", message=problem, span=call.span))
+            self.diags.append(Diagnostic(code=Code.UNSUPPORTED, message=problem, span=call.span))
 
     def function(self, call: ir.Call) -> str:
         if call.func == "internal.unify":  # `not a = b`, as the frontend writes it
@@ -487,32 +487,32 @@ class Names:
             g = self.groups.get(path)
             if g is None or g.kind != "function":
                 what = "undefined function" if g is None else "not a function"
-                self.diags.append(Diagnostic(code="rego_type_error", message=f"{what} `{full}`",
+                self.diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR, message=f"{what} `{full}`",
                                              span=call.span))
             elif g.arity != len(call.args):
-                self.diags.append(Diagnostic(code="rego_type_error",
+                self.diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR,
                                              message=f"`{full}` takes {g.arity} arguments, "
                                                      f"{len(call.args)} given", span=call.span))
             return full
         if full in OPA_DEPRECATED and self.package != ("$query",):
-            self.diags.append(Diagnostic(code="rego_type_error", span=call.span,
+            self.diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=call.span,
                                          message=f"deprecated built-in function calls in expression: {full}"))
             return full
         if full in BUILTINS:
             arity = BUILTINS[full][0]
             if arity != len(call.args):
-                self.diags.append(Diagnostic(code="rego_type_error",
+                self.diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR,
                                              message=f"`{full}` takes {arity} arguments, "
                                                      f"{len(call.args)} given", span=call.span))
             self._constant_pattern(full, call)
             return full
         if full not in OPA_BUILTINS:
-            self.diags.append(Diagnostic(code="rego_type_error", message=f"undefined function `{full}`",
+            self.diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR, message=f"undefined function `{full}`",
                                          span=call.span))
             return full
         why = (f"its answer depends on {OUT_OF_SCOPE[full]}" if full in OUT_OF_SCOPE
                else "it is not implemented (yet)")
-        self.diags.append(Diagnostic(code="unsupported", message=f"builtin `{full}` is not supported",
+        self.diags.append(Diagnostic(code=Code.UNSUPPORTED, message=f"builtin `{full}` is not supported",
                                      span=call.span, help=f"policydiff cannot compare it: {why}"))
         return full
 

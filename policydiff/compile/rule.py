@@ -27,7 +27,7 @@ from policydiff.compile.resolve import Group
 from policydiff.compile.speedups import memo
 from policydiff.compile.values import UNDEFINED, equal, freeze
 from policydiff.compile.values.build import checked_set
-from policydiff.errors import PolicyError
+from policydiff.errors import Code, PolicyError
 from policydiff.source import Span
 
 Value = Callable[["Ctx"], Any]  # ctx -> a rule's value
@@ -272,11 +272,11 @@ class CompiledRule:
         return result
 
     def conflict(self, span: Span) -> PolicyError:
-        return PolicyError.at("eval_conflict_error",
+        return PolicyError.at(Code.EVAL_CONFLICT_ERROR,
                               f"complete rules must not produce multiple outputs: `{self.name}`", span)
 
     def _function_conflict(self, span: Span) -> PolicyError:
-        return PolicyError.at("eval_conflict_error",
+        return PolicyError.at(Code.EVAL_CONFLICT_ERROR,
                               f"functions must not produce multiple outputs for same inputs: `{self.name}`", span)
 
 

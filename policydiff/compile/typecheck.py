@@ -36,7 +36,7 @@ from policydiff import ir
 from policydiff.compile import types as T
 from policydiff.compile.resolve import Group
 from policydiff.compile.types import ANY, SIGNATURES, Type, fits, show
-from policydiff.errors import Diagnostic
+from policydiff.errors import Code, Diagnostic
 
 __all__ = ["check_body", "typecheck"]
 
@@ -441,7 +441,7 @@ class _Checker:
             self._error(span, "match error", f"left: {show(left)}, right: {show(right)}")
 
     def _error(self, span, message: str, help: str) -> None:
-        self.diags.append(Diagnostic(code="rego_type_error", message=message, span=span, help=help))
+        self.diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR, message=message, span=span, help=help))
 
 
 _SCALARS = ("null", "boolean", "number", "string")

@@ -9,10 +9,11 @@ This package is the only importer of psycopg and pgserver. Its public surface:
 - `request_input(conn, user_id, action, resource_id)`: one request's `input`, facts read live;
 - `open_connection(dsn, ...)`, `connect_kwargs(dsn)`: a connection to a DSN as given (no
   resolution, no migration), and the Neon-ready settings for pools;
-- `retry(operation)`, `is_transient(exc)`, `database_errors()`: bounded retries of
-  transient failures, and database errors as `InfraError`;
+- `retry(operation)`, `is_transient(exc)`, `database_errors(conn or flag)`: bounded
+  retries of transient failures, and database errors as `InfraError` located at the
+  database (`origin(dsn)` names the flag or variable a DSN comes from);
 - `display(dsn)`: the DSN with its password hidden, for messages and reports;
-- `seed`, `generate`, `verify`, and the snapshot backends in `policydiff.db.snapshot`.
+- `seed`, `generate`, `verify`, and the snapshot backends in `policydiff.db.snapshots`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from policydiff.db.connection import (
     is_transient,
     locate,
     open_connection,
+    origin,
     resolve_dsn,
     retry,
 )
@@ -42,7 +44,7 @@ from policydiff.db.verify import VerifyReport, verify
 __all__ = [
     "Scale", "SeedEvent", "SeedResult", "VerifyReport", "connect", "connect_kwargs",
     "database_errors", "display", "generate", "is_pooled", "is_transient", "load_tenancy",
-    "locate", "migrate", "normalized", "open_connection", "policy_actions", "request_input",
+    "locate", "migrate", "normalized", "open_connection", "origin", "policy_actions", "request_input",
     "resolve_dsn", "retry", "seed", "verify",
 ]
 
@@ -61,7 +63,7 @@ def connect(
     conn = open_connection(target, attempts=attempts, autocommit=autocommit,
                            application_name=application_name, origin=origin)
     try:
-        with database_errors():
+        with database_errors(conn):
             migrate(conn)
     except BaseException:
         conn.close()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 
-from policydiff.errors import InfraError, InputError
+from policydiff.errors import Code, InfraError, InputError
 from policydiff.source import Span
 
 DEFAULT_DATA_DIR = Path(".policydiff") / "pgdata"
@@ -33,7 +33,7 @@ def data_dir_path(data_dir: str | Path | None) -> Path:
     """The data directory; one that exists as something else is bad input (`--data-dir`)."""
     path = Path(data_dir) if data_dir is not None else Path.cwd() / DEFAULT_DATA_DIR
     if path.exists() and not path.is_dir():
-        raise InputError.at("unreadable_file", "the embedded server's data directory is not a "
+        raise InputError.at(Code.UNREADABLE_FILE, "the embedded server's data directory is not a "
                             "directory", Span(file=str(path)))
     return path
 
@@ -113,7 +113,7 @@ def _server(path: Path, *, keep_running: bool):
     except (OSError, subprocess.SubprocessError, AssertionError, RuntimeError) as e:
         log = path / "log"
         raise InfraError.at(
-            "embedded_db_failed",
+            Code.EMBEDDED_DB_FAILED,
             f"cannot start the embedded postgresql: {e}",
             where,
             help=f"see the server log `{log}`" if log.exists() else None,

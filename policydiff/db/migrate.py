@@ -16,7 +16,7 @@ from importlib import resources
 import msgspec
 import psycopg
 
-from policydiff.errors import InfraError
+from policydiff.errors import Code, InfraError
 from policydiff.source import Span
 
 # An arbitrary constant that no other application's advisory lock is likely to share.
@@ -63,7 +63,7 @@ def migrate(conn: psycopg.Connection) -> tuple[str, ...]:
             if mig.version in done:
                 if done[mig.version] != mig.sha256:
                     raise InfraError.at(
-                        "migration_changed",
+                        Code.MIGRATION_CHANGED,
                         f"migration `{mig.version:03d}_{mig.name}` differs from the one applied to this database",
                         Span(file=f"policydiff/db/migrations/{mig.version:03d}_{mig.name}.sql"),
                         help="add a new migration instead of editing an applied one",

@@ -17,9 +17,9 @@ from pathlib import Path
 import msgspec
 import psycopg
 
-from policydiff.db.connection import database_errors
+from policydiff.db.connection import connection_target, database_errors
 from policydiff.db.facts import replace_facts
-from policydiff.errors import InputError
+from policydiff.errors import Code, InputError
 from policydiff.source import Span
 from policydiff.tenancy import Enterprise, Resource, Tenancy, User
 
@@ -71,7 +71,7 @@ def generate(scale: Scale | None = None, actions: tuple[str, ...] = DEFAULT_ACTI
     for field in Scale.__struct_fields__:
         if getattr(scale, field) < 1:
             flag = "--" + field.replace("_", "-")
-            raise InputError.at("invalid_scale", f"`{flag}` must be at least 1", Span(file=flag))
+            raise InputError.at(Code.INVALID_SCALE, f"`{flag}` must be at least 1", Span(file=flag))
     width = len(str(scale.enterprises))
     enterprises: list[Enterprise] = []
     users: list[User] = []
@@ -106,7 +106,8 @@ def seed(conn: psycopg.Connection, tenancy: Tenancy, observer: Observer | None =
         if observer is not None:
             observer(SeedEvent(table=table, rows=rows))
 
-    with database_errors():
+    at = connection_target(conn) or "the database"
+    with database_errors(conn):
         try:
             with conn.transaction():
                 replace_facts(conn, tenancy, progress)
@@ -115,7 +116,8 @@ def seed(conn: psycopg.Connection, tenancy: Tenancy, observer: Observer | None =
             where = f"table `{diag.table_name}`" if diag.table_name else "the facts"
             detail = (diag.message_detail or str(e)).strip()
             raise InputError.at(
-                "seed_rejected",
+                Code.SEED_REJECTED,
                 f"the database rejected {where}: {diag.message_primary or e} ({detail}); nothing was changed",
+                Span(file=at),
             ) from None
     return SeedResult(counts=counts)

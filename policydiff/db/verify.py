@@ -15,7 +15,7 @@ import msgspec
 import psycopg
 
 from policydiff.db.connection import database_errors
-from policydiff.errors import Diagnostic
+from policydiff.errors import Code, Diagnostic
 from policydiff.source import Span
 from policydiff.tenancy import ROLES
 
@@ -122,7 +122,7 @@ def _minimums(totals: dict[str, int], roles: dict[str, int],
     out: list[Diagnostic] = []
 
     def unmet(table: str, message: str) -> None:
-        out.append(Diagnostic(code="minimum_unmet", message=message, span=Span(file=f"policydiff.{table}")))
+        out.append(Diagnostic(code=Code.MINIMUM_UNMET, message=message, span=Span(file=f"policydiff.{table}")))
 
     if totals["enterprises"] < MIN_ENTERPRISES:
         unmet("enterprises", f"{totals['enterprises']} enterprises, the runbook needs at least {MIN_ENTERPRISES}")

@@ -15,7 +15,7 @@ from fractions import Fraction
 from lark import Token, Tree
 
 from policydiff import ir
-from policydiff.errors import Diagnostic
+from policydiff.errors import Code, Diagnostic
 from policydiff.source import Span
 
 _PRECEDENCE = {"IN": 1, "RELOP": 2, "OR": 3, "AND": 4, "PLUS": 5, "MINUS": 5, "MULOP": 6}
@@ -143,7 +143,7 @@ class Lower:
         return _span(self.file, meta)
 
     def _unsupported(self, what: str, span: Span, help: str | None = None) -> None:
-        self.diags.append(Diagnostic(code="unsupported", message=f"{what} is not supported",
+        self.diags.append(Diagnostic(code=Code.UNSUPPORTED, message=f"{what} is not supported",
                                      span=span, help=help))
 
     # ---- module
@@ -209,7 +209,7 @@ class Lower:
         names = sorted({v for t in ref for v in _vars(t)})
         if names:
             for v in names:
-                self.diags.append(Diagnostic(code="rego_unsafe_var_error", message=f"var `{v}` is unsafe",
+                self.diags.append(Diagnostic(code=Code.REGO_UNSAFE_VAR_ERROR, message=f"var `{v}` is unsafe",
                                              span=span))
         else:
             self._unsupported("`default` on a rule whose head has a key that is not a name", span)
@@ -247,7 +247,7 @@ class Lower:
         name = str(name)  # a token until here, so that the rule's span starts at its name
         head_vars = {v for t in ref + ((key,) if kind == "partial_object" else ()) for v in _vars(t)}
         if elses and head_vars:
-            self.diags.append(Diagnostic(code="rego_parse_error", span=elses[0].span,
+            self.diags.append(Diagnostic(code=Code.REGO_PARSE_ERROR, span=elses[0].span,
                                          message="else keyword cannot be used on rules with variables in head"))
         elif elses and (kind not in ("complete", "function") or ref):
             self._unsupported("`else` on a multi-value rule" if kind != "complete"
@@ -332,7 +332,7 @@ class Lower:
 
     def body_without_if(self, meta, children):
         brace = children[0]
-        self.diags.append(Diagnostic(code="rego_parse_error",
+        self.diags.append(Diagnostic(code=Code.REGO_PARSE_ERROR,
                                      message="`if` keyword is required before a rule body",
                                      span=_tok_span(self.file, brace),
                                      help="Rego v1 writes `name if { … }`"))
@@ -409,7 +409,7 @@ class Lower:
             if isinstance(t, ir.Var):
                 names.append(t.name)
             else:
-                self.diags.append(Diagnostic(code="rego_parse_error",
+                self.diags.append(Diagnostic(code=Code.REGO_PARSE_ERROR,
                                              message="`some` declares variables: expected a name",
                                              span=t.span))
         return ir.Some(span=self._sp(meta), vars=tuple(names))
@@ -420,14 +420,14 @@ class Lower:
         body = children[-1]
         last = terms[-1]
         if not self._top_in(last):
-            self.diags.append(Diagnostic(code="rego_parse_error",
+            self.diags.append(Diagnostic(code=Code.REGO_PARSE_ERROR,
                                          message="`every` needs `x in domain`", span=last.span))
             return ir.Some(span=self._sp(meta), vars=())
         value, domain = last.args
         names = terms[:-1] + [value]
         for t in names:
             if not isinstance(t, ir.Var):
-                self.diags.append(Diagnostic(code="rego_parse_error",
+                self.diags.append(Diagnostic(code=Code.REGO_PARSE_ERROR,
                                              message="`every` binds variables: expected a name",
                                              span=t.span))
         names = [t.name if isinstance(t, ir.Var) else "_" for t in names]
@@ -480,7 +480,7 @@ class Lower:
         """`k, v in xs in ys…`: the innermost `in` of the second chain takes the key."""
         key, rest = children
         if not self._top_in(rest):
-            self.diags.append(Diagnostic(code="rego_parse_error",
+            self.diags.append(Diagnostic(code=Code.REGO_PARSE_ERROR,
                                          message="expected `key, value in collection`", span=self._sp(meta)))
             return rest
         chain = self._in_chain[id(rest)]
@@ -524,7 +524,7 @@ class Lower:
         1e309 is no infinity). OPA's parser refuses a number whose binary exponent
         passes 100000 either way (`1e40000`)."""
         if _too_big(str(tok)):
-            self.diags.append(Diagnostic(code="rego_parse_error", message="number too big", span=span))
+            self.diags.append(Diagnostic(code=Code.REGO_PARSE_ERROR, message="number too big", span=span))
             return 0
         return _number(tok)
 
@@ -533,7 +533,7 @@ class Lower:
             return ir.Ref(span=self._sp(meta), head=term.head, path=term.path + (key,))
         if isinstance(term, ir.Scalar):  # as OPA: `"abc"[0]`, `1.x` are not references
             kind = "null" if term.value is None else type(term.value).__name__.replace("str", "string")
-            self.diags.append(Diagnostic(code="rego_parse_error",
+            self.diags.append(Diagnostic(code=Code.REGO_PARSE_ERROR,
                                          message=f"illegal ref (head cannot be {kind})", span=term.span))
         return ir.Ref(span=self._sp(meta), head=term, path=(key,))
 
@@ -543,7 +543,7 @@ class Lower:
         span = self._sp(meta)
         name = _dotted(callee)
         if name is None:
-            self.diags.append(Diagnostic(code="rego_parse_error",
+            self.diags.append(Diagnostic(code=Code.REGO_PARSE_ERROR,
                                          message="only named functions can be called", span=span))
             return ir.Scalar(span=span, value=None)
         if name == "set" and not args:

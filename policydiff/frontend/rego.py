@@ -19,7 +19,7 @@ from lark import Lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from policydiff import ir
-from policydiff.errors import Diagnostic, PolicyError
+from policydiff.errors import Code, Diagnostic, PolicyError
 from policydiff.frontend import fastpath
 from policydiff.frontend.lower import Inline, Lower
 from policydiff.source import Source, Span
@@ -55,7 +55,7 @@ class _LineBreaks:
                 frames[-1].see(tok)
             if tok.type in self._OPEN or tok.type in _OPENERS:
                 if len(frames) >= MAX_NESTING:
-                    raise PolicyError.at("too_deep", f"more than {MAX_NESTING} brackets open at once",
+                    raise PolicyError.at(Code.TOO_DEEP, f"more than {MAX_NESTING} brackets open at once",
                                          Span(file=_LOWER.file, line=tok.line, col=tok.column,
                                               end_line=tok.line, end_col=tok.column + 1))
                 frames.append(_Frame(tok.type, prev))
@@ -281,7 +281,7 @@ def _parse_diagnostic(source: Source, e: UnexpectedInput, start: str) -> Diagnos
     message = f"{what}: {hint}" if hint and hint.startswith("`") else what
     help_ = None if message.endswith(hint or "\0") else hint
     return Diagnostic(
-        code="rego_parse_error", message=message,
+        code=Code.REGO_PARSE_ERROR, message=message,
         span=Span(file=source.name, line=line, col=col, end_line=line, end_col=col + width),
         help=help_,
     )

@@ -20,7 +20,7 @@ import msgspec
 
 from policydiff import ir
 from policydiff.documents import Document, Loc, did_you_mean, load_yaml, read_text
-from policydiff.errors import Diagnostic, PolicyError
+from policydiff.errors import Code, Diagnostic, PolicyError
 from policydiff.source import Source, Span
 
 SCOPES = ("team", "enterprise", "global")
@@ -74,7 +74,7 @@ def _dotted(path: Loc) -> str:
 
 
 def _invalid(message: str, span: Span, help: str | None = None) -> Diagnostic:
-    return Diagnostic(code="invalid_roletable", message=message, span=span, help=help)
+    return Diagnostic(code=Code.INVALID_ROLETABLE, message=message, span=span, help=help)
 
 
 def _read_yaml(source: Source) -> tuple[Any, _Where, list[Diagnostic]]:
@@ -107,7 +107,7 @@ def _read_toml(source: Source) -> tuple[Any, _Where, list[Diagnostic]]:
         if m:
             span = Span(file=source.name, line=int(m["line"]), col=int(m["col"]))
             msg = m["msg"]
-        raise PolicyError.at("roletable_parse_error", msg[:1].lower() + msg[1:], span) from None
+        raise PolicyError.at(Code.SYNTAX_ERROR, msg[:1].lower() + msg[1:], span) from None
     return value, _toml_where(source), []
 
 
@@ -401,7 +401,7 @@ def _lowered(table: RoleTable, where: _Where) -> ir.Module:
 
 def decode(source: Source) -> RoleTable:
     """The validated role table in `source` (YAML, or TOML when its name ends `.toml`);
-    `PolicyError` (`roletable_parse_error`, `invalid_roletable`) naming line and role."""
+    `PolicyError` (`syntax_error`, `invalid_roletable`) naming line and role."""
     return _decode(source)[0]
 
 

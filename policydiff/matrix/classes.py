@@ -24,7 +24,7 @@ import msgspec
 
 from policydiff.analysis import InputClass
 from policydiff.compile import glob_regex
-from policydiff.errors import InputError
+from policydiff.errors import Code, InputError
 from policydiff.flowgraph import ELEM, Path, Pattern
 
 OTHER = "(other)"  # the label of "any value the policies do not name"
@@ -444,5 +444,5 @@ def shown(v: Any) -> str:
 
 
 def too_large(why: str) -> InputError:
-    return InputError.at("matrix_too_large", f"the symbolic matrix is too large: {why}",
+    return InputError.at(Code.MATRIX_TOO_LARGE, f"the symbolic matrix is too large: {why}",
                          help="compare with --tenancy, or split the policies' comparisons")

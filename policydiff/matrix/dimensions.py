@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from policydiff.errors import InputError
+from policydiff.errors import Code, InputError
 from policydiff.flowgraph import Path
 
 ANY = "*"  # the tenant (or another dimension) when the matrix does not split on it
@@ -55,7 +55,7 @@ def parse_path(text: str) -> Path:
     if parts and parts[0] == "input":
         parts = parts[1:]
     if not parts or any(not re.fullmatch(r"[\w:-]+", p) for p in parts):
-        raise InputError.at("bad_dimension", f"`{text}` is not an input path like `input.user.role`")
+        raise InputError.at(Code.BAD_DIMENSION, f"`{text}` is not an input path like `input.user.role`")
     return tuple(parts)
 
 
@@ -70,7 +70,7 @@ def dimensions(specs: Sequence[str]) -> Dimensions:
         name, sep, path = spec.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or name not in DIMENSIONS:
-            raise InputError.at("bad_dimension", f"`{spec}`: expected NAME=PATH with NAME one of "
+            raise InputError.at(Code.BAD_DIMENSION, f"`{spec}`: expected NAME=PATH with NAME one of "
                                 + ", ".join(f"`{d}`" for d in DIMENSIONS))
         fields[name] = parse_path(path)
         if name == "tenant":

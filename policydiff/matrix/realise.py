@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from policydiff.errors import PolicyError
+from policydiff.errors import Code, PolicyError
 from policydiff.flowgraph import ELEM, Path
 from policydiff.matrix.classes import ClassSpace, Constant, Fresh, Label, Member
 from policydiff.matrix.space import Space, get
@@ -133,7 +133,7 @@ class _SideSigs:
                 self.spanning.append(i)
             if "action" in sides and len(sides) > 1:
                 raise PolicyError.at(
-                    "unsupported", "the policies compare `input.action` with subject or resource "
+                    Code.UNSUPPORTED, "the policies compare `input.action` with subject or resource "
                     "attributes, which the tenancy matrix does not group",
                     help="compare without a tenancy: the symbolic matrix covers these requests")
         self.layouts = {side: self._layout(side) for side in ("subject", "resource")}

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import msgspec
 
-from policydiff.errors import InputError
+from policydiff.errors import Code, InputError
 from policydiff.interrupts import on_interrupt
 from policydiff.replay import workload
 from policydiff.replay.metrics import Tally, latency, scrape, serve
@@ -83,8 +83,9 @@ def run_replay(
     Bad options, policies or profile, or an empty tenancy: `InputError`/`PolicyError`
     (exit 2); the database unreachable at the start: `InfraError` (exit 3). Trouble
     during the run does not raise: the report says `complete: false` and why."""
-    from policydiff import db, load_policy
+    from policydiff import db
     from policydiff.diff import policy_info
+    from policydiff.policy import load_policy
 
     _check_options(requests, parallel, churn, metrics_port)
     shard_pair = workload.parse_shard(shard) if isinstance(shard, str) else shard
@@ -119,15 +120,15 @@ def run_replay(
 
 def _check_options(requests: int, parallel: int, churn: float, port: int | None) -> None:
     if not isinstance(requests, int) or requests < 1:
-        raise InputError.at("bad_flag", f"`--requests {requests}` must be a positive number of requests",
+        raise InputError.at(Code.BAD_FLAG, f"`--requests {requests}` must be a positive number of requests",
                             Span(file="--requests"))
     if not isinstance(parallel, int) or parallel < 1:
-        raise InputError.at("bad_flag", f"`--parallel {parallel}` must be at least 1", Span(file="--parallel"))
+        raise InputError.at(Code.BAD_FLAG, f"`--parallel {parallel}` must be at least 1", Span(file="--parallel"))
     if not churn >= 0:
-        raise InputError.at("bad_flag", f"`--churn {churn}` must be a rate >= 0 (transactions a second)",
+        raise InputError.at(Code.BAD_FLAG, f"`--churn {churn}` must be a rate >= 0 (transactions a second)",
                             Span(file="--churn"))
     if port is not None and not 0 <= port <= 65535:
-        raise InputError.at("bad_flag", f"`--metrics-port {port}` is not a port", Span(file="--metrics-port"))
+        raise InputError.at(Code.BAD_FLAG, f"`--metrics-port {port}` is not a port", Span(file="--metrics-port"))
 
 
 def _now() -> str:
@@ -179,7 +180,7 @@ class _Driver:
                 try:
                     server = serve(metrics_port, directory)
                 except OSError as e:
-                    raise InputError.at("bad_flag", f"cannot serve metrics on port {metrics_port}: "
+                    raise InputError.at(Code.BAD_FLAG, f"cannot serve metrics on port {metrics_port}: "
                                         f"{e.strerror}", Span(file="--metrics-port")) from None
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # while the run lasts, as documented
             interrupts.enter_context(on_interrupt(self.stop.set))

@@ -170,9 +170,9 @@ def _why(e: BaseException) -> str:
 
 
 def _start(job: Job) -> dict:
-    from policydiff import load_policy
     from policydiff.analysis import analyze_policies
     from policydiff.matrix import Space
+    from policydiff.policy import load_policy
     from policydiff.replay.metrics import Metrics
     from policydiff.replay.shadow import ShadowAuthorizer
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import msgspec
 
 from policydiff.documents import decode_text, load_yaml
-from policydiff.errors import InputError
+from policydiff.errors import Code, InputError
 from policydiff.source import Span
 from policydiff.tenancy import RELATIONS, ROLES, Tenancy, relation
 
@@ -71,18 +71,18 @@ def load_profile(path: str | Path | None, tenancy: Tenancy) -> Profile:
     try:
         raw = Path(path).read_bytes()
     except OSError as e:
-        raise InputError.at("unreadable_file", f"cannot read profile: {e.strerror}", Span(file=name)) from None
+        raise InputError.at(Code.UNREADABLE_FILE, f"cannot read profile: {e.strerror}", Span(file=name)) from None
     if name.endswith((".jsonl", ".ndjson", ".log")):
         profile = profile_from_decision_log(raw, name)
     else:
         # the reader every YAML file shares: located errors, no alias bombs, bounded depth
         doc = load_yaml(decode_text(raw, name), name)
         if doc.data is None:
-            raise InputError.at("invalid_profile", "the profile is empty", Span(file=name))
+            raise InputError.at(Code.INVALID_PROFILE, "the profile is empty", Span(file=name))
         try:
             profile = msgspec.convert(doc.data, type=Profile)
         except msgspec.ValidationError as e:
-            raise InputError.at("invalid_profile", str(e), Span(file=name)) from None
+            raise InputError.at(Code.INVALID_PROFILE, str(e), Span(file=name)) from None
     _check_profile(profile, tenancy, name)
     return profile
 
@@ -106,7 +106,7 @@ def _check_profile(p: Profile, tenancy: Tenancy, name: str) -> None:
     if p.floor < 0:
         problems.append("`floor` must be >= 0")
     if problems:
-        raise InputError.at("invalid_profile", "; ".join(problems), Span(file=name))
+        raise InputError.at(Code.INVALID_PROFILE, "; ".join(problems), Span(file=name))
 
 
 def profile_from_decision_log(raw: bytes, name: str = "<decision log>") -> Profile:
@@ -125,10 +125,10 @@ def profile_from_decision_log(raw: bytes, name: str = "<decision log>") -> Profi
             actions[inp["action"]] += 1
             relations[_relation_of(subject, resource)] += 1
         except (msgspec.DecodeError, KeyError, TypeError) as e:
-            raise InputError.at("invalid_decision_log", f"not a decision-log entry of the request "
+            raise InputError.at(Code.INVALID_DECISION_LOG, f"not a decision-log entry of the request "
                                 f"model ({type(e).__name__}: {e})", Span(file=name, line=lineno)) from None
     if not roles:
-        raise InputError.at("invalid_decision_log", "no decision-log entries", Span(file=name))
+        raise InputError.at(Code.INVALID_DECISION_LOG, "no decision-log entries", Span(file=name))
     zero = {"default": 0.0}
     return Profile(roles={**zero, **roles}, actions={**zero, **actions},
                    relations={**zero, **relations})
@@ -220,7 +220,7 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         pair = None
     if pair is None or not 1 <= pair[0] <= pair[1]:
-        raise InputError.at("bad_flag", f"`--shard {text}` must be I/N with 1 <= I <= N, e.g. 2/4",
+        raise InputError.at(Code.BAD_FLAG, f"`--shard {text}` must be I/N with 1 <= I <= N, e.g. 2/4",
                             Span(file="--shard"))
     return pair
 
@@ -230,7 +230,7 @@ def plan(tenancy: Tenancy, profile: Profile, *, requests: int, seed: int) -> Pla
     missing = [what for what, items in (("users", tenancy.users), ("resources", tenancy.resources),
                                         ("actions", tenancy.actions)) if not items]
     if missing:
-        raise InputError.at("empty_tenancy", f"the tenancy has no {' and no '.join(missing)}: "
+        raise InputError.at(Code.EMPTY_TENANCY, f"the tenancy has no {' and no '.join(missing)}: "
                             "nothing to replay", help="seed it with `policydiff db seed`")
     actions = tuple(dict.fromkeys(tenancy.actions))
     by_ent: dict[str, list] = defaultdict(list)
@@ -257,7 +257,7 @@ def plan(tenancy: Tenancy, profile: Profile, *, requests: int, seed: int) -> Pla
     cells = len(keys) * len(actions)
     if requests < cells * profile.floor:
         raise InputError.at(
-            "too_few_requests", f"{requests} requests cannot give each of the tenancy's {cells} "
+            Code.TOO_FEW_REQUESTS, f"{requests} requests cannot give each of the tenancy's {cells} "
             f"cells its floor of {profile.floor}", Span(file="--requests"),
             help=f"replay at least {cells * profile.floor} requests, or use a profile with `floor: 0`")
     groups = tuple(tuple(bases[k]) for k in keys)

@@ -6,8 +6,8 @@ renderer link each classification to the line of its rule and apply the file's i
 what blocks. `report.replay` renders a replay's progress and summary; `report.promotion`
 an analysis, the promotion gate's table and the switch's status (text and JSON);
 `report.html` the self-contained HTML page of analyses and the gate (Jinja2 and Plotly,
-only imported there). `report.text`, `report.replay` and `report.promotion` are the
-package's importers of rich.
+only imported there); `report.db` the `db` commands' messages and tables. `report.text`,
+`report.replay`, `report.promotion` and `report.db` are the package's importers of rich.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 
 from policydiff.classify import RuleFile
-from policydiff.errors import InputError
+from policydiff.errors import Code, InputError
 from policydiff.results import CompareReport
 
 FORMATS = ("text", "json", "markdown", "sarif", "junit")
@@ -26,7 +26,7 @@ def render(report: CompareReport, fmt: str, *, rules: RuleFile | None = None,
     """The report in format `fmt`, as a string ending in a newline; `width` and `color`
     (ANSI escapes, for a terminal) concern the text format only."""
     if fmt not in FORMATS:
-        raise InputError.at("unknown_format", f"unknown report format `{fmt}`",
+        raise InputError.at(Code.UNKNOWN_FORMAT, f"unknown report format `{fmt}`",
                             help="formats are " + ", ".join(FORMATS))
     module = importlib.import_module(f"policydiff.report.{fmt}")
     if fmt == "text":

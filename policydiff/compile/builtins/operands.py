@@ -11,14 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from policydiff.compile.values import Num, Obj, as_int, type_name
+from policydiff.errors import Code
 
 
 class BuiltinError(Exception):
-    code = "eval_builtin_error"
+    code = Code.EVAL_BUILTIN_ERROR
 
 
 class TypeError_(BuiltinError):
-    code = "eval_type_error"
+    code = Code.EVAL_TYPE_ERROR
 
 
 def num(v: Any, name: str, pos: int) -> int | Num:
@@ -70,4 +71,4 @@ class Unsupported(BuiltinError):
     """The arguments ask for something the subset does not evaluate faithfully: the
     evaluation stops with `unsupported` rather than guess."""
 
-    code = "unsupported"
+    code = Code.UNSUPPORTED

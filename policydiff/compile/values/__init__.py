@@ -21,7 +21,7 @@ import re
 from fractions import Fraction
 from typing import Any
 
-from policydiff.errors import InputError
+from policydiff.errors import Code, InputError
 
 
 class _Undefined:
@@ -142,7 +142,7 @@ def from_float(f: float) -> Num:
     """A Python float as the number of its JSON text (what OPA reads from a JSON
     input: 2.0 stays `2.0`, 0.1 is exactly one tenth)."""
     if not math.isfinite(f):
-        raise InputError.at("bad_input", f"not a JSON value: the number `{f}` in the input or data")
+        raise InputError.at(Code.BAD_INPUT, f"not a JSON value: the number `{f}` in the input or data")
     return Num(repr(f))
 
 
@@ -188,7 +188,7 @@ def freeze(v: Any) -> Any:
         return freeze(dict(v))
     if isinstance(v, (list, tuple)):
         return freeze(list(v))
-    raise InputError.at("bad_input", f"not a JSON value: a `{type(v).__name__}` in the input or data")
+    raise InputError.at(Code.BAD_INPUT, f"not a JSON value: a `{type(v).__name__}` in the input or data")
 
 
 def thaw(v: Any) -> Any:

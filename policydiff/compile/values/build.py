@@ -12,7 +12,7 @@ from typing import Any
 
 from policydiff import ir
 from policydiff.compile.values import UNDEFINED, Conflated, Obj, equal, number, set_of
-from policydiff.errors import PolicyError
+from policydiff.errors import Code, PolicyError
 
 Fn = Callable[[list], Any]
 
@@ -63,7 +63,7 @@ def checked_set(items: list) -> frozenset:
     try:
         return set_of(items)
     except Conflated as e:
-        raise PolicyError.at("unsupported", str(e)) from None
+        raise PolicyError.at(Code.UNSUPPORTED, str(e)) from None
 
 
 def object_of(kfs: list[Fn], vfs: list[Fn]) -> Fn:
@@ -89,7 +89,7 @@ def object_of_pairs(t):
         out = Obj()
         for k, v in pairs:
             if k in out and not equal(out[k], v):
-                raise PolicyError.at("eval_conflict_error", "object keys must be unique", t.span)
+                raise PolicyError.at(Code.EVAL_CONFLICT_ERROR, "object keys must be unique", t.span)
             out[k] = v
         return out
 

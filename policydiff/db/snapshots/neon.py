@@ -27,9 +27,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from policydiff.db.connection import _params, open_connection
-from policydiff.db.snapshot import Snapshot, check_name, refuse_if_replaying, unknown_snapshot
-from policydiff.errors import InfraError, InputError, register_secrets
+from policydiff.db.connection import dsn_params, open_connection
+from policydiff.db.snapshots.contract import (
+    Snapshot,
+    check_name,
+    refuse_if_replaying,
+    unknown_snapshot,
+)
+from policydiff.errors import Code, InfraError, InputError, register_secrets
 from policydiff.source import Span
 
 DEFAULT_HOST = "https://console.neon.tech/api/v2"
@@ -96,7 +101,7 @@ class NeonClient:
                     self.sleep(self._delay(attempt, None))
                     continue
                 reason = getattr(e, "reason", e)
-                raise InfraError.at("neon_unreachable", f"cannot reach the neon api at `{self.base_url}`: {reason}",
+                raise InfraError.at(Code.NEON_UNREACHABLE, f"cannot reach the neon api at `{self.base_url}`: {reason}",
                                     Span(file="NEON_API_HOST")) from None
         raise AssertionError("unreachable")  # the loop returns or raises
 
@@ -113,7 +118,7 @@ class NeonClient:
             message = json.loads(raw).get("message") or raw.decode(errors="replace")
         except (ValueError, AttributeError):
             message = raw.decode(errors="replace")
-        return InfraError.at("neon_api_error", f"neon api {method} {path} answered {status}: {message}",
+        return InfraError.at(Code.NEON_API_ERROR, f"neon api {method} {path} answered {status}: {message}",
                              Span(file="NEON_PROJECT_ID"))
 
     # ------------------------------------------------------------------ calls
@@ -172,11 +177,11 @@ class NeonClient:
             polls = 0
             while status not in DONE:
                 if status in FAILED:
-                    raise InfraError.at("neon_operation_failed",
+                    raise InfraError.at(Code.NEON_OPERATION_FAILED,
                                         f"neon operation `{op['id']}` ({op.get('action')}) {status}: "
                                         f"{op.get('error') or 'no detail'}", Span(file="NEON_PROJECT_ID"))
                 if time.monotonic() > deadline:
-                    raise InfraError.at("neon_timeout", f"neon operation `{op['id']}` still {status}",
+                    raise InfraError.at(Code.NEON_TIMEOUT, f"neon operation `{op['id']}` still {status}",
                                         Span(file="NEON_PROJECT_ID"))
                 self.sleep(min(5.0, self.poll_interval * 2**polls))
                 polls += 1
@@ -197,10 +202,10 @@ class NeonSnapshots:
         """The database's branch: `NEON_BRANCH_ID`, else that of the DSN's endpoint
         (`ep-…` host, with or without `-pooler`)."""
         if self._branch_id is None:
-            host = (_params(self.dsn).get("host") or "").split(",")[0]
+            host = (dsn_params(self.dsn).get("host") or "").split(",")[0]
             endpoint = host.split(".")[0].removesuffix("-pooler")
             if not endpoint.startswith("ep-"):
-                raise InputError.at("neon_branch_unknown",
+                raise InputError.at(Code.NEON_BRANCH_UNKNOWN,
                                     f"cannot tell the neon branch of host `{host}`",
                                     Span(file="--dsn"), help="set NEON_BRANCH_ID")
             self._branch_id = self.client.endpoint(endpoint)["branch_id"]
@@ -221,7 +226,7 @@ class NeonSnapshots:
     def create(self, name: str) -> Snapshot:
         check_name(name)
         if any(s.name == name for s in self.list()):
-            raise InputError.at("snapshot_exists", f"snapshot `{name}` exists", Span(file="NAME"))
+            raise InputError.at(Code.SNAPSHOT_EXISTS, f"snapshot `{name}` exists", Span(file="NAME"))
         branch = self.client.create_branch(self.branch_id, BRANCH_PREFIX + name)
         return Snapshot(name=name, backend="neon", source=self.branch_id, location=branch["id"],
                         created=branch.get("created_at", ""))
@@ -235,7 +240,6 @@ class NeonSnapshots:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.client.restore_branch(self.branch_id, snaps[name].location, f"policydiff-before-{name}-{stamp}")
         return snaps[name]
-
 
     @contextmanager
     def scratch(self, name: str) -> Iterator[tuple[str, Snapshot]]:
@@ -255,7 +259,7 @@ class NeonSnapshots:
             self.client.wait(answer.get("operations", []))
             endpoints = [e for e in answer.get("endpoints", []) if e.get("type") == "read_write"]
             if not endpoints:
-                raise InfraError.at("neon_no_endpoint", f"neon created branch `{branch_id}` without an endpoint",
+                raise InfraError.at(Code.NEON_NO_ENDPOINT, f"neon created branch `{branch_id}` without an endpoint",
                                     Span(file="NEON_PROJECT_ID"))
             yield self._uri(branch_id, endpoints[0]["id"]), snap
         finally:
@@ -275,6 +279,6 @@ class NeonSnapshots:
             self.client.delete_endpoint(endpoint["id"])
 
     def _uri(self, branch_id: str, endpoint_id: str) -> str:
-        params = _params(self.dsn)
+        params = dsn_params(self.dsn)
         return self.client.connection_uri(branch_id, endpoint_id, params.get("dbname") or "neondb",
                                           params.get("user") or "neondb_owner")

@@ -1,117 +1,37 @@
-"""Rollback points: snapshot the database, restore it, list what there is.
+"""Snapshots of plain PostgreSQL as template databases on the same server.
 
-Two backends with one interface (`create`, `restore`, `list`):
-
-- `TemplateSnapshots`, for plain PostgreSQL: a snapshot is a database created with the
-  source as TEMPLATE, marked by a comment (`policydiff snapshot {json}`) that names the
-  snapshot and its source, so `list` needs no registry table. A template may have no
-  other sessions, so the copy waits until other commands' sessions have ended (it
-  never terminates a session at work, only one left idle) and fails naming them after
-  a bounded wait. Restore copies the snapshot to a new database, then swaps it
-  in by renaming, so a failure leaves the current database as it was; the snapshot
-  stays, to be restored again.
-- `NeonSnapshots` (when `NEON_API_KEY` and `NEON_PROJECT_ID` are set): a snapshot is a
-  child branch of the database's branch; restore is Neon's branch restore from it, the
-  state before being preserved under another branch name.
-
-Either way, restore refuses while replay workers (`application_name` starting with
-`policydiff-replay`) are connected, unless forced.
+A snapshot is a database created with the source as TEMPLATE, marked by a comment
+(`policydiff snapshot {json}`) that names the snapshot and its source, so `list` needs
+no registry table. A template may have no other sessions, so the copy waits until other
+commands' sessions have ended (it never terminates a session at work, only one left
+idle) and fails naming them after a bounded wait. Restore copies the snapshot to a new
+database, then swaps it in by renaming, so a failure leaves the current database as it
+was; the snapshot stays, to be restored again.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
-import re
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Literal, Protocol
 
-import msgspec
 import psycopg
 from psycopg import sql
 
-from policydiff.db.connection import database_name, maintenance_dsn, open_connection
-from policydiff.errors import ExitCode, InfraError, InputError, PolicydiffError
+from policydiff.db.connection import database_name, maintenance_dsn, open_connection, with_dbname
+from policydiff.db.snapshots.contract import (
+    Snapshot,
+    check_name,
+    refuse_if_replaying,
+    unknown_snapshot,
+)
+from policydiff.errors import Code, InfraError, InputError
 from policydiff.source import Span
 
-REPLAY_APPLICATION = "policydiff-replay"
 COMMENT_PREFIX = "policydiff snapshot "
-_SNAPSHOT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-
-
-class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    backend: Literal["postgres", "neon"]
-    source: str  # the database (or Neon branch id) it was taken of
-    location: str  # the snapshot's database name (or Neon branch id)
-    created: str
-
-
-class RestoreRefused(PolicydiffError):
-    """Restoring now would pull the database from under running replay workers."""
-
-    exit_code = ExitCode.BLOCKED
-
-
-class Snapshots(Protocol):
-    def create(self, name: str) -> Snapshot: ...
-    def restore(self, name: str, *, force: bool = False) -> Snapshot: ...
-    def list(self) -> tuple[Snapshot, ...]: ...
-
-
-def backend(dsn: str) -> Snapshots:
-    """Neon branches when `NEON_API_KEY` and `NEON_PROJECT_ID` are set, else template
-    databases on `dsn`'s server."""
-    if os.environ.get("NEON_API_KEY") and os.environ.get("NEON_PROJECT_ID"):
-        from policydiff.db.neon import NeonClient, NeonSnapshots
-
-        return NeonSnapshots(NeonClient.from_env(), dsn)
-    return TemplateSnapshots(dsn)
-
-
-def check_name(name: str) -> str:
-    if not _SNAPSHOT_NAME.match(name):
-        raise InputError.at(
-            "invalid_snapshot_name",
-            f"snapshot name `{name}` must be 1-40 of a-z, 0-9, `_` and `-`, starting with a letter or digit",
-            Span(file="NAME"),
-        )
-    return name
-
-
-def replay_workers(conn: psycopg.Connection, dbname: str) -> list[str]:
-    """The application names of replay sessions connected to `dbname`."""
-    rows = conn.execute(
-        "SELECT application_name FROM pg_stat_activity WHERE datname = %s AND application_name LIKE %s"
-        " AND pid <> pg_backend_pid() ORDER BY application_name",
-        (dbname, REPLAY_APPLICATION + "%"),
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-def refuse_if_replaying(conn: psycopg.Connection, dbname: str, force: bool) -> None:
-    workers = replay_workers(conn, dbname)
-    if workers and not force:
-        raise RestoreRefused.at(
-            "replay_running",
-            f"{len(workers)} replay worker(s) are connected to `{dbname}` ({', '.join(sorted(set(workers)))})",
-            Span(file=dbname),
-            help="wait for the replay to finish, or pass --force to terminate them",
-        )
-
-
-def unknown_snapshot(name: str, known: list[str]) -> InputError:
-    close = difflib.get_close_matches(name, known, n=1)
-    return InputError.at(
-        "unknown_snapshot",
-        f"no snapshot `{name}`" + (f"; did you mean `{close[0]}`?" if close else ""),
-        Span(file="NAME"),
-        help=("snapshots: " + ", ".join(known)) if known else "`policydiff db snapshot NAME` takes one",
-    )
 
 
 class TemplateSnapshots:
@@ -152,7 +72,7 @@ class TemplateSnapshots:
         target = self._database_for(name)
         with self._connect() as conn:
             if any(s.name == name for s in self._list(conn)):
-                raise InputError.at("snapshot_exists", f"snapshot `{name}` exists", Span(file="NAME"),
+                raise InputError.at(Code.SNAPSHOT_EXISTS, f"snapshot `{name}` exists", Span(file="NAME"),
                                     help="choose another name")
             _copy_when_idle(conn, target, self.source)
             snap = Snapshot(name=name, backend="postgres", source=self.source, location=target,
@@ -199,24 +119,16 @@ class _Scratch:
             if self.name not in known:
                 raise unknown_snapshot(self.name, list(known))
             _sql(conn, "CREATE DATABASE {} TEMPLATE {}", self.database, known[self.name].location)
-        return _with_dbname(self.snaps.dsn, self.database), known[self.name]
+        return with_dbname(self.snaps.dsn, self.database), known[self.name]
 
     def __exit__(self, *exc) -> None:
         with self.snaps._connect() as conn:
             _sql(conn, "DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database)
 
 
-def _with_dbname(dsn: str, dbname: str) -> str:
-    from psycopg import conninfo
-
-    params = conninfo.conninfo_to_dict(dsn)
-    params["dbname"] = dbname
-    return conninfo.make_conninfo("", **params)
-
-
 def snapshot_dsn(dsn: str, snap: Snapshot) -> str:
     """How to read a template snapshot's own database (read it, never write it)."""
-    return _with_dbname(dsn, snap.location)
+    return with_dbname(dsn, snap.location)
 
 
 SNAPSHOT_WAIT_SECONDS = float(os.environ.get("POLICYDIFF_SNAPSHOT_WAIT", "120"))
@@ -246,12 +158,12 @@ def _copy_when_idle(conn: psycopg.Connection, target: str, source: str) -> None:
                          (source, IDLE_SECONDS))
             time.sleep(0.2)
         except psycopg.Error as e:
-            raise InfraError.at("snapshot_failed", f"{e.diag.message_primary or e}",
+            raise InfraError.at(Code.SNAPSHOT_FAILED, f"{e.diag.message_primary or e}",
                                 Span(file=conn.info.dbname)) from None
     rows = conn.execute("SELECT DISTINCT coalesce(nullif(application_name, ''), 'unnamed') FROM "
                         "pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
                         (source,)).fetchall()
-    raise InfraError.at("snapshot_busy", f"`{source}` kept other sessions for "
+    raise InfraError.at(Code.SNAPSHOT_BUSY, f"`{source}` kept other sessions for "
                         f"{SNAPSHOT_WAIT_SECONDS:.0f} s ({', '.join(sorted(r[0] for r in rows))}); "
                         "a template copy needs the database to itself", Span(file=source),
                         help="take the snapshot when they finish, or set POLICYDIFF_SNAPSHOT_WAIT")
@@ -292,4 +204,4 @@ def _sql(conn: psycopg.Connection, statement: str, *names: str | sql.Composable)
     try:
         conn.execute(sql.SQL(statement).format(*parts))
     except psycopg.Error as e:
-        raise InfraError.at("snapshot_failed", f"{e.diag.message_primary or e}", Span(file=conn.info.dbname)) from None
+        raise InfraError.at(Code.SNAPSHOT_FAILED, f"{e.diag.message_primary or e}", Span(file=conn.info.dbname)) from None
