@@ -204,6 +204,48 @@ def test_unreachable_database_is_exit_3(tmp_path, capsys):
     assert not Path(tmp_path / "r.json").exists()
 
 
+def test_unwritable_output_is_refused_before_the_run(tmp_path, capsys):
+    """`--output` (and `--decision-log`) that cannot be written are bad input found before
+    anything runs: exit 2 even with a database that is not there (which would be exit 3
+    once the run started), and no file is left behind."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = ["replay", "--v1", str(V1), "--v2", str(V2), "--requests", "10",
+            "--dsn", f"postgresql://app@127.0.0.1:{port}/nowhere?connect_timeout=2"]
+    (tmp_path / "dir").mkdir()
+    for flags, says in ((["--output", str(tmp_path / "dir")], "is a directory"),
+                        (["--output", str(tmp_path / "missing" / "r.json")], "no directory"),
+                        (["--output", str(tmp_path / "r.json"), "--decision-log", str(tmp_path)],
+                         "is a directory")):
+        err = _bad([*base, *flags], capsys)
+        assert says in err and flags[-2] in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir"]
+
+
+def test_profile_from_the_run_s_own_decision_log(seeded, tmp_path):
+    """A run's decision log (the discrepancies `ShadowAuthorizer` logged) is a `--profile`
+    for the next run: past the coverage floor, requests go only to the roles, actions
+    and relations the log holds."""
+    log, first, second = tmp_path / "decisions.jsonl", tmp_path / "a.json", tmp_path / "b.json"
+    common = ["replay", "--v1", str(V1), "--v2", str(UNSAFE), "--requests", str(REQUESTS),
+              "--parallel", "1", "--dsn", seeded]
+    assert main([*common, "--output", str(first), "--decision-log", str(log)]) == 0
+    logged = [json.loads(x)["input"] for x in log.read_text().splitlines()]
+    assert logged
+    roles = {x["subject"]["role"] for x in logged}
+    actions = {x["action"] for x in logged}
+    assert main([*common, "--output", str(second), "--profile", str(log), "--seed", "4"]) == 0
+    report = msgspec.json.decode(second.read_bytes(), type=ReplayReport)
+    assert report.complete and report.requests == REQUESTS
+    outside = [c for c in report.cells if c.role not in roles or c.action not in actions]
+    assert outside and all(c.requests == 1 for c in outside)  # the floor, nothing more
+    inside = sum(c.requests for c in report.cells if c.role in roles and c.action in actions)
+    assert inside == REQUESTS - len(outside) > len(report.cells)
+
+
 def test_facts_are_read_back_as_written_whatever_the_ids(database):
     """A batch's facts come back exactly as the tenancy holds them, for ids that an
     array literal must quote (quotes, backslashes, commas, braces, blanks, NULL)."""
