@@ -7,6 +7,7 @@ unreachable database."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import msgspec
@@ -26,6 +27,7 @@ from replay_checks import (
 
 from policydiff.cli import main
 from policydiff.replay import run_replay
+from policydiff.report.replay import summary
 from policydiff.results import ReplayReport
 
 REQUESTS = 3000
@@ -80,6 +82,20 @@ def test_examples_agree_with_compare(seeded, tmp_path):
     assert ("rbac_v1_v2_comparison_total", (("outcome", "match"),)) in during
     assert report.latency_ms.v1.p50 > 0 and report.latency_ms.db.max >= report.latency_ms.db.p99
     assert report.stale_facts == 0
+    assert _shapes(summary(report, "dry.json")) == _shapes(_readme_summary())
+
+
+def _readme_summary() -> str:
+    """The summary the README shows under the done-when command."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = text.split("```\nreplay complete:", 1)[1].split("```", 1)[0]
+    return "replay complete:" + block
+
+
+def _shapes(text: str) -> list[str]:
+    """Lines with their figures and the database's address blanked: what the README can
+    promise of any run."""
+    return [re.sub(r"\d[\d.,]*", "N", line.split(" against ")[0]) for line in text.splitlines()]
 
 
 def test_loosening_with_churn_agrees_with_compare(default_server, tmp_path):
