@@ -83,6 +83,20 @@ def test_examples_agree_with_compare(seeded, tmp_path):
     assert report.latency_ms.v1.p50 > 0 and report.latency_ms.db.max >= report.latency_ms.db.p99
     assert report.stale_facts == 0
     assert _shapes(summary(report, "dry.json")) == _shapes(_readme_summary())
+    _assert_fields_of_the_contract(json.loads(msgspec.json.encode(report)))
+
+
+def _assert_fields_of_the_contract(got: dict) -> None:
+    """The report has docs/design.md's `policydiff.replay/1` fields, field for field."""
+    text = (Path(__file__).resolve().parent.parent / "docs/design.md").read_text(encoding="utf-8")
+    block = text.split("```json\n{\"schema\": \"policydiff.replay/1\"", 1)[1].split("```", 1)[0]
+    want = json.loads('{"schema": "policydiff.replay/1"' + block.replace("{…}", "{}"))
+    assert set(got) == set(want)
+    for part in ("run", "outcomes", "latency_ms"):
+        assert set(got[part]) == set(want[part]), part
+    assert set(got["run"]["v1"]) == set(want["run"]["v1"]) == set(got["run"]["v2"])
+    assert set(got["cells"][0]) == set(want["cells"][0])
+    assert {set(v) == set(want["latency_ms"]["v1"]) for v in got["latency_ms"].values()} == {True}
 
 
 def _readme_summary() -> str:
