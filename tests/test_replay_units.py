@@ -155,6 +155,8 @@ def test_background_drainer_and_file_decision_log(policies, tenancy):
     lines = [json.loads(x) for x in out.getvalue().splitlines()]
     assert [x["input"]["action"] for x in lines] == ["billing:read"]
     assert lines[0]["outcome"] == "v2_more_restrictive"
+    with pytest.raises(TypeError, match="decision_log"):  # a path is not a file
+        ShadowAuthorizer(v1, v2, metrics=Metrics(prometheus=False), decision_log="diffs.jsonl")
 
 
 # ---- metrics
