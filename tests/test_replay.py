@@ -195,6 +195,10 @@ def test_bad_policy_profile_and_empty_tenancy(seeded, fresh_dsn, tmp_path, capsy
     common = ["--requests", "10", "--output", str(tmp_path / "r.json")]
     err = _bad(["replay", "--v1", str(V1), "--v2", str(broken), "--dsn", seeded, *common], capsys)
     assert "broken.rego:" in err
+    unsafe = tmp_path / "unsafe.rego"  # parses, fails `check`
+    unsafe.write_text("package p\nimport rego.v1\nallow if { x > 1 }\n")
+    err = _bad(["replay", "--v1", str(unsafe), "--v2", str(V2), "--dsn", seeded, *common], capsys)
+    assert "unsafe.rego:3:" in err and "rego_unsafe_var_error" in err
     profile = tmp_path / "profile.yaml"
     profile.write_text("roles: {wizard: 1}\n")
     err = _bad(["replay", "--v1", str(V1), "--v2", str(V2), "--dsn", seeded, "--profile", str(profile),

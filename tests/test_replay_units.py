@@ -368,11 +368,13 @@ def test_too_few_requests_for_the_coverage_floor(tenancy):
     assert workload.plan(tenancy, uncovered, requests=10, seed=0).requests == 10
 
 
-def test_empty_tenancy_is_bad_input(tenancy):
-    empty = msgspec.structs.replace(tenancy, actions=())
+@pytest.mark.parametrize("part", ["users", "resources", "actions"])
+def test_empty_tenancy_is_bad_input(tenancy, part):
+    empty = msgspec.structs.replace(tenancy, **{part: ()})
     with pytest.raises(InputError) as e:
         workload.plan(empty, workload.load_profile(None, tenancy), requests=10, seed=0)
     assert e.value.diagnostics[0].code == "empty_tenancy"
+    assert f"no {part}" in e.value.diagnostics[0].message and "nothing to replay" in e.value.diagnostics[0].message
 
 
 def test_default_profile_keeps_the_examples_under_the_runbook_rate(policies, tenancy):
@@ -413,7 +415,7 @@ def test_progress_view_plain_lines_and_messages():
     bar = io.StringIO()
     with ProgressView(bar, tty=True) as view:
         view(Progress(done=500, total=1000, elapsed=1.0))
-    assert "500/1000" in bar.getvalue()
+    assert "500/1000" in bar.getvalue() and "500 req/s" in bar.getvalue()
 
 
 def test_tenancy_digest_is_of_the_facts_not_their_order(tenancy):
