@@ -259,6 +259,14 @@ def test_unwritable_output_is_refused_before_the_run(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir"]
 
 
+def test_library_refuses_an_unwritable_decision_log(seeded, tmp_path):
+    from policydiff.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        run_replay(v1=V1, v2=V2, requests=REQUESTS, dsn=seeded, decision_log=tmp_path)
+    assert e.value.diagnostics[0].code == "unwritable_file"
+
+
 def test_profile_from_the_run_s_own_decision_log(seeded, tmp_path):
     """A run's decision log (the discrepancies `ShadowAuthorizer` logged) is a `--profile`
     for the next run: past the coverage floor, requests go only to the roles, actions
