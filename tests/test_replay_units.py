@@ -351,6 +351,28 @@ def test_profile_from_opa_s_decision_log_formats(tmp_path, tenancy):
     assert "cut short" in e.value.diagnostics[0].message
 
 
+def test_hostile_decision_logs_are_bad_input(tmp_path, tenancy, monkeypatch):
+    """Nesting past Python's recursion limit, in a line or an array, and a gzip file that
+    decompresses past the bound: located bad input, never a traceback."""
+    import gzip
+
+    deep = b"[" * 1_000_000 + b"]" * 1_000_000
+    lines, array, bomb = tmp_path / "deep.jsonl", tmp_path / "deep.json", tmp_path / "bomb.json.gz"
+    good = json.dumps(_opa_event(0, _request(tenancy, "viewer", "project:read", "own_team"))).encode()
+    lines.write_bytes(good + b"\n" + deep + b"\n")
+    array.write_bytes(deep)
+    monkeypatch.setattr(workload, "MAX_LOG", 1000)
+    bomb.write_bytes(gzip.compress(b"[" + b" " * 5000 + b"]"))
+    for path, where, says in ((lines, "deep.jsonl", "nested too deeply"),
+                              (array, "deep.json", "nested too deeply"),
+                              (bomb, "bomb.json.gz", "more than 1000 bytes")):
+        with pytest.raises(InputError) as e:
+            workload.load_profile(path, tenancy)
+        d = e.value.diagnostics[0]
+        assert d.code == "invalid_decision_log" and says in d.message and where in d.span.file
+        assert d.span.line == (2 if path is lines else 0)
+
+
 def _weights(plan):
     prev = 0.0
     for c in plan.cum_weights:

@@ -75,8 +75,9 @@ def load_profile(path: str | Path | None, tenancy: Tenancy) -> Profile:
         raw = Path(path).read_bytes()
     except OSError as e:
         raise InputError.at("unreadable_file", f"cannot read profile: {e.strerror}", Span(file=name)) from None
-    if name.endswith((".jsonl", ".ndjson", ".log", ".gz")) or raw[:2] == _GZIP \
-            or raw.lstrip()[:1] == b"[":  # a profile is a mapping: a list is a log upload
+    if name.endswith((".jsonl", ".ndjson", ".log", ".gz")) or raw[:2] == _GZIP or (
+            # a profile is a mapping: a JSON array is a log upload (YAML keeps its reader)
+            raw.lstrip()[:1] == b"[" and not name.endswith((".yaml", ".yml"))):
         profile = profile_from_decision_log(raw, name)
     else:
         # the reader every YAML file shares: located errors, no alias bombs, bounded depth
@@ -129,14 +130,20 @@ def profile_from_decision_log(raw: bytes, name: str = "<decision log>") -> Profi
             actions[inp["action"]] += 1
             relations[relation_of(subject.get("enterprise"), subject.get("teams"),
                                   resource.get("enterprise"), resource.get("team"))] += 1
-        except (msgspec.DecodeError, KeyError, TypeError, AttributeError) as e:
+        except (msgspec.DecodeError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise InputError.at("invalid_decision_log", f"not a decision-log entry of the request "
-                                f"model ({type(e).__name__}: {e})", where) from None
+                                f"model ({_why(e)})", where) from None
     if not roles:
         raise InputError.at("invalid_decision_log", "no decision-log entries", Span(file=name))
     zero = {"default": 0.0}
     return Profile(roles={**zero, **roles}, actions={**zero, **actions},
                    relations={**zero, **relations})
+
+
+def _why(e: Exception) -> str:
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    return f"{type(e).__name__}: {e}" if not isinstance(e, msgspec.DecodeError) else str(e)
 
 
 _GZIP = b"\x1f\x8b"
@@ -159,8 +166,8 @@ def _events(raw: bytes, name: str) -> Iterator[tuple[Span, Any]]:
     if raw.lstrip()[:1] == b"[":
         try:
             events = msgspec.json.decode(raw)
-        except msgspec.DecodeError as e:
-            raise InputError.at("invalid_decision_log", f"not a JSON array of events: {e}",
+        except (msgspec.DecodeError, RecursionError) as e:
+            raise InputError.at("invalid_decision_log", f"not a JSON array of events: {_why(e)}",
                                 Span(file=name)) from None
         for i, event in enumerate(events):
             yield Span(file=f"{name}[{i}]"), event
