@@ -73,15 +73,16 @@ class Space:
             model_parents = {p[:i] for p in REQUEST_MODEL for i in range(len(p))}
             self.outside_model = sorted(p for p in self._analysed
                                         if p not in REQUEST_MODEL and p not in model_parents)
-        # The relation's ingredients must meet in one class each so the relation can
-        # be realised by construction.
-        # whether cells split on the relation: fixed by the dimensions and what the
-        # policies read, so decided once (cell_of runs per replayed request)
+        # Whether cells split on the relation, and whether the action's path is apart
+        # from the other dimensions': fixed by the dimensions and what the policies
+        # read, so decided once (cell_of runs per replayed request).
         self._splits_relation = dims.has_relation and self._reads_relation()
         act = dims.action
         self._action_apart = act is not None and not any(
             p is not None and (p[:len(act)] == act or act[:len(p)] == p)
             for p in (dims.tenant, dims.role, *dims.relation_paths))
+        # The relation's ingredients must meet in one class each so the relation can
+        # be realised by construction.
         groups: list[tuple[Path, ...]] = []
         if self._splits_relation:
             groups = [(dims.subject_enterprise, dims.resource_enterprise),
