@@ -288,6 +288,61 @@ def test_profile_from_the_run_s_own_decision_log(seeded, tmp_path):
     assert inside == REQUESTS - len(outside) > len(report.cells)
 
 
+def test_done_when_on_a_machine_without_a_database(tmp_path):
+    """The issue's done-when, as the README shows it: with no database configured (no
+    `--dsn`, no DATABASE_URL), `db seed` and then the README's `replay` command work on
+    the embedded server, the metrics endpoint answers while the run lasts, and `analyze`
+    finds the report, its metrics and the symbolic diff in agreement."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    line = next(x for x in readme.splitlines() if x.startswith("policydiff db seed && policydiff replay"))
+    seed_cmd, replay_cmd = (part.split() for part in line.split(" && "))
+    assert replay_cmd[replay_cmd.index("--requests") + 1] == "50000"
+    for name in ("policies", "classifications"):
+        (tmp_path / name).symlink_to(root / name)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    cli = [sys.executable, "-m", "policydiff"]
+    done = subprocess.run([*cli, *seed_cmd[1:]], check=False, cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    port = _free_port()
+    run = subprocess.Popen([*cli, *replay_cmd[1:], "--metrics-port", str(port)], cwd=tmp_path,
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    scraped = ""  # the endpoint answers from the start, the metrics once a worker counts
+    try:
+        while "rbac_replay_requests_total" not in scraped and run.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    scraped = r.read().decode()
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.02)
+        alive = run.poll() is None
+        _, err = run.communicate(timeout=600)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, err
+    assert alive and "rbac_replay_requests_total" in scraped
+    assert "replay complete: 50000 requests" in err and "report written to dry.json" in err
+    analysed = subprocess.run([*cli, "analyze", "--input", "dry.json", "--output", "dry.analysis.json",
+                               "--classifications", "classifications/rbac_v2.yaml"],
+                              check=False, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300)
+    assert analysed.returncode == 0, analysed.stdout + analysed.stderr
+    analysis = json.loads((tmp_path / "dry.analysis.json").read_text())
+    assert analysis["requests"] == 50000 and analysis["passed"]
+    assert analysis["agreement"] == {"unexpected_cells": [], "unexercised_cells": []}
+    hit = {c["name"]: c["hit"] for c in analysis["stop_conditions"]}
+    assert hit["missing_metrics"] is False and hit["disagreement"] is False
+
+
 def test_facts_are_read_back_as_written_whatever_the_ids(database):
     """A batch's facts come back exactly as the tenancy holds them, for ids that an
     array literal must quote (quotes, backslashes, commas, braces, blanks, NULL)."""
