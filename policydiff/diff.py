@@ -213,8 +213,12 @@ def _tenancy(space: Space, tenancy: Tenancy, decide: _Decider) -> list[Row]:
             verdicts = row_cache.get(ck)
             if verdicts is None:
                 verdicts = row_cache[ck] = _verdicts(t, elems, real.actions, by_element, decide)
-            for action, (d1, d2, loose, tight) in zip(real.actions, verdicts):
-                rows.append(Row((t.tenant, role, action, rel), d1, d2,
+            # keyed by `Space.cell_of` as replay and analyze key a request: one request
+            # of the group with each action
+            u, r = t.pairs[elems[0]]
+            keys = space.cells_of(request_input(u, "", r), real.actions)
+            for key, action, (d1, d2, loose, tight) in zip(keys, real.actions, verdicts):
+                rows.append(Row(key, d1, d2,
                              _pair_request(t, loose, action) if loose is not None else None,
                              _pair_request(t, tight, action) if tight is not None else None))
     return rows

@@ -57,11 +57,22 @@ class Tenancy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 def relation(user: User, resource: Resource) -> str:
     """Where `resource` stands relative to `user` (docs/design.md, The matrix)."""
-    if resource.enterprise != user.enterprise:
+    return relation_of(user.enterprise, user.teams, resource.enterprise, resource.team)
+
+
+def relation_of(subject_enterprise: object, subject_teams: object, resource_enterprise: object,
+                resource_team: object) -> str:
+    """The relation from the four values it is made of, wherever they come from (a
+    tenancy's facts, a request's input, a decision log): the one definition. Team ids
+    need not be unique across enterprises, so the enterprise is compared first; teams
+    that are not a list or tuple name no team."""
+    if subject_enterprise != resource_enterprise:
         return "other_enterprise"
-    if resource.team is None:
+    if resource_team is None:
         return "enterprise"
-    return "own_team" if resource.team in user.teams else "other_team"
+    if not isinstance(subject_teams, (list, tuple)):
+        return "other_team"
+    return "own_team" if resource_team in subject_teams else "other_team"
 
 
 def canonical_teams(teams: tuple[str, ...] | list[str]) -> list[str]:

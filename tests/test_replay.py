@@ -7,6 +7,7 @@ unreachable database."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import msgspec
@@ -26,6 +27,7 @@ from replay_checks import (
 
 from policydiff.cli import main
 from policydiff.replay import run_replay
+from policydiff.report.replay import summary
 from policydiff.results import ReplayReport
 
 REQUESTS = 3000
@@ -80,6 +82,34 @@ def test_examples_agree_with_compare(seeded, tmp_path):
     assert ("rbac_v1_v2_comparison_total", (("outcome", "match"),)) in during
     assert report.latency_ms.v1.p50 > 0 and report.latency_ms.db.max >= report.latency_ms.db.p99
     assert report.stale_facts == 0
+    assert _shapes(summary(report, "dry.json")) == _shapes(_readme_summary())
+    _assert_fields_of_the_contract(json.loads(msgspec.json.encode(report)))
+
+
+def _assert_fields_of_the_contract(got: dict) -> None:
+    """The report has docs/design.md's `policydiff.replay/1` fields, field for field."""
+    text = (Path(__file__).resolve().parent.parent / "docs/design.md").read_text(encoding="utf-8")
+    block = text.split("```json\n{\"schema\": \"policydiff.replay/1\"", 1)[1].split("```", 1)[0]
+    want = json.loads('{"schema": "policydiff.replay/1"' + block.replace("{…}", "{}"))
+    assert set(got) == set(want)
+    for part in ("run", "outcomes", "latency_ms"):
+        assert set(got[part]) == set(want[part]), part
+    assert set(got["run"]["v1"]) == set(want["run"]["v1"]) == set(got["run"]["v2"])
+    assert set(got["cells"][0]) == set(want["cells"][0])
+    assert {set(v) == set(want["latency_ms"]["v1"]) for v in got["latency_ms"].values()} == {True}
+
+
+def _readme_summary() -> str:
+    """The summary the README shows under the done-when command."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = text.split("```\nreplay complete:", 1)[1].split("```", 1)[0]
+    return "replay complete:" + block
+
+
+def _shapes(text: str) -> list[str]:
+    """Lines with their figures and the database's address blanked: what the README can
+    promise of any run."""
+    return [re.sub(r"\d[\d.,]*", "N", line.split(" against ")[0]) for line in text.splitlines()]
 
 
 def test_loosening_with_churn_agrees_with_compare(default_server, tmp_path):
@@ -165,6 +195,10 @@ def test_bad_policy_profile_and_empty_tenancy(seeded, fresh_dsn, tmp_path, capsy
     common = ["--requests", "10", "--output", str(tmp_path / "r.json")]
     err = _bad(["replay", "--v1", str(V1), "--v2", str(broken), "--dsn", seeded, *common], capsys)
     assert "broken.rego:" in err
+    unsafe = tmp_path / "unsafe.rego"  # parses, fails `check`
+    unsafe.write_text("package p\nimport rego.v1\nallow if { x > 1 }\n")
+    err = _bad(["replay", "--v1", str(unsafe), "--v2", str(V2), "--dsn", seeded, *common], capsys)
+    assert "unsafe.rego:3:" in err and "rego_unsafe_var_error" in err
     profile = tmp_path / "profile.yaml"
     profile.write_text("roles: {wizard: 1}\n")
     err = _bad(["replay", "--v1", str(V1), "--v2", str(V2), "--dsn", seeded, "--profile", str(profile),
@@ -202,6 +236,111 @@ def test_unreachable_database_is_exit_3(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 3 and "hunter2" not in err and "Traceback" not in err
     assert not Path(tmp_path / "r.json").exists()
+
+
+def test_unwritable_output_is_refused_before_the_run(tmp_path, capsys):
+    """`--output` (and `--decision-log`) that cannot be written are bad input found before
+    anything runs: exit 2 even with a database that is not there (which would be exit 3
+    once the run started), and no file is left behind."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = ["replay", "--v1", str(V1), "--v2", str(V2), "--requests", "10",
+            "--dsn", f"postgresql://app@127.0.0.1:{port}/nowhere?connect_timeout=2"]
+    (tmp_path / "dir").mkdir()
+    for flags, says in ((["--output", str(tmp_path / "dir")], "is a directory"),
+                        (["--output", str(tmp_path / "missing" / "r.json")], "no directory"),
+                        (["--output", str(tmp_path / "r.json"), "--decision-log", str(tmp_path)],
+                         "is a directory")):
+        err = _bad([*base, *flags], capsys)
+        assert says in err and flags[-2] in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir"]
+
+
+def test_library_refuses_an_unwritable_decision_log(seeded, tmp_path):
+    from policydiff.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        run_replay(v1=V1, v2=V2, requests=REQUESTS, dsn=seeded, decision_log=tmp_path)
+    assert e.value.diagnostics[0].code == "unwritable_file"
+
+
+def test_profile_from_the_run_s_own_decision_log(seeded, tmp_path):
+    """A run's decision log (the discrepancies `ShadowAuthorizer` logged) is a `--profile`
+    for the next run: past the coverage floor, requests go only to the roles, actions
+    and relations the log holds."""
+    log, first, second = tmp_path / "decisions.jsonl", tmp_path / "a.json", tmp_path / "b.json"
+    common = ["replay", "--v1", str(V1), "--v2", str(UNSAFE), "--requests", str(REQUESTS),
+              "--parallel", "1", "--dsn", seeded]
+    assert main([*common, "--output", str(first), "--decision-log", str(log)]) == 0
+    logged = [json.loads(x)["input"] for x in log.read_text().splitlines()]
+    assert logged
+    roles = {x["subject"]["role"] for x in logged}
+    actions = {x["action"] for x in logged}
+    assert main([*common, "--output", str(second), "--profile", str(log), "--seed", "4"]) == 0
+    report = msgspec.json.decode(second.read_bytes(), type=ReplayReport)
+    assert report.complete and report.requests == REQUESTS
+    outside = [c for c in report.cells if c.role not in roles or c.action not in actions]
+    assert outside and all(c.requests == 1 for c in outside)  # the floor, nothing more
+    inside = sum(c.requests for c in report.cells if c.role in roles and c.action in actions)
+    assert inside == REQUESTS - len(outside) > len(report.cells)
+
+
+def test_done_when_on_a_machine_without_a_database(tmp_path):
+    """The issue's done-when, as the README shows it: with no database configured (no
+    `--dsn`, no DATABASE_URL), `db seed` and then the README's `replay` command work on
+    the embedded server, the metrics endpoint answers while the run lasts, and `analyze`
+    finds the report, its metrics and the symbolic diff in agreement."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    line = next(x for x in readme.splitlines() if x.startswith("policydiff db seed && policydiff replay"))
+    seed_cmd, replay_cmd = (part.split() for part in line.split(" && "))
+    assert replay_cmd[replay_cmd.index("--requests") + 1] == "50000"
+    for name in ("policies", "classifications"):
+        (tmp_path / name).symlink_to(root / name)
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    cli = [sys.executable, "-m", "policydiff"]
+    done = subprocess.run([*cli, *seed_cmd[1:]], check=False, cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    port = _free_port()
+    run = subprocess.Popen([*cli, *replay_cmd[1:], "--metrics-port", str(port)], cwd=tmp_path,
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    scraped = ""  # the endpoint answers from the start, the metrics once a worker counts
+    try:
+        while "rbac_replay_requests_total" not in scraped and run.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    scraped = r.read().decode()
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.02)
+        alive = run.poll() is None
+        _, err = run.communicate(timeout=600)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, err
+    assert alive and "rbac_replay_requests_total" in scraped
+    assert "replay complete: 50000 requests" in err and "report written to dry.json" in err
+    analysed = subprocess.run([*cli, "analyze", "--input", "dry.json", "--output", "dry.analysis.json",
+                               "--classifications", "classifications/rbac_v2.yaml"],
+                              check=False, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300)
+    assert analysed.returncode == 0, analysed.stdout + analysed.stderr
+    analysis = json.loads((tmp_path / "dry.analysis.json").read_text())
+    assert analysis["requests"] == 50000 and analysis["passed"]
+    assert analysis["agreement"] == {"unexpected_cells": [], "unexercised_cells": []}
+    hit = {c["name"]: c["hit"] for c in analysis["stop_conditions"]}
+    assert hit["missing_metrics"] is False and hit["disagreement"] is False
 
 
 def test_facts_are_read_back_as_written_whatever_the_ids(database):

@@ -119,17 +119,23 @@ def test_server_that_stays_away_ends_the_run_incomplete(cluster):
     assert sum(c.requests for c in report.cells) == report.requests
 
 
-def test_sigterm_writes_a_partial_report_and_exits_3(cluster, tmp_path):
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
+def test_sigterm_writes_a_partial_report_and_exits_3(cluster, tmp_path, how):
+    """SIGTERM to the command, or Ctrl-C: SIGINT to its whole process group, workers,
+    fork server and resource tracker included, as a terminal sends it."""
     out = tmp_path / "partial.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "policydiff", "replay", "--v1", str(V1), "--v2", str(V2),
          "--requests", str(10 * REQUESTS), "--parallel", "2", "--dsn", cluster.dsn,
          "--output", str(out)],
-        stderr=subprocess.PIPE, text=True)
+        stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _wait_for_replay_connections(cluster.dsn, 2)
         time.sleep(1.0)
-        proc.send_signal(signal.SIGTERM)
+        if how == "sigterm":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -139,6 +145,7 @@ def test_sigterm_writes_a_partial_report_and_exits_3(cluster, tmp_path):
     report = msgspec.json.decode(out.read_bytes(), type=ReplayReport)
     assert not report.complete and 0 < report.requests < 10 * REQUESTS
     assert any("signal" in p for p in report.problems)
+    assert not any("worker" in p for p in report.problems), report.problems  # none lost to the signal
     assert_metrics_equal_report(report)
 
 

@@ -155,6 +155,8 @@ def test_background_drainer_and_file_decision_log(policies, tenancy):
     lines = [json.loads(x) for x in out.getvalue().splitlines()]
     assert [x["input"]["action"] for x in lines] == ["billing:read"]
     assert lines[0]["outcome"] == "v2_more_restrictive"
+    with pytest.raises(TypeError, match="decision_log"):  # a path is not a file
+        ShadowAuthorizer(v1, v2, metrics=Metrics(prometheus=False), decision_log="diffs.jsonl")
 
 
 # ---- metrics
@@ -205,6 +207,47 @@ def test_plan_realises_compare_cells_and_covers_them(policies, tenancy):
     assert seen == expected
 
 
+def test_compare_keys_every_request_as_cell_of(policies, tenancy):
+    """One definition of a request's cell: compare's rows over a tenancy are exactly the
+    cells `Space.cell_of` gives the tenancy's requests, one by one, and each witness
+    lies in the row that reports it."""
+    from policydiff.diff import diff
+
+    v1, v2 = policies
+    space = Space(analyze_policies(v1, v2))
+    every = {space.cell_of(request_input(u, a, r), concrete=True) for u, a, r in tenancy.requests()}
+    report = diff(v1, v2, tenancy=tenancy)
+    assert {c.key for c in report.cells} == every
+    assert report.discrepancies
+    for d in report.discrepancies:
+        assert space.cell_of(d.witness, concrete=True) == (d.tenant, d.role, d.action, d.relation)
+
+
+def test_cells_of_is_cell_of_with_each_action():
+    """`cells_of` (compare's shortcut over a tenancy's actions) gives what `cell_of` gives
+    for each action, also where another dimension lives at the action's path."""
+    from policydiff.matrix import Dimensions
+
+    v1 = load_policy(V1)
+    analysis = analyze_policies(v1, v1)
+    inp = {"subject": {"enterprise": "e1", "role": "viewer", "teams": ["t1"]},
+           "action": "?", "resource": {"enterprise": "e1", "team": "t1"}}
+    actions = ["project:read", "billing:write"]
+    for dims in (Dimensions(), Dimensions(role=("action",), runbook=False),
+                 Dimensions(action=("subject", "role"), runbook=False)):
+        space = Space(analysis, dims)
+        expected = []
+        for a in actions:
+            one = json.loads(json.dumps(inp))
+            node = one
+            for k in (dims.action or ())[:-1]:
+                node = node[k]
+            node[dims.action[-1]] = a
+            expected.append(space.cell_of(one, concrete=True))
+        assert space.cells_of(json.loads(json.dumps(inp)), actions) == expected
+        assert len(set(expected)) == 2
+
+
 def test_workload_is_deterministic_and_shards_partition_it(tenancy):
     profile = workload.load_profile(None, tenancy)
     plan = workload.plan(tenancy, profile, requests=5000, seed=11)
@@ -249,6 +292,87 @@ def test_profile_from_decision_log(tmp_path, tenancy):
     assert {c[3] for c in drawn} == {"own_team", "enterprise"}
 
 
+def test_profile_from_the_shadow_s_own_decision_log(policies, tenancy, tmp_path):
+    """What `ShadowAuthorizer` logs, `--profile` reads back: the discrepancies' roles,
+    actions and relations become the mix."""
+    v1, v2 = policies
+    log = tmp_path / "shadow.jsonl"
+    asked = [("viewer", "billing:read", "own_team")] * 2 + [("developer", "billing:read", "enterprise")]
+    with log.open("w") as f:
+        auth = ShadowAuthorizer(v1, v2, metrics=Metrics(prometheus=False), decision_log=f,
+                                flush_every=None)
+        for cell in asked + [("admin", "project:read", "enterprise")]:  # a match: not logged
+            auth.authorize(_request(tenancy, *cell))
+        auth.close()
+    assert len(log.read_text().splitlines()) == 3
+    profile = workload.load_profile(log, tenancy)
+    assert profile.weight("viewer", "billing:read", "own_team") == 2 * 3 * 2
+    assert profile.weight("developer", "billing:read", "enterprise") == 1 * 3 * 1
+    assert profile.weight("admin", "project:read", "enterprise") == 0
+
+
+def _opa_event(i: int, request: dict, **extra) -> dict:
+    """An event as OPA's decision logger writes it (docs: Decision Logs)."""
+    return {"labels": {"app": "rbac", "id": "1780d507-aea2-45cc-ae50-fa153c8e4a5a", "version": "1.20.0"},
+            "decision_id": f"4ca636c1-55e4-417a-b1d8-{i:012d}", "bundles": {"authz": {"revision": "r1"}},
+            "path": "rbac/v1/allow", "input": request, "result": True, "requested_by": "[::1]:59943",
+            "timestamp": "2026-12-05T08:00:00.000000Z", "metrics": {"timer_rego_query_eval_ns": 2300},
+            "req_id": i, **extra}
+
+
+def test_profile_from_opa_s_decision_log_formats(tmp_path, tenancy):
+    """OPA's console logger (one event a line, with its log fields), and the gzipped JSON
+    array OPA uploads to a decision-log service: the same counts either way."""
+    import gzip
+
+    reqs = [_request(tenancy, "viewer", "project:read", "own_team")] * 3 + [
+        _request(tenancy, "admin", "billing:write", "other_enterprise")]
+    console = tmp_path / "opa.log"
+    console.write_text("".join(json.dumps(_opa_event(i, r, level="info", msg="Decision Log",
+                                                     time="2026-12-05T08:00:00Z")) + "\n"
+                               for i, r in enumerate(reqs)))
+    upload = tmp_path / "upload.json.gz"
+    upload.write_bytes(gzip.compress(json.dumps([_opa_event(i, r) for i, r in enumerate(reqs)]).encode()))
+    plain = tmp_path / "upload.json"  # the same body, not compressed, under a profile's name
+    plain.write_bytes(gzip.decompress(upload.read_bytes()))
+    profiles = [workload.load_profile(p, tenancy) for p in (console, upload, plain)]
+    assert profiles[0] == profiles[1] == profiles[2]
+    assert profiles[0].weight("viewer", "project:read", "own_team") == 27
+    assert profiles[0].weight("admin", "billing:write", "other_enterprise") == 1
+    assert profiles[0].weight("developer", "project:read", "own_team") == 0  # no developer logged
+    # an event without the request, and a cut-short upload: bad input, located
+    upload.write_bytes(gzip.compress(json.dumps([_opa_event(0, reqs[0]), {"decision_id": "x"}]).encode()))
+    with pytest.raises(InputError) as e:
+        workload.load_profile(upload, tenancy)
+    assert e.value.diagnostics[0].span.file.endswith("upload.json.gz[1]")
+    upload.write_bytes(gzip.compress(json.dumps([_opa_event(0, reqs[0])]).encode())[:-12])
+    with pytest.raises(InputError) as e:
+        workload.load_profile(upload, tenancy)
+    assert "cut short" in e.value.diagnostics[0].message
+
+
+def test_hostile_decision_logs_are_bad_input(tmp_path, tenancy, monkeypatch):
+    """Nesting past Python's recursion limit, in a line or an array, and a gzip file that
+    decompresses past the bound: located bad input, never a traceback."""
+    import gzip
+
+    deep = b"[" * 1_000_000 + b"]" * 1_000_000
+    lines, array, bomb = tmp_path / "deep.jsonl", tmp_path / "deep.json", tmp_path / "bomb.json.gz"
+    good = json.dumps(_opa_event(0, _request(tenancy, "viewer", "project:read", "own_team"))).encode()
+    lines.write_bytes(good + b"\n" + deep + b"\n")
+    array.write_bytes(deep)
+    monkeypatch.setattr(workload, "MAX_LOG", 1000)
+    bomb.write_bytes(gzip.compress(b"[" + b" " * 5000 + b"]"))
+    for path, where, says in ((lines, "deep.jsonl", "nested too deeply"),
+                              (array, "deep.json", "nested too deeply"),
+                              (bomb, "bomb.json.gz", "more than 1000 bytes")):
+        with pytest.raises(InputError) as e:
+            workload.load_profile(path, tenancy)
+        d = e.value.diagnostics[0]
+        assert d.code == "invalid_decision_log" and says in d.message and where in d.span.file
+        assert d.span.line == (2 if path is lines else 0)
+
+
 def _weights(plan):
     prev = 0.0
     for c in plan.cum_weights:
@@ -266,11 +390,13 @@ def test_too_few_requests_for_the_coverage_floor(tenancy):
     assert workload.plan(tenancy, uncovered, requests=10, seed=0).requests == 10
 
 
-def test_empty_tenancy_is_bad_input(tenancy):
-    empty = msgspec.structs.replace(tenancy, actions=())
+@pytest.mark.parametrize("part", ["users", "resources", "actions"])
+def test_empty_tenancy_is_bad_input(tenancy, part):
+    empty = msgspec.structs.replace(tenancy, **{part: ()})
     with pytest.raises(InputError) as e:
         workload.plan(empty, workload.load_profile(None, tenancy), requests=10, seed=0)
     assert e.value.diagnostics[0].code == "empty_tenancy"
+    assert f"no {part}" in e.value.diagnostics[0].message and "nothing to replay" in e.value.diagnostics[0].message
 
 
 def test_default_profile_keeps_the_examples_under_the_runbook_rate(policies, tenancy):
@@ -311,7 +437,7 @@ def test_progress_view_plain_lines_and_messages():
     bar = io.StringIO()
     with ProgressView(bar, tty=True) as view:
         view(Progress(done=500, total=1000, elapsed=1.0))
-    assert "500/1000" in bar.getvalue()
+    assert "500/1000" in bar.getvalue() and "500 req/s" in bar.getvalue()
 
 
 def test_tenancy_digest_is_of_the_facts_not_their_order(tenancy):

@@ -349,6 +349,10 @@ class _Guard:
     def after_early_exit(self, ctx: Ctx, args) -> None:
         """The first body that holds decided; if another can fail, OPA's answer depends
         on which of the two its index returns first."""
+        if len(self._links) == 1:
+            # one body, no else: it was just run in full (there is no index to pick
+            # among bodies), in this mode and on this ctx; running it again repeats that
+            return
         fallible = self._fallible.get(ctx.strict)
         if fallible is None:  # a property of the bodies and the mode: found once
             fallible = self._fallible[ctx.strict] = [

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -35,6 +35,7 @@ from policydiff.matrix.classes import (
     value_key,
 )
 from policydiff.matrix.dimensions import ANY, RUNBOOK, Dimensions
+from policydiff.tenancy import relation_of
 
 # The request model's leaves and what each may hold; a team list of another shape
 # (`--dimension`) holds any value but null.
@@ -72,10 +73,18 @@ class Space:
             model_parents = {p[:i] for p in REQUEST_MODEL for i in range(len(p))}
             self.outside_model = sorted(p for p in self._analysed
                                         if p not in REQUEST_MODEL and p not in model_parents)
+        # Whether cells split on the relation, and whether the action's path is apart
+        # from the other dimensions': fixed by the dimensions and what the policies
+        # read, so decided once (cell_of runs per replayed request).
+        self._splits_relation = dims.has_relation and self._reads_relation()
+        act = dims.action
+        self._action_apart = act is not None and not any(
+            p is not None and (p[:len(act)] == act or act[:len(p)] == p)
+            for p in (dims.tenant, dims.role, *dims.relation_paths))
         # The relation's ingredients must meet in one class each so the relation can
         # be realised by construction.
         groups: list[tuple[Path, ...]] = []
-        if dims.has_relation and self._reads_relation():
+        if self._splits_relation:
             groups = [(dims.subject_enterprise, dims.resource_enterprise),
                       (dims.resource_team, dims.subject_teams + (ELEM,))]
         if groups:  # a team list names teams: null is never among them
@@ -187,13 +196,37 @@ class Space:
             return None
         d = self.dims
         if concrete:
-            tenant, role, action = (get(inp, p) for p in (d.tenant, d.role, d.action))
-            return (ANY if tenant is None else str(tenant), ANY if role is None else str(role),
-                    ANY if action is None else str(action), rel)
+            tenant, role = self._tenant_role(inp)
+            action = get(inp, d.action)
+            return (tenant, role, ANY if action is None else str(action), rel)
         tenant = self._class_label(d.tenant, inp) if d.symbolic_tenant and d.tenant else ANY
         role = self._class_label(d.role, inp) if d.role and d.role in self.read else ANY
         action = self._class_label(d.action, inp) if d.action and d.action in self.read else ANY
         return (tenant, role, action, rel)
+
+    def cells_of(self, inp: dict, actions: Sequence[str]) -> list[CellKey | None]:
+        """`cell_of(..., concrete=True)` of `inp` with each of `actions` in turn at the
+        action's path (`inp` keeps the last). Where no other dimension lives under
+        the action's path (the request model), only the action changes from one to the
+        next, so the rest is computed once: compare keys a tenancy's rows this way."""
+        if not self._action_apart:
+            out: list[CellKey | None] = []
+            for action in actions:
+                _put(inp, self.dims.action, action)
+                out.append(self.cell_of(inp, concrete=True))
+            return out
+        rel = self.relation(inp)
+        if rel is None:
+            return [None] * len(actions)
+        tenant, role = self._tenant_role(inp)
+        return [(tenant, role, ANY if a is None else str(a), rel) for a in actions]
+
+    def _tenant_role(self, inp: Mapping) -> tuple[str, str]:
+        """A concrete cell's tenant and role: their own values (the tenant is the
+        subject's enterprise), `*` where the input has none."""
+        d = self.dims
+        tenant, role = get(inp, d.tenant), get(inp, d.role)
+        return ANY if tenant is None else str(tenant), ANY if role is None else str(role)
 
     def _class_label(self, path: Path, inp: Mapping) -> str:
         v = get(inp, path)
@@ -201,19 +234,13 @@ class Space:
         return cs.describe(v) if cs is not None else shown(v)
 
     def relation(self, inp: Mapping) -> str | None:
-        """The relation a built input realises (team ids need not be unique across
-        enterprises: a subject's team may share its id with another enterprise's)."""
-        d = self.dims
-        if not (d.has_relation and self._reads_relation()):
+        """The relation an input realises (`policydiff.tenancy.relation_of` on the
+        values at the relation's paths), `*` when the cells do not split on it."""
+        if not self._splits_relation:
             return ANY
-        se, re_ = get(inp, d.subject_enterprise), get(inp, d.resource_enterprise)
-        team, teams = get(inp, d.resource_team), get(inp, d.subject_teams)
-        teams = teams if isinstance(teams, list) else []
-        if se != re_:  # team ids need not be unique across enterprises (docs/design.md)
-            return "other_enterprise"
-        if team is None:
-            return "enterprise"
-        return "own_team" if team in teams else "other_team"
+        d = self.dims
+        return relation_of(get(inp, d.subject_enterprise), get(inp, d.subject_teams),
+                           get(inp, d.resource_enterprise), get(inp, d.resource_team))
 
     def attributes_of(self, inp: Mapping) -> dict[str, str]:
         """The class of every path of `inp` that is not a dimension, as reports show it."""
@@ -242,6 +269,15 @@ def get(doc: Any, path: Path | None) -> Any:
             return None
         doc = doc[k]
     return doc
+
+
+def _put(doc: dict, path: Path | None, value: Any) -> None:
+    """`value` at `path` in `doc`, making the objects on the way (nothing without a path)."""
+    if path is None:
+        return
+    for k in path[:-1]:
+        doc = doc.setdefault(k, {})
+    doc[path[-1]] = value
 
 
 def build_input(values: Mapping[Path, Any]) -> dict:

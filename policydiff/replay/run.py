@@ -175,7 +175,11 @@ class _Driver:
         processes: list = []
         try:
             if self.decision_log:
-                log = open(self.decision_log, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+                try:
+                    log = open(self.decision_log, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+                except OSError as e:
+                    raise InputError.at(Code.UNWRITABLE_FILE, f"cannot write the decision log: {e.strerror}",
+                                        Span(file=str(self.decision_log))) from None
             if metrics_port is not None:  # a port in use fails here, before any process starts
                 try:
                     server = serve(metrics_port, directory)

@@ -226,6 +226,9 @@ def _path(decision: str) -> str:
 def _log_sink(log: Any) -> DecisionLog | None:
     if log is None or callable(log):
         return log
+    if not callable(getattr(log, "write", None)):
+        # found here, not at the first discrepancy in a drainer thread that would die of it
+        raise TypeError(f"decision_log is a callable or a writable text file, not {type(log).__name__}")
     import msgspec
 
     def write(entry: dict) -> None:

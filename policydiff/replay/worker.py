@@ -224,11 +224,9 @@ def _decide(job: Job, state: dict, requests, users: dict, resources: dict, elaps
     for user_id, action, resource_id in requests:
         u, r = users.get(user_id), resources.get(resource_id)
         if u is None or r is None:  # deleted during the run: counted, never skipped
-            tally.record("error", _planned_cell(plan, user_id, action, resource_id))
+            tally.record("error", _planned_cell(plan, cell_of, user_id, action, resource_id))
             continue
-        inp = {"subject": {"id": user_id, "enterprise": u[0], "role": u[1], "teams": list(u[2])},
-               "action": action,
-               "resource": {"id": resource_id, "kind": r[0], "enterprise": r[1], "team": r[2]}}
+        inp = _input(user_id, u, action, resource_id, r)
         authorize(inp, tag=cell_of(inp, concrete=True))
     if changed_users or changed_resources:
         changed_users, changed_resources = set(changed_users), set(changed_resources)
@@ -241,11 +239,18 @@ def _decide(job: Job, state: dict, requests, users: dict, resources: dict, elaps
     return metrics.flush(), entries
 
 
-def _planned_cell(plan, user_id: str, action: str, resource_id: str):
-    from policydiff.tenancy import Resource, User, relation
-
+def _planned_cell(plan, cell_of, user_id: str, action: str, resource_id: str):
+    """The cell a request was planned in, from the facts the plan expected (its facts
+    are gone from the database), keyed by `Space.cell_of` like every other request."""
     e, role, teams = plan.users[user_id]
     kind, re_, team = plan.resources[resource_id]
-    rel = relation(User(id=user_id, enterprise=e, role=role, teams=teams),
-                   Resource(id=resource_id, kind=kind, enterprise=re_, team=team))
-    return (e, role, action, rel)
+    return cell_of(_input(user_id, (e, role, teams), action, resource_id, (kind, re_, team)),
+                   concrete=True)
+
+
+def _input(user_id: str, u: tuple, action: str, resource_id: str, r: tuple) -> dict:
+    """The request model's input from the facts (enterprise, role, teams) of a user and
+    (kind, enterprise, team) of a resource, as the database gives them."""
+    return {"subject": {"id": user_id, "enterprise": u[0], "role": u[1], "teams": list(u[2])},
+            "action": action,
+            "resource": {"id": resource_id, "kind": r[0], "enterprise": r[1], "team": r[2]}}

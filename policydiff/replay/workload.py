@@ -20,15 +20,18 @@ import bisect
 import fnmatch
 import hashlib
 import random
+import zlib
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from policydiff.documents import decode_text, load_yaml
 from policydiff.errors import Code, InputError
 from policydiff.source import Span
-from policydiff.tenancy import RELATIONS, ROLES, Tenancy, relation
+from policydiff.tenancy import RELATIONS, ROLES, Tenancy, relation, relation_of
 
 BLOCK = 256
 DEFAULT_PROFILE = Path(__file__).with_name("profile.yaml")
@@ -72,7 +75,9 @@ def load_profile(path: str | Path | None, tenancy: Tenancy) -> Profile:
         raw = Path(path).read_bytes()
     except OSError as e:
         raise InputError.at(Code.UNREADABLE_FILE, f"cannot read profile: {e.strerror}", Span(file=name)) from None
-    if name.endswith((".jsonl", ".ndjson", ".log")):
+    if name.endswith((".jsonl", ".ndjson", ".log", ".gz")) or raw[:2] == _GZIP or (
+            # a profile is a mapping: a JSON array is a log upload (YAML keeps its reader)
+            raw.lstrip()[:1] == b"[" and not name.endswith((".yaml", ".yml"))):
         profile = profile_from_decision_log(raw, name)
     else:
         # the reader every YAML file shares: located errors, no alias bombs, bounded depth
@@ -111,22 +116,23 @@ def _check_profile(p: Profile, tenancy: Tenancy, name: str) -> None:
 
 def profile_from_decision_log(raw: bytes, name: str = "<decision log>") -> Profile:
     """A profile whose weights are the counts of roles, actions and relations in OPA
-    decision-log entries (one JSON object per line, the request in `input`)."""
+    decision-log events, the request in each one's `input`: one JSON object a line (OPA's
+    console and file loggers, `ShadowAuthorizer`'s log), or the JSON array of events OPA
+    uploads to a decision-log service, gzip-compressed or not."""
     roles: dict[str, float] = defaultdict(float)
     actions: dict[str, float] = defaultdict(float)
     relations: dict[str, float] = defaultdict(float)
-    for lineno, line in enumerate(raw.splitlines(), 1):
-        if not line.strip():
-            continue
+    for where, event in _events(raw, name):
         try:
-            inp = msgspec.json.decode(line)["input"]
+            inp = msgspec.json.decode(event)["input"] if isinstance(event, bytes) else event["input"]
             subject, resource = inp["subject"], inp["resource"]
             roles[subject["role"]] += 1
             actions[inp["action"]] += 1
-            relations[_relation_of(subject, resource)] += 1
-        except (msgspec.DecodeError, KeyError, TypeError) as e:
+            relations[relation_of(subject.get("enterprise"), subject.get("teams"),
+                                  resource.get("enterprise"), resource.get("team"))] += 1
+        except (msgspec.DecodeError, KeyError, TypeError, AttributeError, RecursionError) as e:
             raise InputError.at(Code.INVALID_DECISION_LOG, f"not a decision-log entry of the request "
-                                f"model ({type(e).__name__}: {e})", Span(file=name, line=lineno)) from None
+                                f"model ({_why(e)})", where) from None
     if not roles:
         raise InputError.at(Code.INVALID_DECISION_LOG, "no decision-log entries", Span(file=name))
     zero = {"default": 0.0}
@@ -134,13 +140,41 @@ def profile_from_decision_log(raw: bytes, name: str = "<decision log>") -> Profi
                    relations={**zero, **relations})
 
 
-def _relation_of(subject: dict, resource: dict) -> str:
-    if resource.get("enterprise") != subject.get("enterprise"):
-        return "other_enterprise"
-    team = resource.get("team")
-    if team is None:
-        return "enterprise"
-    return "own_team" if team in (subject.get("teams") or []) else "other_team"
+def _why(e: Exception) -> str:
+    if isinstance(e, RecursionError):
+        return "nested too deeply"
+    return f"{type(e).__name__}: {e}" if not isinstance(e, msgspec.DecodeError) else str(e)
+
+
+_GZIP = b"\x1f\x8b"
+MAX_LOG = 1 << 28  # bytes of a decompressed log: a profile needs counts, not a bomb's output
+
+
+def _events(raw: bytes, name: str) -> Iterator[tuple[Span, Any]]:
+    """Each event of a log with where it stands: a line, or the file for an array."""
+    if raw[:2] == _GZIP:
+        unzip = zlib.decompressobj(wbits=31)
+        try:
+            raw = unzip.decompress(raw, MAX_LOG)
+        except zlib.error as e:
+            raise InputError.at(Code.INVALID_DECISION_LOG, f"not gzip data: {e}", Span(file=name)) from None
+        if unzip.unconsumed_tail:
+            raise InputError.at(Code.INVALID_DECISION_LOG, f"decompresses to more than {MAX_LOG} bytes",
+                                Span(file=name))
+        if not unzip.eof:
+            raise InputError.at(Code.INVALID_DECISION_LOG, "the gzip data is cut short", Span(file=name))
+    if raw.lstrip()[:1] == b"[":
+        try:
+            events = msgspec.json.decode(raw)
+        except (msgspec.DecodeError, RecursionError) as e:
+            raise InputError.at(Code.INVALID_DECISION_LOG, f"not a JSON array of events: {_why(e)}",
+                                Span(file=name)) from None
+        for i, event in enumerate(events):
+            yield Span(file=f"{name}[{i}]"), event
+        return
+    for lineno, line in enumerate(raw.splitlines(), 1):
+        if line.strip():
+            yield Span(file=name, line=lineno), line
 
 
 class Group(msgspec.Struct, frozen=True, array_like=True):
