@@ -76,8 +76,9 @@ _SEMVER = st.builds(
 _INT = st.integers(-70, 70) | st.sampled_from([_Raw("1.5"), _Raw("1.0"), _Raw("1e2")])
 _STRINGS = st.one_of(_TEXT, st.lists(_TEXT, max_size=3), st.frozensets(_TEXT, max_size=3))
 _REGEX = st.sampled_from(["a", "a*", "(a)|(b)", "^a", "a$", "[a-c]+", "(?P<x>b)", "", "x*", "(", "\\d+", "b(a)?",
-                          ".", "(?i)A", "a{2}", "\\bb", "\\s", "a|", "a{1001}", "(a*)(b?)", "[^b]"])
-_REGEX_TEXT = st.text(alphabet="ab1 .\nAé", max_size=8)
+                          ".", "(?i)A", "a{2}", "\\bb", "\\s", "a|", "a{1001}", "(a*)(b?)", "[^b]",
+                          "a(?i)b", "x{,2}"])
+_REGEX_TEXT = st.text(alphabet="ab1 .\n\vAé", max_size=8)
 _TEMPLATE = st.sampled_from(["$1", "${1}x", "$$", "$", "$x", "${x}", "-", "$1x", "$0", "${2}", "$01", "${1", ""])
 _CIDR = st.builds(
     lambda a, p: a + p,
@@ -235,6 +236,7 @@ OPERANDS = {
     "cast_boolean": [ANY],
     "cast_null": [ANY],
     "re_match": [_REGEX, _REGEX_TEXT],
+    "regex.match": [_REGEX, _REGEX_TEXT],
     "time.parse_ns": [_GO_LAYOUT, _TIME_TEXT],
     "time.parse_rfc3339_ns": [_TIME_TEXT],
     "time.parse_duration_ns": [_DURATION],

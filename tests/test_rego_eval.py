@@ -299,6 +299,13 @@ def test_patterns_re2_reads_differently_are_refused_not_guessed():
     with pytest.raises(PolicyError) as e:  # known only when evaluated
         q("regex.match(input.p, \"aa\")", input={"p": "(?=a)a"})
     assert e.value.code == "unsupported"
+    # what `re` reads otherwise than RE2: mid-pattern flags, `{,n}`, `\s` over a vertical
+    # tab, case folding beyond ASCII; the same screening as the other `regex.*` builtins
+    for pattern, value in [("a(?i)b", "aB"), ("x{,2}", "x{,2}"), ("\\s", "\v"), ("(?i)é", "É")]:
+        with pytest.raises(PolicyError) as e:
+            q("regex.match(input.p, input.v)", input={"p": pattern, "v": value})
+        assert e.value.code == "unsupported", pattern
+    assert q("x := regex.match(input.p, \"a\")", input={"p": "a{1001}"}) == []  # RE2 rejects it
 
 
 def test_sets_that_would_merge_true_with_one_are_refused():
