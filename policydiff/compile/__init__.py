@@ -30,7 +30,7 @@ from policydiff.compile import closures, plan, resolve, rules, typecheck
 from policydiff.compile.patterns import glob_regex as glob_regex  # for the matrix
 from policydiff.compile.rules import Ctx, Program
 from policydiff.compile.values import UNDEFINED, freeze, thaw
-from policydiff.errors import PolicyError
+from policydiff.errors import Diagnostic, PolicyError
 
 Stages = namedtuple("Stages", "resolve typecheck plan closures rules")
 STAGES = Stages(resolve.resolve, typecheck.typecheck, plan.order, closures.Compiler, rules.Program)
@@ -41,8 +41,10 @@ __all__ = ["STAGES", "UNDEFINED", "Ctx", "Program", "Query", "compile_modules", 
 def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
     """Resolve, plan and compile `modules` together with the base `data` document."""
     groups, diags = resolve.resolve(list(modules))
+    diags += _data_conflicts(modules, data if data is not None else {})
     try:  # go on after resolution errors: the user gets every diagnostic at once
-        program = rules.Program(groups, freeze(data if data is not None else {}))
+        program = rules.Program(groups, freeze(data if data is not None else {}),
+                                tuple(m.package for m in modules))
     except PolicyError as e:
         raise PolicyError(diags + e.diagnostics) from None
     # OPA checks types only once safety and recursion hold, so theirs are the errors
@@ -51,6 +53,23 @@ def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
     if diags:
         raise PolicyError(diags)
     return program
+
+
+def _data_conflicts(modules: list[ir.Module], data: Any) -> list[Diagnostic]:
+    """OPA refuses a rule whose path the base document already holds a value at
+    (`conflicting rule for data path ...`): the two documents would disagree there."""
+    out = []
+    for m in modules:
+        for r in m.rules:
+            node, path = data, m.package + tuple(r.name.split("."))
+            for key in path:
+                if not isinstance(node, dict) or key not in node:
+                    break
+                node = node[key]
+            else:
+                out.append(Diagnostic(code="rego_compile_error", span=r.span,
+                                      message=f"conflicting rule for data path `{'/'.join(path)}` found"))
+    return out
 
 
 class Query:
