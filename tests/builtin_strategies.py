@@ -127,6 +127,59 @@ _JWT_PART = st.sampled_from(["e30", "eyJhbGciOiJIUzI1NiJ9", "eyJlbmMiOiJ4In0", "
                              "eyJhIjoxfQ==", "!", "", "YQ", "ImUzMC5lMzAuWVEi", "eyJjdHkiOjF9"])
 _JWT = st.builds(lambda parts: ".".join(parts), st.lists(_JWT_PART, min_size=1, max_size=4)) | st.just(
     "eyJhbGciOiJIUzI1NiJ9.eyJhIjoxfQ.LrlPmSL4FxrzAHJSYbKzsA997COXdYCeFKlt3zt5DIY")
+
+
+def _signed_tokens():
+    """Tokens signed by a few fixed keys, some of them spoilt, and the keys as PEM
+    (public key and certificate, and a few layouts OPA reads otherwise)."""
+    import base64
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+    from cryptography.x509.oid import NameOID
+
+    def b64(b: bytes) -> str:
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    keys = [rsa.generate_private_key(public_exponent=65537, key_size=2048), ec.generate_private_key(ec.SECP256R1()),
+            ec.generate_private_key(ec.SECP384R1())]
+    tokens = []
+    payload = b64(b'{"sub": "u"}')
+    for alg in ("RS256", "RS512", "PS256", "PS384", "ES256", "ES384", "ES512"):
+        for key in keys:
+            if isinstance(key, rsa.RSAPrivateKey) != (alg[0] in "RP"):
+                continue
+            h = hashes.SHA256() if alg.endswith("256") else hashes.SHA384() if alg.endswith("384") else hashes.SHA512()
+            for header in ({"alg": alg}, {"alg": alg, "kid": "k", "crit": ["x"]}, {"alg": alg, "typ": 1}):
+                msg = f"{b64(json.dumps(header).encode())}.{payload}"
+                if alg[0] == "R":
+                    sig = key.sign(msg.encode(), padding.PKCS1v15(), h)
+                elif alg[0] == "P":
+                    sig = key.sign(msg.encode(), padding.PSS(mgf=padding.MGF1(h), salt_length=20), h)
+                else:
+                    r, s = utils.decode_dss_signature(key.sign(msg.encode(), ec.ECDSA(h)))
+                    n = (key.curve.key_size + 7) // 8
+                    sig = r.to_bytes(n, "big") + s.to_bytes(n, "big")
+                for spoilt in (sig, sig[:-1], sig[:-1] + bytes([sig[-1] ^ 1]), b"\0" + sig, b""):
+                    tokens.append(f"{msg}.{b64(spoilt)}")
+    pems = []
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "t")])
+    day = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    for key in keys:
+        pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(7).not_valid_before(day).not_valid_after(day + datetime.timedelta(days=1))
+                .sign(key, hashes.SHA256()))
+        pems += [pub.decode(), cert.public_bytes(serialization.Encoding.PEM).decode(), pub.decode() + "\n",
+                 pub.decode().rstrip("\n")]
+    return tokens, pems + ["{}", "x"]
+
+
+_SIGNED, _PEMS = _signed_tokens()
+_SIGNED_JWT = st.sampled_from(_SIGNED)
+_PUBLIC_PEM = st.sampled_from(_PEMS)
 _UUID = st.sampled_from([
     "00000000-0000-1000-8000-000000000000", "f81d4fae-7dec-11d0-a765-00a0c91e6bf6", "{f81d4fae-7dec-21d0-a765-00a0c91e6bf6}",
     "URN:UUID:f81d4fae-7dec-41d0-e765-00a0c91e6bf6", "f81d4fae7dec11d0a76500a0c91e6bf6", "xyz",
@@ -220,6 +273,7 @@ OPERANDS = {
     "io.jwt.verify_hs256": [_JWT, st.sampled_from(["secret", "x", ""])],
     "io.jwt.verify_hs384": [_JWT, st.sampled_from(["secret", "x"])],
     "io.jwt.verify_hs512": [_JWT, st.sampled_from(["secret", "x"])],
+    **{f"io.jwt.verify_{f}{b}": [_SIGNED_JWT, _PUBLIC_PEM] for f in ("rs", "ps", "es") for b in ("256", "384", "512")},
     "uuid.parse": [_UUID],
     "graph.reachable_paths": [st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), st.one_of(
         st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), max_size=3),

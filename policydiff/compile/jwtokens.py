@@ -1,18 +1,35 @@
-"""`io.jwt.decode` and `io.jwt.verify_hs256/384/512`: JSON Web Tokens in JWS compact form.
+"""`io.jwt.decode` and `io.jwt.verify_*`: JSON Web Tokens in JWS compact form.
 
 A token is three base64url sections split at `.` (exactly two points); the header and
 payload must decode to JSON objects (`json.unmarshal`'s reading), the header without
 `enc` (an encrypted token is an error). `io.jwt.decode` gives `[header, payload,
 signature as hex]`, following a header `cty` of `JWT` into the payload (quotes
 trimmed). The HMAC checks compare the decoded signature with the HMAC of
-`header.payload` under the secret's UTF-8 bytes. `TABLE` maps each name to
-`(arity, function)` for `builtins.BUILTINS`.
+`header.payload` under the secret's UTF-8 bytes.
+
+`io.jwt.verify_rs*/ps*/es*` check the signature against a public key given as one PEM
+block, `PUBLIC KEY` (PKIX) or `CERTIFICATE` (X.509), in its usual layout: a key of
+another algorithm's kind makes the check false, as a signature of the wrong length
+does (Go checks the length first). What Go's parsers might read otherwise than
+`cryptography` is refused, not guessed: keys given as JWK (sets), PEM text in another
+layout, DER `cryptography` does not read, RSA keys under 1024 bits (which Go 1.24
+refuses to verify with). The header fields OPA reads (`alg`, `kid`, `typ`, `cty`
+strings, `crit` an array of strings) must have those types: another is an error.
+`TABLE` maps each name to `(arity, function)` for `builtins.BUILTINS`.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import re
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from policydiff.compile import encoding
 from policydiff.compile.operands import BuiltinError, Unsupported, string
@@ -89,9 +106,73 @@ def _verify_hmac(digest: str):
     return verify
 
 
+# one PEM block as Go's `pem.Decode` reads it without surprises: the type line, base64
+# lines, the end line, at most one line break after it
+_PEM = re.compile(r"-----BEGIN (PUBLIC KEY|CERTIFICATE)-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n"
+                  r"-----END \1-----(?:\r?\n)?")
+_HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+
+
+def _public_key(text: str, name: str):
+    m = _PEM.fullmatch(text)
+    if m is None:
+        what = "PEM text in another layout" if "-----BEGIN" in text else "a key given as JWK"
+        raise Unsupported(f"{name}: {what} is not supported")
+    try:
+        der = base64.b64decode(m.group(2).replace("\r", "").replace("\n", ""), validate=True)
+        if m.group(1) == "CERTIFICATE":
+            key = x509.load_der_x509_certificate(der).public_key()
+        else:
+            key = serialization.load_der_public_key(der)
+    except (ValueError, binascii.Error, UnsupportedAlgorithm):
+        raise Unsupported(f"{name}: a PEM block that Go's parser may read otherwise") from None
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 1024:
+        raise Unsupported(f"{name}: an RSA key under 1024 bits")
+    return key
+
+
+def _verify_key(family: str, bits: str):
+    name = f"io.jwt.verify_{family}{bits}"
+
+    def verify(token, key_text):
+        header_s, payload_s, sig_s = _sections(token, name)
+        key = _public_key(string(key_text, name, 2), name)
+        try:
+            signature = encoding._b64decode(sig_s, name, True, True)
+        except BuiltinError:
+            raise BuiltinError(f"{name}: JWT signature had invalid encoding") from None
+        header = _header(header_s, name)
+        for field in ("alg", "kid", "typ", "cty"):  # OPA parses these as strings
+            if field in header and type(header[field]) is not str:
+                raise BuiltinError(f"{name}: invalid '{field}' header")
+        if "crit" in header and not (type(header["crit"]) is tuple and all(type(c) is str for c in header["crit"])):
+            raise BuiltinError(f"{name}: invalid 'crit' header")
+        digest = hashlib.new(f"sha{bits}", f"{header_s}.{payload_s}".encode()).digest()
+        prehashed = utils.Prehashed(_HASHES[bits]())
+        try:
+            if family in ("rs", "ps"):
+                if not isinstance(key, rsa.RSAPublicKey) or len(signature) != (key.key_size + 7) // 8:
+                    return False
+                pad = padding.PKCS1v15() if family == "rs" else padding.PSS(
+                    mgf=padding.MGF1(_HASHES[bits]()), salt_length=padding.PSS.AUTO)
+                key.verify(signature, digest, pad, prehashed)
+            else:
+                if not isinstance(key, ec.EllipticCurvePublicKey):
+                    return False
+                n = len(signature) // 2  # Go splits the raw signature into r and s at its middle
+                r, s_ = int.from_bytes(signature[:n], "big"), int.from_bytes(signature[n:], "big")
+                key.verify(utils.encode_dss_signature(r, s_), digest, ec.ECDSA(prehashed))
+        except InvalidSignature:
+            return False
+        return True
+
+    return verify
+
+
 TABLE = {
     "io.jwt.decode": (1, decode),
     "io.jwt.verify_hs256": (2, _verify_hmac("sha256")),
     "io.jwt.verify_hs384": (2, _verify_hmac("sha384")),
     "io.jwt.verify_hs512": (2, _verify_hmac("sha512")),
+    **{f"io.jwt.verify_{f}{b}": (2, _verify_key(f, b)) for f in ("rs", "ps", "es") for b in ("256", "384", "512")},
 }
