@@ -281,6 +281,10 @@ OPERANDS = {
         st.one_of(st.lists(st.sampled_from(["a", "b", "c", "e"]), max_size=3),
                   st.frozensets(st.sampled_from(["a", "b", "d"]), max_size=3))],
     "yaml.unmarshal": [_YAML],
+    "yaml.marshal": [st.recursive(st.one_of(ANY, st.text(alphabet="aZ_09 -:#'\"?[]{},.!|>%@&*~<é", max_size=10),
+                                            st.sampled_from(["y", "No", "null", "0x1F", "1_0", "2:30", "a b " * 25])),
+                                  lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(
+                                      st.text(alphabet="aB_09 -:#'.é", max_size=6), c, max_size=3)), max_leaves=6)],
     "yaml.is_valid": [_YAML],
     "cast_array": [ANY],
     "cast_set": [ANY],

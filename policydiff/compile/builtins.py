@@ -353,7 +353,6 @@ OUT_OF_SCOPE.update({
     "strings.render_template": "Go's text/template language, not reimplemented",
     "uri.is_valid": "Go's URL parser (net/url), not reimplemented",
     "uri.parse": "Go's URL parser (net/url), not reimplemented",
-    "yaml.marshal": "go-yaml v2's emitter (its quoting and layout), not reimplemented",
 })
 
 
