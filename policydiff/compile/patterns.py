@@ -151,8 +151,20 @@ def check_subject(pattern: str, value: str, name: str) -> None:
         raise Unsupported(f"{name}: case-insensitive matching of non-ASCII text")
 
 
+# pattern -> (compiled, has `$`, has `\s`/`\S`, ignores case, is ASCII)
+_MATCHERS: dict[str, tuple] = {}
+
+
 def regex_match(pattern, value):
     pattern, value = string(pattern, "regex.match", 1), string(value, "regex.match", 2)
-    rx = compile_regex(pattern, "regex.match")
-    check_subject(pattern, value, "regex.match")
+    m = _MATCHERS.get(pattern)
+    if m is None:
+        if len(_MATCHERS) > 256:
+            _MATCHERS.clear()
+        m = _MATCHERS[pattern] = (compile_regex(pattern, "regex.match"), "$" in pattern,
+                                  "\\s" in pattern or "\\S" in pattern,
+                                  _IGNORE_CASE.search(pattern) is not None, pattern.isascii())
+    rx, dollar, space, icase, ascii_ = m
+    if (dollar and "\n" in value) or (space and "\v" in value) or (icase and not (ascii_ and value.isascii())):
+        check_subject(pattern, value, "regex.match")  # (which raises: `re` reads these otherwise)
     return rx.search(value) is not None
