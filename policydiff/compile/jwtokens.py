@@ -26,11 +26,6 @@ import hashlib
 import hmac
 import re
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
-
 from policydiff.compile import encoding
 from policydiff.compile.operands import BuiltinError, Unsupported, string
 from policydiff.compile.values import Obj
@@ -110,10 +105,15 @@ def _verify_hmac(digest: str):
 # lines, the end line, at most one line break after it
 _PEM = re.compile(r"-----BEGIN (PUBLIC KEY|CERTIFICATE)-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n"
                   r"-----END \1-----(?:\r?\n)?")
-_HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 
 
 def _public_key(text: str, name: str):
+    # (`cryptography` is imported where a key is read: it costs a CLI start 50-80 ms)
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     m = _PEM.fullmatch(text)
     if m is None:
         what = "PEM text in another layout" if "-----BEGIN" in text else "a key given as JWK"
@@ -135,6 +135,10 @@ def _verify_key(family: str, bits: str):
     name = f"io.jwt.verify_{family}{bits}"
 
     def verify(token, key_text):
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+
         header_s, payload_s, sig_s = _sections(token, name)
         key = _public_key(string(key_text, name, 2), name)
         try:
@@ -148,13 +152,14 @@ def _verify_key(family: str, bits: str):
         if "crit" in header and not (type(header["crit"]) is tuple and all(type(c) is str for c in header["crit"])):
             raise BuiltinError(f"{name}: invalid 'crit' header")
         digest = hashlib.new(f"sha{bits}", f"{header_s}.{payload_s}".encode()).digest()
-        prehashed = utils.Prehashed(_HASHES[bits]())
+        algorithm = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}[bits]()
+        prehashed = utils.Prehashed(algorithm)
         try:
             if family in ("rs", "ps"):
                 if not isinstance(key, rsa.RSAPublicKey) or len(signature) != (key.key_size + 7) // 8:
                     return False
                 pad = padding.PKCS1v15() if family == "rs" else padding.PSS(
-                    mgf=padding.MGF1(_HASHES[bits]()), salt_length=padding.PSS.AUTO)
+                    mgf=padding.MGF1(algorithm), salt_length=padding.PSS.AUTO)
                 key.verify(signature, digest, pad, prehashed)
             else:
                 if not isinstance(key, ec.EllipticCurvePublicKey):
