@@ -56,17 +56,21 @@ def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
 
 
 def _data_conflicts(modules: list[ir.Module], data: Any) -> list[Diagnostic]:
-    """OPA refuses a rule whose path the base document already holds a value at
-    (`conflicting rule for data path ...`): the two documents would disagree there."""
+    """OPA refuses a rule whose path the base document already holds a value at, or
+    holds a value other than an object above (`conflicting rule for data path ...`):
+    the two documents would disagree there."""
     out = []
     for m in modules:
         for r in m.rules:
-            node, path = data, m.package + tuple(r.name.split("."))
+            node, path, held = data, m.package + tuple(r.name.split(".")), True
             for key in path:
-                if not isinstance(node, dict) or key not in node:
+                if not isinstance(node, dict):  # a value of the base document above the rule
+                    break
+                if key not in node:
+                    held = False
                     break
                 node = node[key]
-            else:
+            if held:
                 out.append(Diagnostic(code="rego_compile_error", span=r.span,
                                       message=f"conflicting rule for data path `{'/'.join(path)}` found"))
     return out
