@@ -181,6 +181,9 @@ ILL_TYPED = {
     "marshal-option-of-the-wrong-type": 'x := json.marshal_with_options([], {"pretty": 1})',
     "marshal-options-of-values-no-key-takes": 'x := json.marshal_with_options([], {k: true | k := "a"})',
     "patch-operation-of-a-number": 'x := json.patch({}, [{"op": 1, "path": "/a"}])',
+    # OPA looks for deprecated builtins last: an unsafe variable is what it reports first
+    "deprecated-call": "x := all([true])",
+    "deprecated-call-of-an-unsafe-variable": "x := all(y)",
 }
 
 # Modules OPA accepts, several of which look ill-typed: policydiff must accept them and

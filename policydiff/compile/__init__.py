@@ -28,6 +28,7 @@ from typing import Any
 from policydiff import ir
 from policydiff.compile import closures, plan, resolve, rules, typecheck
 from policydiff.compile.patterns import glob_regex as glob_regex  # for the matrix
+from policydiff.compile.resolve import DEPRECATED
 from policydiff.compile.rules import Ctx, Program
 from policydiff.compile.values import UNDEFINED, freeze, thaw
 from policydiff.errors import Diagnostic, PolicyError
@@ -41,6 +42,9 @@ __all__ = ["STAGES", "UNDEFINED", "Ctx", "Program", "Query", "compile_modules", 
 def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
     """Resolve, plan and compile `modules` together with the base `data` document."""
     groups, diags = resolve.resolve(list(modules))
+    # OPA looks for deprecated builtins in its last check, once all others passed
+    deprecated = [d for d in diags if d.message.startswith(DEPRECATED)]
+    diags = [d for d in diags if not d.message.startswith(DEPRECATED)]
     diags += _data_conflicts(modules, data if data is not None else {})
     try:  # go on after resolution errors: the user gets every diagnostic at once
         program = rules.Program(groups, freeze(data if data is not None else {}),
@@ -50,8 +54,8 @@ def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
     # OPA checks types only once safety and recursion hold, so theirs are the errors
     # a module with both gets
     diags += typecheck.typecheck(groups)
-    if diags:
-        raise PolicyError(diags)
+    if diags or deprecated:
+        raise PolicyError(diags or deprecated)
     return program
 
 

@@ -28,6 +28,7 @@ from policydiff.compile.types import OPA_BUILTINS
 from policydiff.errors import Diagnostic
 
 ROOTS = ("input", "data")
+DEPRECATED = "deprecated built-in function calls in expression"  # (the message of OPA's check)
 
 
 class Group:
@@ -493,7 +494,7 @@ class _Names:
             return full
         if full in OPA_DEPRECATED and self.package != ("$query",):
             self.diags.append(Diagnostic(code="rego_type_error", span=call.span,
-                                         message=f"deprecated built-in function calls in expression: {full}"))
+                                         message=f"{DEPRECATED}: {full}"))
             return full
         if full in BUILTINS:
             arity = BUILTINS[full][0]
