@@ -174,7 +174,24 @@ def _signed_tokens():
                 .sign(key, hashes.SHA256()))
         pems += [pub.decode(), cert.public_bytes(serialization.Encoding.PEM).decode(), pub.decode() + "\n",
                  pub.decode().rstrip("\n")]
-    return tokens, pems + ["{}", "x"]
+    def jwk(key, **members) -> dict:
+        nums = key.public_key().public_numbers()
+        if isinstance(key, rsa.RSAPrivateKey):
+            out = {"kty": "RSA", "n": b64(nums.n.to_bytes((nums.n.bit_length() + 7) // 8, "big")),
+                   "e": b64(nums.e.to_bytes(3, "big"))}
+        else:
+            size = (key.curve.key_size + 7) // 8
+            out = {"kty": "EC", "crv": {256: "P-256", 384: "P-384"}[key.curve.key_size],
+                   "x": b64(nums.x.to_bytes(size, "big")), "y": b64(nums.y.to_bytes(size, "big"))}
+        return {**out, **members}
+
+    for key, other in zip(keys, keys[1:] + keys[:1]):
+        alg = "RS256" if isinstance(key, rsa.RSAPrivateKey) else "ES256"
+        pems += [json.dumps(jwk(key)), json.dumps({"keys": [jwk(other, kid="k"), jwk(key)]}),
+                 json.dumps({"keys": [jwk(other), jwk(key, kid="k", alg=alg)]}),
+                 json.dumps({"keys": [jwk(key, alg="PS384")]}), json.dumps({"keys": [{"kty": "oct", "k": "c2s"}]}),
+                 json.dumps(jwk(key, use="sig", x=1)), json.dumps({"keys": []})]
+    return tokens, pems + ["{}", "x", '{"kty": "RSA"}']
 
 
 _SIGNED, _PEMS = _signed_tokens()

@@ -7,26 +7,21 @@ signature as hex]`, following a header `cty` of `JWT` into the payload (quotes
 trimmed). The HMAC checks compare the decoded signature with the HMAC of
 `header.payload` under the secret's UTF-8 bytes.
 
-`io.jwt.verify_rs*/ps*/es*` check the signature against a public key given as one PEM
-block, `PUBLIC KEY` (PKIX) or `CERTIFICATE` (X.509), in its usual layout: a key of
-another algorithm's kind makes the check false, as a signature of the wrong length
-does (Go checks the length first). What Go's parsers might read otherwise than
-`cryptography` is refused, not guessed: keys given as JWK (sets), PEM text in another
-layout, DER `cryptography` does not read, RSA keys under 1024 bits (which Go 1.24
-refuses to verify with). The header fields OPA reads (`alg`, `kid`, `typ`, `cty`
+`io.jwt.verify_rs*/ps*/es*` check the signature against the public keys `jwtkeys`
+reads (a PEM key or certificate, a JWK or JWK set): a key of another algorithm's kind
+makes the check false, as a signature of the wrong length does (Go checks the length
+first). Of a set, the key of the token's `kid` alone is tried if there is one, else
+every key whose `alg`, if it has one, is the token's. The header fields OPA reads (`alg`, `kid`, `typ`, `cty`
 strings, `crit` an array of strings) must have those types: another is an error.
 `TABLE` maps each name to `(arity, function)` for `builtins.BUILTINS`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import re
 
-from policydiff.compile import encoding
+from policydiff.compile import encoding, jwtkeys
 from policydiff.compile.operands import BuiltinError, Unsupported, string
 from policydiff.compile.values import Obj
 
@@ -101,36 +96,6 @@ def _verify_hmac(digest: str):
     return verify
 
 
-# one PEM block as Go's `pem.Decode` reads it without surprises: the type line, base64
-# lines, the end line, at most one line break after it
-_PEM = re.compile(r"-----BEGIN (PUBLIC KEY|CERTIFICATE)-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n"
-                  r"-----END \1-----(?:\r?\n)?")
-
-
-def _public_key(text: str, name: str):
-    # (`cryptography` is imported where a key is read: it costs a CLI start 50-80 ms)
-    from cryptography import x509
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    m = _PEM.fullmatch(text)
-    if m is None:
-        what = "PEM text in another layout" if "-----BEGIN" in text else "a key given as JWK"
-        raise Unsupported(f"{name}: {what} is not supported")
-    try:
-        der = base64.b64decode(m.group(2).replace("\r", "").replace("\n", ""), validate=True)
-        if m.group(1) == "CERTIFICATE":
-            key = x509.load_der_x509_certificate(der).public_key()
-        else:
-            key = serialization.load_der_public_key(der)
-    except (ValueError, binascii.Error, UnsupportedAlgorithm):
-        raise Unsupported(f"{name}: a PEM block that Go's parser may read otherwise") from None
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 1024:
-        raise Unsupported(f"{name}: an RSA key under 1024 bits")
-    return key
-
-
 def _verify_key(family: str, bits: str):
     name = f"io.jwt.verify_{family}{bits}"
 
@@ -140,7 +105,7 @@ def _verify_key(family: str, bits: str):
         from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
         header_s, payload_s, sig_s = _sections(token, name)
-        key = _public_key(string(key_text, name, 2), name)
+        keys = jwtkeys.public_keys(string(key_text, name, 2), name)
         try:
             signature = encoding._b64decode(sig_s, name, True, True)
         except BuiltinError:
@@ -154,22 +119,32 @@ def _verify_key(family: str, bits: str):
         digest = hashlib.new(f"sha{bits}", f"{header_s}.{payload_s}".encode()).digest()
         algorithm = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}[bits]()
         prehashed = utils.Prehashed(algorithm)
-        try:
-            if family in ("rs", "ps"):
-                if not isinstance(key, rsa.RSAPublicKey) or len(signature) != (key.key_size + 7) // 8:
-                    return False
-                pad = padding.PKCS1v15() if family == "rs" else padding.PSS(
-                    mgf=padding.MGF1(algorithm), salt_length=padding.PSS.AUTO)
-                key.verify(signature, digest, pad, prehashed)
-            else:
-                if not isinstance(key, ec.EllipticCurvePublicKey):
-                    return False
-                n = len(signature) // 2  # Go splits the raw signature into r and s at its middle
-                r, s_ = int.from_bytes(signature[:n], "big"), int.from_bytes(signature[n:], "big")
-                key.verify(utils.encode_dss_signature(r, s_), digest, ec.ECDSA(prehashed))
-        except InvalidSignature:
-            return False
-        return True
+
+        def check(key) -> bool:
+            try:
+                if family in ("rs", "ps"):
+                    if not isinstance(key, rsa.RSAPublicKey) or len(signature) != (key.key_size + 7) // 8:
+                        return False
+                    pad = padding.PKCS1v15() if family == "rs" else padding.PSS(
+                        mgf=padding.MGF1(algorithm), salt_length=padding.PSS.AUTO)
+                    key.verify(signature, digest, pad, prehashed)
+                else:
+                    if not isinstance(key, ec.EllipticCurvePublicKey):
+                        return False
+                    n = len(signature) // 2  # Go splits the raw signature into r and s at its middle
+                    r, s_ = int.from_bytes(signature[:n], "big"), int.from_bytes(signature[n:], "big")
+                    key.verify(utils.encode_dss_signature(r, s_), digest, ec.ECDSA(prehashed))
+            except InvalidSignature:
+                return False
+            return True
+
+        # OPA's choice among the keys of a set: the one of the token's `kid` alone, if
+        # any; else every key, those of another `alg` than the token's skipped
+        kid, alg = header.get("kid", ""), header.get("alg", "")
+        for key_alg, key_kid, key in keys:
+            if kid and key_kid == kid:
+                return check(key)
+        return any(check(key) for key_alg, _, key in keys if not key_alg or key_alg == alg)
 
     return verify
 
