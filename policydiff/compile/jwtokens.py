@@ -11,8 +11,9 @@ trimmed). The HMAC checks compare the decoded signature with the HMAC of
 reads (a PEM key or certificate, a JWK or JWK set): a key of another algorithm's kind
 makes the check false, as a signature of the wrong length does (Go checks the length
 first). Of a set, the key of the token's `kid` alone is tried if there is one, else
-every key whose `alg`, if it has one, is the token's. The header fields OPA reads (`alg`, `kid`, `typ`, `cty`
-strings, `crit` an array of strings) must have those types: another is an error.
+every key whose `alg`, if it has one, is the token's. The header fields OPA reads
+(`alg`, `kid`, `typ`, `cty` strings, `crit` an array of strings) must have those
+types: another is an error.
 `TABLE` maps each name to `(arity, function)` for `builtins.BUILTINS`.
 """
 
