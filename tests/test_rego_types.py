@@ -373,6 +373,8 @@ OPERANDS = [
     'count("a")', 'split("a", ",")', 'object.get({}, "a", 1)', "{1} | {2}", "1 == 1",
     '[1, "a"][1]', '{"a": 1}["a"]', '{"a": [1]}.a', '{"a": 1}["b"]', "[1][2]", '{"a"}["a"]',
     'split("a", ",")[0]', "[[1]][0][0]",
+    # of the types OPA declares by position and by key (time.*, json.marshal_with_options, json.patch)
+    '["a", 1]', '[1, "a", "b"]', '{"pretty": 1}', '{"indent": "a", "b": 1}', '[{"op": "add", "path": 1}]',
 ]
 
 
