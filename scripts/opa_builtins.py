@@ -79,8 +79,20 @@ def render(caps: dict) -> str:
         args = tuple(_type(a) for a in d.get("args", ()))
         result = _type(d["result"]) if "result" in d else ("any", ())
         lines.append(f"    {name!r}: ({args!r}, {result!r}),")
+    lines += ["}", "", "# the declared operand types, as OPA writes them, of the builtins whose operands",
+              "# have types by position (arrays) or by key (objects)",
+              "OPA_STATIC_ARGS: dict[str, tuple[dict, ...]] = {"]
+    for name, d in sorted(decls.items()):
+        if any(_has_static(a) for a in d.get("args", ())):
+            lines.append(f"    {name!r}: {tuple(d['args'])!r},")
     lines += ["}", ""]
     return "\n".join(lines)
+
+
+def _has_static(d) -> bool:
+    if isinstance(d, dict):
+        return bool(d.get("static")) or any(_has_static(v) for v in d.values())
+    return isinstance(d, list) and any(_has_static(v) for v in d)
 
 
 if __name__ == "__main__":

@@ -76,8 +76,9 @@ _SEMVER = st.builds(
 _INT = st.integers(-70, 70) | st.sampled_from([_Raw("1.5"), _Raw("1.0"), _Raw("1e2")])
 _STRINGS = st.one_of(_TEXT, st.lists(_TEXT, max_size=3), st.frozensets(_TEXT, max_size=3))
 _REGEX = st.sampled_from(["a", "a*", "(a)|(b)", "^a", "a$", "[a-c]+", "(?P<x>b)", "", "x*", "(", "\\d+", "b(a)?",
-                          ".", "(?i)A", "a{2}", "\\bb", "\\s", "a|", "a{1001}", "(a*)(b?)", "[^b]"])
-_REGEX_TEXT = st.text(alphabet="ab1 .\nAé", max_size=8)
+                          ".", "(?i)A", "a{2}", "\\bb", "\\s", "a|", "a{1001}", "(a*)(b?)", "[^b]",
+                          "a(?i)b", "x{,2}"])
+_REGEX_TEXT = st.text(alphabet="ab1 .\n\vAé", max_size=8)
 _TEMPLATE = st.sampled_from(["$1", "${1}x", "$$", "$", "$x", "${x}", "-", "$1x", "$0", "${2}", "$01", "${1", ""])
 _CIDR = st.builds(
     lambda a, p: a + p,
@@ -126,6 +127,76 @@ _JWT_PART = st.sampled_from(["e30", "eyJhbGciOiJIUzI1NiJ9", "eyJlbmMiOiJ4In0", "
                              "eyJhIjoxfQ==", "!", "", "YQ", "ImUzMC5lMzAuWVEi", "eyJjdHkiOjF9"])
 _JWT = st.builds(lambda parts: ".".join(parts), st.lists(_JWT_PART, min_size=1, max_size=4)) | st.just(
     "eyJhbGciOiJIUzI1NiJ9.eyJhIjoxfQ.LrlPmSL4FxrzAHJSYbKzsA997COXdYCeFKlt3zt5DIY")
+
+
+def _signed_tokens():
+    """Tokens signed by a few fixed keys, some of them spoilt, and the keys as PEM
+    (public key and certificate, and a few layouts OPA reads otherwise)."""
+    import base64
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+    from cryptography.x509.oid import NameOID
+
+    def b64(b: bytes) -> str:
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    keys = [rsa.generate_private_key(public_exponent=65537, key_size=2048), ec.generate_private_key(ec.SECP256R1()),
+            ec.generate_private_key(ec.SECP384R1())]
+    tokens = []
+    payload = b64(b'{"sub": "u"}')
+    for alg in ("RS256", "RS512", "PS256", "PS384", "ES256", "ES384", "ES512"):
+        for key in keys:
+            if isinstance(key, rsa.RSAPrivateKey) != (alg[0] in "RP"):
+                continue
+            h = hashes.SHA256() if alg.endswith("256") else hashes.SHA384() if alg.endswith("384") else hashes.SHA512()
+            for header in ({"alg": alg}, {"alg": alg, "kid": "k", "crit": ["x"]}, {"alg": alg, "typ": 1}):
+                msg = f"{b64(json.dumps(header).encode())}.{payload}"
+                if alg[0] == "R":
+                    sig = key.sign(msg.encode(), padding.PKCS1v15(), h)
+                elif alg[0] == "P":
+                    sig = key.sign(msg.encode(), padding.PSS(mgf=padding.MGF1(h), salt_length=20), h)
+                else:
+                    r, s = utils.decode_dss_signature(key.sign(msg.encode(), ec.ECDSA(h)))
+                    n = (key.curve.key_size + 7) // 8
+                    sig = r.to_bytes(n, "big") + s.to_bytes(n, "big")
+                for spoilt in (sig, sig[:-1], sig[:-1] + bytes([sig[-1] ^ 1]), b"\0" + sig, b""):
+                    tokens.append(f"{msg}.{b64(spoilt)}")
+    pems = []
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "t")])
+    day = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    for key in keys:
+        pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(7).not_valid_before(day).not_valid_after(day + datetime.timedelta(days=1))
+                .sign(key, hashes.SHA256()))
+        pems += [pub.decode(), cert.public_bytes(serialization.Encoding.PEM).decode(), pub.decode() + "\n",
+                 pub.decode().rstrip("\n")]
+    def jwk(key, **members) -> dict:
+        nums = key.public_key().public_numbers()
+        if isinstance(key, rsa.RSAPrivateKey):
+            out = {"kty": "RSA", "n": b64(nums.n.to_bytes((nums.n.bit_length() + 7) // 8, "big")),
+                   "e": b64(nums.e.to_bytes(3, "big"))}
+        else:
+            size = (key.curve.key_size + 7) // 8
+            out = {"kty": "EC", "crv": {256: "P-256", 384: "P-384"}[key.curve.key_size],
+                   "x": b64(nums.x.to_bytes(size, "big")), "y": b64(nums.y.to_bytes(size, "big"))}
+        return {**out, **members}
+
+    for key, other in zip(keys, keys[1:] + keys[:1]):
+        alg = "RS256" if isinstance(key, rsa.RSAPrivateKey) else "ES256"
+        pems += [json.dumps(jwk(key)), json.dumps({"keys": [jwk(other, kid="k"), jwk(key)]}),
+                 json.dumps({"keys": [jwk(other), jwk(key, kid="k", alg=alg)]}),
+                 json.dumps({"keys": [jwk(key, alg="PS384")]}), json.dumps({"keys": [{"kty": "oct", "k": "c2s"}]}),
+                 json.dumps(jwk(key, use="sig", x=1)), json.dumps({"keys": []})]
+    return tokens, pems + ["{}", "x", '{"kty": "RSA"}']
+
+
+_SIGNED, _PEMS = _signed_tokens()
+_SIGNED_JWT = st.sampled_from(_SIGNED)
+_PUBLIC_PEM = st.sampled_from(_PEMS)
 _UUID = st.sampled_from([
     "00000000-0000-1000-8000-000000000000", "f81d4fae-7dec-11d0-a765-00a0c91e6bf6", "{f81d4fae-7dec-21d0-a765-00a0c91e6bf6}",
     "URN:UUID:f81d4fae-7dec-41d0-e765-00a0c91e6bf6", "f81d4fae7dec11d0a76500a0c91e6bf6", "xyz",
@@ -209,17 +280,17 @@ OPERANDS = {
     "net.cidr_expand": [_CIDR],
     "net.cidr_merge": [_CIDRS],
     "json.filter": [_DOC, _POINTERS],
-    # (OPA types the options by key: a value of the wrong type, or another key, fails at load;
-    # policydiff's checker does not type keys one by one, so only well-typed options are drawn)
+    # (OPA types the options by key: a value of the wrong type fails at load)
     "json.marshal_with_options": [ANY, st.fixed_dictionaries({}, optional={
-        "pretty": st.booleans(), "indent": st.sampled_from(["", "  ", "\t", "ab"]),
-        "prefix": st.sampled_from(["", ">", "ab"])})],
+        "pretty": st.booleans() | st.just(1), "indent": st.sampled_from(["", "  ", "\t", "ab", 0]),
+        "prefix": st.sampled_from(["", ">", "ab"]), "other": st.just(True)})],
     "json.remove": [_DOC, _POINTERS],
     "json.patch": [st.one_of(_DOC, st.lists(st.integers(0, 3), max_size=3)), st.lists(_PATCH_OP, max_size=3)],
     "io.jwt.decode": [_JWT],
     "io.jwt.verify_hs256": [_JWT, st.sampled_from(["secret", "x", ""])],
     "io.jwt.verify_hs384": [_JWT, st.sampled_from(["secret", "x"])],
     "io.jwt.verify_hs512": [_JWT, st.sampled_from(["secret", "x"])],
+    **{f"io.jwt.verify_{f}{b}": [_SIGNED_JWT, _PUBLIC_PEM] for f in ("rs", "ps", "es") for b in ("256", "384", "512")},
     "uuid.parse": [_UUID],
     "graph.reachable_paths": [st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), st.one_of(
         st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), max_size=3),
@@ -227,6 +298,10 @@ OPERANDS = {
         st.one_of(st.lists(st.sampled_from(["a", "b", "c", "e"]), max_size=3),
                   st.frozensets(st.sampled_from(["a", "b", "d"]), max_size=3))],
     "yaml.unmarshal": [_YAML],
+    "yaml.marshal": [st.recursive(st.one_of(ANY, st.text(alphabet="aZ_09 -:#'\"?[]{},.!|>%@&*~<é", max_size=10),
+                                            st.sampled_from(["y", "No", "null", "0x1F", "1_0", "2:30", "a b " * 25])),
+                                  lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(
+                                      st.text(alphabet="aB_09 -:#'.é", max_size=6), c, max_size=3)), max_leaves=6)],
     "yaml.is_valid": [_YAML],
     "cast_array": [ANY],
     "cast_set": [ANY],
@@ -235,6 +310,7 @@ OPERANDS = {
     "cast_boolean": [ANY],
     "cast_null": [ANY],
     "re_match": [_REGEX, _REGEX_TEXT],
+    "regex.match": [_REGEX, _REGEX_TEXT],
     "time.parse_ns": [_GO_LAYOUT, _TIME_TEXT],
     "time.parse_rfc3339_ns": [_TIME_TEXT],
     "time.parse_duration_ns": [_DURATION],
@@ -255,11 +331,5 @@ NAMES = tuple(sorted(OPERANDS))
 @st.composite
 def calls(draw, names=NAMES):
     name = draw(st.sampled_from(names))
-    if name == "json.marshal_with_options":  # an object of other keys is a type error in OPA
-        args = [rego(draw(s)) for s in OPERANDS[name]]
-    elif name.startswith("time."):  # an array of other than two members is a type error in OPA
-        args = [rego(draw(st.one_of(s, s, s, s, ANY.filter(lambda v: not isinstance(v, list)))))
-                for s in OPERANDS[name]]
-    else:
-        args = [rego(draw(_sometimes_any(s))) for s in OPERANDS[name]]
+    args = [rego(draw(_sometimes_any(s))) for s in OPERANDS[name]]
     return name, f"{name}({', '.join(args)})"

@@ -98,6 +98,7 @@ def test_second_pass_builtins_answer_as_opa(call):
     'json.marshal_with_options({"a": [1, {}], "b": []}, {"prefix": ">"})',
     'yaml.unmarshal("y: n\nb: [010, 0x1F, 1.50, 09]\nc: |\n  t\n")', 'uuid.parse("000003e8-48b9-21ee-b200-325096b39f47")',
     'graph.reachable_paths({"a": ["b", "c"], "b": ["a"], "c": []}, ["a", "x"])', 'cast_array({2, 1})',
+    'yaml.marshal({"a10": [{"x": {1, 2}}, []], "a2": {"b": {}}, "_": "y", "A": "a: b", "a_": ["-a", "\'q", 18446744073709551615]})',
 ])
 def test_known_corners_answer_as_opa(text):
     assert _ours(text) == _opa(text)

@@ -299,6 +299,13 @@ def test_patterns_re2_reads_differently_are_refused_not_guessed():
     with pytest.raises(PolicyError) as e:  # known only when evaluated
         q("regex.match(input.p, \"aa\")", input={"p": "(?=a)a"})
     assert e.value.code == "unsupported"
+    # what `re` reads otherwise than RE2: mid-pattern flags, `{,n}`, `\s` over a vertical
+    # tab, case folding beyond ASCII; the same screening as the other `regex.*` builtins
+    for pattern, value in [("a(?i)b", "aB"), ("x{,2}", "x{,2}"), ("\\s", "\v"), ("(?i)é", "É")]:
+        with pytest.raises(PolicyError) as e:
+            q("regex.match(input.p, input.v)", input={"p": pattern, "v": value})
+        assert e.value.code == "unsupported", pattern
+    assert q("x := regex.match(input.p, \"a\")", input={"p": "a{1001}"}) == []  # RE2 rejects it
 
 
 def test_sets_that_would_merge_true_with_one_are_refused():
@@ -435,3 +442,35 @@ def test_a_whole_result_beyond_int64_stays_an_exact_integer():
     assert q("x := [123456789012345678 * 1000.0, 1e20 * 1]") == [{"x": [123456789012345678000, 10**20]}]
     # whole once rounded to 64 bits, and then written in full digits
     assert q("x := [1e20 / 3, 1e20 + 0.5]") == [{"x": [33333333333333333334, 10**20]}]
+
+
+@pytest.mark.parametrize(("data", "module"), [
+    ({"a": {"f": 1}}, "package a\nf(x) := 1\n"),  # a function at a path the data holds
+    ({"a": {"b": {"k": 1}}}, "package a\nb.k := 2\n"),  # a ref head onto a base value
+    ({"a": {"b": {"k": 1}}}, "package a\nb.j := 2\n"),  # a key the data lacks: merged
+    ({"a": {"b": None}}, "package a.b\nc := 2\n"),  # under a base value that is not an object
+    ({"a": {"b": [1]}}, "package a.b\nc := 2\n"),
+    ({"a": {}}, "package a.b\nc := 2\n"),
+    ({"a": {"p": 1}}, "package a\ndefault p := 1\n"),
+])
+def test_rules_over_base_documents_conflict_as_in_opa(data, module):
+    import opa_bindings
+
+    engine = opa_bindings.OpaEngine()
+    try:
+        engine.add_data(data)
+        engine.add_policy("x.rego", module)
+        theirs = ("value", engine.eval_query("x := data.a"))
+    except opa_bindings.OpaError as e:
+        theirs = ("error", "rego_compile_error" if "rego_compile_error" in e.message else e.message)
+    finally:
+        engine.close()
+    try:
+        ours = ("value", query([module], "x := data.a", data=data))
+    except PolicyError as e:
+        ours = ("error", e.code)
+    assert ours == theirs
+
+
+def test_a_package_without_rules_is_an_empty_document():
+    assert q("x := data.a.b", modules=["package a.b\n", "package a\np := 1\n"]) == [{"x": {}}]

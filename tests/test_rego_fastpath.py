@@ -61,8 +61,11 @@ def test_the_corpus_is_large():
 
 
 def test_every_text_of_the_corpus_parses_alike_on_the_fast_path():
+    """(A few conformance cases are texts OPA 1.20 refuses, `import rego.v2`: the fast
+    path may leave those to lark, as it does damaged texts.)"""
     for name, text, start in CORPUS:
-        assert _outcome(text, start, fast=True) == _outcome(text, start, fast=False), name
+        fast, slow = _outcome(text, start, fast=True), _outcome(text, start, fast=False)
+        assert fast == slow or (fast == ("fallback",) and slow[0] == "error"), name
 
 
 _DAMAGE = ["", " ", "\n", "{", "}", "[", "]", "(", ")", "|", ":=", "=", ":", ",", ";", "if",

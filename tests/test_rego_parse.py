@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policydiff import PolicyError, ir, load_policy
+from policydiff import PolicyError, ir, load_policy, query
 from policydiff.errors import render
 from policydiff.frontend.rego import parse, parse_query
 from policydiff.source import Source
@@ -145,3 +145,13 @@ def test_every_unsupported_construct_is_reported_at_once():
     err = _error(text)
     assert [d.code for d in err.diagnostics] == ["unsupported", "unsupported"]
     assert [d.span.line for d in err.diagnostics] == [2, 3]
+
+
+def test_string_escapes_are_json_s_and_control_characters_stand():
+    """As OPA reads a string literal: `\\x0b` is an illegal token (a parse error at the
+    string, not a crash), a raw tab or control character is part of the string."""
+    for text in ('package t\nx := "\\x0b"\n', 'package a["\\q"]\nx := 1\n'):
+        with pytest.raises(PolicyError) as e:
+            load_policy(text)
+        assert e.value.code == "rego_parse_error"
+    assert query(["package t\nx := \"a\tb\x01\"\n"], "y := data.t.x") == [{"y": "a\tb\x01"}]

@@ -173,11 +173,25 @@ ILL_TYPED = {
     "number-key-into-a-partial-object": 'o[k] := "s" if some k in ["a"]\nx := o[1]',
     "key-into-a-rule-of-scalars": 'r := 1 if input.z\nr := "b" if input.b\nx := r.a',
     "iterate-a-rule-of-scalars": 'r := true if input.a\nr := 1 if not input.a\nx if { some v in r; v }',
+    # operand types by position and by key (OPA's static array and object types)
+    "time-array-positions-swapped": 'x := time.format(["UTC", 1])',
+    "time-array-too-short": "x := time.date([1])",
+    "time-array-through-a-variable": 'x if { t := [1, 2]; time.clock(t) }',
+    "time-array-of-strings-from-a-comprehension": 'x := time.date([y | some y in ["a"]])',
+    "marshal-option-of-the-wrong-type": 'x := json.marshal_with_options([], {"pretty": 1})',
+    "marshal-options-of-values-no-key-takes": 'x := json.marshal_with_options([], {k: true | k := "a"})',
+    "patch-operation-of-a-number": 'x := json.patch({}, [{"op": 1, "path": "/a"}])',
+    # OPA looks for deprecated builtins last: an unsafe variable is what it reports first
+    "deprecated-call": "x := all([true])",
+    "deprecated-call-of-an-unsafe-variable": "x := all(y)",
 }
 
 # Modules OPA accepts, several of which look ill-typed: policydiff must accept them and
 # give OPA's values.
 WELL_TYPED = {
+    "time-array-of-three-for-format": 'x := time.format([0, "UTC", "2006"])',
+    "time-array-from-a-comprehension-of-mixed-members": 'x := [1 | time.date([y | some y in [0, "UTC"]])]',
+    "marshal-options-of-other-keys": 'x if { input.never; json.marshal_with_options([], {"pretty": true, "x": 1}) }',
     "plus-number-float": "x := 1 + 1.5",
     "string-less-than-number": 'x := "a" < 1',
     "count-string": 'x := count("abc")',
@@ -359,6 +373,8 @@ OPERANDS = [
     'count("a")', 'split("a", ",")', 'object.get({}, "a", 1)', "{1} | {2}", "1 == 1",
     '[1, "a"][1]', '{"a": 1}["a"]', '{"a": [1]}.a', '{"a": 1}["b"]', "[1][2]", '{"a"}["a"]',
     'split("a", ",")[0]', "[[1]][0][0]",
+    # of the types OPA declares by position and by key (time.*, json.marshal_with_options, json.patch)
+    '["a", 1]', '[1, "a", "b"]', '{"pretty": 1}', '{"indent": "a", "b": 1}', '[{"op": "add", "path": 1}]',
 ]
 
 

@@ -37,6 +37,7 @@ from policydiff import ir
 from policydiff.compile import closures, plan, resolve, typecheck
 from policydiff.compile.builtins.patterns import glob_regex as glob_regex  # for the matrix
 from policydiff.compile.program import Program
+from policydiff.compile.resolve import DEPRECATED
 from policydiff.compile.rule import Ctx
 from policydiff.compile.values import UNDEFINED, freeze, thaw
 from policydiff.errors import Code, Diagnostic, PolicyError
@@ -48,9 +49,10 @@ __all__ = ["STAGES", "UNDEFINED", "Ctx", "Program", "Query", "Stage", "Unit", "c
 class Unit:
     """What the stages work on: the modules and base data, and what each stage makes."""
 
-    def __init__(self, modules: list[ir.Module], data: Any):
+    def __init__(self, modules: list[ir.Module], data: Any, raw: Any):
         self.modules = modules
         self.data = data  # frozen
+        self.raw = raw  # as given, for `_data_conflicts`
         self.groups: dict[tuple[str, ...], resolve.Group] = {}
         self.program: Program | None = None
 
@@ -64,11 +66,11 @@ class Stage(NamedTuple):
 
 def _resolve(unit: Unit) -> list[Diagnostic]:
     unit.groups, diags = resolve.resolve(unit.modules)
-    return diags
+    return diags + _data_conflicts(unit.modules, unit.raw)
 
 
 def _link(unit: Unit) -> list[Diagnostic]:
-    unit.program = Program(unit.groups, unit.data)
+    unit.program = Program(unit.groups, unit.data, tuple(m.package for m in unit.modules))
     return []
 
 
@@ -85,17 +87,42 @@ STAGES: tuple[Stage, ...] = (
 
 def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
     """Run `STAGES` on `modules` together with the base `data` document."""
-    unit = Unit(list(modules), freeze(data if data is not None else {}))
+    raw = data if data is not None else {}
+    unit = Unit(list(modules), freeze(raw), raw)
     diags: list[Diagnostic] = []
+    deprecated: list[Diagnostic] = []  # OPA looks for these last, once all other checks passed
     for stage in STAGES:
         try:
-            diags += stage.run(unit)
+            found = stage.run(unit)
         except PolicyError as e:
             raise PolicyError(diags + e.diagnostics) from None
-    if diags:
-        raise PolicyError(diags)
+        for d in found:
+            (deprecated if d.message.startswith(DEPRECATED) else diags).append(d)
+    if diags or deprecated:
+        raise PolicyError(diags or deprecated)
     assert unit.program is not None  # `link` made it
     return unit.program
+
+
+def _data_conflicts(modules: list[ir.Module], data: Any) -> list[Diagnostic]:
+    """OPA refuses a rule whose path the base document already holds a value at, or
+    holds a value other than an object above (`conflicting rule for data path ...`):
+    the two documents would disagree there."""
+    out = []
+    for m in modules:
+        for r in m.rules:
+            node, path, held = data, m.package + tuple(r.name.split(".")), True
+            for key in path:
+                if not isinstance(node, dict):  # a value of the base document above the rule
+                    break
+                if key not in node:
+                    held = False
+                    break
+                node = node[key]
+            if held:
+                out.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, span=r.span,
+                                      message=f"conflicting rule for data path `{'/'.join(path)}` found"))
+    return out
 
 
 class Query:

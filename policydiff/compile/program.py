@@ -34,7 +34,7 @@ from policydiff.source import Span
 class Program:
     """Every rule of a policy, compiled, and the base data document."""
 
-    def __init__(self, groups: dict[tuple[str, ...], Group], data: Obj):
+    def __init__(self, groups: dict[tuple[str, ...], Group], data: Obj, packages: tuple = ()):
         self.data = data
         self._reads: dict[CompiledRule, frozenset | None] = {}  # see `input_reads`
         self.rules = {path: RefTree(g) if g.kind == "tree" else CompiledRule(g) for path, g in groups.items()}
@@ -57,6 +57,12 @@ class Program:
                 raise PolicyError.at(Code.REGO_TYPE_ERROR, f"rule `{r.name}` conflicts with the rules below it",
                                      r.group.defs[0].span if r.group.defs else Span())
             node[path[-1]] = r
+        for package in packages:  # a package without rules is an empty document (OPA's tree)
+            node = self.tree
+            for p in package:
+                node = node.setdefault(p, {})
+                if not isinstance(node, dict):
+                    break
         diags: list[Diagnostic] = []
         for r in self.rules.values():
             try:

@@ -28,6 +28,7 @@ from policydiff.compile.types import OPA_BUILTINS
 from policydiff.errors import Code, Diagnostic
 
 ROOTS = ("input", "data")
+DEPRECATED = "deprecated built-in function calls in expression"  # (the message of OPA's check)
 
 
 class Group:
@@ -496,7 +497,7 @@ class Names:
             return full
         if full in OPA_DEPRECATED and self.package != ("$query",):
             self.diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=call.span,
-                                         message=f"deprecated built-in function calls in expression: {full}"))
+                                         message=f"{DEPRECATED}: {full}"))
             return full
         if full in BUILTINS:
             arity = BUILTINS[full][0]

@@ -34,6 +34,7 @@ from typing import assert_never
 
 from policydiff import ir
 from policydiff.compile import types as T
+from policydiff.compile.builtins.opa_builtins import OPA_STATIC_ARGS
 from policydiff.compile.resolve import Group
 from policydiff.compile.types import ANY, SIGNATURES, Type, fits, show
 from policydiff.errors import Code, Diagnostic
@@ -301,11 +302,60 @@ class _Checker:
                 for a, w in zip(args, want):  # OPA types a parameter by its first use
                     if isinstance(a, ir.Var) and a.name in self.open:
                         self.bind(a, w)
-                if not all(fits(h, w) for h, w in zip(have, want)):
+                static = OPA_STATIC_ARGS.get(func)
+                if not all(fits(h, w) for h, w in zip(have, want)) or static is not None and not all(
+                        self._fits_decl(a, h, d) for a, h, d in zip(args, have, static)):
                     self._error(t.span, f"`{func}`: invalid argument(s)",
                                 f"have: ({', '.join(map(show, have))}), want: ({', '.join(map(show, want))})")
                 return result
         assert_never(t)
+
+    def _fits_decl(self, node: ir.Term | None, t: Type, decl: dict) -> bool:
+        """False only when OPA's checker refuses a value of type `t` (the literal `node`,
+        if known) for an operand OPA declares as `decl` (capabilities notation), with its
+        types by position and by key: a literal array must have as many members as the
+        positions (unless more are allowed), each of the position's type, and a literal
+        object's constant keys the types their keys are declared with; a value of
+        unknown literal must have members that fit every position or key."""
+        node = self.literals.get(node.name) if isinstance(node, ir.Var) else _literal(node)
+        kind = decl["type"]
+        if t == ANY or t[0] == "any" and t[1]:
+            opts = t[1] if t != ANY else ()
+            return not opts or any(self._fits_decl(None, o, decl) for o in opts)
+        if kind == "any":
+            return not decl.get("of") or any(self._fits_decl(node, t, d) for d in decl["of"])
+        if t[0] != kind:
+            return False
+        static, dyn = decl.get("static", ()), decl.get("dynamic")
+        if kind == "array":
+            if isinstance(node, ir.Array):
+                if len(node.items) != len(static) and dyn is None:
+                    return False
+                return all(self._fits_decl(item, it, static[i] if i < len(static) else dyn)
+                           for i, (item, it) in enumerate(zip(node.items, t[1])))
+            m = T.union(*t[1]) if t[1] else ANY
+            return all(self._fits_decl(None, m, d) for d in (*static, *([dyn] if dyn else ())))
+        if kind == "object":
+            by_key = {p["key"]: p["value"] for p in static}
+            if isinstance(node, ir.Object):
+                if len(node.items) != len(static) and dyn is None:
+                    return False
+                for (k, v), (_, vt) in zip(node.items, t[1]):
+                    if isinstance(k, ir.Scalar):
+                        want = by_key.get(k.value) if isinstance(k.value, str) else None
+                        if want is None and dyn is not None and self._fits_decl(None, T.of_value(k.value), dyn["key"]):
+                            want = dyn["value"]
+                        if want is None or not self._fits_decl(v, vt, want):
+                            return False
+                return True
+            if t[1] and static:  # a value under any string key may be what each key needs
+                keys, values = T.union(*(k for k, _ in t[1])), T.union(*(v for _, v in t[1]))
+                if self._fits_decl(None, keys, {"type": "string"}):
+                    return all(self._fits_decl(None, values, d) for d in by_key.values())
+            return True
+        if kind == "set":
+            return "of" not in decl or all(self._fits_decl(None, m, decl["of"]) for m in t[1])
+        return True
 
     def ref(self, t: ir.Ref) -> Type:
         return _type_of(self.ref_shapes(t))

@@ -158,7 +158,17 @@ class Lower:
         return children[0]
 
     def path(self, meta, children):
-        return tuple(json.loads(t) if t.type == "STRING" else str(t) for t in children)
+        return tuple(self._text(t, self._sp(meta)) if t.type == "STRING" else str(t) for t in children)
+
+    def _text(self, token: str, span) -> str:
+        """A string literal's value: OPA reads JSON's escapes, and control characters as
+        they stand; another escape is an illegal token."""
+        try:
+            return json.loads(token, strict=False)
+        except json.JSONDecodeError:
+            self.diags.append(Diagnostic(code=Code.REGO_PARSE_ERROR, message="illegal token", span=span,
+                                         help="a string escape JSON does not have"))
+            return ""
 
     def import_(self, meta, children):
         path = children[0]
@@ -554,7 +564,8 @@ class Lower:
         return ir.Var(span=self._sp(meta), name=str(children[0]))
 
     def string(self, meta, children):
-        return ir.Scalar(span=self._sp(meta), value=json.loads(children[0]))
+        span = self._sp(meta)
+        return ir.Scalar(span=span, value=self._text(children[0], span))
 
     def raw_string(self, meta, children):
         return ir.Scalar(span=self._sp(meta), value=str(children[0])[1:-1])

@@ -423,3 +423,15 @@ OPA_SIGNATURES: dict[str, tuple[tuple, tuple]] = {
     'yaml.marshal': ((('any', ()),), ('string',)),
     'yaml.unmarshal': ((('string',),), ('any', ())),
 }
+
+# the declared operand types, as OPA writes them, of the builtins whose operands
+# have types by position (arrays) or by key (objects)
+OPA_STATIC_ARGS: dict[str, tuple[dict, ...]] = {
+    'json.marshal_with_options': ({'type': 'any'}, {'dynamic': {'key': {'type': 'string'}, 'value': {'type': 'any'}}, 'static': [{'key': 'indent', 'value': {'type': 'string'}}, {'key': 'prefix', 'value': {'type': 'string'}}, {'key': 'pretty', 'value': {'type': 'boolean'}}], 'type': 'object'}),
+    'json.patch': ({'type': 'any'}, {'dynamic': {'dynamic': {'key': {'type': 'any'}, 'value': {'type': 'any'}}, 'static': [{'key': 'op', 'value': {'type': 'string'}}, {'key': 'path', 'value': {'type': 'any'}}], 'type': 'object'}, 'type': 'array'}),
+    'time.clock': ({'of': [{'type': 'number'}, {'static': [{'type': 'number'}, {'type': 'string'}], 'type': 'array'}], 'type': 'any'},),
+    'time.date': ({'of': [{'type': 'number'}, {'static': [{'type': 'number'}, {'type': 'string'}], 'type': 'array'}], 'type': 'any'},),
+    'time.diff': ({'of': [{'type': 'number'}, {'static': [{'type': 'number'}, {'type': 'string'}], 'type': 'array'}], 'type': 'any'}, {'of': [{'type': 'number'}, {'static': [{'type': 'number'}, {'type': 'string'}], 'type': 'array'}], 'type': 'any'}),
+    'time.format': ({'of': [{'type': 'number'}, {'static': [{'type': 'number'}, {'type': 'string'}], 'type': 'array'}, {'static': [{'type': 'number'}, {'type': 'string'}, {'type': 'string'}], 'type': 'array'}], 'type': 'any'},),
+    'time.weekday': ({'of': [{'type': 'number'}, {'static': [{'type': 'number'}, {'type': 'string'}], 'type': 'array'}], 'type': 'any'},),
+}

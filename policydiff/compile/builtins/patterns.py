@@ -93,11 +93,24 @@ def glob_regex(pattern: str, delims: tuple[str, ...]) -> re.Pattern:
     return re.compile("".join(out), re.DOTALL)
 
 
-_REGEX_CACHE: dict[str, re.Pattern] = {}
 # RE2 (OPA) and Python's `re` agree on plain patterns. Refused: what RE2 lacks and Python
 # has (backreferences, lookaround, atomic groups), what they spell differently (POSIX
-# classes, \\Q…\\E, \\p{…}, \\z/\\Z, named groups without P, \\x{…}).
-_RE2_UNSAFE = re.compile(r"\\[1-9]|\(\?[=!<>]|\(\?P=|\[\[:|\\[QEpPCzZGX]|\\x\{")
+# classes, \Q…\E, \p{…}, \z/\Z, named groups without P, \x{…}), and what `re`
+# accepts with another meaning or rejects while RE2 accepts (mid-pattern flags, `(?U)`,
+# `{,n}`, possessive quantifiers, `\u` escapes).
+_RE2_UNSAFE = re.compile(
+    r"\\[1-9]|\(\?[=!<>]|\(\?P=|\[\[:|\\[QEpPCzZGX]|\\x\{"
+    r"|\(\?[a-zA-Z]*[UxLau]"     # RE2's ungreedy flag; re's verbose/locale/ascii/unicode flags
+    r"|\(\?#"                   # re's comments
+    r"|\{,"                     # re reads `{,n}` as a count, RE2 as text
+    r"|[*+?}]\+"                # re's possessive quantifiers
+    r"|\\[uUNa0]"               # escapes only one of them knows
+    r"|\(\?<[^=!]"              # named groups spelled without P (RE2 since Go 1.22)
+    r"|.\(\?[imsU-]+\)"         # flags in mid-pattern
+)
+_COUNT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
+_IGNORE_CASE = re.compile(r"\(\?[a-zA-Z]*i")
+_REGEX_CACHE: dict[str, re.Pattern] = {}
 
 
 def regex_problem(pattern: str) -> str | None:
@@ -107,18 +120,51 @@ def regex_problem(pattern: str) -> str | None:
     return None
 
 
+def compile_regex(pattern: str, name: str) -> re.Pattern:
+    """`pattern` compiled as RE2 reads it; `Unsupported` where `re` would not agree,
+    `BuiltinError` where RE2 rejects it."""
+    rx = _REGEX_CACHE.get(pattern)
+    if rx is not None:
+        return rx
+    problem = regex_problem(pattern)
+    if problem is not None:
+        raise Unsupported(f"{name}: {problem}")
+    if any(int(n) > 1000 or (m and int(m) > 1000) for n, m in _COUNT.findall(pattern)):
+        raise BuiltinError(f"{name}: error parsing regexp: invalid repeat count")
+    try:
+        rx = re.compile(pattern, re.ASCII)  # RE2's \d \w \s \b are ASCII-only
+    except re.error as e:
+        raise BuiltinError(f"{name}: error parsing regexp: {e}") from None
+    if len(_REGEX_CACHE) > 256:
+        _REGEX_CACHE.clear()
+    _REGEX_CACHE[pattern] = rx
+    return rx
+
+
+def check_subject(pattern: str, value: str, name: str) -> None:
+    """Refuse the values `re` would match differently from RE2 against `pattern`."""
+    if "$" in pattern and "\n" in value:  # `re`'s `$` also matches before a final newline
+        raise Unsupported(f"{name}: `$` against a value with a newline")
+    if "\v" in value and ("\\s" in pattern or "\\S" in pattern):  # `re`'s \s has \v, RE2's not
+        raise Unsupported(f"{name}: `\\s` against a value with a vertical tab")
+    if _IGNORE_CASE.search(pattern) and not (value.isascii() and pattern.isascii()):
+        raise Unsupported(f"{name}: case-insensitive matching of non-ASCII text")
+
+
+# pattern -> (compiled, has `$`, has `\s`/`\S`, ignores case, is ASCII)
+_MATCHERS: dict[str, tuple] = {}
+
+
 def regex_match(pattern, value):
     pattern, value = string(pattern, "regex.match", 1), string(value, "regex.match", 2)
-    rx = _REGEX_CACHE.get(pattern)
-    if rx is None:
-        problem = regex_problem(pattern)
-        if problem:
-            raise Unsupported(f"regex.match: {problem}")
-        try:
-            # ASCII: RE2's \\d \\w \\s are ASCII-only
-            rx = _REGEX_CACHE[pattern] = re.compile(pattern, re.ASCII)
-        except re.error as e:
-            raise BuiltinError(f"regex.match: {e}") from None
-    if "$" in pattern and "\n" in value:  # Python's `$` also matches before a final newline
-        raise Unsupported("regex.match: `$` against a value with a newline")
+    m = _MATCHERS.get(pattern)
+    if m is None:
+        if len(_MATCHERS) > 256:
+            _MATCHERS.clear()
+        m = _MATCHERS[pattern] = (compile_regex(pattern, "regex.match"), "$" in pattern,
+                                  "\\s" in pattern or "\\S" in pattern,
+                                  _IGNORE_CASE.search(pattern) is not None, pattern.isascii())
+    rx, dollar, space, icase, ascii_ = m
+    if (dollar and "\n" in value) or (space and "\v" in value) or (icase and not (ascii_ and value.isascii())):
+        check_subject(pattern, value, "regex.match")  # (which raises: `re` reads these otherwise)
     return rx.search(value) is not None

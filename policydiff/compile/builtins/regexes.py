@@ -1,12 +1,10 @@
 """The `regex.*` builtins beyond `regex.match`, with Go's `regexp` semantics over `re`.
 
-OPA compiles patterns with Go's RE2 package. Patterns are screened as for
-`regex.match` (`patterns.regex_problem`) and further here for what `re` accepts with
-another meaning or rejects while RE2 accepts (mid-pattern flags, `(?U)`, `{,n}`,
-possessive quantifiers, `\\u` escapes, counts above RE2's 1000): those are refused,
-never evaluated differently. Iteration over matches is Go's, not `re`'s: an empty
-match right after a match is skipped (`find_n`, `split`), and replacement templates
-are Go's `Expand` (`$1`, `${name}`, `$$`; `$1x` names group `1x`).
+OPA compiles patterns with Go's RE2 package. Patterns and subjects are screened as for
+`regex.match` (`patterns.compile_regex`, `patterns.check_subject`): what `re` would read
+differently is refused, never evaluated differently. Iteration over matches is Go's,
+not `re`'s: an empty match right after a match is skipped (`find_n`, `split`), and
+replacement templates are Go's `Expand` (`$1`, `${name}`, `$$`; `$1x` names group `1x`).
 `TABLE` maps each name to `(arity, function)` for `builtins.BUILTINS`.
 """
 
@@ -16,55 +14,7 @@ import re
 import unicodedata
 
 from policydiff.compile.builtins.operands import BuiltinError, Unsupported, integer, string
-from policydiff.compile.builtins.patterns import regex_problem
-
-# Constructs `re` reads differently from RE2, or accepts where RE2 rejects (and back).
-_RE_DIFFERS = re.compile(
-    r"\(\?[a-zA-Z]*[UxLau]"     # RE2's ungreedy flag; re's verbose/locale/ascii/unicode flags
-    r"|\(\?#"                   # re's comments
-    r"|\{,"                     # re reads `{,n}` as a count, RE2 as text
-    r"|[*+?}]\+"                # re's possessive quantifiers
-    r"|\\[uUNa0]"               # escapes only one of them knows
-    r"|\(\?<[^=!]"              # named groups spelled without P (RE2 since Go 1.22)
-)
-_COUNT = re.compile(r"\{(\d+)(?:,(\d*))?\}")
-_MID_FLAGS = re.compile(r".\(\?[imsU-]+\)")
-_CACHE: dict[str, re.Pattern] = {}
-
-
-def compile_(pattern: str, name: str) -> re.Pattern:
-    """`pattern` compiled as RE2 reads it; `Unsupported` where `re` would not agree."""
-    rx = _CACHE.get(pattern)
-    if rx is not None:
-        return rx
-    problem = regex_problem(pattern)
-    if problem is None and (_RE_DIFFERS.search(pattern) or _MID_FLAGS.search(pattern)):
-        problem = f"pattern `{pattern}` uses a construct RE2 and Python read differently"
-    if problem is None and any(int(n) > 1000 or (m and int(m) > 1000) for n, m in _COUNT.findall(pattern)):
-        raise BuiltinError(f"{name}: error parsing regexp: invalid repeat count")
-    if problem is not None:
-        raise Unsupported(f"{name}: {problem}")
-    try:
-        rx = re.compile(pattern, re.ASCII)  # RE2's \d \w \s \b are ASCII-only
-    except re.error as e:
-        raise BuiltinError(f"{name}: error parsing regexp: {e}") from None
-    if len(_CACHE) > 256:
-        _CACHE.clear()
-    _CACHE[pattern] = rx
-    return rx
-
-
-_IGNORE_CASE = re.compile(r"\(\?[a-zA-Z]*i")
-
-
-def _check_dollar(pattern: str, value: str, name: str) -> None:
-    """Refuse the values `re` would match differently from RE2 against `pattern`."""
-    if "$" in pattern and "\n" in value:  # `re`'s `$` also matches before a final newline
-        raise Unsupported(f"{name}: `$` against a value with a newline")
-    if "\v" in value and ("\\s" in pattern or "\\S" in pattern):  # `re`'s \s has \v, RE2's not
-        raise Unsupported(f"{name}: `\\s` against a value with a vertical tab")
-    if _IGNORE_CASE.search(pattern) and not (value.isascii() and pattern.isascii()):
-        raise Unsupported(f"{name}: case-insensitive matching of non-ASCII text")
+from policydiff.compile.builtins.patterns import check_subject, compile_regex
 
 
 def _matches(rx: re.Pattern, s: str, n: int) -> list[re.Match]:
@@ -91,16 +41,16 @@ def _matches(rx: re.Pattern, s: str, n: int) -> list[re.Match]:
 def find_n(pattern, value, n):
     name = "regex.find_n"
     pattern, value, n = string(pattern, name, 1), string(value, name, 2), integer(n, name, 3)
-    rx = compile_(pattern, name)
-    _check_dollar(pattern, value, name)
+    rx = compile_regex(pattern, name)
+    check_subject(pattern, value, name)
     return tuple(m.group(0) for m in _matches(rx, value, n))
 
 
 def find_all_string_submatch_n(pattern, value, n):
     name = "regex.find_all_string_submatch_n"
     pattern, value, n = string(pattern, name, 1), string(value, name, 2), integer(n, name, 3)
-    rx = compile_(pattern, name)
-    _check_dollar(pattern, value, name)
+    rx = compile_regex(pattern, name)
+    check_subject(pattern, value, name)
     return tuple(tuple(g or "" for g in (m.group(0), *m.groups())) for m in _matches(rx, value, n))
 
 
@@ -109,8 +59,8 @@ def split(pattern, value):
     ends the string where it starts."""
     name = "regex.split"
     pattern, value = string(pattern, name, 1), string(value, name, 2)
-    rx = compile_(pattern, name)
-    _check_dollar(pattern, value, name)
+    rx = compile_regex(pattern, name)
+    check_subject(pattern, value, name)
     if pattern and not value:
         return ("",)
     out: list[str] = []
@@ -166,8 +116,8 @@ def replace(s, pattern, value):
     """Go's `ReplaceAllString`: an empty match right after a match is not replaced."""
     name = "regex.replace"
     s, pattern, value = string(s, name, 1), string(pattern, name, 2), string(value, name, 3)
-    rx = compile_(pattern, name)
-    _check_dollar(pattern, s, name)
+    rx = compile_regex(pattern, name)
+    check_subject(pattern, s, name)
     out: list[str] = []
     last = search = 0
     while search <= len(s):
@@ -187,7 +137,7 @@ def is_valid(pattern):
     if type(pattern) is not str:
         return False
     try:
-        compile_(pattern, "regex.is_valid")
+        compile_regex(pattern, "regex.is_valid")
     except Unsupported:
         raise
     except BuiltinError:

@@ -1,5 +1,5 @@
-"""`yaml.unmarshal` and `yaml.is_valid`: YAML text read as OPA reads it (go-yaml v2 into
-JSON, through sigs.k8s.io/yaml).
+"""`yaml.unmarshal`, `yaml.is_valid` and `yaml.marshal`: YAML as OPA reads and writes it
+(go-yaml v2, through sigs.k8s.io/yaml).
 
 The text is parsed into nodes (PyYAML's composer, YAML 1.1 like go-yaml v2) and each
 plain scalar is resolved by go-yaml v2's rules, not PyYAML's: `y`/`n`/`yes`/`on`/...
@@ -9,11 +9,14 @@ booleans, `~`/`null`/empty null, integers in any base Go's `ParseInt(s, 0, 64)` 
 `!!str`, always are). Refused rather than guessed: keys that are not strings, merge
 keys, anchors defined twice, other explicit tags, `.inf`/`.nan`, exponents and date-like scalars.
 Only the first document is read, as go-yaml reads it: what follows is never parsed.
+`yaml.marshal` writes what go-yaml v2's emitter writes for the values it lays out
+without folding, escaping or block scalars (see below); the others are refused.
 `TABLE` maps each name to `(arity, function)` for `builtins.BUILTINS`.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 
@@ -21,7 +24,7 @@ import yaml
 from yaml.nodes import ScalarNode, SequenceNode
 
 from policydiff.compile.builtins.operands import BuiltinError, Unsupported, string
-from policydiff.compile.values import Num, Obj
+from policydiff.compile.values import Num, Obj, sort_key
 
 _STR = "tag:yaml.org,2002:str"
 _SEQ = "tag:yaml.org,2002:seq"
@@ -148,7 +151,144 @@ def is_valid(s):
     return True
 
 
+# ---- yaml.marshal: the value as JSON, read by go-yaml v2 and written by its emitter
+# (block style, keys in its natural order, sequences not indented under a key). Strings
+# are written plain, single-quoted (plain would read otherwise) or double-quoted (they
+# would resolve to another type); what the emitter would fold, escape or write as a
+# block scalar is refused, as are numbers go-yaml would read as floats.
+
+_MARSHAL = "yaml.marshal"
+_WIDTH = 80  # the emitter folds a scalar at a space beyond this column
+_PRINTABLE = re.compile("[\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*")
+_BASE60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
+_QUOTABLE = re.compile(r"[A-Za-z0-9 ._:+~<-]*")
+
+
+def _resolves_to_string(text: str) -> bool:
+    try:
+        v = _plain(text)
+    except Unsupported:
+        raise Unsupported(f"{_MARSHAL}: the string `{text}`, which go-yaml may read as another type") from None
+    return type(v) is str and not _BASE60.fullmatch(text)
+
+
+def _plain_allowed(text: str) -> bool:
+    """Whether the emitter writes `text` plain in a block (its scalar analysis)."""
+    if text[0] in " #,[]{}&*!|>'\"%@`" or text[-1] == " " or text[:3] in ("---", "..."):
+        return False
+    if text[0] in "?:-" and (len(text) == 1 or text[1] == " "):
+        return False
+    return ": " not in text and " #" not in text and not text.endswith(":")
+
+
+def _scalar_text(v, column: int, key: bool = False) -> str:
+    if v is None:
+        return "null"
+    if v is True or v is False:
+        return "true" if v else "false"
+    if type(v) is int:
+        if not -(2**63) <= v < 2**64:
+            raise Unsupported(f"{_MARSHAL}: an integer go-yaml reads as a float")
+        return str(v)
+    if type(v) is not str:
+        raise Unsupported(f"{_MARSHAL}: a number go-yaml reads as a float")
+    if not _PRINTABLE.fullmatch(v) or (key and len(v) > 100):
+        raise Unsupported(f"{_MARSHAL}: a string the emitter escapes or writes as a block")
+    if _resolves_to_string(v) and v:
+        out = v if _plain_allowed(v) else "'" + v.replace("'", "''") + "'"
+    elif _QUOTABLE.fullmatch(v):
+        out = f'"{v}"'
+    else:
+        raise Unsupported(f"{_MARSHAL}: a string the emitter escapes")
+    if not key and " " in v and column + len(out) > _WIDTH:
+        raise Unsupported(f"{_MARSHAL}: a string the emitter folds over lines")
+    return out
+
+
+def _natural_less(a: str, b: str) -> bool:
+    """go-yaml v2's order of mapping keys: letters after other characters, runs of
+    digits by their value."""
+    for i in range(min(len(a), len(b))):
+        x, y = a[i], b[i]
+        if x == y:
+            continue
+        xl, yl = x.isalpha(), y.isalpha()
+        if xl and yl:
+            return x < y
+        if xl or yl:
+            return yl
+        an = bn = 0
+        if x == "0" or y == "0":
+            for j in range(i - 1, -1, -1):
+                if not a[j].isdigit():
+                    break
+                if a[j] != "0":
+                    an = bn = 1
+                    break
+        ai, bi = i, i
+        while ai < len(a) and a[ai].isdigit():
+            an, ai = an * 10 + int(a[ai]), ai + 1
+        while bi < len(b) and b[bi].isdigit():
+            bn, bi = bn * 10 + int(b[bi]), bi + 1
+        if an != bn:
+            return an < bn
+        if ai != bi:
+            return ai < bi
+        return x < y
+    return len(a) < len(b)
+
+
+def _keys(obj: Obj) -> list[str]:
+    keys = list(obj)
+    if any(type(k) is not str for k in keys):
+        raise Unsupported(f"{_MARSHAL}: an object key that is not a string")
+    for k in keys:  # (Go's digit runs wrap beyond int64; non-ASCII digits count otherwise)
+        if any(c.isdigit() and not c.isascii() for c in k) or re.search(r"[0-9]{18}", k):
+            raise Unsupported(f"{_MARSHAL}: an object key of digits go-yaml orders otherwise")
+    return sorted(keys, key=functools.cmp_to_key(lambda a, b: -1 if _natural_less(a, b) else (
+        1 if _natural_less(b, a) else 0)))
+
+
+def _block(v, indent: int, head: str, out: list[str]) -> None:
+    """Write `v` as a block node whose first line starts with `head`, the lines after
+    it at `indent`."""
+    if type(v) is frozenset:
+        v = tuple(sorted(v, key=sort_key))
+    if type(v) is tuple and v:
+        for i, item in enumerate(v):
+            lead = (head if i == 0 else " " * indent) + "- "
+            _block(item, indent + 2, lead, out)
+    elif type(v) is Obj and v:
+        for i, k in enumerate(_keys(v)):
+            lead = (head if i == 0 else " " * indent) + _scalar_text(k, 0, key=True) + ":"
+            item = v[k]
+            if type(item) is frozenset:
+                item = tuple(sorted(item, key=sort_key))
+            if type(item) is Obj and item:
+                out.append(lead)
+                _block(item, indent + 2, " " * (indent + 2), out)
+            elif type(item) is tuple and item:
+                out.append(lead)
+                _block(item, indent, " " * indent, out)
+            else:
+                _block(item, indent, lead + " ", out)
+    elif type(v) is tuple or type(v) is Obj:
+        out.append(head + ("[]" if type(v) is tuple else "{}"))
+    else:
+        out.append(head + _scalar_text(v, len(head)))
+
+
+def marshal(x):
+    out: list[str] = []
+    try:
+        _block(x, 0, "", out)
+    except RecursionError:
+        raise Unsupported(f"{_MARSHAL}: a value nested too deeply") from None
+    return "\n".join(out) + "\n"
+
+
 TABLE = {
     "yaml.unmarshal": (1, unmarshal),
     "yaml.is_valid": (1, is_valid),
+    "yaml.marshal": (1, marshal),
 }
