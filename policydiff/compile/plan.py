@@ -28,6 +28,12 @@ def is_wildcard(name: str) -> bool:
     return name.startswith("$")
 
 
+# The variable that iterates a relation builtin's solutions (`walk(x)` alone is
+# `walk(x)[$rel_N]`): it is the call's own output, so a negation may leave it unbound,
+# as OPA accepts `not walk(x)`.
+RELATION_OUTPUT = "$rel_"
+
+
 def display(name: str) -> str:
     """A variable as the author wrote it (`_`, `x`), not as resolution renamed it."""
     return "_" if is_wildcard(name) else name.split("~")[0]
@@ -229,7 +235,8 @@ def analyse(lit: ir.Literal, bound, outer: frozenset[str]) -> Needs:
                 inner = analyse(ir.Unify(lhs=t.args[0], rhs=t.args[1]), bound, outer)
                 n.missing = set(inner.missing)
                 n.binds = set(inner.binds)
-            n.missing |= n.binds  # as OPA: a negation binds nothing, not even `_`
+            # as OPA: a negation binds nothing, not even `_` (but a relation's own output)
+            n.missing |= {v for v in n.binds if not v.startswith(RELATION_OUTPUT)}
             n.binds = set()
         case ir.Assign(lhs=lhs, rhs=rhs):
             value(rhs, bound, n, outer)

@@ -24,6 +24,7 @@ from policydiff.compile.builtins import (
     regex_problem,
 )
 from policydiff.compile.builtins.opa_builtins import OPA_ARITY, OPA_DEPRECATED
+from policydiff.compile.plan import RELATION_OUTPUT
 from policydiff.compile.types import OPA_BUILTINS
 from policydiff.errors import Code, Diagnostic
 
@@ -455,7 +456,8 @@ class Names:
                 if call.func == "walk" and len(call.args) == 1:
                     # a relation: one solution per `[path, value]` of the document, as
                     # iterating the array of them all (`walk(x)[_]`)
-                    return ir.Ref(span=t.span, head=call, path=(ir.Var(span=t.span, name=self._fresh()),))
+                    output = f"{RELATION_OUTPUT}{next(self.fresh)}"
+                    return ir.Ref(span=t.span, head=call, path=(ir.Var(span=t.span, name=output),))
                 return call
         assert_never(t)
 
@@ -496,8 +498,14 @@ class Names:
                                                      f"{len(call.args)} given", span=call.span))
             return full
         if full in OPA_DEPRECATED and self.package != ("$query",):
-            self.diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=call.span,
-                                         message=f"{DEPRECATED}: {full}"))
+            arity = OPA_ARITY.get(full)
+            if arity is not None and arity != len(call.args):  # OPA's arity check comes first
+                self.diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR,
+                                             message=f"`{full}` takes {arity} arguments, "
+                                                     f"{len(call.args)} given", span=call.span))
+            else:
+                self.diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=call.span,
+                                             message=f"{DEPRECATED}: {full}"))
             return full
         if full in BUILTINS:
             arity = BUILTINS[full][0]
