@@ -405,6 +405,18 @@ class _Names:
         return tuple(out)
 
     def term(self, t: ir.Term) -> ir.Term:
+        kind = type(t)
+        if kind is ir.Scalar:  # the commonest terms first, without the match below
+            return t
+        if kind is ir.Ref:
+            head = self.term(t.head)
+            path = t.path
+            if any(type(k) is not ir.Scalar for k in path):
+                path = tuple(self.term(k) for k in path)
+            if type(head) is ir.Ref:
+                return ir.Ref(span=t.span, head=head.head, path=head.path + path)
+            # a new node even when nothing changed: `typecheck` keys literal members by id
+            return ir.Ref(span=t.span, head=head, path=path)
         match t:
             case ir.Scalar():
                 return t
