@@ -47,6 +47,12 @@ class _LineBreaks:
         frames: list[_Frame] = []
         for tok in stream:
             if prev is not None:
+                if prev.type in _KEYWORD_TYPES and tok.start_pos == prev.end_pos and _continues_word(tok):
+                    raise PolicyError.at(
+                        "rego_parse_error", f"unexpected `{prev}{tok}`",
+                        Span(file=_LOWER.file, line=prev.line, col=prev.column,
+                             end_line=tok.end_line, end_col=tok.end_column),
+                        help=f"`{prev}` is a keyword here: separate it from the name with a blank")
                 if tok.type in self._AT_LINE_START and tok.line > prev.end_line:
                     tok.type = self._AT_LINE_START[tok.type]
                 elif tok.type == "LBRACE" and prev.type == "_IF":
@@ -63,6 +69,19 @@ class _LineBreaks:
                 frames.pop()
             prev = tok
             yield tok
+
+
+# A keyword token, and a test of whether a token that follows it without a blank
+# continues its word: lark's contextual lexer, in a state that accepts a keyword but no
+# name, reads `packagelse` as `package` `lse`, where OPA reads one name (and refuses it).
+_KEYWORD_TYPES = frozenset(fastpath._KEYWORDS.values())
+
+
+_WORD_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _continues_word(tok) -> bool:
+    return tok[:1] in _WORD_START
 
 
 # Tokens that open a bracket after the post-lexer's retyping, and those that end a term
