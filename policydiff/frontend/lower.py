@@ -9,6 +9,7 @@ binary operator chains are grouped here by OPA's precedence.
 
 from __future__ import annotations
 
+import dis
 import json
 from fractions import Fraction
 
@@ -102,6 +103,23 @@ class Inline:
         if method is None or name.startswith("_"):
             raise AttributeError(name)
         lower = self._lower
+        if name in _TOKEN_NODES:  # one token child: its span, without `_Meta`
+            make = _TOKEN_NODES[name]
+
+            def token_callback(children):
+                (tok,) = children
+                if type(tok) is not Token:
+                    return method(lower, _meta(children), children)
+                return make(Span(file=lower.file, line=tok.line, col=tok.column,
+                                 end_line=tok.end_line, end_col=tok.end_column), tok)
+
+            return token_callback
+        if not _reads_meta(method):  # a third of the calls: no positions to gather
+
+            def blind_callback(children):
+                return method(lower, None, children)
+
+            return blind_callback
 
         def callback(children):
             return method(lower, _meta(children), children)
@@ -110,6 +128,22 @@ class Inline:
 
     def __default__(self, data, children, meta):
         return Tree(data, children)
+
+
+def _reads_meta(method) -> bool:
+    """Whether a `Lower` method reads its `meta` argument (directly, or from a nested
+    function or comprehension)."""
+    code = method.__code__
+    return "meta" in code.co_cellvars or any(
+        i.argval == "meta" for i in dis.get_instructions(code) if i.opname.startswith("LOAD"))
+
+
+# Grammar rules of one token whose node is built from its span and text alone, as
+# `Lower.var` and `Lower.string` build them (`tests/test_rego_fastpath.py` compares).
+_TOKEN_NODES = {
+    "var": lambda span, tok: ir.Var(span=span, name=str(tok)),
+    "string": lambda span, tok: ir.Scalar(span=span, value=json.loads(tok)),
+}
 
 
 def _span(file: str, meta) -> Span:
