@@ -426,20 +426,20 @@ class Compiler:
     # --------------------------------------------------------------------------- terms
 
     def term(self, t, bound: set[str], outer) -> Fn:
-        c = literal(t)
-        if c is not NOT_LITERAL:
-            return lambda env: c
+        kind = type(t)
+        if kind is ir.Ref and type(t.head) is ir.Var and t.head.name == "input" and t.path and all(
+                type(k) is ir.Scalar and type(k.value) is str for k in t.path):
+            return self._input_path(tuple(k.value for k in t.path))  # the commonest term
+        if kind is not ir.Ref and kind is not ir.Var and kind is not ir.Call:  # never literals
+            c = literal(t)
+            if c is not NOT_LITERAL:
+                return lambda env: c
         match t:
             case ir.Scalar(value=v):
                 return _const(v)
             case ir.Ref(head=ir.Var(name="input"), path=p) if p and all(
                     isinstance(k, ir.Scalar) and type(k.value) is str for k in p):
-                keys = tuple(k.value for k in p)
-                if self.owner is not None:  # a slice of the input: memos key on it
-                    self.owner.uses_input = True
-                    if self.owner.input_paths is not None:
-                        self.owner.input_paths.add(keys)
-                return input_path(keys)
+                return self._input_path(tuple(k.value for k in p))
             case ir.Var(name=name):
                 if name == "input":
                     if self.owner is not None:
@@ -475,6 +475,13 @@ class Compiler:
             case ir.ObjectCompr(key=k, value=v, body=body):
                 return self._compr(t, [k, v], body, bound, outer, object_of_pairs(t))
         assert_never(t)
+
+    def _input_path(self, keys: tuple) -> Fn:
+        if self.owner is not None:  # a slice of the input: memos key on it
+            self.owner.uses_input = True
+            if self.owner.input_paths is not None:
+                self.owner.input_paths.add(keys)
+        return input_path(keys)
 
     def _compr(self, t, heads, body, bound, outer, finish) -> Fn:
         sink = self.frame.temp()
