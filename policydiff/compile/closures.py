@@ -122,7 +122,12 @@ class Compiler:
                 seen = self.owner = _Reads()
                 used = self.deps = set()
                 run = self.literal(lits[i], bounds[i], outer, run, ground)
-                rests[i], reads[i], deps[i] = run, seen.input_paths, used
+                # most literals use no rule and many read nothing: one shared empty set
+                paths = seen.input_paths  # None: reads the input whole
+                if paths is not None:  # kept for `dispatch` and `prefixes`, which only read it
+                    paths = frozenset(paths)
+                    paths = _SHARED_READS.setdefault(paths, paths) if len(_SHARED_READS) < 4096 else paths
+                rests[i], reads[i], deps[i] = run, paths, used or _NOTHING
                 all_deps |= used
                 if owner is not None:
                     owner.uses_input = owner.uses_input or seen.uses_input
@@ -481,7 +486,12 @@ class Compiler:
             self.owner.uses_input = True
             if self.owner.input_paths is not None:
                 self.owner.input_paths.add(keys)
-        return input_path(keys)
+        f = _INPUT_PATHS.get(keys)
+        if f is None:
+            if len(_INPUT_PATHS) >= 4096:
+                _INPUT_PATHS.clear()
+            f = _INPUT_PATHS[keys] = input_path(keys)
+        return f
 
     def _compr(self, t, heads, body, bound, outer, finish) -> Fn:
         sink = self.frame.temp()
@@ -719,6 +729,14 @@ class _Reads:
     def __init__(self):
         self.uses_input = False
         self.input_paths: set | None = set()
+
+
+# `input.a.b` as a function of the keys alone (`access.input_path` keeps no other
+# state), made once per path and shared by every literal that reads it: a large policy
+# reads a few paths tens of thousands of times.
+_INPUT_PATHS: dict[tuple, Fn] = {}
+_NOTHING: frozenset = frozenset()
+_SHARED_READS: dict[frozenset, frozenset] = {_NOTHING: _NOTHING}  # the same paths, one set
 
 
 def _stop(i: int, nxt: Run) -> Run:
