@@ -132,7 +132,17 @@ class _Analysis:
     def _summarize(r: CompiledRule) -> tuple[bool, bool]:
         builtins = shapes = False
         leaves = (ir.Var, ir.Scalar)
-        stack: list = [t for rule in _links(r) for lit in _literals(rule) for t in _terms_of(lit)]
+        stack: list = []
+        push, push_all = stack.append, stack.extend
+        for rule in _links(r):  # as `_literals` and `_terms_of` give them, without generators
+            for lit in rule.body:
+                if type(lit) is ir.Expr:
+                    push(lit.term)
+                else:
+                    push_all(_terms_of(lit))
+            for t in (rule.key, rule.value, *rule.args):
+                if t is not None:
+                    push(t)
         while stack and not (builtins and shapes):
             t = stack.pop()
             kind = type(t)
