@@ -264,9 +264,9 @@ class Compiler:
         """`a == b` / `a != b` as a body literal: the commonest test in a policy."""
         want = t.func == "equal"
         lhs, rhs = t.args
-        if literal(lhs) is not NOT_LITERAL:
+        if type(lhs) not in _NEVER_LITERAL and literal(lhs) is not NOT_LITERAL:
             lhs, rhs = rhs, lhs
-        c = literal(rhs)
+        c = NOT_LITERAL if type(rhs) in _NEVER_LITERAL else literal(rhs)
         if type(c) is str:  # `input.x == "admin"`: one call less per test
             a = self.term(lhs, bound, outer)
 
@@ -435,7 +435,7 @@ class Compiler:
         if kind is ir.Ref and type(t.head) is ir.Var and t.head.name == "input" and t.path and all(
                 type(k) is ir.Scalar and type(k.value) is str for k in t.path):
             return self._input_path(tuple(k.value for k in t.path))  # the commonest term
-        if kind is not ir.Ref and kind is not ir.Var and kind is not ir.Call:  # never literals
+        if kind not in _NEVER_LITERAL:
             c = literal(t)
             if c is not NOT_LITERAL:
                 return lambda env: c
@@ -736,6 +736,8 @@ class _Reads:
 # reads a few paths tens of thousands of times.
 _INPUT_PATHS: dict[tuple, Fn] = {}
 _NOTHING: frozenset = frozenset()
+# terms `build.literal` always finds not constant: asked only of the others
+_NEVER_LITERAL = frozenset({ir.Ref, ir.Var, ir.Call, ir.ArrayCompr, ir.SetCompr, ir.ObjectCompr})
 _SHARED_READS: dict[frozenset, frozenset] = {_NOTHING: _NOTHING}  # the same paths, one set
 
 
