@@ -146,7 +146,8 @@ def _reads_meta(method) -> bool:
     function or comprehension)."""
     code = method.__code__
     return "meta" in code.co_cellvars or any(
-        i.argval == "meta" for i in dis.get_instructions(code) if i.opname.startswith("LOAD"))
+        "meta" in (i.argval if isinstance(i.argval, tuple) else (i.argval,))  # 3.12's LOAD_FAST_LOAD_FAST
+        for i in dis.get_instructions(code) if i.opname.startswith("LOAD"))
 
 
 # Grammar rules of one token whose node is built from its span and text alone, as
