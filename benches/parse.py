@@ -10,10 +10,11 @@ role/action pair, the shape of a big generated RBAC policy) and times, for each:
   through lark's own lexer and parser loop (what the fast path replaced; `lark s`), its
   whole load (`load_policy`: parse, compile, index), all with Python's collector paused
   as a load pauses it, and `policydiff check FILE` as a user runs it (a fresh process:
-  imports, load, exit; `check s`, and its CPU seconds, `cpu s`);
+  imports, load, exit; `check s`, its CPU seconds, `cpu s`, and its peak resident
+  memory, `MB`);
 - OPA's `add_policy` plus its first evaluation, where OPA parses and compiles
   (`opa_bindings`, OPA 1.20 in-process, standing in for `opa check`: there is no `opa`
-  binary on these machines).
+  binary on these machines), wall and CPU seconds (its Go runtime's threads included).
 
 It prints seconds, seconds per MB (flat when a stage scales linearly) and the ratios
 to OPA. Figures are printed, never asserted; record them in benches/README.md.
@@ -25,7 +26,6 @@ import argparse
 import gc
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -80,43 +80,64 @@ def opa(text: str) -> None:
         engine.close()
 
 
-def check(text: str) -> tuple[float, float]:
-    """Wall and CPU seconds of `policydiff check` in a fresh process (the CPU time
-    stands when other work shares the machine)."""
+def check(text: str) -> tuple[float, float, float]:
+    """Wall and CPU seconds and peak memory (MB) of `policydiff check` in a fresh
+    process (the CPU time stands when other work shares the machine)."""
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "big.rego")
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "policydiff", "check", path], check=True,
-                       stdout=subprocess.DEVNULL)
+        child = subprocess.Popen([sys.executable, "-m", "policydiff", "check", path],
+                                 stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            raise SystemExit(f"policydiff check exited {child.returncode}")
+        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def opa_timed(text: str, repeat: int) -> tuple[float, float]:
+    """Best wall and CPU seconds (all of the process's threads: OPA's Go runtime runs
+    several) of OPA's add_policy and first evaluation."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        gc.collect()
+        c, w = time.process_time(), time.perf_counter()
+        opa(text)
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return min(walls), min(cpus)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="250000,500000,1000000")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--no-lark", action="store_true", help="skip the parse through lark's own loop")
     args = ap.parse_args()
     rego.parse_collecting(Source(name="warm.rego", text="package w\nallow if true\n"))
     print(f"{'bytes':>9} {'parse s':>8} {'s/MB':>5} {'lark s':>7} {'load s':>7} {'s/MB':>5} "
-          f"{'check s':>8} {'cpu s':>6} {'OPA s':>6} {'s/MB':>5} {'parse/OPA':>9} {'load/OPA':>8} "
-          f"{'check/OPA':>9}")
-    for size in (int(s) for s in args.sizes.split(",")):
+          f"{'check s':>8} {'cpu s':>6} {'MB':>5} {'OPA s':>6} {'cpu s':>6} {'s/MB':>5} "
+          f"{'parse/OPA':>9} {'load/OPA':>8} {'check/OPA':>9} {'cpu/OPA cpu':>11}")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    # the fresh processes first, while this one is small: a forked child's peak memory
+    # counts the resident pages of the parent it was forked from
+    checks = {size: min(check(policy(size)) for _ in range(args.repeat)) for size in sizes}
+    for size in sizes:
         text = policy(size)
         mb = len(text) / 1e6
         parse = best(lambda t=text: rego.parse_collecting(Source(name="big.rego", text=t)), args.repeat)
-        slow = best(lambda t=text: rego.parse_collecting(Source(name="big.rego", text=t), fast=False),
-                    args.repeat)
+        slow = float("nan") if args.no_lark else best(
+            lambda t=text: rego.parse_collecting(Source(name="big.rego", text=t), fast=False), args.repeat)
         load = best(lambda t=text: load_policy(t), args.repeat)
-        cli, cpu = min(check(text) for _ in range(args.repeat))
-        theirs = best(lambda t=text: opa(t), args.repeat)
+        cli, cpu, rss = checks[size]
+        theirs, their_cpu = opa_timed(text, args.repeat)
         print(f"{len(text):>9} {parse:>8.2f} {parse / mb:>5.2f} {slow:>7.2f} {load:>7.2f} "
-              f"{load / mb:>5.2f} {cli:>8.2f} {cpu:>6.2f} {theirs:>6.2f} {theirs / mb:>5.2f} "
-              f"{parse / theirs:>9.1f} {load / theirs:>8.1f} {cli / theirs:>9.1f}")
+              f"{load / mb:>5.2f} {cli:>8.2f} {cpu:>6.2f} {rss:>5.0f} {theirs:>6.2f} {their_cpu:>6.2f} "
+              f"{theirs / mb:>5.2f} {parse / theirs:>9.1f} {load / theirs:>8.1f} {cli / theirs:>9.1f} "
+              f"{cpu / their_cpu:>11.1f}")
 
 
 if __name__ == "__main__":

@@ -125,3 +125,27 @@ def test_eval_reports_evaluation_errors_without_a_traceback(files, capsys):
     assert main(["eval", str(policy), "--input", str(request)]) == 2
     err = capsys.readouterr().err
     assert "eval_conflict_error" in err and "Traceback" not in err
+
+
+def test_check_from_the_command_line_flushes_all_its_output_before_its_fast_exit(tmp_path):
+    """A `check` run as a process ends with `os._exit` (its objects are not freed one
+    by one): every line must still reach a pipe, and the exit code must be the check's."""
+    import subprocess
+    import sys
+
+    paths = []
+    for i in range(400):  # far more output than one stdio buffer holds
+        p = tmp_path / f"policy_number_{i:04d}_with_a_long_name.rego"
+        p.write_text(f"package p{i}\nallow if input.x == {i}\n")
+        paths.append(str(p))
+    run = subprocess.run([sys.executable, "-m", "policydiff", "check", *paths],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [f"{p}: ok (1 rule)" for p in paths]
+    bad = tmp_path / "zz_bad.rego"
+    bad.write_text("package bad\nallow if { x }\n")
+    run = subprocess.run([sys.executable, "-m", "policydiff", "check", *paths[:300], str(bad)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 2  # the group did not load: no rule counts, no fast exit
+    assert run.stdout.splitlines() == [f"{p}: ok" for p in paths[:300]]
+    assert f"{bad}:2:12: rego_unsafe_var_error" in run.stderr and "Traceback" not in run.stderr

@@ -76,9 +76,7 @@ _DAMAGE = ["", " ", "\n", "{", "}", "[", "]", "(", ")", "|", ":=", "=", ":", ","
 def test_damaged_texts_are_refused_or_parsed_as_lark_does(seed):
     """Random cuts and insertions of tokens: the fast path never accepts what lark
     refuses, nor reads a text differently. (What it leaves to lark, lark parses: the
-    outcome is then lark's by construction. That includes lark's own leniency: its
-    contextual lexer reads `packagelse p` as `package lse p`, where the fast path, which
-    reads whole words, refuses.)"""
+    outcome is then lark's by construction.)"""
     rng = random.Random(seed)
     modules = [c for c in CORPUS if c[2] == "module" and len(c[1]) < 4000]
     agreed = fell_back = 0
@@ -111,3 +109,45 @@ def test_texts_ending_in_blanks_or_comments_stay_on_the_fast_path(tail):
     text = "package p\n\nallow if input.x == 1 # why\n" + tail
     fast = _outcome(text, "module", fast=True)
     assert fast[0] == "ok" and fast == _outcome(text, "module", fast=False)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_keyword_glued_to_a_name_is_refused_on_both_paths(seed, tmp_path):
+    """Lark's contextual lexer, where its state accepts `package` but no name, would
+    read `packagelse p` as `package lse p`; OPA reads one name there and refuses it.
+    Both paths refuse it, at the glued word, and so does `policydiff check`."""
+    from policydiff.cli import main
+
+    rng = random.Random(seed)
+    chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789"
+    for _ in range(12):
+        tail = rng.choice(chars[:53]) + "".join(rng.choice(chars) for _ in range(rng.randint(0, 6)))
+        blank = rng.choice(["", "\n", "# c\n", "\n\n  "])
+        text = f"{blank}package{tail} p\n\nallow if input.x == 1\n"
+        line = 1 + blank.count("\n")
+        outcomes = []
+        for fast in (True, False):
+            module, diags = rego.parse_collecting(Source(name="g.rego", text=text), fast=fast)
+            assert module is None, text
+            outcomes.append([(d.code, d.message, d.span.line, d.span.col, d.span.end_col) for d in diags])
+        assert outcomes[0] == outcomes[1]
+        col = len(blank.split("\n")[-1]) + 1
+        assert outcomes[0] == [("rego_parse_error", f"unexpected `package{tail}`",
+                                line, col, col + 7 + len(tail))], text
+    f = tmp_path / "glued.rego"
+    f.write_text("packagelse p\nallow if true\n", encoding="utf-8")
+    assert main(["check", str(f)]) == 2
+
+
+@pytest.mark.parametrize("text", [
+    "package p\n\nimport data.x\n",                          # keywords followed by blanks
+    "package p\nallow if {input.x}\n",                        # `if` then `{`
+    "package p\nallow if{ true }\n",
+    "package p\ndefaultallow := 1\n",                         # a name that starts like a keyword
+    "package p\nallow if { some x in [1]; x == 1 }\n",
+    "package p\nallow if { every x in [1] { x == 1 } }\n",
+])
+def test_a_keyword_followed_by_a_symbol_or_blank_still_parses(text):
+    for fast in (True, False):
+        module, diags = rego.parse_collecting(Source(name="k.rego", text=text), fast=fast)
+        assert module is not None and diags == [], (text, diags)

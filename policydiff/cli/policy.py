@@ -35,6 +35,7 @@ def run_check(args) -> ExitCode:
     stand for the policy files under them. Every file gets a line: `ok`, or its
     diagnostics."""
     from policydiff.bundle import expand
+    from policydiff.cli import keep_until_exit
 
     files = [item for item in expand(args.policies) if isinstance(item, str)]
     tables = [p for p in files if Path(p).suffix in (".yaml", ".yml", ".toml")]
@@ -50,6 +51,7 @@ def run_check(args) -> ExitCode:
             continue
         for m in policy.modules:
             rules[m.span.file] = rules.get(m.span.file, 0) + len(m.rules)
+        keep_until_exit(policy)  # freed by the exit, not one object at a time (see there)
     bad = {d.span.file for d in errors}
     for p in files:
         if p in bad or str(Path(p)) in bad:

@@ -149,7 +149,12 @@ class Compiler:
                 seen = self.owner = _Reads()
                 used = self.deps = set()
                 run = self.literal(lits[i], bounds[i], outer, run, ground)
-                rests[i], reads[i], deps[i] = run, seen.input_paths, used
+                # most literals use no rule and many read nothing: one shared empty set
+                paths = seen.input_paths  # None: reads the input whole
+                if paths is not None:  # kept for `dispatch` and `prefixes`, which only read it
+                    paths = frozenset(paths)
+                    paths = _SHARED_READS.setdefault(paths, paths) if len(_SHARED_READS) < 4096 else paths
+                rests[i], reads[i], deps[i] = run, paths, used or _NOTHING
                 all_deps |= used
                 if owner is not None:
                     owner.uses_input = owner.uses_input or seen.uses_input
@@ -286,9 +291,9 @@ class Compiler:
         """`a == b` / `a != b` as a body literal: the commonest test in a policy."""
         want = t.func == "equal"
         lhs, rhs = t.args
-        if literal(lhs) is not NOT_LITERAL:
+        if type(lhs) not in _NEVER_LITERAL and literal(lhs) is not NOT_LITERAL:
             lhs, rhs = rhs, lhs
-        c = literal(rhs)
+        c = NOT_LITERAL if type(rhs) in _NEVER_LITERAL else literal(rhs)
         if type(c) is str:  # `input.x == "admin"`: one call less per test
             a = self.term(lhs, bound, outer)
 
@@ -453,20 +458,20 @@ class Compiler:
     # --------------------------------------------------------------------------- terms
 
     def term(self, t, bound: set[str], outer) -> Fn:
-        c = literal(t)
-        if c is not NOT_LITERAL:
-            return lambda env: c
+        kind = type(t)
+        if kind is ir.Ref and type(t.head) is ir.Var and t.head.name == "input" and t.path and all(
+                type(k) is ir.Scalar and type(k.value) is str for k in t.path):
+            return self._input_path(tuple(k.value for k in t.path))  # the commonest term
+        if kind not in _NEVER_LITERAL:
+            c = literal(t)
+            if c is not NOT_LITERAL:
+                return lambda env: c
         match t:
             case ir.Scalar(value=v):
                 return _const(v)
             case ir.Ref(head=ir.Var(name="input"), path=p) if p and all(
                     isinstance(k, ir.Scalar) and type(k.value) is str for k in p):
-                keys = tuple(k.value for k in p)
-                if self.owner is not None:  # a slice of the input: memos key on it
-                    self.owner.uses_input = True
-                    if self.owner.input_paths is not None:
-                        self.owner.input_paths.add(keys)
-                return input_path(keys)
+                return self._input_path(tuple(k.value for k in p))
             case ir.Var(name=name):
                 if name == "input":
                     if self.owner is not None:
@@ -502,6 +507,18 @@ class Compiler:
             case ir.ObjectCompr(key=k, value=v, body=body):
                 return self._compr(t, [k, v], body, bound, outer, object_of_pairs(t))
         assert_never(t)
+
+    def _input_path(self, keys: tuple) -> Fn:
+        if self.owner is not None:  # a slice of the input: memos key on it
+            self.owner.uses_input = True
+            if self.owner.input_paths is not None:
+                self.owner.input_paths.add(keys)
+        f = _INPUT_PATHS.get(keys)
+        if f is None:
+            if len(_INPUT_PATHS) >= 4096:
+                _INPUT_PATHS.clear()
+            f = _INPUT_PATHS[keys] = input_path(keys)
+        return f
 
     def _compr(self, t, heads, body, bound, outer, finish) -> Fn:
         sink = self.frame.temp()
@@ -739,6 +756,16 @@ class _Reads:
     def __init__(self):
         self.uses_input = False
         self.input_paths: set | None = set()
+
+
+# `input.a.b` as a function of the keys alone (`access.input_path` keeps no other
+# state), made once per path and shared by every literal that reads it: a large policy
+# reads a few paths tens of thousands of times.
+_INPUT_PATHS: dict[tuple, Fn] = {}
+_NOTHING: frozenset = frozenset()
+# terms `build.literal` always finds not constant: asked only of the others
+_NEVER_LITERAL = frozenset({ir.Ref, ir.Var, ir.Call, ir.ArrayCompr, ir.SetCompr, ir.ObjectCompr})
+_SHARED_READS: dict[frozenset, frozenset] = {_NOTHING: _NOTHING}  # the same paths, one set
 
 
 def _stop(i: int, nxt: Run) -> Run:

@@ -64,6 +64,7 @@ class _Analysis:
         self.program = program
         self.miss = miss  # what `CompiledRule.uniform` holds when the bodies differ
         self._rule: dict[tuple[int, bool], bool] = {}
+        self._summaries: dict[int, tuple[bool, bool]] = {}  # by id(rule): both modes ask
 
     # ---- what a term or literal refers to
 
@@ -130,11 +131,31 @@ class _Analysis:
         """Whether a rule's own terms call a builtin that can fail, and whether they hold
         an object whose keys may collide (a comprehension, a computed key). The rules it
         uses are `r.deps`, collected when compiling it."""
+        done = self._summaries.get(id(r))
+        if done is None:
+            done = self._summaries[id(r)] = self._summarize(r)
+        return done
+
+    @staticmethod
+    def _summarize(r: CompiledRule) -> tuple[bool, bool]:
         builtins = shapes = False
-        stack: list = [t for rule in _links(r) for lit in _literals(rule) for t in _terms_of(lit)]
+        leaves = (ir.Var, ir.Scalar)
+        stack: list = []
+        push, push_all = stack.append, stack.extend
+        for rule in _links(r):  # as `_literals` and `_terms_of` give them, without generators
+            for lit in rule.body:
+                if type(lit) is ir.Expr:
+                    push(lit.term)
+                else:
+                    push_all(_terms_of(lit))
+            for t in (rule.key, rule.value, *rule.args):
+                if t is not None:
+                    push(t)
         while stack and not (builtins and shapes):
             t = stack.pop()
             kind = type(t)
+            if kind in leaves:
+                continue
             if kind is ir.Call:
                 if not t.func.startswith("data.") and t.func not in INFALLIBLE:
                     builtins = True

@@ -268,7 +268,8 @@ class Names:
         self.pending = _declared_here(body)
         try:
             for lit in body:
-                self.pending -= _declared_here((lit,))
+                if self.pending:  # nothing left to declare: nothing to take off
+                    self.pending -= _declared_here((lit,))
                 out.append(self.literal(lit))
         finally:
             self.pending = set()
@@ -410,22 +411,25 @@ class Names:
         return tuple(out)
 
     def term(self, t: ir.Term) -> ir.Term:
+        kind = type(t)
+        if kind is ir.Scalar:  # the commonest terms first, without the match below
+            return t
+        if kind is ir.Ref:
+            head = self.term(t.head)
+            path = t.path
+            if any(type(k) is not ir.Scalar for k in path):
+                path = tuple(self.term(k) for k in path)
+            if type(head) is ir.Ref:
+                return ir.Ref(span=t.span, head=head.head, path=head.path + path)
+            # a new node even when nothing changed: `typecheck` keys literal members by id
+            return ir.Ref(span=t.span, head=head, path=path)
+        if kind is ir.Var:
+            return self._var(t)
         match t:
             case ir.Scalar():
                 return t
-            case ir.Var(name=name):
-                if name in self.renames:
-                    return ir.Var(span=t.span, name=self.renames[name])
-                if name == "_":
-                    return ir.Var(span=t.span, name=self._fresh())
-                if name in self.declared or name in ROOTS:
-                    return t
-                if name in self.imports:
-                    path = self.imports[name]
-                    return _ref(t.span, path)
-                if name in self.local_rules:
-                    return _ref(t.span, ("data",) + self.package + (name,))
-                return t
+            case ir.Var():
+                return self._var(t)
             case ir.Ref():
                 head = self.term(t.head)
                 path = tuple(self.term(k) for k in t.path)
@@ -460,6 +464,21 @@ class Names:
                     return ir.Ref(span=t.span, head=call, path=(ir.Var(span=t.span, name=output),))
                 return call
         assert_never(t)
+
+    def _var(self, t: ir.Var) -> ir.Term:
+        name = t.name
+        if name in self.renames:
+            return ir.Var(span=t.span, name=self.renames[name])
+        if name == "_":
+            return ir.Var(span=t.span, name=self._fresh())
+        if name in self.declared or name in ROOTS:
+            return t
+        if name in self.imports:
+            path = self.imports[name]
+            return _ref(t.span, path)
+        if name in self.local_rules:
+            return _ref(t.span, ("data",) + self.package + (name,))
+        return t
 
     def _full_name(self, name: str) -> str:
         head, _, rest = name.partition(".")

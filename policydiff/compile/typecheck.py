@@ -370,6 +370,8 @@ class _Checker:
 
     def shape(self, t: ir.Term) -> list[Shape]:
         """What `t` may be: one shape per collection literal it may be a member of."""
+        if type(t) is ir.Ref:  # the commonest first
+            return self.ref_shapes(t)
         match t:
             case ir.Ref():
                 return self.ref_shapes(t)

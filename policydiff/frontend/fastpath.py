@@ -143,12 +143,13 @@ def tokens(text: str, states: dict[int, dict], stack: list[int]):
     line, line_start = 1, 0
     end = 0
     for m in _TOKEN.finditer(text):
-        if m.start() != end:  # a character no token starts with
+        at = m.start()
+        if at != end:  # a character no token starts with
             raise Fallback
         g = m.lastindex
         start, end = m.span(g)
-        if start != m.start():  # blanks or comments came first
-            n = count("\n", m.start(), start)
+        if start != at:  # blanks or comments came first
+            n = count("\n", at, start)
             if n:
                 line += n
                 line_start = rfind("\n", 0, start) + 1

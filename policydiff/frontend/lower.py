@@ -9,6 +9,7 @@ binary operator chains are grouped here by OPA's precedence.
 
 from __future__ import annotations
 
+import dis
 import json
 from fractions import Fraction
 
@@ -102,6 +103,34 @@ class Inline:
         if method is None or name.startswith("_"):
             raise AttributeError(name)
         lower = self._lower
+        if name in _TOKEN_NODES:  # one token child: its span, without `_Meta`
+            make = _TOKEN_NODES[name]
+
+            def token_callback(children):
+                (tok,) = children
+                if type(tok) is not Token:
+                    return method(lower, _meta(children), children)
+                return make(Span(file=lower.file, line=tok.line, col=tok.column,
+                                 end_line=tok.end_line, end_col=tok.end_column), tok)
+
+            return token_callback
+        if name == "dot":  # `x.y`, the commonest rule: the term's start, the name's end
+
+            def dot_callback(children):
+                term, tok = children
+                sp = getattr(term, "span", None)
+                if type(tok) is not Token or type(term) in (Token, tuple, list) or sp is None or not sp.line:
+                    return method(lower, _meta(children), children)
+                return lower._dot(Span(file=lower.file, line=sp.line, col=sp.col, end_line=tok.end_line,
+                                       end_col=tok.end_column), term, tok)
+
+            return dot_callback
+        if not _reads_meta(method):  # a third of the calls: no positions to gather
+
+            def blind_callback(children):
+                return method(lower, None, children)
+
+            return blind_callback
 
         def callback(children):
             return method(lower, _meta(children), children)
@@ -110,6 +139,23 @@ class Inline:
 
     def __default__(self, data, children, meta):
         return Tree(data, children)
+
+
+def _reads_meta(method) -> bool:
+    """Whether a `Lower` method reads its `meta` argument (directly, or from a nested
+    function or comprehension)."""
+    code = method.__code__
+    return "meta" in code.co_cellvars or any(
+        "meta" in (i.argval if isinstance(i.argval, tuple) else (i.argval,))  # 3.12's LOAD_FAST_LOAD_FAST
+        for i in dis.get_instructions(code) if i.opname.startswith("LOAD"))
+
+
+# Grammar rules of one token whose node is built from its span and text alone, as
+# `Lower.var` and `Lower.string` build them (`tests/test_rego_fastpath.py` compares).
+_TOKEN_NODES = {
+    "var": lambda span, tok: ir.Var(span=span, name=str(tok)),
+    "string": lambda span, tok: ir.Scalar(span=span, value=json.loads(tok)),
+}
 
 
 def _span(file: str, meta) -> Span:
@@ -517,7 +563,10 @@ class Lower:
 
     def dot(self, meta, children):
         term, name = children
-        return self._extend(meta, term, ir.Scalar(span=_tok_span(self.file, name), value=str(name)))
+        return self._dot(self._sp(meta), term, name)
+
+    def _dot(self, span: Span, term, name: Token):
+        return self._extend(span, term, ir.Scalar(span=_tok_span(self.file, name), value=str(name)))
 
     def index(self, meta, children):
         key = children[1]
@@ -527,7 +576,7 @@ class Lower:
             # OPA's type checker looks such a key up in a collection it knows by rules of
             # its own (`{1: 2}[1e0]` is an error there); in the input it is an ordinary key
             self._unsupported("a key written with an exponent", key.span, "write it as `1` or `1.0`")
-        return self._extend(meta, children[0], key)
+        return self._extend(self._sp(meta), children[0], key)
 
     def _in_range(self, tok, span: Span) -> int | float:
         """The literal's nearest Python number (the evaluator computes from its text, so
@@ -538,14 +587,14 @@ class Lower:
             return 0
         return _number(tok)
 
-    def _extend(self, meta, term, key):
+    def _extend(self, span: Span, term, key):
         if isinstance(term, ir.Ref):
-            return ir.Ref(span=self._sp(meta), head=term.head, path=term.path + (key,))
+            return ir.Ref(span=span, head=term.head, path=term.path + (key,))
         if isinstance(term, ir.Scalar):  # as OPA: `"abc"[0]`, `1.x` are not references
             kind = "null" if term.value is None else type(term.value).__name__.replace("str", "string")
             self.diags.append(Diagnostic(code=Code.REGO_PARSE_ERROR,
                                          message=f"illegal ref (head cannot be {kind})", span=term.span))
-        return ir.Ref(span=self._sp(meta), head=term, path=(key,))
+        return ir.Ref(span=span, head=term, path=(key,))
 
     def call(self, meta, children):
         callee = children[0]

@@ -45,24 +45,47 @@ class _LineBreaks:
     def process(self, stream):
         prev = None
         frames: list[_Frame] = []
+        at_line_start, closers, keywords = self._AT_LINE_START, self._CLOSE, _KEYWORD_TYPES
+        openers = self._OPEN | _OPENERS
         for tok in stream:
+            t = tok.type
             if prev is not None:
-                if tok.type in self._AT_LINE_START and tok.line > prev.end_line:
-                    tok.type = self._AT_LINE_START[tok.type]
-                elif tok.type == "LBRACE" and prev.type == "_IF":
-                    tok.type = "_IF_LBRACE"
-            if frames:
+                if prev.type in keywords and tok.start_pos == prev.end_pos and _continues_word(tok):
+                    raise PolicyError.at(
+                        "rego_parse_error", f"unexpected `{prev}{tok}`",
+                        Span(file=_LOWER.file, line=prev.line, col=prev.column,
+                             end_line=tok.end_line, end_col=tok.end_column),
+                        help=f"`{prev}` is a keyword here: separate it from the name with a blank")
+                if t in at_line_start and tok.line > prev.end_line:
+                    t = tok.type = at_line_start[t]
+                elif t == "LBRACE" and prev.type == "_IF":
+                    t = tok.type = "_IF_LBRACE"
+            if frames and frames[-1].kind != "done":  # a settled bracket sees no more
                 frames[-1].see(tok)
-            if tok.type in self._OPEN or tok.type in _OPENERS:
+                t = tok.type
+            if t in openers:
                 if len(frames) >= MAX_NESTING:
                     raise PolicyError.at(Code.TOO_DEEP, f"more than {MAX_NESTING} brackets open at once",
                                          Span(file=_LOWER.file, line=tok.line, col=tok.column,
                                               end_line=tok.line, end_col=tok.column + 1))
-                frames.append(_Frame(tok.type, prev))
-            elif tok.type in self._CLOSE and frames:
+                frames.append(_Frame(t, prev))
+            elif t in closers and frames:
                 frames.pop()
             prev = tok
             yield tok
+
+
+# A keyword token, and a test of whether a token that follows it without a blank
+# continues its word: lark's contextual lexer, in a state that accepts a keyword but no
+# name, reads `packagelse` as `package` `lse`, where OPA reads one name (and refuses it).
+_KEYWORD_TYPES = frozenset(fastpath._KEYWORDS.values())
+
+
+_WORD_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _continues_word(tok) -> bool:
+    return tok[:1] in _WORD_START
 
 
 # Tokens that open a bracket after the post-lexer's retyping, and those that end a term
