@@ -52,7 +52,7 @@ class _LineBreaks:
             if prev is not None:
                 if prev.type in keywords and tok.start_pos == prev.end_pos and _continues_word(tok):
                     raise PolicyError.at(
-                        "rego_parse_error", f"unexpected `{prev}{tok}`",
+                        Code.REGO_PARSE_ERROR, f"unexpected `{prev}{tok}`",
                         Span(file=_LOWER.file, line=prev.line, col=prev.column,
                              end_line=tok.end_line, end_col=tok.end_column),
                         help=f"`{prev}` is a keyword here: separate it from the name with a blank")
