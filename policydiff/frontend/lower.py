@@ -110,8 +110,8 @@ class Inline:
                 (tok,) = children
                 if type(tok) is not Token:
                     return method(lower, _meta(children), children)
-                return make(Span(file=lower.file, line=tok.line, col=tok.column,
-                                 end_line=tok.end_line, end_col=tok.end_column), tok)
+                return make(lower, Span(file=lower.file, line=tok.line, col=tok.column,
+                                        end_line=tok.end_line, end_col=tok.end_column), tok)
 
             return token_callback
         if name == "dot":  # `x.y`, the commonest rule: the term's start, the name's end
@@ -153,8 +153,8 @@ def _reads_meta(method) -> bool:
 # Grammar rules of one token whose node is built from its span and text alone, as
 # `Lower.var` and `Lower.string` build them (`tests/test_rego_fastpath.py` compares).
 _TOKEN_NODES = {
-    "var": lambda span, tok: ir.Var(span=span, name=str(tok)),
-    "string": lambda span, tok: ir.Scalar(span=span, value=json.loads(tok)),
+    "var": lambda lower, span, tok: ir.Var(span=span, name=str(tok)),
+    "string": lambda lower, span, tok: ir.Scalar(span=span, value=lower._text(tok, span)),
 }
 
 
