@@ -55,8 +55,6 @@ STRICT_ONLY_BINDINGS = {
 # Cases policydiff does not pass yet, with the reason; each must fail exactly so (a
 # refusal, or the error named), never with a wrong answer. The README counts them.
 NOT_YET: dict[str, str] = {
-    "virtualdocs/test-virtualdocs-0648.yaml#0":
-        "a set holding both `false` and `0`, which the evaluator's values cannot tell apart (refused)",
     "aggregates/test-aggregates-bad-utf8-runes.yaml#0":
         "base64.decode to bytes that are not UTF-8: OPA keeps them in a string, the evaluator's strings are "
         "text (refused)",

@@ -70,6 +70,8 @@ class Num(Fraction):
         return type(other) is Num and self.double is not None and self.double == other.double
 
     def __eq__(self, other) -> bool:
+        if type(other) is bool:  # Fraction takes `true` for 1; OPA never does
+            return False
         if type(other) is float:  # a constant key of the IR: the double of a literal's text
             return float(self.text) == other
         return self._same_double(other) or Fraction.__eq__(self, other)
@@ -232,7 +234,14 @@ def equal(a: Any, b: Any) -> bool:
         if ta is tuple:
             return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b))
         if ta is Obj:
-            return len(a) == len(b) and all(k in b and equal(x, b[k]) for k, x in a.items())
+            if len(a) != len(b):
+                return False
+            if all(type(k) is str for k in a):
+                return all(k in b and equal(x, b[k]) for k, x in a.items())
+            return compare(a, b) == 0  # a key `true` may find 1
+        if ta is frozenset:
+            # Python's `==` may take `true` for 1: it decides only when it says unequal
+            return a == b and (all(type(x) is str for x in a) or compare(a, b) == 0)
         return a == b
     if ta in _NUMBERS and tb in _NUMBERS:  # a float: a constant key of the IR
         return a == b
@@ -264,18 +273,89 @@ def compare(a: Any, b: Any) -> int:
 sort_key = functools.cmp_to_key(compare)
 
 
-class Conflated(Exception):
-    """A set or object would merge `true` with 1 (or `false` with 0): Python's equality
-    conflates them where OPA's does not, so the evaluator refuses rather than miscount."""
+# Python takes `true` for 1 and `false` for 0 (equal, with equal hashes); OPA never
+# does. A `Num` never equals a boolean, so inside a set, an object key or anything they
+# hold, the integers 0 and 1 become `Num`s of the same text (`ZERO`, `ONE`) whenever
+# they would meet a boolean there: one number still (1 == 1.0), written as before, and
+# distinct from `false` and `true`. Sets and objects holding no boolean, or no 0 or 1,
+# keep plain ints.
+ZERO, ONE = Num("0"), Num("1")
+
+_BOOL, _BIT = 1, 2  # what `_kinds` found: a boolean, an int 0 or 1
+
+
+def _kinds(v: Any) -> int:
+    t = type(v)
+    if t is str or v is None or t is Num:
+        return 0
+    if t is bool:
+        return _BOOL
+    if t is int:
+        return _BIT if v == 0 or v == 1 else 0
+    found = 0
+    if t is tuple or t is frozenset:
+        for x in v:
+            if type(x) is not str:
+                found |= _kinds(x)
+    elif t is Obj:
+        for k, x in v.items():
+            found |= _kinds(k) | _kinds(x)
+    return found
+
+
+def mixes(items) -> bool:
+    """Whether `items` hold, at any depth, both a boolean and an int 0 or 1 (then
+    Python's hashing and equality would take one for the other)."""
+    found = 0
+    for x in items:
+        if type(x) is not str:
+            found |= _kinds(x)
+            if found == _BOOL | _BIT:
+                return True
+    return False
+
+
+def canon(v: Any) -> Any:
+    """`v` with every int 0 and 1 in it (at any depth) as `ZERO` and `ONE`."""
+    t = type(v)
+    if t is int:
+        return ZERO if v == 0 else ONE if v == 1 else v
+    if t is tuple:
+        return tuple([canon(x) for x in v])
+    if t is frozenset:
+        return frozenset([canon(x) for x in v])
+    if t is Obj:
+        return Obj((canon(k), canon(x)) for k, x in v.items())
+    return v
 
 
 def set_of(items: list) -> frozenset:
+    """The set of `items`, OPA's: `false` and 0 (`true` and 1) stay two members."""
     s = frozenset(items)
-    if len(s) != len(items) and _bool_meets_number(items):
-        raise Conflated("a set holding both a boolean and the number 0 or 1 is not supported")
+    if len(s) != len(items) and mixes(items):
+        s = frozenset([canon(x) for x in items])
     return s
 
 
-def _bool_meets_number(items) -> bool:
-    bools = {x for x in items if type(x) is bool}
-    return any(type(x) in (int, Num) and x in bools for x in items)
+def obj_of(pairs) -> Obj:
+    """The object of `(key, value)` pairs (a later pair replaces an equal key's), keys
+    as OPA tells them apart."""
+    pairs = list(pairs)
+    out = Obj(pairs)
+    if len(out) != len(pairs) and mixes([k for k, _ in pairs]):
+        out = Obj((canon(k), x) for k, x in pairs)
+    return out
+
+
+def exact_find(coll, k: Any):
+    """The member of set `coll` or the key of object `coll` OPA's equality finds equal
+    to `k`, or UNDEFINED: Python's `in` may find `true` for 1."""
+    if k not in coll:
+        return UNDEFINED
+    t = type(k)
+    if t is str or t is Num or k is None or (t is int and k != 0 and k != 1):
+        return k  # Python's equality is OPA's for these
+    for x in coll:
+        if equal(x, k):
+            return x
+    return UNDEFINED
