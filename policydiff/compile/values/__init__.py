@@ -347,6 +347,18 @@ def obj_of(pairs) -> Obj:
     return out
 
 
+def aligned(*colls) -> tuple:
+    """Sets or objects as Python's set and dict operations may combine them (`a | b`,
+    `a - b`, a key of one looked up in the other): each with its 0 and 1 as `ZERO`
+    and `ONE` when together they hold both a boolean and an int 0 or 1."""
+    found = 0
+    for c in colls:
+        found |= _kinds(c)
+    if found == _BOOL | _BIT:
+        return tuple(canon(c) for c in colls)
+    return colls
+
+
 def exact_find(coll, k: Any):
     """The member of set `coll` or the key of object `coll` OPA's equality finds equal
     to `k`, or UNDEFINED: Python's `in` may find `true` for 1."""
