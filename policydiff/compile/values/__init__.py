@@ -209,14 +209,41 @@ def thaw(v: Any) -> Any:
 
 def _thaw_key(k: Any) -> str:
     """JSON object keys are strings: other keys are written as their JSON text, as OPA
-    does when it serialises an object with non-string keys."""
+    does when it serialises an object with non-string keys (compact, keys sorted, a
+    set as its sorted members, numbers as their text, Go's escapes)."""
     if type(k) is str:
         return k
     if type(k) is Num:
         return k.text
-    import json
+    return _key_json(k)
 
-    return json.dumps(thaw(k), separators=(",", ":"), sort_keys=True)
+
+def _key_json(v: Any) -> str:
+    t = type(v)
+    if t is str:
+        import json
+
+        text = json.dumps(v, ensure_ascii=False)
+        for c, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                       ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+            text = text.replace(c, esc)
+        return text
+    if v is None:
+        return "null"
+    if t is bool:
+        return "true" if v else "false"
+    if t is int:
+        return str(v)
+    if t is Num:
+        return v.text
+    if t is tuple:
+        return "[" + ",".join(_key_json(x) for x in v) + "]"
+    if t is frozenset:
+        return "[" + ",".join(_key_json(x) for x in sorted(v, key=sort_key)) + "]"
+    named = {}  # keys of one text (`[]` and `set()`) are one key there, the last one's
+    for x in sorted(v, key=sort_key):
+        named[x if type(x) is str else _key_json(x)] = v[x]
+    return "{" + ",".join(f"{_key_json(x)}:{_key_json(named[x])}" for x in sorted(named)) + "}"
 
 
 _RANK = {type(None): 0, bool: 1, int: 2, Num: 2, float: 2, str: 3, tuple: 4, Obj: 5, frozenset: 6}
