@@ -94,3 +94,17 @@ def test_the_drawn_values_meet_booleans_and_numbers():
     ours = _ours("x := {false, 0, 0.0, true, 1, 1.0}")
     assert ours == _opa("x := {false, 0, 0.0, true, 1, 1.0}")
     assert json.loads(ours[1]) == [{"x": [False, True, 0, 1]}]
+
+
+def test_folding_leaves_objects_whose_keys_python_would_merge():
+    """The analysis's constant folding writes objects as Python dicts, where `false`
+    and 0 are one key: such an object is not folded, rather than folded to one key."""
+    from policydiff import load_policy
+    from policydiff.fold import NOT_FOLDED, Folder
+
+    policy = load_policy('package t\nimport rego.v1\no := {false: "f", 0: "z"}\n'
+                         'p := {"a": [{true: 1, 1.0: 2}]}\nq := {false: "f", 2: "z"}\n')
+    folder = Folder(policy)
+    assert folder.rule(("t", "o")) is NOT_FOLDED
+    assert folder.rule(("t", "p")) is NOT_FOLDED
+    assert folder.rule(("t", "q")) == {False: "f", 2: "z"}
