@@ -108,3 +108,26 @@ def test_folding_leaves_objects_whose_keys_python_would_merge():
     assert folder.rule(("t", "o")) is NOT_FOLDED
     assert folder.rule(("t", "p")) is NOT_FOLDED
     assert folder.rule(("t", "q")) == {False: "f", 2: "z"}
+
+
+_RULES = """package t
+import rego.v1
+p[k] := v if { some k in [false, 0, true, 1.0]; v := k }
+s contains x if { some x in [false, 0, [true], [1]] }
+q[k] := 1 if { some k in [[false], [0]] }
+r[k][j] := 1 if { some k in [false, 0]; some j in [[true], [1]] }
+"""
+
+
+def test_rules_building_objects_keep_booleans_and_numbers_apart():
+    """Partial objects and sets whose keys or members mix booleans with 0 and 1 (once
+    refused, and merged inside array keys) answer as OPA."""
+    for text in ["x := data.t", "x := count(data.t.p)", "x := data.t.p[0]", "x := data.t.p[false]",
+                 "x := data.t.r[0][[1]]", "x := [k | some k, _ in data.t.q]"]:
+        engine = opa_bindings.OpaEngine()
+        try:
+            engine.add_policy("t.rego", _RULES)
+            theirs = _canonical(engine.eval_query(text))
+        finally:
+            engine.close()
+        assert _canonical(query([_RULES], text, strict=True)) == theirs, text
