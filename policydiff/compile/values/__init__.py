@@ -10,7 +10,8 @@ number its JSON text writes), `thaw` converts back at the API boundary (sets bec
 lists sorted in OPA's order, numbers Python ints and floats). `UNDEFINED` is the value
 of anything undefined. Equality and order follow OPA: 1 == 1.0, booleans are never
 numbers, and values of different types order null < boolean < number < string <
-array < object < set.
+array < object < set. Python takes `true` for 1, so in a set or object that would mix
+them the ints 0 and 1 are held as `Num`s (`ZERO`, `ONE`; see `set_of`).
 """
 
 from __future__ import annotations
