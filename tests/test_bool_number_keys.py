@@ -51,7 +51,8 @@ def _query(s, t, o, p, a, k) -> str:
             'object.get(o, k, "none"), [v | some kk, v in o; kk == k], [kk | some kk, _ in o], '
             "{e | some e in a}, count({e | some e in a}), {e: true | some e in a}, "
             "object.union(o, p), object.keys(o), [e | some e in s; e == k], cast_set(a), "
-            "object.remove(o, [k]), object.filter(o, {k}), object.subset(o, p), s == cast_set(a)]")
+            "object.remove(o, [k]), object.filter(o, {k}), object.subset(o, p), s == cast_set(a), "
+            'object.get({"s": s}, ["s", k], "none")]')
 
 
 def _canonical(sols) -> str:

@@ -155,8 +155,8 @@ def _object_get(obj, key, default):
                 cur = cur[found]
             elif type(cur) is tuple and (i := as_int(k)) is not None and 0 <= i < len(cur):
                 cur = cur[i]
-            elif type(cur) is frozenset and (found := exact_find(cur, k)) is not UNDEFINED:
-                cur = found
+            elif type(cur) is frozenset and exact_find(cur, k) is not UNDEFINED:
+                cur = k
             else:
                 return default
         return cur

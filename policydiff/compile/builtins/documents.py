@@ -8,7 +8,15 @@
 from __future__ import annotations
 
 from policydiff.compile.builtins.operands import BuiltinError, TypeError_, coll, whole
-from policydiff.compile.values import Obj, aligned, equal, sort_key, type_name
+from policydiff.compile.values import (
+    UNDEFINED,
+    Obj,
+    aligned,
+    equal,
+    exact_find,
+    sort_key,
+    type_name,
+)
 
 
 def _is_subset(sup, sub, top: bool = False) -> bool:
@@ -45,7 +53,12 @@ def filter_(obj, keys):
         raise TypeError_(f"object.filter: operand 1 must be object but got {type_name(obj)}")
     keep = tuple(keys.keys()) if type(keys) is Obj else coll(keys, "object.filter", 2, (tuple, frozenset))
     obj, keep = aligned(obj, keep)
-    return Obj((k, obj[k]) for k in keep if k in obj)
+    kept = []
+    for k in keep:
+        if exact_find(obj, k) is not UNDEFINED:  # the object's own key: `0.0`, kept by `0`, stays `0.0`
+            found = k if type(k) is str else next(x for x in obj if equal(x, k))
+            kept.append((found, obj[found]))
+    return Obj(kept)
 
 
 def _merge(a: Obj, b: Obj) -> Obj:

@@ -388,8 +388,9 @@ def aligned(*colls) -> tuple:
 
 
 def exact_find(coll, k: Any):
-    """The member of set `coll` or the key of object `coll` OPA's equality finds equal
-    to `k`, or UNDEFINED: Python's `in` may find `true` for 1."""
+    """A member of set `coll` or a key of object `coll` that OPA's equality finds equal
+    to `k` (`k` itself when Python's equality is OPA's for it), or UNDEFINED: Python's
+    `in` may find `true` for 1."""
     if k not in coll:
         return UNDEFINED
     t = type(k)

@@ -69,8 +69,8 @@ def lookup(v, k):
         if tk is Num and (i := as_int(k)) is not None and 0 <= i < len(v):
             return v[i]
         return UNDEFINED
-    if t is frozenset:
-        return exact_find(v, k)
+    if t is frozenset:  # `s[1]` is 1, even when `s` holds 1.0, as in OPA
+        return k if exact_find(v, k) is not UNDEFINED else UNDEFINED
     return UNDEFINED
 
 
