@@ -78,9 +78,21 @@ class Folder:
         if not solutions:
             return UNDEFINED
         values = {repr(s[RESULT]) for s in solutions}
-        if len(values) != 1:
+        if len(values) != 1 or _keys_merge(solutions[0][RESULT]):
             return NOT_FOLDED
         return plain(solutions[0][RESULT])
+
+
+def _keys_merge(v: Any) -> bool:
+    """Whether an object in `v` has keys that `plain` would merge: `false` and 0 (`true`
+    and 1) are two keys in Rego, one in a Python dict."""
+    t = type(v)
+    if t is tuple or t is frozenset:
+        return any(_keys_merge(x) for x in v)
+    if t is Obj:
+        scalars = [thaw(k) for k in v if type(k) not in (tuple, frozenset, Obj)]
+        return len(set(scalars)) != len(scalars) or any(_keys_merge(k) or _keys_merge(x) for k, x in v.items())
+    return False
 
 
 def plain(v: Any) -> Any:

@@ -308,11 +308,15 @@ def test_patterns_re2_reads_differently_are_refused_not_guessed():
     assert q("x := regex.match(input.p, \"a\")", input={"p": "a{1001}"}) == []  # RE2 rejects it
 
 
-def test_sets_that_would_merge_true_with_one_are_refused():
-    with pytest.raises(PolicyError) as e:
-        q("x := {true, 1}")
-    assert e.value.code == "unsupported"
+def test_booleans_and_numbers_stay_apart_in_sets_and_objects():
+    # Python takes `true` for 1; OPA never does (1 and 1.0 stay one number)
+    assert q("x := {true, 1, 1.0}") == [{"x": [True, 1]}]
     assert q("x := {true, 2}") == [{"x": [True, 2]}]
+    assert q("x := count({[false], [0], {false: 0}, {0: false}})") == [{"x": 4}]
+    assert q("x := {0} == {false}") == [{"x": False}]
+    assert q("x := count({false} | {0})") == [{"x": 2}]
+    assert q('o := {false: "f", 0: "z"}; x := [o[false], o[0], o[0.0]]')[0]["x"] == ["f", "z", "z"]
+    assert q("s := {true, 1}; x := [1 in s, true in s, 0 in s, false in s]")[0]["x"] == [True, True, False, False]
 
 
 def test_globs_with_classes_and_alternatives():

@@ -27,7 +27,7 @@ from policydiff.compile import plan
 from policydiff.compile.closures import Compiler, Frame, Linker
 from policydiff.compile.resolve import VAR, Member, TreeGroup
 from policydiff.compile.rule import CompiledRule, Ctx, Definition
-from policydiff.compile.values import UNDEFINED, Obj, equal
+from policydiff.compile.values import UNDEFINED, Obj, canon, equal, obj_of
 from policydiff.compile.values.access import lookup
 from policydiff.compile.values.build import checked_set
 from policydiff.errors import Code, PolicyError
@@ -288,7 +288,9 @@ class _Leaf:
 
 
 def _slot(k):
-    return (type(k) is bool, k)  # Python takes `true` for 1; OPA's keys do not
+    # Python takes `true` for 1; OPA's keys do not (inside an array key too: `[false]`, `[0]`)
+    t = type(k)
+    return (t is bool, canon(k) if t is tuple or t is frozenset or t is Obj else k)
 
 
 def _conflict(m: Member, name: str) -> PolicyError:
@@ -360,8 +362,8 @@ def _value(node, name: str = "") -> Any:
     equal; the members of `contains` rules with variables must make that same set;
     a plain partial set's members join a set value (and nothing else)."""
     if type(node) is _Dir:
-        obj = Obj({k: _value(child, name) for k, child in node.values()})
-        if len(obj) < len(node):  # the value model cannot hold both `true` and 1 as keys
+        obj = obj_of([(k, _value(child, name)) for k, child in node.values()])
+        if len(obj) < len(node):  # (never: `obj_of` keeps `true` and 1 apart)
             raise PolicyError.at(Code.UNSUPPORTED, f"an object of `{name}` with both a boolean and a number "
                                  "as keys is not supported", _node_member(node).span)
         return obj

@@ -47,9 +47,11 @@ from policydiff.compile.values import (
     UNDEFINED,
     Num,
     Obj,
+    aligned,
     as_int,
     compare,
     equal,
+    exact_find,
     sort_key,
     type_name,
 )
@@ -80,7 +82,8 @@ def _member_kv(k, v, coll):
         return (type(k) is int or type(k) is Num and k.denominator == 1) \
             and 0 <= k < len(coll) and equal(coll[int(k)], v)
     if t is Obj:
-        return k in coll and equal(coll[k], v)
+        found = exact_find(coll, k)
+        return found is not UNDEFINED and equal(coll[found], v)
     if t is frozenset:
         return equal(k, v) and _member(k, coll)
     return False
@@ -148,16 +151,17 @@ def _object_get(obj, key, default):
     if type(key) is tuple:
         cur = obj
         for k in key:
-            if type(cur) is Obj and k in cur:
-                cur = cur[k]
+            if type(cur) is Obj and (found := exact_find(cur, k)) is not UNDEFINED:
+                cur = cur[found]
             elif type(cur) is tuple and (i := as_int(k)) is not None and 0 <= i < len(cur):
                 cur = cur[i]
-            elif type(cur) is frozenset and k in cur:
+            elif type(cur) is frozenset and exact_find(cur, k) is not UNDEFINED:
                 cur = k
             else:
                 return default
         return cur
-    return obj.get(key, default)
+    found = exact_find(obj, key)  # Python's `get` finds 1 for `true`
+    return default if found is UNDEFINED else obj[found]
 
 
 def _object_keys(obj):
@@ -169,6 +173,7 @@ def _object_keys(obj):
 def _object_union(a, b):
     if type(a) is not Obj or type(b) is not Obj:
         raise TypeError_("object.union: operands must be objects")
+    a, b = aligned(a, b)
     out = Obj(a)
     for k, v in b.items():
         out[k] = _object_union(out[k], v) if type(out.get(k)) is Obj and type(v) is Obj else v
@@ -178,19 +183,19 @@ def _object_union(a, b):
 def _object_remove(obj, keys):
     if type(obj) is not Obj:
         raise TypeError_(f"object.remove: operand 1 must be object but got {type_name(obj)}")
-    drop = set(keys.values()) if type(keys) is Obj else set(coll(keys, "object.remove", 2))
+    drop = frozenset(keys.values()) if type(keys) is Obj else frozenset(coll(keys, "object.remove", 2))
+    obj, drop = aligned(obj, tuple(drop))
+    drop = frozenset(drop)
     return Obj((k, v) for k, v in obj.items() if k not in drop)
 
 
 def _union(xs):
-    out: frozenset = frozenset()
-    for s in set_(xs, "union", 1):
-        out |= set_(s, "union", 1)
-    return out
+    sets = aligned(*(set_(s, "union", 1) for s in set_(xs, "union", 1)))
+    return frozenset().union(*sets)
 
 
 def _intersection(xs):
-    sets = [set_(s, "intersection", 1) for s in set_(xs, "intersection", 1)]
+    sets = aligned(*(set_(s, "intersection", 1) for s in set_(xs, "intersection", 1)))
     return frozenset.intersection(*sets) if sets else frozenset()
 
 
@@ -260,8 +265,8 @@ BUILTINS: dict[str, tuple[int, Callable[..., Any]]] = {
     "mul": (2, ar.mul),
     "div": (2, ar.div),
     "rem": (2, ar.rem),
-    "and": (2, lambda a, b: set_(a, "and", 1) & set_(b, "and", 2)),
-    "or": (2, lambda a, b: set_(a, "or", 1) | set_(b, "or", 2)),
+    "and": (2, lambda a, b: frozenset.__and__(*aligned(set_(a, "and", 1), set_(b, "and", 2)))),
+    "or": (2, lambda a, b: frozenset.__or__(*aligned(set_(a, "or", 1), set_(b, "or", 2)))),
     "internal.member_2": (2, _member),
     "internal.member_3": (3, _member_kv),
     "count": (1, _count),

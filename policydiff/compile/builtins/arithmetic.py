@@ -25,7 +25,7 @@ from policydiff.compile.builtins.operands import (
     num,
     whole,
 )
-from policydiff.compile.values import Num, bigfloat, number, sort_key, type_name
+from policydiff.compile.values import Num, aligned, bigfloat, number, sort_key, type_name
 from policydiff.compile.values.bigfloat import Float
 
 _INT64 = 2**63
@@ -72,6 +72,7 @@ def minus(a, b):
     if type(a) is int and type(b) is int:
         return a - b
     if type(a) is frozenset and type(b) is frozenset:
+        a, b = aligned(a, b)
         return a - b
     return _sub(num(a, "minus", 1), num(b, "minus", 2))
 

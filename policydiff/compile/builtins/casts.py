@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from policydiff.compile.builtins.operands import TypeError_
 from policydiff.compile.builtins.patterns import regex_match
-from policydiff.compile.values import Obj, sort_key, type_name
+from policydiff.compile.values import Obj, set_of, sort_key, type_name
 
 
 def _cast(name: str, kind: str):
@@ -33,7 +33,7 @@ def cast_set(v):
     if type(v) is frozenset:
         return v
     if type(v) is tuple:
-        return frozenset(v)
+        return set_of(list(v))
     raise TypeError_(f"cast_set: operand 1 must be one of {{set, array}} but got {type_name(v)}")
 
 

@@ -8,7 +8,15 @@
 from __future__ import annotations
 
 from policydiff.compile.builtins.operands import BuiltinError, TypeError_, coll, whole
-from policydiff.compile.values import Obj, equal, sort_key, type_name
+from policydiff.compile.values import (
+    UNDEFINED,
+    Obj,
+    aligned,
+    equal,
+    exact_find,
+    sort_key,
+    type_name,
+)
 
 
 def _is_subset(sup, sub, top: bool = False) -> bool:
@@ -17,8 +25,10 @@ def _is_subset(sup, sub, top: bool = False) -> bool:
     array's elements; any other pair of values must be equal."""
     ts, tb = type(sup), type(sub)
     if ts is Obj and tb is Obj:
+        sup, sub = aligned(sup, sub)
         return all(k in sup and _is_subset(sup[k], v) for k, v in sub.items())
     if ts is frozenset and tb is frozenset:
+        sup, sub = aligned(sup, sub)
         return sub <= sup
     if ts is tuple and tb is tuple:
         n = len(sub)
@@ -41,11 +51,18 @@ def subset(sup, sub):
 def filter_(obj, keys):
     if type(obj) is not Obj:
         raise TypeError_(f"object.filter: operand 1 must be object but got {type_name(obj)}")
-    keep = keys.keys() if type(keys) is Obj else coll(keys, "object.filter", 2, (tuple, frozenset))
-    return Obj((k, obj[k]) for k in keep if k in obj)
+    keep = tuple(keys.keys()) if type(keys) is Obj else coll(keys, "object.filter", 2, (tuple, frozenset))
+    obj, keep = aligned(obj, keep)
+    kept = []
+    for k in keep:
+        if exact_find(obj, k) is not UNDEFINED:  # the object's own key: `0.0`, kept by `0`, stays `0.0`
+            found = k if type(k) is str else next(x for x in obj if equal(x, k))
+            kept.append((found, obj[found]))
+    return Obj(kept)
 
 
 def _merge(a: Obj, b: Obj) -> Obj:
+    a, b = aligned(a, b)
     out = Obj(a)
     for k, v in b.items():
         out[k] = _merge(out[k], v) if type(out.get(k)) is Obj and type(v) is Obj else v
@@ -85,6 +102,7 @@ def range_step(a, b, step):
 
 def set_diff(a, b):
     a, b = coll(a, "set_diff", 1, (frozenset,)), coll(b, "set_diff", 2, (frozenset,))
+    a, b = aligned(a, b)
     return a - b
 
 

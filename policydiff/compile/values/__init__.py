@@ -10,7 +10,8 @@ number its JSON text writes), `thaw` converts back at the API boundary (sets bec
 lists sorted in OPA's order, numbers Python ints and floats). `UNDEFINED` is the value
 of anything undefined. Equality and order follow OPA: 1 == 1.0, booleans are never
 numbers, and values of different types order null < boolean < number < string <
-array < object < set.
+array < object < set. Python takes `true` for 1, so in a set or object that would mix
+them the ints 0 and 1 are held as `Num`s (`ZERO`, `ONE`; see `set_of`).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class Num(Fraction):
         return type(other) is Num and self.double is not None and self.double == other.double
 
     def __eq__(self, other) -> bool:
+        if type(other) is bool:  # Fraction takes `true` for 1; OPA never does
+            return False
         if type(other) is float:  # a constant key of the IR: the double of a literal's text
             return float(self.text) == other
         return self._same_double(other) or Fraction.__eq__(self, other)
@@ -207,14 +210,41 @@ def thaw(v: Any) -> Any:
 
 def _thaw_key(k: Any) -> str:
     """JSON object keys are strings: other keys are written as their JSON text, as OPA
-    does when it serialises an object with non-string keys."""
+    does when it serialises an object with non-string keys (compact, keys sorted, a
+    set as its sorted members, numbers as their text, Go's escapes)."""
     if type(k) is str:
         return k
     if type(k) is Num:
         return k.text
-    import json
+    return _key_json(k)
 
-    return json.dumps(thaw(k), separators=(",", ":"), sort_keys=True)
+
+def _key_json(v: Any) -> str:
+    t = type(v)
+    if t is str:
+        import json
+
+        text = json.dumps(v, ensure_ascii=False)
+        for c, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                       ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+            text = text.replace(c, esc)
+        return text
+    if v is None:
+        return "null"
+    if t is bool:
+        return "true" if v else "false"
+    if t is int:
+        return str(v)
+    if t is Num:
+        return v.text
+    if t is tuple:
+        return "[" + ",".join(_key_json(x) for x in v) + "]"
+    if t is frozenset:
+        return "[" + ",".join(_key_json(x) for x in sorted(v, key=sort_key)) + "]"
+    named = {}  # keys of one text (`[]` and `set()`) are one key there, the last one's
+    for x in sorted(v, key=sort_key):
+        named[x if type(x) is str else _key_json(x)] = v[x]
+    return "{" + ",".join(f"{_key_json(x)}:{_key_json(named[x])}" for x in sorted(named)) + "}"
 
 
 _RANK = {type(None): 0, bool: 1, int: 2, Num: 2, float: 2, str: 3, tuple: 4, Obj: 5, frozenset: 6}
@@ -232,7 +262,14 @@ def equal(a: Any, b: Any) -> bool:
         if ta is tuple:
             return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b))
         if ta is Obj:
-            return len(a) == len(b) and all(k in b and equal(x, b[k]) for k, x in a.items())
+            if len(a) != len(b):
+                return False
+            if all(type(k) is str for k in a):
+                return all(k in b and equal(x, b[k]) for k, x in a.items())
+            return compare(a, b) == 0  # a key `true` may find 1
+        if ta is frozenset:
+            # Python's `==` may take `true` for 1: it decides only when it says unequal
+            return a == b and (all(type(x) is str for x in a) or compare(a, b) == 0)
         return a == b
     if ta in _NUMBERS and tb in _NUMBERS:  # a float: a constant key of the IR
         return a == b
@@ -264,18 +301,102 @@ def compare(a: Any, b: Any) -> int:
 sort_key = functools.cmp_to_key(compare)
 
 
-class Conflated(Exception):
-    """A set or object would merge `true` with 1 (or `false` with 0): Python's equality
-    conflates them where OPA's does not, so the evaluator refuses rather than miscount."""
+# Python takes `true` for 1 and `false` for 0 (equal, with equal hashes); OPA never
+# does. A `Num` never equals a boolean, so inside a set, an object key or anything they
+# hold, the integers 0 and 1 become `Num`s of the same text (`ZERO`, `ONE`) whenever
+# they would meet a boolean there: one number still (1 == 1.0), written as before, and
+# distinct from `false` and `true`. Sets and objects holding no boolean, or no 0 or 1,
+# keep plain ints.
+ZERO, ONE = Num("0"), Num("1")
+
+_BOOL, _BIT = 1, 2  # what `_kinds` found: a boolean, an int 0 or 1
+
+
+def _kinds(v: Any) -> int:
+    t = type(v)
+    if t is str or v is None or t is Num:
+        return 0
+    if t is bool:
+        return _BOOL
+    if t is int:
+        return _BIT if v == 0 or v == 1 else 0
+    found = 0
+    if t is tuple or t is frozenset:
+        for x in v:
+            if type(x) is not str:
+                found |= _kinds(x)
+    elif t is Obj:
+        for k, x in v.items():
+            found |= _kinds(k) | _kinds(x)
+    return found
+
+
+def mixes(items) -> bool:
+    """Whether `items` hold, at any depth, both a boolean and an int 0 or 1 (then
+    Python's hashing and equality would take one for the other)."""
+    found = 0
+    for x in items:
+        if type(x) is not str:
+            found |= _kinds(x)
+            if found == _BOOL | _BIT:
+                return True
+    return False
+
+
+def canon(v: Any) -> Any:
+    """`v` with every int 0 and 1 in it (at any depth) as `ZERO` and `ONE`."""
+    t = type(v)
+    if t is int:
+        return ZERO if v == 0 else ONE if v == 1 else v
+    if t is tuple:
+        return tuple([canon(x) for x in v])
+    if t is frozenset:
+        return frozenset([canon(x) for x in v])
+    if t is Obj:
+        return Obj((canon(k), canon(x)) for k, x in v.items())
+    return v
 
 
 def set_of(items: list) -> frozenset:
+    """The set of `items`, OPA's: `false` and 0 (`true` and 1) stay two members."""
     s = frozenset(items)
-    if len(s) != len(items) and _bool_meets_number(items):
-        raise Conflated("a set holding both a boolean and the number 0 or 1 is not supported")
+    if len(s) != len(items) and mixes(items):
+        s = frozenset([canon(x) for x in items])
     return s
 
 
-def _bool_meets_number(items) -> bool:
-    bools = {x for x in items if type(x) is bool}
-    return any(type(x) in (int, Num) and x in bools for x in items)
+def obj_of(pairs) -> Obj:
+    """The object of `(key, value)` pairs (a later pair replaces an equal key's), keys
+    as OPA tells them apart."""
+    pairs = list(pairs)
+    out = Obj(pairs)
+    if len(out) != len(pairs) and mixes([k for k, _ in pairs]):
+        out = Obj((canon(k), x) for k, x in pairs)
+    return out
+
+
+def aligned(*colls) -> tuple:
+    """Sets or objects as Python's set and dict operations may combine them (`a | b`,
+    `a - b`, a key of one looked up in the other): each with its 0 and 1 as `ZERO`
+    and `ONE` when together they hold both a boolean and an int 0 or 1."""
+    found = 0
+    for c in colls:
+        found |= _kinds(c)
+    if found == _BOOL | _BIT:
+        return tuple(canon(c) for c in colls)
+    return colls
+
+
+def exact_find(coll, k: Any):
+    """A member of set `coll` or a key of object `coll` that OPA's equality finds equal
+    to `k` (`k` itself when Python's equality is OPA's for it), or UNDEFINED: Python's
+    `in` may find `true` for 1."""
+    if k not in coll:
+        return UNDEFINED
+    t = type(k)
+    if t is str or t is Num or k is None or (t is int and k != 0 and k != 1):
+        return k  # Python's equality is OPA's for these
+    for x in coll:
+        if equal(x, k):
+            return x
+    return UNDEFINED

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from policydiff.compile.values import UNDEFINED, Num, Obj, as_int, freeze, sort_key
+from policydiff.compile.values import UNDEFINED, Num, Obj, as_int, exact_find, freeze, sort_key
 
 Fn = Callable[[list], Any]
 
@@ -58,9 +58,10 @@ def lookup(v, k):
     t = type(v)
     if t is Obj:
         r = v.get(k, UNDEFINED)
-        if r is not UNDEFINED and type(k) is bool and not _has_bool_key(v, k):
-            return UNDEFINED  # Python found 1 for `true`
-        return r
+        if r is UNDEFINED or type(k) is str:
+            return r
+        found = exact_find(v, k)  # Python finds 1 for `true`
+        return UNDEFINED if found is UNDEFINED else v[found] if found is not k else r
     if t is tuple:
         tk = type(k)
         if tk is int:
@@ -68,15 +69,9 @@ def lookup(v, k):
         if tk is Num and (i := as_int(k)) is not None and 0 <= i < len(v):
             return v[i]
         return UNDEFINED
-    if t is frozenset:
-        if k not in v or (type(k) is bool and not _has_bool_key(v, k)):
-            return UNDEFINED
-        return k
+    if t is frozenset:  # `s[1]` is 1, even when `s` holds 1.0, as in OPA
+        return k if exact_find(v, k) is not UNDEFINED else UNDEFINED
     return UNDEFINED
-
-
-def _has_bool_key(coll, k: bool) -> bool:
-    return any(x is k for x in coll)
 
 
 def input_root(env):

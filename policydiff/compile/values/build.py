@@ -1,8 +1,8 @@
 """Building values: constants, and the arrays, sets and objects terms construct.
 
 A term made of constants only is evaluated once, when compiling (`literal`). Sets and
-object keys that would merge `true` with 1, which Python's equality conflates, are
-refused rather than miscounted.
+object keys keep `true` and 1 (`false` and 0) apart, as OPA does, though Python's
+equality takes one for the other (`set_of`, `obj_of`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from policydiff import ir
-from policydiff.compile.values import UNDEFINED, Conflated, Obj, equal, number, set_of
+from policydiff.compile.values import UNDEFINED, Obj, canon, equal, mixes, number, obj_of, set_of
 from policydiff.errors import Code, PolicyError
 
 Fn = Callable[[list], Any]
@@ -33,13 +33,13 @@ def literal(t):
                 return NOT_LITERAL
             return tuple(vs) if isinstance(t, ir.Array) else checked_set(vs)
         case ir.Object(items=pairs):
-            out = Obj()
+            out = []
             for k, v in pairs:
                 kv, vv = literal(k), literal(v)
                 if kv is NOT_LITERAL or vv is NOT_LITERAL:
                     return NOT_LITERAL
-                out[kv] = vv
-            return out
+                out.append((kv, vv))
+            return obj_of(out)
     return NOT_LITERAL
 
 
@@ -60,10 +60,7 @@ def collection(fs: list[Fn], kind) -> Fn:
 
 
 def checked_set(items: list) -> frozenset:
-    try:
-        return set_of(items)
-    except Conflated as e:
-        raise PolicyError.at(Code.UNSUPPORTED, str(e)) from None
+    return set_of(items)
 
 
 def object_of(kfs: list[Fn], vfs: list[Fn]) -> Fn:
@@ -79,13 +76,22 @@ def object_of(kfs: list[Fn], vfs: list[Fn]) -> Fn:
             if v is UNDEFINED:
                 return v
             out[k] = v
+        if len(out) != len(pairs):  # `true` may have replaced 1
+            return _rebuild(pairs, env)
         return out
 
     return build
 
 
+def _rebuild(pairs, env):
+    kvs = [(kf(env), vf(env)) for kf, vf in pairs]
+    return obj_of(kvs)
+
+
 def object_of_pairs(t):
     def finish(pairs):
+        if mixes([k for k, _ in pairs]):
+            pairs = [(canon(k), v) for k, v in pairs]
         out = Obj()
         for k, v in pairs:
             if k in out and not equal(out[k], v):
