@@ -394,3 +394,51 @@ def test_keys_iterated_over_a_set_are_its_elements():
     report, missed = _brute(v1, v2, _shaped_inputs(), dims=["role=input.r"])
     assert report.summary.complete and not missed
     assert {d.direction for d in report.discrepancies} == {"v2_more_permissive", "v2_more_restrictive"}
+
+
+# The runbook's team test against a policy naming more teams than MAX_SUBSETS allows a
+# team list to hold every subset of: the constants compared with the resource's team
+# only matter as its value, so the team lists stay small and the compare is decided.
+FROZEN = "frozen := {" + ", ".join(f'"t{i}"' for i in range(1, 15)) + "}\n"
+IN_TEAM = ("in_team if {{\n\tinput.subject.enterprise == input.resource.enterprise\n"
+           "\tinput.resource.team != null\n\t{member}\n}}\n")
+TEAM_V1 = 'allow if {\n\tinput.subject.role == "viewer"\n\tin_team\n}\n'
+MANY_TEAMS = [
+    # a team compared with 14 constants and tested for membership: decided
+    ("input.resource.team in input.subject.teams", "not input.resource.team in frozen", True),
+    ("input.subject.teams[_] == input.resource.team", "not input.resource.team in frozen", True),
+    # a constant tested for membership directly counts: v2 lets members of t3 manage
+    ("input.resource.team in input.subject.teams",
+     ('not input.resource.team in frozen\n}\n\nallow if {\n\t"t3" in input.subject.teams\n'
+      '\tinput.action == "team:manage"'), True),
+    # the team list's members compared with the constants themselves: every constant
+    # may be a member; more than 12 are searched and the compare blocks as unproved
+    ("input.resource.team in input.subject.teams",
+     "some t in input.subject.teams\n\tnot t in frozen", False),
+]
+
+
+def _team_inputs():
+    teams = ("t1", "t3", "t14", "x")
+    for role, action, same, team, k in itertools.product(
+            ("viewer", "admin"), ("team:manage", "audit:read"), (True, False), teams + (None,), range(16)):
+        mine = [t for i, t in enumerate(teams) if k >> i & 1]
+        yield None, {"subject": {"id": "u1", "enterprise": "e1", "role": role, "teams": mine},
+                     "action": action,
+                     "resource": {"id": "r1", "kind": "project", "enterprise": "e1" if same else "e2",
+                                  "team": team}}
+
+
+@pytest.mark.parametrize("member, extra, decided", MANY_TEAMS, ids=[m[1][:40] for m in MANY_TEAMS])
+def test_a_team_list_against_many_named_teams_is_decided(member, extra, decided):
+    v1 = TEAM_V1 + IN_TEAM.format(member=member) + FROZEN
+    v2 = 'allow if {\n\tinput.subject.role == "viewer"\n\tin_team\n\t' + extra + "\n}\n"
+    v2 += IN_TEAM.format(member=member) + FROZEN
+    report, missed = _brute(v1, v2, _team_inputs())
+    assert report.summary.complete is decided, report.summary.incomplete_reasons
+    if decided:
+        assert not missed
+        assert report.summary.v2_more_restrictive > 0
+        assert (report.summary.v2_more_permissive > 0) is ('"t3"' in extra)
+    else:
+        assert any("may be its members" in r for r in report.summary.incomplete_reasons)

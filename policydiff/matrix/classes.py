@@ -221,6 +221,10 @@ class ClassSpace:
         self.whole = whole
         self.scalars, self.collections, self.objects, self.types = scalars, collections, objects, types
         self.constants = {value_key(c): c for c in cls.constants}
+        # per collection, the constants its members are compared with directly (None:
+        # every constant of the class may be), see `InputClass.member_constants`
+        self.tested: dict[Path, frozenset] = {} if cls.member_constants is None else {
+            p[:-1]: frozenset(value_key(v) for v in consts) for p, consts in cls.member_constants}
         self.patterns = cls.patterns
         self.atoms = cls.atoms
         # tests on one value, and relations between two (`policydiff.relations`)
@@ -355,9 +359,13 @@ class ClassSpace:
             return
         pool = list(self.cls.constants) + self.fixed + [f.value for f in fresh]
         per_collection = []
+        taken = {value_key(v) for v in current.values() if v is not ABSENT and v is not OBJECT}
         for c in self.collections:
             elem = c + (ELEM,)
             members = [v for v in pool if self.allowed(elem, v)]
+            if c in self.tested:  # a constant tested only as a path's value: only as its value
+                members = [v for v in members if value_key(v) not in self.constants
+                           or value_key(v) in self.tested[c] or value_key(v) in taken]
             choices: list[Any] = [] if c in self.types else [ABSENT]
             extras: list[Any] = [None]
             if c in self.whole:  # elements equal to no value of the class matter
