@@ -47,6 +47,10 @@ PAIRS = [
     ('startswith(input.x, "CN=")', 'regex.match("^CN=", input.x)', True),
     ('regex.match("^[a-z]+$", input.x)', 'input.x in {"a", "ab", "abc"}', True),
     ('parts := split(input.x, ","); parts[0] == "CN=alice"', 'startswith(input.x, "CN=alice,")', True),
+    # a local naming the value (`name := input.x`) is read through
+    ('n := input.x; regex.match("^CN=", n)', 'startswith(input.x, "CN=")', True),
+    ('n := input.x; parts := split(n, ","); parts[0] == "CN=alice"', 'startswith(input.x, "CN=alice,")', True),
+    ('n := input.x; n != "abcd"; count(n) > 3', "count(input.x) > 3", True),
     ('endswith(trim_suffix(input.x, ".txt"), "a")', 'glob.match("docs/*.txt", ["/"], input.x)', False),
     ('lower(input.x) == "admin"', 'input.x == "admin"', False),
 ]
@@ -216,6 +220,8 @@ RELATIONS = [
     ("startswith(input.a, input.b)", "input.a == input.b"),
     ('input.a < input.b; input.a > "m"', 'input.b > "m"; input.a > "m"'),
     ("input.a > input.b", "input.b < input.a"),
+    ("a := input.a; a < input.b", "input.a <= input.b"),
+    ('b := input.b; startswith(input.a, b); b != "a"', "startswith(input.a, input.b)"),
     ("not endswith(input.a, input.b)", 'input.a != "x"'),
     ('contains(input.a, input.b); startswith(input.b, "a")', 'startswith(input.a, "a")'),
 ]
