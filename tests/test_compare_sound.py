@@ -442,3 +442,29 @@ def test_a_team_list_against_many_named_teams_is_decided(member, extra, decided)
         assert (report.summary.v2_more_permissive > 0) is ('"t3"' in extra)
     else:
         assert any("may be its members" in r for r in report.summary.incomplete_reasons)
+
+
+def test_a_tenancy_of_many_teams_against_many_named_teams_is_decided():
+    # a user in 13 teams, a v2 naming 14; the tenancy lacks `audit:read`, which v2
+    # names, so the symbolic matrix decides that action alongside (it was unproved:
+    # "14 values may be its members")
+    teams = tuple(f"t{i}" for i in range(1, 16))
+    t = Tenancy(enterprises=(Enterprise(id="e1", teams=teams), Enterprise(id="e2", teams=("t1",))),
+                users=(User(id="u1", enterprise="e1", role="viewer", teams=teams[:13]),
+                       User(id="u2", enterprise="e1", role="viewer", teams=("t14",)),
+                       User(id="u3", enterprise="e2", role="viewer", teams=("t1",))),
+                resources=tuple(Resource(id=f"r{i}", kind="project", enterprise="e1", team=tm)
+                                for i, tm in enumerate(teams + (None,)))
+                + (Resource(id="x", kind="project", enterprise="e2", team="t1"),),
+                actions=("team:manage",))
+    member = "input.resource.team in input.subject.teams"
+    v1 = TEAM_V1 + IN_TEAM.format(member=member) + FROZEN
+    v2 = ('allow if {\n\tinput.subject.role == "viewer"\n\tin_team\n\tnot input.resource.team in frozen\n}\n\n'
+          'allow if {\n\tinput.subject.role == "viewer"\n\tinput.action == "audit:read"\n}\n'
+          + IN_TEAM.format(member=member) + FROZEN)
+    requests = [((u.enterprise, u.role, a, relation(u, r)), request_input(u, a, r)) for u, a, r in t.requests()]
+    report, missed = _brute(v1, v2, requests, tenancy=t)
+    assert report.summary.complete, report.summary.incomplete_reasons
+    assert not missed
+    found = {(d.tenant, d.direction) for d in report.discrepancies}
+    assert ("e1", "v2_more_restrictive") in found and ("*", "v2_more_permissive") in found
