@@ -554,6 +554,10 @@ _API_LITERALS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("input.resource.level > 2.5", ("resource.level",)),
     ("input.resource.level <= 2.5", ("resource.level",)),
     ("input.resource.level + 0.5 >= 3", ("resource.level",)),
+    # the same through a local naming the value, which other literals use as well
+    ('U := input.user.id\n\tregex.match("^a", U)', ("user.id",)),
+    ('U := input.resource.owner\n\tU != "bob"\n\tcount(U) > 4', ("resource.owner",)),
+    ("U := input.user.id\n\tinput.resource.owner < U", ("resource.owner", "user.id")),
     # helper rules and functions (`_API_HELPERS`, added to a module that names them):
     # sets tested by key, objects iterated and looked up, rules and functions over input
     ("some U\n\th_granted[U]\n\tinput.method == U", ("method",)),
