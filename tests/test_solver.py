@@ -253,6 +253,44 @@ def test_relations_between_two_values_are_exact_against_opa_brute_force(v1, v2):
             assert ("v2_more_permissive" if a2 else "v2_more_restrictive") in reported, inp
 
 
+# A relation between two values of a class of three: the third meets them by equality
+# (or constants) only. OPA on every triple of these values.
+TRIPLE_VALUES = [ABSENT, None, 1, 2, 2.5, "", "a", "ab", "b", "m", "x", [1]]
+THIRD_VALUES = [ABSENT, 1, 2, "a", "ab", "m", "x"]
+TRIPLES = [
+    ("input.a < input.b; input.b == input.c", 'input.c == input.b; input.a < input.b; input.c != "x"'),
+    ("input.a < input.b; input.c != input.a", "input.a < input.b"),
+    ('startswith(input.a, input.b); input.c == input.a; input.c != "ab"', "startswith(input.a, input.b)"),
+    ('input.a <= input.b; input.c in {"m", input.b}', 'input.a < input.b; input.c == "m"'),
+]
+
+
+@pytest.mark.parametrize("v1, v2", TRIPLES, ids=[t[0] for t in TRIPLES])
+def test_a_relation_in_a_class_of_three_values_is_exact_against_opa_brute_force(v1, v2):
+    report = diff(_policy(v1), _policy(v2), dims=DIMS)
+    assert report.summary.complete, report.summary.incomplete_reasons
+    engines = (_engine(v1), _policy(v1)), (_engine(v2), _policy(v2))
+
+    def opa(inp):
+        out = []
+        for engine, ours in engines:
+            try:
+                out.append(decision(engine.evaluate("data.p.allow", inp)))
+            except EngineError as e:  # strict mode halted: default mode is undefined there
+                assert "eval_type_error" in str(e) or "eval_builtin_error" in str(e)
+                out.append(ours.allows(inp))
+        return tuple(out)
+
+    reported = {d.direction for d in report.discrepancies}
+    for d in report.discrepancies:
+        assert opa(d.witness) == (d.v1 == "allow", d.v2 == "allow"), d.witness
+    for a, b, c in itertools.product(TRIPLE_VALUES, TRIPLE_VALUES, THIRD_VALUES):
+        inp = {k: v for k, v in (("a", a), ("b", b), ("c", c)) if v is not ABSENT}
+        a1, a2 = opa(inp)
+        if a1 != a2:
+            assert ("v2_more_permissive" if a2 else "v2_more_restrictive") in reported, inp
+
+
 def test_a_relation_is_decided_over_a_tenancy_exactly():
     # related values are grouped only with equal values: every request's verdicts stand
     from policydiff.tenancy import Enterprise, Resource, Tenancy, User, relation, request_input

@@ -306,14 +306,7 @@ class ClassSpace:
                                     + ", ".join(f"`input.{'.'.join(p)}`" for p in self.cls.paths[:3]))
                 return
             path = self.scalars[i]
-            options: list[Any] = [c for c in consts if self.allowed(path, c)]
-            if path in self.objects:
-                options.append(OBJECT)
-            if path not in self.types:  # no model fixes it: it may be missing or mistyped
-                options.append(ABSENT)
-                if self.patterns:  # string tests fail on other types, not only on strings
-                    options.append(self.mistyped)
-            for v in options:
+            for v in self._options(path, consts):
                 current[path] = v
                 rec(i + 1, current, fresh)
             for f in fresh:
@@ -333,13 +326,25 @@ class ClassSpace:
             results += self._related(results)
         return results
 
+    def _options(self, path: Path, consts: list) -> list[Any]:
+        """The values of `path` other than fresh ones: constants, an object, absent or
+        mistyped where no model fixes its type."""
+        options: list[Any] = [c for c in consts if self.allowed(path, c)]
+        if path in self.objects:
+            options.append(OBJECT)
+        if path not in self.types:  # no model fixes it: it may be missing or mistyped
+            options.append(ABSENT)
+            if self.patterns:  # string tests fail on other types, not only on strings
+                options.append(self.mistyped)
+        return options
+
     def _related(self, results: list[dict[Path, Any]]) -> list[dict[Path, Any]]:
         """Pairs of values for the two paths a relation reads (`policydiff.relations`)."""
         from policydiff import relations
 
         pairs = {(a.path, a.other) for a in self.relations}
         first = self.relations[0]
-        if len(pairs) != 1 or set(self.scalars) != set(next(iter(pairs))) or self.collections:
+        if len(pairs) != 1 or not set(next(iter(pairs))) <= set(self.scalars) or self.collections:
             self.unproved.append(f"{first.where}: {first.construct} relates two values of a class of "
                                  "more input values (not modelled)")
             return []
@@ -351,7 +356,53 @@ class ClassSpace:
         extra, why = relations.pairs_for(self.unary, self.relations, self.patterns, matches,
                                          list(self.cls.constants), domains, known)
         self.unproved += [w for w in why if w not in self.unproved]
-        return [{p: a, q: b} for a, b in extra if self.allowed(p, a) and self.allowed(q, b)]
+        out: list[dict[Path, Any]] = []
+        for a, b in extra:
+            if self.allowed(p, a) and self.allowed(q, b):
+                out += self._beside({p: a, q: b}, [r for r in self.scalars if r not in (p, q)])
+        return out
+
+    def _beside(self, pair: dict[Path, Any], rest: list[Path]) -> list[dict[Path, Any]]:
+        """The class's other paths next to a related pair: no relation reads them, so
+        they meet the pair's values by equality only — each takes either value, a
+        constant, or a fresh value of each kind distinct from both (and from the fresh
+        values the paths before it took)."""
+        consts = list(self.cls.constants) + self.fixed
+        taken = list(pair.values())
+        out: list[dict[Path, Any]] = []
+
+        def fresh(t: _Template, used: list) -> Any:
+            for i in range(len(used) + len(taken) + 1):
+                try:
+                    v = t.make(i)
+                except IndexError:  # a solver template holds a few values only
+                    return None
+                if not any(value_key(v) == value_key(w) for w in taken + used):
+                    return v
+            return None
+
+        def rec(i: int, current: dict[Path, Any], used: list) -> None:
+            if i == len(rest):
+                out.append(dict(current))
+                return
+            path = rest[i]
+            options = self._options(path, consts) + [v for v in taken + used if self.allowed(path, v)]
+            for v in options:
+                current[path] = v
+                rec(i + 1, current, used)
+            for t in self.templates:
+                v = fresh(t, used)
+                if v is None:
+                    why = f"`input.{'.'.join(path)}`: too few values of one kind beside a related pair"
+                    if why not in self.unproved:
+                        self.unproved.append(why)
+                elif self.allowed(path, v):
+                    current[path] = v
+                    rec(i + 1, current, used + [v])
+            current.pop(path, None)
+
+        rec(0, dict(pair), [])
+        return out
 
     def _collections(self, current: dict[Path, Any], fresh: list[_Fresh], out: list) -> None:
         if not self.collections:
