@@ -344,6 +344,8 @@ class _Scope:
         self.w, self.g, self.pkg, self.imports, self.rule = w, w.g, module.package, imports, rule
         self.module = module
         self.vars: dict[str, Node] = {}
+        # locals bound to the members of a collection (`some t in c`, `every t in c`)
+        self.members: set[str] = set()
         self.depth = 0  # inside a comprehension or `every` body when > 0
         # local variables of the rule's own body bound to an input-independent term
         self.closed: dict[str, ir.Term] = {}
@@ -460,6 +462,7 @@ class _Scope:
                 a, b = self.flow(lhs), self.flow(rhs)
                 if not binding:
                     self.w.equalities.append((a, b, lit.span))
+                    self._two_members(lhs, rhs, a, lit.span)
                 if not self._split(lhs, rhs, elem=True):
                     self.g.union(a, b)
             case ir.Some(vars=names):
@@ -468,12 +471,15 @@ class _Scope:
             case ir.SomeIn(key=key, value=value, collection=coll):
                 c = self.flow(coll)
                 self._declare_pattern(value)
+                if isinstance(value, ir.Var):
+                    self.members.add(value.name)
                 self.g.union(self.flow(value), self.g.elem(c))
                 if key is not None:
                     self._declare_pattern(key)
                     self._keys_of(c, key, lit.span)
             case ir.Every(key=key, value=value, domain=domain, body=body):
                 c = self.flow(domain)
+                self.members.add(value)
                 self.g.union(self.declare(value), self.g.elem(c))
                 if key is not None:
                     k = self.declare(key)
@@ -489,6 +495,13 @@ class _Scope:
                 self.w.check("`with` replaces the input or a function", lit.span, self.w.input)
             case _:
                 assert_never(lit)
+
+    def _two_members(self, a: ir.Term, b: ir.Term, node: Node, span: Span) -> None:
+        """Two members of input collections compared (`some t in c; some u in c; t !=
+        u`): how many distinct members of one kind a collection holds is not modelled."""
+        if all(isinstance(x, ir.Var) and x.name in self.members for x in (a, b)):
+            self.w.check("compares two members of input collections (how many distinct "
+                         "members of one kind a collection holds is not modelled)", span, node, deep=False)
 
     def _input_path(self, t: ir.Term) -> tuple[str, ...] | None:
         """The input path `t` reads when it is a plain reference (`input.a.b`, or
@@ -700,6 +713,7 @@ class _Scope:
         if f in ("equal", "neq", "internal.unify"):
             a, b = self.flow(t.args[0]), self.flow(t.args[1])
             self.w.equalities.append((a, b, span))
+            self._two_members(t.args[0], t.args[1], a, span)
             if not self._split(t.args[0], t.args[1], elem=True):
                 g.union(a, b)
             return g.node(True, False)

@@ -468,3 +468,37 @@ def test_a_tenancy_of_many_teams_against_many_named_teams_is_decided():
     assert not missed
     found = {(d.tenant, d.direction) for d in report.discrepancies}
     assert ("e1", "v2_more_restrictive") in found and ("*", "v2_more_permissive") in found
+
+
+# Two tests of one input collection may each need a member of its own kind: the
+# collection holds any set of kinds of members, not one at most (this pair passed the
+# gate with v2 allowing ["x", "a1", "b1"], which v1 denies).
+TWO_KINDS_V1 = ('allow if {\n\tsome t in input.subject.teams\n\tstartswith(t, "a")\n'
+                '\tsome u in input.subject.teams\n\tstartswith(u, "b")\n\tnot "x" in input.subject.teams\n}\n')
+TWO_KINDS_V2 = ('allow if {\n\tsome t in input.subject.teams\n\tstartswith(t, "a")\n'
+                '\tsome u in input.subject.teams\n\tstartswith(u, "b")\n}\n')
+TWO_OF_ONE_KIND = ('allow if {\n\tsome t in input.subject.teams\n\tsome u in input.subject.teams\n'
+                   '\tt != u\n\tstartswith(t, "a")\n\tstartswith(u, "a")\n}\n')
+
+
+def _team_sets():
+    teams = ("a1", "a2", "b1", "x", "c")
+    for k in range(2 ** len(teams)):
+        mine = [t for i, t in enumerate(teams) if k >> i & 1]
+        yield None, {"subject": {"id": "u1", "enterprise": "e1", "role": "viewer", "teams": mine},
+                     "action": "a:b", "resource": {"id": "r1", "kind": "k", "enterprise": "e1", "team": None}}
+
+
+def test_members_of_several_kinds_in_one_collection_are_decided():
+    report, missed = _brute(TWO_KINDS_V1, TWO_KINDS_V2, _team_sets())
+    assert report.summary.complete and not missed
+    assert {d.direction for d in report.discrepancies} == {"v2_more_permissive"}
+    report, missed = _brute(TWO_KINDS_V2, TWO_KINDS_V1, _team_sets())
+    assert report.summary.complete and not missed and report.discrepancies
+
+
+def test_two_members_of_one_kind_compared_with_each_other_block_as_unproved():
+    v1 = TWO_OF_ONE_KIND.replace("\n}\n", '\n\tnot "x" in input.subject.teams\n}\n')
+    report, missed = _brute(v1, TWO_OF_ONE_KIND, _team_sets())
+    assert missed and not report.summary.complete and not report.gate.passed
+    assert any("compares two members" in r for r in report.summary.incomplete_reasons)

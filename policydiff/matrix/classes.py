@@ -30,6 +30,7 @@ from policydiff.flowgraph import ELEM, Path, Pattern
 OTHER = "(other)"  # the label of "any value the policies do not name"
 MAX_COMBINATIONS = 250_000  # about half a minute of evaluation
 MAX_SUBSETS = 4096  # members of one input collection enumerated as every subset
+MAX_KINDS = 6  # kinds of fresh members of one input collection enumerated as every set
 
 OBJECT = object()  # a path that is also read as an object: build it from its fields
 ABSENT = object()  # a path no request of the model fixes: left out of the input
@@ -418,19 +419,32 @@ class ClassSpace:
                 members = [v for v in members if value_key(v) not in self.constants
                            or value_key(v) in self.tested[c] or value_key(v) in taken]
             choices: list[Any] = [] if c in self.types else [ABSENT]
-            extras: list[Any] = [None]
-            if c in self.whole:  # elements equal to no value of the class matter
-                extras += [v for v in (_Fresh(t, len(fresh)).value for t in self.templates)
-                           if self.allowed(elem, v)]
+            extras: list[tuple] = [()]
+            if c in self.whole:  # elements equal to no value of the class matter: any set
+                kinds = [v for v in (_Fresh(t, len(fresh)).value for t in self.templates)
+                         if self.allowed(elem, v)]  # of kinds (`some t in c` tests each)
+                extras = self._kinds(c, kinds)
             for subset in self._subsets(c, members):
                 for extra in extras:
-                    choices.append(list(subset) + ([extra] if extra is not None else []))
+                    choices.append(list(subset) + list(extra))
             per_collection.append(choices)
         for combo in itertools.product(*per_collection):
             a = dict(current)
             for c, items in zip(self.collections, combo):
                 a[c] = items
             out.append(a)
+
+    def _kinds(self, c: Path, kinds: list) -> list[tuple]:
+        """Every set of fresh elements, one of each kind at most (two tests of one
+        collection may each need a member of its own kind), or, past `MAX_KINDS` kinds,
+        the sets of at most one (a witness search; the class is then unproved)."""
+        if len(kinds) <= MAX_KINDS:
+            return [s for r in range(len(kinds) + 1) for s in itertools.combinations(kinds, r)]
+        reason = (f"`input.{'.'.join(c)}`: {len(kinds)} kinds of other members; only the sets of "
+                  "at most one of them were evaluated")
+        if reason not in self.unproved:
+            self.unproved.append(reason)
+        return [()] + [(k,) for k in kinds]
 
     def _subsets(self, c: Path, members: list) -> Iterator[tuple]:
         """Every subset of `members`, or, past `MAX_SUBSETS`, those of at most two and
