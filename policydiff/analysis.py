@@ -496,12 +496,24 @@ class _Scope:
             case _:
                 assert_never(lit)
 
+    _TWO_MEMBERS = ("compares two members of input collections (how many distinct members "
+                    "of one kind a collection holds is not modelled)")
+
     def _two_members(self, a: ir.Term, b: ir.Term, node: Node, span: Span) -> None:
         """Two members of input collections compared (`some t in c; some u in c; t !=
-        u`): how many distinct members of one kind a collection holds is not modelled."""
-        if all(isinstance(x, ir.Var) and x.name in self.members for x in (a, b)):
-            self.w.check("compares two members of input collections (how many distinct "
-                         "members of one kind a collection holds is not modelled)", span, node, deep=False)
+        u`, `c[_] == t`): how many distinct members of one kind a collection holds is
+        not modelled."""
+        if self._member(a) and self._member(b):
+            self.w.check(self._TWO_MEMBERS, span, node, deep=False)
+
+    def _member(self, t: ir.Term) -> bool:
+        """A local bound to the members of a collection, or `input.c[_]`."""
+        if isinstance(t, ir.Var):
+            return t.name in self.members
+        if isinstance(t, ir.Ref) and t.path and isinstance(t.path[-1], ir.Var) and t.path[-1].name == "_":
+            coll = ir.Ref(head=t.head, path=t.path[:-1]) if len(t.path) > 1 else t.head
+            return self._input_path(coll) is not None
+        return False
 
     def _input_path(self, t: ir.Term) -> tuple[str, ...] | None:
         """The input path `t` reads when it is a plain reference (`input.a.b`, or
@@ -718,12 +730,17 @@ class _Scope:
                 g.union(a, b)
             return g.node(True, False)
         if f == "internal.member_2":
-            a, c = self.flow(t.args[0]), g.elem(self._flow(t.args[1]))
+            coll = self._flow(t.args[1])
+            a, c = self.flow(t.args[0]), g.elem(coll)
+            if self._member(t.args[0]):  # `t in input.d`, t a member of another collection
+                self.w.check(self._TWO_MEMBERS, span, coll, deep=False)
             if not self._split(t.args[0], t.args[1]):
                 g.union(a, c)
             return g.node(True, False)
         if f == "internal.member_3":
             c = self.flow(t.args[2])
+            if self._member(t.args[1]):
+                self.w.check(self._TWO_MEMBERS, span, c, deep=False)
             g.union(self.flow(t.args[1]), g.elem(c))
             self._keys_of(c, t.args[0], span)
             return g.node(True, False)

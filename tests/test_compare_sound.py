@@ -502,3 +502,15 @@ def test_two_members_of_one_kind_compared_with_each_other_block_as_unproved():
     report, missed = _brute(v1, TWO_OF_ONE_KIND, _team_sets())
     assert missed and not report.summary.complete and not report.gate.passed
     assert any("compares two members" in r for r in report.summary.incomplete_reasons)
+
+
+def test_a_member_of_one_collection_tested_in_another_blocks_as_unproved():
+    # "c and d meet" against "both non-empty": they differ where c and d are disjoint,
+    # which needs two distinct members of one kind (this pair passed the gate)
+    v1 = "allow if {\n\tsome t in input.c\n\tt in input.d\n}\n"
+    v2 = "allow if {\n\tsome t in input.c\n\tsome u in input.d\n}\n"
+    inputs = [(None, {"r": "r1", "c": c, "d": d})
+              for c, d in itertools.product(([], ["p"], ["p", "q"]), ([], ["p"], ["q"]))]
+    report, missed = _brute(v1, v2, inputs, dims=["role=input.r"])
+    assert missed and not report.summary.complete and not report.gate.passed
+    assert any("compares two members" in r for r in report.summary.incomplete_reasons)
