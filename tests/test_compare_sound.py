@@ -514,3 +514,16 @@ def test_a_member_of_one_collection_tested_in_another_blocks_as_unproved():
     report, missed = _brute(v1, v2, inputs, dims=["role=input.r"])
     assert missed and not report.summary.complete and not report.gate.passed
     assert any("compares two members" in r for r in report.summary.incomplete_reasons)
+
+
+def test_fresh_values_avoid_a_pattern_on_their_varying_end():
+    # fresh values were `c-1`, `c-2`, ...: with `endswith(x, "1")` no value of the
+    # class ended otherwise, and v1 allowing a = "p2", c = ["p2"], d = ["p1"] where v2
+    # denies was missed (found by a fuzzer; on main too)
+    v1 = 'allow if {\n\tsome x in input.d\n\tstartswith(x, "p")\n\tinput.a in input.c\n}\n'
+    v2 = 'allow if {\n\tsome x in input.c\n\tendswith(x, "1")\n}\n'
+    inputs = [(None, {"r": "r1", "a": a, "c": c, "d": d})
+              for a, c, d in itertools.product(("p1", "p2"), ([], ["p1"], ["p2"], ["p1", "p2"]), ([], ["p1"]))]
+    report, missed = _brute(v1, v2, inputs, dims=["role=input.r"])
+    assert report.summary.complete and not missed
+    assert {d.direction for d in report.discrepancies} == {"v2_more_permissive", "v2_more_restrictive"}

@@ -133,6 +133,7 @@ class _Fresh:
 
 
 _FILL = "\x00"  # where a fresh value's distinguishing text goes in a candidate shape
+_ALIKE = 4  # fresh values of one kind checked to meet the same patterns
 
 
 def _stem(paths: Sequence[Path]) -> str:
@@ -180,27 +181,30 @@ def _templates(patterns: Sequence[Pattern], constants: frozenset,
     def sig(v: str) -> tuple[bool, ...]:
         return tuple(matches(p, v) for p in patterns)
 
-    def _fill(i: int) -> str:
-        return f"{stem}-{i + 1}"
+    # the varying part of fresh values: a number at the end, else (where patterns test
+    # the end, `endswith(x, "1")`) a number between two `~`
+    fills = (lambda i: f"{stem}-{i + 1}", lambda i: f"~{stem}{i + 1}~")
 
     templates: dict[tuple[bool, ...], _Template] = {}
     fixed: dict[tuple[bool, ...], str] = {}
-    for shape in _shapes(patterns) if patterns else [_FILL]:
-        v0 = shape.replace(_FILL, _fill(0))
-        s0 = sig(v0)
-        if s0 in templates or v0 in constants:
-            continue
-        variants = [shape] if _FILL in shape else []
-        variants += [shape[:k] + _FILL + shape[k:] for k in range(len(shape) + 1)] if _FILL not in shape else []
-        for v in variants:
-            a, b = v.replace(_FILL, _fill(0)), v.replace(_FILL, _fill(1))
-            if sig(a) == s0 and sig(b) == s0 and a not in constants and b not in constants:
-                templates[s0] = _Template(lambda i, v=v: v.replace(_FILL, _fill(i)), s0,
-                                          v.replace(_FILL, OTHER))
-                fixed.pop(s0, None)
-                break
-        else:
-            fixed.setdefault(s0, v0)
+    for fill in fills:
+        for shape in _shapes(patterns) if patterns else [_FILL]:
+            v0 = shape.replace(_FILL, fill(0))
+            s0 = sig(v0)
+            if s0 in templates or v0 in constants:
+                continue
+            variants = [shape] if _FILL in shape else []
+            variants += [shape[:k] + _FILL + shape[k:] for k in range(len(shape) + 1)] if _FILL not in shape else []
+            for v in variants:
+                # the first few values, which fresh values of one class use, all alike
+                vs = [v.replace(_FILL, fill(i)) for i in range(_ALIKE)]
+                if all(sig(w) == s0 and w not in constants for w in vs):
+                    templates[s0] = _Template(lambda i, v=v, fill=fill: v.replace(_FILL, fill(i)), s0,
+                                              v.replace(_FILL, OTHER))
+                    fixed.pop(s0, None)
+                    break
+            else:
+                fixed.setdefault(s0, v0)
     return list(templates.values()), [v for s_, v in fixed.items() if s_ not in templates]
 
 
