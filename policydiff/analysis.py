@@ -66,6 +66,11 @@ class InputClass(msgspec.Struct, frozen=True, kw_only=True):
     # tests on one value the partition cannot capture (`policydiff.atoms`), decided by
     # `policydiff.solver`
     atoms: tuple[Atom, ...] = ()
+    # Per collection path `p + ("[]",)` of the class: the constants its members may be
+    # compared with other than as the value of one of the class's own input paths
+    # (`input.a in input.c` compares c's members with a's value only, whatever a is
+    # compared with elsewhere). None: not computed, every constant of the class counts.
+    member_constants: tuple[tuple[Path, tuple[Scalar, ...]], ...] | None = None
 
 
 class Analysis(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,8 +101,12 @@ _ORDERING = {"lt", "lte", "gt", "gte"}
 
 class _Walker:
     def __init__(self, modules: Sequence[ir.Module], data: Mapping[str, Any] | None,
-                 shared: _Walker | None = None, folder: Folder | None = None) -> None:
+                 shared: _Walker | None = None, folder: Folder | None = None,
+                 split_members: bool = False) -> None:
         self.folder = folder
+        # the second walk of `member_constants`: a test of a plain input value's
+        # membership in an input collection merges nothing
+        self.split_members = split_members
         self.g = shared.g if shared else Graph()
         if shared:
             self.input = shared.input
@@ -335,6 +344,8 @@ class _Scope:
         self.w, self.g, self.pkg, self.imports, self.rule = w, w.g, module.package, imports, rule
         self.module = module
         self.vars: dict[str, Node] = {}
+        # locals bound to the members of a collection (`some t in c`, `every t in c`)
+        self.members: set[str] = set()
         self.depth = 0  # inside a comprehension or `every` body when > 0
         # local variables of the rule's own body bound to an input-independent term
         self.closed: dict[str, ir.Term] = {}
@@ -451,19 +462,24 @@ class _Scope:
                 a, b = self.flow(lhs), self.flow(rhs)
                 if not binding:
                     self.w.equalities.append((a, b, lit.span))
-                self.g.union(a, b)
+                    self._two_members(lhs, rhs, a, lit.span)
+                if not self._split(lhs, rhs, elem=True):
+                    self.g.union(a, b)
             case ir.Some(vars=names):
                 for name in names:
                     self.declare(name)
             case ir.SomeIn(key=key, value=value, collection=coll):
                 c = self.flow(coll)
                 self._declare_pattern(value)
+                if isinstance(value, ir.Var):
+                    self.members.add(value.name)
                 self.g.union(self.flow(value), self.g.elem(c))
                 if key is not None:
                     self._declare_pattern(key)
                     self._keys_of(c, key, lit.span)
             case ir.Every(key=key, value=value, domain=domain, body=body):
                 c = self.flow(domain)
+                self.members.add(value)
                 self.g.union(self.declare(value), self.g.elem(c))
                 if key is not None:
                     k = self.declare(key)
@@ -479,6 +495,59 @@ class _Scope:
                 self.w.check("`with` replaces the input or a function", lit.span, self.w.input)
             case _:
                 assert_never(lit)
+
+    _TWO_MEMBERS = ("compares two members of input collections (how many distinct members "
+                    "of one kind a collection holds is not modelled)")
+
+    def _two_members(self, a: ir.Term, b: ir.Term, node: Node, span: Span) -> None:
+        """Two members of input collections compared (`some t in c; some u in c; t !=
+        u`, `c[_] == t`): how many distinct members of one kind a collection holds is
+        not modelled."""
+        if self._member(a) and self._member(b):
+            self.w.check(self._TWO_MEMBERS, span, node, deep=False)
+
+    def _member(self, t: ir.Term) -> bool:
+        """A local bound to the members of a collection, or `input.c[_]`."""
+        if isinstance(t, ir.Var):
+            return t.name in self.members
+        if isinstance(t, ir.Ref) and t.path and isinstance(t.path[-1], ir.Var) and t.path[-1].name == "_":
+            coll = ir.Ref(head=t.head, path=t.path[:-1]) if len(t.path) > 1 else t.head
+            return self._input_path(coll) is not None
+        return False
+
+    def _input_path(self, t: ir.Term) -> tuple[str, ...] | None:
+        """The input path `t` reads when it is a plain reference (`input.a.b`, or
+        through an alias of input), else None."""
+        head, keys = (t.head, t.path) if isinstance(t, ir.Ref) else (t, ())
+        if not isinstance(head, ir.Var) or head.name in self.vars:
+            return None
+        if head.name == "input":
+            base: tuple[str, ...] = ()
+        elif head.name in self.imports and self.imports[head.name][0] == "input":
+            base = tuple(self.imports[head.name][1:])
+        else:
+            return None
+        if not all(isinstance(k, ir.Scalar) and isinstance(k.value, str) for k in keys):
+            return None
+        return base + tuple(k.value for k in keys)
+
+    def _split(self, member: ir.Term, coll: ir.Term, *, elem: bool = False) -> bool:
+        """In the walk of `member_constants`: whether this literal tests a plain input
+        value's membership in an input collection (`input.a in input.c`, or with
+        `elem`, `input.c[_] == input.a` either way round); such a test compares the
+        collection's members with that value only, so it merges nothing."""
+        if not self.w.split_members:
+            return False
+        if elem:
+            return self._split_elem(member, coll) or self._split_elem(coll, member)
+        return bool(self._input_path(member)) and self._input_path(coll) is not None
+
+    def _split_elem(self, member: ir.Term, ref: ir.Term) -> bool:
+        last = ref.path[-1] if isinstance(ref, ir.Ref) and ref.path else None
+        if not (isinstance(last, ir.Var) and last.name == "_"):
+            return False
+        coll = ir.Ref(head=ref.head, path=ref.path[:-1]) if len(ref.path) > 1 else ref.head
+        return bool(self._input_path(member)) and self._input_path(coll) is not None
 
     def _keys_of(self, coll: Node, key: ir.Term, span: Span) -> None:
         k = self.flow(key)
@@ -656,13 +725,22 @@ class _Scope:
         if f in ("equal", "neq", "internal.unify"):
             a, b = self.flow(t.args[0]), self.flow(t.args[1])
             self.w.equalities.append((a, b, span))
-            g.union(a, b)
+            self._two_members(t.args[0], t.args[1], a, span)
+            if not self._split(t.args[0], t.args[1], elem=True):
+                g.union(a, b)
             return g.node(True, False)
         if f == "internal.member_2":
-            g.union(self.flow(t.args[0]), g.elem(self._flow(t.args[1])))
+            coll = self._flow(t.args[1])
+            a, c = self.flow(t.args[0]), g.elem(coll)
+            if self._member(t.args[0]):  # `t in input.d`, t a member of another collection
+                self.w.check(self._TWO_MEMBERS, span, coll, deep=False)
+            if not self._split(t.args[0], t.args[1]):
+                g.union(a, c)
             return g.node(True, False)
         if f == "internal.member_3":
             c = self.flow(t.args[2])
+            if self._member(t.args[1]):
+                self.w.check(self._TWO_MEMBERS, span, c, deep=False)
             g.union(self.flow(t.args[1]), g.elem(c))
             self._keys_of(c, t.args[0], span)
             return g.node(True, False)
@@ -760,10 +838,35 @@ def analyze_policies(*policies: Any) -> Analysis:
     computes from constants alone is folded by its evaluator (`policydiff.fold`)."""
     for p in policies:
         check_data_refs(p.modules, p.data)
+    first = _walk(policies)
+    if not any(_many_members(c) for c in first.classes):
+        return first
+    second = _walk(policies, split_members=True)
+    out = []
+    for c in first.classes:
+        if _many_members(c):
+            members = tuple((p, tuple(k.constants) if (k := second.class_of(p)) else ())
+                            for p in c.paths if p[-1] == ELEM)
+            c = msgspec.structs.replace(c, member_constants=members)
+        out.append(c)
+    return msgspec.structs.replace(first, classes=tuple(out))
+
+
+def _walk(policies: Sequence[Any], split_members: bool = False) -> Analysis:
     walkers: list[_Walker] = []
     for p in policies:
         folder = Folder(p) if getattr(p, "program", None) is not None else None
-        w = _Walker(p.modules, p.data, walkers[0] if walkers else None, folder)
+        w = _Walker(p.modules, p.data, walkers[0] if walkers else None, folder, split_members)
         w.walk()
         walkers.append(w)
     return walkers[0].result(walkers[1:])
+
+
+MANY_MEMBERS = 8  # constants in a class of collections and values: worth the second walk
+
+
+def _many_members(c: InputClass) -> bool:
+    """A class of input collections and plain values with enough constants that the
+    subsets of them a collection may hold are many (`ClassSpace._subsets`)."""
+    return (len(c.constants) >= MANY_MEMBERS and any(p[-1] == ELEM for p in c.paths)
+            and any(p[-1] != ELEM for p in c.paths))

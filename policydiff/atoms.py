@@ -61,30 +61,37 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path],
     body = rule.body
     reader = _Reader(input_alias, is_function)
     derived: dict[str, tuple[int, Path]] = {}  # local -> (its definition, the path it reads)
+    # locals that name an input value (`name := input.user.name`): an atom takes their
+    # definition along, and the analysis still sees it (it is never skipped)
+    aliases: dict[str, tuple[int, Path]] = {}
     defined: set[str] = set()
     for i, lit in enumerate(body):
         if isinstance(lit, ir.Assign) and isinstance(lit.lhs, ir.Var) and lit.lhs.name not in defined:
-            paths = reader.paths(lit.rhs, {v: p for v, (_, p) in derived.items()})
-            if paths is not None and len(paths) == 1 and _hard(lit.rhs, reader, {v: p for v, (_, p) in derived.items()}):
+            known = {v: p for v, (_, p) in (aliases | derived).items()}
+            paths = reader.paths(lit.rhs, known)
+            if paths is not None and len(paths) == 1 and _hard(lit.rhs, reader, known):
                 derived[lit.lhs.name] = (i, next(iter(paths)))
+            elif _plain(lit.rhs) and (direct := reader.paths(lit.rhs, {})) and len(direct) == 1:
+                aliases[lit.lhs.name] = (i, next(iter(direct)))
         defined |= local_names(lit)
     outside = _names_outside_body(rule)
     while True:
         local = {v: p for v, (_, p) in derived.items()}
+        known = {v: p for v, (_, p) in aliases.items()} | local
         tests: dict[int, Path] = {}
         pairs: dict[int, tuple[Path, Path]] = {}
         for i, lit in enumerate(body):
             term = _test_term(lit)
             if term is None:
                 continue
-            paths = reader.paths(term, local)
+            paths = reader.paths(term, known)
             if paths is not None and len(paths) == 2 and not local_names(lit) & local.keys() \
-                    and _relates(term):
+                    and _relates(term, aliases):
                 pairs[i] = tuple(sorted(paths))  # type: ignore[assignment]
                 continue
             if paths is None or len(paths) != 1:
                 continue
-            if _hard(term, reader, local) or local_names(lit) & local.keys():
+            if _hard(term, reader, known) or local_names(lit) & local.keys():
                 tests[i] = next(iter(paths))
         defs = {i for i, _ in derived.values()}
         users: dict[str, set[int]] = {}
@@ -99,18 +106,21 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path],
         for v in drop:
             derived.pop(v)
     atoms = []
+    both = derived | aliases
     for i, path in sorted(tests.items()):
-        needed = _needed(body[i], derived, body)
+        needed = _needed(body[i], both, body)
         lits = tuple(body[j] for j in sorted(needed)) + (body[i],)
         rewritten = tuple(Rewrite(input_alias, path).literal(lit) for lit in lits)
         atoms.append(Atom(path=path, where=body[i].span.where, construct=_construct(lits),
                           body=rewritten, key=body_key(rewritten)))
     for i, (p, q) in sorted(pairs.items()):
-        lit = Rewrite(input_alias, p, {q: OTHER}).literal(body[i])
+        lits = tuple(body[j] for j in sorted(_needed(body[i], aliases, body))) + (body[i],)
+        rewritten = tuple(Rewrite(input_alias, p, {q: OTHER}).literal(lit) for lit in lits)
         atoms.append(Atom(path=p, other=q, where=body[i].span.where, construct=_construct((body[i],)),
-                          body=(lit,), key=f"{p}|{q}|" + body_key((lit,))))
-    used = set(tests) | set(pairs) | {j for i in tests for j in _needed(body[i], derived, body)}
-    return used, atoms
+                          body=rewritten, key=f"{p}|{q}|" + body_key(rewritten)))
+    alias_defs = {i for i, _ in aliases.values()}
+    used = set(tests) | set(pairs) | {j for i in tests for j in _needed(body[i], both, body)}
+    return used - alias_defs, atoms
 
 
 # Relations between two input values decided by the solver: a direct comparison or
@@ -118,10 +128,17 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path],
 _RELATIONS = {"lt", "lte", "gt", "gte", "startswith", "endswith", "contains"}
 
 
-def _relates(term: Any) -> bool:
-    """`op(input.a, input.b)` with both arguments plain reads of input."""
+def _relates(term: Any, aliases: Mapping[str, tuple[int, Path]]) -> bool:
+    """`op(input.a, input.b)` with both arguments plain reads of input (or locals
+    naming them)."""
     return (isinstance(term, ir.Call) and term.func in _RELATIONS and len(term.args) == 2
-            and all(isinstance(a, ir.Ref) for a in term.args))
+            and all(isinstance(a, ir.Ref) or isinstance(a, ir.Var) and a.name in aliases
+                    for a in term.args))
+
+
+def _plain(t: Any) -> bool:
+    """A read of an input value, nothing computed (`input.user.name`, an alias)."""
+    return isinstance(t, (ir.Ref, ir.Var)) and not any(True for _ in _calls(t))
 
 
 def _feeds(v: str, derived: Mapping[str, tuple[int, Path]], body, tests) -> bool:

@@ -32,7 +32,8 @@ from typing import Any
 import z3
 
 from policydiff.atoms import OTHER, VALUE, Atom, Rewrite
-from policydiff.solver import MAX_ROUNDS, NUMERIC, TIMEOUT_MS, Encoder, json_number, truth
+from policydiff.encoding import NUMERIC, Encoder
+from policydiff.solver import MAX_ROUNDS, TIMEOUT_MS, json_number, truth
 
 _CANDIDATES = {"null": [None], "boolean": [False, True], "array": [[0], [1]],
                "object": [{"k": 0}, {"k": 1}]}

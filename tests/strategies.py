@@ -539,6 +539,25 @@ _API_LITERALS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("input.resource.level >= 3", ("resource.level",)),
     ('input.user.id <= "al"', ("user.id",)),
     ('data.tenants[input.resource.tenant].region == "eu"', ("resource.tenant",)),
+    # string builtins on one input value, numbers against non-integer boundaries
+    # (issue 14: decided by `policydiff.solver`, or unproved and blocking)
+    ('trim_prefix(input.resource.owner, "ali") == "ce"', ("resource.owner",)),
+    ('trim(input.user.id, "a") == "l"', ("user.id",)),
+    ('regex.match("^a[lb]", input.user.id)', ("user.id",)),
+    ('substring(input.resource.owner, 0, 3) == "ali"', ("resource.owner",)),
+    ('indexof(input.user.id, "l") == 1', ("user.id",)),
+    ('glob.match("al*", [], input.user.id)', ("user.id",)),
+    ('contains(input.resource.owner, "ice")', ("resource.owner",)),
+    ('split(input.resource.owner, "i")[0] == "al"', ("resource.owner",)),
+    ('upper(input.user.id) == "BOB"', ("user.id",)),
+    ("count(input.resource.owner) > 4", ("resource.owner",)),
+    ("input.resource.level > 2.5", ("resource.level",)),
+    ("input.resource.level <= 2.5", ("resource.level",)),
+    ("input.resource.level + 0.5 >= 3", ("resource.level",)),
+    # the same through a local naming the value, which other literals use as well
+    ('U := input.user.id\n\tregex.match("^a", U)', ("user.id",)),
+    ('U := input.resource.owner\n\tU != "bob"\n\tcount(U) > 4', ("resource.owner",)),
+    ("U := input.user.id\n\tinput.resource.owner < U", ("resource.owner", "user.id")),
     # helper rules and functions (`_API_HELPERS`, added to a module that names them):
     # sets tested by key, objects iterated and looked up, rules and functions over input
     ("some U\n\th_granted[U]\n\tinput.method == U", ("method",)),

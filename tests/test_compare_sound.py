@@ -238,7 +238,7 @@ def test_ordering_with_constants_is_decided_by_the_solver(v1, v2, extra):
 
 
 def test_accept_incomplete_lets_a_reviewed_construct_through_and_every_report_shows_it():
-    v1 = "allow if { x := input.subject.level; input.resource.level > x }\n"  # through a local: unproved
+    v1 = "allow if { x := input.subject.level; y := x; input.resource.level > y }\n"  # unproved
     rules = parse_rules("version: 1\naccept_incomplete:\n  - id: levels\n    rule: \"<text*>:5\"\n"
                         "    reason: levels are checked by replay\n")
     p = load_policy(HEAD + v1)
@@ -392,5 +392,138 @@ def test_keys_iterated_over_a_set_are_its_elements():
     v1 = 'names contains n if {\n\tsome n in input.c\n\tn != "q"\n}\n\nallow if {\n\tsome k, _ in names\n\tk == "z"\n}\n'
     v2 = 'allow if "p" in input.c\n'
     report, missed = _brute(v1, v2, _shaped_inputs(), dims=["role=input.r"])
+    assert report.summary.complete and not missed
+    assert {d.direction for d in report.discrepancies} == {"v2_more_permissive", "v2_more_restrictive"}
+
+
+# The runbook's team test against a policy naming more teams than MAX_SUBSETS allows a
+# team list to hold every subset of: the constants compared with the resource's team
+# only matter as its value, so the team lists stay small and the compare is decided.
+FROZEN = "frozen := {" + ", ".join(f'"t{i}"' for i in range(1, 15)) + "}\n"
+IN_TEAM = ("in_team if {{\n\tinput.subject.enterprise == input.resource.enterprise\n"
+           "\tinput.resource.team != null\n\t{member}\n}}\n")
+TEAM_V1 = 'allow if {\n\tinput.subject.role == "viewer"\n\tin_team\n}\n'
+MANY_TEAMS = [
+    # a team compared with 14 constants and tested for membership: decided
+    ("input.resource.team in input.subject.teams", "not input.resource.team in frozen", True),
+    ("input.subject.teams[_] == input.resource.team", "not input.resource.team in frozen", True),
+    # a constant tested for membership directly counts: v2 lets members of t3 manage
+    ("input.resource.team in input.subject.teams",
+     ('not input.resource.team in frozen\n}\n\nallow if {\n\t"t3" in input.subject.teams\n'
+      '\tinput.action == "team:manage"'), True),
+    # the team list's members compared with the constants themselves: every constant
+    # may be a member; more than 12 are searched and the compare blocks as unproved
+    ("input.resource.team in input.subject.teams",
+     "some t in input.subject.teams\n\tnot t in frozen", False),
+]
+
+
+def _team_inputs():
+    teams = ("t1", "t3", "t14", "x")
+    for role, action, same, team, k in itertools.product(
+            ("viewer", "admin"), ("team:manage", "audit:read"), (True, False), teams + (None,), range(16)):
+        mine = [t for i, t in enumerate(teams) if k >> i & 1]
+        yield None, {"subject": {"id": "u1", "enterprise": "e1", "role": role, "teams": mine},
+                     "action": action,
+                     "resource": {"id": "r1", "kind": "project", "enterprise": "e1" if same else "e2",
+                                  "team": team}}
+
+
+@pytest.mark.parametrize("member, extra, decided", MANY_TEAMS, ids=[m[1][:40] for m in MANY_TEAMS])
+def test_a_team_list_against_many_named_teams_is_decided(member, extra, decided):
+    v1 = TEAM_V1 + IN_TEAM.format(member=member) + FROZEN
+    v2 = 'allow if {\n\tinput.subject.role == "viewer"\n\tin_team\n\t' + extra + "\n}\n"
+    v2 += IN_TEAM.format(member=member) + FROZEN
+    report, missed = _brute(v1, v2, _team_inputs())
+    assert report.summary.complete is decided, report.summary.incomplete_reasons
+    if decided:
+        assert not missed
+        assert report.summary.v2_more_restrictive > 0
+        assert (report.summary.v2_more_permissive > 0) is ('"t3"' in extra)
+    else:
+        assert any("may be its members" in r for r in report.summary.incomplete_reasons)
+
+
+def test_a_tenancy_of_many_teams_against_many_named_teams_is_decided():
+    # a user in 13 teams, a v2 naming 14; the tenancy lacks `audit:read`, which v2
+    # names, so the symbolic matrix decides that action alongside (it was unproved:
+    # "14 values may be its members")
+    teams = tuple(f"t{i}" for i in range(1, 16))
+    t = Tenancy(enterprises=(Enterprise(id="e1", teams=teams), Enterprise(id="e2", teams=("t1",))),
+                users=(User(id="u1", enterprise="e1", role="viewer", teams=teams[:13]),
+                       User(id="u2", enterprise="e1", role="viewer", teams=("t14",)),
+                       User(id="u3", enterprise="e2", role="viewer", teams=("t1",))),
+                resources=tuple(Resource(id=f"r{i}", kind="project", enterprise="e1", team=tm)
+                                for i, tm in enumerate(teams + (None,)))
+                + (Resource(id="x", kind="project", enterprise="e2", team="t1"),),
+                actions=("team:manage",))
+    member = "input.resource.team in input.subject.teams"
+    v1 = TEAM_V1 + IN_TEAM.format(member=member) + FROZEN
+    v2 = ('allow if {\n\tinput.subject.role == "viewer"\n\tin_team\n\tnot input.resource.team in frozen\n}\n\n'
+          'allow if {\n\tinput.subject.role == "viewer"\n\tinput.action == "audit:read"\n}\n'
+          + IN_TEAM.format(member=member) + FROZEN)
+    requests = [((u.enterprise, u.role, a, relation(u, r)), request_input(u, a, r)) for u, a, r in t.requests()]
+    report, missed = _brute(v1, v2, requests, tenancy=t)
+    assert report.summary.complete, report.summary.incomplete_reasons
+    assert not missed
+    found = {(d.tenant, d.direction) for d in report.discrepancies}
+    assert ("e1", "v2_more_restrictive") in found and ("*", "v2_more_permissive") in found
+
+
+# Two tests of one input collection may each need a member of its own kind: the
+# collection holds any set of kinds of members, not one at most (this pair passed the
+# gate with v2 allowing ["x", "a1", "b1"], which v1 denies).
+TWO_KINDS_V1 = ('allow if {\n\tsome t in input.subject.teams\n\tstartswith(t, "a")\n'
+                '\tsome u in input.subject.teams\n\tstartswith(u, "b")\n\tnot "x" in input.subject.teams\n}\n')
+TWO_KINDS_V2 = ('allow if {\n\tsome t in input.subject.teams\n\tstartswith(t, "a")\n'
+                '\tsome u in input.subject.teams\n\tstartswith(u, "b")\n}\n')
+TWO_OF_ONE_KIND = ('allow if {\n\tsome t in input.subject.teams\n\tsome u in input.subject.teams\n'
+                   '\tt != u\n\tstartswith(t, "a")\n\tstartswith(u, "a")\n}\n')
+
+
+def _team_sets():
+    teams = ("a1", "a2", "b1", "x", "c")
+    for k in range(2 ** len(teams)):
+        mine = [t for i, t in enumerate(teams) if k >> i & 1]
+        yield None, {"subject": {"id": "u1", "enterprise": "e1", "role": "viewer", "teams": mine},
+                     "action": "a:b", "resource": {"id": "r1", "kind": "k", "enterprise": "e1", "team": None}}
+
+
+def test_members_of_several_kinds_in_one_collection_are_decided():
+    report, missed = _brute(TWO_KINDS_V1, TWO_KINDS_V2, _team_sets())
+    assert report.summary.complete and not missed
+    assert {d.direction for d in report.discrepancies} == {"v2_more_permissive"}
+    report, missed = _brute(TWO_KINDS_V2, TWO_KINDS_V1, _team_sets())
+    assert report.summary.complete and not missed and report.discrepancies
+
+
+def test_two_members_of_one_kind_compared_with_each_other_block_as_unproved():
+    v1 = TWO_OF_ONE_KIND.replace("\n}\n", '\n\tnot "x" in input.subject.teams\n}\n')
+    report, missed = _brute(v1, TWO_OF_ONE_KIND, _team_sets())
+    assert missed and not report.summary.complete and not report.gate.passed
+    assert any("compares two members" in r for r in report.summary.incomplete_reasons)
+
+
+def test_a_member_of_one_collection_tested_in_another_blocks_as_unproved():
+    # "c and d meet" against "both non-empty": they differ where c and d are disjoint,
+    # which needs two distinct members of one kind (this pair passed the gate)
+    v1 = "allow if {\n\tsome t in input.c\n\tt in input.d\n}\n"
+    v2 = "allow if {\n\tsome t in input.c\n\tsome u in input.d\n}\n"
+    inputs = [(None, {"r": "r1", "c": c, "d": d})
+              for c, d in itertools.product(([], ["p"], ["p", "q"]), ([], ["p"], ["q"]))]
+    report, missed = _brute(v1, v2, inputs, dims=["role=input.r"])
+    assert missed and not report.summary.complete and not report.gate.passed
+    assert any("compares two members" in r for r in report.summary.incomplete_reasons)
+
+
+def test_fresh_values_avoid_a_pattern_on_their_varying_end():
+    # fresh values were `c-1`, `c-2`, ...: with `endswith(x, "1")` no value of the
+    # class ended otherwise, and v1 allowing a = "p2", c = ["p2"], d = ["p1"] where v2
+    # denies was missed (found by a fuzzer; on main too)
+    v1 = 'allow if {\n\tsome x in input.d\n\tstartswith(x, "p")\n\tinput.a in input.c\n}\n'
+    v2 = 'allow if {\n\tsome x in input.c\n\tendswith(x, "1")\n}\n'
+    inputs = [(None, {"r": "r1", "a": a, "c": c, "d": d})
+              for a, c, d in itertools.product(("p1", "p2"), ([], ["p1"], ["p2"], ["p1", "p2"]), ([], ["p1"]))]
+    report, missed = _brute(v1, v2, inputs, dims=["role=input.r"])
     assert report.summary.complete and not missed
     assert {d.direction for d in report.discrepancies} == {"v2_more_permissive", "v2_more_restrictive"}

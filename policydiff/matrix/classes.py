@@ -30,6 +30,7 @@ from policydiff.flowgraph import ELEM, Path, Pattern
 OTHER = "(other)"  # the label of "any value the policies do not name"
 MAX_COMBINATIONS = 250_000  # about half a minute of evaluation
 MAX_SUBSETS = 4096  # members of one input collection enumerated as every subset
+MAX_KINDS = 6  # kinds of fresh members of one input collection enumerated as every set
 
 OBJECT = object()  # a path that is also read as an object: build it from its fields
 ABSENT = object()  # a path no request of the model fixes: left out of the input
@@ -132,6 +133,7 @@ class _Fresh:
 
 
 _FILL = "\x00"  # where a fresh value's distinguishing text goes in a candidate shape
+_ALIKE = 4  # fresh values of one kind checked to meet the same patterns
 
 
 def _stem(paths: Sequence[Path]) -> str:
@@ -179,27 +181,30 @@ def _templates(patterns: Sequence[Pattern], constants: frozenset,
     def sig(v: str) -> tuple[bool, ...]:
         return tuple(matches(p, v) for p in patterns)
 
-    def _fill(i: int) -> str:
-        return f"{stem}-{i + 1}"
+    # the varying part of fresh values: a number at the end, else (where patterns test
+    # the end, `endswith(x, "1")`) a number between two `~`
+    fills = (lambda i: f"{stem}-{i + 1}", lambda i: f"~{stem}{i + 1}~")
 
     templates: dict[tuple[bool, ...], _Template] = {}
     fixed: dict[tuple[bool, ...], str] = {}
-    for shape in _shapes(patterns) if patterns else [_FILL]:
-        v0 = shape.replace(_FILL, _fill(0))
-        s0 = sig(v0)
-        if s0 in templates or v0 in constants:
-            continue
-        variants = [shape] if _FILL in shape else []
-        variants += [shape[:k] + _FILL + shape[k:] for k in range(len(shape) + 1)] if _FILL not in shape else []
-        for v in variants:
-            a, b = v.replace(_FILL, _fill(0)), v.replace(_FILL, _fill(1))
-            if sig(a) == s0 and sig(b) == s0 and a not in constants and b not in constants:
-                templates[s0] = _Template(lambda i, v=v: v.replace(_FILL, _fill(i)), s0,
-                                          v.replace(_FILL, OTHER))
-                fixed.pop(s0, None)
-                break
-        else:
-            fixed.setdefault(s0, v0)
+    for fill in fills:
+        for shape in _shapes(patterns) if patterns else [_FILL]:
+            v0 = shape.replace(_FILL, fill(0))
+            s0 = sig(v0)
+            if s0 in templates or v0 in constants:
+                continue
+            variants = [shape] if _FILL in shape else []
+            variants += [shape[:k] + _FILL + shape[k:] for k in range(len(shape) + 1)] if _FILL not in shape else []
+            for v in variants:
+                # the first few values, which fresh values of one class use, all alike
+                vs = [v.replace(_FILL, fill(i)) for i in range(_ALIKE)]
+                if all(sig(w) == s0 and w not in constants for w in vs):
+                    templates[s0] = _Template(lambda i, v=v, fill=fill: v.replace(_FILL, fill(i)), s0,
+                                              v.replace(_FILL, OTHER))
+                    fixed.pop(s0, None)
+                    break
+            else:
+                fixed.setdefault(s0, v0)
     return list(templates.values()), [v for s_, v in fixed.items() if s_ not in templates]
 
 
@@ -221,6 +226,10 @@ class ClassSpace:
         self.whole = whole
         self.scalars, self.collections, self.objects, self.types = scalars, collections, objects, types
         self.constants = {value_key(c): c for c in cls.constants}
+        # per collection, the constants its members are compared with directly (None:
+        # every constant of the class may be), see `InputClass.member_constants`
+        self.tested: dict[Path, frozenset] = {} if cls.member_constants is None else {
+            p[:-1]: frozenset(value_key(v) for v in consts) for p, consts in cls.member_constants}
         self.patterns = cls.patterns
         self.atoms = cls.atoms
         # tests on one value, and relations between two (`policydiff.relations`)
@@ -302,14 +311,7 @@ class ClassSpace:
                                     + ", ".join(f"`input.{'.'.join(p)}`" for p in self.cls.paths[:3]))
                 return
             path = self.scalars[i]
-            options: list[Any] = [c for c in consts if self.allowed(path, c)]
-            if path in self.objects:
-                options.append(OBJECT)
-            if path not in self.types:  # no model fixes it: it may be missing or mistyped
-                options.append(ABSENT)
-                if self.patterns:  # string tests fail on other types, not only on strings
-                    options.append(self.mistyped)
-            for v in options:
+            for v in self._options(path, consts):
                 current[path] = v
                 rec(i + 1, current, fresh)
             for f in fresh:
@@ -329,13 +331,25 @@ class ClassSpace:
             results += self._related(results)
         return results
 
+    def _options(self, path: Path, consts: list) -> list[Any]:
+        """The values of `path` other than fresh ones: constants, an object, absent or
+        mistyped where no model fixes its type."""
+        options: list[Any] = [c for c in consts if self.allowed(path, c)]
+        if path in self.objects:
+            options.append(OBJECT)
+        if path not in self.types:  # no model fixes it: it may be missing or mistyped
+            options.append(ABSENT)
+            if self.patterns:  # string tests fail on other types, not only on strings
+                options.append(self.mistyped)
+        return options
+
     def _related(self, results: list[dict[Path, Any]]) -> list[dict[Path, Any]]:
         """Pairs of values for the two paths a relation reads (`policydiff.relations`)."""
         from policydiff import relations
 
         pairs = {(a.path, a.other) for a in self.relations}
         first = self.relations[0]
-        if len(pairs) != 1 or set(self.scalars) != set(next(iter(pairs))) or self.collections:
+        if len(pairs) != 1 or not set(next(iter(pairs))) <= set(self.scalars) or self.collections:
             self.unproved.append(f"{first.where}: {first.construct} relates two values of a class of "
                                  "more input values (not modelled)")
             return []
@@ -347,7 +361,53 @@ class ClassSpace:
         extra, why = relations.pairs_for(self.unary, self.relations, self.patterns, matches,
                                          list(self.cls.constants), domains, known)
         self.unproved += [w for w in why if w not in self.unproved]
-        return [{p: a, q: b} for a, b in extra if self.allowed(p, a) and self.allowed(q, b)]
+        out: list[dict[Path, Any]] = []
+        for a, b in extra:
+            if self.allowed(p, a) and self.allowed(q, b):
+                out += self._beside({p: a, q: b}, [r for r in self.scalars if r not in (p, q)])
+        return out
+
+    def _beside(self, pair: dict[Path, Any], rest: list[Path]) -> list[dict[Path, Any]]:
+        """The class's other paths next to a related pair: no relation reads them, so
+        they meet the pair's values by equality only — each takes either value, a
+        constant, or a fresh value of each kind distinct from both (and from the fresh
+        values the paths before it took)."""
+        consts = list(self.cls.constants) + self.fixed
+        taken = list(pair.values())
+        out: list[dict[Path, Any]] = []
+
+        def fresh(t: _Template, used: list) -> Any:
+            for i in range(len(used) + len(taken) + 1):
+                try:
+                    v = t.make(i)
+                except IndexError:  # a solver template holds a few values only
+                    return None
+                if not any(value_key(v) == value_key(w) for w in taken + used):
+                    return v
+            return None
+
+        def rec(i: int, current: dict[Path, Any], used: list) -> None:
+            if i == len(rest):
+                out.append(dict(current))
+                return
+            path = rest[i]
+            options = self._options(path, consts) + [v for v in taken + used if self.allowed(path, v)]
+            for v in options:
+                current[path] = v
+                rec(i + 1, current, used)
+            for t in self.templates:
+                v = fresh(t, used)
+                if v is None:
+                    why = f"`input.{'.'.join(path)}`: too few values of one kind beside a related pair"
+                    if why not in self.unproved:
+                        self.unproved.append(why)
+                elif self.allowed(path, v):
+                    current[path] = v
+                    rec(i + 1, current, used + [v])
+            current.pop(path, None)
+
+        rec(0, dict(pair), [])
+        return out
 
     def _collections(self, current: dict[Path, Any], fresh: list[_Fresh], out: list) -> None:
         if not self.collections:
@@ -355,23 +415,40 @@ class ClassSpace:
             return
         pool = list(self.cls.constants) + self.fixed + [f.value for f in fresh]
         per_collection = []
+        taken = {value_key(v) for v in current.values() if v is not ABSENT and v is not OBJECT}
         for c in self.collections:
             elem = c + (ELEM,)
             members = [v for v in pool if self.allowed(elem, v)]
+            if c in self.tested:  # a constant tested only as a path's value: only as its value
+                members = [v for v in members if value_key(v) not in self.constants
+                           or value_key(v) in self.tested[c] or value_key(v) in taken]
             choices: list[Any] = [] if c in self.types else [ABSENT]
-            extras: list[Any] = [None]
-            if c in self.whole:  # elements equal to no value of the class matter
-                extras += [v for v in (_Fresh(t, len(fresh)).value for t in self.templates)
-                           if self.allowed(elem, v)]
+            extras: list[tuple] = [()]
+            if c in self.whole:  # elements equal to no value of the class matter: any set
+                kinds = [v for v in (_Fresh(t, len(fresh)).value for t in self.templates)
+                         if self.allowed(elem, v)]  # of kinds (`some t in c` tests each)
+                extras = self._kinds(c, kinds)
             for subset in self._subsets(c, members):
                 for extra in extras:
-                    choices.append(list(subset) + ([extra] if extra is not None else []))
+                    choices.append(list(subset) + list(extra))
             per_collection.append(choices)
         for combo in itertools.product(*per_collection):
             a = dict(current)
             for c, items in zip(self.collections, combo):
                 a[c] = items
             out.append(a)
+
+    def _kinds(self, c: Path, kinds: list) -> list[tuple]:
+        """Every set of fresh elements, one of each kind at most (two tests of one
+        collection may each need a member of its own kind), or, past `MAX_KINDS` kinds,
+        the sets of at most one (a witness search; the class is then unproved)."""
+        if len(kinds) <= MAX_KINDS:
+            return [s for r in range(len(kinds) + 1) for s in itertools.combinations(kinds, r)]
+        reason = (f"`input.{'.'.join(c)}`: {len(kinds)} kinds of other members; only the sets of "
+                  "at most one of them were evaluated")
+        if reason not in self.unproved:
+            self.unproved.append(reason)
+        return [()] + [(k,) for k in kinds]
 
     def _subsets(self, c: Path, members: list) -> Iterator[tuple]:
         """Every subset of `members`, or, past `MAX_SUBSETS`, those of at most two and

@@ -8,7 +8,8 @@ The v0 files as fetched stay in `<source>/v0/`; the converted ones sit beside th
 `<source>/`, under the same name, and are what the tests compare. The rewrite is line
 based and only touches rule heads at brace depth 0:
 
-- `import rego.v1` after the `package` line;
+- `import rego.v1` after the `package` line, in place of `import future.keywords...`
+  lines (rego.v1 implies them), whose keywords the v0 code may then use;
 - `if` before every rule body (`allow {` -> `allow if {`, `} else = x {` ->
   `} else = x if {`);
 - `contains` for partial sets (`deny[msg] {` -> `deny contains msg if {`); a head
@@ -69,12 +70,27 @@ def _head(head: str, lineno: int) -> str:
 def convert(text: str) -> str:
     out: list[str] = []
     depth = 0
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # `in` and `every` imported from future.keywords may be used; rego.v1 implies them
+    future = set(re.findall(r"^import future\.keywords\.(in|every)\s*$", text, re.MULTILINE))
+    lines = text.splitlines()
+    for lineno, line in enumerate(lines, 1):
+        if line is None:
+            continue
         stripped = line.strip()
+        if stripped.startswith("import future.keywords"):
+            if stripped.split()[1].rsplit(".", 1)[-1] not in future:
+                raise ValueError(f"line {lineno}: `{stripped}` is not handled")
+            nxt = lineno  # the index of the next line
+            if nxt < len(lines) and not lines[nxt].strip() and out and not out[-1].strip():
+                lines[nxt] = None  # and the blank line after it, rego.v1 standing above
+            continue
         code = stripped.split("#", 1)[0] if not stripped.startswith("#") else ""
-        if code and _KEYWORDS.search(re.sub(r'"[^"]*"', '""', code)):
+        used = set(_KEYWORDS.findall(re.sub(r'"[^"]*"', '""', code))) if code else set()
+        if used - future:
             raise ValueError(f"line {lineno}: a v1 keyword in v0 code: `{stripped}`")
-        if depth == 0 and code.endswith("{") and not code.startswith(("package", "import")):
+        # `} else = x {` closes the body before it: a head at depth 0
+        head_depth = depth - 1 if code.startswith("}") else depth
+        if head_depth == 0 and code.endswith("{") and not code.startswith(("package", "import")):
             body = code[:-1].rstrip()
             if body.startswith("}"):  # `} else = x {`
                 prefix, rest = "} ", body[1:].strip()

@@ -1,0 +1,482 @@
+"""Atoms as z3 formulas: the encoding `policydiff.solver` enumerates combinations with.
+
+An `Encoder` turns the tests of `policydiff.atoms` on one value `x` of one JSON type
+(and, for a relation, a second value `y`) into formulas of z3's theories of strings and
+real arithmetic: comparisons, arithmetic, the string builtins (`concat`, `sprintf` with
+`%s`, `substring`, `indexof`, `trim*`, `split` members, `count`), membership in
+constant collections, string patterns, and `regex.match` for a subset of RE2's syntax
+(`_RegexParser`). A builtin's type error makes the expression undefined, as in OPA's
+default mode; a construct outside the encoding is None, and the solver then searches
+for witnesses instead of proving.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import z3
+
+from policydiff import ir
+from policydiff.atoms import OTHER, VALUE, Atom
+
+NUMERIC = "number"
+# the order of JSON types, as OPA compares values of different types
+RANK = {"null": 0, "boolean": 1, NUMERIC: 2, "string": 3, "array": 4, "object": 5}
+
+_UNDEF = ("undefined",)
+
+
+class Encoder:
+    """Atoms as z3 formulas over the value `x` of one JSON type. A value is a pair
+    (kind, z3 term) with kind a JSON type name; `_UNDEF` is an undefined expression
+    (a builtin's type error); None means the construct is not encoded."""
+
+    def __init__(self, domain: str, other: str | None = None):
+        self.domain = domain
+        self.base: list = []  # constraints every value of the type meets
+        if domain == "string":
+            self.x = z3.String("x")
+        elif domain == NUMERIC:
+            self.x = z3.Real("x")
+        else:  # an array or object, known by its number of members
+            self.x = z3.Int("n")
+            self.base.append(self.x >= 0)
+        # the second value of a relation (`input.y`): a string or a number
+        self.other = other
+        self.y = None if other is None else z3.String("y") if other == "string" else z3.Real("y")
+        self.side: list = []  # what the current literal needs to be defined
+        self._fresh = 0
+
+    def fresh(self):
+        self._fresh += 1
+        return z3.String(f"s{self._fresh}")
+
+    def kind(self, c: Any) -> str:
+        if c is None:
+            return "null"
+        if isinstance(c, bool):
+            return "boolean"
+        if isinstance(c, (int, float)):
+            return NUMERIC
+        if isinstance(c, str):
+            return "string"
+        return "array" if isinstance(c, list) else "object"
+
+    def const(self, c: Any):
+        if isinstance(c, (list, dict)):
+            return z3.IntVal(len(c))
+        if isinstance(c, str):
+            return z3.StringVal(c)
+        return z3.RealVal(str(Fraction(c)))
+
+    def pattern(self, p: Any):
+        if self.domain != "string":
+            return False  # string tests fail on every other type
+        t = z3.StringVal(p.text)
+        match p.kind:
+            case "prefix":
+                return z3.PrefixOf(t, self.x)
+            case "suffix":
+                return z3.SuffixOf(t, self.x)
+            case "contains":
+                return z3.Contains(self.x, t)
+        return None
+
+    def atom(self, atom: Atom):
+        env: dict[str, Any] = {}
+        conds = []
+        for lit in atom.body:
+            self.side = []
+            match lit:
+                case ir.Assign(lhs=ir.Var(name=name), rhs=rhs) if lit is not atom.body[-1]:
+                    v = self.term(rhs, env)
+                    if v is None:
+                        return None
+                    if v is _UNDEF:
+                        return False
+                    env[name] = v
+                    conds += self.side
+                case ir.Expr(term=term, negated=neg):
+                    t = self._truth(self.term(term, env))
+                    if t is None:
+                        return None
+                    t = _and(self.side + [t])
+                    conds.append(_not(t) if neg else t)
+                case ir.Unify(lhs=lhs, rhs=rhs):
+                    t = self._truth(self._equal(self.term(lhs, env), self.term(rhs, env)))
+                    if t is None:
+                        return None
+                    conds.append(_and(self.side + [t]))
+                case _:
+                    return None
+        if any(c is False for c in conds):
+            return False
+        conds = [c for c in conds if c is not True]
+        return z3.And(*conds) if conds else True
+
+    def _truth(self, v):
+        """A literal holds when its value is defined and not false."""
+        if v is None:
+            return None
+        if v is _UNDEF:
+            return False
+        kind, e = v
+        if kind == "boolean":
+            return e
+        return True
+
+    def term(self, t: Any, env: dict):
+        match t:
+            case ir.Scalar(value=c):
+                k = self.kind(c)
+                if k in ("null",):
+                    return ("null", None)
+                if k == "boolean":
+                    return ("boolean", bool(c))
+                return (k, self.const(c))
+            case ir.Ref(head=ir.Var(name="input"), path=(ir.Scalar(value=name),)) if name == VALUE:
+                return (self.domain, self.x)
+            case ir.Ref(head=ir.Var(name="input"), path=(ir.Scalar(value=name),)) if name == OTHER:
+                return None if self.y is None else (self.other, self.y)
+            case ir.Var(name=name) if name in env:
+                return env[name]
+            case ir.Ref(head=ir.Var(name=name), path=(ir.Scalar(value=int() as i),)) if name in env:
+                return self._index(env[name], i)
+            case ir.Call(func=func, args=args):
+                return self._call(func, args, env)
+        return None
+
+    def _call(self, func: str, args, env: dict):
+        if func in ("concat", "sprintf") and len(args) == 2 and isinstance(args[1], ir.Array):
+            return self._join(func, args, env)
+        if func == "internal.member_2" and isinstance(args[1], (ir.Array, ir.Set)):
+            a = self.term(args[0], env)
+            items = [self.term(i, env) for i in args[1].items]
+            tests = [self._equal(a, i) for i in items]
+            if any(t is None for t in tests):
+                return None
+            if a is _UNDEF:
+                return _UNDEF
+            return ("boolean", _or([t[1] for t in tests]))
+        vals = [self.term(a, env) for a in args]
+        if any(v is None for v in vals):
+            return None
+        if any(v is _UNDEF for v in vals):
+            return _UNDEF
+        kinds = [v[0] for v in vals]
+        es = [v[1] for v in vals]
+        match func:
+            case "equal":
+                return self._equal(*vals)
+            case "neq":
+                r = self._equal(*vals)
+                return None if r is None else ("boolean", _not(r[1]))
+            case "lt" | "lte" | "gt" | "gte":
+                return self._order(func, vals)
+            case "startswith" | "endswith" | "contains":
+                if kinds != ["string", "string"]:
+                    return _UNDEF
+                a, b = es
+                f = {"startswith": lambda: z3.PrefixOf(b, a), "endswith": lambda: z3.SuffixOf(b, a),
+                     "contains": lambda: z3.Contains(a, b)}[func]
+                return ("boolean", f())
+            case "indexof":
+                if kinds != ["string", "string"]:
+                    return _UNDEF
+                return (NUMERIC, z3.ToReal(z3.IndexOf(es[0], es[1], 0)))
+            case "count":
+                if kinds == ["string"]:
+                    return (NUMERIC, z3.ToReal(z3.Length(es[0])))
+                if kinds[0] in ("array", "object"):
+                    return (NUMERIC, z3.ToReal(es[0]))
+                return None if kinds[0] == "split" else _UNDEF
+            case "split":
+                if kinds != ["string", "string"]:
+                    return _UNDEF
+                return ("split", (es[0], es[1]))
+            case "substring":
+                if kinds != ["string", NUMERIC, NUMERIC] or not all(
+                        isinstance(a, ir.Scalar) and isinstance(a.value, int) for a in args[1:]):
+                    return None if kinds[0] == "string" else _UNDEF
+                start, length = args[1].value, args[2].value
+                if start < 0:
+                    return _UNDEF
+                n = z3.Length(es[0]) - start if length < 0 else z3.IntVal(length)
+                return ("string", z3.SubString(es[0], start, n))
+            case "regex.match":
+                if not (isinstance(args[0], ir.Scalar) and kinds[0] == "string"):
+                    return None
+                if kinds[1] != "string":
+                    return _UNDEF
+                r = _regex(args[0].value)
+                return None if r is None else ("boolean", z3.InRe(es[1], r))
+            case "trim_prefix" | "trim_suffix":
+                if kinds != ["string", "string"]:
+                    return _UNDEF
+                s, p = es
+                n = z3.Length(p)
+                if func == "trim_prefix":
+                    return ("string", z3.If(z3.PrefixOf(p, s), z3.SubString(s, n, z3.Length(s) - n), s))
+                return ("string", z3.If(z3.SuffixOf(p, s), z3.SubString(s, 0, z3.Length(s) - n), s))
+            case "plus" | "minus" | "mul":
+                if kinds != [NUMERIC, NUMERIC]:
+                    return None if func == "minus" and "array" in kinds else _UNDEF
+                a, b = es
+                return (NUMERIC, a + b if func == "plus" else a - b if func == "minus" else a * b)
+            case "abs":
+                if kinds != [NUMERIC]:
+                    return _UNDEF
+                return (NUMERIC, z3.If(es[0] >= 0, es[0], -es[0]))
+        return None
+
+    def _join(self, func: str, args, env: dict):
+        head = self.term(args[0], env)
+        items = [self.term(i, env) for i in args[1].items]
+        if head is None or any(i is None for i in items):
+            return None
+        if head is _UNDEF or any(i is _UNDEF for i in items):
+            return _UNDEF
+        if head[0] != "string":
+            return None
+        if func == "concat" and any(i[0] != "string" for i in items):
+            return _UNDEF
+        parts = [i[1] if i[0] == "string" else self._formatted(i[0]) for i in items]
+        if func == "concat":
+            out = []
+            for i, p in enumerate(parts):
+                if i:
+                    out.append(head[1])
+                out.append(p)
+            return ("string", z3.Concat(*out) if len(out) > 1 else out[0] if out else z3.StringVal(""))
+        fmt = args[0].value if isinstance(args[0], ir.Scalar) else None
+        if not isinstance(fmt, str) or fmt.count("%") != fmt.count("%s") or fmt.count("%s") != len(parts):
+            return None
+        pieces = fmt.split("%s")
+        out = [z3.StringVal(pieces[0])]
+        for p, text in zip(parts, pieces[1:]):
+            out += [p, z3.StringVal(text)]
+        return ("string", z3.Concat(*out))
+
+    def _formatted(self, kind: str):
+        """What `%s` makes of a value that is not a string: some string (an array's
+        and an object's in their brackets). A superset of what OPA prints, so that
+        the solver's "no such value" stays a proof; its witnesses are checked."""
+        if kind == "array":
+            return z3.Concat(z3.StringVal("["), self.fresh(), z3.StringVal("]"))
+        if kind == "object":
+            return z3.Concat(z3.StringVal("{"), self.fresh(), z3.StringVal("}"))
+        f = self.fresh()  # Go's `%!s(int64=2)`, or the digits of a big number
+        digits = z3.Plus(z3.Union(z3.Range("0", "9"), z3.Re("e"), z3.Re("E"), z3.Re("+"), z3.Re("-"),
+                                  z3.Re(".")))
+        if kind == NUMERIC:  # a constraint on the fresh string, not a condition of the literal
+            self.base.append(z3.Or(z3.PrefixOf(z3.StringVal("%!s("), f), z3.InRe(f, digits)))
+        return f
+
+    def _index(self, v, i: int):
+        """Member `i` of `split(s, sep)` (defined when `s` has `i` separators)."""
+        if v is None or v is _UNDEF:
+            return v
+        if v[0] != "split" or i < 0:
+            return None
+        s, sep = v[1]
+        if not (z3.is_string_value(sep) and sep.as_string()):
+            return None  # splitting by "" cuts between characters: not encoded
+        rest = s
+        for _ in range(i):
+            at = z3.IndexOf(rest, sep, 0)
+            self.side.append(at >= 0)
+            rest = z3.SubString(rest, at + z3.Length(sep), z3.Length(rest))
+        at = z3.IndexOf(rest, sep, 0)
+        return ("string", z3.If(at >= 0, z3.SubString(rest, 0, at), rest))
+
+    def _equal(self, a, b):
+        if a is None or b is None:
+            return None
+        if a is _UNDEF or b is _UNDEF:
+            return _UNDEF
+        (ka, ea), (kb, eb) = a, b
+        if ka != kb:
+            return ("boolean", False)
+        if ka == "null":
+            return ("boolean", True)
+        if ka in ("array", "object", "split"):
+            return None
+        if ka == "boolean" and (isinstance(ea, bool) or isinstance(eb, bool)):
+            if isinstance(ea, bool) and isinstance(eb, bool):
+                return ("boolean", ea == eb)
+            return None
+        return ("boolean", ea == eb)
+
+    def _order(self, func: str, vals):
+        (ka, ea), (kb, eb) = vals
+        if "split" in (ka, kb):
+            return None
+        if ka != kb:
+            less = RANK[ka] < RANK[kb]
+            return ("boolean", less if func in ("lt", "lte") else not less)
+        if ka in ("null", "boolean", "array", "object"):
+            return None
+        op = {"lt": lambda: ea < eb, "lte": lambda: ea <= eb, "gt": lambda: ea > eb,
+              "gte": lambda: ea >= eb}[func]
+        return ("boolean", op())
+
+
+def _not(e):
+    return (not e) if isinstance(e, bool) else z3.Not(e)
+
+
+def _and(es: list):
+    if any(e is False for e in es):
+        return False
+    es = [e for e in es if e is not True]
+    return z3.And(*es) if len(es) > 1 else es[0] if es else True
+
+
+def _or(es: list):
+    if any(e is True for e in es):
+        return True
+    es = [e for e in es if e is not False]
+    return z3.Or(*es) if es else False
+
+
+# ---------------------------------------------------------------- regular expressions
+
+_CLASSES = {"d": [("0", "9")], "w": [("0", "9"), ("a", "z"), ("A", "Z"), ("_", "_")],
+            "s": [("\t", "\n"), ("\f", "\r"), (" ", " ")]}
+
+
+def _regex(pattern: Any):
+    """`regex.match(pattern, s)` as a z3 regular expression over the whole of `s` (RE2
+    searches anywhere unless anchored), for a subset of RE2's syntax: literals, `.`,
+    classes with ranges, `\\d \\w \\s`, groups, `|`, `* + ? {m,n}`, `^` first and `$`
+    last. None for anything else."""
+    if not isinstance(pattern, str):
+        return None
+    try:
+        return _RegexParser(pattern).whole()
+    except (ValueError, IndexError):
+        return None
+
+
+class _RegexParser:
+    def __init__(self, text: str):
+        self.t, self.i = text, 0
+
+    def whole(self):
+        start = self.t.startswith("^")
+        if start:
+            self.i = 1
+        end = self.t.endswith("$") and not self.t.endswith("\\$")
+        body = self.t[:-1] if end else self.t
+        self.t = body
+        r = self.alt()
+        if self.i != len(self.t):
+            raise ValueError(self.t)
+        anything = z3.Star(z3.AllChar(z3.ReSort(z3.StringSort())))
+        parts = ([] if start else [anything]) + [r] + ([] if end else [anything])
+        return z3.Concat(*parts) if len(parts) > 1 else r
+
+    def alt(self):
+        branches = [self.seq()]
+        while self.i < len(self.t) and self.t[self.i] == "|":
+            self.i += 1
+            branches.append(self.seq())
+        return z3.Union(*branches) if len(branches) > 1 else branches[0]
+
+    def seq(self):
+        parts = []
+        while self.i < len(self.t) and self.t[self.i] not in "|)":
+            parts.append(self.quantified(self.atom()))
+        if not parts:
+            return z3.Re("")
+        return z3.Concat(*parts) if len(parts) > 1 else parts[0]
+
+    def quantified(self, r):
+        while self.i < len(self.t) and self.t[self.i] in "*+?{":
+            c = self.t[self.i]
+            self.i += 1
+            if self.i < len(self.t) and self.t[self.i] in "?+":
+                raise ValueError("lazy or possessive")
+            if c == "*":
+                r = z3.Star(r)
+            elif c == "+":
+                r = z3.Plus(r)
+            elif c == "?":
+                r = z3.Option(r)
+            else:
+                close = self.t.index("}", self.i)
+                lo, comma, hi = self.t[self.i:close].partition(",")
+                self.i = close + 1
+                low = int(lo)
+                if not comma:
+                    r = z3.Loop(r, low, low)
+                elif hi:
+                    r = z3.Loop(r, low, int(hi))
+                else:
+                    r = z3.Concat(z3.Loop(r, low, low), z3.Star(r)) if low else z3.Star(r)
+        return r
+
+    def atom(self):
+        c = self.t[self.i]
+        self.i += 1
+        if c == "(":
+            if self.t.startswith("?:", self.i):
+                self.i += 2
+            elif self.t.startswith("?", self.i):
+                raise ValueError("group flags")
+            r = self.alt()
+            if self.t[self.i] != ")":
+                raise ValueError(")")
+            self.i += 1
+            return r
+        if c == ".":
+            return z3.Intersect(z3.AllChar(z3.ReSort(z3.StringSort())), z3.Complement(z3.Re("\n")))
+        if c == "[":
+            return self.klass()
+        if c == "\\":
+            e = self.t[self.i]
+            self.i += 1
+            if e in _CLASSES:
+                return _union([z3.Range(a, b) for a, b in _CLASSES[e]])
+            if e.isalnum():
+                raise ValueError(e)
+            return z3.Re(e)
+        if c in "^$":
+            raise ValueError("anchor inside")
+        return z3.Re(c)
+
+    def klass(self):
+        if self.t[self.i] == "^":
+            raise ValueError("negated class")
+        ranges = []
+        first = True
+        while first or self.t[self.i] != "]":
+            first = False
+            c = self.t[self.i]
+            self.i += 1
+            if c == "\\":
+                e = self.t[self.i]
+                self.i += 1
+                if e in _CLASSES:
+                    ranges += _CLASSES[e]
+                    continue
+                if e.isalnum():
+                    raise ValueError(e)
+                c = e
+            elif c == "[":
+                raise ValueError("nested class")
+            if self.t[self.i] == "-" and self.t[self.i + 1] != "]":
+                hi = self.t[self.i + 1]
+                if hi == "\\":
+                    raise ValueError("escaped range end")
+                self.i += 2
+                ranges.append((c, hi))
+            else:
+                ranges.append((c, c))
+        self.i += 1
+        return _union([z3.Range(a, b) for a, b in ranges])
+
+
+def _union(rs: list):
+    return z3.Union(*rs) if len(rs) > 1 else rs[0]
