@@ -32,7 +32,7 @@ from typing import Any
 import z3
 
 from policydiff.atoms import OTHER, VALUE, Atom, Rewrite
-from policydiff.encoding import NUMERIC, Encoder
+from policydiff.formulas import NUMERIC, Encoder
 from policydiff.solver import MAX_ROUNDS, TIMEOUT_MS, json_number, truth
 
 _CANDIDATES = {"null": [None], "boolean": [False, True], "array": [[0], [1]],

@@ -7,7 +7,7 @@ that some value realises. `values_for` finds them, one JSON type at a time:
 
 - `null`, `true` and `false` are single values: each is evaluated.
 - For strings, numbers, arrays and objects, atoms are encoded in z3's theories of
-  strings and real arithmetic (`policydiff.encoding`). Combinations are enumerated by the solver
+  strings and real arithmetic (`policydiff.formulas`). Combinations are enumerated by the solver
   until it proves no other is satisfiable; each model becomes a concrete value whose
   truths the concrete evaluator computes again, so a witness never rests on the
   encoding alone.
@@ -33,7 +33,7 @@ import z3
 
 from policydiff import ir
 from policydiff.atoms import OTHER, VALUE, Atom
-from policydiff.encoding import NUMERIC, Encoder
+from policydiff.formulas import NUMERIC, Encoder
 
 Sig = tuple[bool, ...]
 MAX_ROUNDS = 512  # combinations enumerated per type before the class is left unproved
