@@ -112,9 +112,13 @@ def _server(path: Path, *, keep_running: bool):
         return server
     except (OSError, subprocess.SubprocessError, AssertionError, RuntimeError) as e:
         log = path / "log"
+        said = getattr(e, "stderr", None) or getattr(e, "output", None)  # initdb's own words
+        if isinstance(said, bytes):
+            said = said.decode("utf-8", "replace")
+        why = f"{e}: {said.strip().splitlines()[-1]}" if isinstance(said, str) and said.strip() else str(e)
         raise InfraError.at(
             Code.EMBEDDED_DB_FAILED,
-            f"cannot start the embedded postgresql: {e}",
+            f"cannot start the embedded postgresql: {why}",
             where,
             help=f"see the server log `{log}`" if log.exists() else None,
         ) from None
