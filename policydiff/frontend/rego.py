@@ -33,9 +33,11 @@ MAX_NESTING = 1000  # brackets open at once; README.md, Limits
 
 
 class _LineBreaks:
-    """Post-lexer: retypes `[`, `(` and `-` that open a line, `{` after `if`, and the `|`
+    """Post-lexer: retypes `[`, `(` and `-` that open a line, `[` and `(` after a term and
+    a blank (OPA reads a new term there, not an index or a call), a `.` with a blank on
+    either side (to a type no rule takes: OPA refuses it), `{` after `if`, and the `|`
     that is a comprehension bar; refuses nesting deeper than `MAX_NESTING` (later passes
-    recurse over the nesting)."""
+    recurse over the nesting). Keeps the last token in `_AHEAD` for `_Parse._glued`."""
 
     always_accept = ()
     _AT_LINE_START: ClassVar[dict[str, str]] = {"LSQB": "_NL_LSQB", "LPAR": "_NL_LPAR", "MINUS": "_NL_MINUS"}
