@@ -61,6 +61,9 @@ OPA_REFUSES = {
     "blank-after-dot-in-package": ("package a. b", 1),
     "blank-before-dot-in-import": ("package p\nimport data .x", 2),
     "blank-after-dot-in-import": ("package p\nimport data. x", 2),
+    "trailing-semicolon": ("package p\nallow if { true; }", 2),
+    "two-semicolons": ("package p\nallow if { true;; true }", 2),
+    "object-comprehension-assignments": ("package p\nr := {k: v | k := 1 v := 2}", 2),
 }
 
 # OPA compiles each of these.
@@ -85,6 +88,10 @@ OPA_ACCEPTS = {
     "contains-and-rule": "package p\nallow contains 1 if true x := 2",
     "else-on-one-line": "package p\nallow if { false } else := 1",
     "index-of-array": "package p\nallow if { [1][0] == 1 }",
+    "operator-opens-line": "package p\nallow if { input.x\n== 1 }",
+    "union-opens-line": "package p\nallow if { input.x\n| input.y }",
+    "comment-line-break-semicolon": "package p\nallow if { x := 1 # c\n; true }",
+    "with-opens-line": "package p\nallow if { input.x with input as 1\nwith data.y as 2 }",
 }
 
 
