@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import ClassVar
 
-from lark import Lark
+from lark import Lark, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from policydiff import ir
@@ -33,31 +33,45 @@ MAX_NESTING = 1000  # brackets open at once; README.md, Limits
 
 
 class _LineBreaks:
-    """Post-lexer: retypes `[`, `(` and `-` that open a line, `{` after `if`, and the `|`
+    """Post-lexer: retypes `[`, `(` and `-` that open a line, `[` and `(` after a term and
+    a blank (OPA reads a new term there, not an index or a call), a `.` with a blank on
+    either side (to a type no rule takes: OPA refuses it), `{` after `if`, and the `|`
     that is a comprehension bar; refuses nesting deeper than `MAX_NESTING` (later passes
-    recurse over the nesting)."""
+    recurse over the nesting). Keeps the last token in `_AHEAD` for `_Parse._glued`."""
 
     always_accept = ()
     _AT_LINE_START: ClassVar[dict[str, str]] = {"LSQB": "_NL_LSQB", "LPAR": "_NL_LPAR", "MINUS": "_NL_MINUS"}
     _OPEN: ClassVar[frozenset[str]] = frozenset({"LSQB", "LPAR", "LBRACE"})
     _CLOSE: ClassVar[frozenset[str]] = frozenset({"RSQB", "RPAR", "RBRACE"})
+    _AFTER_BLANK: ClassVar[dict[str, str]] = {"LSQB": "_NL_LSQB", "LPAR": "_NL_LPAR"}
 
     def process(self, stream):
         prev = None
         frames: list[_Frame] = []
         at_line_start, closers, keywords = self._AT_LINE_START, self._CLOSE, _KEYWORD_TYPES
         openers = self._OPEN | _OPENERS
+        after_blank, term_end = self._AFTER_BLANK, _TERM_END
+        ahead, dots = _AHEAD, ("DOT", "_BLANK_DOT")
         for tok in stream:
             t = tok.type
             if prev is not None:
-                if prev.type in keywords and tok.start_pos == prev.end_pos and _continues_word(tok):
+                if tok.start_pos != prev.end_pos:  # blanks or a comment between
+                    if t in at_line_start and tok.line > prev.end_line:
+                        t = tok.type = at_line_start[t]
+                    elif t in after_blank and prev.type in term_end:  # `a [0]`, `f (x)`: a new term
+                        t = tok.type = after_blank[t]
+                    elif t == "DOT":  # `input .x`: no reference; the parser refuses it
+                        t = tok.type = "_BLANK_DOT"
+                    elif prev.type in dots:  # `input. x`
+                        t = tok.type = "_AFTER_BLANK_DOT"
+                    elif t == "LBRACE" and prev.type == "_IF":
+                        t = tok.type = "_IF_LBRACE"
+                elif prev.type in keywords and _continues_word(tok):
                     raise PolicyError.at(
                         Code.REGO_PARSE_ERROR, f"unexpected `{prev}{tok}`",
                         Span(file=_LOWER.file, line=prev.line, col=prev.column,
                              end_line=tok.end_line, end_col=tok.end_column),
                         help=f"`{prev}` is a keyword here: separate it from the name with a blank")
-                if t in at_line_start and tok.line > prev.end_line:
-                    t = tok.type = at_line_start[t]
                 elif t == "LBRACE" and prev.type == "_IF":
                     t = tok.type = "_IF_LBRACE"
             if frames and frames[-1].kind != "done":  # a settled bracket sees no more
@@ -71,8 +85,32 @@ class _LineBreaks:
                 frames.append(_Frame(t, prev))
             elif t in closers and frames:
                 frames.pop()
-            prev = tok
+            prev = ahead[0] = tok  # the parser's lookahead while it reduces (`_glued`)
             yield tok
+
+
+_AHEAD: list = [None]  # the token the post-lexer gave last (parses take turns: `_LOCK`)
+
+
+class _Parse(Inline):
+    """The transformer lark runs: `Inline` plus the separator check."""
+
+
+    def _glued(self, children):
+        """A literal follows another with no `;` between: refused unless a line break
+        separates them (only blanks may stand between the line break and the literal:
+        a comment runs to the end of its line)."""
+        tok = _AHEAD[0]
+        text, i = _TEXT[0], tok.start_pos - 1
+        while i >= 0 and text[i] in " \t\f":
+            i -= 1
+        if i < 0 or text[i] not in "\r\n":
+            raise PolicyError.at(
+                Code.REGO_PARSE_ERROR, f"unexpected `{tok}`: expected a line break or `;` before it",
+                Span(file=_LOWER.file, line=tok.line, col=tok.column, end_line=tok.line,
+                     end_col=tok.column + max(len(str(tok)) if tok.line == tok.end_line else 1, 1)),
+                help="two literals on one line are separated by `;`")
+        return Tree("_glued", [])
 
 
 # A keyword token, and a test of whether a token that follows it without a blank
@@ -189,7 +227,7 @@ def _parser() -> Lark:
         postlex=_LineBreaks(),
         start=["module", "query"],
         maybe_placeholders=False,
-        transformer=Inline(_LOWER),
+        transformer=_Parse(_LOWER),
         cache=_cache_file(),
     )
 
@@ -252,6 +290,11 @@ _EXAMPLES = {
     "rule bodies need `{ ... }` or a single expression after `if`": ["package p\nallow if"],
     "use `==` to compare and `:=` to assign inside a body; `=` here is out of place": [
         "package p\nallow if { x := 1 = 2 }",
+    ],
+    "a reference's `.` takes no blank before or after it (`input.x`)": [
+        "package p\nx := input .a", "package p\nx := input. a",
+        "package p\nallow if { input .a }", "package p\nallow if { input. a }",
+        "package a .b", "package a. b", "package p\nimport data .x", "package p\nimport data. x",
     ],
 }
 
