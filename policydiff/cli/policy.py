@@ -1,7 +1,8 @@
 """CLI: `policydiff check` and `policydiff eval`.
 
 `check POLICY…` loads the policies together (so imports between them resolve) and
-prints one `ok` line per file, or every diagnostic; `eval POLICY… --input FILE` prints
+prints one `ok` line per file, or every diagnostic (and a warning for each call of a
+clock, network or environment builtin kept only because a `with` replaces it); `eval POLICY… --input FILE` prints
 one decision as JSON, with `--explain` also the `file:line` of the rules that made it.
 """
 
@@ -41,8 +42,11 @@ def run_check(args) -> ExitCode:
     tables = [p for p in files if Path(p).suffix in (".yaml", ".yml", ".toml")]
     rego = [p for p in files if p not in tables]
     groups = ([rego] if rego else []) + [[t] for t in tables]
+    from policydiff.compile.withs import kept_builtin_calls
+
     rules: dict[str, int] = {}
     errors = []
+    warnings = []  # calls of the clock, network or environment that only a `with` makes safe
     for group in groups:
         try:
             policy = load_policy([Path(p) for p in group])
@@ -51,6 +55,7 @@ def run_check(args) -> ExitCode:
             continue
         for m in policy.modules:
             rules[m.span.file] = rules.get(m.span.file, 0) + len(m.rules)
+        warnings.extend(kept_builtin_calls(policy.program))
         keep_until_exit(policy)  # freed by the exit, not one object at a time (see there)
     bad = {d.span.file for d in errors}
     for p in files:
@@ -59,6 +64,8 @@ def run_check(args) -> ExitCode:
         n = rules.get(str(Path(p)), rules.get(p))
         counted = f" ({n} rule{'s' if n != 1 else ''})" if n is not None else ""
         print(f"{p}: ok{counted}")
+    for w in warnings:
+        print(f"{w.span}: warning: {w.message}")
     if errors:
         raise PolicyError(errors)
     return ExitCode.OK

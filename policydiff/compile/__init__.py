@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 from policydiff import ir
 from policydiff.compile import closures, plan, resolve, typecheck
+from policydiff.compile.builtins import OUT_OF_SCOPE
 from policydiff.compile.builtins.patterns import glob_regex as glob_regex  # for the matrix
 from policydiff.compile.program import Program
 from policydiff.compile.resolve import DEPRECATED
@@ -136,20 +137,27 @@ class Query:
         groups = {path: r.group for path, r in program.rules.items()}
         n = len(package)
         local = {p[n] for p in program.rules if len(p) > n and p[:n] == package} | {"$q"}
-        names = resolve.Names(fake, groups, diags := [], local)
+        names = resolve.Names(fake, groups, diags := [], local, guarded=(guarded := []))
         rule = names.rule(fake.rules[0])
+        targets = plan.with_targets([rule])
+        # a builtin outside the subset the query's own `with` replaces: no rule calls it
+        # (the policy would have been refused), so only the query's calls look for it
+        own = frozenset(t[1] for t in targets if t[0] == "fn" and t[1] in OUT_OF_SCOPE)
+        kept = {id(d) for name, d in guarded if name in own or name in program.mocked}
+        diags = [d for d in diags if id(d) not in kept]
         if diags:
             raise PolicyError(diags)
         for lit in rule.body:
             _check_functions(lit, program)
         # the rules were compiled without looking for what a `with` of the query replaces
-        uncovered = sorted(".".join(t[1:]) for t in plan.with_targets([rule]) if t[0] != "input"
-                           and (t[1] not in program.mocked if t[0] == "fn" else t[1:] not in program.data_targets))
+        uncovered = sorted(".".join(t[1:]) for t in targets if t[0] != "input" and (
+            t[1] not in program.mocked and t[1] not in own if t[0] == "fn" else t[1:] not in program.data_targets))
         if uncovered:
             raise PolicyError.at(Code.UNSUPPORTED, f"a query's `with` replacing {', '.join(f'`{u}`' for u in uncovered)} "
                                  "that no rule's `with` replaces is not supported", rule.span)
         frame = closures.Frame()
         comp = closures.Compiler(program, frame, set())
+        comp.mocked = program.mocked | own
         shallow = plan.shallow_vars(rule.body)
         self.names = sorted(v for v in shallow if not plan.is_wildcard(v))
         slots = [(n, frame.slot(n)) for n in self.names]

@@ -17,7 +17,7 @@ from typing import Any, Protocol, assert_never
 
 from policydiff import ir
 from policydiff.compile import plan, withs
-from policydiff.compile.builtins import BUILTINS, BuiltinError, Unsupported
+from policydiff.compile.builtins import BUILTINS, OUT_OF_SCOPE, BuiltinError, Unsupported
 from policydiff.compile.values import UNDEFINED, Obj, equal, freeze
 from policydiff.compile.values.access import input_path, input_root, items, members, path, walker
 from policydiff.compile.values.build import (
@@ -93,6 +93,7 @@ class Compiler:
         self.frame = frame
         self.deps = deps
         self.owner = owner  # the rule being compiled, told when it reads `input`
+        self.mocked = program.mocked  # a query's compiler adds the builtins its own `with`s replace
 
     # ------------------------------------------------------------------------- bodies
 
@@ -615,7 +616,7 @@ class Compiler:
 
     def call(self, t: ir.Call, bound, outer) -> Fn:
         fn = self._call(t, bound, outer)
-        if t.func not in self.program.mocked:
+        if t.func not in self.mocked:
             return fn
         fs = [self.term(a, bound, outer) for a in t.args]
         call = withs.mocked(t.func, fn)
@@ -626,8 +627,8 @@ class Compiler:
         if t.func.startswith("data."):
             return self.program.function_fn(t, fs, self.deps)
         span = t.span
-        if t.func not in BUILTINS:  # already reported by `resolve`; never evaluated
-            return lambda env: UNDEFINED
+        if t.func not in BUILTINS:
+            return _unreplaced(t.func, fs, span)
         fn = BUILTINS[t.func][1]
         name = t.func
 
@@ -791,3 +792,21 @@ def _wrap(steps, run: Run) -> Run:
 def _const(v) -> Fn:
     v = freeze(v)
     return lambda env: v
+
+
+def _unreplaced(name: str, fs: list[Fn], span) -> Fn:
+    """A builtin outside the subset, kept by `resolve` because a `with` of the policy
+    replaces it (`Compiler.call` looks for the replacement first): reached without one,
+    the answer would come from the clock, the network or the environment, so the
+    evaluation stops with `unsupported` naming it, never guesses (undefined arguments
+    leave the call undefined, as OPA never calls the builtin then)."""
+    why = f"its answer depends on {OUT_OF_SCOPE[name]}" if name in OUT_OF_SCOPE else "it is not implemented"
+
+    def call(env):
+        for f in fs:
+            if f(env) is UNDEFINED:
+                return UNDEFINED
+        raise PolicyError.at(Code.UNSUPPORTED, f"builtin `{name}` is not supported, and this evaluation reaches "
+                             f"it without a `with` replacing it ({why})", span)
+
+    return call

@@ -6,7 +6,10 @@ that later passes never look at names again: a variable that names a rule of the
 package or an import becomes a `data`/`input` reference, every `_` becomes a fresh
 variable, and function calls carry the full path of a user function or the name of a
 known builtin. A call of a name OPA does not know is an undefined function, as OPA
-reports it; calls of OPA builtins outside the subset are refused as `unsupported`.
+reports it; calls of OPA builtins outside the subset are refused as `unsupported`,
+unless a `with` of the policy replaces that builtin (`with time.now_ns as 1`): then the
+call is kept, and `closures` makes it look for the replacement and, where an evaluation
+reaches it without one, stop with `unsupported` naming the builtin (see `resolve`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from policydiff.compile.builtins import (
     regex_problem,
 )
 from policydiff.compile.builtins.opa_builtins import OPA_ARITY, OPA_DEPRECATED
-from policydiff.compile.plan import RELATION_OUTPUT
+from policydiff.compile.plan import RELATION_OUTPUT, with_targets
 from policydiff.compile.types import OPA_BUILTINS
 from policydiff.errors import Code, Diagnostic
 
@@ -119,8 +122,9 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
     heads: dict[tuple[str, ...], set[str]] = {}
     for m in modules:
         heads.setdefault(m.package, set()).update(r.name.split(".")[0] for r in m.rules)
+    guarded: list[tuple[str, Diagnostic]] = []
     for m in modules:
-        names = Names(m, groups, diags, heads[m.package])
+        names = Names(m, groups, diags, heads[m.package], guarded=guarded)
         rewritten: dict[int, ir.Rule] = {}
         for r in m.rules:
             rewritten[id(r)] = names.rule(r)
@@ -130,7 +134,15 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
                 g.default = rewritten.get(id(g.default), g.default)
         general = [(path, rewritten.get(id(r), r)) for path, r in general]
     _plant_trees(groups, general, diags)
-    return groups, diags
+    # A builtin outside the subset that some `with` of the policy replaces is kept: OPA
+    # evaluates it under that `with` without the clock, network or environment. Proving
+    # that every path to a call runs under such a `with` is not attempted; the call
+    # itself refuses at evaluation when reached without a replacement (`closures`), so
+    # no answer ever comes from the real builtin. The targets are the ones `Program`
+    # installs replacements for (`Program.mocked`), computed the same way.
+    replaced = {t[1] for g in groups.values() for t in with_targets(g.defs) if t[0] == "fn"}
+    kept = {id(d) for name, d in guarded if name in replaced}
+    return groups, [d for d in diags if id(d) not in kept] if kept else diags
 
 
 def _plant_trees(groups: dict[tuple[str, ...], Group], general: list[tuple[tuple[str, ...], ir.Rule]],
@@ -213,9 +225,12 @@ class Names:
     resolves a query's body as a rule of its module through it)."""
 
     def __init__(self, module: ir.Module, groups: dict, diags: list[Diagnostic],
-                 local_rules: set[str] | None = None):
+                 local_rules: set[str] | None = None, guarded: list | None = None):
         self.package = module.package
         self.diags = diags
+        # `(builtin, diagnostic)` for calls of builtins outside the subset: `resolve`
+        # drops the diagnostic when a `with` of the policy replaces the builtin
+        self.guarded = guarded
         self.groups = groups
         self.local_rules = local_rules if local_rules is not None else {r.name.split(".")[0] for r in module.rules}
         self.imports: dict[str, tuple[str, ...]] = {}
@@ -540,8 +555,11 @@ class Names:
             return full
         why = (f"its answer depends on {OUT_OF_SCOPE[full]}" if full in OUT_OF_SCOPE
                else "it is not implemented (yet)")
-        self.diags.append(Diagnostic(code=Code.UNSUPPORTED, message=f"builtin `{full}` is not supported",
-                                     span=call.span, help=f"policydiff cannot compare it: {why}"))
+        d = Diagnostic(code=Code.UNSUPPORTED, message=f"builtin `{full}` is not supported",
+                       span=call.span, help=f"policydiff cannot compare it: {why}")
+        self.diags.append(d)
+        if self.guarded is not None and full in OUT_OF_SCOPE:
+            self.guarded.append((full, d))
         return full
 
 

@@ -6,13 +6,21 @@ value computed under the replacement is seen outside it, with the input patched 
 replacements in `ctx.mocks`. Calls of a name some `with` replaces look there first
 (`mocked`); a replacement function runs without any replacement, as OPA's: a mock
 never calls another mock, and calls the builtin it replaces as the original.
+
+A builtin outside the subset (the clock, the network, the environment: `OUT_OF_SCOPE`)
+is kept in a policy only when some `with` of it replaces the builtin (`resolve`); its
+calls find the replacement here and refuse, `unsupported`, when an evaluation reaches
+them without one (`closures`). `kept_builtin_calls` lists them, for `policydiff check`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from policydiff import ir
+from policydiff.compile.builtins import OUT_OF_SCOPE
 from policydiff.compile.values import UNDEFINED, Obj
+from policydiff.errors import Code, Diagnostic
 
 
 class Replacement:
@@ -123,3 +131,28 @@ def mocked(name: str, plain):
         return mocks[name].apply(env[0], args)
 
     return call
+
+
+def kept_builtin_calls(program) -> list[Diagnostic]:
+    """Every call, in the rules of `program`, of a builtin outside the subset that a
+    `with` of the policy replaces: evaluated only under that `with`, refused otherwise."""
+    out: list[Diagnostic] = []
+
+    def walk(node) -> None:
+        if isinstance(node, ir.Call) and node.func in OUT_OF_SCOPE:
+            out.append(Diagnostic(
+                code=Code.UNSUPPORTED, span=node.span,
+                message=f"builtin `{node.func}` is evaluated only under a `with` replacing it; a decision "
+                        f"reaching it without one is refused (its answer depends on {OUT_OF_SCOPE[node.func]})"))
+        for f in getattr(node, "__struct_fields__", ()):
+            x = getattr(node, f)
+            for y in (x if isinstance(x, tuple) else (x,)):
+                if isinstance(y, ir.Node):
+                    walk(y)
+
+    if not any(name in OUT_OF_SCOPE for name in program.mocked):
+        return out
+    for r in program.rules.values():
+        for rule in r.group.defs:
+            walk(rule)
+    return sorted(out, key=lambda d: (d.span.file or "", d.span.line, d.span.col))
