@@ -79,6 +79,9 @@ def test_examples_agree_with_compare(seeded, tmp_path):
     assert seen and seen[-1].done == REQUESTS and seen[-1].total == REQUESTS
     [during] = scraped
     assert 0 < during[("rbac_replay_requests_total", ())] <= REQUESTS
+    final = samples(report.metrics)  # one registry, blocks added whole: nothing ahead of the end
+    assert set(during) == set(final)
+    assert all(during[k] <= final[k] for k in during), {k for k in during if during[k] > final[k]}
     assert ("rbac_v1_v2_comparison_total", (("outcome", "match"),)) in during
     assert report.latency_ms.v1.p50 > 0 and report.latency_ms.db.max >= report.latency_ms.db.p99
     assert report.stale_facts == 0

@@ -1,17 +1,20 @@
-"""Counting comparisons: a local tally per process, flushed to Prometheus in bulk.
+"""Counting comparisons: a local tally per process, added to Prometheus in bulk.
 
-A Prometheus call per request in multiprocess mode costs about as much as evaluating
-both policies, so every process counts into a plain `Tally` (outcomes, per-cell counts,
-latency histograms) and `Metrics.flush` adds a whole tally to the Prometheus metrics of
-docs/design.md at once — per replay batch, or every few hundred decisions in an embedding
-application. The tally flushed is returned, so whoever aggregates reports (the replay's
-parent process) counts exactly what the metrics counted.
+A Prometheus call per request costs about as much as evaluating both policies, so the
+shadow authorizer counts into a plain `Tally` (outcomes, per-cell counts, latency
+histograms) and `Metrics.flush` adds a whole tally to the Prometheus metrics of
+docs/design.md at once — every few hundred decisions in an embedding application.
+
+Replay workers only tally: each finished block's tally goes to the parent, which merges
+it into the run's tally and adds it to the run's own `CollectorRegistry` (`Metrics.add`)
+exactly once. That registry serves `/metrics` while the run lasts (`serve`) and gives the
+final scrape the report embeds (`scrape`), so the counters equal the report's counts by
+construction: a worker that dies with a block tallied but not delivered has counted it
+nowhere.
 
 Histograms share one set of log-spaced bounds (`BUCKETS`, about 26 % apart from 1 µs to
 10 s), fine enough for p95/p99; the local tally keeps the same buckets, so percentiles
-come from the data the metrics expose. In multiprocess mode (`PROMETHEUS_MULTIPROC_DIR`
-set before the worker starts) the values live in files that `scrape(directory)` sums
-across processes.
+come from the data the metrics expose.
 """
 
 from __future__ import annotations
@@ -123,8 +126,8 @@ def _round(ms: float) -> float:
 
 class Metrics:
     """A local tally plus, when `prometheus` is true, the Prometheus metrics of docs/design.md
-    it is flushed into (`registry=None`: created unregistered, as multiprocess mode
-    collects them from files; pass a registry to serve them from this process)."""
+    it is flushed into (`registry=None`: created unregistered; pass a registry to expose
+    them)."""
 
     def __init__(self, *, prometheus: bool = True, registry=None, replay: bool = False):
         self.pending = Tally()
@@ -134,9 +137,14 @@ class Metrics:
         """Add everything counted since the last flush to the Prometheus metrics, and
         return it."""
         done, self.pending = self.pending, Tally()
-        if self._prom is not None:
-            self._prom.add(done)
+        self.add(done)
         return done
+
+    def add(self, tally: Tally) -> None:
+        """Add a tally counted elsewhere (a replay worker's block) to the Prometheus
+        metrics; the pending tally is left alone."""
+        if self._prom is not None:
+            self._prom.add(tally)
 
 
 class _PrometheusMetrics:
@@ -174,21 +182,17 @@ class _PrometheusMetrics:
             self.requests.inc(t.requests)
 
 
-def scrape(directory: str) -> str:
-    """The text exposition of every process's metrics under a multiprocess directory."""
-    from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+def scrape(registry) -> str:
+    """The text exposition of a registry's metrics (what `/metrics` serves)."""
+    from prometheus_client import generate_latest
 
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=directory)
     return generate_latest(registry).decode()
 
 
-def serve(port: int, directory: str):
-    """Serve the metrics of a multiprocess directory on `port` (all interfaces); returns
-    the server, to `shutdown()` when the run ends."""
-    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+def serve(port: int, registry):
+    """Serve a registry's metrics on `port` (all interfaces); returns the server, to
+    `shutdown()` when the run ends."""
+    from prometheus_client import start_http_server
 
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=directory)
     server, _thread = start_http_server(port, registry=registry)
     return server

@@ -2,14 +2,16 @@
 
 The stages: check the options and the policies (bad input, exit 2, before anything
 runs); read the tenancy once and plan the workload (`workload`); start K worker
-processes (`worker`) and the churn writer (`churn`) with a Prometheus multiprocess
-directory and, on request, an HTTP endpoint over it (`metrics`); hand out blocks, at most
-two in flight per worker, and merge each finished block's tally; then scrape the metrics
-one last time and build the report. Progress goes to an observer; nothing prints.
+processes (`worker`) and the churn writer (`churn`), with the run's own Prometheus
+registry and, on request, an HTTP endpoint over it (`metrics`); hand out blocks, at most
+two in flight per worker, and merge each finished block's tally into the run's tally and
+its metrics; then scrape the metrics one last time and build the report. Progress goes to
+an observer; nothing prints.
 
-Every block is counted once: a worker sends a block's tally after flushing it to the
-metrics, the parent merges it once, and a block in flight on a worker that died is given
-to another worker. The run stops early — and the report says `complete: false` with the
+Every block is counted once: workers only tally, the parent merges a block's tally into
+the report's counts and the metrics together, once, and a block in flight on a worker
+that died is given to another worker. So the final scrape equals the report, and a
+scrape during the run never exceeds it. The run stops early — and the report says `complete: false` with the
 reason — when a worker cannot reach the database any more, when no worker is left, or
 on SIGINT/SIGTERM (`stop`); blocks already finished are kept, in-flight ones are waited
 for, nothing else is sent.
@@ -18,10 +20,7 @@ for, nothing else is sent.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import queue
-import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -36,7 +35,7 @@ import msgspec
 from policydiff.errors import Code, InputError
 from policydiff.interrupts import on_interrupt
 from policydiff.replay import workload
-from policydiff.replay.metrics import Tally, latency, scrape, serve
+from policydiff.replay.metrics import Metrics, Tally, latency, scrape, serve
 from policydiff.results import OUTCOMES, ReplayCell, ReplayReport, ReplayRun
 from policydiff.source import Span
 
@@ -164,11 +163,12 @@ class _Driver:
         self.churn_writes = 0
 
     def run(self, metrics_port: int | None):
-        directory = tempfile.mkdtemp(prefix="policydiff-metrics-")
+        from prometheus_client import CollectorRegistry
+
+        registry = CollectorRegistry()
+        self.metrics = Metrics(registry=registry, replay=True)
         ctx = _context()
         results = ctx.Queue()
-        self.metrics_dir = directory
-        previous = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         churn_stop = ctx.Event()
         log = server = None
         interrupts = ExitStack()
@@ -182,11 +182,10 @@ class _Driver:
                                         Span(file=str(self.decision_log))) from None
             if metrics_port is not None:  # a port in use fails here, before any process starts
                 try:
-                    server = serve(metrics_port, directory)
+                    server = serve(metrics_port, registry)
                 except OSError as e:
                     raise InputError.at(Code.BAD_FLAG, f"cannot serve metrics on port {metrics_port}: "
                                         f"{e.strerror}", Span(file="--metrics-port")) from None
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # while the run lasts, as documented
             interrupts.enter_context(on_interrupt(self.stop.set))
             workers = [self._spawn(ctx, w, results) for w in range(self.parallel)]
             processes = [w["proc"] for w in workers]
@@ -205,7 +204,7 @@ class _Driver:
                 self._drain(results, workers, log)
             for w in workers:
                 w["proc"].join(10)
-            text = scrape(directory)
+            text = scrape(registry)
         finally:
             churn_stop.set()
             for proc in processes:  # only after an error: a finished run has joined them
@@ -216,11 +215,6 @@ class _Driver:
                 server.shutdown()
             if log is not None:
                 log.close()
-            if previous is None:
-                os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-            else:
-                os.environ["PROMETHEUS_MULTIPROC_DIR"] = previous
-            shutil.rmtree(directory, ignore_errors=True)
         complete = not self.pending and not self.failed and self.tally.requests == self.total
         return self.tally, text, self.problems, complete
 
@@ -229,7 +223,7 @@ class _Driver:
 
         v1, v2, d1, d2 = self.policies
         job = worker.Job(worker=w, dsn=self.dsn, v1=v1, v2=v2, v1_decision=d1, v2_decision=d2,
-                         plan=self.plan, metrics_dir=self.metrics_dir,
+                         plan=self.plan,
                          decision_log=self.decision_log is not None,
                          reconnect_attempts=self.reconnect_attempts)
         tasks = ctx.Queue()
@@ -300,12 +294,13 @@ class _Driver:
             _, _, block, tally, entries = msg
             w["in_flight"].discard(block)
             if block in self.finished:  # a block given out again after a false alarm
-                self._tell(f"block {block} finished twice; counted once (the metrics count it twice)")
+                self._tell(f"block {block} finished twice; counted once")
                 return
             self.finished.add(block)
             if block in self.pending:
                 self.pending.remove(block)
             self.tally.merge(tally)
+            self.metrics.add(tally)
             if log is not None:
                 for entry in entries:
                     log.write(msgspec.json.encode(entry).decode() + "\n")
@@ -364,7 +359,7 @@ _PRELOAD = ["policydiff.replay.worker", "policydiff.replay.churn", "policydiff.p
 def _context():
     """Worker processes come from a fork server (a clean process, no threads of the
     caller's, forked per worker), with the worker's modules preloaded. A worker gets
-    everything it needs in its `Job` (paths absolute, the metrics directory), since the
+    everything it needs in its `Job` (paths absolute), since the
     server's environment and working directory are those of its first run."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(_PRELOAD)

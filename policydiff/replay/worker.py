@@ -7,8 +7,9 @@ decision pair is taken on one consistent read of its facts whatever a concurrent
 does, in one round trip, with no session state (PgBouncer in transaction mode, Neon's
 pooled endpoint), and never prepared (`_FACTS` says why). Each request then goes through
 the `ShadowAuthorizer` production embeds, tagged with its cell (`Space.cell_of(...,
-concrete=True)` on the facts read), and the block's tally is flushed to the Prometheus
-files and sent to the parent together.
+concrete=True)` on the facts read), and the block's tally is sent to the parent, which
+alone adds it to the run's Prometheus metrics (a worker touches no metrics, so one that
+dies has counted nothing the report does not).
 
 A block is counted whole or not at all: the facts are read before anything is counted,
 so when the connection breaks the block is read again after reconnecting (with the
@@ -53,7 +54,6 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     v1_decision: str | None = None
     v2_decision: str | None = None
     plan: Any  # workload.Plan
-    metrics_dir: str  # prometheus-client's multiprocess directory of this run
     decision_log: bool = False
     reconnect_attempts: int = 8
 
@@ -93,7 +93,6 @@ def main(job: Job, tasks, results) -> None:
     ("ready", w), ("done", w, block, tally, log entries), ("failed", w, block, why)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler is not ours
-    _use_metrics_dir(job.metrics_dir)
     try:
         state = _start(job)
     except Exception as e:  # noqa: BLE001 - reported, not hidden: the parent stops the run
@@ -149,18 +148,6 @@ def _fetch(job: Job, state: dict, reader, block: int):
     return block, requests, reader.submit(_read, job, state, requests)
 
 
-def _use_metrics_dir(directory: str) -> None:
-    """Point prometheus-client's multiprocess mode at this run's directory. The client
-    picks its value class from the environment when it is imported, which in a forked
-    worker happened before this run (in the fork server): pick it again."""
-    import os
-
-    from prometheus_client import values
-
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
-    values.ValueClass = values.get_value_class()
-
-
 def _why(e: BaseException) -> str:
     from policydiff.errors import PolicydiffError, redact
 
@@ -179,7 +166,7 @@ def _start(job: Job) -> dict:
     v1 = load_policy(job.v1, decision=job.v1_decision)
     v2 = load_policy(job.v2, decision=job.v2_decision)
     entries: list = []
-    metrics = Metrics(prometheus=True, replay=True)
+    metrics = Metrics(prometheus=False)  # a tally only: the parent owns the metrics
     auth = ShadowAuthorizer(v1, v2, metrics=metrics, flush_every=None, max_pending=1 << 30,
                             decision_log=entries.append if job.decision_log else None)
     return {"auth": auth, "metrics": metrics, "entries": entries,
@@ -210,7 +197,7 @@ def _read(job: Job, state: dict, requests) -> tuple[dict, dict, float]:
 
 def _decide(job: Job, state: dict, requests, users: dict, resources: dict, elapsed: float):
     """Every request of a block through the shadow authorizer, on the facts read for it;
-    the block's tally (flushed to the metrics) and decision-log entries."""
+    the block's tally and decision-log entries."""
     plan = job.plan
     auth, metrics = state["auth"], state["metrics"]
     authorize, cell_of = auth.authorize, state["space"].cell_of
