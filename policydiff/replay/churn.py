@@ -16,9 +16,9 @@ import signal
 from collections import defaultdict
 
 
-def main(dsn: str, plan, rate: float, seed: int, stop, results) -> None:
-    """Write until `stop` is set; put ("churn", transactions, problem or None) on
-    `results` at the end."""
+def main(dsn: str, plan, rate: float, seed: int, conn) -> None:
+    """Write until the parent says stop on the pipe `conn` (or the pipe closes); send
+    ("churn", transactions, problem or None) at the end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler is not ours
     import psycopg
@@ -31,35 +31,39 @@ def main(dsn: str, plan, rate: float, seed: int, stop, results) -> None:
         by_ent[ent].append(uid)
     pairs = [(x, y) for users in by_ent.values() for x in users for y in users if x != y]
     writes, changed, problem = 0, None, None
-    conn = None
+    pg = None
     interval = 1.0 / rate
     try:
-        while pairs and not stop.is_set():
+        while pairs:
             try:
-                if conn is None:
-                    conn = db.open_connection(dsn, attempts=8, application_name="policydiff-churn")
-                    conn.prepare_threshold = None
+                if pg is None:
+                    pg = db.open_connection(dsn, attempts=8, application_name="policydiff-churn")
+                    pg.prepare_threshold = None
                 if changed is None:
                     x, y = rng.choice(pairs)
-                    _assign(conn, x, plan.users[y])
+                    _assign(pg, x, plan.users[y])
                     changed = x
                 else:
-                    _assign(conn, changed, plan.users[changed])
+                    _assign(pg, changed, plan.users[changed])
                     changed = None
                 writes += 1
             except psycopg.OperationalError:
-                if conn is not None:
-                    conn.close()
-                conn = None
-            stop.wait(interval)
-        if changed is not None and conn is not None:
-            _assign(conn, changed, plan.users[changed])
+                if pg is not None:
+                    pg.close()
+                pg = None
+            if conn.poll(interval):  # the parent said stop, or went away
+                break
+        if changed is not None and pg is not None:
+            _assign(pg, changed, plan.users[changed])
     except Exception as e:  # noqa: BLE001 - reported to the parent, which names it
         problem = f"{type(e).__name__}: {e}"
     finally:
-        if conn is not None:
-            conn.close()
-        results.put(("churn", writes, problem))
+        if pg is not None:
+            pg.close()
+        try:
+            conn.send(("churn", writes, problem))
+        except OSError:  # the parent is gone
+            pass
 
 
 def _assign(conn, user_id: str, facts: tuple[str, str, tuple[str, ...]]) -> None:

@@ -20,7 +20,6 @@ for, nothing else is sent.
 from __future__ import annotations
 
 import multiprocessing
-import queue
 import threading
 import time
 import uuid
@@ -146,8 +145,25 @@ def _report(run: ReplayRun, t: Tally, metrics_text: str, problems: list[str],
                         problems=tuple(problems))
 
 
+class _Worker:
+    """The parent's view of one worker process: its pipe and the blocks it holds."""
+
+    __slots__ = ("closed", "conn", "gone", "id", "in_flight", "proc", "ready")
+
+    def __init__(self, id_: int, proc, conn):
+        self.id, self.proc, self.conn = id_, proc, conn
+        self.in_flight: set[int] = set()
+        self.ready = self.closed = self.gone = False
+
+
 class _Driver:
-    """The parent's side of one run: workers, blocks, the merged tally."""
+    """The parent's side of one run: workers, blocks, the merged tally.
+
+    Each worker (and the churn writer) has one duplex pipe; the parent waits on all the
+    pipes and all the process sentinels at once (`multiprocessing.connection.wait`), so a
+    worker that dies is seen at once, whatever it was doing, and never waited for: what
+    it sent whole is read and counted, a message it was killed in the middle of is
+    dropped, and the blocks it held go to the other workers."""
 
     def __init__(self, *, plan, blocks, total, dsn, v1, v2, v1_decision, v2_decision, parallel,
                  churn, seed, decision_log, observer, stop, reconnect_attempts):
@@ -160,7 +176,11 @@ class _Driver:
         self.problems: list[str] = []
         self.failed = False
         self.finished: set[int] = set()
+        self.workers: list[_Worker] = []
+        self.writer = None  # (process, pipe) of the churn writer while it runs
         self.churn_writes = 0
+        self.log = None
+        self.started = time.monotonic()
 
     def run(self, metrics_port: int | None):
         from prometheus_client import CollectorRegistry
@@ -168,15 +188,12 @@ class _Driver:
         registry = CollectorRegistry()
         self.metrics = Metrics(registry=registry, replay=True)
         ctx = _context()
-        results = ctx.Queue()
-        churn_stop = ctx.Event()
-        log = server = None
+        server = None
         interrupts = ExitStack()
-        processes: list = []
         try:
             if self.decision_log:
                 try:
-                    log = open(self.decision_log, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+                    self.log = open(self.decision_log, "w", encoding="utf-8")  # noqa: SIM115 - closed below
                 except OSError as e:
                     raise InputError.at(Code.UNWRITABLE_FILE, f"cannot write the decision log: {e.strerror}",
                                         Span(file=str(self.decision_log))) from None
@@ -187,51 +204,51 @@ class _Driver:
                     raise InputError.at(Code.BAD_FLAG, f"cannot serve metrics on port {metrics_port}: "
                                         f"{e.strerror}", Span(file="--metrics-port")) from None
             interrupts.enter_context(on_interrupt(self.stop.set))
-            workers = [self._spawn(ctx, w, results) for w in range(self.parallel)]
-            processes = [w["proc"] for w in workers]
-            writer = None
+            self.workers = [self._spawn(ctx, w) for w in range(self.parallel)]
             if self.churn > 0:
-                from policydiff.replay import churn
-
-                writer = ctx.Process(target=churn.main, args=(self.dsn, self.plan, self.churn, self.seed,
-                                                               churn_stop, results), daemon=True)
-                writer.start()
-                processes.append(writer)
-            self._loop(workers, results, log)
-            churn_stop.set()
-            if writer is not None:
-                writer.join(30)
-                self._drain(results, workers, log)
-            for w in workers:
-                w["proc"].join(10)
+                self._spawn_churn(ctx)
+            self._loop()
+            self._stop_churn()
             text = scrape(registry)
         finally:
-            churn_stop.set()
+            processes = [w.proc for w in self.workers] + ([self.writer[0]] if self.writer else [])
             for proc in processes:  # only after an error: a finished run has joined them
                 if proc.is_alive():
                     proc.terminate()
+                proc.join(10)
+            for conn in [w.conn for w in self.workers] + ([self.writer[1]] if self.writer else []):
+                conn.close()
             interrupts.close()
             if server is not None:
                 server.shutdown()
-            if log is not None:
-                log.close()
+            if self.log is not None:
+                self.log.close()
         complete = not self.pending and not self.failed and self.tally.requests == self.total
         return self.tally, text, self.problems, complete
 
-    def _spawn(self, ctx, w: int, results) -> dict:
+    def _spawn(self, ctx, w: int) -> _Worker:
         from policydiff.replay import worker
 
         v1, v2, d1, d2 = self.policies
         job = worker.Job(worker=w, dsn=self.dsn, v1=v1, v2=v2, v1_decision=d1, v2_decision=d2,
-                         plan=self.plan,
-                         decision_log=self.decision_log is not None,
+                         plan=self.plan, decision_log=self.decision_log is not None,
                          reconnect_attempts=self.reconnect_attempts)
-        tasks = ctx.Queue()
-        proc = ctx.Process(target=worker.main, args=(job, tasks, results), daemon=True,
+        mine, theirs = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=worker.main, args=(job, theirs), daemon=True,
                            name=f"policydiff-replay-{w}")
         proc.start()
-        return {"id": w, "proc": proc, "tasks": tasks, "in_flight": set(), "closed": False,
-                "ready": False, "gone": False}
+        theirs.close()  # the worker's end lives in the worker only: its death closes the pipe
+        return _Worker(w, proc, mine)
+
+    def _spawn_churn(self, ctx) -> None:
+        from policydiff.replay import churn
+
+        mine, theirs = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=churn.main, args=(self.dsn, self.plan, self.churn, self.seed, theirs),
+                           daemon=True, name="policydiff-churn")
+        proc.start()
+        theirs.close()
+        self.writer = (proc, mine)
 
     def _tell(self, message: str) -> None:
         self.problems.append(message)
@@ -244,110 +261,171 @@ class _Driver:
                                    elapsed=time.monotonic() - self.started,
                                    discrepancies=sum(o[1:3]), message=message))
 
-    def _loop(self, workers: list[dict], results, log) -> None:
+    def _loop(self) -> None:
+        from multiprocessing.connection import wait
+
         self.started = time.monotonic()
         last = 0.0
         while True:
-            stopping = self.stop.is_set() or self.failed
-            for w in workers:
-                if w["gone"]:
-                    continue
-                if not stopping and w["ready"]:
-                    while self.pending and len(w["in_flight"]) < IN_FLIGHT:
-                        b = self.pending.popleft()
-                        w["in_flight"].add(b)
-                        w["tasks"].put(b)
-                idle = not self.pending and not any(x["in_flight"] for x in workers)
-                if (stopping or idle) and not w["closed"]:
-                    w["tasks"].put(None)
-                    w["closed"] = True
-            if all(w["gone"] or (w["closed"] and not w["in_flight"] and not w["proc"].is_alive())
-                   for w in workers):
+            self._dispatch()
+            live = [w for w in self.workers if not w.gone]
+            if not live:
                 break
-            try:
-                msg = results.get(timeout=0.2)
-            except queue.Empty:
-                self._reap(workers, results, log)
-                continue
-            self._handle(msg, workers, log)
+            waiting: dict = {}
+            for w in live:
+                waiting[w.conn] = waiting[w.proc.sentinel] = w
+            if self.writer is not None:
+                waiting[self.writer[1]] = waiting[self.writer[0].sentinel] = None
+            for ready in wait(list(waiting), timeout=0.2):
+                w = waiting[ready]
+                if w is None:
+                    self._churn_event()
+                elif not w.gone:
+                    self._event(w, from_pipe=ready is w.conn)
             now = time.monotonic()
             if now - last >= 0.2:
                 last = now
-                self._reap(workers, results, log)
                 self._progress()
         if self.stop.is_set() and self.pending:
             self._tell(f"stopped by a signal with {self.total - self.tally.requests} requests not run")
         self._progress()
 
-    def _handle(self, msg: tuple, workers: list[dict], log) -> None:
-        kind, wid = msg[0], msg[1]
-        if kind == "churn":
-            _, writes, problem = msg
-            self.churn_writes = writes
-            if problem is not None:
-                self._tell(f"the churn writer stopped after {writes} transactions: {problem}")
-            return
-        w = workers[wid]
+    def _dispatch(self) -> None:
+        """Blocks to every ready worker (up to IN_FLIGHT each); the end to every worker
+        once nothing is left to give it, or the run stops."""
+        stopping = self.stop.is_set() or self.failed
+        for w in self.workers:
+            if w.gone:
+                continue
+            if not stopping and w.ready:
+                while self.pending and len(w.in_flight) < IN_FLIGHT and not w.gone:
+                    b = self.pending.popleft()
+                    w.in_flight.add(b)  # a failed send puts it back with the others (_ended)
+                    self._send(w, b)
+            idle = not self.pending and not any(x.in_flight for x in self.workers)
+            if (stopping or idle) and not w.closed and not w.gone:
+                w.closed = True
+                self._send(w, None)
+
+    def _send(self, w: _Worker, message) -> None:
+        try:
+            w.conn.send(message)
+        except OSError:  # the worker is dead: its sentinel says so too, this is sooner
+            self._ended(w)
+
+    def _event(self, w: _Worker, *, from_pipe: bool) -> None:
+        """A message from `w`, or its end: a sentinel, end of file, or a message cut short."""
+        if from_pipe:
+            try:
+                msg = w.conn.recv()
+            except (EOFError, OSError):
+                self._ended(w)
+                return
+            self._handle(w, msg)
+        else:
+            self._ended(w)
+
+    def _handle(self, w: _Worker, msg: tuple) -> None:
+        kind = msg[0]
         if kind == "ready":
-            w["ready"] = True
+            w.ready = True
         elif kind == "done":
-            _, _, block, tally, entries = msg
-            w["in_flight"].discard(block)
-            if block in self.finished:  # a block given out again after a false alarm
-                self._tell(f"block {block} finished twice; counted once")
+            _, block, tally, entries = msg
+            w.in_flight.discard(block)
+            if block in self.finished:  # cannot happen: a block is given out again only
+                self._tell(f"block {block} finished twice; counted once")  # when lost
                 return
             self.finished.add(block)
-            if block in self.pending:
-                self.pending.remove(block)
             self.tally.merge(tally)
             self.metrics.add(tally)
-            if log is not None:
+            if self.log is not None:
                 for entry in entries:
-                    log.write(msgspec.json.encode(entry).decode() + "\n")
+                    self.log.write(msgspec.json.encode(entry).decode() + "\n")
         elif kind == "failed":
-            _, _, block, why = msg
+            _, block, why = msg
             if block is not None:
-                w["in_flight"].discard(block)
+                w.in_flight.discard(block)
                 self.pending.appendleft(block)
-            for b in sorted(w["in_flight"]):  # sent, never started: not counted anywhere
+            for b in sorted(w.in_flight, reverse=True):  # sent, never started: not counted anywhere
                 self.pending.appendleft(b)
-            w["in_flight"].clear()
-            w["gone"] = True
+            w.in_flight.clear()
+            w.gone = True
             self.failed = True
-            self._tell(f"worker {wid} stopped: {why}")
+            self._tell(f"worker {w.id} stopped: {why}")
 
-    def _drain(self, results, workers: list[dict], log) -> None:
-        while True:
-            try:
-                self._handle(results.get(timeout=0.5), workers, log)
-            except queue.Empty:
-                return
-
-    def _reap(self, workers: list[dict], results, log) -> None:
-        """A worker that died without a word: its blocks go back to the queue. What it
-        sent before dying is read first, so a finished block is not run again."""
-        dead = [w for w in workers if not w["gone"] and not w["proc"].is_alive()]
-        if not dead:
+    def _ended(self, w: _Worker) -> None:
+        """`w`'s process ended or its pipe broke. Whole messages still in the pipe are
+        read first (a block it finished is not run again); a worker that was told to
+        end, held nothing and exited 0 just finished, any other end is a crash: named in
+        the problems, its blocks given to the other workers."""
+        if w.gone:
             return
-        while True:
+        while not w.gone:
             try:
-                self._handle(results.get_nowait(), workers, log)
-            except queue.Empty:
+                if not w.conn.poll():
+                    break
+                msg = w.conn.recv()
+            except (EOFError, OSError):
                 break
-        for w in dead:
-            if w["gone"]:
-                continue
-            if w["closed"] and not w["in_flight"] and w["proc"].exitcode == 0:
-                continue
-            w["gone"] = True
-            lost = sorted(w["in_flight"])
-            w["in_flight"].clear()
-            self.pending.extendleft(reversed(lost))
-            self._tell(f"worker {w['id']} crashed (exit code {w['proc'].exitcode}); "
-                       f"its {len(lost)} unfinished block(s) went to the other workers")
-            if all(x["gone"] for x in workers):
-                self.failed = True
-                self._tell("no worker left")
+            self._handle(w, msg)
+        if w.gone:  # it said why it stopped
+            return
+        w.gone = True
+        w.proc.join(5)
+        if w.proc.is_alive():  # its pipe broke but it lives on: no use to the run
+            w.proc.terminate()
+            w.proc.join(5)
+        if w.closed and not w.in_flight and w.proc.exitcode == 0:
+            return
+        lost = sorted(w.in_flight)
+        w.in_flight.clear()
+        self.pending.extendleft(reversed(lost))
+        self._tell(f"worker {w.id} crashed (exit code {w.proc.exitcode}); "
+                   f"its {len(lost)} unfinished block(s) went to the other workers")
+        if all(x.gone for x in self.workers) and self.pending:
+            self.failed = True
+            self._tell("no worker left")
+
+    def _churn_event(self) -> None:
+        """A message from the churn writer, or its end."""
+        proc, conn = self.writer
+        try:
+            if conn.poll():
+                self._churn_message(conn.recv())
+                return
+        except (EOFError, OSError):
+            pass
+        proc.join(5)
+        self.writer = None
+        self._tell(f"the churn writer died (exit code {proc.exitcode}) after {self.churn_writes} "
+                   "transactions")
+        conn.close()
+
+    def _churn_message(self, msg: tuple) -> None:
+        """("churn", transactions, problem or None): the writer's last word."""
+        _, writes, problem = msg
+        self.churn_writes = writes
+        proc, conn = self.writer
+        proc.join(30)
+        conn.close()
+        self.writer = None
+        if problem is not None:
+            self._tell(f"the churn writer stopped after {writes} transactions: {problem}")
+
+    def _stop_churn(self) -> None:
+        """Tell the churn writer to put the facts back and stop, and wait for its word."""
+        if self.writer is None:
+            return
+        proc, conn = self.writer
+        try:
+            conn.send("stop")
+        except OSError:
+            pass
+        if conn.poll(30) or not proc.is_alive():
+            self._churn_event()
+        else:
+            self._tell("the churn writer did not stop within 30 s; the facts it changed last may "
+                       "not be back")
 
 
 # What a worker imports, loaded once in the fork server: workers then start in a fraction

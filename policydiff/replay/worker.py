@@ -21,7 +21,6 @@ decides when the run stops.
 
 from __future__ import annotations
 
-import queue
 import signal
 import time
 from collections import deque
@@ -88,32 +87,31 @@ def _array(ids) -> str:
     return "{" + ",".join(['"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"' for i in ids]) + "}"
 
 
-def main(job: Job, tasks, results) -> None:
-    """The worker process: take blocks from `tasks` until None, put messages on `results`:
-    ("ready", w), ("done", w, block, tally, log entries), ("failed", w, block, why)."""
+def main(job: Job, conn) -> None:
+    """The worker process: take blocks from its pipe `conn` until None, send back
+    ("ready",), ("done", block, tally, log entries) or ("failed", block, why)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler is not ours
     try:
         state = _start(job)
     except Exception as e:  # noqa: BLE001 - reported, not hidden: the parent stops the run
-        results.put(("failed", job.worker, None, _why(e)))
+        conn.send(("failed", None, _why(e)))
         return
-    results.put(("ready", job.worker))
+    conn.send(("ready",))
     from concurrent.futures import ThreadPoolExecutor
 
     # One reader thread owns the connection (reads, reconnects); this thread decides.
     reader = ThreadPoolExecutor(1, thread_name_prefix="policydiff-facts")
     try:
-        _serve(job, state, tasks, results, reader)
+        _serve(job, state, conn, reader)
+    except EOFError:  # the parent is gone: nobody to work for
+        pass
     finally:
         reader.shutdown(wait=True, cancel_futures=True)
         state["conn"].close()
 
 
-_EMPTY = object()
-
-
-def _serve(job: Job, state: dict, tasks, results, reader) -> None:
+def _serve(job: Job, state: dict, conn, reader) -> None:
     """Blocks in, tallies out. The next block's facts are read while this block is
     decided (the parent keeps two blocks in flight per worker), so the worker does not
     wait for the database between blocks."""
@@ -121,26 +119,23 @@ def _serve(job: Job, state: dict, tasks, results, reader) -> None:
     stopping = False
     while True:
         if not ahead:
-            block = None if stopping else tasks.get()
+            block = None if stopping else conn.recv()
             if block is None:
                 return
             ahead.append(_fetch(job, state, reader, block))
-        if not stopping:
-            try:
-                nxt = tasks.get_nowait()
-            except queue.Empty:
-                nxt = _EMPTY
+        if not stopping and conn.poll():
+            nxt = conn.recv()
             if nxt is None:
                 stopping = True
-            elif nxt is not _EMPTY:
+            else:
                 ahead.append(_fetch(job, state, reader, nxt))
         block, requests, facts = ahead.popleft()
         try:
             tally, entries = _decide(job, state, requests, *facts.result())
         except Exception as e:  # noqa: BLE001 - reported; the parent gives this block and
-            results.put(("failed", job.worker, block, _why(e)))  # the ones ahead to others
+            conn.send(("failed", block, _why(e)))  # the ones ahead to others
             return
-        results.put(("done", job.worker, block, tally, entries))
+        conn.send(("done", block, tally, entries))
 
 
 def _fetch(job: Job, state: dict, reader, block: int):
