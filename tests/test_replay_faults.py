@@ -1,6 +1,6 @@
 """Replay under faults, on a PostgreSQL server of its own that the tests restart and
-stop under a running replay: a restart and a killed worker leave the counts exact and
-the run complete; a server that stays away, and SIGTERM, end the run with a partial
+stop under a running replay: a restart, a killed worker and a worker crashing at any
+point of a block leave the counts exact and the run complete; a server that stays away, and SIGTERM, end the run with a partial
 report (`complete: false`, exit 3) whose counts equal the metrics; nothing is counted
 twice or lost."""
 
@@ -16,10 +16,14 @@ import time
 import msgspec
 import psycopg
 import pytest
-from replay_checks import V1, V2, assert_agrees, assert_metrics_equal_report, compare, seed
+from replay_checks import V1, V2, assert_agrees, assert_metrics_equal_report, compare, samples, seed
 
 from conftest import DebianCluster
+from policydiff.cli.replay import exit_code
+from policydiff.errors import ExitCode
 from policydiff.replay import run_replay
+from policydiff.replay.worker import CRASH_EXIT, CRASH_POINTS
+from policydiff.replay.workload import BLOCK
 from policydiff.results import ReplayReport
 
 REQUESTS = 60_000
@@ -109,6 +113,40 @@ def test_server_that_stays_away_ends_the_run_incomplete(cluster):
     assert any("cannot connect" in p for p in report.problems), report.problems
     assert_metrics_equal_report(report)
     assert sum(c.requests for c in report.cells) == report.requests
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_a_worker_crashing_anywhere_in_a_block_is_reported_and_counts_stay_exact(cluster, tmp_path, point):
+    """One of two workers dies in its 2nd block: before tallying it, after, in the middle
+    of sending it (the parent reads half a message), or just after sending it. The run
+    names the crash, exits 3 as a run with trouble, and still counts every request once:
+    the report, the metrics and the blocks the metrics saw read (one database lookup per
+    block) all say the same."""
+    claim = tmp_path / "crash"
+    requests = 24 * BLOCK
+    report = run_replay(v1=V1, v2=V2, requests=requests, parallel=2, seed=3, dsn=cluster.dsn,
+                        crash_at=(2, point, str(claim)))
+    assert claim.exists()  # a worker took the crash
+    crashed = [p for p in report.problems if "crashed" in p]
+    assert len(crashed) == 1 and f"exit code {CRASH_EXIT}" in crashed[0], report.problems
+    assert list(report.problems) == crashed
+    assert report.complete and report.requests == requests
+    assert exit_code(report) == ExitCode.INFRA
+    assert_metrics_equal_report(report)
+    assert samples(report.metrics)[("rbac_db_lookup_seconds_count", ())] == 24  # each block once
+    assert_agrees(report, compare(cluster.dsn, V2))
+
+
+def test_the_last_worker_crashing_ends_the_run_incomplete(cluster, tmp_path):
+    requests = 24 * BLOCK
+    report = run_replay(v1=V1, v2=V2, requests=requests, parallel=1, seed=3, dsn=cluster.dsn,
+                        crash_at=(3, "after_tally", str(tmp_path / "crash")))
+    assert not report.complete
+    assert any("worker 0 crashed" in p for p in report.problems), report.problems
+    assert "no worker left" in report.problems
+    assert report.requests == 2 * BLOCK  # the two blocks sent before the crash
+    assert_metrics_equal_report(report)
+    assert exit_code(report) == ExitCode.INFRA
 
 
 @pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])

@@ -61,6 +61,13 @@ def run(args: argparse.Namespace) -> ExitCode:
                  "replay report")
     sys.stderr.write(summary(report, args.output))
     _record(args, report)
+    return exit_code(report)
+
+
+def exit_code(report) -> ExitCode:
+    """0 for a run that completed without trouble; 3 when it stopped early or had
+    trouble on the way (a worker crashed, the churn writer failed), even if every
+    request was counted in the end: such a run is not passed as clean."""
     return ExitCode.OK if report.complete and not report.problems else ExitCode.INFRA
 
 

@@ -74,13 +74,17 @@ def run_replay(
     observer: Observer | None = None,
     stop: threading.Event | None = None,
     reconnect_attempts: int = 8,
+    crash_at: tuple[int, str, str] | None = None,
 ) -> ReplayReport:
     """Replay `requests` requests (this shard's share of them) against the database:
     v1 enforcing, v2 in shadow, every request's facts read during the run.
 
     Bad options, policies or profile, or an empty tenancy: `InputError`/`PolicyError`
     (exit 2); the database unreachable at the start: `InfraError` (exit 3). Trouble
-    during the run does not raise: the report says `complete: false` and why."""
+    during the run does not raise: the report says `complete: false` and why.
+
+    `crash_at=(n, point, claim_file)` is for tests: one worker dies at `point`
+    (`worker.CRASH_POINTS`) of its n-th block."""
     from policydiff import db
     from policydiff.diff import policy_info
     from policydiff.policy import load_policy
@@ -110,7 +114,8 @@ def run_replay(
                      v1=str(Path(v1).resolve()), v2=str(Path(v2).resolve()),
                      v1_decision=v1_decision, v2_decision=v2_decision, parallel=parallel,
                      churn=churn, seed=seed, decision_log=decision_log, observer=observer,
-                     stop=stop or threading.Event(), reconnect_attempts=reconnect_attempts)
+                     stop=stop or threading.Event(), reconnect_attempts=reconnect_attempts,
+                     crash_at=crash_at)
     tally, metrics_text, problems, complete = driver.run(metrics_port)
     run = msgspec.structs.replace(run, finished=_now())
     return _report(run, tally, metrics_text, problems, complete)
@@ -166,12 +171,12 @@ class _Driver:
     dropped, and the blocks it held go to the other workers."""
 
     def __init__(self, *, plan, blocks, total, dsn, v1, v2, v1_decision, v2_decision, parallel,
-                 churn, seed, decision_log, observer, stop, reconnect_attempts):
+                 churn, seed, decision_log, observer, stop, reconnect_attempts, crash_at):
         self.plan, self.pending, self.total = plan, deque(blocks), total
         self.dsn, self.parallel, self.churn, self.seed = dsn, parallel, churn, seed
         self.policies = (v1, v2, v1_decision, v2_decision)
         self.decision_log, self.observer, self.stop = decision_log, observer, stop
-        self.reconnect_attempts = reconnect_attempts
+        self.reconnect_attempts, self.crash_at = reconnect_attempts, crash_at
         self.tally = Tally()
         self.problems: list[str] = []
         self.failed = False
@@ -232,7 +237,7 @@ class _Driver:
         v1, v2, d1, d2 = self.policies
         job = worker.Job(worker=w, dsn=self.dsn, v1=v1, v2=v2, v1_decision=d1, v2_decision=d2,
                          plan=self.plan, decision_log=self.decision_log is not None,
-                         reconnect_attempts=self.reconnect_attempts)
+                         reconnect_attempts=self.reconnect_attempts, crash_at=self.crash_at)
         mine, theirs = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=worker.main, args=(job, theirs), daemon=True,
                            name=f"policydiff-replay-{w}")

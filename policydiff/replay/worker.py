@@ -55,6 +55,13 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     plan: Any  # workload.Plan
     decision_log: bool = False
     reconnect_attempts: int = 8
+    # Tests only: (n, point, claim file) — the first worker to create the claim file dies
+    # at `point` of its n-th block: one of CRASH_POINTS.
+    crash_at: tuple[int, str, str] | None = None
+
+
+CRASH_POINTS = ("before_tally", "after_tally", "mid_send", "after_send")
+CRASH_EXIT = 70  # the exit code of a worker crashed on purpose
 
 
 def read_facts(conn, requests: list[tuple[str, str, str]]) -> tuple[dict, dict]:
@@ -117,6 +124,7 @@ def _serve(job: Job, state: dict, conn, reader) -> None:
     wait for the database between blocks."""
     ahead: deque = deque()  # (block, requests, future of its facts)
     stopping = False
+    n = 0
     while True:
         if not ahead:
             block = None if stopping else conn.recv()
@@ -130,12 +138,52 @@ def _serve(job: Job, state: dict, conn, reader) -> None:
             else:
                 ahead.append(_fetch(job, state, reader, nxt))
         block, requests, facts = ahead.popleft()
+        n += 1
+        crash = _crash_point(job, n)
+        _crash_if(crash == "before_tally")
         try:
             tally, entries = _decide(job, state, requests, *facts.result())
         except Exception as e:  # noqa: BLE001 - reported; the parent gives this block and
             conn.send(("failed", block, _why(e)))  # the ones ahead to others
             return
-        conn.send(("done", block, tally, entries))
+        _crash_if(crash == "after_tally")
+        message = ("done", block, tally, entries)
+        if crash == "mid_send":
+            _send_half(conn, message)
+            _crash_if(True)
+        conn.send(message)
+        _crash_if(crash == "after_send")
+
+
+def _crash_point(job: Job, n: int) -> str | None:
+    """Where this worker dies in its n-th block, when a test asked for it and this worker
+    is the first to claim the crash."""
+    if job.crash_at is None or job.crash_at[0] != n:
+        return None
+    import os
+
+    try:
+        os.close(os.open(job.crash_at[2], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return None
+    return job.crash_at[1]
+
+
+def _crash_if(now: bool) -> None:
+    if now:
+        import os
+
+        os._exit(CRASH_EXIT)  # as a kill would: no cleanup, no word to the parent
+
+
+def _send_half(conn, message) -> None:
+    """The first half of `message` as `conn.send` would write it (length, then pickle)."""
+    import os
+    import pickle
+    import struct
+
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    os.write(conn.fileno(), struct.pack("!i", len(data)) + data[: len(data) // 2])
 
 
 def _fetch(job: Job, state: dict, reader, block: int):
