@@ -138,6 +138,24 @@ def test_loosening_with_churn_agrees_with_compare(default_server, tmp_path):
         default_server.drop_database(name)
 
 
+def test_a_slow_churn_writer_still_changes_facts_under_the_run(default_server):
+    """Blocks wait for the writer's first change, which holds until the first block is
+    done: even at one transaction every 10 s, decisions are taken on changed facts, and
+    the facts are put back at the end."""
+    name = default_server.create_database()
+    dsn = default_server.dsn_for(name)
+    try:
+        seed(dsn)
+        before = compare(dsn, V2).cells
+        report = run_replay(v1=V1, v2=V2, requests=REQUESTS, parallel=2, seed=4, dsn=dsn, churn=0.1)
+        assert report.complete and not report.problems
+        assert report.stale_facts > 0
+        assert_metrics_equal_report(report)
+        assert compare(dsn, V2).cells == before
+    finally:
+        default_server.drop_database(name)
+
+
 def test_cli_shards_merge_into_the_workload(seeded, tmp_path):
     """Two shards of one workload, through the command: together they are the workload,
     and a loosening shows in them as compare predicts."""

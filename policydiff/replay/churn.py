@@ -16,9 +16,15 @@ import signal
 from collections import defaultdict
 
 
-def main(dsn: str, plan, rate: float, seed: int, conn) -> None:
+def main(dsn: str, plan, rate: float, seed: int, conn, first_users=()) -> None:
     """Write until the parent says stop on the pipe `conn` (or the pipe closes); send
-    ("churn", transactions, problem or None) at the end."""
+    ("changed",) once the first change is committed, and ("churn", transactions, problem
+    or None) at the end.
+
+    The first change is made to one of `first_users` (the users of the run's first
+    block), to facts that differ from its own, and held until the parent says "go" (its
+    first block is finished): the parent starts no block before ("changed",), so at
+    least one decision is taken on changed facts whatever the timing."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler is not ours
     import psycopg
@@ -30,6 +36,8 @@ def main(dsn: str, plan, rate: float, seed: int, conn) -> None:
     for uid, (ent, _, _) in plan.users.items():
         by_ent[ent].append(uid)
     pairs = [(x, y) for users in by_ent.values() for x in users for y in users if x != y]
+    first = set(first_users)
+    firsts = [(x, y) for x, y in pairs if x in first and plan.users[x][1:] != plan.users[y][1:]]
     writes, changed, problem = 0, None, None
     pg = None
     interval = 1.0 / rate
@@ -40,9 +48,14 @@ def main(dsn: str, plan, rate: float, seed: int, conn) -> None:
                     pg = db.open_connection(dsn, attempts=8, application_name="policydiff-churn")
                     pg.prepare_threshold = None
                 if changed is None:
-                    x, y = rng.choice(pairs)
+                    x, y = rng.choice(firsts if writes == 0 and firsts else pairs)
                     _assign(pg, x, plan.users[y])
                     changed = x
+                    if writes == 0:
+                        conn.send(("changed",))
+                        if _word(conn) != "go":  # held until the first block is done
+                            writes += 1
+                            break
                 else:
                     _assign(pg, changed, plan.users[changed])
                     changed = None
@@ -64,6 +77,14 @@ def main(dsn: str, plan, rate: float, seed: int, conn) -> None:
             conn.send(("churn", writes, problem))
         except OSError:  # the parent is gone
             pass
+
+
+def _word(conn) -> str | None:
+    """The parent's next word; None when it went away."""
+    try:
+        return conn.recv()
+    except EOFError:
+        return None
 
 
 def _assign(conn, user_id: str, facts: tuple[str, str, tuple[str, ...]]) -> None:

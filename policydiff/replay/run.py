@@ -183,6 +183,8 @@ class _Driver:
         self.finished: set[int] = set()
         self.workers: list[_Worker] = []
         self.writer = None  # (process, pipe) of the churn writer while it runs
+        self.churn_started = churn <= 0  # blocks wait for the writer's first change
+        self.first_block = self.pending[0] if self.pending else None
         self.churn_writes = 0
         self.log = None
         self.started = time.monotonic()
@@ -249,7 +251,10 @@ class _Driver:
         from policydiff.replay import churn
 
         mine, theirs = ctx.Pipe(duplex=True)
-        proc = ctx.Process(target=churn.main, args=(self.dsn, self.plan, self.churn, self.seed, theirs),
+        first_users = ([] if self.first_block is None else
+                       sorted({u for u, _, _ in self.plan.block(self.first_block)}))
+        proc = ctx.Process(target=churn.main, args=(self.dsn, self.plan, self.churn, self.seed, theirs,
+                                                     first_users),
                            daemon=True, name="policydiff-churn")
         proc.start()
         theirs.close()
@@ -302,7 +307,7 @@ class _Driver:
         for w in self.workers:
             if w.gone:
                 continue
-            if not stopping and w.ready:
+            if not stopping and w.ready and self.churn_started:
                 while self.pending and len(w.in_flight) < IN_FLIGHT and not w.gone:
                     b = self.pending.popleft()
                     w.in_flight.add(b)  # a failed send puts it back with the others (_ended)
@@ -341,6 +346,8 @@ class _Driver:
                 self._tell(f"block {block} finished twice; counted once")  # when lost
                 return
             self.finished.add(block)
+            if block == self.first_block and self.writer is not None:
+                self._tell_churn("go")  # the first change may be undone now
             self.tally.merge(tally)
             self.metrics.add(tally)
             if self.log is not None:
@@ -402,33 +409,42 @@ class _Driver:
             pass
         proc.join(5)
         self.writer = None
+        self.churn_started = True
         self._tell(f"the churn writer died (exit code {proc.exitcode}) after {self.churn_writes} "
                    "transactions")
         conn.close()
 
     def _churn_message(self, msg: tuple) -> None:
-        """("churn", transactions, problem or None): the writer's last word."""
+        """("changed",): its first change is in, blocks may start; ("churn", transactions,
+        problem or None): the writer's last word."""
+        if msg[0] == "changed":
+            self.churn_started = True
+            return
         _, writes, problem = msg
         self.churn_writes = writes
         proc, conn = self.writer
         proc.join(30)
         conn.close()
         self.writer = None
+        self.churn_started = True
         if problem is not None:
             self._tell(f"the churn writer stopped after {writes} transactions: {problem}")
+
+    def _tell_churn(self, word: str) -> None:
+        try:
+            self.writer[1].send(word)
+        except OSError:  # it died: its sentinel tells the rest
+            pass
 
     def _stop_churn(self) -> None:
         """Tell the churn writer to put the facts back and stop, and wait for its word."""
         if self.writer is None:
             return
         proc, conn = self.writer
-        try:
-            conn.send("stop")
-        except OSError:
-            pass
-        if conn.poll(30) or not proc.is_alive():
-            self._churn_event()
-        else:
+        self._tell_churn("stop")
+        while self.writer is not None and (conn.poll(30) or not proc.is_alive()):
+            self._churn_event()  # a last ("changed",) may come before its last word
+        if self.writer is not None:
             self._tell("the churn writer did not stop within 30 s; the facts it changed last may "
                        "not be back")
 
