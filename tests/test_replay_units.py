@@ -96,6 +96,36 @@ def test_enforced_answer_and_comparison(policies, tenancy):
     assert {"decision_id", "timestamp"} <= set(entry)
 
 
+def test_by_default_the_metrics_are_in_prometheus_client_s_registry(policies, tenancy):
+    """An application that embeds the authorizer without `metrics=` exposes its metrics
+    where prometheus_client's `start_http_server(port)` serves them (the default
+    REGISTRY); a second authorizer in the process shares them instead of failing on a
+    duplicate name."""
+    from prometheus_client import REGISTRY
+
+    v1, v2 = policies
+    billing = _request(tenancy, "viewer", "billing:read", "own_team")
+    restrictive = ("rbac_v1_v2_comparison_total", {"outcome": "v2_more_restrictive"})
+    before = REGISTRY.get_sample_value(*restrictive) or 0.0
+    timed = REGISTRY.get_sample_value("rbac_v2_latency_seconds_count") or 0.0
+    first, second = ShadowAuthorizer(v1, v2), ShadowAuthorizer(v1, v2)
+    for auth in (first, second):
+        assert auth.authorize(billing) is True
+        auth.close()  # flushes
+    assert REGISTRY.get_sample_value(*restrictive) == before + 2
+    assert REGISTRY.get_sample_value("rbac_v2_latency_seconds_count") == timed + 2
+    assert REGISTRY.get_sample_value("rbac_replay_requests_total") is None  # no replay here
+
+
+def test_a_metric_of_another_shape_under_a_contract_name_is_refused():
+    from prometheus_client import Counter
+
+    registry = CollectorRegistry()
+    Counter("rbac_v1_latency_seconds", "not a histogram", registry=registry)
+    with pytest.raises(ValueError, match="rbac_v1_latency_seconds"):
+        Metrics(registry=registry)
+
+
 def test_shadow_failures_never_change_the_enforced_answer(policies, tenancy):
     v1, _ = policies
     req = _request(tenancy, "viewer", "project:read", "enterprise")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import threading
 from collections.abc import Hashable
 
 from policydiff.results import OUTCOMES, Latency, Percentiles
@@ -126,12 +127,21 @@ def _round(ms: float) -> float:
 
 class Metrics:
     """A local tally plus, when `prometheus` is true, the Prometheus metrics of docs/design.md
-    it is flushed into (`registry=None`: created unregistered; pass a registry to expose
-    them)."""
+    it is flushed into, in `registry` — by default prometheus_client's own `REGISTRY`,
+    which `start_http_server(port)` and the client's other exporters serve, so an
+    application that embeds the shadow authorizer exposes its metrics as it exposes its
+    own. Metrics already in the registry under these names (another authorizer's in the
+    same process) are shared, not registered twice."""
 
     def __init__(self, *, prometheus: bool = True, registry=None, replay: bool = False):
         self.pending = Tally()
-        self._prom = _PrometheusMetrics(registry, replay) if prometheus else None
+        self._prom = None
+        if prometheus:
+            if registry is None:
+                from prometheus_client import REGISTRY
+
+                registry = REGISTRY
+            self._prom = _PrometheusMetrics(registry, replay)
 
     def flush(self) -> Tally:
         """Add everything counted since the last flush to the Prometheus metrics, and
@@ -147,22 +157,26 @@ class Metrics:
             self._prom.add(tally)
 
 
+_REGISTERING = threading.Lock()  # two authorizers made at once: one registers, one shares
+
+
 class _PrometheusMetrics:
     def __init__(self, registry, replay: bool):
         from prometheus_client import Counter, Histogram
 
-        self.comparisons = Counter("rbac_v1_v2_comparison_total",
-                                   "Decision pairs of the enforcing and the shadow policy, by outcome",
-                                   ["outcome"], registry=registry)
-        self.by_outcome = [self.comparisons.labels(o) for o in OUTCOMES]  # every label shown, 0 too
         help_ = {"v1": "RBACv1 evaluation time", "v2": "RBACv2 evaluation time",
                  "db": "Time to read a batch of requests' facts from the database"}
         names = {"v1": "rbac_v1_latency_seconds", "v2": "rbac_v2_latency_seconds",
                  "db": "rbac_db_lookup_seconds"}
-        self.hist = {h: Histogram(names[h], help_[h], buckets=BUCKETS, registry=registry)
-                     for h in HISTOGRAMS}
-        self.requests = (Counter("rbac_replay_requests_total", "Requests executed by replay",
-                                 registry=registry) if replay else None)
+        with _REGISTERING:
+            self.comparisons = _shared(registry, Counter, "rbac_v1_v2_comparison_total",
+                                       "Decision pairs of the enforcing and the shadow policy, by outcome",
+                                       ["outcome"])
+            self.hist = {h: _shared(registry, Histogram, names[h], help_[h], buckets=BUCKETS)
+                         for h in HISTOGRAMS}
+            self.requests = (_shared(registry, Counter, "rbac_replay_requests_total",
+                                     "Requests executed by replay") if replay else None)
+        self.by_outcome = [self.comparisons.labels(o) for o in OUTCOMES]  # every label shown, 0 too
 
     def add(self, t: Tally) -> None:
         for child, n in zip(self.by_outcome, t.outcomes):
@@ -180,6 +194,20 @@ class _PrometheusMetrics:
             h._sum.inc(t.sums[name])
         if self.requests is not None and t.requests:
             self.requests.inc(t.requests)
+
+
+def _shared(registry, kind, name: str, help_: str, labels=(), **kw):
+    """The `kind` metric `name` of `registry`: registered now, or the one already there
+    (which must be what this module would have made: same kind, labels and buckets)."""
+    try:
+        return kind(name, help_, list(labels), registry=registry, **kw)
+    except ValueError:
+        there = registry._names_to_collectors.get(name)  # no public lookup by name
+        same = (type(there) is kind and tuple(there._labelnames) == tuple(labels)
+                and tuple(getattr(there, "_upper_bounds", BUCKETS + (math.inf,))) == BUCKETS + (math.inf,))
+        if not same:
+            raise ValueError(f"the registry already has a metric `{name}` of another shape") from None
+        return there
 
 
 def scrape(registry) -> str:

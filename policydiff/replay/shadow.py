@@ -44,9 +44,11 @@ class ShadowAuthorizer:
     """`enforce` decides; `shadow` (optional) is compared with it. Both are loaded
     policies (`policydiff.Policy`). `enforcing` says which version `enforce` is ("v1"
     or "v2"), so outcomes and latencies are named right after promotion too.
-    `metrics`: a `Metrics` (default: a local tally flushed to Prometheus metrics every
-    `flush_every` decisions; None there means the owner flushes). `decision_log`: a
-    callable taking one entry per discrepancy, or a writable text file (JSON lines)."""
+    `metrics`: a `Metrics` (default: a local tally flushed every `flush_every` decisions,
+    and on `close()`, to Prometheus metrics in prometheus_client's default `REGISTRY`,
+    shared by every authorizer of the process; `flush_every=None` means the owner
+    flushes). `decision_log`: a callable taking one entry per discrepancy, or a writable
+    text file (JSON lines)."""
 
     def __init__(self, enforce: Any, shadow: Any = None, metrics: Metrics | None = None,
                  decision_log: DecisionLog | Any = None, *, enforcing: str = "v1",
