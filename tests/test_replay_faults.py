@@ -50,18 +50,24 @@ def _pg_ctl(cluster, *args: str) -> None:
 
 
 class _Runner:
-    """run_replay in a thread; the test acts on the run when it reaches `at` requests."""
+    """run_replay in a thread; the test acts on the run when it reaches `at` requests.
+    The run's parent is held there (its observer waits) until the test calls `resume()`,
+    so what the test does happens in the middle of the run, however fast it goes."""
 
     def __init__(self, **kw):
         self.reached = threading.Event()
+        self.resumed = threading.Event()
         self.at = kw.pop("at")
-        self.done_at_fault = None
         self.result: ReplayReport | None = None
         self.thread = threading.Thread(target=self._run, kwargs=kw)
 
     def _observe(self, p) -> None:
-        if p.done >= self.at:
+        if p.done >= self.at and not self.reached.is_set():
             self.reached.set()
+            self.resumed.wait(120)
+
+    def resume(self) -> None:
+        self.resumed.set()
 
     def _run(self, **kw) -> None:
         self.result = run_replay(observer=self._observe, **kw)
@@ -72,6 +78,7 @@ class _Runner:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.resume()
         self.thread.join(180)
         assert not self.thread.is_alive()
 
@@ -87,8 +94,11 @@ def test_restart_and_killed_worker_keep_counts_exact(cluster):
     runner = _Runner(v1=V1, v2=V2, requests=requests, parallel=2, seed=1, dsn=cluster.dsn, at=3000)
     with runner:
         os.kill(_workers()[0].pid, signal.SIGKILL)
-        _pg_ctl(cluster, "restart")  # every connection of the run breaks here
-        at_restart = runner.result  # still running: no report yet
+        _pg_ctl(cluster, "stop")  # every connection of the run breaks here
+        runner.resume()  # the workers go on against no server: they wait and retry
+        time.sleep(0.2)
+        at_restart = runner.result  # still running: no block is read while the server is away
+        _pg_ctl(cluster, "start")
     report = runner.result
     assert at_restart is None
     assert report.complete, report.problems
@@ -105,6 +115,7 @@ def test_server_that_stays_away_ends_the_run_incomplete(cluster):
     try:
         with runner:
             _pg_ctl(cluster, "stop")
+            runner.resume()
     finally:
         _pg_ctl(cluster, "start")
     report = runner.result
