@@ -6,7 +6,10 @@ the user its own facts back. Copying an existing user's facts changes roles and
 memberships, which is what races with the readers, while every request still falls in a
 cell the tenancy realises, so the replay can still be held to compare's verdicts cell
 for cell. Decisions taken on facts the writer had changed are counted by the workers
-(`stale_facts`). The last changes are undone when the writer stops.
+(`stale_facts`). The first change goes to a user of the run's first block and holds
+until that block is done, and the parent starts no block before it is in, so a run
+with churn always decides some requests on changed facts. The parent speaks over the
+writer's own pipe ("go", "stop"); the last changes are undone when the writer stops.
 """
 
 from __future__ import annotations

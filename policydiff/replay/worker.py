@@ -15,8 +15,11 @@ A block is counted whole or not at all: the facts are read before anything is co
 so when the connection breaks the block is read again after reconnecting (with the
 backoff of `policydiff.db.retry`). A reader thread owns the connection and reads the
 next block's facts while the worker decides the current one. A worker that cannot
-reconnect reports the block as failed and stops. SIGINT is ignored here: the parent
-decides when the run stops.
+reconnect reports the block as failed and stops. Blocks come and tallies go over the
+worker's own duplex pipe to the parent, which watches the pipe and the process
+together, so a worker that dies is seen at once. SIGINT is ignored here: the parent
+decides when the run stops. `Job.crash_at` lets tests kill a worker at a chosen point of
+a block.
 """
 
 from __future__ import annotations
