@@ -289,7 +289,8 @@ class _Driver:
             for ready in wait(list(waiting), timeout=0.2):
                 w = waiting[ready]
                 if w is None:
-                    self._churn_event()
+                    if self.writer is not None:  # its pipe and sentinel may both be ready
+                        self._churn_event()
                 elif not w.gone:
                     self._event(w, from_pipe=ready is w.conn)
             now = time.monotonic()
