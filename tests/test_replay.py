@@ -25,6 +25,7 @@ from replay_checks import (
     seed,
 )
 
+from policydiff import db
 from policydiff.cli import main
 from policydiff.replay import run_replay
 from policydiff.report.replay import summary
@@ -152,6 +153,32 @@ def test_a_slow_churn_writer_still_changes_facts_under_the_run(default_server):
         assert report.stale_facts > 0
         assert_metrics_equal_report(report)
         assert compare(dsn, V2).cells == before
+    finally:
+        default_server.drop_database(name)
+
+
+def test_a_churn_writer_with_nothing_to_change_does_not_hold_the_run(default_server):
+    """One user per enterprise: the writer has no user to copy and ends at once; the
+    blocks waiting for its first change start all the same, and nothing was stale."""
+    from policydiff.db import policy_actions
+    from policydiff.tenancy import Enterprise, Resource, Tenancy, User
+
+    tenancy = Tenancy(
+        enterprises=tuple(Enterprise(id=e, teams=(f"{e}-t",)) for e in ("e1", "e2")),
+        users=tuple(User(id=f"{e}-u", enterprise=e, role="developer", teams=(f"{e}-t",)) for e in ("e1", "e2")),
+        resources=tuple(Resource(id=f"{e}-r{k}", kind="project", enterprise=e, team=f"{e}-t" if k else None)
+                        for e in ("e1", "e2") for k in range(2)),
+        actions=policy_actions(V1.parent))
+    name = default_server.create_database()
+    dsn = default_server.dsn_for(name)
+    try:
+        with psycopg.connect(dsn) as conn:
+            db.migrate(conn)
+            db.seed(conn, tenancy)
+        report = run_replay(v1=V1, v2=V2, requests=REQUESTS, parallel=2, seed=1, dsn=dsn, churn=50.0)
+        assert report.complete and not report.problems, report.problems
+        assert report.requests == REQUESTS and report.stale_facts == 0
+        assert_metrics_equal_report(report)
     finally:
         default_server.drop_database(name)
 
