@@ -42,8 +42,9 @@ IN_FLIGHT = 2  # blocks per worker: one being run, one waiting, so no worker idl
 
 
 class Progress(msgspec.Struct, frozen=True, kw_only=True):
-    """What the observer hears: requests done of the total, time so far, and a message
-    when something happened (a worker lost, the run stopping)."""
+    """What the observer hears, after every finished block and at least every 0.2 s:
+    requests done of the total, time so far, and a message when something happened (a
+    worker lost, the run stopping). The run's parent waits while the observer runs."""
 
     done: int
     total: int
@@ -354,6 +355,7 @@ class _Driver:
             if self.log is not None:
                 for entry in entries:
                     self.log.write(msgspec.json.encode(entry).decode() + "\n")
+            self._progress()
         elif kind == "failed":
             _, block, why = msg
             if block is not None:
