@@ -51,6 +51,7 @@ class Code:
     EVAL_CONFLICT_ERROR = "eval_conflict_error"
     EVAL_TYPE_ERROR = "eval_type_error"
     EXPIRED_RULE = "expired_rule"
+    FILE_TOO_LARGE = "file_too_large"
     GATE_FAILED = "gate_failed"
     GIT_UNAVAILABLE = "git_unavailable"
     INCONSISTENT_FLAGS = "inconsistent_flags"

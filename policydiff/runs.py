@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import msgspec
 
-from policydiff.documents import decode_text
+from policydiff.documents import decode_text, read_bytes
 from policydiff.errors import Code, Diagnostic, InputError
 from policydiff.results import OUTCOMES, PolicyInfo, ReplayCell, ReplayReport
 from policydiff.source import Span
@@ -56,11 +56,7 @@ def read_report(path: str | Path, type_: type[T], *, schema: str, what: str, wri
     unreadable file, bad JSON (located), another schema or a bad field is an
     `InputError` naming the file. `writer` is the command whose output is expected."""
     name = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise InputError.at(Code.UNREADABLE_FILE, f"cannot read {what}: {e.strerror}",
-                            Span(file=name)) from None
+    data = read_bytes(path, what)
     try:
         doc = msgspec.json.decode(data)
     except RecursionError:

@@ -47,3 +47,87 @@ def write_output(text: str, output: str | None, what: str) -> None:
         Path(output).write_text(text, encoding="utf-8")
     except OSError as e:
         raise InputError.at(Code.UNWRITABLE_FILE, f"cannot write {what}: {e.strerror}", Span(file=output)) from None
+
+
+# ------------------------------------------------------------------ flag values, checked once
+
+# The numeric flags of every command and the values they take (inclusive): one table, so
+# a new numeric flag gets a bound here or `tests/test_hostile_commands.py` finds it open.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "requests": (1, 1_000_000_000),
+    "parallel": (1, 256),
+    "seed": (0, 2**63 - 1),
+    "metrics_port": (0, 65535),
+    "churn": (0, 1_000_000),
+    "latency_budget_ms": (0, 3_600_000),
+    "latency_factor": (0, 1_000_000),
+    "enterprises": (1, 10_000_000),
+    "teams_per_enterprise": (1, 10_000_000),
+    "users_per_team": (1, 10_000_000),
+    "resources_per_team": (1, 10_000_000),
+}
+DECISIONS = ("decision", "v1_decision", "v2_decision")
+
+
+def flag_of(parser: argparse.ArgumentParser, dest: str) -> str:
+    """The name a diagnostic gives the argument stored at `dest`: its first long flag."""
+    for action in parser._actions:
+        if action.dest == dest:
+            return next((o for o in action.option_strings if o.startswith("--")), action.metavar or dest)
+    return "--" + dest.replace("_", "-")
+
+
+def check_values(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Refuse out-of-range numbers and malformed decisions and dimensions before a command
+    starts, each naming its flag."""
+    import math
+
+    for dest, (low, high) in BOUNDS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if not (math.isfinite(value) and low <= value <= high):
+            raise InputError.at(Code.BAD_FLAG, f"`{value}` is out of range: expected "
+                                f"{low:,} to {high:,}", Span(file=flag_of(parser, dest)))
+    for dest in DECISIONS:
+        ref = getattr(args, dest, None)
+        if ref is not None:
+            from policydiff.policy import decision_path
+
+            _at(flag_of(parser, dest), decision_path, ref)
+    if getattr(args, "dimension", None):
+        from policydiff.matrix import dimensions
+
+        _at("--dimension", dimensions, args.dimension)
+
+
+def _at(flag: str, check, *values) -> None:
+    """`check(*values)`, its `InputError` located at `flag`."""
+    import msgspec
+
+    try:
+        check(*values)
+    except InputError as e:
+        raise InputError([msgspec.structs.replace(d, span=Span(file=flag)) for d in e.diagnostics]) from None
+
+
+def check_argv(argv: list[str]) -> None:
+    """Refuse arguments that are not UTF-8 (Python hands them over with surrogates) or
+    that hold a NUL character, naming the flag they belong to (or their position)."""
+    for i, arg in enumerate(argv):
+        bad = "\x00" in arg and "a NUL character"
+        if any("\udc80" <= c <= "\udcff" for c in arg):
+            bad = "bytes that are not UTF-8"
+        if not bad:
+            continue
+        shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+        if arg.startswith("--") and "=" in arg:
+            where = arg.split("=", 1)[0]
+        elif i > 0 and argv[i - 1].startswith("-") and not arg.startswith("-"):
+            where = argv[i - 1]
+        else:
+            where = f"argument {i + 1}"
+        if any("\udc80" <= c <= "\udcff" for c in where):
+            where = f"argument {i + 1}"
+        raise InputError.at(Code.NOT_UTF8 if "UTF-8" in bad else Code.BAD_FLAG,
+                            f"`{shown}` holds {bad}", Span(file=where))

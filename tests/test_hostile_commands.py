@@ -1,0 +1,416 @@
+"""Every command, every file and flag slot, every hostile value (issue #13, "Done when").
+
+`SLOTS` names, for each command the CLI has, every flag and positional argument of its
+argparse parser and the kind of value it takes; `test_the_table_is_the_parsers` checks
+the table against the real parsers, so a command or a slot added without hostile
+coverage fails here. Each slot is then given each hostile value of its kind (bytes that
+are not UTF-8, empty files, directories and missing files where files are expected,
+files past the size limit, YAML bombs and deep nesting, NaN and infinite numbers, bad
+numbers and choices, text that is not UTF-8 or holds a NUL), with everything else on the
+command line valid, and must end in exit 2 with a diagnostic that starts with the file
+(and its line and column where there is one) or the flag, no traceback, and never the
+password of the DSN the command was given. Commands run in-process through
+`policydiff.cli.main`; commands that use a database are pointed at one where nothing
+listens, so a value is refused before any connection is made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from policydiff.cli import main
+from tests.test_hostile import (
+    CLASSES,
+    INPUT,
+    TENANCY,
+    V1,
+    V2,
+    _analysis_report,
+    _bomb,
+    _replay_file,
+    leaf_commands,
+)
+
+SECRET = "S3cretPW"
+NOWHERE = f"postgresql://app:{SECRET}@127.0.0.1:1/nowhere"
+FILE_KINDS = ("policy", "input", "data", "tenancy", "classifications", "replay", "report",
+              "profile")
+
+
+class Slot:
+    """One flag or positional argument of a command: the kind of value it takes, and the
+    command line that gives it `value` (every other argument valid)."""
+
+    def __init__(self, kind: str, argv: Callable[[str], list[str]] | None = None):
+        self.kind = kind
+        self.argv = argv
+
+
+def _support() -> dict[str, str]:
+    """Valid files the commands read beside the hostile one."""
+    d = Path(_replay_file()).parent
+    inp, ten = d / "in.json", d / "t.json"
+    inp.write_text(json.dumps(INPUT))
+    ten.write_text(json.dumps(TENANCY))
+    return {"input": str(inp), "tenancy": str(ten), "replay": _replay_file(),
+            "report": _analysis_report(), "out": str(d / "out.json"), "dir": str(d / "track")}
+
+
+S = functools.cache(_support)
+
+
+class _Support:
+    """`_support()` when a command line is built, not when the tests are collected."""
+
+    def __getitem__(self, key: str) -> str:
+        return S()[key]
+
+
+class _Base(list):
+    """A command line of valid arguments, built when it is used."""
+
+    def __init__(self, build: Callable[[], list[str]]):
+        super().__init__()
+        self._build = build
+
+    def __add__(self, more):
+        return self._build() + list(more)
+
+    def __getitem__(self, i):
+        return self._build()[i]
+
+    def __iter__(self):
+        return iter(self._build())
+
+
+def _slots() -> dict[str, dict[str, Slot]]:
+    s = _Support()
+    replay = _Base(lambda: ["replay", "--v1", V1, "--v2", V2, "--requests", "10", "--output",
+                            s["out"], "--dsn", NOWHERE])
+    analyze = _Base(lambda: ["analyze", "--input", s["replay"], "--output", s["out"]])
+    gate = _Base(lambda: ["gate", s["report"], "--dsn", NOWHERE])
+    runbook = _Base(lambda: ["runbook", "--v1", V1, "--v2", V2, "--classifications", CLASSES,
+                             "--output-dir", s["dir"], "--dsn", NOWHERE])
+    eval_ = _Base(lambda: ["eval", V2, "--input", s["input"]])
+    db_common = {"--dsn": Slot("dsn"), "--data-dir": Slot("data_dir")}
+
+    def db(cmd: str, *rest: str, **more: Slot) -> dict[str, Slot]:
+        return {k: Slot(v.kind, v.argv or (lambda val, flag, r=rest: ["db", cmd, *r, "--dsn", NOWHERE,
+                                                                      flag, val]))
+                for k, v in {**db_common, **more}.items()}
+
+    return {
+        "check": {"policies": Slot("policy", lambda v, _: ["check", v])},
+        "eval": {"policies": Slot("policy", lambda v, _: ["eval", v, "--input", s["input"]]),
+                 "--input": Slot("input", lambda v, f: ["eval", V2, f, v]),
+                 "--data": Slot("data", lambda v, f: eval_ + [f, v]),
+                 "--decision": Slot("decision", lambda v, f: eval_ + [f, v]),
+                 "--explain": Slot("switch")},
+        "compare": {
+            "paths": Slot("policy", lambda v, _: ["compare", v, V2]),
+            "--v1": Slot("policy", lambda v, f: ["compare", f, v, "--v2", V2]),
+            "--v2": Slot("policy", lambda v, f: ["compare", "--v1", V1, f, v]),
+            "--v1-data": Slot("data", lambda v, f: ["compare", V1, V2, f, v]),
+            "--v2-data": Slot("data", lambda v, f: ["compare", V1, V2, f, v]),
+            "--data": Slot("data", lambda v, f: ["compare", V1, V2, f, v]),
+            "--tenancy": Slot("tenancy", lambda v, f: ["compare", V1, V2, f, v]),
+            "--dsn": Slot("dsn", lambda v, f: ["compare", V1, V2, f, v]),
+            "--dimension": Slot("dimension", lambda v, f: ["compare", V1, V2, f, v]),
+            "--decision": Slot("decision", lambda v, f: ["compare", V1, V2, f, v]),
+            "--v1-decision": Slot("decision", lambda v, f: ["compare", V1, V2, f, v]),
+            "--v2-decision": Slot("decision", lambda v, f: ["compare", V1, V2, f, v]),
+            "--classifications": Slot("classifications", lambda v, f: ["compare", V1, V2, f, v]),
+            "--strict": Slot("switch"),
+            "--format": Slot("choice", lambda v, f: ["compare", V1, V2, f, v]),
+            "--output": Slot("output", lambda v, f: ["compare", V1, V2, f, v]),
+            "--git-base": Slot("git_ref", lambda v, f: ["compare", f, v, V2])},
+        "graph": {"policies": Slot("policy", lambda v, _: ["graph", "--tenancy", s["tenancy"], v]),
+                  "--tenancy": Slot("tenancy", lambda v, f: ["graph", f, v]),
+                  "--dsn": Slot("dsn", lambda v, f: ["graph", f, v]),
+                  "--format": Slot("choice", lambda v, f: ["graph", f, v]),
+                  "--output": Slot("output", lambda v, f: ["graph", "--tenancy", s["tenancy"], f, v])},
+        "db migrate": db("migrate"), "db url": db("url"), "db stop": db("stop"),
+        "db seed": db("seed", **{"--tenancy": Slot("tenancy"),
+                                 **{f: Slot("count") for f in ("--enterprises", "--teams-per-enterprise",
+                                                               "--users-per-team", "--resources-per-team")}}),
+        "db verify": db("verify", **{"--format": Slot("choice")}),
+        "db dump": db("dump", "--output", "-", **{"--output": Slot("output"), "--format": Slot("choice")}),
+        "db snapshot": db("snapshot", "before", name=Slot("snapshot", lambda v, _: [
+            "db", "snapshot", "--dsn", NOWHERE, v])),
+        "db restore": db("restore", "before", name=Slot("snapshot", lambda v, _: [
+            "db", "restore", "--dsn", NOWHERE, v]), **{"--force": Slot("switch")}),
+        "db snapshots": db("snapshots", **{"--format": Slot("choice")}),
+        "replay": {
+            "--v1": Slot("policy", lambda v, f: ["replay", "--v1", v, *replay[3:]]),
+            "--v2": Slot("policy", lambda v, f: ["replay", "--v1", V1, "--v2", v, *replay[5:]]),
+            **{f: Slot("count", lambda v, f: replay + [f, v]) for f in ("--requests", "--parallel")},
+            "--seed": Slot("int", lambda v, f: replay + [f, v]),
+            "--metrics-port": Slot("port", lambda v, f: replay + [f, v]),
+            "--output": Slot("output", lambda v, f: replay + [f, v]),
+            "--decision-log": Slot("output", lambda v, f: replay + [f, v]),
+            "--dsn": Slot("dsn", lambda v, f: replay + [f, v]),
+            "--profile": Slot("profile", lambda v, f: replay + [f, v]),
+            "--shard": Slot("shard", lambda v, f: replay + [f, v]),
+            "--churn": Slot("rate", lambda v, f: replay + [f, v]),
+            "--decision": Slot("decision", lambda v, f: replay + [f, v])},
+        "analyze": {"--input": Slot("replay", lambda v, f: ["analyze", f, v, "--output", s["out"]]),
+                    "--output": Slot("output", lambda v, f: ["analyze", "--input", s["replay"], f, v]),
+                    "--classifications": Slot("classifications", lambda v, f: analyze + [f, v]),
+                    "--format": Slot("choice", lambda v, f: analyze + [f, v]),
+                    "--v1": Slot("policy", lambda v, f: analyze + [f, v]),
+                    "--v2": Slot("policy", lambda v, f: analyze + [f, v]),
+                    "--tenancy": Slot("tenancy", lambda v, f: analyze + [f, v]),
+                    "--dsn": Slot("dsn", lambda v, f: analyze + [f, v])},
+        "gate": {"reports": Slot("report", lambda v, _: ["gate", v, "--dsn", NOWHERE]),
+                 "--dsn": Slot("dsn", lambda v, f: ["gate", s["report"], f, v]),
+                 "--signoff": Slot("text", lambda v, f: gate + [f, v]),
+                 "--latency-budget-ms": Slot("amount", lambda v, f: gate + [f, v]),
+                 "--latency-factor": Slot("amount", lambda v, f: gate + [f, v]),
+                 "--format": Slot("choice", lambda v, f: gate + [f, v]),
+                 "--output": Slot("output", lambda v, f: gate + [f, v])},
+        "promote": {"--dsn": Slot("dsn", lambda v, f: ["promote", "--v1", V1, "--v2", V2, f, v]),
+                    **{f: Slot("policy", lambda v, f: ["promote", "--dsn", NOWHERE, f, v])
+                       for f in ("--v1", "--v2")},
+                    **{f: Slot("text", lambda v, f: ["promote", "--v1", V1, "--v2", V2, "--dsn",
+                                                     NOWHERE, f, v]) for f in ("--ticket", "--reason")}},
+        "rollback": {"--dsn": Slot("dsn", lambda v, f: ["rollback", f, v]),
+                     "--reason": Slot("text", lambda v, f: ["rollback", "--dsn", NOWHERE, f, v]),
+                     "--drill": Slot("switch"),
+                     **{f: Slot("policy", lambda v, f: ["rollback", "--drill", "--dsn", NOWHERE, f, v])
+                        for f in ("--v1", "--v2")},
+                     "--snapshot": Slot("snapshot", lambda v, f: ["rollback", "--drill", "--dsn",
+                                                                  NOWHERE, f, v])},
+        "status": {"--dsn": Slot("dsn", lambda v, f: ["status", f, v]),
+                   "--format": Slot("choice", lambda v, f: ["status", "--dsn", NOWHERE, f, v])},
+        "runbook": {"--dsn": Slot("dsn", lambda v, f: runbook[:-2] + [f, v]),
+                    "--v1": Slot("policy", lambda v, f: runbook + [f, v]),
+                    "--v2": Slot("policy", lambda v, f: runbook + [f, v]),
+                    "--classifications": Slot("classifications", lambda v, f: runbook + [f, v]),
+                    "--signoff": Slot("text", lambda v, f: runbook + [f, v]),
+                    "--output-dir": Slot("output_dir", lambda v, f: runbook + [f, v]),
+                    "--resume": Slot("switch"),
+                    "--latency-budget-ms": Slot("amount", lambda v, f: runbook + [f, v])},
+    }
+
+
+def _parser_slots(parser: argparse.ArgumentParser) -> set[str]:
+    """A parser's slots: each flag by its first long name, each positional by its dest."""
+    out = set()
+    for a in parser._actions:
+        if isinstance(a, argparse._HelpAction):
+            continue
+        out.add(next((o for o in a.option_strings if o.startswith("--")), None) or a.dest)
+    return out
+
+
+def test_the_table_is_the_parsers():
+    table = _slots()
+    leaves = leaf_commands()
+    assert set(table) == set(leaves)
+    for name, parser in leaves.items():
+        assert set(table[name]) == _parser_slots(parser), name
+
+
+# --------------------------------------------------------------------------- hostile values
+
+LATIN1 = "x: \"Jos\xe9\"\n".encode("latin-1")
+REGO_LATIN1 = "package p\n\nallow if input.name == \"Jos\xe9\"\n".encode("latin-1")
+HUGE = 300 << 20  # past the readers' limit; a sparse file costs no disk
+
+
+class Hostile:
+    """A hostile value: what to make, the code it must be refused with (a regex), and
+    whether the diagnostic must carry a line and column."""
+
+    def __init__(self, make: Callable[[Path, str], str], code: str, line: bool = False):
+        self.make, self.code, self.line = make, code, line
+
+
+def _file(name: str, content: bytes | str) -> Callable[[Path, str], str]:
+    def make(tmp: Path, kind: str) -> str:
+        f = tmp / "h" / (name.format(ext=_EXT[kind]))
+        f.parent.mkdir(exist_ok=True)
+        f.write_bytes(content if isinstance(content, bytes) else content.encode())
+        return str(f)
+    return make
+
+
+def _huge(tmp: Path, kind: str) -> str:
+    f = tmp / "h" / f"huge.{_EXT[kind]}"
+    f.parent.mkdir(exist_ok=True)
+    with open(f, "wb") as out:
+        out.truncate(HUGE)
+    return str(f)
+
+
+def _directory(tmp: Path, kind: str) -> str:
+    d = tmp / "h" / f"dir.{_EXT[kind]}"
+    d.mkdir(parents=True)
+    return str(d)
+
+
+_EXT = {"policy": "rego", "input": "json", "data": "json", "tenancy": "json",
+        "classifications": "yaml", "replay": "json", "report": "json", "profile": "yaml",
+        "yaml": "yaml"}
+
+ANY = r"[a-z_0-9]+"
+FILES = {
+    "not-utf8": Hostile(lambda t, k: _file("latin1.{ext}", REGO_LATIN1 if k == "policy" else LATIN1)(t, k),
+                        "not_utf8", line=True),
+    "empty": Hostile(_file("empty.{ext}", b""), ANY),
+    "directory": Hostile(_directory, "unreadable_file|no_policy"),
+    "missing": Hostile(lambda t, k: str(t / "h" / f"missing.{_EXT[k]}"), "unreadable_file"),
+    "huge": Hostile(_huge, "file_too_large"),
+}
+YAML = {
+    "alias-bomb": Hostile(lambda t, k: _file("bomb.yaml", _bomb())(t, k), "yaml_alias_bomb", line=True),
+    "deep": Hostile(lambda t, k: _file("deep.yaml", "[" * 5000 + "]" * 5000)(t, k), "yaml_too_deep",
+                    line=True),
+    "nan-json": Hostile(lambda t, k: _file("nan.json", '{"x": NaN}')(t, k), ANY, line=True),
+    "inf-json": Hostile(lambda t, k: _file("inf.json", '{"x": [1, -Infinity]}')(t, k), ANY, line=True),
+    "nan-yaml": Hostile(lambda t, k: _file("nan.yaml", "x: .nan\n")(t, k), ANY, line=True),
+}
+# documents whose values are not checked against a schema: NaN must be refused as such
+FREE_FORM = {"input", "data"}
+
+
+def _text(value: str) -> Callable[[Path, str], str]:
+    return lambda tmp, kind: value
+
+
+NOT_UTF8_ARG = "x\udcffy"  # how Python hands over an argument whose bytes are not UTF-8
+FLAGS = {
+    "count": {"negative": "-5", "zero": "0", "word": "many", "huge": "9" * 30},
+    "int": {"word": "many", "huge": "9" * 30},
+    "port": {"negative": "-1", "too-big": "70000", "word": "http"},
+    "rate": {"negative": "-1", "nan": "nan", "inf": "inf", "word": "fast"},
+    "amount": {"negative": "-1", "nan": "nan", "inf": "inf", "word": "soon"},
+    "choice": {"unknown": "pdf"},
+    "shard": {"reversed": "3/2", "zero": "0/0", "words": "a/b"},
+    "decision": {"trailing-dot": "data.", "not-data": "input.x", "nul": "data.p\x00.allow"},
+    "dimension": {"no-equals": "role", "no-name": "=input.x", "not-input": "role=data.x"},
+    "text": {"nul": "Ada\x00Lovelace"},
+    "snapshot": {"slash": "../before", "nul": "be\x00fore"},
+    "git_ref": {"option": "--upload-pack=evil", "nul": "HEAD\x00"},
+    "dsn": {"no-scheme": f"app:{SECRET}@127.0.0.1", "bad-port": f"postgresql://app:{SECRET}@h:port/db",
+            "bad-percent": f"postgresql://app:%zz{SECRET}@127.0.0.1/db"},
+}
+ARG_NOT_UTF8 = {"count", "int", "port", "rate", "amount", "choice", "shard", "decision",
+                "dimension", "text", "snapshot", "git_ref", "dsn", "policy", "input", "data",
+                "tenancy", "classifications", "replay", "report", "profile", "output",
+                "output_dir", "data_dir"}
+
+
+def _outputs() -> dict[str, Hostile]:
+    def directory(tmp: Path, kind: str) -> str:
+        (tmp / "h" / "out.d").mkdir(parents=True)
+        return str(tmp / "h" / "out.d")
+    return {"directory": Hostile(directory, "unwritable_file"),
+            "no-parent": Hostile(lambda t, k: str(t / "h" / "nowhere" / "out.json"), "unwritable_file")}
+
+
+def _data_dirs() -> dict[str, Hostile]:
+    def a_file(tmp: Path, kind: str) -> str:
+        f = tmp / "h" / "pgdata"
+        f.parent.mkdir(exist_ok=True)
+        f.write_text("not a directory\n")
+        return str(f)
+    return {"a-file": Hostile(a_file, "unreadable_file")}
+
+
+def _output_dirs() -> dict[str, Hostile]:
+    return {"a-file": _data_dirs()["a-file"]}
+
+
+# the flag kinds and the codes their bad values are refused with
+FLAG_CODES = {"count": "bad_flag|invalid_value|invalid_scale", "int": "bad_flag|invalid_value",
+              "port": "bad_flag|invalid_value", "rate": "bad_flag|invalid_value",
+              "amount": "bad_flag|invalid_value", "choice": "bad_flag|unknown_format",
+              "shard": "bad_flag|invalid_value", "decision": "bad_decision",
+              "dimension": "bad_dimension", "text": "invalid_value|bad_flag",
+              "snapshot": "invalid_snapshot_name", "git_ref": "invalid_git_ref|unknown_git_ref",
+              "dsn": "invalid_dsn"}
+
+# slots whose values are read only once connected to a database (`test_hostile.py`
+# covers `replay --profile` against a real server)
+AFTER_CONNECTING = {("replay", "--profile")}
+
+
+def cases() -> list[tuple[str, str, str, Hostile]]:
+    out = []
+    for command, slots in _slots().items():
+        for slot, spec in slots.items():
+            if spec.kind == "switch" or (command, slot) in AFTER_CONNECTING:
+                continue
+            if spec.kind in FILE_KINDS:
+                values = dict(FILES)
+                values.update({k: v for k, v in YAML.items()
+                               if spec.kind != "policy" or k in ("alias-bomb", "deep")})
+            elif spec.kind == "output":
+                values = _outputs()
+            elif spec.kind == "data_dir":
+                values = _data_dirs()
+            elif spec.kind == "output_dir":
+                values = _output_dirs()
+            else:
+                values = {k: Hostile(_text(v), "bad_flag" if k == "nul" else FLAG_CODES[spec.kind])
+                          for k, v in FLAGS[spec.kind].items()}
+            if spec.kind in ARG_NOT_UTF8:
+                values["argv-not-utf8"] = Hostile(_text(NOT_UTF8_ARG), "not_utf8")
+            for name, hostile in values.items():
+                out.append((command, slot, name, hostile))
+    return out
+
+
+CASES = cases()
+
+
+def run(capsys, argv: list[str]) -> tuple[int, str, str]:
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("command,slot,name,hostile", CASES,
+                         ids=[f"{c}:{s}:{n}" for c, s, n, _ in CASES])
+def test_every_slot_refuses_every_hostile_value(capsys, tmp_path, command, slot, name, hostile):
+    spec = _slots()[command][slot]
+    value = hostile.make(tmp_path, "yaml" if name in YAML and spec.kind == "policy" else spec.kind)
+    flag = slot if slot.startswith("--") else None
+    argv = spec.argv(value, flag) if spec.argv else None
+    assert argv is not None, (command, slot)
+    code, out, err = run(capsys, argv)
+    assert code == 2, (argv, code, out, err)
+    assert "Traceback" not in out + err, err
+    assert SECRET not in out + err, err
+    if name == "argv-not-utf8":
+        where = re.escape(flag) if flag else r"argument \d+"
+    elif spec.kind in FILE_KINDS:
+        where = re.escape(value) + (r":\d+:\d+" if hostile.line else r"(:\d+:\d+)?")
+    elif spec.kind in ("output", "output_dir", "data_dir"):
+        where = f"{re.escape(value)}|{re.escape(flag)}"
+    else:
+        where = re.escape(flag) if flag else slot
+    if spec.kind in FREE_FORM and name.startswith(("nan", "inf")):
+        pattern = "bad_input"
+    else:
+        pattern = hostile.code
+    assert re.search(rf"^({where}): ({pattern}): ", err, re.MULTILINE), (argv, err)
+
+
+def test_an_unknown_flag_is_a_diagnostic_naming_it(capsys):
+    for name in leaf_commands():
+        code, _, err = run(capsys, [*name.split(), "--no-such-flag", "1"])
+        assert code == 2, (name, err)
+        assert re.search(r"^--no-such-flag: bad_flag: ", err, re.MULTILINE), (name, err)
+        assert "usage:" not in err and "Traceback" not in err
