@@ -102,9 +102,10 @@ def _slots() -> dict[str, dict[str, Slot]]:
     db_common = {"--dsn": Slot("dsn"), "--data-dir": Slot("data_dir")}
 
     def db(cmd: str, *rest: str, **more: Slot) -> dict[str, Slot]:
-        return {k: Slot(v.kind, v.argv or (lambda val, flag, r=rest: ["db", cmd, *r, "--dsn", NOWHERE,
-                                                                      flag, val]))
-                for k, v in {**db_common, **more}.items()}
+        # `--data-dir` is the embedded server's: given with no `--dsn`
+        return {k: Slot(v.kind, v.argv or (lambda val, flag, r=rest: [
+            "db", cmd, *r, *(["--dsn", NOWHERE] if flag != "--data-dir" else []), flag, val]))
+            for k, v in {**db_common, **more}.items()}
 
     return {
         "check": {"policies": Slot("policy", lambda v, _: ["check", v])},
@@ -130,7 +131,7 @@ def _slots() -> dict[str, dict[str, Slot]]:
             "--strict": Slot("switch"),
             "--format": Slot("choice", lambda v, f: ["compare", V1, V2, f, v]),
             "--output": Slot("output", lambda v, f: ["compare", V1, V2, f, v]),
-            "--git-base": Slot("git_ref", lambda v, f: ["compare", f, v, V2])},
+            "--git-base": Slot("git_ref", lambda v, f: ["compare", f"{f}={v}", V2])},
         "graph": {"policies": Slot("policy", lambda v, _: ["graph", "--tenancy", s["tenancy"], v]),
                   "--tenancy": Slot("tenancy", lambda v, f: ["graph", f, v]),
                   "--dsn": Slot("dsn", lambda v, f: ["graph", f, v]),
@@ -277,8 +278,12 @@ YAML = {
     "inf-json": Hostile(lambda t, k: _file("inf.json", '{"x": [1, -Infinity]}')(t, k), ANY, line=True),
     "nan-yaml": Hostile(lambda t, k: _file("nan.yaml", "x: .nan\n")(t, k), ANY, line=True),
 }
-# documents whose values are not checked against a schema: NaN must be refused as such
+DEEP_JSON = Hostile(lambda t, k: _file("deep.json", "[" * 100_000 + "]" * 100_000)(t, k),
+                   "too_deep|syntax_error")
+# documents whose values are not checked against a schema: NaN must be refused as such,
+# where it stands (elsewhere a schema may refuse the field first)
 FREE_FORM = {"input", "data"}
+JSON_ONLY = {"replay", "report"}  # files only `policydiff` writes, always JSON
 
 
 def _text(value: str) -> Callable[[Path, str], str]:
@@ -295,7 +300,7 @@ FLAGS = {
     "choice": {"unknown": "pdf"},
     "shard": {"reversed": "3/2", "zero": "0/0", "words": "a/b"},
     "decision": {"trailing-dot": "data.", "not-data": "input.x", "nul": "data.p\x00.allow"},
-    "dimension": {"no-equals": "role", "no-name": "=input.x", "not-input": "role=data.x"},
+    "dimension": {"no-equals": "role", "no-name": "=input.x", "not-a-path": "role=input.user role"},
     "text": {"nul": "Ada\x00Lovelace"},
     "snapshot": {"slash": "../before", "nul": "be\x00fore"},
     "git_ref": {"option": "--upload-pack=evil", "nul": "HEAD\x00"},
@@ -326,7 +331,7 @@ def _data_dirs() -> dict[str, Hostile]:
 
 
 def _output_dirs() -> dict[str, Hostile]:
-    return {"a-file": _data_dirs()["a-file"]}
+    return {"a-file": Hostile(_data_dirs()["a-file"].make, "unwritable_file")}
 
 
 # the flag kinds and the codes their bad values are refused with
@@ -336,7 +341,7 @@ FLAG_CODES = {"count": "bad_flag|invalid_value|invalid_scale", "int": "bad_flag|
               "shard": "bad_flag|invalid_value", "decision": "bad_decision",
               "dimension": "bad_dimension", "text": "invalid_value|bad_flag",
               "snapshot": "invalid_snapshot_name", "git_ref": "invalid_git_ref|unknown_git_ref",
-              "dsn": "invalid_dsn"}
+              "dsn": "invalid_dsn|bad_flag"}  # `db stop` refuses any `--dsn`
 
 # slots whose values are read only once connected to a database (`test_hostile.py`
 # covers `replay --profile` against a real server)
@@ -351,8 +356,12 @@ def cases() -> list[tuple[str, str, str, Hostile]]:
                 continue
             if spec.kind in FILE_KINDS:
                 values = dict(FILES)
-                values.update({k: v for k, v in YAML.items()
-                               if spec.kind != "policy" or k in ("alias-bomb", "deep")})
+                if spec.kind in JSON_ONLY:
+                    values.update({k: v for k, v in YAML.items() if k.endswith("-json")})
+                    values["deep-json"] = DEEP_JSON
+                else:
+                    values.update({k: v for k, v in YAML.items()
+                                   if spec.kind != "policy" or k in ("alias-bomb", "deep")})
             elif spec.kind == "output":
                 values = _outputs()
             elif spec.kind == "data_dir":
@@ -396,21 +405,27 @@ def test_every_slot_refuses_every_hostile_value(capsys, tmp_path, command, slot,
     if name == "argv-not-utf8":
         where = re.escape(flag) if flag else r"argument \d+"
     elif spec.kind in FILE_KINDS:
-        where = re.escape(value) + (r":\d+:\d+" if hostile.line else r"(:\d+:\d+)?")
+        line = hostile.line and (spec.kind in FREE_FORM or not name.startswith(("nan", "inf")))
+        where = re.escape(value) + (r":\d+:\d+" if line else r"(:\d+:\d+)?")
     elif spec.kind in ("output", "output_dir", "data_dir"):
         where = f"{re.escape(value)}|{re.escape(flag)}"
     else:
-        where = re.escape(flag) if flag else slot
+        where = re.escape(flag) if flag else rf"{slot}|argument \d+"
     if spec.kind in FREE_FORM and name.startswith(("nan", "inf")):
         pattern = "bad_input"
+    elif name.startswith(("nan", "inf")):
+        pattern = ANY
     else:
         pattern = hostile.code
     assert re.search(rf"^({where}): ({pattern}): ", err, re.MULTILINE), (argv, err)
 
 
 def test_an_unknown_flag_is_a_diagnostic_naming_it(capsys):
-    for name in leaf_commands():
-        code, _, err = run(capsys, [*name.split(), "--no-such-flag", "1"])
+    for name, slots in _slots().items():
+        # a valid command line: the first slot that takes a file given a good one
+        valid = next((spec.argv(V2 if spec.kind == "policy" else NOWHERE, slot) for slot, spec
+                      in slots.items() if spec.kind in ("policy", "dsn") and spec.argv), [*name.split()])
+        code, _, err = run(capsys, [*valid, "--no-such-flag", "1"])
         assert code == 2, (name, err)
         assert re.search(r"^--no-such-flag: bad_flag: ", err, re.MULTILINE), (name, err)
         assert "usage:" not in err and "Traceback" not in err

@@ -4,6 +4,7 @@ writing a rendered result to `--output` or standard output."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -67,6 +68,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "resources_per_team": (1, 10_000_000),
 }
 DECISIONS = ("decision", "v1_decision", "v2_decision")
+SNAPSHOT_NAMES = ("name", "snapshot")  # `db snapshot NAME`, `db restore NAME`, `rollback --snapshot`
+OUTPUTS = ("output", "decision_log")  # files a command writes (`-`: standard output)
 
 
 def flag_of(parser: argparse.ArgumentParser, dest: str) -> str:
@@ -99,6 +102,48 @@ def check_values(args: argparse.Namespace, parser: argparse.ArgumentParser) -> N
         from policydiff.matrix import dimensions
 
         _at("--dimension", dimensions, args.dimension)
+    if getattr(args, "git_base", None) is not None:
+        from policydiff.gitbase import check_ref
+
+        _at("--git-base", check_ref, args.git_base)
+    for dest in SNAPSHOT_NAMES:
+        name = getattr(args, dest, None)
+        if name is not None:
+            from policydiff.db.snapshots.contract import check_name
+
+            _at(flag_of(parser, dest), check_name, name)
+    for dest in OUTPUTS:
+        if getattr(args, dest, None) not in (None, "-"):
+            check_writable(getattr(args, dest), flag_of(parser, dest))
+    if getattr(args, "output_dir", None) is not None:
+        check_directory(args.output_dir, "--output-dir")
+
+
+def check_writable(name: str, flag: str) -> None:
+    """`name` can be written as a file: not a directory, in a directory that exists and
+    may be written to (nothing is created here, so bad input leaves no file behind).
+    Checked before the work starts: an hour's run is not lost to a mistyped `--output`."""
+    path = Path(name)
+    parent = path.parent
+    problem = None
+    if path.is_dir():  # `""` too: it names the working directory
+        problem = "it is a directory"
+    elif not parent.is_dir():
+        problem = f"no directory `{parent}`"
+    elif path.exists() and not os.access(path, os.W_OK):
+        problem = "the file is not writable"
+    elif not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        problem = f"the directory `{parent}` is not writable"
+    if problem:
+        raise InputError.at(Code.UNWRITABLE_FILE, f"cannot write `{name}`: {problem}", Span(file=flag))
+
+
+def check_directory(name: str, flag: str) -> None:
+    """`name` is a directory, or can be made one (nothing is created here)."""
+    path = Path(name)
+    if path.exists() and not path.is_dir():
+        raise InputError.at(Code.UNWRITABLE_FILE, f"cannot write into `{name}`: it is not a directory",
+                            Span(file=flag))
 
 
 def _at(flag: str, check, *values) -> None:
