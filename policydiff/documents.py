@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from policydiff.errors import Code, InputError, PolicydiffError
+from policydiff.errors import Code, InputError, PolicydiffError, keep_source
 from policydiff.source import Span
 
 MAX_FILE_BYTES = 256 << 20  # any one input file: past this a file is refused, not read
@@ -94,8 +94,16 @@ def _too_large(what: str, name: str, size: int | None, error: type[PolicydiffErr
 
 
 def read_text(path: str | Path, what: str, error: type[PolicydiffError] = InputError) -> str:
-    """The text of the file at `path` (see `read_bytes` and `decode_text`)."""
-    return decode_text(read_bytes(path, what, error), str(path), error)
+    """The text of the file at `path` (see `read_bytes` and `decode_text`); a FIFO's or a
+    pipe's is kept for the diagnostics that quote it (`errors.keep_source`)."""
+    raw = read_bytes(path, what, error)
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:  # a pipe gone once read
+        regular = False
+    if not regular:
+        keep_source(str(path), raw.decode("utf-8", "replace").removeprefix(BOM))
+    return decode_text(raw, str(path), error)
 
 
 def load_json(text: str, file: str, error: type[PolicydiffError] = InputError, *,

@@ -17,9 +17,13 @@ listens, so a value is refused before any connection is made.
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import json
+import os
 import re
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -251,6 +255,43 @@ def _huge(tmp: Path, kind: str) -> str:
     return str(f)
 
 
+class _Writer(threading.Thread):
+    """Feeds a FIFO `content` each time a reader opens it, counting the opens: a command
+    must read a FIFO once (a second open would wait for a writer that is gone)."""
+
+    def __init__(self, path: Path, content: bytes):
+        super().__init__(daemon=True)
+        self.path, self.content, self.opens = path, content, 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as e:  # ENXIO: no reader yet
+                assert e.errno == errno.ENXIO, e
+                time.sleep(0.005)
+                continue
+            self.opens += 1
+            try:
+                os.write(fd, self.content)
+            finally:
+                os.close(fd)
+            time.sleep(0.05)  # the reader sees the end before it could open again
+
+
+WRITERS: dict[str, _Writer] = {}
+
+
+def _fifo(tmp: Path, kind: str) -> str:
+    f = tmp / "h" / f"fifo.{_EXT[kind]}"
+    f.parent.mkdir(exist_ok=True)
+    os.mkfifo(f)
+    writer = WRITERS[str(f)] = _Writer(f, REGO_LATIN1 if kind == "policy" else LATIN1)
+    writer.start()
+    return str(f)
+
+
 def _directory(tmp: Path, kind: str) -> str:
     d = tmp / "h" / f"dir.{_EXT[kind]}"
     d.mkdir(parents=True)
@@ -269,6 +310,7 @@ FILES = {
     "directory": Hostile(_directory, "unreadable_file|no_policy"),
     "missing": Hostile(lambda t, k: str(t / "h" / f"missing.{_EXT[k]}"), "unreadable_file"),
     "huge": Hostile(_huge, "file_too_large"),
+    "fifo": Hostile(_fifo, "not_utf8", line=True),
 }
 YAML = {
     "alias-bomb": Hostile(lambda t, k: _file("bomb.yaml", _bomb())(t, k), "yaml_alias_bomb", line=True),
@@ -399,6 +441,11 @@ def test_every_slot_refuses_every_hostile_value(capsys, tmp_path, command, slot,
     argv = spec.argv(value, flag) if spec.argv else None
     assert argv is not None, (command, slot)
     code, out, err = run(capsys, argv)
+    writer = WRITERS.pop(value, None)
+    if writer is not None:
+        writer.done.set()
+        writer.join()
+        assert writer.opens == 1, (argv, writer.opens)
     assert code == 2, (argv, code, out, err)
     assert "Traceback" not in out + err, err
     assert SECRET not in out + err, err
