@@ -328,6 +328,32 @@ FREE_FORM = {"input", "data"}
 JSON_ONLY = {"replay", "report"}  # files only `policydiff` writes, always JSON
 
 
+def _tenancy(change: Callable[[dict], None]) -> str:
+    t = json.loads(json.dumps(TENANCY))
+    change(t)
+    return json.dumps(t, indent=1)  # JSON is YAML: a `.yaml` name gives positions
+
+
+# values that only one kind of file can hold wrongly
+KIND_FILES = {
+    "tenancy": {
+        "duplicate-user": Hostile(_file("dup.yaml", _tenancy(lambda t: t["users"].append(t["users"][0]))),
+                                  "invalid_tenancy", line=True),
+        "duplicate-resource": Hostile(_file("dup.yaml", _tenancy(
+            lambda t: t["resources"].append(t["resources"][0]))), "invalid_tenancy", line=True),
+        "duplicate-action": Hostile(_file("dup.json", _tenancy(lambda t: t["actions"].append(t["actions"][0]))),
+                                    "invalid_tenancy"),
+        "nul-id": Hostile(_file("nul.yaml", _tenancy(lambda t: t["users"][0].update(id="u\x00x"))),
+                          "invalid_tenancy", line=True),
+    },
+    "classifications": {
+        f"bad-date-{d}": Hostile(_file("c.yaml", "version: 1\nrules:\n  - id: a\n    class: bug\n"
+                                       f"    match: {{role: x}}\n    reason: r\n    expires: {d}\n"),
+                                 "invalid_value", line=True)
+        for d in ("2026-13-01", "2027-02-30", "31.03.2027")},
+}
+
+
 def _text(value: str) -> Callable[[Path, str], str]:
     return lambda tmp, kind: value
 
@@ -404,6 +430,7 @@ def cases() -> list[tuple[str, str, str, Hostile]]:
                 else:
                     values.update({k: v for k, v in YAML.items()
                                    if spec.kind != "policy" or k in ("alias-bomb", "deep")})
+                values.update(KIND_FILES.get(spec.kind, {}))
             elif spec.kind == "output":
                 values = _outputs()
             elif spec.kind == "data_dir":
@@ -476,3 +503,21 @@ def test_an_unknown_flag_is_a_diagnostic_naming_it(capsys):
         assert code == 2, (name, err)
         assert re.search(r"^--no-such-flag: bad_flag: ", err, re.MULTILINE), (name, err)
         assert "usage:" not in err and "Traceback" not in err
+
+
+def test_every_numeric_flag_has_a_bound():
+    """`cli/common.BOUNDS` is the one place numeric flags are bounded: a new one without
+    a range fails here."""
+    from policydiff.cli.common import BOUNDS
+
+    numeric = {a.dest for p in leaf_commands().values() for a in p._actions if a.type in (int, float)}
+    assert numeric == set(BOUNDS)
+
+
+def test_db_seed_refuses_a_scale_past_its_row_limit(capsys):
+    code, out, err = run(capsys, ["db", "seed", "--enterprises", "10", "--teams-per-enterprise", "100",
+                                  "--users-per-team", "20000", "--dsn", NOWHERE])
+    assert code == 2, err
+    assert re.search(r"^--users-per-team: invalid_scale: this scale seeds [\d,]+ rows, more than "
+                     r"the 10,000,000", err, re.MULTILINE), err
+    assert SECRET not in out + err
