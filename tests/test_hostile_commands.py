@@ -40,6 +40,7 @@ from tests.test_hostile import (
     _bomb,
     _replay_file,
     leaf_commands,
+    seeded,  # noqa: F401 - the fixture the profile cases use
 )
 
 SECRET = "S3cretPW"
@@ -521,3 +522,49 @@ def test_db_seed_refuses_a_scale_past_its_row_limit(capsys):
     assert re.search(r"^--users-per-team: invalid_scale: this scale seeds [\d,]+ rows, more than "
                      r"the 10,000,000", err, re.MULTILINE), err
     assert SECRET not in out + err
+
+
+def _nargs(command: str, flag: str):
+    return next(a.nargs for a in leaf_commands()[command]._actions if flag in a.option_strings)
+
+
+@pytest.mark.parametrize("shape", FLAGS["dsn"].values(), ids=list(FLAGS["dsn"]))
+def test_a_malformed_database_url_is_refused_by_every_command_that_reads_it(capsys, monkeypatch, shape):
+    """`DATABASE_URL` is where a password most often sits: every command that falls back
+    to it refuses a malformed one naming it, without printing the password."""
+    monkeypatch.setenv("DATABASE_URL", shape)
+    for command, slots in _slots().items():
+        if "--dsn" not in slots or command == "db stop":
+            continue
+        argv = slots["--dsn"].argv("@", "--dsn")
+        i = argv.index("@")
+        argv[i - 1:i + 1] = ["--dsn"] if _nargs(command, "--dsn") == "?" else []
+        argv = [a for j, a in enumerate(argv) if not (a == NOWHERE or (a == "--dsn" and j + 1 < len(argv)
+                                                                      and argv[j + 1] == NOWHERE))]
+        code, out, err = run(capsys, argv)
+        assert code == 2, (argv, code, err)
+        assert re.search(r"^(DATABASE_URL|--dsn): invalid_dsn: ", err, re.MULTILINE), (argv, err)
+        assert SECRET not in out + err and "Traceback" not in err, (argv, err)
+
+
+PROFILE_CASES = [(n, h) for n, h in {**FILES, **YAML}.items() if not n.endswith("-json")]
+
+
+@pytest.mark.parametrize("name,hostile", PROFILE_CASES, ids=[n for n, _ in PROFILE_CASES])
+def test_replay_refuses_every_hostile_profile(capsys, tmp_path, seeded, name, hostile):  # noqa: F811
+    """`replay --profile` is read against the tenancy, once connected: these few run
+    against the embedded server."""
+    value = hostile.make(tmp_path, "profile")
+    argv = ["replay", "--v1", V1, "--v2", V2, "--requests", "10", "--output", str(tmp_path / "out.json"),
+            "--dsn", seeded, "--profile", value]
+    code, out, err = run(capsys, argv)
+    writer = WRITERS.pop(value, None)
+    if writer is not None:
+        writer.done.set()
+        writer.join()
+        assert writer.opens == 1
+    assert code == 2, (argv, code, err)
+    assert "Traceback" not in out + err
+    line = r":\d+:\d+" if hostile.line and not name.startswith(("nan", "inf")) else r"(:\d+:\d+)?"
+    pattern = ANY if name.startswith(("nan", "inf")) else hostile.code
+    assert re.search(rf"^{re.escape(value)}{line}: ({pattern}): ", err, re.MULTILINE), err
