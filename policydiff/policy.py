@@ -232,9 +232,17 @@ def _compile(modules, data, errors: list, fatal: bool) -> Program:
 
 
 def _looks_like_path(s: str) -> bool:
+    """A string names a file, not Rego text: by its suffix, or because something is there
+    (a FIFO, `/dev/stdin` or a process substitution `<(...)` too, which are read as files
+    rather than parsed as the text of their name)."""
     if "\n" in s or "{" in s:
         return False
-    return s.endswith((".rego",) + _ROLE_TABLE_SUFFIXES + _DATA_SUFFIXES) or Path(s).is_file()
+    if s.endswith((".rego",) + _ROLE_TABLE_SUFFIXES + _DATA_SUFFIXES):
+        return True
+    try:
+        return Path(s).exists()
+    except OSError:  # a name too long to be a path
+        return False
 
 
 def read_json(p: str | Path, *, parse_float=None) -> Any:

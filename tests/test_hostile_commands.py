@@ -284,8 +284,9 @@ class _Writer(threading.Thread):
 WRITERS: dict[str, _Writer] = {}
 
 
-def _fifo(tmp: Path, kind: str) -> str:
-    f = tmp / "h" / f"fifo.{_EXT[kind]}"
+def _fifo(tmp: Path, kind: str, suffix: bool = True) -> str:
+    """A FIFO (as `<(...)` gives one, named `/dev/fd/N`: with no suffix when not `suffix`)."""
+    f = tmp / "h" / (f"fifo.{_EXT[kind]}" if suffix else "fifo")
     f.parent.mkdir(exist_ok=True)
     os.mkfifo(f)
     writer = WRITERS[str(f)] = _Writer(f, REGO_LATIN1 if kind == "policy" else LATIN1)
@@ -312,6 +313,7 @@ FILES = {
     "missing": Hostile(lambda t, k: str(t / "h" / f"missing.{_EXT[k]}"), "unreadable_file"),
     "huge": Hostile(_huge, "file_too_large"),
     "fifo": Hostile(_fifo, "not_utf8", line=True),
+    "fifo-bare": Hostile(lambda t, k: _fifo(t, k, suffix=False), "not_utf8", line=True),
 }
 YAML = {
     "alias-bomb": Hostile(lambda t, k: _file("bomb.yaml", _bomb())(t, k), "yaml_alias_bomb", line=True),
@@ -568,3 +570,11 @@ def test_replay_refuses_every_hostile_profile(capsys, tmp_path, seeded, name, ho
     line = r":\d+:\d+" if hostile.line and not name.startswith(("nan", "inf")) else r"(:\d+:\d+)?"
     pattern = ANY if name.startswith(("nan", "inf")) else hostile.code
     assert re.search(rf"^{re.escape(value)}{line}: ({pattern}): ", err, re.MULTILINE), err
+
+
+@pytest.mark.parametrize("ref", ["", "a..b", "data.", "1x", "a-b"])
+def test_a_bad_data_reference_names_the_flag(capsys, tmp_path, ref):
+    doc = tmp_path / "d.json"
+    doc.write_text("{}")
+    code, _, err = run(capsys, ["compare", V1, V2, "--data", f"{ref}={doc}"])
+    assert code == 2 and re.search(r"^--data: bad_data: ", err, re.MULTILINE), err

@@ -180,14 +180,17 @@ def _data(spec: str):
     ref, sep, path = spec.partition("=")
     if not sep:
         return spec
+    import re
+
     from policydiff.policy import read_json
 
-    doc = read_json(path)
-    keys = [k for k in ref.split(".") if k]
+    keys = ref.split(".")
     if keys[:1] == ["data"]:
         keys = keys[1:]
-    if not keys:
-        raise InputError.at(Code.BAD_DATA, f"`{ref}` is not a data reference like `roles`")
+    if not keys or not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k) for k in keys):
+        raise InputError.at(Code.BAD_DATA, f"`{ref}` is not a data reference like `roles`",
+                            Span(file="--data"))
+    doc = read_json(path)
     for k in reversed(keys):
         doc = {k: doc}
     return doc
