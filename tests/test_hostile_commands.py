@@ -581,3 +581,11 @@ def test_a_bad_data_reference_names_the_flag(capsys, tmp_path, ref):
     doc.write_text("{}")
     code, _, err = run(capsys, ["compare", V1, V2, "--data", f"{ref}={doc}"])
     assert code == 2 and re.search(r"^--data: bad_data: ", err, re.MULTILINE), err
+
+
+@pytest.mark.parametrize("argv,where", [
+    (["compare", V1], "V1 V2"), (["compare", V1, V2, "--v1", V1], "--v2"),
+    (["compare", "--v1", V1], "--v2"), (["compare", "--git-base", "HEAD"], "--git-base")])
+def test_a_missing_policy_names_what_is_missing(capsys, argv, where):
+    code, _, err = run(capsys, argv)
+    assert code == 2 and err.startswith(f"{where}: missing_policy: "), err
