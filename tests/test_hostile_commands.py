@@ -324,7 +324,7 @@ YAML = {
     "nan-yaml": Hostile(lambda t, k: _file("nan.yaml", "x: .nan\n")(t, k), ANY, line=True),
 }
 DEEP_JSON = Hostile(lambda t, k: _file("deep.json", "[" * 100_000 + "]" * 100_000)(t, k),
-                   "too_deep|syntax_error")
+                   "too_deep|yaml_too_deep|syntax_error")
 # documents whose values are not checked against a schema: NaN must be refused as such,
 # where it stands (elsewhere a schema may refuse the field first)
 FREE_FORM = {"input", "data"}
@@ -433,6 +433,8 @@ def cases() -> list[tuple[str, str, str, Hostile]]:
                 else:
                     values.update({k: v for k, v in YAML.items()
                                    if spec.kind != "policy" or k in ("alias-bomb", "deep")})
+                if spec.kind != "policy":
+                    values["deep-json"] = DEEP_JSON
                 values.update(KIND_FILES.get(spec.kind, {}))
             elif spec.kind == "output":
                 values = _outputs()
