@@ -248,6 +248,10 @@ def _expanded_size(root: yaml.Node, file: str, error: type[PolicydiffError]) -> 
 
 
 _FLOAT_TAG = "tag:yaml.org,2002:float"
+# the tags whose values are JSON's (`<<` merge keys too); `!!binary`, `!!set`,
+# `!!timestamp`, `!!omap` and the like build values no JSON document holds
+_JSON_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq",
+                                                           "map", "merge"))
 
 
 def _finite(node: yaml.ScalarNode, file: str, error: type[PolicydiffError]) -> None:
@@ -263,6 +267,13 @@ def _finite(node: yaml.ScalarNode, file: str, error: type[PolicydiffError]) -> N
                        help="JSON (and so OPA) has no NaN or infinite numbers")
 
 
+def _json_tag(node: yaml.Node, file: str, error: type[PolicydiffError]) -> None:
+    if node.tag not in _JSON_TAGS:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise error.at(Code.BAD_INPUT, f"YAML tag `{tag}` has no JSON value", _span(node, file),
+                       help="drop the tag: every document policydiff reads is JSON data")
+
+
 def _walk(root: yaml.Node, doc: Document, error: type[PolicydiffError]) -> None:
     seen: set[int] = set()
     stack: list[tuple[yaml.Node, Loc]] = [(root, ())]
@@ -272,12 +283,14 @@ def _walk(root: yaml.Node, doc: Document, error: type[PolicydiffError]) -> None:
         if id(node) in seen:  # an alias: its positions are those of its anchor
             continue
         seen.add(id(node))
+        _json_tag(node, doc.file, error)
         if isinstance(node, yaml.ScalarNode):
             if node.tag == _FLOAT_TAG:
                 _finite(node, doc.file, error)
         elif isinstance(node, yaml.MappingNode):
             first: dict[str, Span] = {}
             for k, v in node.value:
+                _json_tag(k, doc.file, error)
                 key = k.value if isinstance(k, yaml.ScalarNode) else str(k.tag)
                 span = _span(k, doc.file)
                 if key in first:

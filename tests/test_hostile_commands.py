@@ -322,6 +322,9 @@ YAML = {
     "nan-json": Hostile(lambda t, k: _file("nan.json", '{"x": NaN}')(t, k), ANY, line=True),
     "inf-json": Hostile(lambda t, k: _file("inf.json", '{"x": [1, -Infinity]}')(t, k), ANY, line=True),
     "nan-yaml": Hostile(lambda t, k: _file("nan.yaml", "x: .nan\n")(t, k), ANY, line=True),
+    "binary-tag": Hostile(lambda t, k: _file("tag.yaml", "x: !!binary aGVsbG8=\n")(t, k), "bad_input",
+                          line=True),
+    "set-tag": Hostile(lambda t, k: _file("tag.yaml", "x: !!set {a, b}\n")(t, k), "bad_input", line=True),
 }
 DEEP_JSON = Hostile(lambda t, k: _file("deep.json", "[" * 100_000 + "]" * 100_000)(t, k),
                    "too_deep|yaml_too_deep|syntax_error")
@@ -432,7 +435,7 @@ def cases() -> list[tuple[str, str, str, Hostile]]:
                     values["deep-json"] = DEEP_JSON
                 else:
                     values.update({k: v for k, v in YAML.items()
-                                   if spec.kind != "policy" or k in ("alias-bomb", "deep")})
+                                   if spec.kind != "policy" or k in ("alias-bomb", "deep", "binary-tag")})
                 if spec.kind != "policy":
                     values["deep-json"] = DEEP_JSON
                 values.update(KIND_FILES.get(spec.kind, {}))
