@@ -379,7 +379,8 @@ FLAGS = {
     "snapshot": {"slash": "../before", "nul": "be\x00fore"},
     "git_ref": {"option": "--upload-pack=evil", "nul": "HEAD\x00"},
     "dsn": {"no-scheme": f"app:{SECRET}@127.0.0.1", "bad-port": f"postgresql://app:{SECRET}@h:port/db",
-            "bad-percent": f"postgresql://app:%zz{SECRET}@127.0.0.1/db"},
+            "bad-percent": f"postgresql://app:%zz{SECRET}@127.0.0.1/db",
+            "password-not-utf8": f"postgresql://app:{SECRET}\udcff@127.0.0.1:1/db"},
 }
 ARG_NOT_UTF8 = {"count", "int", "port", "rate", "amount", "choice", "shard", "decision",
                 "dimension", "text", "snapshot", "git_ref", "dsn", "policy", "input", "data",
@@ -415,7 +416,7 @@ FLAG_CODES = {"count": "bad_flag|invalid_value|invalid_scale", "int": "bad_flag|
               "shard": "bad_flag|invalid_value", "decision": "bad_decision",
               "dimension": "bad_dimension", "text": "invalid_value|bad_flag",
               "snapshot": "invalid_snapshot_name", "git_ref": "invalid_git_ref|unknown_git_ref",
-              "dsn": "invalid_dsn|bad_flag"}  # `db stop` refuses any `--dsn`
+              "dsn": "invalid_dsn|bad_flag|not_utf8"}  # `db stop` refuses any `--dsn`
 
 # slots whose values are read only once connected to a database (`test_hostile.py`
 # covers `replay --profile` against a real server)

@@ -158,21 +158,25 @@ def _at(flag: str, check, *values) -> None:
 
 def check_argv(argv: list[str]) -> None:
     """Refuse arguments that are not UTF-8 (Python hands them over with surrogates) or
-    that hold a NUL character, naming the flag they belong to (or their position)."""
+    that hold a NUL character, naming the flag they belong to (or their position). The
+    value is not echoed: it may be a DSN whose password the redaction could not match."""
     for i, arg in enumerate(argv):
-        bad = "\x00" in arg and "a NUL character"
-        if any("\udc80" <= c <= "\udcff" for c in arg):
-            bad = "bytes that are not UTF-8"
-        if not bad:
+        at = next((j for j, c in enumerate(arg) if "\udc80" <= c <= "\udcff" or c == "\x00"), None)
+        if at is None:
             continue
-        shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
-        if arg.startswith("--") and "=" in arg:
+        offset = at  # in the value, not in `--flag=value`
+        if arg.startswith("--") and "=" in arg[:at]:
             where = arg.split("=", 1)[0]
+            offset -= len(where) + 1
         elif i > 0 and argv[i - 1].startswith("-") and not arg.startswith("-"):
             where = argv[i - 1]
         else:
             where = f"argument {i + 1}"
         if any("\udc80" <= c <= "\udcff" for c in where):
             where = f"argument {i + 1}"
-        raise InputError.at(Code.NOT_UTF8 if "UTF-8" in bad else Code.BAD_FLAG,
-                            f"`{shown}` holds {bad}", Span(file=where))
+        if arg[at] == "\x00":
+            raise InputError.at(Code.BAD_FLAG, f"the value holds a NUL character at offset {offset}",
+                                Span(file=where))
+        byte = ord(arg[at]) - 0xDC00
+        raise InputError.at(Code.NOT_UTF8, f"the value is not UTF-8: byte 0x{byte:02x} at offset {offset}",
+                            Span(file=where), help="give file names and values as UTF-8 text")
