@@ -358,6 +358,15 @@ KIND_FILES = {
                                  "invalid_value", line=True)
         for d in ("2026-13-01", "2027-02-30", "31.03.2027")},
 }
+KIND_FILES["classifications"]["duplicate-rule-id"] = Hostile(_file("c.yaml", "version: 1\nrules:\n" + (
+    "  - id: a\n    class: bug\n    match: {role: x}\n    reason: r\n" * 2)), "duplicate_rule_id", line=True)
+KIND_FILES["policy"] = {
+    "duplicate-role": Hostile(_file("roles.yaml", "version: 1\npackage: roles\nroles:\n"
+                                    "  admin:\n    grants: [{actions: [\"*\"], scope: global}]\n"
+                                    "  admin:\n    grants: [{actions: [\"*\"], scope: global}]\n"),
+                              "duplicate_key|invalid_roletable", line=True),
+    "role-table-binary": Hostile(_file("roles.yaml", "version: 1\npackage: !!binary aGVsbG8=\n"),
+                                 "bad_input", line=True)}
 
 
 def _text(value: str) -> Callable[[Path, str], str]:
