@@ -604,3 +604,28 @@ def test_a_bad_data_reference_names_the_flag(capsys, tmp_path, ref):
 def test_a_missing_policy_names_what_is_missing(capsys, argv, where):
     code, _, err = run(capsys, argv)
     assert code == 2 and err.startswith(f"{where}: missing_policy: "), err
+
+
+def test_a_real_process_gets_the_same_refusals(tmp_path):
+    """The in-process cases stand for what a shell hands over: bytes that are not UTF-8
+    in argv and in DATABASE_URL, and a policy on a pipe (`/dev/stdin`), checked once
+    through a real process."""
+    import subprocess
+    import sys
+
+    def policydiff(*argv, env=None, stdin=b""):
+        return subprocess.run([sys.executable, "-m", "policydiff", *argv], input=stdin, capture_output=True,
+                              check=False,
+                              env={**os.environ, **(env or {})}, cwd=tmp_path, timeout=120)
+
+    bad = policydiff("check", os.fsdecode(b"caf\xe9.rego"))
+    assert bad.returncode == 2 and bad.stderr.startswith(b"argument 2: not_utf8: "), bad.stderr
+    url = policydiff("status", env={"DATABASE_URL": os.fsdecode(b"postgresql://app:" + SECRET.encode()
+                                                                + b"\xff@127.0.0.1:1/db")})
+    assert url.returncode == 2 and url.stderr.startswith(b"DATABASE_URL: not_utf8: "), url.stderr
+    assert SECRET.encode() not in url.stdout + url.stderr
+    piped = policydiff("check", "/dev/stdin", stdin=b"package p\nallow if {\n")
+    assert piped.returncode == 2 and piped.stderr.startswith(b"/dev/stdin:2:"), piped.stderr
+    assert b"allow if {" in piped.stderr  # the line quoted from the text read once
+    for run_ in (bad, url, piped):
+        assert b"Traceback" not in run_.stderr
