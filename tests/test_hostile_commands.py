@@ -629,3 +629,20 @@ def test_a_real_process_gets_the_same_refusals(tmp_path):
     assert b"allow if {" in piped.stderr  # the line quoted from the text read once
     for run_ in (bad, url, piped):
         assert b"Traceback" not in run_.stderr
+
+
+def test_an_output_that_is_an_input_is_refused(capsys, tmp_path):
+    v2 = tmp_path / "v2.rego"
+    v2.write_bytes(Path(V2).read_bytes())
+    run_file = tmp_path / "run.json"
+    run_file.write_bytes(Path(S()["replay"]).read_bytes())
+    for argv in (["compare", V1, str(v2), "--output", str(v2)],
+                 ["compare", "--v1", V1, "--v2", str(v2), "--output", str(v2)],
+                 ["graph", str(v2), "--tenancy", S()["tenancy"], "--output", str(v2)],
+                 ["analyze", "--input", str(run_file), "--output", str(run_file)],
+                 ["replay", "--v1", V1, "--v2", str(v2), "--requests", "10", "--output", str(v2),
+                  "--dsn", NOWHERE]):
+        code, _, err = run(capsys, argv)
+        assert code == 2 and err.startswith("--output: unwritable_file: "), (argv, err)
+    assert v2.read_bytes() == Path(V2).read_bytes()
+    assert run_file.read_bytes() == Path(S()["replay"]).read_bytes()

@@ -115,6 +115,7 @@ def check_values(args: argparse.Namespace, parser: argparse.ArgumentParser) -> N
     for dest in OUTPUTS:
         if getattr(args, dest, None) not in (None, "-"):
             check_writable(getattr(args, dest), flag_of(parser, dest))
+            _not_an_input(args, dest, flag_of(parser, dest))
     if getattr(args, "output_dir", None) is not None:
         check_directory(args.output_dir, "--output-dir")
 
@@ -136,6 +137,19 @@ def check_writable(name: str, flag: str) -> None:
         problem = f"the directory `{parent}` is not writable"
     if problem:
         raise InputError.at(Code.UNWRITABLE_FILE, f"cannot write `{name}`: {problem}", Span(file=flag))
+
+
+def _not_an_input(args: argparse.Namespace, dest: str, flag: str) -> None:
+    """An output that is also one of the command's input files would overwrite it (a
+    policy under review, the replay file being analysed): refused."""
+    out = getattr(args, dest)
+    if not os.path.isfile(out):
+        return
+    for name, value in vars(args).items():
+        for v in value if isinstance(value, list) else [value]:
+            if name != dest and isinstance(v, str | Path) and os.path.isfile(v) and os.path.samefile(out, v):
+                raise InputError.at(Code.UNWRITABLE_FILE, f"`{out}` is also an input of this command: "
+                                    "writing it would overwrite it", Span(file=flag))
 
 
 def check_directory(name: str, flag: str) -> None:
