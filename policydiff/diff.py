@@ -28,6 +28,7 @@ from policydiff.matrix import RUNBOOK, CellKey, Dimensions, Space, realise
 from policydiff.matrix.realise import Element, TenantCells
 from policydiff.policy import Policy
 from policydiff.results import Cell, CompareReport, Discrepancy, Gate, PolicyInfo, Summary
+from policydiff.source import Span
 from policydiff.tenancy import Tenancy, request_input
 
 
@@ -129,11 +130,11 @@ def diff(v1: Policy, v2: Policy, *, tenancy: Tenancy | None = None, dims: Dimens
     """Compare two loaded policies over the matrix."""
     if tenancy is not None and not dims.runbook:
         raise InputError.at(Code.BAD_DIMENSION, "`--dimension` needs the symbolic matrix: a tenancy "
-                            "realises requests of the request model only")
+                            "realises requests of the request model only", Span(file="--dimension"))
     for side, policy in (("V1", v1), ("V2", v2)):
         problem = policy.decision_rule()
         if problem:
-            raise InputError.at(Code.BAD_DECISION, f"{side}: {problem}",
+            raise InputError.at(Code.BAD_DECISION, f"{side}: {problem}", Span(file=f"--{side.lower()}-decision"),
                                 help="name the decision rule with --decision data.<package>.<rule>")
     if tenancy is not None:
         _check_tenancy(tenancy)

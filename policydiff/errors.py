@@ -51,6 +51,7 @@ class Code:
     EVAL_CONFLICT_ERROR = "eval_conflict_error"
     EVAL_TYPE_ERROR = "eval_type_error"
     EXPIRED_RULE = "expired_rule"
+    FILE_TOO_LARGE = "file_too_large"
     GATE_FAILED = "gate_failed"
     GIT_UNAVAILABLE = "git_unavailable"
     INCONSISTENT_FLAGS = "inconsistent_flags"
@@ -226,6 +227,34 @@ def redact(text: str) -> str:
     return _KV_PASSWORD.sub(lambda m: f"{m['pre']}***", text)
 
 
+_KEPT: dict[str, str] = {}  # texts of FIFOs and pipes, which can be read only once
+_SHOWN_BYTES = 256 << 20  # a regular file larger than any input is not reread to show a line
+
+
+def keep_source(name: str, text: str) -> None:
+    """Keep the text read from `name`, a FIFO or pipe, for the diagnostics that quote it."""
+    _KEPT[name] = text
+
+
+def source_text(name: str) -> str | None:
+    """The text of file `name` for quoting a line of it: kept if it was a FIFO or a pipe
+    (opening one again would wait for a writer that is gone), else read again if it is
+    a regular file; None for anything else."""
+    import os
+    import stat
+
+    if name in _KEPT:
+        return _KEPT[name]
+    try:
+        st = os.stat(name)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _SHOWN_BYTES:
+            return None
+        with open(name, encoding="utf-8-sig", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 _WIDE = 120  # longest source line shown under a diagnostic
 
 
@@ -234,11 +263,7 @@ def render(diag: Diagnostic, sources: Mapping[str, str] | None = None) -> str:
     out = [redact(str(diag))]
     text = (sources or {}).get(diag.span.file)
     if text is None and diag.span.line:
-        try:
-            with open(diag.span.file, encoding="utf-8-sig", errors="replace") as f:
-                text = f.read()
-        except OSError:
-            text = None
+        text = source_text(diag.span.file)
     if text is not None and diag.span.line:
         lines = text.splitlines()
         if 0 < diag.span.line <= len(lines):

@@ -44,10 +44,16 @@ def _in_repo(path: str, repo: str, top: Path) -> str:
         return Path(path).as_posix()
 
 
-def materialize(ref: str, path: str, *, repo: str = ".") -> Path:
-    """The file at `path` as it was at revision `ref`, copied to a temporary file."""
+def check_ref(ref: str) -> str:
+    """`ref` as a revision git may be given: not empty, and not an option (`--upload-pack=…`)."""
     if not ref or ref.startswith("-"):
         raise InputError.at(Code.INVALID_GIT_REF, f"`{ref}` is not a git revision")
+    return ref
+
+
+def materialize(ref: str, path: str, *, repo: str = ".") -> Path:
+    """The file at `path` as it was at revision `ref`, copied to a temporary file."""
+    check_ref(ref)
     top = _toplevel(repo)
     rel = _in_repo(path, repo, top)
     if rel.startswith("../"):

@@ -9,7 +9,6 @@ over modules with OPA's result-set semantics.
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +19,7 @@ from policydiff.compile import UNDEFINED, Ctx, Program, Query, compile_modules, 
 from policydiff.compile.closures import Compiler, Frame
 from policydiff.compile.rule import CompiledRule
 from policydiff.compile.values import number
-from policydiff.documents import load_yaml, read_text
+from policydiff.documents import load_json, load_yaml, read_text
 from policydiff.errors import Code, InputError, PolicyError
 from policydiff.frontend import rego
 from policydiff.source import Source, Span
@@ -125,8 +124,8 @@ def _rule_path(ref: str) -> tuple[str, ...]:
     return tuple(parts[1:]) if parts[0] == "data" else tuple(parts)
 
 
-def _decision_query(program: Program, ref: str):
-    """A function of a frame returning the value of a `data.…` reference."""
+def decision_path(ref: str) -> tuple:
+    """The path of a decision reference `data.pkg.rule`; anything else is `bad_decision`."""
     try:
         body = rego.parse_query(ref, name="<decision>")
     except PolicyError:
@@ -135,10 +134,16 @@ def _decision_query(program: Program, ref: str):
             or not isinstance(body[0].term.head, ir.Var) or body[0].term.head.name != "data" \
             or not all(isinstance(k, ir.Scalar) for k in body[0].term.path):
         raise InputError.at(Code.BAD_DECISION, f"`{ref}` is not a reference like `data.pkg.allow`")
+    return body[0].term.path
+
+
+def _decision_query(program: Program, ref: str):
+    """A function of a frame returning the value of a `data.…` reference."""
+    path = decision_path(ref)
     comp = Compiler(program, Frame(), set())
-    root, rest = program.data_root(body[0].term.path, set(), comp)
+    root, rest = program.data_root(path, set(), comp)
     if rest:
-        return comp.term(ir.Ref(head=ir.Var(name="data"), path=body[0].term.path), set(), frozenset())
+        return comp.term(ir.Ref(head=ir.Var(name="data"), path=path), set(), frozenset())
     return root
 
 
@@ -227,19 +232,22 @@ def _compile(modules, data, errors: list, fatal: bool) -> Program:
 
 
 def _looks_like_path(s: str) -> bool:
+    """A string names a file, not Rego text: by its suffix, or because something is there
+    (a FIFO, `/dev/stdin` or a process substitution `<(...)` too, which are read as files
+    rather than parsed as the text of their name)."""
     if "\n" in s or "{" in s:
         return False
-    return s.endswith((".rego",) + _ROLE_TABLE_SUFFIXES + _DATA_SUFFIXES) or Path(s).is_file()
+    if s.endswith((".rego",) + _ROLE_TABLE_SUFFIXES + _DATA_SUFFIXES):
+        return True
+    try:
+        return Path(s).exists()
+    except OSError:  # a name too long to be a path
+        return False
 
 
 def read_json(p: str | Path, *, parse_float=None) -> Any:
     """The JSON document of a file; bad JSON names the file, line and column."""
-    try:
-        return json.loads(read_text(p, "data"), parse_float=parse_float)
-    except json.JSONDecodeError as e:
-        raise InputError.at(Code.SYNTAX_ERROR, e.msg.lower(), Span(file=str(p), line=e.lineno, col=e.colno)) from None
-    except RecursionError:
-        raise InputError.at(Code.TOO_DEEP, "JSON nested too deeply", Span(file=str(p))) from None
+    return load_json(read_text(p, "data"), str(p), parse_float=parse_float)
 
 
 def read_document(path: str | Path) -> Any:

@@ -14,14 +14,13 @@ A workload is its seed and size: the same seed and size draw the same requests.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
 
-from policydiff.documents import decode_text
+from policydiff.documents import decode_text, load_json, read_bytes
 from policydiff.errors import Code, Diagnostic, InputError
 from policydiff.results import OUTCOMES, PolicyInfo, ReplayCell, ReplayReport
 from policydiff.source import Span
@@ -56,11 +55,7 @@ def read_report(path: str | Path, type_: type[T], *, schema: str, what: str, wri
     unreadable file, bad JSON (located), another schema or a bad field is an
     `InputError` naming the file. `writer` is the command whose output is expected."""
     name = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise InputError.at(Code.UNREADABLE_FILE, f"cannot read {what}: {e.strerror}",
-                            Span(file=name)) from None
+    data = read_bytes(path, what)
     try:
         doc = msgspec.json.decode(data)
     except RecursionError:
@@ -98,14 +93,19 @@ def _json_error(text: str, name: str) -> InputError:
     if not text.strip():
         return InputError.at(Code.SYNTAX_ERROR, "the file is empty", Span(file=name, line=1, col=1))
     try:
-        json.loads(text)
-    except json.JSONDecodeError as e:
-        cut = e.pos >= len(text.rstrip())
-        msg = "the file ends before the JSON does (truncated?)" if cut else f"invalid JSON: {e.msg}"
-        return InputError.at(Code.SYNTAX_ERROR, msg, Span(file=name, line=e.lineno, col=e.colno))
-    except RecursionError:
-        return InputError.at(Code.TOO_DEEP, "JSON nested too deeply", Span(file=name))
+        load_json(text, name)
+    except InputError as e:
+        if e.code == Code.SYNTAX_ERROR and e.span.line and _offset(text, e.span) >= len(text.rstrip()):
+            return InputError.at(Code.SYNTAX_ERROR, "the file ends before the JSON does (truncated?)", e.span)
+        if e.code == Code.SYNTAX_ERROR:
+            return InputError.at(Code.SYNTAX_ERROR, f"invalid JSON: {e.diagnostic.message}", e.span)
+        return e
     return InputError.at(Code.SYNTAX_ERROR, "invalid JSON", Span(file=name))
+
+
+def _offset(text: str, span: Span) -> int:
+    lines = text.split("\n")
+    return sum(len(line) + 1 for line in lines[: span.line - 1]) + span.col - 1
 
 
 def _slices(shard: str | None, name: str) -> tuple[int, int]:

@@ -143,6 +143,23 @@ def _where(doc: Document | None, message: str, name: str) -> Span:
     return doc.at(tuple(key or int(index) for key, index in _STEP.findall(m[1])))
 
 
+def _texts(t: Tenancy):
+    """Every text of a tenancy, with the field it stands in."""
+    for i, e in enumerate(t.enterprises):
+        yield f"$.enterprises[{i}].id", e.id
+        for j, team in enumerate(e.teams):
+            yield f"$.enterprises[{i}].teams[{j}]", team
+    for i, u in enumerate(t.users):
+        yield from ((f"$.users[{i}].{k}", v) for k, v in (("id", u.id), ("enterprise", u.enterprise),
+                                                          ("role", u.role)))
+        yield from ((f"$.users[{i}].teams[{j}]", team) for j, team in enumerate(u.teams))
+    for i, r in enumerate(t.resources):
+        yield from ((f"$.resources[{i}].{k}", v) for k, v in (("id", r.id), ("kind", r.kind),
+                                                              ("enterprise", r.enterprise),
+                                                              ("team", r.team)) if v is not None)
+    yield from ((f"$.actions[{i}]", a) for i, a in enumerate(t.actions))
+
+
 def _check_integrity(t: Tenancy, name: str, doc: Document | None = None) -> None:
     """Ids are unique and references between facts resolve, as the database's primary
     and foreign keys demand."""
@@ -169,6 +186,11 @@ def _check_integrity(t: Tenancy, name: str, doc: Document | None = None) -> None
                 bad(at, f"duplicate {what} id `{id_}` (first at index {first[id_]})")
             else:
                 first[id_] = i
+
+    for field, text in _texts(t):  # PostgreSQL's text cannot hold a NUL: refused here, not at seed
+        if "\x00" in text:
+            shown = text.replace("\x00", "\\x00")
+            bad(field, f"`{shown}` holds a NUL character")
 
     for i, u in enumerate(t.users):
         if u.enterprise not in ents:

@@ -285,8 +285,10 @@ def test_a_directory_where_a_file_is_expected(capsys, tmp_path, kind):
 def test_a_file_where_the_track_directory_is_expected(capsys, tmp_path):
     f = tmp_path / "track"
     f.write_text("a file\n")
+    # refused before any work, naming the flag
     refused(capsys, ["runbook", "--v1", V1, "--v2", V2, "--classifications", CLASSES,
-                     "--output-dir", str(f), "--dsn", NOWHERE], f, "unwritable_file", position=False)
+                     "--output-dir", str(f), "--dsn", NOWHERE], "--output-dir", "unwritable_file",
+            position=False)
 
 
 def test_a_directory_without_policies(capsys, tmp_path):

@@ -14,17 +14,44 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
-from policydiff.errors import ExitCode, PolicydiffError, redact, register_secrets, render
+from policydiff.errors import (
+    Code,
+    ExitCode,
+    InputError,
+    PolicydiffError,
+    redact,
+    register_secrets,
+    render,
+)
 from policydiff.interrupts import trapped
+from policydiff.source import Span
 
 COMMAND_MODULES = ("policy", "compare", "graph", "db", "replay", "analyze", "promotion", "runbook")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # bad flags are bad input: exit 2, as documented
-        self.print_usage(sys.stderr)
-        sys.stderr.write(redact(f"{self.prog}: error: {message}\n"))
-        raise SystemExit(ExitCode.BAD_INPUT)
+    def error(self, message: str):
+        """Bad flags are bad input: a `bad_flag` diagnostic naming the flag (exit 2), in
+        the house format rather than argparse's usage text."""
+        raise InputError.at(Code.BAD_FLAG, *_flag_problem(self, message),
+                            help=f"see `{self.prog} --help`")
+
+
+def _flag_problem(parser: argparse.ArgumentParser, message: str) -> tuple[str, Span]:
+    """argparse's `message` as a diagnostic's text and the flag it is about."""
+    import re
+
+    from policydiff.documents import did_you_mean
+
+    if m := re.fullmatch(r"argument (\S+?)(?:/\S+)?: (.*)", message, re.DOTALL):
+        return m[2], Span(file=m[1])
+    if m := re.fullmatch(r"unrecognized arguments: (\S+).*", message, re.DOTALL):
+        flags = [o for a in parser._actions for o in a.option_strings]
+        hint = did_you_mean(m[1], flags) if m[1].startswith("-") else None
+        return f"unknown argument `{m[1]}`" + (f"; {hint}" if hint else ""), Span(file=m[1])
+    if m := re.fullmatch(r"the following arguments are required: ([^,\s]+).*", message, re.DOTALL):
+        return message, Span(file=m[1])
+    return message, Span(file=parser.prog)
 
 
 class _Redacting:
@@ -161,9 +188,16 @@ def _flushed(*streams) -> bool:
 
 
 def _main(argv: list[str]) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from policydiff.cli.common import check_argv, check_values
+
     try:
+        check_argv(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        command = _command_parser(parser, args)
+        if extra:  # named by the command's parser, which knows the flags it could be
+            command.error(f"unrecognized arguments: {' '.join(extra)}")
+        check_values(args, command)
         return _deep(lambda: int(args.handler(args)))
     except RecursionError:
         print("policydiff: too_deep: the input is nested more deeply than policydiff "
@@ -181,6 +215,17 @@ def _main(argv: list[str]) -> int:
     except OSError as e:
         print(redact(f"policydiff: error: {e}"), file=sys.stderr)
         return int(ExitCode.BAD_INPUT)
+
+
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the command `args` were parsed for (`db seed`'s, not the root's)."""
+    names = [getattr(args, "command", None), getattr(args, "db_command", None)]
+    for name in names:
+        group = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if group is None or name not in group.choices:
+            break
+        parser = group.choices[name]
+    return parser
 
 
 if __name__ == "__main__":

@@ -58,11 +58,12 @@ def run(args: argparse.Namespace) -> ExitCode:
         return _per_file(args)
     if args.v1 or args.v2:
         if not (args.v1 and args.v2) or args.paths:
-            raise InputError.at(Code.MISSING_POLICY, "give both --v1 and --v2, and no V1 V2 with them")
+            raise InputError.at(Code.MISSING_POLICY, "give both --v1 and --v2, and no V1 V2 with them",
+                                Span(file="--v2" if not args.v2 else "--v1" if not args.v1 else "V1 V2"))
         return _compare(args, args.v1, args.v2)
     if len(args.paths) != 2:
         raise InputError.at(Code.MISSING_POLICY, "compare needs V1 and V2 (or --v1 PATH... --v2 "
-                            "PATH..., or --git-base REF and the changed files)")
+                            "PATH..., or --git-base REF and the changed files)", Span(file="V1 V2"))
     return _compare(args, [args.paths[0]], [args.paths[1]])
 
 
@@ -108,7 +109,8 @@ def _per_file(args) -> ExitCode:
 
     paths = args.paths
     if not paths:
-        raise InputError.at(Code.MISSING_POLICY, "--git-base needs the policy files to compare")
+        raise InputError.at(Code.MISSING_POLICY, "--git-base needs the policy files to compare",
+                            Span(file="--git-base"))
     if args.output and len(paths) > 1:
         raise InputError.at(Code.BAD_FLAG, "--output takes one report; with several files, "
                             "compare them one at a time", Span(file="--output"))
@@ -180,14 +182,17 @@ def _data(spec: str):
     ref, sep, path = spec.partition("=")
     if not sep:
         return spec
+    import re
+
     from policydiff.policy import read_json
 
-    doc = read_json(path)
-    keys = [k for k in ref.split(".") if k]
+    keys = ref.split(".")
     if keys[:1] == ["data"]:
         keys = keys[1:]
-    if not keys:
-        raise InputError.at(Code.BAD_DATA, f"`{ref}` is not a data reference like `roles`")
+    if not keys or not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k) for k in keys):
+        raise InputError.at(Code.BAD_DATA, f"`{ref}` is not a data reference like `roles`",
+                            Span(file="--data"))
+    doc = read_json(path)
     for k in reversed(keys):
         doc = {k: doc}
     return doc

@@ -10,13 +10,10 @@ worker lost, interrupted), 2 for bad input.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
 from policydiff.cli.common import write_output
-from policydiff.errors import Code, ExitCode, InputError
-from policydiff.source import Span
+from policydiff.errors import ExitCode
 
 
 def register(sub) -> None:
@@ -47,10 +44,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     from policydiff.replay import run_replay
     from policydiff.report.replay import ProgressView, summary
 
-    # a report that cannot be written is bad input found before the run, not after it
-    _check_writable(args.output, "--output")
-    if args.decision_log is not None:
-        _check_writable(args.decision_log, "--decision-log")
+    # `--output` and `--decision-log` were checked writable before the run (cli/common.py)
     with ProgressView(sys.stderr, tty=sys.stderr.isatty()) as view:
         report = run_replay(v1=args.v1, v2=args.v2, requests=args.requests, parallel=args.parallel,
                             seed=args.seed, dsn=args.dsn, metrics_port=args.metrics_port,
@@ -83,21 +77,3 @@ def _record(args: argparse.Namespace, report) -> None:
             record_replay(conn, report, actor(), args.output)
     except InfraError as e:
         sys.stderr.write(f"policydiff: the run is not in the audit log: {e}\n")
-
-
-def _check_writable(name: str, flag: str) -> None:
-    """`name` can be written as a file: not a directory, in a directory that exists and
-    may be written to (nothing is created here, so bad input leaves no file behind)."""
-    path = Path(name)
-    parent = path.parent
-    problem = None
-    if path.is_dir():  # `""` too: it names the working directory
-        problem = "it is a directory"
-    elif not parent.is_dir():
-        problem = f"no directory `{parent}`"
-    elif path.exists() and not os.access(path, os.W_OK):
-        problem = "the file is not writable"
-    elif not path.exists() and not os.access(parent, os.W_OK | os.X_OK):
-        problem = f"the directory `{parent}` is not writable"
-    if problem:
-        raise InputError.at(Code.UNWRITABLE_FILE, f"cannot write `{name}`: {problem}", Span(file=flag))

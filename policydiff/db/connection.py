@@ -48,7 +48,7 @@ def locate(dsn: str | None = None, *, data_dir: str | Path | None = None) -> tup
         dsn_params(dsn)
         return dsn, "--dsn"
     if os.environ.get(ENV_VAR):
-        dsn_params(os.environ[ENV_VAR])
+        dsn_params(os.environ[ENV_VAR], where=ENV_VAR)
         return os.environ[ENV_VAR], ENV_VAR
     return embedded.embedded_dsn(data_dir), str(embedded.data_dir_path(data_dir))
 
@@ -69,22 +69,25 @@ def is_pooled(dsn: str) -> bool:
     return any("-pooler" in h for h in hosts.split(","))
 
 
-def dsn_params(dsn: str) -> dict[str, str]:
+def dsn_params(dsn: str, *, where: str = "--dsn") -> dict[str, str]:
     """The DSN's parameters (URL and key=value forms alike); a DSN libpq cannot parse,
-    or a port that is not a number, is `invalid_dsn` on `--dsn` (message redacted)."""
+    or a port that is not a number, is `invalid_dsn` on `where` (`--dsn` or
+    `DATABASE_URL`; message redacted)."""
     try:
         params = {k: str(v) for k, v in conninfo.conninfo_to_dict(dsn).items()}
     except psycopg.ProgrammingError as e:
-        raise InputError.at(Code.INVALID_DSN, redact(f"cannot parse the dsn: {e}"), Span(file="--dsn")) from None
+        raise InputError.at(Code.INVALID_DSN, redact(f"cannot parse the dsn: {e}"), Span(file=where)) from None
     except UnicodeDecodeError:  # a percent-encoded byte that is not UTF-8
         raise InputError.at(Code.INVALID_DSN, "cannot parse the dsn: a percent-encoded part is not "
-                            "UTF-8", Span(file="--dsn")) from None
+                            "UTF-8", Span(file=where)) from None
+    except UnicodeEncodeError:  # bytes that are not UTF-8 in the environment variable itself
+        raise InputError.at(Code.NOT_UTF8, "the dsn holds bytes that are not UTF-8", Span(file=where)) from None
     # libpq refuses a port that is not a number only when it connects, as a connection
     # failure (exit 3); it is the DSN that is wrong
     for port in params.get("port", "").split(","):
         if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
             raise InputError.at(Code.INVALID_DSN, redact(f"cannot parse the dsn: port `{port}` is not "
-                                "a port number (1-65535)"), Span(file="--dsn"))
+                                "a port number (1-65535)"), Span(file=where))
     return params
 
 

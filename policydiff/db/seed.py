@@ -64,6 +64,16 @@ def policy_actions(policy_dir: str | Path = "policies") -> tuple[str, ...]:
     return tuple(found)
 
 
+MAX_SEED_ROWS = 10_000_000  # users, resources, teams and memberships a generated tenancy may have
+
+
+def rows_of(scale: Scale) -> int:
+    """The rows a generated tenancy of `scale` writes (an upper bound: enterprises, teams,
+    users with their memberships, resources, and each enterprise's admin and system user)."""
+    teams = scale.enterprises * scale.teams_per_enterprise
+    return scale.enterprises * 3 + teams * (1 + 2 * scale.users_per_team + scale.resources_per_team)
+
+
 def generate(scale: Scale | None = None, actions: tuple[str, ...] = DEFAULT_ACTIONS) -> Tenancy:
     """A tenancy of the given scale (default: the runbook's minimum); ids are zero-padded
     so they sort in creation order."""
@@ -72,6 +82,14 @@ def generate(scale: Scale | None = None, actions: tuple[str, ...] = DEFAULT_ACTI
         if getattr(scale, field) < 1:
             flag = "--" + field.replace("_", "-")
             raise InputError.at(Code.INVALID_SCALE, f"`{flag}` must be at least 1", Span(file=flag))
+    rows = rows_of(scale)
+    if rows > MAX_SEED_ROWS:  # named by its largest factor, the likeliest typo
+        largest = max(Scale.__struct_fields__, key=lambda f: getattr(scale, f))
+        raise InputError.at(Code.INVALID_SCALE, f"this scale seeds {rows:,} rows, more than the "
+                            f"{MAX_SEED_ROWS:,} `db seed` writes",
+                            Span(file="--" + largest.replace("_", "-")),
+                            help="lower --enterprises, --teams-per-enterprise, --users-per-team "
+                            "or --resources-per-team")
     width = len(str(scale.enterprises))
     enterprises: list[Enterprise] = []
     users: list[User] = []

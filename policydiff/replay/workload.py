@@ -28,7 +28,7 @@ from typing import Any
 
 import msgspec
 
-from policydiff.documents import decode_text, load_yaml
+from policydiff.documents import decode_text, load_yaml, read_bytes
 from policydiff.errors import Code, InputError
 from policydiff.source import Span
 from policydiff.tenancy import RELATIONS, ROLES, Tenancy, relation, relation_of
@@ -71,10 +71,7 @@ def load_profile(path: str | Path | None, tenancy: Tenancy) -> Profile:
     if path is None:
         return msgspec.yaml.decode(DEFAULT_PROFILE.read_bytes(), type=Profile)
     name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as e:
-        raise InputError.at(Code.UNREADABLE_FILE, f"cannot read profile: {e.strerror}", Span(file=name)) from None
+    raw = read_bytes(path, "profile")
     if name.endswith((".jsonl", ".ndjson", ".log", ".gz")) or raw[:2] == _GZIP or (
             # a profile is a mapping: a JSON array is a log upload (YAML keeps its reader)
             raw.lstrip()[:1] == b"[" and not name.endswith((".yaml", ".yml"))):

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from policydiff.classify import RuleFile
+from policydiff.errors import source_text
 from policydiff.gate import (
     BLOCKING_CLASS,
     KINDS,
@@ -50,9 +51,8 @@ _PACKAGE = re.compile(r"^[ \t]*package\s", re.MULTILINE)
 
 
 def _package_line(path: str) -> int:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    text = source_text(path)  # kept for a FIFO: opening it again would wait forever
+    if text is None:
         return 1
     m = _PACKAGE.search(text)
     return text.count("\n", 0, m.start()) + 1 if m else 1
