@@ -52,8 +52,13 @@ def dumps(v) -> str:
     if t is frozenset:
         return "[" + ",".join(dumps(e) for e in sorted(v, key=sort_key)) + "]"
     if t is Obj:
-        items = sorted(((k if type(k) is str else dumps(k)), e) for k, e in v.items())
-        return "{" + ",".join(f"{_quote(k)}:{dumps(e)}" for k, e in items) + "}"
+        if all(type(k) is str for k in v):
+            named = v
+        else:  # keys of one text (`[0.0]` and `{0.0}`) are one: the last in OPA's order
+            named = {}
+            for k in sorted(v, key=sort_key):
+                named[k if type(k) is str else dumps(k)] = v[k]
+        return "{" + ",".join(f"{_quote(k)}:{dumps(named[k])}" for k in sorted(named)) + "}"
     raise TypeError(f"not a value: {v!r}")
 
 
