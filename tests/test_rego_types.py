@@ -181,6 +181,20 @@ ILL_TYPED = {
     "marshal-option-of-the-wrong-type": 'x := json.marshal_with_options([], {"pretty": 1})',
     "marshal-options-of-values-no-key-takes": 'x := json.marshal_with_options([], {k: true | k := "a"})',
     "patch-operation-of-a-number": 'x := json.patch({}, [{"op": 1, "path": "/a"}])',
+    # a pattern that cannot match the literal it is unified with binds nothing there
+    "destructuring-a-shorter-array": "x if { [a, b] := [1] }",
+    "destructuring-a-longer-array": "x if { [a] := [1, 2] }",
+    "unifying-arrays-of-two-lengths": "x if { [a, b] = [1] }",
+    "destructuring-wildcards": "x if { [_, _] := [1] }",
+    "destructuring-an-object-of-other-keys": 'x if { {"a": a} := {"b": 1} }',
+    "destructuring-an-object-of-more-keys": 'x if { {"a": a} := {"a": 1, "b": 2} }',
+    "destructuring-nested-arrays": "x if { [a, [b, c]] := [1, [2]] }",
+    "destructuring-nested-objects": 'x if { {"a": {"b": a}} := {"a": {"c": 1}} }',
+    "destructuring-a-string": 'x if { [a, b] := "ab" }',
+    "destructuring-a-set": "x if { [a, b] := {1, 2} }",
+    "destructuring-an-object-as-array": 'x if { [a] := {"a": 1} }',
+    "destructuring-an-object-comprehension": 'x if { {"a": a} := {"a": y | y := 1} }',
+    "destructuring-in-a-comprehension": "x := [a | [a, b] := [1]]",
     # OPA looks for deprecated builtins last: an unsafe variable is what it reports first
     "deprecated-call": "x := all([true])",
     "deprecated-call-of-an-unsafe-variable": "x := all(y)",
@@ -273,6 +287,8 @@ WELL_TYPED = {
     "function-parameter-read-by-key": 'f(a) := a.b\nx := f([1])',
     "function-parameter-iterated": 'f(a) if { some v in a; v.b }\nx := f([1])',
     "member-of-a-data-document": "x if { v := data.foo; v[1].a }",
+    "destructuring-an-array-comprehension": "x if { [a] := [y | y := 1] }",
+    "destructuring-arrays-of-one-length": 'x if { [a, b] := [1, 2]; {"a": c} := {"a": a}; b + c }',
     "set-of-mixed-types-through-iteration": 'r := [{"a", 1}]\nx := product(r[_]) if input.go',
 }
 
