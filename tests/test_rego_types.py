@@ -195,6 +195,17 @@ ILL_TYPED = {
     "destructuring-an-object-as-array": 'x if { [a] := {"a": 1} }',
     "destructuring-an-object-comprehension": 'x if { {"a": a} := {"a": y | y := 1} }',
     "destructuring-in-a-comprehension": "x := [a | [a, b] := [1]]",
+    # `:=` assigns to variables, in arrays and object values, nothing else
+    "assign-to-a-number": "x if { 1 := 1 }",
+    "assign-to-a-string-in-an-array": 'x if { [a, "s"] := [1, "s"] }',
+    "assign-to-a-number-in-an-object-value": 'x if { {"a": 1} := {"a": 1} }',
+    "assign-to-a-nested-number": "x if { [a, [1]] := [1, [2, 3]] }",
+    "assign-to-a-reference": "x if { input.x := 1 }",
+    "assign-to-a-call": "x if { f(1) := 1 }",
+    "assign-to-a-set": "x if { {1, a} := {1, 2} }",
+    "assign-to-a-comprehension": "x if { [y | y := 1] := [1] }",
+    "assign-to-a-boolean": "x if { true := true }",
+    "assign-to-input": "x if { input := 1 }",
     # OPA looks for deprecated builtins last: an unsafe variable is what it reports first
     "deprecated-call": "x := all([true])",
     "deprecated-call-of-an-unsafe-variable": "x := all(y)",
@@ -287,6 +298,7 @@ WELL_TYPED = {
     "function-parameter-read-by-key": 'f(a) := a.b\nx := f([1])',
     "function-parameter-iterated": 'f(a) if { some v in a; v.b }\nx := f([1])',
     "member-of-a-data-document": "x if { v := data.foo; v[1].a }",
+    "assign-by-a-number-key": "x if { {1: a} := {1: 2}; a }",
     "destructuring-an-array-comprehension": "x if { [a] := [y | y := 1] }",
     "destructuring-arrays-of-one-length": 'x if { [a, b] := [1, 2]; {"a": c} := {"a": a}; b + c }',
     "set-of-mixed-types-through-iteration": 'r := [{"a", 1}]\nx := product(r[_]) if input.go',
@@ -315,6 +327,15 @@ def test_module_opa_accepts_is_evaluated_as_opa(case):
     assert not isinstance(ours, Refused), f"policydiff refuses a module OPA accepts: {ours}"
     for inp in ({}, {"a": "abc", "b": "a", "x": 1}):
         assert ours.evaluate("data.typ", inp) == opa.evaluate("data.typ", inp)
+
+
+def test_a_pattern_naming_input_is_refused_not_read_as_the_input():
+    """OPA accepts `[input] := [1]`, declaring a local `input` that shadows the input
+    document; policydiff does not model that shadowing and refuses it, naming it."""
+    modules = _module("x if { [input] := [1]; input == 1 }")
+    assert _opa_refusal(modules) is None
+    ours = _ours(modules)
+    assert isinstance(ours, Refused) and ours.code == "unsupported" and "`input`" in str(ours)
 
 
 def test_diagnostic_underlines_the_call_and_names_the_types():
