@@ -188,6 +188,7 @@ class _Checker:
                 self.term(term)
             case ir.Assign(lhs=lhs, rhs=rhs):
                 shapes = self.shape(rhs)
+                self.match(lit.span, lhs, shapes)
                 self.bind(lhs, _type_of(shapes), rhs, shapes)
             case ir.Unify(lhs=lhs, rhs=rhs):
                 self.unify_terms(lit.span, lhs, rhs)
@@ -228,6 +229,8 @@ class _Checker:
         left, right = self.shape(lhs), self.shape(rhs)
         lt, rt = _type_of(left), _type_of(right)
         self.unify(span, lt, rt)
+        if T.meets(lt, rt):
+            self.match(span, lhs, right) or self.match(span, rhs, left)
         self.bind(lhs, rt, rhs, right)
         self.bind(rhs, lt, lhs, left)
 
@@ -488,6 +491,19 @@ class _Checker:
                 return self.term(t)
         return ANY
 
+    def match(self, span, pattern: ir.Term, shapes: list[Shape]) -> bool:
+        """Refuse, as OPA's checker does, an array or object pattern no shape of the
+        value it is unified with can match: an array of another length, an object of
+        other keys, another type (OPA types a literal position by position, key by
+        key). True when refused."""
+        if type(pattern) not in (ir.Array, ir.Object) or not shapes:
+            return False
+        if all(_mismatch(pattern, node, t) for node, t in shapes):
+            self._error(span, "match error", f"`{_kind(pattern)}` pattern cannot match: "
+                                             f"{show(_type_of(shapes))}")
+            return True
+        return False
+
     def unify(self, span, left: Type, right: Type) -> None:
         if not T.meets(left, right):
             self._error(span, "match error", f"left: {show(left)}, right: {show(right)}")
@@ -597,6 +613,48 @@ def _pattern_vars(t: ir.Term) -> set[str]:
         case ir.Object(items=pairs):
             return set().union(*(_pattern_vars(v) for _, v in pairs))
     return set()
+
+
+def _kind(t: ir.Term) -> str:
+    return "array" if type(t) is ir.Array else "object"
+
+
+def _const_keys(obj: ir.Object) -> list | None:
+    keys = []
+    for k, _ in obj.items:
+        if type(k) is not ir.Scalar or type(k.value) is not str:
+            return None
+        keys.append(k.value)
+    return keys
+
+
+def _mismatch(pattern: ir.Term, node: ir.Term | None, t: Type) -> bool:
+    """Whether `pattern` surely cannot match a value of literal `node` (None: unknown)
+    of type `t`."""
+    kind = type(pattern)
+    if kind not in (ir.Array, ir.Object, ir.Scalar):
+        return False
+    if node is None or type(node) not in (ir.Array, ir.Object, ir.Set, ir.Scalar):
+        if kind is ir.Scalar:
+            return False
+        return type(node) is not (ir.ArrayCompr if kind is ir.Array else ir.ObjectCompr) and (
+            t != ANY and not T.meets(T.ARRAY if kind is ir.Array else T.OBJECT, t))
+    if kind is ir.Scalar:
+        return type(node) is not ir.Scalar or not T.meets(T.of_value(pattern.value), T.of_value(node.value))
+    if type(node) is not kind:
+        return True
+    if not pattern.items or not node.items:
+        return False  # OPA types an empty literal as a collection of any length and keys
+    if kind is ir.Array:
+        return len(pattern.items) != len(node.items) or any(
+            _mismatch(p, v, ANY) for p, v in zip(pattern.items, node.items))
+    pk, nk = _const_keys(pattern), _const_keys(node)
+    if pk is None or nk is None:
+        return False
+    if sorted(pk) != sorted(nk):
+        return True
+    values = dict(zip(nk, (v for _, v in node.items)))
+    return any(_mismatch(p, values[k], ANY) for k, (_, p) in zip(pk, pattern.items))
 
 
 def _literal(t: ir.Term | None) -> ir.Term | None:
