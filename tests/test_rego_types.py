@@ -526,3 +526,45 @@ def test_references_into_members_of_constants_are_refused_exactly_when_opa_refus
     """Where every collection is a literal, policydiff knows each member's keys as OPA's
     checker does, so the verdicts agree both ways."""
     _assert_same_verdict(rule, also=("unsupported",))  # e.g. a set of both 1 and true
+
+
+_LEAVES = st.sampled_from(["1", '"s"', "true", "a", "b", "_"])
+_SHAPES = st.recursive(
+    _LEAVES,
+    lambda inner: st.lists(inner, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]")
+    | st.lists(st.tuples(st.sampled_from(['"k"', '"j"']), inner), max_size=2, unique_by=lambda p: p[0]).map(
+        lambda ps: "{" + ", ".join(f"{k}: {v}" for k, v in ps) + "}"),
+    max_leaves=5,
+)
+_VALUES = st.recursive(
+    st.sampled_from(["1", '"s"', "true", "input.x", '{"q"}']),
+    lambda inner: st.lists(inner, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]")
+    | st.lists(st.tuples(st.sampled_from(['"k"', '"j"']), inner), max_size=2, unique_by=lambda p: p[0]).map(
+        lambda ps: "{" + ", ".join(f"{k}: {v}" for k, v in ps) + "}"),
+    max_leaves=5,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pattern=_SHAPES, value=_VALUES, how=st.sampled_from(["direct", "variable", "rule", "iterated"]),
+       op=st.sampled_from([":=", "="]))
+def test_destructuring_is_refused_exactly_when_opa_refuses(pattern, value, how, op):
+    """A pattern unified with a value written directly, through a variable, a rule or
+    an iteration: policydiff refuses with OPA's code, or accepts, as OPA does."""
+    if "a" not in pattern and "b" not in pattern and "_" not in pattern:
+        pattern = f"[{pattern}, a]"
+        value = f"[{value}, 1]"
+    rhs = {"direct": value, "variable": "y", "rule": "r", "iterated": "y"}[how]
+    setup = {"direct": "", "variable": f"y := {value}; ", "rule": "", "iterated": f"some y in [{value}]; "}[how]
+    rules = f"r := {value}\n" if how == "rule" else ""
+    uses = "; ".join(v for v in ("a", "b") if v in pattern.replace('"', " ").split() or f"{v}]" in pattern
+                     or f"{v}," in pattern or f"{v}}}" in pattern)
+    rules += f"x if {{ {setup}{pattern} {op} {rhs}{'; ' + uses if uses else ''} }}"
+    modules = _module(rules)
+    theirs = _opa_refusal(modules)
+    ours = _ours(modules)
+    event(f"opa {theirs[0] if theirs else 'accepts'}")
+    if theirs is None:
+        assert not isinstance(ours, Refused) or ours.code == "unsupported", f"{rules}\n{ours}"
+    else:
+        assert isinstance(ours, Refused) and ours.code == theirs[0], f"{rules}\nopa: {theirs}\nours: {ours}"

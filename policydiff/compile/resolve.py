@@ -341,9 +341,11 @@ class Names:
                 return ir.Every(span=lit.span, key=key, value=value, domain=domain, body=body)
         assert_never(lit)
 
-    def _assignable(self, t: ir.Term, top: bool = True) -> None:
+    def _assignable(self, t: ir.Term, top: bool = True, seen: set | None = None) -> None:
         """`:=` assigns to variables, in arrays and in object values (keys are matched):
-        anything else there is OPA's `cannot assign to …`."""
+        anything else there is OPA's `cannot assign to …`, a variable twice its
+        `assigned above`."""
+        seen = set() if seen is None else seen
         match t:
             case ir.Var(name="input" | "data" as root):
                 if top:
@@ -353,15 +355,19 @@ class Names:
                     self.diags.append(Diagnostic(code=Code.UNSUPPORTED, span=t.span,
                                                  message=f"a variable named `{root}` that shadows the {root} document"))
                 return
-            case ir.Var():
+            case ir.Var(name=name):
+                if name in seen and name != "_":
+                    self.diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, span=t.span,
+                                                 message=f"var `{name}` assigned above"))
+                seen.add(name)
                 return
             case ir.Array(items=items):
                 for x in items:
-                    self._assignable(x, False)
+                    self._assignable(x, False, seen)
                 return
             case ir.Object(items=pairs):
                 for _, v in pairs:
-                    self._assignable(v, False)
+                    self._assignable(v, False, seen)
                 return
         self.diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, span=t.span,
                                      message=f"cannot assign to {_TYPE_NAMES[type(t)](t)}"))

@@ -230,7 +230,9 @@ class _Checker:
         lt, rt = _type_of(left), _type_of(right)
         self.unify(span, lt, rt)
         if T.meets(lt, rt):
-            self.match(span, lhs, right) or self.match(span, rhs, left)
+            # OPA matches a side holding variables against the other, or ground sides both ways
+            lv, rv = bool(_pattern_vars(lhs)), bool(_pattern_vars(rhs))
+            (lv or not rv) and self.match(span, lhs, right) or (rv or not lv) and self.match(span, rhs, left)
         self.bind(lhs, rt, rhs, right)
         self.bind(rhs, lt, lhs, left)
 
@@ -628,7 +630,7 @@ def _const_keys(obj: ir.Object) -> list | None:
     return keys
 
 
-def _mismatch(pattern: ir.Term, node: ir.Term | None, t: Type) -> bool:
+def _mismatch(pattern: ir.Term, node: ir.Term | None, t: Type, top: bool = True) -> bool:
     """Whether `pattern` surely cannot match a value of literal `node` (None: unknown)
     of type `t`."""
     kind = type(pattern)
@@ -643,18 +645,20 @@ def _mismatch(pattern: ir.Term, node: ir.Term | None, t: Type) -> bool:
         return type(node) is not ir.Scalar or not T.meets(T.of_value(pattern.value), T.of_value(node.value))
     if type(node) is not kind:
         return True
-    if not pattern.items or not node.items:
-        return False  # OPA types an empty literal as a collection of any length and keys
+    if not node.items:
+        return False  # OPA types an empty value as a collection of any length and keys
+    if not pattern.items:
+        return not top  # and an empty pattern too, but inside another one
     if kind is ir.Array:
         return len(pattern.items) != len(node.items) or any(
-            _mismatch(p, v, ANY) for p, v in zip(pattern.items, node.items))
+            _mismatch(p, v, ANY, False) for p, v in zip(pattern.items, node.items))
     pk, nk = _const_keys(pattern), _const_keys(node)
     if pk is None or nk is None:
         return False
     if sorted(pk) != sorted(nk):
         return True
     values = dict(zip(nk, (v for _, v in node.items)))
-    return any(_mismatch(p, values[k], ANY) for k, (_, p) in zip(pk, pattern.items))
+    return any(_mismatch(p, values[k], ANY, False) for k, (_, p) in zip(pk, pattern.items))
 
 
 def _literal(t: ir.Term | None) -> ir.Term | None:
