@@ -231,7 +231,8 @@ class _Checker:
         self.unify(span, lt, rt)
         if T.meets(lt, rt):
             # OPA matches a side holding variables against the other, or ground sides both ways
-            lv, rv = bool(_pattern_vars(lhs)), bool(_pattern_vars(rhs))
+            lv = type(lhs) is not ir.Var and bool(_pattern_vars(lhs))
+            rv = type(rhs) is not ir.Var and bool(_pattern_vars(rhs))
             (lv or not rv) and self.match(span, lhs, right) or (rv or not lv) and self.match(span, rhs, left)
         self.bind(lhs, rt, rhs, right)
         self.bind(rhs, lt, lhs, left)
