@@ -90,7 +90,7 @@ class _Rules:
         if g.kind == "function" and params:  # a caller must fit one definition's parameters
             self.params[path] = tuple(T.union(*ts) for ts in zip(*params))
         found = [T.loose(f) for f in found]
-        if g.kind == "complete" and found:
+        if g.kind in ("complete", "function") and found:
             self.values[path] = values
         if g.kind == "partial_set":
             t = T.set_(T.union(*found)) if found else T.SET
@@ -387,6 +387,9 @@ class _Checker:
                 return [(self.literals.get(name), self.term(t))]
             case ir.ArrayCompr() | ir.SetCompr() | ir.ObjectCompr():
                 return [(t, self.term(t))]
+            case ir.Call(func=func) if func.startswith("data."):  # what the definitions give
+                result = self.term(t)
+                return self.rules.values.get(tuple(func.split(".")[1:])) or [(None, result)]
         return [(_literal(t), self.term(t))]
 
     def ref_shapes(self, t: ir.Ref) -> list[Shape]:
@@ -413,7 +416,10 @@ class _Checker:
             if checked and isinstance(key, ir.Var) and (key.name not in self.vars or key.name in self.open):
                 keys = [T.members(c)[0] for _, c in shapes if c[0] not in _SCALARS]
                 if keys:
-                    self.bind(key, T.union(*keys))
+                    # a key of a set is a member: of the set literal's, when it is one
+                    members = [m for node, c in shapes for m in self._members(node, c)] \
+                        if all(isinstance(node, ir.Set) for node, _ in shapes) else None
+                    self.bind(key, T.union(*keys), None, members)
             found, why = [], ""
             for node, cur in shapes:
                 step = self._select(node, cur, key, kt, const, checked)
