@@ -35,7 +35,7 @@ from typing import assert_never
 from policydiff import ir
 from policydiff.compile import types as T
 from policydiff.compile.builtins.opa_builtins import OPA_STATIC_ARGS
-from policydiff.compile.resolve import Group
+from policydiff.compile.resolve import VAR, Group
 from policydiff.compile.types import ANY, SIGNATURES, Type, fits, show
 from policydiff.errors import Code, Diagnostic
 
@@ -146,6 +146,12 @@ class _Rules:
         complete rule gives, the members of a partial set whose members are all
         constant one set literal, and otherwise just the rule's type."""
         t = self.type_of(g.path)
+        if g.kind == "tree" and g.members and all(
+                m.rule is not None and m.shape == "value" and len(m.pattern) == 1 and m.pattern[0] is VAR
+                and m.rule.value is not None for m in g.members):
+            # `p[k] := v`: one object comprehension per definition, of what `v` may be
+            return [(ir.ObjectCompr(key=m.rule.ref[-1] if m.rule.ref else ir.Var(name="_"),
+                                    value=m.rule.value, body=()), t) for m in g.members]
         defs = [d for r in g.defs + ([g.default] if g.default is not None else []) for d in _chain(r)]
         if g.kind == "partial_set" and defs and all(_constant(d.key) for d in defs):
             return [(ir.Set(items=tuple(d.key for d in defs)), t)]
