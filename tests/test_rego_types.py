@@ -195,6 +195,9 @@ ILL_TYPED = {
     "destructuring-an-object-as-array": 'x if { [a] := {"a": 1} }',
     "destructuring-an-object-comprehension": 'x if { {"a": a} := {"a": y | y := 1} }',
     "destructuring-in-a-comprehension": "x := [a | [a, b] := [1]]",
+    "some-in-a-pattern-of-another-length": "x if { some [a, b] in [[1]]; a }",
+    "some-in-a-pattern-of-other-keys": 'x if { some {"k": a} in [{"j": 1}]; a }',
+    "some-key-value-in-a-pattern-of-another-length": 'x if { some k, [a] in {"x": [1, 2]}; a }',
     # keys the literals a function gives, or a partial set's members, lack
     "missing-key-of-a-function-result": 'f(x) := {"a": x}\ny := f(1).b',
     "index-beyond-a-function-result": "f(x) := [x]\ny := f(1)[3]",
@@ -340,6 +343,8 @@ WELL_TYPED = {
     "key-some-partial-object-definition-gives": 'p[k] := {"a": 1} if some k in ["x"]\np[k] := {"b": 1} if some k in ["y"]\ny := p.x.b',
     "key-of-a-partial-object-of-the-input": 'p[k] := input.z if some k in ["x"]\ny := p.x.b',
     "key-of-a-partial-object-value-holding-its-key": 'p[k] := {"a": k} if some k in ["x"]\ny := p.x.a',
+    "some-in-a-pattern-some-member-matches": 'x if { some {"k": a} in [{"k": 1}, {"j": 1}]; a }',
+    "some-in-a-pattern-of-a-variable-of-two-lengths": "x if { z := [[1, 2], [3]]; some [a, b] in z; a }",
     "destructuring-an-array-comprehension": "x if { [a] := [y | y := 1] }",
     "destructuring-arrays-of-one-length": 'x if { [a, b] := [1, 2]; {"a": c} := {"a": a}; b + c }',
     "set-of-mixed-types-through-iteration": 'r := [{"a", 1}]\nx := product(r[_]) if input.go',

@@ -210,6 +210,7 @@ class _Checker:
                 if key is not None:
                     self.bind(key, T.union(*(T.members(c)[0] for _, c in shapes)))
                 values = [m for s in shapes for m in self._members(*s)]
+                self.match(lit.span, value, values)
                 self.bind(value, _type_of(values), None, values)
             case ir.Every(domain=domain, body=body):
                 self.term(domain)  # OPA does not type the variables of `every` from its domain
