@@ -99,6 +99,19 @@ def test_second_pass_builtins_answer_as_opa(call):
     'yaml.unmarshal("y: n\nb: [010, 0x1F, 1.50, 09]\nc: |\n  t\n")', 'uuid.parse("000003e8-48b9-21ee-b200-325096b39f47")',
     'graph.reachable_paths({"a": ["b", "c"], "b": ["a"], "c": []}, ["a", "x"])', 'cast_array({2, 1})',
     'yaml.marshal({"a10": [{"x": {1, 2}}, []], "a2": {"b": {}}, "_": "y", "A": "a: b", "a_": ["-a", "\'q", 18446744073709551615]})',
+    # base64url.decode pads by length before line breaks are skipped: "\n" alone is refused
+    'base64url.decode("\\n")', 'base64url.decode("YQ\\n")', 'base64url.decode("YQ=\\n=")', 'base64url.decode("YWJj\\n")',
+    # json.patch's array indexes: zeros after a point, a sign, an empty integer part
+    'json.patch([1, 2], [{"op": "add", "path": "/1.0", "value": 9}])',
+    'json.patch([1, 2], [{"op": "add", "path": ["1."], "value": 9}])',
+    'json.patch([1, 2], [{"op": "remove", "path": "/-0"}])', 'json.patch([1, 2], [{"op": "add", "path": "/.", "value": 9}])',
+    'json.patch([1, 2], [{"op": "replace", "path": [1.0], "value": 9}])',
+    'json.patch([1, 2], [{"op": "add", "path": [0.0], "value": 9}])',
+    'json.patch([1, 2], [{"op": "add", "path": "/0.0", "value": 9}])',
+    'json.patch([1, 2], [{"op": "add", "path": [1e0], "value": 9}])',
+    'json.patch([1, 2], [{"op": "add", "path": "/1.5", "value": 9}])',
+    # keys of one JSON text are written once
+    'json.marshal({{0.0}: "v1", [0.0]: "v2"})', 'json.marshal({[]: 1, set(): 2, {}: 3})',
 ])
 def test_known_corners_answer_as_opa(text):
     assert _ours(text) == _opa(text)

@@ -99,6 +99,8 @@ def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
             raise PolicyError(diags + e.diagnostics) from None
         for d in found:
             (deprecated if d.message.startswith(DEPRECATED) else diags).append(d)
+        if any(d.code == Code.REGO_COMPILE_ERROR for d in diags):
+            break  # as OPA, whose later stages (the type checker) do not run then
     if diags or deprecated:
         raise PolicyError(diags or deprecated)
     assert unit.program is not None  # `link` made it

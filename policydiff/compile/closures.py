@@ -28,6 +28,7 @@ from policydiff.compile.values.build import (
     object_of,
     object_of_pairs,
 )
+from policydiff.compile.values.order import construction, object_builder, set_builder
 from policydiff.errors import Code, PolicyError
 
 Run = Callable[[list], bool]
@@ -94,6 +95,9 @@ class Compiler:
         self.deps = deps
         self.owner = owner  # the rule being compiled, told when it reads `input`
         self.mocked = program.mocked  # a query's compiler adds the builtins its own `with`s replace
+        # the term being compiled is (a member of) a builtin's argument: OPA hands the
+        # builtin its value, where elsewhere it keeps a set or object literal's term
+        self.plugged = False
 
     # ------------------------------------------------------------------------- bodies
 
@@ -459,6 +463,14 @@ class Compiler:
     # --------------------------------------------------------------------------- terms
 
     def term(self, t, bound: set[str], outer) -> Fn:
+        plugged = self.plugged
+        self.plugged = False
+        try:
+            return self._term(t, bound, outer, plugged)
+        finally:
+            self.plugged = plugged
+
+    def _term(self, t, bound: set[str], outer, plugged: bool) -> Fn:
         kind = type(t)
         if kind is ir.Ref and type(t.head) is ir.Var and t.head.name == "input" and t.path and all(
                 type(k) is ir.Scalar and type(k.value) is str for k in t.path):
@@ -490,15 +502,24 @@ class Compiler:
                 return path(root, keys, [k.value for k in rest if isinstance(k, ir.Scalar)]
                              if all(isinstance(k, ir.Scalar) for k in rest) else None)
             case ir.Array(items=xs):
+                self.plugged = plugged  # members are plugged with the literal
                 fs = [self.term(x, bound, outer) for x in xs]
                 return collection(fs, tuple)
             case ir.Set(items=xs):
+                self.plugged = plugged
                 fs = [self.term(x, bound, outer) for x in xs]
-                return collection(fs, frozenset)
+                built = construction(list(xs))
+                if built.plain:
+                    return collection(fs, frozenset)
+                return set_builder(fs, built, t.span, plugged)
             case ir.Object(items=pairs):
+                self.plugged = plugged
                 kfs = [self.term(k, bound, outer) for k, _ in pairs]
                 vfs = [self.term(v, bound, outer) for _, v in pairs]
-                return object_of(kfs, vfs)
+                built = construction([k for k, _ in pairs])
+                if built.plain:
+                    return object_of(kfs, vfs)
+                return object_builder(kfs, vfs, built, t.span, plugged)
             case ir.Call():
                 return self.call(t, bound, outer)
             case ir.ArrayCompr(term=head, body=body):
@@ -623,7 +644,9 @@ class Compiler:
         return lambda env: call(env, fs)
 
     def _call(self, t: ir.Call, bound, outer) -> Fn:
+        self.plugged = t.func in BUILTINS and t.func not in self.mocked
         fs = [self.term(a, bound, outer) for a in t.args]
+        self.plugged = False
         if t.func.startswith("data."):
             return self.program.function_fn(t, fs, self.deps)
         span = t.span

@@ -282,10 +282,15 @@ def analyse(lit: ir.Literal, bound, outer: frozenset[str]) -> Needs:
 
 
 def split_unify(body) -> list[ir.Literal]:
-    """`[a, b] = [c, d]` is `a = c` and `b = d`: each half can then bind either way."""
+    """`[a, b] = [c, d]` is `a = c` and `b = d`: each half can then bind either way.
+    A pattern that cannot match the literal it is unified with (`[a, b] := [1]`) binds
+    none of the variables where it fails, as in OPA: it is a comparison then, so they
+    must be bound elsewhere or are unsafe."""
     out: list[ir.Literal] = []
     for lit in body:
-        if (isinstance(lit, ir.Unify) and isinstance(lit.lhs, ir.Array) and isinstance(lit.rhs, ir.Array)
+        if isinstance(lit, (ir.Unify, ir.Assign)) and _unbound(lit.lhs, lit.rhs):
+            out.append(ir.Expr(span=lit.span, term=ir.Call(span=lit.span, func="equal", args=(lit.lhs, lit.rhs))))
+        elif (isinstance(lit, ir.Unify) and isinstance(lit.lhs, ir.Array) and isinstance(lit.rhs, ir.Array)
                 and len(lit.lhs.items) == len(lit.rhs.items)):
             out.extend(split_unify([ir.Unify(span=lit.span, lhs=a, rhs=b)
                                     for a, b in zip(lit.lhs.items, lit.rhs.items)]))
@@ -298,6 +303,32 @@ def split_unify(body) -> list[ir.Literal]:
         else:
             out.append(lit)
     return out
+
+
+_COMPOSITES = (ir.Array, ir.Object, ir.Set, ir.Scalar, ir.ArrayCompr, ir.SetCompr, ir.ObjectCompr)
+
+
+def _unbound(a, b) -> bool:
+    """Whether unifying `a` with `b` leaves a variable of either unbound for want of
+    a match (OPA's unifier matches arrays of one length, objects of the same keys)."""
+    ta, tb = type(a), type(b)
+    if ta not in _COMPOSITES or tb not in _COMPOSITES or ta is ir.Scalar and tb is ir.Scalar:
+        return False
+    if ta is ir.Array and tb is ir.ArrayCompr or tb is ir.Array and ta is ir.ArrayCompr:
+        return False  # the comprehension's value binds the pattern
+    if ta is ir.Array and tb is ir.Array and len(a.items) == len(b.items):
+        return any(_unbound(x, y) for x, y in zip(a.items, b.items))
+    if ta is ir.Object and tb is ir.Object and len(a.items) == len(b.items):
+        ka, kb = _const_keys(a), _const_keys(b)
+        if ka is None or kb is None:
+            return False
+        values = dict(zip(kb, (v for _, v in b.items)))
+        return any(_unbound(v, values[k]) if k in values else bool(term_vars(v, set()))
+                   for k, (_, v) in zip(ka, a.items))
+    if ta in (ir.Array, ir.Object) or tb in (ir.Array, ir.Object):
+        return bool(term_vars(a, set()) if ta in (ir.Array, ir.Object) else set()) or bool(
+            term_vars(b, set()) if tb in (ir.Array, ir.Object) else set())
+    return False
 
 
 def _const_keys(obj: ir.Object):

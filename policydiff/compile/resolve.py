@@ -35,6 +35,16 @@ ROOTS = ("input", "data")
 DEPRECATED = "deprecated built-in function calls in expression"  # (the message of OPA's check)
 
 
+
+# OPA's names of the kinds of terms, as its errors print them
+_TYPE_NAMES = {
+    ir.Scalar: lambda t: "number" if t.text is not None or type(t.value) in (int, float)
+    else "boolean" if type(t.value) is bool else "string" if type(t.value) is str else "null",
+    ir.Ref: lambda t: "ref", ir.Call: lambda t: "call", ir.Set: lambda t: "set",
+    ir.ArrayCompr: lambda t: "arraycomprehension", ir.SetCompr: lambda t: "setcomprehension",
+    ir.ObjectCompr: lambda t: "objectcomprehension",
+}
+
 class Group:
     """Every definition of one rule path, in source order."""
 
@@ -310,6 +320,7 @@ class Names:
             case ir.Expr():
                 return ir.Expr(span=lit.span, term=self.term(lit.term), negated=lit.negated)
             case ir.Assign():
+                self._assignable(lit.lhs)
                 return ir.Assign(span=lit.span, lhs=self.term(lit.lhs), rhs=self.term(lit.rhs))
             case ir.Unify():
                 return ir.Unify(span=lit.span, lhs=self.term(lit.lhs), rhs=self.term(lit.rhs))
@@ -329,6 +340,37 @@ class Names:
                     body = self.nested_body(lit.body)
                 return ir.Every(span=lit.span, key=key, value=value, domain=domain, body=body)
         assert_never(lit)
+
+    def _assignable(self, t: ir.Term, top: bool = True, seen: set | None = None) -> None:
+        """`:=` assigns to variables, in arrays and in object values (keys are matched):
+        anything else there is OPA's `cannot assign to …`, a variable twice its
+        `assigned above`."""
+        seen = set() if seen is None else seen
+        match t:
+            case ir.Var(name="input" | "data" as root):
+                if top:
+                    self.diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, span=t.span,
+                                                 message=f"variables must not shadow {root} (use a different variable name)"))
+                else:  # OPA declares a local of that name, which policydiff would read as the document
+                    self.diags.append(Diagnostic(code=Code.UNSUPPORTED, span=t.span,
+                                                 message=f"a variable named `{root}` that shadows the {root} document"))
+                return
+            case ir.Var(name=name):
+                if name in seen and name != "_":
+                    self.diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, span=t.span,
+                                                 message=f"var `{name}` assigned above"))
+                seen.add(name)
+                return
+            case ir.Array(items=items):
+                for x in items:
+                    self._assignable(x, False, seen)
+                return
+            case ir.Object(items=pairs):
+                for _, v in pairs:
+                    self._assignable(v, False, seen)
+                return
+        self.diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, span=t.span,
+                                     message=f"cannot assign to {_TYPE_NAMES[type(t)](t)}"))
 
     def _with(self, lit: ir.With) -> ir.With:
         """Targets as `("input", …)`, `("data", …)` or `("fn", full name)`; a value that

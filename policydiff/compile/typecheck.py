@@ -35,7 +35,7 @@ from typing import assert_never
 from policydiff import ir
 from policydiff.compile import types as T
 from policydiff.compile.builtins.opa_builtins import OPA_STATIC_ARGS
-from policydiff.compile.resolve import Group
+from policydiff.compile.resolve import VAR, Group
 from policydiff.compile.types import ANY, SIGNATURES, Type, fits, show
 from policydiff.errors import Code, Diagnostic
 
@@ -90,7 +90,7 @@ class _Rules:
         if g.kind == "function" and params:  # a caller must fit one definition's parameters
             self.params[path] = tuple(T.union(*ts) for ts in zip(*params))
         found = [T.loose(f) for f in found]
-        if g.kind == "complete" and found:
+        if g.kind in ("complete", "function") and found:
             self.values[path] = values
         if g.kind == "partial_set":
             t = T.set_(T.union(*found)) if found else T.SET
@@ -146,6 +146,12 @@ class _Rules:
         complete rule gives, the members of a partial set whose members are all
         constant one set literal, and otherwise just the rule's type."""
         t = self.type_of(g.path)
+        if g.kind == "tree" and g.members and all(
+                m.rule is not None and m.shape == "value" and len(m.pattern) == 1 and m.pattern[0] is VAR
+                and m.rule.value is not None for m in g.members):
+            # `p[k] := v`: one object comprehension per definition, of what `v` may be
+            return [(ir.ObjectCompr(key=m.rule.ref[-1] if m.rule.ref else ir.Var(name="_"),
+                                    value=m.rule.value, body=()), t) for m in g.members]
         defs = [d for r in g.defs + ([g.default] if g.default is not None else []) for d in _chain(r)]
         if g.kind == "partial_set" and defs and all(_constant(d.key) for d in defs):
             return [(ir.Set(items=tuple(d.key for d in defs)), t)]
@@ -188,6 +194,7 @@ class _Checker:
                 self.term(term)
             case ir.Assign(lhs=lhs, rhs=rhs):
                 shapes = self.shape(rhs)
+                self.match(lit.span, lhs, shapes)
                 self.bind(lhs, _type_of(shapes), rhs, shapes)
             case ir.Unify(lhs=lhs, rhs=rhs):
                 self.unify_terms(lit.span, lhs, rhs)
@@ -203,6 +210,7 @@ class _Checker:
                 if key is not None:
                     self.bind(key, T.union(*(T.members(c)[0] for _, c in shapes)))
                 values = [m for s in shapes for m in self._members(*s)]
+                self.match(lit.span, value, values)
                 self.bind(value, _type_of(values), None, values)
             case ir.Every(domain=domain, body=body):
                 self.term(domain)  # OPA does not type the variables of `every` from its domain
@@ -228,6 +236,11 @@ class _Checker:
         left, right = self.shape(lhs), self.shape(rhs)
         lt, rt = _type_of(left), _type_of(right)
         self.unify(span, lt, rt)
+        if T.meets(lt, rt):
+            # OPA matches a side holding variables against the other, or ground sides both ways
+            lv = type(lhs) is not ir.Var and bool(_pattern_vars(lhs))
+            rv = type(rhs) is not ir.Var and bool(_pattern_vars(rhs))
+            (lv or not rv) and self.match(span, lhs, right) or (rv or not lv) and self.match(span, rhs, left)
         self.bind(lhs, rt, rhs, right)
         self.bind(rhs, lt, lhs, left)
 
@@ -381,6 +394,9 @@ class _Checker:
                 return [(self.literals.get(name), self.term(t))]
             case ir.ArrayCompr() | ir.SetCompr() | ir.ObjectCompr():
                 return [(t, self.term(t))]
+            case ir.Call(func=func) if func.startswith("data."):  # what the definitions give
+                result = self.term(t)
+                return self.rules.values.get(tuple(func.split(".")[1:])) or [(None, result)]
         return [(_literal(t), self.term(t))]
 
     def ref_shapes(self, t: ir.Ref) -> list[Shape]:
@@ -407,7 +423,10 @@ class _Checker:
             if checked and isinstance(key, ir.Var) and (key.name not in self.vars or key.name in self.open):
                 keys = [T.members(c)[0] for _, c in shapes if c[0] not in _SCALARS]
                 if keys:
-                    self.bind(key, T.union(*keys))
+                    # a key of a set is a member: of the set literal's, when it is one
+                    members = [m for node, c in shapes for m in self._members(node, c)] \
+                        if all(isinstance(node, ir.Set) for node, _ in shapes) else None
+                    self.bind(key, T.union(*keys), None, members)
             found, why = [], ""
             for node, cur in shapes:
                 step = self._select(node, cur, key, kt, const, checked)
@@ -487,6 +506,19 @@ class _Checker:
             case ir.Scalar() | ir.Set():
                 return self.term(t)
         return ANY
+
+    def match(self, span, pattern: ir.Term, shapes: list[Shape]) -> bool:
+        """Refuse, as OPA's checker does, an array or object pattern no shape of the
+        value it is unified with can match: an array of another length, an object of
+        other keys, another type (OPA types a literal position by position, key by
+        key). True when refused."""
+        if type(pattern) not in (ir.Array, ir.Object) or not shapes:
+            return False
+        if all(_mismatch(pattern, node, t) for node, t in shapes):
+            self._error(span, "match error", f"`{_kind(pattern)}` pattern cannot match: "
+                                             f"{show(_type_of(shapes))}")
+            return True
+        return False
 
     def unify(self, span, left: Type, right: Type) -> None:
         if not T.meets(left, right):
@@ -597,6 +629,50 @@ def _pattern_vars(t: ir.Term) -> set[str]:
         case ir.Object(items=pairs):
             return set().union(*(_pattern_vars(v) for _, v in pairs))
     return set()
+
+
+def _kind(t: ir.Term) -> str:
+    return "array" if type(t) is ir.Array else "object"
+
+
+def _const_keys(obj: ir.Object) -> list | None:
+    keys = []
+    for k, _ in obj.items:
+        if type(k) is not ir.Scalar or type(k.value) is not str:
+            return None
+        keys.append(k.value)
+    return keys
+
+
+def _mismatch(pattern: ir.Term, node: ir.Term | None, t: Type, top: bool = True) -> bool:
+    """Whether `pattern` surely cannot match a value of literal `node` (None: unknown)
+    of type `t`."""
+    kind = type(pattern)
+    if kind not in (ir.Array, ir.Object, ir.Scalar):
+        return False
+    if node is None or type(node) not in (ir.Array, ir.Object, ir.Set, ir.Scalar):
+        if kind is ir.Scalar:
+            return False
+        return type(node) is not (ir.ArrayCompr if kind is ir.Array else ir.ObjectCompr) and (
+            t != ANY and not T.meets(T.ARRAY if kind is ir.Array else T.OBJECT, t))
+    if kind is ir.Scalar:
+        return type(node) is not ir.Scalar or not T.meets(T.of_value(pattern.value), T.of_value(node.value))
+    if type(node) is not kind:
+        return True
+    if not node.items:
+        return False  # OPA types an empty value as a collection of any length and keys
+    if not pattern.items:
+        return not top  # and an empty pattern too, but inside another one
+    if kind is ir.Array:
+        return len(pattern.items) != len(node.items) or any(
+            _mismatch(p, v, ANY, False) for p, v in zip(pattern.items, node.items))
+    pk, nk = _const_keys(pattern), _const_keys(node)
+    if pk is None or nk is None:
+        return False
+    if sorted(pk) != sorted(nk):
+        return True
+    values = dict(zip(nk, (v for _, v in node.items)))
+    return any(_mismatch(p, values[k], ANY, False) for k, (_, p) in zip(pk, pattern.items))
 
 
 def _literal(t: ir.Term | None) -> ir.Term | None:

@@ -15,6 +15,8 @@ writes `json.marshal`'s text, indented as Go's `json.MarshalIndent` indents it w
 
 from __future__ import annotations
 
+import re
+
 from policydiff.compile.builtins.encoding import dumps
 from policydiff.compile.builtins.operands import BuiltinError, TypeError_, Unsupported
 from policydiff.compile.values import UNDEFINED, Num, Obj, equal, sort_key, type_name
@@ -127,19 +129,26 @@ class _Fail(Exception):
     """A patch operation OPA's edit tree rejects: the call fails."""
 
 
+# OPA reads an array index from a string or a number's text as an integer, with any
+# sign, an empty integer part and zeros after a point allowed (`1.0`, `1.`, `.`, `-0`);
+# a string may not start with a zero unless it is "0" ("0.0" is refused, 0.0 is not)
+_INDEX = re.compile(r"[+-]?(?:[0-9]+(?:\.0*)?|\.0*)")
+
+
 def _index(n: int, key) -> int:
     t = type(key)
     if t is int:
         i = key
-    elif t is str:
-        if key == "-":
+    elif t is str or t is Num:
+        text = key if t is str else key.text
+        if text == "-" and t is str:
             return n
-        body = key[1:] if key[:1] in "+-" else key
-        if not body.isascii() or not body.isdigit() or (key != "0" and key.startswith("0")):
+        if not _INDEX.fullmatch(text) or (t is str and text != "0" and text.startswith("0")):
             raise _Fail
-        i = int(key)
-    elif t is Num:
-        raise _Fail
+        whole = text.split(".")[0]
+        i = int(whole.lstrip("+-") or "0")
+        if whole.startswith("-"):
+            i = -i
     else:
         raise _Fail
     if not -_INT64 <= i < _INT64:

@@ -276,6 +276,11 @@ def equal(a: Any, b: Any) -> bool:
     return False
 
 
+def identical(a: Any, b: Any) -> bool:
+    """Equal and written the same (`0` and `0.0` are equal, not identical)."""
+    return equal(a, b) and _key_json(a) == _key_json(b)
+
+
 def compare(a: Any, b: Any) -> int:
     ra, rb = _RANK[type(a)], _RANK[type(b)]
     if ra != rb:

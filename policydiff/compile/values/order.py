@@ -1,0 +1,220 @@
+"""Set and object literals with non-constant members, built as OPA builds them.
+
+Which of two equal members a literal keeps shows when they are written differently:
+`{input.n, 0.0}` with `input.n = 0` is `{0.0}`, `{input.n: 1, 0.0: 2}` is `{0.0: 1}`
+(the first-inserted key stays, the last-inserted value wins). OPA fixes the order in
+two steps, and `construction` follows both:
+
+1. The parser merges members that are equal as terms (`{input.n: 1, input.n: 2}` is
+   one pair, its first key and last value; `0` and `0.0` are one term too).
+2. The compiler rewrites every non-constant member (a reference, a call, a
+   comprehension, a variable) to a generated variable, and evaluation inserts the
+   members in OPA's order of terms over the rewritten literal: constant scalars by
+   value, then variables, then arrays (element by element), objects and sets.
+
+That value is what a builtin receives (`json.marshal({input.n, 0.0})`). Everywhere
+else (bound to a variable, a rule's value, iterated, looked up) OPA keeps the literal's
+term: iterating `s := {input.s, "x"}` with `input.s = "x"` yields "x" twice and `o.x`
+of `o := {input.s: 1, "x": 2}` is 2 while `o` is `{"x": 1}`. So equal members are
+refused `unsupported` there (`set_builder`, `object_builder`), and wherever the names
+of generated variables would decide (two members that may collide, neither before
+the other by type or by a constant element), or where OPA's object loses keys after
+merging two. Not modelled: the order OPA iterates such a kept term in (its own order
+of members, not the value's), which an array comprehension over it shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from policydiff import ir
+from policydiff.compile.values import UNDEFINED, Obj, compare, equal, identical, obj_of, set_of
+from policydiff.compile.values.build import NOT_LITERAL, literal
+from policydiff.errors import Code, PolicyError
+
+Fn = Callable[[list], Any]
+
+# OPA's order of term types, with the kinds a rewritten member can have
+_NULL, _BOOL, _NUMBER, _STRING, _VAR, _ARRAY, _OBJECT, _SET = 0, 1, 2, 3, 4, 6, 7, 8
+_GROUND_RANK = {type(None): _NULL, bool: _BOOL, int: _NUMBER, str: _STRING, tuple: _ARRAY,
+                Obj: _OBJECT, frozenset: _SET}
+_GROUND, _WITH_VARS = 0, 1
+
+
+def _shape(t) -> tuple:
+    """`(rank, kind, payload)`: a constant with its value, an array of shapes, or an
+    opaque variable, object or set (payload None)."""
+    c = literal(t)
+    if c is not NOT_LITERAL:
+        return (_GROUND_RANK.get(type(c), _NUMBER), _GROUND, c)
+    match t:
+        case ir.Array(items=xs):
+            return (_ARRAY, _WITH_VARS, tuple(_shape(x) for x in xs))
+        case ir.Object():
+            return (_OBJECT, _WITH_VARS, None)
+        case ir.Set():
+            return (_SET, _WITH_VARS, None)
+    return (_VAR, _WITH_VARS, None)
+
+
+def _elements(s: tuple) -> tuple:
+    if s[1] == _GROUND:
+        return tuple((_GROUND_RANK.get(type(x), _NUMBER), _GROUND, x) for x in s[2])
+    return s[2]
+
+
+def _cmp(a: tuple, b: tuple) -> int | None:
+    """OPA's order of two rewritten members: -1, 0 or 1, or None when generated
+    variables' names decide."""
+    if a[0] != b[0]:
+        return -1 if a[0] < b[0] else 1
+    if a[1] == _GROUND and b[1] == _GROUND:
+        return compare(a[2], b[2])
+    if a[0] != _ARRAY:
+        return None
+    xs, ys = _elements(a), _elements(b)
+    for x, y in zip(xs, ys):
+        c = _cmp(x, y)
+        if c != 0:
+            return c
+    return (len(xs) > len(ys)) - (len(xs) < len(ys))
+
+
+def _same_term(a, b) -> bool:
+    """Whether OPA's parser takes two members for one term (it keeps one of them)."""
+    ca, cb = literal(a), literal(b)
+    if ca is not NOT_LITERAL or cb is not NOT_LITERAL:
+        return ca is not NOT_LITERAL and cb is not NOT_LITERAL and equal(ca, cb)
+    match a, b:
+        case ir.Var(name=x), ir.Var(name=y):
+            return x == y and x != "_"
+        case ir.Ref(), ir.Ref():
+            return len(a.path) == len(b.path) and _same_term(a.head, b.head) and all(
+                _same_term(x, y) for x, y in zip(a.path, b.path))
+        case ir.Call(), ir.Call():
+            return a.func == b.func and len(a.args) == len(b.args) and all(
+                _same_term(x, y) for x, y in zip(a.args, b.args))
+        case ir.Array(), ir.Array():
+            return len(a.items) == len(b.items) and all(_same_term(x, y) for x, y in zip(a.items, b.items))
+    return False  # told apart even where OPA may merge: then a collision is refused
+
+
+class Construction:
+    """How OPA builds one literal: `members` are the source indices of the terms the
+    parser keeps (for an object, `(key index, value index)`: the first key, the last
+    value), in source order; `order` the positions in `members` in insertion order;
+    `unordered` the pairs of positions in `order` whose order OPA's variable names
+    decide; `plain` when no two members can be equal (all constant)."""
+
+    __slots__ = ("members", "order", "plain", "unordered")
+
+    def __init__(self, members: list, order: list[int], unordered: list[tuple[int, int]], plain: bool):
+        self.members = members
+        self.order = order
+        self.unordered = unordered
+        self.plain = plain
+
+
+def construction(keys: list) -> Construction:
+    """The construction of a set of `keys`, or of an object with these keys (the pairs'
+    values do not order them)."""
+    firsts: list[int] = []
+    lasts: list[int] = []
+    for i, k in enumerate(keys):
+        for m, j in enumerate(firsts):
+            if _same_term(keys[j], k):
+                lasts[m] = i
+                break
+        else:
+            firsts.append(i)
+            lasts.append(i)
+    shapes = [_shape(keys[i]) for i in firsts]
+    n = len(firsts)
+    rel = [[_cmp(shapes[i], shapes[j]) if i != j else 0 for j in range(n)] for i in range(n)]
+    order: list[int] = []
+    placed = [False] * n
+    for _ in range(n):  # the first member no unplaced member surely precedes
+        free = [i for i in range(n) if not placed[i]]
+        i = next((i for i in free if not any(rel[j][i] == -1 for j in free)), free[0])
+        placed[i] = True
+        order.append(i)
+    position = {m: p for p, m in enumerate(order)}
+    unordered = sorted((min(position[i], position[j]), max(position[i], position[j]))
+                       for i in range(n) for j in range(i + 1, n) if not rel[i][j])
+    plain = len(keys) == n and all(s[1] == _GROUND for s in shapes)
+    return Construction(list(zip(firsts, lasts)), order, unordered, plain)
+
+
+def _refuse(what: str, span, why: str) -> PolicyError:
+    return PolicyError.at(Code.UNSUPPORTED, f"two members of this {what} are equal here: {why}", span,
+                          help="write the members so that they cannot be equal, or build the value "
+                               "with a comprehension")
+
+
+_ITERATED = ("OPA iterates and looks up such a literal member by member, seeing both, while its value "
+             "holds one")
+_NAMED = "which one OPA keeps depends on the names of the variables its compiler generates"
+_REHASHED = "OPA's object loses track of keys of one hash after such a merge"
+
+
+def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool) -> Fn:
+    """A set literal's builder: `fs` the members' functions in source order. `plugged`:
+    the literal is an argument of a builtin, which OPA hands the set's value; elsewhere
+    OPA keeps the literal's term, so equal members are refused."""
+    kept = [fs[i] for i, _ in plan.members]
+    order, unordered, n = plan.order, plan.unordered, len(plan.members)
+
+    def build(env):
+        vs = []
+        for f in kept:
+            v = f(env)
+            if v is UNDEFINED:
+                return v
+            vs.append(v)
+        if not plugged:
+            out = set_of(vs)
+            if len(out) != n:
+                raise _refuse("set", span, _ITERATED)
+            return out
+        items = [vs[i] for i in order]
+        for a, b in unordered:
+            if equal(items[a], items[b]) and not identical(items[a], items[b]):
+                raise _refuse("set", span, _NAMED)
+        return set_of(items)
+
+    return build
+
+
+def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugged: bool) -> Fn:
+    """An object literal's builder: `kfs`, `vfs` the pairs' functions in source order;
+    `plugged` as for `set_builder`."""
+    kept = [(kfs[k], vfs[v]) for k, v in plan.members]
+    order, unordered, n = plan.order, plan.unordered, len(plan.members)
+
+    def build(env):
+        pairs = []
+        for kf, vf in kept:
+            k = kf(env)
+            if k is UNDEFINED:
+                return k
+            v = vf(env)
+            if v is UNDEFINED:
+                return v
+            pairs.append((k, v))
+        if not plugged:
+            out = obj_of(pairs)
+            if len(out) != n:
+                raise _refuse("object", span, _ITERATED)
+            return out
+        items = [pairs[i] for i in order]
+        for a, b in unordered:
+            (ka, va), (kb, vb) = items[a], items[b]
+            if equal(ka, kb) and not (identical(ka, kb) and identical(va, vb)):
+                raise _refuse("object", span, _NAMED)
+        out = obj_of(items)
+        if len(out) != n and sum(type(k) is not str for k in out) > 1:
+            raise _refuse("object", span, _REHASHED)
+        return out
+
+    return build

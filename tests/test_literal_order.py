@@ -1,0 +1,180 @@
+"""Set and object literals with non-constant members are built in OPA's order.
+
+Which of two equal members a literal keeps shows when they are written differently
+(`0` and `0.0`, `[1]` and `[1.0]`), and for an object which value wins: OPA merges
+members equal as terms when it parses, then inserts constants before variables before
+arrays, the first key staying and the last value winning. Where only the names of the
+variables OPA's compiler generates decide, policydiff refuses the build `unsupported`.
+
+Hypothesis draws literals over constants, input references, locals, calls, arrays and
+comprehensions that often collide, and compares each answer with real OPA 1.20 as JSON
+text, where `0.0` is not `0`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import opa_bindings
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from policydiff import PolicyError, load_policy, query
+
+_INPUT = {"n": 0, "m": 0.0, "z": -0.0, "a": 1, "b": 1.0, "s": "x", "t": True, "arr": [0],
+          "arr2": [0.0], "o": {"a": 0}}
+
+_CONSTANTS = ["0", "0.0", "-0", "1", "1.0", "true", "false", '"x"', '"a"', "null", "[0]", "[0.0]",
+              "[1, 0]", '{"a": 0.0}', "{0.0}"]
+_VARYING = ["input.n", "input.m", "input.z", "input.a", "input.b", "input.s", "input.t", "input.arr",
+            "input.arr2", "input.o", "y", "w", "abs(input.n)", "[input.n]", "[input.m]", "[1, input.n]",
+            "[input.n, 1]", "[y]", "[x | x := 0]", '{"a": input.n}', "{input.n}", "count([])"]
+_MEMBERS = st.sampled_from(_CONSTANTS + _VARYING)
+_VALUES = st.sampled_from(['"v1"', '"v2"', "0", "0.0", "input.n", "y", "[0.0]"])
+
+_SETS = st.lists(_MEMBERS, min_size=1, max_size=5).map(lambda xs: "{" + ", ".join(xs) + "}")
+_OBJECTS = st.lists(st.tuples(_MEMBERS, _VALUES), min_size=1, max_size=5).map(
+    lambda ps: "{" + ", ".join(f"{k}: {v}" for k, v in ps) + "}")
+
+# `y` and `w` are locals bound to 0 and 0.0 in each body
+_BODY = "some y in [0]; w := 0.0; "
+
+_REFUSAL = "members of this"
+
+
+def _opa_query(text: str):
+    engine = opa_bindings.OpaEngine()
+    try:
+        return ("value", json.dumps(engine.eval_query(text, _INPUT), sort_keys=True))
+    except opa_bindings.OpaUndefinedError:
+        return ("value", "[]")
+    except opa_bindings.OpaError as e:
+        return ("error", e.message)
+    finally:
+        engine.close()
+
+
+def _ours_query(text: str):
+    try:
+        return ("value", json.dumps(query([], text, input=_INPUT, strict=True), sort_keys=True))
+    except PolicyError as e:
+        return ("refused" if e.code == "unsupported" and _REFUSAL in str(e) else "error", str(e))
+
+
+def _check(ours, theirs, text):
+    event(ours[0])
+    if ours[0] == "refused":
+        return
+    assert ours[0] == theirs[0] == "value", f"{text}:\n ours: {ours}\n  opa: {theirs}"
+    assert ours == theirs, f"{text}:\n ours: {ours}\n  opa: {theirs}"
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lit=_SETS | _OBJECTS)
+def test_literals_are_built_as_opa_builds_them(lit):
+    # json.marshal writes what survived: the member's or key's text and the value
+    text = f"{_BODY}x := json.marshal({lit})"
+    _check(_ours_query(text), _opa_query(text), text)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lit=_SETS | _OBJECTS)
+def test_literals_kept_as_terms_answer_as_opa_or_are_refused(lit):
+    """Bound to a variable, OPA keeps the literal's term: iterating it sees every
+    member, even two equal ones, while its value holds one. Either way the answers
+    agree or policydiff refuses."""
+    # counted, not listed: the order OPA iterates such a term in is its own
+    text = (f"{_BODY}c := {lit}; x := [count([e | some e in c]), count([k | some k, _ in c]), count(c), "
+            "json.marshal(c), count([c[k] | some k, _ in c]), 0 in c, [0] in c]")
+    _check(_ours_query(text), _opa_query(text), text)
+
+
+def _module(lit: str) -> str:
+    return (f"package t\nimport rego.v1\nbody := json.marshal(v) if {{ {_BODY}v := {lit} }}\n"
+            f"head := json.marshal({lit.replace('y', '0').replace('w', '0.0')})\n")
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lit=_SETS | _OBJECTS)
+def test_literals_in_rules_are_built_as_opa_builds_them(lit):
+    """In a rule's body and in its head (where locals are written as constants)."""
+    text = _module(lit)
+    engine = opa_bindings.OpaEngine()
+    try:
+        engine.add_policy("t.rego", text)
+        theirs = {ref: engine.eval_document(f"t.{ref}", _INPUT) for ref in ("body", "head")}
+    finally:
+        engine.close()
+    policy = load_policy(text)
+    for ref in ("body", "head"):
+        try:
+            ours = ("value", policy.evaluate(_INPUT, ref=f"data.t.{ref}", strict=True))
+        except PolicyError as e:
+            assert e.code == "unsupported" and _REFUSAL in str(e), f"{text}\n{e}"
+            event("refused")
+            continue
+        assert ours == ("value", theirs[ref]), f"{text}\n{ref}: ours {ours}, opa {theirs[ref]}"
+
+
+# (literal, OPA's answer as JSON text): the order's corners, each checked against OPA too
+_KNOWN = [
+    ("{input.n: 1, 0.0: 2}", '{"0.0":1}'),  # the constant key first: its key, the value of input.n
+    ("{0.0: 2, input.n: 1}", '{"0.0":1}'),
+    ("{input.s: 2, \"x\": 1}", '{"x":2}'),  # strings too: the later (varying) member's value wins
+    ("{input.n, 0.0}", "[0.0]"),
+    ("{input.n: 1, input.n: 2}", '{"0":2}'),  # one term for the parser: first key, last value
+    ("{0: \"a\", input.n: \"b\", 0.0: \"c\"}", '{"0":"b"}'),
+    ("{[input.n, 1]: 1, [0.0, 1]: 2}", '{"[0.0,1]":1}'),  # an array: element by element
+    ("{[0.0], input.arr}", "[[0]]"),  # a variable before any array
+    ("{[0.0]: 1, [x | x := 0]: 2}", '{"[0]":1}'),  # a comprehension is a variable
+]
+
+
+def test_known_orders_answer_as_opa():
+    for lit, expected in _KNOWN:
+        text = f"x := json.marshal({lit})"
+        assert _opa_query(text) == ("value", json.dumps([{"x": expected}])), lit
+        assert _ours_query(text) == ("value", json.dumps([{"x": expected}])), lit
+
+
+def test_an_order_only_variable_names_decide_is_refused():
+    """`input.n` and `input.m` become two generated variables: which comes first is a
+    matter of their names, so with 0 and 0.0 the build is refused, naming the literal;
+    with values that do not collide, or collide written alike, it is answered."""
+    text = "package t\nimport rego.v1\np := json.marshal({input.n: 1, input.m: 2})\n"
+    try:
+        load_policy(text).evaluate(_INPUT, ref="data.t.p")
+    except PolicyError as e:
+        assert e.code == "unsupported"
+        span = e.diagnostic.span
+        assert "input.n: 1, input.m: 2" in text.splitlines()[span.line - 1][span.col - 1:span.end_col]
+        assert "names of the variables" in str(e)
+    else:
+        raise AssertionError("not refused")
+    for inp in ({"n": 0, "m": 1}, {"n": 0, "m": 0}):
+        text = "x := json.marshal({input.n: 1, input.m: 1})"
+        assert _ours_query_with(text, inp) == _opa_query_with(text, inp)
+
+
+def test_equal_members_of_a_kept_literal_are_refused():
+    """`s := {input.s, "x"}` with `input.s = "x"`: OPA's `s` is `{"x"}` but iterating
+    it yields "x" twice; policydiff refuses rather than answer either way. Passed to a
+    builtin the same literal is its value, and answered."""
+    for text in ['s := {input.s, "x"}; x := [e | some e in s]', 'o := {input.s: 1, "x": 2}; x := o.x']:
+        assert _opa_query(text)[0] == "value"
+        ours = _ours_query(text)
+        assert ours[0] == "refused" and "member by member" in ours[1], (text, ours)
+    text = 'x := [count({input.s, "x"}), "x" in {input.s, "x"}, json.marshal({input.s: 1, "x": 2})]'
+    assert _ours_query(text) == _opa_query(text) == ("value", json.dumps([{"x": [1, True, '{"x":1}']}]))
+
+
+def _ours_query_with(text, inp):
+    return json.dumps(query([], text, input=inp, strict=True))
+
+
+def _opa_query_with(text, inp):
+    engine = opa_bindings.OpaEngine()
+    try:
+        return json.dumps(engine.eval_query(text, inp))
+    finally:
+        engine.close()
