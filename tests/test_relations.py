@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+from engines import EngineError, OpaEngine, decision
 from test_compare_sound import _brute
+
+from policydiff import load_policy
+from policydiff.diff import diff
+from policydiff.matrix import dimensions
 
 NAMES = ", ".join(f'"u{i}"' for i in range(10))
 
@@ -38,3 +44,100 @@ def test_classes_merged_for_the_relation_keep_what_members_are_compared_with():
     assert report.summary.complete, report.summary.incomplete_reasons
     assert not missed
     assert {d.direction for d in report.discrepancies} == {"v2_more_permissive"}
+
+
+# Relations between up to MAX_RELATED = 4 values of a class (policydiff.relations),
+# against OPA on every tuple of a few values of each JSON type.
+HEAD = "package p\nimport rego.v1\ndefault allow := false\n"
+DIMS = dimensions(["action=input.action"])  # no dimension the policies read: one cell
+ABSENT = object()
+
+
+def _module(body: str) -> str:
+    return HEAD + f"allow if {{\n{body.replace('; ', chr(10))}\n}}\n"
+
+
+def _exact(v1: str, v2: str, space: dict):
+    """The report of `v1` against `v2`, checked against OPA on every input of `space`
+    (path -> values, ABSENT leaves the path out): exact when complete, blocking when not."""
+    report = diff(load_policy(_module(v1), decision="data.p.allow"),
+                  load_policy(_module(v2), decision="data.p.allow"), dims=DIMS)
+    engines = [(OpaEngine({"p.rego": _module(b)}), load_policy(_module(b), decision="data.p.allow"))
+               for b in (v1, v2)]
+
+    def opa(inp):
+        out = []
+        for engine, ours in engines:
+            try:
+                out.append(decision(engine.evaluate("data.p.allow", inp)))
+            except EngineError as e:  # strict mode halted: default mode is undefined there
+                assert "eval_type_error" in str(e) or "eval_builtin_error" in str(e)
+                out.append(ours.allows(inp))
+        return tuple(out)
+
+    for d in report.discrepancies:  # every witness differs under OPA as reported
+        assert opa(d.witness) == (d.v1 == "allow", d.v2 == "allow"), d.witness
+    reported = {d.direction for d in report.discrepancies}
+    missed = []
+    for values in itertools.product(*space.values()):
+        inp = {k: v for k, v in zip(space, values) if v is not ABSENT}
+        a1, a2 = opa(inp)
+        if a1 != a2 and ("v2_more_permissive" if a2 else "v2_more_restrictive") not in reported:
+            missed.append(inp)
+    if report.summary.complete:
+        assert not missed, missed[:3]
+    else:
+        assert not report.gate.passed
+        assert all(r.startswith(("<text>:", "`input.")) for r in report.summary.incomplete_reasons)
+    return report
+
+
+MIXED = [ABSENT, None, 1, 2, 2.5, "", "a", "ab", "b", [1]]
+SMALL = [ABSENT, 1, 2, "a", "ab", "b", [1]]
+CHAINS = [
+    ("input.a < input.b; input.b <= input.c", "input.a < input.c"),
+    ("input.a < input.b; input.b < input.c", 'input.a < input.b; input.c > input.b; input.c != "ab"'),
+    ("startswith(input.a, input.b); startswith(input.b, input.c)", "startswith(input.a, input.c)"),
+    ('input.a < input.b; input.b < input.c; input.b == "ab"', 'input.a < "ab"; "ab" <= input.c; input.b == "ab"'),
+    ("input.a > input.b; input.c >= input.a", "input.c > input.b"),
+]
+
+
+@pytest.mark.parametrize("v1, v2", CHAINS, ids=[c[0] for c in CHAINS])
+def test_a_chain_of_three_related_values_is_exact_against_opa_brute_force(v1, v2):
+    report = _exact(v1, v2, {"a": MIXED, "b": MIXED, "c": MIXED})
+    assert report.summary.complete, report.summary.incomplete_reasons
+    assert report.discrepancies
+
+
+FOURS = [
+    ("input.a < input.b; input.b < input.c; input.c < input.d", "input.a < input.d"),
+    ("input.a < input.b; input.c <= input.d; input.b == input.c", "input.a < input.d; input.b == input.c"),
+]
+
+
+@pytest.mark.parametrize("v1, v2", FOURS, ids=[c[0] for c in FOURS])
+def test_four_related_values_are_exact_against_opa_brute_force(v1, v2):
+    report = _exact(v1, v2, {"a": SMALL, "b": SMALL, "c": SMALL, "d": SMALL})
+    assert report.summary.complete, report.summary.incomplete_reasons
+    assert report.discrepancies
+
+
+def test_five_related_values_stay_unproved_and_block():
+    v1 = "input.a < input.b; input.b < input.c; input.c < input.d; input.d < input.e"
+    report = _exact(v1, "input.a < input.e", {k: [1, 2, "a"] for k in "abcde"})
+    assert not report.summary.complete and not report.gate.passed
+    assert any("relates 5 input values" in r for r in report.summary.incomplete_reasons)
+
+
+def test_a_relation_in_a_class_holding_a_collection_is_decided_for_plain_values():
+    report = _exact("input.a < input.b; input.a in input.c", 'input.a < input.b; input.a in input.c; input.b != "b"',
+                    {"a": SMALL, "b": SMALL, "c": [ABSENT, [], ["a"], [1, "ab"], ["b", "a"]]})
+    assert report.summary.complete, report.summary.incomplete_reasons
+    assert {d.direction for d in report.discrepancies} == {"v2_more_restrictive"}
+
+
+def test_a_relation_on_members_of_a_collection_blocks_as_unproved():
+    report = _exact("some t in input.c; t < input.b", "some t in input.c; t <= input.b",
+                    {"b": SMALL, "c": [ABSENT, [], ["a"], [1, "ab"], ["b"]]})
+    assert not report.summary.complete and not report.gate.passed
