@@ -141,3 +141,34 @@ def test_a_relation_on_members_of_a_collection_blocks_as_unproved():
     report = _exact("some t in input.c; t < input.b", "some t in input.c; t <= input.b",
                     {"b": SMALL, "c": [ABSENT, [], ["a"], [1, "ab"], ["b"]]})
     assert not report.summary.complete and not report.gate.passed
+
+
+NUMBERS = [ABSENT, None, True, 0, 0.25, 0.5, 1, 1.5, 2, 3, -1, "", "a", "1", [1], {}]
+ARITHMETIC = [
+    ("input.a + 1 < input.b", "input.a < input.b"),
+    ("1 + input.a == input.b", "input.b > input.a; input.b <= input.a + 1"),
+    ("input.b - 0.5 > input.a", "input.b > input.a"),
+    ("input.a * 2 <= input.b; input.b < 3", "input.a <= input.b; input.b < 3"),
+    ("input.a - 1 != input.b", "input.a != input.b"),
+    ("b := input.b; input.a + 1 <= b", "input.a < input.b"),
+]
+
+
+@pytest.mark.parametrize("v1, v2", ARITHMETIC, ids=[c[0] for c in ARITHMETIC])
+def test_arithmetic_relations_are_exact_against_opa_brute_force(v1, v2):
+    report = _exact(v1, v2, {"a": NUMBERS, "b": NUMBERS})
+    assert report.summary.complete, report.summary.incomplete_reasons
+    assert report.discrepancies
+
+
+def test_arithmetic_relations_in_a_chain_are_exact_against_opa_brute_force():
+    report = _exact("input.a + 1 < input.b; input.b <= input.c - 1", "input.a < input.c",
+                    {k: [ABSENT, None, 0, 0.5, 1, 2, 3, "a"] for k in "abc"})
+    assert report.summary.complete, report.summary.incomplete_reasons
+    assert {d.direction for d in report.discrepancies} == {"v2_more_permissive"}
+
+
+def test_a_product_of_two_input_values_stays_unproved_and_blocks():
+    report = _exact("input.a * input.b > 2", "input.a > 2", {"a": NUMBERS, "b": NUMBERS})
+    assert not report.summary.complete and not report.gate.passed
+    assert any("`mul`" in r for r in report.summary.incomplete_reasons), report.summary.incomplete_reasons
