@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
@@ -40,6 +41,7 @@ from policydiff.formulas import NUMERIC, Encoder
 from policydiff.solver import MAX_ROUNDS, TIMEOUT_MS, json_number, truth
 
 MAX_RELATED = 4  # values one class's relations may relate together; past it, unproved
+BUDGET_S = 10  # z3's time on one class's related values; past it, unproved
 ABSENT_DOMAIN = "absent"  # a path no model fixes may be left out
 _SOLVED = ("string", NUMERIC)
 
@@ -54,6 +56,7 @@ class Tuples:
         self.patterns, self.matches, self.consts, self.absent = list(patterns), matches, list(constants), absent
         self.why: list[str] = []
         self._solved: dict[tuple, list[tuple]] = {}
+        self._deadline = time.monotonic() + BUDGET_S
         self._one: dict[tuple, tuple] = {}
         self._related: dict[tuple, bool] = {}
         named = dict.fromkeys(f"{r.where}: {r.construct}" for _, _, r in self.relations)
@@ -125,12 +128,14 @@ class Tuples:
     def _tried(self, solved: tuple[tuple[int, str], ...], known: Sequence[tuple]):
         """Values of the positions `solved` to try before asking z3: the class's own
         values of each one's type (its constants, values the solver found for its
-        atoms), values beside its constants and a few ordered values, in every
-        combination (fewer values past `_MAX_TRIED` combinations)."""
+        atoms), values beside its constants and pattern texts, a few ordered values, in
+        every combination (fewer values past `_MAX_TRIED` combinations)."""
         def pool(i: int, dom: str, size: int) -> list:
             out: list = []
             consts = [c for c in self.consts if _kind(c, None) == dom]
-            for v in consts + [t[i] for t in known] + [w for c in consts for w in _beside(c)] + _TRIED[dom]:
+            texts = [p.text for p in self.patterns if dom == "string" and p.kind != "glob"]
+            for v in (consts + [t[i] for t in known] + [w for c in consts + texts for w in _beside(c)]
+                      + texts + _TRIED[dom]):
                 if _kind(v, None) == dom and not any(_equal(v, w) for w in out):
                     out.append(v)
             return out[:size]
@@ -192,14 +197,6 @@ class Tuples:
             if i in dom and j in dom:
                 enc = pairs.setdefault((i, j), Encoder(dom[i], dom[j], names=(f"v{i}", f"v{j}")))
                 items.append(enc.atom(r))
-        if any(e is None for e in items):
-            self._say(f"{self.where}: a test on the related values outside the solver's encoding")
-            return out
-        exprs = [z3.BoolVal(e) if isinstance(e, bool) else e for e in items]
-        base = [b for e in list(encs.values()) + list(pairs.values()) for b in e.base]
-        solver = z3.Solver()
-        solver.set("timeout", TIMEOUT_MS)
-        solver.add(*base)
         # values tried first, so that z3 (slow on string order) mostly proves the rest
         # impossible: each combination they realise is one z3 need not find
         seen: set = set()
@@ -210,14 +207,28 @@ class Tuples:
             s = self.sig(tuple(full), idx)
             if s not in seen:
                 seen.add(s)
-                solver.add(z3.Not(_cube(exprs, s)))
                 out.append(tuple(values))
+        if any(e is None for e in items):
+            self._say(f"{self.where}: a test on the related values outside the solver's encoding")
+            return out
+        if self._out_of_time():
+            return out
+        exprs = [z3.BoolVal(e) if isinstance(e, bool) else e for e in items]
+        base = [b for e in list(encs.values()) + list(pairs.values()) for b in e.base]
+        solver = z3.Solver()
+        solver.add(*base)
+        for s in seen:
+            solver.add(z3.Not(_cube(exprs, s)))
         for _ in range(MAX_ROUNDS):
+            if self._out_of_time():
+                return out
+            solver.set("timeout", max(1, min(TIMEOUT_MS, int((self._deadline - time.monotonic()) * 1000))))
             r = solver.check()
             if r == z3.unsat:
                 return out
             if r != z3.sat:
                 self._say(f"{self.where}: the solver gave up on the related values")
+                self._deadline = 0.0  # the class is unproved: the others are witnesses only
                 return out
             m = solver.model()
             s = tuple(z3.is_true(z3.simplify(m.eval(e, model_completion=True))) for e in exprs)
@@ -234,6 +245,15 @@ class Tuples:
             out.append(tuple(values))
         self._say(f"{self.where}: more than {MAX_ROUNDS} combinations of tests on the related values")
         return out
+
+    def _out_of_time(self) -> bool:
+        """Past the class's time for z3 (`BUDGET_S`), or after it gave up once: the
+        class is unproved, and what is left is found by the values tried only."""
+        if time.monotonic() < self._deadline:
+            return False
+        if self._deadline:
+            self._say(f"{self.where}: more than {BUDGET_S} s of solver time on the related values")
+        return True
 
 
 _TRIED = {"string": ["", "a", "b", "c", "ab"], NUMERIC: [0, 1, 2, 3, 0.5]}
