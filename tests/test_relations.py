@@ -172,3 +172,15 @@ def test_a_product_of_two_input_values_stays_unproved_and_blocks():
     report = _exact("input.a * input.b > 2", "input.a > 2", {"a": NUMBERS, "b": NUMBERS})
     assert not report.summary.complete and not report.gate.passed
     assert any("`mul`" in r for r in report.summary.incomplete_reasons), report.summary.incomplete_reasons
+
+
+def test_a_relation_on_a_value_also_read_as_a_collection_blocks_as_unproved():
+    # `input.c` is related whole to `input.b`, and its members are another class's
+    # choice (`input.a in input.c`): the pair's value for c and the members' list were
+    # two choices for one path, and v1 allowing a = "b", b = [], c = ["b"] where v2
+    # denies passed the gate (on main too)
+    lists = [ABSENT, [], ["a"], ["b"], ["a", "b"], "x", 1]
+    report = _exact("input.b < input.c; input.a in input.c", 'input.b < input.c; input.a in input.c; input.a != "b"',
+                    {"a": ["a", "b", ABSENT], "b": lists, "c": lists})
+    assert not report.summary.complete and not report.gate.passed
+    assert any("also read as an object or collection" in r for r in report.summary.incomplete_reasons)

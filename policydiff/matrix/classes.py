@@ -365,9 +365,9 @@ class ClassSpace:
             self.unproved.append(f"{first.where}: {first.construct} relates members of an input "
                                  "collection (not modelled)")
             return []
-        if len(related) > 2 and set(related) & self.objects:
+        if set(related) & self.objects:  # its members or fields are another class's choice
             self.unproved.append(f"{first.where}: {first.construct} relates a value also read as an "
-                                 "object (not modelled)")
+                                 "object or collection (not modelled)")
             return []
         at = {p: i for i, p in enumerate(related)}
         rels = [(at[a.path], at[a.other], a) for a in self.relations]
