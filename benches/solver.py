@@ -14,8 +14,9 @@ Prints, in one run:
    the same policy with one threshold lowered by a half (a loosening): the solver's time, the whole
    `diff`'s, and OPA brute force over roles x actions x 41 levels x 4 relations;
 3. pairs relating two input values (`input.a < input.b`, `startswith(input.a, input.b)`,
-   `policydiff.relations`): `diff`'s time next to OPA on every pair of 24 values (576
-   inputs), which again proves nothing beyond them;
+   `input.a + 1 < input.b`, `policydiff.relations`): `diff`'s time next to OPA on every
+   pair of 24 values (576 inputs), which again proves nothing beyond them; then chains of
+   3 and 4 related values next to OPA on every tuple of 8 values (512 and 4,096 inputs);
 4. a generated pair of `--large-rules` rules (300 by default) over 8 roles, 18 actions, 10
    kinds, 24 groups an input array is tested against and 10 levels, v2 adding one rule
    (`policydiff.search`, issue 14): `diff`'s time, the number of class combinations the
@@ -126,7 +127,19 @@ RELATIONS = [
     ('input.a < input.b; input.a > "m"', 'input.b > "m"; input.a > "m"'),
     ("input.a > input.b", "input.b < input.a"),
     ("not endswith(input.a, input.b)", 'input.a != "x"'),
+    ("input.a + 1 < input.b", "input.a < input.b"),
+    ("input.b - 0.5 > input.a", "input.b > input.a"),
 ]
+# chains of related values (`policydiff.relations` relates up to 4 together), OPA on
+# every tuple of a few values of each type
+CHAINS = [
+    ("input.a < input.b; input.b <= input.c", "input.a < input.c", 3),
+    ("startswith(input.a, input.b); startswith(input.b, input.c)", "startswith(input.a, input.c)", 3),
+    ('input.a < input.b; input.b < input.c; input.b == "ab"', 'input.a < "ab"; "ab" <= input.c; input.b == "ab"', 3),
+    ("input.a + 1 < input.b; input.b <= input.c - 1", "input.a < input.c", 3),
+    ("input.a < input.b; input.b < input.c; input.c < input.d", "input.a < input.d", 4),
+]
+CHAIN_VALUES = [ABSENT, None, 1, 2, "a", "ab", "b", [1]]
 PAIR_VALUES = [ABSENT, None, True, False, 0, 1, 2, 2.5, 3, "", "a", "ab", "abc", "b", "m", "ma", "x",
                "xa", "ax", "z", [], [1], {}, {"a": 1}]
 
@@ -143,6 +156,21 @@ def relations(repeat: int) -> None:
         result = "complete" if s.complete else "unproved"
         print(f"{v1[:28] + ' / ' + v2[:25]:<58} {whole:7.3f} {opa:7.3f} {opa / whole:6.2f}  "
               f"{result}, {s.discrepancies} discrepancies")
+
+
+def chains(repeat: int) -> None:
+    print(f"\n{'related values':<58} {'diff s':>7} {'OPA s':>7} {'ratio':>6}  result")
+    for v1, v2, n in CHAINS:
+        names = "abcd"[:n]
+        inputs = [{k: v for k, v in zip(names, vs) if v is not ABSENT}
+                  for vs in itertools.product(CHAIN_VALUES, repeat=n)]
+        p1, p2 = load_policy(_text(v1), decision="data.p.allow"), load_policy(_text(v2), decision="data.p.allow")
+        whole = _best(lambda p1=p1, p2=p2: diff(p1, p2, dims=DIMS), repeat)
+        opa = _opa([_text(v1), _text(v2)], inputs)
+        s = diff(p1, p2, dims=DIMS).summary
+        result = "complete" if s.complete else "unproved"
+        print(f"{v1[:28] + ' / ' + v2[:25]:<58} {whole:7.3f} {opa:7.3f} {opa / whole:6.2f}  "
+              f"{result}, {s.discrepancies} discrepancies ({len(inputs)} inputs)")
 
 
 def _large_text(rules: int, extra: str = "") -> str:
@@ -200,6 +228,7 @@ def main() -> None:
     pairs(args.repeat)
     generated(args.rules, args.repeat)
     relations(args.repeat)
+    chains(args.repeat)
     large(args.large_rules)
 
 

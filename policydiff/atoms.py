@@ -124,16 +124,39 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path],
 
 
 # Relations between two input values decided by the solver: a direct comparison or
-# string test of the two (`input.a < input.b`, `startswith(input.a, input.b)`).
+# string test of the two (`input.a < input.b`, `startswith(input.a, input.b)`), or a
+# comparison after adding, subtracting or multiplying a number (`input.a + 1 < input.b`,
+# `input.b - 0.5 > input.a`); `input.a * input.b` is not linear, and stays unproved.
 _RELATIONS = {"lt", "lte", "gt", "gte", "startswith", "endswith", "contains"}
+_COMPARISONS = {"lt", "lte", "gt", "gte", "equal", "neq"}
+_ARITHMETIC = {"plus", "minus", "mul"}
 
 
 def _relates(term: Any, aliases: Mapping[str, tuple[int, Path]]) -> bool:
     """`op(input.a, input.b)` with both arguments plain reads of input (or locals
-    naming them)."""
-    return (isinstance(term, ir.Call) and term.func in _RELATIONS and len(term.args) == 2
-            and all(isinstance(a, ir.Ref) or isinstance(a, ir.Var) and a.name in aliases
-                    for a in term.args))
+    naming them), or a comparison whose arguments are such reads, each maybe with a
+    number added, subtracted or multiplied (`==` only then: `input.a == input.b` is
+    the partition's)."""
+    if not (isinstance(term, ir.Call) and len(term.args) == 2):
+        return False
+    if term.func in _RELATIONS and all(_read(a, aliases) for a in term.args):
+        return True
+    return (term.func in _COMPARISONS and all(_read(a, aliases) or _shifted(a, aliases) for a in term.args)
+            and any(_shifted(a, aliases) for a in term.args))
+
+
+def _read(t: Any, aliases: Mapping[str, tuple[int, Path]]) -> bool:
+    return isinstance(t, ir.Ref) or isinstance(t, ir.Var) and t.name in aliases
+
+
+def _shifted(t: Any, aliases: Mapping[str, tuple[int, Path]]) -> bool:
+    """A read of input with a number added, subtracted or multiplied (`input.a + 1`)."""
+    if not (isinstance(t, ir.Call) and t.func in _ARITHMETIC and len(t.args) == 2):
+        return False
+    a, b = t.args
+    number = (lambda x: isinstance(x, ir.Scalar) and isinstance(x.value, (int, float))
+              and not isinstance(x.value, bool))
+    return _read(a, aliases) and number(b) or number(a) and _read(b, aliases)
 
 
 def _plain(t: Any) -> bool:

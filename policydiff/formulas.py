@@ -32,25 +32,28 @@ class Encoder:
     (kind, z3 term) with kind a JSON type name; `_UNDEF` is an undefined expression
     (a builtin's type error); None means the construct is not encoded."""
 
-    def __init__(self, domain: str, other: str | None = None):
+    def __init__(self, domain: str, other: str | None = None, *, names: tuple[str, str] = ("x", "y")):
+        # `names`: the z3 constants of the two values, so that the formulas of several
+        # encoders share them (`policydiff.relations` relates up to four values)
         self.domain = domain
         self.base: list = []  # constraints every value of the type meets
         if domain == "string":
-            self.x = z3.String("x")
+            self.x = z3.String(names[0])
         elif domain == NUMERIC:
-            self.x = z3.Real("x")
+            self.x = z3.Real(names[0])
         else:  # an array or object, known by its number of members
-            self.x = z3.Int("n")
+            self.x = z3.Int("n" if names[0] == "x" else f"n_{names[0]}")
             self.base.append(self.x >= 0)
         # the second value of a relation (`input.y`): a string or a number
         self.other = other
-        self.y = None if other is None else z3.String("y") if other == "string" else z3.Real("y")
+        self.y = None if other is None else z3.String(names[1]) if other == "string" else z3.Real(names[1])
         self.side: list = []  # what the current literal needs to be defined
         self._fresh = 0
+        self._tag = "" if names == ("x", "y") else f"_{names[0]}_{names[1]}_"
 
     def fresh(self):
         self._fresh += 1
-        return z3.String(f"s{self._fresh}")
+        return z3.String(f"s{self._tag}{self._fresh}")
 
     def kind(self, c: Any) -> str:
         if c is None:

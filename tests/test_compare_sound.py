@@ -183,8 +183,8 @@ def test_mistyped_values_are_part_of_the_class_space():
     ("allow if startswith(input.resource.id, lower(input.subject.id))",
      "allow if input.resource.id == input.subject.id",
      {"resource.id": ("u1", "u1x", "x")}, "computed at evaluation"),
-    ("allow if input.resource.level > input.subject.level + 1", "allow if input.resource.level >= 3",
-     {"resource.level": (2, 2.5, 3)}, "ordering"),
+    ("allow if input.resource.level > input.subject.level * input.subject.factor",
+     "allow if input.resource.level >= 3", {"resource.level": (2, 2.5, 3)}, "`mul`"),
     ('allow if sprintf("%s/%s", [input.subject.id, input.resource.id]) == "u1/r1"',
      'allow if concat("/", [input.subject.id, input.resource.id]) == "u1/r1"',
      {"resource.id": ("r1", "r2")}, "sprintf"),
@@ -207,6 +207,8 @@ def test_constructs_the_classes_do_not_capture_block_naming_rule_and_construct(v
      {"resource.level": (2, 2.5, 3, "3", None), "subject.level": (1, 2.5, 3, "2", None)}),
     ("allow if input.resource.id < input.subject.id", "allow if input.resource.id <= input.subject.id",
      {"resource.id": ("u0", "u1", "u2")}),
+    ("allow if input.resource.level > input.subject.level + 1", "allow if input.resource.level >= 3",
+     {"resource.level": (2, 2.5, 3, 3.5), "subject.level": (1, 2, "2", None)}),
 ])
 def test_relations_between_two_input_values_are_decided(v1, v2, extra):
     # issue 14: what the class space left unproved, the solver decides (policydiff.relations)

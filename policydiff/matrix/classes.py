@@ -242,6 +242,7 @@ class ClassSpace:
             self.templates, self.fixed = _templates(cls.patterns, frozenset(c for c in cls.constants),
                                                     _stem(scalars + [c + (ELEM,) for c in collections]))
         self._labels: dict[Any, Label] = {}
+        self._assignments: list[dict[Path, Any]] | None = None
 
     def signature(self, value: Any) -> tuple[bool, ...]:
         """Which patterns `value` matches and which atoms hold on it."""
@@ -299,7 +300,14 @@ class ClassSpace:
         return isinstance(value, str)
 
     def assignments(self) -> list[dict[Path, Any]]:
-        """Every combination of classes of this class's paths, one representative each."""
+        """Every combination of classes of this class's paths, one representative each
+        (computed once: `policydiff.search` and the enumeration both ask; not to be
+        changed by callers)."""
+        if self._assignments is None:
+            self._assignments = self._assign()
+        return self._assignments
+
+    def _assign(self) -> list[dict[Path, Any]]:
         results: list[dict[Path, Any]] = []
         consts = list(self.cls.constants) + self.fixed
 
@@ -344,51 +352,56 @@ class ClassSpace:
         return options
 
     def _related(self, results: list[dict[Path, Any]]) -> list[dict[Path, Any]]:
-        """Pairs of values for the two paths a relation reads (`policydiff.relations`)."""
+        """Tuples of values for the paths the relations read (`policydiff.relations`)."""
         from policydiff import relations
 
-        pairs = {(a.path, a.other) for a in self.relations}
+        related = sorted({p for a in self.relations for p in (a.path, a.other)})
         first = self.relations[0]
-        if len(pairs) != 1 or not set(next(iter(pairs))) <= set(self.scalars) or self.collections:
-            self.unproved.append(f"{first.where}: {first.construct} relates two values of a class of "
-                                 "more input values (not modelled)")
+        if len(related) > relations.MAX_RELATED:
+            self.unproved.append(f"{first.where}: {first.construct} relates {len(related)} input values "
+                                 f"together, more than {relations.MAX_RELATED} (not modelled)")
             return []
-        ((p, q),) = pairs
-        known = [(r[p], r[q]) for r in results
-                 if r.get(p, ABSENT) not in (ABSENT, OBJECT) and r.get(q, ABSENT) not in (ABSENT, OBJECT)]
-        domains = (set(_DOMAINS_OF.get(self.types.get(p), _ALL_DOMAINS)),
-                   set(_DOMAINS_OF.get(self.types.get(q), _ALL_DOMAINS)))
-        extra, why = relations.pairs_for(self.unary, self.relations, self.patterns, matches,
-                                         list(self.cls.constants), domains, known)
-        self.unproved += [w for w in why if w not in self.unproved]
+        if not set(related) <= set(self.scalars):
+            self.unproved.append(f"{first.where}: {first.construct} relates members of an input "
+                                 "collection (not modelled)")
+            return []
+        if set(related) & self.objects:  # its members or fields are another class's choice
+            self.unproved.append(f"{first.where}: {first.construct} relates a value also read as an "
+                                 "object or collection (not modelled)")
+            return []
+        at = {p: i for i, p in enumerate(related)}
+        rels = [(at[a.path], at[a.other], a) for a in self.relations]
+        known = [tuple(ABSENT if r.get(p, ABSENT) is ABSENT else r[p] for p in related) for r in results
+                 if not any(r.get(p) is OBJECT for p in related)]
+        domains = []
+        for p in related:
+            d = set(_DOMAINS_OF.get(self.types.get(p), _ALL_DOMAINS))
+            if p not in self.types and len(related) > 2:  # (beside one absent value, the
+                d.add(relations.ABSENT_DOMAIN)             # assignments decide a pair's other)
+            domains.append(d)
+        found = relations.Tuples(len(related), self.unary, rels, self.patterns, matches,
+                                 list(self.cls.constants), ABSENT)
+        extra = found.tuples(domains, known)
+        self.unproved += [w for w in found.why if w not in self.unproved]
         out: list[dict[Path, Any]] = []
-        for a, b in extra:
-            if self.allowed(p, a) and self.allowed(q, b):
-                out += self._beside({p: a, q: b}, [r for r in self.scalars if r not in (p, q)])
+        rest = [r for r in self.scalars if r not in at]
+        for t in extra:
+            if all(v is ABSENT or self.allowed(p, v) for p, v in zip(related, t)):
+                out += self._beside(dict(zip(related, t)), rest)
         return out
 
-    def _beside(self, pair: dict[Path, Any], rest: list[Path]) -> list[dict[Path, Any]]:
-        """The class's other paths next to a related pair: no relation reads them, so
-        they meet the pair's values by equality only — each takes either value, a
-        constant, or a fresh value of each kind distinct from both (and from the fresh
-        values the paths before it took)."""
+    def _beside(self, related: dict[Path, Any], rest: list[Path]) -> list[dict[Path, Any]]:
+        """The class's other paths and collections next to related values: no relation
+        reads them, so they meet the related values by equality only — each takes one of
+        them, a constant, or a fresh value of each kind distinct from them (and from the
+        fresh values the paths before it took); a collection's members are any of these."""
         consts = list(self.cls.constants) + self.fixed
-        taken = list(pair.values())
+        taken = [v for v in related.values() if v is not ABSENT]
         out: list[dict[Path, Any]] = []
-
-        def fresh(t: _Template, used: list) -> Any:
-            for i in range(len(used) + len(taken) + 1):
-                try:
-                    v = t.make(i)
-                except IndexError:  # a solver template holds a few values only
-                    return None
-                if not any(value_key(v) == value_key(w) for w in taken + used):
-                    return v
-            return None
 
         def rec(i: int, current: dict[Path, Any], used: list) -> None:
             if i == len(rest):
-                out.append(dict(current))
+                self._collections(current, [], out, beside=taken + used)
                 return
             path = rest[i]
             options = self._options(path, consts) + [v for v in taken + used if self.allowed(path, v)]
@@ -396,24 +409,44 @@ class ClassSpace:
                 current[path] = v
                 rec(i + 1, current, used)
             for t in self.templates:
-                v = fresh(t, used)
+                v = self._distinct(t, taken + used)
                 if v is None:
-                    why = f"`input.{'.'.join(path)}`: too few values of one kind beside a related pair"
-                    if why not in self.unproved:
-                        self.unproved.append(why)
+                    self._too_few(path)
                 elif self.allowed(path, v):
                     current[path] = v
                     rec(i + 1, current, used + [v])
             current.pop(path, None)
 
-        rec(0, dict(pair), [])
+        rec(0, dict(related), [])
         return out
 
-    def _collections(self, current: dict[Path, Any], fresh: list[_Fresh], out: list) -> None:
+    def _too_few(self, path: Path) -> None:
+        why = f"`input.{'.'.join(path)}`: too few values of one kind beside related values"
+        if why not in self.unproved:
+            self.unproved.append(why)
+
+    @staticmethod
+    def _distinct(t: _Template, avoid: list) -> Any:
+        """A value of kind `t` equal to none of `avoid`, None when the kind has too few."""
+        for i in range(len(avoid) + 1):
+            try:
+                v = t.make(i)
+            except IndexError:  # a solver template holds a few values only
+                return None
+            if not any(value_key(v) == value_key(w) for w in avoid):
+                return v
+        return None
+
+    def _collections(self, current: dict[Path, Any], fresh: list[_Fresh], out: list,
+                     beside: list | None = None) -> None:
+        """Every choice of members of the class's collections next to `current`: the
+        class's constants, fixed and fresh values (`beside`: the values of a row next
+        to related values, in place of `fresh`)."""
         if not self.collections:
             out.append(dict(current))
             return
-        pool = list(self.cls.constants) + self.fixed + [f.value for f in fresh]
+        values = [f.value for f in fresh] if beside is None else beside
+        pool = list(self.cls.constants) + self.fixed + values
         per_collection = []
         taken = {value_key(v) for v in current.values() if v is not ABSENT and v is not OBJECT}
         for c in self.collections:
@@ -425,9 +458,14 @@ class ClassSpace:
             choices: list[Any] = [] if c in self.types else [ABSENT]
             extras: list[tuple] = [()]
             if c in self.whole:  # elements equal to no value of the class matter: any set
-                kinds = [v for v in (_Fresh(t, len(fresh)).value for t in self.templates)
-                         if self.allowed(elem, v)]  # of kinds (`some t in c` tests each)
-                extras = self._kinds(c, kinds)
+                if beside is None:
+                    made = [_Fresh(t, len(fresh)).value for t in self.templates]
+                else:
+                    made = [self._distinct(t, beside) for t in self.templates]
+                    if any(v is None for v in made):
+                        self._too_few(elem)
+                kinds = [v for v in made if v is not None and self.allowed(elem, v)]  # of kinds
+                extras = self._kinds(c, kinds)  # (`some t in c` tests each)
             for subset in self._subsets(c, members):
                 for extra in extras:
                     choices.append(list(subset) + list(extra))

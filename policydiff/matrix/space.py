@@ -146,7 +146,9 @@ class Space:
             consts = tuple({value_key(c): c for part in parts for c in part.constants}.values())
             pats = tuple(sorted({p for part in parts for p in part.patterns}))
             tests = tuple({a.key: a for part in parts for a in part.atoms}.values())
-            classes[ids[0]] = InputClass(paths=paths, constants=consts, patterns=pats, atoms=tests)
+            classes[ids[0]] = InputClass(paths=paths, constants=consts, patterns=pats, atoms=tests,
+                                         whole=any(part.whole for part in parts),
+                                         member_constants=_member_constants(parts))
             for p in paths:
                 owner[p] = ids[0]
         team = self.dims.resource_team
@@ -257,6 +259,22 @@ class Space:
     @functools.cached_property
     def analysis_paths(self) -> frozenset[Path]:
         return frozenset(self._analysed)
+
+
+def _member_constants(parts: Sequence[InputClass]) -> tuple[tuple[Path, tuple], ...] | None:
+    """The constants each collection's members may be compared with, across classes
+    merged so a relation is realised by construction: a collection keeps its own
+    class's (the analysis put the other classes' constants apart from its members; the
+    merge adds only the relation, which `ClassSpace` meets through the paths' values).
+    Dropping them would let every constant of the merged class be a member: needless
+    subsets, a refusal or an unproved cell where the parts alone were decided."""
+    out: list[tuple[Path, tuple]] = []
+    for part in parts:
+        if part.member_constants is not None:
+            out += part.member_constants
+        else:
+            out += [(p, part.constants) for p in part.paths if p and p[-1] == ELEM]
+    return tuple(out) if out else None
 
 
 def get(doc: Any, path: Path | None) -> Any:
