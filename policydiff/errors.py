@@ -24,6 +24,7 @@ class ExitCode(enum.IntEnum):
     BLOCKED = 1  # the check ran and found a blocking problem
     BAD_INPUT = 2  # syntax, unreadable file, bad flag
     INFRA = 3  # database or service unreachable
+    INTERNAL = 70  # a defect of policydiff itself (sysexits' EX_SOFTWARE); never a pass
 
 
 class Code:

@@ -215,6 +215,35 @@ def _main(argv: list[str]) -> int:
     except OSError as e:
         print(redact(f"policydiff: error: {e}"), file=sys.stderr)
         return int(ExitCode.BAD_INPUT)
+    except Exception as e:  # noqa: BLE001 - a defect: named and kept, never a traceback on screen
+        return _internal_error(e)
+
+
+def _internal_error(error: Exception) -> int:
+    """A defect of policydiff: one line on stderr naming where the traceback was kept
+    (redacted, in the temporary directory), exit `ExitCode.INTERNAL`. With
+    `POLICYDIFF_TRACEBACK=1` the traceback is printed instead."""
+    import tempfile
+    import traceback
+
+    text = redact("".join(traceback.format_exception(error)))
+    summary = type(error).__name__
+    if str(error):
+        summary += ": " + redact(str(error)).splitlines()[0][:300]
+    if os.environ.get("POLICYDIFF_TRACEBACK") == "1":
+        print(text, end="", file=sys.stderr)
+        kept = ""
+    else:
+        try:
+            fd, path = tempfile.mkstemp(prefix="policydiff-crash-", suffix=".txt")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            kept = f"; the traceback is in {path}"
+        except OSError:
+            kept = "; set POLICYDIFF_TRACEBACK=1 to see the traceback"
+    print(f"policydiff: internal error ({summary}): this is a bug in policydiff, please "
+          f"report it with the command line{kept}", file=sys.stderr)
+    return int(ExitCode.INTERNAL)
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
