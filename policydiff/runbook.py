@@ -14,6 +14,7 @@ goes to an observer; nothing here prints.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -86,6 +87,8 @@ class Track:
         from policydiff.policy import load_policy
 
         self.options = options
+        for path in (options.v1, options.v2, options.classifications):
+            _reread_safely(path)
         from policydiff import db  # psycopg only when a track runs, not for `--help`
 
         self.dsn = db.resolve_dsn(options.dsn)
@@ -230,6 +233,19 @@ def instruction(step: Step, result: StepResult) -> str:
                               if result.detail.startswith("human signoff") else
                               ", then restart from Step 2"))
     return f"STOP at {step.title}: {result.detail}. Fix, then restart from Step {step.restart}."
+
+
+def _reread_safely(path: str | None) -> None:
+    """The track reads its policies and classifications more than once (hashed into the
+    state, loaded again by the replay workers, the drill and the gate), so each must be a
+    regular file: a pipe would be empty the second time (or block), and a directory is a
+    bundle only `check`, `compare` and `eval` read."""
+    if path is None or not os.path.exists(path) or os.path.isfile(path):
+        return  # missing: the loader names it
+    kind = "a directory" if os.path.isdir(path) else "not a regular file (a pipe or a device)"
+    raise InputError.at(Code.UNREADABLE_FILE, f"{kind}: the runbook reads each policy and "
+                        "classification file at several steps, so each must be a regular file",
+                        Span(file=path))
 
 
 def _sha256(path: str | None) -> str | None:
