@@ -129,8 +129,44 @@ def test_a_kept_literal_out_of_value_order_is_refused_where_iterated():
             raise AssertionError(f"not refused: {text}")
     for text in ['s := {input.s, "Z"}; x := [e | some e in s]', 'x := [e | some e in {input.s, "x"} | {"q"}]',
                  's := {"b", "a"}; x := [e | some e in s]', 's := {e | some e in [input.s, "x"]}; x := [e | s[e]]',
-                 'x := json.marshal({input.s, "x"})']:
+                 'x := json.marshal({input.s, "x"})', 'x := {input.s, 1}; some e in x',
+                 # nothing sees an iteration's order: the kept literal is answered
+                 's := {input.s, "x"}; x := [json.marshal(s), count(s), "x" in s, s]',
+                 'o := {input.s: 1, "x": 2}; x := [o.x, o, object.keys(o)]']:
         assert _ours_query_with(text, inp) == _opa_query_with(text, inp), text
+
+
+def test_a_rule_literal_out_of_order_is_refused_where_the_policy_observes_order():
+    """A rule's kept literal is refused when an array comprehension of the policy could
+    iterate it, answered when none could; a later query that could see its order, on a
+    policy that built it (a memo may hold it), is refused as a whole."""
+    inp = {"s": "a"}
+    ordered = 'package t\nimport rego.v1\ns := {input.s, "x"}\nx := [e | some e in s]\n'
+    engine = opa_bindings.OpaEngine()
+    try:
+        engine.add_policy("t.rego", ordered)
+        assert engine.eval_document("t.x", inp) == ["x", "a"]
+    finally:
+        engine.close()
+    try:
+        load_policy(ordered).evaluate(inp, ref="data.t.x", strict=True)
+    except PolicyError as e:
+        assert e.code == "unsupported" and _ORDER_REFUSAL in str(e) and e.diagnostic.span.line == 3
+    else:
+        raise AssertionError("not refused")
+    plain = 'package t\nimport rego.v1\ns := {input.s, "x"}\nx := count(s)\n'
+    policy = load_policy(plain)
+    assert policy.evaluate(inp, ref="data.t.x", strict=True) == 2
+    assert query([plain], "y := [e | some e in data.t.s]", input={"s": "z"}) == [{"y": ["x", "z"]}]  # in value order
+    from policydiff.compile import Query
+    from policydiff.frontend import rego
+
+    try:
+        Query(policy.program, rego.parse_query("y := [e | some e in data.t.s]"))
+    except PolicyError as e:
+        assert e.code == "unsupported" and "built earlier" in str(e)
+    else:
+        raise AssertionError("not refused")
 
 
 def _module(lit: str) -> str:

@@ -26,8 +26,11 @@ A kept term is also iterated in its own order of terms, not the value's: with
 (the constant before the rewritten variable), as is `[k | o[k]]` of `o := {input.s: 1,
 "x": 2}`. policydiff's values carry no order of their own, so a kept literal whose
 term order may differ from its value order (members out of value order, or two
-distinct members ordered only by generated names) is refused `unsupported` when built,
-whatever later consumes it: conservative, never a wrong order.
+distinct members ordered only by generated names) is refused `unsupported` when built
+where some order is observed (`OrderWatch`): an array comprehension in the policy's
+rules, or in the query that builds it or that reads the rules, or a query whose
+solutions, listed in order, may come from iterating. Conservative (the literal need not
+reach that consumer), never a wrong order.
 """
 
 from __future__ import annotations
@@ -166,6 +169,18 @@ _NAMED = "which one OPA keeps depends on the names of the variables its compiler
 _REHASHED = "OPA's object loses track of keys of one hash after such a merge"
 
 
+class OrderWatch:
+    """Whether a compiled unit (a program's rules, or one query) may see the order of an
+    iteration (`observed`), and whether a kept literal out of value order was built
+    without refusal while it did not (`kept`)."""
+
+    __slots__ = ("kept", "observed")
+
+    def __init__(self, observed: bool = False):
+        self.observed = observed
+        self.kept = False
+
+
 def _refuse_order(what: str, span) -> PolicyError:
     return PolicyError.at(Code.UNSUPPORTED,
                           f"OPA iterates this {what} literal in its own order of members, which here "
@@ -184,10 +199,11 @@ def _out_of_order(keys: list, unordered: list[tuple[int, int]]) -> bool:
     return sorted(keys, key=cmp_to_key(compare)) != keys
 
 
-def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool) -> Fn:
+def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: OrderWatch) -> Fn:
     """A set literal's builder: `fs` the members' functions in source order. `plugged`:
     the literal is an argument of a builtin, which OPA hands the set's value; elsewhere
-    OPA keeps the literal's term, so equal members are refused."""
+    OPA keeps the literal's term, so equal members are refused, and members out of
+    value order too where `watch` is observed."""
     kept = [fs[i] for i, _ in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
 
@@ -203,7 +219,9 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool) -> Fn:
             if len(out) != n:
                 raise _refuse("set", span, _ITERATED)
             if _out_of_order([vs[i] for i in order], unordered):
-                raise _refuse_order("set", span)
+                if watch.observed:
+                    raise _refuse_order("set", span)
+                watch.kept = True
             return out
         items = [vs[i] for i in order]
         for a, b in unordered:
@@ -214,9 +232,10 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool) -> Fn:
     return build
 
 
-def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugged: bool) -> Fn:
+def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugged: bool,
+                   watch: OrderWatch) -> Fn:
     """An object literal's builder: `kfs`, `vfs` the pairs' functions in source order;
-    `plugged` as for `set_builder`."""
+    `plugged` and `watch` as for `set_builder`."""
     kept = [(kfs[k], vfs[v]) for k, v in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
 
@@ -235,7 +254,9 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
             if len(out) != n:
                 raise _refuse("object", span, _ITERATED)
             if _out_of_order([pairs[i][0] for i in order], unordered):
-                raise _refuse_order("object", span)
+                if watch.observed:
+                    raise _refuse_order("object", span)
+                watch.kept = True
             return out
         items = [pairs[i] for i in order]
         for a, b in unordered:
