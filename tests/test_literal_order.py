@@ -5,6 +5,9 @@ Which of two equal members a literal keeps shows when they are written different
 members equal as terms when it parses, then inserts constants before variables before
 arrays, the first key staying and the last value winning. Where only the names of the
 variables OPA's compiler generates decide, policydiff refuses the build `unsupported`.
+A literal OPA keeps as a term (not a builtin's argument) is iterated in that term's
+order, constants first: where that may differ from the value order and an array
+comprehension or a listed query could see it, the build is refused too.
 
 Hypothesis draws literals over constants, input references, locals, calls, arrays and
 comprehensions that often collide, and compares each answer with real OPA 1.20 as JSON
