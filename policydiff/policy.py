@@ -291,6 +291,6 @@ def query(modules: list[str], query: str, *, input: Any = None, data: Mapping | 
         else:
             parsed.append(module)
     program = _compile(parsed, dict(data or {}), errors, fatal)
-    q = Query(program, rego.parse_query(query))
+    q = Query(program, rego.parse_query(query), listed=True)
     ctx = Ctx(input if input is not None else UNDEFINED, strict=strict)
     return [{k: thaw(v) for k, v in sol.items()} for sol in q.solutions(ctx)]

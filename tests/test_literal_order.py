@@ -5,6 +5,9 @@ Which of two equal members a literal keeps shows when they are written different
 members equal as terms when it parses, then inserts constants before variables before
 arrays, the first key staying and the last value winning. Where only the names of the
 variables OPA's compiler generates decide, policydiff refuses the build `unsupported`.
+A literal OPA keeps as a term (not a builtin's argument) is iterated in that term's
+order, constants first: where that may differ from the value order and an array
+comprehension or a listed query could see it, the build is refused too.
 
 Hypothesis draws literals over constants, input references, locals, calls, arrays and
 comprehensions that often collide, and compares each answer with real OPA 1.20 as JSON
@@ -40,6 +43,7 @@ _OBJECTS = st.lists(st.tuples(_MEMBERS, _VALUES), min_size=1, max_size=5).map(
 _BODY = "some y in [0]; w := 0.0; "
 
 _REFUSAL = "members of this"
+_ORDER_REFUSAL = "in its own order of members"
 
 
 def _opa_query(text: str):
@@ -58,7 +62,8 @@ def _ours_query(text: str):
     try:
         return ("value", json.dumps(query([], text, input=_INPUT, strict=True), sort_keys=True))
     except PolicyError as e:
-        return ("refused" if e.code == "unsupported" and _REFUSAL in str(e) else "error", str(e))
+        refused = e.code == "unsupported" and (_REFUSAL in str(e) or _ORDER_REFUSAL in str(e))
+        return ("refused" if refused else "error", str(e))
 
 
 def _check(ours, theirs, text):
@@ -89,6 +94,84 @@ def test_literals_kept_as_terms_answer_as_opa_or_are_refused(lit):
     _check(_ours_query(text), _opa_query(text), text)
 
 
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lit=_SETS | _OBJECTS, via=st.sampled_from(["c := LIT; ", "c := LIT; d := c; ", ""]))
+def test_kept_literals_are_iterated_in_opas_order_or_refused(lit, via):
+    """OPA iterates a kept literal in its own order of terms (constants by value before
+    the rewritten variables), not its value's: the listed iterations agree or refuse."""
+    dom = "c" if via.startswith("c := LIT; ") and "d :=" not in via else ("d" if via else lit)
+    text = (f"{_BODY}{via.replace('LIT', lit)}x := [[e | some e in {dom}], [k | some k, _ in {dom}], "
+            f"[k | {dom}[k]]]")
+    _check(_ours_query(text), _opa_query(text), text)
+
+
+# (query, OPA's iteration): the kept literal's term order, not its value's
+_TERM_ORDERS = [
+    ('s := {input.s, "x"}; x := [e | some e in s]', ["x", "a"]),
+    ('s := {input.s, "x"}; x := [e | s[e]]', ["x", "a"]),
+    ('o := {input.s: 1, "x": 2}; x := [k | o[k]]', ["x", "a"]),
+    ('x := [e | some e in {input.s, "x"}]', ["x", "a"]),
+    ('s := {input.s, "x"}; t := s; x := [e | some e in t]', ["x", "a"]),
+]
+
+
+def test_a_kept_literal_out_of_value_order_is_refused_where_iterated():
+    """`s := {input.s, "x"}` with `input.s = "a"` iterates "x" first in OPA; policydiff
+    refuses, naming the literal. In value order already, or handed to a builtin (whose
+    argument is the set's value), it is answered as OPA answers."""
+    inp = {"s": "a"}
+    for text, opa_order in _TERM_ORDERS:
+        assert json.loads(_opa_query_with(text, inp))[0]["x"] == opa_order, text
+        try:
+            query([], text, input=inp, strict=True)
+        except PolicyError as e:
+            assert e.code == "unsupported" and _ORDER_REFUSAL in str(e), (text, e)
+            span = e.diagnostic.span
+            assert text[span.col - 1:span.end_col].startswith("input.s"), (text, span)  # the literal
+        else:
+            raise AssertionError(f"not refused: {text}")
+    for text in ['s := {input.s, "Z"}; x := [e | some e in s]', 'x := [e | some e in {input.s, "x"} | {"q"}]',
+                 's := {"b", "a"}; x := [e | some e in s]', 's := {e | some e in [input.s, "x"]}; x := [e | s[e]]',
+                 'x := json.marshal({input.s, "x"})', 'x := {input.s, 1}; some e in x',
+                 # nothing sees an iteration's order: the kept literal is answered
+                 's := {input.s, "x"}; x := [json.marshal(s), count(s), "x" in s, s]',
+                 'o := {input.s: 1, "x": 2}; x := [o.x, o, object.keys(o)]']:
+        assert _ours_query_with(text, inp) == _opa_query_with(text, inp), text
+
+
+def test_a_rule_literal_out_of_order_is_refused_where_the_policy_observes_order():
+    """A rule's kept literal is refused when an array comprehension of the policy could
+    iterate it, answered when none could; a later query that could see its order, on a
+    policy that built it (a memo may hold it), is refused as a whole."""
+    inp = {"s": "a"}
+    ordered = 'package t\nimport rego.v1\ns := {input.s, "x"}\nx := [e | some e in s]\n'
+    engine = opa_bindings.OpaEngine()
+    try:
+        engine.add_policy("t.rego", ordered)
+        assert engine.eval_document("t.x", inp) == ["x", "a"]
+    finally:
+        engine.close()
+    try:
+        load_policy(ordered).evaluate(inp, ref="data.t.x", strict=True)
+    except PolicyError as e:
+        assert e.code == "unsupported" and _ORDER_REFUSAL in str(e) and e.diagnostic.span.line == 3
+    else:
+        raise AssertionError("not refused")
+    plain = 'package t\nimport rego.v1\ns := {input.s, "x"}\nx := count(s)\n'
+    policy = load_policy(plain)
+    assert policy.evaluate(inp, ref="data.t.x", strict=True) == 2
+    assert query([plain], "y := [e | some e in data.t.s]", input={"s": "z"}) == [{"y": ["x", "z"]}]  # in value order
+    from policydiff.compile import Query
+    from policydiff.frontend import rego
+
+    try:
+        Query(policy.program, rego.parse_query("y := [e | some e in data.t.s]"))
+    except PolicyError as e:
+        assert e.code == "unsupported" and "built earlier" in str(e)
+    else:
+        raise AssertionError("not refused")
+
+
 def _module(lit: str) -> str:
     return (f"package t\nimport rego.v1\nbody := json.marshal(v) if {{ {_BODY}v := {lit} }}\n"
             f"head := json.marshal({lit.replace('y', '0').replace('w', '0.0')})\n")
@@ -110,7 +193,7 @@ def test_literals_in_rules_are_built_as_opa_builds_them(lit):
         try:
             ours = ("value", policy.evaluate(_INPUT, ref=f"data.t.{ref}", strict=True))
         except PolicyError as e:
-            assert e.code == "unsupported" and _REFUSAL in str(e), f"{text}\n{e}"
+            assert e.code == "unsupported" and (_REFUSAL in str(e) or _ORDER_REFUSAL in str(e)), f"{text}\n{e}"
             event("refused")
             continue
         assert ours == ("value", theirs[ref]), f"{text}\n{ref}: ours {ours}, opa {theirs[ref]}"

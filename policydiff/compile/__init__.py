@@ -41,6 +41,7 @@ from policydiff.compile.program import Program
 from policydiff.compile.resolve import DEPRECATED
 from policydiff.compile.rule import Ctx
 from policydiff.compile.values import UNDEFINED, freeze, thaw
+from policydiff.compile.values.order import OrderWatch
 from policydiff.errors import Code, Diagnostic, PolicyError
 
 __all__ = ["STAGES", "UNDEFINED", "Ctx", "Program", "Query", "Stage", "Unit", "compile_modules",
@@ -132,7 +133,10 @@ class Query:
     """A compiled query body: one binding map per solution, as `opa eval` reports."""
 
     def __init__(self, program: Program, body: tuple[ir.Literal, ...], *,
-                 package: tuple[str, ...] = ("$query",), imports: tuple[ir.Import, ...] = ()):
+                 package: tuple[str, ...] = ("$query",), imports: tuple[ir.Import, ...] = (),
+                 listed: bool = False):
+        """`listed`: the solutions are handed out in order, as OPA lists them (when
+        not, only whether there are any, or their set, is used)."""
         # `package` and `imports`: the query reads names as a rule of that module would
         fake = ir.Module(package=package, imports=imports,
                          rules=(ir.Rule(kind="complete", name="$q", body=body),))
@@ -160,6 +164,8 @@ class Query:
         frame = closures.Frame()
         comp = closures.Compiler(program, frame, set())
         comp.mocked = program.mocked | own
+        # its literals are refused out of order where it or the rules see an order
+        comp.order = OrderWatch(program.rules_observe_order or (listed and _may_iterate(rule.body)))
         shallow = plan.shallow_vars(rule.body)
         self.names = sorted(v for v in shallow if not plan.is_wildcard(v))
         slots = [(n, frame.slot(n)) for n in self.names]
@@ -169,6 +175,14 @@ class Query:
             return False
 
         self.run, _ = comp.body(rule.body, set(), frozenset(shallow), emit, None)
+        if comp.order.observed and not program.order.observed:
+            # the rules' literals are refused out of order from now on; one built before
+            # (a memo may hold it) could reach this query
+            if program.order.kept:
+                raise PolicyError.at(Code.UNSUPPORTED, "this query may see the order of iterating a set or "
+                                     "object literal the policy built earlier out of OPA's order; evaluate "
+                                     "it in a fresh policy", rule.span)
+            program.order.observed = True
         if diags := typecheck.check_body(rule.body, groups):
             raise PolicyError(diags)
         self.size = frame.size
@@ -179,6 +193,20 @@ class Query:
         out = env[1] = []
         self.run(env)
         return out
+
+
+def _may_iterate(node) -> bool:
+    """Whether a query may have more than one solution: a `some ... in`, or a reference
+    with a key that is not a constant (conservatively, anywhere in it)."""
+    if isinstance(node, ir.SomeIn):
+        return True
+    if isinstance(node, ir.Ref) and not all(isinstance(k, ir.Scalar) for k in node.path):
+        return True
+    if isinstance(node, (list, tuple)):
+        return any(_may_iterate(x) for x in node)
+    if isinstance(node, ir.Node):
+        return any(_may_iterate(getattr(node, f)) for f in node.__struct_fields__)
+    return False
 
 
 def _check_functions(lit, program: Program) -> None:

@@ -28,7 +28,7 @@ from policydiff.compile.values.build import (
     object_of,
     object_of_pairs,
 )
-from policydiff.compile.values.order import construction, object_builder, set_builder
+from policydiff.compile.values.order import OrderWatch, construction, object_builder, set_builder
 from policydiff.errors import Code, PolicyError
 
 Run = Callable[[list], bool]
@@ -64,6 +64,7 @@ class Linker(Protocol):
     user function calls. `deps` collects the rules a closure reads."""
 
     rules: dict[tuple[str, ...], Any]  # path -> `rule.CompiledRule`
+    order: OrderWatch  # whether the rules' iterations' order is observed (`values.order`)
     mocked: frozenset[str]  # the functions and builtins some `with` replaces
     data_targets: frozenset[tuple[str, ...]]  # the paths below `data` some `with` replaces
 
@@ -98,6 +99,7 @@ class Compiler:
         # the term being compiled is (a member of) a builtin's argument: OPA hands the
         # builtin its value, where elsewhere it keeps a set or object literal's term
         self.plugged = False
+        self.order = program.order  # a query's compiler watches its own (`values.order`)
 
     # ------------------------------------------------------------------------- bodies
 
@@ -511,7 +513,7 @@ class Compiler:
                 built = construction(list(xs))
                 if built.plain:
                     return collection(fs, frozenset)
-                return set_builder(fs, built, t.span, plugged)
+                return set_builder(fs, built, t.span, plugged, self.order)
             case ir.Object(items=pairs):
                 self.plugged = plugged
                 kfs = [self.term(k, bound, outer) for k, _ in pairs]
@@ -519,10 +521,11 @@ class Compiler:
                 built = construction([k for k, _ in pairs])
                 if built.plain:
                     return object_of(kfs, vfs)
-                return object_builder(kfs, vfs, built, t.span, plugged)
+                return object_builder(kfs, vfs, built, t.span, plugged, self.order)
             case ir.Call():
                 return self.call(t, bound, outer)
             case ir.ArrayCompr(term=head, body=body):
+                self.order.observed = True
                 return self._compr(t, [head], body, bound, outer, lambda acc: tuple(acc))
             case ir.SetCompr(term=head, body=body):
                 return self._compr(t, [head], body, bound, outer, checked_set)

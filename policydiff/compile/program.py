@@ -27,6 +27,7 @@ from policydiff.compile.speedups import dispatch, inline, memo, prefixes
 from policydiff.compile.values import UNDEFINED, Obj
 from policydiff.compile.values.access import lookup
 from policydiff.compile.values.build import NOT_LITERAL, literal
+from policydiff.compile.values.order import OrderWatch
 from policydiff.errors import Code, Diagnostic, PolicyError
 from policydiff.source import Span
 
@@ -36,6 +37,7 @@ class Program:
 
     def __init__(self, groups: dict[tuple[str, ...], Group], data: Obj, packages: tuple = ()):
         self.data = data
+        self.order = OrderWatch()  # see `values.order`: the rules', then also the queries'
         self._reads: dict[CompiledRule, frozenset | None] = {}  # see `input_reads`
         self.rules = {path: RefTree(g) if g.kind == "tree" else CompiledRule(g) for path, g in groups.items()}
         # the functions and builtins some `with` replaces: their calls look for it
@@ -71,6 +73,7 @@ class Program:
                 diags.extend(e.diagnostics)
         if diags:
             raise PolicyError(diags)
+        self.rules_observe_order = self.order.observed  # before any query's
         self._check_recursion()
         self._install()
 

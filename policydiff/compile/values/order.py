@@ -19,13 +19,24 @@ of `o := {input.s: 1, "x": 2}` is 2 while `o` is `{"x": 1}`. So equal members ar
 refused `unsupported` there (`set_builder`, `object_builder`), and wherever the names
 of generated variables would decide (two members that may collide, neither before
 the other by type or by a constant element), or where OPA's object loses keys after
-merging two. Not modelled: the order OPA iterates such a kept term in (its own order
-of members, not the value's), which an array comprehension over it shows.
+merging two.
+
+A kept term is also iterated in its own order of terms, not the value's: with
+`input.s = "a"`, `[e | some e in s]` of `s := {input.s, "x"}` is `["x", "a"]` in OPA
+(the constant before the rewritten variable), as is `[k | o[k]]` of `o := {input.s: 1,
+"x": 2}`. policydiff's values carry no order of their own, so a kept literal whose
+term order may differ from its value order (members out of value order, or two
+distinct members ordered only by generated names) is refused `unsupported` when built
+where some order is observed (`OrderWatch`): an array comprehension in the policy's
+rules, or in the query that builds it or that reads the rules, or a query whose
+solutions, listed in order, may come from iterating. Conservative (the literal need not
+reach that consumer), never a wrong order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cmp_to_key
 from typing import Any
 
 from policydiff import ir
@@ -158,10 +169,41 @@ _NAMED = "which one OPA keeps depends on the names of the variables its compiler
 _REHASHED = "OPA's object loses track of keys of one hash after such a merge"
 
 
-def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool) -> Fn:
+class OrderWatch:
+    """Whether a compiled unit (a program's rules, or one query) may see the order of an
+    iteration (`observed`), and whether a kept literal out of value order was built
+    without refusal while it did not (`kept`)."""
+
+    __slots__ = ("kept", "observed")
+
+    def __init__(self, observed: bool = False):
+        self.observed = observed
+        self.kept = False
+
+
+def _refuse_order(what: str, span) -> PolicyError:
+    return PolicyError.at(Code.UNSUPPORTED,
+                          f"OPA iterates this {what} literal in its own order of members, which here "
+                          "differs from (or is not known to match) the order of its values; an array "
+                          "comprehension or other iteration over it would see that order",
+                          span, help="build the value with a comprehension or a builtin (e.g. "
+                                     "`s := {e | some e in [...]}`), or write the constant members "
+                                     "after the others in value order")
+
+
+def _out_of_order(keys: list, unordered: list[tuple[int, int]]) -> bool:
+    """Whether OPA's order of iterating a kept literal (`keys` in insertion order) may
+    differ from the value order policydiff iterates in."""
+    if any(not equal(keys[a], keys[b]) for a, b in unordered):
+        return True
+    return sorted(keys, key=cmp_to_key(compare)) != keys
+
+
+def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: OrderWatch) -> Fn:
     """A set literal's builder: `fs` the members' functions in source order. `plugged`:
     the literal is an argument of a builtin, which OPA hands the set's value; elsewhere
-    OPA keeps the literal's term, so equal members are refused."""
+    OPA keeps the literal's term, so equal members are refused, and members out of
+    value order too where `watch` is observed."""
     kept = [fs[i] for i, _ in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
 
@@ -176,6 +218,10 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool) -> Fn:
             out = set_of(vs)
             if len(out) != n:
                 raise _refuse("set", span, _ITERATED)
+            if _out_of_order([vs[i] for i in order], unordered):
+                if watch.observed:
+                    raise _refuse_order("set", span)
+                watch.kept = True
             return out
         items = [vs[i] for i in order]
         for a, b in unordered:
@@ -186,9 +232,10 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool) -> Fn:
     return build
 
 
-def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugged: bool) -> Fn:
+def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugged: bool,
+                   watch: OrderWatch) -> Fn:
     """An object literal's builder: `kfs`, `vfs` the pairs' functions in source order;
-    `plugged` as for `set_builder`."""
+    `plugged` and `watch` as for `set_builder`."""
     kept = [(kfs[k], vfs[v]) for k, v in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
 
@@ -206,6 +253,10 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
             out = obj_of(pairs)
             if len(out) != n:
                 raise _refuse("object", span, _ITERATED)
+            if _out_of_order([pairs[i][0] for i in order], unordered):
+                if watch.observed:
+                    raise _refuse_order("object", span)
+                watch.kept = True
             return out
         items = [pairs[i] for i in order]
         for a, b in unordered:
