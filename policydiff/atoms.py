@@ -12,7 +12,8 @@ combinations of truths the values realise).
 A literal becomes an atom only when the truth of the body is exactly the conjunction of
 its atoms and its other literals: the atom reads one input path and constants (no rule,
 no data, no function of the policy, no iteration), and every local it defines is used
-by atoms only. Anything else is left to the value-flow analysis, which marks it
+by atoms only. Locals that name an input value, directly or through a chain
+(`n := input.x; m := n`), are read as that value. Anything else is left to the value-flow analysis, which marks it
 unproved.
 """
 
@@ -73,6 +74,10 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path],
                 derived[lit.lhs.name] = (i, next(iter(paths)))
             elif _plain(lit.rhs) and (direct := reader.paths(lit.rhs, {})) and len(direct) == 1:
                 aliases[lit.lhs.name] = (i, next(iter(direct)))
+            elif isinstance(lit.rhs, ir.Var) and lit.rhs.name in aliases:
+                # a chain of locals (`n := input.x; m := n`) names the value too; not
+                # `m := n.a`, which reads inside it
+                aliases[lit.lhs.name] = (i, aliases[lit.rhs.name][1])
         defined |= local_names(lit)
     outside = _names_outside_body(rule)
     while True:
