@@ -225,7 +225,9 @@ class _Walker:
                     scope.declare(arg.name)
                 self.g.union(p, scope.flow(arg))
         alias = {"input": ()} | {a: p[1:] for a, p in imports.items() if p[0] == "input"}
-        skip, found = _atoms.find(rule, alias, lambda f: scope._user_function(f) is not None)
+        rules = self.packages.get(pkg, {})
+        skip, found = _atoms.find(rule, alias, lambda f: scope._user_function(f) is not None,
+                                  lambda f: tuple(rules[f]) if f in rules else None)
         scope.body(lit for i, lit in enumerate(rule.body) if i not in skip)
         for atom in found:
             node = scope._walk_path(self.input, atom.path)

@@ -12,7 +12,8 @@ combinations of truths the values realise).
 A literal becomes an atom only when the truth of the body is exactly the conjunction of
 its atoms and its other literals: the atom reads one input path and constants (no rule,
 no data, no function of the policy, no iteration), and every local it defines is used
-by atoms only. Anything else is left to the value-flow analysis, which marks it
+by atoms only. Locals that name an input value, directly or through a chain
+(`n := input.x; m := n`), are read as that value. Anything else is left to the value-flow analysis, which marks it
 unproved.
 """
 
@@ -49,17 +50,23 @@ class Atom(msgspec.Struct, frozen=True, kw_only=True):
     construct: str  # the builtins or operators it uses, for reasons: "`split`, `==`"
     body: tuple[ir.Literal, ...]
     key: str
+    # the clauses of the policy's functions `body` calls (`is_consumer(input.x)`), each a
+    # function of its one argument only (`pure`): compiled with the atom for the evaluator;
+    # the solver encodes a call as the disjunction of the clauses where it can
+    functions: tuple[ir.Rule, ...] = ()
 
 
-def find(rule: ir.Rule, input_alias: Mapping[str, Path],
-         is_function: Callable[[str], bool]) -> tuple[set[int], list[Atom]]:
+def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[str], bool],
+         clauses: Callable[[str], tuple[ir.Rule, ...] | None] = lambda _: None,
+         ) -> tuple[set[int], list[Atom]]:
     """The literals of `rule`'s body that are atoms or local definitions only atoms
     use (their indexes), and the atoms. `input_alias` maps names that stand for input
-    paths (`input`, `import input.x as y`); `is_function` tells a policy function."""
+    paths (`input`, `import input.x as y`); `is_function` tells a policy function;
+    `clauses` gives the clauses of a function of the rule's own package by its name."""
     if rule.kind == "function":
         return set(), []
     body = rule.body
-    reader = _Reader(input_alias, is_function)
+    reader = _Reader(input_alias, is_function, _Pure(clauses, is_function))
     derived: dict[str, tuple[int, Path]] = {}  # local -> (its definition, the path it reads)
     # locals that name an input value (`name := input.user.name`): an atom takes their
     # definition along, and the analysis still sees it (it is never skipped)
@@ -73,6 +80,10 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path],
                 derived[lit.lhs.name] = (i, next(iter(paths)))
             elif _plain(lit.rhs) and (direct := reader.paths(lit.rhs, {})) and len(direct) == 1:
                 aliases[lit.lhs.name] = (i, next(iter(direct)))
+            elif isinstance(lit.rhs, ir.Var) and lit.rhs.name in aliases:
+                # a chain of locals (`n := input.x; m := n`) names the value too; not
+                # `m := n.a`, which reads inside it
+                aliases[lit.lhs.name] = (i, aliases[lit.rhs.name][1])
         defined |= local_names(lit)
     outside = _names_outside_body(rule)
     while True:
@@ -111,8 +122,9 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path],
         needed = _needed(body[i], both, body)
         lits = tuple(body[j] for j in sorted(needed)) + (body[i],)
         rewritten = tuple(Rewrite(input_alias, path).literal(lit) for lit in lits)
+        fns = reader.pure.called(rewritten)
         atoms.append(Atom(path=path, where=body[i].span.where, construct=_construct(lits),
-                          body=rewritten, key=body_key(rewritten)))
+                          body=rewritten, functions=fns, key=body_key(rewritten + fns)))
     for i, (p, q) in sorted(pairs.items()):
         lits = tuple(body[j] for j in sorted(_needed(body[i], aliases, body))) + (body[i],)
         rewritten = tuple(Rewrite(input_alias, p, {q: OTHER}).literal(lit) for lit in lits)
@@ -224,11 +236,91 @@ _OPERATORS = {"equal": "==", "neq": "!=", "lt": "<", "lte": "<=", "gt": ">", "gt
               "plus": "+", "minus": "-", "mul": "*", "div": "/", "rem": "%"}
 
 
+class _Pure:
+    """Which policy functions are a function of their one argument only, so that a call
+    on an input value is a test of that value (`is_consumer(input.principal)` with
+    `is_consumer(x) if regex.match(".*-consumer", x)`): a function of the rule's own
+    package, of one parameter, every clause (and `else`) a variable or constant
+    parameter and a body and value that name only that parameter, constants and
+    locals they bind, and call only builtins of the evaluator's scope — no input, no
+    data, no rule, no other function, no `with`. The call itself must pass just the
+    one argument (not `f(input.x, out)`). Only a function testing more than the
+    partition can split on becomes an atom (`hard`)."""
+
+    def __init__(self, clauses: Callable[[str], tuple[ir.Rule, ...] | None], is_function: Callable[[str], bool]):
+        self.clauses, self.is_function = clauses, is_function
+        self.seen: dict[str, tuple[ir.Rule, ...] | None] = {}
+
+    def rules(self, name: str) -> tuple[ir.Rule, ...] | None:
+        if name not in self.seen:
+            self.seen[name] = None  # a recursive call is not pure
+            rules = self.clauses(name) if "." not in name else None
+            self.seen[name] = rules if rules and all(self._clause(r) for r in rules) else None
+        return self.seen[name]
+
+    def _clause(self, rule: ir.Rule | None) -> bool:
+        if rule is None:
+            return True
+        if rule.kind != "function" or rule.default or rule.ref or len(rule.args) != 1:
+            return False
+        arg = rule.args[0]
+        if not isinstance(arg, (ir.Var, ir.Scalar)):
+            return False
+        bound = local_names(arg)
+        for lit in rule.body:
+            match lit:
+                case ir.Assign(lhs=lhs):
+                    bound |= local_names(lhs)
+                case ir.Some(vars=vs):
+                    bound |= set(vs)
+                case ir.SomeIn(key=key, value=value):
+                    bound |= local_names(key) | local_names(value)
+        nodes = (*rule.body, rule.value, rule.key)
+        for node in nodes:
+            if node is None:
+                continue
+            if _has(node, ir.With) or local_names(node) - bound - {"_"}:
+                return False
+            for c in _calls(node):
+                if c.func in OUT_OF_SCOPE or self.is_function(c.func):
+                    return False
+        return self._clause(rule.else_)
+
+    def hard(self, name: str) -> bool:
+        """Pure, and testing its parameter with more than the partition's tests (a
+        function of `==` and `startswith` only is left to the value flow, which splits
+        the value's classes on its constants)."""
+        rules = self.rules(name)
+        return rules is not None and any(c.func not in _PARTITION for r in _chain(rules) for c in _calls(r))
+
+    def called(self, lits: tuple[ir.Literal, ...]) -> tuple[ir.Rule, ...]:
+        names = sorted({c.func for lit in lits for c in _calls(lit) if self.is_function(c.func)})
+        return tuple(r for n in names for r in self.rules(n) or ())
+
+
+def _chain(rules: tuple[ir.Rule, ...]) -> Iterator[ir.Rule]:
+    for r in rules:
+        while r is not None:
+            yield msgspec.structs.replace(r, else_=None)
+            r = r.else_
+
+
+def _has(node: Any, kind: type) -> bool:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, kind):
+            return True
+        if n is not None:
+            stack.extend(children(n))
+    return False
+
+
 class _Reader:
     """The input paths a term reads, or None when it reads anything else."""
 
-    def __init__(self, input_alias: Mapping[str, Path], is_function: Callable[[str], bool]):
-        self.alias, self.is_function = input_alias, is_function
+    def __init__(self, input_alias: Mapping[str, Path], is_function: Callable[[str], bool], pure: _Pure):
+        self.alias, self.is_function, self.pure = input_alias, is_function, pure
 
     def paths(self, t: Any, local: Mapping[str, Path]) -> set[Path] | None:
         out: set[Path] = set()
@@ -261,7 +353,9 @@ class _Reader:
             case ir.Array(items=items) | ir.Set(items=items):
                 return all(self._walk(i, local, out) for i in items)
             case ir.Call(func=func, args=args):
-                if self.is_function(func) or func in OUT_OF_SCOPE:
+                if self.is_function(func):
+                    return len(args) == 1 and self.pure.hard(func) and self._walk(args[0], local, out)
+                if func in OUT_OF_SCOPE:
                     return False
                 return all(self._walk(a, local, out) for a in args)
         return False

@@ -87,12 +87,19 @@ class Encoder:
         return None
 
     def atom(self, atom: Atom):
-        env: dict[str, Any] = {}
+        fns: dict[str, list[ir.Rule]] = {}
+        for r in atom.functions:
+            fns.setdefault(r.name, []).append(r)
+        return self._body(atom.body, {}, fns, atom=True)
+
+    def _body(self, body: tuple[ir.Literal, ...], env: dict, fns: dict, *, atom: bool = False):
+        """The truth of a conjunction of literals (an atom's body, or a function clause's
+        with its parameter in `env`)."""
         conds = []
-        for lit in atom.body:
+        for lit in body:
             self.side = []
             match lit:
-                case ir.Assign(lhs=ir.Var(name=name), rhs=rhs) if lit is not atom.body[-1]:
+                case ir.Assign(lhs=ir.Var(name=name), rhs=rhs) if not atom or lit is not body[-1]:
                     v = self.term(rhs, env)
                     if v is None:
                         return None
@@ -100,6 +107,11 @@ class Encoder:
                         return False
                     env[name] = v
                     conds += self.side
+                case ir.Expr(term=ir.Call(func=func, args=(arg,)), negated=neg) if func in fns:
+                    t = self._function(fns[func], arg, env)
+                    if t is None:
+                        return None
+                    conds.append(_not(t) if neg else t)
                 case ir.Expr(term=term, negated=neg):
                     t = self._truth(self.term(term, env))
                     if t is None:
@@ -117,6 +129,29 @@ class Encoder:
             return False
         conds = [c for c in conds if c is not True]
         return z3.And(*conds) if conds else True
+
+    def _function(self, clauses: list[ir.Rule], arg: Any, env: dict):
+        """`f(arg)` as a test, `f` a policy function of one parameter reading nothing
+        else (`policydiff.atoms`): defined when `arg` is and some clause's body holds
+        with the parameter bound to it. Only clauses of value `true` without `else`
+        (another value could be `false`)."""
+        v = self.term(arg, env)
+        if v is None:
+            return None
+        if v is _UNDEF:
+            return False
+        side = self.side
+        holds = []
+        for r in clauses:
+            param = r.args[0] if len(r.args) == 1 else None
+            if r.else_ is not None or not isinstance(param, ir.Var) or param.name == "_" \
+                    or not (r.value is None or isinstance(r.value, ir.Scalar) and r.value.value is True):
+                return None
+            t = self._body(r.body, {param.name: v}, {})
+            if t is None:
+                return None
+            holds.append(t)
+        return _and(side + [_or(holds)])
 
     def _truth(self, v):
         """A literal holds when its value is defined and not false."""

@@ -60,17 +60,22 @@ class Values:
 # ------------------------------------------------------------------------ evaluation
 
 
-@functools.lru_cache(maxsize=1)
-def _program():
+_PACKAGE = ("$atom",)  # where an atom's policy functions are compiled, and its body reads them
+
+
+@functools.lru_cache(maxsize=64)
+def _program(functions: tuple[ir.Rule, ...] = ()):
     from policydiff.compile import compile_modules
 
-    return compile_modules([])
+    return compile_modules([ir.Module(package=_PACKAGE, rules=functions)] if functions else [])
 
 
 @functools.lru_cache(maxsize=4096)
 def _query(atom: Atom):
     from policydiff.compile import Query
 
+    if atom.functions:
+        return Query(_program(atom.functions), atom.body, package=_PACKAGE)
     return Query(_program(), atom.body)
 
 
@@ -83,8 +88,10 @@ def truth(atom: Atom, value: Any, *, absent: bool = False, other: Any = None,
     doc = {} if absent else {VALUE: value}
     if not other_absent:
         doc[OTHER] = other
+    # an atom calling a policy function: a failure to compile it is no `false`
+    query = _query(atom) if atom.functions else None
     try:
-        return bool(_query(atom).solutions(Ctx(freeze(doc))))
+        return bool((query or _query(atom)).solutions(Ctx(freeze(doc))))
     except Exception:  # noqa: BLE001 - a builtin error makes the literal undefined
         return False
 
@@ -145,7 +152,7 @@ def _seeds(atoms: Sequence[Atom], patterns: Sequence[Any], constants: Sequence[A
     numbers: set[Fraction] = {Fraction(c) for c in constants
                               if isinstance(c, (int, float)) and not isinstance(c, bool)}
     for a in atoms:
-        for s in _scalars(a.body):
+        for s in _scalars((a.body, a.functions)):
             if isinstance(s, str):
                 strings.add(s)
             elif isinstance(s, (int, float)) and not isinstance(s, bool):

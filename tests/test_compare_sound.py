@@ -209,6 +209,9 @@ def test_constructs_the_classes_do_not_capture_block_naming_rule_and_construct(v
      {"resource.id": ("u0", "u1", "u2")}),
     ("allow if input.resource.level > input.subject.level + 1", "allow if input.resource.level >= 3",
      {"resource.level": (2, 2.5, 3, 3.5), "subject.level": (1, 2, "2", None)}),
+    # a value named through a chain of locals
+    ("allow if { x := input.subject.level; y := x; input.resource.level > y }", "allow if input.resource.level >= 3",
+     {"resource.level": (2, 2.5, 3, "3", None), "subject.level": (1, 2.5, 3, "2", None)}),
 ])
 def test_relations_between_two_input_values_are_decided(v1, v2, extra):
     # issue 14: what the class space left unproved, the solver decides (policydiff.relations)
@@ -240,7 +243,7 @@ def test_ordering_with_constants_is_decided_by_the_solver(v1, v2, extra):
 
 
 def test_accept_incomplete_lets_a_reviewed_construct_through_and_every_report_shows_it():
-    v1 = "allow if { x := input.subject.level; y := x; input.resource.level > y }\n"  # unproved
+    v1 = "allow if { some x in input.subject.levels; input.resource.level > x }\n"  # unproved
     rules = parse_rules("version: 1\naccept_incomplete:\n  - id: levels\n    rule: \"<text*>:5\"\n"
                         "    reason: levels are checked by replay\n")
     p = load_policy(HEAD + v1)

@@ -51,6 +51,12 @@ PAIRS = [
     ('n := input.x; regex.match("^CN=", n)', 'startswith(input.x, "CN=")', True),
     ('n := input.x; parts := split(n, ","); parts[0] == "CN=alice"', 'startswith(input.x, "CN=alice,")', True),
     ('n := input.x; n != "abcd"; count(n) > 3', "count(input.x) > 3", True),
+    # and so is a chain of locals naming it (`n := input.x; m := n`)
+    ('n := input.x; m := n; regex.match("^CN=", m)', 'startswith(input.x, "CN=")', True),
+    ('n := input.x; m := n; k := m; count(k) > 3', 'startswith(input.x, "abc")', True),
+    ("n := input.x; m := n; m > 2", "input.x >= 3", True),
+    ('n := input.x; m := n; parts := split(m, ","); parts[0] == "CN=alice"', 'startswith(input.x, "CN=alice,")', True),
+    ('n := input.x; m := n; m != "abcd"; count(n) > 3', "count(input.x) > 3", True),
     ('endswith(trim_suffix(input.x, ".txt"), "a")', 'glob.match("docs/*.txt", ["/"], input.x)', False),
     ('lower(input.x) == "admin"', 'input.x == "admin"', False),
 ]

@@ -1,0 +1,139 @@
+"""A policy function called on one input value is an atom of that value (issue 14).
+
+`is_consumer(input.principal)` with `is_consumer(x) if regex.match(".*-consumer", x)`
+tests one value; when every clause of the function reads only its parameter and
+constants, the call is evaluated on candidate values like any other atom. The solver
+encodes it as the disjunction of its clauses when each has the value `true`, no `else`
+and an encodable body; otherwise witnesses come from the seeded search and the compare
+stays unproved (the gate blocks) unless every combination is realised. Ground truth is real
+OPA over a product of values, as in tests/test_solver.py: every witness differs under
+OPA as reported, and a complete report covers every input on which OPA's decisions
+differ.
+"""
+
+from __future__ import annotations
+
+import pytest
+from engines import EngineError, OpaEngine, decision
+
+from policydiff import atoms
+from policydiff.diff import diff
+from policydiff.matrix import dimensions
+from policydiff.policy import load_policy
+
+HEAD = "package p\nimport rego.v1\ndefault allow := false\n"
+DIMS = dimensions(["action=input.action"])
+ABSENT = object()
+VALUES = [ABSENT, None, True, 0, 2, 3, 3.5, 4, "", "a", "ab", "abc", "abcd", "b", "-consumer",
+          "a-consumer", "a-consumerx", "consumer", "svc-consumer", "CN=a", "admin", "Admin", "ADMIN", 1, [], {}]
+
+# (v1, v2): whole rules, one per line after "; "
+PAIRS = [
+    ('is_consumer(x) if regex.match(".*-consumer", x); allow if is_consumer(input.x)',
+     'allow if endswith(input.x, "-consumer")'),
+    # several clauses: the function is their disjunction
+    ('f(x) if startswith(x, "ab"); f(x) if x > 3; allow if f(input.x)', "allow if input.x >= 3"),
+    # the same name, another body in each policy: two atoms, not one
+    ('f(x) if count(x) > 2; allow if f(input.x)', 'f(x) if count(x) > 3; allow if f(input.x)'),
+    ('f(x) if { n := count(x); n > 3 }; allow if { input.x != "abcd"; not f(input.x) }',
+     'allow if { input.x != "abcd"; count(input.x) <= 3 }'),
+    ('f(x) := "yes" if count(x) > 2 else := false; allow if f(input.x)', 'allow if startswith(input.x, "abc")'),
+    ('f(x) if startswith(x, "ab"); f(x) if x > 3; allow if { not f(input.x); input.x != 1 }',
+     "allow if input.x < 3"),
+    ('f(x) if x > 2; allow if { n := input.x; m := n; f(m) }', "allow if input.x >= 3"),
+    # `lower` is not encoded: witnesses from the search, the rest unproved
+    ('f(x) if lower(x) == "admin"; allow if f(input.x)', 'allow if input.x == "admin"'),
+    # not a function of its parameter only: left to the value-flow analysis
+    ("f(x) if x == input.y; allow if f(input.x)", "allow if input.x == 3"),
+    ("f(x) if x > limit; limit := 2; allow if f(input.x)", "allow if input.x > 2"),
+    ('f(x) if g(x); g(x) if startswith(x, "a"); allow if f(input.x)', 'allow if startswith(input.x, "a")'),
+]
+
+
+def _text(rules: str) -> str:
+    return HEAD + rules.replace("; ", "\n") + "\n"
+
+
+def _input(v):
+    return {} if v is ABSENT else {"x": v}
+
+
+@pytest.mark.parametrize("v1, v2", PAIRS, ids=[p[0] for p in PAIRS])
+def test_compare_with_a_function_atom_is_exact_or_blocks(v1, v2):
+    p1, p2 = (load_policy(_text(v), decision="data.p.allow") for v in (v1, v2))
+    report = diff(p1, p2, dims=DIMS)
+    engines = (OpaEngine({"a.rego": _text(v1)}), p1), (OpaEngine({"b.rego": _text(v2)}), p2)
+
+    def opa(inp):
+        out = []
+        for engine, ours in engines:
+            try:
+                out.append(decision(engine.evaluate("data.p.allow", inp)))
+            except EngineError as e:  # strict mode halted: default mode is undefined there
+                assert "eval_type_error" in str(e) or "eval_builtin_error" in str(e)
+                out.append(ours.allows(inp))
+        return tuple(out)
+
+    for d in report.discrepancies:  # every witness differs under OPA as reported
+        assert opa(d.witness) == (d.v1 == "allow", d.v2 == "allow"), d.witness
+    seen = set()
+    for v in VALUES:
+        a1, a2 = opa(_input(v))
+        if a1 != a2:
+            seen.add("v2_more_permissive" if a2 else "v2_more_restrictive")
+    if report.summary.complete:
+        assert seen <= {d.direction for d in report.discrepancies}
+    else:
+        assert not report.gate.passed
+        assert all(":" in r for r in report.summary.incomplete_reasons)
+
+
+def _atoms(rules: str) -> list[atoms.Atom]:
+    (module,) = load_policy(_text(rules), data={"xs": [1]}, decision="data.p.allow").modules
+    clauses = {r.name: tuple(c for c in module.rules if c.name == r.name) for r in module.rules}
+    out = []
+    for rule in module.rules:
+        if rule.name == "allow":
+            out += atoms.find(rule, {"input": ()}, lambda f: clauses.get(f, (None,))[0] is not None
+                              and clauses[f][0].kind == "function", clauses.get)[1]
+    return out
+
+
+def test_a_pure_function_call_on_input_is_an_atom_carrying_its_clauses():
+    (a,) = _atoms('f(x) if startswith(x, "ab"); f(x) if x > 3; allow if f(input.x)')
+    assert a.path == ("x",) and len(a.functions) == 2 and all(r.name == "f" for r in a.functions)
+    report = diff(*(load_policy(_text(v), decision="data.p.allow") for v in (
+        'f(x) if startswith(x, "ab"); f(x) if x > 3; allow if f(input.x)', "allow if input.x >= 3")), dims=DIMS)
+    # the solver finds the one value v2 alone allows (a string is above every number),
+    # and proves there is no other: the clauses are encoded as their disjunction
+    (d,) = report.discrepancies
+    assert d.direction == "v2_more_permissive" and d.witness == {"x": 3}
+    assert report.summary.complete
+
+
+def test_a_function_the_solver_cannot_encode_is_searched_and_blocks():
+    v1, v2 = 'f(x) if lower(x) == "admin"; allow if f(input.x)', 'allow if input.x == "admin"'
+    report = diff(*(load_policy(_text(v), decision="data.p.allow") for v in (v1, v2)), dims=DIMS)
+    assert not report.summary.complete and not report.gate.passed
+    assert any("`f`" in r for r in report.summary.incomplete_reasons), report.summary.incomplete_reasons
+
+
+@pytest.mark.parametrize("rules", [
+    "f(x) if x == input.y; allow if f(input.x)",  # reads other input
+    "f(x) if x > limit; limit := 2; allow if f(input.x)",  # reads a rule
+    "f(x) if x in data.xs; allow if f(input.x)",  # reads data
+    'f(x) if g(x); g(x) if startswith(x, "a"); allow if f(input.x)',  # calls another function
+    "f(x) if x > 1; allow if { f(input.x, y); y }",  # the output argument
+    "f(x, y) if x > y; allow if f(input.x, 2)",  # two parameters
+    'f(x) if startswith(x, "a"); f(x) if x == "b"; allow if f(input.x)',  # the partition splits on these
+    "f(x) if x > 1; f(x) if x == input.y; allow if f(input.x)",  # one clause reads other input
+    'f(x) if x > 1 else := input.y; allow if f(input.x)',  # its `else` does
+    "f(x) if count([y | some y in x]) > 1; allow if f(input.x)",  # a comprehension's variables
+])
+def test_a_function_reading_anything_but_its_parameter_is_no_atom(rules):
+    assert not any(a.functions for a in _atoms(rules))
+
+
+@pytest.mark.parametrize("rules", [p[0] for p in PAIRS[:8]])
+def test_the_pure_functions_above_are_atoms(rules):
+    assert any(a.functions for a in _atoms(rules))
