@@ -33,6 +33,7 @@ import z3
 
 from policydiff import ir
 from policydiff.atoms import OTHER, VALUE, Atom
+from policydiff.errors import PolicydiffError
 from policydiff.formulas import NUMERIC, Encoder
 
 Sig = tuple[bool, ...]
@@ -88,11 +89,10 @@ def truth(atom: Atom, value: Any, *, absent: bool = False, other: Any = None,
     doc = {} if absent else {VALUE: value}
     if not other_absent:
         doc[OTHER] = other
-    # an atom calling a policy function: a failure to compile it is no `false`
-    query = _query(atom) if atom.functions else None
+    query = _query(atom)  # a failure to compile the atom raises: it is no `false`
     try:
-        return bool((query or _query(atom)).solutions(Ctx(freeze(doc))))
-    except Exception:  # noqa: BLE001 - a builtin error makes the literal undefined
+        return bool(query.solutions(Ctx(freeze(doc))))
+    except PolicydiffError:  # an evaluation error (a conflict, a strict builtin error): undefined
         return False
 
 

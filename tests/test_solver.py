@@ -323,3 +323,26 @@ def test_a_relation_is_decided_over_a_tenancy_exactly():
             differing.add(((u.enterprise, u.role, a, relation(u, r)),
                            "v2_more_permissive" if d2 else "v2_more_restrictive"))
     assert differing and differing == reported
+
+
+def test_an_atom_that_does_not_compile_raises_rather_than_reads_false():
+    # `truth` answers false for an evaluation error (undefined, as OPA's default mode), but an
+    # atom whose query cannot be compiled is a defect: reading it as false would hide it
+    import msgspec
+
+    from policydiff import solver
+    from policydiff.analysis import analyze_policies
+    from policydiff.errors import PolicydiffError
+    from policydiff.matrix import Space
+
+    space = Space(analyze_policies(_policy("input.x > 1")), DIMS)
+    (atom,) = [a for c in space.classes for a in c.atoms]
+    assert solver.truth(atom, 2) is True and solver.truth(atom, 1) is False
+    assert solver.truth(atom, "s") is True  # strings order after numbers, as in OPA
+    assert solver.truth(atom, None) is False and solver.truth(atom, None, absent=True) is False
+    from policydiff.frontend.rego import parse_query
+
+    broken = msgspec.structs.replace(atom, body=parse_query("nowhere.f(input.x)"),
+                                     key=atom.key + "+broken")
+    with pytest.raises(PolicydiffError):
+        solver.truth(broken, 2)
