@@ -213,6 +213,21 @@ def decision(value: Any) -> bool:
     return value is True
 
 
+def default_mode_decisions(engines, inp: Any, query: str = "data.p.allow") -> tuple[bool, ...]:
+    """The decisions of `query` on `inp`, one per `(OpaEngine, policydiff Policy)` pair in
+    `engines`, as OPA's default mode gives them. opa_bindings runs OPA with strict builtin
+    errors; where it halts on a type or builtin error, which default mode reads as
+    undefined, the policy's own default-mode answer stands in."""
+    out = []
+    for engine, ours in engines:
+        try:
+            out.append(decision(engine.evaluate(query, inp)))
+        except EngineError as e:
+            assert "eval_type_error" in str(e) or "eval_builtin_error" in str(e), e
+            out.append(ours.allows(inp))
+    return tuple(out)
+
+
 class Refused(EngineError):
     """policydiff declined a policy or a query; `code` is its diagnostic code."""
 

@@ -13,8 +13,10 @@ differ.
 
 from __future__ import annotations
 
+import functools
+
 import pytest
-from engines import EngineError, OpaEngine, decision
+from engines import OpaEngine, default_mode_decisions
 
 from policydiff import atoms
 from policydiff.diff import diff
@@ -64,15 +66,7 @@ def test_compare_with_a_function_atom_is_exact_or_blocks(v1, v2):
     report = diff(p1, p2, dims=DIMS)
     engines = (OpaEngine({"a.rego": _text(v1)}), p1), (OpaEngine({"b.rego": _text(v2)}), p2)
 
-    def opa(inp):
-        out = []
-        for engine, ours in engines:
-            try:
-                out.append(decision(engine.evaluate("data.p.allow", inp)))
-            except EngineError as e:  # strict mode halted: default mode is undefined there
-                assert "eval_type_error" in str(e) or "eval_builtin_error" in str(e)
-                out.append(ours.allows(inp))
-        return tuple(out)
+    opa = functools.partial(default_mode_decisions, engines)
 
     for d in report.discrepancies:  # every witness differs under OPA as reported
         assert opa(d.witness) == (d.v1 == "allow", d.v2 == "allow"), d.witness

@@ -10,10 +10,11 @@ a lot with the process's history, and these tests check exactness, not speed.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import pytest
-from engines import EngineError, OpaEngine, decision
+from engines import OpaEngine, default_mode_decisions
 from test_compare_sound import _brute
 
 from policydiff import load_policy
@@ -65,15 +66,7 @@ def _exact(v1: str, v2: str, space: dict):
     engines = [(OpaEngine({"p.rego": _module(b)}), load_policy(_module(b), decision="data.p.allow"))
                for b in (v1, v2)]
 
-    def opa(inp):
-        out = []
-        for engine, ours in engines:
-            try:
-                out.append(decision(engine.evaluate("data.p.allow", inp)))
-            except EngineError as e:  # strict mode halted: default mode is undefined there
-                assert "eval_type_error" in str(e) or "eval_builtin_error" in str(e)
-                out.append(ours.allows(inp))
-        return tuple(out)
+    opa = functools.partial(default_mode_decisions, engines)
 
     for d in report.discrepancies:  # every witness differs under OPA as reported
         assert opa(d.witness) == (d.v1 == "allow", d.v2 == "allow"), d.witness

@@ -14,10 +14,11 @@ tests/test_differential.py checks against OPA, stands in.
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import pytest
-from engines import EngineError, OpaEngine, decision
+from engines import OpaEngine, decision, default_mode_decisions
 
 from policydiff.diff import diff
 from policydiff.matrix import dimensions
@@ -79,15 +80,7 @@ def test_compare_is_exact_against_opa_brute_force(v1, v2, decided):
     report = diff(_policy(v1), _policy(v2), dims=DIMS)
     engines = (_engine(v1), _policy(v1)), (_engine(v2), _policy(v2))
 
-    def opa(inp):
-        out = []
-        for engine, ours in engines:
-            try:
-                out.append(decision(engine.evaluate("data.p.allow", inp)))
-            except EngineError as e:  # strict mode halted: default mode is undefined there
-                assert "eval_type_error" in str(e) or "eval_builtin_error" in str(e)
-                out.append(ours.allows(inp))
-        return tuple(out)
+    opa = functools.partial(default_mode_decisions, engines)
 
     reported = {d.direction for d in report.discrepancies}
     for d in report.discrepancies:  # every witness differs under OPA as reported
@@ -239,15 +232,7 @@ def test_relations_between_two_values_are_exact_against_opa_brute_force(v1, v2):
     assert report.summary.complete, report.summary.incomplete_reasons
     engines = (_engine(v1), _policy(v1)), (_engine(v2), _policy(v2))
 
-    def opa(inp):
-        out = []
-        for engine, ours in engines:
-            try:
-                out.append(decision(engine.evaluate("data.p.allow", inp)))
-            except EngineError as e:  # strict mode halted: default mode is undefined there
-                assert "eval_type_error" in str(e) or "eval_builtin_error" in str(e)
-                out.append(ours.allows(inp))
-        return tuple(out)
+    opa = functools.partial(default_mode_decisions, engines)
 
     reported = {d.direction for d in report.discrepancies}
     for d in report.discrepancies:
@@ -277,15 +262,7 @@ def test_a_relation_in_a_class_of_three_values_is_exact_against_opa_brute_force(
     assert report.summary.complete, report.summary.incomplete_reasons
     engines = (_engine(v1), _policy(v1)), (_engine(v2), _policy(v2))
 
-    def opa(inp):
-        out = []
-        for engine, ours in engines:
-            try:
-                out.append(decision(engine.evaluate("data.p.allow", inp)))
-            except EngineError as e:  # strict mode halted: default mode is undefined there
-                assert "eval_type_error" in str(e) or "eval_builtin_error" in str(e)
-                out.append(ours.allows(inp))
-        return tuple(out)
+    opa = functools.partial(default_mode_decisions, engines)
 
     reported = {d.direction for d in report.discrepancies}
     for d in report.discrepancies:
