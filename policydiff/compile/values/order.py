@@ -199,6 +199,20 @@ def _out_of_order(keys: list, unordered: list[tuple[int, int]]) -> bool:
     return sorted(keys, key=cmp_to_key(compare)) != keys
 
 
+def _kept(what: str, out, n: int, keys: list, unordered: list[tuple[int, int]],
+          watch: OrderWatch, span):
+    """`out`, the value of a literal OPA keeps as a term (of `n` members, `keys` in OPA's
+    insertion order): refused when two members are equal (OPA's iteration sees both), or
+    when its order may differ from the value order and `watch` is observed."""
+    if len(out) != n:
+        raise _refuse(what, span, _ITERATED)
+    if _out_of_order(keys, unordered):
+        if watch.observed:
+            raise _refuse_order(what, span)
+        watch.kept = True
+    return out
+
+
 def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: OrderWatch) -> Fn:
     """A set literal's builder: `fs` the members' functions in source order. `plugged`:
     the literal is an argument of a builtin, which OPA hands the set's value; elsewhere
@@ -215,14 +229,7 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: Or
                 return v
             vs.append(v)
         if not plugged:
-            out = set_of(vs)
-            if len(out) != n:
-                raise _refuse("set", span, _ITERATED)
-            if _out_of_order([vs[i] for i in order], unordered):
-                if watch.observed:
-                    raise _refuse_order("set", span)
-                watch.kept = True
-            return out
+            return _kept("set", set_of(vs), n, [vs[i] for i in order], unordered, watch, span)
         items = [vs[i] for i in order]
         for a, b in unordered:
             if equal(items[a], items[b]) and not identical(items[a], items[b]):
@@ -250,14 +257,8 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
                 return v
             pairs.append((k, v))
         if not plugged:
-            out = obj_of(pairs)
-            if len(out) != n:
-                raise _refuse("object", span, _ITERATED)
-            if _out_of_order([pairs[i][0] for i in order], unordered):
-                if watch.observed:
-                    raise _refuse_order("object", span)
-                watch.kept = True
-            return out
+            return _kept("object", obj_of(pairs), n, [pairs[i][0] for i in order], unordered, watch,
+                         span)
         items = [pairs[i] for i in order]
         for a, b in unordered:
             (ka, va), (kb, vb) = items[a], items[b]
