@@ -144,18 +144,23 @@ PAIR_VALUES = [ABSENT, None, True, False, 0, 1, 2, 2.5, 3, "", "a", "ab", "abc",
                "xa", "ax", "z", [], [1], {}, {"a": 1}]
 
 
+def _timed_pair(v1: str, v2: str, inputs: list[dict], repeat: int, note: str = "") -> None:
+    """One row: compare's best time on the pair next to OPA's brute force over `inputs`."""
+    p1, p2 = load_policy(_text(v1), decision="data.p.allow"), load_policy(_text(v2), decision="data.p.allow")
+    whole = _best(lambda: diff(p1, p2, dims=DIMS), repeat)
+    opa = _opa([_text(v1), _text(v2)], inputs)
+    s = diff(p1, p2, dims=DIMS).summary
+    result = "complete" if s.complete else "unproved"
+    print(f"{v1[:28] + ' / ' + v2[:25]:<58} {whole:7.3f} {opa:7.3f} {opa / whole:6.2f}  "
+          f"{result}, {s.discrepancies} discrepancies{note}")
+
+
 def relations(repeat: int) -> None:
     print(f"\n{'relation pair':<58} {'diff s':>7} {'OPA s':>7} {'ratio':>6}  result")
     inputs = [{k: v for k, v in (("a", a), ("b", b)) if v is not ABSENT}
               for a, b in itertools.product(PAIR_VALUES, repeat=2)]
     for v1, v2 in RELATIONS:
-        p1, p2 = load_policy(_text(v1), decision="data.p.allow"), load_policy(_text(v2), decision="data.p.allow")
-        whole = _best(lambda p1=p1, p2=p2: diff(p1, p2, dims=DIMS), repeat)
-        opa = _opa([_text(v1), _text(v2)], inputs)
-        s = diff(p1, p2, dims=DIMS).summary
-        result = "complete" if s.complete else "unproved"
-        print(f"{v1[:28] + ' / ' + v2[:25]:<58} {whole:7.3f} {opa:7.3f} {opa / whole:6.2f}  "
-              f"{result}, {s.discrepancies} discrepancies")
+        _timed_pair(v1, v2, inputs, repeat)
 
 
 def chains(repeat: int) -> None:
@@ -164,13 +169,7 @@ def chains(repeat: int) -> None:
         names = "abcd"[:n]
         inputs = [{k: v for k, v in zip(names, vs) if v is not ABSENT}
                   for vs in itertools.product(CHAIN_VALUES, repeat=n)]
-        p1, p2 = load_policy(_text(v1), decision="data.p.allow"), load_policy(_text(v2), decision="data.p.allow")
-        whole = _best(lambda p1=p1, p2=p2: diff(p1, p2, dims=DIMS), repeat)
-        opa = _opa([_text(v1), _text(v2)], inputs)
-        s = diff(p1, p2, dims=DIMS).summary
-        result = "complete" if s.complete else "unproved"
-        print(f"{v1[:28] + ' / ' + v2[:25]:<58} {whole:7.3f} {opa:7.3f} {opa / whole:6.2f}  "
-              f"{result}, {s.discrepancies} discrepancies ({len(inputs)} inputs)")
+        _timed_pair(v1, v2, inputs, repeat, f" ({len(inputs)} inputs)")
 
 
 def _large_text(rules: int, extra: str = "") -> str:
