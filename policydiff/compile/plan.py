@@ -436,7 +436,9 @@ def order(body, bound: set[str], outer: frozenset[str], file_span) -> tuple[list
                 break
         else:
             diags = []
-            seen: set[str] = set()
+            # the compiler's own variables (a head's `$hv`, a comprehension's `$compr1`)
+            # are unsafe only through a variable of the author's, which OPA names
+            seen: set[str] = {v for lit in todo for v in analyse(lit, bound, outer).missing if _internal(v)}
             for lit in todo:
                 for v in sorted(analyse(lit, bound, outer).missing):
                     if v not in seen:
@@ -447,6 +449,11 @@ def order(body, bound: set[str], outer: frozenset[str], file_span) -> tuple[list
                                                 span=_var_span(lit, v) or lit.span or file_span))
             return done + todo, bound, diags
     return done, bound, []
+
+
+def _internal(name: str) -> bool:
+    """A variable the compiler made (not one the author wrote, nor a renamed `_`)."""
+    return is_wildcard(name) and not name.startswith("$_")
 
 
 def _var_span(lit, name):
