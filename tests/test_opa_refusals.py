@@ -73,3 +73,32 @@ def test_an_unsafe_variable_in_a_head_is_named_as_opa_names_it(case):
     assert named <= set(re.findall(r"var (\S+) is unsafe", message)), f"{ours}\nopa: {message}"
     assert "_" not in named
 
+
+# ------------------------------------------------------- rules and variables named `data`, `input`
+
+ROOT_OVERRIDES = {
+    "complete-rule": "data := 1",
+    "rule-by-a-reference-head": "data.x := 1",
+    "default-rule": "default data := 1",
+    "partial-set": "input contains 1",
+    "partial-object": "input[x] := 1 if x := 1",
+    "function": "data(x) := 1",
+    "two-rules": "input := 1\ndata := 2",
+    "function-parameter": "f(data) := 1",
+    "function-parameter-in-an-array": "f([1, [input]]) := 1",
+    "function-parameter-in-an-object": 'f({"a": data}) := 1',
+    "assignment-in-a-comprehension": "x := [data | data := 1]",
+    "assignment-in-an-every-body": "x if { every y in [1] { data := y } }",
+    "assignment-in-an-else-body": "x := 1 if { false } else := 2 if { data := 1 }",
+    "before-a-conflict": "p := 1\np contains 2\nx if { input := 2 }",
+}
+
+
+@pytest.mark.parametrize("case", sorted(ROOT_OVERRIDES))
+def test_a_name_shadowing_a_root_document_is_refused_first(case):
+    """OPA's first compile stage refuses rules, function parameters and `:=` targets
+    named `data` or `input`, and stops there: policydiff loaded the rules (and read
+    `data` as a rule of the package), and did not look inside comprehensions."""
+    ours, message = _assert_refused_as_opa(ROOT_OVERRIDES[case])
+    assert "must not shadow" in ours.diagnostics[0].message
+    assert len(ours.diagnostics) == message.count("must not shadow")

@@ -98,8 +98,10 @@ class TreeGroup(Group):
 
 def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], list[Diagnostic]]:
     """Group and rewrite the rules of `modules`; returns the groups and any diagnostics."""
-    diags: list[Diagnostic] = []
+    diags: list[Diagnostic] = root_overrides(modules)
     groups: dict[tuple[str, ...], Group] = {}
+    if diags:  # OPA's first stage: it stops there, and nothing after it would read right
+        return groups, diags
     general: list[tuple[tuple[str, ...], ir.Rule]] = []
     for m in modules:
         for r in m.rules:
@@ -153,6 +155,49 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
     replaced = {t[1] for g in groups.values() for t in with_targets(g.defs) if t[0] == "fn"}
     kept = {id(d) for name, d in guarded if name in replaced}
     return groups, [d for d in diags if id(d) not in kept] if kept else diags
+
+
+def root_overrides(modules: list[ir.Module]) -> list[Diagnostic]:
+    """OPA's first check: a rule named `data` or `input`, a function parameter holding
+    a variable of that name, and `data := …` or `input := …` anywhere (comprehensions
+    and `every` bodies included) are compile errors, before any other."""
+    diags: list[Diagnostic] = []
+
+    def args(t: ir.Term, span) -> None:
+        match t:
+            case ir.Var(name=name) if name in ROOTS:
+                diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, span=t.span or span,
+                                        message=f"args must not shadow {name} (use a different variable name)"))
+            case ir.Array(items=items) | ir.Set(items=items):
+                for x in items:
+                    args(x, span)
+            case ir.Object(items=pairs):
+                for k, v in pairs:
+                    args(k, span)
+                    args(v, span)
+
+    def assigns(node) -> None:
+        if isinstance(node, ir.Assign) and isinstance(node.lhs, ir.Var) and node.lhs.name in ROOTS:
+            diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, span=node.span,
+                                    message=f"variables must not shadow {node.lhs.name} "
+                                            f"(use a different variable name)"))
+        for f in node.__struct_fields__:
+            v = getattr(node, f)
+            for x in v if isinstance(v, tuple) else (v,):
+                for y in x if isinstance(x, tuple) else (x,):  # an object's pairs
+                    if isinstance(y, ir.Node):
+                        assigns(y)
+
+    for m in modules:
+        for r in m.rules:
+            root = r.name.split(".")[0]
+            if root in ROOTS:
+                diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, span=r.span,
+                                        message=f"rules must not shadow {root} (use a different rule name)"))
+            for a in r.args:
+                args(a, r.span)
+            assigns(r)
+    return diags
 
 
 def _plant_trees(groups: dict[tuple[str, ...], Group], general: list[tuple[tuple[str, ...], ir.Rule]],
