@@ -55,6 +55,7 @@ class Code:
     FILE_TOO_LARGE = "file_too_large"
     GATE_FAILED = "gate_failed"
     GIT_UNAVAILABLE = "git_unavailable"
+    GIVEN_TWICE = "given_twice"
     INCONSISTENT_FLAGS = "inconsistent_flags"
     INVALID_DECISION_LOG = "invalid_decision_log"
     INVALID_DSN = "invalid_dsn"

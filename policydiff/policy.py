@@ -24,7 +24,7 @@ from policydiff.errors import Code, InputError, PolicyError
 from policydiff.frontend import rego
 from policydiff.source import Source, Span
 
-__all__ = ["UNDEFINED", "Policy", "load_policy", "query"]
+__all__ = ["UNDEFINED", "Policy", "given_once", "load_policy", "query"]
 
 _ROLE_TABLE_SUFFIXES = (".yaml", ".yml", ".toml")
 _DATA_SUFFIXES = (".json",)
@@ -178,6 +178,7 @@ def _gc_paused():
 
 def _load(path_or_text, data: Mapping | None, decision: str | None) -> Policy:
     items = [path_or_text] if isinstance(path_or_text, (str, Path, Mapping)) else list(path_or_text)
+    given_once(items)
     modules: list[ir.Module] = []
     sources: dict[str, str] = {}
     merged: dict = {}
@@ -216,6 +217,22 @@ def _load(path_or_text, data: Mapping | None, decision: str | None) -> Policy:
     if decision is None:
         decision = "data." + ".".join(modules[0].package + ("allow",))
     return Policy(tuple(modules), program, decision, sources, merged)
+
+
+def given_once(items: list) -> None:
+    """Refuse a file given twice (`check a.rego a.rego`, or `policies/` and a file in it):
+    read twice, a module conflicts with itself (its default rule twice), which says
+    nothing of the policy; it is most likely a slip in a command line."""
+    seen: dict[Path, str] = {}
+    for item in items:
+        if isinstance(item, Mapping) or not (isinstance(item, Path) or _looks_like_path(item)):
+            continue
+        key = Path(item).resolve()
+        if key in seen:
+            first = "" if str(item) == seen[key] else f" (first as `{seen[key]}`)"
+            raise InputError.at(Code.GIVEN_TWICE, f"the file `{item}` is given twice{first}: each policy "
+                                f"and data file must be given once", Span(file=str(item)))
+        seen[key] = str(item)
 
 
 def _compile(modules, data, errors: list, fatal: bool) -> Program:

@@ -149,3 +149,28 @@ def test_check_from_the_command_line_flushes_all_its_output_before_its_fast_exit
     assert run.returncode == 2  # the group did not load: no rule counts, no fast exit
     assert run.stdout.splitlines() == [f"{p}: ok" for p in paths[:300]]
     assert f"{bad}:2:12: rego_unsafe_var_error" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_file_given_twice_is_refused_naming_it(files, capsys):
+    """Read twice, a module conflicts with itself (`multiple default rules`), which says
+    nothing of the policy: the slip is named instead, however the file is reached."""
+    tmp, policy, request = files
+    lib = tmp / "lib"
+    lib.mkdir()
+    (lib / "lib.rego").write_text("package lib\nimport rego.v1\nx := 1\n")
+    table = Path(__file__).resolve().parents[1] / "policies" / "rbac_v1.yaml"
+    for argv, named in ((["check", str(policy), str(policy)], policy.name),
+                        (["check", str(lib), str(lib / "lib.rego")], "lib.rego"),
+                        (["check", str(policy), str(tmp / ".." / tmp.name / "rbac.rego")], policy.name),
+                        (["check", str(table), str(table)], table.name),
+                        (["eval", str(policy), str(policy), "--input", str(request)], policy.name),
+                        (["compare", "--v1", str(policy), str(policy), "--v2", str(policy)], policy.name)):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "given_twice" in err and f"{named}` is given twice" in err, err
+        assert "multiple default" not in err
+
+
+def test_the_same_file_on_both_sides_of_a_compare_is_no_slip(files, capsys):
+    _, policy, _ = files
+    assert main(["compare", "--v1", str(policy), "--v2", str(policy), "--format", "json"]) == 0

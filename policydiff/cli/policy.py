@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from policydiff.errors import ExitCode, PolicydiffError, PolicyError
-from policydiff.policy import UNDEFINED, data_object, load_policy, read_document
+from policydiff.policy import UNDEFINED, data_object, given_once, load_policy, read_document
 
 
 def register(sub) -> None:
@@ -39,6 +39,7 @@ def run_check(args) -> ExitCode:
     from policydiff.cli import keep_until_exit
 
     files = [item for item in expand(args.policies) if isinstance(item, str)]
+    given_once(files)  # role tables load one by one: a table given twice is caught here
     tables = [p for p in files if Path(p).suffix in (".yaml", ".yml", ".toml")]
     rego = [p for p in files if p not in tables]
     groups = ([rego] if rego else []) + [[t] for t in tables]
