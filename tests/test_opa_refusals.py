@@ -102,3 +102,35 @@ def test_a_name_shadowing_a_root_document_is_refused_first(case):
     ours, message = _assert_refused_as_opa(ROOT_OVERRIDES[case])
     assert "must not shadow" in ours.diagnostics[0].message
     assert len(ours.diagnostics) == message.count("must not shadow")
+
+
+# ------------------------------------------------------------------------ conflicting rules
+
+RULE_CONFLICTS = {
+    "ref-head-with-a-variable-then-the-rule-at-its-root": 'a[x].c := 1 if some x in ["q"]\na := 1',
+    "ref-head-then-a-default-at-its-root": 'a[x].c := 1 if some x in ["q"]\ndefault a := 1',
+    "ref-head-then-a-partial-set-at-its-root": 'a[x].c := 1 if some x in ["q"]\na contains 1',
+    "ref-head-below-a-rule-then-the-rule": 'a.b[x].c := 1 if some x in ["q"]\na.b := 1',
+    "function-below-a-ref-head-after-it": 'a.b(x) := 1\na[x].c := 1 if some x in ["q"]',
+    "function-with-a-ref-head-below-it": 'a.b(x) := 1\nz := 1\na.b.c[x] := 1 if some x in ["q"]',
+    "ref-head-and-function-at-one-path": 'a.b[x] := 1 if some x in ["q"]\na.b(x) := 1',
+    "rule-with-rules-below-it-at-a-later-node": 'a.b[x] := 1 if some x in ["q"]\nz := 2\na[y].c := 1 if some y in ["q"]\na := 1',
+    "rule-after-the-ref-heads-at-its-node": 'a[y].c := 1 if some y in ["q"]\na.b[x] := 1 if some x in ["q"]\na := 1',
+    "rule-with-a-ref-head-below-it-last": 'a.b.c[y] := 1 if some y in ["q"]\na[x] := 1 if some x in ["q"]\na.b := 1',
+    "rule-with-a-ref-head-below-it-first": 'a.b := 1\na.b.c[y] := 1 if some y in ["q"]\na[x] := 1 if some x in ["q"]',
+    "functions-of-two-arities": "f(x) := 1\nz := 1\nf(x, y) := 2",
+    "complete-then-partial-set": "p := 1\nz := 1\np contains 2",
+    "partial-set-then-complete": "p contains 2\nz := 1\np := 1",
+    "partial-object-and-partial-set": "p[x] := 1 if x := 1\np contains 1",
+    "complete-then-function": "p := 1\nz := 1\np(x) := 2",
+    "rule-then-a-rule-below-it": "p.q := 1\nz := 1\np.q.r := 2",
+    "rule-below-then-the-rule-above": "p.q.r := 1\nz := 1\np.q := 2",
+}
+
+
+@pytest.mark.parametrize("case", sorted(RULE_CONFLICTS))
+def test_conflicting_rules_are_reported_at_opa_s_rule(case):
+    """OPA reports a conflict at the first rule of the rule-tree node it finds it at (the
+    rule's path up to its first variable), not at the later rule: policydiff reported
+    the later one."""
+    _assert_refused_as_opa(RULE_CONFLICTS[case])

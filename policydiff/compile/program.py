@@ -32,6 +32,13 @@ from policydiff.errors import Code, Diagnostic, PolicyError
 from policydiff.source import Span
 
 
+def _first_span(group: Group) -> Span:
+    """Where the first definition of `group` stands (its default included), as OPA orders
+    them: by module name, then by position."""
+    rules = [*group.defs, *([group.default] if group.default is not None else [])]
+    return min((r.span for r in rules), key=lambda s: (s.file, s.line, s.col), default=Span())
+
+
 class Program:
     """Every rule of a policy, compiled, and the base data document."""
 
@@ -50,14 +57,13 @@ class Program:
             node = self.tree
             for p in path[:-1]:
                 nxt = node.setdefault(p, {})
-                if not isinstance(nxt, dict):
+                if not isinstance(nxt, dict):  # where OPA reports it: at the rule with rules below it
                     raise PolicyError.at(Code.REGO_TYPE_ERROR, f"package `{'.'.join(path[:-1])}` "
-                                         f"conflicts with rule `{nxt.name}`", r.group.defs[0].span
-                                         if r.group.defs else Span())
+                                         f"conflicts with rule `{nxt.name}`", _first_span(nxt.group))
                 node = nxt
             if isinstance(node.get(path[-1]), dict):
                 raise PolicyError.at(Code.REGO_TYPE_ERROR, f"rule `{r.name}` conflicts with the rules below it",
-                                     r.group.defs[0].span if r.group.defs else Span())
+                                     _first_span(r.group))
             node[path[-1]] = r
         for package in packages:  # a package without rules is an empty document (OPA's tree)
             node = self.tree

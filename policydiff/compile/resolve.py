@@ -30,6 +30,7 @@ from policydiff.compile.builtins.opa_builtins import OPA_ARITY, OPA_DEPRECATED
 from policydiff.compile.plan import RELATION_OUTPUT, with_targets
 from policydiff.compile.types import OPA_BUILTINS
 from policydiff.errors import Code, Diagnostic
+from policydiff.source import Span
 
 ROOTS = ("input", "data")
 DEPRECATED = "deprecated built-in function calls in expression"  # (the message of OPA's check)
@@ -103,6 +104,7 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
     if diags:  # OPA's first stage: it stops there, and nothing after it would read right
         return groups, diags
     general: list[tuple[tuple[str, ...], ir.Rule]] = []
+    first = first_rules(modules)
     for m in modules:
         for r in m.rules:
             path = m.package + tuple(r.name.split("."))  # `a.b.c` for a ref head
@@ -114,13 +116,14 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
                 g = groups[path] = Group(path, r.kind)
             if g.kind != r.kind:
                 diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR,
-                                        message=f"conflicting rules `{g.name}` found", span=r.span))
+                                        message=f"conflicting rules `{g.name}` found", span=first[path]))
                 continue
             if r.kind == "function":
                 if g.arity not in (-1, len(r.args)):
                     diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR,
-                                            message=f"function `{g.name}` has arity {g.arity}, "
-                                                    f"this definition has {len(r.args)}", span=r.span))
+                                            message=f"conflicting rules `{g.name}` found: a function of "
+                                                    f"{g.arity} and one of {len(r.args)} arguments",
+                                            span=first[path]))
                     continue
                 g.arity = len(r.args)
             if r.default:
@@ -145,7 +148,7 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
             if g.default is not None:
                 g.default = rewritten.get(id(g.default), g.default)
         general = [(path, rewritten.get(id(r), r)) for path, r in general]
-    _plant_trees(groups, general, diags)
+    _plant_trees(groups, general, diags, first)
     # A builtin outside the subset that some `with` of the policy replaces is kept: OPA
     # evaluates it under that `with` without the clock, network or environment. Proving
     # that every path to a call runs under such a `with` is not attempted; the call
@@ -155,6 +158,27 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
     replaced = {t[1] for g in groups.values() for t in with_targets(g.defs) if t[0] == "fn"}
     kept = {id(d) for name, d in guarded if name in replaced}
     return groups, [d for d in diags if id(d) not in kept] if kept else diags
+
+
+def first_rules(modules: list[ir.Module]) -> dict[tuple[str, ...], Span]:
+    """The span of the first rule at each node of OPA's rule tree (the ground prefix of
+    a rule's path: `a` for `a[x].c`), where OPA reports a conflict among the rules at
+    that node or below it. OPA orders its modules by name, then each by position."""
+    out: dict[tuple[str, ...], Span] = {}
+    for m in modules:
+        for r in m.rules:
+            path = m.package + tuple(r.name.split("."))
+            for t in r.ref:
+                if not isinstance(t, ir.Scalar):
+                    break
+                path += (t.value,)
+            if path not in out or _position(r.span) < _position(out[path]):
+                out[path] = r.span
+    return out
+
+
+def _position(span: Span) -> tuple:
+    return span.file, span.line, span.col
 
 
 def root_overrides(modules: list[ir.Module]) -> list[Diagnostic]:
@@ -201,7 +225,7 @@ def root_overrides(modules: list[ir.Module]) -> list[Diagnostic]:
 
 
 def _plant_trees(groups: dict[tuple[str, ...], Group], general: list[tuple[tuple[str, ...], ir.Rule]],
-                 diags: list[Diagnostic]) -> None:
+                 diags: list[Diagnostic], first: dict[tuple[str, ...], Span]) -> None:
     """Gather the rules below each path where a head has a variable (partial objects
     included) into one `TreeGroup` there, with OPA's compile-time conflicts: a single-value and a
     multi-value rule at one rule-tree node, a rule at a path other rules' heads go
@@ -234,8 +258,13 @@ def _plant_trees(groups: dict[tuple[str, ...], Group], general: list[tuple[tuple
             continue
         g = groups.pop(path)
         sub = path[len(root):]
-        span = (g.defs or [g.default])[0].span
         if g.kind == "function" or not sub:
+            # OPA reports a rule at the tree's root at the first rule there; a function
+            # below a rule with a variable at that rule, unless rules go below the function
+            # too (then at the function's first)
+            below = [pos for pos in first if len(pos) > len(path) and pos[:len(path)] == path]
+            span = first[path] if not sub or below else min(
+                (r.span for p, r in general if path[:len(p)] == p), key=_position, default=first[path])
             diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=span,
                                     message=f"conflicting rules `{g.name}` found: rules with a "
                                             f"variable in their head go below `data.{'.'.join(root)}`"))
@@ -246,18 +275,21 @@ def _plant_trees(groups: dict[tuple[str, ...], Group], general: list[tuple[tuple
         # with rules below it: so does policydiff
         g.default = None
     for root, members in trees.items():
-        diags.extend(_tree_conflicts(root, members))
+        diags.extend(_tree_conflicts(root, members, first))
         groups[root] = TreeGroup(root, members)
 
 
-def _tree_conflicts(root: tuple[str, ...], members: list[Member]) -> list[Diagnostic]:
+def _tree_conflicts(root: tuple[str, ...], members: list[Member],
+                    first: dict[tuple[str, ...], Span]) -> list[Diagnostic]:
+    """Conflicts among the rules of one tree, each reported where OPA reports it: at the
+    first rule of the rule-tree node the conflict is found at (`first`)."""
     out: list[Diagnostic] = []
     where = "data." + ".".join(root)
     for i, a in enumerate(members):
         for b in members[i + 1:]:
             same_node = a.node == b.node and a.pattern[:a.node] == b.pattern[:b.node]
             if same_node and (a.shape == "set") != (b.shape == "set"):
-                out.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=b.span,
+                out.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=first.get(root + a.pattern[:a.node], b.span),
                                       message=f"conflicting rules at `{where}` found: a multi-value and "
                                               f"a single-value rule with the same head"))
                 continue
@@ -265,7 +297,7 @@ def _tree_conflicts(root: tuple[str, ...], members: list[Member]) -> list[Diagno
                      if VAR not in x.pattern and len(y.pattern) > len(x.pattern)
                      and _may_meet(y.pattern[:len(x.pattern)], x.pattern) and VAR not in y.pattern[:len(x.pattern)]]
             for x, y in below:
-                out.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=y.span,
+                out.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=first.get(root + x.pattern, y.span),
                                       message=f"rule `{where}.{'.'.join(map(str, x.pattern))}` conflicts "
                                               f"with a rule below it"))
     return out
