@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from engines import EngineError, OpaEngine
+from engines import EngineError, OpaEngine, PolicydiffEngine
 
 from policydiff import PolicyError, load_policy
 
@@ -134,3 +134,67 @@ def test_conflicting_rules_are_reported_at_opa_s_rule(case):
     rule's path up to its first variable), not at the later rule: policydiff reported
     the later one."""
     _assert_refused_as_opa(RULE_CONFLICTS[case])
+
+
+# -------------------------------------------------------------- function parameter patterns
+
+PATTERN_CALLS_REFUSED = {
+    "array-pattern-given-a-shorter-array": "f([a, b]) := a\nx := f([1])",
+    "array-pattern-given-a-longer-array": "f([a, b]) := a\nx := f([1, 2, 3])",
+    "array-pattern-given-an-empty-array": "f([a, b]) := a\nx := f([])",
+    "array-pattern-through-a-variable": "f([a, b]) := a\nx if { y := [1]; f(y) }",
+    "array-pattern-through-a-rule": "f([a, b]) := a\nr := [1]\nx := f(r)",
+    "array-pattern-in-a-comprehension": "f([a, b]) := a\nx := [v | v := f([1])]",
+    "array-pattern-negated": "f([a, b]) := a\nx if { not f([1]) }",
+    "array-pattern-second-parameter": "f(x, [a, b]) := a\ny := f(1, [2])",
+    "nested-array-pattern": "f([a, [b]]) := a\nx := f([1, [1, 2]])",
+    "nested-array-pattern-given-an-empty-array": "f([[a]]) := 1\nx := f([[]])",
+    "object-pattern-of-other-keys": 'f({"a": a}) := a\nx := f({"b": 1})',
+    "object-pattern-of-fewer-keys": 'f({"a": a}) := a\nx := f({"a": 1, "b": 2})',
+    "object-pattern-given-an-empty-object": 'f({"a": a}) := a\nx := f({})',
+    "object-pattern-given-an-empty-member": 'f({"a": [a]}) := a\nx := f({"a": []})',
+    "pattern-variable-typed-by-its-body": 'f([a, b]) := a + 1\nx := f(["s", 1])',
+}
+
+PATTERN_CALLS_ACCEPTED = {
+    "array-pattern-given-its-length": 'f([a, b]) := a\nx := f(["s", 1])',
+    "array-pattern-given-a-comprehension": "f([a, b]) := a\nx := f([y | y := 1])",
+    "array-pattern-given-the-input": "f([a, b]) := a\nx := f(input.x)",
+    "another-definition-takes-it": "f([a, b]) := a\nf([a]) := a\nx := f([1])",
+    "a-definition-of-a-variable-takes-it": "f([a, b]) := a\nf(q) := 1\nx := f([1])",
+    "pattern-variable-of-the-right-type": 'f([a, b]) := a + 1\nx := f([1, "s"])',
+    "pattern-variable-given-the-input": 'f([a, b]) := a + 1\nx := f([input.x, "s"])',
+    "empty-array-through-a-variable": "f([a]) := 1\nx if { y := []; f(y) }",
+    "empty-array-through-a-rule": "f([a]) := 1\nr := []\nx := f(r)",
+    "empty-pattern-given-an-array": "f([]) := 1\nx := f([1])",
+    "empty-patterns-inside-take-any-member": 'f([c, {}, []]) := c\nx := f([1, {"k": 1}, [2]])',
+}
+
+
+@pytest.mark.parametrize("case", sorted(PATTERN_CALLS_REFUSED))
+def test_an_argument_no_parameter_pattern_can_match_is_refused(case):
+    """OPA types a function's parameter pattern position by position (and key by key),
+    with the types its body gives the variables: a call whose argument cannot match is
+    a type error at the call. policydiff loaded these, undefined where OPA refuses."""
+    _assert_refused_as_opa(PATTERN_CALLS_REFUSED[case])
+
+
+@pytest.mark.parametrize("case", sorted(PATTERN_CALLS_ACCEPTED))
+def test_an_argument_a_parameter_pattern_may_match_is_evaluated_as_opa(case):
+    _assert_answered_as_opa(PATTERN_CALLS_ACCEPTED[case])
+
+
+def _assert_answered_as_opa(rules: str) -> None:
+    modules = _module(rules)
+    opa = OpaEngine(modules)
+    ours = PolicydiffEngine(modules)
+    for inp in ({}, {"x": 1}, {"x": [3, 4]}):
+        assert _answer(ours, inp) == _answer(opa, inp)
+
+
+def _answer(engine, inp):
+    """The document `data.typ`, or the code of the evaluation error (both engines stop on one)."""
+    try:
+        return engine.evaluate("data.typ", inp)
+    except EngineError as e:
+        return re.search(r"eval_\w+_error", str(e)).group(0)

@@ -7,7 +7,9 @@ and functions (inferred from their definitions, each rule once, before the rules
 read it). A local variable takes the type of what `:=`, `=` or `some … in` first binds
 it to, and a variable key of a reference (`xs[k]`) the type of the keys; a function
 parameter, as in OPA, the type its first use as an operand or key asks for, and
-callers must fit it. References into `input`, base `data` documents and `every`
+callers must fit it; a parameter pattern (`f([a, b])`) is typed position by position
+and key by key, so an argument of another length, other keys, or a member of another
+type than the body gave a variable of the pattern fits it no more than it does OPA's. References into `input`, base `data` documents and `every`
 variables are of unknown type and never refused, as OPA without a schema does not
 refuse them.
 
@@ -66,6 +68,8 @@ class _Rules:
         self.groups = groups
         self.types: dict[tuple[str, ...], Type] = {}
         self.params: dict[tuple[str, ...], tuple[Type, ...]] = {}  # of functions
+        # of functions: each definition's parameter patterns, and the types its body gave their variables
+        self.patterns: dict[tuple[str, ...], list[tuple[tuple[ir.Term, ...], dict[str, Type]]]] = {}
         self.values: dict[tuple[str, ...], list[Shape]] = {}  # of what the definitions give
         self.shapes: dict[tuple[str, ...], list[Shape]] = {}
         self.items: dict[int, list[Shape]] = {}  # of members of literals, by their id
@@ -86,6 +90,7 @@ class _Rules:
                 checker = _Checker(self)
                 found.append(checker.rule(d))
                 params.append(tuple(checker.pattern_type(a) for a in d.args))
+                self.patterns.setdefault(path, []).append((d.args, dict(checker.vars)))
                 values += [(node, T.loose(v)) for node, v in checker.value_shapes]
         if g.kind == "function" and params:  # a caller must fit one definition's parameters
             self.params[path] = tuple(T.union(*ts) for ts in zip(*params))
@@ -317,11 +322,28 @@ class _Checker:
                         self.bind(a, w)
                 static = OPA_STATIC_ARGS.get(func)
                 if not all(fits(h, w) for h, w in zip(have, want)) or static is not None and not all(
-                        self._fits_decl(a, h, d) for a, h, d in zip(args, have, static)):
+                        self._fits_decl(a, h, d) for a, h, d in zip(args, have, static)) or (
+                        func.startswith("data.") and not self._fits_patterns(path, args)):
                     self._error(t.span, f"`{func}`: invalid argument(s)",
                                 f"have: ({', '.join(map(show, have))}), want: ({', '.join(map(show, want))})")
                 return result
         assert_never(t)
+
+    def _fits_patterns(self, path: tuple[str, ...], args: tuple[ir.Term, ...]) -> bool:
+        """False when some argument of a call of the function at `path` can match the
+        parameter pattern of no definition at its position, as OPA types a pattern
+        position by position (`f([a, b])` takes arrays of two members, and of a number
+        first if its body adds `a` to one) and a function's definitions position by
+        position too."""
+        defs = self.rules.patterns.get(path)
+        if not defs:
+            return True
+        for i, arg in enumerate(args):
+            shapes = self.shape(arg)
+            if all(_rejects(params[i], node, t, types) or _empty_written(params[i], arg)
+                   for params, types in defs for node, t in shapes):
+                return False
+        return True
 
     def _fits_decl(self, node: ir.Term | None, t: Type, decl: dict) -> bool:
         """False only when OPA's checker refuses a value of type `t` (the literal `node`,
@@ -644,9 +666,10 @@ def _const_keys(obj: ir.Object) -> list | None:
     return keys
 
 
-def _mismatch(pattern: ir.Term, node: ir.Term | None, t: Type, top: bool = True) -> bool:
+def _mismatch(pattern: ir.Term, node: ir.Term | None, t: Type, top: bool = True, param: bool = False) -> bool:
     """Whether `pattern` surely cannot match a value of literal `node` (None: unknown)
-    of type `t`."""
+    of type `t`. A function's `param`eter pattern that is an empty array or object takes
+    any array or object, at any depth."""
     kind = type(pattern)
     if kind not in (ir.Array, ir.Object, ir.Scalar):
         return False
@@ -662,17 +685,64 @@ def _mismatch(pattern: ir.Term, node: ir.Term | None, t: Type, top: bool = True)
     if not node.items:
         return False  # OPA types an empty value as a collection of any length and keys
     if not pattern.items:
-        return not top  # and an empty pattern too, but inside another one
+        return not top and not param  # and an empty pattern too, but inside another one
     if kind is ir.Array:
         return len(pattern.items) != len(node.items) or any(
-            _mismatch(p, v, ANY, False) for p, v in zip(pattern.items, node.items))
+            _mismatch(p, v, ANY, False, param) for p, v in zip(pattern.items, node.items))
     pk, nk = _const_keys(pattern), _const_keys(node)
     if pk is None or nk is None:
         return False
     if sorted(pk) != sorted(nk):
         return True
     values = dict(zip(nk, (v for _, v in node.items)))
-    return any(_mismatch(p, values[k], ANY, False) for k, (_, p) in zip(pk, pattern.items))
+    return any(_mismatch(p, values[k], ANY, False, param) for k, (_, p) in zip(pk, pattern.items))
+
+
+def _rejects(pattern: ir.Term, node: ir.Term | None, t: Type, types: dict[str, Type]) -> bool:
+    """Whether a parameter `pattern`, whose variables a definition's body typed as
+    `types`, surely cannot match an argument of literal `node` (None: unknown) of type
+    `t`: by its shape (`_mismatch`), or a variable's type at a position of the literal."""
+    return _mismatch(pattern, node, t, param=True) or _clashes(pattern, node, t, types)
+
+
+def _empty_written(pattern: ir.Term, arg: ir.Term) -> bool:
+    """Whether an argument written as a literal holds an empty array or object where the
+    pattern has members: OPA types such a literal as empty, where through a variable
+    it is of any length."""
+    match pattern, arg:
+        case ir.Array(items=ps), ir.Array(items=xs):
+            return bool(ps) and not xs or len(ps) == len(xs) and any(map(_empty_written, ps, xs))
+        case ir.Object(), ir.Object():
+            pk, ak = _const_keys(pattern), _const_keys(arg)
+            if pk is None or ak is None:
+                return False
+            if pk and not ak:
+                return True
+            values = dict(zip(ak, (v for _, v in arg.items)))
+            return any(_empty_written(p, values[k]) for k, (_, p) in zip(pk, pattern.items) if k in values)
+    return False
+
+
+def _clashes(pattern: ir.Term, node: ir.Term | None, t: Type, types: dict[str, Type]) -> bool:
+    match pattern:
+        case ir.Var(name=name):
+            return not fits(t, types.get(name, ANY))
+        case ir.Array(items=items) if type(node) is ir.Array and t[0] == "array" \
+                and len(items) == len(node.items) == len(t[1]):
+            return any(_clashes(p, v, mt, types) for p, v, mt in zip(items, node.items, t[1]))
+        case ir.Array(items=items) if type(node) is ir.ArrayCompr and t[0] == "array" and len(t[1]) == 1:
+            # an array of any length, each member of the head's type: each position must take it
+            return any(_clashes(p, None, t[1][0], types) for p in items)
+        case ir.Object(items=pairs) if type(node) is ir.Object and t[0] == "object" \
+                and len(node.items) == len(t[1]) and (keys := _const_keys(node)) is not None:
+            values = {k: (v, vt) for k, (_, v), (_, vt) in zip(keys, node.items, t[1])}
+            return any(_clashes(p, *values[k.value], types) for k, p in pairs
+                       if type(k) is ir.Scalar and k.value in values)
+        case ir.Scalar(value=v) if type(node) is not ir.Scalar:
+            return not T.meets(T.of_value(v), t)
+        case ir.Array() | ir.Object() if type(node) not in (ir.Array, ir.Object, ir.Set):
+            return not T.meets(T.ARRAY if type(pattern) is ir.Array else T.OBJECT, t)
+    return False
 
 
 def _literal(t: ir.Term | None) -> ir.Term | None:
