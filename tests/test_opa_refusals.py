@@ -198,3 +198,65 @@ def _answer(engine, inp):
         return engine.evaluate("data.typ", inp)
     except EngineError as e:
         return re.search(r"eval_\w+_error", str(e)).group(0)
+
+
+# ------------------------------------------------------------ one variable, two positions
+
+REPEATED_VARIABLES_REFUSED = {
+    "number-and-string": 'x if { [a, a] = [1, "s"] }',
+    "pattern-on-the-right": 'x if { [1, "s"] = [a, a] }',
+    "three-positions": 'x if { [a, a, a] = [1, 1, "s"] }',
+    "null-and-boolean": "x if { [a, a] = [null, false] }",
+    "object-pattern": 'x if { {"k": a, "j": a} = {"k": 1, "j": "s"} }',
+    "nested-position": 'x if { [a, [a]] = [1, ["s"]] }',
+    "arrays-of-two-lengths": "x if { [a, a] = [[1], [2, 3]] }",
+    "arrays-of-two-member-types": 'x if { [a, a] = [[1], ["s"]] }',
+    "arrays-of-swapped-types": 'x if { [a, a] = [[1, "s"], ["s", 1]] }',
+    "objects-of-other-keys": 'x if { [a, a] = [{"k": 1}, {"j": 1}] }',
+    "objects-of-other-value-types": 'x if { [a, a] = [{"k": 1}, {"k": "s"}] }',
+    "sets-of-two-types": 'x if { [a, a] = [{1}, {"s"}] }',
+    "array-and-comprehension": 'x if { [a, a] = [[1], [q | q := "s"]] }',
+    "through-a-variable": 'x if { y := [1, "s"]; [a, a] = y }',
+    "in-a-comprehension": 'x := [a | [a, a] = [1, "s"]]',
+    "iterated": 'x if { some [a, a] in [[1, "s"]] }',
+    "bound-then-matched-inside": "x if { [a, [a]] = [1, 1] }",
+    "matched-inside-then-bound": "x if { [[a], a] = [1, 1] }",
+}
+
+REPEATED_VARIABLES_ACCEPTED = {
+    "numbers": "x if { [a, a] = [1, 2] }",
+    "integer-and-float": "x if { [a, a] = [1, 1.5] }",
+    "a-number-and-the-input": "x if { [a, a] = [1, input.x] }",
+    "an-empty-array-first": "x if { [a, a] = [[], [1]] }",
+    "an-empty-object-first": 'x if { [a, a] = [{}, {"k": 1}] }',
+    "split-and-strings": 'x if { [a, a] = [split("a", ","), ["s", "t"]] }',
+    "one-position-fails-another-binds": "x := b if { [b, [a]] = [1, [2]] }",
+}
+
+PARTLY_BOUND = {  # where one position cannot match, OPA still binds the others: only its variables are unsafe
+    "unify": "x if { [b, [a]] = [1, 1] }",
+    "assign": "x if { [b, [a]] := [1, 1] }",
+    "assign-of-another-length-inside": "x if { [b, [a]] := [1, [1, 2]] }",
+    "object": 'x if { {"k": b, "j": [a]} = {"k": 1, "j": 1} }',
+}
+
+
+@pytest.mark.parametrize("case", sorted(REPEATED_VARIABLES_REFUSED))
+def test_a_variable_matched_to_two_types_is_refused(case):
+    """OPA types a variable a pattern holds twice by its first position and refuses a
+    second of another static type (kind, length, keys): policydiff loaded these."""
+    _assert_refused_as_opa(REPEATED_VARIABLES_REFUSED[case])
+
+
+@pytest.mark.parametrize("case", sorted(REPEATED_VARIABLES_ACCEPTED))
+def test_a_variable_matched_to_one_type_is_evaluated_as_opa(case):
+    _assert_answered_as_opa(REPEATED_VARIABLES_ACCEPTED[case])
+
+
+@pytest.mark.parametrize("case", sorted(PARTLY_BOUND))
+def test_a_pattern_binds_the_positions_that_match(case):
+    """policydiff read the whole unification as a comparison and named every variable
+    of the pattern unsafe; OPA names only those of the position that cannot match."""
+    ours, message = _assert_refused_as_opa(PARTLY_BOUND[case])
+    named = {re.search(r"var `([^`]+)`", d.message).group(1) for d in ours.diagnostics}
+    assert named == set(re.findall(r"var (\S+) is unsafe", message)) == {"a"}

@@ -288,21 +288,29 @@ def split_unify(body) -> list[ir.Literal]:
     must be bound elsewhere or are unsafe."""
     out: list[ir.Literal] = []
     for lit in body:
-        if isinstance(lit, (ir.Unify, ir.Assign)) and _unbound(lit.lhs, lit.rhs):
+        if isinstance(lit, (ir.Unify, ir.Assign)) and (parts := _pairs(lit.lhs, lit.rhs)) is not None and (
+                isinstance(lit, ir.Unify) or _unbound(lit.lhs, lit.rhs)):
+            # position by position (key by key): where one fails to match, the others
+            # still bind, as OPA's safety check has it (`[b, [a]] = [1, 1]` binds `b`)
+            out.extend(split_unify([ir.Unify(span=lit.span, lhs=a, rhs=b) for a, b in parts]))
+        elif isinstance(lit, (ir.Unify, ir.Assign)) and _unbound(lit.lhs, lit.rhs):
             out.append(ir.Expr(span=lit.span, term=ir.Call(span=lit.span, func="equal", args=(lit.lhs, lit.rhs))))
-        elif (isinstance(lit, ir.Unify) and isinstance(lit.lhs, ir.Array) and isinstance(lit.rhs, ir.Array)
-                and len(lit.lhs.items) == len(lit.rhs.items)):
-            out.extend(split_unify([ir.Unify(span=lit.span, lhs=a, rhs=b)
-                                    for a, b in zip(lit.lhs.items, lit.rhs.items)]))
-        elif isinstance(lit, ir.Unify) and isinstance(lit.lhs, ir.Object) and isinstance(lit.rhs, ir.Object) \
-                and _const_keys(lit.lhs) is not None and _const_keys(lit.rhs) is not None \
-                and set(_const_keys(lit.lhs)) == set(_const_keys(lit.rhs)):
-            rhs = dict(zip(_const_keys(lit.rhs), (v for _, v in lit.rhs.items)))
-            out.extend(split_unify([ir.Unify(span=lit.span, lhs=v, rhs=rhs[k])
-                                    for k, (_, v) in zip(_const_keys(lit.lhs), lit.lhs.items)]))
         else:
             out.append(lit)
     return out
+
+
+def _pairs(a, b) -> list | None:
+    """The positions of two array literals of one length, or the values of two object
+    literals of the same constant keys, paired; None for any other two terms."""
+    if isinstance(a, ir.Array) and isinstance(b, ir.Array) and len(a.items) == len(b.items):
+        return list(zip(a.items, b.items))
+    if isinstance(a, ir.Object) and isinstance(b, ir.Object):
+        ka, kb = _const_keys(a), _const_keys(b)
+        if ka is not None and kb is not None and set(ka) == set(kb) and len(ka) == len(kb):
+            values = dict(zip(kb, (v for _, v in b.items)))
+            return [(v, values[k]) for k, (_, v) in zip(ka, a.items)]
+    return None
 
 
 _COMPOSITES = (ir.Array, ir.Object, ir.Set, ir.Scalar, ir.ArrayCompr, ir.SetCompr, ir.ObjectCompr)

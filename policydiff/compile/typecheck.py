@@ -215,7 +215,7 @@ class _Checker:
                 if key is not None:
                     self.bind(key, T.union(*(T.members(c)[0] for _, c in shapes)))
                 values = [m for s in shapes for m in self._members(*s)]
-                self.match(lit.span, value, values)
+                self.match(lit.span, value, values) or self.repeats(lit.span, value, values)
                 self.bind(value, _type_of(values), None, values)
             case ir.Every(domain=domain, body=body):
                 self.term(domain)  # OPA does not type the variables of `every` from its domain
@@ -245,7 +245,8 @@ class _Checker:
             # OPA matches a side holding variables against the other, or ground sides both ways
             lv = type(lhs) is not ir.Var and bool(_pattern_vars(lhs))
             rv = type(rhs) is not ir.Var and bool(_pattern_vars(rhs))
-            (lv or not rv) and self.match(span, lhs, right) or (rv or not lv) and self.match(span, rhs, left)
+            (lv or not rv) and self.match(span, lhs, right) or (rv or not lv) and self.match(span, rhs, left) \
+                or self.repeats(span, lhs, right) or self.repeats(span, rhs, left)
         self.bind(lhs, rt, rhs, right)
         self.bind(rhs, lt, lhs, left)
 
@@ -542,6 +543,19 @@ class _Checker:
             return True
         return False
 
+    def repeats(self, span, pattern: ir.Term, shapes: list[Shape]) -> bool:
+        """Refuse, as OPA's checker does, a pattern that holds one variable twice where
+        every shape of the value puts two values of different static types (`[a, a] =
+        [1, "s"]`: OPA types `a` by its first position, then cannot unify the second).
+        True when refused."""
+        if type(pattern) not in (ir.Array, ir.Object) or not shapes:
+            return False
+        if all(_repeats(pattern, node, t, {}) for node, t in shapes):
+            self._error(span, "match error", f"a variable of the `{_kind(pattern)}` pattern would be bound "
+                                             f"to values of two types: {show(_type_of(shapes))}")
+            return True
+        return False
+
     def unify(self, span, left: Type, right: Type) -> None:
         if not T.meets(left, right):
             self._error(span, "match error", f"left: {show(left)}, right: {show(right)}")
@@ -743,6 +757,54 @@ def _clashes(pattern: ir.Term, node: ir.Term | None, t: Type, types: dict[str, T
         case ir.Array() | ir.Object() if type(node) not in (ir.Array, ir.Object, ir.Set):
             return not T.meets(T.ARRAY if type(pattern) is ir.Array else T.OBJECT, t)
     return False
+
+
+def _repeats(pattern: ir.Term, node: ir.Term | None, t: Type, seen: dict[str, Shape]) -> bool:
+    """Whether a variable `pattern` holds twice meets two values of the literal `node`
+    (of type `t`) whose static types cannot be one (`seen`: the first value of each)."""
+    match pattern:
+        case ir.Var(name=name) if not name.startswith("$"):  # a `_` is a new variable each time
+            if name in seen:
+                return _static_clash(seen[name], (node, t))
+            seen[name] = (node, t)
+        case ir.Array(items=ps) if type(node) is ir.Array and len(ps) == len(node.items):
+            ts = t[1] if t[0] == "array" and len(t[1]) == len(ps) else (ANY,) * len(ps)
+            return any(_repeats(p, v, mt, seen) for p, v, mt in zip(ps, node.items, ts))
+        case ir.Object(items=pairs) if type(node) is ir.Object:
+            values = _values_by_key(node, t)
+            return values is not None and any(_repeats(p, *values[k.value], seen) for k, p in pairs
+                                              if type(k) is ir.Scalar and k.value in values)
+    return False
+
+
+def _static_clash(a: Shape, b: Shape) -> bool:
+    """Whether two values (literal, type) have static types OPA cannot unify: of other
+    kinds, or literals of other lengths or keys, or so at some position or key (an empty
+    literal is typed as of any length and keys)."""
+    (n1, t1), (n2, t2) = a, b
+    if not T.meets(t1, t2):
+        return True
+    if type(n1) is ir.Array and type(n2) is ir.Array and n1.items and n2.items:
+        if len(n1.items) != len(n2.items):
+            return True
+        ts1 = t1[1] if t1[0] == "array" and len(t1[1]) == len(n1.items) else (ANY,) * len(n1.items)
+        ts2 = t2[1] if t2[0] == "array" and len(t2[1]) == len(n2.items) else (ANY,) * len(n2.items)
+        return any(_static_clash((x, tx), (y, ty)) for x, tx, y, ty in zip(n1.items, ts1, n2.items, ts2))
+    if type(n1) is ir.Object and type(n2) is ir.Object and n1.items and n2.items:
+        v1, v2 = _values_by_key(n1, t1), _values_by_key(n2, t2)
+        if v1 is None or v2 is None:
+            return False
+        return set(v1) != set(v2) or any(_static_clash(v1[k], v2[k]) for k in v1)
+    return False
+
+
+def _values_by_key(node: ir.Object, t: Type) -> dict | None:
+    """An object literal's (value, type) by constant string key; None if a key is not one."""
+    keys = _const_keys(node)
+    if keys is None:
+        return None
+    ts = [vt for _, vt in t[1]] if t[0] == "object" and len(t[1]) == len(keys) else [ANY] * len(keys)
+    return {k: (v, vt) for k, (_, v), vt in zip(keys, node.items, ts)}
 
 
 def _literal(t: ir.Term | None) -> ir.Term | None:
