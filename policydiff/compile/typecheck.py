@@ -73,6 +73,8 @@ class _Rules:
         self.values: dict[tuple[str, ...], list[Shape]] = {}  # of what the definitions give
         self.shapes: dict[tuple[str, ...], list[Shape]] = {}
         self.items: dict[int, list[Shape]] = {}  # of members of literals, by their id
+        self.tree_values: dict[int, list[Shape]] = {}  # of the value of each rule of a tree, by its id
+        self.key_values: dict[int, list[Shape]] = {}  # of the member a partial set rule gives, by its id
         self.prefixes = {p[:n] for p in groups for n in range(1, len(p))}  # objects of rules
         self.diags: list[Diagnostic] = []
 
@@ -89,6 +91,8 @@ class _Rules:
             for d in _chain(r):
                 checker = _Checker(self)
                 found.append(checker.rule(d))
+                if d.kind == "partial_set" and d.key is not None and not _constant(d.key):
+                    self.key_values[id(d)] = checker.shape(d.key)
                 params.append(tuple(checker.pattern_type(a) for a in d.args))
                 self.patterns.setdefault(path, []).append((d.args, dict(checker.vars)))
                 values += [(node, T.loose(v)) for node, v in checker.value_shapes]
@@ -112,6 +116,7 @@ class _Rules:
             for r in m.rules:
                 checker = _Checker(self)
                 found = checker.rule(r)
+                self.tree_values[id(r)] = checker.value_shapes
                 keys = [_key_type(k) for k in m.pattern[:len(m.pattern) - len(r.ref)]]
                 keys += [T.loose(t) for t in checker.ref_types]
                 if r.kind == "partial_set":
@@ -154,12 +159,22 @@ class _Rules:
         if g.kind == "tree" and g.members and all(
                 m.rule is not None and m.shape == "value" and len(m.pattern) == 1 and m.pattern[0] is VAR
                 and m.rule.value is not None for m in g.members):
-            # `p[k] := v`: one object comprehension per definition, of what `v` may be
+            # `p[k] := v`: one object comprehension per definition and literal `v` may be
+            # (`v` itself, or the literal a variable `v` is bound to in the body)
+            # (typed each by its own value: a literal's members are typed by position)
+            keys = T.members(t)[0]
             return [(ir.ObjectCompr(key=m.rule.ref[-1] if m.rule.ref else ir.Var(name="_"),
-                                    value=m.rule.value, body=()), t) for m in g.members]
+                                    value=node if node is not None else m.rule.value, body=()),
+                     T.object_((keys, T.loose(vt))) if node is not None else t)
+                    for m in g.members for node, vt in self.tree_values.get(id(m.rule), [(None, ANY)])]
         defs = [d for r in g.defs + ([g.default] if g.default is not None else []) for d in _chain(r)]
-        if g.kind == "partial_set" and defs and all(_constant(d.key) for d in defs):
-            return [(ir.Set(items=tuple(d.key for d in defs)), t)]
+        if g.kind == "partial_set" and defs:
+            # a set literal of every member a definition may give: its key, or the
+            # literals a variable key is bound to in its body
+            members = [self.key_values.get(id(d), [(None, ANY)]) if not _constant(d.key) else [(d.key, ANY)]
+                       for d in defs]
+            if all(node is not None for shapes in members for node, _ in shapes):
+                return [(ir.Set(items=tuple(node for shapes in members for node, _ in shapes)), t)]
         return self.values.get(g.path) or [(None, t)]
 
 
