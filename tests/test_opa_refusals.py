@@ -298,3 +298,37 @@ def test_a_rule_s_value_through_a_body_variable_is_typed_as_opa_types_it(case):
 @pytest.mark.parametrize("case", sorted(THROUGH_A_BODY_VARIABLE_ACCEPTED))
 def test_a_rule_s_value_through_a_body_variable_that_fits_is_evaluated_as_opa(case):
     _assert_answered_as_opa(THROUGH_A_BODY_VARIABLE_ACCEPTED[case])
+
+
+# --------------------------------------------------------- what a pattern cannot bind
+
+CANNOT_BIND = {
+    "value-under-a-reference-key": "x if { {input.a: b} := {1: 1} }",
+    "value-under-a-reference-key-unified": 'x := b if { {input.a: b} = {"q": 1} }',
+    "value-facing-a-reference-key": 'x := b if { {"q": b} = {input.a: 1} }',
+    "value-under-a-variable-key": 'x := b if { k := "q"; {k: b} = {"q": 1} }',
+    "function-parameter-of-the-input": "f(input.x) := 1",
+    "function-parameter-of-data": "f(data.x) := 1",
+    "function-parameter-of-a-variable-s-member": "f(x.y) := 1",
+    "function-parameter-holding-a-reference": "f([input.x]) := 1",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CANNOT_BIND))
+def test_a_variable_a_pattern_cannot_bind_is_unsafe(case):
+    """OPA pairs object values by keys that are the same term, so a value under a key
+    only evaluation knows binds nothing; and a reference is no parameter pattern.
+    policydiff bound the first at run time (and answered where OPA refuses the
+    module) and accepted the second."""
+    ours, message = _assert_refused_as_opa(CANNOT_BIND[case])
+    named = {re.search(r"var `([^`]+)`", d.message).group(1) for d in ours.diagnostics}
+    assert named == set(re.findall(r"var (\S+) is unsafe", message))
+
+
+def test_a_pattern_under_a_reference_key_still_compares():
+    """Bound beforehand, the variables make the unification a comparison, in both."""
+    modules = _module('x := b if { b := 1; {input.a: b} = {"q": 1} }')
+    opa, ours = OpaEngine(modules), PolicydiffEngine(modules)
+    for inp in ({}, {"a": "q"}, {"a": "r"}):
+        assert ours.evaluate("data.typ.x", inp) == opa.evaluate("data.typ.x", inp)
+    assert ours.evaluate("data.typ.x", {"a": "q"}) == 1

@@ -329,7 +329,12 @@ def _unbound(a, b) -> bool:
     if ta is ir.Object and tb is ir.Object and len(a.items) == len(b.items):
         ka, kb = _const_keys(a), _const_keys(b)
         if ka is None or kb is None:
-            return False
+            # OPA pairs the values of keys that are the same term (`{k: [x]} = {k: [v]}`):
+            # a key only evaluation knows (`{input.a: b} = {"q": 1}`) binds nothing
+            keys_b = [k for k, _ in b.items]
+            if all(k in keys_b for k, _ in a.items) and all(k in [x for x, _ in a.items] for k in keys_b):
+                return any(_unbound(v, next(w for k2, w in b.items if k2 == k)) for k, v in a.items)
+            return bool(term_vars(a, set()) or term_vars(b, set()))
         values = dict(zip(kb, (v for _, v in b.items)))
         return any(_unbound(v, values[k]) if k in values else bool(term_vars(v, set()))
                    for k, (_, v) in zip(ka, a.items))

@@ -224,6 +224,18 @@ def root_overrides(modules: list[ir.Module]) -> list[Diagnostic]:
     return diags
 
 
+def _refs_in(t: ir.Term) -> list[ir.Ref]:
+    """The references with a variable head in a function parameter's pattern."""
+    match t:
+        case ir.Ref(head=ir.Var()):
+            return [t]
+        case ir.Array(items=items) | ir.Set(items=items):
+            return [r for x in items for r in _refs_in(x)]
+        case ir.Object(items=pairs):
+            return [r for k, v in pairs for x in (k, v) for r in _refs_in(x)]
+    return []
+
+
 def _plant_trees(groups: dict[tuple[str, ...], Group], general: list[tuple[tuple[str, ...], ir.Rule]],
                  diags: list[Diagnostic], first: dict[tuple[str, ...], Span]) -> None:
     """Gather the rules below each path where a head has a variable (partial objects
@@ -338,6 +350,10 @@ class Names:
     # ---- rules and bodies
 
     def rule(self, r: ir.Rule) -> ir.Rule:
+        for a in r.args:  # a reference in a parameter is no pattern: OPA finds its head unsafe
+            for ref in _refs_in(a):
+                self.diags.append(Diagnostic(code=Code.REGO_UNSAFE_VAR_ERROR, span=ref.span or r.span,
+                                             message=f"var `{ref.head.name}` is unsafe"))
         self.declared = set()
         for a in r.args:
             self.declared |= _pattern_vars(a)
