@@ -332,3 +332,13 @@ def test_a_pattern_under_a_reference_key_still_compares():
     for inp in ({}, {"a": "q"}, {"a": "r"}):
         assert ours.evaluate("data.typ.x", inp) == opa.evaluate("data.typ.x", inp)
     assert ours.evaluate("data.typ.x", {"a": "q"}) == 1
+
+
+def test_a_pattern_local_named_like_a_root_document_is_only_unsupported():
+    """OPA accepts `[data, y] := [1, 2]` (a local `data`); policydiff declines it as
+    unsupported, and only so: it once also read the rule as recursive through `data`."""
+    for rules in ("x if { [data, y] := [1, 2] }", 'x if { {"a": data} := {"a": 1} }'):
+        assert _opa(_module(rules)) is None
+        ours = _ours(rules)
+        assert ours is not None and {d.code for d in ours.diagnostics} == {"unsupported"}, ours
+        assert "shadows the data document" in str(ours)

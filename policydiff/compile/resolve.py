@@ -224,6 +224,18 @@ def root_overrides(modules: list[ir.Module]) -> list[Diagnostic]:
     return diags
 
 
+def _unshadowed(t: ir.Term) -> ir.Term:
+    """`t` with each variable named `data` or `input` renamed to a local of its own."""
+    match t:
+        case ir.Var(name="data" | "input" as name):
+            return ir.Var(span=t.span, name=f"{name}~shadow")
+        case ir.Array(items=items):
+            return ir.Array(span=t.span, items=tuple(map(_unshadowed, items)))
+        case ir.Object(items=pairs):
+            return ir.Object(span=t.span, items=tuple((k, _unshadowed(v)) for k, v in pairs))
+    return t
+
+
 def _refs_in(t: ir.Term) -> list[ir.Ref]:
     """The references with a variable head in a function parameter's pattern."""
     match t:
@@ -414,7 +426,11 @@ class Names:
                 return ir.Expr(span=lit.span, term=self.term(lit.term), negated=lit.negated)
             case ir.Assign():
                 self._assignable(lit.lhs)
-                return ir.Assign(span=lit.span, lhs=self.term(lit.lhs), rhs=self.term(lit.rhs))
+                # a local named `data` or `input` inside the pattern is refused as unsupported
+                # (`_assignable`); read as a local meanwhile, not as the document (which
+                # would make the rule read itself: a recursion OPA does not report)
+                lhs = _unshadowed(lit.lhs) if isinstance(lit.lhs, (ir.Array, ir.Object)) else lit.lhs
+                return ir.Assign(span=lit.span, lhs=self.term(lhs), rhs=self.term(lit.rhs))
             case ir.Unify():
                 return ir.Unify(span=lit.span, lhs=self.term(lit.lhs), rhs=self.term(lit.rhs))
             case ir.Some():
