@@ -211,3 +211,4 @@ class Module(Node, tag="module"):
     imports: tuple[Import, ...] = ()
     rules: tuple[Rule, ...] = ()
     origin: str = "rego"  # "rego" or "roletable": which frontend produced it
+    package_span: Span = NOWHERE  # of the `package` declaration, where OPA reports some module errors

@@ -342,3 +342,9 @@ def test_a_pattern_local_named_like_a_root_document_is_only_unsupported():
         ours = _ours(rules)
         assert ours is not None and {d.code for d in ours.diagnostics} == {"unsupported"}, ours
         assert "shadows the data document" in str(ours)
+
+
+def test_two_default_rules_are_reported_at_the_package_as_opa_does():
+    rules = "default p := 1\nz := 1\ndefault p := 2"
+    ours, _ = _assert_refused_as_opa(rules)
+    assert ":5:" in ours.diagnostics[0].message and ":7:" in ours.diagnostics[0].message  # both named

@@ -105,6 +105,7 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
         return groups, diags
     general: list[tuple[tuple[str, ...], ir.Rule]] = []
     first = first_rules(modules)
+    packages: dict[int, Span | None] = {}  # the package declaration of each first default rule
     for m in modules:
         for r in m.rules:
             path = m.package + tuple(r.name.split("."))  # `a.b.c` for a ref head
@@ -127,10 +128,13 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
                     continue
                 g.arity = len(r.args)
             if r.default:
-                if g.default is not None:
+                if g.default is not None:  # OPA reports it at the package of the first
                     diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR,
-                                            message=f"multiple default rules `{g.name}` found",
-                                            span=r.span))
+                                            message=f"multiple default rules `{g.name}` found (at "
+                                                    f"{g.default.span} and {r.span})",
+                                            span=packages.get(id(g.default)) or r.span))
+                else:
+                    packages[id(r)] = m.package_span if m.package_span.line else None
                 g.default = r
             else:
                 g.defs.append(r)

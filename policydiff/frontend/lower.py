@@ -184,6 +184,7 @@ class Lower:
         self._in_chain: dict[int, int] = {}  # id of an `in` call -> the chain that wrote it
         self._written_as_float: set[int] = set()  # ids of integral numbers written `1.0`
         self._exponents: set[int] = set()  # ids of numbers written with an exponent
+        self._path_span: Span | None = None  # of the last `path` read: the package's, when `package` reads it
 
     def _sp(self, meta) -> Span:
         return _span(self.file, meta)
@@ -195,15 +196,17 @@ class Lower:
     # ---- module
 
     def module(self, meta, children):
-        package, *rest = children
+        (package, where), *rest = children
         imports = tuple(c for c in rest if isinstance(c, ir.Import))
         rules: list[ir.Rule] = [c for c in rest if isinstance(c, ir.Rule)]
-        return ir.Module(span=self._sp(meta), package=package, imports=imports, rules=tuple(rules))
+        return ir.Module(span=self._sp(meta), package=package, imports=imports, rules=tuple(rules),
+                         package_span=where)
 
     def package(self, meta, children):
-        return children[0]
+        return children[0], self._path_span or self._sp(meta)
 
     def path(self, meta, children):
+        self._path_span = _tok_span(self.file, children[0]) if children else None  # for `package`
         return tuple(self._text(t, self._sp(meta)) if t.type == "STRING" else str(t) for t in children)
 
     def _text(self, token: str, span) -> str:
