@@ -12,6 +12,8 @@ import re
 
 import pytest
 from engines import EngineError, OpaEngine, PolicydiffEngine
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from policydiff import PolicyError, load_policy
 
@@ -348,3 +350,41 @@ def test_two_default_rules_are_reported_at_the_package_as_opa_does():
     rules = "default p := 1\nz := 1\ndefault p := 2"
     ours, _ = _assert_refused_as_opa(rules)
     assert ":5:" in ours.diagnostics[0].message and ":7:" in ours.diagnostics[0].message  # both named
+
+
+# ---------------------------------------------------------------------------- random sweeps
+
+_PATTERN = st.recursive(
+    st.sampled_from(["a", "b", "c", "1", '"s"', "true"]),
+    lambda inner: st.lists(inner, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]")
+    | st.lists(st.tuples(st.sampled_from(['"k"', '"j"']), inner), max_size=2, unique_by=lambda p: p[0]).map(
+        lambda ps: "{" + ", ".join(f"{k}: {v}" for k, v in ps) + "}"),
+    max_leaves=5,
+)
+_ARGUMENT = st.recursive(
+    st.sampled_from(["1", '"s"', "true", "null", "input.x", "[q | q := 1]"]),
+    lambda inner: st.lists(inner, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]")
+    | st.lists(st.tuples(st.sampled_from(['"k"', '"j"']), inner), max_size=2, unique_by=lambda p: p[0]).map(
+        lambda ps: "{" + ", ".join(f"{k}: {v}" for k, v in ps) + "}"),
+    max_leaves=5,
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pattern=_PATTERN, other=st.none() | _PATTERN, arg=_ARGUMENT, use=st.sampled_from(["", "+ 1", "count"]),
+       how=st.sampled_from(["direct", "variable", "rule"]))
+def test_calls_of_functions_of_parameter_patterns_are_refused_exactly_when_opa_refuses(pattern, other, arg, use, how):
+    """A function of a parameter pattern (and maybe a second definition), its body using
+    a variable of it as a number or a collection, called on an argument written
+    directly, through a variable or through a rule: refused as OPA refuses it."""
+    names = sorted(set(re.findall(r"(?<![\w\"])[abc](?![\w\"])", pattern)))
+    head = "1" if not names else {"": names[0], "+ 1": f"{names[0]} + 1", "count": f"count({names[0]})"}[use]
+    rules = f"f({pattern}) := {head}" + (f"\nf({other}) := 2" if other else "")
+    rules += {"direct": f"\nx := f({arg})", "variable": f"\nx if {{ y := {arg}; f(y) }}",
+              "rule": f"\nr := {arg}\nx := f(r)"}[how]
+    theirs, ours = _opa(_module(rules)), _ours(rules)
+    event(f"opa {theirs[0] if theirs else 'accepts'}")
+    if theirs is None:
+        assert ours is None or ours.code == "unsupported", f"{rules}\n{ours}"
+    else:
+        assert ours is not None and ours.code == theirs[0], f"{rules}\nopa: {theirs}\nours: {ours}"
