@@ -204,8 +204,8 @@ def _load(path_or_text, data: Mapping | None, decision: str | None) -> Policy:
         sources[src.name] = src.text
         module, diags = _too_deep(rego.parse_collecting, src.name)(src)
         errors.extend(diags)
-        if module is None:
-            fatal = True
+        if module is None or any(d.code == Code.REGO_PARSE_ERROR for d in diags):
+            fatal = True  # as OPA, which compiles nothing of modules that do not parse
         else:
             modules.append(module)
     if data:

@@ -388,3 +388,34 @@ def test_calls_of_functions_of_parameter_patterns_are_refused_exactly_when_opa_r
         assert ours is None or ours.code == "unsupported", f"{rules}\n{ours}"
     else:
         assert ours is not None and ours.code == theirs[0], f"{rules}\nopa: {theirs}\nours: {ours}"
+
+
+# ------------------------------------------------------------------------- default values
+
+DEFAULT_VALUES_REFUSED = {
+    "reference-to-the-input": "default p := input.a",
+    "the-input": "default p := input",
+    "reference-to-data": "default p := data.x",
+    "reference-inside-a-literal": 'default p := [1, {"a": input.a}]',
+    "call": "default p := count([1])",
+    "arithmetic": "default p := 1 + 2",
+    "variable": "default p := z",
+    "variable-inside-a-literal": "default p := [z]",
+    "wildcard": "default p := [_]",
+    "function-parameter": "default f(x) := x",
+    "reference-head": "default p.q := input.x",
+    "beside-a-later-type-error": 'default p := input.a\nq := count(1)',
+}
+
+
+@pytest.mark.parametrize("case", sorted(DEFAULT_VALUES_REFUSED))
+def test_a_default_value_that_is_not_a_constant_is_a_parse_error(case):
+    """OPA's parser refuses a variable, reference or call in a `default` value (and
+    compiles nothing then); policydiff evaluated `default p := count([1])` and read
+    `default p := input.a` as the input."""
+    ours, _ = _assert_refused_as_opa(DEFAULT_VALUES_REFUSED[case])
+    assert {d.code for d in ours.diagnostics} == {"rego_parse_error"}
+
+
+def test_a_default_value_holding_a_comprehension_is_evaluated_as_opa():
+    _assert_answered_as_opa("default p := [x | x := 1]\ndefault f(_) := {1, 2}")

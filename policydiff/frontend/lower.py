@@ -236,17 +236,27 @@ class Lower:
 
     def default_rule(self, meta, children):
         name, value = children
+        self._default_value(value, self._sp(meta))
         return ir.Rule(span=self._sp(meta), kind="complete", name=str(name), value=value, default=True)
 
     def default_func(self, meta, children):
         name, *rest = children
         value = rest[-1]
         args = rest[0] if len(rest) == 2 else ()
+        self._default_value(value, self._sp(meta))
         return ir.Rule(span=self._sp(meta), kind="function", name=str(name), args=args,
                        value=value, default=True)
 
+    def _default_value(self, value: ir.Term, span: Span) -> None:
+        """A `default` value is a constant: OPA's parser refuses a variable, a reference
+        or a call in it (comprehensions aside), each as an illegal default rule."""
+        for kind in _unconstant(value):
+            self.diags.append(Diagnostic(code=Code.REGO_PARSE_ERROR, span=span,
+                                         message=f"illegal default rule (value cannot contain {kind})"))
+
     def default_ref(self, meta, children):
         *parts, value = children
+        self._default_value(value, self._sp(meta))
         name, ref = self._fold(parts)
         if ref:
             self._unmovable_default(ref, self._sp(meta))
@@ -254,6 +264,7 @@ class Lower:
 
     def default_ref_func(self, meta, children):
         value = children[-1]
+        self._default_value(value, self._sp(meta))
         parts = children[:-1]
         args: tuple = ()
         if parts and isinstance(parts[-1], tuple):
@@ -728,6 +739,25 @@ def _too_big(text: str) -> bool:
         return True
     v = Fraction(text)
     return v >= 2**100000 or v < Fraction(1, 2**100001)
+
+
+def _unconstant(t) -> list[str]:
+    """OPA's kinds ("var", "ref", "call") of the terms of `t` that are not constants, in
+    the order its parser walks them, comprehensions left out."""
+    match t:
+        case ir.Var(name="input" | "data"):
+            return ["ref"]
+        case ir.Var():
+            return ["var"]
+        case ir.Ref():
+            return ["ref"]
+        case ir.Call():
+            return ["call"]
+        case ir.Array(items=items) | ir.Set(items=items):
+            return [k for x in items for k in _unconstant(x)]
+        case ir.Object(items=pairs):
+            return [k for kv in pairs for x in kv for k in _unconstant(x)]
+    return []
 
 
 def _vars(t) -> set[str]:
