@@ -26,11 +26,14 @@ A kept term is also iterated in its own order of terms, not the value's: with
 (the constant before the rewritten variable), as is `[k | o[k]]` of `o := {input.s: 1,
 "x": 2}`. policydiff's values carry no order of their own, so a kept literal whose
 term order may differ from its value order (members out of value order, or two
-distinct members ordered only by generated names) is refused `unsupported` when built
-where some order is observed (`OrderWatch`): an array comprehension in the policy's
-rules, or in the query that builds it or that reads the rules, or a query whose
-solutions, listed in order, may come from iterating. Conservative (the literal need not
-reach that consumer), never a wrong order.
+distinct members ordered only by generated names) is refused `unsupported` where its
+order can show. `compile.observe` follows a literal iterated where it stands or bound
+to a local, and tells the builders how it is used (`Use`): never iterated, it is its
+value (as a builtin's argument); iterated where no order shows, equal members are
+refused only if written apart; iterated where it does, it is refused. A literal it
+cannot follow is refused when built where some order is observed (`OrderWatch`): an
+array comprehension in the policy's rules, or in the query that builds it or that reads
+the rules, or a query whose solutions, listed in order, may come from iterating.
 """
 
 from __future__ import annotations
@@ -40,7 +43,16 @@ from functools import cmp_to_key
 from typing import Any
 
 from policydiff import ir
-from policydiff.compile.values import UNDEFINED, Obj, compare, equal, identical, obj_of, set_of
+from policydiff.compile.values import (
+    UNDEFINED,
+    Obj,
+    canon,
+    compare,
+    equal,
+    identical,
+    obj_of,
+    set_of,
+)
 from policydiff.compile.values.build import NOT_LITERAL, literal
 from policydiff.errors import Code, PolicyError
 
@@ -200,24 +212,41 @@ def _out_of_order(keys: list, unordered: list[tuple[int, int]]) -> bool:
 
 
 def _kept(what: str, out, n: int, keys: list, unordered: list[tuple[int, int]],
-          watch: OrderWatch, span):
+          watch: OrderWatch, span, use):
     """`out`, the value of a literal OPA keeps as a term (of `n` members, `keys` in OPA's
-    insertion order): refused when two members are equal (OPA's iteration sees both), or
-    when its order may differ from the value order and `watch` is observed."""
-    if len(out) != n:
+    insertion order) and iterates: refused when two members are equal (OPA's iteration
+    sees both; two sets' members written alike are one where nothing lists them), or
+    when its order may differ from the value order and may show. `use` says where the
+    literal is iterated (`observe.Use`); None when that could not be followed, and
+    then `watch` says whether any iteration's order shows."""
+    if len(out) != n and not (use is not None and not use.ordered and what == "set"
+                              and _alike(keys)):
         raise _refuse(what, span, _ITERATED)
     if _out_of_order(keys, unordered):
+        if use is not None:
+            if use.ordered:
+                raise _refuse_order(what, span)
+            return out
         if watch.observed:
             raise _refuse_order(what, span)
         watch.kept = True
     return out
 
 
-def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: OrderWatch) -> Fn:
+def _alike(keys: list) -> bool:
+    """Whether members that are equal are also written alike (`1` and `1.0` are not)."""
+    return all(identical(a, b) for i, a in enumerate(keys) for b in keys[i + 1:] if equal(a, b))
+
+
+def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: OrderWatch,
+                use=None) -> Fn:
     """A set literal's builder: `fs` the members' functions in source order. `plugged`:
     the literal is an argument of a builtin, which OPA hands the set's value; elsewhere
-    OPA keeps the literal's term, so equal members are refused, and members out of
-    value order too where `watch` is observed."""
+    OPA keeps the literal's term: where `use` (`observe.Use`) shows it is never
+    iterated, only its value is seen, as a builtin's; otherwise equal members are
+    refused, and members out of value order too where the order may show (`_kept`)."""
+    if use is not None and not use.iterated:
+        plugged = True
     kept = [fs[i] for i, _ in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
 
@@ -229,7 +258,7 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: Or
                 return v
             vs.append(v)
         if not plugged:
-            return _kept("set", set_of(vs), n, [vs[i] for i in order], unordered, watch, span)
+            return _kept("set", set_of(vs), n, [vs[i] for i in order], unordered, watch, span, use)
         items = [vs[i] for i in order]
         for a, b in unordered:
             if equal(items[a], items[b]) and not identical(items[a], items[b]):
@@ -240,9 +269,11 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: Or
 
 
 def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugged: bool,
-                   watch: OrderWatch) -> Fn:
+                   watch: OrderWatch, use=None) -> Fn:
     """An object literal's builder: `kfs`, `vfs` the pairs' functions in source order;
-    `plugged` and `watch` as for `set_builder`."""
+    `plugged`, `watch` and `use` as for `set_builder`."""
+    if use is not None and not use.iterated:
+        plugged = True
     kept = [(kfs[k], vfs[v]) for k, v in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
 
@@ -258,7 +289,7 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
             pairs.append((k, v))
         if not plugged:
             return _kept("object", obj_of(pairs), n, [pairs[i][0] for i in order], unordered, watch,
-                         span)
+                         span, use)
         items = [pairs[i] for i in order]
         for a, b in unordered:
             (ka, va), (kb, vb) = items[a], items[b]
@@ -270,3 +301,45 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
         return out
 
     return build
+
+
+def _collision(span) -> PolicyError:
+    return PolicyError.at(Code.UNSUPPORTED, "two elements of this comprehension are equal but written apart "
+                          "(like `0` and `0.0`) and come from iterating a set or object literal OPA iterates "
+                          "in its own order of members: which one OPA keeps depends on that order", span,
+                          help="build the literal's value with a comprehension or a builtin first")
+
+
+def guarded_set(span) -> Callable[[list], frozenset]:
+    """A set comprehension's finish where it iterates a kept literal out of OPA's order
+    (`observe`): of two equal elements OPA keeps the first it meets, so two written
+    apart are refused."""
+
+    def finish(items: list) -> frozenset:
+        out = set_of(items)
+        if len(out) != len(items):
+            first: dict = {}
+            for x in items:
+                y = first.setdefault(canon(x), x)
+                if y is not x and not identical(x, y):
+                    raise _collision(span)
+        return out
+
+    return finish
+
+
+def guarded_object(span, finish: Callable[[list], Obj]) -> Callable[[list], Obj]:
+    """An object comprehension's `finish` where it iterates a kept literal out of OPA's
+    order: two equal keys, or their values, written apart are refused."""
+
+    def guarded(pairs: list) -> Obj:
+        out = finish(pairs)
+        if len(out) != len(pairs):
+            first: dict = {}
+            for k, v in pairs:
+                k2, v2 = first.setdefault(canon(k), (k, v))
+                if k2 is not k and not (identical(k, k2) and identical(v, v2)):
+                    raise _collision(span)
+        return out
+
+    return guarded

@@ -1,0 +1,214 @@
+"""Where a set or object literal OPA keeps as a term can be seen member by member.
+
+OPA keeps a set or object literal with non-constant members as a term (`values.order`):
+iterating it sees every member, even two equal ones, in the term's own order (constants
+first), while a builtin's argument, a comparison or a printed binding gets its value.
+That order shows where an iteration's solutions are listed in order (an array
+comprehension, a query whose solutions are listed, a rule's values), or may stop early
+while something after it can raise an error (`every`, `not`, a rule's or an unlisted
+query's body, which stop at the first failure or success). A set or object
+comprehension sees every solution and keeps none of their order, but of two equal
+elements written apart (`0`, `0.0`) it keeps the first: such a comprehension is a
+`guard`, whose collisions the compiler refuses (`Use.guards`).
+
+`observe` reads one unit's body (a rule definition with its head folded in, or a query)
+and tells, for each literal it can follow (iterated right where it stands, or bound by
+`:=`/`=` to a local whose every use it sees), how its term is used (`Use`): whether it
+is iterated or looked up at all, and whether such an iteration's order may show. A
+literal it cannot follow (the local reaches another literal, a rule's value, a user
+function, a `with`) is absent and keeps the conservative check of `values.order`.
+"""
+
+from __future__ import annotations
+
+from policydiff import ir
+
+# builtins that cannot raise: an early stop after them is the same in any order
+_QUIET = frozenset({"equal", "neq", "lt", "gt", "lte", "gte", "internal.member_2", "internal.member_3"})
+
+_VALUE, _ITERATE, _LOOKUP, _UNKNOWN, _DEF = range(5)
+
+
+class Use:
+    """How a kept literal's term is used: `iterated` (or looked up: either sees equal
+    members apart), `ordered` (an iteration whose order may show) and `guards` (the
+    set and object comprehensions that iterate it, whose equal elements written apart
+    must be refused: when the compiler cannot, it sets `ordered`)."""
+
+    __slots__ = ("guards", "iterated", "ordered")
+
+    def __init__(self, iterated: bool = False, ordered: bool = False, guards: tuple = ()):
+        self.iterated = iterated
+        self.ordered = ordered
+        self.guards = guards
+
+
+Uses = dict[int, tuple[ir.Node, Use]]
+
+
+def observe(body, *, listed: bool, mocked: frozenset = frozenset(), params: frozenset = frozenset()) -> Uses:
+    """The uses of the literals of a unit's `body` that can be followed, by `id` (with
+    the node, so a stale id is not mistaken). `listed`: the unit's solutions are listed
+    in order; `mocked`: the builtins some `with` replaces (a call to one is not
+    followed); `params`: a function's parameters (bound before the body)."""
+    if _has(body, ir.With):
+        return {}
+    walk = _Walk(mocked)
+    walk.body(body, listed or _may_raise(body))
+    out: Uses = {}
+    for node, use in walk.direct:
+        _merge(out, node, use)
+    for name, node in walk.defs:
+        if name in params or name.startswith("$") or name == "_":
+            continue
+        occs = walk.occs.get(name, [])
+        if sum(kind == _DEF for kind, _, _ in occs) != 1 or any(kind == _UNKNOWN for kind, _, _ in occs):
+            continue
+        use = Use(iterated=any(kind in (_ITERATE, _LOOKUP) for kind, _, _ in occs),
+                  ordered=any(kind == _ITERATE and sensitive for kind, sensitive, _ in occs),
+                  guards=tuple(g for kind, sensitive, g in occs if kind == _ITERATE and not sensitive and g))
+        _merge(out, node, use)
+    return out
+
+
+def _merge(out: Uses, node, use: Use) -> None:
+    old = out.get(id(node))
+    if old is not None:
+        o = old[1]
+        use = Use(o.iterated or use.iterated, o.ordered or use.ordered, o.guards + use.guards)
+    out[id(node)] = (node, use)
+
+
+def _kept(t) -> bool:
+    return isinstance(t, (ir.Set, ir.Object))
+
+
+class _Walk:
+    def __init__(self, mocked: frozenset):
+        self.mocked = mocked
+        self.defs: list[tuple[str, ir.Node]] = []
+        self.direct: list[tuple[ir.Node, Use]] = []
+        self.occs: dict[str, list[tuple[int, bool, ir.Node | None]]] = {}
+        self.guard: ir.Node | None = None  # the set or object comprehension collecting here
+
+    def occ(self, name: str, kind: int, sensitive: bool = False) -> None:
+        self.occs.setdefault(name, []).append((kind, sensitive, self.guard))
+
+    def body(self, lits, sensitive: bool, guard: ir.Node | None = None) -> None:
+        outer, self.guard = self.guard, guard
+        for lit in lits:
+            negated = isinstance(lit, ir.Expr) and lit.negated
+            self.literal(lit, sensitive or (negated and _may_raise(lit)))
+        self.guard = outer
+
+    def _direct(self, t, sensitive: bool) -> None:
+        guards = (self.guard,) if self.guard is not None and not sensitive else ()
+        self.direct.append((t, Use(iterated=True, ordered=sensitive, guards=guards)))
+
+    def literal(self, lit, sensitive: bool) -> None:
+        match lit:
+            case ir.Assign(lhs=ir.Var(name=n), rhs=rhs) | ir.Unify(lhs=ir.Var(name=n), rhs=rhs) if _kept(rhs):
+                self.defs.append((n, rhs))
+                self.occ(n, _DEF)
+                self.term(rhs, sensitive, _UNKNOWN)
+            case ir.Unify(lhs=lhs, rhs=ir.Var(name=n)) if _kept(lhs):
+                self.defs.append((n, lhs))
+                self.occ(n, _DEF)
+                self.term(lhs, sensitive, _UNKNOWN)
+            case ir.Assign(lhs=lhs, rhs=rhs) | ir.Unify(lhs=lhs, rhs=rhs):
+                self.term(lhs, sensitive, _UNKNOWN)
+                self.term(rhs, sensitive, _UNKNOWN)
+            case ir.Expr(term=term):
+                self.term(term, sensitive, _VALUE)
+            case ir.SomeIn(key=key, value=value, collection=coll):
+                self.iterated(coll, sensitive)
+                if key is not None:
+                    self.term(key, sensitive, _UNKNOWN)
+                self.term(value, sensitive, _UNKNOWN)
+            case ir.Every(key=key, value=value, domain=domain, body=body):
+                stops = _may_raise(body)  # every stops at the first member that fails
+                for n in (key, value):
+                    if n:
+                        self.occ(n, _UNKNOWN)
+                outer, self.guard = self.guard, None  # a test: it collects nothing
+                self.iterated(domain, stops)
+                self.guard = outer
+                self.body(body, stops)
+            case ir.Some(vars=names):
+                for n in names:
+                    self.occ(n, _UNKNOWN)
+            case _:  # `with` (not followed at all) or a kind added later
+                raise AssertionError(f"not followed: {type(lit).__name__}")
+
+    def iterated(self, t, sensitive: bool) -> None:
+        """`t` is iterated right here (a `some … in`'s collection, an `every`'s domain)."""
+        if isinstance(t, ir.Var):
+            self.occ(t.name, _ITERATE, sensitive)
+            return
+        if _kept(t):
+            self._direct(t, sensitive)
+        self.term(t, sensitive, _UNKNOWN)
+
+    def term(self, t, sensitive: bool, kind: int) -> None:
+        """Walks `t`, whose use is `kind` when it is a variable."""
+        match t:
+            case ir.Var(name=n):
+                self.occ(n, kind)
+            case ir.Scalar():
+                pass
+            case ir.Ref(head=head, path=path):
+                first = path[0] if path else None
+                how = _LOOKUP if first is None or isinstance(first, ir.Scalar) else _ITERATE
+                if isinstance(head, ir.Var):
+                    self.occ(head.name, how, sensitive)
+                else:
+                    if _kept(head):
+                        self._direct(head, how == _ITERATE and sensitive)
+                    self.term(head, sensitive, _UNKNOWN)
+                for k in path:
+                    self.term(k, sensitive, _UNKNOWN)
+            case ir.Call(func=func, args=args):
+                plugged = not func.startswith("data.") and func not in self.mocked
+                for a in args:
+                    self.term(a, sensitive, _VALUE if plugged else _UNKNOWN)
+            case ir.Array(items=xs) | ir.Set(items=xs):
+                for x in xs:
+                    self.term(x, sensitive, _UNKNOWN)
+            case ir.Object(items=pairs):
+                for k, v in pairs:
+                    self.term(k, sensitive, _UNKNOWN)
+                    self.term(v, sensitive, _UNKNOWN)
+            case ir.ArrayCompr(term=head, body=body):
+                self.term(head, True, _UNKNOWN)
+                self.body(body, True)
+            case ir.SetCompr(term=head, body=body):
+                self.term(head, False, _UNKNOWN)
+                self.body(body, False, t)
+            case ir.ObjectCompr(key=k, value=v, body=body):
+                self.term(k, False, _UNKNOWN)
+                self.term(v, False, _UNKNOWN)
+                self.body(body, False, t)
+            case _:
+                raise AssertionError(f"not followed: {type(t).__name__}")
+
+
+def _may_raise(node) -> bool:
+    """Whether evaluating `node` may raise an error: a call other than a comparison, or
+    a reference into `data` (a rule may raise)."""
+    if isinstance(node, ir.Call) and node.func not in _QUIET:
+        return True
+    if isinstance(node, ir.Ref) and isinstance(node.head, ir.Var) and node.head.name == "data":
+        return True
+    return _any(node, _may_raise)
+
+
+def _has(node, kind) -> bool:
+    return isinstance(node, kind) or _any(node, lambda x: _has(x, kind))
+
+
+def _any(node, pred) -> bool:
+    if isinstance(node, (list, tuple)):
+        return any(pred(x) for x in node)
+    if isinstance(node, ir.Node):
+        return any(pred(getattr(node, f)) for f in node.__struct_fields__)
+    return False
