@@ -13,7 +13,7 @@ elements written apart (`0`, `0.0`) it keeps the first: such a comprehension is 
 
 `observe` reads one unit's body (a rule definition with its head folded in, or a query)
 and tells, for each literal it can follow (iterated right where it stands, or bound by
-`:=`/`=` to a local whose every use it sees), how its term is used (`Use`): whether it
+`:=`/`=` to a local whose every use, and every copy's (`t := s`), it sees), how its term is used (`Use`): whether it
 is iterated or looked up at all, and whether such an iteration's order may show. A
 literal it cannot follow (the local reaches another literal, a rule's value, a user
 function, a `with`) is absent and keeps the conservative check of `values.order`.
@@ -26,19 +26,21 @@ from policydiff import ir
 # builtins that cannot raise: an early stop after them is the same in any order
 _QUIET = frozenset({"equal", "neq", "lt", "gt", "lte", "gte", "internal.member_2", "internal.member_3"})
 
-_VALUE, _ITERATE, _LOOKUP, _UNKNOWN, _DEF = range(5)
+_VALUE, _ITERATE, _LOOKUP, _UNKNOWN, _DEF, _ALIAS = range(6)
 
 
 class Use:
-    """How a kept literal's term is used: `iterated` (or looked up: either sees equal
-    members apart), `ordered` (an iteration whose order may show) and `guards` (the
-    set and object comprehensions that iterate it, whose equal elements written apart
-    must be refused: when the compiler cannot, it sets `ordered`)."""
+    """How a kept literal's term is used: `iterated`, `looked_up` (by a key: either
+    sees equal members apart), `ordered` (an iteration whose order may show) and
+    `guards` (the set and object comprehensions that iterate it, whose equal elements
+    written apart must be refused: when the compiler cannot, it sets `ordered`)."""
 
-    __slots__ = ("guards", "iterated", "ordered")
+    __slots__ = ("guards", "iterated", "looked_up", "ordered")
 
-    def __init__(self, iterated: bool = False, ordered: bool = False, guards: tuple = ()):
+    def __init__(self, iterated: bool = False, ordered: bool = False, guards: tuple = (),
+                 looked_up: bool = False):
         self.iterated = iterated
+        self.looked_up = looked_up
         self.ordered = ordered
         self.guards = guards
 
@@ -59,15 +61,31 @@ def observe(body, *, listed: bool, mocked: frozenset = frozenset(), params: froz
     for node, use in walk.direct:
         _merge(out, node, use)
     for name, node in walk.defs:
-        if name in params or name.startswith("$") or name == "_":
+        occs = _uses_of(walk, name, params, frozenset({name}))
+        if occs is None:
             continue
-        occs = walk.occs.get(name, [])
-        if sum(kind == _DEF for kind, _, _ in occs) != 1 or any(kind == _UNKNOWN for kind, _, _ in occs):
-            continue
-        use = Use(iterated=any(kind in (_ITERATE, _LOOKUP) for kind, _, _ in occs),
+        use = Use(iterated=any(kind == _ITERATE for kind, _, _ in occs),
+                  looked_up=any(kind == _LOOKUP for kind, _, _ in occs),
                   ordered=any(kind == _ITERATE and sensitive for kind, sensitive, _ in occs),
                   guards=tuple(g for kind, sensitive, g in occs if kind == _ITERATE and not sensitive and g))
         _merge(out, node, use)
+    return out
+
+
+def _uses_of(walk: _Walk, name: str, params: frozenset, seen: frozenset) -> list | None:
+    """The uses of the local `name` and of the locals it is copied to (`t := s`: OPA
+    keeps the term there too), or None when one cannot be followed."""
+    if name in params or name.startswith("$") or name == "_":
+        return None
+    occs = walk.occs.get(name, [])
+    if sum(kind == _DEF for kind, _, _ in occs) != 1 or any(kind == _UNKNOWN for kind, _, _ in occs):
+        return None
+    out = [o for o in occs if o[0] not in (_DEF, _ALIAS)]
+    for copy in walk.aliases.get(name, ()):
+        more = None if copy in seen else _uses_of(walk, copy, params, seen | {copy})
+        if more is None:
+            return None
+        out.extend(more)
     return out
 
 
@@ -75,7 +93,8 @@ def _merge(out: Uses, node, use: Use) -> None:
     old = out.get(id(node))
     if old is not None:
         o = old[1]
-        use = Use(o.iterated or use.iterated, o.ordered or use.ordered, o.guards + use.guards)
+        use = Use(o.iterated or use.iterated, o.ordered or use.ordered, o.guards + use.guards,
+                  o.looked_up or use.looked_up)
     out[id(node)] = (node, use)
 
 
@@ -90,6 +109,7 @@ class _Walk:
         self.direct: list[tuple[ir.Node, Use]] = []
         self.occs: dict[str, list[tuple[int, bool, ir.Node | None]]] = {}
         self.guard: ir.Node | None = None  # the set or object comprehension collecting here
+        self.aliases: dict[str, list[str]] = {}  # a local -> the locals `:=` copies it to
 
     def occ(self, name: str, kind: int, sensitive: bool = False) -> None:
         self.occs.setdefault(name, []).append((kind, sensitive, self.guard))
@@ -101,9 +121,9 @@ class _Walk:
             self.literal(lit, sensitive or (negated and _may_raise(lit)))
         self.guard = outer
 
-    def _direct(self, t, sensitive: bool) -> None:
+    def _direct(self, t, sensitive: bool, lookup: bool = False) -> None:
         guards = (self.guard,) if self.guard is not None and not sensitive else ()
-        self.direct.append((t, Use(iterated=True, ordered=sensitive, guards=guards)))
+        self.direct.append((t, Use(iterated=not lookup, ordered=sensitive, guards=guards, looked_up=lookup)))
 
     def literal(self, lit, sensitive: bool) -> None:
         match lit:
@@ -111,6 +131,10 @@ class _Walk:
                 self.defs.append((n, rhs))
                 self.occ(n, _DEF)
                 self.term(rhs, sensitive, _UNKNOWN)
+            case ir.Assign(lhs=ir.Var(name=copy), rhs=ir.Var(name=n)):
+                self.aliases.setdefault(n, []).append(copy)
+                self.occ(n, _ALIAS)
+                self.occ(copy, _DEF)
             case ir.Unify(lhs=lhs, rhs=ir.Var(name=n)) if _kept(lhs):
                 self.defs.append((n, lhs))
                 self.occ(n, _DEF)
@@ -163,7 +187,7 @@ class _Walk:
                     self.occ(head.name, how, sensitive)
                 else:
                     if _kept(head):
-                        self._direct(head, how == _ITERATE and sensitive)
+                        self._direct(head, how == _ITERATE and sensitive, how == _LOOKUP)
                     self.term(head, sensitive, _UNKNOWN)
                 for k in path:
                     self.term(k, sensitive, _UNKNOWN)

@@ -212,16 +212,21 @@ def _out_of_order(keys: list, unordered: list[tuple[int, int]]) -> bool:
 
 
 def _kept(what: str, out, n: int, keys: list, unordered: list[tuple[int, int]],
-          watch: OrderWatch, span, use):
+          watch: OrderWatch, span, use, value: Callable[[], Any], values: list | None = None):
     """`out`, the value of a literal OPA keeps as a term (of `n` members, `keys` in OPA's
-    insertion order) and iterates: refused when two members are equal (OPA's iteration
-    sees both; two sets' members written alike are one where nothing lists them), or
-    when its order may differ from the value order and may show. `use` says where the
-    literal is iterated (`observe.Use`); None when that could not be followed, and
-    then `watch` says whether any iteration's order shows."""
-    if len(out) != n and not (use is not None and not use.ordered and what == "set"
-                              and _alike(keys)):
-        raise _refuse(what, span, _ITERATED)
+    insertion order, and for an object their `values`) and iterates or looks up. `use`
+    says where (`observe.Use`); None when that could not be followed, and then `watch`
+    says whether any iteration's order shows. Refused when its order may differ from
+    the value order and may show, or when two members are equal (OPA's iteration and
+    lookups see both) unless they cannot be told apart there: where no order shows, a
+    set's equal members written alike, an object's equal keys with values written
+    alike, looked up (keys written alike too if iterated). Then its value is OPA's
+    (`value()`, as a builtin's argument)."""
+    if len(out) != n:
+        if use is None or use.ordered or not (
+                _alike(keys) if values is None else _alike_values(keys, values, use.iterated)):
+            raise _refuse(what, span, _ITERATED)
+        out = value()
     if _out_of_order(keys, unordered):
         if use is not None:
             if use.ordered:
@@ -238,17 +243,29 @@ def _alike(keys: list) -> bool:
     return all(identical(a, b) for i, a in enumerate(keys) for b in keys[i + 1:] if equal(a, b))
 
 
+def _alike_values(keys: list, values: list, iterated: bool) -> bool:
+    """Whether the values of equal keys are written alike (and, if `iterated`, the keys)."""
+    return all(identical(values[i], values[j]) and (not iterated or identical(keys[i], keys[j]))
+               for i in range(len(keys)) for j in range(i + 1, len(keys)) if equal(keys[i], keys[j]))
+
+
 def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: OrderWatch,
                 use=None) -> Fn:
     """A set literal's builder: `fs` the members' functions in source order. `plugged`:
     the literal is an argument of a builtin, which OPA hands the set's value; elsewhere
     OPA keeps the literal's term: where `use` (`observe.Use`) shows it is never
-    iterated, only its value is seen, as a builtin's; otherwise equal members are
-    refused, and members out of value order too where the order may show (`_kept`)."""
-    if use is not None and not use.iterated:
+    iterated nor looked up, only its value is seen, as a builtin's; otherwise equal
+    members, and members out of value order, are refused where they may show (`_kept`)."""
+    if use is not None and not use.iterated and not use.looked_up:
         plugged = True
     kept = [fs[i] for i, _ in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
+
+    def value(items: list) -> frozenset:
+        for a, b in unordered:
+            if equal(items[a], items[b]) and not identical(items[a], items[b]):
+                raise _refuse("set", span, _NAMED)
+        return set_of(items)
 
     def build(env):
         vs = []
@@ -257,13 +274,10 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: Or
             if v is UNDEFINED:
                 return v
             vs.append(v)
-        if not plugged:
-            return _kept("set", set_of(vs), n, [vs[i] for i in order], unordered, watch, span, use)
         items = [vs[i] for i in order]
-        for a, b in unordered:
-            if equal(items[a], items[b]) and not identical(items[a], items[b]):
-                raise _refuse("set", span, _NAMED)
-        return set_of(items)
+        if not plugged:
+            return _kept("set", set_of(vs), n, items, unordered, watch, span, use, lambda: value(items))
+        return value(items)
 
     return build
 
@@ -272,10 +286,20 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
                    watch: OrderWatch, use=None) -> Fn:
     """An object literal's builder: `kfs`, `vfs` the pairs' functions in source order;
     `plugged`, `watch` and `use` as for `set_builder`."""
-    if use is not None and not use.iterated:
+    if use is not None and not use.iterated and not use.looked_up:
         plugged = True
     kept = [(kfs[k], vfs[v]) for k, v in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
+
+    def value(items: list) -> Obj:
+        for a, b in unordered:
+            (ka, va), (kb, vb) = items[a], items[b]
+            if equal(ka, kb) and not (identical(ka, kb) and identical(va, vb)):
+                raise _refuse("object", span, _NAMED)
+        out = obj_of(items)
+        if len(out) != n and sum(type(k) is not str for k in out) > 1:
+            raise _refuse("object", span, _REHASHED)
+        return out
 
     def build(env):
         pairs = []
@@ -287,18 +311,11 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
             if v is UNDEFINED:
                 return v
             pairs.append((k, v))
-        if not plugged:
-            return _kept("object", obj_of(pairs), n, [pairs[i][0] for i in order], unordered, watch,
-                         span, use)
         items = [pairs[i] for i in order]
-        for a, b in unordered:
-            (ka, va), (kb, vb) = items[a], items[b]
-            if equal(ka, kb) and not (identical(ka, kb) and identical(va, vb)):
-                raise _refuse("object", span, _NAMED)
-        out = obj_of(items)
-        if len(out) != n and sum(type(k) is not str for k in out) > 1:
-            raise _refuse("object", span, _REHASHED)
-        return out
+        if not plugged:
+            return _kept("object", obj_of(pairs), n, [k for k, _ in items], unordered, watch, span, use,
+                         lambda: value(items), [v for _, v in items])
+        return value(items)
 
     return build
 
