@@ -62,10 +62,10 @@ BY_DESIGN: dict[str, tuple[str, str]] = {
     "aggregates/test-aggregates-bad-utf8-runes.yaml#0": (
         "the decoded bytes are not UTF-8 text",
         ("base64.decode to bytes that are not UTF-8: OPA's strings are Go's, bytes, and each builtin treats a "
-        "bad byte its own way (count: one character; upper, lower, substring: U+FFFD; replace, trim, "
-        "base64.encode: kept; concat: joined with its neighbours into text; < and sort: by bytes; output: "
-        "U+FFFD), which no Unicode string reproduces: holding them would take Go's string model in every "
-        "string builtin")),
+         "bad byte its own way (count: one character; upper, lower, substring: U+FFFD; replace, trim, "
+         "base64.encode: kept; concat: joined with its neighbours into text; < and sort: by bytes; output: "
+         "U+FFFD), which no Unicode string reproduces: holding them would take Go's string model in every "
+         "string builtin")),
 }
 
 
