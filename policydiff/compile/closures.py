@@ -46,6 +46,25 @@ def _found(env) -> bool:
     return True
 
 
+def _site(cf: Fn, km, vm, use: observe.Use, nxt: Run) -> Run:
+    """A `some … in` over a kept literal: its members as OPA walks them, in its own
+    order and each one (`observe`), which the literal's builder leaves in `use.slot`."""
+
+    def site(env):
+        c = cf(env)
+        if c is UNDEFINED:
+            return False
+        walk = env[use.slot]
+        if walk is None:  # all constant, built without a builder: OPA's order is the value's
+            walk = items(c) if type(c) is Obj or type(c) is frozenset else ()
+        for k, v in walk:
+            if (km is None or km(env, k)) and vm(env, v) and nxt(env):
+                return True
+        return False
+
+    return site
+
+
 class Frame:
     """Slot allocation for one rule definition (or query)."""
 
@@ -109,18 +128,21 @@ class Compiler:
         self.order = program.order  # a query's compiler watches its own (`values.order`)
         self.uses: observe.Uses = {}  # the kept literals of the unit followed (`observe`)
         self._guards: dict[int, ir.Node] = {}  # the comprehensions those uses need guarded
-        self._guarded: set[int] = set()  # ... and those compiled so
+        self._guarded: set[int] = set()  # ... and those compiled so, and the sites walked
 
     def follow(self, uses: observe.Uses) -> None:
         """Compile the unit's kept literals as `observe` found them used."""
         self.uses = uses
         self._guards = {id(g): g for _, u in uses.values() for g in u.guards}
+        for _, u in uses.values():
+            if u.sites and u.slot < 0:
+                u.slot = self.frame.temp()  # the members in OPA's order, for the sites
 
     def settle(self) -> None:
         """After the unit's body: a use whose comprehension was not compiled guarded
         (rewritten on the way) counts as seeing the order."""
         for _, u in self.uses.values():
-            if not all(id(g) in self._guarded for g in u.guards):
+            if not all(id(g) in self._guarded for g in u.guards + u.sites):
                 u.ordered = True
 
     # ------------------------------------------------------------------------- bodies
@@ -265,6 +287,10 @@ class Compiler:
                 cf = self.term(self.hoist(coll, bound, outer, steps), bound, outer)
                 km = self.matcher(key, bound, outer, steps) if key is not None else None
                 vm = self.matcher(value, bound, outer, steps)
+                site = self._use(lit)
+                if site is not None:
+                    self._guarded.add(id(lit))
+                    return _wrap(steps, _site(cf, km, vm, site, nxt))
 
                 if km is None:
                     def some_in(env):  # members only: no keys to pair them with

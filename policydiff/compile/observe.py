@@ -3,7 +3,11 @@
 OPA keeps a set or object literal with non-constant members as a term (`values.order`):
 iterating it sees every member, even two equal ones, in the term's own order (constants
 first), while a builtin's argument, a comparison or a printed binding gets its value.
-That order shows where an iteration's solutions are listed in order (an array
+
+A `some … in` over such a literal is a `site`: the compiler has it walk the members
+as OPA does (`Use.sites`), so wherever it stands it answers as OPA. Any other iteration
+(a reference's variable key, an `every`) walks the value, in value order, so its order
+must not show: it shows where the solutions are listed in order (an array
 comprehension, a query whose solutions are listed, a rule's values), or may stop early
 while something after it can raise an error (`every`, `not`, a rule's or an unlisted
 query's body, which stop at the first failure or success). A set or object
@@ -13,10 +17,10 @@ elements written apart (`0`, `0.0`) it keeps the first: such a comprehension is 
 
 `observe` reads one unit's body (a rule definition with its head folded in, or a query)
 and tells, for each literal it can follow (iterated right where it stands, or bound by
-`:=`/`=` to a local whose every use, and every copy's (`t := s`), it sees), how its term is used (`Use`): whether it
-is iterated or looked up at all, and whether such an iteration's order may show. A
-literal it cannot follow (the local reaches another literal, a rule's value, a user
-function, a `with`) is absent and keeps the conservative check of `values.order`.
+`:=`/`=` to a local whose every use, and every copy's (`t := s`), it sees), how its
+term is used (`Use`). A literal it cannot follow (the local reaches another literal, a
+rule's value, a user function, a `with`) is absent and keeps the conservative check of
+`values.order`.
 """
 
 from __future__ import annotations
@@ -26,23 +30,28 @@ from policydiff import ir
 # builtins that cannot raise: an early stop after them is the same in any order
 _QUIET = frozenset({"equal", "neq", "lt", "gt", "lte", "gte", "internal.member_2", "internal.member_3"})
 
-_VALUE, _ITERATE, _LOOKUP, _UNKNOWN, _DEF, _ALIAS = range(6)
+_VALUE, _ITERATE, _LOOKUP, _UNKNOWN, _DEF, _ALIAS, _SITE = range(7)
 
 
 class Use:
-    """How a kept literal's term is used: `iterated`, `looked_up` (by a key: either
-    sees equal members apart), `ordered` (an iteration whose order may show) and
-    `guards` (the set and object comprehensions that iterate it, whose equal elements
-    written apart must be refused: when the compiler cannot, it sets `ordered`)."""
+    """How a kept literal's term is used: `iterated` (other than by a `some … in`),
+    `looked_up` (by a key: either sees equal members apart), `ordered` (such an
+    iteration whose order may show), `guards` (the set and object comprehensions that
+    iterate it so, whose equal elements written apart must be refused) and `sites`
+    (the `some … in` that iterate it: the compiler has them walk its members in OPA's
+    order, kept in frame slot `slot`). When the compiler cannot guard a comprehension
+    or walk a site so, it sets `ordered`."""
 
-    __slots__ = ("guards", "iterated", "looked_up", "ordered")
+    __slots__ = ("guards", "iterated", "looked_up", "ordered", "sites", "slot")
 
     def __init__(self, iterated: bool = False, ordered: bool = False, guards: tuple = (),
-                 looked_up: bool = False):
+                 looked_up: bool = False, sites: tuple = ()):
         self.iterated = iterated
         self.looked_up = looked_up
         self.ordered = ordered
         self.guards = guards
+        self.sites = sites
+        self.slot = -1
 
 
 Uses = dict[int, tuple[ir.Node, Use]]
@@ -67,8 +76,15 @@ def observe(body, *, listed: bool, mocked: frozenset = frozenset(), params: froz
         use = Use(iterated=any(kind == _ITERATE for kind, _, _ in occs),
                   looked_up=any(kind == _LOOKUP for kind, _, _ in occs),
                   ordered=any(kind == _ITERATE and sensitive for kind, sensitive, _ in occs),
-                  guards=tuple(g for kind, sensitive, g in occs if kind == _ITERATE and not sensitive and g))
+                  guards=tuple(g for kind, sensitive, g in occs if kind == _ITERATE and not sensitive and g),
+                  sites=tuple(site for kind, _, site in occs if kind == _SITE))
         _merge(out, node, use)
+    for node, use in list(out.values()):  # a site finds its literal's use
+        for site in use.sites:
+            other = out.get(id(site))
+            if other is not None and other[1] is not use:  # two literals: not followed
+                use.ordered = other[1].ordered = True
+            out[id(site)] = (site, use)
     return out
 
 
@@ -94,7 +110,7 @@ def _merge(out: Uses, node, use: Use) -> None:
     if old is not None:
         o = old[1]
         use = Use(o.iterated or use.iterated, o.ordered or use.ordered, o.guards + use.guards,
-                  o.looked_up or use.looked_up)
+                  o.looked_up or use.looked_up, o.sites + use.sites)
     out[id(node)] = (node, use)
 
 
@@ -145,7 +161,13 @@ class _Walk:
             case ir.Expr(term=term):
                 self.term(term, sensitive, _VALUE)
             case ir.SomeIn(key=key, value=value, collection=coll):
-                self.iterated(coll, sensitive)
+                if isinstance(coll, ir.Var):
+                    self.occs.setdefault(coll.name, []).append((_SITE, sensitive, lit))
+                elif _kept(coll):
+                    self.direct.append((coll, Use(sites=(lit,))))
+                    self.term(coll, sensitive, _UNKNOWN)
+                else:
+                    self.iterated(coll, sensitive)
                 if key is not None:
                     self.term(key, sensitive, _UNKNOWN)
                 self.term(value, sensitive, _UNKNOWN)

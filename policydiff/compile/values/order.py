@@ -24,16 +24,17 @@ merging two.
 A kept term is also iterated in its own order of terms, not the value's: with
 `input.s = "a"`, `[e | some e in s]` of `s := {input.s, "x"}` is `["x", "a"]` in OPA
 (the constant before the rewritten variable), as is `[k | o[k]]` of `o := {input.s: 1,
-"x": 2}`. policydiff's values carry no order of their own, so a kept literal whose
-term order may differ from its value order (members out of value order, or two
-distinct members ordered only by generated names) is refused `unsupported` where its
-order can show. `compile.observe` follows a literal iterated where it stands or bound
-to a local, and tells the builders how it is used (`Use`): never iterated, it is its
-value (as a builtin's argument); iterated where no order shows, equal members are
-refused only if written apart; iterated where it does, it is refused. A literal it
-cannot follow is refused when built where some order is observed (`OrderWatch`): an
-array comprehension in the policy's rules, or in the query that builds it or that reads
-the rules, or a query whose solutions, listed in order, may come from iterating.
+"x": 2}`. `compile.observe` follows a literal iterated where it stands or bound to a
+local (and its copies), and tells the builders how it is used (`Use`): a `some … in`
+walks the members the builder leaves in a slot in OPA's order (`_walk`: each member,
+an object's value looked up by each key; refused only where generated names order two
+members written apart); never iterated, the literal is its value (as a builtin's
+argument); iterated otherwise where no order shows, equal members are refused only if
+written apart; where the order shows, a literal out of value order is refused. A
+literal it cannot follow is refused when built where some order is observed
+(`OrderWatch`): an array comprehension in the policy's rules, or in the query that
+builds it or that reads the rules, or a query whose solutions, listed in order, may
+come from iterating.
 """
 
 from __future__ import annotations
@@ -123,20 +124,45 @@ def _same_term(a, b) -> bool:
     return False  # told apart even where OPA may merge: then a collision is refused
 
 
+def _distinct_terms(a, b) -> bool:
+    """Whether OPA's parser surely takes two members for two terms (`_same_term` may
+    tell apart two it merges: two comprehensions written alike)."""
+    ca, cb = literal(a), literal(b)
+    if ca is not NOT_LITERAL or cb is not NOT_LITERAL:
+        return not (ca is not NOT_LITERAL and cb is not NOT_LITERAL and equal(ca, cb))
+    if type(a) is not type(b):
+        return True
+    match a, b:
+        case ir.Var(name=x), ir.Var(name=y):
+            return x != y
+        case ir.Ref(), ir.Ref():
+            return len(a.path) != len(b.path) or _distinct_terms(a.head, b.head) or any(
+                _distinct_terms(x, y) for x, y in zip(a.path, b.path))
+        case ir.Call(), ir.Call():
+            return a.func != b.func or len(a.args) != len(b.args) or any(
+                _distinct_terms(x, y) for x, y in zip(a.args, b.args))
+        case ir.Array(), ir.Array():
+            return len(a.items) != len(b.items) or any(_distinct_terms(x, y) for x, y in zip(a.items, b.items))
+    return False
+
+
 class Construction:
     """How OPA builds one literal: `members` are the source indices of the terms the
     parser keeps (for an object, `(key index, value index)`: the first key, the last
     value), in source order; `order` the positions in `members` in insertion order;
     `unordered` the pairs of positions in `order` whose order OPA's variable names
-    decide; `plain` when no two members can be equal (all constant)."""
+    decide; `plain` when no two members can be equal (all constant); `alike` the
+    pairs of positions in `order` OPA's parser may have merged into one term."""
 
-    __slots__ = ("members", "order", "plain", "unordered")
+    __slots__ = ("alike", "members", "order", "plain", "unordered")
 
-    def __init__(self, members: list, order: list[int], unordered: list[tuple[int, int]], plain: bool):
+    def __init__(self, members: list, order: list[int], unordered: list[tuple[int, int]], plain: bool,
+                 alike: list[tuple[int, int]] = ()):
         self.members = members
         self.order = order
         self.unordered = unordered
         self.plain = plain
+        self.alike = alike
 
 
 def construction(keys: list) -> Construction:
@@ -166,7 +192,9 @@ def construction(keys: list) -> Construction:
     unordered = sorted((min(position[i], position[j]), max(position[i], position[j]))
                        for i in range(n) for j in range(i + 1, n) if not rel[i][j])
     plain = len(keys) == n and all(s[1] == _GROUND for s in shapes)
-    return Construction(list(zip(firsts, lasts)), order, unordered, plain)
+    alike = sorted((min(position[i], position[j]), max(position[i], position[j])) for i in range(n)
+                   for j in range(i + 1, n) if not _distinct_terms(keys[firsts[i]], keys[firsts[j]]))
+    return Construction(list(zip(firsts, lasts)), order, unordered, plain, alike)
 
 
 def _refuse(what: str, span, why: str) -> PolicyError:
@@ -208,7 +236,8 @@ def _out_of_order(keys: list, unordered: list[tuple[int, int]]) -> bool:
     differ from the value order policydiff iterates in."""
     if any(not equal(keys[a], keys[b]) for a, b in unordered):
         return True
-    return sorted(keys, key=cmp_to_key(compare)) != keys
+    # told apart as OPA tells them (Python's `==` takes `true` for 1)
+    return not all(identical(a, b) for a, b in zip(sorted(keys, key=cmp_to_key(compare)), keys))
 
 
 def _kept(what: str, out, n: int, keys: list, unordered: list[tuple[int, int]],
@@ -249,6 +278,27 @@ def _alike_values(keys: list, values: list, iterated: bool) -> bool:
                for i in range(len(keys)) for j in range(i + 1, len(keys)) if equal(keys[i], keys[j]))
 
 
+def _walk(pairs: list, plan: Construction, what: str, span) -> list:
+    """The `(key, value)` pairs a `some … in` meets walking a kept literal (`pairs` its
+    members in OPA's insertion order): each member, even two equal ones, and for an
+    object the value of the first equal key (OPA looks each key up). Refused where
+    generated names order two members that are not written alike, or where two equal
+    members may be one term to OPA's parser."""
+    for a, b in plan.unordered:
+        (ka, va), (kb, vb) = pairs[a], pairs[b]
+        if not (identical(ka, kb) and identical(va, vb)):
+            raise _refuse_order(what, span)
+    for a, b in plan.alike:
+        if equal(pairs[a][0], pairs[b][0]):
+            raise _refuse(what, span, "OPA's parser may have merged them into one")
+    if what == "set" or len(set_of([k for k, _ in pairs])) == len(pairs):
+        return pairs
+    out = []
+    for k, _ in pairs:
+        out.append((k, next(v for k2, v in pairs if equal(k2, k))))
+    return out
+
+
 def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: OrderWatch,
                 use=None) -> Fn:
     """A set literal's builder: `fs` the members' functions in source order. `plugged`:
@@ -258,6 +308,7 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: Or
     members, and members out of value order, are refused where they may show (`_kept`)."""
     if use is not None and not use.iterated and not use.looked_up:
         plugged = True
+    walked = use is not None and bool(use.sites)
     kept = [fs[i] for i, _ in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
 
@@ -275,6 +326,8 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: Or
                 return v
             vs.append(v)
         items = [vs[i] for i in order]
+        if walked:
+            env[use.slot] = _walk([(v, v) for v in items], plan, "set", span)
         if not plugged:
             return _kept("set", set_of(vs), n, items, unordered, watch, span, use, lambda: value(items))
         return value(items)
@@ -288,6 +341,7 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
     `plugged`, `watch` and `use` as for `set_builder`."""
     if use is not None and not use.iterated and not use.looked_up:
         plugged = True
+    walked = use is not None and bool(use.sites)
     kept = [(kfs[k], vfs[v]) for k, v in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
 
@@ -312,6 +366,8 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
                 return v
             pairs.append((k, v))
         items = [pairs[i] for i in order]
+        if walked:
+            env[use.slot] = _walk(items, plan, "object", span)
         if not plugged:
             return _kept("object", obj_of(pairs), n, [k for k, _ in items], unordered, watch, span, use,
                          lambda: value(items), [v for _, v in items])
