@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from policydiff import ir
-from policydiff.compile import closures, plan, resolve, typecheck
+from policydiff.compile import closures, observe, plan, resolve, typecheck
 from policydiff.compile.builtins import OUT_OF_SCOPE
 from policydiff.compile.builtins.patterns import glob_regex as glob_regex  # for the matrix
 from policydiff.compile.program import Program
@@ -166,6 +166,7 @@ class Query:
         comp.mocked = program.mocked | own
         # its literals are refused out of order where it or the rules see an order
         comp.order = OrderWatch(program.rules_observe_order or (listed and _may_iterate(rule.body)))
+        comp.follow(observe.observe(rule.body, listed=listed, mocked=comp.mocked))
         shallow = plan.shallow_vars(rule.body)
         self.names = sorted(v for v in shallow if not plan.is_wildcard(v))
         slots = [(n, frame.slot(n)) for n in self.names]
@@ -175,6 +176,7 @@ class Query:
             return False
 
         self.run, _ = comp.body(rule.body, set(), frozenset(shallow), emit, None)
+        comp.settle()
         if comp.order.observed and not program.order.observed:
             # the rules' literals are refused out of order from now on; one built before
             # (a memo may hold it) could reach this query

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, assert_never
 
 from policydiff import ir
-from policydiff.compile import plan, withs
+from policydiff.compile import observe, plan, withs
 from policydiff.compile.builtins import BUILTINS, OUT_OF_SCOPE, BuiltinError, Unsupported
 from policydiff.compile.values import UNDEFINED, Obj, equal, freeze
 from policydiff.compile.values.access import input_path, input_root, items, members, path, walker
@@ -28,7 +28,14 @@ from policydiff.compile.values.build import (
     object_of,
     object_of_pairs,
 )
-from policydiff.compile.values.order import OrderWatch, construction, object_builder, set_builder
+from policydiff.compile.values.order import (
+    OrderWatch,
+    construction,
+    guarded_object,
+    guarded_set,
+    object_builder,
+    set_builder,
+)
 from policydiff.errors import Code, PolicyError
 
 Run = Callable[[list], bool]
@@ -37,6 +44,25 @@ Fn = Callable[[list], Any]
 
 def _found(env) -> bool:
     return True
+
+
+def _site(cf: Fn, km, vm, use: observe.Use, nxt: Run) -> Run:
+    """A `some … in` over a kept literal: its members as OPA walks them, in its own
+    order and each one (`observe`), which the literal's builder leaves in `use.slot`."""
+
+    def site(env):
+        c = cf(env)
+        if c is UNDEFINED:
+            return False
+        walk = env[use.slot]
+        if walk is None:  # all constant, built without a builder: OPA's order is the value's
+            walk = items(c) if type(c) is Obj or type(c) is frozenset else ()
+        for k, v in walk:
+            if (km is None or km(env, k)) and vm(env, v) and nxt(env):
+                return True
+        return False
+
+    return site
 
 
 class Frame:
@@ -100,6 +126,24 @@ class Compiler:
         # builtin its value, where elsewhere it keeps a set or object literal's term
         self.plugged = False
         self.order = program.order  # a query's compiler watches its own (`values.order`)
+        self.uses: observe.Uses = {}  # the kept literals of the unit followed (`observe`)
+        self._guards: dict[int, ir.Node] = {}  # the comprehensions those uses need guarded
+        self._guarded: set[int] = set()  # ... and those compiled so, and the sites walked
+
+    def follow(self, uses: observe.Uses) -> None:
+        """Compile the unit's kept literals as `observe` found them used."""
+        self.uses = uses
+        self._guards = {id(g): g for _, u in uses.values() for g in u.guards}
+        for _, u in uses.values():
+            if u.sites and u.slot < 0:
+                u.slot = self.frame.temp()  # the members in OPA's order, for the sites
+
+    def settle(self) -> None:
+        """After the unit's body: a use whose comprehension was not compiled guarded
+        (rewritten on the way) counts as seeing the order."""
+        for _, u in self.uses.values():
+            if not all(id(g) in self._guarded for g in u.guards + u.sites):
+                u.ordered = True
 
     # ------------------------------------------------------------------------- bodies
 
@@ -243,6 +287,10 @@ class Compiler:
                 cf = self.term(self.hoist(coll, bound, outer, steps), bound, outer)
                 km = self.matcher(key, bound, outer, steps) if key is not None else None
                 vm = self.matcher(value, bound, outer, steps)
+                site = self._use(lit)
+                if site is not None:
+                    self._guarded.add(id(lit))
+                    return _wrap(steps, _site(cf, km, vm, site, nxt))
 
                 if km is None:
                     def some_in(env):  # members only: no keys to pair them with
@@ -422,11 +470,18 @@ class Compiler:
             case ir.Array(items=xs):
                 return ir.Array(span=t.span, items=tuple(self.hoist(x, bound, outer, steps) for x in xs))
             case ir.Set(items=xs):
-                return ir.Set(span=t.span, items=tuple(self.hoist(x, bound, outer, steps) for x in xs))
+                return self._carry(t, ir.Set(span=t.span, items=tuple(self.hoist(x, bound, outer, steps) for x in xs)))
             case ir.Object(items=pairs):
-                return ir.Object(span=t.span, items=tuple((self.hoist(k, bound, outer, steps),
-                                                           self.hoist(v, bound, outer, steps)) for k, v in pairs))
+                return self._carry(t, ir.Object(span=t.span, items=tuple(
+                    (self.hoist(k, bound, outer, steps), self.hoist(v, bound, outer, steps)) for k, v in pairs)))
         return t
+
+    def _carry(self, old, new):
+        """`new`, a rewrite of the literal `old`, used as `old` is (`observe`)."""
+        found = self.uses.get(id(old))
+        if found is not None and found[0] is old:
+            self.uses[id(new)] = (new, found[1])
+        return new
 
     def _iteration(self, ref: ir.Ref, bound: set[str], outer, steps, name: str):
         """A step builder enumerating `ref`, binding the variables of its keys."""
@@ -513,7 +568,7 @@ class Compiler:
                 built = construction(list(xs))
                 if built.plain:
                     return collection(fs, frozenset)
-                return set_builder(fs, built, t.span, plugged, self.order)
+                return set_builder(fs, built, t.span, plugged, self.order, self._use(t))
             case ir.Object(items=pairs):
                 self.plugged = plugged
                 kfs = [self.term(k, bound, outer) for k, _ in pairs]
@@ -521,17 +576,30 @@ class Compiler:
                 built = construction([k for k, _ in pairs])
                 if built.plain:
                     return object_of(kfs, vfs)
-                return object_builder(kfs, vfs, built, t.span, plugged, self.order)
+                return object_builder(kfs, vfs, built, t.span, plugged, self.order, self._use(t))
             case ir.Call():
                 return self.call(t, bound, outer)
             case ir.ArrayCompr(term=head, body=body):
                 self.order.observed = True
                 return self._compr(t, [head], body, bound, outer, lambda acc: tuple(acc))
             case ir.SetCompr(term=head, body=body):
-                return self._compr(t, [head], body, bound, outer, checked_set)
+                return self._compr(t, [head], body, bound, outer, guarded_set(t.span) if self._guard(t)
+                                   else checked_set)
             case ir.ObjectCompr(key=k, value=v, body=body):
-                return self._compr(t, [k, v], body, bound, outer, object_of_pairs(t))
+                return self._compr(t, [k, v], body, bound, outer, guarded_object(t.span, object_of_pairs(t))
+                                   if self._guard(t) else object_of_pairs(t))
         assert_never(t)
+
+    def _guard(self, t) -> bool:
+        """Whether comprehension `t` iterates a kept literal out of OPA's order (`observe`)."""
+        if self._guards.get(id(t)) is t:
+            self._guarded.add(id(t))
+            return True
+        return False
+
+    def _use(self, t) -> observe.Use | None:
+        found = self.uses.get(id(t))
+        return found[1] if found is not None and found[0] is t else None
 
     def _input_path(self, keys: tuple) -> Fn:
         if self.owner is not None:  # a slice of the input: memos key on it

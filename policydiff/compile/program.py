@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from policydiff import ir
-from policydiff.compile import plan, raising
+from policydiff.compile import observe, plan, raising
 from policydiff.compile.closures import Compiler, Frame
 from policydiff.compile.refheads import RefTree
 from policydiff.compile.resolve import Group
@@ -199,7 +199,13 @@ class Program:
         # in pieces: the bodies `dispatch` may screen (without variables), and those
         # `prefixes` may remember (with variables, not of functions)
         pieces: list | None = [] if guard or rule.kind != "function" else None
-        run, _ = comp.body(tuple(body), bound, outer, emit, span, pieces, ground_pieces=guard)
+        body = tuple(body)
+        # a rule's values are listed (in order, or the first of equal ones kept)
+        comp.follow(observe.observe(body, listed=heads[0][0] != "$const" or rule.kind == "partial_set",
+                                    mocked=self.mocked,
+                                    params=frozenset(plan.term_vars(ir.Array(items=rule.args), set()))))
+        run, _ = comp.body(body, bound, outer, emit, span, pieces, ground_pieces=guard)
+        comp.settle()
         guards = tuple((i, c) for i, c in ((i, literal(a)) for i, a in enumerate(rule.args)) if type(c) is str)
         return Definition(run, frame.size, span, params, guards, pieces[0] if pieces else None)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from policydiff import ir
-from policydiff.compile import plan
+from policydiff.compile import observe, plan
 from policydiff.compile.closures import Compiler, Frame, Linker
 from policydiff.compile.resolve import VAR, Member, TreeGroup
 from policydiff.compile.rule import CompiledRule, Ctx, Definition
@@ -99,7 +99,10 @@ class RefRule(CompiledRule):
             return False
 
         bound = set(keys)
-        run, _ = comp.body(tuple(body), bound, frozenset(plan.shallow_vars(body) | bound), emit, rule.span)
+        body = tuple(body)
+        comp.follow(observe.observe(body, listed=True, mocked=program.mocked))  # keys are values
+        run, _ = comp.body(body, bound, frozenset(plan.shallow_vars(body) | bound), emit, rule.span)
+        comp.settle()
         return Definition(run, frame.size, rule.span, None), key_slots
 
     def evaluate(self, ctx: Ctx):

@@ -17,6 +17,7 @@ without folding, escaping or block scalars (see below); the others are refused.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from decimal import Decimal
 
@@ -155,7 +156,8 @@ def is_valid(s):
 # (block style, keys in its natural order, sequences not indented under a key). Strings
 # are written plain, single-quoted (plain would read otherwise) or double-quoted (they
 # would resolve to another type); what the emitter would fold, escape or write as a
-# block scalar is refused, as are numbers go-yaml would read as floats.
+# block scalar is refused. Numbers go-yaml reads as floats it writes as Go's shortest
+# `%g` (`0.0` is `0`, `-0.0` is `-0`, `1.5e6` is `1.5e+06`).
 
 _MARSHAL = "yaml.marshal"
 _WIDTH = 80  # the emitter folds a scalar at a space beyond this column
@@ -188,10 +190,12 @@ def _scalar_text(v, column: int, key: bool = False) -> str:
         return "true" if v else "false"
     if type(v) is int:
         if not -(2**63) <= v < 2**64:
-            raise Unsupported(f"{_MARSHAL}: an integer go-yaml reads as a float")
+            return _float_text(str(v))
         return str(v)
+    if type(v) is Num:
+        return _number_text(v.text)
     if type(v) is not str:
-        raise Unsupported(f"{_MARSHAL}: a number go-yaml reads as a float")
+        raise Unsupported(f"{_MARSHAL}: a value it cannot write")
     if not _PRINTABLE.fullmatch(v) or (key and len(v) > 100):
         raise Unsupported(f"{_MARSHAL}: a string the emitter escapes or writes as a block")
     if _resolves_to_string(v) and v:
@@ -203,6 +207,41 @@ def _scalar_text(v, column: int, key: bool = False) -> str:
     if not key and " " in v and column + len(out) > _WIDTH:
         raise Unsupported(f"{_MARSHAL}: a string the emitter folds over lines")
     return out
+
+
+_GO_INT = re.compile(r"[-+]?[0-9]+")
+
+
+def _number_text(text: str) -> str:
+    """How go-yaml writes the JSON number `text` it has read: an int64 or uint64 as
+    itself (`-0` is 0), anything else as the float64 it parses."""
+    if _GO_INT.fullmatch(text) and -(2**63) <= int(text) < 2**64:
+        return str(int(text))
+    return _float_text(text)
+
+
+def _float_text(text: str) -> str:
+    """Go's `strconv.FormatFloat(f, 'g', -1, 64)` of the float64 `text` parses to (both
+    round correctly): the shortest digits, with an exponent of at least two digits when
+    it is below -4 or at least 6 (`1e+06`, `1e-05`, `-0`)."""
+    f = float(text)
+    if math.isinf(f):  # go-yaml's parse fails: it reads another type
+        raise Unsupported(f"{_MARSHAL}: a number beyond a float64")
+    sign = "-" if str(f).startswith("-") else ""
+    if f == 0:
+        return sign + "0"
+    _, digits, exp = Decimal(repr(abs(f))).normalize().as_tuple()
+    ds = "".join(map(str, digits))
+    point = len(ds) + exp  # digits before the decimal point
+    e = point - 1
+    if e < -4 or e >= 6:
+        mantissa = ds[0] + ("." + ds[1:] if len(ds) > 1 else "")
+        return f"{sign}{mantissa}e{'-' if e < 0 else '+'}{abs(e):02d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{ds}"
+    if point >= len(ds):
+        return sign + ds + "0" * (point - len(ds))
+    return f"{sign}{ds[:point]}.{ds[point:]}"
 
 
 def _natural_less(a: str, b: str) -> bool:

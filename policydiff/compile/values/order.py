@@ -24,13 +24,17 @@ merging two.
 A kept term is also iterated in its own order of terms, not the value's: with
 `input.s = "a"`, `[e | some e in s]` of `s := {input.s, "x"}` is `["x", "a"]` in OPA
 (the constant before the rewritten variable), as is `[k | o[k]]` of `o := {input.s: 1,
-"x": 2}`. policydiff's values carry no order of their own, so a kept literal whose
-term order may differ from its value order (members out of value order, or two
-distinct members ordered only by generated names) is refused `unsupported` when built
-where some order is observed (`OrderWatch`): an array comprehension in the policy's
-rules, or in the query that builds it or that reads the rules, or a query whose
-solutions, listed in order, may come from iterating. Conservative (the literal need not
-reach that consumer), never a wrong order.
+"x": 2}`. `compile.observe` follows a literal iterated where it stands or bound to a
+local (and its copies), and tells the builders how it is used (`Use`): a `some … in`
+walks the members the builder leaves in a slot in OPA's order (`_walk`: each member,
+an object's value looked up by each key; refused only where generated names order two
+members written apart); never iterated, the literal is its value (as a builtin's
+argument); iterated otherwise where no order shows, equal members are refused only if
+written apart; where the order shows, a literal out of value order is refused. A
+literal it cannot follow is refused when built where some order is observed
+(`OrderWatch`): an array comprehension in the policy's rules, or in the query that
+builds it or that reads the rules, or a query whose solutions, listed in order, may
+come from iterating.
 """
 
 from __future__ import annotations
@@ -40,7 +44,16 @@ from functools import cmp_to_key
 from typing import Any
 
 from policydiff import ir
-from policydiff.compile.values import UNDEFINED, Obj, compare, equal, identical, obj_of, set_of
+from policydiff.compile.values import (
+    UNDEFINED,
+    Obj,
+    canon,
+    compare,
+    equal,
+    identical,
+    obj_of,
+    set_of,
+)
 from policydiff.compile.values.build import NOT_LITERAL, literal
 from policydiff.errors import Code, PolicyError
 
@@ -111,20 +124,45 @@ def _same_term(a, b) -> bool:
     return False  # told apart even where OPA may merge: then a collision is refused
 
 
+def _distinct_terms(a, b) -> bool:
+    """Whether OPA's parser surely takes two members for two terms (`_same_term` may
+    tell apart two it merges: two comprehensions written alike)."""
+    ca, cb = literal(a), literal(b)
+    if ca is not NOT_LITERAL or cb is not NOT_LITERAL:
+        return not (ca is not NOT_LITERAL and cb is not NOT_LITERAL and equal(ca, cb))
+    if type(a) is not type(b):
+        return True
+    match a, b:
+        case ir.Var(name=x), ir.Var(name=y):
+            return x != y
+        case ir.Ref(), ir.Ref():
+            return len(a.path) != len(b.path) or _distinct_terms(a.head, b.head) or any(
+                _distinct_terms(x, y) for x, y in zip(a.path, b.path))
+        case ir.Call(), ir.Call():
+            return a.func != b.func or len(a.args) != len(b.args) or any(
+                _distinct_terms(x, y) for x, y in zip(a.args, b.args))
+        case ir.Array(), ir.Array():
+            return len(a.items) != len(b.items) or any(_distinct_terms(x, y) for x, y in zip(a.items, b.items))
+    return False
+
+
 class Construction:
     """How OPA builds one literal: `members` are the source indices of the terms the
     parser keeps (for an object, `(key index, value index)`: the first key, the last
     value), in source order; `order` the positions in `members` in insertion order;
     `unordered` the pairs of positions in `order` whose order OPA's variable names
-    decide; `plain` when no two members can be equal (all constant)."""
+    decide; `plain` when no two members can be equal (all constant); `alike` the
+    pairs of positions in `order` OPA's parser may have merged into one term."""
 
-    __slots__ = ("members", "order", "plain", "unordered")
+    __slots__ = ("alike", "members", "order", "plain", "unordered")
 
-    def __init__(self, members: list, order: list[int], unordered: list[tuple[int, int]], plain: bool):
+    def __init__(self, members: list, order: list[int], unordered: list[tuple[int, int]], plain: bool,
+                 alike: list[tuple[int, int]] = ()):
         self.members = members
         self.order = order
         self.unordered = unordered
         self.plain = plain
+        self.alike = alike
 
 
 def construction(keys: list) -> Construction:
@@ -154,7 +192,9 @@ def construction(keys: list) -> Construction:
     unordered = sorted((min(position[i], position[j]), max(position[i], position[j]))
                        for i in range(n) for j in range(i + 1, n) if not rel[i][j])
     plain = len(keys) == n and all(s[1] == _GROUND for s in shapes)
-    return Construction(list(zip(firsts, lasts)), order, unordered, plain)
+    alike = sorted((min(position[i], position[j]), max(position[i], position[j])) for i in range(n)
+                   for j in range(i + 1, n) if not _distinct_terms(keys[firsts[i]], keys[firsts[j]]))
+    return Construction(list(zip(firsts, lasts)), order, unordered, plain, alike)
 
 
 def _refuse(what: str, span, why: str) -> PolicyError:
@@ -196,30 +236,87 @@ def _out_of_order(keys: list, unordered: list[tuple[int, int]]) -> bool:
     differ from the value order policydiff iterates in."""
     if any(not equal(keys[a], keys[b]) for a, b in unordered):
         return True
-    return sorted(keys, key=cmp_to_key(compare)) != keys
+    # told apart as OPA tells them (Python's `==` takes `true` for 1)
+    return not all(identical(a, b) for a, b in zip(sorted(keys, key=cmp_to_key(compare)), keys))
 
 
 def _kept(what: str, out, n: int, keys: list, unordered: list[tuple[int, int]],
-          watch: OrderWatch, span):
+          watch: OrderWatch, span, use, value: Callable[[], Any], values: list | None = None):
     """`out`, the value of a literal OPA keeps as a term (of `n` members, `keys` in OPA's
-    insertion order): refused when two members are equal (OPA's iteration sees both), or
-    when its order may differ from the value order and `watch` is observed."""
+    insertion order, and for an object their `values`) and iterates or looks up. `use`
+    says where (`observe.Use`); None when that could not be followed, and then `watch`
+    says whether any iteration's order shows. Refused when its order may differ from
+    the value order and may show, or when two members are equal (OPA's iteration and
+    lookups see both) unless they cannot be told apart there: where no order shows, a
+    set's equal members written alike, an object's equal keys with values written
+    alike, looked up (keys written alike too if iterated). Then its value is OPA's
+    (`value()`, as a builtin's argument)."""
     if len(out) != n:
-        raise _refuse(what, span, _ITERATED)
+        if use is None or use.ordered or not (
+                _alike(keys) if values is None else _alike_values(keys, values, use.iterated)):
+            raise _refuse(what, span, _ITERATED)
+        out = value()
     if _out_of_order(keys, unordered):
+        if use is not None:
+            if use.ordered:
+                raise _refuse_order(what, span)
+            return out
         if watch.observed:
             raise _refuse_order(what, span)
         watch.kept = True
     return out
 
 
-def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: OrderWatch) -> Fn:
+def _alike(keys: list) -> bool:
+    """Whether members that are equal are also written alike (`1` and `1.0` are not)."""
+    return all(identical(a, b) for i, a in enumerate(keys) for b in keys[i + 1:] if equal(a, b))
+
+
+def _alike_values(keys: list, values: list, iterated: bool) -> bool:
+    """Whether the values of equal keys are written alike (and, if `iterated`, the keys)."""
+    return all(identical(values[i], values[j]) and (not iterated or identical(keys[i], keys[j]))
+               for i in range(len(keys)) for j in range(i + 1, len(keys)) if equal(keys[i], keys[j]))
+
+
+def _walk(pairs: list, plan: Construction, what: str, span) -> list:
+    """The `(key, value)` pairs a `some … in` meets walking a kept literal (`pairs` its
+    members in OPA's insertion order): each member, even two equal ones, and for an
+    object the value of the first equal key (OPA looks each key up). Refused where
+    generated names order two members that are not written alike, or where two equal
+    members may be one term to OPA's parser."""
+    for a, b in plan.unordered:
+        (ka, va), (kb, vb) = pairs[a], pairs[b]
+        if not (identical(ka, kb) and identical(va, vb)):
+            raise _refuse_order(what, span)
+    for a, b in plan.alike:
+        if equal(pairs[a][0], pairs[b][0]):
+            raise _refuse(what, span, "OPA's parser may have merged them into one")
+    if what == "set" or len(set_of([k for k, _ in pairs])) == len(pairs):
+        return pairs
+    out = []
+    for k, _ in pairs:
+        out.append((k, next(v for k2, v in pairs if equal(k2, k))))
+    return out
+
+
+def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: OrderWatch,
+                use=None) -> Fn:
     """A set literal's builder: `fs` the members' functions in source order. `plugged`:
     the literal is an argument of a builtin, which OPA hands the set's value; elsewhere
-    OPA keeps the literal's term, so equal members are refused, and members out of
-    value order too where `watch` is observed."""
+    OPA keeps the literal's term: where `use` (`observe.Use`) shows it is never
+    iterated nor looked up, only its value is seen, as a builtin's; otherwise equal
+    members, and members out of value order, are refused where they may show (`_kept`)."""
+    if use is not None and not use.iterated and not use.looked_up:
+        plugged = True
+    walked = use is not None and bool(use.sites)
     kept = [fs[i] for i, _ in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
+
+    def value(items: list) -> frozenset:
+        for a, b in unordered:
+            if equal(items[a], items[b]) and not identical(items[a], items[b]):
+                raise _refuse("set", span, _NAMED)
+        return set_of(items)
 
     def build(env):
         vs = []
@@ -228,23 +325,35 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: Or
             if v is UNDEFINED:
                 return v
             vs.append(v)
-        if not plugged:
-            return _kept("set", set_of(vs), n, [vs[i] for i in order], unordered, watch, span)
         items = [vs[i] for i in order]
-        for a, b in unordered:
-            if equal(items[a], items[b]) and not identical(items[a], items[b]):
-                raise _refuse("set", span, _NAMED)
-        return set_of(items)
+        if walked:
+            env[use.slot] = _walk([(v, v) for v in items], plan, "set", span)
+        if not plugged:
+            return _kept("set", set_of(vs), n, items, unordered, watch, span, use, lambda: value(items))
+        return value(items)
 
     return build
 
 
 def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugged: bool,
-                   watch: OrderWatch) -> Fn:
+                   watch: OrderWatch, use=None) -> Fn:
     """An object literal's builder: `kfs`, `vfs` the pairs' functions in source order;
-    `plugged` and `watch` as for `set_builder`."""
+    `plugged`, `watch` and `use` as for `set_builder`."""
+    if use is not None and not use.iterated and not use.looked_up:
+        plugged = True
+    walked = use is not None and bool(use.sites)
     kept = [(kfs[k], vfs[v]) for k, v in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
+
+    def value(items: list) -> Obj:
+        for a, b in unordered:
+            (ka, va), (kb, vb) = items[a], items[b]
+            if equal(ka, kb) and not (identical(ka, kb) and identical(va, vb)):
+                raise _refuse("object", span, _NAMED)
+        out = obj_of(items)
+        if len(out) != n and sum(type(k) is not str for k in out) > 1:
+            raise _refuse("object", span, _REHASHED)
+        return out
 
     def build(env):
         pairs = []
@@ -256,17 +365,54 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
             if v is UNDEFINED:
                 return v
             pairs.append((k, v))
-        if not plugged:
-            return _kept("object", obj_of(pairs), n, [pairs[i][0] for i in order], unordered, watch,
-                         span)
         items = [pairs[i] for i in order]
-        for a, b in unordered:
-            (ka, va), (kb, vb) = items[a], items[b]
-            if equal(ka, kb) and not (identical(ka, kb) and identical(va, vb)):
-                raise _refuse("object", span, _NAMED)
-        out = obj_of(items)
-        if len(out) != n and sum(type(k) is not str for k in out) > 1:
-            raise _refuse("object", span, _REHASHED)
-        return out
+        if walked:
+            env[use.slot] = _walk(items, plan, "object", span)
+        if not plugged:
+            return _kept("object", obj_of(pairs), n, [k for k, _ in items], unordered, watch, span, use,
+                         lambda: value(items), [v for _, v in items])
+        return value(items)
 
     return build
+
+
+def _collision(span) -> PolicyError:
+    return PolicyError.at(Code.UNSUPPORTED, "two elements of this comprehension are equal but written apart "
+                          "(like `0` and `0.0`) and come from iterating a set or object literal OPA iterates "
+                          "in its own order of members: which one OPA keeps depends on that order", span,
+                          help="build the literal's value with a comprehension or a builtin first")
+
+
+def guarded_set(span) -> Callable[[list], frozenset]:
+    """A set comprehension's finish where it iterates a kept literal out of OPA's order
+    (`observe`): of two equal elements OPA keeps the first it meets, so two written
+    apart are refused."""
+
+    def finish(items: list) -> frozenset:
+        out = set_of(items)
+        if len(out) != len(items):
+            first: dict = {}
+            for x in items:
+                y = first.setdefault(canon(x), x)
+                if y is not x and not identical(x, y):
+                    raise _collision(span)
+        return out
+
+    return finish
+
+
+def guarded_object(span, finish: Callable[[list], Obj]) -> Callable[[list], Obj]:
+    """An object comprehension's `finish` where it iterates a kept literal out of OPA's
+    order: two equal keys, or their values, written apart are refused."""
+
+    def guarded(pairs: list) -> Obj:
+        out = finish(pairs)
+        if len(out) != len(pairs):
+            first: dict = {}
+            for k, v in pairs:
+                k2, v2 = first.setdefault(canon(k), (k, v))
+                if k2 is not k and not (identical(k, k2) and identical(v, v2)):
+                    raise _collision(span)
+        return out
+
+    return guarded
