@@ -45,6 +45,7 @@ from policydiff.flowgraph import (
     const_key,
     find,
     opaque,
+    position_of,
     reachable,
     reads_input,
 )
@@ -76,6 +77,9 @@ class InputClass(msgspec.Struct, frozen=True, kw_only=True):
 class Analysis(msgspec.Struct, frozen=True, kw_only=True):
     classes: tuple[InputClass, ...]
     incomplete: tuple[str, ...] = ()  # "file:line: why"
+    # input arrays compared only with array patterns, and how many positions the
+    # patterns name: each position `p + (position(i),)` is a path of a class
+    arrays: tuple[tuple[Path, int], ...] = ()
 
     @property
     def paths(self) -> frozenset[Path]:
@@ -307,31 +311,73 @@ class _Walker:
                 reasons.append(f"{span.where}: reads inside the members of an input collection "
                                f"(a collection of objects or arrays; its members are not modelled "
                                f"one by one)")
-        named: set[int] = set()  # classes a comparison's reason already names
+        classes = [r for r in reachable(self.input) if r.paths]
+        arrays = {id(r): n for r in classes if (n := _positions(r)) is not None}
+        named: set[int] = set(arrays)  # classes a comparison's reason already names
         for a, b, span in self.equalities:
             r = find(a)
-            if r.paths and (r.literal or any(label[0] in "efk" for label in r.children)):
+            if id(r) in named:
+                continue
+            literal = r.literal or r.array_literal
+            if r.paths and (literal or any(label[0] in "efkp" for label in r.children)):
                 named.add(id(r))
-                what = f"with {r.literal}" if r.literal else "as a whole"
+                what = f"with {literal}" if literal else "as a whole"
                 reasons.append(f"{span.where}: compares an input object or collection {what} "
                                f"(its length, order and other keys are not modelled)")
-        classes = [r for r in reachable(self.input) if r.paths]
         unknown = opaque(self.computed)
         for r in classes:
             if id(r) in unknown:  # compared with a value no constant stands for
                 reasons.append(f"{unknown[id(r)]} compared with input")
-            if r.literal and id(r) not in named:
-                reasons.append(f"{self._origin(r)}: input compared with {r.literal} "
+            literal = r.literal or r.array_literal
+            if literal and id(r) not in named:
+                reasons.append(f"{self._origin(r)}: input compared with {literal} "
                                f"(positions, length and keys are not modelled)")
+        tuples = {p: arrays[id(r)] for r in classes if id(r) in arrays for p in r.paths}
         out = []
         for r in classes:
             consts = sorted((v for _, v in r.consts), key=_const_order)
             tests = {a.key: a for a in self.atoms if a.path in r.paths}
-            out.append(InputClass(paths=tuple(sorted(acyclic(r.paths))), constants=tuple(consts),
+            # a position of an array that is no tuple of positions (it is also read as a
+            # collection) is no path of its own: the reasons above name that comparison
+            paths = {p for p in acyclic(r.paths) if _tuple_position(p, tuples)}
+            if not paths:
+                continue
+            out.append(InputClass(paths=tuple(sorted(paths)), constants=tuple(consts),
                                   patterns=tuple(sorted(r.patterns)), whole=r.whole,
                                   atoms=tuple(tests[k] for k in sorted(tests))))
         out.sort(key=lambda c: c.paths)
-        return Analysis(classes=tuple(out), incomplete=tuple(sorted(set(reasons))))
+        return Analysis(classes=tuple(out), incomplete=tuple(sorted(set(reasons))),
+                        arrays=tuple(sorted(tuples.items())))
+
+
+def _positions(r: Node) -> int | None:
+    """How many positions the input array `r` has when the policies compare it only
+    with array patterns (`input.path = ["api", "v1", x]`, a function's parameter
+    `[user, project]`), each position a plain value: then it is a tuple of positions,
+    each a path of its own, and its length is which positions it has. None otherwise
+    (read as a collection, an object or a set, by a builtin, nested in a collection or
+    in another such array, or with members that are arrays or objects themselves)."""
+    if r.literal or not r.array_literal or r.set_like or r.collapsed:
+        return None
+    if any(not p or ELEM in p or any(position_of(k) is not None for k in p) for p in r.paths):
+        return None
+    at = [label[1] for label in r.children if label[0] == "p"]
+    if not at or any(label[0] not in "pk" for label in r.children):
+        return None
+    for label, child in r.children.items():
+        c = find(child)
+        if label[0] == "p" and (c is r or any(lab[0] != "k" for lab in c.children)):
+            return None
+    return max(at) + 1
+
+
+def _tuple_position(p: Path, tuples: Mapping[Path, int]) -> bool:
+    """Whether every position step of `p` is a position of a tuple of positions."""
+    for i, k in enumerate(p):
+        at = position_of(k)
+        if at is not None and p[:i] not in tuples:
+            return False
+    return True
 
 
 def _const_order(v: Scalar) -> tuple:
@@ -621,12 +667,19 @@ class _Scope:
                 n = self._ref(head, path, t.span)
                 self.w.reads.append((n, t.span))
                 return n
-            case ir.Array(items=items) | ir.Set(items=items):
+            case ir.Array(items=items):
+                # its members stay apart by position (an input array compared only
+                # with array patterns is a tuple of positions); its keys are its positions
                 n = g.node()
-                n.set_like = isinstance(t, ir.Set)
-                n.literal = f"the array or set at {t.span.where}"
-                if isinstance(t, ir.Array):  # its keys are its positions
-                    g.keys(n).consts.update(const_key(i) for i in range(len(items)))
+                n.array_literal = f"the array at {t.span.where}"
+                g.keys(n).consts.update(const_key(i) for i in range(len(items)))
+                for i, item in enumerate(items):
+                    g.union(g.position(n, i), self.flow(item))
+                return n
+            case ir.Set(items=items):
+                n = g.node()
+                n.set_like = True
+                n.literal = f"the set at {t.span.where}"
                 for i in items:
                     g.union(g.elem(n), self.flow(i))
                 return n
