@@ -141,6 +141,7 @@ class _Walker:
         self.equalities: list[tuple[Node, Node, Span]] = []  # comparisons, not bindings
         self.computed: list[Node] = []  # values of unknown contents (see `opaque`)
         self.positional: list[tuple[Node, Span]] = []  # collections indexed by position
+        self.indexed: list[tuple[Node, Span]] = []  # the same, as read (input arrays among them)
         self.reads: list[tuple[Node, Span]] = []  # every reference and variable read
         # arrays built in input's order (a comprehension, `array.concat`), and the
         # values their members come from
@@ -283,6 +284,7 @@ class _Walker:
             self.equalities.extend(w.equalities)
             self.computed.extend(w.computed)
             self.positional.extend(w.positional)
+            self.indexed.extend(w.indexed)
             self.atoms.extend(w.atoms)
             self.reads.extend(w.reads)
             self.ordered.extend(w.ordered)
@@ -324,6 +326,9 @@ class _Walker:
                 what = f"with {literal}" if literal else "as a whole"
                 reasons.append(f"{span.where}: compares an input object or collection {what} "
                                f"(its length, order and other keys are not modelled)")
+        for n, span in self.indexed:
+            if find(n).paths and id(find(n)) not in arrays:
+                reasons.append(f"{span.where}: indexes an input array by position")
         unknown = opaque(self.computed)
         for r in classes:
             if id(r) in unknown:  # compared with a value no constant stands for
@@ -353,11 +358,12 @@ class _Walker:
 def _positions(r: Node) -> int | None:
     """How many positions the input array `r` has when the policies compare it only
     with array patterns (`input.path = ["api", "v1", x]`, a function's parameter
-    `[user, project]`), each position a plain value: then it is a tuple of positions,
+    `[user, project]`) or index it by constant positions (`input.path[0]`), each
+    position a plain value: then it is a tuple of positions,
     each a path of its own, and its length is which positions it has. None otherwise
     (read as a collection, an object or a set, by a builtin, nested in a collection or
     in another such array, or with members that are arrays or objects themselves)."""
-    if r.literal or not r.array_literal or r.set_like or r.collapsed:
+    if r.literal or r.set_like or r.collapsed:
         return None
     if any(not p or ELEM in p or any(position_of(k) is not None for k in p) for p in r.paths):
         return None
@@ -742,8 +748,12 @@ class _Scope:
             key = self.flow(k)
             find(n).whole = True  # `coll[_] != x` sees elements that `x in coll` cannot
             if isinstance(k, ir.Scalar):  # a number: an array index
-                self.w.check("indexes an input array by position", span, n, deep=False)
+                self.w.indexed.append((n, span))
                 self.w.positional.append((n, span))
+                if type(k.value) is int and k.value >= 0:  # a position of a tuple of positions
+                    g.union(key, g.keys(n))
+                    n = g.position(n, k.value)
+                    continue
             g.union(key, g.keys(n))  # of a set, its members (`Graph.settle`)
             if isinstance(k, (ir.Var, ir.Ref, ir.Call)) and not (isinstance(k, ir.Var) and k.name == "_"):
                 self.w.check("looks up input by a computed key", span, n, deep=False)

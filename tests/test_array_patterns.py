@@ -160,3 +160,35 @@ allow if {
     assert consts[(("path", "[2]"),)] == ("p1", "p2")
     assert consts[(("user",),)] == ("u1", "u2")  # not merged with the project's position
     assert not analysis.incomplete
+
+
+def test_constant_positions_are_positions_of_the_tuple(tmp_path):
+    # `input.path[2]` reads the third position: undefined on a shorter array, a string
+    # or an absent path, beside the patterns of the same array
+    v1 = COLLABORATOR + """
+allow if {
+    api.path = ["api", "projects", p]
+    collaborator([api.user, p])
+}
+"""
+    v2 = v1 + """
+allow if {
+    api.path[0] == "api"
+    api.path[2] in data.public
+}
+"""
+    result = _check(tmp_path, v1, v2)
+    assert result.report is not None, result.refused
+    assert result.report["summary"]["complete"], result.report["summary"]
+    assert not result.failures, "\n".join(result.failures)
+    assert {d["direction"] for d in result.report["discrepancies"]} == {"v2_more_permissive"}
+
+
+def test_a_computed_index_stays_unproved(tmp_path):
+    v1 = 'allow if {\n    api.path = ["api", x]\n    x == "p1"\n}\n'
+    v2 = v1 + '\nallow if {\n    some i\n    api.path[i] == "p2"\n}\n'
+    result = _check(tmp_path, v1, v2)
+    assert result.report is not None, result.refused
+    summary = result.report["summary"]
+    assert not summary["complete"] and not result.report["gate"]["passed"]
+    assert not result.failures, "\n".join(result.failures)
