@@ -80,6 +80,11 @@ class Analysis(msgspec.Struct, frozen=True, kw_only=True):
     # input arrays compared only with array patterns, and how many positions the
     # patterns name: each position `p + (position(i),)` is a path of a class
     arrays: tuple[tuple[Path, int], ...] = ()
+    # of those, the arrays read only by comparisons with array literals, nothing else
+    # (no index, builtin, atom or other input path): their literals, each member
+    # `(True, constant)` or `(False, None)` for any other term (`Space` keeps one array
+    # of those no literal can match any more)
+    only_patterns: tuple[tuple[Path, tuple[tuple[tuple[bool, Scalar], ...], ...]], ...] = ()
 
     @property
     def paths(self) -> frozenset[Path]:
@@ -142,6 +147,7 @@ class _Walker:
         self.computed: list[Node] = []  # values of unknown contents (see `opaque`)
         self.positional: list[tuple[Node, Span]] = []  # collections indexed by position
         self.indexed: list[tuple[Node, Span]] = []  # the same, as read (input arrays among them)
+        self.array_literals: list[tuple[Node, tuple]] = []  # (node, members as `only_patterns`)
         self.reads: list[tuple[Node, Span]] = []  # every reference and variable read
         # arrays built in input's order (a comprehension, `array.concat`), and the
         # values their members come from
@@ -285,6 +291,7 @@ class _Walker:
             self.computed.extend(w.computed)
             self.positional.extend(w.positional)
             self.indexed.extend(w.indexed)
+            self.array_literals.extend(w.array_literals)
             self.atoms.extend(w.atoms)
             self.reads.extend(w.reads)
             self.ordered.extend(w.ordered)
@@ -338,6 +345,7 @@ class _Walker:
                 reasons.append(f"{self._origin(r)}: input compared with {literal} "
                                f"(positions, length and keys are not modelled)")
         tuples = {p: arrays[id(r)] for r in classes if id(r) in arrays for p in r.paths}
+        only = self._only_patterns(arrays, unknown)
         out = []
         for r in classes:
             consts = sorted((v for _, v in r.consts), key=_const_order)
@@ -352,7 +360,25 @@ class _Walker:
                                   atoms=tuple(tests[k] for k in sorted(tests))))
         out.sort(key=lambda c: c.paths)
         return Analysis(classes=tuple(out), incomplete=tuple(sorted(set(reasons))),
-                        arrays=tuple(sorted(tuples.items())))
+                        arrays=tuple(sorted(tuples.items())), only_patterns=only)
+
+    def _only_patterns(self, arrays: Mapping[int, int], unknown: Mapping[int, str]) -> tuple:
+        """The tuples of positions read only by comparisons with array literals, and
+        those literals (`Analysis.only_patterns`)."""
+        other: set[int] = set(unknown)  # read by a builtin, an index or an atom, or opaque
+        for _, _, nodes, deep in self.checks:
+            for n in nodes:
+                other.update(id(r) for r in (reachable(n, keys=False) if deep else (find(n),)))
+        other.update(id(find(n)) for n, _ in self.indexed)
+        atoms = {a.path for a in self.atoms} | {a.other for a in self.atoms}
+        out = []
+        for r in reachable(self.input):
+            if id(r) not in arrays or id(r) in other or len(r.paths) != 1 or r.paths & atoms:
+                continue
+            (path,) = r.paths
+            pats = {members for n, members in self.array_literals if find(n) is r}
+            out.append((path, tuple(sorted(pats, key=repr))))
+        return tuple(sorted(out))
 
 
 def _positions(r: Node) -> int | None:
@@ -678,6 +704,8 @@ class _Scope:
                 # with array patterns is a tuple of positions); its keys are its positions
                 n = g.node()
                 n.array_literal = f"the array at {t.span.where}"
+                self.w.array_literals.append((n, tuple((True, i.value) if isinstance(i, ir.Scalar) else (False, None)
+                                                       for i in items)))
                 g.keys(n).consts.update(const_key(i) for i in range(len(items)))
                 for i, item in enumerate(items):
                     g.union(g.position(n, i), self.flow(item))

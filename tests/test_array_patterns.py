@@ -18,6 +18,7 @@ from exactness import ABSENT, check, inputs
 
 from policydiff import load_policy
 from policydiff.analysis import analyze_policies
+from policydiff.matrix import Space, dimensions
 
 DATA = {"collaborators": [{"user_id": "u1", "project_id": "p1", "role": "Owner"},
                           {"user_id": "u2", "project_id": "p1", "role": "Developer"},
@@ -159,7 +160,25 @@ allow if {
     assert consts[(("path", "[0]"),)] == ("api",)
     assert consts[(("path", "[2]"),)] == ("p1", "p2")
     assert consts[(("user",),)] == ("u1", "u2")  # not merged with the project's position
+    assert analysis.only_patterns == ((("path",), (((True, "api"), (True, "projects"), (False, None)),)),)
     assert not analysis.incomplete
+
+
+def test_an_array_no_literal_can_match_is_kept_once(tmp_path):
+    # read only by `["a", "b"]`: absent, a string, [], ["a"], [fresh], ["a", "b"],
+    # ["a", fresh] and ["a", "b", fresh] (longer than every literal) stand for all
+    (tmp_path / "p.rego").write_text(HEAD + 'allow if api.path = ["a", "b"]\n')
+    policy = load_policy([str(tmp_path / "p.rego")], decision="data.api.allow")
+    shapes = [inp.get("path", "(absent)") for _, inp in Space(analyze_policies(policy), dimensions(["action=input.method"])).representatives()]
+    assert len(shapes) == 8 and shapes.count("(absent)") == 1, shapes
+    arrays = sorted(len(s) for s in shapes if isinstance(s, list))
+    assert arrays == [0, 1, 1, 2, 2, 3], shapes
+    # read by an index too: every prefix of every shape is kept
+    (tmp_path / "q.rego").write_text(HEAD + 'allow if api.path = ["a", "b"]\n\nallow if api.path[1] == "b"\n')
+    policy = load_policy([str(tmp_path / "q.rego")], decision="data.api.allow")
+    analysis = analyze_policies(policy)
+    assert analysis.arrays == ((("path",), 2),) and analysis.only_patterns == ()
+    assert len(list(Space(analysis, dimensions(["action=input.method"])).representatives())) > 8
 
 
 def test_constant_positions_are_positions_of_the_tuple(tmp_path):
@@ -192,3 +211,15 @@ def test_a_computed_index_stays_unproved(tmp_path):
     summary = result.report["summary"]
     assert not summary["complete"] and not result.report["gate"]["passed"]
     assert not result.failures, "\n".join(result.failures)
+
+
+def test_an_absent_array_is_not_an_empty_object(tmp_path):
+    # the two differ only where the path is absent (`!=` is undefined there, `not ==` holds)
+    v1 = 'allow if api.path != ["api", "projects"]\n'
+    v2 = 'allow if not api.path == ["api", "projects"]\n'
+    result = _check(tmp_path, v1, v2)
+    assert result.report is not None, result.refused
+    assert result.report["summary"]["complete"], result.report["summary"]
+    assert not result.failures, "\n".join(result.failures)
+    (found,) = result.report["discrepancies"]
+    assert "path" not in found["witness"] and found["direction"] == "v2_more_permissive"

@@ -100,6 +100,9 @@ class Space:
             del self.arrays[p]
             self.incomplete.append(f"<input>: `input.{'.'.join(p)}` compared with array patterns "
                                    "and held by the request model as a collection (positions not modelled)")
+        # literals of the arrays read only by them: an array no literal can match any
+        # more is decided as its shortest such prefix (`_canonical`)
+        self.literals = {p: pats for p, pats in analysis.only_patterns if p in self.arrays}
         beyond = [InputClass(paths=(p + (position(n),),)) for p, n in self.arrays.items()]
         read |= {c.paths[0] for c in beyond}
         merged = self._merge(analysis, groups) + beyond
@@ -235,17 +238,26 @@ class Space:
         yield from rec(0, {})
 
     def _canonical(self, values: Mapping[Path, Any]) -> bool:
-        """Whether the positions chosen so far can be an array's (see `_tuples`)."""
+        """Whether the positions chosen so far can be an array's (see `_tuples`). An
+        array read only by comparisons with array literals whose first positions no
+        literal (of a length that reaches them) matches fails every comparison,
+        whatever follows: only its shortest such prefix is kept."""
         for p, n in self.arrays.items():
             v = values.get(p, _UNSET)
             ended = v is not _UNSET and v is not ARRAY
+            live = self.literals.get(p)  # the literals the positions so far may match
             for i in range(n + 1):
                 v = values.get(p + (position(i),), _UNSET)
                 if v is _UNSET:
+                    live = None  # unknown: no prefix is judged beyond it
                     continue
                 if ended and v is not ABSENT:
                     return False
                 ended = ended or v is ABSENT
+                if live is not None and not ended:
+                    key = value_key(v)
+                    live = tuple(q for q in live if len(q) > i and (not q[i][0] or value_key(q[i][1]) == key))
+                    ended = not live
         return True
 
     def cell_of(self, inp: Mapping, *, concrete: bool = False) -> CellKey | None:
@@ -370,6 +382,8 @@ def build_input(values: Mapping[Path, Any]) -> dict:
     root: dict = {}
     for path in sorted(values, key=len):
         v = values[path]
+        if v is ABSENT and path and position_of(path[-1]) is not None:
+            continue  # a position is read from its array's value (`ARRAY`), never made a field
         node = root
         ok = True
         for k in path[:-1]:
