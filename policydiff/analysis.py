@@ -45,6 +45,7 @@ from policydiff.flowgraph import (
     const_key,
     find,
     opaque,
+    position_of,
     reachable,
     reads_input,
 )
@@ -76,6 +77,14 @@ class InputClass(msgspec.Struct, frozen=True, kw_only=True):
 class Analysis(msgspec.Struct, frozen=True, kw_only=True):
     classes: tuple[InputClass, ...]
     incomplete: tuple[str, ...] = ()  # "file:line: why"
+    # input arrays compared only with array patterns, and how many positions the
+    # patterns name: each position `p + (position(i),)` is a path of a class
+    arrays: tuple[tuple[Path, int], ...] = ()
+    # of those, the arrays read only by comparisons with array literals, nothing else
+    # (no index, builtin, atom or other input path): their literals, each member
+    # `(True, constant)` or `(False, None)` for any other term (`Space` keeps one array
+    # of those no literal can match any more)
+    only_patterns: tuple[tuple[Path, tuple[tuple[tuple[bool, Scalar], ...], ...]], ...] = ()
 
     @property
     def paths(self) -> frozenset[Path]:
@@ -137,6 +146,8 @@ class _Walker:
         self.equalities: list[tuple[Node, Node, Span]] = []  # comparisons, not bindings
         self.computed: list[Node] = []  # values of unknown contents (see `opaque`)
         self.positional: list[tuple[Node, Span]] = []  # collections indexed by position
+        self.indexed: list[tuple[Node, Span]] = []  # the same, as read (input arrays among them)
+        self.array_literals: list[tuple[Node, tuple]] = []  # (node, members as `only_patterns`)
         self.reads: list[tuple[Node, Span]] = []  # every reference and variable read
         # arrays built in input's order (a comprehension, `array.concat`), and the
         # values their members come from
@@ -279,6 +290,8 @@ class _Walker:
             self.equalities.extend(w.equalities)
             self.computed.extend(w.computed)
             self.positional.extend(w.positional)
+            self.indexed.extend(w.indexed)
+            self.array_literals.extend(w.array_literals)
             self.atoms.extend(w.atoms)
             self.reads.extend(w.reads)
             self.ordered.extend(w.ordered)
@@ -307,31 +320,96 @@ class _Walker:
                 reasons.append(f"{span.where}: reads inside the members of an input collection "
                                f"(a collection of objects or arrays; its members are not modelled "
                                f"one by one)")
-        named: set[int] = set()  # classes a comparison's reason already names
+        classes = [r for r in reachable(self.input) if r.paths]
+        arrays = {id(r): n for r in classes if (n := _positions(r)) is not None}
+        named: set[int] = set(arrays)  # classes a comparison's reason already names
         for a, b, span in self.equalities:
             r = find(a)
-            if r.paths and (r.literal or any(label[0] in "efk" for label in r.children)):
+            if id(r) in named:
+                continue
+            literal = r.literal or r.array_literal
+            if r.paths and (literal or any(label[0] in "efkp" for label in r.children)):
                 named.add(id(r))
-                what = f"with {r.literal}" if r.literal else "as a whole"
+                what = f"with {literal}" if literal else "as a whole"
                 reasons.append(f"{span.where}: compares an input object or collection {what} "
                                f"(its length, order and other keys are not modelled)")
-        classes = [r for r in reachable(self.input) if r.paths]
+        for n, span in self.indexed:
+            if find(n).paths and id(find(n)) not in arrays:
+                reasons.append(f"{span.where}: indexes an input array by position")
         unknown = opaque(self.computed)
         for r in classes:
             if id(r) in unknown:  # compared with a value no constant stands for
                 reasons.append(f"{unknown[id(r)]} compared with input")
-            if r.literal and id(r) not in named:
-                reasons.append(f"{self._origin(r)}: input compared with {r.literal} "
+            literal = r.literal or r.array_literal
+            if literal and id(r) not in named:
+                reasons.append(f"{self._origin(r)}: input compared with {literal} "
                                f"(positions, length and keys are not modelled)")
+        tuples = {p: arrays[id(r)] for r in classes if id(r) in arrays for p in r.paths}
+        only = self._only_patterns(arrays, unknown)
         out = []
         for r in classes:
             consts = sorted((v for _, v in r.consts), key=_const_order)
             tests = {a.key: a for a in self.atoms if a.path in r.paths}
-            out.append(InputClass(paths=tuple(sorted(acyclic(r.paths))), constants=tuple(consts),
+            # a position of an array that is no tuple of positions (it is also read as a
+            # collection) is no path of its own: the reasons above name that comparison
+            paths = {p for p in acyclic(r.paths) if _tuple_position(p, tuples)}
+            if not paths:
+                continue
+            out.append(InputClass(paths=tuple(sorted(paths)), constants=tuple(consts),
                                   patterns=tuple(sorted(r.patterns)), whole=r.whole,
                                   atoms=tuple(tests[k] for k in sorted(tests))))
         out.sort(key=lambda c: c.paths)
-        return Analysis(classes=tuple(out), incomplete=tuple(sorted(set(reasons))))
+        return Analysis(classes=tuple(out), incomplete=tuple(sorted(set(reasons))),
+                        arrays=tuple(sorted(tuples.items())), only_patterns=only)
+
+    def _only_patterns(self, arrays: Mapping[int, int], unknown: Mapping[int, str]) -> tuple:
+        """The tuples of positions read only by comparisons with array literals, and
+        those literals (`Analysis.only_patterns`)."""
+        other: set[int] = set(unknown)  # read by a builtin, an index or an atom, or opaque
+        for _, _, nodes, deep in self.checks:
+            for n in nodes:
+                other.update(id(r) for r in (reachable(n, keys=False) if deep else (find(n),)))
+        other.update(id(find(n)) for n, _ in self.indexed)
+        atoms = {a.path for a in self.atoms} | {a.other for a in self.atoms}
+        out = []
+        for r in reachable(self.input):
+            if id(r) not in arrays or id(r) in other or len(r.paths) != 1 or r.paths & atoms:
+                continue
+            (path,) = r.paths
+            pats = {members for n, members in self.array_literals if find(n) is r}
+            out.append((path, tuple(sorted(pats, key=repr))))
+        return tuple(sorted(out))
+
+
+def _positions(r: Node) -> int | None:
+    """How many positions the input array `r` has when the policies compare it only
+    with array patterns (`input.path = ["api", "v1", x]`, a function's parameter
+    `[user, project]`) or index it by constant positions (`input.path[0]`), each
+    position a plain value: then it is a tuple of positions,
+    each a path of its own, and its length is which positions it has. None otherwise
+    (read as a collection, an object or a set, by a builtin, nested in a collection or
+    in another such array, or with members that are arrays or objects themselves)."""
+    if r.literal or r.set_like or r.collapsed:
+        return None
+    if any(not p or ELEM in p or any(position_of(k) is not None for k in p) for p in r.paths):
+        return None
+    at = [label[1] for label in r.children if label[0] == "p"]
+    if not at or any(label[0] not in "pk" for label in r.children):
+        return None
+    for label, child in r.children.items():
+        c = find(child)
+        if label[0] == "p" and (c is r or any(lab[0] != "k" for lab in c.children)):
+            return None
+    return max(at) + 1
+
+
+def _tuple_position(p: Path, tuples: Mapping[Path, int]) -> bool:
+    """Whether every position step of `p` is a position of a tuple of positions."""
+    for i, k in enumerate(p):
+        at = position_of(k)
+        if at is not None and p[:i] not in tuples:
+            return False
+    return True
 
 
 def _const_order(v: Scalar) -> tuple:
@@ -621,12 +699,21 @@ class _Scope:
                 n = self._ref(head, path, t.span)
                 self.w.reads.append((n, t.span))
                 return n
-            case ir.Array(items=items) | ir.Set(items=items):
+            case ir.Array(items=items):
+                # its members stay apart by position (an input array compared only
+                # with array patterns is a tuple of positions); its keys are its positions
                 n = g.node()
-                n.set_like = isinstance(t, ir.Set)
-                n.literal = f"the array or set at {t.span.where}"
-                if isinstance(t, ir.Array):  # its keys are its positions
-                    g.keys(n).consts.update(const_key(i) for i in range(len(items)))
+                n.array_literal = f"the array at {t.span.where}"
+                self.w.array_literals.append((n, tuple((True, i.value) if isinstance(i, ir.Scalar) else (False, None)
+                                                       for i in items)))
+                g.keys(n).consts.update(const_key(i) for i in range(len(items)))
+                for i, item in enumerate(items):
+                    g.union(g.position(n, i), self.flow(item))
+                return n
+            case ir.Set(items=items):
+                n = g.node()
+                n.set_like = True
+                n.literal = f"the set at {t.span.where}"
                 for i in items:
                     g.union(g.elem(n), self.flow(i))
                 return n
@@ -689,8 +776,12 @@ class _Scope:
             key = self.flow(k)
             find(n).whole = True  # `coll[_] != x` sees elements that `x in coll` cannot
             if isinstance(k, ir.Scalar):  # a number: an array index
-                self.w.check("indexes an input array by position", span, n, deep=False)
+                self.w.indexed.append((n, span))
                 self.w.positional.append((n, span))
+                if type(k.value) is int and k.value >= 0:  # a position of a tuple of positions
+                    g.union(key, g.keys(n))
+                    n = g.position(n, k.value)
+                    continue
             g.union(key, g.keys(n))  # of a set, its members (`Graph.settle`)
             if isinstance(k, (ir.Var, ir.Ref, ir.Call)) and not (isinstance(k, ir.Var) and k.name == "_"):
                 self.w.check("looks up input by a computed key", span, n, deep=False)

@@ -16,6 +16,19 @@ import msgspec
 
 ELEM = "[]"  # path step: "any element of this collection"
 
+
+def position(i: int) -> str:
+    """Path step: "the element at position `i`" of an array compared with array
+    patterns (`input.path = ["api", "v1", x]`), which keeps each position apart."""
+    return f"[{i}]"
+
+
+def position_of(step: str) -> int | None:
+    """The index of a `position` step, None for any other step."""
+    if len(step) > 2 and step[0] == "[" and step[-1] == "]" and step[1:-1].isdigit():
+        return int(step[1:-1])
+    return None
+
 Path = tuple[str, ...]
 Scalar = str | int | float | bool | None
 
@@ -30,8 +43,8 @@ class Pattern(msgspec.Struct, frozen=True, kw_only=True, order=True):
 
 
 class Node:
-    __slots__ = ("children", "collapsed", "computed", "consts", "literal", "parent", "paths", "patterns",
-                 "set_like", "whole")
+    __slots__ = ("array_literal", "children", "collapsed", "computed", "consts", "literal", "parent", "paths",
+                 "patterns", "set_like", "whole")
 
     def __init__(self) -> None:
         self.parent: Node | None = None
@@ -45,6 +58,9 @@ class Node:
         # "file:line": an array or object literal, whose equality with input depends on
         # positions, length or the exact set of keys, which the classes do not model
         self.literal: str | None = None
+        # "the array at file:line": an array literal, whose members stay apart by
+        # position (children `("p", i)`) until something reads it as a collection
+        self.array_literal: str | None = None
         self.set_like = False  # may be a set: its keys are its elements
 
 
@@ -89,6 +105,7 @@ class Graph:
         ra.whole = ra.whole or rb.whole
         ra.computed = ra.computed or rb.computed
         ra.literal = ra.literal or rb.literal
+        ra.array_literal = ra.array_literal or rb.array_literal
         ra.set_like = ra.set_like or rb.set_like
         new_a, new_b = ra.paths - rb.paths, rb.paths - ra.paths
         ra.paths |= rb.paths
@@ -136,9 +153,17 @@ class Graph:
             return self.child(r, ("e",))
         return self.child(r, ("f", key))
 
+    def position(self, n: Node, i: int) -> Node:
+        """The member of an array literal at position `i` (the elements, once the
+        array is read as a collection)."""
+        r = find(n)
+        if r.collapsed or ("e",) in r.children:
+            return self.child(r, ("e",))
+        return self.child(r, ("p", i))
+
     def elem(self, n: Node) -> Node:
         r = find(n)
-        if any(label[0] == "f" for label in r.children):
+        if any(label[0] in "fp" for label in r.children):
             self.collapse(r)
         return self.child(find(r), ("e",))
 
@@ -163,7 +188,7 @@ class Graph:
                 if n.parent is not None or n.collapsed:
                     continue
                 labels = n.children.keys()
-                if n.set_like or (("e",) in labels and any(lab[0] == "f" for lab in labels)):
+                if n.set_like or (("e",) in labels and any(lab[0] in "fp" for lab in labels)):
                     self.collapse(n)
                     changed = True
             for n in list(self.nodes):
@@ -181,7 +206,7 @@ class Graph:
         r = find(n)
         r.collapsed = True
         e = self.child(r, ("e",))
-        for label in [lab for lab in find(r).children if lab[0] == "f"]:
+        for label in [lab for lab in find(r).children if lab[0] in "fp"]:
             c = find(r).children.pop(label, None)
             if c is not None:
                 e = self.union(e, c)
@@ -195,6 +220,8 @@ def _extend(paths: set[Path], label: tuple) -> set[Path]:
             return {p + (str(key),) for p in paths}
         case ("e",):
             return {p + (ELEM,) for p in paths}
+        case ("p", i):
+            return {p + (position(i),) for p in paths}
     return set()  # keys of input collections carry no path; iterating them is flagged
 
 

@@ -88,8 +88,8 @@ class _Classes:
         self.combinations = 1
         self.members_too_many = False
         for i, cs in enumerate(space.classes):
-            if cs.objects:
-                raise OutOfShape  # a path read as a value and as an object
+            if cs.objects or cs.arrays:
+                raise OutOfShape  # a path read as a value and as an object, or built from positions
             if _membership_only(cs):
                 (c,) = cs.collections
                 elem = c + (ELEM,)

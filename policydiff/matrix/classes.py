@@ -34,6 +34,9 @@ MAX_KINDS = 6  # kinds of fresh members of one input collection enumerated as ev
 
 OBJECT = object()  # a path that is also read as an object: build it from its fields
 ABSENT = object()  # a path no request of the model fixes: left out of the input
+# an input array compared only with array patterns (`Analysis.arrays`): build it from
+# its positions, up to the first that is absent
+ARRAY = object()
 
 
 class ValueType(enum.Enum):
@@ -221,8 +224,10 @@ class ClassSpace:
     """One class of input paths with its constants and kinds of fresh values."""
 
     def __init__(self, cls: InputClass, scalars: list[Path], collections: list[Path],
-                 objects: set[Path], types: Mapping[Path, ValueType], whole: set[Path]):
+                 objects: set[Path], types: Mapping[Path, ValueType], whole: set[Path],
+                 arrays: frozenset[Path] = frozenset()):
         self.cls = cls
+        self.arrays = arrays  # tuples of positions: `ARRAY` is one of their values
         self.whole = whole
         self.scalars, self.collections, self.objects, self.types = scalars, collections, objects, types
         self.constants = {value_key(c): c for c in cls.constants}
@@ -275,7 +280,7 @@ class ClassSpace:
             if (domain, sig) not in found.exhausted:
                 self.unproved.append(f"{self.unary[0].where}: {self.unary[0].construct}: fewer "
                                      f"than {need} distinct values found for one of its cases")
-        for p in self.objects | set(self.collections):
+        for p in self.objects | self.arrays | set(self.collections):
             for a in self.atoms:
                 if a.path == p:
                     self.unproved.append(f"{a.where}: {a.construct} on `input.{'.'.join(p)}`, which is "
@@ -345,6 +350,8 @@ class ClassSpace:
         options: list[Any] = [c for c in consts if self.allowed(path, c)]
         if path in self.objects:
             options.append(OBJECT)
+        if path in self.arrays:
+            options.append(ARRAY)
         if path not in self.types:  # no model fixes it: it may be missing or mistyped
             options.append(ABSENT)
             if self.patterns:  # string tests fail on other types, not only on strings
@@ -372,7 +379,7 @@ class ClassSpace:
         at = {p: i for i, p in enumerate(related)}
         rels = [(at[a.path], at[a.other], a) for a in self.relations]
         known = [tuple(ABSENT if r.get(p, ABSENT) is ABSENT else r[p] for p in related) for r in results
-                 if not any(r.get(p) is OBJECT for p in related)]
+                 if not any(r.get(p) is OBJECT or r.get(p) is ARRAY for p in related)]
         domains = []
         for p in related:
             d = set(_DOMAINS_OF.get(self.types.get(p), _ALL_DOMAINS))
@@ -448,7 +455,7 @@ class ClassSpace:
         values = [f.value for f in fresh] if beside is None else beside
         pool = list(self.cls.constants) + self.fixed + values
         per_collection = []
-        taken = {value_key(v) for v in current.values() if v is not ABSENT and v is not OBJECT}
+        taken = {value_key(v) for v in current.values() if v is not ABSENT and v is not OBJECT and v is not ARRAY}
         for c in self.collections:
             elem = c + (ELEM,)
             members = [v for v in pool if self.allowed(elem, v)]
@@ -553,6 +560,8 @@ def shown(v: Any) -> str:
     """A value as reports show it in a cell."""
     if v is OBJECT:
         return "(object)"
+    if v is ARRAY:
+        return "(array)"
     if isinstance(v, str):
         return v
     return json.dumps(v)

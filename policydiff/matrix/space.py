@@ -23,9 +23,10 @@ from typing import Any
 import msgspec
 
 from policydiff.analysis import Analysis, InputClass
-from policydiff.flowgraph import ELEM, Path
+from policydiff.flowgraph import ELEM, Path, position, position_of
 from policydiff.matrix.classes import (
     ABSENT,
+    ARRAY,
     MAX_COMBINATIONS,
     OBJECT,
     ClassSpace,
@@ -48,6 +49,7 @@ REQUEST_MODEL: dict[Path, ValueType] = {
 }
 
 CellKey = tuple[str, str, str, str]  # tenant, role, action, relation
+_UNSET = object()  # a path no class chosen so far has given a value
 
 
 class Space:
@@ -89,7 +91,21 @@ class Space:
                       (dims.resource_team, dims.subject_teams + (ELEM,))]
         if groups:  # a team list names teams: null is never among them
             self.types.setdefault(dims.subject_teams + (ELEM,), ValueType.NOT_NULL)
-        merged = self._merge(analysis, groups)
+        # a tuple of positions (`Analysis.arrays`) holds arrays of any length: its
+        # positions up to the longest pattern's, and one past it, which no pattern
+        # names (an array longer than every pattern)
+        self.arrays = dict(analysis.arrays)
+        for p in [p for p in self.arrays if p in self.types or p + (ELEM,) in self.types]:
+            # the request model (a tenancy's team list) holds it as a collection too
+            del self.arrays[p]
+            self.incomplete.append(f"<input>: `input.{'.'.join(p)}` compared with array patterns "
+                                   "and held by the request model as a collection (positions not modelled)")
+        # literals of the arrays read only by them: an array no literal can match any
+        # more is decided as its shortest such prefix (`_canonical`)
+        self.literals = {p: pats for p, pats in analysis.only_patterns if p in self.arrays}
+        beyond = [InputClass(paths=(p + (position(n),),)) for p, n in self.arrays.items()]
+        read |= {c.paths[0] for c in beyond}
+        merged = self._merge(analysis, groups) + beyond
         self.classes: list[ClassSpace] = []
         self.class_of: dict[Path, ClassSpace] = {}
         all_paths = set(read) | {p for g in groups for p in g}
@@ -99,7 +115,7 @@ class Space:
             for p in cls.paths:
                 if p and p[-1] == ELEM:
                     collections.append(p[:-1])
-                elif p not in parents:
+                elif p in self.arrays or p not in parents:  # an array: built from its positions
                     scalars.append(p)
                 elif len(cls.paths) > 1 or cls.constants or cls.patterns or cls.atoms:
                     scalars.append(p)  # read as a value and as an object
@@ -108,7 +124,8 @@ class Space:
             if not scalars and not collections:
                 continue
             whole = {c for c in collections if c not in info or info[c].whole}
-            cs = ClassSpace(cls, sorted(scalars), sorted(collections), objects, self.types, whole)
+            arrays = frozenset(p for p in scalars if p in self.arrays)
+            cs = ClassSpace(cls, sorted(scalars), sorted(collections), objects, self.types, whole, arrays)
             self.incomplete += cs.unproved
             self.classes.append(cs)
             for p in cls.paths:
@@ -166,15 +183,20 @@ class Space:
         per_class = [c.assignments() for c in self.classes]
         for c in self.classes:  # collections too large for every subset are searched only
             self.incomplete += [r for r in c.unproved if r not in self.incomplete]
-        total = 1
-        for a in per_class:
+        # the classes of tuples of positions first, combined only as arrays read them
+        tied = sorted((i for i, c in enumerate(self.classes) if any(map(self._in_tuple, c.cls.paths))),
+                      key=lambda i: min(map(self._tuple_order, self.classes[i].cls.paths)))
+        arrays = list(self._tuples([per_class[i] for i in tied])) if tied else [{}]
+        rest = [a for i, a in enumerate(per_class) if i not in tied]
+        total = len(arrays)
+        for a in rest:
             total *= max(1, len(a))
         if total > MAX_COMBINATIONS:
             raise too_large(f"{total} class combinations exceed the limit of {MAX_COMBINATIONS}")
         # Only a path read both as a value and as an object builds the same input twice.
         seen: set[bytes] | None = set() if any(c.objects for c in self.classes) else None
-        for combo in itertools.product(*per_class):
-            values: dict[Path, Any] = {}
+        for first, *combo in itertools.product(arrays, *rest):
+            values: dict[Path, Any] = dict(first)
             for part in combo:
                 values.update(part)
             inp = build_input(values)
@@ -187,6 +209,56 @@ class Space:
                     continue
                 seen.add(encoded)
             yield key, inp
+
+    def _in_tuple(self, p: Path) -> bool:
+        return p in self.arrays or (bool(p) and position_of(p[-1]) is not None and p[:-1] in self.arrays)
+
+    def _tuple_order(self, p: Path) -> int:
+        """The array before its positions, and positions in order (the rest last)."""
+        if p in self.arrays:
+            return -1
+        at = position_of(p[-1]) if p else None
+        return at if at is not None and p[:-1] in self.arrays else 1 << 30
+
+    def _tuples(self, per_class: list[list[dict[Path, Any]]]) -> Iterator[dict[Path, Any]]:
+        """Every combination of the classes holding tuples of positions that builds a
+        distinct input: their positions none where the path holds no array, else
+        absent only after the last; the other combinations would build an input
+        already built, so they are pruned as soon as they show."""
+
+        def rec(k: int, values: dict[Path, Any]) -> Iterator[dict[Path, Any]]:
+            if k == len(per_class):
+                yield values
+                return
+            for part in per_class[k]:
+                merged = values | part
+                if self._canonical(merged):
+                    yield from rec(k + 1, merged)
+
+        yield from rec(0, {})
+
+    def _canonical(self, values: Mapping[Path, Any]) -> bool:
+        """Whether the positions chosen so far can be an array's (see `_tuples`). An
+        array read only by comparisons with array literals whose first positions no
+        literal (of a length that reaches them) matches fails every comparison,
+        whatever follows: only its shortest such prefix is kept."""
+        for p, n in self.arrays.items():
+            v = values.get(p, _UNSET)
+            ended = v is not _UNSET and v is not ARRAY
+            live = self.literals.get(p)  # the literals the positions so far may match
+            for i in range(n + 1):
+                v = values.get(p + (position(i),), _UNSET)
+                if v is _UNSET:
+                    live = None  # unknown: no prefix is judged beyond it
+                    continue
+                if ended and v is not ABSENT:
+                    return False
+                ended = ended or v is ABSENT
+                if live is not None and not ended:
+                    key = value_key(v)
+                    live = tuple(q for q in live if len(q) > i and (not q[i][0] or value_key(q[i][1]) == key))
+                    ended = not live
+        return True
 
     def cell_of(self, inp: Mapping, *, concrete: bool = False) -> CellKey | None:
         """The symbolic cell of any input: the class labels of its dimensions, and its
@@ -282,6 +354,12 @@ def get(doc: Any, path: Path | None) -> Any:
     if path is None:
         return None
     for k in path:
+        if type(doc) is list:  # a position of a tuple of positions
+            at = position_of(k)
+            if at is None or at >= len(doc):
+                return None
+            doc = doc[at]
+            continue
         # a plain dict skips the slower abstract-class check (replay calls this per request)
         if (type(doc) is not dict and not isinstance(doc, Mapping)) or k not in doc:
             return None
@@ -304,6 +382,8 @@ def build_input(values: Mapping[Path, Any]) -> dict:
     root: dict = {}
     for path in sorted(values, key=len):
         v = values[path]
+        if v is ABSENT and path and position_of(path[-1]) is not None:
+            continue  # a position is read from its array's value (`ARRAY`), never made a field
         node = root
         ok = True
         for k in path[:-1]:
@@ -320,6 +400,11 @@ def build_input(values: Mapping[Path, Any]) -> dict:
             continue
         if v is OBJECT:
             node.setdefault(path[-1], {})
+        elif v is ARRAY:  # its positions, up to the first absent one
+            items = []
+            while (item := values.get(path + (position(len(items)),), ABSENT)) is not ABSENT:
+                items.append(item)
+            node[path[-1]] = items
         else:
             node[path[-1]] = list(v) if isinstance(v, list) else v
     return root
