@@ -10,9 +10,9 @@ evaluator can tell its truth for any value (`policydiff.solver` decides which
 combinations of truths the values realise).
 
 A literal becomes an atom only when the truth of the body is exactly the conjunction of
-its atoms and its other literals: the atom reads one input path and constants (no rule,
-no data, no function of the policy, no iteration), and every local it defines is used
-by atoms only. Locals that name an input value, directly or through a chain
+its atoms and its other literals: the atom reads one input path and constants (no data,
+no iteration, no rule or function of the policy but those that are functions of that one
+value: `_Pure`, `_derivation`), and every local it defines is used by atoms only. Locals that name an input value, directly or through a chain
 (`n := input.x; m := n`), are read as that value. Anything else is left to the value-flow analysis, which marks it
 unproved.
 """
