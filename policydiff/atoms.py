@@ -12,9 +12,11 @@ combinations of truths the values realise).
 A literal becomes an atom only when the truth of the body is exactly the conjunction of
 its atoms and its other literals: the atom reads one input path and constants (no data,
 no iteration, no rule or function of the policy but those that are functions of that one
-value: `_Pure`, `_derivation`), and every local it defines is used by atoms only. Locals that name an input value, directly or through a chain
-(`n := input.x; m := n`), are read as that value. Anything else is left to the value-flow analysis, which marks it
-unproved.
+value: `_Pure`, `_derivation`), and every local it defines is used by atoms only.
+Locals that name an input value, directly or through a chain (`n := input.x; m := n`),
+are read as that value; a local naming a member met by iteration (`some t in
+input.teams`) makes its tests atoms of the members (`input.teams[]`). Anything else is
+left to the value-flow analysis, which marks it unproved.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from policydiff.reads import children
 
 Path = tuple[str, ...]
 VALUE = "x"  # an atom reads its value as `input.x`
+ELEM = "[]"  # a path step: any member of a collection (`policydiff.flowgraph.ELEM`)
 OTHER = "y"  # and the second value of a relation between two as `input.y`
 
 # Tests the partition captures on its own: a body of these only needs no solver.
@@ -74,6 +77,7 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[
     # locals that name an input value (`name := input.user.name`): an atom takes their
     # definition along, and the analysis still sees it (it is never skipped)
     aliases: dict[str, tuple[int, Path]] = {}
+    members: set[str] = set()  # aliases naming a member met by iteration
     defined: set[str] = set()
     for i, lit in enumerate(body):
         if isinstance(lit, ir.Assign) and isinstance(lit.lhs, ir.Var) and lit.lhs.name not in defined:
@@ -87,6 +91,12 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[
                 # a chain of locals (`n := input.x; m := n`) names the value too; not
                 # `m := n.a`, which reads inside it
                 aliases[lit.lhs.name] = (i, aliases[lit.rhs.name][1])
+        elif (member := _member(lit, defined, reader, aliases)) is not None:
+            # `some t in input.teams`: `t` names one member, whose tests are atoms of the
+            # members (`input.teams[]`); the body holds when some member passes them all,
+            # which the classes decide by the combinations their members realise
+            aliases[member[0]] = (i, member[1])
+            members.add(member[0])
         defined |= local_names(lit)
     outside = _names_outside_body(rule)
     while True:
@@ -99,8 +109,8 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[
             if term is None:
                 continue
             paths = reader.paths(term, known)
-            if paths is not None and len(paths) == 2 and not local_names(lit) & local.keys() \
-                    and _relates(term, aliases) and not any(reader.derived(v.name, known) is not None
+            if paths is not None and len(paths) == 2 and not local_names(lit) & (local.keys() | members) \
+                    and _relates(term, {v: d for v, d in aliases.items() if v not in members}) and not any(reader.derived(v.name, known) is not None
                                                             for v in _vars(term)):
                 pairs[i] = tuple(sorted(paths))  # type: ignore[assignment]
                 continue
@@ -124,7 +134,7 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[
     both = derived | aliases
     for i, path in sorted(tests.items()):
         needed = _needed(body[i], both, body)
-        lits = tuple(body[j] for j in sorted(needed)) + (body[i],)
+        lits = tuple(_definition(body[j], input_alias) for j in sorted(needed)) + (body[i],)
         rewritten = tuple(Rewrite(input_alias, path).literal(lit) for lit in lits)
         fns = reader.pure.called(rewritten, shadow)
         atoms.append(Atom(path=path, where=body[i].span.where, construct=_construct(lits),
@@ -205,8 +215,37 @@ def _needed(lit: ir.Literal, derived: Mapping[str, tuple[int, Path]], body) -> s
         if i in out:
             continue
         out.add(i)
-        todo.extend(local_names(body[i].rhs) & derived.keys())
+        if isinstance(body[i], ir.Assign):  # not `some t in ...`, which reads no local
+            todo.extend(local_names(body[i].rhs) & derived.keys())
     return out
+
+
+def _member(lit: ir.Literal, defined: set[str], reader: _Reader,
+            aliases: Mapping[str, tuple[int, Path]]) -> tuple[str, Path] | None:
+    """`some t in input.c` (or through a local naming `input.c`), no key: the local
+    and the path of the members it names."""
+    if not (isinstance(lit, ir.SomeIn) and isinstance(lit.value, ir.Var)
+            and (lit.key is None or isinstance(lit.key, ir.Var) and lit.key.name == "_")):
+        return None
+    name = lit.value.name
+    if name in defined or name == "_" or not _plain(lit.collection):
+        return None
+    known = {v: p for v, (_, p) in aliases.items()}
+    paths = reader.paths(lit.collection, known)
+    if paths is None or len(paths) != 1 or any(reader.derived(v.name, known) is not None
+                                               for v in _vars(lit.collection)):
+        return None
+    return name, next(iter(paths)) + (ELEM,)
+
+
+def _definition(lit: ir.Literal, input_alias: Mapping[str, Path]) -> ir.Literal:
+    """The literal an atom takes along for a local it reads: `some t in input.c`
+    becomes `t := input.x`, the atom's value being one member."""
+    if isinstance(lit, ir.SomeIn):
+        value = ir.Ref(head=ir.Var(name="input", span=lit.span), path=(ir.Scalar(value=VALUE, span=lit.span),),
+                       span=lit.span)
+        return ir.Assign(lhs=lit.value, rhs=value, span=lit.span)
+    return lit
 
 
 def _test_term(lit: ir.Literal) -> ir.Term | None:
