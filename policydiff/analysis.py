@@ -50,7 +50,7 @@ from policydiff.flowgraph import (
     reads_input,
 )
 from policydiff.fold import NOT_FOLDED, FoldedSet, Folder, plain
-from policydiff.reads import calls, check_data_refs, data_refs, needed_locals, var_names
+from policydiff.reads import calls, check_data_refs, children, data_refs, needed_locals, var_names
 from policydiff.source import Span
 
 
@@ -111,8 +111,9 @@ _ORDERING = {"lt", "lte", "gt", "gte"}
 class _Walker:
     def __init__(self, modules: Sequence[ir.Module], data: Mapping[str, Any] | None,
                  shared: _Walker | None = None, folder: Folder | None = None,
-                 split_members: bool = False) -> None:
+                 split_members: bool = False, decision: str | None = None) -> None:
         self.folder = folder
+        self.decision = decision
         # the second walk of `member_constants`: a test of a plain input value's
         # membership in an input collection merges nothing
         self.split_members = split_members
@@ -206,20 +207,67 @@ class _Walker:
         return ps
 
     def walk(self) -> None:
+        found = {}
         for m in self.modules:
-            imports = {}
-            for imp in m.imports:
-                if imp.path[0] in ("data", "input"):  # `import input as x` too
-                    imports[imp.alias or imp.path[-1]] = imp.path
+            for r in m.rules:
+                if (m.package, r.name) not in self.folded:
+                    for rule in _links(r):
+                        found[id(rule)] = self._atoms(m, rule, _imports(m))
+        only_atoms = self._read_by_atoms_only(found)
+        for m in self.modules:
+            imports = _imports(m)
             for r in m.rules:
                 if (m.package, r.name) in self.folded:
                     continue  # its value is known: a constant, read through its node
-                rule = r
-                while rule is not None:
-                    self._rule(m, rule, imports)
-                    rule = rule.else_
+                if (m.package, r.name) in only_atoms:
+                    continue  # its value is derived from one input value, read only by atoms
+                for rule in _links(r):
+                    self._rule(m, rule, imports, found[id(rule)])
 
-    def _rule(self, module: ir.Module, rule: ir.Rule, imports) -> None:
+    def _atoms(self, module: ir.Module, rule: ir.Rule, imports) -> tuple[set[int], list[Atom]]:
+        alias = {"input": ()} | {a: p[1:] for a, p in imports.items() if p[0] == "input"}
+        rules = self.packages.get(module.package, {})
+        imported = frozenset(a for m in self.modules if m.package == module.package for a in _imports(m))
+        scope = _Scope(self, module, imports, rule)
+        return _atoms.find(rule, alias, lambda f: scope._user_function(f) is not None,
+                           lambda f: tuple(rules[f]) if f in rules else None, imported)
+
+    def _read_by_atoms_only(self, found: Mapping[int, tuple[set[int], list[Atom]]]) -> set[tuple]:
+        """The rules whose value is derived from one input value (`policydiff.atoms`) that
+        only atoms read: every mention of the name in their package is in a literal an
+        atom took, no reference into `data`, import or `with` may reach them, and the
+        decision is not one of them. Such a rule is no value the classes must follow:
+        the atoms evaluate it, so its own builtins leave nothing unproved."""
+        if self.decision is None:
+            return set()
+        derived: dict[tuple, int] = {}  # (package, name) -> mentions inside atoms
+        for m in self.modules:
+            for r in m.rules:
+                for rule in _links(r):
+                    for atom in found.get(id(rule), (set(), []))[1]:
+                        for f in atom.functions:
+                            if f.kind == "complete":
+                                derived.setdefault((m.package, f.name), 0)
+        if not derived:
+            return set()
+        decision = tuple(self.decision.split(".")[1:]) if self.decision.startswith("data.") else None
+        out = set(derived)
+        for key in derived:
+            full = key[0] + (key[1],)
+            if decision is None or decision[:len(full)] == full or full[:len(decision)] == decision:
+                out.discard(key)
+        for m in self.modules:
+            for ref in _data_reads(m):
+                out = {k for k in out if not _reaches(ref, k[0] + (k[1],))}
+            for r in m.rules:
+                for rule in _links(r):
+                    skip = found.get(id(rule), (set(), []))[0]
+                    outside = [lit for i, lit in enumerate(rule.body) if i not in skip]
+                    names = {v.name for v in _atoms._vars((*outside, rule.args, rule.ref, rule.key, rule.value))}
+                    out = {k for k in out if k[0] != m.package or k[1] not in names}
+        return out
+
+    def _rule(self, module: ir.Module, rule: ir.Rule, imports, atoms: tuple[set[int], list[Atom]]) -> None:
         pkg = module.package
         scope = _Scope(self, module, imports, rule)
         if rule.kind == "function":
@@ -235,10 +283,7 @@ class _Walker:
                 if isinstance(arg, ir.Var):
                     scope.declare(arg.name)
                 self.g.union(p, scope.flow(arg))
-        alias = {"input": ()} | {a: p[1:] for a, p in imports.items() if p[0] == "input"}
-        rules = self.packages.get(pkg, {})
-        skip, found = _atoms.find(rule, alias, lambda f: scope._user_function(f) is not None,
-                                  lambda f: tuple(rules[f]) if f in rules else None)
+        skip, found = atoms
         scope.body(lit for i, lit in enumerate(rule.body) if i not in skip)
         for atom in found:
             node = scope._walk_path(self.input, atom.path)
@@ -410,6 +455,54 @@ def _tuple_position(p: Path, tuples: Mapping[Path, int]) -> bool:
         if at is not None and p[:i] not in tuples:
             return False
     return True
+
+
+def _links(rule: ir.Rule | None):
+    """A rule and the rules of its `else` chain."""
+    while rule is not None:
+        yield rule
+        rule = rule.else_
+
+
+def _imports(m: ir.Module) -> dict[str, tuple[str, ...]]:
+    imports = {}
+    for imp in m.imports:
+        if imp.path[0] in ("data", "input"):  # `import input as x` too
+            imports[imp.alias or imp.path[-1]] = imp.path
+    return imports
+
+
+def _data_reads(m: ir.Module) -> list[tuple[str, ...] | None]:
+    """The constant prefixes of the paths under `data` module `m` reads (imports,
+    references, `with` targets); None for `data` read whole or in a way not followed."""
+    out: list[tuple[str, ...] | None] = [tuple(i.path[1:]) for i in m.imports if i.path[0] == "data"]
+    stack: list[Any] = [m.rules]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, tuple):
+            stack.extend(n)
+            continue
+        match n:
+            case ir.Ref(head=ir.Var(name="data"), path=path):
+                prefix = []
+                for k in path:
+                    if not (isinstance(k, ir.Scalar) and isinstance(k.value, str)):
+                        break
+                    prefix.append(k.value)
+                out.append(tuple(prefix))
+                stack.extend(path)
+                continue
+            case ir.Var(name="data"):
+                out.append(None)
+            case ir.With():
+                out.append(None)  # it may replace what a rule reads
+        if n is not None:
+            stack.extend(children(n))
+    return out
+
+
+def _reaches(ref: tuple[str, ...] | None, path: tuple[str, ...]) -> bool:
+    return ref is None or ref[:len(path)] == path or path[:len(ref)] == ref
 
 
 def _const_order(v: Scalar) -> tuple:
@@ -949,7 +1042,8 @@ def _walk(policies: Sequence[Any], split_members: bool = False) -> Analysis:
     walkers: list[_Walker] = []
     for p in policies:
         folder = Folder(p) if getattr(p, "program", None) is not None else None
-        w = _Walker(p.modules, p.data, walkers[0] if walkers else None, folder, split_members)
+        w = _Walker(p.modules, p.data, walkers[0] if walkers else None, folder, split_members,
+                    getattr(p, "decision", None))
         w.walk()
         walkers.append(w)
     return walkers[0].result(walkers[1:])

@@ -10,11 +10,13 @@ evaluator can tell its truth for any value (`policydiff.solver` decides which
 combinations of truths the values realise).
 
 A literal becomes an atom only when the truth of the body is exactly the conjunction of
-its atoms and its other literals: the atom reads one input path and constants (no rule,
-no data, no function of the policy, no iteration), and every local it defines is used
-by atoms only. Locals that name an input value, directly or through a chain
-(`n := input.x; m := n`), are read as that value. Anything else is left to the value-flow analysis, which marks it
-unproved.
+its atoms and its other literals: the atom reads one input path and constants (no data,
+no iteration, no rule or function of the policy but those that are functions of that one
+value: `_Pure`, `_derivation`), and every local it defines is used by atoms only.
+Locals that name an input value, directly or through a chain (`n := input.x; m := n`),
+are read as that value; a local naming a member met by iteration (`some t in
+input.teams`) makes its tests atoms of the members (`input.teams[]`). Anything else is
+left to the value-flow analysis, which marks it unproved.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from policydiff.reads import children
 
 Path = tuple[str, ...]
 VALUE = "x"  # an atom reads its value as `input.x`
+ELEM = "[]"  # a path step: any member of a collection (`policydiff.flowgraph.ELEM`)
 OTHER = "y"  # and the second value of a relation between two as `input.y`
 
 # Tests the partition captures on its own: a body of these only needs no solver.
@@ -58,19 +61,23 @@ class Atom(msgspec.Struct, frozen=True, kw_only=True):
 
 def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[str], bool],
          clauses: Callable[[str], tuple[ir.Rule, ...] | None] = lambda _: None,
-         ) -> tuple[set[int], list[Atom]]:
+         imported: frozenset[str] = frozenset()) -> tuple[set[int], list[Atom]]:
     """The literals of `rule`'s body that are atoms or local definitions only atoms
     use (their indexes), and the atoms. `input_alias` maps names that stand for input
     paths (`input`, `import input.x as y`); `is_function` tells a policy function;
-    `clauses` gives the clauses of a function of the rule's own package by its name."""
+    `clauses` gives the clauses of a rule or function of the rule's own package by its
+    name; `imported` holds the names the package's imports define."""
     if rule.kind == "function":
         return set(), []
     body = rule.body
-    reader = _Reader(input_alias, is_function, _Pure(clauses, is_function))
+    # names the rule binds itself: there, a name is a local, not the package's rule
+    shadow = _bound((*rule.body, rule.value, rule.key, *rule.ref)) | local_names(rule.args)
+    reader = _Reader(input_alias, is_function, _Pure(clauses, is_function, imported), shadow)
     derived: dict[str, tuple[int, Path]] = {}  # local -> (its definition, the path it reads)
     # locals that name an input value (`name := input.user.name`): an atom takes their
     # definition along, and the analysis still sees it (it is never skipped)
     aliases: dict[str, tuple[int, Path]] = {}
+    members: set[str] = set()  # aliases naming a member met by iteration
     defined: set[str] = set()
     for i, lit in enumerate(body):
         if isinstance(lit, ir.Assign) and isinstance(lit.lhs, ir.Var) and lit.lhs.name not in defined:
@@ -84,6 +91,12 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[
                 # a chain of locals (`n := input.x; m := n`) names the value too; not
                 # `m := n.a`, which reads inside it
                 aliases[lit.lhs.name] = (i, aliases[lit.rhs.name][1])
+        elif (member := _member(lit, defined, reader, aliases)) is not None:
+            # `some t in input.teams`: `t` names one member, whose tests are atoms of the
+            # members (`input.teams[]`); the body holds when some member passes them all,
+            # which the classes decide by the combinations their members realise
+            aliases[member[0]] = (i, member[1])
+            members.add(member[0])
         defined |= local_names(lit)
     outside = _names_outside_body(rule)
     while True:
@@ -96,8 +109,9 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[
             if term is None:
                 continue
             paths = reader.paths(term, known)
-            if paths is not None and len(paths) == 2 and not local_names(lit) & local.keys() \
-                    and _relates(term, aliases):
+            if paths is not None and len(paths) == 2 and not local_names(lit) & (local.keys() | members) \
+                    and _relates(term, {v: d for v, d in aliases.items() if v not in members}) and not any(reader.derived(v.name, known) is not None
+                                                            for v in _vars(term)):
                 pairs[i] = tuple(sorted(paths))  # type: ignore[assignment]
                 continue
             if paths is None or len(paths) != 1:
@@ -120,9 +134,9 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[
     both = derived | aliases
     for i, path in sorted(tests.items()):
         needed = _needed(body[i], both, body)
-        lits = tuple(body[j] for j in sorted(needed)) + (body[i],)
+        lits = tuple(_definition(body[j], input_alias) for j in sorted(needed)) + (body[i],)
         rewritten = tuple(Rewrite(input_alias, path).literal(lit) for lit in lits)
-        fns = reader.pure.called(rewritten)
+        fns = reader.pure.called(rewritten, shadow)
         atoms.append(Atom(path=path, where=body[i].span.where, construct=_construct(lits),
                           body=rewritten, functions=fns, key=body_key(rewritten + fns)))
     for i, (p, q) in sorted(pairs.items()):
@@ -201,8 +215,37 @@ def _needed(lit: ir.Literal, derived: Mapping[str, tuple[int, Path]], body) -> s
         if i in out:
             continue
         out.add(i)
-        todo.extend(local_names(body[i].rhs) & derived.keys())
+        if isinstance(body[i], ir.Assign):  # not `some t in ...`, which reads no local
+            todo.extend(local_names(body[i].rhs) & derived.keys())
     return out
+
+
+def _member(lit: ir.Literal, defined: set[str], reader: _Reader,
+            aliases: Mapping[str, tuple[int, Path]]) -> tuple[str, Path] | None:
+    """`some t in input.c` (or through a local naming `input.c`), no key: the local
+    and the path of the members it names."""
+    if not (isinstance(lit, ir.SomeIn) and isinstance(lit.value, ir.Var)
+            and (lit.key is None or isinstance(lit.key, ir.Var) and lit.key.name == "_")):
+        return None
+    name = lit.value.name
+    if name in defined or name == "_" or not _plain(lit.collection):
+        return None
+    known = {v: p for v, (_, p) in aliases.items()}
+    paths = reader.paths(lit.collection, known)
+    if paths is None or len(paths) != 1 or any(reader.derived(v.name, known) is not None
+                                               for v in _vars(lit.collection)):
+        return None
+    return name, next(iter(paths)) + (ELEM,)
+
+
+def _definition(lit: ir.Literal, input_alias: Mapping[str, Path]) -> ir.Literal:
+    """The literal an atom takes along for a local it reads: `some t in input.c`
+    becomes `t := input.x`, the atom's value being one member."""
+    if isinstance(lit, ir.SomeIn):
+        value = ir.Ref(head=ir.Var(name="input", span=lit.span), path=(ir.Scalar(value=VALUE, span=lit.span),),
+                       span=lit.span)
+        return ir.Assign(lhs=lit.value, rhs=value, span=lit.span)
+    return lit
 
 
 def _test_term(lit: ir.Literal) -> ir.Term | None:
@@ -217,8 +260,11 @@ def _test_term(lit: ir.Literal) -> ir.Term | None:
 
 def _hard(t: Any, reader: _Reader, local: Mapping[str, Path]) -> bool:
     """Whether `t` holds a call on input the partition does not capture (a call on
-    constants only is folded by the analysis)."""
-    return any(c.func not in _PARTITION and reader.paths(c, local) for c in _calls(t))
+    constants only is folded by the analysis), or reads a rule whose value is derived
+    from an input value (the partition never sees through the rule: even
+    `username == "x"` is an atom)."""
+    return (any(c.func not in _PARTITION and reader.paths(c, local) for c in _calls(t))
+            or any(reader.derived(v.name, local) is not None for v in _vars(t)))
 
 
 def _construct(lits: tuple[ir.Literal, ...]) -> str:
@@ -245,11 +291,30 @@ class _Pure:
     locals they bind, and call only builtins of the evaluator's scope — no input, no
     data, no rule, no other function, no `with`. The call itself must pass just the
     one argument (not `f(input.x, out)`). Only a function testing more than the
-    partition can split on becomes an atom (`hard`)."""
+    partition can split on becomes an atom (`hard`).
 
-    def __init__(self, clauses: Callable[[str], tuple[ir.Rule, ...] | None], is_function: Callable[[str], bool]):
-        self.clauses, self.is_function = clauses, is_function
+    It also tells the rules of the package whose value is derived from one input value
+    (`derived`): see `_derivation`."""
+
+    def __init__(self, clauses: Callable[[str], tuple[ir.Rule, ...] | None], is_function: Callable[[str], bool],
+                 imported: frozenset[str] = frozenset()):
+        self.clauses, self.is_function, self.imported = clauses, is_function, imported
         self.seen: dict[str, tuple[ir.Rule, ...] | None] = {}
+        self.derivations: dict[str, tuple[Path, tuple[ir.Rule, ...]] | None] = {}
+
+    def derived(self, name: str) -> tuple[Path, tuple[ir.Rule, ...]] | None:
+        """The input path rule `name`'s value is a function of, and its clauses rewritten
+        to read that value as `input.x`; None when it is no such rule."""
+        if name not in self.derivations:
+            self.derivations[name] = None
+            rules = self.clauses(name) if "." not in name else None
+            self.derivations[name] = _derivation(rules, self) if rules else None
+        return self.derivations[name]
+
+    def local(self, name: str) -> bool:
+        """Whether a name a clause binds may stand for a local: not one of the
+        package's rules or imports (the binding could then be read as the global)."""
+        return self.clauses(name) is None and name not in self.imported
 
     def rules(self, name: str) -> tuple[ir.Rule, ...] | None:
         if name not in self.seen:
@@ -266,16 +331,11 @@ class _Pure:
         arg = rule.args[0]
         if not isinstance(arg, (ir.Var, ir.Scalar)):
             return False
-        bound = local_names(arg)
-        for lit in rule.body:
-            match lit:
-                case ir.Assign(lhs=lhs):
-                    bound |= local_names(lhs)
-                case ir.Some(vars=vs):
-                    bound |= set(vs)
-                case ir.SomeIn(key=key, value=value):
-                    bound |= local_names(key) | local_names(value)
         nodes = (*rule.body, rule.value, rule.key)
+        inner = _bound(nodes)  # comprehensions' variables too
+        if not all(self.local(n) for n in inner):
+            return False
+        bound = local_names(arg) | inner
         for node in nodes:
             if node is None:
                 continue
@@ -293,9 +353,129 @@ class _Pure:
         rules = self.rules(name)
         return rules is not None and any(c.func not in _PARTITION for r in _chain(rules) for c in _calls(r))
 
-    def called(self, lits: tuple[ir.Literal, ...]) -> tuple[ir.Rule, ...]:
-        names = sorted({c.func for lit in lits for c in _calls(lit) if self.is_function(c.func)})
-        return tuple(r for n in names for r in self.rules(n) or ())
+    def called(self, lits: tuple[ir.Literal, ...], shadow: set[str] = frozenset()) -> tuple[ir.Rule, ...]:
+        """The clauses of the functions `lits` call and of the derived rules they read
+        (names in `shadow` are locals), with the functions those rules call."""
+        rules = {v.name for v in _vars(lits) if v.name not in shadow and self.derived(v.name)}
+        derived = tuple(r for n in sorted(rules) for r in self.derived(n)[1])  # type: ignore[index]
+        names = sorted({c.func for node in (lits, derived) for c in _calls(node) if self.is_function(c.func)})
+        return derived + tuple(r for n in names for r in self.rules(n) or ())
+
+
+def _derivation(rules: tuple[ir.Rule, ...], pure: _Pure) -> tuple[Path, tuple[ir.Rule, ...]] | None:
+    """A complete rule whose value is a function of one input value (`username :=
+    cn[0] if { name := input.principal; startswith(name, "CN="); cn := split(name, ".") }
+    else := input.principal`): one definition and its `else` chain (two definitions
+    could conflict), at most a constant `default`; every clause reads `input` only at
+    one path (the same for all), binds the other names it uses (no rule, data, import),
+    calls only builtins of the evaluator's scope and pure functions (`_Pure`), and does
+    not iterate outside comprehensions (two solutions of different values conflict);
+    and uses more than the tests the classes split on (`==`, `startswith`, ...).
+    The path, and the clauses rewritten to read it as `input.x`."""
+    defaults = [r for r in rules if r.default]
+    heads = [r for r in rules if not r.default]
+    if len(heads) != 1 or len(defaults) > 1:
+        return None
+    if any(r.kind != "complete" or r.ref or _vars(r.value) for r in defaults):
+        return None
+    paths: set[Path] = set()
+    for r in _chain(tuple(heads)):
+        if r.kind != "complete" or r.ref or r.args or r.key is not None or "." in r.name:
+            return None
+        nodes = (*r.body, r.value)
+        if any(isinstance(lit, (ir.Some, ir.SomeIn, ir.Every)) for lit in r.body) or _has(nodes, ir.With):
+            return None
+        bound = _bound(nodes)
+        if not all(pure.local(n) for n in bound):
+            return None
+        for c in _calls(nodes):
+            if c.func in OUT_OF_SCOPE or pure.is_function(c.func) and pure.rules(c.func) is None:
+                return None
+        if not _reads(nodes, bound, paths, top=True):
+            return None
+    if len(paths) != 1:
+        return None
+    if all(c.func in _PARTITION or pure.is_function(c.func) and not pure.hard(c.func) for c in _calls(rules)):
+        return None  # tests the classes split on (`is_ops if input.role in {...}`): the value flow's
+    (path,) = paths
+    return path, tuple(_to_value(r, path) for r in rules)
+
+
+def _reads(node: Any, bound: set[str], paths: set[Path], *, top: bool) -> bool:
+    """Collect the input paths `node` reads into `paths`; False when it reads a name
+    it does not bind or `input` other than at a constant path, or (`top`: outside
+    comprehensions) looks a value up by a variable, which iterates."""
+    if isinstance(node, tuple):
+        return all(_reads(x, bound, paths, top=top) for x in node)
+    match node:
+        case ir.Ref(head=ir.Var(name="input"), path=path):
+            if not path or not all(isinstance(k, ir.Scalar) and isinstance(k.value, str) for k in path):
+                return False
+            paths.add(tuple(k.value for k in path))
+            return True
+        case ir.Ref(head=head, path=path):
+            if top and not all(isinstance(k, ir.Scalar) for k in path):
+                return False
+            return _reads(head, bound, paths, top=top) and _reads(path, bound, paths, top=top)
+        case ir.Var(name=name):
+            return name in bound or name == "_"
+        case ir.ArrayCompr() | ir.SetCompr() | ir.ObjectCompr():
+            return all(_reads(c, bound, paths, top=False) for c in children(node))
+        case None:
+            return True
+    return all(_reads(c, bound, paths, top=top) for c in children(node))
+
+
+def _to_value(rule: ir.Rule, path: Path) -> ir.Rule:
+    """`rule` (and its `else` chain) reading `input.<path>` as `input.x`."""
+    def walk(x: Any) -> Any:
+        if isinstance(x, tuple):
+            return tuple(walk(y) for y in x)
+        if isinstance(x, ir.Ref) and isinstance(x.head, ir.Var) and x.head.name == "input" \
+                and tuple(getattr(k, "value", None) for k in x.path) == path:
+            return ir.Ref(head=x.head, path=(ir.Scalar(value=VALUE, span=x.span),), span=x.span)
+        if isinstance(x, ir.Node):
+            return msgspec.structs.replace(x, **{f: walk(getattr(x, f)) for f in x.__struct_fields__
+                                                 if f != "span"})
+        return x
+
+    return walk(rule)
+
+
+def _bound(nodes: Any) -> set[str]:
+    """The names `nodes` bind, in comprehensions too: `:=` targets, `some`, `every`."""
+    out: set[str] = set()
+    stack = [nodes]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, tuple):
+            stack.extend(n)
+            continue
+        match n:
+            case ir.Assign(lhs=lhs):
+                out |= local_names(lhs)
+            case ir.Some(vars=vs):
+                out |= set(vs)
+            case ir.SomeIn(key=key, value=value):
+                out |= local_names(key) | local_names(value)
+            case ir.Every(key=key, value=value):
+                out |= {v for v in (key, value) if v}
+        if n is not None:
+            stack.extend(children(n))
+    return out - {"_"}
+
+
+def _vars(node: Any) -> list[ir.Var]:
+    out, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, tuple):
+            stack.extend(n)
+        elif isinstance(n, ir.Var):
+            out.append(n)
+        elif n is not None:
+            stack.extend(children(n))
+    return out
 
 
 def _chain(rules: tuple[ir.Rule, ...]) -> Iterator[ir.Rule]:
@@ -309,9 +489,11 @@ def _has(node: Any, kind: type) -> bool:
     stack = [node]
     while stack:
         n = stack.pop()
-        if isinstance(n, kind):
+        if isinstance(n, tuple):
+            stack.extend(n)
+        elif isinstance(n, kind):
             return True
-        if n is not None:
+        elif n is not None:
             stack.extend(children(n))
     return False
 
@@ -319,8 +501,18 @@ def _has(node: Any, kind: type) -> bool:
 class _Reader:
     """The input paths a term reads, or None when it reads anything else."""
 
-    def __init__(self, input_alias: Mapping[str, Path], is_function: Callable[[str], bool], pure: _Pure):
+    def __init__(self, input_alias: Mapping[str, Path], is_function: Callable[[str], bool], pure: _Pure,
+                 shadow: set[str] = frozenset()):
         self.alias, self.is_function, self.pure = input_alias, is_function, pure
+        self.shadow = shadow  # names the rule binds: locals, never the package's rules
+
+    def derived(self, name: str, local: Mapping[str, Path]) -> Path | None:
+        """The input path a rule of the package named `name` derives its value from,
+        unless the name is a local here."""
+        if name in local or name in self.shadow or name in self.alias:
+            return None
+        d = self.pure.derived(name)
+        return None if d is None else d[0]
 
     def paths(self, t: Any, local: Mapping[str, Path]) -> set[Path] | None:
         out: set[Path] = set()
@@ -334,10 +526,16 @@ class _Reader:
                 if name in local:
                     out.add(local[name])
                     return True
+                if (p := self.derived(name, local)) is not None:
+                    out.add(p)
+                    return True
                 return False
             case ir.Ref(head=ir.Var(name=name), path=path):
                 if not all(isinstance(k, ir.Scalar) for k in path):
                     return False
+                if (p := self.derived(name, local)) is not None:
+                    out.add(p)
+                    return True
                 if name in self.alias and name not in local:
                     if not all(isinstance(k.value, str) for k in path):
                         return False
@@ -408,6 +606,10 @@ def body_key(body: tuple[ir.Literal, ...]) -> str:
 
 
 def _calls(node: Any) -> Iterator[ir.Call]:
+    if isinstance(node, tuple):
+        for x in node:
+            yield from _calls(x)
+        return
     if isinstance(node, ir.Call):
         yield node
     for c in children(node):

@@ -48,6 +48,8 @@ class Encoder:
         self.other = other
         self.y = None if other is None else z3.String(names[1]) if other == "string" else z3.Real(names[1])
         self.side: list = []  # what the current literal needs to be defined
+        # the policy's rules and functions an atom reads, by name (`Atom.functions`)
+        self.fns: dict[str, list[ir.Rule]] = {}
         self._fresh = 0
         self._tag = "" if names == ("x", "y") else f"_{names[0]}_{names[1]}_"
 
@@ -90,13 +92,16 @@ class Encoder:
         fns: dict[str, list[ir.Rule]] = {}
         for r in atom.functions:
             fns.setdefault(r.name, []).append(r)
+        self.fns = fns
         return self._body(atom.body, {}, fns, atom=True)
 
     def _body(self, body: tuple[ir.Literal, ...], env: dict, fns: dict, *, atom: bool = False):
         """The truth of a conjunction of literals (an atom's body, or a function clause's
         with its parameter in `env`)."""
-        conds = []
+        conds: list = []
         for lit in body:
+            if conds and conds[-1] is False:
+                return False  # a conjunction: what follows a false literal does not matter
             self.side = []
             match lit:
                 case ir.Assign(lhs=ir.Var(name=name), rhs=rhs) if not atom or lit is not body[-1]:
@@ -153,6 +158,59 @@ class Encoder:
             holds.append(t)
         return _and(side + [_or(holds)])
 
+    def _is_rule(self, name: str) -> bool:
+        return name in self.fns and self.fns[name][0].kind == "complete"
+
+    def _rule_value(self, rules: list[ir.Rule]):
+        """The value of a rule derived from the value (`policydiff.atoms`): the first
+        clause of its `else` chain whose body holds and whose value is defined, else its
+        default, else undefined (the definedness goes to `side`)."""
+        side = self.side
+        branches = []  # (condition, value), in the order they are tried
+        default = None
+        for r in rules:
+            if r.default:
+                default = self.term(r.value, {})
+                if default is None:
+                    return None
+                continue
+            while r is not None:
+                env: dict = {}
+                cond = self._body(r.body, env, self.fns)
+                if cond is None:
+                    return None
+                self.side = []
+                v = self.term(r.value if r.value is not None else ir.Scalar(value=True), env)
+                if v is None:
+                    return None
+                if cond is not False and v is not _UNDEF:
+                    branches.append((_and([cond] + self.side), v))
+                r = r.else_
+        self.side = side
+        if default is not None and default is not _UNDEF:
+            branches.append((True, default))
+        if not branches:
+            return _UNDEF
+        if len(branches) == 1:
+            cond, v = branches[0]
+            self.side.append(cond)
+            return v
+        kinds = {v[0] for _, v in branches}
+        if len(kinds) != 1 or kinds & {"null", "split"}:
+            return None  # a value of another type in each clause: not encoded
+        (kind,) = kinds
+        # a fresh value each clause defines where it is the one tried (implications: the
+        # string solver does far better with them than with `If` under a regular expression)
+        self._fresh += 1
+        name = f"r{self._tag}{self._fresh}"
+        value = {"string": z3.String, NUMERIC: z3.Real, "boolean": z3.Bool}.get(kind, z3.Int)(name)
+        before: list = []
+        for cond, v in branches:
+            self.base.append(z3.Implies(_z3(_and(before + [cond])), value == _z3(v[1])))
+            before.append(_not(cond))
+        self.side.append(_or([c for c, _ in branches]))
+        return (kind, value)
+
     def _truth(self, v):
         """A literal holds when its value is defined and not false."""
         if v is None:
@@ -181,6 +239,10 @@ class Encoder:
                 return env[name]
             case ir.Ref(head=ir.Var(name=name), path=(ir.Scalar(value=int() as i),)) if name in env:
                 return self._index(env[name], i)
+            case ir.Var(name=name) if self._is_rule(name):
+                return self._rule_value(self.fns[name])
+            case ir.Ref(head=ir.Var(name=name), path=(ir.Scalar(value=int() as i),)) if self._is_rule(name):
+                return self._index(self._rule_value(self.fns[name]), i)
             case ir.Call(func=func, args=args):
                 return self._call(func, args, env)
         return None
@@ -240,6 +302,15 @@ class Encoder:
                 start, length = args[1].value, args[2].value
                 if start < 0:
                     return _UNDEF
+                if length < 0 and start > 0:
+                    # the rest after `start` characters, as a fresh string the value is
+                    # that prefix and it (the string solver decides `s == p ++ r` far
+                    # better than `substr` under a regular expression)
+                    pre, rest = self.fresh(), self.fresh()
+                    self.base.append(z3.If(z3.Length(es[0]) >= start,
+                                           z3.And(es[0] == z3.Concat(pre, rest), z3.Length(pre) == start),
+                                           rest == z3.StringVal("")))
+                    return ("string", rest)
                 n = z3.Length(es[0]) - start if length < 0 else z3.IntVal(length)
                 return ("string", z3.SubString(es[0], start, n))
             case "regex.match":
@@ -358,6 +429,10 @@ class Encoder:
         op = {"lt": lambda: ea < eb, "lte": lambda: ea <= eb, "gt": lambda: ea > eb,
               "gte": lambda: ea >= eb}[func]
         return ("boolean", op())
+
+
+def _z3(e):
+    return z3.BoolVal(e) if isinstance(e, bool) else e
 
 
 def _not(e):

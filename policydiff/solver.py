@@ -143,7 +143,29 @@ def values_for(atoms: Sequence[Atom], patterns: Sequence[Any], matches: Callable
             out.unproved.append(f"{what} on `input.{'.'.join(atoms[0].path)}`: no proof that its "
                                 f"{domain} values realise only the {len(found)} combinations of "
                                 "tests found (out of the solver's reach)")
+    raising = [a for a in atoms if _may_conflict(a)]
+    if raising:
+        what = "; ".join(f"{a.where}: {a.construct}" for a in raising[:3])
+        out.unproved.append(f"{what} on `input.{'.'.join(atoms[0].path)}`: builds an object by a "
+                            "comprehension, which fails with a conflict on values whose keys repeat; "
+                            "the values tried need not include them")
     return out
+
+
+def _may_conflict(atom: Atom) -> bool:
+    """Whether evaluating `atom` may end in a conflict error (an object comprehension
+    whose keys repeat) rather than a truth: `truth` reads it false, but the policy's
+    decision on such a value is an error no combination stands for."""
+    stack: list[Any] = [atom.body, atom.functions]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, tuple):
+            stack.extend(n)
+        elif isinstance(n, ir.ObjectCompr):
+            return True
+        elif isinstance(n, ir.Node):
+            stack.extend(getattr(n, f) for f in n.__struct_fields__ if f != "span")
+    return False
 
 
 def _seeds(atoms: Sequence[Atom], patterns: Sequence[Any], constants: Sequence[Any]) -> dict[str, list]:

@@ -122,12 +122,15 @@ def test_a_function_the_solver_cannot_encode_is_searched_and_blocks():
     'f(x) if startswith(x, "a"); f(x) if x == "b"; allow if f(input.x)',  # the partition splits on these
     "f(x) if x > 1; f(x) if x == input.y; allow if f(input.x)",  # one clause reads other input
     'f(x) if x > 1 else := input.y; allow if f(input.x)',  # its `else` does
-    "f(x) if count([y | some y in x]) > 1; allow if f(input.x)",  # a comprehension's variables
+    "f(x) if count([y | some y in input.z]) > 1; allow if f(input.x)",  # a comprehension reading input
+    "f(x) if count([y | some y in x; y > limit]) > 1; limit := 2; allow if f(input.x)",  # ... or a rule
 ])
 def test_a_function_reading_anything_but_its_parameter_is_no_atom(rules):
     assert not any(a.functions for a in _atoms(rules))
 
 
-@pytest.mark.parametrize("rules", [p[0] for p in PAIRS[:8]])
+@pytest.mark.parametrize("rules", [p[0] for p in PAIRS[:8]] + [
+    "f(x) if count([y | some y in x]) > 1; allow if f(input.x)",  # a comprehension's own variables
+])
 def test_the_pure_functions_above_are_atoms(rules):
     assert any(a.functions for a in _atoms(rules))
