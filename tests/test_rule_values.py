@@ -169,3 +169,17 @@ def test_an_object_built_by_a_comprehension_is_never_proved():
     # a number is never "CN=...": the first clause fails before the comprehension, and
     # the `else` gives the number itself, which `regex.match` does not take
     assert not any("number values" in r for r in report.summary.incomplete_reasons)
+
+
+@pytest.mark.parametrize("rules", [
+    'u := lower(input.x); allow if u == "admin"; v if data.p.u == "admin"',  # read through `data`
+    'u := lower(input.x); allow if u == "admin"; v := u',  # read as a value
+    'u := lower(input.x); allow if u == "admin"; v if { allow with input.x as "ADMIN" }',  # `with`
+    'u := lower(input.x); allow if { u == "admin"; count([1 | u == "b"]) == 0 }',  # in a comprehension
+])
+def test_a_derived_rule_read_beyond_atoms_keeps_its_reason(rules):
+    report = diff(*(load_policy(_text(v), decision="data.p.allow") for v in (
+        rules, 'allow if input.x == "admin"')), dims=DIMS)
+    assert any("`lower` on a value read from input" in r for r in report.summary.incomplete_reasons), \
+        report.summary.incomplete_reasons
+    assert not report.gate.passed
