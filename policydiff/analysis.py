@@ -105,6 +105,7 @@ class _Walker:
                  split_members: bool = False, decision: str | None = None) -> None:
         self.folder = folder
         self.decision = decision
+        self._atom_memo: dict[tuple[str, ...], dict] = {}  # per package, see `atoms.find`
         # the second walk of `member_constants`: a test of a plain input value's
         # membership in an input collection merges nothing
         self.split_members = split_members
@@ -219,7 +220,8 @@ class _Walker:
         imported = frozenset(a for m in self.modules if m.package == module.package for a in _imports(m))
         scope = _Scope(self, module, imports, rule)
         return _atoms.find(rule, alias, lambda f: scope._user_function(f) is not None,
-                           lambda f: tuple(rules[f]) if f in rules else None, imported)
+                           lambda f: tuple(rules[f]) if f in rules else None, imported,
+                           self._atom_memo.setdefault(module.package, {}))
 
     def _read_by_atoms_only(self, found: Mapping[int, tuple[set[int], list[Atom]]]) -> set[tuple]:
         """The rules whose value is derived from one input value (`policydiff.atoms`) that

@@ -61,18 +61,20 @@ class Atom(msgspec.Struct, frozen=True, kw_only=True):
 
 def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[str], bool],
          clauses: Callable[[str], tuple[ir.Rule, ...] | None] = lambda _: None,
-         imported: frozenset[str] = frozenset()) -> tuple[set[int], list[Atom]]:
+         imported: frozenset[str] = frozenset(), memo: dict | None = None) -> tuple[set[int], list[Atom]]:
     """The literals of `rule`'s body that are atoms or local definitions only atoms
     use (their indexes), and the atoms. `input_alias` maps names that stand for input
     paths (`input`, `import input.x as y`); `is_function` tells a policy function;
     `clauses` gives the clauses of a rule or function of the rule's own package by its
-    name; `imported` holds the names the package's imports define."""
+    name; `imported` holds the names the package's imports define. `memo`, shared by
+    the calls for the rules of one package, keeps what was found of its functions and
+    rules."""
     if rule.kind == "function":
         return set(), []
     body = rule.body
     # names the rule binds itself: there, a name is a local, not the package's rule
     shadow = _bound((*rule.body, rule.value, rule.key, *rule.ref)) | local_names(rule.args)
-    reader = _Reader(input_alias, is_function, _Pure(clauses, is_function, imported), shadow)
+    reader = _Reader(input_alias, is_function, _Pure(clauses, is_function, imported, memo), shadow)
     derived: dict[str, tuple[int, Path]] = {}  # local -> (its definition, the path it reads)
     # locals that name an input value (`name := input.user.name`): an atom takes their
     # definition along, and the analysis still sees it (it is never skipped)
@@ -297,10 +299,11 @@ class _Pure:
     (`derived`): see `_derivation`."""
 
     def __init__(self, clauses: Callable[[str], tuple[ir.Rule, ...] | None], is_function: Callable[[str], bool],
-                 imported: frozenset[str] = frozenset()):
+                 imported: frozenset[str] = frozenset(), memo: dict | None = None):
         self.clauses, self.is_function, self.imported = clauses, is_function, imported
-        self.seen: dict[str, tuple[ir.Rule, ...] | None] = {}
-        self.derivations: dict[str, tuple[Path, tuple[ir.Rule, ...]] | None] = {}
+        memo = {} if memo is None else memo
+        self.seen: dict[str, tuple[ir.Rule, ...] | None] = memo.setdefault("functions", {})
+        self.derivations: dict[str, tuple[Path, tuple[ir.Rule, ...]] | None] = memo.setdefault("rules", {})
 
     def derived(self, name: str) -> tuple[Path, tuple[ir.Rule, ...]] | None:
         """The input path rule `name`'s value is a function of, and its clauses rewritten
