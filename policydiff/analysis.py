@@ -277,9 +277,9 @@ class _Walker:
         skip, found = atoms
         scope.body(lit for i, lit in enumerate(rule.body) if i not in skip)
         for atom in found:
-            node = scope._walk_path(self.input, atom.path)
+            node = self._atom_node(atom.path)
             if atom.other is not None:  # a relation: both values in one class, chosen together
-                node = self.g.union(node, scope._walk_path(self.input, atom.other))
+                node = self.g.union(node, self._atom_node(atom.other))
             find(node).whole = True
             self.atoms.append(atom)
         for t in rule.ref:
@@ -303,6 +303,14 @@ class _Walker:
                 self.g.collapse(node)
                 if rule.value is not None:
                     self.g.union(self.g.elem(node), scope.flow(rule.value))
+
+    def _atom_node(self, path: Path) -> Node:
+        """The node of the input value an atom tests (`ELEM`: the members, as iteration
+        meets them)."""
+        n = self.input
+        for k in path:
+            n = self.g.elem(n) if k == ELEM else self.g.field(n, k)
+        return n
 
     def _key_field(self, n: Node, key: Scalar) -> Node:
         """The field `key` of a document a rule defines, `key` among its keys (a

@@ -40,13 +40,16 @@ PAIRS = [
     # through a local naming the collection, and a local computed from the member
     ('allow if { ts := input.teams; some t in ts; n := upper(t); n == "AB" }',
      'allow if "ab" in input.teams'),
+    # the iteration written in the test (`input.teams[_]`)
+    ('allow if regex.match("^a", input.teams[_])', 'allow if { some t in input.teams; startswith(t, "a") }'),
+    ('allow if { count(input.teams[_]) > 3; input.name != "x" }', 'allow if { some t in input.teams; count(t) > 2 }'),
     # not one member's function: the value flow decides, or leaves it unproved
     ('allow if { some i, t in input.teams; regex.match("^a", t); i > 0 }',
      'allow if { some t in input.teams; startswith(t, "a") }'),
     ('allow if { some t in input.teams; regex.match(t, input.name) }', 'allow if "a" in input.teams'),
 ]
 
-DECIDED = {PAIRS[i] for i in (0, 1)}
+DECIDED = {PAIRS[i] for i in (0, 1, 6)}
 
 
 def _text(rules: str) -> str:
@@ -94,8 +97,16 @@ def test_a_test_on_a_member_is_an_atom_of_the_members():
     assert '"some_in"' not in atoms.body_key(a.body)  # the member is the atom's value, `input.x`
 
 
+def test_a_test_on_an_iterated_reference_is_an_atom_of_the_members():
+    (a,) = _atoms('allow if regex.match("^a", input.teams[_])')
+    assert a.path == ("teams", "[]") and a.other is None
+
+
 @pytest.mark.parametrize("rules", [
     'allow if { some i, t in input.teams; regex.match("^a", t); i > 0 }',  # the key is read
+    'allow if regex.match(input.name, input.teams[_])',  # another input value
+    'allow if regex.match("^a", input.teams[_][_])',  # two iterations
+    'allow if regex.match("^a", input.teams[_].name)',  # inside the members
     'allow if { some t in input.teams; some u in input.names; startswith(t, u) }',  # two collections
     'allow if { some t in [input.a, input.b]; regex.match("^a", t) }',  # not an input collection
 ])
