@@ -114,6 +114,7 @@ class _Walker:
                  split_members: bool = False, decision: str | None = None) -> None:
         self.folder = folder
         self.decision = decision
+        self._atom_memo: dict[tuple[str, ...], dict] = {}  # per package, see `atoms.find`
         # the second walk of `member_constants`: a test of a plain input value's
         # membership in an input collection merges nothing
         self.split_members = split_members
@@ -227,10 +228,12 @@ class _Walker:
     def _atoms(self, module: ir.Module, rule: ir.Rule, imports) -> tuple[set[int], list[Atom]]:
         alias = {"input": ()} | {a: p[1:] for a, p in imports.items() if p[0] == "input"}
         rules = self.packages.get(module.package, {})
-        imported = frozenset(a for m in self.modules if m.package == module.package for a in _imports(m))
+        memo = self._atom_memo.setdefault(module.package, {})
+        if "imported" not in memo:
+            memo["imported"] = frozenset(a for m in self.modules if m.package == module.package for a in _imports(m))
         scope = _Scope(self, module, imports, rule)
         return _atoms.find(rule, alias, lambda f: scope._user_function(f) is not None,
-                           lambda f: tuple(rules[f]) if f in rules else None, imported)
+                           lambda f: tuple(rules[f]) if f in rules else None, memo["imported"], memo)
 
     def _read_by_atoms_only(self, found: Mapping[int, tuple[set[int], list[Atom]]]) -> set[tuple]:
         """The rules whose value is derived from one input value (`policydiff.atoms`) that
@@ -240,14 +243,12 @@ class _Walker:
         the atoms evaluate it, so its own builtins leave nothing unproved."""
         if self.decision is None:
             return set()
-        derived: dict[tuple, int] = {}  # (package, name) -> mentions inside atoms
+        derived: set[tuple] = set()  # (package, name) of the rules atoms carry
         for m in self.modules:
             for r in m.rules:
                 for rule in _links(r):
                     for atom in found.get(id(rule), (set(), []))[1]:
-                        for f in atom.functions:
-                            if f.kind == "complete":
-                                derived.setdefault((m.package, f.name), 0)
+                        derived |= {(m.package, f.name) for f in atom.functions if f.kind == "complete"}
         if not derived:
             return set()
         decision = tuple(self.decision.split(".")[1:]) if self.decision.startswith("data.") else None
@@ -263,7 +264,9 @@ class _Walker:
                 for rule in _links(r):
                     skip = found.get(id(rule), (set(), []))[0]
                     outside = [lit for i, lit in enumerate(rule.body) if i not in skip]
-                    names = {v.name for v in _atoms._vars((*outside, rule.args, rule.ref, rule.key, rule.value))}
+                    names: set[str] = set()
+                    for part in (*outside, *rule.args, *rule.ref, rule.key, rule.value):
+                        names |= _atoms.local_names(part)
                     out = {k for k in out if k[0] != m.package or k[1] not in names}
         return out
 
@@ -286,9 +289,9 @@ class _Walker:
         skip, found = atoms
         scope.body(lit for i, lit in enumerate(rule.body) if i not in skip)
         for atom in found:
-            node = scope._walk_path(self.input, atom.path)
+            node = self._atom_node(atom.path)
             if atom.other is not None:  # a relation: both values in one class, chosen together
-                node = self.g.union(node, scope._walk_path(self.input, atom.other))
+                node = self.g.union(node, self._atom_node(atom.other))
             find(node).whole = True
             self.atoms.append(atom)
         for t in rule.ref:
@@ -312,6 +315,14 @@ class _Walker:
                 self.g.collapse(node)
                 if rule.value is not None:
                     self.g.union(self.g.elem(node), scope.flow(rule.value))
+
+    def _atom_node(self, path: Path) -> Node:
+        """The node of the input value an atom tests (`ELEM`: the members, as iteration
+        meets them)."""
+        n = self.input
+        for k in path:
+            n = self.g.elem(n) if k == ELEM else self.g.field(n, k)
+        return n
 
     def _key_field(self, n: Node, key: Scalar) -> Node:
         """The field `key` of a document a rule defines, `key` among its keys (a

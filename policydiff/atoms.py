@@ -61,18 +61,20 @@ class Atom(msgspec.Struct, frozen=True, kw_only=True):
 
 def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[str], bool],
          clauses: Callable[[str], tuple[ir.Rule, ...] | None] = lambda _: None,
-         imported: frozenset[str] = frozenset()) -> tuple[set[int], list[Atom]]:
+         imported: frozenset[str] = frozenset(), memo: dict | None = None) -> tuple[set[int], list[Atom]]:
     """The literals of `rule`'s body that are atoms or local definitions only atoms
     use (their indexes), and the atoms. `input_alias` maps names that stand for input
     paths (`input`, `import input.x as y`); `is_function` tells a policy function;
     `clauses` gives the clauses of a rule or function of the rule's own package by its
-    name; `imported` holds the names the package's imports define."""
+    name; `imported` holds the names the package's imports define. `memo`, shared by
+    the calls for the rules of one package, keeps what was found of its functions and
+    rules."""
     if rule.kind == "function":
         return set(), []
     body = rule.body
     # names the rule binds itself: there, a name is a local, not the package's rule
     shadow = _bound((*rule.body, rule.value, rule.key, *rule.ref)) | local_names(rule.args)
-    reader = _Reader(input_alias, is_function, _Pure(clauses, is_function, imported), shadow)
+    reader = _Reader(input_alias, is_function, _Pure(clauses, is_function, imported, memo), shadow)
     derived: dict[str, tuple[int, Path]] = {}  # local -> (its definition, the path it reads)
     # locals that name an input value (`name := input.user.name`): an atom takes their
     # definition along, and the analysis still sees it (it is never skipped)
@@ -130,8 +132,15 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[
             break
         for v in drop:
             derived.pop(v)
+    # `regex.match("^a", input.teams[_])`: the test of one member, as with `some t in`
+    iterated = {i: m for i, lit in enumerate(body) if i not in tests and i not in pairs
+                and (m := _iterated(lit, input_alias, reader)) is not None}
     atoms = []
     both = derived | aliases
+    for i, (path, lits) in sorted(iterated.items()):
+        fns = reader.pure.called(lits, shadow)
+        atoms.append(Atom(path=path, where=body[i].span.where, construct=_construct(lits),
+                          body=lits, functions=fns, key=body_key(lits + fns)))
     for i, path in sorted(tests.items()):
         needed = _needed(body[i], both, body)
         lits = tuple(_definition(body[j], input_alias) for j in sorted(needed)) + (body[i],)
@@ -145,7 +154,7 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[
         atoms.append(Atom(path=p, other=q, where=body[i].span.where, construct=_construct((body[i],)),
                           body=rewritten, key=f"{p}|{q}|" + body_key(rewritten)))
     alias_defs = {i for i, _ in aliases.values()}
-    used = set(tests) | set(pairs) | {j for i in tests for j in _needed(body[i], both, body)}
+    used = set(tests) | set(pairs) | set(iterated) | {j for i in tests for j in _needed(body[i], both, body)}
     return used - alias_defs, atoms
 
 
@@ -238,6 +247,63 @@ def _member(lit: ir.Literal, defined: set[str], reader: _Reader,
     return name, next(iter(paths)) + (ELEM,)
 
 
+_MEMBER = "__member__"  # the local an atom of `input.c[_]` binds to its value
+
+
+def _iterated(lit: ir.Literal, input_alias: Mapping[str, Path],
+              reader: _Reader) -> tuple[Path, tuple[ir.Literal, ...]] | None:
+    """A test whose one iteration is `input.c[_]`, reading nothing else of input and no
+    local (`regex.match("^a", input.teams[_])`): the members' path, and the atom's body
+    (`__member__ := input.x`, then the test on `__member__`). Not under `not`, where the
+    iteration is the negated expression's own (no member passes)."""
+    if not isinstance(lit, ir.Expr) or lit.negated:
+        return None
+    refs = [n for n in _nodes(lit.term) if isinstance(n, ir.Ref) and not all(isinstance(k, ir.Scalar) for k in n.path)]
+    if len(refs) != 1:
+        return None
+    (ref,) = refs
+    if not (isinstance(ref.head, ir.Var) and ref.head.name in input_alias and ref.head.name not in reader.shadow):
+        return None
+    *keys, last = ref.path
+    if not (isinstance(last, ir.Var) and last.name == "_"
+            and all(isinstance(k, ir.Scalar) and isinstance(k.value, str) for k in keys)):
+        return None
+    path = input_alias[ref.head.name] + tuple(k.value for k in keys) + (ELEM,)
+    if len(path) < 2:
+        return None  # `input[_]`
+    member = ir.Var(name=_MEMBER, span=ref.span)
+    term = _replace(lit.term, ref, member)
+    local = {_MEMBER: path}
+    if reader.paths(term, local) != {path} or not _hard(term, reader, local):
+        return None
+    value = ir.Ref(head=ir.Var(name="input", span=ref.span), path=(ir.Scalar(value=VALUE, span=ref.span),),
+                   span=ref.span)
+    return path, (ir.Assign(lhs=member, rhs=value, span=ref.span), msgspec.structs.replace(lit, term=term))
+
+
+def _nodes(node: Any) -> Iterator[Any]:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, tuple):
+            stack.extend(n)
+        elif n is not None:
+            yield n
+            stack.extend(children(n))
+
+
+def _replace(node: Any, target: Any, new: Any) -> Any:
+    """`node` with the node `target` (that very object) replaced by `new`."""
+    if node is target:
+        return new
+    if isinstance(node, tuple):
+        return tuple(_replace(x, target, new) for x in node)
+    if isinstance(node, ir.Node):
+        return msgspec.structs.replace(node, **{f: _replace(getattr(node, f), target, new)
+                                                for f in node.__struct_fields__ if f != "span"})
+    return node
+
+
 def _definition(lit: ir.Literal, input_alias: Mapping[str, Path]) -> ir.Literal:
     """The literal an atom takes along for a local it reads: `some t in input.c`
     becomes `t := input.x`, the atom's value being one member."""
@@ -297,10 +363,11 @@ class _Pure:
     (`derived`): see `_derivation`."""
 
     def __init__(self, clauses: Callable[[str], tuple[ir.Rule, ...] | None], is_function: Callable[[str], bool],
-                 imported: frozenset[str] = frozenset()):
+                 imported: frozenset[str] = frozenset(), memo: dict | None = None):
         self.clauses, self.is_function, self.imported = clauses, is_function, imported
-        self.seen: dict[str, tuple[ir.Rule, ...] | None] = {}
-        self.derivations: dict[str, tuple[Path, tuple[ir.Rule, ...]] | None] = {}
+        memo = {} if memo is None else memo
+        self.seen: dict[str, tuple[ir.Rule, ...] | None] = memo.setdefault("functions", {})
+        self.derivations: dict[str, tuple[Path, tuple[ir.Rule, ...]] | None] = memo.setdefault("rules", {})
 
     def derived(self, name: str) -> tuple[Path, tuple[ir.Rule, ...]] | None:
         """The input path rule `name`'s value is a function of, and its clauses rewritten

@@ -179,11 +179,14 @@ class Encoder:
                 cond = self._body(r.body, env, self.fns)
                 if cond is None:
                     return None
+                if cond is False:  # never tried: its value need not be encoded
+                    r = r.else_
+                    continue
                 self.side = []
                 v = self.term(r.value if r.value is not None else ir.Scalar(value=True), env)
                 if v is None:
                     return None
-                if cond is not False and v is not _UNDEF:
+                if v is not _UNDEF:
                     branches.append((_and([cond] + self.side), v))
                 r = r.else_
         self.side = side

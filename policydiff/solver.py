@@ -298,10 +298,17 @@ def _cube(exprs: list, s: Sig):
 
 
 def _check(constraints: list):
-    solver = z3.Solver()
-    solver.set("timeout", TIMEOUT_MS)
-    solver.add(*constraints)
-    return solver.check()
+    """sat, unsat or unknown. The string solver's luck depends on the order it meets
+    constraints in (a derived value's definitions before or after the test on it): an
+    unknown is asked once more the other way round before it is left unknown."""
+    for order in (constraints, constraints[::-1]):
+        solver = z3.Solver()
+        solver.set("timeout", TIMEOUT_MS)
+        solver.add(*order)
+        r = solver.check()
+        if r != z3.unknown:
+            return r
+    return r
 
 
 def _unsat(constraints: list) -> bool:

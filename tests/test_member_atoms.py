@@ -40,13 +40,16 @@ PAIRS = [
     # through a local naming the collection, and a local computed from the member
     ('allow if { ts := input.teams; some t in ts; n := upper(t); n == "AB" }',
      'allow if "ab" in input.teams'),
+    # the iteration written in the test (`input.teams[_]`)
+    ('allow if regex.match("^a", input.teams[_])', 'allow if { some t in input.teams; startswith(t, "a") }'),
+    ('allow if { count(input.teams[_]) > 3; input.name != "x" }', 'allow if { some t in input.teams; count(t) > 2 }'),
     # not one member's function: the value flow decides, or leaves it unproved
     ('allow if { some i, t in input.teams; regex.match("^a", t); i > 0 }',
      'allow if { some t in input.teams; startswith(t, "a") }'),
     ('allow if { some t in input.teams; regex.match(t, input.name) }', 'allow if "a" in input.teams'),
 ]
 
-DECIDED = {PAIRS[i] for i in (0, 1)}
+DECIDED = {PAIRS[i] for i in (0, 1, 6)}
 
 
 def _text(rules: str) -> str:
@@ -94,10 +97,54 @@ def test_a_test_on_a_member_is_an_atom_of_the_members():
     assert '"some_in"' not in atoms.body_key(a.body)  # the member is the atom's value, `input.x`
 
 
+def test_a_test_on_an_iterated_reference_is_an_atom_of_the_members():
+    (a,) = _atoms('allow if regex.match("^a", input.teams[_])')
+    assert a.path == ("teams", "[]") and a.other is None
+
+
 @pytest.mark.parametrize("rules", [
     'allow if { some i, t in input.teams; regex.match("^a", t); i > 0 }',  # the key is read
+    'allow if regex.match(input.name, input.teams[_])',  # another input value
+    'allow if regex.match("^a", input.teams[_][_])',  # two iterations
+    'allow if regex.match("^a", input.teams[_].name)',  # inside the members
     'allow if { some t in input.teams; some u in input.names; startswith(t, u) }',  # two collections
     'allow if { some t in [input.a, input.b]; regex.match("^a", t) }',  # not an input collection
 ])
 def test_iteration_of_anything_else_gives_no_member_atom(rules):
     assert not any(a.path[-1:] == ("[]",) and a.other is None for a in _atoms(rules))
+
+
+@pytest.mark.parametrize("v1, v2", [
+    ('allow if { some t in input.subject.teams; regex.match("^eng-", t) }',
+     'allow if { some t in input.subject.teams; startswith(t, "eng") }'),
+    ('name := lower(input.subject.id); allow if { input.action == "read"; startswith(name, "u") }',
+     'allow if { input.action == "read"; startswith(input.subject.id, "u") }'),
+])
+def test_member_and_derived_atoms_over_a_tenancy_match_opa(v1, v2):
+    from engines import decision
+
+    from policydiff.tenancy import Enterprise, Resource, Tenancy, User, relation, request_input
+
+    t = Tenancy(enterprises=(Enterprise(id="e1", teams=("eng-a", "engine", "ops")),),
+                users=(User(id="u1", enterprise="e1", role="viewer", teams=("eng-a",)),
+                       User(id="U2", enterprise="e1", role="viewer", teams=("engine", "ops")),
+                       User(id="x3", enterprise="e1", role="admin", teams=("ops",)),
+                       User(id="u4", enterprise="e1", role="admin", teams=())),
+                resources=(Resource(id="r1", kind="project", enterprise="e1", team="ops"),),
+                actions=("read", "write"))
+    p1, p2 = (load_policy(_text(v), decision="data.p.allow") for v in (v1, v2))
+    report = diff(p1, p2, tenancy=t)
+    o1, o2 = OpaEngine({"a.rego": _text(v1)}), OpaEngine({"b.rego": _text(v2)})
+    differing = set()
+    for u, a, r in t.requests():
+        inp = request_input(u, a, r)
+        d1, d2 = decision(o1.evaluate("data.p.allow", inp)), decision(o2.evaluate("data.p.allow", inp))
+        if d1 != d2:
+            differing.add(((u.enterprise, u.role, a, relation(u, r)),
+                           "v2_more_permissive" if d2 else "v2_more_restrictive"))
+    reported = {((d.tenant, d.role, d.action, d.relation), d.direction) for d in report.discrepancies}
+    assert differing and differing <= reported, (differing, reported)
+    if report.summary.complete:
+        assert differing == reported
+    else:
+        assert not report.gate.passed
