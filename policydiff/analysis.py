@@ -381,6 +381,9 @@ class _Walker:
         return tuple(sorted(out))
 
 
+MAX_POSITIONS = 16  # positions of a tuple of positions: past them, an array is unproved
+
+
 def _positions(r: Node) -> int | None:
     """How many positions the input array `r` has when the policies compare it only
     with array patterns (`input.path = ["api", "v1", x]`, a function's parameter
@@ -394,7 +397,7 @@ def _positions(r: Node) -> int | None:
     if any(not p or ELEM in p or any(position_of(k) is not None for k in p) for p in r.paths):
         return None
     at = [label[1] for label in r.children if label[0] == "p"]
-    if not at or any(label[0] not in "pk" for label in r.children):
+    if not at or max(at) >= MAX_POSITIONS or any(label[0] not in "pk" for label in r.children):
         return None
     for label, child in r.children.items():
         c = find(child)

@@ -223,3 +223,25 @@ def test_an_absent_array_is_not_an_empty_object(tmp_path):
     assert not result.failures, "\n".join(result.failures)
     (found,) = result.report["discrepancies"]
     assert "path" not in found["witness"] and found["direction"] == "v2_more_permissive"
+
+
+def test_positions_before_the_one_read_are_filled(tmp_path):
+    # only the third position is read: arrays must still reach it
+    v1 = 'allow if api.path[2] == "p1"\n'
+    v2 = 'allow if api.path[2] in {"p1", "p2"}\n'
+    result = _check(tmp_path, v1, v2)
+    assert result.report is not None, result.refused
+    assert result.report["summary"]["complete"], result.report["summary"]
+    assert not result.failures, "\n".join(result.failures)
+    (found,) = result.report["discrepancies"]
+    assert found["witness"]["path"][2] == "p2"
+
+
+def test_an_array_read_past_its_sixteenth_position_stays_unproved(tmp_path):
+    v1 = 'allow if api.path[2] == "p1"\n'
+    v2 = v1 + '\nallow if api.path[16] == "p2"\n'
+    result = _check(tmp_path, v1, v2)
+    assert result.report is not None, result.refused
+    summary = result.report["summary"]
+    assert not summary["complete"] and not result.report["gate"]["passed"]
+    assert any("indexes an input array by position" in r for r in summary["incomplete_reasons"])
