@@ -245,3 +245,17 @@ def test_an_array_read_past_its_sixteenth_position_stays_unproved(tmp_path):
     summary = result.report["summary"]
     assert not summary["complete"] and not result.report["gate"]["passed"]
     assert any("indexes an input array by position" in r for r in summary["incomplete_reasons"])
+
+
+def test_an_array_the_request_model_holds_as_a_collection_stays_unproved(tmp_path):
+    # the runbook's request model holds `subject.teams` as a list of teams, members
+    # and all: a pattern on it is not read as a tuple of positions
+    from policydiff.diff import diff
+
+    for name, body in (("v1", '["a", x]'), ("v2", '["a", "b"]')):
+        (tmp_path / f"{name}.rego").write_text(
+            f"package rbac\n\nimport rego.v1\n\ndefault allow := false\n\nallow if input.subject.teams = {body}\n")
+    p1, p2 = (load_policy([str(tmp_path / f"{n}.rego")], decision="data.rbac.allow") for n in ("v1", "v2"))
+    report = diff(p1, p2, dims=dimensions([]))
+    assert not report.summary.complete
+    assert any("`input.subject.teams` compared with array patterns" in r for r in report.summary.incomplete_reasons)
