@@ -21,6 +21,8 @@ rule (`file:line`) and the construct — builtins on input (the default branch o
 `call`), ordering, a value of unknown contents compared with input (`opaque`),
 positions, lengths and whole-value comparisons of collections and objects, members of
 input collections that are collections or objects themselves, computed lookup keys.
+An input array met only by array patterns and constant positions is no collection: it
+is a tuple of positions (`Analysis.arrays`), each position a path of its own class.
 """
 
 from __future__ import annotations
@@ -388,10 +390,11 @@ def _positions(r: Node) -> int | None:
     """How many positions the input array `r` has when the policies compare it only
     with array patterns (`input.path = ["api", "v1", x]`, a function's parameter
     `[user, project]`) or index it by constant positions (`input.path[0]`), each
-    position a plain value: then it is a tuple of positions,
-    each a path of its own, and its length is which positions it has. None otherwise
-    (read as a collection, an object or a set, by a builtin, nested in a collection or
-    in another such array, or with members that are arrays or objects themselves)."""
+    position a plain value: then it is a tuple of positions, each a path of its own,
+    and its length is which positions it has. None otherwise (read as a collection, an
+    object or a set, nested in a collection or in another such array, with members
+    that are arrays or objects themselves, or past `MAX_POSITIONS`). A builtin reading
+    it names its rule among the reasons; the tuple still splits its positions."""
     if r.literal or r.set_like or r.collapsed:
         return None
     if any(not p or ELEM in p or any(position_of(k) is not None for k in p) for p in r.paths):
