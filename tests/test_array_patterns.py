@@ -173,12 +173,20 @@ def test_an_array_no_literal_can_match_is_kept_once(tmp_path):
     assert len(shapes) == 8 and shapes.count("(absent)") == 1, shapes
     arrays = sorted(len(s) for s in shapes if isinstance(s, list))
     assert arrays == [0, 1, 1, 2, 2, 3], shapes
-    # read by an index too: every prefix of every shape is kept
-    (tmp_path / "q.rego").write_text(HEAD + 'allow if api.path = ["a", "b"]\n\nallow if api.path[1] == "b"\n')
+    # read at position 0 too: every first position is kept, and [fresh, b] and
+    # [fresh, fresh] as well ([], ["a"], [fresh], ["a", "b"], ["a", fresh], ["a", "b", fresh])
+    (tmp_path / "q.rego").write_text(HEAD + 'allow if api.path = ["a", "b"]\n\nallow if api.path[0] == "a"\n')
     policy = load_policy([str(tmp_path / "q.rego")], decision="data.api.allow")
     analysis = analyze_policies(policy)
+    assert analysis.only_patterns == ((("path",), (((False, None),), ((True, "a"), (True, "b")))),)
+    assert len(list(Space(analysis, dimensions(["action=input.method"])).representatives())) == 10
+    # read by a builtin: no shape is dropped (13: absent, a string, and every array of
+    # up to three members whose first two are a constant or fresh)
+    (tmp_path / "r.rego").write_text(HEAD + 'allow if api.path = ["a", "b"]\n\nallow if count(api.path) > 2\n')
+    policy = load_policy([str(tmp_path / "r.rego")], decision="data.api.allow")
+    analysis = analyze_policies(policy)
     assert analysis.arrays == ((("path",), 2),) and analysis.only_patterns == ()
-    assert len(list(Space(analysis, dimensions(["action=input.method"])).representatives())) > 8
+    assert len(list(Space(analysis, dimensions(["action=input.method"])).representatives())) >= 13
 
 
 def test_constant_positions_are_positions_of_the_tuple(tmp_path):
