@@ -21,6 +21,8 @@ rule (`file:line`) and the construct — builtins on input (the default branch o
 `call`), ordering, a value of unknown contents compared with input (`opaque`),
 positions, lengths and whole-value comparisons of collections and objects, members of
 input collections that are collections or objects themselves, computed lookup keys.
+An input array met only by array patterns and constant positions is no collection: it
+is a tuple of positions (`Analysis.arrays`), each position a path of its own class.
 """
 
 from __future__ import annotations
@@ -80,10 +82,11 @@ class Analysis(msgspec.Struct, frozen=True, kw_only=True):
     # input arrays compared only with array patterns, and how many positions the
     # patterns name: each position `p + (position(i),)` is a path of a class
     arrays: tuple[tuple[Path, int], ...] = ()
-    # of those, the arrays read only by comparisons with array literals, nothing else
-    # (no index, builtin, atom or other input path): their literals, each member
-    # `(True, constant)` or `(False, None)` for any other term (`Space` keeps one array
-    # of those no literal can match any more)
+    # of those, the arrays read only by comparisons with array literals and at constant
+    # positions, nothing else (no builtin, atom or other input path): their literals,
+    # each member `(True, constant)` or `(False, None)` for any other term, a read of
+    # position i as i + 1 members `(False, None)` (`Space` keeps one array of those no
+    # literal can match any more past the last position read)
     only_patterns: tuple[tuple[Path, tuple[tuple[tuple[bool, Scalar], ...], ...]], ...] = ()
 
     @property
@@ -150,6 +153,7 @@ class _Walker:
         self.positional: list[tuple[Node, Span]] = []  # collections indexed by position
         self.indexed: list[tuple[Node, Span]] = []  # the same, as read (input arrays among them)
         self.array_literals: list[tuple[Node, tuple]] = []  # (node, members as `only_patterns`)
+        self.index_reads: list[tuple[Node, int]] = []  # (array, constant position read)
         self.reads: list[tuple[Node, Span]] = []  # every reference and variable read
         # arrays built in input's order (a comprehension, `array.concat`), and the
         # values their members come from
@@ -348,6 +352,7 @@ class _Walker:
             self.positional.extend(w.positional)
             self.indexed.extend(w.indexed)
             self.array_literals.extend(w.array_literals)
+            self.index_reads.extend(w.index_reads)
             self.atoms.extend(w.atoms)
             self.reads.extend(w.reads)
             self.ordered.extend(w.ordered)
@@ -419,13 +424,14 @@ class _Walker:
                         arrays=tuple(sorted(tuples.items())), only_patterns=only)
 
     def _only_patterns(self, arrays: Mapping[int, int], unknown: Mapping[int, str]) -> tuple:
-        """The tuples of positions read only by comparisons with array literals, and
-        those literals (`Analysis.only_patterns`)."""
-        other: set[int] = set(unknown)  # read by a builtin, an index or an atom, or opaque
+        """The tuples of positions read only by comparisons with array literals and at
+        constant positions, and those literals (`Analysis.only_patterns`); a read of
+        position `i` stands as a literal of `i + 1` members that match anything, which
+        keeps every array reaching position `i`."""
+        other: set[int] = set(unknown)  # read by a builtin or an atom, or opaque
         for _, _, nodes, deep in self.checks:
             for n in nodes:
                 other.update(id(r) for r in (reachable(n, keys=False) if deep else (find(n),)))
-        other.update(id(find(n)) for n, _ in self.indexed)
         atoms = {a.path for a in self.atoms} | {a.other for a in self.atoms}
         out = []
         for r in reachable(self.input):
@@ -433,24 +439,29 @@ class _Walker:
                 continue
             (path,) = r.paths
             pats = {members for n, members in self.array_literals if find(n) is r}
+            pats |= {((False, None),) * (i + 1) for n, i in self.index_reads if find(n) is r}
             out.append((path, tuple(sorted(pats, key=repr))))
         return tuple(sorted(out))
+
+
+MAX_POSITIONS = 16  # positions of a tuple of positions: past them, an array is unproved
 
 
 def _positions(r: Node) -> int | None:
     """How many positions the input array `r` has when the policies compare it only
     with array patterns (`input.path = ["api", "v1", x]`, a function's parameter
     `[user, project]`) or index it by constant positions (`input.path[0]`), each
-    position a plain value: then it is a tuple of positions,
-    each a path of its own, and its length is which positions it has. None otherwise
-    (read as a collection, an object or a set, by a builtin, nested in a collection or
-    in another such array, or with members that are arrays or objects themselves)."""
+    position a plain value: then it is a tuple of positions, each a path of its own,
+    and its length is which positions it has. None otherwise (read as a collection, an
+    object or a set, nested in a collection or in another such array, with members
+    that are arrays or objects themselves, or past `MAX_POSITIONS`). A builtin reading
+    it names its rule among the reasons; the tuple still splits its positions."""
     if r.literal or r.set_like or r.collapsed:
         return None
     if any(not p or ELEM in p or any(position_of(k) is not None for k in p) for p in r.paths):
         return None
     at = [label[1] for label in r.children if label[0] == "p"]
-    if not at or any(label[0] not in "pk" for label in r.children):
+    if not at or max(at) >= MAX_POSITIONS or any(label[0] not in "pk" for label in r.children):
         return None
     for label, child in r.children.items():
         c = find(child)
@@ -883,6 +894,7 @@ class _Scope:
                 self.w.indexed.append((n, span))
                 self.w.positional.append((n, span))
                 if type(k.value) is int and k.value >= 0:  # a position of a tuple of positions
+                    self.w.index_reads.append((n, k.value))
                     g.union(key, g.keys(n))
                     n = g.position(n, k.value)
                     continue

@@ -2,7 +2,8 @@
 
 Every value the analysis meets is a `Node`; `Graph.union` merges two values that may be
 compared (equality, membership, assignment, argument passing), and their children
-(fields, elements, keys) with them, as Steensgaard's points-to analysis does. A class
+(fields, elements, keys, and the positions of array literals until something
+reads them as collections) with them, as Steensgaard's points-to analysis does. A class
 root holds the input paths, constants and string patterns of everything merged into it;
 merging only ever adds to a class. `policydiff.analysis` walks the IR into this graph.
 """
@@ -16,6 +17,9 @@ import msgspec
 
 ELEM = "[]"  # path step: "any element of this collection"
 
+Path = tuple[str, ...]
+Scalar = str | int | float | bool | None
+
 
 def position(i: int) -> str:
     """Path step: "the element at position `i`" of an array compared with array
@@ -28,9 +32,6 @@ def position_of(step: str) -> int | None:
     if len(step) > 2 and step[0] == "[" and step[-1] == "]" and step[1:-1].isdigit():
         return int(step[1:-1])
     return None
-
-Path = tuple[str, ...]
-Scalar = str | int | float | bool | None
 
 
 class Pattern(msgspec.Struct, frozen=True, kw_only=True, order=True):

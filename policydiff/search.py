@@ -22,7 +22,8 @@ evaluator computes again: `representatives` returns None (the caller enumerates)
 rather than trust a formula the evaluator contradicts.
 
 Out of the plain shape (`policydiff.components`: else chains, functions reading input,
-`with`, a literal reading two classes; and paths read both as values and as objects),
+`with`, a literal reading two classes; paths read both as values and as objects; input
+arrays built from their positions, whose classes only combine as arrays read them),
 `representatives` returns None as well.
 """
 

@@ -586,12 +586,19 @@ _API_LITERALS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data.managers[input.user.id][_] == input.resource.owner", ("user.id", "resource.owner")),
     ("some U, Usubs in data.managers\n\tinput.user.id in Usubs\n\tU == input.resource.owner",
      ("user.id", "resource.owner")),
+    # input arrays as tuples of positions: patterns of several lengths, `!=`, constant
+    # positions, a function whose parameter is a pattern
+    ('input.path = [_, "salary", U]\n\tU == input.resource.owner', ("path", "resource.owner")),
+    ('input.path != ["finance", "salary"]', ("path",)),
+    ("input.path[2] == input.user.id", ("path", "user.id")),
+    ("h_route(input.path)", ("path",)),
 )
 
 # Rules a literal above may name, added to the module that does (each once).
 _API_HELPERS = {
     "h_granted": 'h_granted contains "GET"\n\nh_granted contains "PUT"',
     "h_perms": 'h_perms := {"alice": ["GET"], "bob": ["POST", "GET"]}',
+    "h_route": 'h_route(["finance", _, u]) if u != "bob"',
     "h_is_owner": "h_is_owner if input.resource.owner == input.user.id",
     "h_owns": "h_owns(u) if input.resource.owner == u",
     "h_my_groups": "h_my_groups contains g if some g in input.user.groups",

@@ -173,12 +173,20 @@ def test_an_array_no_literal_can_match_is_kept_once(tmp_path):
     assert len(shapes) == 8 and shapes.count("(absent)") == 1, shapes
     arrays = sorted(len(s) for s in shapes if isinstance(s, list))
     assert arrays == [0, 1, 1, 2, 2, 3], shapes
-    # read by an index too: every prefix of every shape is kept
-    (tmp_path / "q.rego").write_text(HEAD + 'allow if api.path = ["a", "b"]\n\nallow if api.path[1] == "b"\n')
+    # read at position 0 too: every first position is kept, and [fresh, b] and
+    # [fresh, fresh] as well ([], ["a"], [fresh], ["a", "b"], ["a", fresh], ["a", "b", fresh])
+    (tmp_path / "q.rego").write_text(HEAD + 'allow if api.path = ["a", "b"]\n\nallow if api.path[0] == "a"\n')
     policy = load_policy([str(tmp_path / "q.rego")], decision="data.api.allow")
     analysis = analyze_policies(policy)
+    assert analysis.only_patterns == ((("path",), (((False, None),), ((True, "a"), (True, "b")))),)
+    assert len(list(Space(analysis, dimensions(["action=input.method"])).representatives())) == 10
+    # read by a builtin: no shape is dropped (13: absent, a string, and every array of
+    # up to three members whose first two are a constant or fresh)
+    (tmp_path / "r.rego").write_text(HEAD + 'allow if api.path = ["a", "b"]\n\nallow if count(api.path) > 2\n')
+    policy = load_policy([str(tmp_path / "r.rego")], decision="data.api.allow")
+    analysis = analyze_policies(policy)
     assert analysis.arrays == ((("path",), 2),) and analysis.only_patterns == ()
-    assert len(list(Space(analysis, dimensions(["action=input.method"])).representatives())) > 8
+    assert len(list(Space(analysis, dimensions(["action=input.method"])).representatives())) >= 13
 
 
 def test_constant_positions_are_positions_of_the_tuple(tmp_path):
@@ -223,3 +231,39 @@ def test_an_absent_array_is_not_an_empty_object(tmp_path):
     assert not result.failures, "\n".join(result.failures)
     (found,) = result.report["discrepancies"]
     assert "path" not in found["witness"] and found["direction"] == "v2_more_permissive"
+
+
+def test_positions_before_the_one_read_are_filled(tmp_path):
+    # only the third position is read: arrays must still reach it
+    v1 = 'allow if api.path[2] == "p1"\n'
+    v2 = 'allow if api.path[2] in {"p1", "p2"}\n'
+    result = _check(tmp_path, v1, v2)
+    assert result.report is not None, result.refused
+    assert result.report["summary"]["complete"], result.report["summary"]
+    assert not result.failures, "\n".join(result.failures)
+    (found,) = result.report["discrepancies"]
+    assert found["witness"]["path"][2] == "p2"
+
+
+def test_an_array_read_past_its_sixteenth_position_stays_unproved(tmp_path):
+    v1 = 'allow if api.path[2] == "p1"\n'
+    v2 = v1 + '\nallow if api.path[16] == "p2"\n'
+    result = _check(tmp_path, v1, v2)
+    assert result.report is not None, result.refused
+    summary = result.report["summary"]
+    assert not summary["complete"] and not result.report["gate"]["passed"]
+    assert any("indexes an input array by position" in r for r in summary["incomplete_reasons"])
+
+
+def test_an_array_the_request_model_holds_as_a_collection_stays_unproved(tmp_path):
+    # the runbook's request model holds `subject.teams` as a list of teams, members
+    # and all: a pattern on it is not read as a tuple of positions
+    from policydiff.diff import diff
+
+    for name, body in (("v1", '["a", x]'), ("v2", '["a", "b"]')):
+        (tmp_path / f"{name}.rego").write_text(
+            f"package rbac\n\nimport rego.v1\n\ndefault allow := false\n\nallow if input.subject.teams = {body}\n")
+    p1, p2 = (load_policy([str(tmp_path / f"{n}.rego")], decision="data.rbac.allow") for n in ("v1", "v2"))
+    report = diff(p1, p2, dims=dimensions([]))
+    assert not report.summary.complete
+    assert any("`input.subject.teams` compared with array patterns" in r for r in report.summary.incomplete_reasons)

@@ -25,7 +25,7 @@ import msgspec
 from policydiff.analysis import InputClass
 from policydiff.compile import glob_regex
 from policydiff.errors import Code, InputError
-from policydiff.flowgraph import ELEM, Path, Pattern
+from policydiff.flowgraph import ELEM, Path, Pattern, position_of
 
 OTHER = "(other)"  # the label of "any value the policies do not name"
 MAX_COMBINATIONS = 250_000  # about half a minute of evaluation
@@ -145,6 +145,9 @@ def _stem(paths: Sequence[Path]) -> str:
         names = [k for k in p if k != ELEM]
         if names:
             name = names[-1]
+            at = position_of(name)
+            if at is not None:  # a position of a tuple: `path3-1`
+                return f"{_stem([p[:-1]])}{at}"
             return name[:-1] if p[-1] == ELEM and name.endswith("s") else name
     return "value"
 

@@ -103,7 +103,10 @@ class Space:
         # literals of the arrays read only by them: an array no literal can match any
         # more is decided as its shortest such prefix (`_canonical`)
         self.literals = {p: pats for p, pats in analysis.only_patterns if p in self.arrays}
-        beyond = [InputClass(paths=(p + (position(n),),)) for p, n in self.arrays.items()]
+        # the positions no policy reads (before one read by `input.path[2]`) and one past
+        # the last, each a class of its own
+        beyond = [InputClass(paths=(p + (position(i),),)) for p, n in self.arrays.items() for i in range(n + 1)
+                  if p + (position(i),) not in info]
         read |= {c.paths[0] for c in beyond}
         merged = self._merge(analysis, groups) + beyond
         self.classes: list[ClassSpace] = []
