@@ -419,3 +419,27 @@ def test_a_default_value_that_is_not_a_constant_is_a_parse_error(case):
 
 def test_a_default_value_holding_a_comprehension_is_evaluated_as_opa():
     _assert_answered_as_opa("default p := [x | x := 1]\ndefault f(_) := {1, 2}")
+
+
+# ------------------------------------------------------------ `x := …` reading `x` itself
+
+SELF_REFERENCING_ASSIGNMENTS = {
+    "key-of-its-own-value": "f if { x := input[x] }",
+    "argument-of-its-own-value": "f if { x := count([x]) }",
+    "itself": "f if { x := x }",
+    "in-an-array-pattern": "f if { [x, y] := [1, x] }",
+    "after-another-assignment": "f if { x := input[_]; y := input[y] }",
+    "in-a-rule-s-value": "p := x if { x := input[x] }",
+    "in-a-function": "f(x) := y if { y := input[y] }",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SELF_REFERENCING_ASSIGNMENTS))
+def test_an_assignment_reading_its_own_variable_is_refused(case):
+    """OPA reads the right of `x := …` before declaring `x`, so an `x` there is one
+    referenced above: policydiff iterated `input[x]` to bind `x`, loading the module."""
+    _assert_refused_as_opa(SELF_REFERENCING_ASSIGNMENTS[case])
+
+
+def test_an_assignment_of_a_comprehension_of_its_own_name_is_evaluated_as_opa():
+    _assert_answered_as_opa("f if { x := [x | x := 1] }\ng := x if { x := {x: 1 | some x in [1]} }")

@@ -371,10 +371,12 @@ def redeclarations(body, before: set[str]) -> list[Diagnostic]:
                 term_vars(v, names)
             case ir.Some(vars=vs):
                 names.update(vs)
+        # the right of `x := …` is read before `x` is declared: an `x` there is one above
+        prior = seen | term_vars(lit.rhs, set(), deep=False) if isinstance(lit, ir.Assign) else seen
         for v in sorted(names):
             if is_wildcard(v):
                 continue
-            if v in seen:
+            if v in prior:
                 how = "assigned" if v in assigned else "declared" if v in declared else "referenced"
                 diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, message=f"var `{display(v)}` {how} above",
                                         span=_var_span(lit, v) or lit.span))
