@@ -443,3 +443,33 @@ def test_an_assignment_reading_its_own_variable_is_refused(case):
 
 def test_an_assignment_of_a_comprehension_of_its_own_name_is_evaluated_as_opa():
     _assert_answered_as_opa("f if { x := [x | x := 1] }\ng := x if { x := {x: 1 | some x in [1]} }")
+
+
+# ------------------------------------------------------------ variables bound, or not
+
+def test_a_reference_keyed_by_its_own_head_is_unsafe():
+    """`x[x]`: the key cannot bind the variable it is looked up in (OPA: unsafe);
+    policydiff bound `x` through its own key and loaded the module."""
+    for rules in ("p if { x[x] }", "p := x if { x[x] }", "p if { x[x] == 1 }"):
+        _assert_refused_as_opa(rules)
+    _assert_answered_as_opa("p if { k[0] == input.o[k] }")  # another operand's key binds it
+
+
+WITH_VALUES_OF_VARIABLES = [
+    "q contains x if { input.a with input.a as input.b[x] }",
+    "q contains [x, v] if { v := input.a with input.a as input.b[x] }",
+    "q contains x if { input.c with input.a as input.b[x] }",
+    "r if { true with input.a as input.b[_] }",
+    "q contains x if { not input.z with input.a as input.b[x] }",
+]
+
+
+@pytest.mark.parametrize("rules", WITH_VALUES_OF_VARIABLES)
+def test_a_with_value_holding_variables_iterates_first(rules):
+    """OPA evaluates a `with` value holding variables as a literal of its own before the
+    expression, so `input.b[x]` binds `x` (an outer iteration); policydiff found `x`
+    unsafe."""
+    modules = _module(rules)
+    opa, ours = OpaEngine(modules), PolicydiffEngine(modules)
+    for inp in ({}, {"b": ["u", False, "w"], "c": 1}, {"b": {"k": 1}, "a": 2}):
+        assert ours.evaluate("data.typ", inp) == opa.evaluate("data.typ", inp)
