@@ -431,6 +431,11 @@ SELF_REFERENCING_ASSIGNMENTS = {
     "after-another-assignment": "f if { x := input[_]; y := input[y] }",
     "in-a-rule-s-value": "p := x if { x := input[x] }",
     "in-a-function": "f(x) := y if { y := input[y] }",
+    "in-a-comprehension": "r if { [null | x := input[x]] }",
+    "in-a-comprehension-of-a-rule-s-value": "r := [null | x := input[x]]",
+    "in-an-every-body": "r if { every y in [1] { x := input[x]; x } }",
+    "a-rule-s-name-in-a-comprehension": "x := 1\nr := [x | x := x]",
+    "a-rule-s-name": "x := 1\nr if { x := x }",
 }
 
 

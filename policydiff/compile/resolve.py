@@ -28,6 +28,7 @@ from policydiff.compile.builtins import (
 )
 from policydiff.compile.builtins.opa_builtins import OPA_ARITY, OPA_DEPRECATED
 from policydiff.compile.plan import RELATION_OUTPUT, with_targets
+from policydiff.compile.plan import term_vars as plan_vars
 from policydiff.compile.types import OPA_BUILTINS
 from policydiff.errors import Code, Diagnostic
 from policydiff.source import Span
@@ -565,6 +566,12 @@ class Names:
         for lit in body:
             match lit:
                 case ir.Assign(lhs=lhs, rhs=rhs):
+                    # OPA reads the right before declaring: an `x` there is one above (in
+                    # a rule's own body, `plan.redeclarations` finds it)
+                    read = plan_vars(rhs, set(), deep=False)
+                    for v in sorted(_pattern_vars(lhs) & read - {"_"}):
+                        self.diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, span=lit.span,
+                                                     message=f"var `{v}` referenced above"))
                     rhs = self.term(rhs)
                     self._declare(_pattern_vars(lhs))
                     out.append(ir.Assign(span=lit.span, lhs=self.term(lhs), rhs=rhs))
