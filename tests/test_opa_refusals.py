@@ -478,3 +478,26 @@ def test_a_with_value_holding_variables_iterates_first(rules):
     opa, ours = OpaEngine(modules), PolicydiffEngine(modules)
     for inp in ({}, {"b": ["u", False, "w"], "c": 1}, {"b": {"k": 1}, "a": 2}):
         assert ours.evaluate("data.typ", inp) == opa.evaluate("data.typ", inp)
+
+
+# ------------------------------------------------------------------ OPA's order of stages
+
+FIRST_STAGE_WINS = {
+    "an-unused-declaration-before-an-unsafe-variable": "p := _ if { {input.a[_] | some y} = 1 }",
+    "an-unused-declaration-before-a-conflict": 'default p := "s"\np[input.a[_]] := 1 if { some x }',
+    "unused-declarations-of-an-else": "p := 1 if { some x } else := 2 if { some y }",
+    "an-undefined-function-before-an-unsafe-variable": "r := z if { f(true, input[x]) }",
+    "an-undefined-function-before-recursion": 'q := {input.a, "s"} if { not f(true, "s"); some x, y in q[x] }',
+    "a-conflict-before-an-undefined-function": "p := 1\np contains 2\nq := g(1)",
+    "an-assignment-error-before-a-conflict": "p := 1\np contains 2\nq if { x := 1; x := 2 }",
+}
+
+
+@pytest.mark.parametrize("case", sorted(FIRST_STAGE_WINS))
+def test_the_errors_of_opa_s_first_failing_stage_are_the_ones_reported(case):
+    """OPA checks a module in stages (declarations, conflicts, undefined functions,
+    safety, recursion, types) and reports only the errors of the first stage that
+    finds any; policydiff reported every error, sorted by position, so its first
+    code was often another."""
+    ours, message = _assert_refused_as_opa(FIRST_STAGE_WINS[case])
+    assert {d.code for d in ours.diagnostics} == {ours.code}

@@ -56,6 +56,7 @@ class Unit:
         self.data = data  # frozen
         self.raw = raw  # as given, for `_data_conflicts`
         self.groups: dict[tuple[str, ...], resolve.Group] = {}
+        self.rules: list[ir.Rule] = []  # every rule as `resolve` rewrote it
         self.program: Program | None = None
 
 
@@ -67,7 +68,7 @@ class Stage(NamedTuple):
 
 
 def _resolve(unit: Unit) -> list[Diagnostic]:
-    unit.groups, diags = resolve.resolve(unit.modules)
+    unit.groups, diags = resolve.resolve(unit.modules, unit.rules)
     return diags + _data_conflicts(unit.modules, unit.raw)
 
 
@@ -80,11 +81,6 @@ def _typecheck(unit: Unit) -> list[Diagnostic]:
     return typecheck.typecheck(unit.groups)
 
 
-STAGES: tuple[Stage, ...] = (
-    Stage("resolve", _resolve),
-    Stage("link", _link),
-    Stage("typecheck", _typecheck),
-)
 
 
 def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
@@ -100,12 +96,80 @@ def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
             raise PolicyError(diags + e.diagnostics) from None
         for d in found:
             (deprecated if d.message.startswith(DEPRECATED) else diags).append(d)
-        if any(d.code == Code.REGO_COMPILE_ERROR for d in diags):
-            break  # as OPA, whose later stages (the type checker) do not run then
+        first = _stops_opa(stage.name, diags)
+        if first is not None:
+            diags = first
+            break
     if diags or deprecated:
         raise PolicyError(diags or deprecated)
     assert unit.program is not None  # `link` made it
     return unit.program
+
+
+def _stops_opa(stage: str, diags: list[Diagnostic]) -> list[Diagnostic] | None:
+    """The diagnostics OPA reports when, after `stage`, it stops at an earlier stage of
+    its own (None: go on). OPA's order: the compile errors of naming and declaring
+    variables (and `with` targets); then conflicting rules; then undefined functions
+    and calls of the wrong arity; then safety, recursion and types (`link`,
+    `typecheck`). It reports only the errors of the stage it stops at."""
+    compile_errors = [d for d in diags if d.code == Code.REGO_COMPILE_ERROR]
+    if compile_errors:
+        return compile_errors
+    if stage != "locals":
+        return None
+    early = [d for d in diags if d.code == Code.REGO_TYPE_ERROR]
+    conflicts = [d for d in early if "conflict" in d.message or d.message.startswith("multiple default")]
+    return conflicts or early or None
+
+
+def _locals(unit: Unit) -> list[Diagnostic]:
+    """OPA's errors of declaring local variables (`var x assigned above`, `declared var
+    x unused`, …) in every body of every rule, comprehensions and `every` included,
+    found before any other check as OPA finds them (`link` finds them again, body by
+    body, between safety errors)."""
+    out: list[Diagnostic] = []
+
+    def body(lits: tuple, before: set[str], heads: tuple) -> None:
+        uses = tuple(ir.Expr(span=t.span, term=t) for t in heads if t is not None)
+        out.extend(plan.redeclarations(lits, before) + plan.unused_declarations(lits + uses))
+        for node in (*lits, *heads):
+            nested(node)
+
+    def nested(node) -> None:
+        match node:
+            case ir.ArrayCompr(term=head, body=lits) | ir.SetCompr(term=head, body=lits):
+                body(lits, set(), (head,))
+                return
+            case ir.ObjectCompr(key=key, value=value, body=lits):
+                body(lits, set(), (key, value))
+                return
+            case ir.Every(domain=domain, body=lits):
+                nested(domain)
+                body(lits, set(), ())
+                return
+        for f in getattr(node, "__struct_fields__", ()):
+            x = getattr(node, f)
+            for y in x if isinstance(x, tuple) else (x,):
+                for z in y if isinstance(y, tuple) else (y,):  # an object's pairs
+                    if isinstance(z, ir.Node):
+                        nested(z)
+
+    for r in unit.rules:
+        while r is not None:
+            args: set[str] = set()
+            for a in r.args:
+                plan.term_vars(a, args)
+            body(r.body, args, (*r.ref, r.key, r.value))
+            r = r.else_
+    return out
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("resolve", _resolve),
+    Stage("locals", _locals),
+    Stage("link", _link),
+    Stage("typecheck", _typecheck),
+)
 
 
 def _data_conflicts(modules: list[ir.Module], data: Any) -> list[Diagnostic]:

@@ -98,8 +98,11 @@ class TreeGroup(Group):
         self.defs = [r for m in members for r in m.rules]
 
 
-def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], list[Diagnostic]]:
-    """Group and rewrite the rules of `modules`; returns the groups and any diagnostics."""
+def resolve(modules: list[ir.Module], rules: list[ir.Rule] | None = None
+            ) -> tuple[dict[tuple[str, ...], Group], list[Diagnostic]]:
+    """Group and rewrite the rules of `modules`; returns the groups and any diagnostics.
+    Given `rules`, every rule rewritten is added to it, those a conflict keeps out of
+    the groups included."""
     diags: list[Diagnostic] = root_overrides(modules)
     groups: dict[tuple[str, ...], Group] = {}
     if diags:  # OPA's first stage: it stops there, and nothing after it would read right
@@ -148,6 +151,8 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
         rewritten: dict[int, ir.Rule] = {}
         for r in m.rules:
             rewritten[id(r)] = names.rule(r)
+        if rules is not None:
+            rules.extend(rewritten.values())
         for g in groups.values():
             g.defs = [rewritten.get(id(r), r) for r in g.defs]
             if g.default is not None:
