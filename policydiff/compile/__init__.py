@@ -3,18 +3,21 @@
 `compile_modules` runs the stages `STAGES` names, in order, on one `Unit`:
 
 1. `resolve` groups rules by path and resolves names (`resolve`);
-2. `link` builds the `Program` (`program`): each body ordered so its variables are bound
+2. `locals` finds the errors of declaring local variables in every body (`plan`);
+3. `link` builds the `Program` (`program`): each body ordered so its variables are bound
    before use (`plan`, reporting unsafe variables) and turned into continuation-passing
    closures (`closures`), rules tied to the rules they use (`rule` is their runtime;
    `refheads` the rules whose head is a reference with variables), recursion refused,
    then `raising`'s guards and the `speedups` installed;
-3. `typecheck` refuses what OPA's type checker refuses. It runs after linking because
+4. `typecheck` refuses what OPA's type checker refuses. It runs after linking because
    OPA checks types only once safety and recursion hold, so theirs are the errors a
    module with both gets.
 
 A stage returns diagnostics and the next one still runs, so the user gets every
-diagnostic at once; a stage that raises stops the run (there is nothing for the next
-to work on). The result, a `Program`, evaluates a decision without looking at the IR
+diagnostic of a kind at once, unless OPA would stop there (`_stops_opa`: it reports
+only the errors of its first failing stage, declarations before conflicts before
+undefined functions before the rest); a stage that raises stops the run (there is
+nothing for the next to work on). The result, a `Program`, evaluates a decision without looking at the IR
 again.
 
 The rooms: `values/` is the value model (numbers as OPA holds them, with `bigfloat`,
