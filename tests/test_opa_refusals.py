@@ -499,5 +499,5 @@ def test_the_errors_of_opa_s_first_failing_stage_are_the_ones_reported(case):
     safety, recursion, types) and reports only the errors of the first stage that
     finds any; policydiff reported every error, sorted by position, so its first
     code was often another."""
-    ours, message = _assert_refused_as_opa(FIRST_STAGE_WINS[case])
+    ours, _ = _assert_refused_as_opa(FIRST_STAGE_WINS[case])
     assert {d.code for d in ours.diagnostics} == {ours.code}
