@@ -501,3 +501,11 @@ def test_the_errors_of_opa_s_first_failing_stage_are_the_ones_reported(case):
     code was often another."""
     ours, _ = _assert_refused_as_opa(FIRST_STAGE_WINS[case])
     assert {d.code for d in ours.diagnostics} == {ours.code}
+
+
+def test_a_comprehension_body_declaring_two_variables_parses():
+    """`[1 | some x, y; …]`: the `,` of `some` made the `|` read as a set union (a parse
+    error) where OPA reads a comprehension."""
+    _assert_answered_as_opa("p := [1 | some x, y; x = 1; y = 2]\nq := {1 | some x, y; x = 1; y = 2}\n"
+                            "r := [1 | x = 1; some y, z; y = 1; z = 1]")
+    _assert_refused_as_opa("p := [x | some x, y]")  # declared and unused
