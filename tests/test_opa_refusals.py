@@ -509,3 +509,12 @@ def test_a_comprehension_body_declaring_two_variables_parses():
     _assert_answered_as_opa("p := [1 | some x, y; x = 1; y = 2]\nq := {1 | some x, y; x = 1; y = 2}\n"
                             "r := [1 | x = 1; some y, z; y = 1; z = 1]")
     _assert_refused_as_opa("p := [x | some x, y]")  # declared and unused
+
+
+def test_forms_refused_with_opa_s_first_code():
+    """Siblings of the forms the notes named: each is refused with OPA's first code
+    (an `every` over `data` was a compile error where OPA's parser refuses it)."""
+    for rules in ("{a: 1} := {1: 1}", "x if { {a: 1} := {1: 1} }", "x if { every data in [1] { true } }",
+                  "x if { every input in [1] { true } }", "x if { every k, data in [1] { true } }",
+                  "x if { some data }"):
+        _assert_refused_as_opa(rules)
