@@ -125,6 +125,9 @@ def _stops_opa(stage: str, diags: list[Diagnostic]) -> list[Diagnostic] | None:
     return conflicts or early or None
 
 
+_DECLARING = (ir.Assign, ir.Some, ir.SomeIn, ir.Every)
+
+
 def _locals(unit: Unit) -> list[Diagnostic]:
     """OPA's errors of declaring local variables (`var x assigned above`, `declared var
     x unused`, …) in every body of every rule, comprehensions and `every` included,
@@ -133,29 +136,52 @@ def _locals(unit: Unit) -> list[Diagnostic]:
     out: list[Diagnostic] = []
 
     def body(lits: tuple, before: set[str], heads: tuple) -> None:
-        uses = tuple(ir.Expr(span=t.span, term=t) for t in heads if t is not None)
-        out.extend(plan.redeclarations(lits, before) + plan.unused_declarations(lits + uses))
-        for node in (*lits, *heads):
-            nested(node)
+        if any(type(lit) in _DECLARING for lit in lits):
+            uses = tuple(ir.Expr(span=t.span, term=t) for t in heads if t is not None)
+            out.extend(plan.redeclarations(lits, before) + plan.unused_declarations(lits + uses))
+        for lit in lits:
+            literal(lit)
+        for t in heads:
+            term(t)
 
-    def nested(node) -> None:
-        match node:
-            case ir.ArrayCompr(term=head, body=lits) | ir.SetCompr(term=head, body=lits):
-                body(lits, set(), (head,))
-                return
-            case ir.ObjectCompr(key=key, value=value, body=lits):
-                body(lits, set(), (key, value))
-                return
-            case ir.Every(domain=domain, body=lits):
-                nested(domain)
-                body(lits, set(), ())
-                return
-        for f in getattr(node, "__struct_fields__", ()):
-            x = getattr(node, f)
-            for y in x if isinstance(x, tuple) else (x,):
-                for z in y if isinstance(y, tuple) else (y,):  # an object's pairs
-                    if isinstance(z, ir.Node):
-                        nested(z)
+    def literal(lit) -> None:
+        k = type(lit)
+        if k is ir.Expr:
+            term(lit.term)
+        elif k is ir.Assign or k is ir.Unify:
+            term(lit.lhs)
+            term(lit.rhs)
+        elif k is ir.SomeIn:
+            term(lit.key)
+            term(lit.value)
+            term(lit.collection)
+        elif k is ir.Every:
+            term(lit.domain)
+            body(lit.body, set(), ())
+        elif k is ir.With:
+            literal(lit.literal)
+            for v in lit.values:
+                term(v)
+
+    def term(t) -> None:  # by exact type, the commonest first: this walks every term once
+        k = type(t)
+        if k is ir.Scalar or k is ir.Var or t is None:
+            return
+        if k is ir.Ref:
+            term(t.head)
+            for x in t.path:
+                term(x)
+        elif k is ir.Call or k is ir.Array or k is ir.Set:
+            for x in (t.args if k is ir.Call else t.items):
+                term(x)
+        elif k is ir.Object:
+            for a, b in t.items:
+                term(a)
+                term(b)
+        elif k is ir.ObjectCompr:
+            body(t.body, set(), (t.key, t.value))
+        elif k is ir.ArrayCompr or k is ir.SetCompr:
+            body(t.body, set(), (t.term,))
 
     for r in unit.rules:
         while r is not None:
