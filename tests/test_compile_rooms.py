@@ -41,8 +41,8 @@ def test_compile_modules_runs_the_stages_the_table_names(monkeypatch):
                      for s in STAGES)
     monkeypatch.setattr(compile_package, "STAGES", recorded)
     program = compile_modules(_modules(POLICY))
-    assert [name for name, _ in seen] == ["resolve", "link", "typecheck"]
-    assert [before for _, before in seen] == [True, True, False]  # `link` made the program
+    assert [name for name, _ in seen] == ["resolve", "locals", "link", "typecheck"]
+    assert [before for _, before in seen] == [True, True, True, False]  # `link` made the program
     assert program.rules[("s", "allow")].kind == "complete"
 
 
@@ -55,12 +55,20 @@ def test_a_stage_added_to_the_table_runs_and_its_diagnostics_are_reported(monkey
 
 
 def test_diagnostics_of_stages_that_return_them_are_reported_together():
-    # an undefined function (resolve) and a type error (typecheck), in one report
-    text = POLICY + "\nx if nope(1)\n\ny if 1 + \"a\"\n"
+    # a builtin outside the subset (resolve) and a type error (typecheck), in one report
+    text = POLICY + "\nx if http.send({})\n\ny if 1 + \"a\"\n"
     with pytest.raises(PolicyError) as e:
         compile_modules(_modules(text))
     codes = [d.code for d in e.value.diagnostics]
-    assert "rego_type_error" in codes and len(codes) == 2
+    assert codes == ["unsupported", "rego_type_error"]
+
+
+def test_an_earlier_stage_of_opa_s_that_fails_is_reported_alone():
+    # an undefined function is found in a stage of OPA's before its type checker: alone
+    text = POLICY + "\nx if nope(1)\n\ny if 1 + \"a\"\n"
+    with pytest.raises(PolicyError) as e:
+        compile_modules(_modules(text))
+    assert [(d.code, d.message) for d in e.value.diagnostics] == [("rego_type_error", "undefined function `nope`")]
 
 
 def test_a_guard_cannot_go_over_a_memo():

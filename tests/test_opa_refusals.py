@@ -419,3 +419,102 @@ def test_a_default_value_that_is_not_a_constant_is_a_parse_error(case):
 
 def test_a_default_value_holding_a_comprehension_is_evaluated_as_opa():
     _assert_answered_as_opa("default p := [x | x := 1]\ndefault f(_) := {1, 2}")
+
+
+# ------------------------------------------------------------ `x := …` reading `x` itself
+
+SELF_REFERENCING_ASSIGNMENTS = {
+    "key-of-its-own-value": "f if { x := input[x] }",
+    "argument-of-its-own-value": "f if { x := count([x]) }",
+    "itself": "f if { x := x }",
+    "in-an-array-pattern": "f if { [x, y] := [1, x] }",
+    "after-another-assignment": "f if { x := input[_]; y := input[y] }",
+    "in-a-rule-s-value": "p := x if { x := input[x] }",
+    "in-a-function": "f(x) := y if { y := input[y] }",
+    "in-a-comprehension": "r if { [null | x := input[x]] }",
+    "in-a-comprehension-of-a-rule-s-value": "r := [null | x := input[x]]",
+    "in-an-every-body": "r if { every y in [1] { x := input[x]; x } }",
+    "a-rule-s-name-in-a-comprehension": "x := 1\nr := [x | x := x]",
+    "a-rule-s-name": "x := 1\nr if { x := x }",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SELF_REFERENCING_ASSIGNMENTS))
+def test_an_assignment_reading_its_own_variable_is_refused(case):
+    """OPA reads the right of `x := …` before declaring `x`, so an `x` there is one
+    referenced above: policydiff iterated `input[x]` to bind `x`, loading the module."""
+    _assert_refused_as_opa(SELF_REFERENCING_ASSIGNMENTS[case])
+
+
+def test_an_assignment_of_a_comprehension_of_its_own_name_is_evaluated_as_opa():
+    _assert_answered_as_opa("f if { x := [x | x := 1] }\ng := x if { x := {x: 1 | some x in [1]} }")
+
+
+# ------------------------------------------------------------ variables bound, or not
+
+def test_a_reference_keyed_by_its_own_head_is_unsafe():
+    """`x[x]`: the key cannot bind the variable it is looked up in (OPA: unsafe);
+    policydiff bound `x` through its own key and loaded the module."""
+    for rules in ("p if { x[x] }", "p := x if { x[x] }", "p if { x[x] == 1 }"):
+        _assert_refused_as_opa(rules)
+    _assert_answered_as_opa("p if { k[0] == input.o[k] }")  # another operand's key binds it
+
+
+WITH_VALUES_OF_VARIABLES = [
+    "q contains x if { input.a with input.a as input.b[x] }",
+    "q contains [x, v] if { v := input.a with input.a as input.b[x] }",
+    "q contains x if { input.c with input.a as input.b[x] }",
+    "r if { true with input.a as input.b[_] }",
+    "q contains x if { not input.z with input.a as input.b[x] }",
+]
+
+
+@pytest.mark.parametrize("rules", WITH_VALUES_OF_VARIABLES)
+def test_a_with_value_holding_variables_iterates_first(rules):
+    """OPA evaluates a `with` value holding variables as a literal of its own before the
+    expression, so `input.b[x]` binds `x` (an outer iteration); policydiff found `x`
+    unsafe."""
+    modules = _module(rules)
+    opa, ours = OpaEngine(modules), PolicydiffEngine(modules)
+    for inp in ({}, {"b": ["u", False, "w"], "c": 1}, {"b": {"k": 1}, "a": 2}):
+        assert ours.evaluate("data.typ", inp) == opa.evaluate("data.typ", inp)
+
+
+# ------------------------------------------------------------------ OPA's order of stages
+
+FIRST_STAGE_WINS = {
+    "an-unused-declaration-before-an-unsafe-variable": "p := _ if { {input.a[_] | some y} = 1 }",
+    "an-unused-declaration-before-a-conflict": 'default p := "s"\np[input.a[_]] := 1 if { some x }',
+    "unused-declarations-of-an-else": "p := 1 if { some x } else := 2 if { some y }",
+    "an-undefined-function-before-an-unsafe-variable": "r := z if { f(true, input[x]) }",
+    "an-undefined-function-before-recursion": 'q := {input.a, "s"} if { not f(true, "s"); some x, y in q[x] }',
+    "a-conflict-before-an-undefined-function": "p := 1\np contains 2\nq := g(1)",
+    "an-assignment-error-before-a-conflict": "p := 1\np contains 2\nq if { x := 1; x := 2 }",
+}
+
+
+@pytest.mark.parametrize("case", sorted(FIRST_STAGE_WINS))
+def test_the_errors_of_opa_s_first_failing_stage_are_the_ones_reported(case):
+    """OPA checks a module in stages (declarations, conflicts, undefined functions,
+    safety, recursion, types) and reports only the errors of the first stage that
+    finds any; policydiff reported every error, sorted by position, so its first
+    code was often another."""
+    ours, _ = _assert_refused_as_opa(FIRST_STAGE_WINS[case])
+    assert {d.code for d in ours.diagnostics} == {ours.code}
+
+
+def test_a_comprehension_body_declaring_two_variables_parses():
+    """`[1 | some x, y; …]`: the `,` of `some` made the `|` read as a set union (a parse
+    error) where OPA reads a comprehension."""
+    _assert_answered_as_opa("p := [1 | some x, y; x = 1; y = 2]\nq := {1 | some x, y; x = 1; y = 2}\n"
+                            "r := [1 | x = 1; some y, z; y = 1; z = 1]")
+    _assert_refused_as_opa("p := [x | some x, y]")  # declared and unused
+
+
+def test_forms_refused_with_opa_s_first_code():
+    """Siblings of the forms the notes named: each is refused with OPA's first code
+    (an `every` over `data` was a compile error where OPA's parser refuses it)."""
+    for rules in ("{a: 1} := {1: 1}", "x if { {a: 1} := {1: 1} }", "x if { every data in [1] { true } }",
+                  "x if { every input in [1] { true } }", "x if { every k, data in [1] { true } }",
+                  "x if { some data }"):
+        _assert_refused_as_opa(rules)

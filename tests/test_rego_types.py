@@ -395,8 +395,17 @@ def test_diagnostic_underlines_the_call_and_names_the_types():
 
 def test_every_type_error_of_a_module_is_reported_in_order():
     with pytest.raises(PolicyError) as info:
-        load_policy(_module('a := upper(1)\nb if { 1 = "a" }\nc := g(1)')["typ.rego"])
+        load_policy(_module('a := upper(1)\nb if { 1 = "a" }\nc := 1 + "s"')["typ.rego"])
     assert [(d.code, d.span.line) for d in info.value.diagnostics] == [("rego_type_error", n) for n in (5, 6, 7)]
+
+
+def test_an_undefined_function_is_reported_alone_as_opa_stops_there():
+    """OPA looks for undefined functions before it checks types, and stops there."""
+    modules = _module('a := upper(1)\nb if { 1 = "a" }\nc := g(1)')
+    assert _opa_refusal(modules) == ("rego_type_error", 7)
+    with pytest.raises(PolicyError) as info:
+        load_policy(modules["typ.rego"])
+    assert [(d.code, d.span.line) for d in info.value.diagnostics] == [("rego_type_error", 7)]
 
 
 def test_queries_are_checked_but_keep_equality_a_comparison():

@@ -3,18 +3,21 @@
 `compile_modules` runs the stages `STAGES` names, in order, on one `Unit`:
 
 1. `resolve` groups rules by path and resolves names (`resolve`);
-2. `link` builds the `Program` (`program`): each body ordered so its variables are bound
+2. `locals` finds the errors of declaring local variables in every body (`plan`);
+3. `link` builds the `Program` (`program`): each body ordered so its variables are bound
    before use (`plan`, reporting unsafe variables) and turned into continuation-passing
    closures (`closures`), rules tied to the rules they use (`rule` is their runtime;
    `refheads` the rules whose head is a reference with variables), recursion refused,
    then `raising`'s guards and the `speedups` installed;
-3. `typecheck` refuses what OPA's type checker refuses. It runs after linking because
+4. `typecheck` refuses what OPA's type checker refuses. It runs after linking because
    OPA checks types only once safety and recursion hold, so theirs are the errors a
    module with both gets.
 
 A stage returns diagnostics and the next one still runs, so the user gets every
-diagnostic at once; a stage that raises stops the run (there is nothing for the next
-to work on). The result, a `Program`, evaluates a decision without looking at the IR
+diagnostic of a kind at once, unless OPA would stop there (`_stops_opa`: it reports
+only the errors of its first failing stage, declarations before conflicts before
+undefined functions before the rest); a stage that raises stops the run (there is
+nothing for the next to work on). The result, a `Program`, evaluates a decision without looking at the IR
 again.
 
 The rooms: `values/` is the value model (numbers as OPA holds them, with `bigfloat`,
@@ -56,6 +59,7 @@ class Unit:
         self.data = data  # frozen
         self.raw = raw  # as given, for `_data_conflicts`
         self.groups: dict[tuple[str, ...], resolve.Group] = {}
+        self.rules: list[ir.Rule] = []  # every rule as `resolve` rewrote it
         self.program: Program | None = None
 
 
@@ -67,7 +71,7 @@ class Stage(NamedTuple):
 
 
 def _resolve(unit: Unit) -> list[Diagnostic]:
-    unit.groups, diags = resolve.resolve(unit.modules)
+    unit.groups, diags = resolve.resolve(unit.modules, unit.rules)
     return diags + _data_conflicts(unit.modules, unit.raw)
 
 
@@ -80,11 +84,6 @@ def _typecheck(unit: Unit) -> list[Diagnostic]:
     return typecheck.typecheck(unit.groups)
 
 
-STAGES: tuple[Stage, ...] = (
-    Stage("resolve", _resolve),
-    Stage("link", _link),
-    Stage("typecheck", _typecheck),
-)
 
 
 def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
@@ -100,12 +99,106 @@ def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
             raise PolicyError(diags + e.diagnostics) from None
         for d in found:
             (deprecated if d.message.startswith(DEPRECATED) else diags).append(d)
-        if any(d.code == Code.REGO_COMPILE_ERROR for d in diags):
-            break  # as OPA, whose later stages (the type checker) do not run then
+        first = _stops_opa(stage.name, diags)
+        if first is not None:
+            diags = first
+            break
     if diags or deprecated:
         raise PolicyError(diags or deprecated)
     assert unit.program is not None  # `link` made it
     return unit.program
+
+
+def _stops_opa(stage: str, diags: list[Diagnostic]) -> list[Diagnostic] | None:
+    """The diagnostics OPA reports when, after `stage`, it stops at an earlier stage of
+    its own (None: go on). OPA's order: the compile errors of naming and declaring
+    variables (and `with` targets); then conflicting rules; then undefined functions
+    and calls of the wrong arity; then safety, recursion and types (`link`,
+    `typecheck`). It reports only the errors of the stage it stops at."""
+    compile_errors = [d for d in diags if d.code == Code.REGO_COMPILE_ERROR]
+    if compile_errors:
+        return compile_errors
+    if stage != "locals":
+        return None
+    early = [d for d in diags if d.code == Code.REGO_TYPE_ERROR]
+    conflicts = [d for d in early if "conflict" in d.message or d.message.startswith("multiple default")]
+    return conflicts or early or None
+
+
+_DECLARING = (ir.Assign, ir.Some, ir.SomeIn, ir.Every)
+
+
+def _locals(unit: Unit) -> list[Diagnostic]:
+    """OPA's errors of declaring local variables (`var x assigned above`, `declared var
+    x unused`, …) in every body of every rule, comprehensions and `every` included,
+    found before any other check as OPA finds them (`link` finds them again, body by
+    body, between safety errors)."""
+    out: list[Diagnostic] = []
+
+    def body(lits: tuple, before: set[str], heads: tuple) -> None:
+        if any(type(lit) in _DECLARING for lit in lits):
+            uses = tuple(ir.Expr(span=t.span, term=t) for t in heads if t is not None)
+            out.extend(plan.redeclarations(lits, before) + plan.unused_declarations(lits + uses))
+        for lit in lits:
+            literal(lit)
+        for t in heads:
+            term(t)
+
+    def literal(lit) -> None:
+        k = type(lit)
+        if k is ir.Expr:
+            term(lit.term)
+        elif k is ir.Assign or k is ir.Unify:
+            term(lit.lhs)
+            term(lit.rhs)
+        elif k is ir.SomeIn:
+            term(lit.key)
+            term(lit.value)
+            term(lit.collection)
+        elif k is ir.Every:
+            term(lit.domain)
+            body(lit.body, set(), ())
+        elif k is ir.With:
+            literal(lit.literal)
+            for v in lit.values:
+                term(v)
+
+    def term(t) -> None:  # by exact type, the commonest first: this walks every term once
+        k = type(t)
+        if k is ir.Scalar or k is ir.Var or t is None:
+            return
+        if k is ir.Ref:
+            term(t.head)
+            for x in t.path:
+                term(x)
+        elif k is ir.Call or k is ir.Array or k is ir.Set:
+            for x in (t.args if k is ir.Call else t.items):
+                term(x)
+        elif k is ir.Object:
+            for a, b in t.items:
+                term(a)
+                term(b)
+        elif k is ir.ObjectCompr:
+            body(t.body, set(), (t.key, t.value))
+        elif k is ir.ArrayCompr or k is ir.SetCompr:
+            body(t.body, set(), (t.term,))
+
+    for r in unit.rules:
+        while r is not None:
+            args: set[str] = set()
+            for a in r.args:
+                plan.term_vars(a, args)
+            body(r.body, args, (*r.ref, r.key, r.value))
+            r = r.else_
+    return out
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("resolve", _resolve),
+    Stage("locals", _locals),
+    Stage("link", _link),
+    Stage("typecheck", _typecheck),
+)
 
 
 def _data_conflicts(modules: list[ir.Module], data: Any) -> list[Diagnostic]:

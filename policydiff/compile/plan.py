@@ -216,6 +216,23 @@ def pattern(t, bound, n: Needs, outer: frozenset[str]) -> None:
             value(t, bound, n, outer)
 
 
+def _heads_keyed_by_themselves(t) -> set[str]:
+    """The variables heading a reference of `t` whose keys hold the same variable."""
+    out: set[str] = set()
+    if isinstance(t, ir.Ref) and isinstance(t.head, ir.Var):
+        keys: set[str] = set()
+        for k in t.path:
+            term_vars(k, keys, deep=False)
+        if t.head.name in keys:
+            out.add(t.head.name)
+    for f in getattr(t, "__struct_fields__", ()):
+        x = getattr(t, f)
+        for y in x if isinstance(x, tuple) else (x,):
+            if isinstance(y, ir.Node) and not isinstance(y, (ir.ArrayCompr, ir.SetCompr, ir.ObjectCompr)):
+                out |= _heads_keyed_by_themselves(y)
+    return out
+
+
 def ground(t, bound, outer) -> bool:
     n = Needs()
     value(t, bound, n, outer)
@@ -232,7 +249,8 @@ def analyse(lit: ir.Literal, bound, outer: frozenset[str]) -> Needs:
             if n.missing and n.binds:
                 binds = n.binds
                 n = Needs()
-                value(t, bound | binds, n, outer)
+                # but not a reference's own head through its keys (`x[x]`, unsafe in OPA)
+                value(t, bound | (binds - _heads_keyed_by_themselves(t)), n, outer)
                 n.binds |= binds
         case ir.Expr(term=t, negated=True):
             value(t, bound, n, outer)
@@ -288,7 +306,19 @@ def split_unify(body) -> list[ir.Literal]:
     must be bound elsewhere or are unsafe."""
     out: list[ir.Literal] = []
     for lit in body:
-        if isinstance(lit, (ir.Unify, ir.Assign)) and (parts := _pairs(lit.lhs, lit.rhs)) is not None and (
+        if isinstance(lit, ir.With) and any(term_vars(v, set(), deep=False) for v in lit.values):
+            # OPA evaluates a `with` value holding variables first, as a literal of its
+            # own (`input.b[x]` iterates, binding `x`), and the `with` takes its value
+            values = []
+            for i, v in enumerate(lit.values):
+                if term_vars(v, set(), deep=False):
+                    tmp = ir.Var(span=v.span, name=f"$with{id(lit)}_{i}")
+                    out.append(ir.Unify(span=v.span, lhs=tmp, rhs=v))
+                    v = tmp
+                values.append(v)
+            out.append(ir.With(span=lit.span, literal=lit.literal, targets=lit.targets, values=tuple(values),
+                               replacements=lit.replacements, where=lit.where))
+        elif isinstance(lit, (ir.Unify, ir.Assign)) and (parts := _pairs(lit.lhs, lit.rhs)) is not None and (
                 isinstance(lit, ir.Unify) or _unbound(lit.lhs, lit.rhs)):
             # position by position (key by key): where one fails to match, the others
             # still bind, as OPA's safety check has it (`[b, [a]] = [1, 1]` binds `b`)
@@ -371,10 +401,12 @@ def redeclarations(body, before: set[str]) -> list[Diagnostic]:
                 term_vars(v, names)
             case ir.Some(vars=vs):
                 names.update(vs)
+        # the right of `x := …` is read before `x` is declared: an `x` there is one above
+        prior = seen | term_vars(lit.rhs, set(), deep=False) if isinstance(lit, ir.Assign) else seen
         for v in sorted(names):
             if is_wildcard(v):
                 continue
-            if v in seen:
+            if v in prior:
                 how = "assigned" if v in assigned else "declared" if v in declared else "referenced"
                 diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, message=f"var `{display(v)}` {how} above",
                                         span=_var_span(lit, v) or lit.span))

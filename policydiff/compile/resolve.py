@@ -28,6 +28,7 @@ from policydiff.compile.builtins import (
 )
 from policydiff.compile.builtins.opa_builtins import OPA_ARITY, OPA_DEPRECATED
 from policydiff.compile.plan import RELATION_OUTPUT, with_targets
+from policydiff.compile.plan import term_vars as plan_vars
 from policydiff.compile.types import OPA_BUILTINS
 from policydiff.errors import Code, Diagnostic
 from policydiff.source import Span
@@ -97,8 +98,11 @@ class TreeGroup(Group):
         self.defs = [r for m in members for r in m.rules]
 
 
-def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], list[Diagnostic]]:
-    """Group and rewrite the rules of `modules`; returns the groups and any diagnostics."""
+def resolve(modules: list[ir.Module], rules: list[ir.Rule] | None = None
+            ) -> tuple[dict[tuple[str, ...], Group], list[Diagnostic]]:
+    """Group and rewrite the rules of `modules`; returns the groups and any diagnostics.
+    Given `rules`, every rule rewritten is added to it, those a conflict keeps out of
+    the groups included."""
     diags: list[Diagnostic] = root_overrides(modules)
     groups: dict[tuple[str, ...], Group] = {}
     if diags:  # OPA's first stage: it stops there, and nothing after it would read right
@@ -147,6 +151,8 @@ def resolve(modules: list[ir.Module]) -> tuple[dict[tuple[str, ...], Group], lis
         rewritten: dict[int, ir.Rule] = {}
         for r in m.rules:
             rewritten[id(r)] = names.rule(r)
+        if rules is not None:
+            rules.extend(rewritten.values())
         for g in groups.values():
             g.defs = [rewritten.get(id(r), r) for r in g.defs]
             if g.default is not None:
@@ -565,6 +571,12 @@ class Names:
         for lit in body:
             match lit:
                 case ir.Assign(lhs=lhs, rhs=rhs):
+                    # OPA reads the right before declaring: an `x` there is one above (in
+                    # a rule's own body, `plan.redeclarations` finds it)
+                    read = plan_vars(rhs, set(), deep=False)
+                    for v in sorted(_pattern_vars(lhs) & read - {"_"}):
+                        self.diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, span=lit.span,
+                                                     message=f"var `{v}` referenced above"))
                     rhs = self.term(rhs)
                     self._declare(_pattern_vars(lhs))
                     out.append(ir.Assign(span=lit.span, lhs=self.term(lhs), rhs=rhs))

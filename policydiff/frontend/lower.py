@@ -500,6 +500,9 @@ class Lower:
                 self.diags.append(Diagnostic(code=Code.REGO_PARSE_ERROR,
                                              message="`every` binds variables: expected a name",
                                              span=t.span))
+            elif t.name in ("data", "input"):  # OPA reads these as references, not variables
+                self.diags.append(Diagnostic(code=Code.REGO_PARSE_ERROR, span=t.span,
+                                             message=f"`every` binds variables: expected a name, not `{t.name}`"))
         names = [t.name if isinstance(t, ir.Var) else "_" for t in names]
         key = names[0] if len(names) == 2 else None
         every = ir.Every(span=self._sp(meta), key=key, value=names[-1], domain=domain, body=body)

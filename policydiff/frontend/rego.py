@@ -177,6 +177,7 @@ def _body_follows(text: str, pos: int) -> bool:
     parse: `{"a": {1} | {2}, "b": 3}` is an object, `{k: v | some k, v in o}` a
     comprehension. A body has no top-level `,` except in `some`/`every`/`k, v in xs`."""
     depth, comma, has_in, word = 0, False, False, []
+    lead = None  # the first word of the current literal (`some x, y` declares)
     i, n = pos, len(text)
     while i < n:
         c = text[i]
@@ -185,7 +186,10 @@ def _body_follows(text: str, pos: int) -> bool:
             i += 1
             continue
         if word:
-            has_in = has_in or (depth == 0 and "".join(word) == "in")
+            w = "".join(word)
+            has_in = has_in or (depth == 0 and w == "in")
+            if depth == 0 and lead is None:
+                lead = w
             word = []
         if c == '"':
             i += 1
@@ -202,13 +206,16 @@ def _body_follows(text: str, pos: int) -> bool:
                 break
             depth -= 1
         elif depth == 0 and c in ";\n":
-            if comma and not has_in:
+            if comma and not has_in and lead != "some":
                 return False
             comma = has_in = False
+            lead = None
         elif depth == 0 and c == ",":
             comma = True
+        elif depth == 0 and lead is None and not c.isspace():
+            lead = ""  # the literal starts with no word
         i += 1
-    return not (comma and not has_in)
+    return not (comma and not has_in and lead != "some")
 
 
 _TEXT = [""]  # the text being parsed, for `_body_follows` (parses take turns: `_LOCK`)
