@@ -46,6 +46,24 @@ def _found(env) -> bool:
     return True
 
 
+def _site_walker(key_slot: int, use: observe.Use, w):
+    """A reference's first variable key over a kept literal: its members as OPA walks
+    them (`_site`)."""
+    each = walker("each", key_slot, w)
+
+    def site(env, v):
+        walk = env[use.slot]
+        if walk is None:  # all constant: OPA's order is the value's
+            return each(env, v)
+        for k, c in walk:
+            env[key_slot] = k
+            if w(env, c):
+                return True
+        return False
+
+    return site
+
+
 def _site(cf: Fn, km, vm, use: observe.Use, nxt: Run) -> Run:
     """A `some … in` over a kept literal: its members as OPA walks them, in its own
     order and each one (`observe`), which the literal's builder leaves in `use.slot`."""
@@ -129,6 +147,7 @@ class Compiler:
         self.uses: observe.Uses = {}  # the kept literals of the unit followed (`observe`)
         self._guards: dict[int, ir.Node] = {}  # the comprehensions those uses need guarded
         self._guarded: set[int] = set()  # ... and those compiled so, and the sites walked
+        self._origin: dict[int, ir.Node] = {}  # a rewritten site -> the one `observe` saw
 
     def follow(self, uses: observe.Uses) -> None:
         """Compile the unit's kept literals as `observe` found them used."""
@@ -143,7 +162,7 @@ class Compiler:
         (rewritten on the way) counts as seeing the order."""
         for _, u in self.uses.values():
             if not all(id(g) in self._guarded for g in u.guards + u.sites):
-                u.ordered = True
+                u.ordered = u.iterated = True  # walked in value order: refused out of order
 
     # ------------------------------------------------------------------------- bodies
 
@@ -458,7 +477,7 @@ class Compiler:
                     else:
                         iterate = True
                         keys.append(k)
-                ref = ir.Ref(span=t.span, head=head, path=tuple(keys))
+                ref = self._carry(t, ir.Ref(span=t.span, head=head, path=tuple(keys)))
                 if not iterate:
                     return ref
                 name = f"$ref{self.frame.temp()}"
@@ -477,10 +496,11 @@ class Compiler:
         return t
 
     def _carry(self, old, new):
-        """`new`, a rewrite of the literal `old`, used as `old` is (`observe`)."""
+        """`new`, a rewrite of the literal or site `old`, used as `old` is (`observe`)."""
         found = self.uses.get(id(old))
         if found is not None and found[0] is old:
             self.uses[id(new)] = (new, found[1])
+            self._origin[id(new)] = self._origin.get(id(old), old)
         return new
 
     def _iteration(self, ref: ir.Ref, bound: set[str], outer, steps, name: str):
@@ -495,6 +515,14 @@ class Compiler:
                 walkers.append(("each", self.frame.slot(k.name)))
             else:
                 walkers.append(("match", self.matcher(k, bound, outer, steps)))
+        site = self._use(ref)
+        if site is not None and len(rest) == len(ref.path):
+            # a site (`observe`): a key bound already looks up, else the walk is OPA's
+            self._guarded.add(id(self._origin.get(id(ref), ref)))
+            if walkers[0][0] == "get":
+                site.looked_up = True
+            else:
+                walkers[0] = ("site", (walkers[0][1], site))
         out = self.frame.slot(name)
 
         def build(nxt: Run) -> Run:
@@ -504,7 +532,7 @@ class Compiler:
 
             w = last
             for kind, arg in reversed(walkers):
-                w = walker(kind, arg, w)
+                w = _site_walker(*arg, w) if kind == "site" else walker(kind, arg, w)
             first = w
 
             def iterate(env):
@@ -554,6 +582,10 @@ class Compiler:
                 s = self.frame.slot(name)
                 return lambda env: env[s]
             case ir.Ref():
+                site = self._use(t)
+                if site is not None:  # a site (`observe`) whose key is bound: a lookup
+                    self._guarded.add(id(self._origin.get(id(t), t)))
+                    site.looked_up = True
                 root, rest = self.root(t, bound, outer)
                 keys = [self.term(k, bound, outer) for k in rest]
                 return path(root, keys, [k.value for k in rest if isinstance(k, ir.Scalar)]

@@ -4,10 +4,11 @@ OPA keeps a set or object literal with non-constant members as a term (`values.o
 iterating it sees every member, even two equal ones, in the term's own order (constants
 first), while a builtin's argument, a comparison or a printed binding gets its value.
 
-A `some … in` over such a literal is a `site`: the compiler has it walk the members
-as OPA does (`Use.sites`), so wherever it stands it answers as OPA. Any other iteration
-(a reference's variable key, an `every`) walks the value, in value order, so its order
-must not show: it shows where the solutions are listed in order (an array
+A `some … in` over such a literal, or a reference to it whose first key is a variable
+(`s[k]`, `s[_]`), is a `site`: the compiler has it walk the members as OPA does
+(`Use.sites`), so wherever it stands it answers as OPA (a reference whose key turns out
+bound is a lookup). Any other iteration (another key, an `every`) walks the value, in
+value order, so its order must not show: it shows where the solutions are listed in order (an array
 comprehension, a query whose solutions are listed, a rule's values), or may stop early
 while something after it can raise an error (`every`, `not`, a rule's or an unlisted
 query's body, which stop at the first failure or success). A set or object
@@ -205,11 +206,16 @@ class _Walk:
             case ir.Ref(head=head, path=path):
                 first = path[0] if path else None
                 how = _LOOKUP if first is None or isinstance(first, ir.Scalar) else _ITERATE
-                if isinstance(head, ir.Var):
+                if isinstance(first, ir.Var):  # `s[k]`, `s[_]`: a site, walked as `some … in`
+                    if isinstance(head, ir.Var):
+                        self.occs.setdefault(head.name, []).append((_SITE, sensitive, t))
+                    elif _kept(head):
+                        self.direct.append((head, Use(sites=(t,))))
+                elif isinstance(head, ir.Var):
                     self.occ(head.name, how, sensitive)
-                else:
-                    if _kept(head):
-                        self._direct(head, how == _ITERATE and sensitive, how == _LOOKUP)
+                elif _kept(head):
+                    self._direct(head, how == _ITERATE and sensitive, how == _LOOKUP)
+                if not isinstance(head, ir.Var):
                     self.term(head, sensitive, _UNKNOWN)
                 for k in path:
                     self.term(k, sensitive, _UNKNOWN)

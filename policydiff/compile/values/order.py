@@ -306,8 +306,6 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: Or
     OPA keeps the literal's term: where `use` (`observe.Use`) shows it is never
     iterated nor looked up, only its value is seen, as a builtin's; otherwise equal
     members, and members out of value order, are refused where they may show (`_kept`)."""
-    if use is not None and not use.iterated and not use.looked_up:
-        plugged = True
     walked = use is not None and bool(use.sites)
     kept = [fs[i] for i, _ in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
@@ -328,7 +326,8 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: Or
         items = [vs[i] for i in order]
         if walked:
             env[use.slot] = _walk([(v, v) for v in items], plan, "set", span)
-        if not plugged:
+        # `use` read here: compiling the rest of the unit may add uses after this builder
+        if not plugged and (use is None or use.iterated or use.looked_up):
             return _kept("set", set_of(vs), n, items, unordered, watch, span, use, lambda: value(items))
         return value(items)
 
@@ -339,8 +338,6 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
                    watch: OrderWatch, use=None) -> Fn:
     """An object literal's builder: `kfs`, `vfs` the pairs' functions in source order;
     `plugged`, `watch` and `use` as for `set_builder`."""
-    if use is not None and not use.iterated and not use.looked_up:
-        plugged = True
     walked = use is not None and bool(use.sites)
     kept = [(kfs[k], vfs[v]) for k, v in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
@@ -368,7 +365,7 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
         items = [pairs[i] for i in order]
         if walked:
             env[use.slot] = _walk(items, plan, "object", span)
-        if not plugged:
+        if not plugged and (use is None or use.iterated or use.looked_up):
             return _kept("object", obj_of(pairs), n, [k for k, _ in items], unordered, watch, span, use,
                          lambda: value(items), [v for _, v in items])
         return value(items)
