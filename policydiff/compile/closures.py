@@ -345,12 +345,17 @@ class Compiler:
                 inner_outer = outer | plan.shallow_vars(body) | inner_bound
                 inner, _ = self.body(body, inner_bound, frozenset(inner_outer), _found, lit.span)
 
+                site = self._use(lit)
+                if site is not None:
+                    self._guarded.add(id(lit))
+
                 def every(env):
                     d = df(env)
                     t = type(d)
                     if not (t is Obj or t is tuple or t is frozenset):
                         return False
-                    for k, v in items(d):
+                    walk = env[site.slot] if site is not None else None  # OPA's order (`observe`)
+                    for k, v in items(d) if walk is None else walk:
                         if ks is not None:
                             env[ks] = k
                         env[vs] = v

@@ -4,10 +4,10 @@ OPA keeps a set or object literal with non-constant members as a term (`values.o
 iterating it sees every member, even two equal ones, in the term's own order (constants
 first), while a builtin's argument, a comparison or a printed binding gets its value.
 
-A `some … in` over such a literal, or a reference to it whose first key is a variable
-(`s[k]`, `s[_]`), is a `site`: the compiler has it walk the members as OPA does
+A `some … in` or an `every` over such a literal, or a reference to it whose first key
+is a variable (`s[k]`, `s[_]`), is a `site`: the compiler has it walk the members as OPA does
 (`Use.sites`), so wherever it stands it answers as OPA (a reference whose key turns out
-bound is a lookup). Any other iteration (another key, an `every`) walks the value, in
+bound is a lookup). Any other iteration (a key that is a pattern) walks the value, in
 value order, so its order must not show: it shows where the solutions are listed in order (an array
 comprehension, a query whose solutions are listed, a rule's values), or may stop early
 while something after it can raise an error (`every`, `not`, a rule's or an unlisted
@@ -168,7 +168,7 @@ class _Walk:
                     self.direct.append((coll, Use(sites=(lit,))))
                     self.term(coll, sensitive, _UNKNOWN)
                 else:
-                    self.iterated(coll, sensitive)
+                    self.term(coll, sensitive, _UNKNOWN)
                 if key is not None:
                     self.term(key, sensitive, _UNKNOWN)
                 self.term(value, sensitive, _UNKNOWN)
@@ -177,24 +177,19 @@ class _Walk:
                 for n in (key, value):
                     if n:
                         self.occ(n, _UNKNOWN)
-                outer, self.guard = self.guard, None  # a test: it collects nothing
-                self.iterated(domain, stops)
-                self.guard = outer
+                if isinstance(domain, ir.Var):  # a site, walked as `some … in`
+                    self.occs.setdefault(domain.name, []).append((_SITE, stops, lit))
+                elif _kept(domain):
+                    self.direct.append((domain, Use(sites=(lit,))))
+                    self.term(domain, stops, _UNKNOWN)
+                else:
+                    self.term(domain, stops, _UNKNOWN)
                 self.body(body, stops)
             case ir.Some(vars=names):
                 for n in names:
                     self.occ(n, _UNKNOWN)
             case _:  # `with` (not followed at all) or a kind added later
                 raise AssertionError(f"not followed: {type(lit).__name__}")
-
-    def iterated(self, t, sensitive: bool) -> None:
-        """`t` is iterated right here (a `some … in`'s collection, an `every`'s domain)."""
-        if isinstance(t, ir.Var):
-            self.occ(t.name, _ITERATE, sensitive)
-            return
-        if _kept(t):
-            self._direct(t, sensitive)
-        self.term(t, sensitive, _UNKNOWN)
 
     def term(self, t, sensitive: bool, kind: int) -> None:
         """Walks `t`, whose use is `kind` when it is a variable."""
