@@ -35,13 +35,14 @@ _VALUE, _ITERATE, _LOOKUP, _UNKNOWN, _DEF, _ALIAS, _SITE = range(7)
 
 
 class Use:
-    """How a kept literal's term is used: `iterated` (other than by a `some … in`),
+    """How a kept literal's term is used: `iterated` (other than at a site),
     `looked_up` (by a key: either sees equal members apart), `ordered` (such an
     iteration whose order may show), `guards` (the set and object comprehensions that
     iterate it so, whose equal elements written apart must be refused) and `sites`
-    (the `some … in` that iterate it: the compiler has them walk its members in OPA's
-    order, kept in frame slot `slot`). When the compiler cannot guard a comprehension
-    or walk a site so, it sets `ordered`."""
+    (the `some … in`, `every` and references with a variable key that iterate it: the
+    compiler has them walk its members in OPA's order, which the builder keeps in frame
+    slot `slot`). When the compiler cannot guard a comprehension or walk a site so,
+    it sets `ordered` and `iterated`."""
 
     __slots__ = ("guards", "iterated", "looked_up", "ordered", "sites", "slot")
 
@@ -80,12 +81,16 @@ def observe(body, *, listed: bool, mocked: frozenset = frozenset(), params: froz
                   guards=tuple(g for kind, sensitive, g in occs if kind == _ITERATE and not sensitive and g),
                   sites=tuple(site for kind, _, site in occs if kind == _SITE))
         _merge(out, node, use)
-    for node, use in list(out.values()):  # a site finds its literal's use
+    owners: dict[int, list] = {}  # a site finds its literal's use
+    for _, use in list(out.values()):
         for site in use.sites:
-            other = out.get(id(site))
-            if other is not None and other[1] is not use:  # two literals: not followed
-                use.ordered = other[1].ordered = True
-            out[id(site)] = (site, use)
+            owners.setdefault(id(site), []).append((site, use))
+    for key, found in owners.items():
+        if len(found) == 1:
+            out[key] = found[0]
+        else:  # two literals' (never expected): walked by neither, so refused out of order
+            for _, use in found:
+                use.ordered = use.iterated = True
     return out
 
 
