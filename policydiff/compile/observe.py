@@ -64,7 +64,9 @@ def observe(body, *, listed: bool, mocked: frozenset = frozenset(), params: froz
     the node, so a stale id is not mistaken). `listed`: the unit's solutions are listed
     in order; `mocked`: the builtins some `with` replaces (a call to one is not
     followed); `params`: a function's parameters (bound before the body)."""
-    if _has(body, ir.With):
+    kinds: set = set()
+    _kinds(body, kinds)
+    if ir.With in kinds or not kinds & {ir.Set, ir.Object}:  # most bodies: nothing to follow
         return {}
     walk = _Walk(mocked)
     walk.body(body, listed or _may_raise(body))
@@ -254,8 +256,17 @@ def _may_raise(node) -> bool:
     return _any(node, _may_raise)
 
 
-def _has(node, kind) -> bool:
-    return isinstance(node, kind) or _any(node, lambda x: _has(x, kind))
+def _kinds(node, out: set) -> None:
+    """Adds the kinds of the nodes in `node` to `out`."""
+    if isinstance(node, (list, tuple)):
+        for x in node:
+            _kinds(x, out)
+    elif isinstance(node, ir.Node):
+        out.add(type(node))
+        for f in node.__struct_fields__:
+            x = getattr(node, f)
+            if isinstance(x, (list, tuple, ir.Node)):
+                _kinds(x, out)
 
 
 def _any(node, pred) -> bool:
