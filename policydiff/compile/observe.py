@@ -5,10 +5,11 @@ iterating it sees every member, even two equal ones, in the term's own order (co
 first), while a builtin's argument, a comparison or a printed binding gets its value.
 
 A `some … in` or an `every` over such a literal, or a reference to it whose first key
-is a variable (`s[k]`, `s[_]`), is a `site`: the compiler has it walk the members as OPA does
-(`Use.sites`), so wherever it stands it answers as OPA (a reference whose key turns out
-bound is a lookup). Any other iteration (a key that is a pattern) walks the value, in
-value order, so its order must not show: it shows where the solutions are listed in order (an array
+is not a pattern (`s[k]`, `s[_]`, `o.x`, `o[input.k]`), is a `site`: the compiler has it
+walk the members as OPA does (`Use.sites`), so wherever it stands it answers as OPA (a
+reference whose key is bound looks up the first equal key in that order, as OPA does).
+Any other iteration (a key that is a pattern) walks the value, in value order, so its
+order must not show: it shows where the solutions are listed in order (an array
 comprehension, a query whose solutions are listed, a rule's values), or may stop early
 while something after it can raise an error (`every`, `not`, a rule's or an unlisted
 query's body, which stop at the first failure or success). A set or object
@@ -208,7 +209,8 @@ class _Walk:
             case ir.Ref(head=head, path=path):
                 first = path[0] if path else None
                 how = _LOOKUP if first is None or isinstance(first, ir.Scalar) else _ITERATE
-                if isinstance(first, ir.Var):  # `s[k]`, `s[_]`: a site, walked as `some … in`
+                if first is not None and not isinstance(first, (ir.Array, ir.Object, ir.Set)):
+                    # `s[k]`, `s[_]`, `o.x`, `o[input.k]`: a site, unless the key is a pattern
                     if isinstance(head, ir.Var):
                         self.occs.setdefault(head.name, []).append((_SITE, sensitive, t))
                     elif _kept(head):

@@ -25,10 +25,11 @@ A kept term is also iterated in its own order of terms, not the value's: with
 `input.s = "a"`, `[e | some e in s]` of `s := {input.s, "x"}` is `["x", "a"]` in OPA
 (the constant before the rewritten variable), as is `[k | o[k]]` of `o := {input.s: 1,
 "x": 2}`. `compile.observe` follows a literal iterated where it stands or bound to a
-local (and its copies), and tells the builders how it is used (`Use`): a `some … in`
-walks the members the builder leaves in a slot in OPA's order (`_walk`: each member,
-an object's value looked up by each key; refused only where generated names order two
-members written apart); never iterated, the literal is its value (as a builtin's
+local (and its copies), and tells the builders how it is used (`Use`): a `some … in`,
+an `every` or a reference walks (or looks up) the members the builder leaves in a slot
+in OPA's order (`_walk`: each member, an object's value looked up by each key, the
+first equal key found; refused only where generated names order two members written
+apart); never iterated, the literal is its value (as a builtin's
 argument); iterated otherwise where no order shows, equal members are refused only if
 written apart; where the order shows, a literal out of value order is refused. A
 literal it cannot follow is refused when built where some order is observed
