@@ -19,7 +19,15 @@ from policydiff import ir
 from policydiff.compile import observe, plan, withs
 from policydiff.compile.builtins import BUILTINS, OUT_OF_SCOPE, BuiltinError, Unsupported
 from policydiff.compile.values import UNDEFINED, Obj, equal, freeze
-from policydiff.compile.values.access import input_path, input_root, items, members, path, walker
+from policydiff.compile.values.access import (
+    input_path,
+    input_root,
+    items,
+    lookup,
+    members,
+    path,
+    walker,
+)
 from policydiff.compile.values.build import (
     NOT_LITERAL,
     checked_set,
@@ -44,6 +52,62 @@ Fn = Callable[[list], Any]
 
 def _found(env) -> bool:
     return True
+
+
+def _site_walker(kind: str, arg, use: observe.Use, w):
+    """A reference's first key over a kept literal, as OPA walks its members (`_site`):
+    a variable meets each in its order, a bound key (`get`) finds the first equal."""
+    plain = walker(kind, arg, w)
+    if kind == "get":
+        def get(env, v):
+            walk = env[use.slot]
+            if walk is None or type(v) is not Obj:  # a set's lookup is the key itself
+                return plain(env, v)
+            c = _first(walk, arg(env))
+            return False if c is UNDEFINED else w(env, c)
+
+        return get
+
+    def site(env, v):
+        walk = env[use.slot]
+        if walk is None:  # all constant: OPA's order is the value's
+            return plain(env, v)
+        for k, c in walk:
+            env[arg] = k
+            if w(env, c):
+                return True
+        return False
+
+    return site
+
+
+def _first(walk: list, k):
+    """The value of the first key of `walk` equal to `k` (OPA's lookup in a kept object)."""
+    if k is UNDEFINED:
+        return k
+    for k2, c in walk:
+        if equal(k2, k):
+            return c
+    return UNDEFINED
+
+
+def _site_lookup(root: Fn, keys: list[Fn], use: observe.Use, plain: Fn) -> Fn:
+    """`o.x` (and keys after) on a kept object: the first equal key in OPA's order."""
+    k0, more = keys[0], keys[1:]
+
+    def site_lookup(env):
+        v = root(env)  # first: a literal standing here leaves its walk as it is built
+        walk = env[use.slot]
+        if walk is None or type(v) is not Obj:  # a set's lookup is the key itself
+            return plain(env)
+        v = _first(walk, k0(env))
+        for kf in more:
+            if v is UNDEFINED:
+                return v
+            v = lookup(v, kf(env))
+        return v
+
+    return site_lookup
 
 
 def _site(cf: Fn, km, vm, use: observe.Use, nxt: Run) -> Run:
@@ -129,6 +193,7 @@ class Compiler:
         self.uses: observe.Uses = {}  # the kept literals of the unit followed (`observe`)
         self._guards: dict[int, ir.Node] = {}  # the comprehensions those uses need guarded
         self._guarded: set[int] = set()  # ... and those compiled so, and the sites walked
+        self._origin: dict[int, ir.Node] = {}  # a rewritten site -> the one `observe` saw
 
     def follow(self, uses: observe.Uses) -> None:
         """Compile the unit's kept literals as `observe` found them used."""
@@ -143,7 +208,7 @@ class Compiler:
         (rewritten on the way) counts as seeing the order."""
         for _, u in self.uses.values():
             if not all(id(g) in self._guarded for g in u.guards + u.sites):
-                u.ordered = True
+                u.ordered = u.iterated = True  # walked in value order: refused out of order
 
     # ------------------------------------------------------------------------- bodies
 
@@ -248,7 +313,7 @@ class Compiler:
                 # before the negation (its compiler moves them out): when one of them is
                 # undefined, the body fails instead of the negation holding.
                 hoisted: list[tuple[str, ir.Term]] = []
-                term = plan.hoist_negated(term, hoisted, lambda: f"$not{self.frame.temp()}")
+                term = self._carry_tree(term, plan.hoist_negated(term, hoisted, lambda: f"$not{self.frame.temp()}"))
                 outside = [(self.frame.slot(n), self.term(t, bound, outer)) for n, t in hoisted]
                 bound |= {n for n, _ in hoisted}
                 if isinstance(term, ir.Call) and term.func == "internal.unify":
@@ -326,12 +391,17 @@ class Compiler:
                 inner_outer = outer | plan.shallow_vars(body) | inner_bound
                 inner, _ = self.body(body, inner_bound, frozenset(inner_outer), _found, lit.span)
 
+                site = self._use(lit)
+                if site is not None:
+                    self._guarded.add(id(lit))
+
                 def every(env):
                     d = df(env)
                     t = type(d)
                     if not (t is Obj or t is tuple or t is frozenset):
                         return False
-                    for k, v in items(d):
+                    walk = env[site.slot] if site is not None else None  # OPA's order (`observe`)
+                    for k, v in items(d) if walk is None else walk:
                         if ks is not None:
                             env[ks] = k
                         env[vs] = v
@@ -458,7 +528,10 @@ class Compiler:
                     else:
                         iterate = True
                         keys.append(k)
-                ref = ir.Ref(span=t.span, head=head, path=tuple(keys))
+                if head is t.head and all(k is k0 for k, k0 in zip(keys, path)):
+                    ref = t  # unchanged: itself, as `observe` saw it
+                else:
+                    ref = self._carry(t, ir.Ref(span=t.span, head=head, path=tuple(keys)))
                 if not iterate:
                     return ref
                 name = f"$ref{self.frame.temp()}"
@@ -466,21 +539,42 @@ class Compiler:
                 bound.add(name)
                 return ir.Var(span=t.span, name=name)
             case ir.Call(args=args):
-                return ir.Call(span=t.span, func=t.func, args=tuple(self.hoist(a, bound, outer, steps) for a in args))
+                ys = tuple(self.hoist(a, bound, outer, steps) for a in args)
+                return t if all(x is y for x, y in zip(args, ys)) else ir.Call(span=t.span, func=t.func, args=ys)
             case ir.Array(items=xs):
-                return ir.Array(span=t.span, items=tuple(self.hoist(x, bound, outer, steps) for x in xs))
+                ys = tuple(self.hoist(x, bound, outer, steps) for x in xs)
+                return t if all(x is y for x, y in zip(xs, ys)) else ir.Array(span=t.span, items=ys)
             case ir.Set(items=xs):
-                return self._carry(t, ir.Set(span=t.span, items=tuple(self.hoist(x, bound, outer, steps) for x in xs)))
+                ys = tuple(self.hoist(x, bound, outer, steps) for x in xs)
+                # unchanged, the literal stays itself (`observe` follows it); with members
+                # moved out, it is another literal to OPA's parser and is not followed
+                return t if all(x is y for x, y in zip(xs, ys)) else ir.Set(span=t.span, items=ys)
             case ir.Object(items=pairs):
-                return self._carry(t, ir.Object(span=t.span, items=tuple(
-                    (self.hoist(k, bound, outer, steps), self.hoist(v, bound, outer, steps)) for k, v in pairs)))
+                ps = tuple((self.hoist(k, bound, outer, steps), self.hoist(v, bound, outer, steps)) for k, v in pairs)
+                same = all(k is k2 and v is v2 for (k, v), (k2, v2) in zip(pairs, ps))
+                return t if same else ir.Object(span=t.span, items=ps)
         return t
 
+    def _carry_tree(self, old, new):
+        """`new`, a rewrite of `old`: its references that stand where `old`'s did are
+        used as those are (`_carry`); a literal rewritten is another literal."""
+        if self.uses and type(old) is type(new):
+            if isinstance(old, ir.Ref) and old is not new:  # a site: its key may be rewritten
+                self._carry(old, new)
+            if isinstance(old, ir.Node) and old is not new:
+                for f in old.__struct_fields__:
+                    self._carry_tree(getattr(old, f), getattr(new, f))
+            elif isinstance(old, tuple) and len(old) == len(new):
+                for x, y in zip(old, new):
+                    self._carry_tree(x, y)
+        return new
+
     def _carry(self, old, new):
-        """`new`, a rewrite of the literal `old`, used as `old` is (`observe`)."""
+        """`new`, a rewrite of the literal or site `old`, used as `old` is (`observe`)."""
         found = self.uses.get(id(old))
         if found is not None and found[0] is old:
             self.uses[id(new)] = (new, found[1])
+            self._origin[id(new)] = self._origin.get(id(old), old)
         return new
 
     def _iteration(self, ref: ir.Ref, bound: set[str], outer, steps, name: str):
@@ -495,6 +589,11 @@ class Compiler:
                 walkers.append(("each", self.frame.slot(k.name)))
             else:
                 walkers.append(("match", self.matcher(k, bound, outer, steps)))
+        site = self._use(ref)
+        if site is not None and len(rest) == len(ref.path) and walkers[0][0] in ("get", "each"):
+            # a site (`observe`): a key bound already looks up, else the walk is OPA's
+            self._guarded.add(id(self._origin.get(id(ref), ref)))
+            walkers[0] = ("site", (walkers[0][0], walkers[0][1], site))
         out = self.frame.slot(name)
 
         def build(nxt: Run) -> Run:
@@ -504,7 +603,7 @@ class Compiler:
 
             w = last
             for kind, arg in reversed(walkers):
-                w = walker(kind, arg, w)
+                w = _site_walker(*arg, w) if kind == "site" else walker(kind, arg, w)
             first = w
 
             def iterate(env):
@@ -556,8 +655,13 @@ class Compiler:
             case ir.Ref():
                 root, rest = self.root(t, bound, outer)
                 keys = [self.term(k, bound, outer) for k in rest]
-                return path(root, keys, [k.value for k in rest if isinstance(k, ir.Scalar)]
+                plain = path(root, keys, [k.value for k in rest if isinstance(k, ir.Scalar)]
                              if all(isinstance(k, ir.Scalar) for k in rest) else None)
+                site = self._use(t)
+                if site is None or len(rest) != len(t.path):
+                    return plain
+                self._guarded.add(id(self._origin.get(id(t), t)))  # a site (`observe`) looking up
+                return _site_lookup(root, keys, site, plain)
             case ir.Array(items=xs):
                 self.plugged = plugged  # members are plugged with the literal
                 fs = [self.term(x, bound, outer) for x in xs]

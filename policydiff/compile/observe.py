@@ -4,10 +4,12 @@ OPA keeps a set or object literal with non-constant members as a term (`values.o
 iterating it sees every member, even two equal ones, in the term's own order (constants
 first), while a builtin's argument, a comparison or a printed binding gets its value.
 
-A `some … in` over such a literal is a `site`: the compiler has it walk the members
-as OPA does (`Use.sites`), so wherever it stands it answers as OPA. Any other iteration
-(a reference's variable key, an `every`) walks the value, in value order, so its order
-must not show: it shows where the solutions are listed in order (an array
+A `some … in` or an `every` over such a literal, or a reference to it whose first key
+is not a pattern (`s[k]`, `s[_]`, `o.x`, `o[input.k]`), is a `site`: the compiler has it
+walk the members as OPA does (`Use.sites`), so wherever it stands it answers as OPA (a
+reference whose key is bound looks up the first equal key in that order, as OPA does).
+Any other iteration (a key that is a pattern) walks the value, in value order, so its
+order must not show: it shows where the solutions are listed in order (an array
 comprehension, a query whose solutions are listed, a rule's values), or may stop early
 while something after it can raise an error (`every`, `not`, a rule's or an unlisted
 query's body, which stop at the first failure or success). A set or object
@@ -34,13 +36,14 @@ _VALUE, _ITERATE, _LOOKUP, _UNKNOWN, _DEF, _ALIAS, _SITE = range(7)
 
 
 class Use:
-    """How a kept literal's term is used: `iterated` (other than by a `some … in`),
+    """How a kept literal's term is used: `iterated` (other than at a site),
     `looked_up` (by a key: either sees equal members apart), `ordered` (such an
     iteration whose order may show), `guards` (the set and object comprehensions that
     iterate it so, whose equal elements written apart must be refused) and `sites`
-    (the `some … in` that iterate it: the compiler has them walk its members in OPA's
-    order, kept in frame slot `slot`). When the compiler cannot guard a comprehension
-    or walk a site so, it sets `ordered`."""
+    (the `some … in`, `every` and references with a variable key that iterate it: the
+    compiler has them walk its members in OPA's order, which the builder keeps in frame
+    slot `slot`). When the compiler cannot guard a comprehension or walk a site so,
+    it sets `ordered` and `iterated`."""
 
     __slots__ = ("guards", "iterated", "looked_up", "ordered", "sites", "slot")
 
@@ -62,7 +65,9 @@ def observe(body, *, listed: bool, mocked: frozenset = frozenset(), params: froz
     the node, so a stale id is not mistaken). `listed`: the unit's solutions are listed
     in order; `mocked`: the builtins some `with` replaces (a call to one is not
     followed); `params`: a function's parameters (bound before the body)."""
-    if _has(body, ir.With):
+    kinds: set = set()
+    _kinds(body, kinds)
+    if ir.With in kinds or not kinds & {ir.Set, ir.Object}:  # most bodies: nothing to follow
         return {}
     walk = _Walk(mocked)
     walk.body(body, listed or _may_raise(body))
@@ -79,12 +84,16 @@ def observe(body, *, listed: bool, mocked: frozenset = frozenset(), params: froz
                   guards=tuple(g for kind, sensitive, g in occs if kind == _ITERATE and not sensitive and g),
                   sites=tuple(site for kind, _, site in occs if kind == _SITE))
         _merge(out, node, use)
-    for node, use in list(out.values()):  # a site finds its literal's use
+    owners: dict[int, list] = {}  # a site finds its literal's use
+    for _, use in list(out.values()):
         for site in use.sites:
-            other = out.get(id(site))
-            if other is not None and other[1] is not use:  # two literals: not followed
-                use.ordered = other[1].ordered = True
-            out[id(site)] = (site, use)
+            owners.setdefault(id(site), []).append((site, use))
+    for key, found in owners.items():
+        if len(found) == 1:
+            out[key] = found[0]
+        else:  # two literals' (never expected): walked by neither, so refused out of order
+            for _, use in found:
+                use.ordered = use.iterated = True
     return out
 
 
@@ -167,7 +176,7 @@ class _Walk:
                     self.direct.append((coll, Use(sites=(lit,))))
                     self.term(coll, sensitive, _UNKNOWN)
                 else:
-                    self.iterated(coll, sensitive)
+                    self.term(coll, sensitive, _UNKNOWN)
                 if key is not None:
                     self.term(key, sensitive, _UNKNOWN)
                 self.term(value, sensitive, _UNKNOWN)
@@ -176,24 +185,19 @@ class _Walk:
                 for n in (key, value):
                     if n:
                         self.occ(n, _UNKNOWN)
-                outer, self.guard = self.guard, None  # a test: it collects nothing
-                self.iterated(domain, stops)
-                self.guard = outer
+                if isinstance(domain, ir.Var):  # a site, walked as `some … in`
+                    self.occs.setdefault(domain.name, []).append((_SITE, stops, lit))
+                elif _kept(domain):
+                    self.direct.append((domain, Use(sites=(lit,))))
+                    self.term(domain, stops, _UNKNOWN)
+                else:
+                    self.term(domain, stops, _UNKNOWN)
                 self.body(body, stops)
             case ir.Some(vars=names):
                 for n in names:
                     self.occ(n, _UNKNOWN)
             case _:  # `with` (not followed at all) or a kind added later
                 raise AssertionError(f"not followed: {type(lit).__name__}")
-
-    def iterated(self, t, sensitive: bool) -> None:
-        """`t` is iterated right here (a `some … in`'s collection, an `every`'s domain)."""
-        if isinstance(t, ir.Var):
-            self.occ(t.name, _ITERATE, sensitive)
-            return
-        if _kept(t):
-            self._direct(t, sensitive)
-        self.term(t, sensitive, _UNKNOWN)
 
     def term(self, t, sensitive: bool, kind: int) -> None:
         """Walks `t`, whose use is `kind` when it is a variable."""
@@ -205,11 +209,17 @@ class _Walk:
             case ir.Ref(head=head, path=path):
                 first = path[0] if path else None
                 how = _LOOKUP if first is None or isinstance(first, ir.Scalar) else _ITERATE
-                if isinstance(head, ir.Var):
+                if first is not None and not isinstance(first, (ir.Array, ir.Object, ir.Set)):
+                    # `s[k]`, `s[_]`, `o.x`, `o[input.k]`: a site, unless the key is a pattern
+                    if isinstance(head, ir.Var):
+                        self.occs.setdefault(head.name, []).append((_SITE, sensitive, t))
+                    elif _kept(head):
+                        self.direct.append((head, Use(sites=(t,))))
+                elif isinstance(head, ir.Var):
                     self.occ(head.name, how, sensitive)
-                else:
-                    if _kept(head):
-                        self._direct(head, how == _ITERATE and sensitive, how == _LOOKUP)
+                elif _kept(head):
+                    self._direct(head, how == _ITERATE and sensitive, how == _LOOKUP)
+                if not isinstance(head, ir.Var):
                     self.term(head, sensitive, _UNKNOWN)
                 for k in path:
                     self.term(k, sensitive, _UNKNOWN)
@@ -248,8 +258,17 @@ def _may_raise(node) -> bool:
     return _any(node, _may_raise)
 
 
-def _has(node, kind) -> bool:
-    return isinstance(node, kind) or _any(node, lambda x: _has(x, kind))
+def _kinds(node, out: set) -> None:
+    """Adds the kinds of the nodes in `node` to `out`."""
+    if isinstance(node, (list, tuple)):
+        for x in node:
+            _kinds(x, out)
+    elif isinstance(node, ir.Node):
+        out.add(type(node))
+        for f in node.__struct_fields__:
+            x = getattr(node, f)
+            if isinstance(x, (list, tuple, ir.Node)):
+                _kinds(x, out)
 
 
 def _any(node, pred) -> bool:

@@ -25,10 +25,11 @@ A kept term is also iterated in its own order of terms, not the value's: with
 `input.s = "a"`, `[e | some e in s]` of `s := {input.s, "x"}` is `["x", "a"]` in OPA
 (the constant before the rewritten variable), as is `[k | o[k]]` of `o := {input.s: 1,
 "x": 2}`. `compile.observe` follows a literal iterated where it stands or bound to a
-local (and its copies), and tells the builders how it is used (`Use`): a `some … in`
-walks the members the builder leaves in a slot in OPA's order (`_walk`: each member,
-an object's value looked up by each key; refused only where generated names order two
-members written apart); never iterated, the literal is its value (as a builtin's
+local (and its copies), and tells the builders how it is used (`Use`): a `some … in`,
+an `every` or a reference walks (or looks up) the members the builder leaves in a slot
+in OPA's order (`_walk`: each member, an object's value looked up by each key, the
+first equal key found; refused only where generated names order two members written
+apart); never iterated, the literal is its value (as a builtin's
 argument); iterated otherwise where no order shows, equal members are refused only if
 written apart; where the order shows, a literal out of value order is refused. A
 literal it cannot follow is refused when built where some order is observed
@@ -306,8 +307,6 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: Or
     OPA keeps the literal's term: where `use` (`observe.Use`) shows it is never
     iterated nor looked up, only its value is seen, as a builtin's; otherwise equal
     members, and members out of value order, are refused where they may show (`_kept`)."""
-    if use is not None and not use.iterated and not use.looked_up:
-        plugged = True
     walked = use is not None and bool(use.sites)
     kept = [fs[i] for i, _ in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
@@ -328,7 +327,8 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: Or
         items = [vs[i] for i in order]
         if walked:
             env[use.slot] = _walk([(v, v) for v in items], plan, "set", span)
-        if not plugged:
+        # `use` read here: compiling the rest of the unit may add uses after this builder
+        if not plugged and (use is None or use.iterated or use.looked_up):
             return _kept("set", set_of(vs), n, items, unordered, watch, span, use, lambda: value(items))
         return value(items)
 
@@ -339,8 +339,6 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
                    watch: OrderWatch, use=None) -> Fn:
     """An object literal's builder: `kfs`, `vfs` the pairs' functions in source order;
     `plugged`, `watch` and `use` as for `set_builder`."""
-    if use is not None and not use.iterated and not use.looked_up:
-        plugged = True
     walked = use is not None and bool(use.sites)
     kept = [(kfs[k], vfs[v]) for k, v in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
@@ -368,7 +366,7 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
         items = [pairs[i] for i in order]
         if walked:
             env[use.slot] = _walk(items, plan, "object", span)
-        if not plugged:
+        if not plugged and (use is None or use.iterated or use.looked_up):
             return _kept("object", obj_of(pairs), n, [k for k, _ in items], unordered, watch, span, use,
                          lambda: value(items), [v for _, v in items])
         return value(items)
