@@ -228,6 +228,30 @@ def default_mode_decisions(engines, inp: Any, query: str = "data.p.allow") -> tu
     return tuple(out)
 
 
+def assert_exact_or_blocks(report, opa, inputs, *, named=lambda reason: ":" in reason) -> None:
+    """compare's `report` held against OPA brute force: `opa` gives (v1 allows, v2 allows)
+    for an input (`default_mode_decisions`), `inputs` is the space tried. Every witness
+    differs under OPA as reported; a complete report names every direction some input
+    shows, and OPA halting on a conflict means it cannot have been proved; an incomplete
+    one blocks the gate with every reason `named` (a rule's `file:line`, a construct)."""
+    for d in report.discrepancies:
+        assert opa(d.witness) == (d.v1 == "allow", d.v2 == "allow"), d.witness
+    seen = set()
+    for inp in inputs:
+        try:
+            a1, a2 = opa(inp)
+        except AssertionError as e:  # OPA halts on a conflict: compare cannot have proved the cell
+            assert "eval_conflict_error" in str(e) and not report.summary.complete, e
+            continue
+        if a1 != a2:
+            seen.add("v2_more_permissive" if a2 else "v2_more_restrictive")
+    if report.summary.complete:
+        assert seen <= {d.direction for d in report.discrepancies}, seen
+    else:
+        assert not report.gate.passed
+        assert all(named(r) for r in report.summary.incomplete_reasons), report.summary.incomplete_reasons
+
+
 class Refused(EngineError):
     """policydiff declined a policy or a query; `code` is its diagnostic code."""
 
