@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 
 import opa_bindings
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from policydiff import PolicyError, load_policy, query
@@ -96,6 +96,7 @@ def test_literals_kept_as_terms_answer_as_opa_or_are_refused(lit):
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lit=_SETS | _OBJECTS, via=st.sampled_from(["c := LIT; ", "c := LIT; d := c; ", ""]))
+@example(lit="{1, input.t}", via="c := LIT; ")  # 1 before true: Python's == took them for one
 def test_kept_literals_are_iterated_in_opas_order_or_refused(lit, via):
     """OPA iterates a kept literal in its own order of terms (constants by value before
     the rewritten variables), not its value's: the listed iterations agree or refuse."""
@@ -108,6 +109,8 @@ def test_kept_literals_are_iterated_in_opas_order_or_refused(lit, via):
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lit=_SETS | _OBJECTS, via=st.sampled_from(["c := LIT; ", "b := LIT; c := b; ", ""]),
        listed=st.booleans())
+@example(lit="{[x | x := 0], [x | x := 0]}", via="c := LIT; ", listed=False)  # one term to OPA's parser
+@example(lit='{input.s: 1, "x": 2}', via="", listed=True)  # "x" twice, each with 2
 def test_kept_literals_are_walked_by_some_in_as_opa_walks_them(lit, via, listed):
     """A `some … in` walks a kept literal as OPA does: its own order of terms (constants
     by value before the rewritten variables), each member even when two are equal, an
@@ -300,6 +303,7 @@ _ORDER_FREE_USES = ["count(c)", "{e | some e in c}", "{k | some k, _ in c}", "{e
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lit=_SETS | _OBJECTS, uses=st.lists(st.sampled_from(_ORDER_FREE_USES), min_size=1, max_size=3),
        every=st.booleans(), copied=st.booleans())
+@example(lit="{1: 0, input.n: 0.0}", uses=["{e | some e in c}"], every=False, copied=False)  # 0 met first
 def test_kept_literals_used_order_free_answer_as_opa_or_are_refused(lit, uses, every, copied):
     """A kept literal that is counted, tested, compared, passed to a builtin or iterated
     where no order shows (a set comprehension, an `every` that cannot raise) is answered

@@ -32,25 +32,22 @@ from policydiff import ir
 # builtins that cannot raise: an early stop after them is the same in any order
 _QUIET = frozenset({"equal", "neq", "lt", "gt", "lte", "gte", "internal.member_2", "internal.member_3"})
 
-_VALUE, _ITERATE, _LOOKUP, _UNKNOWN, _DEF, _ALIAS, _SITE = range(7)
+_VALUE, _ITERATE, _UNKNOWN, _DEF, _ALIAS, _SITE = range(6)
 
 
 class Use:
-    """How a kept literal's term is used: `iterated` (other than at a site),
-    `looked_up` (by a key: either sees equal members apart), `ordered` (such an
-    iteration whose order may show), `guards` (the set and object comprehensions that
+    """How a kept literal's term is used: `iterated` (other than at a site: either
+    sees equal members apart), `ordered` (such an iteration whose order may show), `guards` (the set and object comprehensions that
     iterate it so, whose equal elements written apart must be refused) and `sites`
     (the `some … in`, `every` and references with a variable key that iterate it: the
     compiler has them walk its members in OPA's order, which the builder keeps in frame
     slot `slot`). When the compiler cannot guard a comprehension or walk a site so,
     it sets `ordered` and `iterated`."""
 
-    __slots__ = ("guards", "iterated", "looked_up", "ordered", "sites", "slot")
+    __slots__ = ("guards", "iterated", "ordered", "sites", "slot")
 
-    def __init__(self, iterated: bool = False, ordered: bool = False, guards: tuple = (),
-                 looked_up: bool = False, sites: tuple = ()):
+    def __init__(self, iterated: bool = False, ordered: bool = False, guards: tuple = (), sites: tuple = ()):
         self.iterated = iterated
-        self.looked_up = looked_up
         self.ordered = ordered
         self.guards = guards
         self.sites = sites
@@ -79,7 +76,6 @@ def observe(body, *, listed: bool, mocked: frozenset = frozenset(), params: froz
         if occs is None:
             continue
         use = Use(iterated=any(kind == _ITERATE for kind, _, _ in occs),
-                  looked_up=any(kind == _LOOKUP for kind, _, _ in occs),
                   ordered=any(kind == _ITERATE and sensitive for kind, sensitive, _ in occs),
                   guards=tuple(g for kind, sensitive, g in occs if kind == _ITERATE and not sensitive and g),
                   sites=tuple(site for kind, _, site in occs if kind == _SITE))
@@ -119,7 +115,7 @@ def _merge(out: Uses, node, use: Use) -> None:
     if old is not None:
         o = old[1]
         use = Use(o.iterated or use.iterated, o.ordered or use.ordered, o.guards + use.guards,
-                  o.looked_up or use.looked_up, o.sites + use.sites)
+                  o.sites + use.sites)
     out[id(node)] = (node, use)
 
 
@@ -146,9 +142,9 @@ class _Walk:
             self.literal(lit, sensitive or (negated and _may_raise(lit)))
         self.guard = outer
 
-    def _direct(self, t, sensitive: bool, lookup: bool = False) -> None:
+    def _direct(self, t, sensitive: bool) -> None:
         guards = (self.guard,) if self.guard is not None and not sensitive else ()
-        self.direct.append((t, Use(iterated=not lookup, ordered=sensitive, guards=guards, looked_up=lookup)))
+        self.direct.append((t, Use(iterated=True, ordered=sensitive, guards=guards)))
 
     def literal(self, lit, sensitive: bool) -> None:
         match lit:
@@ -208,18 +204,19 @@ class _Walk:
                 pass
             case ir.Ref(head=head, path=path):
                 first = path[0] if path else None
-                how = _LOOKUP if first is None or isinstance(first, ir.Scalar) else _ITERATE
-                if first is not None and not isinstance(first, (ir.Array, ir.Object, ir.Set)):
-                    # `s[k]`, `s[_]`, `o.x`, `o[input.k]`: a site, unless the key is a pattern
-                    if isinstance(head, ir.Var):
+                # `s[k]`, `s[_]`, `o.x`, `o[input.k]`: a site, unless the key is a pattern
+                site = first is not None and not isinstance(first, (ir.Array, ir.Object, ir.Set))
+                if isinstance(head, ir.Var):
+                    if site:
                         self.occs.setdefault(head.name, []).append((_SITE, sensitive, t))
-                    elif _kept(head):
-                        self.direct.append((head, Use(sites=(t,))))
-                elif isinstance(head, ir.Var):
-                    self.occ(head.name, how, sensitive)
-                elif _kept(head):
-                    self._direct(head, how == _ITERATE and sensitive, how == _LOOKUP)
-                if not isinstance(head, ir.Var):
+                    else:
+                        self.occ(head.name, _UNKNOWN if first is None else _ITERATE, sensitive)
+                else:
+                    if _kept(head) and first is not None:
+                        if site:
+                            self.direct.append((head, Use(sites=(t,))))
+                        else:
+                            self._direct(head, sensitive)
                     self.term(head, sensitive, _UNKNOWN)
                 for k in path:
                     self.term(k, sensitive, _UNKNOWN)

@@ -244,17 +244,16 @@ def _out_of_order(keys: list, unordered: list[tuple[int, int]]) -> bool:
 def _kept(what: str, out, n: int, keys: list, unordered: list[tuple[int, int]],
           watch: OrderWatch, span, use, value: Callable[[], Any], values: list | None = None):
     """`out`, the value of a literal OPA keeps as a term (of `n` members, `keys` in OPA's
-    insertion order, and for an object their `values`) and iterates or looks up. `use`
-    says where (`observe.Use`); None when that could not be followed, and then `watch`
-    says whether any iteration's order shows. Refused when its order may differ from
-    the value order and may show, or when two members are equal (OPA's iteration and
-    lookups see both) unless they cannot be told apart there: where no order shows, a
-    set's equal members written alike, an object's equal keys with values written
-    alike, looked up (keys written alike too if iterated). Then its value is OPA's
+    insertion order, and for an object their `values`) and iterates in value order
+    (other than at a site of `observe`). `use` says where (`observe.Use`); None when
+    that could not be followed, and then `watch` says whether any iteration's order
+    shows. Refused when its order may differ from the value order and may show, or when
+    two members are equal (OPA's iteration sees both) unless, where no order shows,
+    they are written alike (an object's values too). Then its value is OPA's
     (`value()`, as a builtin's argument)."""
     if len(out) != n:
         if use is None or use.ordered or not (
-                _alike(keys) if values is None else _alike_values(keys, values, use.iterated)):
+                _alike(keys) if values is None else _alike_values(keys, values)):
             raise _refuse(what, span, _ITERATED)
         out = value()
     if _out_of_order(keys, unordered):
@@ -273,9 +272,9 @@ def _alike(keys: list) -> bool:
     return all(identical(a, b) for i, a in enumerate(keys) for b in keys[i + 1:] if equal(a, b))
 
 
-def _alike_values(keys: list, values: list, iterated: bool) -> bool:
-    """Whether the values of equal keys are written alike (and, if `iterated`, the keys)."""
-    return all(identical(values[i], values[j]) and (not iterated or identical(keys[i], keys[j]))
+def _alike_values(keys: list, values: list) -> bool:
+    """Whether equal keys, and their values, are written alike."""
+    return all(identical(values[i], values[j]) and identical(keys[i], keys[j])
                for i in range(len(keys)) for j in range(i + 1, len(keys)) if equal(keys[i], keys[j]))
 
 
@@ -304,9 +303,10 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: Or
                 use=None) -> Fn:
     """A set literal's builder: `fs` the members' functions in source order. `plugged`:
     the literal is an argument of a builtin, which OPA hands the set's value; elsewhere
-    OPA keeps the literal's term: where `use` (`observe.Use`) shows it is never
-    iterated nor looked up, only its value is seen, as a builtin's; otherwise equal
-    members, and members out of value order, are refused where they may show (`_kept`)."""
+    OPA keeps the literal's term: its sites (`observe.Use`) walk its members in OPA's
+    order, left in the use's slot (`_walk`); where it is not iterated otherwise, only
+    its value is seen, as a builtin's; otherwise equal members, and members out of
+    value order, are refused where they may show (`_kept`)."""
     walked = use is not None and bool(use.sites)
     kept = [fs[i] for i, _ in plan.members]
     order, unordered, n = plan.order, plan.unordered, len(plan.members)
@@ -328,7 +328,7 @@ def set_builder(fs: list[Fn], plan: Construction, span, plugged: bool, watch: Or
         if walked:
             env[use.slot] = _walk([(v, v) for v in items], plan, "set", span)
         # `use` read here: compiling the rest of the unit may add uses after this builder
-        if not plugged and (use is None or use.iterated or use.looked_up):
+        if not plugged and (use is None or use.iterated):
             return _kept("set", set_of(vs), n, items, unordered, watch, span, use, lambda: value(items))
         return value(items)
 
@@ -366,7 +366,7 @@ def object_builder(kfs: list[Fn], vfs: list[Fn], plan: Construction, span, plugg
         items = [pairs[i] for i in order]
         if walked:
             env[use.slot] = _walk(items, plan, "object", span)
-        if not plugged and (use is None or use.iterated or use.looked_up):
+        if not plugged and (use is None or use.iterated):
             return _kept("object", obj_of(pairs), n, [k for k, _ in items], unordered, watch, span, use,
                          lambda: value(items), [v for _, v in items])
         return value(items)
