@@ -518,3 +518,13 @@ def test_forms_refused_with_opa_s_first_code():
                   "x if { every input in [1] { true } }", "x if { every k, data in [1] { true } }",
                   "x if { some data }"):
         _assert_refused_as_opa(rules)
+
+
+def test_an_argument_in_error_is_of_unknown_type_for_its_call():
+    """OPA types an argument that is itself in error as unknown (`???`), so the call
+    around it reports nothing more; policydiff reported the outer call too (and, for
+    a user function's pattern, the argument's error twice)."""
+    for rules, n in (("x := upper(count(1))", 1), ('x := concat(1, [count(1)])', 2),
+                     ("f([a]) := a\nx := f(count(1))", 1), ("f([a]) := a\nx := f([1][5])", 1)):
+        ours, message = _assert_refused_as_opa(rules)
+        assert len(ours.diagnostics) == n == len(re.findall(r"rego_type_error", message)), (rules, ours)

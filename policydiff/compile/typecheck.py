@@ -319,7 +319,12 @@ class _Checker:
                 self.unify(t.span, self.term(lhs), self.term(rhs))
                 return T.BOOLEAN
             case ir.Call(func=func, args=args):
-                have = tuple(self.term(a) for a in args)
+                typed, errored = [], []
+                for a in args:  # OPA types an argument that is in error itself as unknown
+                    n = len(self.diags)
+                    typed.append(self.term(a))
+                    errored.append(len(self.diags) > n)
+                have = tuple(ANY if bad else h for h, bad in zip(typed, errored))
                 if func.startswith("data."):
                     path = tuple(func.split(".")[1:])
                     if path not in self.rules.groups:
@@ -339,13 +344,13 @@ class _Checker:
                 static = OPA_STATIC_ARGS.get(func)
                 if not all(fits(h, w) for h, w in zip(have, want)) or static is not None and not all(
                         self._fits_decl(a, h, d) for a, h, d in zip(args, have, static)) or (
-                        func.startswith("data.") and not self._fits_patterns(path, args)):
+                        func.startswith("data.") and not self._fits_patterns(path, args, errored)):
                     self._error(t.span, f"`{func}`: invalid argument(s)",
                                 f"have: ({', '.join(map(show, have))}), want: ({', '.join(map(show, want))})")
                 return result
         assert_never(t)
 
-    def _fits_patterns(self, path: tuple[str, ...], args: tuple[ir.Term, ...]) -> bool:
+    def _fits_patterns(self, path: tuple[str, ...], args: tuple[ir.Term, ...], errored: list[bool]) -> bool:
         """False when some argument of a call of the function at `path` can match the
         parameter pattern of no definition at its position, as OPA types a pattern
         position by position (`f([a, b])` takes arrays of two members, and of a number
@@ -355,7 +360,11 @@ class _Checker:
         if not defs:
             return True
         for i, arg in enumerate(args):
+            if errored[i]:
+                continue
+            n = len(self.diags)
             shapes = self.shape(arg)
+            del self.diags[n:]  # reported when the argument was typed
             if all(_rejects(params[i], node, t, types) or _empty_written(params[i], arg)
                    for params, types in defs for node, t in shapes):
                 return False
