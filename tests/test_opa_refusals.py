@@ -528,3 +528,12 @@ def test_an_argument_in_error_is_of_unknown_type_for_its_call():
                      ("f([a]) := a\nx := f(count(1))", 1), ("f([a]) := a\nx := f([1][5])", 1)):
         ours, message = _assert_refused_as_opa(rules)
         assert len(ours.diagnostics) == n == len(re.findall(r"rego_type_error", message)), (rules, ours)
+
+
+def test_a_parameter_passed_to_a_builtin_of_positional_operands_takes_their_declaration():
+    """`g(p) := time.weekday(p)`: OPA types `p` as the builtin declares its operand (a
+    number, or an array of a number and a string), so `g([1])` is a type error; policydiff
+    answered "Thursday"."""
+    for rules in ("g(p) := time.weekday(p)\nx := g([1])", "g(p) := time.weekday(p)\nx := crypto.md5(g([1]))"):
+        _assert_refused_as_opa(rules)
+    _assert_answered_as_opa('g(p) := time.weekday(p)\nx := g([1, "UTC"])\ny := g(1)\nz := g(input.x)')

@@ -70,6 +70,8 @@ class _Rules:
         self.params: dict[tuple[str, ...], tuple[Type, ...]] = {}  # of functions
         # of functions: each definition's parameter patterns, and the types its body gave their variables
         self.patterns: dict[tuple[str, ...], list[tuple[tuple[ir.Term, ...], dict[str, Type]]]] = {}
+        # of functions: per definition, what OPA declares each parameter as, by position (or None)
+        self.param_decls: dict[tuple[str, ...], list[tuple[dict | None, ...]]] = {}
         self.values: dict[tuple[str, ...], list[Shape]] = {}  # of what the definitions give
         self.shapes: dict[tuple[str, ...], list[Shape]] = {}
         self.items: dict[int, list[Shape]] = {}  # of members of literals, by their id
@@ -95,6 +97,8 @@ class _Rules:
                     self.key_values[id(d)] = checker.shape(d.key)
                 params.append(tuple(checker.pattern_type(a) for a in d.args))
                 self.patterns.setdefault(path, []).append((d.args, dict(checker.vars)))
+                self.param_decls.setdefault(path, []).append(
+                    tuple(checker.decls.get(a.name) if isinstance(a, ir.Var) else None for a in d.args))
                 values += [(node, T.loose(v)) for node, v in checker.value_shapes]
         if g.kind == "function" and params:  # a caller must fit one definition's parameters
             self.params[path] = tuple(T.union(*ts) for ts in zip(*params))
@@ -187,6 +191,7 @@ class _Checker:
         self.literals: dict[str, ir.Term] = {}  # variables bound to a collection literal
         self.shapes: dict[str, list[Shape]] = {}  # variables bound to a member of one
         self.open: set[str] = set()  # function parameters, typed by their first use
+        self.decls: dict[str, dict] = {}  # of parameters first used as a builtin's operand OPA declares by position
         self.ref_types: list[Type] = []  # of the terms of the last rule's reference head
         self.value_shapes: list[Shape] = []  # of the last rule's value
 
@@ -338,10 +343,12 @@ class _Checker:
                     if sig is None or len(sig[0]) != len(have):
                         return ANY
                     want, result = sig
-                for a, w in zip(args, want):  # OPA types a parameter by its first use
-                    if isinstance(a, ir.Var) and a.name in self.open:
-                        self.bind(a, w)
                 static = OPA_STATIC_ARGS.get(func)
+                for i, (a, w) in enumerate(zip(args, want)):  # OPA types a parameter by its first use
+                    if isinstance(a, ir.Var) and a.name in self.open:
+                        if static is not None:
+                            self.decls.setdefault(a.name, static[i])
+                        self.bind(a, w)
                 if not all(fits(h, w) for h, w in zip(have, want)) or static is not None and not all(
                         self._fits_decl(a, h, d) for a, h, d in zip(args, have, static)) or (
                         func.startswith("data.") and not self._fits_patterns(path, args, errored)):
@@ -359,9 +366,15 @@ class _Checker:
         defs = self.rules.patterns.get(path)
         if not defs:
             return True
+        decls = self.rules.param_decls.get(path, [])
         for i, arg in enumerate(args):
             if errored[i]:
                 continue
+            # a parameter passed on to a builtin that declares its operand by position
+            # (`g(p) := time.weekday(p)`): the argument must fit that declaration
+            if decls and all(d[i] is not None for d in decls) and not any(
+                    self._fits_decl(arg, self.term_quiet(arg), d[i]) for d in decls):
+                return False
             n = len(self.diags)
             shapes = self.shape(arg)
             del self.diags[n:]  # reported when the argument was typed
@@ -369,6 +382,13 @@ class _Checker:
                    for params, types in defs for node, t in shapes):
                 return False
         return True
+
+    def term_quiet(self, t: ir.Term) -> Type:
+        """The type of `t`, its errors left out (they were reported when it was typed)."""
+        n = len(self.diags)
+        out = self.term(t)
+        del self.diags[n:]
+        return out
 
     def _fits_decl(self, node: ir.Term | None, t: Type, decl: dict) -> bool:
         """False only when OPA's checker refuses a value of type `t` (the literal `node`,
