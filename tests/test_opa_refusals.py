@@ -490,6 +490,11 @@ FIRST_STAGE_WINS = {
     "an-undefined-function-before-recursion": 'q := {input.a, "s"} if { not f(true, "s"); some x, y in q[x] }',
     "a-conflict-before-an-undefined-function": "p := 1\np contains 2\nq := g(1)",
     "an-assignment-error-before-a-conflict": "p := 1\np contains 2\nq if { x := 1; x := 2 }",
+    "a-head-variable-before-a-body-s": 'q := input.a if { some y; input.a[_] with input.a as y }\n'
+                                        'f := null if { y := q[x]; y[_] with input.a as x } else := y',
+    "a-head-variable-before-an-earlier-body-s": "r := input[x] if { _ with input.a as 1 }\nf := q if { z != {x, null} }",
+    "a-head-wildcard-before-an-earlier-body-s": 'p := y if { {"k": y} } else := input.a[_]\n'
+                                                "r(_) := _ if { every x in input.a { input[x] } }",
 }
 
 
