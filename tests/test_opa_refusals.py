@@ -495,6 +495,9 @@ FIRST_STAGE_WINS = {
     "a-head-variable-before-an-earlier-body-s": "r := input[x] if { _ with input.a as 1 }\nf := q if { z != {x, null} }",
     "a-head-wildcard-before-an-earlier-body-s": 'p := y if { {"k": y} } else := input.a[_]\n'
                                                 "r(_) := _ if { every x in input.a { input[x] } }",
+    "a-head-variable-of-a-moved-value-is-the-body-s": "r.b[x] := input[x] if { y := null; [] = null }",
+    "a-rule-with-rules-below-before-a-head-variable": "r.a[y] := _ if { y[x] }\ndefault r := null",
+    "a-rule-with-rules-below-before-an-earlier-head-variable": "q := [1, z] if { x == q.a }\nq.b[x] := y[x] if { x[_] }",
 }
 
 

@@ -144,8 +144,8 @@ def _heads(unit: Unit) -> list[Diagnostic]:
                         plan.term_vars(t, head)
                 if head:
                     safe = plan.shallow_vars(r.body)
-                    for a in r.args:
-                        plan.term_vars(a, safe)
+                    for t in (*r.args, *(t for t in (*r.ref, r.key, r.value) if t is not None and _evaluated(t))):
+                        plan.term_vars(t, safe, deep=False)  # (a term OPA moves into the body is the body's)
                     for v in sorted(head - safe, key=plan.display):
                         out.append(Diagnostic(code=Code.REGO_UNSAFE_VAR_ERROR, span=r.span,
                                               message=f"var `{plan.display(v)}` is unsafe"))

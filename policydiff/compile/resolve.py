@@ -159,6 +159,7 @@ def resolve(modules: list[ir.Module], rules: list[ir.Rule] | None = None
                 g.default = rewritten.get(id(g.default), g.default)
         general = [(path, rewritten.get(id(r), r)) for path, r in general]
     _plant_trees(groups, general, diags, first)
+    diags.extend(_rules_below_rules(groups, first))
     # A builtin outside the subset that some `with` of the policy replaces is kept: OPA
     # evaluates it under that `with` without the clock, network or environment. Proving
     # that every path to a call runs under such a `with` is not attempted; the call
@@ -284,6 +285,22 @@ def _unshadowed(t: ir.Term) -> ir.Term:
         case ir.Object(items=pairs):
             return ir.Object(span=t.span, items=tuple((k, _unshadowed(v)) for k, v in pairs))
     return t
+
+
+def _rules_below_rules(groups: dict[tuple[str, ...], Group], first: dict[tuple[str, ...], Span]) -> list[Diagnostic]:
+    """A rule at a path other rules (or a package's) go below, each group already planted:
+    OPA finds these conflicts with the others, before undefined functions and safety,
+    and reports them at the first rule of the upper path (`Program` would find them too,
+    later)."""
+    out = []
+    paths = sorted(groups)
+    for i, path in enumerate(paths):
+        below = next((p for p in paths[i + 1:] if p[:len(path)] == path), None)
+        if below is not None and len(below) > len(path):
+            out.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=first.get(path, Span()),
+                                  message=f"rule `{groups[path].name}` conflicts with the rules below it "
+                                          f"(`{groups[below].name}`)"))
+    return out
 
 
 def _refs_in(t: ir.Term) -> list[ir.Ref]:
