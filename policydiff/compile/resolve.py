@@ -294,9 +294,8 @@ def _rules_below_rules(groups: dict[tuple[str, ...], Group], first: dict[tuple[s
     later)."""
     out = []
     paths = sorted(groups)
-    for i, path in enumerate(paths):
-        below = next((p for p in paths[i + 1:] if p[:len(path)] == path), None)
-        if below is not None and len(below) > len(path):
+    for path, below in itertools.pairwise(paths):  # sorted: the paths below one follow it
+        if len(below) > len(path) and below[:len(path)] == path:
             out.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=first.get(path, Span()),
                                   message=f"rule `{groups[path].name}` conflicts with the rules below it "
                                           f"(`{groups[below].name}`)"))
