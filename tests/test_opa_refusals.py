@@ -545,3 +545,12 @@ def test_a_parameter_passed_to_a_builtin_of_positional_operands_takes_their_decl
     for rules in ("g(p) := time.weekday(p)\nx := g([1])", "g(p) := time.weekday(p)\nx := crypto.md5(g([1]))"):
         _assert_refused_as_opa(rules)
     _assert_answered_as_opa('g(p) := time.weekday(p)\nx := g([1, "UTC"])\ny := g(1)\nz := g(input.x)')
+
+
+def test_a_function_read_as_a_value_is_a_type_error_after_recursion_and_safety():
+    """OPA's type checker finds a function used as a reference, after safety and
+    recursion: policydiff stopped linking at it, before either."""
+    for rules in ("f(x) := 1\np := f", "f(x) := 1\np := f.a", "f(x) := 1 if { f }", "q(1) := q.a if { not 1 }",
+                  "f(x) := 1\np if { f; y }"):
+        ours, _ = _assert_refused_as_opa(rules)
+        assert len(ours.diagnostics) == 1, ours

@@ -78,7 +78,7 @@ def _resolve(unit: Unit) -> list[Diagnostic]:
 
 def _link(unit: Unit) -> list[Diagnostic]:
     unit.program = Program(unit.groups, unit.data, tuple(m.package for m in unit.modules))
-    return []
+    return unit.program.deferred
 
 
 def _typecheck(unit: Unit) -> list[Diagnostic]:

@@ -147,6 +147,8 @@ class _Rules:
             p = tuple(keys[:n])
             if p in self.groups:
                 g = self.groups[p]
+                if g.kind == "function":  # a function read as a value: `link` reported it
+                    return [(None, ANY)], len(path), False
                 leaf = g.kind != "tree" or all(m.node == 0 for m in g.members)
                 if p not in self.shapes:
                     self.shapes[p] = self._shapes(g)
