@@ -554,3 +554,22 @@ def test_a_function_read_as_a_value_is_a_type_error_after_recursion_and_safety()
                   "f(x) := 1\np if { f; y }"):
         ours, _ = _assert_refused_as_opa(rules)
         assert len(ours.diagnostics) == 1, ours
+
+
+def test_a_query_reading_a_function_as_a_value_is_refused():
+    """The query's compiler finds it too, as OPA's query compiler does (not undefined)."""
+    import opa_bindings
+
+    from policydiff import query
+
+    module = "package p\nimport rego.v1\nf(x) := 1\n"
+    opa = opa_bindings.OpaEngine()
+    opa.add_policy("p.rego", module)
+    for text in ("x := data.p.f", "data.p.f"):
+        with pytest.raises(opa_bindings.OpaError, match="rego_type_error"):
+            opa.eval_query(text)
+        with pytest.raises(PolicyError) as info:
+            query([module], text)
+        assert info.value.code == "rego_type_error"
+    assert query([module], "x := data.p.f(1)") == [{"x": 1}]
+    opa.close()

@@ -311,7 +311,14 @@ class Query:
             env[1].append({n: env[s] for n, s in slots})
             return False
 
-        self.run, _ = comp.body(rule.body, set(), frozenset(shallow), emit, None)
+        deferred = len(program.deferred)
+        try:
+            self.run, _ = comp.body(rule.body, set(), frozenset(shallow), emit, None)
+        finally:
+            found = program.deferred[deferred:]
+            del program.deferred[deferred:]  # the query's own: not the program's
+        if found:  # a function read as a value: the query is a type error
+            raise PolicyError(found)
         if comp.order.observed and not program.order.observed:
             # the rules' literals are refused out of order from now on; one built before
             # (a memo may hold it) could reach this query
