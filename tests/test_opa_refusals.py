@@ -573,3 +573,12 @@ def test_a_query_reading_a_function_as_a_value_is_refused():
         assert info.value.code == "rego_type_error"
     assert query([module], "x := data.p.f(1)") == [{"x": 1}]
     opa.close()
+
+
+def test_a_decision_naming_a_function_is_refused():
+    module = "package p\nimport rego.v1\nf(x) := 1\nallow := true\n"
+    for decision in ("data.p.f", "data.p.f.a"):
+        with pytest.raises(PolicyError) as info:
+            load_policy(module, decision=decision).evaluate({})
+        assert info.value.code == "rego_type_error" and "`data.p.f`" in str(info.value)
+    assert load_policy(module, decision="data.p.allow").evaluate({}) is True
