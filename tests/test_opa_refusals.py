@@ -582,3 +582,14 @@ def test_a_decision_naming_a_function_is_refused():
             load_policy(module, decision=decision).evaluate({})
         assert info.value.code == "rego_type_error" and "`data.p.f`" in str(info.value)
     assert load_policy(module, decision="data.p.allow").evaluate({}) is True
+
+
+def test_some_in_redeclaring_over_a_collection_reading_the_variable_is_declined():
+    """OPA accepts `x := 1; some x in input[x]`, reading the collection's `x` in a way of
+    its own; policydiff refused it as `var x assigned above`, OPA's error for the same
+    form over another collection. It now declines it as unsupported, and only so."""
+    for rules in ("p if { x := 1; some x in input[x] }", "p if { input[x]; some x in input[x] }"):
+        assert _opa(_module(rules)) is None
+        ours = _ours(rules)
+        assert ours is not None and [d.code for d in ours.diagnostics] == ["unsupported"], ours
+    _assert_refused_as_opa("p if { x := 1; some x in [2] }")

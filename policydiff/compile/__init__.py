@@ -181,7 +181,8 @@ def _locals(unit: Unit) -> list[Diagnostic]:
     def body(lits: tuple, before: set[str], heads: tuple) -> None:
         if any(type(lit) in _DECLARING for lit in lits):
             uses = tuple(ir.Expr(span=t.span, term=t) for t in heads if t is not None)
-            out.extend(plan.redeclarations(lits, before) + plan.unused_declarations(lits + uses))
+            out.extend(d for d in plan.redeclarations(lits, before) + plan.unused_declarations(lits + uses)
+                       if d.code == Code.REGO_COMPILE_ERROR)  # (`link` reports the rest, body by body)
         for lit in lits:
             literal(lit)
         for t in heads:
