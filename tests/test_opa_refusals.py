@@ -593,3 +593,10 @@ def test_some_in_redeclaring_over_a_collection_reading_the_variable_is_declined(
         ours = _ours(rules)
         assert ours is not None and [d.code for d in ours.diagnostics] == ["unsupported"], ours
     _assert_refused_as_opa("p if { x := 1; some x in [2] }")
+
+
+def test_a_type_error_of_terms_without_tokens_of_their_own_has_a_position():
+    """`{} == []`: the empty literals carry no position; the error stood at no line at
+    all, and now stands at its rule's (OPA's line when the rule is on one line)."""
+    ours, _ = _assert_refused_as_opa("f if { {} == [] }")
+    assert ours.diagnostics[0].span.line == 5

@@ -40,6 +40,7 @@ from policydiff.compile.builtins.opa_builtins import OPA_STATIC_ARGS
 from policydiff.compile.resolve import VAR, Group
 from policydiff.compile.types import ANY, SIGNATURES, Type, fits, show
 from policydiff.errors import Code, Diagnostic
+from policydiff.source import Span
 
 __all__ = ["check_body", "typecheck"]
 
@@ -196,9 +197,11 @@ class _Checker:
         self.decls: dict[str, dict] = {}  # of parameters first used as a builtin's operand OPA declares by position
         self.ref_types: list[Type] = []  # of the terms of the last rule's reference head
         self.value_shapes: list[Shape] = []  # of the last rule's value
+        self.where: Span | None = None  # the rule being checked: where an error of no position of its own stands
 
     def rule(self, r: ir.Rule) -> Type:
         """Check one definition; the type of what it contributes to its rule's value."""
+        self.where = r.span
         for a in r.args:
             self.term(a)
             self.open |= _pattern_vars(a)
@@ -607,6 +610,8 @@ class _Checker:
             self._error(span, "match error", f"left: {show(left)}, right: {show(right)}")
 
     def _error(self, span, message: str, help: str) -> None:
+        if not span.line and self.where is not None:  # a term of no tokens of its own (`{} == []`)
+            span = self.where
         self.diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR, message=message, span=span, help=help))
 
 
