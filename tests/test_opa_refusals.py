@@ -276,6 +276,8 @@ THROUGH_A_BODY_VARIABLE_REFUSED = {
     "member-of-a-partial-set-by-key": 's contains v if { v := {"q": 1} }\nx if { s[w]; w.z }',
     "member-of-a-partial-set-of-an-iteration": 's contains v if { some v in [{"q": 1}] }\nx if { some w in s; w.z }',
     "position-of-a-value-of-two-definitions": 'p[k] := [1, [2]] if { some k in ["a"] }\np[k] := "a" if { some k in ["b"] }\nx if { p.a[1] + 1 }',
+    "key-of-a-scalar-or-an-object-of-other-keys": 'p[k] := v if { some k in ["a"]; v := 1 }\n'
+                                                  'p[k] := v if { some k in ["c"]; v := {"b": 1} }\nx if { p.a.a }',
 }
 
 THROUGH_A_BODY_VARIABLE_ACCEPTED = {

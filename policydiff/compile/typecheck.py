@@ -172,7 +172,7 @@ class _Rules:
             keys = T.members(t)[0]
             return [(ir.ObjectCompr(key=m.rule.ref[-1] if m.rule.ref else ir.Var(name="_"),
                                     value=node if node is not None else m.rule.value, body=()),
-                     T.object_((keys, T.loose(vt))) if node is not None else t)
+                     T.object_((keys, T.loose(vt))))
                     for m in g.members for node, vt in self.tree_values.get(id(m.rule), [(None, ANY)])]
         defs = [d for r in g.defs + ([g.default] if g.default is not None else []) for d in _chain(r)]
         if g.kind == "partial_set" and defs:
