@@ -278,6 +278,8 @@ THROUGH_A_BODY_VARIABLE_REFUSED = {
     "position-of-a-value-of-two-definitions": 'p[k] := [1, [2]] if { some k in ["a"] }\np[k] := "a" if { some k in ["b"] }\nx if { p.a[1] + 1 }',
     "key-of-a-scalar-or-an-object-of-other-keys": 'p[k] := v if { some k in ["a"]; v := 1 }\n'
                                                   'p[k] := v if { some k in ["c"]; v := {"b": 1} }\nx if { p.a.a }',
+    "member-of-a-partial-set-of-a-scalar-or-an-object": 'p contains v if { v = {"b": {1: "a"}} }\n'
+                                                        'p contains v if { v = 0 }\nx if { p[w]; count(w[0][1]) }',
 }
 
 THROUGH_A_BODY_VARIABLE_ACCEPTED = {
@@ -287,6 +289,8 @@ THROUGH_A_BODY_VARIABLE_ACCEPTED = {
     "key-another-member-has": 's contains v if { v := {"q": 1} }\ns contains {"z": 1}\nx if { some w in s; w.z }',
     "member-of-the-input": 's contains v if { v := {"q": 1} }\ns contains input.x\nx if { some w in s; w.z }',
     "member-looked-up": "s contains v if { v := [1] }\nx if { s[[2]] }",
+    "scalar-members-by-their-type": 's contains v if { v = 0 }\ns contains v if { v = "s" }\nx if { s[w]; w + 1 }\ny if s[0]',
+    "scalar-member-used-as-a-number": "s contains v if { v = 0 }\nx if { s[w]; w + 1 }",
     "key-below-a-ref-head-s-constant": 'o[k].p := {"q": 1} if { some k in ["a"] }\nx := o.a.r',
 }
 

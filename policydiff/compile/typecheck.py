@@ -78,6 +78,7 @@ class _Rules:
         self.items: dict[int, list[Shape]] = {}  # of members of literals, by their id
         self.tree_values: dict[int, list[Shape]] = {}  # of the value of each rule of a tree, by its id
         self.key_values: dict[int, list[Shape]] = {}  # of the member a partial set rule gives, by its id
+        self.placeholders: list[ir.Var] = []  # members of partial sets known by their type only
         self.prefixes = {p[:n] for p in groups for n in range(1, len(p))}  # objects of rules
         self.diags: list[Diagnostic] = []
 
@@ -180,8 +181,17 @@ class _Rules:
             # literals a variable key is bound to in its body
             members = [self.key_values.get(id(d), [(None, ANY)]) if not _constant(d.key) else [(d.key, ANY)]
                        for d in defs]
-            if all(node is not None for shapes in members for node, _ in shapes):
-                return [(ir.Set(items=tuple(node for shapes in members for node, _ in shapes)), t)]
+            if all(node is not None or mt != ANY for shapes in members for node, mt in shapes):
+                # a member known only by its type (`v = 0`) stands in the literal as a
+                # placeholder whose shape is that type (see `_members`)
+                items = []
+                for node, mt in (x for shapes in members for x in shapes):
+                    if node is None:
+                        node = ir.Var(name="$member")
+                        self.placeholders.append(node)  # (kept alive: `items` is keyed by id)
+                        self.items[id(node)] = [(None, T.loose(mt))]
+                    items.append(node)
+                return [(ir.Set(items=tuple(items)), t)]
         return self.values.get(g.path) or [(None, t)]
 
 
