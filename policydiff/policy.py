@@ -141,9 +141,16 @@ def _decision_query(program: Program, ref: str):
     """A function of a frame returning the value of a `data.…` reference."""
     path = decision_path(ref)
     comp = Compiler(program, Frame(), set())
-    root, rest = program.data_root(path, set(), comp)
-    if rest:
-        return comp.term(ir.Ref(head=ir.Var(name="data"), path=path), set(), frozenset())
+    before = len(program.deferred)
+    try:
+        root, rest = program.data_root(path, set(), comp)
+        if rest:
+            root = comp.term(ir.Ref(head=ir.Var(name="data"), path=path), set(), frozenset())
+    finally:
+        found = program.deferred[before:]
+        del program.deferred[before:]
+    if found:  # the decision names a function: a type error, as OPA's query would be
+        raise PolicyError(found)
     return root
 
 

@@ -41,8 +41,8 @@ def test_compile_modules_runs_the_stages_the_table_names(monkeypatch):
                      for s in STAGES)
     monkeypatch.setattr(compile_package, "STAGES", recorded)
     program = compile_modules(_modules(POLICY))
-    assert [name for name, _ in seen] == ["resolve", "locals", "link", "typecheck"]
-    assert [before for _, before in seen] == [True, True, True, False]  # `link` made the program
+    assert [name for name, _ in seen] == ["resolve", "locals", "heads", "link", "typecheck"]
+    assert [before for _, before in seen] == [True, True, True, True, False]  # `link` made the program
     assert program.rules[("s", "allow")].kind == "complete"
 
 

@@ -276,6 +276,10 @@ THROUGH_A_BODY_VARIABLE_REFUSED = {
     "member-of-a-partial-set-by-key": 's contains v if { v := {"q": 1} }\nx if { s[w]; w.z }',
     "member-of-a-partial-set-of-an-iteration": 's contains v if { some v in [{"q": 1}] }\nx if { some w in s; w.z }',
     "position-of-a-value-of-two-definitions": 'p[k] := [1, [2]] if { some k in ["a"] }\np[k] := "a" if { some k in ["b"] }\nx if { p.a[1] + 1 }',
+    "key-of-a-scalar-or-an-object-of-other-keys": 'p[k] := v if { some k in ["a"]; v := 1 }\n'
+                                                  'p[k] := v if { some k in ["c"]; v := {"b": 1} }\nx if { p.a.a }',
+    "member-of-a-partial-set-of-a-scalar-or-an-object": 'p contains v if { v = {"b": {1: "a"}} }\n'
+                                                        'p contains v if { v = 0 }\nx if { p[w]; count(w[0][1]) }',
 }
 
 THROUGH_A_BODY_VARIABLE_ACCEPTED = {
@@ -285,6 +289,8 @@ THROUGH_A_BODY_VARIABLE_ACCEPTED = {
     "key-another-member-has": 's contains v if { v := {"q": 1} }\ns contains {"z": 1}\nx if { some w in s; w.z }',
     "member-of-the-input": 's contains v if { v := {"q": 1} }\ns contains input.x\nx if { some w in s; w.z }',
     "member-looked-up": "s contains v if { v := [1] }\nx if { s[[2]] }",
+    "scalar-members-by-their-type": 's contains v if { v = 0 }\ns contains v if { v = "s" }\nx if { s[w]; w + 1 }\ny if s[0]',
+    "scalar-member-used-as-a-number": "s contains v if { v = 0 }\nx if { s[w]; w + 1 }",
     "key-below-a-ref-head-s-constant": 'o[k].p := {"q": 1} if { some k in ["a"] }\nx := o.a.r',
 }
 
@@ -490,6 +496,14 @@ FIRST_STAGE_WINS = {
     "an-undefined-function-before-recursion": 'q := {input.a, "s"} if { not f(true, "s"); some x, y in q[x] }',
     "a-conflict-before-an-undefined-function": "p := 1\np contains 2\nq := g(1)",
     "an-assignment-error-before-a-conflict": "p := 1\np contains 2\nq if { x := 1; x := 2 }",
+    "a-head-variable-before-a-body-s": 'q := input.a if { some y; input.a[_] with input.a as y }\n'
+                                        'f := null if { y := q[x]; y[_] with input.a as x } else := y',
+    "a-head-variable-before-an-earlier-body-s": "r := input[x] if { _ with input.a as 1 }\nf := q if { z != {x, null} }",
+    "a-head-wildcard-before-an-earlier-body-s": 'p := y if { {"k": y} } else := input.a[_]\n'
+                                                "r(_) := _ if { every x in input.a { input[x] } }",
+    "a-head-variable-of-a-moved-value-is-the-body-s": "r.b[x] := input[x] if { y := null; [] = null }",
+    "a-rule-with-rules-below-before-a-head-variable": "r.a[y] := _ if { y[x] }\ndefault r := null",
+    "a-rule-with-rules-below-before-an-earlier-head-variable": "q := [1, z] if { x == q.a }\nq.b[x] := y[x] if { x[_] }",
 }
 
 
@@ -518,3 +532,77 @@ def test_forms_refused_with_opa_s_first_code():
                   "x if { every input in [1] { true } }", "x if { every k, data in [1] { true } }",
                   "x if { some data }"):
         _assert_refused_as_opa(rules)
+
+
+def test_an_argument_in_error_is_of_unknown_type_for_its_call():
+    """OPA types an argument that is itself in error as unknown (`???`), so the call
+    around it reports nothing more; policydiff reported the outer call too (and, for
+    a user function's pattern, the argument's error twice)."""
+    for rules, n in (("x := upper(count(1))", 1), ('x := concat(1, [count(1)])', 2),
+                     ("f([a]) := a\nx := f(count(1))", 1), ("f([a]) := a\nx := f([1][5])", 1)):
+        ours, message = _assert_refused_as_opa(rules)
+        assert len(ours.diagnostics) == n == len(re.findall(r"rego_type_error", message)), (rules, ours)
+
+
+def test_a_parameter_passed_to_a_builtin_of_positional_operands_takes_their_declaration():
+    """`g(p) := time.weekday(p)`: OPA types `p` as the builtin declares its operand (a
+    number, or an array of a number and a string), so `g([1])` is a type error; policydiff
+    answered "Thursday"."""
+    for rules in ("g(p) := time.weekday(p)\nx := g([1])", "g(p) := time.weekday(p)\nx := crypto.md5(g([1]))"):
+        _assert_refused_as_opa(rules)
+    _assert_answered_as_opa('g(p) := time.weekday(p)\nx := g([1, "UTC"])\ny := g(1)\nz := g(input.x)')
+
+
+def test_a_function_read_as_a_value_is_a_type_error_after_recursion_and_safety():
+    """OPA's type checker finds a function used as a reference, after safety and
+    recursion: policydiff stopped linking at it, before either."""
+    for rules in ("f(x) := 1\np := f", "f(x) := 1\np := f.a", "f(x) := 1 if { f }", "q(1) := q.a if { not 1 }",
+                  "f(x) := 1\np if { f; y }"):
+        ours, _ = _assert_refused_as_opa(rules)
+        assert len(ours.diagnostics) == 1, ours
+
+
+def test_a_query_reading_a_function_as_a_value_is_refused():
+    """The query's compiler finds it too, as OPA's query compiler does (not undefined)."""
+    import opa_bindings
+
+    from policydiff import query
+
+    module = "package p\nimport rego.v1\nf(x) := 1\n"
+    opa = opa_bindings.OpaEngine()
+    opa.add_policy("p.rego", module)
+    for text in ("x := data.p.f", "data.p.f"):
+        with pytest.raises(opa_bindings.OpaError, match="rego_type_error"):
+            opa.eval_query(text)
+        with pytest.raises(PolicyError) as info:
+            query([module], text)
+        assert info.value.code == "rego_type_error"
+    assert query([module], "x := data.p.f(1)") == [{"x": 1}]
+    opa.close()
+
+
+def test_a_decision_naming_a_function_is_refused():
+    module = "package p\nimport rego.v1\nf(x) := 1\nallow := true\n"
+    for decision in ("data.p.f", "data.p.f.a"):
+        with pytest.raises(PolicyError) as info:
+            load_policy(module, decision=decision).evaluate({})
+        assert info.value.code == "rego_type_error" and "`data.p.f`" in str(info.value)
+    assert load_policy(module, decision="data.p.allow").evaluate({}) is True
+
+
+def test_some_in_redeclaring_over_a_collection_reading_the_variable_is_declined():
+    """OPA accepts `x := 1; some x in input[x]`, reading the collection's `x` in a way of
+    its own; policydiff refused it as `var x assigned above`, OPA's error for the same
+    form over another collection. It now declines it as unsupported, and only so."""
+    for rules in ("p if { x := 1; some x in input[x] }", "p if { input[x]; some x in input[x] }"):
+        assert _opa(_module(rules)) is None
+        ours = _ours(rules)
+        assert ours is not None and [d.code for d in ours.diagnostics] == ["unsupported"], ours
+    _assert_refused_as_opa("p if { x := 1; some x in [2] }")
+
+
+def test_a_type_error_of_terms_without_tokens_of_their_own_has_a_position():
+    """`{} == []`: the empty literals carry no position; the error stood at no line at
+    all, and now stands at its rule's (OPA's line when the rule is on one line)."""
+    ours, _ = _assert_refused_as_opa("f if { {} == [] }")
+    assert ours.diagnostics[0].span.line == 5

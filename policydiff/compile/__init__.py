@@ -4,12 +4,13 @@
 
 1. `resolve` groups rules by path and resolves names (`resolve`);
 2. `locals` finds the errors of declaring local variables in every body (`plan`);
-3. `link` builds the `Program` (`program`): each body ordered so its variables are bound
+3. `heads` the variables of rule heads no body mentions (OPA's first safety check);
+4. `link` builds the `Program` (`program`): each body ordered so its variables are bound
    before use (`plan`, reporting unsafe variables) and turned into continuation-passing
    closures (`closures`), rules tied to the rules they use (`rule` is their runtime;
    `refheads` the rules whose head is a reference with variables), recursion refused,
    then `raising`'s guards and the `speedups` installed;
-4. `typecheck` refuses what OPA's type checker refuses. It runs after linking because
+5. `typecheck` refuses what OPA's type checker refuses. It runs after linking because
    OPA checks types only once safety and recursion hold, so theirs are the errors a
    module with both gets.
 
@@ -77,7 +78,7 @@ def _resolve(unit: Unit) -> list[Diagnostic]:
 
 def _link(unit: Unit) -> list[Diagnostic]:
     unit.program = Program(unit.groups, unit.data, tuple(m.package for m in unit.modules))
-    return []
+    return unit.program.deferred
 
 
 def _typecheck(unit: Unit) -> list[Diagnostic]:
@@ -99,7 +100,7 @@ def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
             raise PolicyError(diags + e.diagnostics) from None
         for d in found:
             (deprecated if d.message.startswith(DEPRECATED) else diags).append(d)
-        first = _stops_opa(stage.name, diags)
+        first = _stops_opa(stage.name, diags, found)
         if first is not None:
             diags = first
             break
@@ -109,20 +110,62 @@ def compile_modules(modules: list[ir.Module], data: Any = None) -> Program:
     return unit.program
 
 
-def _stops_opa(stage: str, diags: list[Diagnostic]) -> list[Diagnostic] | None:
-    """The diagnostics OPA reports when, after `stage`, it stops at an earlier stage of
-    its own (None: go on). OPA's order: the compile errors of naming and declaring
-    variables (and `with` targets); then conflicting rules; then undefined functions
-    and calls of the wrong arity; then safety, recursion and types (`link`,
+def _stops_opa(stage: str, diags: list[Diagnostic], found: list[Diagnostic]) -> list[Diagnostic] | None:
+    """The diagnostics OPA reports when, after `stage` (which `found` some), it stops at
+    an earlier stage of its own (None: go on). OPA's order: the compile errors of
+    naming and declaring variables (and `with` targets); then conflicting rules; then
+    undefined functions and calls of the wrong arity; then variables of rule heads the
+    body does not mention (`heads`); then safety, recursion and types (`link`,
     `typecheck`). It reports only the errors of the stage it stops at."""
     compile_errors = [d for d in diags if d.code == Code.REGO_COMPILE_ERROR]
     if compile_errors:
         return compile_errors
+    if stage == "heads":
+        return found or None
     if stage != "locals":
         return None
     early = [d for d in diags if d.code == Code.REGO_TYPE_ERROR]
     conflicts = [d for d in early if "conflict" in d.message or d.message.startswith("multiple default")]
     return conflicts or early or None
+
+
+def _heads(unit: Unit) -> list[Diagnostic]:
+    """OPA's safety check of rule heads, before that of bodies: a variable of the head
+    (its key, value or reference, unless that term must be evaluated — holds a
+    reference, call or comprehension —, which OPA moves into the body) that the body
+    does not mention at all, outside comprehensions, nor a parameter holds."""
+    out: list[Diagnostic] = []
+    for r in unit.rules:
+        while r is not None:
+            if not r.default:
+                head: set[str] = set()
+                for t in (*r.ref, r.key, r.value):
+                    if t is not None and not _evaluated(t):
+                        plan.term_vars(t, head)
+                if head:
+                    safe = plan.shallow_vars(r.body)
+                    for t in (*r.args, *(t for t in (*r.ref, r.key, r.value) if t is not None and _evaluated(t))):
+                        plan.term_vars(t, safe, deep=False)  # (a term OPA moves into the body is the body's)
+                    for v in sorted(head - safe, key=plan.display):
+                        out.append(Diagnostic(code=Code.REGO_UNSAFE_VAR_ERROR, span=r.span,
+                                              message=f"var `{plan.display(v)}` is unsafe"))
+            r = r.else_
+    return out
+
+
+def _evaluated(t) -> bool:
+    """Whether a head term holds a reference, a call or a comprehension (OPA evaluates
+    it in the body)."""
+    k = type(t)
+    if k is ir.Ref or k is ir.Call or k in (ir.ArrayCompr, ir.SetCompr, ir.ObjectCompr):
+        return True
+    if k is ir.Var:
+        return t.name in ("input", "data")
+    if k is ir.Array or k is ir.Set:
+        return any(_evaluated(x) for x in t.items)
+    if k is ir.Object:
+        return any(_evaluated(a) or _evaluated(b) for a, b in t.items)
+    return False
 
 
 _DECLARING = (ir.Assign, ir.Some, ir.SomeIn, ir.Every)
@@ -138,7 +181,8 @@ def _locals(unit: Unit) -> list[Diagnostic]:
     def body(lits: tuple, before: set[str], heads: tuple) -> None:
         if any(type(lit) in _DECLARING for lit in lits):
             uses = tuple(ir.Expr(span=t.span, term=t) for t in heads if t is not None)
-            out.extend(plan.redeclarations(lits, before) + plan.unused_declarations(lits + uses))
+            out.extend(d for d in plan.redeclarations(lits, before) + plan.unused_declarations(lits + uses)
+                       if d.code == Code.REGO_COMPILE_ERROR)  # (`link` reports the rest, body by body)
         for lit in lits:
             literal(lit)
         for t in heads:
@@ -196,6 +240,7 @@ def _locals(unit: Unit) -> list[Diagnostic]:
 STAGES: tuple[Stage, ...] = (
     Stage("resolve", _resolve),
     Stage("locals", _locals),
+    Stage("heads", _heads),
     Stage("link", _link),
     Stage("typecheck", _typecheck),
 )
@@ -268,8 +313,15 @@ class Query:
             env[1].append({n: env[s] for n, s in slots})
             return False
 
-        self.run, _ = comp.body(rule.body, set(), frozenset(shallow), emit, None)
-        comp.settle()
+        deferred = len(program.deferred)
+        try:
+            self.run, _ = comp.body(rule.body, set(), frozenset(shallow), emit, None)
+            comp.settle()
+        finally:
+            found = program.deferred[deferred:]
+            del program.deferred[deferred:]  # the query's own: not the program's
+        if found:  # a function read as a value: the query is a type error
+            raise PolicyError(found)
         if comp.order.observed and not program.order.observed:
             # the rules' literals are refused out of order from now on; one built before
             # (a memo may hold it) could reach this query

@@ -45,6 +45,9 @@ class Program:
     def __init__(self, groups: dict[tuple[str, ...], Group], data: Obj, packages: tuple = ()):
         self.data = data
         self.order = OrderWatch()  # see `values.order`: the rules', then also the queries'
+        # type errors found while linking that OPA's type checker reports, after safety and
+        # recursion (`compile_modules` reports them with the type checker's)
+        self.deferred: list[Diagnostic] = []
         self._reads: dict[CompiledRule, frozenset | None] = {}  # see `input_reads`
         self.rules = {path: RefTree(g) if g.kind == "tree" else CompiledRule(g) for path, g in groups.items()}
         # the functions and builtins some `with` replaces: their calls look for it
@@ -277,8 +280,10 @@ class Program:
                 return self._base_root(path, i)
             if isinstance(child, CompiledRule):
                 if child.kind == "function":
-                    raise PolicyError.at(Code.REGO_TYPE_ERROR, f"function `{child.name}` used as a value",
-                                         k.span)
+                    self.deferred.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=k.span,
+                                                    message=f"function `{child.name}` used as a value"))
+                    deps.add(child)  # a recursion through it is OPA's error first
+                    return (lambda env: UNDEFINED), ()
                 if child.kind == "tree":  # the members that can reach the keys that follow
                     return child.root(path[i + 1:], deps, comp)
                 deps.add(child)

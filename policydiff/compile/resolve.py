@@ -159,6 +159,7 @@ def resolve(modules: list[ir.Module], rules: list[ir.Rule] | None = None
                 g.default = rewritten.get(id(g.default), g.default)
         general = [(path, rewritten.get(id(r), r)) for path, r in general]
     _plant_trees(groups, general, diags, first)
+    diags.extend(_rules_below_rules(groups, first))
     # A builtin outside the subset that some `with` of the policy replaces is kept: OPA
     # evaluates it under that `with` without the clock, network or environment. Proving
     # that every path to a call runs under such a `with` is not attempted; the call
@@ -210,17 +211,52 @@ def root_overrides(modules: list[ir.Module]) -> list[Diagnostic]:
                     args(k, span)
                     args(v, span)
 
-    def assigns(node) -> None:
-        if isinstance(node, ir.Assign) and isinstance(node.lhs, ir.Var) and node.lhs.name in ROOTS:
-            diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, span=node.span,
-                                    message=f"variables must not shadow {node.lhs.name} "
-                                            f"(use a different variable name)"))
-        for f in node.__struct_fields__:
-            v = getattr(node, f)
-            for x in v if isinstance(v, tuple) else (v,):
-                for y in x if isinstance(x, tuple) else (x,):  # an object's pairs
-                    if isinstance(y, ir.Node):
-                        assigns(y)
+    def assigns(lits) -> None:  # by exact type: this walks every literal and term once
+        for lit in lits:
+            k = type(lit)
+            if k is ir.Assign:
+                if type(lit.lhs) is ir.Var and lit.lhs.name in ROOTS:
+                    diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, span=lit.span,
+                                            message=f"variables must not shadow {lit.lhs.name} "
+                                                    f"(use a different variable name)"))
+                terms(lit.lhs)
+                terms(lit.rhs)
+            elif k is ir.Expr:
+                terms(lit.term)
+            elif k is ir.Unify:
+                terms(lit.lhs)
+                terms(lit.rhs)
+            elif k is ir.SomeIn:
+                terms(lit.collection)
+            elif k is ir.Every:
+                terms(lit.domain)
+                assigns(lit.body)
+            elif k is ir.With:
+                assigns((lit.literal,))
+                for v in lit.values:
+                    terms(v)
+
+    def terms(t) -> None:  # only comprehensions hold literals
+        k = type(t)
+        if k is ir.Scalar or k is ir.Var or t is None:
+            return
+        if k is ir.Ref:
+            for x in t.path:
+                terms(x)
+        elif k is ir.Call or k is ir.Array or k is ir.Set:
+            for x in (t.args if k is ir.Call else t.items):
+                terms(x)
+        elif k is ir.Object:
+            for a, b in t.items:
+                terms(a)
+                terms(b)
+        elif k is ir.ObjectCompr:
+            terms(t.key)
+            terms(t.value)
+            assigns(t.body)
+        elif k is ir.ArrayCompr or k is ir.SetCompr:
+            terms(t.term)
+            assigns(t.body)
 
     for m in modules:
         for r in m.rules:
@@ -230,7 +266,12 @@ def root_overrides(modules: list[ir.Module]) -> list[Diagnostic]:
                                         message=f"rules must not shadow {root} (use a different rule name)"))
             for a in r.args:
                 args(a, r.span)
-            assigns(r)
+            e = r
+            while e is not None:
+                assigns(e.body)
+                for t in (*e.ref, e.key, e.value):
+                    terms(t)
+                e = e.else_
     return diags
 
 
@@ -244,6 +285,21 @@ def _unshadowed(t: ir.Term) -> ir.Term:
         case ir.Object(items=pairs):
             return ir.Object(span=t.span, items=tuple((k, _unshadowed(v)) for k, v in pairs))
     return t
+
+
+def _rules_below_rules(groups: dict[tuple[str, ...], Group], first: dict[tuple[str, ...], Span]) -> list[Diagnostic]:
+    """A rule at a path other rules (or a package's) go below, each group already planted:
+    OPA finds these conflicts with the others, before undefined functions and safety,
+    and reports them at the first rule of the upper path (`Program` would find them too,
+    later)."""
+    out = []
+    paths = sorted(groups)
+    for path, below in itertools.pairwise(paths):  # sorted: the paths below one follow it
+        if len(below) > len(path) and below[:len(path)] == path:
+            out.append(Diagnostic(code=Code.REGO_TYPE_ERROR, span=first.get(path, Span()),
+                                  message=f"rule `{groups[path].name}` conflicts with the rules below it "
+                                          f"(`{groups[below].name}`)"))
+    return out
 
 
 def _refs_in(t: ir.Term) -> list[ir.Ref]:

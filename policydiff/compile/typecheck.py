@@ -40,6 +40,7 @@ from policydiff.compile.builtins.opa_builtins import OPA_STATIC_ARGS
 from policydiff.compile.resolve import VAR, Group
 from policydiff.compile.types import ANY, SIGNATURES, Type, fits, show
 from policydiff.errors import Code, Diagnostic
+from policydiff.source import Span
 
 __all__ = ["check_body", "typecheck"]
 
@@ -70,11 +71,14 @@ class _Rules:
         self.params: dict[tuple[str, ...], tuple[Type, ...]] = {}  # of functions
         # of functions: each definition's parameter patterns, and the types its body gave their variables
         self.patterns: dict[tuple[str, ...], list[tuple[tuple[ir.Term, ...], dict[str, Type]]]] = {}
+        # of functions: per definition, what OPA declares each parameter as, by position (or None)
+        self.param_decls: dict[tuple[str, ...], list[tuple[dict | None, ...]]] = {}
         self.values: dict[tuple[str, ...], list[Shape]] = {}  # of what the definitions give
         self.shapes: dict[tuple[str, ...], list[Shape]] = {}
         self.items: dict[int, list[Shape]] = {}  # of members of literals, by their id
         self.tree_values: dict[int, list[Shape]] = {}  # of the value of each rule of a tree, by its id
         self.key_values: dict[int, list[Shape]] = {}  # of the member a partial set rule gives, by its id
+        self.placeholders: list[ir.Var] = []  # members of partial sets known by their type only
         self.prefixes = {p[:n] for p in groups for n in range(1, len(p))}  # objects of rules
         self.diags: list[Diagnostic] = []
 
@@ -95,6 +99,8 @@ class _Rules:
                     self.key_values[id(d)] = checker.shape(d.key)
                 params.append(tuple(checker.pattern_type(a) for a in d.args))
                 self.patterns.setdefault(path, []).append((d.args, dict(checker.vars)))
+                self.param_decls.setdefault(path, []).append(
+                    tuple(checker.decls.get(a.name) if isinstance(a, ir.Var) else None for a in d.args))
                 values += [(node, T.loose(v)) for node, v in checker.value_shapes]
         if g.kind == "function" and params:  # a caller must fit one definition's parameters
             self.params[path] = tuple(T.union(*ts) for ts in zip(*params))
@@ -143,6 +149,8 @@ class _Rules:
             p = tuple(keys[:n])
             if p in self.groups:
                 g = self.groups[p]
+                if g.kind == "function":  # a function read as a value: `link` reported it
+                    return [(None, ANY)], len(path), False
                 leaf = g.kind != "tree" or all(m.node == 0 for m in g.members)
                 if p not in self.shapes:
                     self.shapes[p] = self._shapes(g)
@@ -165,7 +173,7 @@ class _Rules:
             keys = T.members(t)[0]
             return [(ir.ObjectCompr(key=m.rule.ref[-1] if m.rule.ref else ir.Var(name="_"),
                                     value=node if node is not None else m.rule.value, body=()),
-                     T.object_((keys, T.loose(vt))) if node is not None else t)
+                     T.object_((keys, T.loose(vt))))
                     for m in g.members for node, vt in self.tree_values.get(id(m.rule), [(None, ANY)])]
         defs = [d for r in g.defs + ([g.default] if g.default is not None else []) for d in _chain(r)]
         if g.kind == "partial_set" and defs:
@@ -173,8 +181,17 @@ class _Rules:
             # literals a variable key is bound to in its body
             members = [self.key_values.get(id(d), [(None, ANY)]) if not _constant(d.key) else [(d.key, ANY)]
                        for d in defs]
-            if all(node is not None for shapes in members for node, _ in shapes):
-                return [(ir.Set(items=tuple(node for shapes in members for node, _ in shapes)), t)]
+            if all(node is not None or mt != ANY for shapes in members for node, mt in shapes):
+                # a member known only by its type (`v = 0`) stands in the literal as a
+                # placeholder whose shape is that type (see `_members`)
+                items = []
+                for node, mt in (x for shapes in members for x in shapes):
+                    if node is None:
+                        node = ir.Var(name="$member")
+                        self.placeholders.append(node)  # (kept alive: `items` is keyed by id)
+                        self.items[id(node)] = [(None, T.loose(mt))]
+                    items.append(node)
+                return [(ir.Set(items=tuple(items)), t)]
         return self.values.get(g.path) or [(None, t)]
 
 
@@ -187,11 +204,14 @@ class _Checker:
         self.literals: dict[str, ir.Term] = {}  # variables bound to a collection literal
         self.shapes: dict[str, list[Shape]] = {}  # variables bound to a member of one
         self.open: set[str] = set()  # function parameters, typed by their first use
+        self.decls: dict[str, dict] = {}  # of parameters first used as a builtin's operand OPA declares by position
         self.ref_types: list[Type] = []  # of the terms of the last rule's reference head
         self.value_shapes: list[Shape] = []  # of the last rule's value
+        self.where: Span | None = None  # the rule being checked: where an error of no position of its own stands
 
     def rule(self, r: ir.Rule) -> Type:
         """Check one definition; the type of what it contributes to its rule's value."""
+        self.where = r.span
         for a in r.args:
             self.term(a)
             self.open |= _pattern_vars(a)
@@ -319,7 +339,12 @@ class _Checker:
                 self.unify(t.span, self.term(lhs), self.term(rhs))
                 return T.BOOLEAN
             case ir.Call(func=func, args=args):
-                have = tuple(self.term(a) for a in args)
+                typed, errored = [], []
+                for a in args:  # OPA types an argument that is in error itself as unknown
+                    n = len(self.diags)
+                    typed.append(self.term(a))
+                    errored.append(len(self.diags) > n)
+                have = tuple(ANY if bad else h for h, bad in zip(typed, errored))
                 if func.startswith("data."):
                     path = tuple(func.split(".")[1:])
                     if path not in self.rules.groups:
@@ -333,19 +358,21 @@ class _Checker:
                     if sig is None or len(sig[0]) != len(have):
                         return ANY
                     want, result = sig
-                for a, w in zip(args, want):  # OPA types a parameter by its first use
-                    if isinstance(a, ir.Var) and a.name in self.open:
-                        self.bind(a, w)
                 static = OPA_STATIC_ARGS.get(func)
+                for i, (a, w) in enumerate(zip(args, want)):  # OPA types a parameter by its first use
+                    if isinstance(a, ir.Var) and a.name in self.open:
+                        if static is not None:
+                            self.decls.setdefault(a.name, static[i])
+                        self.bind(a, w)
                 if not all(fits(h, w) for h, w in zip(have, want)) or static is not None and not all(
                         self._fits_decl(a, h, d) for a, h, d in zip(args, have, static)) or (
-                        func.startswith("data.") and not self._fits_patterns(path, args)):
+                        func.startswith("data.") and not self._fits_patterns(path, args, errored)):
                     self._error(t.span, f"`{func}`: invalid argument(s)",
                                 f"have: ({', '.join(map(show, have))}), want: ({', '.join(map(show, want))})")
                 return result
         assert_never(t)
 
-    def _fits_patterns(self, path: tuple[str, ...], args: tuple[ir.Term, ...]) -> bool:
+    def _fits_patterns(self, path: tuple[str, ...], args: tuple[ir.Term, ...], errored: list[bool]) -> bool:
         """False when some argument of a call of the function at `path` can match the
         parameter pattern of no definition at its position, as OPA types a pattern
         position by position (`f([a, b])` takes arrays of two members, and of a number
@@ -354,12 +381,29 @@ class _Checker:
         defs = self.rules.patterns.get(path)
         if not defs:
             return True
+        decls = self.rules.param_decls.get(path, [])
         for i, arg in enumerate(args):
+            if errored[i]:
+                continue
+            # a parameter passed on to a builtin that declares its operand by position
+            # (`g(p) := time.weekday(p)`): the argument must fit that declaration
+            if decls and all(d[i] is not None for d in decls) and not any(
+                    self._fits_decl(arg, self.term_quiet(arg), d[i]) for d in decls):
+                return False
+            n = len(self.diags)
             shapes = self.shape(arg)
+            del self.diags[n:]  # reported when the argument was typed
             if all(_rejects(params[i], node, t, types) or _empty_written(params[i], arg)
                    for params, types in defs for node, t in shapes):
                 return False
         return True
+
+    def term_quiet(self, t: ir.Term) -> Type:
+        """The type of `t`, its errors left out (they were reported when it was typed)."""
+        n = len(self.diags)
+        out = self.term(t)
+        del self.diags[n:]
+        return out
 
     def _fits_decl(self, node: ir.Term | None, t: Type, decl: dict) -> bool:
         """False only when OPA's checker refuses a value of type `t` (the literal `node`,
@@ -576,6 +620,8 @@ class _Checker:
             self._error(span, "match error", f"left: {show(left)}, right: {show(right)}")
 
     def _error(self, span, message: str, help: str) -> None:
+        if not span.line and self.where is not None:  # a term of no tokens of its own (`{} == []`)
+            span = self.where
         self.diags.append(Diagnostic(code=Code.REGO_TYPE_ERROR, message=message, span=span, help=help))
 
 
