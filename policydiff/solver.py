@@ -243,8 +243,8 @@ class Session:
     checks together (None: no bound but per check). Formulas built in z3's main context
     are translated on the way in."""
 
-    def __init__(self, budget: int | None = None, rlimit: int = RLIMIT) -> None:
-        self.budget, self.rlimit = budget, rlimit
+    def __init__(self, budget: int | None = None, rlimit: int | None = None) -> None:
+        self.budget, self.rlimit = budget, RLIMIT if rlimit is None else rlimit
         self.spent = 0  # resource units used so far
         self._ctx: z3.Context | None = None
 
