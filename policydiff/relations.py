@@ -29,7 +29,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
@@ -38,10 +37,10 @@ import z3
 
 from policydiff.atoms import Atom
 from policydiff.formulas import NUMERIC, Encoder
-from policydiff.solver import MAX_ROUNDS, TIMEOUT_MS, json_number, truth
+from policydiff.solver import MAX_ROUNDS, RLIMIT, Session, json_number, truth
 
 MAX_RELATED = 4  # values one class's relations may relate together; past it, unproved
-BUDGET_S = 10  # z3's time on one class's related values; past it, unproved
+BUDGET = 2 * RLIMIT  # z3's resource units on one class's related values; past it, unproved
 ABSENT_DOMAIN = "absent"  # a path no model fixes may be left out
 _SOLVED = ("string", NUMERIC)
 
@@ -56,7 +55,8 @@ class Tuples:
         self.patterns, self.matches, self.consts, self.absent = list(patterns), matches, list(constants), absent
         self.why: list[str] = []
         self._solved: dict[tuple, list[tuple]] = {}
-        self._deadline = time.monotonic() + BUDGET_S
+        self._z3 = Session(budget=BUDGET)
+        self._gave_up = False
         self._one: dict[tuple, tuple] = {}
         self._related: dict[tuple, bool] = {}
         named = dict.fromkeys(f"{r.where}: {r.construct}" for _, _, r in self.relations)
@@ -215,26 +215,25 @@ class Tuples:
             return out
         exprs = [z3.BoolVal(e) if isinstance(e, bool) else e for e in items]
         base = [b for e in list(encs.values()) + list(pairs.values()) for b in e.base]
-        solver = z3.Solver()
-        solver.add(*base)
-        for s in seen:
-            solver.add(z3.Not(_cube(exprs, s)))
+        z = self._z3
+        solver = z.solver(*base, *[z3.Not(_cube(exprs, s)) for s in seen])
+        local = [z.local(e) for e in exprs]
         for _ in range(MAX_ROUNDS):
             if self._out_of_time():
                 return out
-            solver.set("timeout", max(1, min(TIMEOUT_MS, int((self._deadline - time.monotonic()) * 1000))))
-            r = solver.check()
+            r = z.check(solver)
             if r == z3.unsat:
                 return out
             if r != z3.sat:
-                self._say(f"{self.where}: the solver gave up on the related values")
-                self._deadline = 0.0  # the class is unproved: the others are witnesses only
+                if not self._out_of_time():
+                    self._say(f"{self.where}: the solver gave up on the related values")
+                self._gave_up = True  # the class is unproved: the others are witnesses only
                 return out
             m = solver.model()
-            s = tuple(z3.is_true(z3.simplify(m.eval(e, model_completion=True))) for e in exprs)
+            s = tuple(z3.is_true(z3.simplify(m.eval(e, model_completion=True))) for e in local)
+            solver.add(z3.Not(_cube(local, s)))
             cube = _cube(exprs, s)
-            solver.add(z3.Not(cube))
-            values = _values([(encs[i].x, dom[i]) for i in idx], base, cube)
+            values = _values(z, [(encs[i].x, dom[i]) for i in idx], base, cube)
             full = [None] * self.n
             if values is not None:
                 for i, v in zip(idx, values):
@@ -247,12 +246,13 @@ class Tuples:
         return out
 
     def _out_of_time(self) -> bool:
-        """Past the class's time for z3 (`BUDGET_S`), or after it gave up once: the
-        class is unproved, and what is left is found by the values tried only."""
-        if time.monotonic() < self._deadline:
+        """Past the class's resource units for z3 (`BUDGET`), or after it gave up once:
+        the class is unproved, and what is left is found by the values tried only."""
+        if self._gave_up:
+            return True
+        if self._z3.left() > 0:
             return False
-        if self._deadline:
-            self._say(f"{self.where}: more than {BUDGET_S} s of solver time on the related values")
+        self._say(f"{self.where}: more than {BUDGET:,} resource units of solver work on the related values")
         return True
 
 
@@ -308,7 +308,7 @@ def _cube(exprs: list, s: tuple):
     return z3.And(*[e if b else z3.Not(e) for e, b in zip(exprs, s)]) if exprs else z3.BoolVal(True)
 
 
-def _values(variables: list, base: list, constraint) -> list | None:
+def _values(z: Session, variables: list, base: list, constraint) -> list | None:
     """Concrete values of `variables` meeting `constraint`: readable ones first
     (printable strings, numbers in binary fractions)."""
     def nice(k: int, v, domain: str) -> list:
@@ -318,13 +318,11 @@ def _values(variables: list, base: list, constraint) -> list | None:
 
     readable = [c for k, (v, d) in enumerate(variables) for c in nice(k, v, d)]
     for more in (readable, []):
-        solver = z3.Solver()
-        solver.set("timeout", TIMEOUT_MS)
-        solver.add(*base, constraint, *more)
-        if solver.check() != z3.sat:
+        solver = z.solver(*base, constraint, *more)
+        if z.check(solver) != z3.sat:
             continue
         m = solver.model()
-        values = [_value(m.eval(v, model_completion=True), d) for v, d in variables]
+        values = [_value(m.eval(z.local(v), model_completion=True), d) for v, d in variables]
         if all(v is not _NONE for v in values):
             return values
     return None

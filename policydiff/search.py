@@ -50,10 +50,11 @@ from policydiff.components import (
 from policydiff.errors import InputError, PolicyError
 from policydiff.matrix import MAX_SUBSETS, ClassSpace, Space, build_input
 from policydiff.policy import Policy
+from policydiff.solver import RLIMIT, Session
 
 ENUMERATE_BELOW = 2_000  # class combinations the caller evaluates one by one instead
 MAX_CELL_COMBINATIONS = 100_000  # choices of the dimensions' classes, enumerated
-_TIMEOUT_MS = 20_000
+_RLIMIT = 4 * RLIMIT  # z3's resource units per check (one check decides a whole cell)
 
 
 def representatives(space: Space, v1: Policy, v2: Policy, *, enumerate_below: int = ENUMERATE_BELOW,
@@ -273,12 +274,12 @@ class _Search:
         import z3
 
         self.z3, self.space, self.classes, self.v1, self.v2 = z3, space, classes, v1, v2
-        self.solver = z3.Solver()
-        self.solver.set("timeout", _TIMEOUT_MS)
+        self.z = Session(rlimit=_RLIMIT)
+        self.solver = self.z.solver()
         for i, choices in classes.choices.items():
-            self.solver.add(_var(z3, i) >= 0, _var(z3, i) < max(1, len(choices)))
+            self.solver.add(self.z.local(_var(z3, i) >= 0), self.z.local(_var(z3, i) < max(1, len(choices))))
         self.a1, self.a2 = z3.Bool("v1"), z3.Bool("v2")
-        self.solver.add(self.a1 == f1, self.a2 == f2)
+        self.solver.add(self.z.local(self.a1 == f1), self.z.local(self.a2 == f2))
 
     def _dimension_classes(self) -> list[int]:
         d = self.space.dims
@@ -311,12 +312,12 @@ class _Search:
         out = []
         for key, combos in cells.items():
             sel = z3.Bool(f"cell{len(out)}")
-            self.solver.add(z3.Implies(sel, z3.Or(*[
-                z3.And(*[_var(z3, i) == k for i, k in zip(dims, combo)]) for combo in combos])))
+            self.solver.add(self.z.local(z3.Implies(sel, z3.Or(*[
+                z3.And(*[_var(z3, i) == k for i, k in zip(dims, combo)]) for combo in combos]))))
             seen: list[tuple[bool, bool]] = []
             while len(seen) < 4:
                 blocked = [z3.Not(z3.And(self.a1 == a, self.a2 == b)) for a, b in seen]
-                r = self.solver.check(sel, *blocked)
+                r = self.z.check(self.solver, sel, *blocked)
                 if r == z3.unsat:
                     break
                 if r != z3.sat:
@@ -331,6 +332,8 @@ class _Search:
 
     def _witness(self, model) -> tuple[dict, tuple[bool, bool]]:
         z3 = self.z3
+        ev = model.eval
+        model = _Translating(self.z, ev)
         picks = {}
         for i, choices in self.classes.choices.items():
             if choices:
@@ -350,3 +353,13 @@ class _Search:
         for i, items in members.items():
             values[self.classes.members[i][0]] = list(items)
         return build_input(values)
+
+
+class _Translating:
+    """A model of the search's own z3 context, evaluating formulas of the main one."""
+
+    def __init__(self, z: Session, evaluate) -> None:
+        self.z, self.evaluate = z, evaluate
+
+    def eval(self, e, model_completion: bool = False):
+        return self.evaluate(self.z.local(e), model_completion=model_completion)

@@ -38,7 +38,13 @@ from policydiff.formulas import NUMERIC, Encoder
 
 Sig = tuple[bool, ...]
 MAX_ROUNDS = 512  # combinations enumerated per type before the class is left unproved
-TIMEOUT_MS = 5000  # per solver call; past it the combination is unknown, so unproved
+# z3's work is bounded in its own deterministic resource units (`rlimit`), not in time:
+# the same query gets the same answer on any machine under any load (same commit, same
+# verdict). RLIMIT is per query; past it the combination is unknown, so unproved.
+RLIMIT = 20_000_000
+# a wall-clock limit far above what RLIMIT takes, only against a z3 step that counts no
+# resources: the answer is then unknown (unproved), never a proof
+BACKSTOP_MS = 300_000
 _DOMAINS = ("null", "boolean", NUMERIC, "string", "array", "object")
 
 
@@ -229,6 +235,51 @@ def _ckey(v: Any) -> Any:
 # --------------------------------------------------------------------------- solver
 
 
+class Session:
+    """z3 in a context of its own. z3's answer and its work on a query depend on what
+    was asked in its context before (its counters and caches), so each class's queries
+    start from a fresh context: a class gets the same answer whatever else the process
+    solved. `rlimit` bounds the resource units of one check, `budget` those of all its
+    checks together (None: no bound but per check). Formulas built in z3's main context
+    are translated on the way in."""
+
+    def __init__(self, budget: int | None = None, rlimit: int | None = None) -> None:
+        self.budget, self.rlimit = budget, RLIMIT if rlimit is None else rlimit
+        self.spent = 0  # resource units used so far
+        self._ctx: z3.Context | None = None
+
+    @property
+    def ctx(self) -> z3.Context:
+        if self._ctx is None:
+            self._ctx = z3.Context()
+        return self._ctx
+
+    def local(self, e):
+        return e if e.ctx is self.ctx else e.translate(self.ctx)
+
+    def solver(self, *constraints) -> z3.Solver:
+        solver = z3.Solver(ctx=self.ctx)
+        solver.add(*[self.local(c) for c in constraints])
+        return solver
+
+    def left(self) -> int:
+        return self.rlimit if self.budget is None else min(self.rlimit, self.budget - self.spent)
+
+    def check(self, solver: z3.Solver, *assumptions):
+        """sat, unsat or unknown (out of units: unknown, before asking z3)."""
+        limit = self.left()
+        if limit <= 0:
+            return z3.unknown
+        solver.set("rlimit", limit)
+        solver.set("timeout", BACKSTOP_MS)
+        r = solver.check(*[self.local(a) for a in assumptions])
+        try:
+            self.spent = int(solver.statistics().get_key_value("rlimit count"))  # the context's so far
+        except z3.Z3Exception:  # no work counted yet
+            pass
+        return r
+
+
 def _solve(domain: str, atoms, patterns, constants, sig, found: dict[Sig, list], need: int,
            exhausted: set[Sig]) -> bool:
     """Enumerate the combinations `domain`'s values realise with z3, adding a witness
@@ -240,26 +291,27 @@ def _solve(domain: str, atoms, patterns, constants, sig, found: dict[Sig, list],
     x = enc.x
     base = [x != enc.const(c) for c in constants if enc.kind(c) == domain] + enc.base
     exprs = [z3.BoolVal(i) if isinstance(i, bool) else i for i in items]
-    for s in _missing(exprs, base, found):
+    z = Session()
+    for s in _missing(z, exprs, base, found):
         if s is None:
             return False  # the solver gave up
-        v = _witness(enc, base + [_cube(exprs, s)], [])
+        v = _witness(z, enc, base + [_cube(exprs, s)], [])
         if v is None or sig(v) != s:
             return False  # no JSON value for it, or the encoding and the evaluator disagree
         found[s] = [v]
     # more values of each combination, or the proof that there are no more
     for s, vs in found.items():
         while len(vs) < need:
-            v = _witness(enc, base + [_cube(exprs, s)], vs)
+            v = _witness(z, enc, base + [_cube(exprs, s)], vs)
             if v is None or sig(v) != s:
-                if v is None and _unsat(base + [_cube(exprs, s)] + [x != enc.const(w) for w in vs]):
+                if v is None and _check(z, base + [_cube(exprs, s)] + [x != enc.const(w) for w in vs]) == z3.unsat:
                     exhausted.add(s)
                 break
             vs.append(v)
     return True
 
 
-def _missing(exprs: list, base: list, found: dict[Sig, list]):
+def _missing(z: Session, exprs: list, base: list, found: dict[Sig, list]):
     """The combinations of `exprs` satisfiable under `base` that `found` lacks; None
     when the solver gives up. Few items: each combination is one query (the string
     solver does best on conjunctions). Many: one solver enumerates models, each
@@ -268,54 +320,46 @@ def _missing(exprs: list, base: list, found: dict[Sig, list]):
     if len(exprs) <= 8:
         for s in itertools.product((False, True), repeat=len(exprs)):
             if s not in found:
-                r = _check(base + [_cube(exprs, s)])
+                r = _check(z, base + [_cube(exprs, s)])
                 if r == z3.sat:
                     yield s
                 elif r != z3.unsat:
                     yield None
                     return
         return
-    solver = z3.Solver()
-    solver.set("timeout", TIMEOUT_MS)
-    solver.add(*base)
-    for s in found:
-        solver.add(z3.Not(_cube(exprs, s)))
+    solver = z.solver(*base, *[z3.Not(_cube(exprs, s)) for s in found])
+    local = [z.local(e) for e in exprs]
     for _ in range(MAX_ROUNDS):
-        r = solver.check()
+        r = z.check(solver)
         if r == z3.unsat:
             return
         if r != z3.sat:
             break
         model = solver.model()
-        s = tuple(z3.is_true(z3.simplify(model.eval(e, model_completion=True))) for e in exprs)
-        solver.add(z3.Not(_cube(exprs, s)))
+        s = tuple(z3.is_true(z3.simplify(model.eval(e, model_completion=True))) for e in local)
+        solver.add(z3.Not(_cube(local, s)))
         yield s
     yield None
 
 
 def _cube(exprs: list, s: Sig):
-    return z3.And(*[e if b else z3.Not(e) for e, b in zip(exprs, s)]) if exprs else z3.BoolVal(True)
+    if not exprs:
+        return z3.BoolVal(True)
+    return z3.And(*[e if b else z3.Not(e) for e, b in zip(exprs, s)])
 
 
-def _check(constraints: list):
+def _check(z: Session, constraints: list):
     """sat, unsat or unknown. The string solver's luck depends on the order it meets
     constraints in (a derived value's definitions before or after the test on it): an
     unknown is asked once more the other way round before it is left unknown."""
     for order in (constraints, constraints[::-1]):
-        solver = z3.Solver()
-        solver.set("timeout", TIMEOUT_MS)
-        solver.add(*order)
-        r = solver.check()
+        r = z.check(z.solver(*order))
         if r != z3.unknown:
             return r
     return r
 
 
-def _unsat(constraints: list) -> bool:
-    return _check(constraints) == z3.unsat
-
-
-def _witness(enc: Encoder, constraints: list, avoid: list) -> Any:
+def _witness(z: Session, enc: Encoder, constraints: list, avoid: list) -> Any:
     """A concrete value meeting `constraints`, none of `avoid`: a readable one first
     (printable strings, numbers in quarters or in binary fractions), then any."""
     x = enc.x
@@ -329,12 +373,10 @@ def _witness(enc: Encoder, constraints: list, avoid: list) -> Any:
         k = z3.Int("k")
         tries = [[x * 4 == z3.ToReal(k)], [x * 1024 == z3.ToReal(k)], []]
     for more in tries:
-        solver = z3.Solver()
-        solver.set("timeout", TIMEOUT_MS)
-        solver.add(*constraints, *extra, *more)
-        if solver.check() != z3.sat:
+        solver = z.solver(*constraints, *extra, *more)
+        if z.check(solver) != z3.sat:
             continue
-        v = solver.model().eval(x, model_completion=True)
+        v = solver.model().eval(z.local(x), model_completion=True)
         if enc.domain in ("array", "object"):
             return _collection(enc.domain, v.as_long())
         if enc.domain == "string":
