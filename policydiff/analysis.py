@@ -322,10 +322,17 @@ class _Walker:
 
     def _atom_node(self, path: Path) -> Node:
         """The node of the input value an atom tests (`ELEM`: the members, as iteration
-        meets them)."""
+        meets them). A collection whose members an atom tests is read whole: a member
+        equal to no constant of the class may pass the test (`regex.match("^a",
+        input.teams[_])` reads nothing else of `input.teams`), so its members are drawn
+        from every kind the class's values take, as for `some t in input.teams`."""
         n = self.input
         for k in path:
-            n = self.g.elem(n) if k == ELEM else self.g.field(n, k)
+            if k == ELEM:
+                find(n).whole = True
+                n = self.g.elem(n)
+            else:
+                n = self.g.field(n, k)
         return n
 
     def _key_field(self, n: Node, key: Scalar) -> Node:

@@ -47,9 +47,13 @@ PAIRS = [
     ('allow if { some i, t in input.teams; regex.match("^a", t); i > 0 }',
      'allow if { some t in input.teams; startswith(t, "a") }'),
     ('allow if { some t in input.teams; regex.match(t, input.name) }', 'allow if "a" in input.teams'),
+    # the iteration written in the test, against a policy allowing otherwise: a member
+    # equal to no constant passes it (once proved complete while v1 never allowed)
+    ('allow if regex.match("^a", input.teams[_])', 'allow if { some t in input.teams; startswith(t, "b") }'),
+    ('allow if count(input.teams[_]) >= 0', 'allow if "b" in input.teams'),
 ]
 
-DECIDED = {PAIRS[i] for i in (0, 1, 6)}
+DECIDED = {PAIRS[i] for i in (0, 1, 6, 10, 11)}
 
 
 def _text(rules: str) -> str:

@@ -134,7 +134,12 @@ class Space:
             for p in cls.paths:
                 self.class_of[p] = cs
         for p in (dims.role, dims.action, dims.tenant if dims.symbolic_tenant else None):
-            if p is not None and p in self.class_of and p not in self.class_of[p].scalars:
+            # read as a collection (`some t in input.teams`, `input.teams[_]`): each
+            # collection is a cell of its own, and those compare tried are not all of them
+            if p is None:
+                continue
+            members = any(q[:len(p) + 1] == p + (ELEM,) for q in self.class_of)
+            if p in self.class_of and p not in self.class_of[p].scalars or members:
                 self.incomplete.append(f"dimension `input.{'.'.join(p)}` is not a single value")
 
     def _reads_relation(self) -> bool:
