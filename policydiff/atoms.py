@@ -54,7 +54,7 @@ class Atom(msgspec.Struct, frozen=True, kw_only=True):
     body: tuple[ir.Literal, ...]
     key: str
     # the clauses of the policy's functions `body` calls (`is_consumer(input.x)`), each a
-    # function of its one argument only (`pure`): compiled with the atom for the evaluator;
+    # function of its arguments only (`pure`): compiled with the atom for the evaluator;
     # the solver encodes a call as the disjunction of the clauses where it can
     functions: tuple[ir.Rule, ...] = ()
 
@@ -349,15 +349,15 @@ _OPERATORS = {"equal": "==", "neq": "!=", "lt": "<", "lte": "<=", "gt": ">", "gt
 
 
 class _Pure:
-    """Which policy functions are a function of their one argument only, so that a call
-    on an input value is a test of that value (`is_consumer(input.principal)` with
-    `is_consumer(x) if regex.match(".*-consumer", x)`): a function of the rule's own
-    package, of one parameter, every clause (and `else`) a variable or constant
-    parameter and a body and value that name only that parameter, constants and
+    """Which policy functions are a function of their arguments only, so that a call on
+    an input value is a test of that value (`is_consumer(input.principal)` with
+    `is_consumer(x) if regex.match(".*-consumer", x)`, or `in_range(input.n, 1, 5)`):
+    a function of the rule's own package, every clause (and `else`) variables or
+    constants as parameters and a body and value that name only them, constants and
     locals they bind, and call only builtins of the evaluator's scope — no input, no
-    data, no rule, no other function, no `with`. The call itself must pass just the
-    one argument (not `f(input.x, out)`). Only a function testing more than the
-    partition can split on becomes an atom (`hard`).
+    data, no rule, no other function, no `with`. The call itself must pass every
+    parameter (not `f(input.x, out)`), each an input value or a constant. Only a
+    function testing more than the partition can split on becomes an atom (`hard`).
 
     It also tells the rules of the package whose value is derived from one input value
     (`derived`): see `_derivation`."""
@@ -393,16 +393,15 @@ class _Pure:
     def _clause(self, rule: ir.Rule | None) -> bool:
         if rule is None:
             return True
-        if rule.kind != "function" or rule.default or rule.ref or len(rule.args) != 1:
+        if rule.kind != "function" or rule.default or rule.ref or not rule.args:
             return False
-        arg = rule.args[0]
-        if not isinstance(arg, (ir.Var, ir.Scalar)):
+        if not all(isinstance(arg, (ir.Var, ir.Scalar)) for arg in rule.args):
             return False
         nodes = (*rule.body, rule.value, rule.key)
         inner = _bound(nodes)  # comprehensions' variables too
         if not all(self.local(n) for n in inner):
             return False
-        bound = local_names(arg) | inner
+        bound = set().union(*(local_names(arg) for arg in rule.args)) | inner
         for node in nodes:
             if node is None:
                 continue
@@ -619,7 +618,11 @@ class _Reader:
                 return all(self._walk(i, local, out) for i in items)
             case ir.Call(func=func, args=args):
                 if self.is_function(func):
-                    return len(args) == 1 and self.pure.hard(func) and self._walk(args[0], local, out)
+                    # every parameter given (no output argument), constants but for the
+                    # value(s) read: `in_range(input.n, 1, 5)`
+                    rules = self.pure.rules(func)
+                    return (rules is not None and len(args) == len(rules[0].args) and self.pure.hard(func)
+                            and all(self._walk(a, local, out) for a in args))
                 if func in OUT_OF_SCOPE:
                     return False
                 return all(self._walk(a, local, out) for a in args)

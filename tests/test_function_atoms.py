@@ -52,6 +52,13 @@ PAIRS = [
     ('f(x) := "a" if x > 2; f(x) := "a" if regex.match("^b", x); allow if f(input.x) == "a"',
      "allow if input.x > 2"),
     ('f("a") := true; f(x) if x < 2; allow if f(input.x)', "allow if input.x < 2"),
+    # several parameters, one given the input value and the others constants
+    ("in_range(x, lo, hi) if { x >= lo; x <= hi }; allow if in_range(input.x, 1, 4)",
+     "allow if { input.x >= 1; input.x < 4 }"),
+    ('has(x, p) if { count(x) > 1; startswith(x, p) }; allow if has(input.x, "ab")',
+     'allow if startswith(input.x, "ab")'),
+    ("f(x, n) if count(x) > n; allow if f(input.x, 2)", "f(x, n) if count(x) > n; allow if f(input.x, 3)"),
+    ("f(n, x) := x > n; allow if f(2, input.x)", "allow if input.x > 2"),
     # `lower` is not encoded: witnesses from the search, the rest unproved
     ('f(x) if lower(x) == "admin"; allow if f(input.x)', 'allow if input.x == "admin"'),
     # not a function of its parameter only: left to the value-flow analysis
@@ -62,7 +69,7 @@ PAIRS = [
 
 
 # pairs whose compare must come out complete (the solver proves every cell)
-DECIDED = {PAIRS[i][0] for i in (0, 1, 4, 7, 8, 9, 10)}
+DECIDED = {PAIRS[i][0] for i in (0, 1, 4, 7, 8, 9, 10, 11, 12, 13, 14)}
 
 
 def _text(rules: str) -> str:
@@ -120,7 +127,8 @@ def test_a_function_the_solver_cannot_encode_is_searched_and_blocks():
     "f(x) if x in data.xs; allow if f(input.x)",  # reads data
     'f(x) if g(x); g(x) if startswith(x, "a"); allow if f(input.x)',  # calls another function
     "f(x) if x > 1; allow if { f(input.x, y); y }",  # the output argument
-    "f(x, y) if x > y; allow if f(input.x, 2)",  # two parameters
+    "f(x, y) if x > y; allow if f(input.x, input.y)",  # two input values
+    "f(x, y) := x > y; allow if { f(input.x, 2, z); z }",  # the output argument
     'f(x) if startswith(x, "a"); f(x) if x == "b"; allow if f(input.x)',  # the partition splits on these
     "f(x) if x > 1; f(x) if x == input.y; allow if f(input.x)",  # one clause reads other input
     'f(x) if x > 1 else := input.y; allow if f(input.x)',  # its `else` does
@@ -131,7 +139,7 @@ def test_a_function_reading_anything_but_its_parameter_is_no_atom(rules):
     assert not any(a.functions for a in _atoms(rules))
 
 
-@pytest.mark.parametrize("rules", [p[0] for p in PAIRS[:12]] + [
+@pytest.mark.parametrize("rules", [p[0] for p in PAIRS[:16]] + [
     "f(x) if count([y | some y in x]) > 1; allow if f(input.x)",  # a comprehension's own variables
 ])
 def test_the_pure_functions_above_are_atoms(rules):
