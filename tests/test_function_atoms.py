@@ -153,3 +153,43 @@ def test_definitions_of_different_values_are_not_encoded(domain):
     assert formulas.Encoder(domain).atom(a) is None
     (a,) = _atoms("f(x) := 1 if x > 2; f(x) := 1 if x > 3; allow if f(input.x) == 1")
     assert formulas.Encoder(domain).atom(a) is not None
+
+
+# a function of another package, imported (`import data.lib.util`) or named in full
+LIB = "package lib.util\nimport rego.v1\n"
+LIB_HEAD = "package p\nimport rego.v1\nimport data.lib.util\ndefault allow := false\n"
+LIB_PAIRS = [  # (lib, v1, v2), whole rules one per line after "; "
+    ('is_admin(x) if regex.match("^adm", x)', "allow if util.is_admin(input.x)", 'allow if startswith(input.x, "ad")'),
+    ("in_range(x, lo, hi) if { x >= lo; x <= hi }", "allow if util.in_range(input.x, 1, 4)",
+     "allow if { input.x >= 1; input.x < 4 }"),
+    ('role(x) := "admin" if regex.match("^a", x) else := "user"', 'allow if data.lib.util.role(input.x) == "admin"',
+     'allow if startswith(input.x, "a")'),
+    # reading more than its parameters: left to the value flow
+    ('is_admin(x) if regex.match(prefix, x); prefix := "^adm"', "allow if util.is_admin(input.x)",
+     'allow if startswith(input.x, "adm")'),
+    ('is_admin(x) if g(x); g(x) if regex.match("^adm", x)', "allow if util.is_admin(input.x)",
+     'allow if startswith(input.x, "adm")'),
+    ("f(x) if x > input.y", "allow if util.f(input.x)", "allow if input.x > 2"),
+]
+LIB_DECIDED = {LIB_PAIRS[i][1] + LIB_PAIRS[i][0] for i in (0, 1, 2)}
+
+
+def _lib_texts(lib: str, rules: str) -> dict[str, str]:
+    return {"a.rego": LIB_HEAD + rules.replace("; ", "\n") + "\n", "lib.rego": LIB + lib.replace("; ", "\n") + "\n"}
+
+
+@pytest.mark.parametrize("lib, v1, v2", LIB_PAIRS, ids=[p[0] for p in LIB_PAIRS])
+def test_a_function_of_another_package_is_an_atom_when_it_reads_only_its_parameters(lib, v1, v2):
+    policies = [load_policy(list(_lib_texts(lib, v).values()), decision="data.p.allow") for v in (v1, v2)]
+    report = diff(*policies, dims=DIMS)
+    engines = tuple((OpaEngine(_lib_texts(lib, v)), p) for v, p in zip((v1, v2), policies))
+    opa = functools.partial(default_mode_decisions, engines)
+    assert report.summary.complete or v1 + lib not in LIB_DECIDED, report.summary.incomplete_reasons
+    assert_exact_or_blocks(report, opa, [_input(v) | {"y": 2} for v in VALUES])
+
+
+def test_a_function_of_another_package_reading_its_rules_is_unproved():
+    lib, v1, v2 = LIB_PAIRS[3]
+    report = diff(*(load_policy(list(_lib_texts(lib, v).values()), decision="data.p.allow") for v in (v1, v2)),
+                  dims=DIMS)
+    assert not report.summary.complete and not report.gate.passed
