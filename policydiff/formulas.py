@@ -12,6 +12,7 @@ for witnesses instead of proving.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -168,11 +169,8 @@ class Encoder:
         an `else` chain where its body holds and its value is defined, then the default.
         None when a part is not encoded, or when a function has several definitions of
         different values (they could conflict, an error no formula stands for)."""
-        heads = [r for r in rules if not r.default]
-        if args is not None and len(heads) > 1:
-            values = {_constant(r.value) for h in heads for r in _else_chain(h)}
-            if len(values) != 1 or None in values:
-                return None
+        if args is not None and may_conflict(rules):
+            return None
         side = self.side
         branches = []
         default = None
@@ -483,6 +481,17 @@ class Encoder:
         op = {"lt": lambda: ea < eb, "lte": lambda: ea <= eb, "gt": lambda: ea > eb,
               "gte": lambda: ea >= eb}[func]
         return ("boolean", op())
+
+
+def may_conflict(rules: Sequence[ir.Rule]) -> bool:
+    """Whether a function's definitions may give two values for one argument: several
+    definitions, not all of one constant value (`f(x) := 1 if x > 2; f(x) := 2 if x > 3`
+    fails with a conflict on 4)."""
+    heads = [r for r in rules if not r.default]
+    if len(heads) < 2:
+        return False
+    values = {_constant(r.value) for h in heads for r in _else_chain(h)}
+    return len(values) != 1 or None in values
 
 
 def _else_chain(rule: ir.Rule | None):

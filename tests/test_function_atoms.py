@@ -193,3 +193,14 @@ def test_a_function_of_another_package_reading_its_rules_is_unproved():
     report = diff(*(load_policy(list(_lib_texts(lib, v).values()), decision="data.p.allow") for v in (v1, v2)),
                   dims=DIMS)
     assert not report.summary.complete and not report.gate.passed
+
+
+def test_a_function_whose_definitions_may_conflict_is_never_proved():
+    # "abz" makes `f` both 1 and 2: OPA halts with a conflict, which the values tried
+    # need not meet, so the compare names it and blocks
+    v1 = 'f(x) := 1 if regex.match("^a", x); f(x) := 2 if regex.match("^ab.*z$", x); allow if f(input.x) == 1'
+    report = diff(*(load_policy(_text(v), decision="data.p.allow") for v in (
+        v1, 'allow if regex.match("^a", input.x)')), dims=DIMS)
+    assert not report.summary.complete and not report.gate.passed
+    assert any("definitions of different values" in r for r in report.summary.incomplete_reasons), \
+        report.summary.incomplete_reasons
