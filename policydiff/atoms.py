@@ -59,8 +59,8 @@ class Atom(msgspec.Struct, frozen=True, kw_only=True):
     body: tuple[ir.Literal, ...]
     key: str
     # the clauses of the policy's functions `body` calls (`is_consumer(input.x)`), each a
-    # function of its arguments only (`pure`): compiled with the atom for the evaluator;
-    # the solver encodes a call as the disjunction of the clauses where it can
+    # function of its arguments only (`pure`; one of another package renamed): compiled
+    # with the atom for the evaluator; the solver encodes a call's value where it can
     functions: tuple[ir.Rule, ...] = ()
 
 
