@@ -52,6 +52,10 @@ PAIRS = [
     ('f(x) := "a" if x > 2; f(x) := "a" if regex.match("^b", x); allow if f(input.x) == "a"',
      "allow if input.x > 2"),
     ('f("a") := true; f(x) if x < 2; allow if f(input.x)', "allow if input.x < 2"),
+    # the parameter itself as a value, `false` as a value
+    ('u(x) := x if regex.match("b$", x) else := "z"; allow if startswith(u(input.x), "a")',
+     'allow if { startswith(input.x, "a"); endswith(input.x, "b") }'),
+    ("v(x) := false if x > 2 else := true; allow if { v(input.x); input.x != 0 }", "allow if input.x < 2"),
     # several parameters, one given the input value and the others constants
     ("in_range(x, lo, hi) if { x >= lo; x <= hi }; allow if in_range(input.x, 1, 4)",
      "allow if { input.x >= 1; input.x < 4 }"),
@@ -69,7 +73,7 @@ PAIRS = [
 
 
 # pairs whose compare must come out complete (the solver proves every cell)
-DECIDED = {PAIRS[i][0] for i in (0, 1, 4, 7, 8, 9, 10, 11, 12, 13, 14)}
+DECIDED = {PAIRS[i][0] for i in (0, 1, 4, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)}
 
 
 def _text(rules: str) -> str:
@@ -139,7 +143,7 @@ def test_a_function_reading_anything_but_its_parameter_is_no_atom(rules):
     assert not any(a.functions for a in _atoms(rules))
 
 
-@pytest.mark.parametrize("rules", [p[0] for p in PAIRS[:16]] + [
+@pytest.mark.parametrize("rules", [p[0] for p in PAIRS[:18]] + [
     "f(x) if count([y | some y in x]) > 1; allow if f(input.x)",  # a comprehension's own variables
 ])
 def test_the_pure_functions_above_are_atoms(rules):
