@@ -236,8 +236,19 @@ class _Walker:
         if "imported" not in memo:
             memo["imported"] = frozenset(a for m in self.modules if m.package == module.package for a in _imports(m))
         scope = _Scope(self, module, imports, rule)
+
+        def foreign(name: str) -> _atoms.Foreign | None:
+            """A function called by a dotted name: its full name, clauses, and the names
+            its package defines."""
+            found = scope._user_function(name)
+            if found is None or not (clauses := self.packages.get(found[0], {}).get(found[1])):
+                return None
+            pkg = found[0]
+            names = frozenset(self.packages[pkg]) | {a for m in self.modules if m.package == pkg for a in _imports(m)}
+            return ".".join(("data", *pkg, found[1])), tuple(clauses), names
+
         return _atoms.find(rule, alias, lambda f: scope._user_function(f) is not None,
-                           lambda f: tuple(rules[f]) if f in rules else None, memo["imported"], memo)
+                           lambda f: tuple(rules[f]) if f in rules else None, memo["imported"], memo, foreign)
 
     def _read_by_atoms_only(self, found: Mapping[int, tuple[set[int], list[Atom]]]) -> set[tuple]:
         """The rules whose value is derived from one input value (`policydiff.atoms`) that

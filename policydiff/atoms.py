@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 
 from policydiff import ir
-from policydiff.compile.builtins import OUT_OF_SCOPE
+from policydiff.compile.builtins import BUILTINS, OUT_OF_SCOPE
 from policydiff.reads import children
 
 Path = tuple[str, ...]
@@ -38,6 +38,11 @@ OTHER = "y"  # and the second value of a relation between two as `input.y`
 # Tests the partition captures on its own: a body of these only needs no solver.
 _PARTITION = {"equal", "neq", "internal.unify", "internal.member_2", "internal.member_3",
               "startswith", "endswith", "contains", "glob.match"}
+
+
+# a function of another package: its full name (`data.lib.util.is_admin`), its clauses,
+# and the names its package defines (rules, imports), which its clauses may not read
+Foreign = tuple[str, tuple[ir.Rule, ...], frozenset[str]]
 
 
 class Atom(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,27 +59,29 @@ class Atom(msgspec.Struct, frozen=True, kw_only=True):
     body: tuple[ir.Literal, ...]
     key: str
     # the clauses of the policy's functions `body` calls (`is_consumer(input.x)`), each a
-    # function of its one argument only (`pure`): compiled with the atom for the evaluator;
-    # the solver encodes a call as the disjunction of the clauses where it can
+    # function of its arguments only (`pure`; one of another package renamed): compiled
+    # with the atom for the evaluator; the solver encodes a call's value where it can
     functions: tuple[ir.Rule, ...] = ()
 
 
 def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[str], bool],
          clauses: Callable[[str], tuple[ir.Rule, ...] | None] = lambda _: None,
-         imported: frozenset[str] = frozenset(), memo: dict | None = None) -> tuple[set[int], list[Atom]]:
+         imported: frozenset[str] = frozenset(), memo: dict | None = None,
+         foreign: Callable[[str], Foreign | None] = lambda _: None) -> tuple[set[int], list[Atom]]:
     """The literals of `rule`'s body that are atoms or local definitions only atoms
     use (their indexes), and the atoms. `input_alias` maps names that stand for input
     paths (`input`, `import input.x as y`); `is_function` tells a policy function;
     `clauses` gives the clauses of a rule or function of the rule's own package by its
     name; `imported` holds the names the package's imports define. `memo`, shared by
     the calls for the rules of one package, keeps what was found of its functions and
-    rules."""
+    rules. `foreign` resolves a function of another package by the name the rule calls it
+    (`util.is_admin` after `import data.lib.util`)."""
     if rule.kind == "function":
         return set(), []
     body = rule.body
     # names the rule binds itself: there, a name is a local, not the package's rule
     shadow = _bound((*rule.body, rule.value, rule.key, *rule.ref)) | local_names(rule.args)
-    reader = _Reader(input_alias, is_function, _Pure(clauses, is_function, imported, memo), shadow)
+    reader = _Reader(input_alias, is_function, _Pure(clauses, is_function, imported, memo, foreign), shadow)
     derived: dict[str, tuple[int, Path]] = {}  # local -> (its definition, the path it reads)
     # locals that name an input value (`name := input.user.name`): an atom takes their
     # definition along, and the analysis still sees it (it is never skipped)
@@ -139,6 +146,7 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[
     both = derived | aliases
     for i, (path, lits) in sorted(iterated.items()):
         fns = reader.pure.called(lits, shadow)
+        lits = reader.pure.renamed(lits)
         atoms.append(Atom(path=path, where=body[i].span.where, construct=_construct(lits),
                           body=lits, functions=fns, key=body_key(lits + fns)))
     for i, path in sorted(tests.items()):
@@ -146,6 +154,7 @@ def find(rule: ir.Rule, input_alias: Mapping[str, Path], is_function: Callable[[
         lits = tuple(_definition(body[j], input_alias) for j in sorted(needed)) + (body[i],)
         rewritten = tuple(Rewrite(input_alias, path).literal(lit) for lit in lits)
         fns = reader.pure.called(rewritten, shadow)
+        rewritten = reader.pure.renamed(rewritten)
         atoms.append(Atom(path=path, where=body[i].span.where, construct=_construct(lits),
                           body=rewritten, functions=fns, key=body_key(rewritten + fns)))
     for i, (p, q) in sorted(pairs.items()):
@@ -349,22 +358,25 @@ _OPERATORS = {"equal": "==", "neq": "!=", "lt": "<", "lte": "<=", "gt": ">", "gt
 
 
 class _Pure:
-    """Which policy functions are a function of their one argument only, so that a call
-    on an input value is a test of that value (`is_consumer(input.principal)` with
-    `is_consumer(x) if regex.match(".*-consumer", x)`): a function of the rule's own
-    package, of one parameter, every clause (and `else`) a variable or constant
-    parameter and a body and value that name only that parameter, constants and
+    """Which policy functions are a function of their arguments only, so that a call on
+    an input value is a test of that value (`is_consumer(input.principal)` with
+    `is_consumer(x) if regex.match(".*-consumer", x)`, or `in_range(input.n, 1, 5)`):
+    a function of the rule's own package, every clause (and `else`) variables or
+    constants as parameters and a body and value that name only them, constants and
     locals they bind, and call only builtins of the evaluator's scope — no input, no
-    data, no rule, no other function, no `with`. The call itself must pass just the
-    one argument (not `f(input.x, out)`). Only a function testing more than the
-    partition can split on becomes an atom (`hard`).
+    data, no rule, no other function, no `with`. The call itself must pass every
+    parameter (not `f(input.x, out)`), each an input value or a constant. Only a
+    function testing more than the partition can split on becomes an atom (`hard`).
 
     It also tells the rules of the package whose value is derived from one input value
     (`derived`): see `_derivation`."""
 
     def __init__(self, clauses: Callable[[str], tuple[ir.Rule, ...] | None], is_function: Callable[[str], bool],
-                 imported: frozenset[str] = frozenset(), memo: dict | None = None):
+                 imported: frozenset[str] = frozenset(), memo: dict | None = None,
+                 foreign: Callable[[str], Foreign | None] = lambda _: None):
         self.clauses, self.is_function, self.imported = clauses, is_function, imported
+        self.foreign = foreign
+        self.names: dict[str, str] = {}  # a call's name -> the name its clauses have in an atom
         memo = {} if memo is None else memo
         self.seen: dict[str, tuple[ir.Rule, ...] | None] = memo.setdefault("functions", {})
         self.derivations: dict[str, tuple[Path, tuple[ir.Rule, ...]] | None] = memo.setdefault("rules", {})
@@ -384,34 +396,63 @@ class _Pure:
         return self.clauses(name) is None and name not in self.imported
 
     def rules(self, name: str) -> tuple[ir.Rule, ...] | None:
+        if "." in name:
+            return self._foreign(name)
         if name not in self.seen:
             self.seen[name] = None  # a recursive call is not pure
             rules = self.clauses(name) if "." not in name else None
             self.seen[name] = rules if rules and all(self._clause(r) for r in rules) else None
         return self.seen[name]
 
-    def _clause(self, rule: ir.Rule | None) -> bool:
+    def _foreign(self, name: str) -> tuple[ir.Rule, ...] | None:
+        """The clauses of a function of another package called as `name` (or of this one
+        called by its full path), renamed for the atom's own package: read only its
+        parameters like a function of the rule's package, and call only builtins."""
+        found = self.foreign(name)
+        if found is None:
+            return None
+        full, rules, names = found
+        key = "$" + full  # never a name of the package's own
+        if key not in self.seen:
+            self.seen[key] = None  # a recursive call is not pure
+            local = "__" + full.replace(".", "__")
+            pure = rules and all(self._clause(r, names) for r in rules)
+            self.seen[key] = tuple(_named(r, local) for r in rules) if pure else None
+        if self.seen[key] is not None:
+            self.names[name] = self.seen[key][0].name  # type: ignore[index]
+        return self.seen[key]
+
+    def renamed(self, lits: tuple[ir.Literal, ...]) -> tuple[ir.Literal, ...]:
+        """`lits` calling the functions of other packages by their names in the atom."""
+        if not self.names:
+            return lits
+        return tuple(_rename_calls(lit, self.names) for lit in lits)
+
+    def _clause(self, rule: ir.Rule | None, names: frozenset[str] | None = None) -> bool:
+        """Whether `rule` reads only its parameters; `names`: the names of the package of
+        a function of another package (there, only builtins may be called)."""
         if rule is None:
             return True
-        if rule.kind != "function" or rule.default or rule.ref or len(rule.args) != 1:
+        if rule.kind != "function" or rule.default or rule.ref or not rule.args:
             return False
-        arg = rule.args[0]
-        if not isinstance(arg, (ir.Var, ir.Scalar)):
+        if not all(isinstance(arg, (ir.Var, ir.Scalar)) for arg in rule.args):
             return False
         nodes = (*rule.body, rule.value, rule.key)
         inner = _bound(nodes)  # comprehensions' variables too
-        if not all(self.local(n) for n in inner):
+        local = self.local if names is None else (lambda n: n not in names)
+        if not all(local(n) for n in inner):
             return False
-        bound = local_names(arg) | inner
+        bound = set().union(*(local_names(arg) for arg in rule.args)) | inner
         for node in nodes:
             if node is None:
                 continue
             if _has(node, ir.With) or local_names(node) - bound - {"_"}:
                 return False
             for c in _calls(node):
-                if c.func in OUT_OF_SCOPE or self.is_function(c.func):
+                if c.func in OUT_OF_SCOPE or (self.is_function(c.func) if names is None
+                                              else c.func not in BUILTINS or c.func in names):
                     return False
-        return self._clause(rule.else_)
+        return self._clause(rule.else_, names)
 
     def hard(self, name: str) -> bool:
         """Pure, and testing its parameter with more than the partition's tests (a
@@ -426,7 +467,27 @@ class _Pure:
         rules = {v.name for v in _vars(lits) if v.name not in shadow and self.derived(v.name)}
         derived = tuple(r for n in sorted(rules) for r in self.derived(n)[1])  # type: ignore[index]
         names = sorted({c.func for node in (lits, derived) for c in _calls(node) if self.is_function(c.func)})
-        return derived + tuple(r for n in names for r in self.rules(n) or ())
+        fns = tuple(r for n in names for r in self.rules(n) or ())
+        if self.names:
+            derived = tuple(_rename_calls(r, self.names) for r in derived)
+        return derived + tuple(dict.fromkeys(fns))
+
+
+def _named(rule: ir.Rule, name: str) -> ir.Rule:
+    """`rule` and its `else` chain under another name."""
+    return msgspec.structs.replace(rule, name=name, else_=None if rule.else_ is None else _named(rule.else_, name))
+
+
+def _rename_calls(node: Any, names: Mapping[str, str]) -> Any:
+    """`node` with the calls of the functions `names` maps renamed."""
+    if isinstance(node, tuple):
+        return tuple(_rename_calls(x, names) for x in node)
+    if isinstance(node, ir.Node):
+        fields = {f: _rename_calls(getattr(node, f), names) for f in node.__struct_fields__ if f != "span"}
+        if isinstance(node, ir.Call) and node.func in names:
+            fields["func"] = names[node.func]
+        return msgspec.structs.replace(node, **fields)
+    return node
 
 
 def _derivation(rules: tuple[ir.Rule, ...], pure: _Pure) -> tuple[Path, tuple[ir.Rule, ...]] | None:
@@ -456,7 +517,9 @@ def _derivation(rules: tuple[ir.Rule, ...], pure: _Pure) -> tuple[Path, tuple[ir
         if not all(pure.local(n) for n in bound):
             return None
         for c in _calls(nodes):
-            if c.func in OUT_OF_SCOPE or pure.is_function(c.func) and pure.rules(c.func) is None:
+            # a function of another package is named by the imports of the rule's module,
+            # which need not be those of the rule reading it: not followed
+            if c.func in OUT_OF_SCOPE or pure.is_function(c.func) and ("." in c.func or pure.rules(c.func) is None):
                 return None
         if not _reads(nodes, bound, paths, top=True):
             return None
@@ -619,7 +682,11 @@ class _Reader:
                 return all(self._walk(i, local, out) for i in items)
             case ir.Call(func=func, args=args):
                 if self.is_function(func):
-                    return len(args) == 1 and self.pure.hard(func) and self._walk(args[0], local, out)
+                    # every parameter given (no output argument), constants but for the
+                    # value(s) read: `in_range(input.n, 1, 5)`
+                    rules = self.pure.rules(func)
+                    return (rules is not None and len(args) == len(rules[0].args) and self.pure.hard(func)
+                            and all(self._walk(a, local, out) for a in args))
                 if func in OUT_OF_SCOPE:
                     return False
                 return all(self._walk(a, local, out) for a in args)

@@ -12,6 +12,7 @@ for witnesses instead of proving.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -112,8 +113,9 @@ class Encoder:
                         return False
                     env[name] = v
                     conds += self.side
-                case ir.Expr(term=ir.Call(func=func, args=(arg,)), negated=neg) if func in fns:
-                    t = self._function(fns[func], arg, env)
+                case ir.Expr(term=ir.Call(func=func, args=args), negated=neg) \
+                        if func in fns and fns[func][0].kind == "function":
+                    t = self._function(fns[func], args, env)
                     if t is None:
                         return None
                     conds.append(_not(t) if neg else t)
@@ -135,38 +137,42 @@ class Encoder:
         conds = [c for c in conds if c is not True]
         return z3.And(*conds) if conds else True
 
-    def _function(self, clauses: list[ir.Rule], arg: Any, env: dict):
-        """`f(arg)` as a test, `f` a policy function of one parameter reading nothing
-        else (`policydiff.atoms`): defined when `arg` is and some clause's body holds
-        with the parameter bound to it. Only clauses of value `true` without `else`
-        (another value could be `false`)."""
-        v = self.term(arg, env)
-        if v is None:
+    def _function(self, clauses: list[ir.Rule], args: tuple, env: dict):
+        """`f(args)` as a test, `f` a policy function reading nothing but its parameters
+        (`policydiff.atoms`): defined when the arguments are, and true when the first
+        clause of an `else` chain whose body holds gives a value other than `false`."""
+        vals = [self.term(a, env) for a in args]
+        if any(v is None for v in vals):
             return None
-        if v is _UNDEF:
+        if any(v is _UNDEF for v in vals):
             return False
         side = self.side
-        holds = []
-        for r in clauses:
-            param = r.args[0] if len(r.args) == 1 else None
-            if r.else_ is not None or not isinstance(param, ir.Var) or param.name == "_" \
-                    or not (r.value is None or isinstance(r.value, ir.Scalar) and r.value.value is True):
-                return None
-            t = self._body(r.body, {param.name: v}, {})
-            if t is None:
-                return None
-            holds.append(t)
+        branches = self._branches(clauses, vals)
+        if branches is None:
+            return None
+        holds, before = [], []
+        for cond, (kind, v) in branches:
+            holds.append(_and(before + [cond, v if kind == "boolean" else True]))
+            before.append(_not(cond))
+        self.side = side
         return _and(side + [_or(holds)])
 
     def _is_rule(self, name: str) -> bool:
         return name in self.fns and self.fns[name][0].kind == "complete"
 
-    def _rule_value(self, rules: list[ir.Rule]):
-        """The value of a rule derived from the value (`policydiff.atoms`): the first
-        clause of its `else` chain whose body holds and whose value is defined, else its
-        default, else undefined (the definedness goes to `side`)."""
+    def _is_function(self, name: str) -> bool:
+        return name in self.fns and self.fns[name][0].kind == "function"
+
+    def _branches(self, rules: list[ir.Rule], args: list | None = None):
+        """The clauses of a rule derived from the value, or of a function called with the
+        encoded `args`, as (condition, value) in the order they are tried: each clause of
+        an `else` chain where its body holds and its value is defined, then the default.
+        None when a part is not encoded, or when a function has several definitions of
+        different values (they could conflict, an error no formula stands for)."""
+        if args is not None and may_conflict(rules):
+            return None
         side = self.side
-        branches = []  # (condition, value), in the order they are tried
+        branches = []
         default = None
         for r in rules:
             if r.default:
@@ -174,11 +180,16 @@ class Encoder:
                 if default is None:
                     return None
                 continue
+            params = r.args  # an `else` takes its head's parameters
             while r is not None:
                 env: dict = {}
-                cond = self._body(r.body, env, self.fns)
-                if cond is None:
+                bound = [] if args is None else self._bind(r.args or params, args, env)
+                if bound is None:
                     return None
+                body = self._body(r.body, env, self.fns)
+                if body is None:
+                    return None
+                cond = _and(bound + [body])
                 if cond is False:  # never tried: its value need not be encoded
                     r = r.else_
                     continue
@@ -192,6 +203,42 @@ class Encoder:
         self.side = side
         if default is not None and default is not _UNDEF:
             branches.append((True, default))
+        return branches
+
+    def _bind(self, params: tuple, args: list, env: dict) -> list | None:
+        """Bind a function clause's parameters to the arguments' values in `env`: the
+        conditions a constant or repeated parameter puts on them, None when one is not
+        encoded."""
+        if len(params) != len(args):
+            return None
+        conds = []
+        for p, a in zip(params, args):
+            if isinstance(p, ir.Var) and p.name == "_":
+                continue
+            if isinstance(p, ir.Var) and p.name not in env:
+                env[p.name] = a
+                continue
+            if not isinstance(p, (ir.Var, ir.Scalar)):
+                return None
+            t = self._truth(self._equal(a, env[p.name] if isinstance(p, ir.Var) else self.term(p, env)))
+            if t is None:
+                return None
+            conds.append(t)
+        return conds
+
+    def _rule_value(self, rules: list[ir.Rule], args: list | None = None):
+        """The value of a rule derived from the value (`policydiff.atoms`), or of a function
+        called with `args`: the first clause of its `else` chain whose body holds and
+        whose value is defined, else its default, else undefined (the definedness goes
+        to `side`)."""
+        if args is not None:
+            if any(v is None for v in args):
+                return None
+            if any(v is _UNDEF for v in args):
+                return _UNDEF
+        branches = self._branches(rules, args)
+        if branches is None:
+            return None
         if not branches:
             return _UNDEF
         if len(branches) == 1:
@@ -251,6 +298,8 @@ class Encoder:
         return None
 
     def _call(self, func: str, args, env: dict):
+        if self._is_function(func):
+            return self._rule_value(self.fns[func], [self.term(a, env) for a in args])
         if func in ("concat", "sprintf") and len(args) == 2 and isinstance(args[1], ir.Array):
             return self._join(func, args, env)
         if func == "internal.member_2" and isinstance(args[1], (ir.Array, ir.Set)):
@@ -432,6 +481,33 @@ class Encoder:
         op = {"lt": lambda: ea < eb, "lte": lambda: ea <= eb, "gt": lambda: ea > eb,
               "gte": lambda: ea >= eb}[func]
         return ("boolean", op())
+
+
+def may_conflict(rules: Sequence[ir.Rule]) -> bool:
+    """Whether a function's definitions may give two values for one argument: several
+    definitions, not all of one constant value (`f(x) := 1 if x > 2; f(x) := 2 if x > 3`
+    fails with a conflict on 4)."""
+    heads = [r for r in rules if not r.default]
+    if len(heads) < 2:
+        return False
+    values = {_constant(r.value) for h in heads for r in _else_chain(h)}
+    return len(values) != 1 or None in values
+
+
+def _else_chain(rule: ir.Rule | None):
+    while rule is not None:
+        yield rule
+        rule = rule.else_
+
+
+def _constant(value: Any) -> tuple | None:
+    """A clause's value when it is a constant scalar (`true` when it has none), told
+    apart by type (`1` is not `true`); None otherwise."""
+    if value is None:
+        return ("bool", True)
+    if isinstance(value, ir.Scalar):
+        return (type(value.value).__name__, value.value)
+    return None
 
 
 def _z3(e):

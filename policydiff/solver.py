@@ -34,7 +34,7 @@ import z3
 from policydiff import ir
 from policydiff.atoms import OTHER, VALUE, Atom
 from policydiff.errors import PolicydiffError
-from policydiff.formulas import NUMERIC, Encoder
+from policydiff.formulas import NUMERIC, Encoder, may_conflict
 
 Sig = tuple[bool, ...]
 MAX_ROUNDS = 512  # combinations enumerated per type before the class is left unproved
@@ -153,15 +153,23 @@ def values_for(atoms: Sequence[Atom], patterns: Sequence[Any], matches: Callable
     if raising:
         what = "; ".join(f"{a.where}: {a.construct}" for a in raising[:3])
         out.unproved.append(f"{what} on `input.{'.'.join(atoms[0].path)}`: builds an object by a "
-                            "comprehension, which fails with a conflict on values whose keys repeat; "
+                            "comprehension or calls a function of definitions of different values, "
+                            "which fails with a conflict on values whose keys or definitions meet; "
                             "the values tried need not include them")
     return out
 
 
 def _may_conflict(atom: Atom) -> bool:
     """Whether evaluating `atom` may end in a conflict error (an object comprehension
-    whose keys repeat) rather than a truth: `truth` reads it false, but the policy's
-    decision on such a value is an error no combination stands for."""
+    whose keys repeat, a function of definitions of different values) rather than a
+    truth: `truth` reads it false, but the policy's decision on such a value is an
+    error no combination stands for."""
+    by_name: dict[str, list[ir.Rule]] = {}
+    for r in atom.functions:
+        if r.kind == "function":
+            by_name.setdefault(r.name, []).append(r)
+    if any(may_conflict(rs) for rs in by_name.values()):
+        return True
     stack: list[Any] = [atom.body, atom.functions]
     while stack:
         n = stack.pop()
