@@ -308,6 +308,38 @@ def test_a_rule_s_value_through_a_body_variable_that_fits_is_evaluated_as_opa(ca
     _assert_answered_as_opa(THROUGH_A_BODY_VARIABLE_ACCEPTED[case])
 
 
+# ------------------------------------------------- keys of an object literal not all constant
+
+OBJECT_KEYS_REFUSED = {
+    "number-into-a-reference-and-an-array-key": 'p if { c := {input.n: "v1", [input.n]: "v1"}; c[0] }',
+    "array-key-written-first": 'p if { c := {[input.n]: "v1", input.n: "v1"}; c[0] }',
+    "number-beside-a-constant-key": 'p if { c := {1: "v1", [input.n]: "v1"}; c[0] }',
+    "array-and-set-keys": 'p if { c := {{input.n}: 1, [input.m]: 2}; c[0] }',
+    "variable-key-used-as-a-number": 'p if { c := {input.n: "v1", [input.n]: "v1"}; x := c[k]; k == 0 }',
+}
+
+OBJECT_KEYS_ACCEPTED = {
+    "number-into-a-reference-key": 'p if { c := {input.n: "v1"}; c[0] }',
+    "number-beside-a-constant-array-key": 'p if { c := {[1]: "v1", input.n: "v1"}; c[0] }',
+    "variable-key-beside-a-number-key": 'p if { c := {input.n: "v1", 3: "v1"}; x := c[k]; k == 0 }',
+    "array-into-a-reference-and-an-array-key": 'p if { c := {input.n: "v1", [input.n]: "v1"}; c[[3]] }',
+}
+
+
+@pytest.mark.parametrize("case", sorted(OBJECT_KEYS_REFUSED))
+def test_an_object_literal_s_non_constant_keys_are_typed_as_opa_types_them(case):
+    """OPA types an object literal by its constant keys and one non-constant key, the
+    greatest in its order of terms (an array over a reference), whose type overwrites
+    the others': `{input.n: …, [input.n]: …}[0]` is a type error there. policydiff
+    took every key's type together and answered."""
+    _assert_refused_as_opa(OBJECT_KEYS_REFUSED[case])
+
+
+@pytest.mark.parametrize("case", sorted(OBJECT_KEYS_ACCEPTED))
+def test_an_object_literal_whose_kept_key_fits_is_evaluated_as_opa(case):
+    _assert_answered_as_opa(OBJECT_KEYS_ACCEPTED[case])
+
+
 # --------------------------------------------------------- what a pattern cannot bind
 
 CANNOT_BIND = {

@@ -503,7 +503,7 @@ class _Checker:
             kt = self.term(key)
             const = _constant_key(key)
             if checked and isinstance(key, ir.Var) and (key.name not in self.vars or key.name in self.open):
-                keys = [T.members(c)[0] for _, c in shapes if c[0] not in _SCALARS]
+                keys = [_keys(node, c) for node, c in shapes if c[0] not in _SCALARS]
                 if keys:
                     # a key of a set is a member: of the set literal's, when it is one
                     members = [m for node, c in shapes for m in self._members(node, c)] \
@@ -541,7 +541,7 @@ class _Checker:
                 fits = isinstance(const, int) and not isinstance(const, bool) and 0 <= const < 2 ** 63 \
                     and (key.text is None or re.fullmatch(r"-?[0-9]+", key.text) is not None)
             else:
-                fits = not cur[1] or T.meets(kt, T.members(cur)[0])
+                fits = not cur[1] or T.meets(kt, _keys(node, cur))
             if not fits:
                 return f"a {show(cur)} has no {show(kt)} keys"
         if isinstance(node, _COMPREHENSIONS) or node is not None and node.items and const is _NOT_CONST:
@@ -676,12 +676,41 @@ def _lookup(node, t: Type, key):
             if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < len(items):
                 return items[key], t[1][key]
             return _MISSING
-        case ir.Object(items=items) if all(isinstance(k, ir.Scalar) for k, _ in items):
+        case ir.Object(items=items):
             for i, (k, v) in enumerate(items):
-                if _same_key(k.value, key):
+                if isinstance(k, ir.Scalar) and _same_key(k.value, key):
                     return v, t[1][i][1]
-            return _MISSING
+            dynamic = _dynamic_key(node, t)
+            if dynamic is None or not T.meets(_key_type(key), dynamic):
+                return _MISSING
     return None
+
+
+def _keys(node, t: Type) -> Type:
+    """The type of the keys of a value of type `t` (the literal `node` if known): of an
+    object literal, OPA's types keep its constant keys and its last non-constant one."""
+    if isinstance(node, ir.Object) and node.items and t[0] == "object" and len(t[1]) == len(node.items):
+        dynamic = _dynamic_key(node, t)
+        return T.union(*(t[1][i][0] for i, (k, _) in enumerate(node.items) if _constant(k)),
+                       *(() if dynamic is None else (dynamic,)))
+    return T.members(t)[0]
+
+
+# OPA's order of terms, by kind; a variable, reference or call of a key ranks as one
+# (OPA may have moved the latter two into variables of its own by then)
+_KEY_RANK = {ir.Array: 6, ir.Object: 7, ir.Set: 8, ir.ArrayCompr: 9, ir.ObjectCompr: 10, ir.SetCompr: 11}
+
+
+def _dynamic_key(node: ir.Object, t: Type) -> Type | None:
+    """The type OPA keeps for the non-constant keys of an object literal (None: it has
+    none): that of the greatest in OPA's order of terms alone, which overwrites the
+    others. Keys of that greatest kind are taken together (their order is not worked
+    out here), which can only accept more than OPA."""
+    dynamic = [(_KEY_RANK.get(type(k), 4), i) for i, (k, _) in enumerate(node.items) if not _constant(k)]
+    if not dynamic:
+        return None
+    top = max(rank for rank, _ in dynamic)
+    return T.union(*(t[1][i][0] for rank, i in dynamic if rank == top))
 
 
 def _constant(t: ir.Term) -> bool:
