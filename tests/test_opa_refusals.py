@@ -518,6 +518,47 @@ def test_a_with_value_holding_variables_iterates_first(rules):
         assert ours.evaluate("data.typ", inp) == opa.evaluate("data.typ", inp)
 
 
+# ------------------------------------------------------------ a literal written twice
+
+DUPLICATED_LITERALS_REFUSED = {
+    "comparison-twice-then-the-binding": "p if { x == input.user; x == input.user; input.path = [x, y] }",
+    "beside-a-constant": 'p if { x == input.user; x == input.user; input.path = [x, "v"] }',
+    "after-another-pair": "p if { input.a == 1; input.a == 1; x == input.user; x == input.user; input.path = [x, y] }",
+    "in-a-comprehension": "p := [1 | x == input.user; x == input.user; input.path = [x, y]]",
+    "in-an-object-comprehension": "p := {x: 1 | x == input.user; x == input.user; input.path = [x, y]}",
+    "in-a-function": "f(a) if { x == a; x == a; input.path = [x, y] }",
+    "in-an-every-body": "p if { every z in input.a { x == input.user; x == input.user; input.path = [x, z] } }",
+}
+
+DUPLICATED_LITERALS_ACCEPTED = {
+    "one-copy": "p if { x == input.user; input.path = [x, y] }",
+    "the-binding-between-the-copies": "p if { x == input.user; input.path = [x, y]; x == input.user }",
+    "three-copies-after-the-binding": "p if { x == input.user; input.path = [x, y]; x == input.user; x == input.user }",
+    "unifications-twice": "p if { x = input.user; x = input.user; input.path = [x, y] }",
+    "ground-comparisons-twice": "p if { input.a == 1; input.a == 1 }",
+}
+
+
+@pytest.mark.parametrize("case", sorted(DUPLICATED_LITERALS_REFUSED))
+def test_a_literal_opa_s_reordering_loses_leaves_its_variables_unsafe(case):
+    """OPA's safety reordering skips a literal equal to one already placed at its own
+    index in the new order (it numbers literals by that order and compares the
+    numbers too), so a copy of `x == input.user` written before the literal binding
+    `x` stays unsafe; policydiff put both copies after it and answered."""
+    ours, message = _assert_refused_as_opa(DUPLICATED_LITERALS_REFUSED[case])
+    named = {re.search(r"var `([^`]+)`", d.message).group(1) for d in ours.diagnostics}
+    assert named == set(re.findall(r"var (\S+) is unsafe", message))
+
+
+@pytest.mark.parametrize("case", sorted(DUPLICATED_LITERALS_ACCEPTED))
+def test_a_literal_written_twice_that_opa_places_is_evaluated_as_opa(case):
+    rules = DUPLICATED_LITERALS_ACCEPTED[case]
+    modules = _module(rules)
+    opa, ours = OpaEngine(modules), PolicydiffEngine(modules)
+    for inp in ({}, {"user": "u", "path": ["u", "v"], "a": 1}, {"user": "u", "path": ["w", "v"]}):
+        assert ours.evaluate("data.typ", inp) == opa.evaluate("data.typ", inp)
+
+
 # ------------------------------------------------------------------ OPA's order of stages
 
 FIRST_STAGE_WINS = {

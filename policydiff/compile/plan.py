@@ -476,6 +476,7 @@ def order(body, bound: set[str], outer: frozenset[str], file_span) -> tuple[list
     Returns the ordered literals, the variables bound after the body, and the unsafe
     variable diagnostics (empty when the body is safe)."""
     todo = split_unify(body)
+    hidden = _hidden_duplicates(todo, bound, outer) if len(todo) == len(body) else []
     done: list[ir.Literal] = []
     bound = set(bound)
     while todo:
@@ -500,7 +501,53 @@ def order(body, bound: set[str], outer: frozenset[str], file_span) -> tuple[list
                                                 message=f"var `{shown}` is unsafe",
                                                 span=_var_span(lit, v) or lit.span or file_span))
             return done + todo, bound, diags
+    if hidden:
+        return done, bound, _unsafe(hidden, file_span)
     return done, bound, []
+
+
+def _unsafe(found: list[tuple[ir.Literal, set[str]]], file_span) -> list[Diagnostic]:
+    return [Diagnostic(code=Code.REGO_UNSAFE_VAR_ERROR, message=f"var `{display(v)}` is unsafe",
+                       span=_var_span(lit, v) or lit.span or file_span)
+            for lit, missing in found for v in sorted(missing)]
+
+
+def _hidden_duplicates(lits: list[ir.Literal], bound: set[str], outer: frozenset[str]):
+    """The literals OPA's safety reordering loses, with the variables it then finds
+    unsafe in them. OPA adds, pass after pass, every literal that has become safe to
+    its new order (renumbering it by its place there), skipping a literal already in
+    it; but that test compares literals by their number too, so a literal is skipped,
+    and its variables stay unsafe, when a copy of it already stands at its own number:
+    `x == input.u; x == input.u; input.p = [x]` is unsafe in OPA, as each copy is not
+    when the binding literal stands between them. Only a body with two equal literals
+    is worked through."""
+    lits = list(lits)
+    while lits and isinstance(lits[-1], ir.Unify) and isinstance(lits[-1].lhs, ir.Var) and _internal(lits[-1].lhs.name):
+        lits.pop()  # a comprehension's head, bound after its body: no literal of OPA's
+    try:
+        if len(set(lits)) == len(lits):
+            return []
+    except TypeError:
+        return []
+    placed: list[ir.Literal] = []
+    taken: set[int] = set()
+    missing: dict[int, set[str]] = {}
+    bound = set(bound)
+    progress = True
+    while progress:
+        progress = False
+        for i, lit in enumerate(lits):
+            if i in taken or (i < len(placed) and placed[i] == lit):
+                continue
+            n = analyse(lit, bound, outer)
+            missing[i] = n.missing
+            if n.ok:
+                placed.append(lit)
+                taken.add(i)
+                bound |= n.binds
+                progress = True
+    return [(lit, missing[i]) for i, lit in enumerate(lits)
+            if i not in taken and i < len(placed) and placed[i] == lit and missing.get(i)]
 
 
 def _internal(name: str) -> bool:
