@@ -403,17 +403,13 @@ def redeclarations(body, before: set[str]) -> list[Diagnostic]:
                 names.update(vs)
         # the right of `x := …` is read before `x` is declared: an `x` there is one above
         prior = seen | term_vars(lit.rhs, set(), deep=False) if isinstance(lit, ir.Assign) else seen
-        # `some x in input[x]` after an `x`: OPA accepts it, reading the collection's `x`
-        # in a way of its own; policydiff declines it
+        # `some x in input[x]` after an `x`: OPA accepts it, declaring no second `x`, so
+        # that it tests `x in input[x]` (a nested body's are declined by `resolve`)
         reread = term_vars(lit.collection, set(), deep=False) if isinstance(lit, ir.SomeIn) else set()
         for v in sorted(names):
-            if is_wildcard(v):
+            if is_wildcard(v) or v in reread:
                 continue
-            if v in prior and v in reread:
-                diags.append(Diagnostic(code=Code.UNSUPPORTED, span=_var_span(lit, v) or lit.span,
-                                        message=f"`some … in` declaring `{display(v)}` again over a collection "
-                                                f"that reads `{display(v)}`"))
-            elif v in prior:
+            if v in prior:
                 how = "assigned" if v in assigned else "declared" if v in declared else "referenced"
                 diags.append(Diagnostic(code=Code.REGO_COMPILE_ERROR, message=f"var `{display(v)}` {how} above",
                                         span=_var_span(lit, v) or lit.span))

@@ -637,6 +637,14 @@ class Names:
                     self._declare(_pattern_vars(lhs))
                     out.append(ir.Assign(span=lit.span, lhs=self.term(lhs), rhs=rhs))
                 case ir.SomeIn(key=key, value=value, collection=coll):
+                    # `some x in input[x]`: OPA reads a collection's `x` as the `x` above when
+                    # there is one (a membership test) and as the declared one when not;
+                    # which `x` is above in a nested body is not worked out here
+                    declared = (_pattern_vars(key) if key is not None else set()) | _pattern_vars(value)
+                    for v in sorted(declared & plan_vars(coll, set(), deep=False) - {"_"}):
+                        self.diags.append(Diagnostic(
+                            code=Code.UNSUPPORTED, span=lit.span,
+                            message=f"`some … in` declaring `{v}` in a nested body over a collection that reads `{v}`"))
                     coll = self.term(coll)
                     self._declare((_pattern_vars(key) if key is not None else set()) | _pattern_vars(value))
                     out.append(ir.SomeIn(span=lit.span, key=self.term(key) if key is not None else None,
