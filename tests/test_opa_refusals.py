@@ -559,6 +559,25 @@ def test_a_literal_written_twice_that_opa_places_is_evaluated_as_opa(case):
         assert ours.evaluate("data.typ", inp) == opa.evaluate("data.typ", inp)
 
 
+_LITERALS = ["x == input.u", "input.p = [x, y]", "y == input.v", "x = input.w", "input.a == 1", "y != x",
+             "input.q[x]", "count(y) > 1", "not x == input.u", "input.r[y] == x", "[x, y] = input.t",
+             "x == [input.u]", "y = input.s[x]"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lits=st.lists(st.sampled_from(_LITERALS), min_size=2, max_size=5))
+def test_bodies_of_repeated_literals_are_refused_exactly_when_opa_refuses(lits):
+    """Bodies drawn from a few literals, often repeating one: refused with OPA's code
+    exactly when OPA refuses them (a call inside a copy makes OPA's copies differ)."""
+    rules = "p if { " + "; ".join(lits) + " }"
+    theirs, ours = _opa(_module(rules)), _ours(rules)
+    event(f"opa {theirs[0] if theirs else 'accepts'}")
+    if theirs is None:
+        assert ours is None or ours.code == "unsupported", f"{rules}\n{ours}"
+    else:
+        assert ours is not None and ours.code == theirs[0], f"{rules}\nopa: {theirs}\nours: {ours}"
+
+
 # ------------------------------------------------------------------ OPA's order of stages
 
 FIRST_STAGE_WINS = {

@@ -533,7 +533,7 @@ def _hidden_duplicates(lits: list[ir.Literal], bound: set[str], outer: frozenset
     while progress:
         progress = False
         for i, lit in enumerate(lits):
-            if i in taken or (i < len(placed) and placed[i] == lit):
+            if i in taken or (i < len(placed) and placed[i] == lit and _kept_whole(lit)):
                 continue
             n = analyse(lit, bound, outer)
             missing[i] = n.missing
@@ -543,7 +543,30 @@ def _hidden_duplicates(lits: list[ir.Literal], bound: set[str], outer: frozenset
                 bound |= n.binds
                 progress = True
     return [(lit, missing[i]) for i, lit in enumerate(lits)
-            if i not in taken and i < len(placed) and placed[i] == lit and missing.get(i)]
+            if i not in taken and i < len(placed) and placed[i] == lit and _kept_whole(lit) and missing.get(i)]
+
+
+def _kept_whole(lit: ir.Literal) -> bool:
+    """Whether OPA's copies of `lit` stay equal until its safety check: a comparison or
+    unification without a call inside its operands (OPA moves a nested call out into a
+    literal of its own, binding a variable of a fresh name each time)."""
+    match lit:
+        case ir.Expr(term=ir.Call(args=args), negated=False):
+            return not any(_has_call(a) for a in args)
+        case ir.Unify(lhs=lhs, rhs=rhs):
+            return not _has_call(lhs) and not _has_call(rhs)
+    return False
+
+
+def _has_call(t) -> bool:
+    if isinstance(t, ir.Call):
+        return True
+    for f in getattr(t, "__struct_fields__", ()):
+        x = getattr(t, f)
+        for y in (x if isinstance(x, tuple) else (x,)):
+            if isinstance(y, tuple) and any(_has_call(z) for z in y) or isinstance(y, ir.Node) and _has_call(y):
+                return True
+    return False
 
 
 def _internal(name: str) -> bool:
