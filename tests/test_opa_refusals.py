@@ -316,6 +316,8 @@ OBJECT_KEYS_REFUSED = {
     "number-beside-a-constant-key": 'p if { c := {1: "v1", [input.n]: "v1"}; c[0] }',
     "array-and-set-keys": 'p if { c := {{input.n}: 1, [input.m]: 2}; c[0] }',
     "variable-key-used-as-a-number": 'p if { c := {input.n: "v1", [input.n]: "v1"}; x := c[k]; k == 0 }',
+    "iterated-key-used-as-a-number": 'p if { c := {input.n: "v1", [input.n]: "v1"}; some k, _ in c; k == 0 }',
+    "array-into-an-array-and-a-set-key": 'p if { c := {[input.n]: "v1", {input.n}: 1}; c[[0]] }',
 }
 
 OBJECT_KEYS_ACCEPTED = {
@@ -338,6 +340,27 @@ def test_an_object_literal_s_non_constant_keys_are_typed_as_opa_types_them(case)
 @pytest.mark.parametrize("case", sorted(OBJECT_KEYS_ACCEPTED))
 def test_an_object_literal_whose_kept_key_fits_is_evaluated_as_opa(case):
     _assert_answered_as_opa(OBJECT_KEYS_ACCEPTED[case])
+
+
+_KEYS = ["input.n", "[input.n]", "{input.n}", "1", '"a"', "[1]", "x", "[x]", "true", "null"]
+_KEY_USES = ["c[0]", 'c["a"]', "c[[0]]", "c[{0}]", "c[true]", "c[null]", "c[1]", "c[k]; k == 0", 'c[k]; k == "a"',
+             "c[k]; k == [0]", "some k, _ in c; k == 0"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(keys=st.lists(st.sampled_from(_KEYS), min_size=1, max_size=3, unique=True), use=st.sampled_from(_KEY_USES))
+def test_lookups_in_object_literals_of_mixed_keys_are_refused_exactly_when_opa_refuses(keys, use):
+    """An object literal of constant and non-constant keys, looked up by a constant, by
+    a variable then compared, or iterated: refused with OPA's code exactly when OPA
+    refuses it."""
+    obj = "{" + ", ".join(f"{k}: {i}" for i, k in enumerate(keys)) + "}"
+    rules = f"p if {{ x := input.m; c := {obj}; {use} }}"
+    theirs, ours = _opa(_module(rules)), _ours(rules)
+    event(f"opa {theirs[0] if theirs else 'accepts'}")
+    if theirs is None:
+        assert ours is None or ours.code == "unsupported", f"{rules}\n{ours}"
+    else:
+        assert ours is not None and ours.code == theirs[0], f"{rules}\nopa: {theirs}\nours: {ours}"
 
 
 # --------------------------------------------------------- what a pattern cannot bind

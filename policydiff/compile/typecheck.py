@@ -248,7 +248,7 @@ class _Checker:
                     self._error(lit.span, "match error", f"cannot iterate over {show(_type_of(found))}")
                     shapes = [(None, ANY)]
                 if key is not None:
-                    self.bind(key, T.union(*(T.members(c)[0] for _, c in shapes)))
+                    self.bind(key, T.union(*(_keys(node, c) for node, c in shapes)))
                 values = [m for s in shapes for m in self._members(*s)]
                 self.match(lit.span, value, values) or self.repeats(lit.span, value, values)
                 self.bind(value, _type_of(values), None, values)
