@@ -248,7 +248,12 @@ class _Checker:
                     self._error(lit.span, "match error", f"cannot iterate over {show(_type_of(found))}")
                     shapes = [(None, ANY)]
                 if key is not None:
-                    self.bind(key, T.union(*(_keys(node, c) for node, c in shapes)))
+                    kt = T.union(*(_keys(node, c) for node, c in shapes))
+                    if isinstance(key, ir.Var) and key.name in self.vars and key.name not in self.open \
+                            and not T.meets(self.vars[key.name], kt):  # `x := "a"; some x, _ in [x]`
+                        self._error(lit.span, "match error", f"{show(self.vars[key.name])} is no key of "
+                                                             f"{show(_type_of(shapes))}")
+                    self.bind(key, kt)
                 values = [m for s in shapes for m in self._members(*s)]
                 self.match(lit.span, value, values) or self.repeats(lit.span, value, values)
                 self.bind(value, _type_of(values), None, values)
