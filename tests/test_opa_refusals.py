@@ -554,6 +554,7 @@ DUPLICATED_LITERALS_REFUSED = {
     "in-an-object-comprehension": "p := {x: 1 | x == input.user; x == input.user; input.path = [x, y]}",
     "in-a-function": "f(a) if { x == a; x == a; input.path = [x, y] }",
     "in-an-every-body": "p if { every z in input.a { x == input.user; x == input.user; input.path = [x, z] } }",
+    "negated-twice": "p if { not x == input.u; not x == input.u; y = input.s[x] }",
 }
 
 DUPLICATED_LITERALS_ACCEPTED = {
@@ -587,7 +588,7 @@ def test_a_literal_written_twice_that_opa_places_is_evaluated_as_opa(case):
 
 _LITERALS = ["x == input.u", "input.p = [x, y]", "y == input.v", "x = input.w", "input.a == 1", "y != x",
              "input.q[x]", "count(y) > 1", "not x == input.u", "input.r[y] == x", "[x, y] = input.t",
-             "x == [input.u]", "y = input.s[x]"]
+             "x == [input.u]", "y = input.s[x]", "not input.q[x]", "not y == x"]
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -547,12 +547,14 @@ def _hidden_duplicates(lits: list[ir.Literal], bound: set[str], outer: frozenset
 
 
 def _kept_whole(lit: ir.Literal) -> bool:
-    """Whether OPA's copies of `lit` stay equal until its safety check: a comparison or
-    unification without a call inside its operands (OPA moves a nested call out into a
+    """Whether OPA's copies of `lit` stay equal until its safety check: an expression
+    (negated or not) or a unification without a call inside its operands (OPA moves a nested call out into a
     literal of its own, binding a variable of a fresh name each time)."""
     match lit:
-        case ir.Expr(term=ir.Call(args=args), negated=False):
+        case ir.Expr(term=ir.Call(args=args)):
             return not any(_has_call(a) for a in args)
+        case ir.Expr(term=term):
+            return not _has_call(term)
         case ir.Unify(lhs=lhs, rhs=rhs):
             return not _has_call(lhs) and not _has_call(rhs)
     return False
