@@ -8,7 +8,7 @@ no input has one value per tuple of arguments. Each is computed on first use and
 remembered.
 
 The memos are exact. A key holds each value read with its type, since Python takes
-`true` for 1; only strings, integers, booleans, null and undefined make keys (a float
+`true` for 1; only strings, integers, booleans, null, undefined and arrays of strings make keys (a float
 could be -0.0, which Python takes for 0.0), and a read that finds anything else is
 computed afresh. A value computed with strict builtin errors holds without them too
 (no builtin failed), not the reverse, so each error mode has its memo. An evaluation
@@ -39,6 +39,8 @@ def key_of(v) -> Any:
     if t is str:
         return v
     if t is int or t is bool or v is None or v is UNDEFINED:
+        return (t, v)
+    if t is tuple and all(type(x) is str for x in v):  # an array of strings (`input.path`)
         return (t, v)
     return MISS
 
