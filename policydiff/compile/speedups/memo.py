@@ -40,7 +40,10 @@ def key_of(v) -> Any:
         return v
     if t is int or t is bool or v is None or v is UNDEFINED:
         return (t, v)
-    if t is tuple and all(type(x) is str for x in v):  # an array of strings (`input.path`)
+    if t is tuple:  # an array of strings (`input.path`); a loop: read at every opening
+        for x in v:
+            if type(x) is not str:
+                return MISS
         return (t, v)
     return MISS
 
