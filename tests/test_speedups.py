@@ -415,7 +415,8 @@ def test_a_large_role_table_decides_as_without_dispatch():
 
 
 def test_memo_keys_read_directly_are_the_keys_of_the_values_read():
-    for paths in ([("action",), ("subject", "role")], [("subject", "role")], [("action",)]):
+    for paths in ([("action",), ("subject", "role")], [("subject", "role")], [("action",)],
+                  [("action",), ("subject",), ("subject", "role")]):
         _check_reader(paths)
 
 

@@ -130,6 +130,30 @@ def reader(paths: list[tuple[str, ...]]) -> Callable[[Any], Any]:
             return direct2
         return key2
 
+    if len(readers) == 3:  # MAX_PATHS: unrolled, as the key of two is
+        r0, r1, r2 = readers
+
+        def key3(ctx):
+            env = (ctx,)
+            a = r0(env)
+            if type(a) is not str:
+                a = key_of(a)
+                if a is MISS:
+                    return MISS
+            b = r1(env)
+            if type(b) is not str:
+                b = key_of(b)
+                if b is MISS:
+                    return MISS
+            c = r2(env)
+            if type(c) is not str:
+                c = key_of(c)
+                if c is MISS:
+                    return MISS
+            return (a, b, c)
+
+        return key3
+
     def key(ctx):
         env = (ctx,)
         out = []
