@@ -276,3 +276,14 @@ def test_a_value_is_labelled_by_its_class():
     assert isinstance(a, Fresh) and a == b and a != c
     assert a.sig == (True,) and c.sig == (False,)
     assert cs.label(["project:a"]) == Composite("list")
+
+
+def test_a_described_value_keeps_its_type_once_remembered():
+    """`describe` remembers scalars per type and value: true is not the constant 1,
+    whichever of the two is described first."""
+    from policydiff.analysis import InputClass
+    from policydiff.matrix.classes import ClassSpace
+
+    cs = ClassSpace(InputClass(paths=(("role",),), constants=(1, "a")), [("role",)], [], set(), {}, set())
+    assert [cs.describe(v) for v in (True, 1, True, 1.0, "a", "b", None, 1)] == \
+        [OTHER, "1", OTHER, "1", "a", OTHER, OTHER, "1"]

@@ -415,7 +415,8 @@ def test_a_large_role_table_decides_as_without_dispatch():
 
 
 def test_memo_keys_read_directly_are_the_keys_of_the_values_read():
-    for paths in ([("action",), ("subject", "role")], [("subject", "role")], [("action",)]):
+    for paths in ([("action",), ("subject", "role")], [("subject", "role")], [("action",)],
+                  [("action",), ("subject",), ("subject", "role")]):
         _check_reader(paths)
 
 
@@ -431,3 +432,26 @@ def _check_reader(paths):
         keys = [v if type(v) is str else memo.key_of(v) for v in values]
         want = memo.MISS if memo.MISS in keys else tuple(keys) if len(keys) > 1 else keys[0]
         assert read(ctx) == want, (paths, raw)
+
+
+def test_an_array_of_strings_is_a_memo_key_and_other_arrays_are_not():
+    """`input.path` (an array of strings) keys an opening; `[1]` and `[true]` would be
+    the same Python key, so an array holding anything but strings keys nothing."""
+    policy = load_policy(HEADER + "allow if {\n\tinput.path == [\"a\", x]\n\tinput.method == \"GET\"\n"
+                         "\tsome g in grants[x]\n\tg.scope == input.scope\n}\n"
+                         "grants := {\"b\": [{\"scope\": \"y\"}], \"1\": [{\"scope\": \"y\"}]}\n")
+    answers = [policy.allows({"path": p, "method": "GET", "scope": "y"})
+               for p in (["a", "b"], ["a", "b"], ["a", "c"], ["a", 1], ["a", True], ["a", "1"])]
+    assert answers == [True, True, False, False, False, True]
+    assert memo.key_of(("a", "b")) == (tuple, ("a", "b"))
+    assert memo.key_of(("a", 1)) is memo.MISS and memo.key_of(("a", True)) is memo.MISS
+
+
+def test_an_array_read_many_times_is_frozen_once_per_evaluation():
+    from policydiff.compile.values.access import input_path
+
+    read = input_path(("path",))
+    ctx = _ctx({"path": ["a", "b"]})
+    first = read((ctx,))
+    assert first == ("a", "b") and read((ctx,)) is first
+    assert read((_ctx({"path": ["a", "c"]}),)) == ("a", "c")  # another evaluation reads its own

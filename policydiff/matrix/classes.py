@@ -250,6 +250,7 @@ class ClassSpace:
             self.templates, self.fixed = _templates(cls.patterns, frozenset(c for c in cls.constants),
                                                     _stem(scalars + [c + (ELEM,) for c in collections]))
         self._labels: dict[Any, Label] = {}
+        self._described: dict[tuple[type, Any], str] = {}  # `describe` of scalars seen
         self._assignments: list[dict[Path, Any]] | None = None
 
     def signature(self, value: Any) -> tuple[bool, ...]:
@@ -519,6 +520,18 @@ class ClassSpace:
 
     def describe(self, value: Any) -> str:
         """A constant as itself; any other value by the patterns it matches."""
+        t = type(value)
+        if t is str or t is int or t is bool or value is None:
+            ck = (t, value)  # True == 1, yet they are described apart
+            out = self._described.get(ck)
+            if out is None:
+                out = self._describe(value)
+                if len(self._described) < 100_000:
+                    self._described[ck] = out
+            return out
+        return self._describe(value)
+
+    def _describe(self, value: Any) -> str:
         if isinstance(value, dict):
             return "(object)"
         if value is ABSENT:

@@ -387,14 +387,20 @@ def _put(doc: dict, path: Path | None, value: Any) -> None:
 def build_input(values: Mapping[Path, Any]) -> dict:
     """The input document with each path at its value; paths under a path that holds
     a plain value (not `OBJECT`) are left out."""
+    keys = tuple(values)
+    plan = _PLANS.get(keys)
+    if plan is None:
+        if len(_PLANS) >= _PLANS_LIMIT:
+            _PLANS.clear()
+        plan = _PLANS[keys] = _plan(keys)
     root: dict = {}
-    for path in sorted(values, key=len):
+    for path, parents, last, is_position, items_at in plan:
         v = values[path]
-        if v is ABSENT and path and position_of(path[-1]) is not None:
+        if v is ABSENT and is_position:
             continue  # a position is read from its array's value (`ARRAY`), never made a field
         node = root
         ok = True
-        for k in path[:-1]:
+        for k in parents:
             nxt = node.get(k)
             if nxt is None:
                 nxt = node[k] = {}
@@ -402,17 +408,37 @@ def build_input(values: Mapping[Path, Any]) -> dict:
                 ok = False
                 break
             node = nxt
-        if not ok:
-            continue
-        if v is ABSENT:
+        if not ok or v is ABSENT:
             continue
         if v is OBJECT:
-            node.setdefault(path[-1], {})
+            node.setdefault(last, {})
         elif v is ARRAY:  # its positions, up to the first absent one
             items = []
-            while (item := values.get(path + (position(len(items)),), ABSENT)) is not ABSENT:
+            for at in items_at:
+                item = values[at]
+                if item is ABSENT:
+                    break
                 items.append(item)
-            node[path[-1]] = items
+            node[last] = items
         else:
-            node[path[-1]] = list(v) if isinstance(v, list) else v
+            node[last] = list(v) if isinstance(v, list) else v
     return root
+
+
+# How `build_input` lays out each set of paths (in the order given): representatives()
+# builds every combination from the same few sets, so the order, the parents and the
+# positions of each array are worked out once per set.
+_PLANS: dict[tuple[Path, ...], list[tuple[Path, Path, str, bool, tuple[Path, ...]]]] = {}
+_PLANS_LIMIT = 256
+
+
+def _plan(keys: tuple[Path, ...]) -> list[tuple[Path, Path, str, bool, tuple[Path, ...]]]:
+    given = set(keys)
+    out = []
+    for path in sorted(keys, key=len):
+        is_position = bool(path) and position_of(path[-1]) is not None
+        items_at: list[Path] = []
+        while (at := path + (position(len(items_at)),)) in given:
+            items_at.append(at)
+        out.append((path, path[:-1], path[-1] if path else "", is_position, tuple(items_at)))
+    return out

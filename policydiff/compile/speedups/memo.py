@@ -8,7 +8,7 @@ no input has one value per tuple of arguments. Each is computed on first use and
 remembered.
 
 The memos are exact. A key holds each value read with its type, since Python takes
-`true` for 1; only strings, integers, booleans, null and undefined make keys (a float
+`true` for 1; only strings, integers, booleans, null, undefined and arrays of strings make keys (a float
 could be -0.0, which Python takes for 0.0), and a read that finds anything else is
 computed afresh. A value computed with strict builtin errors holds without them too
 (no builtin failed), not the reverse, so each error mode has its memo. An evaluation
@@ -39,6 +39,11 @@ def key_of(v) -> Any:
     if t is str:
         return v
     if t is int or t is bool or v is None or v is UNDEFINED:
+        return (t, v)
+    if t is tuple:  # an array of strings (`input.path`); a loop: read at every opening
+        for x in v:
+            if type(x) is not str:
+                return MISS
         return (t, v)
     return MISS
 
@@ -124,6 +129,30 @@ def reader(paths: list[tuple[str, ...]]) -> Callable[[Any], Any]:
 
             return direct2
         return key2
+
+    if len(readers) == 3:  # MAX_PATHS: unrolled, as the key of two is
+        r0, r1, r2 = readers
+
+        def key3(ctx):
+            env = (ctx,)
+            a = r0(env)
+            if type(a) is not str:
+                a = key_of(a)
+                if a is MISS:
+                    return MISS
+            b = r1(env)
+            if type(b) is not str:
+                b = key_of(b)
+                if b is MISS:
+                    return MISS
+            c = r2(env)
+            if type(c) is not str:
+                c = key_of(c)
+                if c is MISS:
+                    return MISS
+            return (a, b, c)
+
+        return key3
 
     def key(ctx):
         env = (ctx,)

@@ -78,6 +78,10 @@ def input_root(env):
     return env[0].input
 
 
+_FROZEN = object()  # first item of the `Ctx.cache` keys of frozen input values
+_NONE = object()
+
+
 def input_path(keys: tuple[str, ...]) -> Fn:
     """`input.a.b…`: read from the input as given, freezing only the value reached, so
     a request is never converted whole just to read three strings from it."""
@@ -96,16 +100,24 @@ def input_path(keys: tuple[str, ...]) -> Fn:
 
     if len(keys) == 1:
         (k0,) = keys
+        # an evaluation's own key for the frozen value: one freeze per evaluation, not
+        # per read (a rule reading `input.path` once per body reads it dozens of times)
+        frozen_key = (_FROZEN, k0)
 
         def input1(env):
-            v = env[0].raw
+            ctx = env[0]
+            v = ctx.raw
             if type(v) is not dict:
                 return slow(env)
             x = v.get(k0, UNDEFINED)
             t = type(x)
             if t is str or x is UNDEFINED or x is None or t is bool or t is int:
                 return x
-            return freeze(x)
+            cache = ctx.cache
+            f = cache.get(frozen_key, _NONE)
+            if f is _NONE:
+                f = cache[frozen_key] = freeze(x)
+            return f
 
         return input1
 
