@@ -51,6 +51,17 @@ def _assert_refused_as_opa(rules: str) -> tuple[PolicyError, str]:
     return ours, message
 
 
+def _assert_refused_exactly_when_opa_refuses(rules: str) -> None:
+    """A drawn module: where OPA loads it, policydiff loads it or declines it as
+    unsupported; where OPA refuses it, policydiff refuses it with OPA's first code."""
+    theirs, ours = _opa(_module(rules)), _ours(rules)
+    event(f"opa {theirs[0] if theirs else 'accepts'}")
+    if theirs is None:
+        assert ours is None or ours.code == "unsupported", f"{rules}\n{ours}"
+    else:
+        assert ours is not None and ours.code == theirs[0], f"{rules}\nopa: {theirs}\nours: {ours}"
+
+
 # ------------------------------------------------------------------- unsafe variables
 
 UNSAFE_IN_A_HEAD = {
@@ -358,12 +369,7 @@ def test_lookups_in_object_literals_of_mixed_keys_are_refused_exactly_when_opa_r
     refuses it."""
     obj = "{" + ", ".join(f"{k}: {i}" for i, k in enumerate(keys)) + "}"
     rules = f"p if {{ x := input.m; c := {obj}; {use} }}"
-    theirs, ours = _opa(_module(rules)), _ours(rules)
-    event(f"opa {theirs[0] if theirs else 'accepts'}")
-    if theirs is None:
-        assert ours is None or ours.code == "unsupported", f"{rules}\n{ours}"
-    else:
-        assert ours is not None and ours.code == theirs[0], f"{rules}\nopa: {theirs}\nours: {ours}"
+    _assert_refused_exactly_when_opa_refuses(rules)
 
 
 # --------------------------------------------------------- what a pattern cannot bind
@@ -446,12 +452,7 @@ def test_calls_of_functions_of_parameter_patterns_are_refused_exactly_when_opa_r
     rules = f"f({pattern}) := {head}" + (f"\nf({other}) := 2" if other else "")
     rules += {"direct": f"\nx := f({arg})", "variable": f"\nx if {{ y := {arg}; f(y) }}",
               "rule": f"\nr := {arg}\nx := f(r)"}[how]
-    theirs, ours = _opa(_module(rules)), _ours(rules)
-    event(f"opa {theirs[0] if theirs else 'accepts'}")
-    if theirs is None:
-        assert ours is None or ours.code == "unsupported", f"{rules}\n{ours}"
-    else:
-        assert ours is not None and ours.code == theirs[0], f"{rules}\nopa: {theirs}\nours: {ours}"
+    _assert_refused_exactly_when_opa_refuses(rules)
 
 
 # ------------------------------------------------------------------------- default values
@@ -597,12 +598,7 @@ def test_bodies_of_repeated_literals_are_refused_exactly_when_opa_refuses(lits):
     """Bodies drawn from a few literals, often repeating one: refused with OPA's code
     exactly when OPA refuses them (a call inside a copy makes OPA's copies differ)."""
     rules = "p if { " + "; ".join(lits) + " }"
-    theirs, ours = _opa(_module(rules)), _ours(rules)
-    event(f"opa {theirs[0] if theirs else 'accepts'}")
-    if theirs is None:
-        assert ours is None or ours.code == "unsupported", f"{rules}\n{ours}"
-    else:
-        assert ours is not None and ours.code == theirs[0], f"{rules}\nopa: {theirs}\nours: {ours}"
+    _assert_refused_exactly_when_opa_refuses(rules)
 
 
 # ------------------------------------------------------------------ OPA's order of stages
