@@ -213,6 +213,20 @@ def decision(value: Any) -> bool:
     return value is True
 
 
+def tenancy_differences(tenancy, o1: OpaEngine, o2: OpaEngine, query: str) -> set:
+    """The (cell, direction) of every request of `tenancy` on which OPA decides `query`
+    differently under v1's engine `o1` and v2's `o2`, cells keyed as reports key them."""
+    from policydiff.tenancy import relation, request_input
+
+    out = set()
+    for u, a, r in tenancy.requests():
+        inp = request_input(u, a, r)
+        d1, d2 = decision(o1.evaluate(query, inp)), decision(o2.evaluate(query, inp))
+        if d1 != d2:
+            out.add(((u.enterprise, u.role, a, relation(u, r)), "v2_more_permissive" if d2 else "v2_more_restrictive"))
+    return out
+
+
 def default_mode_decisions(engines, inp: Any, query: str = "data.p.allow") -> tuple[bool, ...]:
     """The decisions of `query` on `inp`, one per `(OpaEngine, policydiff Policy)` pair in
     `engines`, as OPA's default mode gives them. opa_bindings runs OPA with strict builtin

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 
 import pytest
-from engines import OpaEngine, assert_exact_or_blocks, default_mode_decisions
+from engines import OpaEngine, assert_exact_or_blocks, default_mode_decisions, tenancy_differences
 
 from policydiff import atoms
 from policydiff.diff import diff
@@ -114,9 +114,7 @@ def test_iteration_of_anything_else_gives_no_member_atom(rules):
      'allow if { input.action == "read"; startswith(input.subject.id, "u") }'),
 ])
 def test_member_and_derived_atoms_over_a_tenancy_match_opa(v1, v2):
-    from engines import decision
-
-    from policydiff.tenancy import Enterprise, Resource, Tenancy, User, relation, request_input
+    from policydiff.tenancy import Enterprise, Resource, Tenancy, User
 
     t = Tenancy(enterprises=(Enterprise(id="e1", teams=("eng-a", "engine", "ops")),),
                 users=(User(id="u1", enterprise="e1", role="viewer", teams=("eng-a",)),
@@ -128,13 +126,7 @@ def test_member_and_derived_atoms_over_a_tenancy_match_opa(v1, v2):
     p1, p2 = (load_policy(_text(v), decision="data.p.allow") for v in (v1, v2))
     report = diff(p1, p2, tenancy=t)
     o1, o2 = OpaEngine({"a.rego": _text(v1)}), OpaEngine({"b.rego": _text(v2)})
-    differing = set()
-    for u, a, r in t.requests():
-        inp = request_input(u, a, r)
-        d1, d2 = decision(o1.evaluate("data.p.allow", inp)), decision(o2.evaluate("data.p.allow", inp))
-        if d1 != d2:
-            differing.add(((u.enterprise, u.role, a, relation(u, r)),
-                           "v2_more_permissive" if d2 else "v2_more_restrictive"))
+    differing = tenancy_differences(t, o1, o2, "data.p.allow")
     reported = {((d.tenant, d.role, d.action, d.relation), d.direction) for d in report.discrepancies}
     assert differing and differing <= reported, (differing, reported)
     if report.summary.complete:

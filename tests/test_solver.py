@@ -18,7 +18,13 @@ import functools
 import itertools
 
 import pytest
-from engines import OpaEngine, assert_exact_or_blocks, decision, default_mode_decisions
+from engines import (
+    OpaEngine,
+    assert_exact_or_blocks,
+    decision,
+    default_mode_decisions,
+    tenancy_differences,
+)
 
 from policydiff.diff import diff
 from policydiff.matrix import dimensions
@@ -143,7 +149,7 @@ DATA_DRIVEN = ("package authz\nimport rego.v1\ndefault allow := false\nallow if 
 
 def test_a_data_driven_policy_is_decided_in_tenancy_mode_exactly():
     # issue 14, outcome 2: refused before as comparing input.action with attributes
-    from policydiff.tenancy import Enterprise, Resource, Tenancy, User, relation, request_input
+    from policydiff.tenancy import Enterprise, Resource, Tenancy, User
 
     loosened = {"grants": dict(GRANTS["grants"], viewer=["project:read", "project:write"]),
                 "restricted_kinds": []}
@@ -159,13 +165,7 @@ def test_a_data_driven_policy_is_decided_in_tenancy_mode_exactly():
     assert report.summary.complete
     reported = {((d.tenant, d.role, d.action, d.relation), d.direction) for d in report.discrepancies}
     o1, o2 = OpaEngine({"a.rego": DATA_DRIVEN}, GRANTS), OpaEngine({"b.rego": DATA_DRIVEN}, loosened)
-    differing = set()
-    for u, a, r in t.requests():
-        inp = request_input(u, a, r)
-        d1, d2 = decision(o1.evaluate("data.authz.allow", inp)), decision(o2.evaluate("data.authz.allow", inp))
-        if d1 != d2:
-            differing.add(((u.enterprise, u.role, a, relation(u, r)),
-                           "v2_more_permissive" if d2 else "v2_more_restrictive"))
+    differing = tenancy_differences(t, o1, o2, "data.authz.allow")
     assert differing and differing == reported
     symbolic = diff(p1, p2)
     assert symbolic.summary.complete and symbolic.summary.v2_more_permissive > 0
@@ -262,7 +262,7 @@ def test_a_relation_in_a_class_of_three_values_is_exact_against_opa_brute_force(
 
 def test_a_relation_is_decided_over_a_tenancy_exactly():
     # related values are grouped only with equal values: every request's verdicts stand
-    from policydiff.tenancy import Enterprise, Resource, Tenancy, User, relation, request_input
+    from policydiff.tenancy import Enterprise, Resource, Tenancy, User
 
     head = "package p\nimport rego.v1\ndefault allow := false\n"
     v1 = head + 'allow if { input.action == "read"; startswith(input.resource.id, input.subject.id) }\n'
@@ -278,13 +278,7 @@ def test_a_relation_is_decided_over_a_tenancy_exactly():
     assert report.summary.complete, report.summary.incomplete_reasons
     reported = {((d.tenant, d.role, d.action, d.relation), d.direction) for d in report.discrepancies}
     o1, o2 = OpaEngine({"a.rego": v1}), OpaEngine({"b.rego": v2})
-    differing = set()
-    for u, a, r in t.requests():
-        inp = request_input(u, a, r)
-        d1, d2 = decision(o1.evaluate("data.p.allow", inp)), decision(o2.evaluate("data.p.allow", inp))
-        if d1 != d2:
-            differing.add(((u.enterprise, u.role, a, relation(u, r)),
-                           "v2_more_permissive" if d2 else "v2_more_restrictive"))
+    differing = tenancy_differences(t, o1, o2, "data.p.allow")
     assert differing and differing == reported
 
 
